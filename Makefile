@@ -1,0 +1,98 @@
+# aurora.h - build, test, benchmark.
+#   make            library tests, tools and examples (CPU)
+#   make test       every CPU test, plain and under ASan+UBSan; last line "N passed, N failed"
+#   make demo       the end-to-end CPU fine-tuning demo
+#   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
+#   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
+#   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
+#   make deps       installs missing Debian packages (libcjson-dev, libstb-dev)
+
+CC ?= cc
+NVCC ?= nvcc
+CFLAGS ?= -O3 -march=native
+STD = -std=c11
+WARN = -Wall -Wextra
+ifndef NO_OMP
+OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+endif
+BASE = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
+LIBS = -lcjson -lm
+ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HEADERS = aurora.h kernels.cuh tests/aur_test.h
+
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim
+TOOLS = build/aurora-inspect build/refcheck
+EXAMPLES = build/finetune_tiny
+BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
+
+.PHONY: all test asan demo bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
+all: deps $(BINS)
+
+build build/asan:
+	@mkdir -p $@
+
+# test_grad runs in double precision (finite differences need it)
+build/test_grad: tests/test_grad.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
+build/asan/test_grad: tests/test_grad.c $(HEADERS) | build/asan
+	$(CC) $(BASE) $(ASAN) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
+build/test_%: tests/test_%.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/asan/test_%: tests/test_%.c $(HEADERS) | build/asan
+	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
+build/refcheck: tests/refcheck.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/asan/refcheck: tests/refcheck.c $(HEADERS) | build/asan
+	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
+build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+
+test: all
+	@bash tests/run.sh all
+
+asan: all
+	@bash tests/run.sh asan
+
+demo: all
+	./build/finetune_tiny demo-out
+
+# ---- benchmarks ----
+build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) -DAUR_BENCH_OPENBLAS $< -o $@ $(LIBS) -lopenblas
+bench: deps-bench build/bench_cpu
+	./build/bench_cpu
+
+# ---- CUDA ----
+HAVE_NVCC := $(shell command -v $(NVCC) 2>/dev/null)
+GPU_ARCH ?= $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d '.')
+CUDA_ARCH = $(if $(GPU_ARCH),$(GPU_ARCH),90)
+NVFLAGS = -std=c++17 -O2 -arch=sm_$(CUDA_ARCH) -DAURORA_CUDA -x cu -I. -Xcompiler -fopenmp,-Wall,-Wextra
+CUDA_LIBS = -lcublas -lcjson -lm
+ifeq ($(HAVE_NVCC),)
+cuda test-cuda bench-cuda:
+	@echo "nvcc not found, skipping CUDA"
+else
+build/test_cuda: tests/test_cuda.cu $(HEADERS) | build
+	$(NVCC) $(NVFLAGS) $< -o $@ $(CUDA_LIBS)
+cuda: deps build/test_cuda
+test-cuda: cuda
+	./build/test_cuda
+bench-cuda: cuda
+	@echo "the CUDA benchmarks arrive with the CUDA backend (issue 5)"
+endif
+
+# ---- fuzzing (clang + libFuzzer) ----
+fuzz: deps | build
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_safetensors.c -o build/fuzz_safetensors $(LIBS)
+	@echo "run: ./build/fuzz_safetensors -max_total_time=60"
+
+# ---- dependencies ----
+deps:
+	@bash tests/deps.sh libcjson-dev:/usr/include/cjson/cJSON.h libstb-dev:/usr/include/stb/stb_image_write.h
+deps-bench:
+	@bash tests/deps.sh libopenblas-dev:/usr/include/x86_64-linux-gnu/cblas.h
+
+clean:
+	rm -rf build demo-out

@@ -1,0 +1,4500 @@
+/* aurora.h - v0.1 - fine-tune the Aurora and Surya foundation models in C/CUDA.  MIT licence.
+
+   A header-only library in the stb style: tensors, tape autograd, CPU ops (and
+   CUDA ops when built with nvcc), safetensors I/O, named parameters with
+   checkpoint loading, and the Adam/AdamW/Adafactor optimisers.
+
+   USAGE: in exactly ONE .c (CPU) or .cu (CUDA) file:
+
+       #define AURORA_IMPLEMENTATION
+       #include "aurora.h"
+
+   and plain #include "aurora.h" everywhere else. Link with -lcjson -lm (and
+   -fopenmp for threads; cuBLAS and the CUDA runtime for the CUDA build).
+
+       aur_model *m = aur_model_create();
+       aur_tensor *w = aur_model_add(m, "fc.weight", aur_shape2(4, 8), 0);
+       aur_tensor *b = aur_model_add(m, "fc.bias", aur_shape1(4), 0);
+       if (aur_model_alloc(m, AUR_CPU)) { fprintf(stderr, "%s\n", aur_last_error()); return 1; }
+       aur_optim_opts o = aur_adamw_defaults(); o.lr = 3e-4;
+       aur_optim *opt = aur_optim_create(m, &o);
+       aur_tape *t = aur_tape_create();
+       for (int step = 0; step < 100; step++) {
+           aur_tensor *y = aur_linear(t, x, w, b);            // x: an aur_tensor of shape (N, 8)
+           aur_tensor *loss = aur_mse_loss(t, y, target);     // a NULL anywhere means: read aur_last_error()
+           if (!loss || aur_backward(t, loss) || aur_optim_step(opt)) break;
+           aur_model_zero_grad(m);
+           aur_tape_reset(t);                                 // frees this step's activations
+       }
+
+   CONFIG (define before the implementation include):
+     AUR_MALLOC/AUR_REALLOC/AUR_FREE  replace the allocator (define all three or none)
+     AUR_ASSERT                       internal invariants (default: assert)
+     AUR_STATIC                       make every function static to the including file
+     AURORA_CUDA                      with nvcc: compile the CUDA paths (kernels.cuh, cuBLAS)
+     AUR_NO_OPENMP                    ignore OpenMP even when compiled with -fopenmp
+     AUR_REAL_DOUBLE                  F32 tensors hold double (tests only: finite differences)
+
+   Compile with -O3 -march=native -ffp-contract=fast for speed: the matrix
+   product is written with vector extensions and needs FMA contraction.
+
+   ERRORS: fallible calls return 0 or a negative AUR_E* code; constructors and
+   ops return NULL. Either way aur_last_error() says what went wrong. The
+   library never prints, never exits, and frees what it half built.
+
+   Memory: parameters, gradients and optimiser state live in one slab each.
+   Activations live in the tape's arena, which aur_tape_reset() recycles
+   without calling malloc again once the first step has sized it. */
+
+#ifndef AURORA_H
+#define AURORA_H
+
+/* The implementation uses POSIX (mmap, fsync); ask for it before any system
+   header is included, since strict -std=c11 hides it otherwise. (If your
+   implementation file includes system headers before this one, define
+   _POSIX_C_SOURCE 200809L yourself or compile with -std=gnu11.) */
+#if defined(AURORA_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef AUR_STATIC
+#define AURDEF static
+#elif defined(__cplusplus)
+#define AURDEF extern "C"
+#else
+#define AURDEF extern
+#endif
+
+/* ==== errors ==== */
+
+enum {
+    AUR_OK = 0,
+    AUR_EINVAL = -1,       /* a bad argument or configuration value */
+    AUR_EIO = -2,          /* the operating system refused a read or write */
+    AUR_EFORMAT = -3,      /* a file is malformed */
+    AUR_ESHAPE = -4,       /* shapes do not fit together */
+    AUR_ENOMEM = -5,       /* out of memory */
+    AUR_ECUDA = -6,        /* a CUDA or cuBLAS call failed */
+    AUR_ENAN = -7,         /* a NaN or Inf where finite numbers are required */
+    AUR_EUNSUPPORTED = -8  /* valid, but not implemented here */
+};
+
+/* The message of the last failure on this thread. Never NULL. */
+AURDEF const char *aur_last_error(void);
+/* "AUR_EFORMAT" etc. for a code. */
+AURDEF const char *aur_error_name(int code);
+
+/* ==== tensors ==== */
+
+#ifdef AUR_REAL_DOUBLE
+typedef double aur_real; /* test builds only: gradients checked by finite differences in double */
+#else
+typedef float aur_real; /* the element type of F32 tensors */
+#endif
+
+typedef enum aur_dtype { AUR_F32 = 0, AUR_BF16 = 1 } aur_dtype;
+typedef enum aur_device { AUR_CPU = 0, AUR_CUDA = 1 } aur_device;
+
+#define AUR_MAX_DIMS 6
+
+typedef struct aur_shape {
+    int ndim;
+    int64_t d[AUR_MAX_DIMS];
+} aur_shape;
+
+AURDEF aur_shape aur_shape1(int64_t a);
+AURDEF aur_shape aur_shape2(int64_t a, int64_t b);
+AURDEF aur_shape aur_shape3(int64_t a, int64_t b, int64_t c);
+AURDEF aur_shape aur_shape4(int64_t a, int64_t b, int64_t c, int64_t d);
+AURDEF aur_shape aur_shape5(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e);
+AURDEF aur_shape aur_shapev(int ndim, const int64_t *d);
+AURDEF int64_t aur_shape_numel(aur_shape s);
+
+struct aur_model;
+
+/* A dense, contiguous, row-major tensor. Activations are created by ops in
+   the tape's arena; parameters are views into the model's slabs; owned
+   tensors come from aur_tensor_create. */
+typedef struct aur_tensor {
+    int ndim;
+    int64_t shape[AUR_MAX_DIMS];
+    int64_t numel;
+    aur_dtype dtype;
+    aur_device device;
+    void *data;              /* F32: aur_real[numel]; BF16: uint16_t[numel]; device memory on CUDA */
+    aur_real *grad;          /* d loss / d this tensor (F32, same device), NULL when not needed */
+    int requires_grad;       /* parameters: trainable; activations: depends on a trainable input */
+    int grad_written;        /* a backward pass reached it since the last zero_grad (torch: .grad is not None) */
+    const char *name;        /* parameters: the PyTorch state_dict key; NULL otherwise */
+    struct aur_model *model; /* parameters: the owning model; NULL otherwise */
+    int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
+    int owned;               /* internal: made by aur_tensor_create */
+} aur_tensor;
+
+/* An owned tensor, zero-filled, outside any tape. Free with aur_tensor_free. */
+AURDEF aur_tensor *aur_tensor_create(aur_dtype dtype, aur_device device, aur_shape shape);
+AURDEF void aur_tensor_free(aur_tensor *t);
+/* Zeroes an owned tensor's gradient (kept across backward calls, as torch's .grad). */
+AURDEF void aur_tensor_zero_grad(aur_tensor *t);
+/* Copy numel values in or out (host aur_real arrays; converts BF16 and moves across devices). */
+AURDEF int aur_tensor_set(aur_tensor *t, const aur_real *src, int64_t n);
+AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n);
+/* The host F32 data of a CPU F32 tensor (borrowed), or NULL with an error. */
+AURDEF aur_real *aur_tensor_f32(aur_tensor *t);
+AURDEF aur_shape aur_tensor_shape(const aur_tensor *t);
+/* Writes e.g. "[2, 3, 4]" into buf. Returns buf. */
+AURDEF char *aur_shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
+
+/* bfloat16 conversion: round to nearest even, NaN kept NaN. */
+AURDEF uint16_t aur_f32_to_bf16(float x);
+AURDEF float aur_bf16_to_f32(uint16_t x);
+AURDEF float aur_f16_to_f32(uint16_t x);
+AURDEF float aur_round_bf16(float x); /* f32 -> bf16 -> f32 */
+
+/* ==== tape (autograd) ==== */
+
+/* The tape is the context of a training step: ops called with it allocate
+   their outputs in its arena and, while gradients are on, record how to
+   run backward. aur_backward walks the record in reverse. */
+typedef struct aur_tape aur_tape;
+
+AURDEF aur_tape *aur_tape_create(void); /* owned: free with aur_tape_free */
+AURDEF void aur_tape_free(aur_tape *t);
+/* Forget the recorded ops and recycle every activation of the step. */
+AURDEF void aur_tape_reset(aur_tape *t);
+AURDEF void aur_tape_set_grad(aur_tape *t, int on);     /* default on; off = inference */
+AURDEF void aur_tape_set_training(aur_tape *t, int on); /* default on; off = dropout is the identity */
+AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with BF16 operands, F32 accumulation */
+AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
+/* Bytes held by the arena now and at most since creation (host+device). */
+AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
+/* A zero-filled tensor in the arena (lives until aur_tape_reset). */
+AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape);
+
+/* d loss / d every trainable tensor, accumulated (+=) into .grad. loss has one
+   element. A tape can run backward once. */
+AURDEF int aur_backward(aur_tape *t, aur_tensor *loss);
+
+/* Activation checkpointing: run fn(in) without keeping its activations and
+   recompute them during backward. fn must be a pure function of its inputs,
+   the parameters and the tape's dropout stream (which is replayed); ctx and
+   the inputs must stay valid until backward has run. Inside a checkpointed
+   fn, a nested aur_checkpoint is a plain call. */
+typedef aur_tensor *(*aur_segment_fn)(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
+AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur_tensor *const *in, int n_in);
+
+/* ==== ops ====
+   Every op takes the tape first, returns a new tensor in its arena (or NULL
+   with aur_last_error set), and accepts NULL inputs by returning NULL, so a
+   chain of ops can be checked once at the end. Shapes in PyTorch order. An
+   axis may be negative (counted from the end). */
+
+/* x (..., K), w (N, K), b (N) or NULL -> x w^T + b (..., N).  torch.nn.functional.linear */
+AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_tensor *b);
+/* a (..., M, K), b (..., K, N) -> (..., M, N); ta/tb transpose the last two dims of a/b
+   first. b may also be 2-D (shared by every batch). */
+AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta, int tb);
+/* Elementwise with numpy broadcasting: a + b, a - b, a * b. */
+AURDEF aur_tensor *aur_add(aur_tape *t, aur_tensor *a, aur_tensor *b);
+AURDEF aur_tensor *aur_sub(aur_tape *t, aur_tensor *a, aur_tensor *b);
+AURDEF aur_tensor *aur_mul(aur_tape *t, aur_tensor *a, aur_tensor *b);
+AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s); /* x * s */
+/* LayerNorm over the last dim; w and b (C) may both be NULL (no affine).  torch.nn.LayerNorm */
+AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_tensor *b, double eps);
+AURDEF aur_tensor *aur_gelu(aur_tape *t, aur_tensor *x);      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+AURDEF aur_tensor *aur_gelu_tanh(aur_tape *t, aur_tensor *x); /* GELU(approximate="tanh") */
+AURDEF aur_tensor *aur_silu(aur_tape *t, aur_tensor *x);      /* x sigmoid(x) */
+AURDEF aur_tensor *aur_sigmoid(aur_tape *t, aur_tensor *x);
+AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x);   /* over the last dim */
+/* Scaled dot-product attention softmax(q k^T * scale + mask) v.
+   q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with equal leading dims;
+   mask (additive, may be a trainable bias) broadcasts numpy-style against
+   (..., Lq, Lk), or NULL. scale <= 0 means 1/sqrt(d). -> (..., Lq, dv). */
+AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tensor *v, aur_tensor *mask, double scale);
+/* Inverted dropout with probability p; the identity when not training or p == 0. */
+AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p);
+/* Joins n tensors that agree except along axis. */
+AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axis);
+/* x[..., start:start+len, ...] along axis. */
+AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start, int64_t len);
+/* Cuts x along axis into n pieces of the given sizes (summing to the axis length). */
+AURDEF int aur_split(aur_tape *t, aur_tensor *x, int axis, int n, const int64_t *sizes, aur_tensor **out);
+/* Constant padding: before[i] and after[i] elements on each side of dim i (ndim entries each). */
+AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, const int64_t *after, double value);
+/* out.shape[i] = x.shape[perm[i]] (torch permute(...).contiguous()). */
+AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm);
+/* Same data, new shape (one dim may be -1). */
+AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape);
+/* torch.roll over every dim: shifts has ndim entries (0 leaves a dim alone). */
+AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts);
+AURDEF aur_tensor *aur_sum(aur_tape *t, aur_tensor *x, int axis, int keepdim);
+AURDEF aur_tensor *aur_mean(aur_tape *t, aur_tensor *x, int axis, int keepdim);
+AURDEF aur_tensor *aur_sum_all(aur_tape *t, aur_tensor *x);  /* -> (1) */
+AURDEF aur_tensor *aur_mean_all(aur_tape *t, aur_tensor *x); /* -> (1) */
+AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim); /* values; gradient to the first maximum */
+/* Losses, mean-reduced, -> (1). */
+AURDEF aur_tensor *aur_mse_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target);
+AURDEF aur_tensor *aur_mae_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target);
+/* torch binary_cross_entropy_with_logits; pos_weight (last dim) or NULL. */
+AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tensor *target, aur_tensor *pos_weight);
+/* torch cross_entropy: logits (N, C), labels (N) holding class indices as numbers. */
+AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor *labels, int64_t ignore_index,
+                                     double label_smoothing);
+/* Copies between devices or dtypes; the gradient flows back. */
+AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device);
+AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype);
+
+/* ==== safetensors ==== */
+
+#define AUR_ST_MAX_DIMS 8
+
+typedef struct aur_st_tensor {
+    char *name;
+    char dtype[12];  /* as in the file: "F32", "BF16", ... */
+    int ndim;
+    int64_t shape[AUR_ST_MAX_DIMS];
+    int64_t numel;
+    uint64_t begin, end; /* byte offsets into the data buffer, end exclusive */
+} aur_st_tensor;
+
+typedef struct aur_st_file {
+    char *path;
+    int n;                  /* tensors, sorted by name */
+    aur_st_tensor *tensors;
+    int n_meta;             /* __metadata__ entries */
+    char **meta_keys, **meta_values;
+    const unsigned char *buffer; /* the data section */
+    uint64_t buffer_size;
+    void *map;              /* internal */
+    size_t map_size;
+} aur_st_file;
+
+/* Opens and validates a safetensors file (every rule of the format; see the
+   implementation). Owned: close with aur_st_close. */
+AURDEF aur_st_file *aur_st_open(const char *path);
+AURDEF void aur_st_close(aur_st_file *f);
+/* Borrowed entry, or NULL (no error set: absence is not an error here). */
+AURDEF const aur_st_tensor *aur_st_find(const aur_st_file *f, const char *name);
+AURDEF const char *aur_st_meta(const aur_st_file *f, const char *key);
+/* Reads an entry into a host buffer of numel elements: dtype AUR_F32 reads
+   F32/BF16/F16/I64/I32/U8/BOOL as aur_real; AUR_BF16 reads BF16 raw. */
+AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst);
+/* Reads an entry into an existing tensor of the same shape (any device). */
+AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t);
+
+typedef struct aur_st_writer aur_st_writer;
+AURDEF aur_st_writer *aur_st_writer_create(void); /* owned: aur_st_writer_free */
+AURDEF void aur_st_writer_free(aur_st_writer *w);
+/* Adds a tensor (borrowed until write). Saved as F32 or BF16, as its dtype. */
+AURDEF int aur_st_writer_add(aur_st_writer *w, const char *name, const aur_tensor *t);
+/* Adds host data of another dtype ("I64", "U8", ...), borrowed until write. */
+AURDEF int aur_st_writer_add_raw(aur_st_writer *w, const char *name, const char *dtype, int ndim,
+                                 const int64_t *shape, const void *bytes);
+AURDEF int aur_st_writer_meta(aur_st_writer *w, const char *key, const char *value);
+/* Writes path atomically: path.tmp, fsync, rename. */
+AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path);
+
+/* ==== models: named parameters ==== */
+
+/* A table of named tensors, keyed by PyTorch state_dict names, backed by one
+   slab for the values and one for the gradients. Models (Aurora, Surya)
+   declare their parameters into it; it also stands alone. */
+typedef struct aur_model aur_model;
+
+AURDEF aur_model *aur_model_create(void); /* owned: aur_model_free */
+AURDEF void aur_model_free(aur_model *m);
+/* Declares a parameter (is_buffer = 0) or buffer (1). Its data exists after
+   aur_model_alloc. Borrowed; valid until aur_model_free. */
+AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape, int is_buffer);
+/* Allocates the slabs (zero-filled) on a device. */
+AURDEF int aur_model_alloc(aur_model *m, aur_device device);
+AURDEF int aur_model_count(const aur_model *m);
+AURDEF aur_tensor *aur_model_at(const aur_model *m, int i);
+/* Borrowed tensor by name, or NULL with an error naming it. */
+AURDEF aur_tensor *aur_model_param(const aur_model *m, const char *name);
+/* Elements in all parameters (buffers excluded), or only in trainable ones. */
+AURDEF int64_t aur_model_numel(const aur_model *m, int trainable_only);
+/* Freezes (or unfreezes) every parameter whose name matches a glob pattern
+   ('*' any run of characters, '?' one). Several patterns may be joined by
+   commas. Returns how many matched, or AUR_EINVAL if none did. */
+AURDEF int aur_model_freeze(aur_model *m, const char *patterns);
+AURDEF int aur_model_unfreeze(aur_model *m, const char *patterns);
+/* 1 if the name matches one of the comma-separated glob patterns. */
+AURDEF int aur_name_matches(const char *patterns, const char *name);
+/* Zeroes every gradient and forgets which ones backward reached. */
+AURDEF void aur_model_zero_grad(aur_model *m);
+/* Bytes of the parameter and gradient slabs. */
+AURDEF size_t aur_model_bytes(const aur_model *m, size_t *grad_bytes);
+
+typedef enum aur_load_mode {
+    AUR_LOAD_STRICT = 0,    /* every name present on both sides with equal shapes, or nothing is loaded */
+    AUR_LOAD_NONSTRICT = 1, /* torch strict=False: missing and unexpected allowed; a shape mismatch is an error */
+    AUR_LOAD_FILTERED = 2   /* load where name and shape match; report the rest */
+} aur_load_mode;
+
+typedef struct aur_load_report {
+    int n_loaded, n_missing, n_unexpected, n_mismatched;
+    char **loaded;     /* model names filled from the file */
+    char **missing;    /* model names not loaded: absent from the file, or mismatched */
+    char **unexpected; /* file names the model lacks */
+    char **mismatched; /* "name: file [..] vs model [..]" */
+} aur_load_report;
+
+/* Loads parameters and buffers by name. rep may be NULL; otherwise it is
+   filled (also on failure) and must be released with aur_load_report_free. */
+AURDEF int aur_load_safetensors(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
+AURDEF void aur_load_report_free(aur_load_report *rep);
+AURDEF void aur_load_report_print(const aur_load_report *rep, FILE *out);
+/* Saves every parameter and buffer (atomically). */
+AURDEF int aur_save_safetensors(const aur_model *m, const char *path);
+
+/* ==== optimisers ==== */
+
+typedef enum aur_optim_kind { AUR_ADAM = 0, AUR_ADAMW = 1, AUR_ADAFACTOR = 2 } aur_optim_kind;
+
+/* Hyperparameters, with torch.optim's meanings and defaults (take them from
+   aur_*_defaults, then change what you need). */
+typedef struct aur_optim_opts {
+    aur_optim_kind kind;
+    double lr;
+    double weight_decay;   /* Adam: L2 added to the gradient; AdamW, Adafactor: decoupled */
+    double beta1, beta2;   /* Adam(W) */
+    double eps;            /* Adam(W) */
+    double beta2_decay;    /* Adafactor: beta2_t = 1 - t^beta2_decay */
+    double eps1, eps2;     /* Adafactor: eps1 clamps the variance, eps2 the parameter RMS */
+    double d;              /* Adafactor: update clipping threshold */
+} aur_optim_opts;
+
+AURDEF aur_optim_opts aur_adam_defaults(void);      /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
+AURDEF aur_optim_opts aur_adamw_defaults(void);     /* as Adam with wd 1e-2 */
+AURDEF aur_optim_opts aur_adafactor_defaults(void); /* lr 1e-2, beta2_decay -0.8, eps (FLT_EPSILON, 1e-3), d 1, wd 0.
+                                                       Adam-like lr values (3e-4) shrink its step rho = min(lr, 1/sqrt t). */
+
+typedef struct aur_optim aur_optim;
+/* An optimiser over the model's trainable parameters (freeze first). Owned. */
+AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts);
+AURDEF void aur_optim_free(aur_optim *o);
+/* Moves the parameters matching patterns (see aur_model_freeze) into a new
+   group with its own lr and weight decay. Returns the group index (>= 1). */
+AURDEF int aur_optim_add_group(aur_optim *o, const char *patterns, double lr, double weight_decay);
+AURDEF int aur_optim_group_count(const aur_optim *o);
+/* Multiplies every group's base lr by factor for the following steps (schedules). */
+AURDEF void aur_optim_set_lr_factor(aur_optim *o, double factor);
+AURDEF double aur_optim_group_lr(const aur_optim *o, int group); /* current lr */
+/* One update of every trainable parameter that backward reached (torch skips .grad None). */
+AURDEF int aur_optim_step(aur_optim *o);
+/* Steps taken by the optimiser (the largest per-parameter count). */
+AURDEF int64_t aur_optim_steps(const aur_optim *o);
+/* State of a parameter by torch's name ("exp_avg", "exp_avg_sq", "row_var",
+   "col_var", "variance"), borrowed, or NULL. */
+AURDEF aur_tensor *aur_optim_state(const aur_optim *o, const char *param, const char *state);
+AURDEF int64_t aur_optim_param_steps(const aur_optim *o, const char *param);
+/* State save/load (safetensors) so training can resume exactly. */
+AURDEF int aur_optim_save(const aur_optim *o, const char *path);
+AURDEF int aur_optim_load(aur_optim *o, const char *path);
+
+/* torch.nn.utils.clip_grad_norm_: total = ||(||g_i||)_i||_2, then every
+   gradient *= min(1, max_norm / (total + 1e-6)). A non-finite total returns
+   AUR_ENAN naming the first offending tensor and changes nothing. */
+AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm);
+/* The L2 norm of the gradients of parameters matching patterns (NULL: all trainable). */
+AURDEF double aur_grad_norm(const aur_model *m, const char *patterns);
+
+typedef enum aur_lr_kind { AUR_LR_CONSTANT = 0, AUR_LR_LINEAR = 1, AUR_LR_COSINE = 2 } aur_lr_kind;
+/* lr factor at a step: a linear warm-up over warmup_steps (from 1/warmup to
+   1), then constant, or a linear or cosine decay to final_factor at
+   total_steps (and final_factor after). */
+typedef struct aur_lr_schedule {
+    aur_lr_kind kind;
+    int64_t warmup_steps;
+    int64_t total_steps;
+    double final_factor;
+} aur_lr_schedule;
+AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
+
+/* ==== CUDA ==== */
+
+/* 1 if this build has the CUDA paths and a GPU answers. */
+AURDEF int aur_cuda_available(void);
+/* GPU bytes allocated through the library now and at most. */
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
+
+#endif /* AURORA_H */
+
+/* ======================================================================== */
+/*                            IMPLEMENTATION                                */
+/* ======================================================================== */
+
+#if defined(AURORA_IMPLEMENTATION) && !defined(AUR__CORE_IMPL_DONE)
+#define AUR__CORE_IMPL_DONE
+
+#include <assert.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+#if defined(AURORA_CUDA) && defined(__CUDACC__)
+#define AUR__HAS_CUDA 1
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#endif
+
+#if !defined(AUR_MALLOC) && !defined(AUR_REALLOC) && !defined(AUR_FREE)
+#define AUR_MALLOC(n) malloc(n)
+#define AUR_REALLOC(p, n) realloc(p, n)
+#define AUR_FREE(p) free(p)
+#elif !defined(AUR_MALLOC) || !defined(AUR_REALLOC) || !defined(AUR_FREE)
+#error "define all of AUR_MALLOC, AUR_REALLOC and AUR_FREE, or none"
+#endif
+#ifndef AUR_ASSERT
+#define AUR_ASSERT(x) assert(x)
+#endif
+
+#ifdef __cplusplus
+#define AUR__TLS thread_local
+#else
+#define AUR__TLS _Thread_local
+#endif
+
+/* OpenMP through _Pragma, so builds without -fopenmp see no unknown pragmas. */
+#define AUR__PRAGMA(x) _Pragma(#x)
+#if defined(_OPENMP) && !defined(AUR_NO_OPENMP)
+#include <omp.h>
+#define AUR__OMP_FOR_IF(cond) AUR__PRAGMA(omp parallel for schedule(static) if (cond))
+#define AUR__OMP_FOR_DYN_IF(cond) AUR__PRAGMA(omp parallel for schedule(dynamic, 1) if (cond))
+static int aur__threads(void) { return omp_get_max_threads(); }
+static int aur__thread_id(void) { return omp_get_thread_num(); }
+#else
+#define AUR__OMP_FOR_IF(cond)
+#define AUR__OMP_FOR_DYN_IF(cond)
+static int aur__threads(void) { return 1; }
+static int aur__thread_id(void) { return 0; }
+#endif
+#define AUR__PAR_MIN 32768 /* elements below which a loop runs on one thread */
+
+/* Math on aur_real: float functions in normal builds, double in test builds. */
+#ifdef AUR_REAL_DOUBLE
+#define AUR__EXP exp
+#define AUR__LOG log
+#define AUR__LOG1P log1p
+#define AUR__SQRT sqrt
+#define AUR__TANH tanh
+#define AUR__ERF erf
+#define AUR__FABS fabs
+#else
+#define AUR__EXP expf
+#define AUR__LOG logf
+#define AUR__LOG1P log1pf
+#define AUR__SQRT sqrtf
+#define AUR__TANH tanhf
+#define AUR__ERF erff
+#define AUR__FABS fabsf
+#endif
+
+/* ==== errors ==== */
+
+static AUR__TLS char aur__errmsg[2048] = "no error";
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int aur__err(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(aur__errmsg, sizeof aur__errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+AURDEF const char *aur_last_error(void) { return aur__errmsg; }
+
+AURDEF const char *aur_error_name(int code)
+{
+    switch (code) {
+    case AUR_OK: return "AUR_OK";
+    case AUR_EINVAL: return "AUR_EINVAL";
+    case AUR_EIO: return "AUR_EIO";
+    case AUR_EFORMAT: return "AUR_EFORMAT";
+    case AUR_ESHAPE: return "AUR_ESHAPE";
+    case AUR_ENOMEM: return "AUR_ENOMEM";
+    case AUR_ECUDA: return "AUR_ECUDA";
+    case AUR_ENAN: return "AUR_ENAN";
+    case AUR_EUNSUPPORTED: return "AUR_EUNSUPPORTED";
+    default: return "AUR_E?";
+    }
+}
+
+/* ==== memory: host and device allocation ==== */
+
+static void *aur__malloc(size_t n, const char *what)
+{
+    void *p = AUR_MALLOC(n ? n : 1);
+    if (!p) aur__err(AUR_ENOMEM, "out of memory: %zu bytes for %s", n, what);
+    return p;
+}
+
+static void *aur__calloc(size_t n, const char *what)
+{
+    void *p = aur__malloc(n, what);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+static char *aur__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = (char *)aur__malloc(n, "a string");
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* Grows an array of elem-byte items to hold at least want items. */
+static int aur__grow(void **arr, int *cap, int want, size_t elem)
+{
+    if (want <= *cap) return 0;
+    int nc = *cap ? *cap * 2 : 16;
+    while (nc < want) nc *= 2;
+    void *p = AUR_REALLOC(*arr, (size_t)nc * elem);
+    if (!p) return aur__err(AUR_ENOMEM, "out of memory growing an array to %d items", nc);
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+#ifdef AUR__HAS_CUDA
+/* GPU blocks and their sizes, so frees can be counted. Allocations are rare
+   (slabs and arena chunks), so a plain array is enough. */
+typedef struct aur__cuda_block {
+    void *p;
+    size_t n;
+} aur__cuda_block;
+static aur__cuda_block *aur__cuda_blocks;
+static int aur__cuda_nblocks, aur__cuda_capblocks;
+static size_t aur__cuda_cur, aur__cuda_peak;
+
+static int aur__cuda_check(cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess) return 0;
+    return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
+}
+#endif
+
+/* Memory on a device. All GPU memory of the library comes through here, so
+   aur_cuda_memory can report the current and peak bytes. */
+static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+{
+    if (dev == AUR_CPU) return aur__malloc(n, what);
+#ifdef AUR__HAS_CUDA
+    void *p = NULL;
+    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
+        return NULL;
+    if (aur__cuda_check(cudaMalloc(&p, n ? n : 1), what)) return NULL;
+    aur__cuda_blocks[aur__cuda_nblocks].p = p;
+    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+    aur__cuda_cur += n;
+    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    return p;
+#else
+    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
+    return NULL;
+#endif
+}
+
+static void aur__dev_free(aur_device dev, void *p)
+{
+    if (!p) return;
+    if (dev == AUR_CPU) {
+        AUR_FREE(p);
+        return;
+    }
+#ifdef AUR__HAS_CUDA
+    for (int i = 0; i < aur__cuda_nblocks; i++) {
+        if (aur__cuda_blocks[i].p != p) continue;
+        aur__cuda_cur -= aur__cuda_blocks[i].n;
+        aur__cuda_blocks[i] = aur__cuda_blocks[--aur__cuda_nblocks];
+        break;
+    }
+    cudaFree(p);
+#endif
+}
+
+/* Copies n bytes between any two devices. */
+static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+    if (n == 0) return 0;
+    if (dd == AUR_CPU && sd == AUR_CPU) {
+        memmove(dst, src, n);
+        return 0;
+    }
+#ifdef AUR__HAS_CUDA
+    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
+                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
+                                            : cudaMemcpyDeviceToDevice;
+    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
+#else
+    (void)dst;
+    (void)src;
+    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
+#endif
+}
+
+static int aur__zero_bytes(void *p, aur_device dev, size_t n)
+{
+    if (n == 0) return 0;
+    if (dev == AUR_CPU) {
+        memset(p, 0, n);
+        return 0;
+    }
+#ifdef AUR__HAS_CUDA
+    return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset");
+#else
+    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
+#endif
+}
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+#ifdef AUR__HAS_CUDA
+    if (current) *current = aur__cuda_cur;
+    if (peak) *peak = aur__cuda_peak;
+#else
+    if (current) *current = 0;
+    if (peak) *peak = 0;
+#endif
+}
+
+AURDEF int aur_cuda_available(void)
+{
+#ifdef AUR__HAS_CUDA
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+#else
+    return 0;
+#endif
+}
+
+/* ==== memory: the arena ====
+   A bump allocator made of chunks. Pointers never move during a step; a
+   reset keeps the memory, and if the step needed several chunks it swaps
+   them for one chunk of the peak size, so the next step allocates nothing. */
+
+#define AUR__ALIGN 64
+#define AUR__CHUNK_MIN ((size_t)1 << 20)
+
+typedef struct aur__chunk {
+    struct aur__chunk *next;
+    char *base;
+    size_t cap;
+} aur__chunk;
+
+typedef struct aur__arena {
+    aur_device device;
+    aur__chunk *first, *cur;
+    size_t used;    /* bytes used in cur */
+    size_t before;  /* capacity of the chunks before cur */
+    size_t peak;
+} aur__arena;
+
+typedef struct aur__mark {
+    aur__chunk *cur;
+    size_t used, before;
+} aur__mark;
+
+static size_t aur__align(size_t n) { return (n + AUR__ALIGN - 1) & ~(size_t)(AUR__ALIGN - 1); }
+
+static aur__chunk *aur__chunk_new(aur_device dev, size_t cap)
+{
+    aur__chunk *c = (aur__chunk *)aur__malloc(sizeof *c, "an arena chunk");
+    if (!c) return NULL;
+    /* host chunks are over-allocated to align the base */
+    c->base = (char *)aur__dev_alloc(dev, cap + (dev == AUR_CPU ? AUR__ALIGN : 0), "the activation arena");
+    if (!c->base) {
+        AUR_FREE(c);
+        return NULL;
+    }
+    c->cap = cap;
+    c->next = NULL;
+    return c;
+}
+
+static char *aur__chunk_data(const aur__arena *a, const aur__chunk *c)
+{
+    if (a->device != AUR_CPU) return c->base;
+    return (char *)(((uintptr_t)c->base + AUR__ALIGN - 1) & ~(uintptr_t)(AUR__ALIGN - 1));
+}
+
+static void *aur__arena_alloc(aur__arena *a, size_t n)
+{
+    n = aur__align(n);
+    for (;;) {
+        if (a->cur && a->used + n <= a->cur->cap) {
+            char *p = aur__chunk_data(a, a->cur) + a->used;
+            a->used += n;
+            if (a->before + a->used > a->peak) a->peak = a->before + a->used;
+            return p;
+        }
+        if (a->cur && a->cur->next) { /* a spare chunk from an earlier step */
+            a->before += a->cur->cap;
+            a->cur = a->cur->next;
+            a->used = 0;
+            continue;
+        }
+        size_t cap = n > AUR__CHUNK_MIN ? n : AUR__CHUNK_MIN;
+        if (a->cur && cap < 2 * a->cur->cap) cap = 2 * a->cur->cap;
+        aur__chunk *c = aur__chunk_new(a->device, cap);
+        if (!c) return NULL;
+        if (a->cur) {
+            a->cur->next = c;
+            a->before += a->cur->cap;
+        } else {
+            a->first = c;
+        }
+        a->cur = c;
+        a->used = 0;
+    }
+}
+
+static void aur__arena_free_chunks(aur__arena *a)
+{
+    aur__chunk *c = a->first;
+    while (c) {
+        aur__chunk *n = c->next;
+        aur__dev_free(a->device, c->base);
+        AUR_FREE(c);
+        c = n;
+    }
+    a->first = a->cur = NULL;
+    a->used = a->before = 0;
+}
+
+static void aur__arena_reset(aur__arena *a)
+{
+    if (a->first && a->first->next) { /* coalesce into one chunk of the peak size */
+        size_t peak = a->peak;
+        aur__arena_free_chunks(a);
+        a->first = aur__chunk_new(a->device, peak);
+    }
+    a->cur = a->first;
+    a->used = a->before = 0;
+}
+
+static aur__mark aur__arena_mark(const aur__arena *a)
+{
+    aur__mark m;
+    m.cur = a->cur;
+    m.used = a->used;
+    m.before = a->before;
+    return m;
+}
+
+static void aur__arena_release(aur__arena *a, aur__mark m)
+{
+    a->cur = m.cur ? m.cur : a->first;
+    a->used = m.cur ? m.used : 0;
+    a->before = m.cur ? m.before : 0;
+}
+
+/* ==== tensors ==== */
+
+AURDEF aur_shape aur_shapev(int ndim, const int64_t *d)
+{
+    aur_shape s;
+    memset(&s, 0, sizeof s);
+    s.ndim = ndim;
+    for (int i = 0; i < ndim && i < AUR_MAX_DIMS; i++) s.d[i] = d[i];
+    return s;
+}
+AURDEF aur_shape aur_shape1(int64_t a) { return aur_shapev(1, &a); }
+AURDEF aur_shape aur_shape2(int64_t a, int64_t b)
+{
+    int64_t d[2] = {a, b};
+    return aur_shapev(2, d);
+}
+AURDEF aur_shape aur_shape3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t d[3] = {a, b, c};
+    return aur_shapev(3, d);
+}
+AURDEF aur_shape aur_shape4(int64_t a, int64_t b, int64_t c, int64_t e)
+{
+    int64_t d[4] = {a, b, c, e};
+    return aur_shapev(4, d);
+}
+AURDEF aur_shape aur_shape5(int64_t a, int64_t b, int64_t c, int64_t e, int64_t f)
+{
+    int64_t d[5] = {a, b, c, e, f};
+    return aur_shapev(5, d);
+}
+
+AURDEF int64_t aur_shape_numel(aur_shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.d[i];
+    return n;
+}
+
+AURDEF aur_shape aur_tensor_shape(const aur_tensor *t) { return aur_shapev(t->ndim, t->shape); }
+
+AURDEF char *aur_shape_str(const int64_t *shape, int ndim, char *buf, size_t size)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+/* Checks a shape: rank 0..AUR_MAX_DIMS, dims >= 0, numel fits. */
+static int aur__shape_ok(aur_shape s, const char *what)
+{
+    if (s.ndim < 0 || s.ndim > AUR_MAX_DIMS)
+        return aur__err(AUR_ESHAPE, "%s: rank %d is outside 0..%d", what, s.ndim, AUR_MAX_DIMS);
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) {
+        if (s.d[i] < 0) return aur__err(AUR_ESHAPE, "%s: dim %d is negative (%lld)", what, i, (long long)s.d[i]);
+        if (s.d[i] && n > INT64_MAX / 16 / s.d[i])
+            return aur__err(AUR_ESHAPE, "%s: the shape has too many elements", what);
+        n *= s.d[i];
+    }
+    return 0;
+}
+
+static size_t aur__dtype_size(aur_dtype dt) { return dt == AUR_BF16 ? 2 : sizeof(aur_real); }
+static size_t aur__nbytes(const aur_tensor *t) { return (size_t)t->numel * aur__dtype_size(t->dtype); }
+
+static void aur__tensor_init(aur_tensor *t, aur_dtype dtype, aur_device device, aur_shape s)
+{
+    memset(t, 0, sizeof *t);
+    t->ndim = s.ndim;
+    for (int i = 0; i < s.ndim; i++) t->shape[i] = s.d[i];
+    t->numel = aur_shape_numel(s);
+    t->dtype = dtype;
+    t->device = device;
+}
+
+AURDEF aur_tensor *aur_tensor_create(aur_dtype dtype, aur_device device, aur_shape shape)
+{
+    if (aur__shape_ok(shape, "aur_tensor_create")) return NULL;
+    aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a tensor");
+    if (!t) return NULL;
+    aur__tensor_init(t, dtype, device, shape);
+    t->owned = 1;
+    t->data = aur__dev_alloc(device, aur__nbytes(t), "aur_tensor_create");
+    if (!t->data || aur__zero_bytes(t->data, device, aur__nbytes(t))) {
+        aur__dev_free(device, t->data);
+        AUR_FREE(t);
+        return NULL;
+    }
+    return t;
+}
+
+AURDEF void aur_tensor_free(aur_tensor *t)
+{
+    if (!t) return;
+    AUR_ASSERT(t->owned && "aur_tensor_free: only tensors from aur_tensor_create");
+    aur__dev_free(t->device, t->data);
+    aur__dev_free(t->device, t->grad);
+    AUR_FREE(t);
+}
+
+AURDEF void aur_tensor_zero_grad(aur_tensor *t)
+{
+    if (t && t->grad) aur__zero_bytes(t->grad, t->device, (size_t)t->numel * sizeof(aur_real));
+    if (t) t->grad_written = 0;
+}
+
+AURDEF aur_real *aur_tensor_f32(aur_tensor *t)
+{
+    if (!t) return NULL;
+    if (t->dtype != AUR_F32 || t->device != AUR_CPU) {
+        aur__err(AUR_EINVAL, "aur_tensor_f32: the tensor is not F32 in host memory");
+        return NULL;
+    }
+    return (aur_real *)t->data;
+}
+
+/* bfloat16 is the top half of a float32. Rounding to nearest even: add
+   0x7FFF plus the lowest kept bit, then truncate; NaN stays a quiet NaN. */
+AURDEF uint16_t aur_f32_to_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+AURDEF float aur_bf16_to_f32(uint16_t x)
+{
+    uint32_t u = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+AURDEF float aur_round_bf16(float x) { return aur_bf16_to_f32(aur_f32_to_bf16(x)); }
+
+/* IEEE half to float: normals, subnormals, infinities and NaN. */
+AURDEF float aur_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu, u;
+    if (exp == 0x1F) {
+        u = sign | 0x7F800000u | (man << 13);
+    } else if (exp != 0) {
+        u = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        u = sign;
+    } else { /* subnormal: normalise */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 0x400u));
+        u = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Copies n aur_real values from host src into t (any device or dtype). */
+AURDEF int aur_tensor_set(aur_tensor *t, const aur_real *src, int64_t n)
+{
+    if (!t || n != t->numel)
+        return aur__err(AUR_ESHAPE, "aur_tensor_set: %lld values for a tensor of %lld", (long long)n,
+                        t ? (long long)t->numel : 0LL);
+    if (t->dtype == AUR_F32) return aur__copy_bytes(t->data, t->device, src, AUR_CPU, (size_t)n * sizeof(aur_real));
+    uint16_t *tmp = (uint16_t *)aur__malloc((size_t)n * 2, "aur_tensor_set");
+    if (!tmp) return AUR_ENOMEM;
+    for (int64_t i = 0; i < n; i++) tmp[i] = aur_f32_to_bf16((float)src[i]);
+    int rc = aur__copy_bytes(t->data, t->device, tmp, AUR_CPU, (size_t)n * 2);
+    AUR_FREE(tmp);
+    return rc;
+}
+
+AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
+{
+    if (!t || n != t->numel)
+        return aur__err(AUR_ESHAPE, "aur_tensor_get: %lld values from a tensor of %lld", (long long)n,
+                        t ? (long long)t->numel : 0LL);
+    if (t->dtype == AUR_F32) return aur__copy_bytes(dst, AUR_CPU, t->data, t->device, (size_t)n * sizeof(aur_real));
+    uint16_t *tmp = (uint16_t *)aur__malloc((size_t)n * 2, "aur_tensor_get");
+    if (!tmp) return AUR_ENOMEM;
+    int rc = aur__copy_bytes(tmp, AUR_CPU, t->data, t->device, (size_t)n * 2);
+    for (int64_t i = 0; i < n && !rc; i++) dst[i] = aur_bf16_to_f32(tmp[i]);
+    AUR_FREE(tmp);
+    return rc;
+}
+
+/* ==== tape: recording ops for backward ==== */
+
+typedef struct aur__node aur__node;
+/* Adds this op's contribution to the gradients of its inputs. */
+typedef int (*aur__backward_fn)(aur_tape *t, aur__node *n);
+
+struct aur__node {
+    const char *op;
+    aur__backward_fn backward;
+    aur_tensor *out;
+    aur_tensor **in; /* n_in inputs (some may be NULL) */
+    int n_in;
+    void *saved[3];  /* op-specific buffers kept for backward */
+    int64_t iarg[8];
+    double farg[4];
+    aur_segment_fn fn; /* checkpoint segments */
+    void *ctx;
+};
+
+struct aur_tape {
+    aur__arena main[2];    /* [device]: struct and activations of the step */
+    aur__arena scratch[2]; /* recomputation of checkpointed segments */
+    aur__arena *ar;        /* where ops allocate now: main or scratch */
+    aur__node **nodes;
+    int n_nodes, cap_nodes;
+    int grad_on, training, autocast;
+    int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
+    int in_segment; /* inside a checkpointed function (forward or recompute) */
+    int backward_done;
+    uint64_t seed, rng_offset;
+};
+
+AURDEF aur_tape *aur_tape_create(void)
+{
+    aur_tape *t = (aur_tape *)aur__calloc(sizeof *t, "a tape");
+    if (!t) return NULL;
+    for (int d = 0; d < 2; d++) {
+        t->main[d].device = (aur_device)d;
+        t->scratch[d].device = (aur_device)d;
+    }
+    t->ar = t->main;
+    t->grad_on = 1;
+    t->training = 1;
+    t->seed = 0x5EED;
+    return t;
+}
+
+AURDEF void aur_tape_free(aur_tape *t)
+{
+    if (!t) return;
+    for (int d = 0; d < 2; d++) {
+        aur__arena_free_chunks(&t->main[d]);
+        aur__arena_free_chunks(&t->scratch[d]);
+    }
+    AUR_FREE(t->nodes);
+    AUR_FREE(t);
+}
+
+AURDEF void aur_tape_reset(aur_tape *t)
+{
+    if (!t) return;
+    for (int d = 0; d < 2; d++) {
+        aur__arena_reset(&t->main[d]);
+        aur__arena_reset(&t->scratch[d]);
+    }
+    t->ar = t->main;
+    t->n_nodes = 0;
+    t->no_record = t->in_segment = t->backward_done = 0;
+}
+
+AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
+AURDEF void aur_tape_set_training(aur_tape *t, int on) { t->training = on != 0; }
+AURDEF void aur_tape_set_autocast(aur_tape *t, int on) { t->autocast = on != 0; }
+AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
+{
+    t->seed = seed;
+    t->rng_offset = 0;
+}
+
+AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
+{
+    size_t c = 0, p = 0;
+    for (int d = 0; d < 2; d++) {
+        c += t->main[d].before + t->main[d].used + t->scratch[d].before + t->scratch[d].used;
+        p += t->main[d].peak + t->scratch[d].peak;
+    }
+    if (current) *current = c;
+    if (peak) *peak = p;
+}
+
+/* Arena memory of the current allocation target (main or scratch). */
+static void *aur__alloc(aur_tape *t, aur_device dev, size_t n)
+{
+    void *p = aur__arena_alloc(&t->ar[dev], n);
+    if (!p && dev == AUR_CPU) aur__err(AUR_ENOMEM, "out of memory: %zu bytes in the tape's arena", n);
+    return p;
+}
+
+/* A fresh tensor in the arena, data uninitialised. */
+static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur_shape s)
+{
+    if (aur__shape_ok(s, "tensor")) return NULL;
+    aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
+    if (!x) return NULL;
+    aur__tensor_init(x, dtype, dev, s);
+    x->data = aur__alloc(t, dev, aur__nbytes(x));
+    return x->data ? x : NULL;
+}
+
+AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
+{
+    aur_tensor *x = aur__tensor(t, AUR_F32, device, shape);
+    if (x && aur__zero_bytes(x->data, device, aur__nbytes(x))) return NULL;
+    return x;
+}
+
+/* The output of an op on inputs in[0..n): it needs a gradient when
+   gradients are on and any input needs one. */
+static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_tensor *const *in, int n)
+{
+    aur_tensor *y = aur__tensor(t, AUR_F32, dev, s);
+    if (!y) return NULL;
+    for (int i = 0; i < n && t->grad_on; i++)
+        if (in[i] && in[i]->requires_grad) y->requires_grad = 1;
+    return y;
+}
+
+/* Scratch memory of the step (uninitialised), e.g. saved statistics. */
+static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
+{
+    return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
+}
+
+static int aur__records(const aur_tape *t, const aur_tensor *y) { return y->requires_grad && !t->no_record; }
+
+/* Appends a node for y = op(in). Returns NULL (with an error) only when out of memory. */
+static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__backward_fn fn,
+                              aur_tensor *const *in, int n_in)
+{
+    aur__node *n = (aur__node *)aur__alloc(t, AUR_CPU, sizeof *n);
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
+    if (!n->in) return NULL;
+    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    n->n_in = n_in;
+    n->op = op;
+    n->backward = fn;
+    n->out = y;
+    if (aur__grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(aur__node *))) return NULL;
+    t->nodes[t->n_nodes++] = n;
+    return n;
+}
+
+/* The gradient buffer of x for a backward function to accumulate into, or
+   NULL when x needs none. Buffers were made before the walk began. */
+static aur_real *aur__grad(aur_tensor *x)
+{
+    if (!x || !x->requires_grad) return NULL;
+    AUR_ASSERT(x->grad);
+    x->grad_written = 1;
+    return x->grad;
+}
+
+/* ==== tape: backward ==== */
+
+/* Zero-filled gradient buffers for every tensor of nodes[from..] that needs one. */
+static int aur__alloc_grads(aur_tape *t, int from)
+{
+    for (int i = from; i < t->n_nodes; i++) {
+        aur__node *n = t->nodes[i];
+        for (int k = -1; k < n->n_in; k++) {
+            aur_tensor *x = k < 0 ? n->out : n->in[k];
+            if (!x || !x->requires_grad || x->grad) continue;
+            if (x->model) /* parameters have slab gradients; missing means frozen at allocation */
+                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer",
+                                x->name);
+            /* owned tensors keep theirs across steps (torch leaf .grad); activations use the arena */
+            size_t bytes = (size_t)x->numel * sizeof(aur_real);
+            x->grad = x->owned ? (aur_real *)aur__dev_alloc(x->device, bytes, "a gradient") : aur__reals(t, x->device, x->numel);
+            if (!x->grad || aur__zero_bytes(x->grad, x->device, bytes)) return AUR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Runs the backward functions of nodes[from..n_nodes) in reverse order. */
+static int aur__walk_back(aur_tape *t, int from)
+{
+    for (int i = t->n_nodes - 1; i >= from; i--) {
+        aur__node *n = t->nodes[i];
+        if (!n->out->grad_written) continue; /* not on a path to the loss */
+        int rc = n->backward(t, n);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int aur__set_one(aur_real *p, aur_device dev)
+{
+    aur_real one = 1;
+    return aur__copy_bytes(p, dev, &one, AUR_CPU, sizeof one);
+}
+
+AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
+{
+    if (!t || !loss) return aur__err(AUR_EINVAL, "aur_backward: no loss (did an op fail? %s)", aur__errmsg);
+    if (loss->numel != 1)
+        return aur__err(AUR_ESHAPE, "aur_backward: the loss has %lld elements; it must have one",
+                        (long long)loss->numel);
+    if (t->backward_done) return aur__err(AUR_EINVAL, "aur_backward: this tape already ran backward; reset it");
+    if (!loss->requires_grad) return aur__err(AUR_EINVAL, "aur_backward: the loss does not depend on any trainable tensor");
+    int rc = aur__alloc_grads(t, 0);
+    if (!rc) rc = aur__set_one(loss->grad, loss->device);
+    if (rc) return rc;
+    loss->grad_written = 1;
+    t->backward_done = 1;
+    return aur__walk_back(t, 0);
+}
+
+/* ==== tape: activation checkpointing ====
+   Forward: run the segment with recording off in the scratch arena, copy its
+   output to the main arena, drop the rest. Backward: rerun it with
+   recording on (same dropout stream), seed its output with our gradient,
+   and walk the nodes it recorded. */
+
+static int aur__checkpoint_back(aur_tape *t, aur__node *n)
+{
+    uint64_t saved_offset = t->rng_offset;
+    int from = t->n_nodes, rc = 0;
+    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
+    t->ar = t->scratch;
+    t->in_segment = 1;
+    t->rng_offset = (uint64_t)n->iarg[0];
+    aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
+    if (!y) {
+        rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
+    } else if (y->numel != n->out->numel) {
+        rc = aur__err(AUR_ESHAPE, "checkpoint: the recomputed output has %lld elements, not %lld",
+                      (long long)y->numel, (long long)n->out->numel);
+    } else if (y->requires_grad) {
+        y->grad = n->out->grad; /* share the incoming gradient */
+        rc = aur__alloc_grads(t, from);
+        y->grad_written = 1;
+        if (!rc) rc = aur__walk_back(t, from);
+    }
+    t->n_nodes = from;
+    t->ar = t->main;
+    t->in_segment = 0;
+    t->rng_offset = saved_offset;
+    aur__arena_release(&t->scratch[0], mk[0]);
+    aur__arena_release(&t->scratch[1], mk[1]);
+    return rc;
+}
+
+AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur_tensor *const *in, int n_in)
+{
+    if (!t || !fn) {
+        aur__err(AUR_EINVAL, "aur_checkpoint: no tape or function");
+        return NULL;
+    }
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) return NULL;
+    if (t->in_segment || !t->grad_on) return fn(t, ctx, in, n_in);
+
+    uint64_t offset = t->rng_offset;
+    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
+    t->ar = t->scratch;
+    t->no_record = t->in_segment = 1;
+    aur_tensor *tmp = fn(t, ctx, in, n_in);
+    t->ar = t->main;
+    t->no_record = t->in_segment = 0;
+
+    aur_tensor *y = NULL;
+    if (tmp) y = aur__tensor(t, tmp->dtype, tmp->device, aur_tensor_shape(tmp));
+    if (y && aur__copy_bytes(y->data, y->device, tmp->data, tmp->device, aur__nbytes(tmp))) y = NULL;
+    if (y) y->requires_grad = tmp->requires_grad;
+    aur__arena_release(&t->scratch[0], mk[0]);
+    aur__arena_release(&t->scratch[1], mk[1]);
+    if (!y) return NULL;
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
+        if (!n) return NULL;
+        n->fn = fn;
+        n->ctx = ctx;
+        n->iarg[0] = (int64_t)offset;
+    }
+    return y;
+}
+
+/* ==== CPU matrix product ====
+   C (M x N, row stride ldc) = A (M x K) B (K x N), or C += A B. A and B are
+   read through strides (element (i,p) of A at A[i*ars + p*acs]), so every
+   transpose is free. The BLIS layout: B is packed in KC x NR panels shared by
+   all threads, each thread packs an MC x KC block of A in MR-row panels, and
+   a micro-kernel keeps an MR x NR tile of C in vector registers. */
+
+#if defined(__GNUC__)
+#if defined(__AVX512F__)
+#define AUR__VBYTES 64
+#define AUR__MR 8
+#elif defined(__AVX__)
+#define AUR__VBYTES 32
+#define AUR__MR 6
+#else
+#define AUR__VBYTES 16
+#define AUR__MR 4
+#endif
+typedef aur_real aur__vec __attribute__((vector_size(AUR__VBYTES)));
+#if defined(__CUDACC__) || defined(__clang__)
+#define AUR__UNROLL(n)
+#else
+#define AUR__UNROLL(n) AUR__PRAGMA(GCC unroll n)
+#endif
+#define AUR__NV 2 /* vectors per micro-tile row */
+#define AUR__NR (AUR__NV * (AUR__VBYTES / (int)sizeof(aur_real)))
+#else
+#define AUR__MR 4
+#define AUR__NR 8
+#endif
+#define AUR__KC 256
+#define AUR__MC (AUR__MR * 24)
+#define AUR__NC (AUR__NR * 96)
+
+typedef struct aur__mat {
+    const aur_real *p;
+    int64_t rs, cs; /* element (i, j) at p[i*rs + j*cs] */
+} aur__mat;
+
+static aur__mat aur__matv(const aur_real *p, int64_t rs, int64_t cs)
+{
+    aur__mat m;
+    m.p = p;
+    m.rs = rs;
+    m.cs = cs;
+    return m;
+}
+
+/* MR-row panels of A[0:mc, 0:kc]: panel r holds A[r*MR + i][p] at r*kc*MR + p*MR + i. */
+static void aur__pack_a(aur_real *dst, aur__mat a, int64_t mc, int64_t kc)
+{
+    for (int64_t r = 0; r < mc; r += AUR__MR, dst += kc * AUR__MR) {
+        int64_t mr = mc - r < AUR__MR ? mc - r : AUR__MR;
+        for (int64_t p = 0; p < kc; p++) {
+            const aur_real *src = a.p + r * a.rs + p * a.cs;
+            aur_real *d = dst + p * AUR__MR;
+            int64_t i = 0;
+            for (; i < mr; i++) d[i] = src[i * a.rs];
+            for (; i < AUR__MR; i++) d[i] = 0;
+        }
+    }
+}
+
+/* NR-column panels of B[0:kc, 0:nc]: panel c holds B[p][c*NR + j] at c*kc*NR + p*NR + j. */
+static void aur__pack_b_panel(aur_real *dst, aur__mat b, int64_t kc, int64_t nr)
+{
+    for (int64_t p = 0; p < kc; p++) {
+        const aur_real *src = b.p + p * b.rs;
+        aur_real *d = dst + p * AUR__NR;
+        int64_t j = 0;
+        if (b.cs == 1)
+            for (; j < nr; j++) d[j] = src[j];
+        else
+            for (; j < nr; j++) d[j] = src[j * b.cs];
+        for (; j < AUR__NR; j++) d[j] = 0;
+    }
+}
+
+/* c[0:mr, 0:nr] (+)= packed a panel x packed b panel over kc. */
+static void aur__micro(int64_t kc, const aur_real *a, const aur_real *b, aur_real *c, int64_t ldc, int64_t mr,
+                       int64_t nr, int accumulate)
+{
+#if defined(__GNUC__)
+    aur__vec acc[AUR__MR][AUR__NV];
+    memset(acc, 0, sizeof acc);
+    for (int64_t p = 0; p < kc; p++) {
+        const aur__vec *bv = (const aur__vec *)(b + p * AUR__NR);
+        const aur_real *ap = a + p * AUR__MR;
+        AUR__UNROLL(16)
+        for (int i = 0; i < AUR__MR; i++)
+            AUR__UNROLL(4)
+            for (int v = 0; v < AUR__NV; v++) acc[i][v] += ap[i] * bv[v];
+    }
+    aur_real tile[AUR__MR * AUR__NR];
+    memcpy(tile, acc, sizeof tile);
+#else
+    aur_real tile[AUR__MR * AUR__NR];
+    memset(tile, 0, sizeof tile);
+    for (int64_t p = 0; p < kc; p++)
+        for (int i = 0; i < AUR__MR; i++)
+            for (int j = 0; j < AUR__NR; j++) tile[i * AUR__NR + j] += a[p * AUR__MR + i] * b[p * AUR__NR + j];
+#endif
+    for (int64_t i = 0; i < mr; i++) {
+        aur_real *ci = c + i * ldc;
+        const aur_real *ti = tile + i * AUR__NR;
+        if (accumulate)
+            for (int64_t j = 0; j < nr; j++) ci[j] += ti[j];
+        else
+            for (int64_t j = 0; j < nr; j++) ci[j] = ti[j];
+    }
+}
+
+/* Workspace (elements) one gemm needs with `threads` threads packing A. */
+static int64_t aur__gemm_ws(int threads)
+{
+    return (int64_t)AUR__KC * AUR__NC + (int64_t)threads * AUR__MC * AUR__KC;
+}
+
+/* n rounded up to whole 64-byte lines, so per-thread slices stay aligned for vector loads. */
+static int64_t aur__lines(int64_t n)
+{
+    const int64_t k = AUR__ALIGN / (int64_t)sizeof(aur_real);
+    return (n + k - 1) / k * k;
+}
+
+/* The product over one KC x NC block of B, already packed in bp. */
+static void aur__gemm_block(aur_real *ws_a, const aur_real *bp, aur__mat a, int64_t M, int64_t nc, int64_t kc,
+                            aur_real *C, int64_t ldc, int accumulate, int parallel)
+{
+    int64_t nblocks = (M + AUR__MC - 1) / AUR__MC;
+    AUR__OMP_FOR_DYN_IF(parallel && nblocks > 1)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t ic = blk * AUR__MC, mc = M - ic < AUR__MC ? M - ic : AUR__MC;
+        aur_real *ap = ws_a + (int64_t)(parallel ? aur__thread_id() : 0) * AUR__MC * AUR__KC;
+        aur__pack_a(ap, aur__matv(a.p + ic * a.rs, a.rs, a.cs), mc, kc);
+        for (int64_t jr = 0; jr < nc; jr += AUR__NR) {
+            int64_t nr = nc - jr < AUR__NR ? nc - jr : AUR__NR;
+            const aur_real *bpanel = bp + (jr / AUR__NR) * kc * AUR__NR;
+            for (int64_t ir = 0; ir < mc; ir += AUR__MR) {
+                int64_t mr = mc - ir < AUR__MR ? mc - ir : AUR__MR;
+                aur__micro(kc, ap + (ir / AUR__MR) * kc * AUR__MR, bpanel, C + (ic + ir) * ldc + jr, ldc, mr, nr,
+                           accumulate);
+            }
+        }
+    }
+}
+
+/* C = A B (accumulate 0) or C += A B (1). ws holds aur__gemm_ws(threads) elements. */
+static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a, aur__mat b, aur_real *C, int64_t ldc,
+                      int accumulate, int parallel)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        if (!accumulate)
+            for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(aur_real));
+        return;
+    }
+    aur_real *bp = ws, *ws_a = ws + (int64_t)AUR__KC * AUR__NC;
+    for (int64_t jc = 0; jc < N; jc += AUR__NC) {
+        int64_t nc = N - jc < AUR__NC ? N - jc : AUR__NC;
+        for (int64_t pc = 0; pc < K; pc += AUR__KC) {
+            int64_t kc = K - pc < AUR__KC ? K - pc : AUR__KC;
+            int64_t npanels = (nc + AUR__NR - 1) / AUR__NR;
+            AUR__OMP_FOR_IF(parallel && npanels > 4)
+            for (int64_t c = 0; c < npanels; c++) {
+                int64_t nr = nc - c * AUR__NR < AUR__NR ? nc - c * AUR__NR : AUR__NR;
+                aur__mat bsub = aur__matv(b.p + pc * b.rs + (jc + c * AUR__NR) * b.cs, b.rs, b.cs);
+                aur__pack_b_panel(bp + c * kc * AUR__NR, bsub, kc, nr);
+            }
+            aur__mat asub = aur__matv(a.p + pc * a.cs, a.rs, a.cs);
+            aur__gemm_block(ws_a, bp, asub, M, nc, kc, C + jc, ldc, accumulate || pc > 0, parallel);
+        }
+    }
+}
+
+/* nb independent products with element offsets sa, sb, sc between batches
+   (sb = 0 shares B). Threads split the batches when there are enough of
+   them, otherwise each product. */
+static int aur__gemm_batched(aur_tape *t, int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat a, int64_t sa,
+                             aur__mat b, int64_t sb, aur_real *C, int64_t sc, int64_t ldc, int accumulate)
+{
+    int threads = aur__threads();
+    int by_batch = nb >= 2 * threads || (nb >= threads && M * N < 65536);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    int64_t per = aur__gemm_ws(by_batch ? 1 : threads);
+    aur_real *ws = aur__reals(t, AUR_CPU, per * (by_batch ? threads : 1));
+    if (!ws) return AUR_ENOMEM;
+    if (by_batch) {
+        AUR__OMP_FOR_DYN_IF(threads > 1)
+        for (int64_t i = 0; i < nb; i++)
+            aur__gemm(ws + aur__thread_id() * per, M, N, K, aur__matv(a.p + i * sa, a.rs, a.cs),
+                      aur__matv(b.p + i * sb, b.rs, b.cs), C + i * sc, ldc, accumulate, 0);
+    } else {
+        for (int64_t i = 0; i < nb; i++)
+            aur__gemm(ws, M, N, K, aur__matv(a.p + i * sa, a.rs, a.cs), aur__matv(b.p + i * sb, b.rs, b.cs),
+                      C + i * sc, ldc, accumulate, 1);
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return 0;
+}
+
+static int aur__gemm1(aur_tape *t, int64_t M, int64_t N, int64_t K, aur__mat a, aur__mat b, aur_real *C, int accumulate)
+{
+    return aur__gemm_batched(t, 1, M, N, K, a, 0, b, 0, C, 0, N, accumulate);
+}
+
+/* ==== ops: shared checks ==== */
+
+/* Every input present, F32, on one device. */
+static int aur__check(const char *op, aur_tensor *const *in, int n)
+{
+    const aur_tensor *first = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!in[i]) return AUR_EINVAL; /* an earlier op failed; keep its message */
+        if (in[i]->dtype != AUR_F32)
+            return aur__err(AUR_EUNSUPPORTED, "%s: input %d is BF16; ops take F32 tensors (use aur_cast)", op, i);
+        if (first && in[i]->device != first->device)
+            return aur__err(AUR_EINVAL, "%s: inputs on different devices (use aur_to_device)", op);
+        if (!first) first = in[i];
+    }
+    return 0;
+}
+
+static int aur__axis(const char *op, int axis, int ndim, int *out)
+{
+    int a = axis < 0 ? axis + ndim : axis;
+    if (a < 0 || a >= ndim) return aur__err(AUR_EINVAL, "%s: axis %d out of range for rank %d", op, axis, ndim);
+    *out = a;
+    return 0;
+}
+
+static int aur__cpu_only(const char *op, const aur_tensor *x)
+{
+    if (x->device == AUR_CPU) return 0;
+    return aur__err(AUR_EUNSUPPORTED, "%s: no CUDA path yet", op);
+}
+
+static const aur_real *aur__cr(const aur_tensor *x) { return (const aur_real *)x->data; }
+static aur_real *aur__wr(aur_tensor *x) { return (aur_real *)x->data; }
+
+/* Multi-index of flat index r in a shape, last dim fastest. */
+static void aur__unravel(int64_t r, const int64_t *shape, int ndim, int64_t *idx)
+{
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t n = shape[d] ? shape[d] : 1;
+        idx[d] = r % n;
+        r /= n;
+    }
+}
+
+static void aur__strides(const int64_t *shape, int ndim, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= shape[d];
+    }
+}
+
+/* ---- BF16 autocast emulation on the CPU ----
+   Under autocast the reference computes matrix products with BF16 operands
+   and F32 accumulation and returns BF16. On the CPU we round the operands
+   and the result to BF16 values kept in F32, so the same path is testable. */
+
+static void aur__round_bf16_inplace(aur_real *x, int64_t n)
+{
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) x[i] = (aur_real)aur_round_bf16((float)x[i]);
+}
+
+/* x itself, or under autocast a BF16-rounded copy in the arena. */
+static const aur_real *aur__autocast_in(aur_tape *t, int autocast, const aur_real *x, int64_t n)
+{
+    if (!autocast) return x;
+    aur_real *c = aur__reals(t, AUR_CPU, n);
+    if (!c) return NULL;
+    memcpy(c, x, (size_t)n * sizeof(aur_real));
+    aur__round_bf16_inplace(c, n);
+    return c;
+}
+
+/* Adds src (n elements) into dst, rounding src to BF16 first under autocast. */
+static void aur__acc_into(int autocast, aur_real *dst, aur_real *src, int64_t n)
+{
+    if (autocast) aur__round_bf16_inplace(src, n);
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* out[c] (+)= sum over rows of x (R x C), in fixed row chunks so the result
+   does not depend on the thread count. */
+static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t R, int64_t C, int accumulate)
+{
+    enum { CHUNKS = 32 };
+    int64_t rows = (R + CHUNKS - 1) / CHUNKS;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    double *part = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(CHUNKS * C));
+    if (!part) return AUR_ENOMEM;
+    AUR__OMP_FOR_IF(R * C > AUR__PAR_MIN)
+    for (int c = 0; c < CHUNKS; c++) {
+        double *p = part + c * C;
+        for (int64_t j = 0; j < C; j++) p[j] = 0;
+        for (int64_t r = c * rows; r < (c + 1) * rows && r < R; r++)
+            for (int64_t j = 0; j < C; j++) p[j] += x[r * C + j];
+    }
+    for (int64_t j = 0; j < C; j++) {
+        double s = 0;
+        for (int c = 0; c < CHUNKS; c++) s += part[c * C + j];
+        out[j] = accumulate ? out[j] + (aur_real)s : (aur_real)s;
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return 0;
+}
+
+/* ==== shapes of ops, shared by the CPU and CUDA paths ==== */
+
+/* The geometry of a batched product. */
+typedef struct aur__mm_geom {
+    int64_t nb, M, N, K;
+    aur__mat a, b;   /* op(a) and op(b) of batch 0 */
+    int64_t sa, sb;  /* batch strides (sb = 0: shared 2-D b) */
+} aur__mm_geom;
+
+enum { AUR__ADD, AUR__SUB, AUR__MUL };
+
+/* numpy broadcasting of a and b: the output shape, and each operand's
+   strides over it (0 where it is broadcast). */
+typedef struct aur__bcast {
+    int ndim;
+    int64_t shape[AUR_MAX_DIMS];
+    int64_t sa[AUR_MAX_DIMS], sb[AUR_MAX_DIMS], so[AUR_MAX_DIMS];
+} aur__bcast;
+
+enum { AUR__GELU, AUR__GELU_TANH, AUR__SILU, AUR__SIGMOID };
+
+#ifdef AUR__HAS_CUDA
+#include "kernels.cuh"
+#endif
+
+/* ==== op: linear ==== */
+
+static int aur__linear_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
+    int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
+    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
+#ifdef AUR__HAS_CUDA
+    if (y->device == AUR_CUDA) return aur_cuda_linear_bwd(t, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
+#endif
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
+    const aur_real *xc = dw ? aur__autocast_in(t, ac, aur__cr(x), x->numel) : NULL;
+    const aur_real *wc = dx ? aur__autocast_in(t, ac, aur__cr(w), w->numel) : NULL;
+    int rc = (!dy || (dw && !xc) || (dx && !wc)) ? AUR_ENOMEM : 0;
+    if (!rc && dx) { /* dx += dy w */
+        aur_real *tmp = ac ? aur__reals(t, AUR_CPU, x->numel) : dx;
+        rc = tmp ? aur__gemm1(t, M, K, N, aur__matv(dy, N, 1), aur__matv(wc, K, 1), tmp, !ac) : AUR_ENOMEM;
+        if (!rc && ac) aur__acc_into(ac, dx, tmp, x->numel);
+    }
+    if (!rc && dw) { /* dw += dy^T x */
+        aur_real *tmp = ac ? aur__reals(t, AUR_CPU, w->numel) : dw;
+        rc = tmp ? aur__gemm1(t, N, K, M, aur__matv(dy, 1, N), aur__matv(xc, K, 1), tmp, !ac) : AUR_ENOMEM;
+        if (!rc && ac) aur__acc_into(ac, dw, tmp, w->numel);
+    }
+    if (!rc && db) {
+        aur_real *tmp = ac ? aur__reals(t, AUR_CPU, N) : db;
+        rc = tmp ? aur__sum_rows(t, tmp, dy, M, N, !ac) : AUR_ENOMEM;
+        if (!rc && ac) aur__acc_into(ac, db, tmp, N);
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return rc;
+}
+
+AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_tensor *b)
+{
+    aur_tensor *in[3] = {x, w, b};
+    char s1[64], s2[64];
+    if (aur__check("linear", in, b ? 3 : 2)) return NULL;
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] || (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
+        aur__err(AUR_ESHAPE, "linear: x %s does not fit weight %s (want x (..., in), weight (out, in), bias (out))",
+                 aur_shape_str(x->shape, x->ndim, s1, sizeof s1), aur_shape_str(w->shape, w->ndim, s2, sizeof s2));
+        return NULL;
+    }
+    int64_t K = w->shape[1], N = w->shape[0], M = K ? x->numel / K : 0;
+    aur_shape ys = aur_tensor_shape(x);
+    ys.d[ys.ndim - 1] = N;
+    aur_tensor *y = aur__output(t, ys, x->device, in, 3);
+    if (!y) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_linear_fwd(t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
+    } else
+#endif
+    {
+        if (aur__cpu_only("linear", x)) return NULL;
+        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
+        const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
+        if (!xc || !wc || (b && !bc) || aur__gemm1(t, M, N, K, aur__matv(xc, K, 1), aur__matv(wc, 1, K), aur__wr(y), 0))
+            return NULL;
+        aur_real *yd = aur__wr(y);
+        if (bc) {
+            AUR__OMP_FOR_IF(M * N > AUR__PAR_MIN)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) yd[i * N + j] += bc[j];
+        }
+        if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
+        aur__arena_release(&t->ar[AUR_CPU], mk);
+    }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
+        if (!n) return NULL;
+        n->iarg[7] = t->autocast;
+    }
+    return y;
+}
+
+/* ==== op: batched matmul ==== */
+
+static aur__mm_geom aur__mm_geometry(const aur_tensor *a, const aur_tensor *b, int ta, int tb)
+{
+    aur__mm_geom g;
+    int64_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    int64_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+    g.M = ta ? ac : ar;
+    g.K = ta ? ar : ac;
+    g.N = tb ? br : bc;
+    g.nb = ar * ac != 0 ? a->numel / (ar * ac) : 0;
+    g.a = ta ? aur__matv(aur__cr(a), 1, ac) : aur__matv(aur__cr(a), ac, 1);
+    g.b = tb ? aur__matv(aur__cr(b), 1, bc) : aur__matv(aur__cr(b), bc, 1);
+    g.sa = ar * ac;
+    g.sb = b->ndim == 2 ? 0 : br * bc;
+    return g;
+}
+
+static int aur__matmul_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    int ta = (int)n->iarg[0], tb = (int)n->iarg[1], ac = (int)n->iarg[7]; /* autocast as in the forward */
+    aur__mm_geom g = aur__mm_geometry(a, b, ta, tb);
+    aur_real *da = aur__grad(a), *db = aur__grad(b);
+    int64_t ldy = g.N, sy = g.M * g.N;
+    int rc = 0;
+#ifdef AUR__HAS_CUDA
+    if (y->device == AUR_CUDA) return aur_cuda_matmul_bwd(t, &g, da, db, y->grad, ta, tb);
+#endif
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
+    if (ac) {
+        g.a.p = aur__autocast_in(t, ac, g.a.p, a->numel);
+        g.b.p = aur__autocast_in(t, ac, g.b.p, b->numel);
+    }
+    if (!dy || !g.a.p || !g.b.p) rc = AUR_ENOMEM;
+    if (!rc && da) {
+        aur_real *tmp = ac ? aur__reals(t, AUR_CPU, a->numel) : da;
+        if (!tmp) rc = AUR_ENOMEM;
+        else if (!ta) /* da (M x K) += dy opB^T */
+            rc = aur__gemm_batched(t, g.nb, g.M, g.K, g.N, aur__matv(dy, ldy, 1), sy, aur__matv(g.b.p, g.b.cs, g.b.rs),
+                                   g.sb, tmp, g.sa, g.K, !ac);
+        else /* da (K x M) += opB dy^T */
+            rc = aur__gemm_batched(t, g.nb, g.K, g.M, g.N, g.b, g.sb, aur__matv(dy, 1, ldy), sy, tmp, g.sa, g.M,
+                                   !ac);
+        if (!rc && ac) aur__acc_into(ac, da, tmp, a->numel);
+    }
+    if (!rc && db) {
+        aur_real *tmp = ac ? aur__reals(t, AUR_CPU, b->numel) : db;
+        int64_t nbb = g.sb ? g.nb : 1, steps = g.sb ? 1 : g.nb;
+        if (!tmp) rc = AUR_ENOMEM;
+        /* a shared b sums the batches one after another (in order: deterministic) */
+        for (int64_t s = 0; s < steps && !rc; s++) {
+            int acc = !ac || s > 0;
+            aur__mat as = aur__matv(g.a.p + s * g.sa, g.a.rs, g.a.cs);
+            const aur_real *dys = dy + s * sy;
+            if (!tb) /* db (K x N) += opA^T dy */
+                rc = aur__gemm_batched(t, nbb, g.K, g.N, g.M, aur__matv(as.p, as.cs, as.rs), g.sa,
+                                       aur__matv(dys, ldy, 1), sy, tmp, g.sb, g.N, acc);
+            else /* db (N x K) += dy^T opA */
+                rc = aur__gemm_batched(t, nbb, g.N, g.K, g.M, aur__matv(dys, 1, ldy), sy, as, g.sa, tmp, g.sb, g.K,
+                                       acc);
+        }
+        if (!rc && ac) aur__acc_into(ac, db, tmp, b->numel);
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return rc;
+}
+
+AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta, int tb)
+{
+    aur_tensor *in[2] = {a, b};
+    char s1[64], s2[64];
+    if (aur__check("matmul", in, 2)) return NULL;
+    int bad = a->ndim < 2 || b->ndim < 2;
+    if (!bad && b->ndim > 2) {
+        bad = b->ndim != a->ndim;
+        for (int i = 0; i + 2 < a->ndim && !bad; i++) bad = a->shape[i] != b->shape[i];
+    }
+    if (!bad) {
+        aur__mm_geom g = aur__mm_geometry(a, b, ta, tb);
+        bad = (tb ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2]) != g.K;
+    }
+    if (bad) {
+        aur__err(AUR_ESHAPE, "matmul: a %s%s and b %s%s do not fit (want (..., M, K) x (..., K, N) or a 2-D b)",
+                 aur_shape_str(a->shape, a->ndim, s1, sizeof s1), ta ? "^T" : "",
+                 aur_shape_str(b->shape, b->ndim, s2, sizeof s2), tb ? "^T" : "");
+        return NULL;
+    }
+    aur__mm_geom g = aur__mm_geometry(a, b, ta, tb);
+    aur_shape ys = aur_tensor_shape(a);
+    ys.d[ys.ndim - 2] = g.M;
+    ys.d[ys.ndim - 1] = g.N;
+    aur_tensor *y = aur__output(t, ys, a->device, in, 2);
+    if (!y) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (a->device == AUR_CUDA) {
+        if (aur_cuda_matmul_fwd(t, &g, aur__wr(y))) return NULL;
+    } else
+#endif
+    {
+        if (aur__cpu_only("matmul", a)) return NULL;
+        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
+        g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
+        if (!g.a.p || !g.b.p ||
+            aur__gemm_batched(t, g.nb, g.M, g.N, g.K, g.a, g.sa, g.b, g.sb, aur__wr(y), g.M * g.N, g.N, 0))
+            return NULL;
+        if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
+        aur__arena_release(&t->ar[AUR_CPU], mk);
+    }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
+        if (!n) return NULL;
+        n->iarg[0] = ta;
+        n->iarg[1] = tb;
+        n->iarg[7] = t->autocast;
+    }
+    return y;
+}
+
+/* ==== ops: elementwise with broadcasting ==== */
+
+static int aur__broadcast(const char *op, const aur_tensor *a, const aur_tensor *b, aur__bcast *g)
+{
+    char s1[64], s2[64];
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t sta[AUR_MAX_DIMS], stb[AUR_MAX_DIMS];
+    aur__strides(a->shape, a->ndim, sta);
+    aur__strides(b->shape, b->ndim, stb);
+    g->ndim = nd;
+    for (int d = 0; d < nd; d++) {
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int64_t na = da >= 0 ? a->shape[da] : 1, nb = db >= 0 ? b->shape[db] : 1;
+        if (na != nb && na != 1 && nb != 1)
+            return aur__err(AUR_ESHAPE, "%s: shapes %s and %s do not broadcast", op,
+                            aur_shape_str(a->shape, a->ndim, s1, sizeof s1), aur_shape_str(b->shape, b->ndim, s2, sizeof s2));
+        g->shape[d] = na > nb ? na : nb;
+        g->sa[d] = (da >= 0 && na == g->shape[d]) ? sta[da] : 0;
+        g->sb[d] = (db >= 0 && nb == g->shape[d]) ? stb[db] : 0;
+    }
+    aur__strides(g->shape, nd, g->so);
+    return 0;
+}
+
+/* Offsets of row r (all dims but the last) in a and b. */
+static void aur__bcast_row(const aur__bcast *g, int64_t r, int64_t *oa, int64_t *ob)
+{
+    int64_t idx[AUR_MAX_DIMS];
+    aur__unravel(r, g->shape, g->ndim - 1, idx);
+    *oa = *ob = 0;
+    for (int d = 0; d < g->ndim - 1; d++) {
+        *oa += idx[d] * g->sa[d];
+        *ob += idx[d] * g->sb[d];
+    }
+}
+
+static void aur__binary_fwd(int kind, const aur__bcast *g, aur_real *y, const aur_real *a, const aur_real *b)
+{
+    int64_t last = g->ndim ? g->shape[g->ndim - 1] : 1, rows = 1;
+    for (int d = 0; d + 1 < g->ndim; d++) rows *= g->shape[d];
+    int64_t ja = g->ndim ? g->sa[g->ndim - 1] : 1, jb = g->ndim ? g->sb[g->ndim - 1] : 1;
+    AUR__OMP_FOR_IF(rows * last > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t oa, ob;
+        aur__bcast_row(g, r, &oa, &ob);
+        const aur_real *ar = a + oa, *br = b + ob;
+        aur_real *yr = y + r * last;
+        if (kind == AUR__ADD)
+            for (int64_t j = 0; j < last; j++) yr[j] = ar[j * ja] + br[j * jb];
+        else if (kind == AUR__SUB)
+            for (int64_t j = 0; j < last; j++) yr[j] = ar[j * ja] - br[j * jb];
+        else
+            for (int64_t j = 0; j < last; j++) yr[j] = ar[j * ja] * br[j * jb];
+    }
+}
+
+/* d (strides sd over the output) += sign * dy * other (strides so), summing
+   over broadcast dims. Parallel only when d is not broadcast (no two rows
+   write the same element), so the sums are deterministic. */
+static void aur__binary_acc(const aur__bcast *g, aur_real *d, const int64_t *sd, const aur_real *dy,
+                            const aur_real *other, const int64_t *so, aur_real sign)
+{
+    int64_t last = g->ndim ? g->shape[g->ndim - 1] : 1, rows = 1;
+    int full = 1;
+    for (int i = 0; i < g->ndim; i++) full &= sd[i] == g->so[i];
+    for (int i = 0; i + 1 < g->ndim; i++) rows *= g->shape[i];
+    int64_t jd = g->ndim ? sd[g->ndim - 1] : 1, jo = g->ndim && other ? so[g->ndim - 1] : 0;
+    AUR__OMP_FOR_IF(full && rows * last > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t idx[AUR_MAX_DIMS], od = 0, oo = 0;
+        aur__unravel(r, g->shape, g->ndim - 1, idx);
+        for (int i = 0; i + 1 < g->ndim; i++) {
+            od += idx[i] * sd[i];
+            if (other) oo += idx[i] * so[i];
+        }
+        const aur_real *dyr = dy + r * last;
+        if (other)
+            for (int64_t j = 0; j < last; j++) d[od + j * jd] += sign * dyr[j] * other[oo + j * jo];
+        else
+            for (int64_t j = 0; j < last; j++) d[od + j * jd] += sign * dyr[j];
+    }
+}
+
+static int aur__binary_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *a = n->in[0], *b = n->in[1];
+    int kind = (int)n->iarg[0];
+    aur__bcast g;
+    aur__broadcast(n->op, a, b, &g);
+    aur_real *da = aur__grad(a), *db = aur__grad(b);
+#ifdef AUR__HAS_CUDA
+    if (a->device == AUR_CUDA) return aur_cuda_binary_bwd(kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
+#endif
+    (void)t;
+    if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
+    if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
+    return 0;
+}
+
+static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor *a, aur_tensor *b)
+{
+    aur_tensor *in[2] = {a, b};
+    aur__bcast g;
+    if (aur__check(op, in, 2) || aur__broadcast(op, a, b, &g)) return NULL;
+    aur_tensor *y = aur__output(t, aur_shapev(g.ndim, g.shape), a->device, in, 2);
+    if (!y) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (a->device == AUR_CUDA) {
+        if (aur_cuda_binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
+    } else
+#endif
+        aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
+        if (!n) return NULL;
+        n->iarg[0] = kind;
+    }
+    return y;
+}
+
+AURDEF aur_tensor *aur_add(aur_tape *t, aur_tensor *a, aur_tensor *b) { return aur__binary(t, AUR__ADD, "add", a, b); }
+AURDEF aur_tensor *aur_sub(aur_tape *t, aur_tensor *a, aur_tensor *b) { return aur__binary(t, AUR__SUB, "sub", a, b); }
+AURDEF aur_tensor *aur_mul(aur_tape *t, aur_tensor *a, aur_tensor *b) { return aur__binary(t, AUR__MUL, "mul", a, b); }
+
+/* ==== op: scale ==== */
+
+static int aur__scale_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]), s = (aur_real)n->farg[0];
+    const aur_real *dy = n->out->grad;
+    int64_t N = n->out->numel;
+    (void)t;
+#ifdef AUR__HAS_CUDA
+    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, s, N);
+#endif
+    AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
+    for (int64_t i = 0; i < N; i++) dx[i] += s * dy[i];
+    return 0;
+}
+
+AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
+{
+    if (aur__check("scale", &x, 1)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    aur_real sr = (aur_real)s, *yd = aur__wr(y);
+    const aur_real *xd = aur__cr(x);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_scale(yd, xd, sr, x->numel)) return NULL;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+        for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
+    }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
+        if (!n) return NULL;
+        n->farg[0] = s;
+    }
+    return y;
+}
+
+/* ==== op: layer norm ====
+   torch.nn.LayerNorm over the last dim C: y = (x - mean) * rstd * w + b with
+   the biased variance. Statistics in double; saves mean and rstd per row. */
+
+static void aur__layernorm_fwd(aur_real *y, aur_real *mean, aur_real *rstd, const aur_real *x, const aur_real *w,
+                               const aur_real *b, int64_t N, int64_t C, double eps)
+{
+    AUR__OMP_FOR_IF(N * C > AUR__PAR_MIN)
+    for (int64_t r = 0; r < N; r++) {
+        const aur_real *xr = x + r * C;
+        double s = 0, v = 0;
+        for (int64_t j = 0; j < C; j++) s += xr[j];
+        double m = C ? s / (double)C : 0;
+        for (int64_t j = 0; j < C; j++) v += (xr[j] - m) * (xr[j] - m);
+        aur_real mr = (aur_real)m, rs = (aur_real)(1.0 / sqrt((C ? v / (double)C : 0) + eps));
+        mean[r] = mr;
+        rstd[r] = rs;
+        aur_real *yr = y + r * C;
+        for (int64_t j = 0; j < C; j++) {
+            aur_real h = (xr[j] - mr) * rs;
+            yr[j] = w ? h * w[j] + b[j] : h;
+        }
+    }
+}
+
+/* dx += rstd (g - mean(g) - xhat mean(g xhat)) with g = dy w; dxhat_w = dy xhat (for dw). */
+static void aur__layernorm_bwd(aur_real *dx, aur_real *dy_xhat, const aur_real *dy, const aur_real *x,
+                               const aur_real *w, const aur_real *mean, const aur_real *rstd, int64_t N, int64_t C)
+{
+    AUR__OMP_FOR_IF(N * C > AUR__PAR_MIN)
+    for (int64_t r = 0; r < N; r++) {
+        const aur_real *xr = x + r * C, *dyr = dy + r * C;
+        double sg = 0, sgx = 0;
+        for (int64_t j = 0; j < C; j++) {
+            double h = (xr[j] - mean[r]) * rstd[r], g = dyr[j] * (w ? w[j] : 1);
+            sg += g;
+            sgx += g * h;
+            if (dy_xhat) dy_xhat[r * C + j] = (aur_real)(dyr[j] * h);
+        }
+        if (!dx) continue;
+        double mg = sg / (double)C, mgx = sgx / (double)C;
+        for (int64_t j = 0; j < C; j++) {
+            double h = (xr[j] - mean[r]) * rstd[r], g = dyr[j] * (w ? w[j] : 1);
+            dx[r * C + j] += (aur_real)(rstd[r] * (g - mg - h * mgx));
+        }
+    }
+}
+
+static int aur__layernorm_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int64_t C = x->shape[x->ndim - 1], N = C ? x->numel / C : 0;
+    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    const aur_real *dy = n->out->grad;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur_real *dyx = dw ? aur__reals(t, AUR_CPU, x->numel) : NULL;
+    if (dw && !dyx) return AUR_ENOMEM;
+    aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, (const aur_real *)n->saved[0],
+                       (const aur_real *)n->saved[1], N, C);
+    int rc = 0;
+    if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
+    if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return rc;
+}
+
+AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_tensor *b, double eps)
+{
+    aur_tensor *in[3] = {x, w, b};
+    char s1[64];
+    if (x && (!w) != (!b)) {
+        aur__err(AUR_EINVAL, "layernorm: give both weight and bias, or neither");
+        return NULL;
+    }
+    if (aur__check("layernorm", in, w ? 3 : 1) || aur__cpu_only("layernorm", x)) return NULL;
+    int64_t C = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || C == 0 ||
+        (w && (w->numel != C || b->numel != C))) {
+        aur__err(AUR_ESHAPE, "layernorm: x %s with weight/bias of %lld/%lld elements (want both or neither, C each)",
+                 aur_shape_str(x->shape, x->ndim, s1, sizeof s1), w ? (long long)w->numel : 0LL,
+                 b ? (long long)b->numel : 0LL);
+        return NULL;
+    }
+    int64_t N = x->numel / C;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
+    aur_real *stats = y ? aur__reals(t, AUR_CPU, 2 * N) : NULL;
+    if (!stats) return NULL;
+    aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
+        if (!n) return NULL;
+        n->saved[0] = stats;
+        n->saved[1] = stats + N;
+    }
+    return y;
+}
+
+/* ==== ops: activations ==== */
+
+static const char *const aur__unary_names[] = {"gelu", "gelu_tanh", "silu", "sigmoid"};
+#define AUR__SQRT1_2 0.70710678118654752440
+#define AUR__SQRT_2_PI 0.79788456080286535588 /* sqrt(2/pi) */
+#define AUR__INV_SQRT_2PI 0.39894228040143267794
+
+static aur_real aur__sigm(aur_real x) { return 1 / (1 + AUR__EXP(-x)); }
+
+static void aur__unary_fwd(int kind, aur_real *y, const aur_real *x, int64_t n)
+{
+    const aur_real k0 = (aur_real)AUR__SQRT_2_PI, k1 = (aur_real)0.044715, r2 = (aur_real)AUR__SQRT1_2;
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        aur_real v = x[i];
+        switch (kind) {
+        case AUR__GELU: y[i] = (aur_real)0.5 * v * (1 + AUR__ERF(v * r2)); break;
+        case AUR__GELU_TANH: y[i] = (aur_real)0.5 * v * (1 + AUR__TANH(k0 * (v + k1 * v * v * v))); break;
+        case AUR__SILU: y[i] = v * aur__sigm(v); break;
+        default: y[i] = aur__sigm(v); break;
+        }
+    }
+}
+
+static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur_real *x, const aur_real *y, int64_t n)
+{
+    const aur_real k0 = (aur_real)AUR__SQRT_2_PI, k1 = (aur_real)0.044715, r2 = (aur_real)AUR__SQRT1_2;
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        aur_real v = x[i], d;
+        switch (kind) {
+        case AUR__GELU: /* Phi(x) + x phi(x) */
+            d = (aur_real)0.5 * (1 + AUR__ERF(v * r2)) + v * (aur_real)AUR__INV_SQRT_2PI * AUR__EXP((aur_real)-0.5 * v * v);
+            break;
+        case AUR__GELU_TANH: {
+            aur_real th = AUR__TANH(k0 * (v + k1 * v * v * v));
+            d = (aur_real)0.5 * (1 + th) + (aur_real)0.5 * v * (1 - th * th) * k0 * (1 + 3 * k1 * v * v);
+            break;
+        }
+        case AUR__SILU: {
+            aur_real s = aur__sigm(v);
+            d = s * (1 + v * (1 - s));
+            break;
+        }
+        default: d = y[i] * (1 - y[i]); break;
+        }
+        dx[i] += dy[i] * d;
+    }
+}
+
+static int aur__unary_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    (void)t;
+    aur_real *dx = aur__grad(x);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
+#endif
+    aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
+    return 0;
+}
+
+static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
+{
+    const char *op = aur__unary_names[kind];
+    if (aur__check(op, &x, 1)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
+    } else
+#endif
+        aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = kind;
+    }
+    return y;
+}
+
+AURDEF aur_tensor *aur_gelu(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__GELU, x); }
+AURDEF aur_tensor *aur_gelu_tanh(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__GELU_TANH, x); }
+AURDEF aur_tensor *aur_silu(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__SILU, x); }
+AURDEF aur_tensor *aur_sigmoid(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__SIGMOID, x); }
+
+/* ==== op: softmax over the last dim ==== */
+
+static void aur__softmax_row(aur_real *y, const aur_real *x, int64_t n)
+{
+    aur_real mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) {
+        y[j] = AUR__EXP(x[j] - mx);
+        s += y[j];
+    }
+    aur_real inv = (aur_real)(1.0 / s);
+    for (int64_t j = 0; j < n; j++) y[j] *= inv;
+}
+
+/* dx += y (dy - sum(dy y)) for one row. */
+static void aur__softmax_row_bwd(aur_real *dx, const aur_real *dy, const aur_real *y, int64_t n)
+{
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) s += (double)dy[j] * y[j];
+    for (int64_t j = 0; j < n; j++) dx[j] += y[j] * (dy[j] - (aur_real)s);
+}
+
+static int aur__softmax_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *y = n->out;
+    int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
+{
+    if (aur__check("softmax", &x, 1) || aur__cpu_only("softmax", x)) return NULL;
+    if (x->ndim < 1) {
+        aur__err(AUR_ESHAPE, "softmax: needs at least one dim");
+        return NULL;
+    }
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
+    if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
+    return y;
+}
+
+/* ==== op: scaled dot-product attention ====
+   Per batch: P = softmax(q k^T * scale + mask) (kept for backward), o = P v.
+   Backward: dP = do v^T, dv += P^T do, dS = P (dP - rowsum(dP P)),
+   dq += scale dS k, dk += scale dS^T q, dmask += dS (summed where broadcast). */
+
+typedef struct aur__attn {
+    int64_t nb, Lq, Lk, d, dv;
+    int lead;                     /* leading dims */
+    const int64_t *lead_shape;
+    int64_t ms[AUR_MAX_DIMS + 2]; /* mask strides over (lead..., Lq, Lk); 0 where broadcast */
+    double scale;
+} aur__attn;
+
+static int64_t aur__mask_offset(const aur__attn *g, int64_t b)
+{
+    int64_t idx[AUR_MAX_DIMS], off = 0;
+    aur__unravel(b, g->lead_shape, g->lead, idx);
+    for (int i = 0; i < g->lead; i++) off += idx[i] * g->ms[i];
+    return off;
+}
+
+static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask,
+                              double scale, aur__attn *g)
+{
+    char s1[64], s2[64], s3[64];
+    int R = q->ndim, bad = R < 2 || k->ndim != R || v->ndim != R;
+    for (int i = 0; i + 2 < R && !bad; i++) bad = k->shape[i] != q->shape[i] || v->shape[i] != q->shape[i];
+    if (!bad) bad = k->shape[R - 1] != q->shape[R - 1] || v->shape[R - 2] != k->shape[R - 2];
+    if (bad)
+        return aur__err(AUR_ESHAPE, "sdpa: q %s, k %s, v %s do not fit (want (..., Lq, d), (..., Lk, d), (..., Lk, dv))",
+                        aur_shape_str(q->shape, q->ndim, s1, sizeof s1), aur_shape_str(k->shape, k->ndim, s2, sizeof s2),
+                        aur_shape_str(v->shape, v->ndim, s3, sizeof s3));
+    g->lead = R - 2;
+    g->lead_shape = q->shape;
+    g->Lq = q->shape[R - 2];
+    g->d = q->shape[R - 1];
+    g->Lk = k->shape[R - 2];
+    g->dv = v->shape[R - 1];
+    g->nb = 1;
+    for (int i = 0; i < R - 2; i++) g->nb *= q->shape[i];
+    g->scale = scale > 0 ? scale : 1.0 / sqrt((double)(g->d ? g->d : 1));
+    memset(g->ms, 0, sizeof g->ms);
+    if (!mask) return 0;
+    if (mask->ndim > R) return aur__err(AUR_ESHAPE, "sdpa: the mask has more dims than q");
+    int64_t st[AUR_MAX_DIMS], full[AUR_MAX_DIMS + 2];
+    aur__strides(mask->shape, mask->ndim, st);
+    for (int i = 0; i < R; i++) full[i] = i < R - 2 ? q->shape[i] : (i == R - 2 ? g->Lq : g->Lk);
+    for (int i = 0; i < mask->ndim; i++) {
+        int d = R - mask->ndim + i;
+        if (mask->shape[i] != full[d] && mask->shape[i] != 1)
+            return aur__err(AUR_ESHAPE, "sdpa: mask %s does not broadcast to the scores (..., %lld, %lld)",
+                            aur_shape_str(mask->shape, mask->ndim, s1, sizeof s1), (long long)g->Lq, (long long)g->Lk);
+        g->ms[d] = mask->shape[i] == 1 ? 0 : st[i];
+    }
+    return 0;
+}
+
+static int aur__sdpa_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
+    aur__attn g;
+    aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
+    aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
+    const aur_real *P = (const aur_real *)n->saved[0], *dO = n->out->grad;
+    int threads = aur__threads();
+    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
+    aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
+    if (!ws || (dm && !dS_all)) return AUR_ENOMEM;
+    AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
+    for (int64_t b = 0; b < g.nb; b++) {
+        aur_real *w = ws + aur__thread_id() * slice, *dS = w + per;
+        const aur_real *Pb = P + b * LL, *qb = aur__cr(q) + b * g.Lq * g.d, *kb = aur__cr(k) + b * g.Lk * g.d;
+        const aur_real *vb = aur__cr(v) + b * g.Lk * g.dv, *dOb = dO + b * g.Lq * g.dv;
+        if (dv) aur__gemm(w, g.Lk, g.dv, g.Lq, aur__matv(Pb, 1, g.Lk), aur__matv(dOb, g.dv, 1), dv + b * g.Lk * g.dv, g.dv, 1, 0);
+        if (!dq && !dk && !dm) continue;
+        aur__gemm(w, g.Lq, g.Lk, g.dv, aur__matv(dOb, g.dv, 1), aur__matv(vb, 1, g.dv), dS, g.Lk, 0, 0);
+        for (int64_t i = 0; i < g.Lq; i++) { /* dS = P (dP - rowsum(dP P)) */
+            aur_real *r = dS + i * g.Lk;
+            const aur_real *p = Pb + i * g.Lk;
+            double s = 0;
+            for (int64_t j = 0; j < g.Lk; j++) s += (double)r[j] * p[j];
+            for (int64_t j = 0; j < g.Lk; j++) r[j] = p[j] * (r[j] - (aur_real)s);
+        }
+        if (dS_all) memcpy(dS_all + b * LL, dS, (size_t)LL * sizeof(aur_real));
+        aur_real sc = (aur_real)g.scale;
+        for (int64_t i = 0; i < LL; i++) dS[i] *= sc;
+        if (dq) aur__gemm(w, g.Lq, g.d, g.Lk, aur__matv(dS, g.Lk, 1), aur__matv(kb, g.d, 1), dq + b * g.Lq * g.d, g.d, 1, 0);
+        if (dk) aur__gemm(w, g.Lk, g.d, g.Lq, aur__matv(dS, 1, g.Lk), aur__matv(qb, g.d, 1), dk + b * g.Lk * g.d, g.d, 1, 0);
+    }
+    for (int64_t b = 0; dm && b < g.nb; b++) { /* in batch order: deterministic */
+        int64_t off = aur__mask_offset(&g, b);
+        const aur_real *s = dS_all + b * LL;
+        for (int64_t i = 0; i < g.Lq; i++)
+            for (int64_t j = 0; j < g.Lk; j++) dm[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] += s[i * g.Lk + j];
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tensor *v, aur_tensor *mask, double scale)
+{
+    aur_tensor *in[4] = {q, k, v, mask};
+    aur__attn g;
+    if (aur__check("sdpa", in, mask ? 4 : 3) || aur__cpu_only("sdpa", q) || aur__attn_geometry(q, k, v, mask, scale, &g))
+        return NULL;
+    aur_shape ys = aur_tensor_shape(q);
+    ys.d[ys.ndim - 1] = g.dv;
+    aur_tensor *y = aur__output(t, ys, q->device, in, 4);
+    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
+    int threads = aur__threads();
+    aur_real *P = y ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
+    if (!P) return NULL;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
+    if (!ws) return NULL;
+    const aur_real *md = mask ? aur__cr(mask) : NULL;
+    AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
+    for (int64_t b = 0; b < g.nb; b++) {
+        aur_real *w = ws + aur__thread_id() * per, *Pb = P + b * LL;
+        aur__gemm(w, g.Lq, g.Lk, g.d, aur__matv(aur__cr(q) + b * g.Lq * g.d, g.d, 1),
+                  aur__matv(aur__cr(k) + b * g.Lk * g.d, 1, g.d), Pb, g.Lk, 0, 0);
+        int64_t off = md ? aur__mask_offset(&g, b) : 0;
+        aur_real sc = (aur_real)g.scale;
+        for (int64_t i = 0; i < g.Lq; i++) {
+            aur_real *r = Pb + i * g.Lk;
+            for (int64_t j = 0; j < g.Lk; j++)
+                r[j] = r[j] * sc + (md ? md[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] : 0);
+            aur__softmax_row(r, r, g.Lk);
+        }
+        aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(aur__cr(v) + b * g.Lk * g.dv, g.dv, 1),
+                  aur__wr(y) + b * g.Lq * g.dv, g.dv, 0, 0);
+    }
+    aur__arena_release(&t->ar[AUR_CPU], mk);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+        if (!n) return NULL;
+        n->saved[0] = P;
+        n->farg[0] = scale;
+    }
+    return y;
+}
+
+/* ==== op: dropout ====
+   A counter-based generator: element i of the call that starts at stream
+   offset o keeps its value when hash(seed, o + i) >= p. Nothing is stored:
+   backward (and checkpoint recomputation) regenerate the same mask. */
+
+static uint64_t aur__mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int aur__dropout_keep(uint64_t seed, uint64_t i, double p)
+{
+    double u = (double)(aur__mix64(seed ^ aur__mix64(i)) >> 40) * (1.0 / 16777216.0);
+    return u >= p;
+}
+
+static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset, double p,
+                               int accumulate)
+{
+    aur_real scale = (aur_real)(1.0 / (1.0 - p));
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        aur_real v = aur__dropout_keep(seed, offset + (uint64_t)i, p) ? x[i] * scale : 0;
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+static int aur__dropout_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    aur__dropout_apply(dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1], n->farg[0], 1);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
+{
+    if (aur__check("dropout", &x, 1)) return NULL;
+    if (!(p >= 0 && p < 1)) {
+        aur__err(AUR_EINVAL, "dropout: p = %g is outside [0, 1)", p);
+        return NULL;
+    }
+    if (!t->training || p == 0) return x;
+    if (aur__cpu_only("dropout", x)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    uint64_t offset = t->rng_offset;
+    t->rng_offset += (uint64_t)x->numel;
+    aur__dropout_apply(aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = (int64_t)t->seed;
+        n->iarg[1] = (int64_t)offset;
+        n->farg[0] = p;
+    }
+    return y;
+}
+
+/* ==== ops: concat, slice, split, pad ====
+   Each moves blocks: a tensor seen as (outer, axis, inner) is copied block by
+   block. Backward adds the same blocks the other way. */
+
+/* Copies rows: for o < outer, dst[o*dst_row + dst_off ..+len] (+)= src[o*src_row + src_off ..+len]. */
+static void aur__copy_rows(aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src, int64_t src_row,
+                           int64_t src_off, int64_t outer, int64_t len, int accumulate)
+{
+    AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
+    for (int64_t o = 0; o < outer; o++) {
+        aur_real *d = dst + o * dst_row + dst_off;
+        const aur_real *s = src + o * src_row + src_off;
+        if (accumulate)
+            for (int64_t j = 0; j < len; j++) d[j] += s[j];
+        else
+            memcpy(d, s, (size_t)len * sizeof(aur_real));
+    }
+}
+
+static int64_t aur__outer(const aur_tensor *x, int axis)
+{
+    int64_t n = 1;
+    for (int i = 0; i < axis; i++) n *= x->shape[i];
+    return n;
+}
+
+static int64_t aur__inner(const aur_tensor *x, int axis)
+{
+    int64_t n = 1;
+    for (int i = axis + 1; i < x->ndim; i++) n *= x->shape[i];
+    return n;
+}
+
+static int aur__concat_back(aur_tape *t, aur__node *n)
+{
+    int axis = (int)n->iarg[0];
+    int64_t outer = aur__outer(n->out, axis), row = n->out->shape[axis] * aur__inner(n->out, axis), off = 0;
+    (void)t;
+    for (int i = 0; i < n->n_in; i++) {
+        aur_tensor *x = n->in[i];
+        int64_t len = x->shape[axis] * aur__inner(x, axis);
+        aur_real *dx = aur__grad(x);
+        if (dx) aur__copy_rows(dx, len, 0, n->out->grad, row, off, outer, len, 1);
+        off += len;
+    }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axis)
+{
+    int a = 0;
+    char s1[64], s2[64];
+    if (n < 1) {
+        aur__err(AUR_EINVAL, "concat: no inputs");
+        return NULL;
+    }
+    if (aur__check("concat", xs, n) || aur__cpu_only("concat", xs[0]) || aur__axis("concat", axis, xs[0]->ndim, &a))
+        return NULL;
+    aur_shape ys = aur_tensor_shape(xs[0]);
+    for (int i = 1; i < n; i++) {
+        int bad = xs[i]->ndim != ys.ndim;
+        for (int d = 0; d < ys.ndim && !bad; d++) bad = d != a && xs[i]->shape[d] != ys.d[d];
+        if (bad) {
+            aur__err(AUR_ESHAPE, "concat: input %d %s does not fit input 0 %s along axis %d", i,
+                     aur_shape_str(xs[i]->shape, xs[i]->ndim, s1, sizeof s1),
+                     aur_shape_str(xs[0]->shape, xs[0]->ndim, s2, sizeof s2), axis);
+            return NULL;
+        }
+        ys.d[a] += xs[i]->shape[a];
+    }
+    aur_tensor *y = aur__output(t, ys, xs[0]->device, xs, n);
+    if (!y) return NULL;
+    int64_t outer = aur__outer(y, a), row = ys.d[a] * aur__inner(y, a), off = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t len = xs[i]->shape[a] * aur__inner(xs[i], a);
+        aur__copy_rows(aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0);
+        off += len;
+    }
+    if (aur__records(t, y)) {
+        aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
+        if (!nd) return NULL;
+        nd->iarg[0] = a;
+    }
+    return y;
+}
+
+static int aur__slice_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    int axis = (int)n->iarg[0];
+    int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
+    aur_real *dx = aur__grad(x);
+    (void)t;
+    aur__copy_rows(dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start, int64_t len)
+{
+    int a = 0;
+    if (aur__check("slice", &x, 1) || aur__cpu_only("slice", x) || aur__axis("slice", axis, x->ndim, &a)) return NULL;
+    if (start < 0 || len < 0 || start + len > x->shape[a]) {
+        aur__err(AUR_ESHAPE, "slice: [%lld, %lld) is outside axis %d of length %lld", (long long)start,
+                 (long long)(start + len), axis, (long long)x->shape[a]);
+        return NULL;
+    }
+    aur_shape ys = aur_tensor_shape(x);
+    ys.d[a] = len;
+    aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
+    if (!y) return NULL;
+    int64_t inner = aur__inner(x, a);
+    aur__copy_rows(aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a), len * inner, 0);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = a;
+        n->iarg[1] = start;
+    }
+    return y;
+}
+
+AURDEF int aur_split(aur_tape *t, aur_tensor *x, int axis, int n, const int64_t *sizes, aur_tensor **out)
+{
+    int a = 0;
+    if (aur__check("split", &x, 1) || aur__axis("split", axis, x->ndim, &a)) return AUR_EINVAL;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += sizes[i];
+    if (total != x->shape[a])
+        return aur__err(AUR_ESHAPE, "split: sizes sum to %lld, axis %d has %lld", (long long)total, axis,
+                        (long long)x->shape[a]);
+    int64_t start = 0;
+    for (int i = 0; i < n; i++) {
+        out[i] = aur_slice(t, x, a, start, sizes[i]);
+        if (!out[i]) return AUR_EINVAL;
+        start += sizes[i];
+    }
+    return 0;
+}
+
+/* Row offsets of x placed inside a larger tensor y at per-dim offsets pos. */
+static int64_t aur__box_row(const aur_tensor *x, const int64_t *ystride, const int64_t *pos, int64_t r)
+{
+    int64_t idx[AUR_MAX_DIMS], off = 0;
+    aur__unravel(r, x->shape, x->ndim - 1, idx);
+    for (int d = 0; d + 1 < x->ndim; d++) off += (idx[d] + pos[d]) * ystride[d];
+    return off + pos[x->ndim - 1];
+}
+
+static void aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
+                          int to_y)
+{
+    int64_t st[AUR_MAX_DIMS], last = x->ndim ? x->shape[x->ndim - 1] : 1, rows = last ? x->numel / last : 0;
+    aur__strides(y->shape, y->ndim, st);
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off = x->ndim ? aur__box_row(x, st, before, r) : 0;
+        if (to_y)
+            memcpy(yd + off, xd + r * last, (size_t)last * sizeof(aur_real));
+        else
+            for (int64_t j = 0; j < last; j++) xd[r * last + j] += yd[off + j];
+    }
+}
+
+static int aur__pad_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, const int64_t *after, double value)
+{
+    if (aur__check("pad", &x, 1) || aur__cpu_only("pad", x)) return NULL;
+    aur_shape ys = aur_tensor_shape(x);
+    for (int d = 0; d < x->ndim; d++) {
+        if (before[d] < 0 || after[d] < 0) {
+            aur__err(AUR_EINVAL, "pad: negative padding on dim %d (use aur_slice to crop)", d);
+            return NULL;
+        }
+        ys.d[d] += before[d] + after[d];
+    }
+    aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
+    if (!y) return NULL;
+    aur_real v = (aur_real)value, *yd = aur__wr(y);
+    for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
+    aur__pad_rows(x, aur__wr(x), y, yd, before, 1);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
+        if (!n) return NULL;
+        for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
+    }
+    return y;
+}
+
+/* ==== ops: permute, reshape, roll ==== */
+
+/* y (shape of x permuted) from x, or dx += dy the other way. */
+static void aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int *perm,
+                              int to_y)
+{
+    int nd = y->ndim;
+    int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
+    aur__strides(x->shape, x->ndim, xs);
+    int64_t js = nd ? xs[perm[nd - 1]] : 1;
+    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t idx[AUR_MAX_DIMS], off = 0;
+        aur__unravel(r, y->shape, nd - 1, idx);
+        for (int d = 0; d + 1 < nd; d++) off += idx[d] * xs[perm[d]];
+        aur_real *yr = yd + r * last;
+        if (to_y)
+            for (int64_t j = 0; j < last; j++) yr[j] = xd[off + j * js];
+        else
+            for (int64_t j = 0; j < last; j++) xd[off + j * js] += yr[j];
+    }
+}
+
+static int aur__permute_back(aur_tape *t, aur__node *n)
+{
+    int perm[AUR_MAX_DIMS];
+    (void)t;
+    for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
+    aur__permute_rows(n->in[0], aur__grad(n->in[0]), n->out, n->out->grad, perm, 0);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
+{
+    if (aur__check("permute", &x, 1) || aur__cpu_only("permute", x)) return NULL;
+    int seen[AUR_MAX_DIMS] = {0};
+    aur_shape ys = aur_tensor_shape(x);
+    for (int d = 0; d < x->ndim; d++) {
+        if (perm[d] < 0 || perm[d] >= x->ndim || seen[perm[d]]++) {
+            aur__err(AUR_EINVAL, "permute: perm is not a permutation of 0..%d", x->ndim - 1);
+            return NULL;
+        }
+        ys.d[d] = x->shape[perm[d]];
+    }
+    aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
+    if (!y) return NULL;
+    aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
+        if (!n) return NULL;
+        for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
+    }
+    return y;
+}
+
+static int aur__reshape_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    const aur_real *dy = n->out->grad;
+    int64_t N = n->out->numel;
+    (void)t;
+#ifdef AUR__HAS_CUDA
+    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, 1, N);
+#endif
+    AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
+    for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
+    return 0;
+}
+
+/* The output shares x's data: tensors are never written after creation. */
+AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
+{
+    char s1[64], s2[64];
+    if (!x) return NULL;
+    int infer = -1;
+    int64_t known = 1;
+    for (int d = 0; d < shape.ndim; d++) {
+        if (shape.d[d] == -1 && infer < 0) infer = d;
+        else known *= shape.d[d];
+    }
+    if (infer >= 0 && known > 0 && x->numel % known == 0) shape.d[infer] = x->numel / known;
+    if (shape.ndim < 0 || shape.ndim > AUR_MAX_DIMS || aur_shape_numel(shape) != x->numel || aur__shape_ok(shape, "reshape")) {
+        aur__err(AUR_ESHAPE, "reshape: %s cannot become %s", aur_shape_str(x->shape, x->ndim, s1, sizeof s1),
+                 aur_shape_str(shape.d, shape.ndim > 0 && shape.ndim <= AUR_MAX_DIMS ? shape.ndim : 0, s2, sizeof s2));
+        return NULL;
+    }
+    aur_tensor *y = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *y);
+    if (!y) return NULL;
+    aur__tensor_init(y, x->dtype, x->device, shape);
+    y->data = x->data;
+    y->requires_grad = t->grad_on && x->requires_grad;
+    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__reshape_back, &x, 1)) return NULL;
+    return y;
+}
+
+/* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
+static void aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const int64_t *shift, int to_y)
+{
+    int nd = x->ndim;
+    int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
+    int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
+    aur__strides(x->shape, nd, st);
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t idx[AUR_MAX_DIMS], src = 0;
+        aur__unravel(r, x->shape, nd - 1, idx);
+        for (int d = 0; d + 1 < nd; d++) {
+            int64_t n = x->shape[d];
+            src += (((idx[d] - shift[d]) % n + n) % n) * st[d];
+        }
+        aur_real *yr = yd + r * last, *xr = xd + src;
+        for (int64_t j = 0; j < last; j++) { /* y[j] = x[j - s] */
+            int64_t k = j - s < 0 ? j - s + last : j - s;
+            if (to_y) yr[j] = xr[k];
+            else xr[k] += yr[j];
+        }
+    }
+}
+
+static int aur__roll_back(aur_tape *t, aur__node *n)
+{
+    (void)t;
+    aur__roll_rows(aur__grad(n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
+{
+    if (aur__check("roll", &x, 1) || aur__cpu_only("roll", x)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1);
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
+        if (!n) return NULL;
+        for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
+    }
+    return y;
+}
+
+/* ==== ops: reductions ==== */
+
+/* x seen as (outer, n, inner) reduced over n. */
+static aur_shape aur__reduced_shape(const aur_tensor *x, int a, int keepdim)
+{
+    aur_shape s = aur_tensor_shape(x);
+    if (keepdim) {
+        s.d[a] = 1;
+    } else {
+        for (int d = a; d + 1 < s.ndim; d++) s.d[d] = s.d[d + 1];
+        s.ndim--;
+        if (s.ndim == 0) s = aur_shape1(1);
+    }
+    return s;
+}
+
+static int aur__sum_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    int a = (int)n->iarg[0];
+    int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
+    aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
+    const aur_real *dy = n->out->grad;
+    (void)t;
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < len; k++)
+            for (int64_t i = 0; i < inner; i++) dx[(o * len + k) * inner + i] += dy[o * inner + i] * s;
+    return 0;
+}
+
+static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int keepdim, int mean, const char *op)
+{
+    int a = 0;
+    if (aur__check(op, &x, 1) || aur__cpu_only(op, x) || aur__axis(op, axis, x->ndim, &a)) return NULL;
+    aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
+    if (!y) return NULL;
+    int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
+    double s = mean ? 1.0 / (double)len : 1.0;
+    const aur_real *xd = aur__cr(x);
+    aur_real *yd = aur__wr(y);
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double acc = 0;
+            for (int64_t k = 0; k < len; k++) acc += xd[(o * len + k) * inner + i];
+            yd[o * inner + i] = (aur_real)(acc * s);
+        }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = a;
+        n->farg[0] = s;
+    }
+    return y;
+}
+
+AURDEF aur_tensor *aur_sum(aur_tape *t, aur_tensor *x, int axis, int keepdim) { return aur__reduce_sum(t, x, axis, keepdim, 0, "sum"); }
+AURDEF aur_tensor *aur_mean(aur_tape *t, aur_tensor *x, int axis, int keepdim) { return aur__reduce_sum(t, x, axis, keepdim, 1, "mean"); }
+
+static aur_tensor *aur__reduce_all(aur_tape *t, aur_tensor *x, int mean)
+{
+    if (!x) return NULL;
+    aur_tensor *flat = aur_reshape(t, x, aur_shape1(x->numel));
+    return aur__reduce_sum(t, flat, 0, 0, mean, mean ? "mean_all" : "sum_all");
+}
+AURDEF aur_tensor *aur_sum_all(aur_tape *t, aur_tensor *x) { return aur__reduce_all(t, x, 0); }
+AURDEF aur_tensor *aur_mean_all(aur_tape *t, aur_tensor *x) { return aur__reduce_all(t, x, 1); }
+
+static int aur__max_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    const int64_t *arg = (const int64_t *)n->saved[0];
+    aur_real *dx = aur__grad(x);
+    const aur_real *dy = n->out->grad;
+    (void)t;
+    for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
+    return 0;
+}
+
+AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
+{
+    int a = 0;
+    if (aur__check("max", &x, 1) || aur__cpu_only("max", x) || aur__axis("max", axis, x->ndim, &a)) return NULL;
+    if (x->shape[a] == 0) {
+        aur__err(AUR_ESHAPE, "max: axis %d is empty", axis);
+        return NULL;
+    }
+    aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
+    int64_t *arg = y ? (int64_t *)aur__alloc(t, AUR_CPU, sizeof(int64_t) * (size_t)y->numel) : NULL;
+    if (!arg) return NULL;
+    int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
+    const aur_real *xd = aur__cr(x);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t best = o * len * inner + i;
+            for (int64_t k = 1; k < len && !isnan(xd[best]); k++) {
+                int64_t j = (o * len + k) * inner + i;
+                if (xd[j] > xd[best] || isnan(xd[j])) best = j; /* NaN wins, as in torch */
+            }
+            aur__wr(y)[o * inner + i] = xd[best];
+            arg[o * inner + i] = best;
+        }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
+        if (!n) return NULL;
+        n->saved[0] = arg;
+    }
+    return y;
+}
+
+/* ==== ops: losses ====
+   Each returns the mean as a (1) tensor. Sums run in double over fixed
+   chunks, so the value does not depend on the thread count. */
+
+enum { AUR__MSE, AUR__MAE, AUR__BCE };
+
+/* Per-element loss, and its derivatives by the prediction (dp) and target (dt). */
+static double aur__elem_loss(int kind, double p, double y, double pw, double *dp, double *dt)
+{
+    if (kind == AUR__MSE) {
+        *dp = 2 * (p - y);
+        *dt = -*dp;
+        return (p - y) * (p - y);
+    }
+    if (kind == AUR__MAE) {
+        *dp = p > y ? 1 : (p < y ? -1 : 0);
+        *dt = -*dp;
+        return fabs(p - y);
+    }
+    /* torch: (1 - y) x + lw (log1p(exp(-|x|)) + max(-x, 0)), lw = 1 + (pw - 1) y */
+    double lw = 1 + (pw - 1) * y, sp = log1p(exp(-fabs(p))) + (p < 0 ? -p : 0); /* softplus(-x) */
+    *dp = (1 - y) - lw / (1 + exp(p));                                        /* sigmoid(-x) = 1/(1+e^x) */
+    *dt = -p + (pw - 1) * sp;
+    return (1 - y) * p + lw * sp;
+}
+
+static double aur__chunked_sum(const double *part, int chunks)
+{
+    double s = 0;
+    for (int c = 0; c < chunks; c++) s += part[c];
+    return s;
+}
+
+static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *p = n->in[0], *y = n->in[1], *pw = n->in[2];
+    aur_real *dp = aur__grad(p), *dy = aur__grad(y), g;
+    int kind = (int)n->iarg[0];
+    int64_t N = p->numel, C = p->shape[p->ndim - 1];
+    (void)t;
+    aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
+    double scale = (double)g / (double)N;
+    AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
+    for (int64_t i = 0; i < N; i++) {
+        double a, b;
+        aur__elem_loss(kind, aur__cr(p)[i], aur__cr(y)[i], pw ? aur__cr(pw)[i % C] : 1, &a, &b);
+        if (dp) dp[i] += (aur_real)(a * scale);
+        if (dy) dy[i] += (aur_real)(b * scale);
+    }
+    return 0;
+}
+
+static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, aur_tensor *p, aur_tensor *y, aur_tensor *pw)
+{
+    enum { CHUNKS = 64 };
+    aur_tensor *in[3] = {p, y, pw};
+    char s1[64], s2[64];
+    if (aur__check(op, in, pw ? 3 : 2) || aur__cpu_only(op, p)) return NULL;
+    int same = p->ndim == y->ndim && p->ndim >= 1;
+    for (int d = 0; same && d < p->ndim; d++) same = p->shape[d] == y->shape[d];
+    if (!same || p->numel == 0 || (pw && (pw->ndim != 1 || pw->shape[0] != p->shape[p->ndim - 1]))) {
+        aur__err(AUR_ESHAPE, "%s: prediction %s and target %s must have the same non-empty shape%s", op,
+                 aur_shape_str(p->shape, p->ndim, s1, sizeof s1), aur_shape_str(y->shape, y->ndim, s2, sizeof s2),
+                 pw ? " (and pos_weight the size of the last dim)" : "");
+        return NULL;
+    }
+    aur_tensor *out = aur__output(t, aur_shape1(1), p->device, in, 2);
+    if (!out) return NULL;
+    int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS;
+    double part[CHUNKS];
+    AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
+    for (int c = 0; c < CHUNKS; c++) {
+        double s = 0, a, b;
+        for (int64_t i = c * per; i < (c + 1) * per && i < N; i++)
+            s += aur__elem_loss(kind, aur__cr(p)[i], aur__cr(y)[i], pw ? aur__cr(pw)[i % C] : 1, &a, &b);
+        part[c] = s;
+    }
+    aur__wr(out)[0] = (aur_real)(aur__chunked_sum(part, CHUNKS) / (double)N);
+    if (aur__records(t, out)) {
+        aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+        if (!n) return NULL;
+        n->iarg[0] = kind;
+    }
+    return out;
+}
+
+AURDEF aur_tensor *aur_mse_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target)
+{
+    return aur__pointwise_loss(t, AUR__MSE, "mse_loss", pred, target, NULL);
+}
+AURDEF aur_tensor *aur_mae_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target)
+{
+    return aur__pointwise_loss(t, AUR__MAE, "mae_loss", pred, target, NULL);
+}
+AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tensor *target, aur_tensor *pos_weight)
+{
+    return aur__pointwise_loss(t, AUR__BCE, "bce_logits_loss", logits, target, pos_weight);
+}
+
+/* torch cross_entropy with mean reduction over the rows whose label is not
+   ignore_index: (1 - s) nll + s mean_c(-log p_c), s = label_smoothing. */
+static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *lab = n->in[1];
+    int64_t N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
+    double s = n->farg[0], valid = n->farg[1];
+    aur_real *dx = aur__grad(x), g;
+    (void)t;
+    aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
+    for (int64_t r = 0; r < N; r++) {
+        int64_t y = (int64_t)aur__cr(lab)[r];
+        if (y == ignore) continue;
+        const aur_real *xr = aur__cr(x) + r * C;
+        double mx = -INFINITY, z = 0;
+        for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
+        for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
+        for (int64_t c = 0; c < C; c++) { /* d/dx_c = softmax_c - (1-s) [c == y] - s/C */
+            double p = exp(xr[c] - mx) / z, d = p - (c == y ? 1 - s : 0) - s / (double)C;
+            dx[r * C + c] += (aur_real)(d * (double)g / valid);
+        }
+    }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor *labels, int64_t ignore_index,
+                                     double label_smoothing)
+{
+    aur_tensor *in[2] = {logits, labels};
+    if (aur__check("cross_entropy", in, 2) || aur__cpu_only("cross_entropy", logits)) return NULL;
+    if (logits->ndim != 2 || labels->numel != logits->shape[0]) {
+        aur__err(AUR_ESHAPE, "cross_entropy: want logits (N, C) and N labels");
+        return NULL;
+    }
+    if (!(label_smoothing >= 0 && label_smoothing <= 1)) {
+        aur__err(AUR_EINVAL, "cross_entropy: label_smoothing %g is outside [0, 1]", label_smoothing);
+        return NULL;
+    }
+    int64_t N = logits->shape[0], C = logits->shape[1], valid = 0;
+    double total = 0;
+    for (int64_t r = 0; r < N; r++) {
+        aur_real yl = aur__cr(labels)[r];
+        int64_t y = (int64_t)yl;
+        if ((aur_real)y != yl || (y != ignore_index && (y < 0 || y >= C))) {
+            aur__err(AUR_EINVAL, "cross_entropy: label %lld is %g: not a class index in [0, %lld) or ignore_index %lld",
+                     (long long)r, (double)yl, (long long)C, (long long)ignore_index);
+            return NULL;
+        }
+        if (y == ignore_index) continue;
+        valid++;
+        const aur_real *xr = aur__cr(logits) + r * C;
+        double mx = -INFINITY, z = 0, sum_logp = 0;
+        for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
+        for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
+        double lse = mx + log(z);
+        for (int64_t c = 0; c < C; c++) sum_logp += xr[c] - lse;
+        total += (1 - label_smoothing) * (lse - xr[y]) - label_smoothing * sum_logp / (double)C;
+    }
+    aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
+    if (!out) return NULL;
+    aur__wr(out)[0] = (aur_real)(total / (double)valid); /* no valid rows: NaN, as torch */
+    if (aur__records(t, out)) {
+        aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+        if (!n) return NULL;
+        n->iarg[0] = ignore_index;
+        n->farg[0] = label_smoothing;
+        n->farg[1] = (double)valid;
+    }
+    return out;
+}
+
+/* ==== ops: device and dtype changes ==== */
+
+static int aur__to_device_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *y = n->out;
+    aur_real *dx = aur__grad(x);
+    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur_real *tmp = aur__reals(t, x->device, y->numel);
+    int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
+#ifdef AUR__HAS_CUDA
+    if (!rc && x->device == AUR_CUDA) rc = aur_cuda_axpy(dx, tmp, 1, y->numel);
+    else
+#endif
+        for (int64_t i = 0; i < y->numel && !rc; i++) dx[i] += tmp[i];
+    aur__arena_release(&t->ar[x->device], mk);
+    return rc;
+}
+
+AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
+{
+    if (!x) return NULL;
+    if (x->device == device) return x;
+    aur_tensor *y = aur__tensor(t, x->dtype, device, aur_tensor_shape(x));
+    if (!y || aur__copy_bytes(y->data, device, x->data, x->device, aur__nbytes(x))) return NULL;
+    y->requires_grad = t->grad_on && x->requires_grad && x->dtype == AUR_F32;
+    if (aur__records(t, y) && !aur__record(t, y, "to_device", aur__to_device_back, &x, 1)) return NULL;
+    return y;
+}
+
+static int aur__cast_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += n->out->grad[i];
+    return 0;
+}
+
+AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
+{
+    if (!x) return NULL;
+    if (x->dtype == dtype) return x;
+    if (aur__cpu_only("cast", x)) return NULL;
+    aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
+    if (!y) return NULL;
+    for (int64_t i = 0; i < x->numel; i++) {
+        if (dtype == AUR_BF16) ((uint16_t *)y->data)[i] = aur_f32_to_bf16((float)aur__cr(x)[i]);
+        else aur__wr(y)[i] = aur_bf16_to_f32(((const uint16_t *)x->data)[i]);
+    }
+    y->requires_grad = t->grad_on && x->requires_grad;
+    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__cast_back, &x, 1)) return NULL;
+    return y;
+}
+
+/* ==== safetensors: reading ====
+   Layout: u64 little-endian N | N bytes of JSON | data. The reader trusts
+   nothing: every rule below is checked before a byte of data is used, and a
+   failure names the file, the tensor and what was expected. */
+
+#define AUR__ST_MAX_HEADER 100000000ull
+#define AUR__ST_MAX_DEPTH 64
+#define AUR__ST_MAX_INT 9007199254740992.0 /* 2^53 */
+
+typedef struct aur__st_dtype {
+    const char *name;
+    int bits;
+    int readable; /* we convert it into F32 */
+} aur__st_dtype;
+
+static const aur__st_dtype aur__st_dtypes[] = {
+    {"F32", 32, 1},     {"BF16", 16, 1},    {"F16", 16, 1},     {"I64", 64, 1},     {"I32", 32, 1},
+    {"U8", 8, 1},       {"BOOL", 8, 1},     {"F64", 64, 0},     {"I16", 16, 0},     {"I8", 8, 0},
+    {"U16", 16, 0},     {"U32", 32, 0},     {"U64", 64, 0},     {"F8_E4M3", 8, 0},  {"F8_E5M2", 8, 0},
+    {"F8_E8M0", 8, 0},  {"F6_E2M3", 6, 0},  {"F6_E3M2", 6, 0},  {"F4", 4, 0},       {"C64", 64, 0},
+};
+
+static const aur__st_dtype *aur__st_dtype_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof aur__st_dtypes / sizeof aur__st_dtypes[0]; i++)
+        if (!strcmp(aur__st_dtypes[i].name, name)) return &aur__st_dtypes[i];
+    return NULL;
+}
+
+static uint64_t aur__le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+static int aur__is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Structural checks cJSON does not make: control bytes, an escaped NUL,
+   nesting depth, and nothing but whitespace after the top-level object. */
+static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t n)
+{
+    int depth = 0, in_str = 0;
+    uint64_t i = 0, end = 0;
+    if (n == 0 || h[0] != '{') return aur__err(AUR_EFORMAT, "%s: the header does not start with '{'", path);
+    for (i = 0; i < n; i++) {
+        unsigned char c = h[i];
+        if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+            return aur__err(AUR_EFORMAT, "%s: control byte 0x%02x at header offset %llu (a NUL in a name?)", path, c,
+                            (unsigned long long)i);
+        if (end) {
+            if (!aur__is_ws(c))
+                return aur__err(AUR_EFORMAT, "%s: bytes after the header's JSON object at offset %llu", path,
+                                (unsigned long long)i);
+            continue;
+        }
+        if (in_str) {
+            if (c == '\\' && i + 1 < n) {
+                if (h[i + 1] == 'u' && i + 5 < n && !memcmp(h + i + 2, "0000", 4))
+                    return aur__err(AUR_EFORMAT, "%s: an escaped NUL (\\u0000) in the header", path);
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+            continue;
+        }
+        if (c == '"') in_str = 1;
+        else if (c == '{' || c == '[') {
+            if (++depth > AUR__ST_MAX_DEPTH)
+                return aur__err(AUR_EFORMAT, "%s: the header nests deeper than %d", path, AUR__ST_MAX_DEPTH);
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) end = i + 1;
+        }
+    }
+    if (!end) return aur__err(AUR_EFORMAT, "%s: the header's JSON object is not closed", path);
+    return 0;
+}
+
+/* A JSON number that is an integer in [0, 2^53] (never through valueint). */
+static int aur__json_u53(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= AUR__ST_MAX_INT) || d != floor(d)) return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+static int aur__st_cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const aur_st_tensor *)a)->name, ((const aur_st_tensor *)b)->name);
+}
+
+static int aur__st_cmp_offset(const void *a, const void *b)
+{
+    const aur_st_tensor *x = *(const aur_st_tensor *const *)a, *y = *(const aur_st_tensor *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : (x->end > y->end);
+}
+
+static int aur__st_metadata(aur_st_file *f, const cJSON *meta)
+{
+    if (!cJSON_IsObject(meta)) return aur__err(AUR_EFORMAT, "%s: __metadata__ is not an object", f->path);
+    int n = cJSON_GetArraySize(meta);
+    f->meta_keys = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "metadata");
+    f->meta_values = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "metadata");
+    if (!f->meta_keys || !f->meta_values) return AUR_ENOMEM;
+    for (const cJSON *m = meta->child; m; m = m->next) {
+        if (!cJSON_IsString(m) || !m->string)
+            return aur__err(AUR_EFORMAT, "%s: __metadata__['%s'] is not a string", f->path, m->string ? m->string : "?");
+        f->meta_keys[f->n_meta] = aur__strdup(m->string);
+        f->meta_values[f->n_meta] = aur__strdup(m->valuestring);
+        if (!f->meta_keys[f->n_meta++] || !f->meta_values[f->n_meta - 1]) return AUR_ENOMEM;
+    }
+    return 0;
+}
+
+/* One tensor entry: dtype, shape, data_offsets, and their consistency. */
+static int aur__st_entry(aur_st_file *f, const cJSON *e, aur_st_tensor *t)
+{
+    const char *p = f->path, *nm = t->name;
+    if (!cJSON_IsObject(e)) return aur__err(AUR_EFORMAT, "%s: tensor '%s': the entry is not an object", p, nm);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt)) return aur__err(AUR_EFORMAT, "%s: tensor '%s': 'dtype' is missing or not a string", p, nm);
+    const aur__st_dtype *info = aur__st_dtype_find(dt->valuestring);
+    if (!info) return aur__err(AUR_EFORMAT, "%s: tensor '%s': unknown dtype '%.20s'", p, nm, dt->valuestring);
+    snprintf(t->dtype, sizeof t->dtype, "%s", info->name);
+    if (!cJSON_IsArray(sh)) return aur__err(AUR_EFORMAT, "%s: tensor '%s': 'shape' is missing or not an array", p, nm);
+    int rank = cJSON_GetArraySize(sh);
+    if (rank > AUR_ST_MAX_DIMS)
+        return aur__err(AUR_EFORMAT, "%s: tensor '%s': rank %d is above %d", p, nm, rank, AUR_ST_MAX_DIMS);
+    uint64_t numel = 1, nonzero = 1, v;
+    int overflow = 0;
+    t->ndim = 0;
+    for (const cJSON *d = sh->child; d; d = d->next) {
+        if (!aur__json_u53(d, &v))
+            return aur__err(AUR_EFORMAT, "%s: tensor '%s': shape entry %d is not an integer in [0, 2^53]", p, nm, t->ndim);
+        /* a zero dim elsewhere does not excuse an absurd shape: strides would overflow */
+        if (v && nonzero > (UINT64_MAX / 64) / v) overflow = 1;
+        if (v) nonzero *= v;
+        numel *= v;
+        t->shape[t->ndim++] = (int64_t)v;
+    }
+    if (overflow)
+        return aur__err(AUR_EFORMAT, "%s: tensor '%s': the shape's byte size overflows", p, nm);
+    t->numel = (int64_t)numel;
+    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !aur__json_u53(of->child, &t->begin) ||
+        !aur__json_u53(of->child->next, &t->end))
+        return aur__err(AUR_EFORMAT, "%s: tensor '%s': 'data_offsets' is not two integers in [0, 2^53]", p, nm);
+    if (t->begin > t->end)
+        return aur__err(AUR_EFORMAT, "%s: tensor '%s': data_offsets begin %llu > end %llu", p, nm,
+                        (unsigned long long)t->begin, (unsigned long long)t->end);
+    uint64_t bits = numel * (uint64_t)info->bits;
+    if (bits % 8 || bits / 8 != t->end - t->begin)
+        return aur__err(AUR_EFORMAT, "%s: tensor '%s': %s of %llu elements needs %llu bytes; data_offsets give %llu", p,
+                        nm, info->name, (unsigned long long)numel, (unsigned long long)(bits / 8),
+                        (unsigned long long)(t->end - t->begin));
+    return 0;
+}
+
+/* After sorting by offset the ranges must tile the buffer exactly. */
+static int aur__st_check_layout(aur_st_file *f)
+{
+    aur_st_tensor **by = (aur_st_tensor **)aur__malloc(sizeof(aur_st_tensor *) * (size_t)(f->n + 1), "a header index");
+    if (!by) return AUR_ENOMEM;
+    for (int i = 0; i < f->n; i++) by[i] = &f->tensors[i];
+    qsort(by, (size_t)f->n, sizeof *by, aur__st_cmp_offset);
+    uint64_t at = 0;
+    int rc = 0;
+    for (int i = 0; i < f->n && !rc; i++) {
+        if (by[i]->begin != at)
+            rc = aur__err(AUR_EFORMAT, "%s: tensor '%s': data starts at %llu, expected %llu (%s)", f->path, by[i]->name,
+                          (unsigned long long)by[i]->begin, (unsigned long long)at,
+                          by[i]->begin > at ? "a hole before it" : "it overlaps the previous tensor");
+        at = by[i]->end;
+    }
+    if (!rc && at != f->buffer_size)
+        rc = aur__err(AUR_EFORMAT, "%s: the tensors cover %llu bytes but the data section has %llu (%s)", f->path,
+                      (unsigned long long)at, (unsigned long long)f->buffer_size,
+                      at > f->buffer_size ? "truncated file or offsets out of range" : "trailing bytes");
+    AUR_FREE(by);
+    return rc;
+}
+
+static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t size)
+{
+    const char *p = f->path;
+    if (size < 8) return aur__err(AUR_EFORMAT, "%s: %llu bytes is too short for a safetensors file", p, (unsigned long long)size);
+    uint64_t n = aur__le64(bytes);
+    if (n > AUR__ST_MAX_HEADER) return aur__err(AUR_EFORMAT, "%s: header length %llu is above the limit 100000000", p, (unsigned long long)n);
+    if (8 + n > size)
+        return aur__err(AUR_EFORMAT, "%s: header length %llu runs past the end of the file (%llu bytes)", p,
+                        (unsigned long long)n, (unsigned long long)size);
+    int rc = aur__st_scan_json(p, bytes + 8, n);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)n);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return aur__err(AUR_EFORMAT, "%s: the header is not valid JSON", p);
+    }
+    f->buffer = bytes + 8 + n;
+    f->buffer_size = size - 8 - n;
+    int count = cJSON_GetArraySize(root), seen_meta = 0;
+    f->tensors = (aur_st_tensor *)aur__calloc(sizeof(aur_st_tensor) * (size_t)(count + 1), "the tensor table");
+    if (!f->tensors) rc = AUR_ENOMEM;
+    for (const cJSON *e = root->child; e && !rc; e = e->next) {
+        if (!strcmp(e->string, "__metadata__")) {
+            rc = seen_meta++ ? aur__err(AUR_EFORMAT, "%s: duplicate key '__metadata__'", p) : aur__st_metadata(f, e);
+            continue;
+        }
+        aur_st_tensor *t = &f->tensors[f->n++];
+        t->name = aur__strdup(e->string);
+        rc = t->name ? aur__st_entry(f, e, t) : AUR_ENOMEM;
+    }
+    cJSON_Delete(root);
+    if (rc) return rc;
+    qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
+    for (int i = 1; i < f->n; i++)
+        if (!strcmp(f->tensors[i].name, f->tensors[i - 1].name))
+            return aur__err(AUR_EFORMAT, "%s: duplicate tensor name '%s'", p, f->tensors[i].name);
+    return aur__st_check_layout(f);
+}
+
+AURDEF void aur_st_close(aur_st_file *f)
+{
+    if (!f) return;
+    for (int i = 0; i < f->n; i++) AUR_FREE(f->tensors[i].name);
+    for (int i = 0; i < f->n_meta; i++) {
+        AUR_FREE(f->meta_keys[i]);
+        AUR_FREE(f->meta_values[i]);
+    }
+    AUR_FREE(f->tensors);
+    AUR_FREE(f->meta_keys);
+    AUR_FREE(f->meta_values);
+    if (f->map) munmap(f->map, f->map_size);
+    AUR_FREE(f->path);
+    AUR_FREE(f);
+}
+
+AURDEF aur_st_file *aur_st_open(const char *path)
+{
+    uint16_t one = 1;
+    if (*(unsigned char *)&one != 1) {
+        aur__err(AUR_EUNSUPPORTED, "%s: safetensors needs a little-endian host", path);
+        return NULL;
+    }
+    aur_st_file *f = (aur_st_file *)aur__calloc(sizeof *f, "a safetensors file");
+    if (!f || !(f->path = aur__strdup(path))) {
+        AUR_FREE(f);
+        return NULL;
+    }
+    /* O_NONBLOCK: opening a FIFO must not hang; we then insist on a regular file */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = 0;
+    struct stat st;
+    if (fd < 0) {
+        rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    } else if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        rc = aur__err(AUR_EIO, "%s: not a regular file", path);
+    } else if (st.st_size > 0) {
+        f->map_size = (size_t)st.st_size;
+        f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            rc = aur__err(AUR_EIO, "%s: cannot map: %s", path, strerror(errno));
+        }
+    }
+    if (fd >= 0) close(fd);
+    if (!rc) rc = aur__st_parse(f, (const unsigned char *)f->map, (uint64_t)f->map_size);
+    if (rc) {
+        aur_st_close(f);
+        return NULL;
+    }
+    return f;
+}
+
+AURDEF const aur_st_tensor *aur_st_find(const aur_st_file *f, const char *name)
+{
+    aur_st_tensor key;
+    memset(&key, 0, sizeof key);
+    key.name = (char *)name;
+    return (const aur_st_tensor *)bsearch(&key, f->tensors, (size_t)f->n, sizeof key, aur__st_cmp_name);
+}
+
+AURDEF const char *aur_st_meta(const aur_st_file *f, const char *key)
+{
+    for (int i = 0; i < f->n_meta; i++)
+        if (!strcmp(f->meta_keys[i], key)) return f->meta_values[i];
+    return NULL;
+}
+
+/* Element i of an entry as a double (the data may be unaligned: memcpy). */
+static double aur__st_value(const unsigned char *d, const char *dtype, int64_t i)
+{
+    if (!strcmp(dtype, "F32")) {
+        float v;
+        memcpy(&v, d + 4 * i, 4);
+        return v;
+    }
+    if (!strcmp(dtype, "BF16") || !strcmp(dtype, "F16")) {
+        uint16_t v;
+        memcpy(&v, d + 2 * i, 2);
+        return dtype[0] == 'B' ? aur_bf16_to_f32(v) : aur_f16_to_f32(v);
+    }
+    if (!strcmp(dtype, "I64")) {
+        int64_t v;
+        memcpy(&v, d + 8 * i, 8);
+        return (double)v;
+    }
+    if (!strcmp(dtype, "I32")) {
+        int32_t v;
+        memcpy(&v, d + 4 * i, 4);
+        return v;
+    }
+    return d[i]; /* U8, BOOL */
+}
+
+AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
+{
+    const aur__st_dtype *info = aur__st_dtype_find(e->dtype);
+    const unsigned char *d = f->buffer + e->begin;
+    if (!info || !info->readable)
+        return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported (F32, BF16, F16, I64, I32, U8, BOOL)",
+                        f->path, e->name, e->dtype);
+    if (dtype == AUR_BF16) {
+        uint16_t *o = (uint16_t *)dst;
+        if (!strcmp(e->dtype, "BF16")) memcpy(o, d, (size_t)e->numel * 2);
+        else
+            for (int64_t i = 0; i < e->numel; i++) o[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
+        return 0;
+    }
+    aur_real *o = (aur_real *)dst;
+    if (!strcmp(e->dtype, "F32") && sizeof(aur_real) == 4) memcpy(o, d, (size_t)e->numel * 4);
+    else
+        for (int64_t i = 0; i < e->numel; i++) o[i] = (aur_real)aur__st_value(d, e->dtype, i);
+    return 0;
+}
+
+AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t)
+{
+    char s1[64], s2[64];
+    int same = e->ndim == t->ndim;
+    for (int i = 0; same && i < e->ndim; i++) same = e->shape[i] == t->shape[i];
+    if (!same)
+        return aur__err(AUR_ESHAPE, "%s: tensor '%s' has shape %s, expected %s", f->path, e->name,
+                        aur_shape_str(e->shape, e->ndim, s1, sizeof s1), aur_shape_str(t->shape, t->ndim, s2, sizeof s2));
+    if (t->device == AUR_CPU) return aur_st_read(f, e, t->dtype, t->data);
+    void *tmp = aur__malloc(aur__nbytes(t), "a host staging buffer");
+    int rc = tmp ? aur_st_read(f, e, t->dtype, tmp) : AUR_ENOMEM;
+    if (!rc) rc = aur__copy_bytes(t->data, t->device, tmp, AUR_CPU, aur__nbytes(t));
+    AUR_FREE(tmp);
+    return rc;
+}
+
+/* ==== safetensors: writing ====
+   Entries sorted by dtype size (descending) then name, packed, the header
+   padded with spaces to a multiple of 8, written to path.tmp, fsynced and
+   renamed over path, so a crash never leaves a half-written file. */
+
+typedef struct aur__st_out {
+    char *name;
+    char dtype[12];
+    int ndim;
+    int64_t shape[AUR_ST_MAX_DIMS];
+    uint64_t nbytes;
+    const void *src;
+    aur_device device;
+    int from_real; /* src holds aur_real, written as F32 */
+} aur__st_out;
+
+struct aur_st_writer {
+    aur__st_out *e;
+    int n, cap;
+    char **meta; /* key, value, key, value, ... */
+    int n_meta, cap_meta;
+};
+
+AURDEF aur_st_writer *aur_st_writer_create(void)
+{
+    return (aur_st_writer *)aur__calloc(sizeof(aur_st_writer), "a safetensors writer");
+}
+
+AURDEF void aur_st_writer_free(aur_st_writer *w)
+{
+    if (!w) return;
+    for (int i = 0; i < w->n; i++) AUR_FREE(w->e[i].name);
+    for (int i = 0; i < w->n_meta; i++) AUR_FREE(w->meta[i]);
+    AUR_FREE(w->e);
+    AUR_FREE(w->meta);
+    AUR_FREE(w);
+}
+
+static aur__st_out *aur__st_push(aur_st_writer *w, const char *name, const char *dtype, int ndim, const int64_t *shape)
+{
+    const aur__st_dtype *info = aur__st_dtype_find(dtype);
+    if (!info || ndim < 0 || ndim > AUR_ST_MAX_DIMS) {
+        aur__err(AUR_EINVAL, "safetensors writer: tensor '%s': bad dtype '%s' or rank %d", name, dtype, ndim);
+        return NULL;
+    }
+    if (aur__grow((void **)&w->e, &w->cap, w->n + 1, sizeof *w->e)) return NULL;
+    aur__st_out *o = &w->e[w->n];
+    memset(o, 0, sizeof *o);
+    if (!(o->name = aur__strdup(name))) return NULL;
+    snprintf(o->dtype, sizeof o->dtype, "%s", dtype);
+    uint64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (uint64_t)(o->shape[i] = shape[i]);
+    o->ndim = ndim;
+    o->nbytes = numel * (uint64_t)info->bits / 8;
+    w->n++;
+    return o;
+}
+
+AURDEF int aur_st_writer_add(aur_st_writer *w, const char *name, const aur_tensor *t)
+{
+    aur__st_out *o = aur__st_push(w, name, t->dtype == AUR_BF16 ? "BF16" : "F32", t->ndim, t->shape);
+    if (!o) return AUR_EINVAL;
+    o->src = t->data;
+    o->device = t->device;
+    o->from_real = t->dtype == AUR_F32;
+    return 0;
+}
+
+AURDEF int aur_st_writer_add_raw(aur_st_writer *w, const char *name, const char *dtype, int ndim, const int64_t *shape,
+                                 const void *bytes)
+{
+    aur__st_out *o = aur__st_push(w, name, dtype, ndim, shape);
+    if (!o) return AUR_EINVAL;
+    o->src = bytes;
+    return 0;
+}
+
+AURDEF int aur_st_writer_meta(aur_st_writer *w, const char *key, const char *value)
+{
+    if (!strcmp(key, "format")) return 0; /* always "pt" */
+    if (aur__grow((void **)&w->meta, &w->cap_meta, w->n_meta + 2, sizeof(char *))) return AUR_ENOMEM;
+    w->meta[w->n_meta] = aur__strdup(key);
+    w->meta[w->n_meta + 1] = aur__strdup(value);
+    if (!w->meta[w->n_meta] || !w->meta[w->n_meta + 1]) return AUR_ENOMEM;
+    w->n_meta += 2;
+    return 0;
+}
+
+static int aur__st_out_cmp(const void *a, const void *b)
+{
+    const aur__st_out *x = (const aur__st_out *)a, *y = (const aur__st_out *)b;
+    int bx = aur__st_dtype_find(x->dtype)->bits, by = aur__st_dtype_find(y->dtype)->bits;
+    if (bx != by) return by - bx;
+    return strcmp(x->name, y->name);
+}
+
+static int aur__st_out_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const aur__st_out *)a)->name, ((const aur__st_out *)b)->name);
+}
+
+/* A growable string for the header. */
+typedef struct aur__buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} aur__buf;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)k;
+        char *np = (char *)AUR_REALLOC(b->p, nc);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+}
+
+static void aur__buf_json_string(aur__buf *b, const char *s)
+{
+    aur__buf_printf(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') aur__buf_printf(b, "\\%c", *c);
+        else if (*c < 0x20) aur__buf_printf(b, "\\u%04x", *c);
+        else aur__buf_printf(b, "%c", *c);
+    }
+    aur__buf_printf(b, "\"");
+}
+
+static void aur__st_header(aur_st_writer *w, aur__buf *b)
+{
+    uint64_t off = 0;
+    aur__buf_printf(b, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (int i = 0; i < w->n_meta; i += 2) {
+        aur__buf_printf(b, ",");
+        aur__buf_json_string(b, w->meta[i]);
+        aur__buf_printf(b, ":");
+        aur__buf_json_string(b, w->meta[i + 1]);
+    }
+    aur__buf_printf(b, "}");
+    for (int i = 0; i < w->n; i++) {
+        aur__st_out *o = &w->e[i];
+        aur__buf_printf(b, ",");
+        aur__buf_json_string(b, o->name);
+        aur__buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", o->dtype);
+        for (int d = 0; d < o->ndim; d++) aur__buf_printf(b, d ? ",%lld" : "%lld", (long long)o->shape[d]);
+        aur__buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + o->nbytes));
+        off += o->nbytes;
+    }
+    aur__buf_printf(b, "}");
+    while (!b->failed && b->n % 8) aur__buf_printf(b, " ");
+}
+
+/* Writes one entry's bytes, converting aur_real to float32 and staging device data. */
+static int aur__st_write_data(FILE *fp, const aur__st_out *o)
+{
+    const uint64_t CHUNK = 1 << 16;
+    int direct = o->device == AUR_CPU && (!o->from_real || sizeof(aur_real) == 4);
+    if (direct) return fwrite(o->src, 1, (size_t)o->nbytes, fp) == o->nbytes ? 0 : -1;
+    size_t esz = o->from_real ? sizeof(aur_real) : 2, out_esz = o->from_real ? 4 : 2;
+    uint64_t n = o->nbytes / out_esz;
+    unsigned char *stage = (unsigned char *)aur__malloc((size_t)CHUNK * esz, "a write buffer");
+    float *conv = (float *)aur__malloc((size_t)CHUNK * 4, "a write buffer");
+    int rc = stage && conv ? 0 : -1;
+    for (uint64_t i = 0; i < n && !rc; i += CHUNK) {
+        size_t k = (size_t)(n - i < CHUNK ? n - i : CHUNK);
+        rc = aur__copy_bytes(stage, AUR_CPU, (const char *)o->src + i * esz, o->device, k * esz) ? -1 : 0;
+        if (rc) break;
+        const void *out = stage;
+        if (o->from_real) {
+            for (size_t j = 0; j < k; j++) conv[j] = (float)((const aur_real *)stage)[j];
+            out = conv;
+        }
+        rc = fwrite(out, out_esz, k, fp) == k ? 0 : -1;
+    }
+    AUR_FREE(stage);
+    AUR_FREE(conv);
+    return rc;
+}
+
+/* fsync the directory holding path, so the rename itself is durable. */
+static void aur__fsync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
+{
+    /* names must be unique: sort by name once to find repeats, then into file order */
+    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_name_cmp);
+    for (int i = 1; i < w->n; i++)
+        if (!strcmp(w->e[i].name, w->e[i - 1].name))
+            return aur__err(AUR_EINVAL, "%s: tensor name '%s' is given twice", path, w->e[i].name);
+    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_cmp);
+    aur__buf hdr;
+    memset(&hdr, 0, sizeof hdr);
+    aur__st_header(w, &hdr);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = hdr.failed ? NULL : fopen(tmp, "wb");
+    int rc = fp ? 0 : -1;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hdr.n >> (8 * i));
+    if (!rc) rc = fwrite(len, 1, 8, fp) == 8 && fwrite(hdr.p, 1, hdr.n, fp) == hdr.n ? 0 : -1;
+    for (int i = 0; i < w->n && !rc; i++) rc = aur__st_write_data(fp, &w->e[i]);
+    if (!rc) rc = fflush(fp) || fsync(fileno(fp)) ? -1 : 0;
+    int saved = errno;
+    if (fp && fclose(fp) && !rc) rc = -1, saved = errno;
+    if (!rc && rename(tmp, path)) rc = -1, saved = errno;
+    AUR_FREE(hdr.p);
+    if (rc) {
+        unlink(tmp);
+        return aur__err(AUR_EIO, "%s: cannot write: %s", path, hdr.failed ? "out of memory" : strerror(saved));
+    }
+    aur__fsync_dir(path);
+    return 0;
+}
+
+/* ==== models: the parameter table ==== */
+
+struct aur_model {
+    aur_tensor **params; /* in declaration order (the state_dict order) */
+    int n, cap;
+    int *index;          /* open-addressing hash: name -> params slot + 1 */
+    int index_cap;
+    aur_device device;
+    int allocated;
+    void *slab;          /* every parameter and buffer */
+    size_t slab_bytes;
+    aur_real *grad_slab; /* gradients of the trainable parameters */
+    size_t grad_bytes;
+};
+
+static uint64_t aur__hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int aur__index_find(const aur_model *m, const char *name)
+{
+    if (!m->index_cap) return -1;
+    for (uint64_t h = aur__hash(name);; h++) {
+        int slot = m->index[h & (uint64_t)(m->index_cap - 1)];
+        if (!slot) return -1;
+        if (!strcmp(m->params[slot - 1]->name, name)) return slot - 1;
+    }
+}
+
+static int aur__index_rebuild(aur_model *m, int cap)
+{
+    int *idx = (int *)aur__calloc(sizeof(int) * (size_t)cap, "the parameter index");
+    if (!idx) return AUR_ENOMEM;
+    for (int i = 0; i < m->n; i++) {
+        uint64_t h = aur__hash(m->params[i]->name);
+        while (idx[h & (uint64_t)(cap - 1)]) h++;
+        idx[h & (uint64_t)(cap - 1)] = i + 1;
+    }
+    AUR_FREE(m->index);
+    m->index = idx;
+    m->index_cap = cap;
+    return 0;
+}
+
+AURDEF aur_model *aur_model_create(void) { return (aur_model *)aur__calloc(sizeof(aur_model), "a model"); }
+
+AURDEF void aur_model_free(aur_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n; i++) {
+        AUR_FREE((char *)m->params[i]->name);
+        AUR_FREE(m->params[i]);
+    }
+    aur__dev_free(m->device, m->slab);
+    aur__dev_free(m->device, m->grad_slab);
+    AUR_FREE(m->params);
+    AUR_FREE(m->index);
+    AUR_FREE(m);
+}
+
+AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape, int is_buffer)
+{
+    if (m->allocated) {
+        aur__err(AUR_EINVAL, "aur_model_add '%s': declare every parameter before aur_model_alloc", name);
+        return NULL;
+    }
+    if (aur__shape_ok(shape, name)) return NULL;
+    if (aur__index_find(m, name) >= 0) {
+        aur__err(AUR_EINVAL, "aur_model_add: parameter '%s' is declared twice", name);
+        return NULL;
+    }
+    if (aur__grow((void **)&m->params, &m->cap, m->n + 1, sizeof(aur_tensor *))) return NULL;
+    if (2 * (m->n + 1) > m->index_cap && aur__index_rebuild(m, m->index_cap ? 2 * m->index_cap : 64)) return NULL;
+    aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a parameter");
+    char *nm = aur__strdup(name);
+    if (!t || !nm) {
+        AUR_FREE(t);
+        AUR_FREE(nm);
+        return NULL;
+    }
+    aur__tensor_init(t, AUR_F32, AUR_CPU, shape);
+    t->name = nm;
+    t->model = m;
+    t->is_buffer = is_buffer != 0;
+    t->requires_grad = !is_buffer;
+    m->params[m->n++] = t;
+    uint64_t h = aur__hash(name);
+    while (m->index[h & (uint64_t)(m->index_cap - 1)]) h++;
+    m->index[h & (uint64_t)(m->index_cap - 1)] = m->n;
+    return t;
+}
+
+static size_t aur__slot_bytes(const aur_tensor *t) { return aur__align((size_t)t->numel * sizeof(aur_real)); }
+
+/* (Re)builds the gradient slab for the parameters trainable now. */
+static int aur__model_grads(aur_model *m)
+{
+    size_t total = 0, off = 0;
+    for (int i = 0; i < m->n; i++)
+        if (m->params[i]->requires_grad) total += aur__slot_bytes(m->params[i]);
+    aur__dev_free(m->device, m->grad_slab);
+    m->grad_slab = NULL;
+    m->grad_bytes = 0;
+    if (total) {
+        m->grad_slab = (aur_real *)aur__dev_alloc(m->device, total, "the gradient slab");
+        if (!m->grad_slab || aur__zero_bytes(m->grad_slab, m->device, total)) return AUR_ENOMEM;
+        m->grad_bytes = total;
+    }
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *t = m->params[i];
+        t->grad = t->requires_grad ? (aur_real *)((char *)m->grad_slab + off) : NULL;
+        t->grad_written = 0;
+        if (t->requires_grad) off += aur__slot_bytes(t);
+    }
+    return 0;
+}
+
+AURDEF int aur_model_alloc(aur_model *m, aur_device device)
+{
+    if (m->allocated) return aur__err(AUR_EINVAL, "aur_model_alloc: already allocated");
+    size_t total = 0, off = 0;
+    for (int i = 0; i < m->n; i++) total += aur__slot_bytes(m->params[i]);
+    m->device = device;
+    m->slab = aur__dev_alloc(device, total, "the parameter slab");
+    if (!m->slab || aur__zero_bytes(m->slab, device, total)) return AUR_ENOMEM;
+    m->slab_bytes = total;
+    for (int i = 0; i < m->n; i++) {
+        m->params[i]->data = (char *)m->slab + off;
+        m->params[i]->device = device;
+        off += aur__slot_bytes(m->params[i]);
+    }
+    m->allocated = 1;
+    return aur__model_grads(m);
+}
+
+AURDEF int aur_model_count(const aur_model *m) { return m->n; }
+AURDEF aur_tensor *aur_model_at(const aur_model *m, int i) { return i >= 0 && i < m->n ? m->params[i] : NULL; }
+
+AURDEF aur_tensor *aur_model_param(const aur_model *m, const char *name)
+{
+    int i = aur__index_find(m, name);
+    if (i < 0) {
+        aur__err(AUR_EINVAL, "no parameter named '%s'", name);
+        return NULL;
+    }
+    return m->params[i];
+}
+
+AURDEF int64_t aur_model_numel(const aur_model *m, int trainable_only)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->n; i++)
+        if (!m->params[i]->is_buffer && (!trainable_only || m->params[i]->requires_grad)) n += m->params[i]->numel;
+    return n;
+}
+
+AURDEF size_t aur_model_bytes(const aur_model *m, size_t *grad_bytes)
+{
+    if (grad_bytes) *grad_bytes = m->grad_bytes;
+    return m->slab_bytes;
+}
+
+/* '*' matches any run (dots included), '?' one character. */
+static int aur__glob(const char *p, const char *pend, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (p < pend && (*p == '?' || *p == *s)) {
+            p++;
+            s++;
+        } else if (p < pend && *p == '*') {
+            star = p++;
+            resume = s;
+        } else if (star) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (p < pend && *p == '*') p++;
+    return p == pend;
+}
+
+AURDEF int aur_name_matches(const char *patterns, const char *name)
+{
+    const char *p = patterns;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && *a == ' ') a++;
+        while (b > a && b[-1] == ' ') b--;
+        if (b > a && aur__glob(a, b, name)) return 1;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+static int aur__set_trainable(aur_model *m, const char *patterns, int trainable)
+{
+    int count = 0;
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *t = m->params[i];
+        if (t->is_buffer || !aur_name_matches(patterns, t->name)) continue;
+        t->requires_grad = trainable;
+        count++;
+    }
+    if (!count) return aur__err(AUR_EINVAL, "'%s' matches no parameter", patterns);
+    if (m->allocated) {
+        int rc = aur__model_grads(m);
+        if (rc) return rc;
+    }
+    return count;
+}
+
+AURDEF int aur_model_freeze(aur_model *m, const char *patterns) { return aur__set_trainable(m, patterns, 0); }
+AURDEF int aur_model_unfreeze(aur_model *m, const char *patterns) { return aur__set_trainable(m, patterns, 1); }
+
+AURDEF void aur_model_zero_grad(aur_model *m)
+{
+    if (m->grad_slab) aur__zero_bytes(m->grad_slab, m->device, m->grad_bytes);
+    for (int i = 0; i < m->n; i++) m->params[i]->grad_written = 0;
+}
+
+/* ==== models: loading and saving by name ==== */
+
+static int aur__report_add(char ***list, int *n, const char *s)
+{
+    char **l = (char **)AUR_REALLOC(*list, sizeof(char *) * (size_t)(*n + 1));
+    if (!l) return AUR_ENOMEM;
+    *list = l;
+    if (!(l[*n] = aur__strdup(s))) return AUR_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+AURDEF void aur_load_report_free(aur_load_report *r)
+{
+    if (!r) return;
+    char **lists[4] = {r->loaded, r->missing, r->unexpected, r->mismatched};
+    int counts[4] = {r->n_loaded, r->n_missing, r->n_unexpected, r->n_mismatched};
+    for (int k = 0; k < 4; k++) {
+        for (int i = 0; i < counts[k]; i++) AUR_FREE(lists[k][i]);
+        AUR_FREE(lists[k]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+AURDEF void aur_load_report_print(const aur_load_report *r, FILE *out)
+{
+    fprintf(out, "loaded %d, missing %d, unexpected %d, shape mismatches %d\n", r->n_loaded, r->n_missing,
+            r->n_unexpected, r->n_mismatched);
+    for (int i = 0; i < r->n_missing; i++) fprintf(out, "  missing     %s\n", r->missing[i]);
+    for (int i = 0; i < r->n_unexpected; i++) fprintf(out, "  unexpected  %s\n", r->unexpected[i]);
+    for (int i = 0; i < r->n_mismatched; i++) fprintf(out, "  mismatched  %s\n", r->mismatched[i]);
+}
+
+/* Sorts the file's entries into the report; returns 0 or AUR_ENOMEM. */
+static int aur__load_plan(aur_model *m, const aur_st_file *f, aur_load_report *r, char *take)
+{
+    char s1[64], s2[64], line[1024];
+    int rc = 0;
+    for (int i = 0; i < f->n && !rc; i++) {
+        const aur_st_tensor *e = &f->tensors[i];
+        int k = aur__index_find(m, e->name);
+        if (k < 0) {
+            rc = aur__report_add(&r->unexpected, &r->n_unexpected, e->name);
+            continue;
+        }
+        const aur_tensor *p = m->params[k];
+        int same = e->ndim == p->ndim;
+        for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == p->shape[d];
+        if (same) {
+            take[k] = 1;
+            continue;
+        }
+        snprintf(line, sizeof line, "%s: file %s vs model %s", e->name, aur_shape_str(e->shape, e->ndim, s1, sizeof s1),
+                 aur_shape_str(p->shape, p->ndim, s2, sizeof s2));
+        take[k] = 2;
+        rc = aur__report_add(&r->mismatched, &r->n_mismatched, line);
+    }
+    for (int k = 0; k < m->n && !rc; k++) /* a shape mismatch also leaves the model's tensor unloaded */
+        if (take[k] != 1) rc = aur__report_add(&r->missing, &r->n_missing, m->params[k]->name);
+    return rc;
+}
+
+static int aur__load_refuse(const char *path, aur_load_mode mode, const aur_load_report *r)
+{
+    if (r->n_mismatched)
+        return aur__err(AUR_ESHAPE, "%s: %d shape mismatches, first %s\n---> HINT: AUR_LOAD_FILTERED loads only where name and shape match",
+                        path, r->n_mismatched, r->mismatched[0]);
+    if (mode == AUR_LOAD_STRICT && (r->n_missing || r->n_unexpected))
+        return aur__err(AUR_EFORMAT, "%s: strict load: %d missing (first '%s'), %d unexpected (first '%s')\n"
+                        "---> HINT: AUR_LOAD_NONSTRICT allows both (torch strict=False); the report lists them",
+                        path, r->n_missing, r->n_missing ? r->missing[0] : "-", r->n_unexpected,
+                        r->n_unexpected ? r->unexpected[0] : "-");
+    return 0;
+}
+
+AURDEF int aur_load_safetensors(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep)
+{
+    aur_load_report local;
+    aur_load_report *r = rep ? rep : &local;
+    memset(r, 0, sizeof *r);
+    if (!m->allocated) return aur__err(AUR_EINVAL, "aur_load_safetensors %s: call aur_model_alloc first", path);
+    aur_st_file *f = aur_st_open(path);
+    if (!f) return AUR_EFORMAT;
+    char *take = (char *)aur__calloc((size_t)m->n + 1, "a load plan");
+    int rc = take ? aur__load_plan(m, f, r, take) : AUR_ENOMEM;
+    if (!rc && mode != AUR_LOAD_FILTERED) rc = aur__load_refuse(path, mode, r);
+    for (int k = 0; k < m->n && !rc; k++) { /* every dtype readable before anything is written */
+        const aur_st_tensor *e = take[k] == 1 ? aur_st_find(f, m->params[k]->name) : NULL;
+        if (e && !aur__st_dtype_find(e->dtype)->readable)
+            rc = aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s (want F32, BF16 or F16)", path, e->name, e->dtype);
+    }
+    for (int k = 0; k < m->n && !rc; k++) {
+        if (take[k] != 1) continue;
+        rc = aur_st_read_tensor(f, aur_st_find(f, m->params[k]->name), m->params[k]);
+        if (!rc) rc = aur__report_add(&r->loaded, &r->n_loaded, m->params[k]->name);
+    }
+    AUR_FREE(take);
+    aur_st_close(f);
+    if (!rep) aur_load_report_free(&local);
+    return rc;
+}
+
+AURDEF int aur_save_safetensors(const aur_model *m, const char *path)
+{
+    aur_st_writer *w = aur_st_writer_create();
+    int rc = w ? 0 : AUR_ENOMEM;
+    if (!rc && !m->allocated) rc = aur__err(AUR_EINVAL, "aur_save_safetensors %s: the model has no data yet", path);
+    for (int i = 0; i < m->n && !rc; i++) rc = aur_st_writer_add(w, m->params[i]->name, m->params[i]);
+    if (!rc) rc = aur_st_writer_write(w, path);
+    aur_st_writer_free(w);
+    return rc;
+}
+
+/* ==== optimisers ====
+   torch.optim's single-tensor arithmetic, element by element: scalars in
+   double, rounded to float where they meet tensors. */
+
+AURDEF aur_optim_opts aur_adam_defaults(void)
+{
+    aur_optim_opts o;
+    memset(&o, 0, sizeof o);
+    o.kind = AUR_ADAM;
+    o.lr = 1e-3;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = 1e-8;
+    return o;
+}
+
+AURDEF aur_optim_opts aur_adamw_defaults(void)
+{
+    aur_optim_opts o = aur_adam_defaults();
+    o.kind = AUR_ADAMW;
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+AURDEF aur_optim_opts aur_adafactor_defaults(void)
+{
+    aur_optim_opts o;
+    memset(&o, 0, sizeof o);
+    o.kind = AUR_ADAFACTOR;
+    o.lr = 1e-2;
+    o.beta2_decay = -0.8;
+    o.eps1 = FLT_EPSILON;
+    o.eps2 = 1e-3;
+    o.d = 1.0;
+    return o;
+}
+
+typedef struct aur__pstate {
+    aur_tensor *p;
+    int group;
+    int64_t step;
+    aur_tensor st[2]; /* Adam: exp_avg, exp_avg_sq; Adafactor: row_var, col_var (>= 2-D) or variance */
+    int n_st;
+} aur__pstate;
+
+typedef struct aur__group {
+    double lr, weight_decay;
+} aur__group;
+
+struct aur_optim {
+    aur_model *m;
+    aur_optim_opts o;
+    aur__pstate *ps;
+    int n;
+    aur__group *groups;
+    int n_groups, cap_groups;
+    double lr_factor;
+    void *slab;
+    float *scratch; /* Adafactor: the update of the largest parameter */
+};
+
+static const char *aur__state_name(const aur_optim *o, const aur__pstate *s, int k)
+{
+    if (o->o.kind != AUR_ADAFACTOR) return k ? "exp_avg_sq" : "exp_avg";
+    if (s->n_st == 1) return "variance";
+    return k ? "col_var" : "row_var";
+}
+
+/* Adafactor factors over the last two dims: row_var (..., n, 1), col_var (..., 1, m). */
+static int aur__state_shapes(const aur_optim *o, const aur_tensor *p, aur_shape *sh)
+{
+    sh[0] = sh[1] = aur_tensor_shape(p);
+    if (o->o.kind != AUR_ADAFACTOR) return 2;
+    if (p->ndim < 2) return 1;
+    sh[0].d[p->ndim - 1] = 1;
+    sh[1].d[p->ndim - 2] = 1;
+    return 2;
+}
+
+static int aur__optim_check(const aur_optim_opts *o)
+{
+    if (!(o->lr >= 0)) return aur__err(AUR_EINVAL, "optimiser: lr %g must be >= 0", o->lr);
+    if (!(o->weight_decay >= 0)) return aur__err(AUR_EINVAL, "optimiser: weight_decay %g must be >= 0", o->weight_decay);
+    if (o->kind == AUR_ADAFACTOR) {
+        if (!(o->beta2_decay <= 0)) return aur__err(AUR_EINVAL, "Adafactor: beta2_decay %g must be <= 0", o->beta2_decay);
+        if (!(o->eps1 >= 0 && o->eps2 >= 0 && o->d >= 1))
+            return aur__err(AUR_EINVAL, "Adafactor: eps (%g, %g) must be >= 0 and d %g >= 1", o->eps1, o->eps2, o->d);
+        return 0;
+    }
+    if (o->kind != AUR_ADAM && o->kind != AUR_ADAMW) return aur__err(AUR_EINVAL, "optimiser: unknown kind %d", (int)o->kind);
+    if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1))
+        return aur__err(AUR_EINVAL, "Adam: betas (%g, %g) must be in [0, 1)", o->beta1, o->beta2);
+    if (!(o->eps >= 0)) return aur__err(AUR_EINVAL, "Adam: eps %g must be >= 0", o->eps);
+    return 0;
+}
+
+AURDEF void aur_optim_free(aur_optim *o)
+{
+    if (!o) return;
+    if (o->m) aur__dev_free(o->m->device, o->slab);
+    AUR_FREE(o->scratch);
+    AUR_FREE(o->ps);
+    AUR_FREE(o->groups);
+    AUR_FREE(o);
+}
+
+AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts)
+{
+    if (aur__optim_check(opts)) return NULL;
+    if (!m->allocated) {
+        aur__err(AUR_EINVAL, "aur_optim_create: allocate the model first");
+        return NULL;
+    }
+    aur_optim *o = (aur_optim *)aur__calloc(sizeof *o, "an optimiser");
+    if (!o) return NULL;
+    o->m = m;
+    o->o = *opts;
+    o->lr_factor = 1;
+    int n = 0;
+    for (int i = 0; i < m->n; i++) n += m->params[i]->requires_grad;
+    o->ps = (aur__pstate *)aur__calloc(sizeof(aur__pstate) * (size_t)(n + 1), "optimiser state");
+    if (!o->ps || aur_optim_add_group(o, "", opts->lr, opts->weight_decay) < 0) {
+        aur_optim_free(o);
+        return NULL;
+    }
+    size_t total = 0, off = 0;
+    int64_t largest = 1;
+    for (int i = 0; i < m->n; i++) {
+        if (!m->params[i]->requires_grad) continue;
+        largest = m->params[i]->numel > largest ? m->params[i]->numel : largest;
+        aur__pstate *s = &o->ps[o->n++];
+        aur_shape sh[2];
+        s->p = m->params[i];
+        s->n_st = aur__state_shapes(o, s->p, sh);
+        for (int k = 0; k < s->n_st; k++) {
+            aur__tensor_init(&s->st[k], AUR_F32, m->device, sh[k]);
+            total += aur__slot_bytes(&s->st[k]);
+        }
+    }
+    o->slab = aur__dev_alloc(m->device, total, "the optimiser state slab");
+    if (opts->kind == AUR_ADAFACTOR) o->scratch = (float *)aur__malloc(sizeof(float) * (size_t)largest, "Adafactor scratch");
+    if (!o->slab || aur__zero_bytes(o->slab, m->device, total) || (opts->kind == AUR_ADAFACTOR && !o->scratch)) {
+        aur_optim_free(o);
+        return NULL;
+    }
+    for (int i = 0; i < o->n; i++)
+        for (int k = 0; k < o->ps[i].n_st; k++) {
+            o->ps[i].st[k].data = (char *)o->slab + off;
+            off += aur__slot_bytes(&o->ps[i].st[k]);
+        }
+    return o;
+}
+
+AURDEF int aur_optim_add_group(aur_optim *o, const char *patterns, double lr, double weight_decay)
+{
+    if (!(lr >= 0 && weight_decay >= 0))
+        return aur__err(AUR_EINVAL, "aur_optim_add_group '%s': lr %g and weight_decay %g must be >= 0", patterns, lr, weight_decay);
+    int g = o->n_groups, moved = 0;
+    if (aur__grow((void **)&o->groups, &o->cap_groups, g + 1, sizeof(aur__group))) return AUR_ENOMEM;
+    for (int i = 0; i < o->n && g > 0; i++)
+        if (aur_name_matches(patterns, o->ps[i].p->name)) {
+            o->ps[i].group = g;
+            moved++;
+        }
+    if (g > 0 && !moved) return aur__err(AUR_EINVAL, "aur_optim_add_group: '%s' matches no trainable parameter", patterns);
+    o->groups[g].lr = lr;
+    o->groups[g].weight_decay = weight_decay;
+    o->n_groups++;
+    return g;
+}
+
+AURDEF int aur_optim_group_count(const aur_optim *o) { return o->n_groups; }
+AURDEF void aur_optim_set_lr_factor(aur_optim *o, double factor) { o->lr_factor = factor; }
+AURDEF double aur_optim_group_lr(const aur_optim *o, int g)
+{
+    return g >= 0 && g < o->n_groups ? o->groups[g].lr * o->lr_factor : 0;
+}
+
+static float aur__lerp(float a, float b, float w) { return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1 - w); }
+
+/* torch.optim.Adam / AdamW, one parameter. */
+static void aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
+{
+    aur_real *p = (aur_real *)s->p->data, *m = (aur_real *)s->st[0].data, *v = (aur_real *)s->st[1].data;
+    const aur_real *g = s->p->grad;
+    double t = (double)++s->step, b1 = o->o.beta1, b2 = o->o.beta2;
+    float decay = (float)(1 - lr * wd), l2 = (float)wd, w1 = (float)(1 - b1), fb2 = (float)b2, w2 = (float)(1 - b2);
+    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    float step_size = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->o.eps;
+    int adamw = o->o.kind == AUR_ADAMW;
+    int64_t n = s->p->numel;
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float pi = (float)p[i], gi = (float)g[i];
+        if (adamw && wd != 0) pi *= decay;
+        if (!adamw && wd != 0) gi = gi + l2 * pi;
+        float mi = aur__lerp((float)m[i], gi, w1);
+        float vi = (float)v[i] * fb2 + (w2 * gi) * gi;
+        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        p[i] = (aur_real)(pi + (step_size * mi) / denom);
+        m[i] = (aur_real)mi;
+        v[i] = (aur_real)vi;
+    }
+}
+
+static double aur__norm(const aur_real *x, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (double)(float)sqrt(s); /* torch returns the norm as a float tensor */
+}
+
+/* torch.optim.Adafactor, one parameter; rows/cols are the last two dims. */
+static void aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
+{
+    aur_tensor *P = s->p;
+    aur_real *p = (aur_real *)P->data;
+    const aur_real *g = P->grad;
+    int64_t n = P->numel;
+    double t = (double)++s->step, eps1 = o->o.eps1;
+    float w = (float)pow(t, o->o.beta2_decay);
+    double rho = lr < 1 / sqrt(t) ? lr : 1 / sqrt(t);
+    double rms = aur__norm(p, n) / sqrt((double)n), alpha = (rms > o->o.eps2 ? rms : o->o.eps2) * rho;
+    if (wd != 0) {
+        float decay = (float)(1 - lr * wd);
+        for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] * decay);
+    }
+    float *u = o->scratch; /* the update, before scaling */
+    if (s->n_st == 1) {
+        aur_real *var = (aur_real *)s->st[0].data;
+        for (int64_t i = 0; i < n; i++) {
+            float gi = (float)g[i];
+            var[i] = (aur_real)aur__lerp((float)var[i], gi * gi, w);
+            u[i] = (float)var[i];
+        }
+    } else {
+        int64_t cols = P->shape[P->ndim - 1], rows = P->shape[P->ndim - 2], mats = rows * cols != 0 ? n / (rows * cols) : 0;
+        aur_real *rv = (aur_real *)s->st[0].data, *cv = (aur_real *)s->st[1].data;
+        for (int64_t b = 0; b < mats; b++) {
+            const aur_real *gb = g + b * rows * cols;
+            aur_real *r = rv + b * rows, *c = cv + b * cols;
+            double rmean = 0;
+            for (int64_t i = 0; i < rows; i++) { /* norm(g, dim=-1)^2 / cols */
+                double ss = 0;
+                for (int64_t j = 0; j < cols; j++) ss += (double)gb[i * cols + j] * gb[i * cols + j];
+                float nr = (float)sqrt(ss);
+                r[i] = (aur_real)aur__lerp((float)r[i], nr * nr / (float)cols, w);
+                rmean += r[i];
+            }
+            for (int64_t j = 0; j < cols; j++) {
+                double ss = 0;
+                for (int64_t i = 0; i < rows; i++) ss += (double)gb[i * cols + j] * gb[i * cols + j];
+                float nc = (float)sqrt(ss);
+                c[j] = (aur_real)aur__lerp((float)c[j], nc * nc / (float)rows, w);
+            }
+            float denom = (float)(rmean / (double)rows);
+            if (denom < (float)eps1) denom = (float)eps1;
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < cols; j++) u[b * rows * cols + i * cols + j] = ((float)r[i] * (float)c[j]) / denom;
+        }
+    }
+    float floor2 = (float)(eps1 * eps1);
+    double uu = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = u[i] < floor2 ? floor2 : u[i];
+        u[i] = (1.0f / sqrtf(v)) * (float)g[i];
+        uu += (double)u[i] * u[i];
+    }
+    double unorm = (double)(float)sqrt(uu), denom = unorm / (sqrt((double)n) * o->o.d);
+    float scale = (float)(-alpha / (denom > 1 ? denom : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] + u[i] * scale);
+}
+
+AURDEF int aur_optim_step(aur_optim *o)
+{
+    if (o->m->device != AUR_CPU) return aur__err(AUR_EUNSUPPORTED, "aur_optim_step: the CUDA optimisers are not built yet");
+    for (int i = 0; i < o->n; i++) {
+        aur__pstate *s = &o->ps[i];
+        if (!s->p->requires_grad || !s->p->grad || !s->p->grad_written) continue; /* torch: .grad is None */
+        const aur__group *g = &o->groups[s->group];
+        double lr = g->lr * o->lr_factor;
+        if (o->o.kind == AUR_ADAFACTOR) aur__adafactor_update(o, s, lr, g->weight_decay);
+        else aur__adam_update(o, s, lr, g->weight_decay);
+    }
+    return 0;
+}
+
+AURDEF int64_t aur_optim_steps(const aur_optim *o)
+{
+    int64_t t = 0;
+    for (int i = 0; i < o->n; i++) t = o->ps[i].step > t ? o->ps[i].step : t;
+    return t;
+}
+
+static aur__pstate *aur__pstate_find(const aur_optim *o, const char *param)
+{
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->ps[i].p->name, param)) return &o->ps[i];
+    return NULL;
+}
+
+AURDEF aur_tensor *aur_optim_state(const aur_optim *o, const char *param, const char *state)
+{
+    aur__pstate *s = aur__pstate_find(o, param);
+    for (int k = 0; s && k < s->n_st; k++)
+        if (!strcmp(aur__state_name(o, s, k), state)) return &s->st[k];
+    aur__err(AUR_EINVAL, "optimiser: no state '%s' for parameter '%s'", state, param);
+    return NULL;
+}
+
+AURDEF int64_t aur_optim_param_steps(const aur_optim *o, const char *param)
+{
+    aur__pstate *s = aur__pstate_find(o, param);
+    return s ? s->step : -1;
+}
+
+static const char *aur__optim_kind_name(aur_optim_kind k)
+{
+    return k == AUR_ADAM ? "adam" : k == AUR_ADAMW ? "adamw" : "adafactor";
+}
+
+/* File layout: "<param>/<state>" F32 tensors and "<param>/step" I64 [1]. */
+AURDEF int aur_optim_save(const aur_optim *o, const char *path)
+{
+    aur_st_writer *w = aur_st_writer_create();
+    char name[1024], num[64];
+    int64_t one = 1;
+    int rc = w ? 0 : AUR_ENOMEM;
+    snprintf(num, sizeof num, "%.17g", o->lr_factor);
+    if (!rc) rc = aur_st_writer_meta(w, "optimizer", aur__optim_kind_name(o->o.kind));
+    if (!rc) rc = aur_st_writer_meta(w, "lr_factor", num);
+    for (int i = 0; i < o->n && !rc; i++) {
+        const aur__pstate *s = &o->ps[i];
+        for (int k = 0; k < s->n_st && !rc; k++) {
+            snprintf(name, sizeof name, "%s/%s", s->p->name, aur__state_name(o, s, k));
+            rc = aur_st_writer_add(w, name, &s->st[k]);
+        }
+        snprintf(name, sizeof name, "%s/step", s->p->name);
+        if (!rc) rc = aur_st_writer_add_raw(w, name, "I64", 1, &one, &s->step);
+    }
+    if (!rc) rc = aur_st_writer_write(w, path);
+    aur_st_writer_free(w);
+    return rc;
+}
+
+/* Checks everything before changing anything, so a bad file leaves the optimiser as it was. */
+static int aur__optim_load_check(const aur_optim *o, const aur_st_file *f)
+{
+    char name[1024];
+    const char *kind = aur_st_meta(f, "optimizer");
+    if (!kind || strcmp(kind, aur__optim_kind_name(o->o.kind)))
+        return aur__err(AUR_EFORMAT, "%s: optimiser state for '%s', this optimiser is %s", f->path, kind ? kind : "?",
+                        aur__optim_kind_name(o->o.kind));
+    int expected = 0;
+    for (int i = 0; i < o->n; i++) {
+        const aur__pstate *s = &o->ps[i];
+        snprintf(name, sizeof name, "%s/step", s->p->name);
+        const aur_st_tensor *e = aur_st_find(f, name);
+        if (!e || strcmp(e->dtype, "I64") || e->numel != 1)
+            return aur__err(AUR_EFORMAT, "%s: no I64 '%s' for trainable parameter '%s'", f->path, name, s->p->name);
+        for (int k = 0; k < s->n_st; k++) {
+            snprintf(name, sizeof name, "%s/%s", s->p->name, aur__state_name(o, s, k));
+            e = aur_st_find(f, name);
+            if (!e) return aur__err(AUR_EFORMAT, "%s: no '%s' (was the model frozen differently?)", f->path, name);
+            int same = e->ndim == s->st[k].ndim && !strcmp(e->dtype, "F32");
+            for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == s->st[k].shape[d];
+            if (!same) return aur__err(AUR_ESHAPE, "%s: '%s' has the wrong dtype or shape", f->path, name);
+        }
+        expected += s->n_st + 1;
+    }
+    if (f->n != expected)
+        return aur__err(AUR_EFORMAT, "%s: %d state tensors, this optimiser has %d (a different model?)", f->path, f->n, expected);
+    return 0;
+}
+
+AURDEF int aur_optim_load(aur_optim *o, const char *path)
+{
+    char name[1024];
+    aur_st_file *f = aur_st_open(path);
+    if (!f) return AUR_EFORMAT;
+    int rc = aur__optim_load_check(o, f);
+    for (int i = 0; i < o->n && !rc; i++) {
+        aur__pstate *s = &o->ps[i];
+        for (int k = 0; k < s->n_st && !rc; k++) {
+            snprintf(name, sizeof name, "%s/%s", s->p->name, aur__state_name(o, s, k));
+            rc = aur_st_read_tensor(f, aur_st_find(f, name), &s->st[k]);
+        }
+        snprintf(name, sizeof name, "%s/step", s->p->name);
+        memcpy(&s->step, f->buffer + aur_st_find(f, name)->begin, 8);
+    }
+    const char *lf = aur_st_meta(f, "lr_factor");
+    if (!rc && lf) o->lr_factor = strtod(lf, NULL);
+    aur_st_close(f);
+    return rc;
+}
+
+/* ==== gradient clipping and schedules ==== */
+
+AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
+{
+    double total = 0;
+    for (int i = 0; i < m->n; i++) {
+        const aur_tensor *p = m->params[i];
+        if (!p->grad || (patterns && !aur_name_matches(patterns, p->name))) continue;
+        double nrm = aur__norm(p->grad, p->numel);
+        total += nrm * nrm;
+    }
+    return sqrt(total);
+}
+
+AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
+{
+    if (m->device != AUR_CPU) return aur__err(AUR_EUNSUPPORTED, "aur_clip_grad_norm: no CUDA path yet");
+    double ss = 0;
+    for (int i = 0; i < m->n; i++) {
+        const aur_tensor *p = m->params[i];
+        if (!p->grad) continue;
+        double nrm = aur__norm(p->grad, p->numel);
+        ss += nrm * nrm;
+    }
+    float total = (float)sqrt(ss);
+    if (total_norm) *total_norm = total;
+    if (!isfinite(total)) {
+        for (int i = 0; i < m->n; i++)
+            if (m->params[i]->grad && !isfinite(aur__norm(m->params[i]->grad, m->params[i]->numel)))
+                return aur__err(AUR_ENAN, "clip_grad_norm: the gradient of '%s' is not finite; nothing was changed",
+                                m->params[i]->name);
+        return aur__err(AUR_ENAN, "clip_grad_norm: the total norm overflows; nothing was changed");
+    }
+    float coef = (float)max_norm / (total + 1e-6f);
+    if (coef > 1) coef = 1;
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *p = m->params[i];
+        for (int64_t k = 0; p->grad && k < p->numel; k++) p->grad[k] = (aur_real)((float)p->grad[k] * coef);
+    }
+    return 0;
+}
+
+AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step)
+{
+    if (s->warmup_steps > 0 && step < s->warmup_steps) return (double)(step + 1) / (double)s->warmup_steps;
+    if (s->kind == AUR_LR_CONSTANT) return 1;
+    double span = (double)(s->total_steps - s->warmup_steps);
+    double x = span > 0 ? (double)(step - s->warmup_steps) / span : 1;
+    x = x < 0 ? 0 : x > 1 ? 1 : x;
+    if (s->kind == AUR_LR_LINEAR) return 1 - (1 - s->final_factor) * x;
+    return s->final_factor + (1 - s->final_factor) * 0.5 * (1 + cos(3.14159265358979323846 * x));
+}
+
+#endif /* AURORA_IMPLEMENTATION */

@@ -1,0 +1,78 @@
+/* aur_test.h - the tiny shared test harness.
+   Every check counts as passed or failed; a program ends with
+   aur_test_summary(), which prints "N passed, N failed" as its last line
+   and returns the exit status (non-zero if anything failed). */
+#ifndef AUR_TEST_H
+#define AUR_TEST_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+static int aur_test_passed, aur_test_failed;
+
+#define AUR_CHECK(cond, ...)                                                     \
+    do {                                                                         \
+        if (cond) {                                                              \
+            aur_test_passed++;                                                   \
+        } else {                                                                 \
+            aur_test_failed++;                                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                          \
+            printf(__VA_ARGS__);                                                 \
+            printf("\n");                                                        \
+        }                                                                        \
+    } while (0)
+
+/* Max-normalised error max|got - want| / max(max|want|, floor), as the fixtures define it. */
+static inline double aur_test_maxerr(const double *got, const double *want, int64_t n, int64_t *at)
+{
+    double num = 0, den = 0;
+    *at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]);
+        if (e > num || isnan(e)) {
+            num = isnan(e) ? INFINITY : e;
+            *at = i;
+        }
+        if (fabs(want[i]) > den) den = fabs(want[i]);
+    }
+    return num / (den > 1e-30 ? den : 1e-30);
+}
+
+/* Checks got against want (n doubles) at a max-normalised tolerance and prints one line. */
+static inline int aur_test_close(const char *name, const double *got, const double *want, int64_t n, double tol)
+{
+    int64_t at;
+    double err = aur_test_maxerr(got, want, n, &at);
+    int ok = err <= tol;
+    if (ok) aur_test_passed++;
+    else aur_test_failed++;
+    printf("%s %-44s max err %.3e (tol %.0e)", ok ? "ok  " : "FAIL", name, err, tol);
+    if (!ok && n) printf("  at %lld: got %.9g want %.9g", (long long)at, got[at], want[at]);
+    printf("\n");
+    return ok;
+}
+
+static int aur_test_summary(void)
+{
+    printf("%d passed, %d failed\n", aur_test_passed, aur_test_failed);
+    return aur_test_failed != 0;
+}
+
+/* A small deterministic generator for test data. */
+static uint64_t aur_test_rng = 88172645463325252ull;
+static inline double aur_test_uniform(void)
+{
+    aur_test_rng ^= aur_test_rng << 13;
+    aur_test_rng ^= aur_test_rng >> 7;
+    aur_test_rng ^= aur_test_rng << 17;
+    return (double)(aur_test_rng >> 11) * (1.0 / 9007199254740992.0);
+}
+static inline double aur_test_normal(void)
+{
+    double u = aur_test_uniform() + 1e-12, v = aur_test_uniform();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# run.sh [all|asan] - runs every CPU test program (plain and under ASan+UBSan)
+# and the optimiser fixture, adds up their "N passed, N failed" lines, and
+# ends with the total in the same form. Exit status 1 if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+tests="test_grad test_ops test_autograd test_safetensors test_model test_optim"
+passed=0 failed=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# count LINE: adds "N passed, M failed" or "refcheck: N checked, M failed"
+count() {
+    local line=$1 p=0 f=1
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]};
+    elif [[ $line =~ ^refcheck:\ ([0-9]+)\ checked,\ ([0-9]+)\ failed$ ]]; then f=${BASH_REMATCH[2]} p=$((BASH_REMATCH[1] - f)); fi
+    passed=$((passed + p)) failed=$((failed + f))
+}
+
+# run NAME CMD...: runs a program, keeps its log, counts its last line (a crash counts as a failure)
+run() {
+    local name=$1; shift
+    local log=build/logs/$name.log
+    mkdir -p build/logs
+    local start=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$? last
+    last=$(tail -n 1 "$log")
+    count "$last"
+    if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed$|failed$' <<<"$last"; then failed=$((failed + 1)); last="exit status $rc: $last"; fi
+    [ $rc -ne 0 ] && grep -E 'FAIL|ERROR|runtime error' "$log" | head -n 20
+    printf '%-28s %-36s %3ds\n' "$name" "$last" $((SECONDS - start))
+}
+
+for t in $tests; do
+    [ "$mode" = all ] && run "$t" "build/$t"
+    run "asan/$t" "build/asan/$t"
+done
+[ "$mode" = all ] && run "refcheck optim" build/refcheck tests/fixtures/optim
+run "asan/refcheck optim" build/asan/refcheck tests/fixtures/optim
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
