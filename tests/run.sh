@@ -20,7 +20,7 @@ count() {
 # run NAME CMD...: runs a program, keeps its log, counts its last line (a crash counts as a failure)
 run() {
     local name=$1; shift
-    local log=build/logs/$name.log
+    local log="build/logs/${name//[\/ ]/_}.log"
     mkdir -p build/logs
     local start=$SECONDS
     "$@" >"$log" 2>&1
