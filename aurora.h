@@ -416,6 +416,14 @@ typedef struct aur_lr_schedule {
 } aur_lr_schedule;
 AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 
+/* ==== JSON files ==== */
+
+/* Reads and parses a JSON file (configs, fixture descriptions). Owned: free
+   with cJSON_Delete. NULL with an error naming the file and the line of a
+   syntax error. */
+struct cJSON;
+AURDEF struct cJSON *aur_json_load(const char *path);
+
 /* ==== CUDA ==== */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
@@ -1230,6 +1238,29 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
    recording on (same dropout stream), seed its output with our gradient,
    and walk the nodes it recorded. */
 
+static int aur__is_input(const aur__node *n, const aur_tensor *x)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] == x) return 1;
+    return 0;
+}
+
+/* dst += src on either device (through a host copy for CUDA: rare and small). */
+static int aur__add_grad(aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
+{
+    if (dev == AUR_CPU) {
+        for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        return 0;
+    }
+    aur_real *a = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * n + 1), "a gradient copy");
+    int rc = a ? aur__copy_bytes(a, AUR_CPU, dst, dev, sizeof(aur_real) * (size_t)n) : AUR_ENOMEM;
+    if (!rc) rc = aur__copy_bytes(a + n, AUR_CPU, src, dev, sizeof(aur_real) * (size_t)n);
+    for (int64_t i = 0; i < n && !rc; i++) a[i] += a[n + i];
+    if (!rc) rc = aur__copy_bytes(dst, dev, a, AUR_CPU, sizeof(aur_real) * (size_t)n);
+    AUR_FREE(a);
+    return rc;
+}
+
 static int aur__checkpoint_back(aur_tape *t, aur__node *n)
 {
     uint64_t saved_offset = t->rng_offset;
@@ -1244,6 +1275,9 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     } else if (y->numel != n->out->numel) {
         rc = aur__err(AUR_ESHAPE, "checkpoint: the recomputed output has %lld elements, not %lld",
                       (long long)y->numel, (long long)n->out->numel);
+    } else if (aur__is_input(n, y)) { /* the segment returned an input unchanged */
+        aur_real *dx = aur__grad(y);
+        rc = dx ? aur__add_grad(dx, n->out->grad, y->numel, y->device) : 0;
     } else if (y->requires_grad) {
         y->grad = n->out->grad; /* share the incoming gradient */
         rc = aur__alloc_grads(t, from);
@@ -3598,6 +3632,25 @@ static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
     }
 }
 
+/* Appends n raw bytes (NUL bytes included). */
+static void aur__buf_append(aur__buf *b, const char *p, size_t n)
+{
+    if (b->failed) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = (b->cap ? b->cap * 2 : 4096) + n;
+        char *np = (char *)AUR_REALLOC(b->p, nc);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
 static void aur__buf_json_string(aur__buf *b, const char *s)
 {
     aur__buf_printf(b, "\"");
@@ -4495,6 +4548,38 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step)
     x = x < 0 ? 0 : x > 1 ? 1 : x;
     if (s->kind == AUR_LR_LINEAR) return 1 - (1 - s->final_factor) * x;
     return s->final_factor + (1 - s->final_factor) * 0.5 * (1 + cos(3.14159265358979323846 * x));
+}
+
+/* ==== JSON files ==== */
+
+AURDEF cJSON *aur_json_load(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    aur__buf b;
+    memset(&b, 0, sizeof b);
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
+    int read_failed = ferror(fp) || b.failed;
+    fclose(fp);
+    if (read_failed) {
+        AUR_FREE(b.p);
+        aur__err(AUR_EIO, "%s: cannot read", path);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.n);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        int line = 1;
+        for (const char *c = b.p; c && at && c < at && c < b.p + b.n; c++) line += *c == '\n';
+        aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, line);
+    }
+    AUR_FREE(b.p);
+    return j;
 }
 
 #endif /* AURORA_IMPLEMENTATION */

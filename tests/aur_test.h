@@ -8,7 +8,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int aur_test_passed, aur_test_failed;
 
@@ -73,6 +76,31 @@ static inline double aur_test_normal(void)
 {
     double u = aur_test_uniform() + 1e-12, v = aur_test_uniform();
     return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* A scratch directory per test program: aur_test_tmp("x") is a path inside it. */
+static char aur_test_dir[256];
+
+static inline void aur_test_tmpdir_begin(const char *prog)
+{
+    snprintf(aur_test_dir, sizeof aur_test_dir, "/tmp/aur_%s_%d", prog, (int)getpid());
+    mkdir(aur_test_dir, 0700);
+}
+
+static inline const char *aur_test_tmp(const char *name)
+{
+    static char p[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", aur_test_dir, name);
+    return p[k];
+}
+
+static inline void aur_test_tmpdir_end(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", aur_test_dir);
+    if (system(cmd)) printf("note: could not remove %s\n", aur_test_dir);
 }
 
 #endif

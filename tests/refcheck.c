@@ -43,21 +43,6 @@ static void compare(const char *name, const aur_real *got, const aur_st_file *re
 
 /* ---- small JSON helpers ---- */
 
-static cJSON *read_json(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = (char *)malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, fp);
-    fclose(fp);
-    cJSON *j = cJSON_ParseWithLength(buf, got);
-    free(buf);
-    return j;
-}
-
 static double num_or(const cJSON *obj, const char *key, double dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -262,10 +247,11 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(path, sizeof path, "%s/config.json", argv[1]);
-    cJSON *cfg = read_json(path);
-    if (!cfg) return fail("cannot read or parse", path);
+    cJSON *cfg = aur_json_load(path);
+    if (!cfg) return fail(aur_last_error(), NULL);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(cfg, "kind");
-    const char *k = cJSON_IsString(kind) ? kind->valuestring : "?";
+    char k[64];
+    snprintf(k, sizeof k, "%s", cJSON_IsString(kind) ? kind->valuestring : "?");
     int rc = -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(kinds[i].kind, k)) rc = kinds[i].run(argv[1], cfg);

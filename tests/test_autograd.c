@@ -104,6 +104,26 @@ static void test_checkpoint_identical(void)
     aur_model_free(n.m);
 }
 
+static aur_tensor *identity_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n)
+{
+    (void)ctx;
+    (void)n;
+    return aur_dropout(t, in[0], 0.5); /* not training: returns its input */
+}
+
+static void test_checkpoint_identity(void)
+{
+    aur_tape *t = aur_tape_create();
+    aur_tape_set_training(t, 0);
+    aur_tensor *x = random_tensor(aur_shape1(4));
+    x->requires_grad = 1;
+    aur_tensor *h = aur_scale(t, x, 3.0);
+    aur_tensor *y = aur_checkpoint(t, identity_segment, NULL, &h, 1);
+    AUR_CHECK(aur_backward(t, aur_sum_all(t, y)) == 0 && x->grad[2] == 3, "a checkpointed identity passes the gradient through");
+    aur_tensor_free(x);
+    aur_tape_free(t);
+}
+
 static void test_accumulation(void)
 {
     aur_tape *t = aur_tape_create();
@@ -243,6 +263,7 @@ static void test_unreached(void)
 int main(void)
 {
     test_checkpoint_identical();
+    test_checkpoint_identity();
     test_accumulation();
     test_errors_propagate();
     test_dropout();

@@ -5,16 +5,6 @@
 
 #include <stdlib.h>
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char p[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
 
 /* A small model: names as a PyTorch state_dict would give them. */
 static aur_model *make_model(int with_extra, int64_t head_out)
@@ -94,13 +84,13 @@ static void test_freeze_and_patterns(void)
 static void test_loading(void)
 {
     aur_model *src = make_model(0, 5);
-    AUR_CHECK(aur_save_safetensors(src, tmp_path("base.safetensors")) == 0, "save: %s", aur_last_error());
+    AUR_CHECK(aur_save_safetensors(src, aur_test_tmp("base.safetensors")) == 0, "save: %s", aur_last_error());
 
     /* strict into an identical model: everything, bit for bit, buffers included */
     aur_model *dst = make_model(0, 5);
     for (int i = 0; i < aur_model_count(dst); i++) memset(aur_model_at(dst, i)->data, 0, (size_t)aur_model_at(dst, i)->numel * sizeof(aur_real));
     aur_load_report r;
-    int rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_STRICT, &r);
+    int rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_STRICT, &r);
     AUR_CHECK(rc == 0 && r.n_loaded == 6 && r.n_missing == 0 && r.n_unexpected == 0, "strict load: %s", aur_last_error());
     int same = 1;
     for (int i = 0; i < aur_model_count(dst); i++) same &= same_values(aur_model_at(dst, i), aur_model_at(src, i));
@@ -112,7 +102,7 @@ static void test_loading(void)
     dst = make_model(1, 5);
     aur_real before = aur_tensor_f32(aur_model_param(dst, "encoder.embed.weight"))[3];
     aur_tensor_f32(aur_model_param(dst, "encoder.embed.weight"))[3] = -7;
-    rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_STRICT, &r);
+    rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_STRICT, &r);
     AUR_CHECK(rc == AUR_EFORMAT && r.n_missing == 1 && in_list(r.missing, r.n_missing, "head.new_var.weight"),
               "strict load with a missing name fails and reports it: %s", aur_last_error());
     AUR_CHECK(aur_tensor_f32(aur_model_param(dst, "encoder.embed.weight"))[3] == -7, "a refused strict load changes nothing");
@@ -120,7 +110,7 @@ static void test_loading(void)
     aur_load_report_free(&r);
 
     /* non-strict: loads the rest, reports the new variable as missing */
-    rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
+    rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
     AUR_CHECK(rc == 0 && r.n_loaded == 6 && r.n_missing == 1, "non-strict load: %s", aur_last_error());
     AUR_CHECK(aur_tensor_f32(aur_model_param(dst, "encoder.embed.weight"))[3] == (aur_real)3 && before == 3, "non-strict load wrote the weights");
     aur_load_report_free(&r);
@@ -128,11 +118,11 @@ static void test_loading(void)
 
     /* a changed head: non-strict refuses the shape mismatch, filtered skips it */
     dst = make_model(0, 7);
-    rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
+    rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
     AUR_CHECK(rc == AUR_ESHAPE && r.n_mismatched == 1 && in_list(r.mismatched, 1, "head.weight: file [5, 8] vs model [7, 8]"),
               "non-strict refuses a shape mismatch: %s", aur_last_error());
     aur_load_report_free(&r);
-    rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_FILTERED, &r);
+    rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_FILTERED, &r);
     AUR_CHECK(rc == 0 && r.n_loaded == 5 && r.n_mismatched == 1 && r.n_missing == 1, "filtered load: %d loaded", r.n_loaded);
     AUR_CHECK(in_list(r.missing, r.n_missing, "head.weight"), "the skipped head is reported missing too");
     aur_load_report_print(&r, stdout);
@@ -143,18 +133,18 @@ static void test_loading(void)
     dst = aur_model_create();
     aur_model_add(dst, "head.weight", aur_shape2(5, 8), 0);
     aur_model_alloc(dst, AUR_CPU);
-    rc = aur_load_safetensors(dst, tmp_path("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
+    rc = aur_load_safetensors(dst, aur_test_tmp("base.safetensors"), AUR_LOAD_NONSTRICT, &r);
     AUR_CHECK(rc == 0 && r.n_unexpected == 5 && in_list(r.unexpected, r.n_unexpected, "encoder.norm.running_mean"),
               "unexpected names are reported (%d)", r.n_unexpected);
     AUR_CHECK(same_values(aur_model_param(dst, "head.weight"), aur_model_param(src, "head.weight")), "the matching tensor loaded");
     aur_load_report_free(&r);
     /* a bad file: the error names the file, the model is untouched */
-    FILE *fp = fopen(tmp_path("junk.safetensors"), "wb");
+    FILE *fp = fopen(aur_test_tmp("junk.safetensors"), "wb");
     fputs("not a safetensors file at all", fp);
     fclose(fp);
-    rc = aur_load_safetensors(dst, tmp_path("junk.safetensors"), AUR_LOAD_NONSTRICT, NULL);
+    rc = aur_load_safetensors(dst, aur_test_tmp("junk.safetensors"), AUR_LOAD_NONSTRICT, NULL);
     AUR_CHECK(rc != 0 && strstr(aur_last_error(), "junk.safetensors"), "a junk file is refused: %s", aur_last_error());
-    rc = aur_load_safetensors(dst, tmp_path("absent.safetensors"), AUR_LOAD_STRICT, NULL);
+    rc = aur_load_safetensors(dst, aur_test_tmp("absent.safetensors"), AUR_LOAD_STRICT, NULL);
     AUR_CHECK(rc != 0 && strstr(aur_last_error(), "absent.safetensors"), "a missing file is refused: %s", aur_last_error());
     aur_model_free(dst);
 
@@ -163,10 +153,10 @@ static void test_loading(void)
     for (int64_t k = 0; k < h->numel; k++) ((uint16_t *)h->data)[k] = aur_f32_to_bf16((float)k * 0.5f);
     aur_st_writer *w = aur_st_writer_create();
     aur_st_writer_add(w, "head.weight", h);
-    aur_st_writer_write(w, tmp_path("bf16.safetensors"));
+    aur_st_writer_write(w, aur_test_tmp("bf16.safetensors"));
     aur_st_writer_free(w);
     dst = make_model(0, 5);
-    rc = aur_load_safetensors(dst, tmp_path("bf16.safetensors"), AUR_LOAD_FILTERED, NULL);
+    rc = aur_load_safetensors(dst, aur_test_tmp("bf16.safetensors"), AUR_LOAD_FILTERED, NULL);
     AUR_CHECK(rc == 0 && aur_tensor_f32(aur_model_param(dst, "head.weight"))[7] == (aur_real)3.5, "BF16 checkpoint into F32 parameters");
     aur_model_free(dst);
     aur_tensor_free(h);
@@ -175,13 +165,10 @@ static void test_loading(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/aur_test_model_%d", (int)getpid());
-    mkdir(dir, 0700);
+    aur_test_tmpdir_begin("model");
     test_table();
     test_freeze_and_patterns();
     test_loading();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    aur_test_tmpdir_end();
     return aur_test_summary();
 }

@@ -13,20 +13,6 @@
 #define FIXTURES "tests/fixtures/ops/"
 #define MAX_IN 4
 
-static cJSON *read_json(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = (char *)malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, fp);
-    fclose(fp);
-    cJSON *j = cJSON_ParseWithLength(buf, got);
-    free(buf);
-    return j;
-}
 
 static const cJSON *arg(const cJSON *args, const char *k) { return cJSON_GetObjectItemCaseSensitive(args, k); }
 static int64_t iarg(const cJSON *args, const char *k, int64_t dflt)
@@ -188,7 +174,7 @@ static void run_case(aur_tape *t, const aur_st_file *f, const cJSON *c)
 
 static void test_against_torch(void)
 {
-    cJSON *cases = read_json(FIXTURES "cases.json");
+    cJSON *cases = aur_json_load(FIXTURES "cases.json");
     aur_st_file *f = aur_st_open(FIXTURES "ops.safetensors");
     AUR_CHECK(cases && f, "the op fixtures load: %s", aur_last_error());
     if (!cases || !f) return;

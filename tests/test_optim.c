@@ -5,16 +5,6 @@
 
 #include <stdlib.h>
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char p[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
 
 static aur_model *make_model(void)
 {
@@ -81,13 +71,13 @@ static void test_resume(aur_optim_opts oo, const char *label)
     aur_optim *o2 = aur_optim_create(first, &oo);
     aur_optim_add_group(o2, "fc2.*", oo.lr * 3, 0.0);
     train(first, o2, 0, 5, &sched);
-    AUR_CHECK(aur_save_safetensors(first, tmp_path("ckpt.safetensors")) == 0, "save model");
-    AUR_CHECK(aur_optim_save(o2, tmp_path("optim.safetensors")) == 0, "save optimiser: %s", aur_last_error());
+    AUR_CHECK(aur_save_safetensors(first, aur_test_tmp("ckpt.safetensors")) == 0, "save model");
+    AUR_CHECK(aur_optim_save(o2, aur_test_tmp("optim.safetensors")) == 0, "save optimiser: %s", aur_last_error());
 
     aur_optim *o3 = aur_optim_create(second, &oo);
     aur_optim_add_group(o3, "fc2.*", oo.lr * 3, 0.0);
-    AUR_CHECK(aur_load_safetensors(second, tmp_path("ckpt.safetensors"), AUR_LOAD_STRICT, NULL) == 0, "load model");
-    AUR_CHECK(aur_optim_load(o3, tmp_path("optim.safetensors")) == 0, "load optimiser: %s", aur_last_error());
+    AUR_CHECK(aur_load_safetensors(second, aur_test_tmp("ckpt.safetensors"), AUR_LOAD_STRICT, NULL) == 0, "load model");
+    AUR_CHECK(aur_optim_load(o3, aur_test_tmp("optim.safetensors")) == 0, "load optimiser: %s", aur_last_error());
     AUR_CHECK(aur_optim_steps(o3) == 5, "%s: resumed at step %lld", label, (long long)aur_optim_steps(o3));
     train(second, o3, 5, 12, &sched);
     AUR_CHECK(models_equal(straight, second), "%s: 5 steps + save + load + 7 steps == 12 steps, bit for bit", label);
@@ -112,17 +102,17 @@ static void test_state_errors(void)
     aur_optim_opts oo = aur_adamw_defaults();
     aur_optim *o = aur_optim_create(m, &oo);
     train(m, o, 0, 2, &(aur_lr_schedule){AUR_LR_CONSTANT, 0, 0, 1});
-    aur_optim_save(o, tmp_path("adamw.safetensors"));
+    aur_optim_save(o, aur_test_tmp("adamw.safetensors"));
     /* another kind of optimiser refuses the file */
     aur_optim_opts af = aur_adafactor_defaults();
     aur_optim *other = aur_optim_create(m, &af);
-    AUR_CHECK(aur_optim_load(other, tmp_path("adamw.safetensors")) == AUR_EFORMAT && strstr(aur_last_error(), "adamw"),
+    AUR_CHECK(aur_optim_load(other, aur_test_tmp("adamw.safetensors")) == AUR_EFORMAT && strstr(aur_last_error(), "adamw"),
               "state of another optimiser kind is refused: %s", aur_last_error());
     aur_optim_free(other);
     /* a differently frozen model refuses it and stays as it was */
     aur_model_freeze(m, "fc1.*");
     aur_optim *frozen = aur_optim_create(m, &oo);
-    AUR_CHECK(aur_optim_load(frozen, tmp_path("adamw.safetensors")) == AUR_EFORMAT, "a different parameter set is refused: %s",
+    AUR_CHECK(aur_optim_load(frozen, aur_test_tmp("adamw.safetensors")) == AUR_EFORMAT, "a different parameter set is refused: %s",
               aur_last_error());
     AUR_CHECK(aur_optim_steps(frozen) == 0, "a refused load leaves the state alone");
     aur_optim_free(frozen);
@@ -201,8 +191,7 @@ static void test_schedules(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/aur_test_optim_%d", (int)getpid());
-    mkdir(dir, 0700);
+    aur_test_tmpdir_begin("optim");
     aur_optim_opts adam = aur_adam_defaults(), adamw = aur_adamw_defaults(), af = aur_adafactor_defaults();
     adam.weight_decay = 0.01; /* L2 */
     test_resume(adam, "Adam+L2");
@@ -213,8 +202,6 @@ int main(void)
     test_groups();
     test_clip();
     test_schedules();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    aur_test_tmpdir_end();
     return aur_test_summary();
 }

@@ -9,14 +9,6 @@
 
 #include <stdlib.h>
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return p;
-}
 
 static void write_bytes(const char *path, const void *p, size_t n)
 {
@@ -74,11 +66,11 @@ static void test_round_trip(void)
     aur_st_writer_add(w, "scalar", s);
     aur_st_writer_add_raw(w, "ids", "I64", 1, &shape3, ids);
     aur_st_writer_meta(w, "note", "quote \" and backslash \\ and tab \t");
-    int rc = aur_st_writer_write(w, tmp_path("rt.safetensors"));
+    int rc = aur_st_writer_write(w, aur_test_tmp("rt.safetensors"));
     aur_st_writer_free(w);
     AUR_CHECK(rc == 0, "write: %s", aur_last_error());
 
-    aur_st_file *f = aur_st_open(tmp_path("rt.safetensors"));
+    aur_st_file *f = aur_st_open(aur_test_tmp("rt.safetensors"));
     AUR_CHECK(f != NULL, "reopen: %s", aur_last_error());
     if (!f) return;
     AUR_CHECK(f->n == 5, "5 tensors, got %d", f->n);
@@ -102,7 +94,7 @@ static void test_round_trip(void)
               "metadata strings escaped and read back");
     /* writer layout rules: 8-aligned header, sorted by dtype size then name */
     size_t n;
-    unsigned char *raw = read_all(tmp_path("rt.safetensors"), &n);
+    unsigned char *raw = read_all(aur_test_tmp("rt.safetensors"), &n);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | raw[i];
     AUR_CHECK(hl % 8 == 0, "header length %llu is a multiple of 8", (unsigned long long)hl);
@@ -113,8 +105,8 @@ static void test_round_trip(void)
 
     /* F16 conversion on read */
     uint16_t h[4] = {0x3C00, 0xC000, 0x0001, 0x7C00}; /* 1, -2, smallest subnormal, inf */
-    write_st(tmp_path("f16.safetensors"), "{\"x\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 0, h, 8);
-    f = aur_st_open(tmp_path("f16.safetensors"));
+    write_st(aur_test_tmp("f16.safetensors"), "{\"x\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 0, h, 8);
+    f = aur_st_open(aur_test_tmp("f16.safetensors"));
     float hv[4] = {0};
     AUR_CHECK(f && aur_st_read(f, aur_st_find(f, "x"), AUR_F32, hv) == 0, "F16 file opens");
     AUR_CHECK(hv[0] == 1 && hv[1] == -2 && hv[2] == ldexpf(1, -24) && isinf(hv[3]), "F16 -> F32 values");
@@ -124,9 +116,9 @@ static void test_round_trip(void)
     w = aur_st_writer_create();
     aur_st_writer_add(w, "x", a);
     aur_st_writer_add(w, "x", s);
-    AUR_CHECK(aur_st_writer_write(w, tmp_path("dup.safetensors")) == AUR_EINVAL, "duplicate names refused");
+    AUR_CHECK(aur_st_writer_write(w, aur_test_tmp("dup.safetensors")) == AUR_EINVAL, "duplicate names refused");
     aur_st_writer_free(w);
-    FILE *fp = fopen(tmp_path("dup.safetensors"), "rb");
+    FILE *fp = fopen(aur_test_tmp("dup.safetensors"), "rb");
     AUR_CHECK(fp == NULL, "no file written");
     if (fp) fclose(fp);
     /* a write that cannot happen reports the path and leaves the old file alone */
@@ -196,7 +188,7 @@ static void test_malformed(void)
     unsigned char zeros[64] = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const bad_case *c = &bad[i];
-        const char *p = tmp_path("bad.safetensors");
+        const char *p = aur_test_tmp("bad.safetensors");
         if (c->header) {
             write_st(p, c->header, c->claimed, zeros, c->data);
         } else if (!strcmp(c->what, "deep nesting")) {
@@ -220,15 +212,15 @@ static void test_malformed(void)
         aur_st_close(f);
     }
     /* a valid but unsupported dtype opens (sizes are known) and fails on read */
-    write_st(tmp_path("f64.safetensors"), "{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 0, zeros, 8);
-    aur_st_file *f = aur_st_open(tmp_path("f64.safetensors"));
+    write_st(aur_test_tmp("f64.safetensors"), "{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 0, zeros, 8);
+    aur_st_file *f = aur_st_open(aur_test_tmp("f64.safetensors"));
     float v;
     AUR_CHECK(f && aur_st_read(f, aur_st_find(f, "a"), AUR_F32, &v) == AUR_EUNSUPPORTED && strstr(aur_last_error(), "F64"),
               "F64 reads as unsupported: %s", aur_last_error());
     aur_st_close(f);
     /* a directory and a missing file */
-    AUR_CHECK(aur_st_open(dir) == NULL && strstr(aur_last_error(), "regular file"), "a directory: %s", aur_last_error());
-    AUR_CHECK(aur_st_open(tmp_path("missing.safetensors")) == NULL && strstr(aur_last_error(), "cannot open"),
+    AUR_CHECK(aur_st_open(aur_test_dir) == NULL && strstr(aur_last_error(), "regular file"), "a directory: %s", aur_last_error());
+    AUR_CHECK(aur_st_open(aur_test_tmp("missing.safetensors")) == NULL && strstr(aur_last_error(), "cannot open"),
               "a missing file: %s", aur_last_error());
 }
 
@@ -240,10 +232,10 @@ static void test_mutations(void)
     aur_st_writer *w = aur_st_writer_create();
     aur_st_writer_add(w, "enc.w", a);
     aur_st_writer_add(w, "enc.b", b);
-    aur_st_writer_write(w, tmp_path("good.safetensors"));
+    aur_st_writer_write(w, aur_test_tmp("good.safetensors"));
     aur_st_writer_free(w);
     size_t n;
-    unsigned char *good = read_all(tmp_path("good.safetensors"), &n), *m = (unsigned char *)malloc(n + 64); /* room for four 8-byte growths */
+    unsigned char *good = read_all(aur_test_tmp("good.safetensors"), &n), *m = (unsigned char *)malloc(n + 64); /* room for four 8-byte growths */
     int accepted = 0, refused = 0, crashed_reads = 0;
     static const char tokens[] = "{}[]\",:0123456789-.e \\u";
     for (int it = 0; it < 3000; it++) {
@@ -262,8 +254,8 @@ static void test_mutations(void)
                 len += 8;
             }
         }
-        write_bytes(tmp_path("mut.safetensors"), m, len);
-        aur_st_file *f = aur_st_open(tmp_path("mut.safetensors"));
+        write_bytes(aur_test_tmp("mut.safetensors"), m, len);
+        aur_st_file *f = aur_st_open(aur_test_tmp("mut.safetensors"));
         if (!f) {
             refused++;
             continue;
@@ -291,7 +283,7 @@ static void test_mutations(void)
 static void test_inspect_tool(void)
 {
     char cmd[1024], line[512];
-    snprintf(cmd, sizeof cmd, "./build/aurora-inspect %s 2>&1", tmp_path("good.safetensors"));
+    snprintf(cmd, sizeof cmd, "./build/aurora-inspect %s 2>&1", aur_test_tmp("good.safetensors"));
     FILE *p = popen(cmd, "r");
     int lines = 0, saw_total = 0;
     while (p && fgets(line, sizeof line, p)) {
@@ -300,8 +292,8 @@ static void test_inspect_tool(void)
     }
     int rc = p ? pclose(p) : -1;
     AUR_CHECK(rc == 0 && lines == 3 && saw_total, "aurora-inspect lists the good file (rc %d, %d lines)", rc, lines);
-    write_st(tmp_path("bad.safetensors"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 0, "01234567", 8);
-    snprintf(cmd, sizeof cmd, "./build/aurora-inspect %s 2>&1", tmp_path("bad.safetensors"));
+    write_st(aur_test_tmp("bad.safetensors"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 0, "01234567", 8);
+    snprintf(cmd, sizeof cmd, "./build/aurora-inspect %s 2>&1", aur_test_tmp("bad.safetensors"));
     p = popen(cmd, "r");
     lines = 0;
     int named = 0;
@@ -315,14 +307,11 @@ static void test_inspect_tool(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/aur_test_st_%d", (int)getpid());
-    mkdir(dir, 0700);
+    aur_test_tmpdir_begin("st");
     test_round_trip();
     test_malformed();
     test_mutations();
     test_inspect_tool();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    aur_test_tmpdir_end();
     return aur_test_summary();
 }
