@@ -172,6 +172,8 @@ AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with 
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
 /* Bytes held by the arena now and at most since creation (host+device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
+/* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
+AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes);
 /* A zero-filled tensor in the arena (lives until aur_tape_reset). */
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape);
 
@@ -244,6 +246,27 @@ AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tens
 /* torch cross_entropy: logits (N, C), labels (N) holding class indices as numbers. */
 AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor *labels, int64_t ignore_index,
                                      double label_smoothing);
+/* x clamped to [lo, hi] (pass -INFINITY / INFINITY for no bound); the
+   gradient passes where lo <= x <= hi, inclusive, as torch.clamp. */
+AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi);
+/* x broadcast (numpy rules) to shape; backward sums over the broadcast dims. */
+AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape);
+/* Per-channel affine along axis, in F32 as PyTorch does it:
+   y = (x - loc[c]) / scale[c], or with inverse y = x * scale[c] + loc[c].
+   loc and scale hold x.shape[axis] values (rounded to float32). */
+AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const double *loc, const double *scale, int inverse);
+
+/* Row gather: x seen as (nb, rows, d); out[b, i, :] = x[b, idx[i], :], or
+   zeros where idx[i] = -1. One op does any roll, pad, crop, window
+   partition or patch shuffle, given its table (built once, on the host). */
+typedef struct aur_index {
+    int64_t n_out, n_in; /* rows out, rows of the source */
+    int64_t *idx;        /* n_out entries in [-1, n_in) */
+    int injective;       /* no source row used twice (backward may run in parallel) */
+} aur_index;
+/* The table must stay valid until backward has run. -> out_shape (numel nb*n_out*d). */
+AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, aur_shape out_shape);
+
 /* Copies between devices or dtypes; the gradient flows back. */
 AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device);
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype);
@@ -1120,6 +1143,8 @@ static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur
     x->data = aur__alloc(t, dev, aur__nbytes(x));
     return x->data ? x : NULL;
 }
+
+AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes) { return aur__alloc(t, AUR_CPU, bytes); }
 
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
 {
@@ -3087,6 +3112,192 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     return out;
 }
 
+/* ==== ops: clamp, expand, per-channel normalisation, row gather ==== */
+
+static int aur__clamp_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    aur_real *dx = aur__grad(x), lo = (aur_real)n->farg[0], hi = (aur_real)n->farg[1];
+    const aur_real *xd = aur__cr(x), *dy = n->out->grad;
+    (void)t;
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t i = 0; i < x->numel; i++)
+        if (xd[i] >= lo && xd[i] <= hi) dx[i] += dy[i];
+    return 0;
+}
+
+AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
+{
+    if (aur__check("clamp", &x, 1) || aur__cpu_only("clamp", x)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    aur_real l = (aur_real)lo, h = (aur_real)hi, *yd = aur__wr(y);
+    const aur_real *xd = aur__cr(x);
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] < l ? l : xd[i] > h ? h : xd[i]; /* NaN stays NaN */
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+        if (!n) return NULL;
+        n->farg[0] = lo;
+        n->farg[1] = hi;
+    }
+    return y;
+}
+
+static int aur__expand_back(aur_tape *t, aur__node *n)
+{
+    aur__bcast g;
+    (void)t;
+    aur__broadcast("expand", n->out, n->in[0], &g);
+    aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
+    return 0;
+}
+
+AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
+{
+    char s1[64], s2[64];
+    if (aur__check("expand", &x, 1) || aur__cpu_only("expand", x) || aur__shape_ok(shape, "expand")) return NULL;
+    aur_tensor *y = aur__output(t, shape, x->device, &x, 1);
+    aur__bcast g;
+    if (!y) return NULL;
+    if (aur__broadcast("expand", y, x, &g) || g.ndim != shape.ndim || aur_shape_numel(aur_shapev(g.ndim, g.shape)) != y->numel) {
+        aur__err(AUR_ESHAPE, "expand: %s does not broadcast to %s", aur_shape_str(x->shape, x->ndim, s1, sizeof s1),
+                 aur_shape_str(shape.d, shape.ndim, s2, sizeof s2));
+        return NULL;
+    }
+    int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
+    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t oa, ob;
+        aur__bcast_row(&g, r, &oa, &ob);
+        for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
+    }
+    if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
+    return y;
+}
+
+/* x viewed as (outer, C, inner) with C along axis. */
+static void aur__channel_geometry(const aur_tensor *x, int axis, int64_t *outer, int64_t *C, int64_t *inner)
+{
+    *outer = aur__outer(x, axis);
+    *C = x->shape[axis];
+    *inner = aur__inner(x, axis);
+}
+
+static int aur__normalise_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    const float *sc = (const float *)n->saved[0];
+    int64_t outer, C, inner;
+    aur_real *dx = aur__grad(x);
+    const aur_real *dy = n->out->grad;
+    (void)t;
+    aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
+    int inverse = (int)n->iarg[1];
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < C; c++) {
+            aur_real f = inverse ? (aur_real)sc[c] : (aur_real)1 / (aur_real)sc[c];
+            for (int64_t i = 0; i < inner; i++) dx[(o * C + c) * inner + i] += dy[(o * C + c) * inner + i] * f;
+        }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const double *loc, const double *scale, int inverse)
+{
+    int a = 0;
+    if (aur__check("normalise", &x, 1) || aur__cpu_only("normalise", x) || aur__axis("normalise", axis, x->ndim, &a))
+        return NULL;
+    int64_t outer, C, inner;
+    aur__channel_geometry(x, a, &outer, &C, &inner);
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    float *ls = y ? (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(2 * C + 1)) : NULL;
+    if (!ls) return NULL;
+    for (int64_t c = 0; c < C; c++) { /* torch rounds the Python floats to float32 */
+        ls[c] = (float)loc[c];
+        ls[C + c] = (float)scale[c];
+        if (!(ls[C + c] != 0) || !isfinite(ls[C + c]) || !isfinite(ls[c])) {
+            aur__err(AUR_EINVAL, "normalise: channel %lld has location %g and scale %g", (long long)c, loc[c], scale[c]);
+            return NULL;
+        }
+    }
+    const aur_real *xd = aur__cr(x);
+    aur_real *yd = aur__wr(y);
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < C; c++) {
+            const aur_real l = (aur_real)ls[c], s = (aur_real)ls[C + c];
+            const aur_real *xr = xd + (o * C + c) * inner;
+            aur_real *yr = yd + (o * C + c) * inner;
+            /* two rounded operations each way (no FMA), as PyTorch's CPU kernels */
+            if (inverse)
+                for (int64_t i = 0; i < inner; i++) {
+                    volatile aur_real p = xr[i] * s;
+                    yr[i] = p + l;
+                }
+            else
+                for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
+        }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = a;
+        n->iarg[1] = inverse;
+        n->saved[0] = ls + C;
+    }
+    return y;
+}
+
+static int aur__gather_back(aur_tape *t, aur__node *n)
+{
+    const aur_index *ix = (const aur_index *)n->saved[0];
+    int64_t nb = n->iarg[0], d = n->iarg[1];
+    aur_real *dx = aur__grad(n->in[0]);
+    const aur_real *dy = n->out->grad;
+    (void)t;
+    for (int64_t b = 0; b < nb; b++) {
+        aur_real *dxb = dx + b * ix->n_in * d;
+        const aur_real *dyb = dy + b * ix->n_out * d;
+        /* an injective table writes each source row once: safe to split over threads */
+        AUR__OMP_FOR_IF(ix->injective && ix->n_out * d > AUR__PAR_MIN)
+        for (int64_t i = 0; i < ix->n_out; i++) {
+            if (ix->idx[i] < 0) continue;
+            aur_real *dst = dxb + ix->idx[i] * d;
+            for (int64_t j = 0; j < d; j++) dst[j] += dyb[i * d + j];
+        }
+    }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, aur_shape out_shape)
+{
+    if (aur__check("gather", &x, 1) || aur__cpu_only("gather", x)) return NULL;
+    if (nb < 1 || d < 1 || x->numel != nb * ix->n_in * d || aur_shape_numel(out_shape) != nb * ix->n_out * d) {
+        aur__err(AUR_ESHAPE, "gather: %lld elements as (%lld, %lld, %lld) rows -> %lld rows of the table", (long long)x->numel,
+                 (long long)nb, (long long)ix->n_in, (long long)d, (long long)ix->n_out);
+        return NULL;
+    }
+    aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
+    if (!y) return NULL;
+    for (int64_t b = 0; b < nb; b++) {
+        const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
+        aur_real *yb = aur__wr(y) + b * ix->n_out * d;
+        AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
+        for (int64_t i = 0; i < ix->n_out; i++) {
+            if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
+            else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
+        }
+    }
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
+        if (!n) return NULL;
+        n->saved[0] = (void *)ix;
+        n->iarg[0] = nb;
+        n->iarg[1] = d;
+    }
+    return y;
+}
+
 /* ==== ops: device and dtype changes ==== */
 
 static int aur__to_device_back(aur_tape *t, aur__node *n)
@@ -3773,6 +3984,8 @@ struct aur_model {
     size_t slab_bytes;
     aur_real *grad_slab; /* gradients of the trainable parameters */
     size_t grad_bytes;
+    void *impl;          /* the concrete model (Aurora, Surya) built on this table, or NULL */
+    void (*impl_free)(void *impl);
 };
 
 static uint64_t aur__hash(const char *s)
@@ -3812,6 +4025,7 @@ AURDEF aur_model *aur_model_create(void) { return (aur_model *)aur__calloc(sizeo
 AURDEF void aur_model_free(aur_model *m)
 {
     if (!m) return;
+    if (m->impl_free) m->impl_free(m->impl);
     for (int i = 0; i < m->n; i++) {
         AUR_FREE((char *)m->params[i]->name);
         AUR_FREE(m->params[i]);

@@ -89,6 +89,28 @@ static aur_tensor *f_bce(aur_tape *t, aur_tensor **x, const fd_case *c)
     return aur_bce_logits_loss(t, x[0], x[1], c->n_in > 2 ? x[2] : NULL);
 }
 static aur_tensor *f_xent(aur_tape *t, aur_tensor **x, const fd_case *c) { return aur_cross_entropy(t, x[0], x[1], c->i0, c->f0); }
+static aur_tensor *f_clamp(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_clamp(t, x[0], -0.5, 0.7); }
+static aur_tensor *f_expand(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_expand(t, x[0], aur_shape4(2, 3, 4, 5)); }
+static aur_tensor *f_normalise(aur_tape *t, aur_tensor **x, const fd_case *c)
+{
+    double loc[3] = {0.5, -2, 10}, scale[3] = {2, 0.25, 3};
+    return aur_normalise(t, x[0], 1, loc, scale, (int)c->i0);
+}
+static aur_tensor *f_gather(aur_tape *t, aur_tensor **x, const fd_case *c)
+{
+    /* 6 source rows of width 3 per batch -> 8 rows: a permutation with two zero rows */
+    static int64_t idx[8] = {5, -1, 0, 3, 1, -1, 2, 4};
+    static aur_index ix = {8, 6, idx, 1};
+    (void)c;
+    return aur_gather(t, x[0], 2, 3, &ix, aur_shape3(2, 8, 3));
+}
+static aur_tensor *f_gather_repeat(aur_tape *t, aur_tensor **x, const fd_case *c)
+{
+    static int64_t idx[5] = {1, 1, 0, 2, 1}; /* a row used three times: its gradient sums */
+    static aur_index ix = {5, 3, idx, 0};
+    (void)c;
+    return aur_gather(t, x[0], 1, 4, &ix, aur_shape2(5, 4));
+}
 static aur_tensor *f_twice(aur_tape *t, aur_tensor **x, const fd_case *c)
 {
     (void)c; /* x used three times: x*x + gelu(x) */
@@ -166,6 +188,12 @@ static fd_case cases[] = {
     {"bce_logits_posw", f_bce, 3, {S2(4, 3), S2(4, 3), S1(3)}, {0, INIT_UNIT, INIT_POSITIVE}, {0, 0, 1}, 0, 0, 0, 0},
     {"cross_entropy", f_xent, 2, {S2(5, 4), S1(5)}, {0, INIT_LABELS}, {0, 1}, -100, 0, 0, 0},
     {"cross_entropy_smooth_ignore", f_xent, 2, {S2(6, 4), S1(6)}, {0, INIT_LABELS}, {0, 1}, 2, 0, 0, 0.1},
+    {"clamp", f_clamp, 1, {S2(5, 6)}, {0}, {0}, 0, 0, 0, 0},
+    {"expand", f_expand, 1, {S3(3, 1, 5)}, {0}, {0}, 0, 0, 0, 0},
+    {"normalise", f_normalise, 1, {S3(2, 3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"unnormalise", f_normalise, 1, {S3(2, 3, 4)}, {0}, {0}, 1, 0, 0, 0},
+    {"gather", f_gather, 1, {S3(2, 6, 3)}, {0}, {0}, 0, 0, 0, 0},
+    {"gather_repeat", f_gather_repeat, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"used_three_times", f_twice, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"checkpoint", f_checkpoint, 3, {S2(3, 4), S2(4, 4), S1(4)}, {0}, {0}, 0, 0, 0, 0},
 };

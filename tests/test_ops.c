@@ -79,6 +79,11 @@ static aur_tensor *run_op(aur_tape *t, const char *op, aur_tensor **x, int n, co
         int k = ilist(args, "shape", v);
         return aur_reshape(t, x[0], aur_shapev(k, v));
     }
+    if (!strcmp(op, "clamp")) return aur_clamp(t, x[0], farg(args, "lo", -INFINITY), farg(args, "hi", INFINITY));
+    if (!strcmp(op, "expand")) {
+        int k = ilist(args, "shape", v);
+        return aur_expand(t, x[0], aur_shapev(k, v));
+    }
     if (!strcmp(op, "roll")) {
         ilist(args, "shifts", v);
         return aur_roll(t, x[0], v);

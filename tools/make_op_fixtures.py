@@ -120,6 +120,9 @@ case("permute", "permute", {"x": randn(2, 3, 4, 5)}, lambda x: x.permute(0, 2, 3
 case("reshape", "reshape", {"x": randn(2, 3, 4)}, lambda x: x.reshape(6, 4), args={"shape": [6, 4]})
 case("roll", "roll", {"x": randn(2, 5, 6)}, lambda x: torch.roll(x, shifts=(2, -3), dims=(1, 2)), args={"shifts": [0, 2, -3]})
 
+case("clamp", "clamp", {"x": randn(5, 6)}, lambda x: x.clamp(min=-0.5, max=0.7), args={"lo": -0.5, "hi": 0.7})
+case("expand", "expand", {"x": randn(3, 1, 5)}, lambda x: x.expand(2, 3, 4, 5).contiguous(), args={"shape": [2, 3, 4, 5]})
+
 # ---- reductions ----
 case("sum_axis", "sum", {"x": randn(3, 4, 5)}, lambda x: x.sum(dim=1), args={"axis": 1, "keepdim": 0})
 case("sum_all", "sum", {"x": randn(3, 4)}, lambda x: x.sum(), args={"axis": None})
