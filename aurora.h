@@ -447,6 +447,145 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
 
+/* ==== Aurora ====
+   Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
+   Swin U-Net backbone and a Perceiver decoder over (levels, lat, lon).
+   The parameter names are the reference's state_dict keys. */
+
+#define AUR_MAX_VARS 64
+#define AUR_MAX_STAGES 6
+#define AUR_MAX_LEVELS 64
+#define AUR_NAME_LEN 48
+
+/* An ordered list of variable names. */
+typedef struct aur_var_list {
+    int n;
+    char name[AUR_MAX_VARS][AUR_NAME_LEN];
+} aur_var_list;
+
+typedef enum aur_lora_mode { AUR_LORA_SINGLE = 0, AUR_LORA_FROM_SECOND = 1, AUR_LORA_ALL = 2 } aur_lora_mode;
+
+/* Every constructor keyword of the reference Aurora, with its meaning.
+   Start from a preset (aur_aurora_preset) and change what you need. */
+typedef struct aur_aurora_config {
+    aur_var_list surf_vars, static_vars, atmos_vars; /* variables the model has weights for */
+    int window_size[3];                              /* Swin window (levels, lat, lon) */
+    int n_stages;                                    /* len(encoder_depths) */
+    int encoder_depths[AUR_MAX_STAGES], encoder_num_heads[AUR_MAX_STAGES];
+    int decoder_depths[AUR_MAX_STAGES], decoder_num_heads[AUR_MAX_STAGES];
+    int latent_levels;        /* Ld: 1 surface latent + Ld-1 atmospheric latents */
+    int patch_size, embed_dim, num_heads; /* P, D, Perceiver heads */
+    double mlp_ratio, dec_mlp_ratio;
+    double drop_path, drop_rate;
+    int enc_depth, dec_depth; /* Perceiver layers */
+    double perceiver_ln_eps;
+    int max_history_size;     /* Tmax */
+    double timestep_seconds;  /* lead time of one step */
+    int stabilise_level_agg;  /* ln_k/ln_q in the first encoder Perceiver layer */
+    int use_lora, lora_steps;
+    aur_lora_mode lora_mode;
+    int n_surf_stats;         /* surf_stats: (loc, scale) overrides for surface and static variables */
+    char surf_stats_name[AUR_MAX_VARS][AUR_NAME_LEN];
+    double surf_stats[AUR_MAX_VARS][2];
+    int autocast;             /* BF16 matrix products in the backbone */
+    int n_level_condition;    /* level_condition: per-level patch embeddings and heads for these levels */
+    double level_condition[AUR_MAX_LEVELS];
+    int dynamic_vars, atmos_static_vars;
+    aur_var_list separate_perceiver, modulation_heads, positive_surf_vars, positive_atmos_vars;
+    int clamp_at_first_step, simulate_indexing_bug;
+    int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
+    int checkpoint_blocks;   /* activation checkpointing of every backbone block (no numerical effect) */
+} aur_aurora_config;
+
+/* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
+   "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",
+   "aurora-highres", "aurora-air-pollution", "aurora-wave". */
+AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg);
+/* The list of preset names, NULL-terminated. */
+AURDEF const char *const *aur_aurora_preset_names(void);
+/* Applies constructor keywords from a JSON object (as the fixtures' model.kwargs)
+   on top of cfg; an unknown key or a bad value is an error naming it. */
+AURDEF int aur_aurora_config_json(const struct cJSON *kwargs, aur_aurora_config *cfg);
+
+/* Declares the parameter table of a configuration into an empty model,
+   without allocating any data (for listing a 1.3 B model's table). */
+AURDEF int aur_aurora_declare(aur_model *m, const aur_aurora_config *cfg);
+/* An Aurora model with freshly initialised weights (the reference's
+   initialisation, from seed) on a device. Owned: aur_model_free. */
+AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed);
+AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m);
+/* Re-initialises the weights (from seed); zero_new_embeds: see the guide. */
+AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed);
+/* Loads a checkpoint by name after the reference's adaptations: the old
+   fused-head layout of pretrained files, the Wave renames, and zero-padding
+   of the patch-embedding history to max_history_size. */
+AURDEF int aur_aurora_load(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
+
+/* ---- normalisation statistics ----
+   Aurora normalises every variable with a location and scale: surface and
+   static variables by name ("2t"), atmospheric ones per level ("z_500").
+   Every model starts with the reference's full table; register new ones. */
+AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale);
+AURDEF int aur_aurora_get_stats(const aur_model *m, const char *key, double *loc, double *scale);
+/* "850" for 850, "0_5" for 0.5: the key suffix of a level. */
+AURDEF void aur_level_to_str(double level, char *buf, size_t size);
+
+/* ---- batches ----
+   Physical units. The order of the variables is the order of the model's
+   inputs and outputs. Tensors may be owned (loaded) or belong to a tape
+   (predictions); aur_batch_free frees only what the batch owns. */
+typedef struct aur_batch {
+    int B, T, C, H, W;
+    aur_var_list surf_names, static_names, atmos_names;
+    aur_tensor *surf[AUR_MAX_VARS];    /* (B, T, H, W), oldest step first */
+    aur_tensor *statics[AUR_MAX_VARS]; /* (H, W) */
+    aur_tensor *atmos[AUR_MAX_VARS];   /* (B, T, C, H, W) */
+    float *lat, *lon;                  /* (H) and (W), or (H, W) each when lat_2d / lon_2d */
+    int lat_2d, lon_2d;
+    double levels[AUR_MAX_LEVELS];     /* hPa, C of them */
+    double *time;                      /* B UTC Unix seconds: the time of the last history step */
+    int rollout_step;
+} aur_batch;
+
+/* A batch from a safetensors file: surf/{v} (B,T,H,W), static/{v} (H,W),
+   atmos/{v} (B,T,C,H,W), meta/lat, meta/lon, meta/levels, and metadata
+   keys surf_vars, static_vars, atmos_vars (comma lists giving the order),
+   time_unix (comma list, B values) and rollout_step. Refuses NaN/Inf,
+   missing or misshapen tensors with a message naming them. Owned. */
+AURDEF aur_batch *aur_batch_load(const char *path);
+AURDEF int aur_batch_save(const aur_batch *b, const char *path);
+/* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
+AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
+                                   const aur_var_list *atmos);
+AURDEF void aur_batch_free(aur_batch *b);
+/* Variable lookup (NULL if absent, no error). */
+AURDEF aur_tensor *aur_batch_surf(const aur_batch *b, const char *name);
+AURDEF aur_tensor *aur_batch_atmos(const aur_batch *b, const char *name);
+AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name);
+
+/* ---- running the model ---- */
+
+/* One forward step: normalise, crop, encode, backbone, decode, unnormalise.
+   The prediction (B, 1, ...) lives on the tape; free the returned struct
+   with aur_batch_free (before or after aur_tape_reset). */
+AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b);
+/* Autoregressive rollout: preds[s] for s < steps, each fed back as the
+   newest history step (gradients flow through the whole rollout). */
+AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
+/* The fine-tuning loss of the fixtures: the mean over variables (surface,
+   then atmospheric) of the MSE of normalised prediction and target. */
+AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target);
+
+/* Test hooks. A probe sees every named intermediate ("encoder_out",
+   "backbone/enc0_blocks_out", "encoder/pos_encode", ...) as it is made,
+   with the rollout step of the input batch. */
+typedef void (*aur_probe_fn)(void *ctx, const char *name, int step, const aur_tensor *x);
+AURDEF void aur_aurora_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
+/* Use these position and scale encodings (L x D floats each, copied) instead
+   of computing them: the scale encoding is chaotic (its phases reach 1e8
+   rad), so fidelity tests inject the reference's. NULL stops overriding. */
+AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const float *scale, int64_t L);
+
 /* ==== CUDA ==== */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
@@ -474,6 +613,7 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #ifndef O_CLOEXEC
@@ -4235,13 +4375,126 @@ AURDEF void aur_load_report_print(const aur_load_report *r, FILE *out)
     for (int i = 0; i < r->n_mismatched; i++) fprintf(out, "  mismatched  %s\n", r->mismatched[i]);
 }
 
-/* Sorts the file's entries into the report; returns 0 or AUR_ENOMEM. */
-static int aur__load_plan(aur_model *m, const aur_st_file *f, aur_load_report *r, char *take)
+/* A checkpoint as the loader sees it: entries read from a safetensors file,
+   or made in host memory by a compatibility transform (a split fused
+   tensor, a padded history). Names are sorted for lookup. */
+typedef struct aur__ckpt_entry {
+    char *name;
+    int ndim;
+    int64_t shape[AUR_ST_MAX_DIMS];
+    const aur_st_tensor *src; /* read from the file, or */
+    float *data;              /* owned host data */
+} aur__ckpt_entry;
+
+typedef struct aur__ckpt {
+    const aur_st_file *f;
+    aur__ckpt_entry *e;
+    int n, cap;
+} aur__ckpt;
+
+static void aur__ckpt_free(aur__ckpt *ck)
+{
+    for (int i = 0; i < ck->n; i++) {
+        AUR_FREE(ck->e[i].name);
+        AUR_FREE(ck->e[i].data);
+    }
+    AUR_FREE(ck->e);
+    memset(ck, 0, sizeof *ck);
+}
+
+/* Appends an entry (name copied; data owned from now on). */
+static int aur__ckpt_add(aur__ckpt *ck, const char *name, int ndim, const int64_t *shape, const aur_st_tensor *src, float *data)
+{
+    if (aur__grow((void **)&ck->e, &ck->cap, ck->n + 1, sizeof *ck->e)) {
+        AUR_FREE(data);
+        return AUR_ENOMEM;
+    }
+    aur__ckpt_entry *e = &ck->e[ck->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = aur__strdup(name))) {
+        AUR_FREE(data);
+        return AUR_ENOMEM;
+    }
+    e->ndim = ndim;
+    for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+    e->src = src;
+    e->data = data;
+    ck->n++;
+    return 0;
+}
+
+static int aur__ckpt_cmp(const void *a, const void *b)
+{
+    return strcmp(((const aur__ckpt_entry *)a)->name, ((const aur__ckpt_entry *)b)->name);
+}
+
+static void aur__ckpt_sort(aur__ckpt *ck) { qsort(ck->e, (size_t)ck->n, sizeof *ck->e, aur__ckpt_cmp); }
+
+/* An entry by name (the view must be sorted). */
+static aur__ckpt_entry *aur__ckpt_find(const aur__ckpt *ck, const char *name)
+{
+    aur__ckpt_entry key;
+    memset(&key, 0, sizeof key);
+    key.name = (char *)name;
+    return (aur__ckpt_entry *)bsearch(&key, ck->e, (size_t)ck->n, sizeof key, aur__ckpt_cmp);
+}
+
+static int aur__ckpt_from_file(const aur_st_file *f, aur__ckpt *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    ck->f = f;
+    int rc = 0;
+    for (int i = 0; i < f->n && !rc; i++)
+        rc = aur__ckpt_add(ck, f->tensors[i].name, f->tensors[i].ndim, f->tensors[i].shape, &f->tensors[i], NULL);
+    aur__ckpt_sort(ck);
+    return rc;
+}
+
+static int64_t aur__ckpt_numel(const aur__ckpt_entry *e)
+{
+    int64_t n = 1;
+    for (int i = 0; i < e->ndim; i++) n *= e->shape[i];
+    return n;
+}
+
+/* The whole entry as host floats (owned by the caller). */
+static float *aur__ckpt_read_f32(const aur__ckpt *ck, const aur__ckpt_entry *e)
+{
+    int64_t n = aur__ckpt_numel(e);
+    float *out = (float *)aur__malloc(sizeof(float) * (size_t)(n ? n : 1), "a checkpoint tensor");
+    if (!out) return NULL;
+    if (e->data) {
+        memcpy(out, e->data, sizeof(float) * (size_t)n);
+        return out;
+    }
+    const aur__st_dtype *info = aur__st_dtype_find(e->src->dtype);
+    if (!info || !info->readable) {
+        AUR_FREE(out);
+        aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s", ck->f->path, e->src->name, e->src->dtype);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = (float)aur__st_value(ck->f->buffer + e->src->begin, e->src->dtype, i);
+    return out;
+}
+
+static int aur__ckpt_read_into(const aur__ckpt *ck, const aur__ckpt_entry *e, aur_tensor *p)
+{
+    if (e->src) return aur_st_read_tensor(ck->f, e->src, p);
+    aur_real *tmp = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "a staging buffer");
+    if (!tmp) return AUR_ENOMEM;
+    for (int64_t i = 0; i < p->numel; i++) tmp[i] = (aur_real)e->data[i];
+    int rc = aur_tensor_set(p, tmp, p->numel);
+    AUR_FREE(tmp);
+    return rc;
+}
+
+/* Sorts the checkpoint's entries into the report; returns 0 or AUR_ENOMEM. */
+static int aur__load_plan(aur_model *m, const aur__ckpt *ck, aur_load_report *r, char *take)
 {
     char s1[64], s2[64], line[1024];
     int rc = 0;
-    for (int i = 0; i < f->n && !rc; i++) {
-        const aur_st_tensor *e = &f->tensors[i];
+    for (int i = 0; i < ck->n && !rc; i++) {
+        const aur__ckpt_entry *e = &ck->e[i];
         int k = aur__index_find(m, e->name);
         if (k < 0) {
             rc = aur__report_add(&r->unexpected, &r->n_unexpected, e->name);
@@ -4277,31 +4530,53 @@ static int aur__load_refuse(const char *path, aur_load_mode mode, const aur_load
     return 0;
 }
 
-AURDEF int aur_load_safetensors(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep)
+/* Loads a (sorted) checkpoint view into the model by name under a mode; the report is always filled. */
+static int aur__load_ckpt(aur_model *m, const aur__ckpt *ck, aur_load_mode mode, aur_load_report *r)
+{
+    const char *path = ck->f->path;
+    char *take = (char *)aur__calloc((size_t)m->n + 1, "a load plan");
+    int rc = take ? aur__load_plan(m, ck, r, take) : AUR_ENOMEM;
+    if (!rc && mode != AUR_LOAD_FILTERED) rc = aur__load_refuse(path, mode, r);
+    for (int k = 0; k < m->n && !rc; k++) { /* every dtype readable before anything is written */
+        const aur__ckpt_entry *e = take[k] == 1 ? aur__ckpt_find(ck, m->params[k]->name) : NULL;
+        if (e && e->src && !aur__st_dtype_find(e->src->dtype)->readable)
+            rc = aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s (want F32, BF16 or F16)", path, e->name, e->src->dtype);
+    }
+    for (int k = 0; k < m->n && !rc; k++) {
+        if (take[k] != 1) continue;
+        rc = aur__ckpt_read_into(ck, aur__ckpt_find(ck, m->params[k]->name), m->params[k]);
+        if (!rc) rc = aur__report_add(&r->loaded, &r->n_loaded, m->params[k]->name);
+    }
+    AUR_FREE(take);
+    return rc;
+}
+
+/* Opens a checkpoint, lets transform adapt its view (may be NULL), loads it. */
+static int aur__load_file(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep,
+                          int (*transform)(aur_model *m, aur__ckpt *ck))
 {
     aur_load_report local;
     aur_load_report *r = rep ? rep : &local;
     memset(r, 0, sizeof *r);
-    if (!m->allocated) return aur__err(AUR_EINVAL, "aur_load_safetensors %s: call aur_model_alloc first", path);
+    if (!m->allocated) return aur__err(AUR_EINVAL, "loading %s: call aur_model_alloc first", path);
     aur_st_file *f = aur_st_open(path);
     if (!f) return AUR_EFORMAT;
-    char *take = (char *)aur__calloc((size_t)m->n + 1, "a load plan");
-    int rc = take ? aur__load_plan(m, f, r, take) : AUR_ENOMEM;
-    if (!rc && mode != AUR_LOAD_FILTERED) rc = aur__load_refuse(path, mode, r);
-    for (int k = 0; k < m->n && !rc; k++) { /* every dtype readable before anything is written */
-        const aur_st_tensor *e = take[k] == 1 ? aur_st_find(f, m->params[k]->name) : NULL;
-        if (e && !aur__st_dtype_find(e->dtype)->readable)
-            rc = aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s (want F32, BF16 or F16)", path, e->name, e->dtype);
+    aur__ckpt ck;
+    int rc = aur__ckpt_from_file(f, &ck);
+    if (!rc && transform) rc = transform(m, &ck);
+    if (!rc) {
+        aur__ckpt_sort(&ck);
+        rc = aur__load_ckpt(m, &ck, mode, r);
     }
-    for (int k = 0; k < m->n && !rc; k++) {
-        if (take[k] != 1) continue;
-        rc = aur_st_read_tensor(f, aur_st_find(f, m->params[k]->name), m->params[k]);
-        if (!rc) rc = aur__report_add(&r->loaded, &r->n_loaded, m->params[k]->name);
-    }
-    AUR_FREE(take);
+    aur__ckpt_free(&ck);
     aur_st_close(f);
     if (!rep) aur_load_report_free(&local);
     return rc;
+}
+
+AURDEF int aur_load_safetensors(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep)
+{
+    return aur__load_file(m, path, mode, rep, NULL);
 }
 
 AURDEF int aur_save_safetensors(const aur_model *m, const char *path)
@@ -4794,6 +5069,2645 @@ AURDEF cJSON *aur_json_load(const char *path)
     }
     AUR_FREE(b.p);
     return j;
+}
+
+/* ======================================================================== */
+/*                                 AURORA                                   */
+/* ======================================================================== */
+
+/* ==== Aurora: configuration and presets ==== */
+
+static int aur__vl_find(const aur_var_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return i;
+    return -1;
+}
+
+static int aur__vl_add(aur_var_list *l, const char *name)
+{
+    if (l->n >= AUR_MAX_VARS) return aur__err(AUR_EINVAL, "more than %d variables", AUR_MAX_VARS);
+    if (strlen(name) >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "variable name '%s' is longer than %d", name, AUR_NAME_LEN - 1);
+    snprintf(l->name[l->n++], AUR_NAME_LEN, "%s", name);
+    return 0;
+}
+
+/* A list from a space-separated string (presets). */
+static aur_var_list aur__vl(const char *names)
+{
+    aur_var_list l;
+    memset(&l, 0, sizeof l);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) aur__vl_add(&l, tok);
+    return l;
+}
+
+static void aur__set_stages(aur_aurora_config *c, int n, const int *ed, const int *eh, const int *dd, const int *dh)
+{
+    c->n_stages = n;
+    for (int i = 0; i < n; i++) {
+        c->encoder_depths[i] = ed[i];
+        c->encoder_num_heads[i] = eh[i];
+        c->decoder_depths[i] = dd[i];
+        c->decoder_num_heads[i] = dh[i];
+    }
+}
+
+/* The reference's base class defaults (which are the 0.25 fine-tuned model, LoRA on). */
+static aur_aurora_config aur__aurora_base(void)
+{
+    aur_aurora_config c;
+    memset(&c, 0, sizeof c);
+    c.surf_vars = aur__vl("2t 10u 10v msl");
+    c.static_vars = aur__vl("lsm z slt");
+    c.atmos_vars = aur__vl("z u v t q");
+    c.window_size[0] = 2;
+    c.window_size[1] = 6;
+    c.window_size[2] = 12;
+    int ed[3] = {6, 10, 8}, eh[3] = {8, 16, 32}, dd[3] = {8, 10, 6}, dh[3] = {32, 16, 8};
+    aur__set_stages(&c, 3, ed, eh, dd, dh);
+    c.latent_levels = 4;
+    c.patch_size = 4;
+    c.embed_dim = 512;
+    c.num_heads = 16;
+    c.mlp_ratio = 4.0;
+    c.dec_mlp_ratio = 2.0;
+    c.enc_depth = c.dec_depth = 1;
+    c.perceiver_ln_eps = 1e-5;
+    c.max_history_size = 2;
+    c.timestep_seconds = 6 * 3600;
+    c.use_lora = 1;
+    c.lora_steps = 40;
+    c.lora_mode = AUR_LORA_SINGLE;
+    return c;
+}
+
+static const char *const aur__preset_names[] = {"aurora-pretrained", "aurora-small-pretrained", "aurora-0.25-finetuned",
+                                                "aurora-12h-pretrained", "aurora-highres", "aurora-air-pollution",
+                                                "aurora-wave", NULL};
+
+AURDEF const char *const *aur_aurora_preset_names(void) { return aur__preset_names; }
+
+/* AuroraWave models each angle as sin and cos, and each wave variable with a density channel. */
+static aur_var_list aur__wave_surf_vars(void)
+{
+    aur_var_list in = aur__vl("2t 10u 10v msl swh mwd mwp pp1d shww mdww mpww shts mdts mpts swh1 mwd1 mwp1 swh2 mwd2 "
+                              "mwp2 wind 10u_wave 10v_wave");
+    aur_var_list angles = aur__vl("mwd mdww mdts mwd1 mwd2"), out;
+    memset(&out, 0, sizeof out);
+    char name[AUR_NAME_LEN + 16];
+    for (int i = 0; i < in.n; i++) {
+        const char *v = in.name[i];
+        if (aur__vl_find(&angles, v) >= 0) {
+            snprintf(name, sizeof name, "%s_sin", v);
+            aur__vl_add(&out, name);
+            snprintf(name, sizeof name, "%s_cos", v);
+            aur__vl_add(&out, name);
+        } else {
+            aur__vl_add(&out, v);
+        }
+        if (i >= 4) { /* every wave variable has a density channel */
+            snprintf(name, sizeof name, "%s_density", v);
+            aur__vl_add(&out, name);
+        }
+    }
+    return out;
+}
+
+AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
+{
+    aur_aurora_config c = aur__aurora_base();
+    if (!strcmp(name, "aurora-0.25-finetuned") || !strcmp(name, "aurora")) {
+    } else if (!strcmp(name, "aurora-pretrained")) {
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-small-pretrained") || !strcmp(name, "aurora-small")) {
+        int ed[3] = {2, 6, 2}, eh[3] = {4, 8, 16}, dd[3] = {2, 6, 2}, dh[3] = {16, 8, 4};
+        aur__set_stages(&c, 3, ed, eh, dd, dh);
+        c.embed_dim = 256;
+        c.num_heads = 8;
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-12h-pretrained")) {
+        c.timestep_seconds = 12 * 3600;
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-highres")) {
+        int ed[3] = {6, 8, 8}, eh[3] = {8, 16, 32}, dd[3] = {8, 8, 6}, dh[3] = {32, 16, 8};
+        aur__set_stages(&c, 3, ed, eh, dd, dh);
+        c.patch_size = 10;
+    } else if (!strcmp(name, "aurora-air-pollution")) {
+        static const double lv[13] = {50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000};
+        c.surf_vars = aur__vl("2t 10u 10v msl pm1 pm2p5 pm10 tcco tc_no tcno2 gtco3 tcso2");
+        c.static_vars = aur__vl("lsm z slt static_ammonia static_ammonia_log static_co static_co_log static_nox "
+                                "static_nox_log static_so2 static_so2_log");
+        c.atmos_vars = aur__vl("z u v t q co no no2 go3 so2");
+        c.patch_size = 3;
+        c.timestep_seconds = 12 * 3600;
+        c.n_level_condition = 13;
+        memcpy(c.level_condition, lv, sizeof lv);
+        c.dynamic_vars = c.atmos_static_vars = 1;
+        c.separate_perceiver = aur__vl("co no no2 go3 so2");
+        c.modulation_heads = aur__vl("pm1 pm2p5 pm10 co tcco no tc_no no2 tcno2 so2 tcso2 go3 gtco3");
+        c.positive_surf_vars = aur__vl("pm1 pm2p5 pm10 tcco tc_no tcno2 gtco3 tcso2");
+        c.positive_atmos_vars = aur__vl("co no no2 go3 so2");
+        c.simulate_indexing_bug = 1;
+        c.air_pollution = 1;
+    } else if (!strcmp(name, "aurora-wave")) {
+        c.surf_vars = aur__wave_surf_vars();
+        c.static_vars = aur__vl("lsm z slt wmb lat_mask");
+        c.lora_mode = AUR_LORA_FROM_SECOND;
+        c.stabilise_level_agg = 1;
+        c.wave = 1;
+    } else {
+        return aur__err(AUR_EINVAL, "unknown Aurora preset '%s' (aurora-pretrained, aurora-small-pretrained, "
+                        "aurora-0.25-finetuned, aurora-12h-pretrained, aurora-highres, aurora-air-pollution, aurora-wave)", name);
+    }
+    *cfg = c;
+    return 0;
+}
+
+/* ---- the configuration from JSON keywords ---- */
+
+static int aur__json_int(const cJSON *v, const char *key, int *out)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
+        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected an integer", key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int aur__json_bool(const cJSON *v, const char *key, int *out)
+{
+    if (!cJSON_IsBool(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected true or false", key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+static int aur__json_num(const cJSON *v, const char *key, double *out)
+{
+    if (!cJSON_IsNumber(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a number", key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int aur__json_names(const cJSON *v, const char *key, aur_var_list *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsArray(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of names", key);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': a name is not a string", key);
+        if (aur__vl_add(out, e->valuestring)) return AUR_EINVAL;
+    }
+    return 0;
+}
+
+static int aur__json_ints(const cJSON *v, const char *key, int *out, int max, int *n)
+{
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
+        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of at most %d integers", key, max);
+    int k = 0;
+    for (const cJSON *e = v->child; e; e = e->next)
+        if (aur__json_int(e, key, &out[k++])) return AUR_EINVAL;
+    *n = k;
+    return 0;
+}
+
+/* One keyword; returns 1 if the key is not an Aurora keyword. */
+static int aur__config_key(aur_aurora_config *c, const cJSON *v)
+{
+    const char *k = v->string;
+    int n = 0, rc = 0;
+    if (!strcmp(k, "surf_vars")) rc = aur__json_names(v, k, &c->surf_vars);
+    else if (!strcmp(k, "static_vars")) rc = aur__json_names(v, k, &c->static_vars);
+    else if (!strcmp(k, "atmos_vars")) rc = aur__json_names(v, k, &c->atmos_vars);
+    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, k, c->window_size, 3, &n) || (n != 3 ? aur__err(AUR_EINVAL, "window_size needs 3 values") : 0);
+    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, k, c->encoder_depths, AUR_MAX_STAGES, &c->n_stages);
+    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, k, c->encoder_num_heads, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, k, c->decoder_depths, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, k, c->decoder_num_heads, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, k, &c->latent_levels);
+    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, k, &c->patch_size);
+    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, k, &c->embed_dim);
+    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, k, &c->num_heads);
+    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, k, &c->mlp_ratio);
+    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, k, &c->dec_mlp_ratio);
+    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, k, &c->drop_path);
+    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, k, &c->drop_rate);
+    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, k, &c->enc_depth);
+    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, k, &c->dec_depth);
+    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, k, &c->perceiver_ln_eps);
+    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, k, &c->max_history_size);
+    else if (!strcmp(k, "timestep")) {
+        const cJSON *s = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "timedelta_seconds") : v;
+        rc = aur__json_num(s, k, &c->timestep_seconds);
+    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, k, &c->stabilise_level_agg);
+    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, k, &c->use_lora);
+    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, k, &c->lora_steps);
+    else if (!strcmp(k, "lora_mode")) {
+        const char *m = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(m, "single")) c->lora_mode = AUR_LORA_SINGLE;
+        else if (!strcmp(m, "from_second")) c->lora_mode = AUR_LORA_FROM_SECOND;
+        else if (!strcmp(m, "all")) c->lora_mode = AUR_LORA_ALL;
+        else rc = aur__err(AUR_EINVAL, "lora_mode '%s': expected single, from_second or all", m);
+    } else if (!strcmp(k, "surf_stats")) {
+        c->n_surf_stats = 0;
+        for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
+                rc = aur__err(AUR_EINVAL, "surf_stats['%s']: expected [location, scale]", e->string);
+            else {
+                snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
+                c->surf_stats[c->n_surf_stats][0] = cJSON_GetArrayItem(e, 0)->valuedouble;
+                c->surf_stats[c->n_surf_stats++][1] = cJSON_GetArrayItem(e, 1)->valuedouble;
+            }
+        }
+        if (!cJSON_IsNull(v) && !cJSON_IsObject(v)) rc = aur__err(AUR_EINVAL, "surf_stats: expected an object or null");
+    } else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, k, &c->autocast);
+    else if (!strcmp(k, "bf16_mode")) { /* deprecated: sets autocast */
+        int on = 0;
+        rc = aur__json_bool(v, k, &on);
+        if (on) c->autocast = 1;
+    } else if (!strcmp(k, "level_condition")) {
+        c->n_level_condition = 0;
+        for (const cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && !rc; e = e->next)
+            rc = c->n_level_condition >= AUR_MAX_LEVELS ? aur__err(AUR_EINVAL, "level_condition: too many levels")
+                                                        : aur__json_num(e, k, &c->level_condition[c->n_level_condition++]);
+    } else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, k, &c->dynamic_vars);
+    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, k, &c->atmos_static_vars);
+    else if (!strcmp(k, "separate_perceiver")) rc = aur__json_names(v, k, &c->separate_perceiver);
+    else if (!strcmp(k, "modulation_heads")) rc = aur__json_names(v, k, &c->modulation_heads);
+    else if (!strcmp(k, "positive_surf_vars")) rc = aur__json_names(v, k, &c->positive_surf_vars);
+    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__json_names(v, k, &c->positive_atmos_vars);
+    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, k, &c->clamp_at_first_step);
+    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, k, &c->simulate_indexing_bug);
+    else return 1;
+    return rc ? AUR_EINVAL : 0;
+}
+
+/* The rules the reference asserts (and the combinations it cannot run). */
+static int aur__config_check(const aur_aurora_config *c)
+{
+    const int D = c->embed_dim;
+    if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
+    int se = 0, sd = 0;
+    for (int i = 0; i < c->n_stages; i++) {
+        se += c->encoder_depths[i];
+        sd += c->decoder_depths[i];
+        int di = D << i;
+        if (c->encoder_num_heads[i] < 1 || di % c->encoder_num_heads[i] || c->decoder_num_heads[i] < 1 ||
+            (D << (c->n_stages - 1 - i)) % c->decoder_num_heads[i])
+            return aur__err(AUR_EINVAL, "Aurora: stage %d width does not split into its heads", i);
+    }
+    if (se != sd) return aur__err(AUR_EINVAL, "Aurora: encoder depths sum to %d, decoder depths to %d", se, sd);
+    if (D < 4 || D % 4) return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4", D);
+    if (c->num_heads < 1 || c->num_heads > D) return aur__err(AUR_EINVAL, "Aurora: num_heads %d", c->num_heads);
+    if (c->latent_levels < 2) return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be > 1", c->latent_levels);
+    for (int a = 0; a < 3; a++)
+        if (c->window_size[a] < 1) return aur__err(AUR_EINVAL, "Aurora: window_size must be positive");
+    if (c->latent_levels % c->window_size[0])
+        return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be a multiple of window_size[0] %d", c->latent_levels, c->window_size[0]);
+    if (c->patch_size < 2) return aur__err(AUR_EINVAL, "Aurora: patch_size %d (the patch area needs P >= 2)", c->patch_size);
+    if (c->max_history_size < 1 || c->enc_depth < 1 || c->dec_depth < 1 || c->lora_steps < 1)
+        return aur__err(AUR_EINVAL, "Aurora: max_history_size, enc_depth, dec_depth and lora_steps must be >= 1");
+    if (!(c->mlp_ratio > 0 && c->dec_mlp_ratio > 0 && c->perceiver_ln_eps > 0 && c->timestep_seconds > 0))
+        return aur__err(AUR_EINVAL, "Aurora: mlp ratios, perceiver_ln_eps and timestep must be positive");
+    if (!(c->drop_path >= 0 && c->drop_path < 1 && c->drop_rate >= 0 && c->drop_rate < 1))
+        return aur__err(AUR_EINVAL, "Aurora: drop_path and drop_rate must be in [0, 1)");
+    if (c->atmos_static_vars && !c->dynamic_vars)
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: atmos_static_vars without dynamic_vars cannot run in the reference either");
+    return 0;
+}
+
+AURDEF int aur_aurora_config_json(const cJSON *kwargs, aur_aurora_config *cfg)
+{
+    if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Aurora keywords: expected a JSON object");
+    aur_aurora_config c = *cfg;
+    for (const cJSON *v = kwargs->child; v; v = v->next) {
+        int rc = aur__config_key(&c, v);
+        if (rc == 1) return aur__err(AUR_EINVAL, "unknown Aurora keyword '%s'", v->string);
+        if (rc) return rc;
+    }
+    int rc = aur__config_check(&c);
+    if (!rc) *cfg = c;
+    return rc;
+}
+
+/* ==== Aurora: the parameter table ====
+   Declared in the reference's state_dict order: module registration order,
+   with ParameterDict keys sorted as strings. */
+
+AURDEF void aur_level_to_str(double level, char *buf, size_t size)
+{
+    double r = round(level * 1000.0) / 1000.0;
+    if (r == floor(r)) {
+        snprintf(buf, size, "%lld", (long long)r);
+        return;
+    }
+    snprintf(buf, size, "%.3f", r);
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '0') buf[--n] = 0;
+    for (char *c = buf; *c; c++)
+        if (*c == '.') *c = '_';
+}
+
+/* Adds a parameter by printf-style name; failures stick in *rc. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static aur_tensor *aur__p(aur_model *m, int *rc, aur_shape s, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (*rc) return NULL;
+    aur_tensor *t = aur_model_add(m, name, s, 0);
+    if (!t) *rc = AUR_EINVAL;
+    return t;
+}
+
+static int aur__strcmp_p(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* Names sorted as torch.nn.ParameterDict stores a plain dict's keys (sorted, bytewise). */
+static void aur__sorted(const aur_var_list *in, aur_var_list *out)
+{
+    *out = *in;
+    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+}
+
+static void aur__sorted_levels(const aur_aurora_config *c, aur_var_list *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < c->n_level_condition; i++) {
+        char s[AUR_NAME_LEN];
+        aur_level_to_str(c->level_condition[i], s, sizeof s);
+        aur__vl_add(out, s);
+    }
+    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+}
+
+static void aur__declare_linear(aur_model *m, int *rc, const char *prefix, int64_t out, int64_t in, int bias)
+{
+    aur__p(m, rc, aur_shape2(out, in), "%s.weight", prefix);
+    if (bias) aur__p(m, rc, aur_shape1(out), "%s.bias", prefix);
+}
+
+static void aur__declare_norm(aur_model *m, int *rc, const char *prefix, int64_t n)
+{
+    aur__p(m, rc, aur_shape1(n), "%s.weight", prefix);
+    aur__p(m, rc, aur_shape1(n), "%s.bias", prefix);
+}
+
+/* PerceiverResampler: layers.{k}.0 (attention), .1 (MLP), .2 and .3 (norms). */
+static void aur__declare_perceiver(aur_model *m, int *rc, const char *prefix, int64_t dim, int nh, int depth, double ratio,
+                                   int ln_kq)
+{
+    char p[256];
+    int64_t inner = (dim / nh) * nh, hid = (int64_t)(dim * ratio);
+    for (int k = 0; k < depth; k++) {
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
+        aur__declare_linear(m, rc, p, inner, dim, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
+        aur__declare_linear(m, rc, p, 2 * inner, dim, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
+        aur__declare_linear(m, rc, p, dim, inner, 0);
+        if (ln_kq && k == 0) {
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_k", prefix);
+            aur__declare_norm(m, rc, p, inner);
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_q", prefix);
+            aur__declare_norm(m, rc, p, inner);
+        }
+        snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
+        aur__declare_linear(m, rc, p, hid, dim, 1);
+        snprintf(p, sizeof p, "%s.layers.%d.1.net.2", prefix, k);
+        aur__declare_linear(m, rc, p, dim, hid, 1);
+        snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
+        aur__declare_norm(m, rc, p, dim);
+        snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
+        aur__declare_norm(m, rc, p, dim);
+    }
+}
+
+/* The encoder's input variable names: surface (+ statics + dynamic), atmospheric (+ static_*). */
+static const char *const aur__dynamic_names[6] = {"tod_cos", "tod_sin", "dow_cos", "dow_sin", "doy_cos", "doy_sin"};
+
+static void aur__embed_names(const aur_aurora_config *c, aur_var_list *surf, aur_var_list *atmos)
+{
+    char name[AUR_NAME_LEN + 8];
+    *surf = c->surf_vars;
+    for (int i = 0; i < c->static_vars.n; i++) aur__vl_add(surf, c->static_vars.name[i]);
+    if (c->dynamic_vars)
+        for (int i = 0; i < 6; i++) aur__vl_add(surf, aur__dynamic_names[i]);
+    *atmos = c->atmos_vars;
+    if (c->atmos_static_vars)
+        for (int i = c->surf_vars.n; i < surf->n; i++) {
+            snprintf(name, sizeof name, "static_%s", surf->name[i]);
+            aur__vl_add(atmos, name);
+        }
+}
+
+/* LevelPatchEmbed: bias, then weights.{v} (sorted), kernels (D, 1, Tmax, P, P). */
+static void aur__declare_patch_embed(aur_model *m, int *rc, const aur_aurora_config *c, const char *prefix, const aur_var_list *vars)
+{
+    aur_var_list sorted;
+    aur__sorted(vars, &sorted);
+    int64_t D = c->embed_dim, T = c->max_history_size, P = c->patch_size;
+    aur__p(m, rc, aur_shape1(D), "%s.bias", prefix);
+    for (int i = 0; i < sorted.n; i++) aur__p(m, rc, aur_shape5(D, 1, T, P, P), "%s.weights.%s", prefix, sorted.name[i]);
+}
+
+static void aur__declare_encoder(aur_model *m, int *rc, const aur_aurora_config *c)
+{
+    int64_t D = c->embed_dim, hid = (int64_t)(D * c->mlp_ratio);
+    static const char *const embeds[5] = {"pos_embed", "scale_embed", "lead_time_embed", "absolute_time_embed", "atmos_levels_embed"};
+    char p[256];
+    aur_var_list surf, atmos, levels;
+    aur__embed_names(c, &surf, &atmos);
+    aur__p(m, rc, aur_shape2(c->latent_levels - 1, D), "encoder.atmos_latents");
+    aur__p(m, rc, aur_shape1(D), "encoder.surf_level_encoding");
+    aur__declare_linear(m, rc, "encoder.surf_mlp.net.0", hid, D, 1);
+    aur__declare_linear(m, rc, "encoder.surf_mlp.net.2", D, hid, 1);
+    aur__declare_norm(m, rc, "encoder.surf_norm", D);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "encoder.%s", embeds[i]);
+        aur__declare_linear(m, rc, p, D, D, 1);
+    }
+    aur__declare_patch_embed(m, rc, c, "encoder.surf_token_embeds", &surf);
+    if (!c->n_level_condition) {
+        aur__declare_patch_embed(m, rc, c, "encoder.atmos_token_embeds", &atmos);
+    } else {
+        aur__sorted_levels(c, &levels);
+        for (int l = 0; l < levels.n; l++) {
+            snprintf(p, sizeof p, "encoder.atmos_token_embeds.layers.%s", levels.name[l]);
+            aur__declare_patch_embed(m, rc, c, p, &atmos);
+        }
+    }
+    aur__declare_perceiver(m, rc, "encoder.level_agg", D, c->num_heads, c->enc_depth, c->mlp_ratio, c->stabilise_level_agg);
+}
+
+/* LoRA sets on a linear layer: loras.{k}.lora_A (8, in) and lora_B (out, 8). */
+static void aur__declare_lora(aur_model *m, int *rc, const aur_aurora_config *c, const char *prefix, int64_t in, int64_t out)
+{
+    int sets = c->lora_mode == AUR_LORA_ALL ? c->lora_steps : 1;
+    for (int k = 0; k < sets; k++) {
+        aur__p(m, rc, aur_shape2(8, in), "%s.loras.%d.lora_A", prefix, k);
+        aur__p(m, rc, aur_shape2(out, 8), "%s.loras.%d.lora_B", prefix, k);
+    }
+}
+
+static void aur__declare_block(aur_model *m, int *rc, const aur_aurora_config *c, const char *prefix, int64_t d)
+{
+    int64_t D = c->embed_dim, hid = (int64_t)(d * c->mlp_ratio);
+    char p[256];
+    snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", prefix);
+    aur__declare_linear(m, rc, p, 2 * d, D, 1);
+    snprintf(p, sizeof p, "%s.attn.qkv", prefix);
+    aur__declare_linear(m, rc, p, 3 * d, d, 1);
+    snprintf(p, sizeof p, "%s.attn.proj", prefix);
+    aur__declare_linear(m, rc, p, d, d, 1);
+    if (c->use_lora) {
+        snprintf(p, sizeof p, "%s.attn.lora_proj", prefix);
+        aur__declare_lora(m, rc, c, p, d, d);
+        snprintf(p, sizeof p, "%s.attn.lora_qkv", prefix);
+        aur__declare_lora(m, rc, c, p, d, 3 * d);
+    }
+    snprintf(p, sizeof p, "%s.norm2.ln_modulation.1", prefix);
+    aur__declare_linear(m, rc, p, 2 * d, D, 1);
+    snprintf(p, sizeof p, "%s.mlp.fc1", prefix);
+    aur__declare_linear(m, rc, p, hid, d, 1);
+    snprintf(p, sizeof p, "%s.mlp.fc2", prefix);
+    aur__declare_linear(m, rc, p, d, hid, 1);
+}
+
+static void aur__declare_backbone(aur_model *m, int *rc, const aur_aurora_config *c)
+{
+    int64_t D = c->embed_dim;
+    int S = c->n_stages;
+    char p[256];
+    aur__declare_linear(m, rc, "backbone.time_mlp.0", D, D, 1);
+    aur__declare_linear(m, rc, "backbone.time_mlp.2", D, D, 1);
+    for (int i = 0; i < S; i++) {
+        int64_t d = D << i;
+        for (int j = 0; j < c->encoder_depths[i]; j++) {
+            snprintf(p, sizeof p, "backbone.encoder_layers.%d.blocks.%d", i, j);
+            aur__declare_block(m, rc, c, p, d);
+        }
+        if (i < S - 1) {
+            aur__p(m, rc, aur_shape2(2 * d, 4 * d), "backbone.encoder_layers.%d.downsample.reduction.weight", i);
+            snprintf(p, sizeof p, "backbone.encoder_layers.%d.downsample.norm", i);
+            aur__declare_norm(m, rc, p, 4 * d);
+        }
+    }
+    for (int i = 0; i < S; i++) {
+        int64_t d = D << (S - 1 - i);
+        for (int j = 0; j < c->decoder_depths[i]; j++) {
+            snprintf(p, sizeof p, "backbone.decoder_layers.%d.blocks.%d", i, j);
+            aur__declare_block(m, rc, c, p, d);
+        }
+        if (i < S - 1) {
+            aur__p(m, rc, aur_shape2(2 * d, d), "backbone.decoder_layers.%d.upsample.lin1.weight", i);
+            aur__p(m, rc, aur_shape2(d / 2, d / 2), "backbone.decoder_layers.%d.upsample.lin2.weight", i);
+            snprintf(p, sizeof p, "backbone.decoder_layers.%d.upsample.norm", i);
+            aur__declare_norm(m, rc, p, d / 2);
+        }
+    }
+}
+
+/* The decoder's head names: the variables, then {v}_mod for modulation heads. */
+static void aur__head_names(const aur_var_list *vars, const aur_var_list *mod, aur_var_list *out)
+{
+    char name[AUR_NAME_LEN + 8];
+    *out = *vars;
+    for (int i = 0; i < vars->n; i++)
+        if (aur__vl_find(mod, vars->name[i]) >= 0) {
+            snprintf(name, sizeof name, "%s_mod", vars->name[i]);
+            aur__vl_add(out, name);
+        }
+}
+
+static void aur__declare_decoder(aur_model *m, int *rc, const aur_aurora_config *c)
+{
+    int64_t E = 2 * (int64_t)c->embed_dim, P2 = (int64_t)c->patch_size * c->patch_size;
+    aur_var_list surf, atmos, sorted, levels;
+    char p[256];
+    aur__declare_perceiver(m, rc, "decoder.level_decoder", E, c->num_heads, c->dec_depth, c->dec_mlp_ratio, 0);
+    if (c->separate_perceiver.n)
+        aur__declare_perceiver(m, rc, "decoder.level_decoder_alternate", E, c->num_heads, c->dec_depth, c->dec_mlp_ratio, 0);
+    aur__head_names(&c->surf_vars, &c->modulation_heads, &surf);
+    aur__head_names(&c->atmos_vars, &c->modulation_heads, &atmos);
+    aur__sorted(&surf, &sorted);
+    for (int i = 0; i < sorted.n; i++) {
+        snprintf(p, sizeof p, "decoder.surf_heads.%s", sorted.name[i]);
+        aur__declare_linear(m, rc, p, P2, E, 1);
+    }
+    aur__sorted(&atmos, &sorted);
+    aur__sorted_levels(c, &levels);
+    for (int i = 0; i < sorted.n; i++) {
+        if (!c->n_level_condition) {
+            snprintf(p, sizeof p, "decoder.atmos_heads.%s", sorted.name[i]);
+            aur__declare_linear(m, rc, p, P2, E, 1);
+        }
+        for (int l = 0; l < levels.n; l++) {
+            snprintf(p, sizeof p, "decoder.atmos_heads.%s.layers.%s", sorted.name[i], levels.name[l]);
+            aur__declare_linear(m, rc, p, P2, E, 1);
+        }
+    }
+    aur__declare_linear(m, rc, "decoder.atmos_levels_embed", E, E, 1);
+}
+
+/* AuroraAirPollution: a Linear(2, 1) per positive variable. */
+static void aur__declare_air_pollution(aur_model *m, int *rc, const aur_aurora_config *c)
+{
+    char p[256];
+    aur_var_list sorted;
+    aur__sorted(&c->positive_surf_vars, &sorted);
+    for (int i = 0; i < sorted.n; i++) {
+        snprintf(p, sizeof p, "surf_feature_combiner.%s", sorted.name[i]);
+        aur__declare_linear(m, rc, p, 1, 2, 1);
+    }
+    aur__sorted(&c->positive_atmos_vars, &sorted);
+    for (int i = 0; i < sorted.n; i++) {
+        snprintf(p, sizeof p, "atmos_feature_combiner.%s", sorted.name[i]);
+        aur__declare_linear(m, rc, p, 1, 2, 1);
+    }
+}
+
+AURDEF int aur_aurora_declare(aur_model *m, const aur_aurora_config *cfg)
+{
+    int rc = aur__config_check(cfg);
+    if (rc) return rc;
+    aur__declare_encoder(m, &rc, cfg);
+    aur__declare_backbone(m, &rc, cfg);
+    aur__declare_decoder(m, &rc, cfg);
+    if (cfg->air_pollution) aur__declare_air_pollution(m, &rc, cfg);
+    return rc;
+}
+
+static const struct aur__stat_init { const char *key; double loc, scale; } aur__builtin_stats[] = {
+    {"z_50", 199373.0, 5875.553},
+    {"z_100", 157642.1, 5510.64},
+    {"z_150", 133141.4, 5823.912},
+    {"z_200", 115330.0, 5820.169},
+    {"z_250", 101223.1, 5536.585},
+    {"z_300", 89414.15, 5091.916},
+    {"z_400", 69980.38, 4150.851},
+    {"z_500", 54115.37, 3353.187},
+    {"z_600", 40648.33, 2695.808},
+    {"z_700", 28928.82, 2136.436},
+    {"z_850", 13749.78, 1470.321},
+    {"z_925", 7015.005, 1228.997},
+    {"z_1000", 738.1545, 1072.307},
+    {"u_50", 5.653076, 15.29281},
+    {"u_100", 10.27951, 13.52611},
+    {"u_150", 13.54061, 16.04335},
+    {"u_200", 14.20915, 17.6763},
+    {"u_250", 13.34584, 17.9671},
+    {"u_300", 11.80173, 17.11917},
+    {"u_400", 8.817291, 14.34276},
+    {"u_500", 6.563273, 11.98419},
+    {"u_600", 4.814521, 10.33421},
+    {"u_700", 3.345237, 9.168821},
+    {"u_850", 1.418379, 8.188043},
+    {"u_925", 0.6172657, 7.940808},
+    {"u_1000", -0.03328723, 6.141778},
+    {"v_50", 0.004226111, 7.058931},
+    {"v_100", 0.01411897, 7.47931},
+    {"v_150", -0.03697671, 9.57199},
+    {"v_200", -0.04507801, 11.88069},
+    {"v_250", -0.02980338, 13.38039},
+    {"v_300", -0.0229477, 13.34044},
+    {"v_400", -0.01771003, 11.22955},
+    {"v_500", -0.02387986, 9.181708},
+    {"v_600", -0.02716674, 7.803569},
+    {"v_700", 0.02153583, 6.87104},
+    {"v_850", 0.142815, 6.264443},
+    {"v_925", 0.205348, 6.470644},
+    {"v_1000", 0.1867637, 5.308203},
+    {"t_50", 212.4864, 10.26284},
+    {"t_100", 208.4042, 12.52901},
+    {"t_150", 213.3201, 8.928709},
+    {"t_200", 218.0615, 7.189547},
+    {"t_250", 222.771, 8.529282},
+    {"t_300", 228.8696, 10.71679},
+    {"t_400", 242.1368, 12.69102},
+    {"t_500", 252.9492, 13.06447},
+    {"t_600", 261.1347, 13.42046},
+    {"t_700", 267.401, 14.76523},
+    {"t_850", 274.56, 15.5888},
+    {"t_925", 277.3572, 16.08798},
+    {"t_1000", 281.013, 17.13983},
+    {"q_50", 2.67818e-06, 3.571687e-07},
+    {"q_100", 2.633677e-06, 5.703754e-07},
+    {"q_150", 5.254625e-06, 3.794077e-06},
+    {"q_200", 1.940632e-05, 2.267534e-05},
+    {"q_250", 5.773618e-05, 7.446644e-05},
+    {"q_300", 0.0001273861, 0.0001684361},
+    {"q_400", 0.0003855659, 0.0005078644},
+    {"q_500", 0.0008529599, 0.001079294},
+    {"q_600", 0.001541429, 0.001769722},
+    {"q_700", 0.002431637, 0.002549169},
+    {"q_850", 0.004575618, 0.004112368},
+    {"q_925", 0.006033134, 0.005071058},
+    {"q_1000", 0.007030342, 0.005913548},
+    {"w_50", -4.83183e-05, 0.02031102},
+    {"w_100", -1.158353e-05, 0.03982386},
+    {"w_150", 2.323354e-05, 0.07233442},
+    {"w_200", 2.460374e-05, 0.106973},
+    {"w_250", 3.384949e-05, 0.1431527},
+    {"w_300", 0.0001310551, 0.179584},
+    {"w_400", 0.0003637421, 0.2365854},
+    {"w_500", 0.0004369851, 0.2639899},
+    {"w_600", 0.0005889935, 0.2768904},
+    {"w_700", 0.003267191, 0.2871598},
+    {"w_850", 0.01430376, 0.2900477},
+    {"w_925", 0.02180887, 0.2518952},
+    {"w_1000", 0.02735809, 0.1737641},
+    {"co_50", 0.0, 3.3898e-08},
+    {"co_100", 0.0, 1.388527e-07},
+    {"co_150", 0.0, 2.058023e-07},
+    {"co_200", 0.0, 2.400079e-07},
+    {"co_250", 0.0, 2.535403e-07},
+    {"co_300", 0.0, 2.594617e-07},
+    {"co_400", 0.0, 2.967479e-07},
+    {"co_500", 0.0, 3.763697e-07},
+    {"co_600", 0.0, 6.095697e-07},
+    {"co_700", 0.0, 1.084358e-06},
+    {"co_850", 0.0, 3.787436e-06},
+    {"co_925", 0.0, 9.559742e-06},
+    {"co_1000", 0.0, 1.811231e-05},
+    {"no_50", 0.0, 5.58877e-10},
+    {"no_100", 0.0, 1.177009e-09},
+    {"no_150", 0.0, 1.501596e-09},
+    {"no_200", 0.0, 1.021288e-09},
+    {"no_250", 0.0, 7.026757e-10},
+    {"no_300", 0.0, 5.380344e-10},
+    {"no_400", 0.0, 4.131051e-10},
+    {"no_500", 0.0, 1.647942e-09},
+    {"no_600", 0.0, 1.724509e-08},
+    {"no_700", 0.0, 2.791792e-08},
+    {"no_850", 0.0, 1.478467e-07},
+    {"no_925", 0.0, 2.51289e-07},
+    {"no_1000", 0.0, 4.063175e-07},
+    {"no2_50", 0.0, 1.184771e-09},
+    {"no2_100", 0.0, 1.906433e-09},
+    {"no2_150", 0.0, 2.686828e-09},
+    {"no2_200", 0.0, 1.976612e-09},
+    {"no2_250", 0.0, 1.646603e-09},
+    {"no2_300", 0.0, 1.461818e-09},
+    {"no2_400", 0.0, 1.455373e-09},
+    {"no2_500", 0.0, 1.834311e-09},
+    {"no2_600", 0.0, 1.515983e-08},
+    {"no2_700", 0.0, 2.405975e-08},
+    {"no2_850", 0.0, 9.421924e-08},
+    {"no2_925", 0.0, 1.3786e-07},
+    {"no2_1000", 0.0, 1.931397e-07},
+    {"go3_50", 0.0, 6.646655e-06},
+    {"go3_100", 0.0, 3.564464e-06},
+    {"go3_150", 0.0, 1.939059e-06},
+    {"go3_200", 0.0, 1.180154e-06},
+    {"go3_250", 0.0, 7.915061e-07},
+    {"go3_300", 0.0, 5.601596e-07},
+    {"go3_400", 0.0, 2.986021e-07},
+    {"go3_500", 0.0, 2.056183e-07},
+    {"go3_600", 0.0, 1.70049e-07},
+    {"go3_700", 0.0, 1.860511e-07},
+    {"go3_850", 0.0, 2.341993e-07},
+    {"go3_925", 0.0, 2.428035e-07},
+    {"go3_1000", 0.0, 2.332223e-07},
+    {"so2_50", 0.0, 7.246278e-12},
+    {"so2_100", 0.0, 1.636122e-09},
+    {"so2_150", 0.0, 3.668129e-09},
+    {"so2_200", 0.0, 8.572589e-09},
+    {"so2_250", 0.0, 1.255334e-08},
+    {"so2_300", 0.0, 1.881883e-08},
+    {"so2_400", 0.0, 4.548033e-08},
+    {"so2_500", 0.0, 1.476261e-07},
+    {"so2_600", 0.0, 2.777121e-07},
+    {"so2_700", 0.0, 9.13161e-08},
+    {"so2_850", 0.0, 5.244673e-07},
+    {"so2_925", 0.0, 5.512759e-07},
+    {"so2_1000", 0.0, 6.046371e-07},
+    {"2t", 278.514, 21.22036},
+    {"10u", -0.05135059, 5.547512},
+    {"10v", 0.189158, 4.765339},
+    {"msl", 100957.8, 1332.246},
+    {"z", -1386.496, 58844.67},
+    {"lsm", 0.0, 1.0},
+    {"slt", 0.0, 7.0},
+    {"static_co", 0.0, 1.0},
+    {"static_co_log", 0.0, 1.0},
+    {"static_so2", 0.0, 1.0},
+    {"static_so2_log", 0.0, 1.0},
+    {"static_ammonia", 0.0, 1.0},
+    {"static_ammonia_log", 0.0, 1.0},
+    {"static_nox", 0.0, 1.0},
+    {"static_nox_log", 0.0, 1.0},
+    {"wmb", 0.0, 1.0},
+    {"lat_mask", 0.0, 1.0},
+    {"pm1", 0.0, 1.60384e-06},
+    {"pm2p5", 0.0, 2.33652e-06},
+    {"pm10", 0.0, 6.662347e-06},
+    {"tcco", 0.0, 0.005207629},
+    {"tc_no", 0.0, 2.865418e-05},
+    {"tcno2", 0.0, 6.141358e-05},
+    {"gtco3", 0.0, 0.009886098},
+    {"tcso2", 0.0, 0.0001574554},
+    {"swh", 2.53639, 1.38128},
+    {"mwd", 0.0, 1.0},
+    {"mwp", 8.61902, 2.13391},
+    {"pp1d", 10.6605, 3.12242},
+    {"shww", 1.17786, 1.23658},
+    {"mdww", 0.0, 1.0},
+    {"mpww", 4.22253, 2.08384},
+    {"shts", 2.07783, 1.05034},
+    {"mdts", 0.0, 1.0},
+    {"mpts", 9.45161, 2.18806},
+    {"swh1", 1.79443, 1.04481},
+    {"mwd1", 0.0, 1.0},
+    {"mwp1", 9.9143, 3.25726},
+    {"swh2", 0.730807, 0.526008},
+    {"mwd2", 0.0, 1.0},
+    {"mwp2", 8.95218, 4.38825},
+    {"wind", 7.58267, 3.63699},
+    {"dwi", 0.0, 1.0},
+    {"10u_wave", 0.290337, 6.4374},
+    {"10v_wave", 0.126789, 5.40235},
+};
+
+/* ==== Aurora: the model object ==== */
+
+typedef struct aur__stat {
+    char key[AUR_NAME_LEN + 16];
+    double loc, scale;
+} aur__stat;
+
+/* Index tables of one layout (a window partition, a patch merge or split),
+   made once per grid and kept, since backward needs them. */
+typedef struct aur__layout {
+    struct aur__layout *next;
+    int64_t key[10];
+    aur_index fwd, back; /* back: the reverse of a window partition */
+    aur_real *mask;      /* windows: (nW, n, n) additive mask, NULL when not shifted */
+    int64_t nwin, n;     /* windows per sample and tokens per window */
+} aur__layout;
+
+typedef struct aur__aurora {
+    aur_aurora_config cfg;
+    aur_model *m;
+    aur__stat *stats;
+    int n_stats, cap_stats;
+    aur__layout *layouts;
+    aur_probe_fn probe;
+    void *probe_ctx;
+    float *pos_override, *scale_override;
+    int64_t override_L;
+} aur__aurora;
+
+/* The Aurora behind a model, or NULL with an error. */
+static aur__aurora *aur__A(const aur_model *m)
+{
+    if (!m || !m->impl || m->impl_free == NULL) {
+        aur__err(AUR_EINVAL, "not an Aurora model (make it with aur_aurora_create)");
+        return NULL;
+    }
+    return (aur__aurora *)m->impl;
+}
+
+static void aur__aurora_free(void *p)
+{
+    aur__aurora *A = (aur__aurora *)p;
+    if (!A) return;
+    for (aur__layout *l = A->layouts, *n; l; l = n) {
+        n = l->next;
+        AUR_FREE(l->fwd.idx);
+        AUR_FREE(l->back.idx);
+        AUR_FREE(l->mask);
+        AUR_FREE(l);
+    }
+    AUR_FREE(A->stats);
+    AUR_FREE(A->pos_override);
+    AUR_FREE(A->scale_override);
+    AUR_FREE(A);
+}
+
+AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m)
+{
+    aur__aurora *A = aur__A(m);
+    return A ? &A->cfg : NULL;
+}
+
+AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    if (!(isfinite(loc) && isfinite(scale) && scale != 0))
+        return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and non-zero)", key, loc, scale);
+    if (strlen(key) >= sizeof A->stats[0].key) return aur__err(AUR_EINVAL, "statistics key '%s' is too long", key);
+    for (int i = 0; i < A->n_stats; i++)
+        if (!strcmp(A->stats[i].key, key)) {
+            A->stats[i].loc = loc;
+            A->stats[i].scale = scale;
+            return 0;
+        }
+    if (aur__grow((void **)&A->stats, &A->cap_stats, A->n_stats + 1, sizeof(aur__stat))) return AUR_ENOMEM;
+    snprintf(A->stats[A->n_stats].key, sizeof A->stats[0].key, "%s", key);
+    A->stats[A->n_stats].loc = loc;
+    A->stats[A->n_stats++].scale = scale;
+    return 0;
+}
+
+AURDEF int aur_aurora_get_stats(const aur_model *m, const char *key, double *loc, double *scale)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    for (int i = 0; i < A->n_stats; i++)
+        if (!strcmp(A->stats[i].key, key)) {
+            *loc = A->stats[i].loc;
+            *scale = A->stats[i].scale;
+            return 0;
+        }
+    return aur__err(AUR_EINVAL, "no normalisation statistics for '%s'\n---> HINT: register them with aur_aurora_set_stats(m, \"%s\", loc, scale)",
+                    key, key);
+}
+
+/* A surface or static variable's statistics: surf_stats first, then the registry. */
+static int aur__surf_stats(const aur__aurora *A, const char *v, double *loc, double *scale)
+{
+    for (int i = 0; i < A->cfg.n_surf_stats; i++)
+        if (!strcmp(A->cfg.surf_stats_name[i], v)) {
+            *loc = A->cfg.surf_stats[i][0];
+            *scale = A->cfg.surf_stats[i][1];
+            return 0;
+        }
+    return aur_aurora_get_stats(A->m, v, loc, scale);
+}
+
+/* An atmospheric variable's statistics at each level: keys "{v}_{level}". */
+static int aur__atmos_stats(const aur__aurora *A, const char *v, const double *levels, int C, double *loc, double *scale)
+{
+    char key[AUR_NAME_LEN + 32], lv[32];
+    for (int c = 0; c < C; c++) {
+        aur_level_to_str(levels[c], lv, sizeof lv);
+        snprintf(key, sizeof key, "%s_%s", v, lv);
+        if (aur_aurora_get_stats(A->m, key, &loc[c], &scale[c])) return AUR_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- initialisation (the reference's init_weights and module inits) ---- */
+
+typedef struct aur__rng {
+    uint64_t s;
+} aur__rng;
+
+static double aur__rng_uniform(aur__rng *r)
+{
+    r->s += 0x9E3779B97F4A7C15ull;
+    return (double)(aur__mix64(r->s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double aur__rng_normal(aur__rng *r)
+{
+    double u = aur__rng_uniform(r) + 1e-300, v = aur__rng_uniform(r);
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static int aur__ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The initial value of one parameter element, by the reference's rules (§1.3). */
+static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, aur__rng *r)
+{
+    const char *n = p->name;
+    double tk = 1.0 / sqrt((double)c->max_history_size * c->patch_size * c->patch_size);
+    if (strstr(n, "_token_embeds.")) return (2 * aur__rng_uniform(r) - 1) * tk; /* kernels and their shared bias */
+    if (strstr(n, "ln_modulation.1.")) return 0;                                 /* every residual branch starts at 0 */
+    if (aur__ends_with(n, ".lora_B")) return 0;
+    if (aur__ends_with(n, ".lora_A")) return (2 * aur__rng_uniform(r) - 1) / sqrt((double)p->shape[1]);
+    if (strstr(n, "feature_combiner.")) return aur__ends_with(n, ".weight") ? 0.5 : 0;
+    if (p->ndim == 1 && !strcmp(n, "encoder.surf_level_encoding")) return 0.02 * aur__rng_normal(r);
+    if (p->ndim == 1) /* biases 0; LayerNorm weights 1 */
+        return aur__ends_with(n, ".weight") ? 1 : 0;
+    return 0.02 * aur__rng_normal(r); /* Linear weights and the latents: N(0, 0.02^2) (trunc at +-2: no effect) */
+}
+
+AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    aur__rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
+    int rc = 0;
+    for (int i = 0; i < m->n && !rc; i++) {
+        aur_tensor *p = m->params[i];
+        aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "initial weights");
+        if (!v) return AUR_ENOMEM;
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__init_value(&A->cfg, p, &r);
+        rc = aur_tensor_set(p, v, p->numel);
+        AUR_FREE(v);
+    }
+    return rc;
+}
+
+AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed)
+{
+    aur_model *m = aur_model_create();
+    aur__aurora *A = (aur__aurora *)aur__calloc(sizeof *A, "an Aurora model");
+    if (!m || !A) {
+        AUR_FREE(A);
+        aur_model_free(m);
+        return NULL;
+    }
+    A->cfg = *cfg;
+    A->m = m;
+    m->impl = A;
+    m->impl_free = aur__aurora_free;
+    int rc = aur_aurora_declare(m, cfg);
+    for (size_t i = 0; i < sizeof aur__builtin_stats / sizeof aur__builtin_stats[0] && !rc; i++)
+        rc = aur_aurora_set_stats(m, aur__builtin_stats[i].key, aur__builtin_stats[i].loc, aur__builtin_stats[i].scale);
+    if (!rc) rc = aur_model_alloc(m, device);
+    if (!rc) rc = aur_aurora_init_weights(m, seed);
+    if (rc) {
+        aur_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+AURDEF void aur_aurora_set_probe(aur_model *m, aur_probe_fn fn, void *ctx)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return;
+    A->probe = fn;
+    A->probe_ctx = ctx;
+}
+
+AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const float *scale, int64_t L)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    AUR_FREE(A->pos_override);
+    AUR_FREE(A->scale_override);
+    A->pos_override = A->scale_override = NULL;
+    A->override_L = 0;
+    if (!pos || !scale) return 0;
+    size_t n = (size_t)L * (size_t)A->cfg.embed_dim;
+    A->pos_override = (float *)aur__malloc(sizeof(float) * n, "encodings");
+    A->scale_override = (float *)aur__malloc(sizeof(float) * n, "encodings");
+    if (!A->pos_override || !A->scale_override) return AUR_ENOMEM;
+    memcpy(A->pos_override, pos, sizeof(float) * n);
+    memcpy(A->scale_override, scale, sizeof(float) * n);
+    A->override_L = L;
+    return 0;
+}
+
+/* The rollout step of the batch being run, for probes. */
+static AUR__TLS int aur__probe_step;
+
+static void aur__probe(const aur__aurora *A, const char *name, const aur_tensor *x)
+{
+    if (A->probe && x) A->probe(A->probe_ctx, name, aur__probe_step, x);
+}
+
+/* ==== Aurora: Fourier encodings ====
+   Computed once per call on the host in double precision (§4): the phases
+   reach 1e8 rad, so float32 sin would not be reproducible between builds. */
+
+#define AUR__PI 3.14159265358979323846
+#define AUR__EARTH_R 6378.137
+#define AUR__A_MIN 1.0814085263058073e-04
+
+/* d/2 log-spaced wavelengths in [lower, upper], as torch.logspace computes them (two-sided). */
+static void aur__wavenumbers(double lower, double upper, int d, double *k)
+{
+    int n = d / 2;
+    double a = log10(lower), b = log10(upper), s = n > 1 ? (b - a) / (n - 1) : 0;
+    for (int i = 0; i < n; i++) {
+        double lam = i < n / 2 ? pow(10, a + s * i) : pow(10, b - s * (n - 1 - i));
+        k[i] = (1.0 / lam) * 6.283185307179586; /* reciprocal first, as torch evaluates 2 pi / lambda */
+    }
+}
+
+/* FourierExpansion: [sin(x k_0..k_{n-1}), cos(...)], each rounded to float32. */
+static int aur__fourier(const double *x, int64_t count, double lower, double upper, int d, int check, float *out, const char *what)
+{
+    double k[4096];
+    if (d % 2 || d / 2 > 4096) return aur__err(AUR_EINVAL, "%s encoding: dimension %d must be even (and <= 8192)", what, d);
+    double mx = 0;
+    for (int64_t j = 0; j < count; j++) mx = fabs(x[j]) > mx ? fabs(x[j]) : mx;
+    for (int64_t j = 0; check && j < count; j++)
+        if (x[j] != 0 && !(fabs(x[j]) >= lower && mx <= upper))
+            return aur__err(AUR_EINVAL, "%s encoding: value %.9g is outside [%g, %g] (and not 0)", what, x[j], lower, upper);
+    aur__wavenumbers(lower, upper, d, k);
+    for (int64_t j = 0; j < count; j++)
+        for (int i = 0; i < d / 2; i++) {
+            double ph = x[j] * k[i];
+            out[j * d + i] = (float)sin(ph);
+            out[j * d + d / 2 + i] = (float)cos(ph);
+        }
+    return 0;
+}
+
+/* Levels in hPa: integers exactly, and any fractional level rounded to float32 (as torch builds the tensor). */
+static void aur__levels_input(const double *levels, int C, double *x)
+{
+    int any_frac = 0;
+    for (int c = 0; c < C; c++) any_frac |= levels[c] != floor(levels[c]);
+    for (int c = 0; c < C; c++) x[c] = any_frac ? (double)(float)levels[c] : levels[c];
+}
+
+/* The float32 lat/lon grid value at (i, j). */
+static float aur__grid(const float *g, int is_2d, int64_t i, int64_t j, int64_t W, int along_rows)
+{
+    if (is_2d) return g[i * W + j];
+    return along_rows ? g[i] : g[j];
+}
+
+/* Position and scale encodings of every patch (§4.4): (L, D) each. */
+static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P, int D, float *pos, float *scl)
+{
+    const int64_t h = H / P, w = W / P;
+    const float cdeg = (float)0.017453292519943295;
+    double *mlat = (double *)aur__malloc(sizeof(double) * (size_t)(3 * h * w + 1), "patch encodings");
+    if (!mlat) return AUR_ENOMEM;
+    double *mlon = mlat + h * w, *root = mlon + h * w;
+    int rc = 0;
+    for (int64_t pi = 0; pi < h && !rc; pi++)
+        for (int64_t pj = 0; pj < w && !rc; pj++) {
+            float slat = 0, slon = 0, lat_max = -INFINITY, lat_min = INFINITY, lon_max = -INFINITY, lon_min = INFINITY;
+            for (int64_t r = pi * P; r < (pi + 1) * P; r++) /* the CPU average-pool order */
+                for (int64_t c = pj * P; c < (pj + 1) * P; c++) {
+                    float la = aur__grid(b->lat, b->lat_2d, r, c, W, 1), lo = aur__grid(b->lon, b->lon_2d, r, c, W, 0);
+                    slat = slat + la;
+                    slon = slon + lo;
+                    lat_max = la > lat_max ? la : lat_max;
+                    lat_min = la < lat_min ? la : lat_min;
+                    lon_max = lo > lon_max ? lo : lon_max;
+                    lon_min = lo < lon_min ? lo : lon_min;
+                }
+            int64_t l = pi * w + pj;
+            mlat[l] = (double)(float)(slat / (float)(P * P));
+            mlon[l] = (double)(float)(slon / (float)(P * P));
+            if (!(lat_max > lat_min && lon_max > lon_min && fabsf(lat_max) <= 90 && fabsf(lat_min) <= 90 && lon_min >= 0 && lon_max <= 360)) {
+                rc = aur__err(AUR_EINVAL, "patch (%lld, %lld): latitudes [%g, %g], longitudes [%g, %g] do not span a valid area",
+                              (long long)pi, (long long)pj, lat_min, lat_max, lon_min, lon_max);
+                break;
+            }
+            /* the area in float32, one rounding per operation (§4.4 step 3) */
+            float a1 = lat_max * cdeg, a2 = lat_min * cdeg, o1 = lon_max * cdeg, o2 = lon_min * cdeg;
+            float ds = (float)sin((double)a1) - (float)sin((double)a2), dl = o1 - o2;
+            float area = ((float)127516117.97744706 * ds) * dl;
+            if (!(area > 0)) rc = aur__err(AUR_EINVAL, "patch (%lld, %lld) has area %g", (long long)pi, (long long)pj, area);
+            root[l] = (double)(float)sqrt((double)area);
+        }
+    float *tmp = (float *)aur__malloc(sizeof(float) * (size_t)(D / 2), "an encoding row");
+    if (!tmp) rc = AUR_ENOMEM;
+    for (int64_t l = 0; l < h * w && !rc; l++) {
+        rc = aur__fourier(&mlat[l], 1, 0.01, 720, D / 2, 1, tmp, "position (latitude)");
+        if (!rc) memcpy(pos + l * D, tmp, sizeof(float) * (size_t)(D / 2));
+        if (!rc) rc = aur__fourier(&mlon[l], 1, 0.01, 720, D / 2, 1, tmp, "position (longitude)");
+        if (!rc) memcpy(pos + l * D + D / 2, tmp, sizeof(float) * (size_t)(D / 2));
+    }
+    if (!rc) rc = aur__fourier(root, h * w, AUR__A_MIN, 4 * AUR__PI * AUR__EARTH_R * AUR__EARTH_R, D, 1, scl, "scale");
+    AUR_FREE(tmp);
+    AUR_FREE(mlat);
+    return rc;
+}
+
+/* ==== Aurora: layouts (index tables of the backbone's shuffles) ==== */
+
+enum { AUR__LAYOUT_WINDOWS = 1, AUR__LAYOUT_MERGE = 2, AUR__LAYOUT_SPLIT = 3 };
+
+static aur__layout *aur__layout_find(aur__aurora *A, const int64_t *key)
+{
+    for (aur__layout *l = A->layouts; l; l = l->next)
+        if (!memcmp(l->key, key, sizeof l->key)) return l;
+    return NULL;
+}
+
+static aur__layout *aur__layout_new(aur__aurora *A, const int64_t *key, int64_t n_fwd, int64_t n_back)
+{
+    aur__layout *l = (aur__layout *)aur__calloc(sizeof *l, "a layout");
+    if (!l) return NULL;
+    memcpy(l->key, key, sizeof l->key);
+    l->fwd.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)(n_fwd + 1), "an index table");
+    l->back.idx = n_back ? (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)n_back, "an index table") : NULL;
+    if (!l->fwd.idx || (n_back && !l->back.idx)) {
+        AUR_FREE(l->fwd.idx);
+        AUR_FREE(l);
+        return NULL;
+    }
+    l->fwd.n_out = n_fwd;
+    l->back.n_out = n_back;
+    l->fwd.injective = l->back.injective = 1;
+    l->next = A->layouts;
+    A->layouts = l;
+    return l;
+}
+
+/* Window and shift per axis (§5.3 step 1): an axis no longer than its window
+   takes the whole axis and no shift. */
+static void aur__adjust_window(const int *window, int shifted, const int64_t *res, int64_t *ws, int64_t *ss)
+{
+    for (int a = 0; a < 3; a++) {
+        ws[a] = window[a];
+        ss[a] = shifted ? window[a] / 2 : 0;
+        if (res[a] <= window[a]) {
+            ws[a] = res[a];
+            ss[a] = 0;
+        }
+    }
+}
+
+/* Shifted-window group label of a position on one axis (§5.4). */
+static int aur__shift_label(int64_t i, int64_t N, int64_t w, int64_t s)
+{
+    if (s == 0) return 2; /* Python's slices with s = 0 give the last group everywhere */
+    return i < N - w ? 0 : i < N - s ? 1 : 2;
+}
+
+/* Roll by -ss, pad, partition into windows; its reverse; and the shift mask. */
+static aur__layout *aur__windows(aur__aurora *A, const int64_t *res, const int *window, int shifted)
+{
+    int64_t ws[3], ss[3], pb[3], pad[3], np[3], nw[3];
+    aur__adjust_window(window, shifted, res, ws, ss);
+    int64_t key[10] = {AUR__LAYOUT_WINDOWS, res[0], res[1], res[2], ws[0], ws[1], ws[2], ss[0], ss[1], ss[2]};
+    aur__layout *l = aur__layout_find(A, key);
+    if (l) return l;
+    for (int a = 0; a < 3; a++) {
+        pad[a] = (ws[a] - res[a] % ws[a]) % ws[a];
+        pb[a] = pad[a] / 2; /* split padding: the smaller half before */
+        np[a] = res[a] + pad[a];
+        nw[a] = np[a] / ws[a];
+    }
+    const int64_t C = res[0], H = res[1], W = res[2], n = ws[0] * ws[1] * ws[2], nwin = nw[0] * nw[1] * nw[2];
+    l = aur__layout_new(A, key, nwin * n, C * H * W);
+    if (!l) return NULL;
+    l->nwin = nwin;
+    l->n = n;
+    l->fwd.n_in = C * H * W;
+    l->back.n_in = nwin * n;
+    int has_shift = ss[0] || ss[1] || ss[2];
+    int *group = (int *)aur__malloc(sizeof(int) * (size_t)(nwin * n), "window groups");
+    if (has_shift) l->mask = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(nwin * n * n), "a window mask");
+    if (!group || (has_shift && !l->mask)) {
+        AUR_FREE(group);
+        return NULL;
+    }
+    for (int64_t win = 0; win < nwin; win++)
+        for (int64_t tok = 0; tok < n; tok++) {
+            int64_t iw = win % nw[2], ih = (win / nw[2]) % nw[1], ic = win / (nw[1] * nw[2]);
+            int64_t tw = tok % ws[2], th = (tok / ws[2]) % ws[1], tc = tok / (ws[1] * ws[2]);
+            int64_t c = ic * ws[0] + tc - pb[0], h = ih * ws[1] + th - pb[1], w = iw * ws[2] + tw - pb[2];
+            int64_t row = win * n + tok;
+            if (c < 0 || c >= C || h < 0 || h >= H || w < 0 || w >= W) {
+                l->fwd.idx[row] = -1;
+                group[row] = 27; /* padding is its own group */
+                continue;
+            }
+            /* x'[c,h,w] = x[c+ss, h+ss, w+ss] (torch.roll by -ss) */
+            l->fwd.idx[row] = (((c + ss[0]) % C) * H + (h + ss[1]) % H) * W + (w + ss[2]) % W;
+            /* the reverse rolls back by +ss: output (c0,h0,w0) reads window row of (c0-ss, h0-ss, w0-ss) */
+            int64_t c0 = (c + ss[0]) % C, h0 = (h + ss[1]) % H, w0 = (w + ss[2]) % W;
+            l->back.idx[(c0 * H + h0) * W + w0] = row;
+            int lw = aur__shift_label(w, W, ws[2], ss[2]);
+            group[row] = 9 * aur__shift_label(c, C, ws[0], ss[0]) + 3 * aur__shift_label(h, H, ws[1], ss[1]) + (lw ? 2 : 0);
+        }
+    for (int64_t win = 0; has_shift && win < nwin; win++) /* -100 between groups, as the reference (not -inf) */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++)
+                l->mask[(win * n + i) * n + j] = group[win * n + i] == group[win * n + j] ? 0 : -100;
+    AUR_FREE(group);
+    return l;
+}
+
+/* PatchMerging3D: (C, H, W) tokens -> (C, H2, W2) tokens of 4 neighbours,
+   [x(2i,2j), x(2i,2j+1), x(2i+1,2j), x(2i+1,2j+1)], zero-padded bottom/right. */
+static aur__layout *aur__merge_layout(aur__aurora *A, const int64_t *res)
+{
+    int64_t key[10] = {AUR__LAYOUT_MERGE, res[0], res[1], res[2], 0, 0, 0, 0, 0, 0};
+    aur__layout *l = aur__layout_find(A, key);
+    if (l) return l;
+    const int64_t C = res[0], H = res[1], W = res[2], H2 = (H + H % 2) / 2, W2 = (W + W % 2) / 2;
+    l = aur__layout_new(A, key, C * H2 * W2 * 4, 0);
+    if (!l) return NULL;
+    l->fwd.n_in = C * H * W;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < H2; i++)
+            for (int64_t j = 0; j < W2; j++)
+                for (int k = 0; k < 4; k++) {
+                    int64_t hh = 2 * i + k / 2, ww = 2 * j + k % 2;
+                    l->fwd.idx[((c * H2 + i) * W2 + j) * 4 + k] = hh < H && ww < W ? (c * H + hh) * W + ww : -1;
+                }
+    return l;
+}
+
+/* PatchSplitting3D: token (c,i,j) with 4 sub-rows (h,w) -> grid (C, 2H-cH, 2W-cW). */
+static aur__layout *aur__split_layout(aur__aurora *A, const int64_t *res, int64_t cH, int64_t cW)
+{
+    int64_t key[10] = {AUR__LAYOUT_SPLIT, res[0], res[1], res[2], cH, cW, 0, 0, 0, 0};
+    aur__layout *l = aur__layout_find(A, key);
+    if (l) return l;
+    const int64_t C = res[0], H = res[1], W = res[2], H2 = 2 * H - cH, W2 = 2 * W - cW;
+    l = aur__layout_new(A, key, C * H2 * W2, 0);
+    if (!l) return NULL;
+    l->fwd.n_in = C * H * W * 4;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < H2; r++)
+            for (int64_t s = 0; s < W2; s++)
+                l->fwd.idx[(c * H2 + r) * W2 + s] = ((c * H + r / 2) * W + s / 2) * 4 + (r % 2) * 2 + s % 2;
+    return l;
+}
+
+/* ==== Aurora: batches ==== */
+
+AURDEF void aur_batch_free(aur_batch *b)
+{
+    if (!b) return;
+    for (int i = 0; i < b->surf_names.n; i++)
+        if (b->surf[i] && b->surf[i]->owned) aur_tensor_free(b->surf[i]);
+    for (int i = 0; i < b->static_names.n; i++)
+        if (b->statics[i] && b->statics[i]->owned) aur_tensor_free(b->statics[i]);
+    for (int i = 0; i < b->atmos_names.n; i++)
+        if (b->atmos[i] && b->atmos[i]->owned) aur_tensor_free(b->atmos[i]);
+    AUR_FREE(b->lat);
+    AUR_FREE(b->lon);
+    AUR_FREE(b->time);
+    AUR_FREE(b);
+}
+
+/* An empty batch struct with lat/lon/time buffers of the given sizes. */
+static aur_batch *aur__batch_shell(int B, int T, int C, int H, int W, int lat_2d, int lon_2d)
+{
+    aur_batch *b = (aur_batch *)aur__calloc(sizeof *b, "a batch");
+    if (!b) return NULL;
+    b->B = B;
+    b->T = T;
+    b->C = C;
+    b->H = H;
+    b->W = W;
+    b->lat_2d = lat_2d;
+    b->lon_2d = lon_2d;
+    b->lat = (float *)aur__calloc(sizeof(float) * (size_t)(lat_2d ? H * W : H) + 1, "latitudes");
+    b->lon = (float *)aur__calloc(sizeof(float) * (size_t)(lon_2d ? H * W : W) + 1, "longitudes");
+    b->time = (double *)aur__calloc(sizeof(double) * (size_t)B + 1, "times");
+    if (!b->lat || !b->lon || !b->time) {
+        aur_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
+                                   const aur_var_list *atmos)
+{
+    if (B < 1 || T < 1 || C < 0 || C > AUR_MAX_LEVELS || H < 1 || W < 1) {
+        aur__err(AUR_EINVAL, "aur_batch_create: sizes B %d T %d C %d H %d W %d", B, T, C, H, W);
+        return NULL;
+    }
+    aur_batch *b = aur__batch_shell(B, T, C, H, W, 0, 0);
+    if (!b) return NULL;
+    int ok = 1;
+    if (surf) b->surf_names = *surf;
+    if (statics) b->static_names = *statics;
+    if (atmos) b->atmos_names = *atmos;
+    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (b->surf[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape4(B, T, H, W))) != NULL;
+    for (int i = 0; i < b->static_names.n && ok; i++) ok = (b->statics[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape2(H, W))) != NULL;
+    for (int i = 0; i < b->atmos_names.n && ok; i++)
+        ok = (b->atmos[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape5(B, T, C, H, W))) != NULL;
+    if (!ok) {
+        aur_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static aur_tensor *aur__vl_get(const aur_var_list *l, aur_tensor *const *t, const char *name)
+{
+    int i = aur__vl_find(l, name);
+    return i < 0 ? NULL : t[i];
+}
+AURDEF aur_tensor *aur_batch_surf(const aur_batch *b, const char *name) { return aur__vl_get(&b->surf_names, b->surf, name); }
+AURDEF aur_tensor *aur_batch_atmos(const aur_batch *b, const char *name) { return aur__vl_get(&b->atmos_names, b->atmos, name); }
+AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name) { return aur__vl_get(&b->static_names, b->statics, name); }
+
+/* Variable names for a group: from the metadata's comma list, else every
+   "{group}/{v}" tensor in name order. */
+static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_list *out)
+{
+    char key[64], buf[4096];
+    memset(out, 0, sizeof *out);
+    snprintf(key, sizeof key, "%s_vars", group);
+    const char *list = aur_st_meta(f, key);
+    if (list) {
+        snprintf(buf, sizeof buf, "%s", list);
+        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", "))
+            if (aur__vl_add(out, tok)) return AUR_EINVAL;
+        return 0;
+    }
+    size_t k = strlen(group);
+    for (int i = 0; i < f->n; i++)
+        if (!strncmp(f->tensors[i].name, group, k) && f->tensors[i].name[k] == '/')
+            if (aur__vl_add(out, f->tensors[i].name + k + 1)) return AUR_EINVAL;
+    return 0;
+}
+
+/* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
+static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want)
+{
+    char key[160], s1[64];
+    snprintf(key, sizeof key, "%s/%s", group, name);
+    const aur_st_tensor *e = aur_st_find(f, key);
+    if (!e) {
+        aur__err(AUR_EFORMAT, "%s: batch variable '%s' is missing", f->path, key);
+        return NULL;
+    }
+    int ok = e->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = want[i] < 0 || e->shape[i] == want[i];
+    if (!ok) {
+        aur__err(AUR_ESHAPE, "%s: '%s' has shape %s; expected rank %d matching the other variables", f->path, key,
+                 aur_shape_str(e->shape, e->ndim, s1, sizeof s1), ndim);
+        return NULL;
+    }
+    aur_tensor *t = aur_tensor_create(AUR_F32, AUR_CPU, aur_shapev(e->ndim, e->shape));
+    if (!t || aur_st_read(f, e, AUR_F32, t->data)) {
+        aur_tensor_free(t);
+        return NULL;
+    }
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(aur_tensor_f32(t)[i])) {
+            bad++;
+            first = first < 0 ? i : first;
+        }
+    if (bad) {
+        aur__err(AUR_ENAN, "%s: variable '%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, key,
+                 (long long)bad, (long long)first);
+        aur_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Reads a 1-D or 2-D coordinate into host floats. */
+static float *aur__batch_coord(const aur_st_file *f, const char *name, int64_t n1, int64_t H, int64_t W, int *is_2d)
+{
+    const aur_st_tensor *e = aur_st_find(f, name);
+    char s1[64];
+    if (!e || !((e->ndim == 1 && e->shape[0] == n1) || (e->ndim == 2 && e->shape[0] == H && e->shape[1] == W))) {
+        aur__err(AUR_EFORMAT, "%s: '%s' %s; expected (%lld) or (%lld, %lld)", f->path, name,
+                 e ? aur_shape_str(e->shape, e->ndim, s1, sizeof s1) : "is missing", (long long)n1, (long long)H, (long long)W);
+        return NULL;
+    }
+    *is_2d = e->ndim == 2;
+    aur_real *tmp = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)e->numel, "coordinates");
+    float *out = (float *)aur__malloc(sizeof(float) * (size_t)e->numel, "coordinates");
+    if (tmp && out && !aur_st_read(f, e, AUR_F32, tmp)) {
+        for (int64_t i = 0; i < e->numel; i++) out[i] = (float)tmp[i];
+        AUR_FREE(tmp);
+        return out;
+    }
+    AUR_FREE(tmp);
+    AUR_FREE(out);
+    return NULL;
+}
+
+/* Sizes (B, T, C, H, W) from the first variables present. */
+static int aur__batch_sizes(const aur_st_file *f, const aur_var_list *surf, const aur_var_list *atmos, int64_t *sz)
+{
+    char key[160];
+    const aur_st_tensor *e = NULL;
+    if (surf->n) {
+        snprintf(key, sizeof key, "surf/%s", surf->name[0]);
+        if ((e = aur_st_find(f, key)) && e->ndim == 4) {
+            sz[0] = e->shape[0], sz[1] = e->shape[1], sz[3] = e->shape[2], sz[4] = e->shape[3];
+        }
+    }
+    if (atmos->n) {
+        snprintf(key, sizeof key, "atmos/%s", atmos->name[0]);
+        const aur_st_tensor *a = aur_st_find(f, key);
+        if (a && a->ndim == 5) {
+            sz[0] = a->shape[0], sz[1] = a->shape[1], sz[2] = a->shape[2], sz[3] = a->shape[3], sz[4] = a->shape[4];
+            e = a;
+        }
+    }
+    if (!e) return aur__err(AUR_EFORMAT, "%s: no surf/{v} (B,T,H,W) or atmos/{v} (B,T,C,H,W) variables to read the sizes from", f->path);
+    if (sz[0] < 1 || sz[1] < 1 || sz[3] < 1 || sz[4] < 1 || sz[2] > AUR_MAX_LEVELS)
+        return aur__err(AUR_EFORMAT, "%s: batch sizes (B %lld, T %lld, C %lld, H %lld, W %lld) are not usable", f->path,
+                        (long long)sz[0], (long long)sz[1], (long long)sz[2], (long long)sz[3], (long long)sz[4]);
+    return 0;
+}
+
+/* "a,b,c" -> doubles; returns the count or -1. */
+static int aur__parse_doubles(const char *s, double *out, int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        char *end;
+        out[n++] = strtod(s, &end);
+        if (end == s) return -1;
+        s = *end == ',' ? end + 1 : end;
+        while (*s == ' ') s++;
+    }
+    return s && *s ? -1 : n;
+}
+
+static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
+{
+    const char *tu = aur_st_meta(f, "time_unix"), *rs = aur_st_meta(f, "rollout_step");
+    for (int i = 0; i < b->B; i++) b->time[i] = NAN;
+    if (tu && aur__parse_doubles(tu, b->time, b->B) != b->B)
+        return aur__err(AUR_EFORMAT, "%s: metadata time_unix '%s' does not give %d times", f->path, tu, b->B);
+    b->rollout_step = rs ? atoi(rs) : 0;
+    const aur_st_tensor *lv = aur_st_find(f, "meta/levels");
+    if (b->C > 0) {
+        aur_real tmp[AUR_MAX_LEVELS];
+        if (!lv || lv->numel != b->C || aur_st_read(f, lv, AUR_F32, tmp))
+            return aur__err(AUR_EFORMAT, "%s: meta/levels must hold the %d pressure levels", f->path, b->C);
+        for (int c = 0; c < b->C; c++) b->levels[c] = tmp[c];
+    }
+    AUR_FREE(b->lat);
+    AUR_FREE(b->lon);
+    b->lat = aur__batch_coord(f, "meta/lat", b->H, b->H, b->W, &b->lat_2d);
+    b->lon = b->lat ? aur__batch_coord(f, "meta/lon", b->W, b->H, b->W, &b->lon_2d) : NULL;
+    return b->lat && b->lon ? 0 : AUR_EFORMAT;
+}
+
+AURDEF aur_batch *aur_batch_load(const char *path)
+{
+    aur_st_file *f = aur_st_open(path);
+    if (!f) return NULL;
+    aur_var_list surf, statics, atmos;
+    int64_t sz[5] = {0, 0, 0, 0, 0};
+    aur_batch *b = NULL;
+    int rc = aur__batch_names(f, "surf", &surf) || aur__batch_names(f, "static", &statics) || aur__batch_names(f, "atmos", &atmos);
+    if (!rc) rc = aur__batch_sizes(f, &surf, &atmos, sz);
+    if (!rc) rc = (b = aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0)) ? 0 : AUR_ENOMEM;
+    if (!rc) {
+        int64_t s4[4] = {sz[0], sz[1], sz[3], sz[4]}, s2[2] = {sz[3], sz[4]}, s5[5] = {sz[0], sz[1], sz[2], sz[3], sz[4]};
+        b->surf_names = surf;
+        b->static_names = statics;
+        b->atmos_names = atmos;
+        for (int i = 0; i < surf.n && !rc; i++) rc = (b->surf[i] = aur__batch_read(f, "surf", surf.name[i], 4, s4)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < statics.n && !rc; i++) rc = (b->statics[i] = aur__batch_read(f, "static", statics.name[i], 2, s2)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < atmos.n && !rc; i++) rc = (b->atmos[i] = aur__batch_read(f, "atmos", atmos.name[i], 5, s5)) ? 0 : AUR_EFORMAT;
+    }
+    if (!rc) rc = aur__batch_meta(f, b);
+    aur_st_close(f);
+    if (rc) {
+        aur_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void aur__join_names(const aur_var_list *l, char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < l->n && k < size; i++) k += (size_t)snprintf(buf + k, size - k, i ? ",%s" : "%s", l->name[i]);
+}
+
+AURDEF int aur_batch_save(const aur_batch *b, const char *path)
+{
+    aur_st_writer *w = aur_st_writer_create();
+    char name[160], list[4096], num[64];
+    int rc = w ? 0 : AUR_ENOMEM;
+    aur_tensor *lat = NULL, *lon = NULL, *lev = NULL;
+    for (int i = 0; i < b->surf_names.n && !rc; i++) {
+        snprintf(name, sizeof name, "surf/%s", b->surf_names.name[i]);
+        rc = aur_st_writer_add(w, name, b->surf[i]);
+    }
+    for (int i = 0; i < b->static_names.n && !rc; i++) {
+        snprintf(name, sizeof name, "static/%s", b->static_names.name[i]);
+        rc = aur_st_writer_add(w, name, b->statics[i]);
+    }
+    for (int i = 0; i < b->atmos_names.n && !rc; i++) {
+        snprintf(name, sizeof name, "atmos/%s", b->atmos_names.name[i]);
+        rc = aur_st_writer_add(w, name, b->atmos[i]);
+    }
+    if (!rc) {
+        lat = aur_tensor_create(AUR_F32, AUR_CPU, b->lat_2d ? aur_shape2(b->H, b->W) : aur_shape1(b->H));
+        lon = aur_tensor_create(AUR_F32, AUR_CPU, b->lon_2d ? aur_shape2(b->H, b->W) : aur_shape1(b->W));
+        lev = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape1(b->C));
+        rc = lat && lon && lev ? 0 : AUR_ENOMEM;
+    }
+    for (int64_t i = 0; !rc && i < lat->numel; i++) aur_tensor_f32(lat)[i] = b->lat[i];
+    for (int64_t i = 0; !rc && i < lon->numel; i++) aur_tensor_f32(lon)[i] = b->lon[i];
+    for (int64_t i = 0; !rc && i < lev->numel; i++) aur_tensor_f32(lev)[i] = (aur_real)b->levels[i];
+    if (!rc) rc = aur_st_writer_add(w, "meta/lat", lat) || aur_st_writer_add(w, "meta/lon", lon) || aur_st_writer_add(w, "meta/levels", lev);
+    if (!rc) {
+        aur__join_names(&b->surf_names, list, sizeof list);
+        rc = aur_st_writer_meta(w, "surf_vars", list);
+        aur__join_names(&b->static_names, list, sizeof list);
+        if (!rc) rc = aur_st_writer_meta(w, "static_vars", list);
+        aur__join_names(&b->atmos_names, list, sizeof list);
+        if (!rc) rc = aur_st_writer_meta(w, "atmos_vars", list);
+        size_t k = 0;
+        list[0] = 0;
+        for (int i = 0; i < b->B && k < sizeof list; i++) k += (size_t)snprintf(list + k, sizeof list - k, i ? ",%.17g" : "%.17g", b->time[i]);
+        if (!rc) rc = aur_st_writer_meta(w, "time_unix", list);
+        snprintf(num, sizeof num, "%d", b->rollout_step);
+        if (!rc) rc = aur_st_writer_meta(w, "rollout_step", num);
+    }
+    if (!rc) rc = aur_st_writer_write(w, path);
+    aur_st_writer_free(w);
+    aur_tensor_free(lat);
+    aur_tensor_free(lon);
+    aur_tensor_free(lev);
+    return rc;
+}
+
+/* The reference's metadata checks (§2.1), as errors. */
+static int aur__check_coords(const aur_batch *b)
+{
+    if (b->lat_2d != b->lon_2d) return aur__err(AUR_EINVAL, "batch: lat and lon must both be 1-D or both 2-D");
+    int64_t nlat = b->lat_2d ? (int64_t)b->H * b->W : b->H, nlon = b->lon_2d ? (int64_t)b->H * b->W : b->W;
+    for (int64_t i = 0; i < nlat; i++)
+        if (!(b->lat[i] >= -90 && b->lat[i] <= 90)) return aur__err(AUR_EINVAL, "batch: latitude %g is outside [-90, 90]", b->lat[i]);
+    for (int64_t i = 0; i < nlon; i++)
+        if (!(b->lon[i] >= 0 && b->lon[i] < 360)) return aur__err(AUR_EINVAL, "batch: longitude %g is outside [0, 360)", b->lon[i]);
+    if (!b->lat_2d) {
+        for (int i = 0; i + 1 < b->H; i++)
+            if (!(b->lat[i + 1] < b->lat[i])) return aur__err(AUR_EINVAL, "batch: latitudes must strictly decrease (row %d)", i + 1);
+        for (int j = 0; j + 1 < b->W; j++)
+            if (!(b->lon[j + 1] > b->lon[j])) return aur__err(AUR_EINVAL, "batch: longitudes must strictly increase (column %d)", j + 1);
+        return 0;
+    }
+    for (int i = 0; i < b->H; i++)
+        for (int j = 0; j + 1 < b->W; j++)
+            if (!(b->lon[i * b->W + j + 1] > b->lon[i * b->W + j]))
+                return aur__err(AUR_EINVAL, "batch: 2-D longitudes must increase along each row (row %d)", i);
+    for (int i = 0; i + 1 < b->H; i++) { /* the reference only asks consecutive rows to differ */
+        int differ = 1;
+        for (int j = 0; j < b->W; j++) differ &= b->lat[(i + 1) * b->W + j] != b->lat[i * b->W + j];
+        if (!differ) return aur__err(AUR_EINVAL, "batch: 2-D latitude rows %d and %d do not differ", i, i + 1);
+    }
+    return 0;
+}
+
+/* ==== Aurora: forward ==== */
+
+/* One forward call's working state. */
+typedef struct aur__fwd {
+    aur__aurora *A;
+    aur_tape *t;
+    const aur_aurora_config *c;
+    int B, T, C, H, W, h, w, P, D, Ld;
+    int64_t L;
+    int step;      /* rollout_step of the input batch */
+    int lora_set;  /* which LoRA set this step uses, or -1 */
+    const aur_batch *in;
+    /* normalised and cropped inputs */
+    aur_tensor *surf[AUR_MAX_VARS], *statics[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];
+    double levels[AUR_MAX_LEVELS];
+    float *lat, *lon; /* cropped */
+    float *lead_enc;  /* (B, D) */
+} aur__fwd;
+
+/* A parameter by formatted name, or NULL with an error naming it. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static aur_tensor *aur__P(const aur__fwd *F, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int i = aur__index_find(F->A->m, name);
+    if (i < 0) {
+        aur__err(AUR_EINVAL, "Aurora: no parameter '%s'", name);
+        return NULL;
+    }
+    return F->A->m->params[i];
+}
+
+/* A constant tensor in the arena from host floats (no gradient). */
+static aur_tensor *aur__const(aur_tape *t, aur_shape s, const float *v)
+{
+    aur_tensor *x = aur__tensor(t, AUR_F32, AUR_CPU, s);
+    if (x)
+        for (int64_t i = 0; i < x->numel; i++) aur__wr(x)[i] = (aur_real)v[i];
+    return x;
+}
+
+/* A constant view of memory that outlives the step (cached masks). */
+static aur_tensor *aur__const_view(aur_tape *t, aur_shape s, aur_real *data)
+{
+    aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
+    if (!x) return NULL;
+    aur__tensor_init(x, AUR_F32, AUR_CPU, s);
+    x->data = data;
+    return x;
+}
+
+static aur_tensor *aur__lin(const aur__fwd *F, aur_tensor *x, const char *prefix, int bias)
+{
+    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = bias ? aur__P(F, "%s.bias", prefix) : NULL;
+    if (!w || (bias && !b)) return NULL;
+    return aur_linear(F->t, x, w, b);
+}
+
+static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix, double eps)
+{
+    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = aur__P(F, "%s.bias", prefix);
+    return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
+}
+
+/* Linear -> GELU -> Linear (-> dropout): the MLPs of the Perceivers and the surface path. */
+static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2)
+{
+    aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
+    h = aur_dropout(F->t, h, F->c->drop_rate);
+    return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+}
+
+/* (N, L, nh*hd) -> (N, nh, L, hd) and back. */
+static aur_tensor *aur__split_heads(aur_tape *t, aur_tensor *x, int nh)
+{
+    if (!x) return NULL;
+    static const int perm[4] = {0, 2, 1, 3};
+    int64_t N = x->shape[0], L = x->shape[1], hd = x->shape[2] / nh;
+    return aur_permute(t, aur_reshape(t, x, aur_shape4(N, L, nh, hd)), perm);
+}
+
+static aur_tensor *aur__merge_heads(aur_tape *t, aur_tensor *x)
+{
+    if (!x) return NULL;
+    static const int perm[4] = {0, 2, 1, 3};
+    int64_t N = x->shape[0], nh = x->shape[1], L = x->shape[2], hd = x->shape[3];
+    return aur_reshape(t, aur_permute(t, x, perm), aur_shape3(N, L, nh * hd));
+}
+
+/* PerceiverResampler (§3.4): queries Q (N, Lq, dim) attend to context X (N, Lc, dim). */
+static aur_tensor *aur__perceiver(const aur__fwd *F, const char *prefix, aur_tensor *Q, aur_tensor *X, int depth, int ln_kq, double eps)
+{
+    char p[256], p2[256];
+    aur_tape *t = F->t;
+    int nh = F->c->num_heads;
+    for (int k = 0; k < depth && Q; k++) {
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
+        aur_tensor *q = aur__lin(F, Q, p, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
+        aur_tensor *kv = aur__lin(F, X, p, 0);
+        int64_t inner = q ? q->shape[2] : 0;
+        aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
+        if (ln_kq && k == 0) { /* before the head split, eps 1e-5 */
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_k", prefix);
+            kk = aur__ln(F, kk, p, 1e-5);
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_q", prefix);
+            q = aur__ln(F, q, p, 1e-5);
+        }
+        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), aur__split_heads(t, kk, nh), aur__split_heads(t, vv, nh), NULL, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
+        o = aur__lin(F, aur__merge_heads(t, o), p, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
+        Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
+        snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
+        snprintf(p2, sizeof p2, "%s.layers.%d.1.net.2", prefix, k);
+        aur_tensor *h = aur__mlp(F, Q, p, p2);
+        snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
+        Q = aur_add(t, aur__ln(F, h, p, eps), Q);
+    }
+    return Q;
+}
+
+/* ---- inputs: normalise and crop (§2.2, §2.3) ---- */
+
+static aur_tensor *aur__norm1(aur_tape *t, aur_tensor *x, double loc, double scale, int inverse)
+{
+    if (!x) return NULL;
+    aur_tensor *flat = aur_reshape(t, x, aur_shape2(1, x->numel));
+    return aur_reshape(t, aur_normalise(t, flat, 0, &loc, &scale, inverse), aur_tensor_shape(x));
+}
+
+/* Normalises a surface/static variable (or inverts it). */
+static aur_tensor *aur__norm_surf(const aur__fwd *F, aur_tensor *x, const char *v, int inverse)
+{
+    double loc = 0, scale = 1;
+    if (aur__surf_stats(F->A, v, &loc, &scale)) return NULL;
+    return aur__norm1(F->t, x, loc, scale, inverse);
+}
+
+/* Normalises an atmospheric variable (..., C, H, W) per level. */
+static aur_tensor *aur__norm_atmos(const aur__fwd *F, aur_tensor *x, const char *v, int inverse)
+{
+    double loc[AUR_MAX_LEVELS], scale[AUR_MAX_LEVELS];
+    if (!x || aur__atmos_stats(F->A, v, F->levels, F->C, loc, scale)) return NULL;
+    return aur_normalise(F->t, x, x->ndim - 3, loc, scale, inverse);
+}
+
+/* Drops the last latitude row when H0 % P == 1. */
+static aur_tensor *aur__crop_rows(aur_tape *t, aur_tensor *x, int H)
+{
+    if (!x || x->shape[x->ndim - 2] == H) return x;
+    return aur_slice(t, x, x->ndim - 2, 0, H);
+}
+
+static int aur__check_names(const aur_var_list *have, const aur_var_list *model, const char *what)
+{
+    for (int i = 0; i < have->n; i++)
+        if (aur__vl_find(model, have->name[i]) < 0)
+            return aur__err(AUR_EINVAL, "the batch has %s variable '%s', which the model has no weights for\n"
+                            "---> HINT: add it to the config's %s_vars (and register its statistics)", what, have->name[i], what);
+    return 0;
+}
+
+static int aur__fwd_inputs(aur__fwd *F, const aur_batch *b)
+{
+    const aur_aurora_config *c = F->c;
+    int P = c->patch_size, H0 = b->H;
+    if (aur__check_names(&b->surf_names, &c->surf_vars, "surf") || aur__check_names(&b->static_names, &c->static_vars, "static") ||
+        aur__check_names(&b->atmos_names, &c->atmos_vars, "atmos") || aur__check_coords(b))
+        return AUR_EINVAL;
+    if (b->W % P) return aur__err(AUR_ESHAPE, "batch: width %d is not a multiple of the patch size %d", b->W, P);
+    if (H0 % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of the patch size %d", H0, P);
+    if (H0 % P == 1 && b->lon_2d) return aur__err(AUR_EUNSUPPORTED, "batch: cropping a 2-D longitude grid (H %% P == 1) is ambiguous in the reference");
+    if (b->T > c->max_history_size) return aur__err(AUR_ESHAPE, "batch: history %d is longer than max_history_size %d", b->T, c->max_history_size);
+    if (b->atmos_names.n && b->C < 1) return aur__err(AUR_ESHAPE, "batch: atmospheric variables without pressure levels");
+    for (int i = 0; i < b->B; i++)
+        if (!isfinite(b->time[i])) return aur__err(AUR_EINVAL, "batch: element %d has no time (set batch->time[%d] to UTC Unix seconds)", i, i);
+    F->B = b->B, F->T = b->T, F->C = b->C, F->W = b->W, F->P = P;
+    F->H = H0 - H0 % P;
+    F->h = F->H / P, F->w = F->W / P, F->L = (int64_t)F->h * F->w;
+    memcpy(F->levels, b->levels, sizeof F->levels);
+    for (int i = 0; i < b->surf_names.n; i++)
+        F->surf[i] = aur__crop_rows(F->t, aur__norm_surf(F, b->surf[i], b->surf_names.name[i], 0), F->H);
+    for (int i = 0; i < b->static_names.n; i++)
+        F->statics[i] = aur__crop_rows(F->t, aur__norm_surf(F, b->statics[i], b->static_names.name[i], 0), F->H);
+    for (int i = 0; i < b->atmos_names.n; i++)
+        F->atmos[i] = aur__crop_rows(F->t, aur__norm_atmos(F, b->atmos[i], b->atmos_names.name[i], 0), F->H);
+    for (int i = 0; i < b->surf_names.n; i++)
+        if (!F->surf[i]) return AUR_EINVAL;
+    for (int i = 0; i < b->static_names.n; i++)
+        if (!F->statics[i]) return AUR_EINVAL;
+    for (int i = 0; i < b->atmos_names.n; i++)
+        if (!F->atmos[i]) return AUR_EINVAL;
+    return 0;
+}
+
+/* ---- encoder (§3) ---- */
+
+/* LevelPatchEmbed (§3.2): x (N, V*T, H, W) with the kernels of names -> (N, L, D). */
+static aur_tensor *aur__patch_embed(const aur__fwd *F, aur_tensor *x, const char *prefix, const aur_var_list *names)
+{
+    aur_tape *t = F->t;
+    int64_t N = x ? x->shape[0] : 0, V = names->n, T = F->T, P = F->P;
+    static const int perm[6] = {0, 2, 4, 1, 3, 5};
+    int64_t s6[6] = {N, V * T, F->h, P, F->w, P};
+    aur_tensor *xp = aur_permute(t, aur_reshape(t, x, aur_shapev(6, s6)), perm); /* (N, h, w, V*T, P, P) */
+    xp = aur_reshape(t, xp, aur_shape3(N, F->L, V * T * P * P));
+    aur_tensor *kernels[AUR_MAX_VARS * 2];
+    for (int v = 0; v < V; v++) { /* the first T history slices of each kernel */
+        aur_tensor *k = aur__P(F, "%s.weights.%s", prefix, names->name[v]);
+        kernels[v] = aur_slice(t, k, 2, 0, T);
+        if (!kernels[v]) return NULL;
+    }
+    aur_tensor *K = aur_reshape(t, aur_concat(t, kernels, (int)V, 1), aur_shape2(F->D, V * T * P * P));
+    return aur_linear(t, xp, K, aur__P(F, "%s.bias", prefix));
+}
+
+/* Stacks (B, T, H, W) variables into (B, V*T, H, W). */
+static aur_tensor *aur__stack_vars(aur_tape *t, aur_tensor *const *xs, int V)
+{
+    aur_tensor *r[AUR_MAX_VARS * 2];
+    for (int v = 0; v < V; v++) {
+        if (!xs[v]) return NULL;
+        r[v] = aur_reshape(t, xs[v], aur_shape5(xs[v]->shape[0], 1, xs[v]->shape[1], xs[v]->shape[2], xs[v]->shape[3]));
+    }
+    aur_tensor *x = aur_concat(t, r, V, 1);
+    return x ? aur_reshape(t, x, aur_shape4(x->shape[0], x->shape[1] * x->shape[2], x->shape[3], x->shape[4])) : NULL;
+}
+
+/* The dynamic variables of AuroraAirPollution for each batch element (§8.4). */
+static int aur__dynamic_value(double unix_seconds, int which, double *out)
+{
+    time_t tt = (time_t)floor(unix_seconds);
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) return aur__err(AUR_EINVAL, "time %g cannot be converted to a date", unix_seconds);
+    double hour = tm.tm_hour, weekday = (tm.tm_wday + 6) % 7, day = tm.tm_mday; /* Monday = 0; the day of the month, as the reference */
+    double ang = which < 2 ? 2 * AUR__PI * hour / 24 : which < 4 ? 2 * AUR__PI * weekday / 7 : 2 * AUR__PI * day / 365.25;
+    *out = which % 2 == 0 ? cos(ang) : sin(ang);
+    return 0;
+}
+
+/* Encoder surface inputs (B, T, H, W) in the kernels' order: surface, statics, dynamic. */
+static int aur__surface_inputs(const aur__fwd *F, aur_tensor **xs, aur_var_list *names)
+{
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    *names = b->surf_names;
+    int V = 0;
+    for (int i = 0; i < b->surf_names.n; i++) {
+        xs[V] = F->surf[i];
+        if (aur__vl_find(&F->c->positive_surf_vars, b->surf_names.name[i]) >= 0) xs[V] = aur_clamp(t, xs[V], 0, INFINITY);
+        V++;
+    }
+    for (int i = 0; i < b->static_names.n; i++) {
+        xs[V++] = aur_expand(t, F->statics[i], aur_shape4(F->B, F->T, F->H, F->W));
+        aur__vl_add(names, b->static_names.name[i]);
+    }
+    for (int k = 0; F->c->dynamic_vars && k < 6; k++) {
+        aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape4(F->B, F->T, F->H, F->W));
+        if (!x) return AUR_ENOMEM;
+        for (int bi = 0; bi < F->B; bi++) {
+            double v = 0;
+            if (aur__dynamic_value(b->time[bi], k, &v)) return AUR_EINVAL;
+            for (int64_t i = 0; i < (int64_t)F->T * F->H * F->W; i++) aur__wr(x)[bi * (int64_t)F->T * F->H * F->W + i] = (aur_real)(float)v;
+        }
+        xs[V++] = x;
+        aur__vl_add(names, aur__dynamic_names[k]);
+    }
+    return 0;
+}
+
+/* Encoder atmospheric inputs (B, T, C, H, W): the variables, then the statics as static_{s} (§3.3). */
+static int aur__atmos_inputs(const aur__fwd *F, aur_tensor *const *surf_in, const aur_var_list *surf_names, aur_tensor **xs,
+                             aur_var_list *names)
+{
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    char name[AUR_NAME_LEN + 8];
+    *names = b->atmos_names;
+    int V = 0;
+    for (int i = 0; i < b->atmos_names.n; i++) {
+        xs[V] = F->atmos[i];
+        if (aur__vl_find(&F->c->positive_atmos_vars, b->atmos_names.name[i]) >= 0) xs[V] = aur_clamp(t, xs[V], 0, INFINITY);
+        V++;
+    }
+    int z = aur__vl_find(&b->atmos_names, "z");
+    for (int i = b->surf_names.n; F->c->atmos_static_vars && i < surf_names->n; i++) {
+        snprintf(name, sizeof name, "static_%s", surf_names->name[i]);
+        aur__vl_add(names, name);
+        aur_tensor *s = aur_reshape(t, surf_in[i], aur_shape5(F->B, F->T, 1, F->H, F->W));
+        xs[V] = aur_expand(t, s, aur_shape5(F->B, F->T, F->C, F->H, F->W));
+        if (F->c->simulate_indexing_bug && z >= 0 && !strcmp(name, "static_z")) xs[V] = xs[z]; /* the reference feeds atmospheric z here */
+        V++;
+    }
+    return 0;
+}
+
+/* (B, T, V, C, H, W) stacked -> (B*C, V*T, H, W), or the (B, V*T, H, W) slice of one level. */
+static aur_tensor *aur__atmos_stack(aur_tape *t, aur_tensor *const *xs, int V, int level)
+{
+    aur_tensor *r[AUR_MAX_VARS * 2];
+    for (int v = 0; v < V; v++) {
+        if (!xs[v]) return NULL;
+        const int64_t *s = xs[v]->shape, s6[6] = {s[0], s[1], 1, s[2], s[3], s[4]};
+        r[v] = aur_reshape(t, xs[v], aur_shapev(6, s6));
+    }
+    aur_tensor *x = aur_concat(t, r, V, 2); /* (B, T, V, C, H, W) */
+    if (!x) return NULL;
+    static const int perm[6] = {0, 3, 2, 1, 4, 5};
+    x = aur_permute(t, x, perm); /* (B, C, V, T, H, W) */
+    int64_t B = x->shape[0], C = x->shape[1], VT = x->shape[2] * x->shape[3], H = x->shape[4], W = x->shape[5];
+    if (level < 0) return aur_reshape(t, x, aur_shape4(B * C, VT, H, W));
+    return aur_reshape(t, aur_slice(t, x, 1, level, 1), aur_shape4(B, VT, H, W));
+}
+
+static aur_tensor *aur__encoder(aur__fwd *F)
+{
+    const aur_aurora_config *c = F->c;
+    aur__aurora *A = F->A;
+    aur_tape *t = F->t;
+    const int B = F->B, C = F->C, D = F->D, Ld = F->Ld;
+    const int64_t L = F->L;
+    aur_tensor *sx[AUR_MAX_VARS * 2], *ax[AUR_MAX_VARS * 3];
+    aur_var_list snames, anames;
+    if (aur__surface_inputs(F, sx, &snames) || aur__atmos_inputs(F, sx, &snames, ax, &anames)) return NULL;
+
+    /* 1-5: surface tokens */
+    aur_tensor *xs = aur__patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
+    aur__probe(A, "encoder/surf_patch_embed", xs);
+    xs = aur_add(t, xs, aur__P(F, "encoder.surf_level_encoding"));
+    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2"), "encoder.surf_norm", 1e-5));
+
+    /* 3: atmospheric tokens (B, C, L, D), per level with level_condition */
+    aur_tensor *xa;
+    if (!c->n_level_condition) {
+        xa = aur__patch_embed(F, aur__atmos_stack(t, ax, anames.n, -1), "encoder.atmos_token_embeds", &anames);
+        aur__probe(A, "encoder/atmos_patch_embed", xa);
+    } else {
+        aur_tensor *per[AUR_MAX_LEVELS];
+        char prefix[128], lv[32];
+        for (int l = 0; l < C; l++) {
+            aur_level_to_str(F->levels[l], lv, sizeof lv);
+            snprintf(prefix, sizeof prefix, "encoder.atmos_token_embeds.layers.%s", lv);
+            per[l] = aur_reshape(t, aur__patch_embed(F, aur__atmos_stack(t, ax, anames.n, l), prefix, &anames), aur_shape4(B, 1, L, D));
+            if (!per[l]) return NULL;
+        }
+        xa = aur_concat(t, per, C, 1);
+    }
+    xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
+
+    /* 6: level encodings */
+    double lev_in[AUR_MAX_LEVELS];
+    float *enc = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(C * D + 1));
+    aur__levels_input(F->levels, C, lev_in);
+    if (!enc || aur__fourier(lev_in, C, 0.01, 1e5, D, 1, enc, "level")) return NULL;
+    aur_tensor *lev = aur__const(t, aur_shape2(C, D), enc);
+    aur__probe(A, "encoder/levels_encode", lev);
+    lev = aur__lin(F, lev, "encoder.atmos_levels_embed", 1);
+    xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
+
+    /* 7: level aggregation, B*L independent problems */
+    static const int blcd[4] = {0, 2, 1, 3};
+    aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
+    aur_tensor *lat = aur_reshape(t, aur__P(F, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
+    aur_tensor *agg = aur__perceiver(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
+                                     c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
+    aur__probe(A, "encoder/level_agg_out", agg);
+    agg = aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
+
+    /* 8-9: stack the latent levels; add position and scale encodings */
+    aur_tensor *parts[2] = {aur_reshape(t, xs, aur_shape4(B, 1, L, D)), agg};
+    aur_tensor *x = aur_concat(t, parts, 2, 1);
+    float *pos = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(2 * L * D));
+    if (!x || !pos) return NULL;
+    float *scl = pos + L * D;
+    aur_batch crop = *F->in; /* the cropped grid */
+    crop.H = F->H;
+    crop.lat = F->lat;
+    crop.lon = F->lon;
+    if (aur__patch_encodings(&crop, F->H, F->W, F->P, D, pos, scl)) return NULL;
+    aur__probe(A, "encoder/pos_encode", aur__const(t, aur_shape2(L, D), pos));
+    aur__probe(A, "encoder/scale_encode", aur__const(t, aur_shape2(L, D), scl));
+    if (A->pos_override) {
+        if (A->override_L != L) {
+            aur__err(AUR_ESHAPE, "Aurora: override encodings have %lld patches, the grid has %lld", (long long)A->override_L, (long long)L);
+            return NULL;
+        }
+        pos = A->pos_override;
+        scl = A->scale_override;
+    }
+    x = aur_add(t, x, aur__lin(F, aur__const(t, aur_shape2(L, D), pos), "encoder.pos_embed", 1));
+    x = aur_add(t, x, aur__lin(F, aur__const(t, aur_shape2(L, D), scl), "encoder.scale_embed", 1));
+    x = aur_reshape(t, x, aur_shape3(B, Ld * L, D));
+
+    /* 11-13: lead time and absolute time, then dropout */
+    aur_tensor *lead = aur__const(t, aur_shape2(B, D), F->lead_enc);
+    aur__probe(A, "encoder/lead_time_encode", lead);
+    x = aur_add(t, x, aur_reshape(t, aur__lin(F, lead, "encoder.lead_time_embed", 1), aur_shape3(B, 1, D)));
+    double hours[4096];
+    float *abs_enc = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(B * D));
+    if (!abs_enc || B > 4096) return NULL;
+    for (int i = 0; i < B; i++) hours[i] = (double)(float)(F->in->time[i] / 3600.0);
+    if (aur__fourier(hours, B, 1, 24 * 365.25, D, 0, abs_enc, "absolute time")) return NULL;
+    aur_tensor *abst = aur__const(t, aur_shape2(B, D), abs_enc);
+    aur__probe(A, "encoder/absolute_time_encode", abst);
+    x = aur_add(t, x, aur_reshape(t, aur__lin(F, abst, "encoder.absolute_time_embed", 1), aur_shape3(B, 1, D)));
+    x = aur_dropout(t, x, c->drop_rate);
+    aur__probe(A, "encoder_out", x);
+    return x;
+}
+
+/* ---- backbone (§5) ---- */
+
+/* Everything a Swin block needs; allocated in the arena so that a
+   checkpointed block can be recomputed during backward. */
+typedef struct aur__block_ctx {
+    const aur__fwd *F;
+    char prefix[96];
+    int64_t res[3], d;
+    int heads, shifted, lora_set;
+    double drop_path;
+} aur__block_ctx;
+
+/* AdaptiveLayerNorm (§5.3): LN(y) * scale + shift, (shift, scale) = Linear(SiLU(c)). */
+static aur_tensor *aur__aln(const aur__fwd *F, aur_tensor *y, aur_tensor *c, const char *prefix, int64_t d)
+{
+    aur_tape *t = F->t;
+    aur_tensor *m = aur__lin(F, aur_silu(t, c), prefix, 1);
+    int64_t B = c ? c->shape[0] : 0;
+    aur_tensor *shift = aur_reshape(t, aur_slice(t, m, -1, 0, d), aur_shape3(B, 1, d));
+    aur_tensor *scale = aur_reshape(t, aur_slice(t, m, -1, d, d), aur_shape3(B, 1, d));
+    return aur_add(t, aur_mul(t, aur_layernorm(t, y, NULL, NULL, 1e-5), scale), shift);
+}
+
+/* x W^T + b + LoRA: (x A^T) B^T, scaling alpha/r = 1. */
+static aur_tensor *aur__lin_lora(const aur__fwd *F, aur_tensor *x, const char *prefix, const char *lora, int set)
+{
+    aur_tensor *y = aur__lin(F, x, prefix, 1);
+    if (set < 0) return y;
+    aur_tensor *a = aur__P(F, "%s.loras.%d.lora_A", lora, set), *b = aur__P(F, "%s.loras.%d.lora_B", lora, set);
+    if (!a || !b) return NULL;
+    return aur_add(F->t, y, aur_linear(F->t, aur_linear(F->t, x, a, NULL), b, NULL));
+}
+
+/* Stochastic depth: the branch of each sample is dropped with probability p. */
+static aur_tensor *aur__drop_path(aur_tape *t, aur_tensor *x, double p)
+{
+    if (!x || p == 0 || !t->training) return x;
+    aur_tensor *ones = aur_tensor_new(t, AUR_CPU, aur_shape3(x->shape[0], 1, 1));
+    if (!ones) return NULL;
+    for (int64_t i = 0; i < ones->numel; i++) aur__wr(ones)[i] = 1;
+    return aur_mul(t, x, aur_dropout(t, ones, p));
+}
+
+/* Swin3DTransformerBlock (§5.3): in[0] = x (B, N, d), in[1] = c (B, D). */
+static aur_tensor *aur__swin_block(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__block_ctx *k = (const aur__block_ctx *)ctx;
+    const aur__fwd *F = k->F;
+    aur_tensor *x = in[0], *c = in[1];
+    char p[160], lora[160];
+    (void)n_in;
+    aur__layout *lay = aur__windows(F->A, k->res, F->c->window_size, k->shifted);
+    if (!x || !lay) return NULL;
+    const int64_t B = x->shape[0], N = x->shape[1], d = k->d, nh = k->heads, hd = d / nh, nw = lay->nwin, n = lay->n;
+    aur_tensor *xw = aur_gather(t, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
+    snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
+    snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
+    aur_tensor *qkv = aur__lin_lora(F, xw, p, lora, k->lora_set);
+    static const int split[6] = {3, 0, 1, 4, 2, 5}; /* (B, nW, n, 3, nh, hd) -> (3, B, nW, nh, n, hd) */
+    int64_t s6[6] = {B, nw, n, 3, nh, hd};
+    qkv = aur_permute(t, aur_reshape(t, qkv, aur_shapev(6, s6)), split);
+    aur_shape hs = aur_shape5(B, nw, nh, n, hd);
+    aur_tensor *q = aur_reshape(t, aur_slice(t, qkv, 0, 0, 1), hs), *kk = aur_reshape(t, aur_slice(t, qkv, 0, 1, 1), hs);
+    aur_tensor *v = aur_reshape(t, aur_slice(t, qkv, 0, 2, 1), hs);
+    aur_tensor *mask = lay->mask ? aur__const_view(t, aur_shape4(nw, 1, n, n), lay->mask) : NULL; /* shared by the heads */
+    aur_tensor *o = aur_sdpa(t, q, kk, v, mask, 0);
+    static const int merge[5] = {0, 1, 3, 2, 4};
+    o = aur_reshape(t, aur_permute(t, o, merge), aur_shape3(B * nw, n, d));
+    snprintf(p, sizeof p, "%s.attn.proj", k->prefix);
+    snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
+    o = aur_dropout(t, aur__lin_lora(F, o, p, lora, k->lora_set), F->c->drop_rate);
+    aur_tensor *a = aur_gather(t, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
+    snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
+    x = aur_add(t, x, aur__drop_path(t, aur__aln(F, a, c, p, d), k->drop_path));
+    snprintf(p, sizeof p, "%s.mlp.fc1", k->prefix);
+    snprintf(lora, sizeof lora, "%s.mlp.fc2", k->prefix);
+    aur_tensor *h = aur__mlp(F, x, p, lora);
+    snprintf(p, sizeof p, "%s.norm2.ln_modulation.1", k->prefix);
+    return aur_add(t, x, aur__drop_path(t, aur__aln(F, h, c, p, d), k->drop_path));
+}
+
+/* PatchMerging3D (§5.6). */
+static aur_tensor *aur__merge(const aur__fwd *F, aur_tensor *x, const int64_t *res, const char *prefix)
+{
+    aur__layout *lay = aur__merge_layout(F->A, res);
+    char p[160];
+    if (!x || !lay) return NULL;
+    int64_t B = x->shape[0], d = x->shape[2], n2 = lay->fwd.n_out / 4;
+    aur_tensor *y = aur_gather(F->t, x, B, d, &lay->fwd, aur_shape3(B, n2, 4 * d));
+    snprintf(p, sizeof p, "%s.norm", prefix);
+    y = aur__ln(F, y, p, 1e-5);
+    snprintf(p, sizeof p, "%s.reduction", prefix);
+    return aur__lin(F, y, p, 0);
+}
+
+/* PatchSplitting3D (§5.7), cropping cH rows and cW columns. */
+static aur_tensor *aur__split(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix)
+{
+    aur__layout *lay = aur__split_layout(F->A, res, cH, cW);
+    char p[160];
+    if (!x || !lay) return NULL;
+    int64_t B = x->shape[0], d = x->shape[2];
+    snprintf(p, sizeof p, "%s.lin1", prefix);
+    aur_tensor *y = aur_reshape(F->t, aur__lin(F, x, p, 0), aur_shape3(B, x->shape[1] * 4, d / 2));
+    y = aur_gather(F->t, y, B, d / 2, &lay->fwd, aur_shape3(B, lay->fwd.n_out, d / 2));
+    snprintf(p, sizeof p, "%s.norm", prefix);
+    y = aur__ln(F, y, p, 1e-5);
+    snprintf(p, sizeof p, "%s.lin2", prefix);
+    return aur__lin(F, y, p, 0);
+}
+
+/* A stage's blocks; each block checkpointed if configured. */
+static aur_tensor *aur__blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                               const int64_t *res, int64_t d, const double *dpr)
+{
+    aur_tape *t = F->t;
+    for (int j = 0; j < depth && x; j++) {
+        aur__block_ctx *k = (aur__block_ctx *)aur_tape_alloc(t, sizeof *k);
+        if (!k) return NULL;
+        memset(k, 0, sizeof *k);
+        k->F = F;
+        snprintf(k->prefix, sizeof k->prefix, "%s.blocks.%d", layer, j);
+        memcpy(k->res, res, sizeof k->res);
+        k->d = d;
+        k->heads = heads;
+        k->shifted = j % 2;
+        k->lora_set = F->lora_set;
+        k->drop_path = dpr[j];
+        aur_tensor *in[2] = {x, c};
+        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin_block, k, in, 2) : aur__swin_block(t, k, in, 2);
+    }
+    return x;
+}
+
+static aur_tensor *aur__backbone(aur__fwd *F, aur_tensor *x)
+{
+    const aur_aurora_config *c = F->c;
+    aur__aurora *A = F->A;
+    aur_tape *t = F->t;
+    const int S = c->n_stages, D = F->D;
+    char name[96], layer[96];
+    aur_tensor *cond = aur__lin(F, aur_silu(t, aur__lin(F, aur__const(t, aur_shape2(F->B, D), F->lead_enc), "backbone.time_mlp.0", 1)),
+                                "backbone.time_mlp.2", 1);
+    aur__probe(A, "backbone/time_cond", cond);
+    int64_t res[AUR_MAX_STAGES][3], pad[AUR_MAX_STAGES][3];
+    res[0][0] = F->Ld, res[0][1] = F->h, res[0][2] = F->w;
+    for (int i = 1; i < S; i++) { /* the merges pad odd H and W; the level axis stays */
+        pad[i - 1][0] = 0, pad[i - 1][1] = res[i - 1][1] % 2, pad[i - 1][2] = res[i - 1][2] % 2;
+        res[i][0] = res[i - 1][0];
+        res[i][1] = (res[i - 1][1] + pad[i - 1][1]) / 2;
+        res[i][2] = (res[i - 1][2] + pad[i - 1][2]) / 2;
+    }
+    int total = 0;
+    for (int i = 0; i < S; i++) total += c->encoder_depths[i];
+    double *dpr = (double *)aur_tape_alloc(t, sizeof(double) * (size_t)(total + 1));
+    if (!dpr) return NULL;
+    for (int i = 0; i < total; i++) dpr[i] = total > 1 ? c->drop_path * i / (total - 1) : 0; /* linspace(0, drop_path) */
+    int saved_autocast = t->autocast;
+    t->autocast = c->autocast; /* only the backbone runs under autocast (§10) */
+    aur_tensor *skip0 = NULL, *skips[AUR_MAX_STAGES] = {0};
+    for (int i = 0, first = 0; i < S; first += c->encoder_depths[i], i++) {
+        snprintf(layer, sizeof layer, "backbone.encoder_layers.%d", i);
+        x = aur__blocks(F, x, cond, layer, c->encoder_depths[i], c->encoder_num_heads[i], res[i], (int64_t)D << i, dpr + first);
+        skips[i] = x;
+        snprintf(name, sizeof name, i < S - 1 ? "backbone/enc%d_blocks_out" : "backbone/enc%d_out", i);
+        aur__probe(A, name, x);
+        if (i == S - 1) break;
+        snprintf(layer, sizeof layer, "backbone.encoder_layers.%d.downsample", i);
+        x = aur__merge(F, x, res[i], layer);
+        snprintf(name, sizeof name, "backbone/enc%d_resampled", i);
+        aur__probe(A, name, x);
+    }
+    skip0 = skips[0];
+    for (int i = 0, first = 0; i < S; first += c->decoder_depths[i], i++) {
+        int k = S - 1 - i;
+        snprintf(layer, sizeof layer, "backbone.decoder_layers.%d", i);
+        x = aur__blocks(F, x, cond, layer, c->decoder_depths[i], c->decoder_num_heads[i], res[k], (int64_t)D << k, dpr + first);
+        snprintf(name, sizeof name, i < S - 1 ? "backbone/dec%d_blocks_out" : "backbone/dec%d_out", i);
+        aur__probe(A, name, x);
+        if (i < S - 1) {
+            snprintf(layer, sizeof layer, "backbone.decoder_layers.%d.upsample", i);
+            x = aur__split(F, x, res[k], pad[k - 1][1], pad[k - 1][2], layer);
+            snprintf(name, sizeof name, "backbone/dec%d_resampled", i);
+            aur__probe(A, name, x);
+        }
+        if (i > 0 && i < S - 1) x = aur_add(t, x, skips[k - 1]);
+        if (i == S - 1) {
+            aur_tensor *cat[2] = {x, skip0};
+            x = aur_concat(t, cat, 2, -1);
+        }
+    }
+    t->autocast = saved_autocast;
+    aur__probe(A, "backbone_out", x);
+    return x;
+}
+
+/* ---- decoder (§7) ---- */
+
+/* (B, L, [C,] P*P) head outputs -> (B, [C,] H, W): feature p1*P + p2 fills patch (i, j). */
+static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels)
+{
+    aur_tape *t = F->t;
+    int64_t B = F->B, h = F->h, w = F->w, P = F->P, C = levels;
+    if (!levels) {
+        static const int perm[5] = {0, 1, 3, 2, 4};
+        return aur_reshape(t, aur_permute(t, aur_reshape(t, y, aur_shape5(B, h, w, P, P)), perm), aur_shape3(B, h * P, w * P));
+    }
+    static const int perm[6] = {0, 3, 1, 4, 2, 5};
+    int64_t s6[6] = {B, h, w, C, P, P};
+    return aur_reshape(t, aur_permute(t, aur_reshape(t, y, aur_shapev(6, s6)), perm), aur_shape4(B, C, h * P, w * P));
+}
+
+/* An atmospheric head on (B, L, C, E) latents -> (B, C, H, W), per level with level_condition. */
+static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v)
+{
+    aur_tape *t = F->t;
+    char p[160], lv[32];
+    if (!F->c->n_level_condition) {
+        snprintf(p, sizeof p, "decoder.atmos_heads.%s", v);
+        return aur__unpatchify(F, aur__lin(F, x, p, 1), F->C);
+    }
+    aur_tensor *per[AUR_MAX_LEVELS];
+    int64_t B = F->B, L = F->L, E = x ? x->shape[3] : 0, P2 = (int64_t)F->P * F->P;
+    for (int l = 0; l < F->C; l++) {
+        aur_level_to_str(F->levels[l], lv, sizeof lv);
+        snprintf(p, sizeof p, "decoder.atmos_heads.%s.layers.%s", v, lv);
+        aur_tensor *xl = aur_reshape(t, aur_slice(t, x, 2, l, 1), aur_shape3(B, L, E));
+        per[l] = aur_reshape(t, aur__lin(F, xl, p, 1), aur_shape4(B, L, 1, P2));
+        if (!per[l]) return NULL;
+    }
+    return aur__unpatchify(F, aur_concat(t, per, F->C, 2), F->C);
+}
+
+/* The decoder: normalised predictions (B, H, W) and (B, C, H, W) for the batch's
+   variables, plus the _mod heads where configured. */
+static int aur__decoder(aur__fwd *F, aur_tensor *x, aur_tensor **surf, aur_tensor **surf_mod, aur_tensor **atmos, aur_tensor **atmos_mod)
+{
+    const aur_aurora_config *c = F->c;
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    char p[160], name[160];
+    const int B = F->B, C = F->C, Ld = F->Ld;
+    const int64_t L = F->L, E = 2 * (int64_t)F->D;
+    static const int blcd[4] = {0, 2, 1, 3};
+    x = aur_permute(t, aur_reshape(t, x, aur_shape4(B, Ld, L, E)), blcd); /* (B, L, Ld, E) */
+    aur_tensor *x0 = aur_reshape(t, aur_slice(t, x, 2, 0, 1), aur_shape3(B, L, E));
+    for (int i = 0; i < b->surf_names.n; i++) {
+        const char *v = b->surf_names.name[i];
+        snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
+        surf[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        snprintf(name, sizeof name, "decoder_norm/surf/%s", v);
+        aur__probe(F->A, name, surf[i]);
+        surf_mod[i] = NULL;
+        if (aur__vl_find(&c->modulation_heads, v) >= 0) {
+            snprintf(p, sizeof p, "decoder.surf_heads.%s_mod", v);
+            surf_mod[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        }
+        if (!surf[i]) return AUR_EINVAL;
+    }
+    if (!b->atmos_names.n) return 0;
+    double lev_in[AUR_MAX_LEVELS];
+    float *enc = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(C * E + 1));
+    aur__levels_input(F->levels, C, lev_in);
+    if (!enc || aur__fourier(lev_in, C, 0.01, 1e5, (int)E, 1, enc, "level")) return AUR_EINVAL;
+    aur_tensor *lev = aur__const(t, aur_shape2(C, E), enc);
+    aur__probe(F->A, "decoder/levels_encode", lev);
+    aur_tensor *q = aur_expand(t, aur_reshape(t, aur__lin(F, lev, "decoder.atmos_levels_embed", 1), aur_shape3(1, C, E)),
+                               aur_shape3((int64_t)B * L, C, E));
+    aur_tensor *ctx = aur_reshape(t, aur_slice(t, x, 2, 1, Ld - 1), aur_shape3((int64_t)B * L, Ld - 1, E));
+    aur_tensor *main_out = NULL, *alt_out = NULL;
+    for (int i = 0; i < b->atmos_names.n; i++) {
+        const char *v = b->atmos_names.name[i];
+        int alt = aur__vl_find(&c->separate_perceiver, v) >= 0;
+        aur_tensor **src = alt ? &alt_out : &main_out;
+        if (!*src) /* each Perceiver runs once, when a variable first needs it */
+            *src = aur_reshape(t, aur__perceiver(F, alt ? "decoder.level_decoder_alternate" : "decoder.level_decoder", q, ctx,
+                                                 c->dec_depth, 0, c->perceiver_ln_eps), aur_shape4(B, L, C, E));
+        atmos[i] = aur__atmos_head(F, *src, v);
+        snprintf(name, sizeof name, "decoder_norm/atmos/%s", v);
+        aur__probe(F->A, name, atmos[i]);
+        atmos_mod[i] = NULL;
+        if (aur__vl_find(&c->modulation_heads, v) >= 0) {
+            snprintf(name, sizeof name, "%s_mod", v);
+            atmos_mod[i] = aur__atmos_head(F, *src, name);
+        }
+        if (!atmos[i]) return AUR_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- the whole step (§8) ---- */
+
+/* The LoRA set a step uses (§6), or -1. */
+static int aur__lora_set(const aur_aurora_config *c, int step)
+{
+    if (!c->use_lora || step >= c->lora_steps) return -1;
+    if (c->lora_mode == AUR_LORA_SINGLE) return 0;
+    if (c->lora_mode == AUR_LORA_FROM_SECOND) return step >= 1 ? 0 : -1;
+    return step;
+}
+
+/* The prediction batch: metadata of the next step, tensors to fill. */
+static aur_batch *aur__pred_shell(const aur__fwd *F)
+{
+    const aur_batch *b = F->in;
+    aur_batch *p = aur__batch_shell(F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    if (!p) return NULL;
+    memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
+    memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
+    for (int i = 0; i < F->B; i++) p->time[i] = b->time[i] + F->c->timestep_seconds;
+    memcpy(p->levels, F->levels, sizeof p->levels);
+    p->rollout_step = b->rollout_step + 1;
+    p->surf_names = b->surf_names;
+    p->static_names = b->static_names;
+    p->atmos_names = b->atmos_names;
+    return p;
+}
+
+AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !t || !b) return NULL;
+    const aur_aurora_config *c = &A->cfg;
+    if (c->air_pollution || c->wave) {
+        aur__err(AUR_EUNSUPPORTED, "Aurora: the AirPollution and Wave hooks are not implemented yet");
+        return NULL;
+    }
+    if (c->drop_rate > 0 && t->training && t->grad_on) {
+        aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented");
+        return NULL;
+    }
+    aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
+    if (!F) return NULL;
+    memset(F, 0, sizeof *F);
+    F->A = A, F->t = t, F->c = c, F->in = b;
+    F->D = c->embed_dim, F->Ld = c->latent_levels;
+    F->step = aur__probe_step = b->rollout_step;
+    F->lora_set = aur__lora_set(c, F->step);
+    if (aur__fwd_inputs(F, b)) return NULL;
+    /* cropped coordinates and the lead-time encoding (shared by the encoder and time_mlp) */
+    int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
+    F->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
+    if (!F->lat) return NULL;
+    F->lon = F->lat + nlat;
+    F->lead_enc = F->lon + nlon;
+    memcpy(F->lat, b->lat, sizeof(float) * (size_t)nlat);
+    memcpy(F->lon, b->lon, sizeof(float) * (size_t)nlon);
+    double lead[4096];
+    if (F->B > 4096) return NULL;
+    for (int i = 0; i < F->B; i++) lead[i] = (double)(float)(c->timestep_seconds / 3600.0);
+    if (aur__fourier(lead, F->B, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return NULL;
+
+    aur_tensor *x = aur__backbone(F, aur__encoder(F));
+    aur_tensor *surf[AUR_MAX_VARS], *surf_mod[AUR_MAX_VARS], *atmos[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS];
+    if (!x || aur__decoder(F, x, surf, surf_mod, atmos, atmos_mod)) return NULL;
+    aur_batch *p = aur__pred_shell(F);
+    if (!p) return NULL;
+    int clamp = p->rollout_step > 1 || c->clamp_at_first_step, ok = 1;
+    for (int i = 0; i < b->surf_names.n && ok; i++) {
+        const char *v = b->surf_names.name[i];
+        aur_tensor *y = aur_reshape(t, surf[i], aur_shape4(F->B, 1, F->H, F->W));
+        if (clamp && aur__vl_find(&c->positive_surf_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
+        ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
+    }
+    for (int i = 0; i < b->atmos_names.n && ok; i++) {
+        const char *v = b->atmos_names.name[i];
+        aur_tensor *y = aur_reshape(t, atmos[i], aur_shape5(F->B, 1, F->C, F->H, F->W));
+        if (clamp && aur__vl_find(&c->positive_atmos_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
+        ok = (p->atmos[i] = aur__norm_atmos(F, y, v, 1)) != NULL;
+    }
+    for (int i = 0; i < b->static_names.n && ok; i++) /* normalised then unnormalised, as the reference returns them */
+        ok = (p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1)) != NULL;
+    if (!ok) {
+        aur_batch_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* ---- loss and rollout ---- */
+
+AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !pred || !target) return NULL;
+    aur__fwd F;
+    memset(&F, 0, sizeof F);
+    F.A = A, F.t = t, F.c = &A->cfg, F.C = pred->C;
+    memcpy(F.levels, pred->levels, sizeof F.levels);
+    aur_tensor *terms[2 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < pred->surf_names.n; i++, n++) {
+        const char *v = pred->surf_names.name[i];
+        aur_tensor *y = aur_batch_surf(target, v);
+        if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
+        terms[n] = aur_reshape(t, aur_mse_loss(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0)), aur_shape1(1));
+    }
+    for (int i = 0; i < pred->atmos_names.n; i++, n++) {
+        const char *v = pred->atmos_names.name[i];
+        aur_tensor *y = aur_batch_atmos(target, v);
+        if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
+        terms[n] = aur_mse_loss(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
+    }
+    if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
+    return aur_mean_all(t, aur_concat(t, terms, n, 0));
+}
+
+/* The next step's input: history shifted by one with the prediction appended (§9). */
+static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
+{
+    aur_batch *nx = aur__batch_shell(cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    if (!nx) return NULL;
+    memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
+    memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
+    memcpy(nx->time, pred->time, sizeof(double) * (size_t)cur->B);
+    memcpy(nx->levels, pred->levels, sizeof nx->levels);
+    nx->rollout_step = pred->rollout_step;
+    nx->surf_names = pred->surf_names;
+    nx->static_names = pred->static_names;
+    nx->atmos_names = pred->atmos_names;
+    int ok = 1;
+    for (int i = 0; i < pred->surf_names.n && ok; i++) {
+        aur_tensor *parts[2] = {aur_slice(t, aur_batch_surf(cur, pred->surf_names.name[i]), 1, 1, cur->T - 1), pred->surf[i]};
+        ok = (nx->surf[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->surf[i]) != NULL;
+    }
+    for (int i = 0; i < pred->atmos_names.n && ok; i++) {
+        aur_tensor *parts[2] = {aur_slice(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), 1, 1, cur->T - 1), pred->atmos[i]};
+        ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
+    }
+    for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
+    if (!ok) {
+        aur_batch_free(nx);
+        return NULL;
+    }
+    return nx;
+}
+
+/* The input batch cropped to whole patches, as rollout() does before stepping. */
+static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batch *b)
+{
+    int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
+    if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
+    aur_batch *c = aur__batch_shell(b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    if (!c) return NULL;
+    for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
+    memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
+    memcpy(c->time, b->time, sizeof(double) * (size_t)b->B);
+    memcpy(c->levels, b->levels, sizeof c->levels);
+    c->rollout_step = b->rollout_step;
+    c->surf_names = b->surf_names;
+    c->static_names = b->static_names;
+    c->atmos_names = b->atmos_names;
+    int ok = 1;
+    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
+    for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;
+    for (int i = 0; i < b->atmos_names.n && ok; i++) ok = (c->atmos[i] = aur__crop_rows(t, b->atmos[i], H)) != NULL;
+    if (!ok) {
+        aur_batch_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    if (steps < 1) return aur__err(AUR_EINVAL, "rollout: %d steps", steps);
+    for (int s = 0; s < steps; s++) preds[s] = NULL;
+    aur_batch *cur = aur__cropped_input(A, t, b);
+    int rc = cur ? 0 : AUR_EINVAL;
+    for (int s = 0; s < steps && !rc; s++) {
+        preds[s] = aur_aurora_forward(m, t, cur);
+        aur_batch *next = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
+        if (!preds[s] || (s + 1 < steps && !next)) rc = AUR_EINVAL;
+        aur_batch_free(cur);
+        cur = next;
+    }
+    aur_batch_free(cur);
+    if (rc)
+        for (int s = 0; s < steps; s++) {
+            aur_batch_free(preds[s]);
+            preds[s] = NULL;
+        }
+    return rc;
+}
+
+/* ==== Aurora: checkpoint adaptation (§12.2, §12.3) ==== */
+
+/* Replaces the fused tensor `fused` (channel axis `axis`, n = names) by one entry per name. */
+static int aur__split_fused(aur__ckpt *ck, const char *fused, const char *prefix, const char *suffix, const char *const *names, int n,
+                            int head_layout)
+{
+    aur__ckpt_entry *e = aur__ckpt_find(ck, fused);
+    if (!e) return 0;
+    float *all = aur__ckpt_read_f32(ck, e);
+    if (!all) return AUR_EINVAL;
+    int64_t shape[AUR_ST_MAX_DIMS], total = aur__ckpt_numel(e);
+    int ndim = e->ndim, rc = 0;
+    memcpy(shape, e->shape, sizeof shape);
+    char name[256];
+    for (int i = 0; i < n && !rc; i++) {
+        int64_t s2[AUR_ST_MAX_DIMS];
+        memcpy(s2, shape, sizeof s2);
+        float *out;
+        if (!head_layout) { /* encoder kernels (D, n, T, P, P): channel i, keeping the singleton axis */
+            int64_t inner = total / (shape[0] * shape[1]);
+            s2[1] = 1;
+            out = (float *)aur__malloc(sizeof(float) * (size_t)(shape[0] * inner), "a split kernel");
+            for (int64_t d = 0; out && d < shape[0]; d++)
+                memcpy(out + d * inner, all + (d * shape[1] + i) * inner, sizeof(float) * (size_t)inner);
+        } else { /* fused heads: row k*n + i of (n*P^2, E) or of the bias (n*P^2) */
+            int64_t rows = shape[0] / n, cols = ndim > 1 ? shape[1] : 1;
+            s2[0] = rows;
+            out = (float *)aur__malloc(sizeof(float) * (size_t)(rows * cols), "a split head");
+            for (int64_t k = 0; out && k < rows; k++) memcpy(out + k * cols, all + (k * n + i) * cols, sizeof(float) * (size_t)cols);
+        }
+        snprintf(name, sizeof name, "%s%s%s", prefix, names[i], suffix);
+        rc = out ? aur__ckpt_add(ck, name, ndim, s2, NULL, out) : AUR_ENOMEM;
+    }
+    AUR_FREE(all);
+    if (!rc) {
+        e = aur__ckpt_find(ck, fused);
+        AUR_FREE(e->name);
+        AUR_FREE(e->data);
+        *e = ck->e[--ck->n];
+        aur__ckpt_sort(ck);
+    }
+    return rc;
+}
+
+/* Renames every key: strip a leading "net.", and the Wave renames. */
+static int aur__rename_keys(aur__ckpt *ck)
+{
+    char buf[512];
+    for (int i = 0; i < ck->n; i++) {
+        const char *s = ck->e[i].name;
+        snprintf(buf, sizeof buf, "%s", !strncmp(s, "net.", 4) ? s + 4 : s);
+        for (char *q; (q = strstr(buf, ".k_ln.")) || (q = strstr(buf, ".q_ln."));) memcpy(q, q[1] == 'k' ? ".ln_k." : ".ln_q.", 6);
+        if (strcmp(buf, s)) {
+            char *n = aur__strdup(buf);
+            if (!n) return AUR_ENOMEM;
+            AUR_FREE(ck->e[i].name);
+            ck->e[i].name = n;
+        }
+    }
+    aur__ckpt_sort(ck);
+    return 0;
+}
+
+/* Pads every patch-embedding kernel's history axis to max_history_size with zeros. */
+static int aur__pad_history(aur__aurora *A, aur__ckpt *ck)
+{
+    aur__ckpt_entry *ref = aur__ckpt_find(ck, "encoder.surf_token_embeds.weights.2t");
+    int64_t Tmax = A->cfg.max_history_size;
+    if (!ref || ref->ndim != 5 || ref->shape[2] == Tmax) return 0;
+    int64_t n = ref->shape[2];
+    if (n > Tmax)
+        return aur__err(AUR_ESHAPE, "%s: the checkpoint's history %lld is longer than max_history_size %lld", ck->f->path,
+                        (long long)n, (long long)Tmax);
+    for (int i = 0; i < ck->n; i++) {
+        aur__ckpt_entry *e = &ck->e[i];
+        if ((strncmp(e->name, "encoder.surf_token_embeds.weights.", 34) && strncmp(e->name, "encoder.atmos_token_embeds.weights.", 35)) ||
+            e->ndim != 5 || e->shape[2] != n)
+            continue;
+        float *old = aur__ckpt_read_f32(ck, e);
+        int64_t D = e->shape[0], PP = e->shape[3] * e->shape[4];
+        float *nw = (float *)aur__calloc(sizeof(float) * (size_t)(D * Tmax * PP), "a padded kernel");
+        if (!old || !nw) {
+            AUR_FREE(old);
+            AUR_FREE(nw);
+            return AUR_ENOMEM;
+        }
+        for (int64_t d = 0; d < D; d++) memcpy(nw + d * Tmax * PP, old + d * n * PP, sizeof(float) * (size_t)(n * PP));
+        AUR_FREE(old);
+        AUR_FREE(e->data);
+        e->data = nw;
+        e->src = NULL;
+        e->shape[2] = Tmax;
+    }
+    return 0;
+}
+
+static int aur__aurora_adapt(aur_model *m, aur__ckpt *ck)
+{
+    aur__aurora *A = aur__A(m);
+    static const char *const surf7[7] = {"2t", "10u", "10v", "msl", "lsm", "z", "slt"}, *const atmos5[5] = {"z", "u", "v", "t", "q"};
+    int rc = aur__rename_keys(ck);
+    /* the pretrained files' fused embeddings and heads (§12.3) */
+    if (!rc) rc = aur__split_fused(ck, "encoder.surf_token_embeds.weight", "encoder.surf_token_embeds.weights.", "", surf7, 7, 0);
+    if (!rc) rc = aur__split_fused(ck, "encoder.atmos_token_embeds.weight", "encoder.atmos_token_embeds.weights.", "", atmos5, 5, 0);
+    if (!rc) rc = aur__split_fused(ck, "decoder.surf_head.weight", "decoder.surf_heads.", ".weight", surf7, 4, 1);
+    if (!rc) rc = aur__split_fused(ck, "decoder.surf_head.bias", "decoder.surf_heads.", ".bias", surf7, 4, 1);
+    if (!rc) rc = aur__split_fused(ck, "decoder.atmos_head.weight", "decoder.atmos_heads.", ".weight", atmos5, 5, 1);
+    if (!rc) rc = aur__split_fused(ck, "decoder.atmos_head.bias", "decoder.atmos_heads.", ".bias", atmos5, 5, 1);
+    if (!rc) rc = aur__pad_history(A, ck);
+    return rc;
+}
+
+AURDEF int aur_aurora_load(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep)
+{
+    if (!aur__A(m)) return AUR_EINVAL;
+    return aur__load_file(m, path, mode, rep, aur__aurora_adapt);
 }
 
 #endif /* AURORA_IMPLEMENTATION */
