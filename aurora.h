@@ -532,8 +532,9 @@ AURDEF void aur_level_to_str(double level, char *buf, size_t size);
 
 /* ---- batches ----
    Physical units. The order of the variables is the order of the model's
-   inputs and outputs. Tensors may be owned (loaded) or belong to a tape
-   (predictions); aur_batch_free frees only what the batch owns. */
+   inputs and outputs. A loaded or created batch owns its tensors; a
+   prediction's tensors belong to the tape. aur_batch_free frees the struct,
+   and the tensors only when the batch owns them. */
 typedef struct aur_batch {
     int B, T, C, H, W;
     aur_var_list surf_names, static_names, atmos_names;
@@ -545,6 +546,7 @@ typedef struct aur_batch {
     double levels[AUR_MAX_LEVELS];     /* hPa, C of them */
     double *time;                      /* B UTC Unix seconds: the time of the last history step */
     int rollout_step;
+    int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
 } aur_batch;
 
 /* A batch from a safetensors file: surf/{v} (B,T,H,W), static/{v} (H,W),
@@ -6366,12 +6368,9 @@ static aur__layout *aur__split_layout(aur__aurora *A, const int64_t *res, int64_
 AURDEF void aur_batch_free(aur_batch *b)
 {
     if (!b) return;
-    for (int i = 0; i < b->surf_names.n; i++)
-        if (b->surf[i] && b->surf[i]->owned) aur_tensor_free(b->surf[i]);
-    for (int i = 0; i < b->static_names.n; i++)
-        if (b->statics[i] && b->statics[i]->owned) aur_tensor_free(b->statics[i]);
-    for (int i = 0; i < b->atmos_names.n; i++)
-        if (b->atmos[i] && b->atmos[i]->owned) aur_tensor_free(b->atmos[i]);
+    for (int i = 0; b->owns_tensors && i < b->surf_names.n; i++) aur_tensor_free(b->surf[i]);
+    for (int i = 0; b->owns_tensors && i < b->static_names.n; i++) aur_tensor_free(b->statics[i]);
+    for (int i = 0; b->owns_tensors && i < b->atmos_names.n; i++) aur_tensor_free(b->atmos[i]);
     AUR_FREE(b->lat);
     AUR_FREE(b->lon);
     AUR_FREE(b->time);
@@ -6409,6 +6408,7 @@ AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_
     }
     aur_batch *b = aur__batch_shell(B, T, C, H, W, 0, 0);
     if (!b) return NULL;
+    b->owns_tensors = 1;
     int ok = 1;
     if (surf) b->surf_names = *surf;
     if (statics) b->static_names = *statics;
@@ -6587,6 +6587,7 @@ AURDEF aur_batch *aur_batch_load(const char *path)
     if (!rc) rc = (b = aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0)) ? 0 : AUR_ENOMEM;
     if (!rc) {
         int64_t s4[4] = {sz[0], sz[1], sz[3], sz[4]}, s2[2] = {sz[3], sz[4]}, s5[5] = {sz[0], sz[1], sz[2], sz[3], sz[4]};
+        b->owns_tensors = 1;
         b->surf_names = surf;
         b->static_names = statics;
         b->atmos_names = atmos;

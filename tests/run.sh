@@ -29,14 +29,21 @@ run() {
     count "$last"
     if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed$|failed$' <<<"$last"; then failed=$((failed + 1)); last="exit status $rc: $last"; fi
     [ $rc -ne 0 ] && grep -E 'FAIL|ERROR|runtime error' "$log" | head -n 20
-    printf '%-28s %-36s %3ds\n' "$name" "$last" $((SECONDS - start))
+    printf '%-48s %-34s %3ds\n' "$name" "$last" $((SECONDS - start))
 }
 
 for t in $tests; do
     [ "$mode" = all ] && run "$t" "build/$t"
     run "asan/$t" "build/asan/$t"
 done
-[ "$mode" = all ] && run "refcheck optim" build/refcheck tests/fixtures/optim
-run "asan/refcheck optim" build/asan/refcheck tests/fixtures/optim
+# every golden case: the shared ones and those made by tools/make_aurora_fixtures.py
+cases="tests/fixtures/optim tests/fixtures/aurora_tiny tests/fixtures/aurora_tiny_lora tests/fixtures/aurora_tiny_ext $(ls -d tests/fixtures/aurora_gen/*/ | sed 's#/$##')"
+for c in $cases; do
+    [ "$mode" = all ] && run "refcheck ${c#tests/fixtures/}" build/refcheck "$c"
+    run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"
+done
+# activation checkpointing must not change a single number
+[ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
+run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
