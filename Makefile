@@ -20,7 +20,7 @@ LIBS = -lcjson -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 HEADERS = aurora.h kernels.cuh tests/aur_test.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora
 TOOLS = build/aurora-inspect build/refcheck
 EXAMPLES = build/finetune_tiny
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)

@@ -160,13 +160,18 @@ case("cross_entropy_smooth_ignore", "cross_entropy", {"logits": randn(6, 4, scal
 if __name__ == "__main__":
     os.makedirs(OUT_DIR, exist_ok=True)
     path = os.path.join(OUT_DIR, "ops.safetensors")
-    save_file(tensors, path, metadata={"generator": "tools/make_op_fixtures.py", "torch": torch.__version__})
+    # one metadata key only: safetensors writes several keys in a random order, so the file bytes would vary
+    save_file(tensors, path, metadata={"generator": f"tools/make_op_fixtures.py, torch {torch.__version__}"})
     with open(os.path.join(OUT_DIR, "cases.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": cases}, f, indent=1)
-    back = load_file(path)  # every name the cases use is in the file
-    for c in cases:
-        for k in c["inputs"]:
-            assert f"{c['name']}/{k}" in back
-        for k in c["grads"]:
-            assert f"{c['name']}/grad/{k}" in back
+    # independent check: re-read both files; every name the cases use is there, in float32
+    back = load_file(path)
+    with open(os.path.join(OUT_DIR, "cases.json")) as f:
+        listed = json.load(f)["cases"]
+    for c in listed:
+        names = [f"{c['name']}/{k}" for k in c["inputs"]] + [f"{c['name']}/out", f"{c['name']}/dout"]
+        names += [f"{c['name']}/grad/{k}" for k in c["grads"]]
+        for n in names:
+            assert n in back and back[n].dtype == torch.float32, n
+        assert back[f"{c['name']}/out"].shape == back[f"{c['name']}/dout"].shape, c["name"]
     print(f"{len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(path)} bytes -> {path}")
