@@ -211,6 +211,9 @@ AURDEF aur_tensor *aur_gelu(aur_tape *t, aur_tensor *x);      /* exact: 0.5 x (1
 AURDEF aur_tensor *aur_gelu_tanh(aur_tape *t, aur_tensor *x); /* GELU(approximate="tanh") */
 AURDEF aur_tensor *aur_silu(aur_tape *t, aur_tensor *x);      /* x sigmoid(x) */
 AURDEF aur_tensor *aur_sigmoid(aur_tape *t, aur_tensor *x);
+AURDEF aur_tensor *aur_log(aur_tape *t, aur_tensor *x); /* natural log */
+AURDEF aur_tensor *aur_sin(aur_tape *t, aur_tensor *x);
+AURDEF aur_tensor *aur_cos(aur_tape *t, aur_tensor *x);
 AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x);   /* over the last dim */
 /* Scaled dot-product attention softmax(q k^T * scale + mask) v.
    q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with equal leading dims;
@@ -240,6 +243,8 @@ AURDEF aur_tensor *aur_mean_all(aur_tape *t, aur_tensor *x); /* -> (1) */
 AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim); /* values; gradient to the first maximum */
 /* Losses, mean-reduced, -> (1). */
 AURDEF aur_tensor *aur_mse_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target);
+/* MSE over the elements where both are finite (masked fields: waves over land). */
+AURDEF aur_tensor *aur_mse_loss_finite(aur_tape *t, aur_tensor *pred, aur_tensor *target);
 AURDEF aur_tensor *aur_mae_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target);
 /* torch binary_cross_entropy_with_logits; pos_weight (last dim) or NULL. */
 AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tensor *target, aur_tensor *pos_weight);
@@ -255,6 +260,16 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape);
    y = (x - loc[c]) / scale[c], or with inverse y = x * scale[c] + loc[c].
    loc and scale hold x.shape[axis] values (rounded to float32). */
 AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const double *loc, const double *scale, int inverse);
+
+/* atan2(y, x) elementwise (same shapes). */
+AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x);
+/* torch.nan_to_num(x, nan): NaN -> nan, +-inf -> the largest finite float; the
+   gradient passes only where x is finite. */
+AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan);
+/* x with value wherever mask (same shape, nonzero = fill) is set; no gradient there. */
+AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value);
+/* torch.remainder(x, m) = x - m floor(x / m); the gradient passes through. */
+AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m);
 
 /* Row gather: x seen as (nb, rows, d); out[b, i, :] = x[b, idx[i], :], or
    zeros where idx[i] = -1. One op does any roll, pad, crop, window
@@ -499,7 +514,8 @@ typedef struct aur_aurora_config {
 
 /* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
    "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",
-   "aurora-highres", "aurora-air-pollution", "aurora-wave". */
+   "aurora-highres", "aurora-air-pollution", "aurora-wave"; or by the
+   reference's class name ("AuroraSmallPretrained", ...). */
 AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg);
 /* The list of preset names, NULL-terminated. */
 AURDEF const char *const *aur_aurora_preset_names(void);
@@ -670,6 +686,8 @@ static int aur__thread_id(void) { return 0; }
 #define AUR__TANH tanh
 #define AUR__ERF erf
 #define AUR__FABS fabs
+#define AUR__SIN sin
+#define AUR__COS cos
 #else
 #define AUR__EXP expf
 #define AUR__LOG logf
@@ -678,6 +696,8 @@ static int aur__thread_id(void) { return 0; }
 #define AUR__TANH tanhf
 #define AUR__ERF erff
 #define AUR__FABS fabsf
+#define AUR__SIN sinf
+#define AUR__COS cosf
 #endif
 
 /* ==== errors ==== */
@@ -1828,7 +1848,7 @@ typedef struct aur__bcast {
     int64_t sa[AUR_MAX_DIMS], sb[AUR_MAX_DIMS], so[AUR_MAX_DIMS];
 } aur__bcast;
 
-enum { AUR__GELU, AUR__GELU_TANH, AUR__SILU, AUR__SIGMOID };
+enum { AUR__GELU, AUR__GELU_TANH, AUR__SILU, AUR__SIGMOID, AUR__LOGARITHM, AUR__SINE, AUR__COSINE };
 
 #ifdef AUR__HAS_CUDA
 #include "kernels.cuh"
@@ -2297,7 +2317,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
 
 /* ==== ops: activations ==== */
 
-static const char *const aur__unary_names[] = {"gelu", "gelu_tanh", "silu", "sigmoid"};
+static const char *const aur__unary_names[] = {"gelu", "gelu_tanh", "silu", "sigmoid", "log", "sin", "cos"};
 #define AUR__SQRT1_2 0.70710678118654752440
 #define AUR__SQRT_2_PI 0.79788456080286535588 /* sqrt(2/pi) */
 #define AUR__INV_SQRT_2PI 0.39894228040143267794
@@ -2314,7 +2334,10 @@ static void aur__unary_fwd(int kind, aur_real *y, const aur_real *x, int64_t n)
         case AUR__GELU: y[i] = (aur_real)0.5 * v * (1 + AUR__ERF(v * r2)); break;
         case AUR__GELU_TANH: y[i] = (aur_real)0.5 * v * (1 + AUR__TANH(k0 * (v + k1 * v * v * v))); break;
         case AUR__SILU: y[i] = v * aur__sigm(v); break;
-        default: y[i] = aur__sigm(v); break;
+        case AUR__SIGMOID: y[i] = aur__sigm(v); break;
+        case AUR__LOGARITHM: y[i] = AUR__LOG(v); break;
+        case AUR__SINE: y[i] = AUR__SIN(v); break;
+        default: y[i] = AUR__COS(v); break;
         }
     }
 }
@@ -2339,7 +2362,10 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
             d = s * (1 + v * (1 - s));
             break;
         }
-        default: d = y[i] * (1 - y[i]); break;
+        case AUR__SIGMOID: d = y[i] * (1 - y[i]); break;
+        case AUR__LOGARITHM: d = 1 / v; break;
+        case AUR__SINE: d = AUR__COS(v); break;
+        default: d = -AUR__SIN(v); break;
         }
         dx[i] += dy[i] * d;
     }
@@ -2381,6 +2407,9 @@ AURDEF aur_tensor *aur_gelu(aur_tape *t, aur_tensor *x) { return aur__unary(t, A
 AURDEF aur_tensor *aur_gelu_tanh(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__GELU_TANH, x); }
 AURDEF aur_tensor *aur_silu(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__SILU, x); }
 AURDEF aur_tensor *aur_sigmoid(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__SIGMOID, x); }
+AURDEF aur_tensor *aur_log(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__LOGARITHM, x); }
+AURDEF aur_tensor *aur_sin(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__SINE, x); }
+AURDEF aur_tensor *aur_cos(aur_tape *t, aur_tensor *x) { return aur__unary(t, AUR__COSINE, x); }
 
 /* ==== op: softmax over the last dim ==== */
 
@@ -3088,12 +3117,16 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
    Each returns the mean as a (1) tensor. Sums run in double over fixed
    chunks, so the value does not depend on the thread count. */
 
-enum { AUR__MSE, AUR__MAE, AUR__BCE };
+enum { AUR__MSE, AUR__MAE, AUR__BCE, AUR__MSE_FINITE };
 
 /* Per-element loss, and its derivatives by the prediction (dp) and target (dt). */
 static double aur__elem_loss(int kind, double p, double y, double pw, double *dp, double *dt)
 {
-    if (kind == AUR__MSE) {
+    if (kind == AUR__MSE_FINITE && !(isfinite(p) && isfinite(y))) { /* masked out */
+        *dp = *dt = 0;
+        return 0;
+    }
+    if (kind == AUR__MSE || kind == AUR__MSE_FINITE) {
         *dp = 2 * (p - y);
         *dt = -*dp;
         return (p - y) * (p - y);
@@ -3125,7 +3158,7 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
     aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
-    double scale = (double)g / (double)N;
+    double scale = (double)g / n->farg[0]; /* the number of elements averaged */
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         double a, b;
@@ -3152,8 +3185,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), p->device, in, 2);
     if (!out) return NULL;
-    int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS;
+    int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS, count = N;
     double part[CHUNKS];
+    if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
+        for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int c = 0; c < CHUNKS; c++) {
         double s = 0, a, b;
@@ -3161,11 +3196,12 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
             s += aur__elem_loss(kind, aur__cr(p)[i], aur__cr(y)[i], pw ? aur__cr(pw)[i % C] : 1, &a, &b);
         part[c] = s;
     }
-    aur__wr(out)[0] = (aur_real)(aur__chunked_sum(part, CHUNKS) / (double)N);
+    aur__wr(out)[0] = (aur_real)(aur__chunked_sum(part, CHUNKS) / (double)count); /* 0/0 = NaN with nothing to average */
     if (aur__records(t, out)) {
         aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
         if (!n) return NULL;
         n->iarg[0] = kind;
+        n->farg[0] = (double)count;
     }
     return out;
 }
@@ -3173,6 +3209,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
 AURDEF aur_tensor *aur_mse_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target)
 {
     return aur__pointwise_loss(t, AUR__MSE, "mse_loss", pred, target, NULL);
+}
+AURDEF aur_tensor *aur_mse_loss_finite(aur_tape *t, aur_tensor *pred, aur_tensor *target)
+{
+    return aur__pointwise_loss(t, AUR__MSE_FINITE, "mse_loss_finite", pred, target, NULL);
 }
 AURDEF aur_tensor *aur_mae_loss(aur_tape *t, aur_tensor *pred, aur_tensor *target)
 {
@@ -3437,6 +3477,105 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
         n->iarg[0] = nb;
         n->iarg[1] = d;
     }
+    return y;
+}
+
+/* ==== ops: atan2, nan_to_num, masked fill, remainder ==== */
+
+static int aur__atan2_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *y = n->in[0], *x = n->in[1];
+    aur_real *dy = aur__grad(y), *dx = aur__grad(x);
+    const aur_real *g = n->out->grad, *yd = aur__cr(y), *xd = aur__cr(x);
+    (void)t;
+    for (int64_t i = 0; i < y->numel; i++) {
+        aur_real r = xd[i] * xd[i] + yd[i] * yd[i];
+        if (dy) dy[i] += g[i] * xd[i] / r;
+        if (dx) dx[i] -= g[i] * yd[i] / r;
+    }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
+{
+    aur_tensor *in[2] = {y, x};
+    if (aur__check("atan2", in, 2) || aur__cpu_only("atan2", y)) return NULL;
+    if (y->numel != x->numel) {
+        aur__err(AUR_ESHAPE, "atan2: %lld and %lld elements", (long long)y->numel, (long long)x->numel);
+        return NULL;
+    }
+    aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
+    if (!out) return NULL;
+    for (int64_t i = 0; i < y->numel; i++) aur__wr(out)[i] = (aur_real)atan2((double)aur__cr(y)[i], (double)aur__cr(x)[i]);
+    if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
+    return out;
+}
+
+/* dx += dy where keep (the source is finite, or the mask is clear). */
+static int aur__pass_where_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *mask = n->in[1];
+    aur_real *dx = aur__grad(x);
+    const aur_real *g = n->out->grad;
+    (void)t;
+    for (int64_t i = 0; i < x->numel; i++) {
+        int keep = mask ? aur__cr(mask)[i] == 0 : isfinite(aur__cr(x)[i]);
+        if (keep) dx[i] += g[i];
+    }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
+{
+    if (aur__check("nan_to_num", &x, 1) || aur__cpu_only("nan_to_num", x)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    const aur_real big = sizeof(aur_real) == 4 ? (aur_real)FLT_MAX : (aur_real)DBL_MAX;
+    for (int64_t i = 0; i < x->numel; i++) {
+        aur_real v = aur__cr(x)[i];
+        aur__wr(y)[i] = isnan(v) ? (aur_real)nan : isinf(v) ? (v > 0 ? big : -big) : v;
+    }
+    if (aur__records(t, y)) {
+        aur_tensor *in[2] = {x, NULL};
+        if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
+    }
+    return y;
+}
+
+AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
+{
+    aur_tensor *in[2] = {x, mask};
+    if (aur__check("masked_fill", in, 2) || aur__cpu_only("masked_fill", x)) return NULL;
+    if (mask->numel != x->numel) {
+        aur__err(AUR_ESHAPE, "masked_fill: a mask of %lld elements for %lld", (long long)mask->numel, (long long)x->numel);
+        return NULL;
+    }
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    for (int64_t i = 0; i < x->numel; i++) aur__wr(y)[i] = aur__cr(mask)[i] != 0 ? (aur_real)value : aur__cr(x)[i];
+    if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
+    return y;
+}
+
+static int aur__identity_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += n->out->grad[i];
+    return 0;
+}
+
+AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
+{
+    if (aur__check("remainder", &x, 1) || aur__cpu_only("remainder", x)) return NULL;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    const aur_real mm = (aur_real)m;
+    for (int64_t i = 0; i < x->numel; i++) { /* torch: a - b * floor(a / b), with the sign of b */
+        aur_real a = aur__cr(x)[i], r = a - mm * (aur_real)floor((double)(a / mm));
+        aur__wr(y)[i] = r;
+    }
+    if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
     return y;
 }
 
@@ -5177,9 +5316,26 @@ static aur_var_list aur__wave_surf_vars(void)
     return out;
 }
 
+/* The reference's class names, as aliases of the presets. */
+static const char *aur__preset_of_class(const char *name)
+{
+    static const char *const map[][2] = {{"Aurora", "aurora-0.25-finetuned"},
+                                         {"AuroraPretrained", "aurora-pretrained"},
+                                         {"AuroraSmallPretrained", "aurora-small-pretrained"},
+                                         {"AuroraSmall", "aurora-small-pretrained"},
+                                         {"Aurora12hPretrained", "aurora-12h-pretrained"},
+                                         {"AuroraHighRes", "aurora-highres"},
+                                         {"AuroraAirPollution", "aurora-air-pollution"},
+                                         {"AuroraWave", "aurora-wave"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(name, map[i][0])) return map[i][1];
+    return name;
+}
+
 AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
 {
     aur_aurora_config c = aur__aurora_base();
+    name = aur__preset_of_class(name);
     if (!strcmp(name, "aurora-0.25-finetuned") || !strcmp(name, "aurora")) {
     } else if (!strcmp(name, "aurora-pretrained")) {
         c.use_lora = 0;
@@ -6936,6 +7092,31 @@ static int aur__dynamic_value(double unix_seconds, int which, double *out)
     return 0;
 }
 
+/* AuroraAirPollution's pre-encoder transform of a positive variable z (§8.4):
+   Linear_v([clamp(z, 0, 2.5), (ln(max(z, 1e-4)) - ln(1e-4)) / -ln(1e-4)]). */
+static aur_tensor *aur__feature_combine(const aur__fwd *F, aur_tensor *z, const char *group, const char *v)
+{
+    aur_tape *t = F->t;
+    char p[160];
+    if (!z) return NULL;
+    aur_shape s = aur_tensor_shape(z), s1 = s;
+    s1.d[s1.ndim++] = 1;
+    aur_tensor *f1 = aur_clamp(t, z, 0, 2.5);
+    aur_tensor *f2 = aur__norm1(t, aur_log(t, aur_clamp(t, z, 1e-4, INFINITY)), log(1e-4), -log(1e-4), 0);
+    aur_tensor *both[2] = {aur_reshape(t, f1, s1), aur_reshape(t, f2, s1)};
+    snprintf(p, sizeof p, "%s_feature_combiner.%s", group, v);
+    return aur_reshape(t, aur__lin(F, aur_concat(t, both, 2, -1), p, 1), s);
+}
+
+/* The encoder input of a surface or atmospheric variable: clamped if positive,
+   then AuroraAirPollution's feature combiner where it has one. */
+static aur_tensor *aur__encoder_input(const aur__fwd *F, aur_tensor *x, const char *v, const aur_var_list *positive, const char *group)
+{
+    if (aur__vl_find(positive, v) < 0) return x;
+    x = aur_clamp(F->t, x, 0, INFINITY);
+    return F->c->air_pollution ? aur__feature_combine(F, x, group, v) : x;
+}
+
 /* Encoder surface inputs (B, T, H, W) in the kernels' order: surface, statics, dynamic. */
 static int aur__surface_inputs(const aur__fwd *F, aur_tensor **xs, aur_var_list *names)
 {
@@ -6943,11 +7124,7 @@ static int aur__surface_inputs(const aur__fwd *F, aur_tensor **xs, aur_var_list 
     aur_tape *t = F->t;
     *names = b->surf_names;
     int V = 0;
-    for (int i = 0; i < b->surf_names.n; i++) {
-        xs[V] = F->surf[i];
-        if (aur__vl_find(&F->c->positive_surf_vars, b->surf_names.name[i]) >= 0) xs[V] = aur_clamp(t, xs[V], 0, INFINITY);
-        V++;
-    }
+    for (int i = 0; i < b->surf_names.n; i++) xs[V++] = aur__encoder_input(F, F->surf[i], b->surf_names.name[i], &F->c->positive_surf_vars, "surf");
     for (int i = 0; i < b->static_names.n; i++) {
         xs[V++] = aur_expand(t, F->statics[i], aur_shape4(F->B, F->T, F->H, F->W));
         aur__vl_add(names, b->static_names.name[i]);
@@ -6975,11 +7152,8 @@ static int aur__atmos_inputs(const aur__fwd *F, aur_tensor *const *surf_in, cons
     char name[AUR_NAME_LEN + 8];
     *names = b->atmos_names;
     int V = 0;
-    for (int i = 0; i < b->atmos_names.n; i++) {
-        xs[V] = F->atmos[i];
-        if (aur__vl_find(&F->c->positive_atmos_vars, b->atmos_names.name[i]) >= 0) xs[V] = aur_clamp(t, xs[V], 0, INFINITY);
-        V++;
-    }
+    for (int i = 0; i < b->atmos_names.n; i++)
+        xs[V++] = aur__encoder_input(F, F->atmos[i], b->atmos_names.name[i], &F->c->positive_atmos_vars, "atmos");
     int z = aur__vl_find(&b->atmos_names, "z");
     for (int i = b->surf_names.n; F->c->atmos_static_vars && i < surf_names->n; i++) {
         snprintf(name, sizeof name, "static_%s", surf_names->name[i]);
@@ -7396,6 +7570,57 @@ static int aur__decoder(aur__fwd *F, aur_tensor *x, aur_tensor **surf, aur_tenso
     return 0;
 }
 
+/* ---- AuroraAirPollution's post-decoder hook (§8.4) ---- */
+
+/* The history step each difference-predicting variable is relative to. */
+static int aur__difference_index(const char *v)
+{
+    static const char *const zero[] = {"pm1", "pm2p5", "pm10", "no", "tc_no", "no2", "tcno2"};
+    static const char *const one[] = {"co", "tcco", "so2", "tcso2", "go3", "gtco3"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (!strcmp(v, zero[i])) return 0;
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
+        if (!strcmp(v, one[i])) return 1;
+    return -1;
+}
+
+/* y + (1 + mod) * x_hist: the prediction as a modulated difference to a past step. */
+static aur_tensor *aur__difference(const aur__fwd *F, aur_tensor *y, aur_tensor *mod, aur_tensor *hist, int idx, const char *v)
+{
+    aur_tape *t = F->t;
+    if (!mod) return aur__err(AUR_EINVAL, "AirPollution: '%s' predicts a difference but has no %s_mod head", v, v), (aur_tensor *)NULL;
+    if (idx >= F->T) return aur__err(AUR_ESHAPE, "AirPollution: '%s' needs history step %d, the batch has %d", v, idx, F->T), (aur_tensor *)NULL;
+    aur_tensor *h = aur_reshape(t, aur_slice(t, hist, 1, idx, 1), aur_tensor_shape(y)); /* the intent for B > 1 (§8.4 quirk) */
+    return aur_add(t, y, aur_mul(t, aur__norm1(t, mod, -1, 1, 0), h)); /* (mod - (-1)) / 1 = 1 + mod */
+}
+
+/* so2 at levels >= 850 hPa clamped to <= 1 (normalised), when LoRA is on. */
+static aur_tensor *aur__clamp_so2(const aur__fwd *F, aur_tensor *y)
+{
+    aur_tensor *per[AUR_MAX_LEVELS];
+    for (int c = 0; c < F->C; c++) {
+        per[c] = aur_slice(F->t, y, 1, c, 1);
+        if (F->levels[c] >= 850) per[c] = aur_clamp(F->t, per[c], -INFINITY, 1);
+    }
+    return aur_concat(F->t, per, F->C, 1);
+}
+
+static int aur__air_pollution_post(const aur__fwd *F, aur_tensor **surf, aur_tensor *const *surf_mod, aur_tensor **atmos,
+                                   aur_tensor *const *atmos_mod)
+{
+    const aur_batch *b = F->in;
+    for (int i = 0; i < b->surf_names.n; i++) {
+        int idx = aur__difference_index(b->surf_names.name[i]);
+        if (idx >= 0 && !(surf[i] = aur__difference(F, surf[i], surf_mod[i], F->surf[i], idx, b->surf_names.name[i]))) return AUR_EINVAL;
+    }
+    for (int i = 0; i < b->atmos_names.n; i++) {
+        int idx = aur__difference_index(b->atmos_names.name[i]);
+        if (idx >= 0 && !(atmos[i] = aur__difference(F, atmos[i], atmos_mod[i], F->atmos[i], idx, b->atmos_names.name[i]))) return AUR_EINVAL;
+        if (F->c->use_lora && !strcmp(b->atmos_names.name[i], "so2") && !(atmos[i] = aur__clamp_so2(F, atmos[i]))) return AUR_EINVAL;
+    }
+    return 0;
+}
+
 /* ---- the whole step (§8) ---- */
 
 /* The LoRA set a step uses (§6), or -1. */
@@ -7429,8 +7654,8 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     aur__aurora *A = aur__A(m);
     if (!A || !t || !b) return NULL;
     const aur_aurora_config *c = &A->cfg;
-    if (c->air_pollution || c->wave) {
-        aur__err(AUR_EUNSUPPORTED, "Aurora: the AirPollution and Wave hooks are not implemented yet");
+    if (c->wave) {
+        aur__err(AUR_EUNSUPPORTED, "Aurora: the Wave hooks are not implemented yet");
         return NULL;
     }
     if (c->drop_rate > 0 && t->training && t->grad_on) {
@@ -7461,6 +7686,7 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     aur_tensor *x = aur__backbone(F, aur__encoder(F));
     aur_tensor *surf[AUR_MAX_VARS], *surf_mod[AUR_MAX_VARS], *atmos[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS];
     if (!x || aur__decoder(F, x, surf, surf_mod, atmos, atmos_mod)) return NULL;
+    if (c->air_pollution && aur__air_pollution_post(F, surf, surf_mod, atmos, atmos_mod)) return NULL;
     aur_batch *p = aur__pred_shell(F);
     if (!p) return NULL;
     int clamp = p->rollout_step > 1 || c->clamp_at_first_step, ok = 1;

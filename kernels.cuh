@@ -298,11 +298,17 @@ __global__ void aur_k_unary_fwd(int kind, float *y, const float *x, int64_t n)
     const float k0 = 0.79788456080286535588f, k1 = 0.044715f;
     AUR__CUDA_FOR(i, n)
     {
-        float v = x[i];
-        y[i] = kind == AUR__GELU        ? 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f))
-               : kind == AUR__GELU_TANH ? 0.5f * v * (1.0f + tanhf(k0 * (v + k1 * v * v * v)))
-               : kind == AUR__SILU      ? v * aur_k_sigmoid(v)
-                                        : aur_k_sigmoid(v);
+        float v = x[i], r;
+        switch (kind) {
+        case AUR__GELU: r = 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f)); break;
+        case AUR__GELU_TANH: r = 0.5f * v * (1.0f + tanhf(k0 * (v + k1 * v * v * v))); break;
+        case AUR__SILU: r = v * aur_k_sigmoid(v); break;
+        case AUR__SIGMOID: r = aur_k_sigmoid(v); break;
+        case AUR__LOGARITHM: r = logf(v); break;
+        case AUR__SINE: r = sinf(v); break;
+        default: r = cosf(v); break;
+        }
+        y[i] = r;
     }
 }
 
@@ -320,8 +326,14 @@ __global__ void aur_k_unary_bwd(int kind, float *dx, const float *dy, const floa
         } else if (kind == AUR__SILU) {
             float s = aur_k_sigmoid(v);
             d = s * (1.0f + v * (1.0f - s));
-        } else {
+        } else if (kind == AUR__SIGMOID) {
             d = y[i] * (1.0f - y[i]);
+        } else if (kind == AUR__LOGARITHM) {
+            d = 1.0f / v;
+        } else if (kind == AUR__SINE) {
+            d = cosf(v);
+        } else {
+            d = -sinf(v);
         }
         dx[i] += dy[i] * d;
     }

@@ -488,7 +488,10 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
     aur_aurora_config ac;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(cfg, "model"), *bc = cJSON_GetObjectItemCaseSensitive(cfg, "batch");
     const cJSON *tols = cJSON_GetObjectItemCaseSensitive(cfg, "tolerances");
-    if (aur_aurora_preset("aurora-0.25-finetuned", &ac) || aur_aurora_config_json(cJSON_GetObjectItemCaseSensitive(model, "kwargs"), &ac))
+    /* the class picks the subclass (its extra parameters and hooks); the keywords set everything else */
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(model, "class");
+    if (aur_aurora_preset(cJSON_IsString(cls) ? cls->valuestring : "Aurora", &ac) ||
+        aur_aurora_config_json(cJSON_GetObjectItemCaseSensitive(model, "kwargs"), &ac))
         return fail(aur_last_error(), NULL);
     ac.checkpoint_blocks = opt_checkpoint;
     if (opt_autocast) ac.autocast = 1;

@@ -43,6 +43,9 @@ static aur_tensor *f_gelu(aur_tape *t, aur_tensor **x, const fd_case *c) { (void
 static aur_tensor *f_gelu_tanh(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_gelu_tanh(t, x[0]); }
 static aur_tensor *f_silu(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_silu(t, x[0]); }
 static aur_tensor *f_sigmoid(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_sigmoid(t, x[0]); }
+static aur_tensor *f_log(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_log(t, x[0]); }
+static aur_tensor *f_sin(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_sin(t, x[0]); }
+static aur_tensor *f_cos(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_cos(t, x[0]); }
 static aur_tensor *f_softmax(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_softmax(t, x[0]); }
 static aur_tensor *f_sdpa(aur_tape *t, aur_tensor **x, const fd_case *c)
 {
@@ -111,6 +114,22 @@ static aur_tensor *f_gather_repeat(aur_tape *t, aur_tensor **x, const fd_case *c
     (void)c;
     return aur_gather(t, x[0], 1, 4, &ix, aur_shape2(5, 4));
 }
+static aur_tensor *f_atan2(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_atan2(t, x[0], x[1]); }
+static aur_tensor *f_remainder(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_remainder(t, aur_scale(t, x[0], 100), 360); }
+static aur_tensor *f_nan_to_num(aur_tape *t, aur_tensor **x, const fd_case *c)
+{
+    (void)c; /* positions filled with NaN must give no gradient */
+    aur_tensor *mask = aur_tensor_new(t, AUR_CPU, aur_tensor_shape(x[0]));
+    aur__wr(mask)[2] = aur__wr(mask)[7] = 1;
+    return aur_nan_to_num(t, aur_masked_fill(t, x[0], mask, NAN), 0.5);
+}
+static aur_tensor *f_mse_finite(aur_tape *t, aur_tensor **x, const fd_case *c)
+{
+    (void)c;
+    aur_tensor *mask = aur_tensor_new(t, AUR_CPU, aur_tensor_shape(x[0]));
+    aur__wr(mask)[1] = aur__wr(mask)[5] = 1;
+    return aur_mse_loss_finite(t, aur_masked_fill(t, x[0], mask, NAN), x[1]);
+}
 static aur_tensor *f_twice(aur_tape *t, aur_tensor **x, const fd_case *c)
 {
     (void)c; /* x used three times: x*x + gelu(x) */
@@ -162,6 +181,9 @@ static fd_case cases[] = {
     {"gelu_tanh", f_gelu_tanh, 1, {S2(4, 7)}, {0}, {0}, 0, 0, 0, 0},
     {"silu", f_silu, 1, {S2(4, 7)}, {0}, {0}, 0, 0, 0, 0},
     {"sigmoid", f_sigmoid, 1, {S2(4, 7)}, {0}, {0}, 0, 0, 0, 0},
+    {"log", f_log, 1, {S2(4, 7)}, {INIT_POSITIVE}, {0}, 0, 0, 0, 0},
+    {"sin", f_sin, 1, {S2(4, 7)}, {0}, {0}, 0, 0, 0, 0},
+    {"cos", f_cos, 1, {S2(4, 7)}, {0}, {0}, 0, 0, 0, 0},
     {"softmax", f_softmax, 1, {S3(2, 3, 7)}, {0}, {0}, 0, 0, 0, 0},
     {"sdpa", f_sdpa, 3, {S4(2, 2, 3, 4), S4(2, 2, 5, 4), S4(2, 2, 5, 3)}, {0}, {0}, 0, 0, 0, 0},
     {"sdpa_mask", f_sdpa, 4, {S3(3, 4, 4), S3(3, 5, 4), S3(3, 5, 2), S2(4, 5)}, {0, 0, 0, INIT_MASK}, {0, 0, 0, 1}, 0, 0, 0, 0.3},
@@ -194,6 +216,10 @@ static fd_case cases[] = {
     {"unnormalise", f_normalise, 1, {S3(2, 3, 4)}, {0}, {0}, 1, 0, 0, 0},
     {"gather", f_gather, 1, {S3(2, 6, 3)}, {0}, {0}, 0, 0, 0, 0},
     {"gather_repeat", f_gather_repeat, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"atan2", f_atan2, 2, {S2(3, 4), S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"remainder", f_remainder, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"masked_fill_nan_to_num", f_nan_to_num, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"mse_finite", f_mse_finite, 2, {S2(3, 4), S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"used_three_times", f_twice, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"checkpoint", f_checkpoint, 3, {S2(3, 4), S2(4, 4), S1(4)}, {0}, {0}, 0, 0, 0, 0},
 };

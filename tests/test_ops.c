@@ -48,6 +48,9 @@ static aur_tensor *run_op(aur_tape *t, const char *op, aur_tensor **x, int n, co
     if (!strcmp(op, "silu")) return aur_silu(t, x[0]);
     if (!strcmp(op, "sigmoid")) return aur_sigmoid(t, x[0]);
     if (!strcmp(op, "softmax")) return aur_softmax(t, x[0]);
+    if (!strcmp(op, "log")) return aur_log(t, x[0]);
+    if (!strcmp(op, "sin")) return aur_sin(t, x[0]);
+    if (!strcmp(op, "cos")) return aur_cos(t, x[0]);
     if (!strcmp(op, "sdpa")) {
         const cJSON *mode = arg(args, "mask_mode");
         if (cJSON_IsString(mode) && !strcmp(mode->valuestring, "window")) {
@@ -79,6 +82,9 @@ static aur_tensor *run_op(aur_tape *t, const char *op, aur_tensor **x, int n, co
         int k = ilist(args, "shape", v);
         return aur_reshape(t, x[0], aur_shapev(k, v));
     }
+    if (!strcmp(op, "atan2")) return aur_atan2(t, x[0], x[1]);
+    if (!strcmp(op, "remainder")) return aur_remainder(t, x[0], farg(args, "m", 1));
+    if (!strcmp(op, "nan_to_num")) return aur_nan_to_num(t, x[0], farg(args, "nan", 0));
     if (!strcmp(op, "clamp")) return aur_clamp(t, x[0], farg(args, "lo", -INFINITY), farg(args, "hi", INFINITY));
     if (!strcmp(op, "expand")) {
         int k = ilist(args, "shape", v);

@@ -87,6 +87,9 @@ case("gelu", "gelu", {"x": randn(4, 7, scale=3)}, lambda x: F.gelu(x))
 case("gelu_tanh", "gelu_tanh", {"x": randn(4, 7, scale=3)}, lambda x: F.gelu(x, approximate="tanh"))
 case("silu", "silu", {"x": randn(4, 7, scale=3)}, lambda x: F.silu(x))
 case("sigmoid", "sigmoid", {"x": randn(4, 7, scale=3)}, lambda x: torch.sigmoid(x))
+case("log", "log", {"x": 0.1 + 3 * torch.rand(4, 7)}, lambda x: torch.log(x))
+case("sin", "sin", {"x": randn(4, 7, scale=3)}, lambda x: torch.sin(x))
+case("cos", "cos", {"x": randn(4, 7, scale=3)}, lambda x: torch.cos(x))
 case("softmax", "softmax", {"x": randn(3, 4, 7, scale=2)}, lambda x: torch.softmax(x, dim=-1))
 
 # ---- attention ----
@@ -122,6 +125,12 @@ case("roll", "roll", {"x": randn(2, 5, 6)}, lambda x: torch.roll(x, shifts=(2, -
 
 case("clamp", "clamp", {"x": randn(5, 6)}, lambda x: x.clamp(min=-0.5, max=0.7), args={"lo": -0.5, "hi": 0.7})
 case("expand", "expand", {"x": randn(3, 1, 5)}, lambda x: x.expand(2, 3, 4, 5).contiguous(), args={"shape": [2, 3, 4, 5]})
+
+case("atan2", "atan2", {"y": randn(3, 4), "x": randn(3, 4)}, lambda y, x: torch.atan2(y, x))
+case("remainder", "remainder", {"x": randn(3, 4, scale=500)}, lambda x: torch.remainder(x, 360.0), args={"m": 360.0})
+xn = randn(3, 4)
+xn[0, 1], xn[2, 2], xn[1, 3] = float("nan"), float("inf"), -float("inf")
+case("nan_to_num", "nan_to_num", {"x": xn}, lambda x: torch.nan_to_num(x, 0.25), args={"nan": 0.25})
 
 # ---- reductions ----
 case("sum_axis", "sum", {"x": randn(3, 4, 5)}, lambda x: x.sum(dim=1), args={"axis": 1, "keepdim": 0})
