@@ -591,7 +591,9 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
    newest history step (gradients flow through the whole rollout). */
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
 /* The fine-tuning loss of the fixtures: the mean over variables (surface,
-   then atmospheric) of the MSE of normalised prediction and target. */
+   then atmospheric) of the MSE of normalised prediction and target, over
+   the cells where both are finite (AuroraWave predicts NaN where there are
+   no waves; everywhere else this is the plain MSE). */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target);
 
 /* Test hooks. A probe sees every named intermediate ("encoder_out",
@@ -5290,17 +5292,22 @@ static const char *const aur__preset_names[] = {"aurora-pretrained", "aurora-sma
 
 AURDEF const char *const *aur_aurora_preset_names(void) { return aur__preset_names; }
 
-/* AuroraWave models each angle as sin and cos, and each wave variable with a density channel. */
-static aur_var_list aur__wave_surf_vars(void)
+/* AuroraWave models each angle as sin and cos, and each wave variable with a
+   density channel: its surf_vars keyword lists the data's names, expanded here. */
+static aur_var_list aur__wave_expand(const aur_var_list *in)
 {
-    aur_var_list in = aur__vl("2t 10u 10v msl swh mwd mwp pp1d shww mdww mpww shts mdts mpts swh1 mwd1 mwp1 swh2 mwd2 "
-                              "mwp2 wind 10u_wave 10v_wave");
-    aur_var_list angles = aur__vl("mwd mdww mdts mwd1 mwd2"), out;
+    static const char *const angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
+    static const char *const density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
+                                          "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
+    aur_var_list out;
     memset(&out, 0, sizeof out);
     char name[AUR_NAME_LEN + 16];
-    for (int i = 0; i < in.n; i++) {
-        const char *v = in.name[i];
-        if (aur__vl_find(&angles, v) >= 0) {
+    for (int i = 0; i < in->n; i++) {
+        const char *v = in->name[i];
+        int is_angle = 0, has_density = 0;
+        for (size_t k = 0; k < sizeof angles / sizeof angles[0]; k++) is_angle |= !strcmp(v, angles[k]);
+        for (size_t k = 0; k < sizeof density / sizeof density[0]; k++) has_density |= !strcmp(v, density[k]);
+        if (is_angle) {
             snprintf(name, sizeof name, "%s_sin", v);
             aur__vl_add(&out, name);
             snprintf(name, sizeof name, "%s_cos", v);
@@ -5308,7 +5315,7 @@ static aur_var_list aur__wave_surf_vars(void)
         } else {
             aur__vl_add(&out, v);
         }
-        if (i >= 4) { /* every wave variable has a density channel */
+        if (has_density) {
             snprintf(name, sizeof name, "%s_density", v);
             aur__vl_add(&out, name);
         }
@@ -5370,7 +5377,9 @@ AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
         c.simulate_indexing_bug = 1;
         c.air_pollution = 1;
     } else if (!strcmp(name, "aurora-wave")) {
-        c.surf_vars = aur__wave_surf_vars();
+        aur_var_list data = aur__vl("2t 10u 10v msl swh mwd mwp pp1d shww mdww mpww shts mdts mpts swh1 mwd1 mwp1 swh2 mwd2 "
+                                    "mwp2 wind 10u_wave 10v_wave");
+        c.surf_vars = aur__wave_expand(&data);
         c.static_vars = aur__vl("lsm z slt wmb lat_mask");
         c.lora_mode = AUR_LORA_FROM_SECOND;
         c.stabilise_level_agg = 1;
@@ -5435,7 +5444,10 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 {
     const char *k = v->string;
     int n = 0, rc = 0;
-    if (!strcmp(k, "surf_vars")) rc = aur__json_names(v, k, &c->surf_vars);
+    if (!strcmp(k, "surf_vars")) {
+        rc = aur__json_names(v, k, &c->surf_vars);
+        if (!rc && c->wave) c->surf_vars = aur__wave_expand(&c->surf_vars); /* as the AuroraWave subclass does */
+    }
     else if (!strcmp(k, "static_vars")) rc = aur__json_names(v, k, &c->static_vars);
     else if (!strcmp(k, "atmos_vars")) rc = aur__json_names(v, k, &c->atmos_vars);
     else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, k, c->window_size, 3, &n) || (n != 3 ? aur__err(AUR_EINVAL, "window_size needs 3 values") : 0);
@@ -7018,7 +7030,8 @@ static int aur__fwd_inputs(aur__fwd *F, const aur_batch *b)
 {
     const aur_aurora_config *c = F->c;
     int P = c->patch_size, H0 = b->H;
-    if (aur__check_names(&b->surf_names, &c->surf_vars, "surf") || aur__check_names(&b->static_names, &c->static_vars, "static") ||
+    /* surface names are checked after the Wave hooks, which rename them */
+    if ((!c->wave && aur__check_names(&b->surf_names, &c->surf_vars, "surf")) || aur__check_names(&b->static_names, &c->static_vars, "static") ||
         aur__check_names(&b->atmos_names, &c->atmos_vars, "atmos") || aur__check_coords(b))
         return AUR_EINVAL;
     if (b->W % P) return aur__err(AUR_ESHAPE, "batch: width %d is not a multiple of the patch size %d", b->W, P);
@@ -7621,6 +7634,162 @@ static int aur__air_pollution_post(const aur__fwd *F, aur_tensor **surf, aur_ten
     return 0;
 }
 
+/* ---- AuroraWave's hooks (§8.5) ---- */
+
+static const char *const aur__wave_angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
+static const char *const aur__wave_density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
+                                                "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
+#define AUR__COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define AUR__DEG2RAD 0.017453292519943295
+#define AUR__RAD2DEG 57.295779513082323
+
+static int aur__listed(const char *const *l, int n, const char *v)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(l[i], v)) return 1;
+    return 0;
+}
+
+/* Sets a surface variable of a working list (replacing it in place, or appending). */
+static int aur__set_var(aur_var_list *names, aur_tensor **xs, const char *v, aur_tensor *x)
+{
+    int i = aur__vl_find(names, v);
+    if (!x) return AUR_EINVAL;
+    if (i >= 0) {
+        xs[i] = x;
+        return 0;
+    }
+    if (aur__vl_add(names, v)) return AUR_EINVAL;
+    xs[names->n - 1] = x;
+    return 0;
+}
+
+static void aur__drop_var(aur_var_list *names, aur_tensor **xs, const char *v)
+{
+    int i = aur__vl_find(names, v);
+    if (i < 0) return;
+    for (int k = i; k + 1 < names->n; k++) {
+        memcpy(names->name[k], names->name[k + 1], AUR_NAME_LEN);
+        xs[k] = xs[k + 1];
+    }
+    names->n--;
+}
+
+/* A constant 0/1 tensor: 1 where test(x) holds. */
+static aur_tensor *aur__mask_of(aur_tape *t, const aur_tensor *x, int (*test)(aur_real v, double arg), double arg, int64_t *count)
+{
+    aur_tensor *m = x ? aur_tensor_new(t, AUR_CPU, aur_tensor_shape(x)) : NULL;
+    *count = 0;
+    for (int64_t i = 0; m && i < x->numel; i++)
+        if (test(aur__cr(x)[i], arg)) aur__wr(m)[i] = 1, (*count)++;
+    return m;
+}
+static int aur__is_below(aur_real v, double arg) { return v < arg; }
+static int aur__is_above(aur_real v, double arg) { return v > arg; }
+static int aur__is_number(aur_real v, double arg) { return (void)arg, !isnan(v); }
+
+/* batch_transform_hook, in physical units: the wind's u and v from dwi, and
+   NaN where a wave system is absent (at the first step only). */
+static int aur__wave_transform(aur_tape *t, aur_batch *w)
+{
+    static const char *const systems[5][4] = {{"swh", "mwd", "mwp", "pp1d"}, {"shww", "mdww", "mpww", NULL},
+                                              {"shts", "mdts", NULL, NULL},   {"swh1", "mwd1", "mwp1", NULL},
+                                              {"swh2", "mwd2", "mwp2", NULL}};
+    aur_tensor *dwi = aur_batch_surf(w, "dwi"), *wind = aur_batch_surf(w, "wind");
+    if (dwi && wind) {
+        aur_tensor *rad = aur_scale(t, dwi, AUR__DEG2RAD), *neg = aur_scale(t, wind, -1);
+        if (aur__set_var(&w->surf_names, w->surf, "10u_wave", aur_mul(t, neg, aur_sin(t, rad))) ||
+            aur__set_var(&w->surf_names, w->surf, "10v_wave", aur_mul(t, neg, aur_cos(t, rad))))
+            return AUR_EINVAL;
+        aur__drop_var(&w->surf_names, w->surf, "dwi");
+    }
+    if (w->rollout_step != 0) return 0;
+    for (int s = 0; s < 5; s++) {
+        int64_t n = 0;
+        aur_tensor *mask = aur__mask_of(t, aur_batch_surf(w, systems[s][0]), aur__is_below, 1e-4, &n);
+        if (!mask) return aur__err(AUR_EINVAL, "Wave: the batch needs '%s' (wave heights mark absent waves)", systems[s][0]);
+        for (int k = 0; n && k < 4 && systems[s][k]; k++) {
+            aur_tensor *x = aur_batch_surf(w, systems[s][k]);
+            if (!x) return aur__err(AUR_EINVAL, "Wave: the batch needs '%s' with '%s'", systems[s][k], systems[s][0]);
+            if (aur__set_var(&w->surf_names, w->surf, systems[s][k], aur_masked_fill(t, x, mask, NAN))) return AUR_EINVAL;
+            int64_t small = 0;
+            if (!aur__listed(aur__wave_angles, AUR__COUNT(aur__wave_angles), systems[s][k]))
+                aur__mask_of(t, aur_batch_surf(w, systems[s][k]), aur__is_below, 1e-4, &small);
+            if (small) return aur__err(AUR_EINVAL, "Wave: '%s' has %lld values below 1e-4 where '%s' is present", systems[s][k], (long long)small, systems[s][0]);
+        }
+    }
+    return 0;
+}
+
+/* _pre_encoder_hook, on normalised inputs: density channels and NaN -> 0; angles as sin and cos. */
+static int aur__wave_pre_encoder(aur__fwd *F, aur_batch *w)
+{
+    aur_tape *t = F->t;
+    char name[AUR_NAME_LEN + 16];
+    aur_var_list snapshot = w->surf_names;
+    for (int k = 0; k < snapshot.n; k++) {
+        const char *v = snapshot.name[k];
+        aur_tensor *x = F->surf[aur__vl_find(&w->surf_names, v)]; /* as it was before this variable's changes */
+        int64_t n;
+        snprintf(name, sizeof name, "%s_density", v);
+        if (aur__listed(aur__wave_density, AUR__COUNT(aur__wave_density), v) && aur__vl_find(&w->surf_names, name) < 0) {
+            aur_tensor *dens = aur__mask_of(t, x, aur__is_number, 0, &n);
+            if (aur__set_var(&w->surf_names, F->surf, v, aur_nan_to_num(t, x, 0)) || aur__set_var(&w->surf_names, F->surf, name, dens))
+                return AUR_EINVAL;
+        }
+        char sn[AUR_NAME_LEN + 8], cn[AUR_NAME_LEN + 8];
+        snprintf(sn, sizeof sn, "%s_sin", v);
+        snprintf(cn, sizeof cn, "%s_cos", v);
+        if (aur__listed(aur__wave_angles, AUR__COUNT(aur__wave_angles), v) &&
+            !(aur__vl_find(&w->surf_names, sn) >= 0 && aur__vl_find(&w->surf_names, cn) >= 0)) {
+            aur_tensor *rad = aur_scale(t, x, AUR__DEG2RAD);
+            if (aur__set_var(&w->surf_names, F->surf, sn, aur_nan_to_num(t, aur_sin(t, rad), 0)) ||
+                aur__set_var(&w->surf_names, F->surf, cn, aur_nan_to_num(t, aur_cos(t, rad), 0)))
+                return AUR_EINVAL;
+            aur__drop_var(&w->surf_names, F->surf, v);
+        }
+    }
+    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf");
+}
+
+/* _post_decoder_hook, on normalised predictions: angles from sin and cos; NaN
+   where the density says there are no waves (and over land, wmb <= 0). */
+static int aur__wave_post(const aur__fwd *F, aur_var_list *names, aur_tensor **surf)
+{
+    aur_tape *t = F->t;
+    char sn[AUR_NAME_LEN + 8], cn[AUR_NAME_LEN + 8];
+    aur_tensor *wmb = aur_batch_static(F->in, "wmb");
+    int64_t n;
+    wmb = wmb ? F->statics[aur__vl_find(&F->in->static_names, "wmb")] : NULL;
+    aur_tensor *water = aur__mask_of(t, wmb, aur__is_above, 0, &n);
+    if (!water) return aur__err(AUR_EINVAL, "Wave: the batch needs the static variable 'wmb'");
+    for (int a = 0; a < AUR__COUNT(aur__wave_angles); a++) {
+        const char *v = aur__wave_angles[a];
+        snprintf(sn, sizeof sn, "%s_sin", v);
+        snprintf(cn, sizeof cn, "%s_cos", v);
+        int is = aur__vl_find(names, sn), ic = aur__vl_find(names, cn);
+        if (is < 0 || ic < 0) continue;
+        aur_tensor *deg = aur_remainder(t, aur_scale(t, aur_atan2(t, surf[is], surf[ic]), AUR__RAD2DEG), 360);
+        aur__drop_var(names, surf, sn);
+        aur__drop_var(names, surf, cn);
+        if (aur__set_var(names, surf, v, deg)) return AUR_EINVAL;
+    }
+    for (int d = 0; d < AUR__COUNT(aur__wave_density); d++) {
+        const char *v = aur__wave_density[d];
+        int i = aur__vl_find(names, v), id;
+        snprintf(sn, sizeof sn, "%s_density", v);
+        if (i < 0) continue;
+        if ((id = aur__vl_find(names, sn)) < 0) return aur__err(AUR_EINVAL, "Wave: no '%s' prediction for '%s'", sn, v);
+        aur_tensor *dens = aur_mul(t, aur_sigmoid(t, surf[id]), water);
+        aur_tensor *data = aur_mul(t, surf[i], water);
+        aur_tensor *absent = aur__mask_of(t, dens, aur__is_below, 0.5, &n);
+        surf[i] = aur_masked_fill(t, data, absent, NAN);
+        aur__drop_var(names, surf, sn);
+        if (!surf[aur__vl_find(names, v)]) return AUR_EINVAL;
+    }
+    return 0;
+}
+
 /* ---- the whole step (§8) ---- */
 
 /* The LoRA set a step uses (§6), or -1. */
@@ -7654,22 +7823,23 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     aur__aurora *A = aur__A(m);
     if (!A || !t || !b) return NULL;
     const aur_aurora_config *c = &A->cfg;
-    if (c->wave) {
-        aur__err(AUR_EUNSUPPORTED, "Aurora: the Wave hooks are not implemented yet");
-        return NULL;
-    }
     if (c->drop_rate > 0 && t->training && t->grad_on) {
         aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented");
         return NULL;
     }
     aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
-    if (!F) return NULL;
+    aur_batch *w = (aur_batch *)aur_tape_alloc(t, sizeof *w); /* the batch as the hooks change it */
+    if (!F || !w) return NULL;
     memset(F, 0, sizeof *F);
-    F->A = A, F->t = t, F->c = c, F->in = b;
+    *w = *b;
+    w->owns_tensors = 0;
+    if (c->wave && aur__wave_transform(t, w)) return NULL;
+    b = w;
+    F->A = A, F->t = t, F->c = c, F->in = w;
     F->D = c->embed_dim, F->Ld = c->latent_levels;
     F->step = aur__probe_step = b->rollout_step;
     F->lora_set = aur__lora_set(c, F->step);
-    if (aur__fwd_inputs(F, b)) return NULL;
+    if (aur__fwd_inputs(F, b) || (c->wave && aur__wave_pre_encoder(F, w))) return NULL;
     /* cropped coordinates and the lead-time encoding (shared by the encoder and time_mlp) */
     int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
     F->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
@@ -7687,11 +7857,14 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     aur_tensor *surf[AUR_MAX_VARS], *surf_mod[AUR_MAX_VARS], *atmos[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS];
     if (!x || aur__decoder(F, x, surf, surf_mod, atmos, atmos_mod)) return NULL;
     if (c->air_pollution && aur__air_pollution_post(F, surf, surf_mod, atmos, atmos_mod)) return NULL;
+    aur_var_list surf_names = b->surf_names; /* the Wave hook renames the predictions */
+    if (c->wave && aur__wave_post(F, &surf_names, surf)) return NULL;
     aur_batch *p = aur__pred_shell(F);
     if (!p) return NULL;
+    p->surf_names = surf_names;
     int clamp = p->rollout_step > 1 || c->clamp_at_first_step, ok = 1;
-    for (int i = 0; i < b->surf_names.n && ok; i++) {
-        const char *v = b->surf_names.name[i];
+    for (int i = 0; i < surf_names.n && ok; i++) {
+        const char *v = surf_names.name[i];
         aur_tensor *y = aur_reshape(t, surf[i], aur_shape4(F->B, 1, F->H, F->W));
         if (clamp && aur__vl_find(&c->positive_surf_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
         ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
@@ -7727,13 +7900,13 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
         const char *v = pred->surf_names.name[i];
         aur_tensor *y = aur_batch_surf(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
-        terms[n] = aur_reshape(t, aur_mse_loss(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0)), aur_shape1(1));
+        terms[n] = aur_mse_loss_finite(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0));
     }
     for (int i = 0; i < pred->atmos_names.n; i++, n++) {
         const char *v = pred->atmos_names.name[i];
         aur_tensor *y = aur_batch_atmos(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
-        terms[n] = aur_mse_loss(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
+        terms[n] = aur_mse_loss_finite(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
     }
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
     return aur_mean_all(t, aur_concat(t, terms, n, 0));
@@ -7803,6 +7976,7 @@ AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int
     for (int s = 0; s < steps; s++) preds[s] = NULL;
     aur_batch *cur = aur__cropped_input(A, t, b);
     int rc = cur ? 0 : AUR_EINVAL;
+    if (!rc && A->cfg.wave) rc = aur__wave_transform(t, cur); /* as the reference's rollout, before the first step */
     for (int s = 0; s < steps && !rc; s++) {
         preds[s] = aur_aurora_forward(m, t, cur);
         aur_batch *next = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;

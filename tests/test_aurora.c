@@ -255,8 +255,6 @@ static void test_forward_errors(void)
     aur_batch_free(p);
     aur_batch_free(b);
     aur_model_free(m2);
-    aur_aurora_preset("aurora-air-pollution", &c2);
-    c2.embed_dim = 16, c2.num_heads = 2;
     aur_tape_free(t);
     aur_model_free(m);
 }

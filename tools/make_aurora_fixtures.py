@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import save_file
 
 import aurora
-from aurora import Aurora, AuroraAirPollution, Batch, Metadata, rollout
+from aurora import Aurora, AuroraAirPollution, AuroraWave, Batch, Metadata, rollout
 from aurora.normalisation import level_to_str, locations, scales
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "aurora_gen")
@@ -114,10 +114,16 @@ def norm(x, v, levels=None, surf_stats=None):
     return (x - lo) / sc
 
 
+def finite_mse(a, b):
+    """MSE over the cells where both are finite (AuroraWave predicts NaN where there are no waves)."""
+    m = torch.isfinite(a) & torch.isfinite(b)
+    return ((a - b)[m] ** 2).mean()
+
+
 def step_loss(pred, target, levels, surf_stats):
-    terms = [((norm(pred.surf_vars[v], v, surf_stats=surf_stats) - norm(target[f"surf/{v}"], v, surf_stats=surf_stats)) ** 2).mean()
+    terms = [finite_mse(norm(pred.surf_vars[v], v, surf_stats=surf_stats), norm(target[f"surf/{v}"], v, surf_stats=surf_stats))
              for v in pred.surf_vars]
-    terms += [((norm(pred.atmos_vars[v], v, levels) - norm(target[f"atmos/{v}"], v, levels)) ** 2).mean() for v in pred.atmos_vars]
+    terms += [finite_mse(norm(pred.atmos_vars[v], v, levels), norm(target[f"atmos/{v}"], v, levels)) for v in pred.atmos_vars]
     return torch.stack(terms).mean()
 
 
@@ -128,6 +134,7 @@ def make_case(name, model_kwargs, B=1, T=2, H=17, W=24, levels=(250, 500, 850), 
     POSITIVE.clear()
     POSITIVE.update(model.positive_surf_vars if cls is AuroraAirPollution else ())
     POSITIVE.update(model.positive_atmos_vars if cls is AuroraAirPollution else ())
+    POSITIVE.update(("mwp", "pp1d", "mpww", "mpts", "mwp1", "mwp2", "wmb") if cls is AuroraWave else ())
     randomise(model, seed)
     model.train()
     surf = surf or list(model.surf_vars)
@@ -139,8 +146,11 @@ def make_case(name, model_kwargs, B=1, T=2, H=17, W=24, levels=(250, 500, 850), 
     t0 = datetime(2020, 6, 1, 12, tzinfo=timezone.utc)
     times = [t0 + timedelta(hours=7 * b) for b in range(B)]
     batch = make_batch(g, surf, static, atmos, levels, B, T, H, W, times, latlon_2d)
+    if "wmb" in batch.static_vars:  # land: a strip with no water depth
+        batch.static_vars["wmb"][:, : W // 4] = 0.0
     Hc = H - (H % P)
-    targets = [{**{f"surf/{v}": field(g, (B, 1, Hc, W), v) for v in surf},
+    out_surf = [v for v in surf if v != "dwi"] + [v for v in ("10u_wave", "10v_wave") if "dwi" in surf and v not in surf]
+    targets = [{**{f"surf/{v}": field(g, (B, 1, Hc, W), v) for v in out_surf},
                 **{f"atmos/{v}": field(g, (B, 1, len(levels), Hc, W), v, levels) for v in atmos}} for _ in range(steps)]
 
     captured, inter = {}, {}
@@ -163,7 +173,7 @@ def make_case(name, model_kwargs, B=1, T=2, H=17, W=24, levels=(250, 500, 850), 
     os.makedirs(d, exist_ok=True)
     weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, os.path.join(d, "weights.safetensors"))
-    inputs = {f"surf/{v}": x for v, x in batch.surf_vars.items()}
+    inputs = {f"surf/{v}": x for v, x in batch.surf_vars.items()}  # as given (rollout() transforms a copy)
     inputs.update({f"static/{v}": x for v, x in batch.static_vars.items()})
     inputs.update({f"atmos/{v}": x for v, x in batch.atmos_vars.items()})
     inputs.update({"meta/lat": batch.metadata.lat, "meta/lon": batch.metadata.lon,
@@ -240,6 +250,12 @@ if __name__ == "__main__":
     small_ap = dict(embed_dim=16, num_heads=2, encoder_num_heads=(2, 4, 8), decoder_num_heads=(8, 4, 2),
                     encoder_depths=(2, 2, 2), decoder_depths=(2, 2, 2), window_size=(2, 3, 4))
     make_case("air_pollution", small_ap, H=18, W=27, levels=(500, 850, 1000), steps=2, seed=17, cls=AuroraAirPollution)
+    # AuroraWave: dwi/wind -> u/v, absent waves as NaN, density channels, angles as sin/cos, the land mask
+    # (wmb <= 0 on a strip); LoRA "from_second" and stabilised level aggregation over 2 steps
+    wave_in = ["2t", "10u", "10v", "msl", "swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
+               "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "dwi"]
+    make_case("wave", dict(small_ap), H=17, W=24, steps=2, seed=18, cls=AuroraWave, surf=wave_in,
+              static=["lsm", "z", "slt", "wmb", "lat_mask"])
     # four stages on a small odd grid, 2-D lat/lon
     make_case("four_stages_2d_latlon", dict(embed_dim=8, num_heads=2, encoder_num_heads=(1, 2, 2, 4), decoder_num_heads=(4, 2, 2, 1),
                                             encoder_depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 2), window_size=(2, 2, 3),
