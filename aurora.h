@@ -2526,18 +2526,20 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     aur__attn g;
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
-    const aur_real *P = (const aur_real *)n->saved[0], *dO = n->out->grad;
-    int threads = aur__threads();
+    const aur_real *P = (const aur_real *)n->saved[0];
+    int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
-    if (!ws || (dm && !dS_all)) return AUR_ENOMEM;
+    const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
+    const aur_real *kd = aur__autocast_in(t, ac, aur__cr(k), k->numel), *vd = aur__autocast_in(t, ac, aur__cr(v), v->numel);
+    if (!ws || (dm && !dS_all) || !dO || !qd || !kd || !vd) return AUR_ENOMEM;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
         aur_real *w = ws + aur__thread_id() * slice, *dS = w + per;
-        const aur_real *Pb = P + b * LL, *qb = aur__cr(q) + b * g.Lq * g.d, *kb = aur__cr(k) + b * g.Lk * g.d;
-        const aur_real *vb = aur__cr(v) + b * g.Lk * g.dv, *dOb = dO + b * g.Lq * g.dv;
+        const aur_real *Pb = P + b * LL, *qb = qd + b * g.Lq * g.d, *kb = kd + b * g.Lk * g.d;
+        const aur_real *vb = vd + b * g.Lk * g.dv, *dOb = dO + b * g.Lq * g.dv;
         if (dv) aur__gemm(w, g.Lk, g.dv, g.Lq, aur__matv(Pb, 1, g.Lk), aur__matv(dOb, g.dv, 1), dv + b * g.Lk * g.dv, g.dv, 1, 0);
         if (!dq && !dk && !dm) continue;
         aur__gemm(w, g.Lq, g.Lk, g.dv, aur__matv(dOb, g.dv, 1), aur__matv(vb, 1, g.dv), dS, g.Lk, 0, 0);
@@ -2579,13 +2581,15 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!P) return NULL;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
-    if (!ws) return NULL;
-    const aur_real *md = mask ? aur__cr(mask) : NULL;
+    /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
+    const aur_real *qd = aur__autocast_in(t, t->autocast, aur__cr(q), q->numel), *kd = aur__autocast_in(t, t->autocast, aur__cr(k), k->numel);
+    const aur_real *vd = aur__autocast_in(t, t->autocast, aur__cr(v), v->numel);
+    const aur_real *md = mask ? aur__autocast_in(t, t->autocast, aur__cr(mask), mask->numel) : NULL;
+    if (!ws || !qd || !kd || !vd || (mask && !md)) return NULL;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
         aur_real *w = ws + aur__thread_id() * per, *Pb = P + b * LL;
-        aur__gemm(w, g.Lq, g.Lk, g.d, aur__matv(aur__cr(q) + b * g.Lq * g.d, g.d, 1),
-                  aur__matv(aur__cr(k) + b * g.Lk * g.d, 1, g.d), Pb, g.Lk, 0, 0);
+        aur__gemm(w, g.Lq, g.Lk, g.d, aur__matv(qd + b * g.Lq * g.d, g.d, 1), aur__matv(kd + b * g.Lk * g.d, 1, g.d), Pb, g.Lk, 0, 0);
         int64_t off = md ? aur__mask_offset(&g, b) : 0;
         aur_real sc = (aur_real)g.scale;
         for (int64_t i = 0; i < g.Lq; i++) {
@@ -2594,15 +2598,17 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
                 r[j] = r[j] * sc + (md ? md[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] : 0);
             aur__softmax_row(r, r, g.Lk);
         }
-        aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(aur__cr(v) + b * g.Lk * g.dv, g.dv, 1),
-                  aur__wr(y) + b * g.Lq * g.dv, g.dv, 0, 0);
+        aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(vd + b * g.Lk * g.dv, g.dv, 1), aur__wr(y) + b * g.Lq * g.dv,
+                  g.dv, 0, 0);
     }
+    if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
         if (!n) return NULL;
         n->saved[0] = P;
         n->farg[0] = scale;
+        n->iarg[7] = t->autocast;
     }
     return y;
 }

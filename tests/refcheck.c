@@ -4,7 +4,7 @@
 
    --checkpoint runs Aurora with activation checkpointing of every backbone
    block (the results must not change); --autocast runs its backbone in BF16
-   (only the loss and outputs are then compared, at 5e-2).
+   (only the loss and outputs are then compared, at 1e-2).
 
    DIR holds config.json and the case's safetensors files (see
    tests/fixtures/README.md). Every output, gradient or trajectory tensor is
@@ -508,7 +508,7 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
     if (!in || !out || !grads) return fail(aur_last_error(), NULL);
     double tol_out = num_or(tols, "outputs", 1e-5), tol_inter = num_or(tols, "intermediates", 1e-5);
     double tol_loss = num_or(tols, "loss", 1e-5), tol_grad = num_or(tols, "grads", 1e-4);
-    if (opt_autocast) tol_out = tol_loss = 5e-2;
+    if (opt_autocast) tol_out = tol_loss = 1e-2; /* BF16 rounding in the backbone: about 1e-3 on the tiny cases */
     int steps = (int)num_or(bc, "rollout_steps", 1), rc = 0;
     aurora_probe_ctx pc = {out, tol_inter, steps > 1};
     if (!opt_autocast) aur_aurora_set_probe(m, aurora_probe, &pc);
