@@ -2925,7 +2925,8 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     return y;
 }
 
-static int aur__reshape_back(aur_tape *t, aur__node *n)
+/* dx += dy: the backward of every op that only relabels or rounds (reshape, cast, remainder). */
+static int aur__identity_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(n->in[0]);
     const aur_real *dy = n->out->grad;
@@ -2961,7 +2962,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
     aur__tensor_init(y, x->dtype, x->device, shape);
     y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__reshape_back, &x, 1)) return NULL;
+    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__identity_back, &x, 1)) return NULL;
     return y;
 }
 
@@ -3565,14 +3566,6 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     return y;
 }
 
-static int aur__identity_back(aur_tape *t, aur__node *n)
-{
-    aur_real *dx = aur__grad(n->in[0]);
-    (void)t;
-    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += n->out->grad[i];
-    return 0;
-}
-
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
 {
     if (aur__check("remainder", &x, 1) || aur__cpu_only("remainder", x)) return NULL;
@@ -3616,14 +3609,6 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     return y;
 }
 
-static int aur__cast_back(aur_tape *t, aur__node *n)
-{
-    aur_real *dx = aur__grad(n->in[0]);
-    (void)t;
-    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += n->out->grad[i];
-    return 0;
-}
-
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
 {
     if (!x) return NULL;
@@ -3636,7 +3621,7 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
         else aur__wr(y)[i] = aur_bf16_to_f32(((const uint16_t *)x->data)[i]);
     }
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__cast_back, &x, 1)) return NULL;
+    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
     return y;
 }
 
