@@ -185,7 +185,8 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss);
    recompute them during backward. fn must be a pure function of its inputs,
    the parameters and the tape's dropout stream (which is replayed); ctx and
    the inputs must stay valid until backward has run. Inside a checkpointed
-   fn, a nested aur_checkpoint is a plain call. */
+   fn, a nested aur_checkpoint is a plain call. With gradients off it is a
+   way to run a segment and keep only its output (inference memory). */
 typedef aur_tensor *(*aur_segment_fn)(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
 AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur_tensor *const *in, int n_in);
 
@@ -1490,8 +1491,8 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     }
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL;
-    if (t->in_segment || !t->grad_on) return fn(t, ctx, in, n_in);
-
+    if (t->in_segment) return fn(t, ctx, in, n_in);
+    /* with gradients off nothing is recorded, and the segment's memory is freed at once */
     uint64_t offset = t->rng_offset;
     aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
     t->ar = t->scratch;
@@ -7413,7 +7414,9 @@ static aur_tensor *aur__blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, 
         k->lora_set = F->lora_set;
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
-        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin_block, k, in, 2) : aur__swin_block(t, k, in, 2);
+        /* checkpointed blocks keep only their outputs; inference always does (nothing to recompute) */
+        int segment = F->c->checkpoint_blocks || !t->grad_on;
+        x = segment ? aur_checkpoint(t, aur__swin_block, k, in, 2) : aur__swin_block(t, k, in, 2);
     }
     return x;
 }
