@@ -18,11 +18,11 @@ endif
 BASE = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
 LIBS = -lcjson -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HEADERS = aurora.h kernels.cuh tests/aur_test.h
+HEADERS = aurora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train
 TOOLS = build/aurora-inspect build/refcheck
-EXAMPLES = build/finetune_tiny
+EXAMPLES = build/finetune_tiny build/finetune_aurora
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
 
 .PHONY: all test asan demo bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
@@ -48,6 +48,8 @@ build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 
 test: all
 	@bash tests/run.sh all
@@ -56,7 +58,7 @@ asan: all
 	@bash tests/run.sh asan
 
 demo: all
-	./build/finetune_tiny demo-out
+	./build/finetune_aurora demo-out
 
 # ---- benchmarks ----
 build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build

@@ -530,8 +530,11 @@ AURDEF int aur_aurora_declare(aur_model *m, const aur_aurora_config *cfg);
 /* An Aurora model with freshly initialised weights (the reference's
    initialisation, from seed) on a device. Owned: aur_model_free. */
 AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed);
+/* The parameter table and statistics of cfg without any weights (listing a
+   1.3 B model, checking data, planning memory). Owned: aur_model_free. */
+AURDEF aur_model *aur_aurora_declare_model(const aur_aurora_config *cfg);
 AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m);
-/* Re-initialises the weights (from seed); zero_new_embeds: see the guide. */
+/* Re-initialises the weights (from seed) by the reference's rules. */
 AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed);
 /* Loads a checkpoint by name after the reference's adaptations: the old
    fused-head layout of pretrained files, the Wave renames, and zero-padding
@@ -572,6 +575,9 @@ typedef struct aur_batch {
    time_unix (comma list, B values) and rollout_step. Refuses NaN/Inf,
    missing or misshapen tensors with a message naming them. Owned. */
 AURDEF aur_batch *aur_batch_load(const char *path);
+/* The same, keeping NaN/Inf values (AuroraWave's wave variables, or data
+   that aur_aurora_check_batch should report on). */
+AURDEF aur_batch *aur_batch_load_unchecked(const char *path);
 AURDEF int aur_batch_save(const aur_batch *b, const char *path);
 /* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
@@ -607,6 +613,183 @@ AURDEF void aur_aurora_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
    rad), so fidelity tests inject the reference's. NULL stops overriding. */
 AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const float *scale, int64_t L);
 
+/* ==== Fine-tuning ====
+   Every step of the reference's fine-tuning guide as one call here, or one
+   key of a JSON run config (aur_trainer): checking the data, new variables
+   with their statistics, parameter groups, watching the gradients, planning
+   memory, and a training loop with metrics, plots and atomic checkpoints
+   that resume bit for bit. */
+
+/* ---- data checks ("triple check your fine-tuning data") ---- */
+typedef struct aur_check_opts {
+    double outlier_z;        /* |x - loc| / scale above this counts as an outlier (default 10) */
+    double max_outlier_frac; /* a larger fraction of outliers is an error, a smaller one a warning (1e-3) */
+    double max_abs_mean;     /* |mean| of the normalised data beyond this: the statistics do not fit (warning, 3) */
+    double min_std, max_std; /* normalised std outside [min_std, max_std]: warning (0.1, 10) */
+    const char *nan_ok;      /* patterns of variables where NaN is data (AuroraWave's waves over land), or NULL */
+} aur_check_opts;
+AURDEF aur_check_opts aur_check_defaults(void);
+
+typedef enum aur_severity { AUR_CHECK_OK = 0, AUR_CHECK_WARNING = 1, AUR_CHECK_ERROR = 2 } aur_severity;
+
+/* One variable's findings; atmospheric variables are checked level by level
+   (each with its own statistics) and summarised here. */
+typedef struct aur_var_check {
+    char name[AUR_NAME_LEN];
+    const char *kind;              /* "surf", "static", "atmos" */
+    int present;                   /* in the batch */
+    int used;                      /* the model has weights for it */
+    int64_t count, nonfinite, outliers;
+    int zero_fields, fields;       /* 2-D fields (one time, level, sample) that are entirely zero, of all */
+    double mean, std, max_abs_z;   /* normalised units, over the finite values (the worst level for atmos) */
+    aur_severity severity;
+    char message[200];             /* what is wrong, or "" */
+} aur_var_check;
+
+typedef struct aur_check_report {
+    int n, errors, warnings;
+    aur_var_check *vars; /* owned: aur_check_report_free */
+} aur_check_report;
+
+/* Checks a batch (physical units) against the model's variables and
+   statistics: missing variables, NaN/Inf, all-zero fields (errors; a static
+   field of zeros, a land-sea mask over open sea, is a warning), outliers,
+   and whether the statistics fit. Returns 0, or AUR_EFORMAT with
+   aur_last_error() naming the first variable in error. rep may be NULL. */
+AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep);
+AURDEF void aur_check_report_print(const aur_check_report *rep, FILE *out);
+AURDEF void aur_check_report_free(aur_check_report *rep);
+
+/* ---- new variables, groups, freezing ---- */
+
+/* Sets every element of the parameters matching patterns (e.g. zero for new
+   encoder patch embeddings, so that new variables leave the old predictions
+   unchanged). Returns how many tensors matched. */
+AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value);
+/* Comma-joined names of the parameters a load did not fill that carry a new
+   variable (encoder patch embeddings and decoder heads): the guide's
+   separate-learning-rate group. "" if none. Owned: free(). */
+AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report *rep);
+/* Trainable / frozen / new (not loaded) parameter counts, overall and per
+   top-level module. rep may be NULL. */
+AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out);
+
+/* ---- exploding gradients ---- */
+#define AUR_ALARM_GROUPS 16
+#define AUR_ALARM_WINDOW 256
+
+/* Watches the total and per-group gradient norms: a non-finite norm, or a
+   log-norm more than z standard deviations above its recent window, raises
+   the alarm, naming the group whose norm jumped first (most). */
+typedef struct aur_grad_alarm {
+    int window;   /* recent steps compared against (default 50, at most AUR_ALARM_WINDOW) */
+    double z;     /* threshold in standard deviations of log-norm (default 6) */
+    int min_history; /* steps before z-scores are trusted (default 10) */
+    int skip;     /* 1: an alarm skips the update */
+    int n_groups;
+    int count[AUR_ALARM_GROUPS + 1];
+    double hist[AUR_ALARM_GROUPS + 1][AUR_ALARM_WINDOW]; /* [0]: the total */
+    int64_t alarms;
+} aur_grad_alarm;
+AURDEF void aur_grad_alarm_init(aur_grad_alarm *a, int window, double z, int skip);
+/* 0: normal; 1: alarm (msg says why and where); the norms of alarming steps
+   are kept out of the window. */
+AURDEF int aur_grad_alarm_check(aur_grad_alarm *a, double total, const double *group_norms, const char *const *group_names,
+                                int n_groups, char *msg, size_t size);
+
+/* ---- memory planning ---- */
+typedef struct aur_memory_choice {
+    aur_optim_kind optimiser;
+    int checkpointing, autocast, pure_bf16, offload_optimiser;
+    double trainable_fraction; /* 1 = full fine-tuning; LoRA: the adapters' share */
+} aur_memory_choice;
+typedef struct aur_memory_plan {
+    double params, grads, optimiser, activations, total; /* bytes on the device */
+    double host;                                          /* bytes moved to the host (offload) */
+} aur_memory_plan;
+/* What a training step of cfg on B samples of T history steps, C levels and
+   an H x W grid needs, from the parameter table and the activation sizes of
+   this implementation. */
+AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
+                                  aur_memory_plan *out);
+
+/* ---- series and windows ----
+   A series is a batch file with many time steps (T) of one trajectory, one
+   model step apart; its time_unix is the time of the last step. */
+/* The input window of `history` steps starting at step `start`, or the
+   target at step `start` (history 1). Owned. */
+AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* ---- plots (PNG, through stb_image_write) ---- */
+/* One line of a line chart. */
+typedef struct aur_plot_series {
+    const char *label;   /* legend text */
+    const double *x, *y; /* n points; non-finite y values are skipped (gaps) */
+    int n;
+} aur_plot_series;
+
+/* A line chart PNG (width x height pixels): title, axes with tick labels, a
+   legend, up to 8 series. log_y: logarithmic y axis (points <= 0 skipped). */
+AURDEF int aur_plot_lines(const char *path, int width, int height, const char *title, const char *xlabel,
+                          const aur_plot_series *s, int n_series, int log_y);
+
+/* Several charts stacked vertically in one PNG (loss, grad norm, lr). */
+typedef struct aur_plot_panel {
+    const char *title;
+    const aur_plot_series *series;
+    int n_series;
+    int log_y;
+} aur_plot_panel;
+AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel, const aur_plot_panel *p,
+                           int n_panels);
+
+/* Maps side by side: n_maps fields of H x W floats (row 0 at the top), each
+   `scale` pixels per cell with a title, on one colour scale (vmin..vmax, or
+   from the finite values when vmin >= vmax) shown as a colour bar; NaN is
+   grey. diverging: blue-white-red about 0 (errors); else viridis-like. */
+AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
+                         int scale, double vmin, double vmax, int diverging, const char *title);
+
+/* ---- the trainer ----
+   A whole run from a JSON config; see README "Fine-tuning" for every key.
+   Writes to its output_dir: metrics.jsonl, curves.png, maps_{var}.png,
+   checkpoint-{step}/ (model.safetensors, optimizer.safetensors,
+   trainer_state.json) and a file "latest" naming the newest checkpoint.
+   A checkpoint directory is written under a temporary name and renamed
+   when complete, so an abort never leaves a partial one or touches an old one. */
+typedef struct aur_trainer aur_trainer;
+
+typedef struct aur_step_info {
+    int64_t step;          /* steps done, after this one */
+    double loss, grad_norm, lr, seconds;
+    int alarm, skipped;
+    char alarm_msg[256];
+} aur_step_info;
+
+AURDEF aur_trainer *aur_trainer_create(const char *config_path);
+/* From a parsed config; relative paths are taken from base_dir (NULL: "."). */
+AURDEF aur_trainer *aur_trainer_create_json(const struct cJSON *config, const char *base_dir);
+AURDEF void aur_trainer_free(aur_trainer *tr);
+/* Continues from a checkpoint directory (NULL: the output_dir's latest). */
+AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir);
+/* One optimiser step (forward over rollout_steps, loss, backward, norms,
+   alarm, clipping, update). */
+AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info);
+/* Mean loss over the validation windows (the training ones if none). */
+AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss);
+/* Writes checkpoint-{step} and points "latest" at it. */
+AURDEF int aur_trainer_save(aur_trainer *tr);
+/* curves.png and maps_{var}.png for the configured map variables. */
+AURDEF int aur_trainer_plot(aur_trainer *tr);
+/* The loop: steps to the configured count with progress line, metrics,
+   evaluation, plots and checkpoints; then a final save and plots. */
+AURDEF int aur_trainer_run(aur_trainer *tr);
+AURDEF aur_model *aur_trainer_model(const aur_trainer *tr);
+/* What the run will do: the load report (what is new), trainable/frozen/new
+   counts, groups and data. aur_trainer_run prints it when it starts. */
+AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out);
+AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
+
 /* ==== CUDA ==== */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
@@ -624,6 +807,7 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 #define AUR__CORE_IMPL_DONE
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -631,6 +815,7 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -6213,7 +6398,7 @@ AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed)
     return rc;
 }
 
-AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed)
+AURDEF aur_model *aur_aurora_declare_model(const aur_aurora_config *cfg)
 {
     aur_model *m = aur_model_create();
     aur__aurora *A = (aur__aurora *)aur__calloc(sizeof *A, "an Aurora model");
@@ -6229,9 +6414,17 @@ AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device dev
     int rc = aur_aurora_declare(m, cfg);
     for (size_t i = 0; i < sizeof aur__builtin_stats / sizeof aur__builtin_stats[0] && !rc; i++)
         rc = aur_aurora_set_stats(m, aur__builtin_stats[i].key, aur__builtin_stats[i].loc, aur__builtin_stats[i].scale);
-    if (!rc) rc = aur_model_alloc(m, device);
-    if (!rc) rc = aur_aurora_init_weights(m, seed);
     if (rc) {
+        aur_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed)
+{
+    aur_model *m = aur_aurora_declare_model(cfg);
+    if (m && (aur_model_alloc(m, device) || aur_aurora_init_weights(m, seed))) {
         aur_model_free(m);
         return NULL;
     }
@@ -6615,7 +6808,8 @@ static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_lis
 }
 
 /* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
-static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want)
+static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want,
+                                   int keep_nonfinite)
 {
     char key[160], s1[64];
     snprintf(key, sizeof key, "%s/%s", group, name);
@@ -6642,7 +6836,7 @@ static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, cons
             bad++;
             first = first < 0 ? i : first;
         }
-    if (bad) {
+    if (bad && !keep_nonfinite) {
         aur__err(AUR_ENAN, "%s: variable '%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, key,
                  (long long)bad, (long long)first);
         aur_tensor_free(t);
@@ -6735,7 +6929,7 @@ static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
     return b->lat && b->lon ? 0 : AUR_EFORMAT;
 }
 
-AURDEF aur_batch *aur_batch_load(const char *path)
+static aur_batch *aur__batch_load(const char *path, int keep_nonfinite)
 {
     aur_st_file *f = aur_st_open(path);
     if (!f) return NULL;
@@ -6751,9 +6945,9 @@ AURDEF aur_batch *aur_batch_load(const char *path)
         b->surf_names = surf;
         b->static_names = statics;
         b->atmos_names = atmos;
-        for (int i = 0; i < surf.n && !rc; i++) rc = (b->surf[i] = aur__batch_read(f, "surf", surf.name[i], 4, s4)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < statics.n && !rc; i++) rc = (b->statics[i] = aur__batch_read(f, "static", statics.name[i], 2, s2)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < atmos.n && !rc; i++) rc = (b->atmos[i] = aur__batch_read(f, "atmos", atmos.name[i], 5, s5)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < surf.n && !rc; i++) rc = (b->surf[i] = aur__batch_read(f, "surf", surf.name[i], 4, s4, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < statics.n && !rc; i++) rc = (b->statics[i] = aur__batch_read(f, "static", statics.name[i], 2, s2, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < atmos.n && !rc; i++) rc = (b->atmos[i] = aur__batch_read(f, "atmos", atmos.name[i], 5, s5, keep_nonfinite)) ? 0 : AUR_EFORMAT;
     }
     if (!rc) rc = aur__batch_meta(f, b);
     aur_st_close(f);
@@ -6763,6 +6957,9 @@ AURDEF aur_batch *aur_batch_load(const char *path)
     }
     return b;
 }
+
+AURDEF aur_batch *aur_batch_load(const char *path) { return aur__batch_load(path, 0); }
+AURDEF aur_batch *aur_batch_load_unchecked(const char *path) { return aur__batch_load(path, 1); }
 
 static void aur__join_names(const aur_var_list *l, char *buf, size_t size)
 {
@@ -8103,6 +8300,2054 @@ AURDEF int aur_aurora_load(aur_model *m, const char *path, aur_load_mode mode, a
 {
     if (!aur__A(m)) return AUR_EINVAL;
     return aur__load_file(m, path, mode, rep, aur__aurora_adapt);
+}
+
+/* ======================================================================== */
+/*                              Fine-tuning                                 */
+/* ======================================================================== */
+
+/* ==== fine-tuning: data checks ==== */
+
+AURDEF aur_check_opts aur_check_defaults(void)
+{
+    aur_check_opts o = {10.0, 1e-3, 3.0, 0.1, 10.0, NULL};
+    return o;
+}
+
+/* Running sums over one variable in normalised units. */
+typedef struct aur__moments {
+    int64_t count, nonfinite, outliers;
+    double sum, sumsq, max_abs_z;
+} aur__moments;
+
+static void aur__moments_add(aur__moments *s, const aur_real *x, int64_t n, double loc, double scale, double outlier_z)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            s->nonfinite++;
+            continue;
+        }
+        double z = ((double)x[i] - loc) / scale;
+        s->count++;
+        s->sum += z;
+        s->sumsq += z * z;
+        if (fabs(z) > s->max_abs_z) s->max_abs_z = fabs(z);
+        if (fabs(z) > outlier_z) s->outliers++;
+    }
+}
+
+static int aur__field_is_zero(const aur_real *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != 0) return 0;
+    return 1;
+}
+
+static double aur__moments_mean(const aur__moments *s) { return s->count ? s->sum / (double)s->count : 0; }
+static double aur__moments_std(const aur__moments *s)
+{
+    double m = aur__moments_mean(s);
+    return s->count ? sqrt(fmax(0, s->sumsq / (double)s->count - m * m)) : 0;
+}
+
+/* Grades one variable's findings and writes its message: errors first. */
+static void aur__grade(aur_var_check *v, const aur_check_opts *o, int nan_ok)
+{
+    char *msg = v->message;
+    size_t size = sizeof v->message;
+    v->severity = AUR_CHECK_OK;
+    msg[0] = 0;
+#define AUR__FINDING(sev, ...)                                                  \
+    do {                                                                        \
+        if ((sev) > v->severity) v->severity = (sev);                           \
+        size_t k_ = strlen(msg);                                                \
+        if (k_ + 2 < size) snprintf(msg + k_, size - k_, k_ ? "; " : ""),        \
+            k_ = strlen(msg), snprintf(msg + k_, size - k_, __VA_ARGS__);        \
+    } while (0)
+    if (!v->present) {
+        if (v->used) AUR__FINDING(AUR_CHECK_ERROR, "missing: the model needs it");
+        return;
+    }
+    if (!v->used) AUR__FINDING(AUR_CHECK_WARNING, "not used by the model");
+    if (v->nonfinite && !nan_ok)
+        AUR__FINDING(AUR_CHECK_ERROR, "%lld NaN/Inf values", (long long)v->nonfinite);
+    if (v->zero_fields)
+        AUR__FINDING(!strcmp(v->kind, "static") ? AUR_CHECK_WARNING : AUR_CHECK_ERROR, "%d of %d fields are all zero",
+                     v->zero_fields, v->fields);
+    if (!v->used) return;
+    if (v->outliers)
+        AUR__FINDING((double)v->outliers > o->max_outlier_frac * (double)v->count ? AUR_CHECK_ERROR : AUR_CHECK_WARNING,
+                     "%lld values beyond %g sd (max %.3g)", (long long)v->outliers, o->outlier_z, v->max_abs_z);
+    if (v->count && (fabs(v->mean) > o->max_abs_mean || v->std < o->min_std || v->std > o->max_std))
+        AUR__FINDING(AUR_CHECK_WARNING, "statistics do not fit: normalised mean %.3g, std %.3g", v->mean, v->std);
+#undef AUR__FINDING
+}
+
+/* Counts the all-zero 2-D fields of a (..., H, W) tensor. */
+static int aur__zero_fields(const aur_tensor *t, int64_t hw, int *fields)
+{
+    int zeros = 0;
+    for (int64_t f = 0; f < t->numel / hw; f++) {
+        zeros += aur__field_is_zero(aur_tensor_f32((aur_tensor *)t) + f * hw, hw);
+        (*fields)++;
+    }
+    return zeros;
+}
+
+/* Checks a surface or static variable (one set of statistics). */
+static void aur__check_surf(const aur__aurora *A, const aur_tensor *x, int64_t hw, const aur_check_opts *o, aur_var_check *v)
+{
+    double loc = 0, scale = 1;
+    aur__moments s = {0, 0, 0, 0, 0, 0};
+    int have = !v->used || !aur__surf_stats(A, v->name, &loc, &scale);
+    if (v->used && !have) {
+        snprintf(v->message, sizeof v->message, "no normalisation statistics: register them (aur_aurora_set_stats)");
+        v->severity = AUR_CHECK_ERROR;
+    }
+    aur__moments_add(&s, aur_tensor_f32((aur_tensor *)x), x->numel, loc, scale, o->outlier_z);
+    v->zero_fields = aur__zero_fields(x, hw, &v->fields);
+    v->count = s.count, v->nonfinite = s.nonfinite, v->outliers = s.outliers;
+    v->mean = aur__moments_mean(&s), v->std = aur__moments_std(&s), v->max_abs_z = s.max_abs_z;
+}
+
+/* Checks an atmospheric variable level by level; the reported mean and std
+   are those of the level that fits its statistics worst. */
+static int aur__check_atmos(const aur__aurora *A, const aur_batch *b, const aur_tensor *x, const aur_check_opts *o, aur_var_check *v)
+{
+    double loc[AUR_MAX_LEVELS], scale[AUR_MAX_LEVELS], worst = -1;
+    int64_t hw = (int64_t)b->H * b->W;
+    for (int c = 0; c < b->C; c++) loc[c] = 0, scale[c] = 1;
+    if (v->used && aur__atmos_stats(A, v->name, b->levels, b->C, loc, scale)) {
+        snprintf(v->message, sizeof v->message, "%.190s", aur_last_error());
+        v->severity = AUR_CHECK_ERROR;
+        return AUR_EINVAL;
+    }
+    v->zero_fields = aur__zero_fields(x, hw, &v->fields);
+    for (int c = 0; c < b->C; c++) {
+        aur__moments s = {0, 0, 0, 0, 0, 0};
+        for (int64_t bt = 0; bt < (int64_t)b->B * b->T; bt++)
+            aur__moments_add(&s, aur_tensor_f32((aur_tensor *)x) + (bt * b->C + c) * hw, hw, loc[c], scale[c], o->outlier_z);
+        double m = aur__moments_mean(&s), sd = aur__moments_std(&s);
+        double misfit = fabs(m) + fabs(log(fmax(sd, 1e-12)));
+        if (misfit > worst) worst = misfit, v->mean = m, v->std = sd;
+        v->count += s.count, v->nonfinite += s.nonfinite, v->outliers += s.outliers;
+        v->max_abs_z = fmax(v->max_abs_z, s.max_abs_z);
+    }
+    return 0;
+}
+
+static aur_var_check *aur__check_entry(aur_check_report *r, const char *name, const char *kind)
+{
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->vars[i].name, name) && !strcmp(r->vars[i].kind, kind)) return &r->vars[i];
+    aur_var_check *v = &r->vars[r->n++];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->kind = kind;
+    return v;
+}
+
+AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !b) return AUR_EINVAL;
+    aur_check_opts o = opts ? *opts : aur_check_defaults();
+    const aur_aurora_config *c = &A->cfg;
+    aur_check_report r = {0, 0, 0, NULL};
+    int cap = c->surf_vars.n + c->static_vars.n + c->atmos_vars.n + b->surf_names.n + b->static_names.n + b->atmos_names.n;
+    r.vars = (aur_var_check *)aur__calloc(sizeof(aur_var_check) * (size_t)(cap ? cap : 1), "a data-check report");
+    if (!r.vars) return AUR_ENOMEM;
+    const aur_var_list *model_lists[3] = {&c->surf_vars, &c->static_vars, &c->atmos_vars};
+    const aur_var_list *batch_lists[3] = {&b->surf_names, &b->static_names, &b->atmos_names};
+    const char *kinds[3] = {"surf", "static", "atmos"};
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < model_lists[k]->n; i++) aur__check_entry(&r, model_lists[k]->name[i], kinds[k])->used = 1;
+        for (int i = 0; i < batch_lists[k]->n; i++) {
+            aur_var_check *v = aur__check_entry(&r, batch_lists[k]->name[i], kinds[k]);
+            v->present = 1;
+            if (k == 2) aur__check_atmos(A, b, b->atmos[i], &o, v);
+            else aur__check_surf(A, k ? b->statics[i] : b->surf[i], (int64_t)b->H * b->W, &o, v);
+        }
+    }
+    int first_error = -1;
+    for (int i = 0; i < r.n; i++) {
+        aur_var_check *v = &r.vars[i];
+        if (v->severity != AUR_CHECK_ERROR) /* a statistics lookup failure is already graded */
+            aur__grade(v, &o, o.nan_ok && aur_name_matches(o.nan_ok, v->name));
+        r.errors += v->severity == AUR_CHECK_ERROR;
+        r.warnings += v->severity == AUR_CHECK_WARNING;
+        if (v->severity == AUR_CHECK_ERROR && first_error < 0) first_error = i;
+    }
+    int rc = 0;
+    if (first_error >= 0)
+        rc = aur__err(AUR_EFORMAT, "data check: %s variable '%s': %s%s", r.vars[first_error].kind, r.vars[first_error].name,
+                      r.vars[first_error].message, r.errors > 1 ? " (and more: see the report)" : "");
+    if (rep) *rep = r;
+    else AUR_FREE(r.vars);
+    return rc;
+}
+
+AURDEF void aur_check_report_print(const aur_check_report *r, FILE *out)
+{
+    static const char *sev[3] = {"ok", "WARNING", "ERROR"};
+    fprintf(out, "%-7s %-16s %7s %9s %9s %9s  %s\n", "kind", "variable", "status", "mean", "std", "max|z|", "findings");
+    for (int i = 0; i < r->n; i++) {
+        const aur_var_check *v = &r->vars[i];
+        if (v->present && v->count)
+            fprintf(out, "%-7s %-16s %7s %9.3g %9.3g %9.3g  %s\n", v->kind, v->name, sev[v->severity], v->mean, v->std, v->max_abs_z,
+                    v->message);
+        else
+            fprintf(out, "%-7s %-16s %7s %9s %9s %9s  %s\n", v->kind, v->name, sev[v->severity], "-", "-", "-", v->message);
+    }
+    fprintf(out, "data check: %d variables, %d errors, %d warnings (mean and std in normalised units)\n", r->n, r->errors,
+            r->warnings);
+}
+
+AURDEF void aur_check_report_free(aur_check_report *r)
+{
+    if (!r) return;
+    AUR_FREE(r->vars);
+    memset(r, 0, sizeof *r);
+}
+
+/* ==== fine-tuning: new variables, groups, summary ==== */
+
+AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value)
+{
+    int hits = 0;
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *p = m->params[i];
+        if (!aur_name_matches(patterns, p->name)) continue;
+        aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "a fill");
+        if (!v) return AUR_ENOMEM;
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)value;
+        int rc = aur_tensor_set(p, v, p->numel);
+        AUR_FREE(v);
+        if (rc) return rc;
+        hits++;
+    }
+    return hits;
+}
+
+/* The parameters that exist once per variable: where a new variable lives. */
+#define AUR__PER_VAR_PARAMS "encoder.*_token_embeds.weights.*,decoder.*_heads.*"
+
+AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report *rep)
+{
+    size_t size = 1, k = 0;
+    for (int i = 0; rep && i < rep->n_missing; i++) size += strlen(rep->missing[i]) + 1;
+    char *out = (char *)aur__malloc(size, "a name list");
+    if (!out) return NULL;
+    out[0] = 0;
+    for (int i = 0; rep && i < rep->n_missing; i++) {
+        const char *n = rep->missing[i];
+        if (!aur_name_matches(AUR__PER_VAR_PARAMS, n) || !aur_model_param(m, n)) continue;
+        k += (size_t)snprintf(out + k, size - k, k ? ",%s" : "%s", n);
+    }
+    return out;
+}
+
+static int aur__report_has(const aur_load_report *rep, const char *name)
+{
+    for (int i = 0; rep && i < rep->n_missing; i++)
+        if (!strcmp(rep->missing[i], name)) return 1;
+    return 0;
+}
+
+AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out)
+{
+    enum { MODS = 8 };
+    char mods[MODS][32];
+    int64_t train[MODS] = {0}, frozen[MODS] = {0}, fresh[MODS] = {0};
+    int n_mods = 0;
+    for (int i = 0; i < m->n; i++) {
+        const aur_tensor *p = m->params[i];
+        if (p->is_buffer) continue;
+        char top[32];
+        size_t len = strcspn(p->name, ".");
+        snprintf(top, sizeof top, "%.*s", (int)(len < sizeof top ? len : sizeof top - 1), p->name);
+        int j = 0;
+        while (j < n_mods && strcmp(mods[j], top)) j++;
+        if (j == n_mods) {
+            if (n_mods == MODS - 1) snprintf(top, sizeof top, "(other)"); /* the last row collects the rest */
+            j = n_mods < MODS ? n_mods++ : MODS - 1;
+            snprintf(mods[j], sizeof mods[j], "%s", top);
+        }
+        (p->requires_grad ? train : frozen)[j] += p->numel;
+        if (rep && aur__report_has(rep, p->name)) fresh[j] += p->numel;
+    }
+    int64_t T = 0, F = 0, N = 0;
+    fprintf(out, "%-12s %14s %14s %14s\n", "module", "trainable", "frozen", "new");
+    for (int j = 0; j < n_mods; j++) {
+        fprintf(out, "%-12s %14lld %14lld %14lld\n", mods[j], (long long)train[j], (long long)frozen[j], (long long)fresh[j]);
+        T += train[j], F += frozen[j], N += fresh[j];
+    }
+    fprintf(out, "%-12s %14lld %14lld %14lld   (%.2f%% trainable)\n", "total", (long long)T, (long long)F, (long long)N,
+            T + F ? 100.0 * (double)T / (double)(T + F) : 0.0);
+}
+
+/* ==== fine-tuning: exploding gradients ==== */
+
+AURDEF void aur_grad_alarm_init(aur_grad_alarm *a, int window, double z, int skip)
+{
+    memset(a, 0, sizeof *a);
+    a->window = window < 2 ? 2 : window > AUR_ALARM_WINDOW ? AUR_ALARM_WINDOW : window;
+    a->z = z > 0 ? z : 6;
+    a->min_history = a->window < 10 ? a->window : 10;
+    a->skip = skip;
+}
+
+/* z-score of log(norm) against a series' window, or 0 while it is short. */
+static double aur__alarm_z(const aur_grad_alarm *a, int s, double norm)
+{
+    int n = a->count[s] < a->window ? a->count[s] : a->window;
+    if (n < a->min_history || !(norm > 0)) return 0;
+    double sum = 0, sumsq = 0;
+    for (int i = 0; i < n; i++) sum += a->hist[s][i], sumsq += a->hist[s][i] * a->hist[s][i];
+    double mean = sum / n, sd = sqrt(fmax(0, sumsq / n - mean * mean));
+    return (log(norm) - mean) / fmax(sd, 0.05); /* a floor: a constant history must not make every wiggle an alarm */
+}
+
+static void aur__alarm_push(aur_grad_alarm *a, int s, double norm)
+{
+    if (!(norm > 0) || !isfinite(norm)) return;
+    a->hist[s][a->count[s] % a->window] = log(norm);
+    a->count[s]++;
+}
+
+AURDEF int aur_grad_alarm_check(aur_grad_alarm *a, double total, const double *group_norms, const char *const *group_names,
+                                int n_groups, char *msg, size_t size)
+{
+    if (n_groups > AUR_ALARM_GROUPS) n_groups = AUR_ALARM_GROUPS;
+    int worst = -1;
+    double worst_z = 0;
+    for (int g = 0; g < n_groups; g++) {
+        double z = isfinite(group_norms[g]) ? aur__alarm_z(a, g + 1, group_norms[g]) : INFINITY;
+        if (z > worst_z) worst_z = z, worst = g;
+    }
+    double zt = isfinite(total) ? aur__alarm_z(a, 0, total) : INFINITY;
+    int alarm = zt > a->z || worst_z > a->z;
+    if (alarm) {
+        a->alarms++;
+        if (msg)
+            snprintf(msg, size, "gradient norm %.4g (z %.1f)%s%s%s%s", total, zt, worst >= 0 ? "; it started in group '" : "",
+                     worst >= 0 ? group_names[worst] : "", worst >= 0 ? "'" : "", a->skip ? "; update skipped" : "");
+        return 1;
+    }
+    aur__alarm_push(a, 0, total);
+    for (int g = 0; g < n_groups; g++) aur__alarm_push(a, g + 1, group_norms[g]);
+    if (msg && size) msg[0] = 0;
+    return 0;
+}
+
+/* ==== fine-tuning: windows of a series ==== */
+
+static void aur__copy_steps(const aur_tensor *src, aur_tensor *dst, int B, int T_src, int start, int T_dst, int64_t per_step)
+{
+    for (int b = 0; b < B; b++)
+        memcpy((aur_real *)dst->data + (int64_t)b * T_dst * per_step, (const aur_real *)src->data + ((int64_t)b * T_src + start) * per_step,
+               sizeof(aur_real) * (size_t)(T_dst * per_step));
+}
+
+AURDEF aur_batch *aur_batch_window(const aur_batch *s, int start, int history, double step_seconds)
+{
+    if (!s || history < 1 || start < 0 || start + history > s->T) {
+        aur__err(AUR_EINVAL, "window of %d steps at step %d: the series has %d steps", history, start, s ? s->T : 0);
+        return NULL;
+    }
+    aur_batch *w = aur_batch_create(s->B, history, s->C, s->H, s->W, &s->surf_names, &s->static_names, &s->atmos_names);
+    if (!w) return NULL;
+    int64_t hw = (int64_t)s->H * s->W;
+    if (s->lat_2d || s->lon_2d) { /* curvilinear grids: coordinates per cell */
+        AUR_FREE(w->lat);
+        AUR_FREE(w->lon);
+        w->lat = (float *)aur__malloc(sizeof(float) * (size_t)hw, "latitudes");
+        w->lon = (float *)aur__malloc(sizeof(float) * (size_t)hw, "longitudes");
+        w->lat_2d = s->lat_2d, w->lon_2d = s->lon_2d;
+        if (!w->lat || !w->lon) {
+            aur_batch_free(w);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < s->surf_names.n; i++) aur__copy_steps(s->surf[i], w->surf[i], s->B, s->T, start, history, hw);
+    for (int i = 0; i < s->atmos_names.n; i++) aur__copy_steps(s->atmos[i], w->atmos[i], s->B, s->T, start, history, hw * s->C);
+    for (int i = 0; i < s->static_names.n; i++) memcpy(w->statics[i]->data, s->statics[i]->data, sizeof(aur_real) * (size_t)hw);
+    memcpy(w->lat, s->lat, sizeof(float) * (size_t)(s->lat_2d ? hw : s->H));
+    memcpy(w->lon, s->lon, sizeof(float) * (size_t)(s->lon_2d ? hw : s->W));
+    memcpy(w->levels, s->levels, sizeof w->levels);
+    for (int b = 0; b < s->B; b++) w->time[b] = s->time[b] - (double)(s->T - start - history) * step_seconds;
+    return w;
+}
+
+/* ==== fine-tuning: memory planning ==== */
+
+/* Adafactor's state: a row and a column factor for matrices (over the last
+   two dims), a full variance for vectors. */
+static double aur__adafactor_floats(const aur_tensor *p)
+{
+    if (p->ndim < 2) return (double)p->numel;
+    double r = (double)p->shape[p->ndim - 2], c = (double)p->shape[p->ndim - 1];
+    return (double)p->numel / (r * c) * (r + c);
+}
+
+static int64_t aur__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Peak tape floats of a training step of this implementation (fp32), fitted
+   by least squares to measured peaks over ten configurations (within 10%);
+   tests/test_train.c checks the plan against measurements. */
+#define AUR__MEM_PERCEIVERS 29.4 /* encoder + decoder: per grid cell, per D, per (level + variable + latent) */
+#define AUR__MEM_BLOCK 80.6      /* backbone block: per token, per channel (norms, window copies, qkv, MLP) */
+#define AUR__MEM_ATTN 0.64       /* backbone block: per token, per head, per window token (scores) */
+#define AUR__MEM_IO 15.8         /* per input value: normalised copies, predictions, loss terms */
+
+/* Activation floats of the backbone: every block's, or with checkpointing
+   the block inputs plus one block recomputed in backward. */
+static double aur__backbone_floats(const aur_aurora_config *c, double tokens, int checkpointing)
+{
+    double total = 0, largest = 0, wvol = (double)c->window_size[0] * c->window_size[1] * c->window_size[2];
+    for (int half = 0; half < 2; half++)
+        for (int i = 0; i < c->n_stages; i++) {
+            int depth = half ? c->decoder_depths[i] : c->encoder_depths[i];
+            int heads = half ? c->decoder_num_heads[c->n_stages - 1 - i] : c->encoder_num_heads[i];
+            int stage = half ? c->n_stages - 1 - i : i;
+            double tok = tokens / (double)((int64_t)1 << (2 * stage)), dim = (double)c->embed_dim * (double)((int64_t)1 << stage);
+            double block = tok * (AUR__MEM_BLOCK * dim + AUR__MEM_ATTN * heads * wvol);
+            total += depth * (checkpointing ? 2 * tok * dim : block); /* a checkpoint keeps the block's input and output */
+            if (block > largest) largest = block;
+        }
+    return total + (checkpointing ? 2 * largest : 0); /* the recomputed block and its gradients */
+}
+
+AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
+                                  aur_memory_plan *out)
+{
+    if (B < 1 || T < 1 || C < 0 || H < 1 || W < 1 || !ch || ch->trainable_fraction < 0 || ch->trainable_fraction > 1)
+        return aur__err(AUR_EINVAL, "memory plan: sizes B %d T %d C %d H %d W %d and a trainable fraction in [0, 1] are needed", B, T, C,
+                        H, W);
+    aur_model *m = aur_model_create();
+    if (!m) return AUR_ENOMEM;
+    int rc = aur_aurora_declare(m, cfg);
+    double n = 0, ada = 0;
+    for (int i = 0; !rc && i < m->n; i++)
+        if (!m->params[i]->is_buffer) n += (double)m->params[i]->numel, ada += aur__adafactor_floats(m->params[i]);
+    aur_model_free(m);
+    if (rc) return rc;
+    double f = ch->trainable_fraction, wbytes = ch->pure_bf16 ? 2 : 4;
+    memset(out, 0, sizeof *out);
+    out->params = n * wbytes;
+    out->grads = n * f * wbytes;
+    out->optimiser = (ch->optimiser == AUR_ADAFACTOR ? ada : 2 * n) * f * wbytes;
+    double tokens = (double)B * cfg->latent_levels * (double)aur__ceil_div(H, cfg->patch_size) * (double)aur__ceil_div(W, cfg->patch_size);
+    double grid = tokens / cfg->latent_levels, vars = (double)(C + cfg->surf_vars.n + cfg->static_vars.n + cfg->latent_levels);
+    double backbone = aur__backbone_floats(cfg, tokens, ch->checkpointing);
+    /* autocast (and pure BF16) keep the backbone's matrix-product operands in BF16: about 40% less there */
+    /* autocast keeps the backbone's matrix-product operands in BF16: assumed 40% less there (the CUDA build's plan) */
+    double act = grid * vars * AUR__MEM_PERCEIVERS * cfg->embed_dim + backbone * (ch->autocast || ch->pure_bf16 ? 0.6 : 1);
+    act += (double)B * T * H * W * (C * cfg->atmos_vars.n + cfg->surf_vars.n) * AUR__MEM_IO;
+    out->activations = act * (ch->pure_bf16 ? 2 : 4);
+    if (ch->offload_optimiser) out->host = out->optimiser, out->optimiser = 0;
+    out->total = out->params + out->grads + out->optimiser + out->activations;
+    return 0;
+}
+
+/* ==== plot: PNG line charts and maps for training logs ==== */
+/* stb_image_write (Debian: libstb-dev) when it is there; without it the plot
+   calls return AUR_EUNSUPPORTED. Define AUR_NO_PNG to leave it out. */
+#if !defined(AUR_NO_PNG) && defined(__has_include)
+#if !__has_include(<stb/stb_image_write.h>) || !__has_include(<stb/stb_easy_font.h>)
+#define AUR_NO_PNG
+#endif
+#endif
+#ifndef AUR_NO_PNG
+#if defined(__GNUC__)
+/* The stb headers warn under -Wall -Wextra when they are not in a system include path (unused static
+   functions, C-style aggregate initialisers); silence just those, just for them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-braces"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#include <stb/stb_easy_font.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+#ifndef AUR_NO_PNG
+
+#define AUR__PLOT_MAXDIM 16384 /* per image side; keeps w*h*3 far from int overflow */
+#define AUR__PLOT_PAD 10       /* outer margin in pixels */
+#define AUR__PLOT_MAXTICK 32
+
+/* tab10 minus its last two: distinct, colour-blind tolerable, and familiar from matplotlib. */
+static const unsigned char aur__plot_pal[8][3] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                                                  {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127}};
+/* viridis and RdBu_r sampled at 9 evenly spaced points; linear interpolation between them is visually exact. */
+static const unsigned char aur__plot_viridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},
+                                                      {44, 113, 142}, {33, 144, 141}, {39, 173, 129},
+                                                      {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
+static const unsigned char aur__plot_rdbu[9][3] = {{5, 48, 97},     {33, 102, 172},  {67, 147, 195},
+                                                   {146, 197, 222}, {247, 247, 247}, {244, 165, 130},
+                                                   {214, 96, 77},   {178, 24, 43},   {103, 0, 31}};
+static const unsigned char aur__plot_ink[3] = {40, 40, 40}, aur__plot_edge[3] = {110, 110, 110};
+static const unsigned char aur__plot_grid[3] = {226, 226, 226}, aur__plot_minor[3] = {243, 243, 243};
+static const unsigned char aur__plot_white[3] = {255, 255, 255}, aur__plot_nan[3] = {128, 128, 128};
+
+/* An RGB image, a coverage mask for anti-aliased lines, and a clip rectangle [cx0,cx1) x [cy0,cy1) that
+   every primitive respects (that is how data lines stay inside the plot area). */
+typedef struct aur__plot_img {
+    unsigned char *px, *cov;
+    int w, h, cx0, cy0, cx1, cy1;
+} aur__plot_img;
+
+static void aur__plot_clip(aur__plot_img *im, int x0, int y0, int x1, int y1)
+{
+    im->cx0 = x0 < 0 ? 0 : x0, im->cx1 = x1 > im->w ? im->w : x1;
+    im->cy0 = y0 < 0 ? 0 : y0, im->cy1 = y1 > im->h ? im->h : y1;
+}
+
+static void aur__plot_rect(aur__plot_img *im, int x0, int y0, int x1, int y1, const unsigned char *rgb)
+{
+    int x, y;
+    x0 = x0 < im->cx0 ? im->cx0 : x0, x1 = x1 > im->cx1 ? im->cx1 : x1;
+    y0 = y0 < im->cy0 ? im->cy0 : y0, y1 = y1 > im->cy1 ? im->cy1 : y1;
+    for (y = y0; y < y1; y++)
+        for (x = x0; x < x1; x++) memcpy(im->px + 3 * ((size_t)y * im->w + x), rgb, 3);
+}
+
+/* Clamps before converting: casting an out-of-range double to int is undefined. */
+static int aur__plot_clampi(double v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : (int)v; }
+
+/* Anti-aliased segment of width lw into the coverage mask: each pixel near the segment gets coverage from
+   its distance to it. Slower than Wu's algorithm but gives round joins and caps for free, and taking the
+   max (not the sum) over a series means overlapping segments of a dense series do not darken. */
+static void aur__plot_line(aur__plot_img *im, double ax, double ay, double bx, double by, double lw)
+{
+    double r = 0.5 * lw, dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+    int x, y, x0, y0, x1, y1;
+    if (!isfinite(ax + ay + bx + by)) return;
+    x0 = aur__plot_clampi(fmin(ax, bx) - r - 1, im->cx0, im->cx1);
+    x1 = aur__plot_clampi(fmax(ax, bx) + r + 2, im->cx0, im->cx1);
+    y0 = aur__plot_clampi(fmin(ay, by) - r - 1, im->cy0, im->cy1);
+    y1 = aur__plot_clampi(fmax(ay, by) + r + 2, im->cy0, im->cy1);
+    for (y = y0; y < y1; y++) {
+        for (x = x0; x < x1; x++) {
+            double px = x + 0.5 - ax, py = y + 0.5 - ay, t = len2 > 0 ? (px * dx + py * dy) / len2 : 0;
+            double ex, ey, a;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            ex = px - t * dx, ey = py - t * dy;
+            a = r + 0.5 - sqrt(ex * ex + ey * ey);
+            if (a > 0) {
+                unsigned char c = (unsigned char)(a >= 1 ? 255 : 255 * a), *m = im->cov + (size_t)y * im->w + x;
+                if (c > *m) *m = c;
+            }
+        }
+    }
+}
+
+/* Blends the accumulated coverage mask (inside the clip) in one colour and clears it for the next series. */
+static void aur__plot_flush(aur__plot_img *im, const unsigned char *rgb)
+{
+    int x, y, k;
+    for (y = im->cy0; y < im->cy1; y++) {
+        for (x = im->cx0; x < im->cx1; x++) {
+            size_t i = (size_t)y * im->w + x;
+            int a = im->cov[i];
+            if (!a) continue;
+            for (k = 0; k < 3; k++)
+                im->px[3 * i + k] = (unsigned char)((im->px[3 * i + k] * (255 - a) + rgb[k] * a) / 255);
+            im->cov[i] = 0;
+        }
+    }
+}
+
+/* stb_easy_font takes a mutable char* and indexes a table by (c - 32), so feed it one sanitised char at a
+   time: bytes outside printable ASCII would read out of bounds. */
+static char aur__plot_ch(char c) { return c >= 32 && c < 127 ? c : '?'; }
+
+static int aur__plot_textw(const char *s, int sc)
+{
+    char b[2] = {0, 0};
+    int w = 0;
+    for (; s && *s; s++) b[0] = aur__plot_ch(*s), w += stb_easy_font_width(b);
+    return (w > 0 ? w - 1 : 0) * sc; /* the last advance includes a blank column */
+}
+
+/* Text with its top-left corner at (x, y), each font pixel an sc x sc block; cap height is 7*sc. The font
+   emits axis-aligned quads of 4 vertices x 16 bytes (x, y, z floats, 4 colour bytes), so vertices 0 and 2
+   are opposite corners: rasterise each quad as a filled rectangle. */
+static void aur__plot_text(aur__plot_img *im, int x, int y, const char *s, int sc, const unsigned char *rgb)
+{
+    char b[2] = {0, 0};
+    float vb[64 * 16]; /* one glyph is at most 11 quads */
+    int q, n;
+    for (; s && *s; s++) {
+        b[0] = aur__plot_ch(*s);
+        n = stb_easy_font_print(0, 0, b, NULL, vb, (int)sizeof vb);
+        for (q = 0; q < n; q++) {
+            const float *v = vb + 16 * q;
+            aur__plot_rect(im, x + (int)v[0] * sc, y + (int)v[1] * sc, x + (int)v[8] * sc, y + (int)v[9] * sc, rgb);
+        }
+        x += stb_easy_font_width(b) * sc;
+    }
+}
+
+/* Text centred on x; NULL draws nothing. */
+static void aur__plot_ctext(aur__plot_img *im, int x, int y, const char *s, int sc, const unsigned char *rgb)
+{
+    aur__plot_text(im, x - aur__plot_textw(s, sc) / 2, y, s, sc, rgb);
+}
+
+/* %g, then "1e-05" -> "1e-5" and "1e+06" -> "1e6": tick labels must be short. */
+static void aur__plot_fmt(char *out, size_t n, double v)
+{
+    char t[32], *e, *p;
+    snprintf(t, sizeof t, "%g", v);
+    if (!(e = strchr(t, 'e'))) {
+        snprintf(out, n, "%s", t);
+        return;
+    }
+    for (p = e + 2; *p == '0' && p[1]; p++) {}
+    snprintf(out, n, "%.*se%s%s", (int)(e - t), t, e[1] == '-' ? "-" : "", p);
+}
+
+/* An axis in drawing units (log10 of the value on a log axis), with major ticks, their labels, and minor
+   ticks (log axes only: the faint grid at 2..9 x 10^k that makes a log scale readable). */
+typedef struct aur__plot_axis {
+    double lo, hi, t[AUR__PLOT_MAXTICK], mt[64];
+    char lab[AUR__PLOT_MAXTICK][32];
+    int nt, nmt, log;
+} aur__plot_axis;
+
+/* Smallest 1, 2 or 5 x 10^k that is >= x. */
+static double aur__plot_nice(double x)
+{
+    double p = pow(10, floor(log10(x))), m = x / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+/* Adds a tick at t labelled with the value shown, or with "1e<e>" when pow10 is set. */
+static void aur__plot_tick(aur__plot_axis *a, double t, double shown, int pow10)
+{
+    if (a->nt >= AUR__PLOT_MAXTICK) return;
+    if (pow10) snprintf(a->lab[a->nt], sizeof a->lab[0], "1e%d", (int)t);
+    else aur__plot_fmt(a->lab[a->nt], sizeof a->lab[0], shown);
+    a->t[a->nt++] = t;
+}
+
+/* ~want ticks at multiples of a nice step inside [lo, hi] (values, not log units); map them with log10 when
+   the axis is logarithmic, which is the fallback for log axes spanning less than a decade. */
+static void aur__plot_lin_ticks(aur__plot_axis *a, double lo, double hi, int want)
+{
+    double st = aur__plot_nice((hi - lo) / want), k, k1 = floor(hi / st + 1e-9);
+    for (k = ceil(lo / st - 1e-9); k <= k1; k++) {
+        double v = fabs(k) < 1e-9 ? 0 : k * st; /* print 0, not 1e-17 */
+        if (!a->log) aur__plot_tick(a, v, v, 0);
+        else if (v > 0) aur__plot_tick(a, log10(v), v, 0);
+    }
+}
+
+/* Pads [lo, hi] by frac of its span (a constant range is widened instead) and picks the ticks. */
+static void aur__plot_axis_init(aur__plot_axis *a, double lo, double hi, int is_log, double frac, int want)
+{
+    double d;
+    int e, e0, e1, step, m;
+    memset(a, 0, sizeof *a);
+    a->log = is_log;
+    lo = fmax(lo, -1e300), hi = fmin(hi, 1e300); /* keeps hi - lo finite */
+    if (hi - lo <= 1e-12 * fmax(fabs(lo), fabs(hi))) {
+        d = is_log ? 0.5 : lo != 0 ? 0.1 * fabs(lo) : 1;
+        lo -= d, hi += d;
+    }
+    d = frac * (hi - lo);
+    a->lo = lo - d, a->hi = hi + d;
+    if (!is_log) {
+        aur__plot_lin_ticks(a, a->lo, a->hi, want);
+        return;
+    }
+    e0 = (int)ceil(a->lo - 1e-9), e1 = (int)floor(a->hi + 1e-9);
+    for (e = (int)floor(a->lo); a->hi - a->lo <= 6 && e <= e1; e++) /* faint minor grid at 2..9 x 10^e */
+        for (m = 2; m <= 9; m++)
+            if ((d = e + log10((double)m)) > a->lo && d < a->hi) a->mt[a->nmt++] = d;
+    if (e1 - e0 <= 1) { /* at most two powers of ten in view: label 2 and 5 x 10^e too, if they fit */
+        for (e = e0 - 1; e <= e1; e++)
+            for (m = 1; m <= 5; m += m == 2 ? 3 : 1)
+                if ((d = e + log10((double)m)) >= a->lo && d <= a->hi) aur__plot_tick(a, d, m * pow(10, e), 0);
+        if (a->nt >= 3 && a->nt <= 2 * want) return;
+        a->nt = 0;
+    }
+    if (e1 > e0) { /* powers of ten, thinned out on very wide ranges; 0.01 .. 1000 read better than 1e-2 .. 1e3 */
+        for (e = e0, step = (e1 - e0) / 6 + 1; e <= e1; e += step) aur__plot_tick(a, e, pow(10, e), e0 < -2 || e1 > 3);
+        return;
+    }
+    aur__plot_lin_ticks(a, pow(10, a->lo), pow(10, a->hi), want); /* within one decade: plain nice ticks */
+}
+
+static int aur__plot_axis_labw(const aur__plot_axis *a, int sc)
+{
+    int i, w = 0;
+    for (i = 0; i < a->nt; i++) w = (int)fmax(w, aur__plot_textw(a->lab[i], sc));
+    return w;
+}
+
+static double aur__plot_map(const aur__plot_axis *a, double v, int p0, int p1)
+{
+    return p0 + (v - a->lo) / (a->hi - a->lo) * (p1 - p0);
+}
+
+static int aur__plot_ok(double x, double y, int log_y) { return isfinite(x) && isfinite(y) && (!log_y || y > 0); }
+
+/* Grows [*lo, *hi] to take in v; *n counts the values seen so far (the first one sets both ends). */
+static void aur__plot_grow(double v, int *n, double *lo, double *hi)
+{
+    *lo = (*n)++ ? fmin(*lo, v) : v;
+    *hi = *n > 1 ? fmax(*hi, v) : v;
+}
+
+/* Range of the drawable x (which=0) or y (which=1, log10 units on a log axis); returns the number of points. */
+static int aur__plot_range(const aur_plot_series *s, int ns, int log_y, int which, double *lo, double *hi)
+{
+    int i, j, n = 0;
+    for (i = 0; i < ns; i++)
+        for (j = 0; j < s[i].n; j++)
+            if (aur__plot_ok(s[i].x[j], s[i].y[j], log_y))
+                aur__plot_grow(which == 0 ? s[i].x[j] : log_y ? log10(s[i].y[j]) : s[i].y[j], &n, lo, hi);
+    return n;
+}
+
+/* Top t and bottom b of a panel's plot area; sizing and drawing must agree, so both call this. */
+static void aur__plot_rows(int y0, int h, const char *title, const char *xlabel, int sc, int tsc, int *t, int *b)
+{
+    *t = y0 + AUR__PLOT_PAD + (title ? 7 * tsc + 8 : 0);
+    *b = y0 + h - AUR__PLOT_PAD - 7 * sc - 6 - (xlabel ? 7 * sc + 8 : 0);
+}
+
+/* A panel's y axis; returns the number of drawable points (0: the panel says "no data"). */
+static int aur__plot_yaxis(aur__plot_axis *a, const aur_plot_panel *p, int plot_h)
+{
+    double lo = 0, hi = 1;
+    int want = plot_h / 45, n = aur__plot_range(p->series, p->n_series, p->log_y, 1, &lo, &hi);
+    if (!n) lo = p->log_y ? -1 : 0, hi = 1;
+    aur__plot_axis_init(a, lo, hi, p->log_y, 0.05, want < 2 ? 2 : want > 6 ? 6 : want);
+    return n;
+}
+
+/* Plot area [l,r) x [t,b): pixel position of a data point, or 0 when it is not drawable. */
+typedef struct aur__plot_frame {
+    const aur__plot_axis *xa, *ya;
+    int l, t, r, b;
+} aur__plot_frame;
+
+static int aur__plot_xy(const aur__plot_frame *f, double x, double y, double *px, double *py)
+{
+    if (!aur__plot_ok(x, y, f->ya->log)) return 0;
+    *px = aur__plot_map(f->xa, x, f->l, f->r), *py = aur__plot_map(f->ya, f->ya->log ? log10(y) : y, f->b, f->t);
+    return 1;
+}
+
+/* Legend box in whichever plot corner covers the fewest data points, so it rarely hides a curve. */
+static void aur__plot_legend(aur__plot_img *im, const aur__plot_frame *f, const aur_plot_series *s, int ns, int sc)
+{
+    int i, j, k, n = 0, tw = 0, lh = 11 * sc, bw, bh, bx = 0, by = 0, best = -1;
+    double px, py;
+    for (i = 0; i < ns; i++)
+        if (s[i].label && s[i].label[0]) n++, tw = (int)fmax(tw, aur__plot_textw(s[i].label, sc));
+    if (!n) return;
+    bw = 27 * sc + 6 + tw, bh = n * lh + 8; /* 6*sc pad, 16*sc swatch, 5*sc gap, text, 6 pad */
+    for (k = 0; k < 4; k++) {
+        int x0 = k & 1 ? f->l + 8 : f->r - 8 - bw, y0 = k & 2 ? f->b - 8 - bh : f->t + 8, cnt = 0;
+        for (i = 0; i < ns; i++)
+            for (j = 0; j < s[i].n; j++)
+                cnt += aur__plot_xy(f, s[i].x[j], s[i].y[j], &px, &py) && px >= x0 - 9 && px <= x0 + bw + 9 &&
+                       py >= y0 - 9 && py <= y0 + bh + 9; /* +9 reaches the frame: edge points count */
+        if (best < 0 || cnt < best) best = cnt, bx = x0, by = y0;
+    }
+    aur__plot_rect(im, bx, by, bx + bw, by + bh, aur__plot_grid);
+    aur__plot_rect(im, bx + 1, by + 1, bx + bw - 1, by + bh - 1, aur__plot_white);
+    for (i = 0, j = 0; i < ns; i++) {
+        int y = by + 5 + j * lh + (lh - 7 * sc) / 2;
+        if (!s[i].label || !s[i].label[0]) continue;
+        aur__plot_line(im, bx + 6 * sc, y + 4 * sc, bx + 22 * sc, y + 4 * sc, 2.0 * sc); /* on pixel edges: crisp */
+        aur__plot_flush(im, aur__plot_pal[i]);
+        aur__plot_text(im, bx + 27 * sc, y, s[i].label, sc, aur__plot_ink), j++;
+    }
+}
+
+/* Grid, frame, tick marks and tick labels. Everything outside the plot interior is drawn here, before the
+   series, which are clipped to the interior and so cannot cover the frame or the labels. */
+static void aur__plot_axes(aur__plot_img *im, const aur__plot_frame *f, int sc)
+{
+    const aur__plot_axis *xa = f->xa, *ya = f->ya;
+    int i, v;
+    for (i = 0; i < ya->nmt; i++) {
+        v = (int)aur__plot_map(ya, ya->mt[i], f->b, f->t);
+        aur__plot_rect(im, f->l, v, f->r, v + 1, aur__plot_minor);
+    }
+    for (i = 0; i < ya->nt; i++) {
+        v = (int)aur__plot_map(ya, ya->t[i], f->b, f->t);
+        aur__plot_rect(im, f->l - 4, v, f->r, v + 1, aur__plot_grid);
+        aur__plot_rect(im, f->l - 4, v, f->l, v + 1, aur__plot_edge);
+        aur__plot_text(im, f->l - 7 - aur__plot_textw(ya->lab[i], sc), v - 7 * sc / 2, ya->lab[i], sc, aur__plot_ink);
+    }
+    for (i = 0; i < xa->nt; i++) {
+        v = (int)aur__plot_map(xa, xa->t[i], f->l, f->r);
+        aur__plot_rect(im, v, f->t, v + 1, f->b + 4, aur__plot_grid);
+        aur__plot_rect(im, v, f->b, v + 1, f->b + 4, aur__plot_edge);
+        aur__plot_ctext(im, v, f->b + 7, xa->lab[i], sc, aur__plot_ink);
+    }
+    aur__plot_rect(im, f->l, f->t, f->r, f->t + 1, aur__plot_edge);
+    aur__plot_rect(im, f->l, f->b - 1, f->r, f->b, aur__plot_edge);
+    aur__plot_rect(im, f->l, f->t, f->l + 1, f->b, aur__plot_edge);
+    aur__plot_rect(im, f->r - 1, f->t, f->r, f->b, aur__plot_edge);
+}
+
+/* Lines through the drawable points of each series; a non-drawable point breaks the line (a gap). */
+static void aur__plot_series(aur__plot_img *im, const aur__plot_frame *f, const aur_plot_series *s, int ns, int sc)
+{
+    double ax = 0, ay = 0, bx, by;
+    int i, j, v, pv;
+    aur__plot_clip(im, f->l + 1, f->t + 1, f->r - 1, f->b - 1);
+    for (i = 0; i < ns; i++) {
+        for (j = 0, pv = 0; j < s[i].n; j++, pv = v) {
+            v = aur__plot_xy(f, s[i].x[j], s[i].y[j], &bx, &by);
+            if (v && pv) aur__plot_line(im, ax, ay, bx, by, 1.0 + 0.6 * sc);
+            else if (v && (j + 1 == s[i].n || !aur__plot_ok(s[i].x[j + 1], s[i].y[j + 1], f->ya->log)))
+                aur__plot_line(im, bx, by, bx, by, 2.0 + sc); /* an isolated point would vanish without a dot */
+            if (v) ax = bx, ay = by;
+        }
+        aur__plot_flush(im, aur__plot_pal[i]);
+    }
+}
+
+/* One chart in rows [y0, y0+h) of the image. The plot's left edge l and the x axis are shared by all
+   panels, so stacked charts line up. */
+static void aur__plot_chart(aur__plot_img *im, int y0, int h, int l, const aur__plot_axis *xa,
+                            const aur_plot_panel *p, const char *xlabel, int sc, int tsc)
+{
+    aur__plot_axis ya;
+    aur__plot_frame f;
+    int t, b, any;
+    aur__plot_rows(y0, h, p->title, xlabel, sc, tsc, &t, &b);
+    any = aur__plot_yaxis(&ya, p, b - t);
+    f.xa = xa, f.ya = &ya, f.l = l, f.t = t, f.r = im->w - AUR__PLOT_PAD - 12 * sc, f.b = b;
+    aur__plot_axes(im, &f, sc);
+    aur__plot_ctext(im, (l + f.r) / 2, y0 + AUR__PLOT_PAD, p->title, tsc, aur__plot_ink);
+    aur__plot_ctext(im, (l + f.r) / 2, b + 7 * sc + 15, xlabel, sc, aur__plot_ink);
+    if (!any) aur__plot_ctext(im, (l + f.r) / 2, (t + b - 7 * tsc) / 2, "no data", tsc, aur__plot_edge);
+    aur__plot_series(im, &f, p->series, p->n_series, sc); /* clips to the plot interior, as the legend needs too */
+    aur__plot_legend(im, &f, p->series, p->n_series, sc);
+    aur__plot_clip(im, 0, 0, im->w, im->h);
+}
+
+/* A white w x h image with an empty coverage mask; callers have checked w, h <= AUR__PLOT_MAXDIM. */
+static int aur__plot_img_new(aur__plot_img *im, int w, int h)
+{
+    im->w = w, im->h = h;
+    im->px = (unsigned char *)AUR_MALLOC((size_t)w * h * 3);
+    im->cov = (unsigned char *)AUR_MALLOC((size_t)w * h);
+    if (!im->px || !im->cov) {
+        AUR_FREE(im->px), AUR_FREE(im->cov);
+        return aur__err(AUR_ENOMEM, "aur_plot: out of memory for a %dx%d image", w, h);
+    }
+    memset(im->px, 255, (size_t)w * h * 3), memset(im->cov, 0, (size_t)w * h);
+    aur__plot_clip(im, 0, 0, w, h);
+    return 0;
+}
+
+static int aur__plot_img_save(aur__plot_img *im, const char *path)
+{
+    int ok = stbi_write_png(path, im->w, im->h, 3, im->px, im->w * 3);
+    AUR_FREE(im->px), AUR_FREE(im->cov);
+    return ok ? 0 : aur__err(AUR_EIO, "aur_plot: cannot write PNG '%s'", path);
+}
+
+AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel,
+                           const aur_plot_panel *p, int n_panels)
+{
+    aur__plot_axis xa, ya;
+    aur__plot_img im;
+    double lo = 0, hi = 1, xlo, xhi;
+    int i, j, t, b, l = 0, sc = width >= 1000 ? 2 : 1, tsc = sc + (width >= 320), n = 0, want, rc;
+    if (!path || !p || n_panels < 1) return aur__err(AUR_EINVAL, "aur_plot: path, panels and n_panels >= 1 needed");
+    if (width < 160 || panel_height < 1 || width > AUR__PLOT_MAXDIM || panel_height > AUR__PLOT_MAXDIM / n_panels)
+        return aur__err(AUR_EINVAL, "aur_plot '%s': %d panels of %d x %d px: need width 160..%d and total height <= %d",
+                        path, n_panels, width, panel_height, AUR__PLOT_MAXDIM, AUR__PLOT_MAXDIM);
+    for (i = 0; i < n_panels; i++) {
+        if (p[i].n_series < 0 || p[i].n_series > 8 || (p[i].n_series && !p[i].series))
+            return aur__err(AUR_EINVAL, "aur_plot '%s': panel %d: n_series %d (need 0..8, series non-NULL)", path, i,
+                            p[i].n_series);
+        for (j = 0; j < p[i].n_series; j++)
+            if (p[i].series[j].n < 0 || (p[i].series[j].n && (!p[i].series[j].x || !p[i].series[j].y)))
+                return aur__err(AUR_EINVAL, "aur_plot '%s': panel %d series %d: n %d (need n >= 0, x and y non-NULL)",
+                                path, i, j, p[i].series[j].n);
+        aur__plot_rows(0, panel_height, p[i].title, i == n_panels - 1 ? xlabel : NULL, sc, tsc, &t, &b);
+        if (b - t < 30)
+            return aur__err(AUR_EINVAL, "aur_plot '%s': panel %d: height %d leaves %d px to plot in; need %d or more",
+                            path, i, panel_height, b - t, panel_height + 30 - (b - t));
+        aur__plot_yaxis(&ya, &p[i], b - t);
+        l = (int)fmax(l, aur__plot_axis_labw(&ya, sc));
+        if (aur__plot_range(p[i].series, p[i].n_series, p[i].log_y, 0, &xlo, &xhi)) /* x is shared by all panels */
+            aur__plot_grow(xlo, &n, &lo, &hi), aur__plot_grow(xhi, &n, &lo, &hi);
+    }
+    l += AUR__PLOT_PAD + 8;
+    if (width - AUR__PLOT_PAD - 12 * sc - l < 40)
+        return aur__err(AUR_EINVAL, "aur_plot '%s': width %d leaves no room beside the tick labels", path, width);
+    want = (width - l - AUR__PLOT_PAD) / 80;
+    want = want < 2 ? 2 : want > 8 ? 8 : want;
+    if (hi > lo) { /* end a nearly-round x range on a tick (0..999 -> 0..1000) so the last tick gets a label */
+        double st = aur__plot_nice((hi - lo) / want), slo = floor(lo / st) * st, shi = ceil(hi / st) * st;
+        if (lo - slo < 0.03 * (hi - lo)) lo = slo;
+        if (shi - hi < 0.03 * (hi - lo)) hi = shi;
+    }
+    aur__plot_axis_init(&xa, lo, hi, 0, 0, want);
+    if ((rc = aur__plot_img_new(&im, width, panel_height * n_panels)) != 0) return rc;
+    for (i = 0; i < n_panels; i++)
+        aur__plot_chart(&im, i * panel_height, panel_height, l, &xa, &p[i], i == n_panels - 1 ? xlabel : NULL, sc, tsc);
+    return aur__plot_img_save(&im, path);
+}
+
+static void aur__plot_cmap(double t, int diverging, unsigned char *out)
+{
+    const unsigned char(*tab)[3] = diverging ? aur__plot_rdbu : aur__plot_viridis;
+    double f = (t < 0 ? 0 : t > 1 ? 1 : t) * 8;
+    int i = f >= 8 ? 7 : (int)f, k;
+    for (k = 0; k < 3; k++) out[k] = (unsigned char)(tab[i][k] + (f - i) * (tab[i + 1][k] - tab[i][k]) + 0.5);
+}
+
+/* Vertical colour bar, 16 px wide, top value at the top, ticks and labels on its right. */
+static void aur__plot_colorbar(aur__plot_img *im, int x, int top, int bh, const aur__plot_axis *a, int diverging,
+                               int sc)
+{
+    unsigned char rgb[3];
+    int i, r;
+    aur__plot_rect(im, x - 1, top - 1, x + 17, top + bh + 1, aur__plot_edge);
+    for (r = 0; r < bh; r++)
+        aur__plot_cmap(1 - (r + 0.5) / bh, diverging, rgb), aur__plot_rect(im, x, top + r, x + 16, top + r + 1, rgb);
+    for (i = 0; i < a->nt; i++) {
+        int y = top + (int)((1 - (a->t[i] - a->lo) / (a->hi - a->lo)) * (bh - 1) + 0.5);
+        aur__plot_rect(im, x + 16, y, x + 20, y + 1, aur__plot_edge);
+        aur__plot_text(im, x + 24, y - 7 * sc / 2, a->lab[i], sc, aur__plot_ink);
+    }
+}
+
+/* Column width of map i: the map, or its title when that is wider. */
+static int aur__plot_mapcol(const char *const *titles, int i, int mw, int sc)
+{
+    return (int)fmax(mw, titles && titles[i] ? aur__plot_textw(titles[i], sc) : 0);
+}
+
+AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps,
+                         int H, int W, int scale, double vmin, double vmax, int diverging, const char *title)
+{
+    aur__plot_axis ca;
+    aur__plot_img im;
+    unsigned char rgb[3];
+    double lo = 0, hi = 0;
+    int i, r, c, n = 0, mw, mh, bh, sc, tsc = 2, top, x, w, hgt, rc, gap = 16, mapsw = -gap;
+    if (!path || !maps || n_maps < 1 || n_maps > 64 || H < 1 || W < 1 || scale < 1)
+        return aur__err(AUR_EINVAL, "aur_plot_maps '%s': need path, maps, n_maps 1..64, H, W, scale >= 1 (got %d, %d, "
+                        "%d, %d)", path ? path : "(null)", n_maps, H, W, scale);
+    if ((double)W * scale * n_maps > AUR__PLOT_MAXDIM || (double)H * scale > AUR__PLOT_MAXDIM - 200)
+        return aur__err(AUR_EINVAL, "aur_plot_maps '%s': %d maps of %dx%d at scale %d exceed %d px", path, n_maps, H,
+                        W, scale, AUR__PLOT_MAXDIM);
+    for (i = 0; i < n_maps; i++) {
+        if (!maps[i]) return aur__err(AUR_EINVAL, "aur_plot_maps '%s': maps[%d] is NULL", path, i);
+        for (r = 0; r < H * W; r++)
+            if (isfinite(maps[i][r])) aur__plot_grow(maps[i][r], &n, &lo, &hi);
+    }
+    if (isfinite(vmin) && isfinite(vmax) && vmin < vmax) lo = vmin, hi = vmax;
+    if (diverging) hi = fmax(fabs(lo), fabs(hi)), hi = hi > 0 ? hi : 1, lo = -hi; /* white must mean zero */
+    mw = W * scale, mh = H * scale, bh = mh < 160 ? 160 : mh, sc = bh >= 400 ? 2 : 1;
+    aur__plot_axis_init(&ca, lo, hi, 0, 0, bh / 30 < 3 ? 3 : bh / 30 > 8 ? 8 : bh / 30);
+    lo = ca.lo, hi = ca.hi; /* a constant field got widened there */
+    for (i = 0; i < n_maps; i++) /* 2x titles unless one is wider than its map */
+        tsc = aur__plot_mapcol(titles, i, mw, 2) > mw ? 1 : tsc;
+    top = AUR__PLOT_PAD + (title ? 14 + 14 : 0) + (titles ? 7 * tsc + 8 : 0);
+    for (i = 0; i < n_maps; i++) mapsw += aur__plot_mapcol(titles, i, mw, tsc) + gap;
+    w = AUR__PLOT_PAD + mapsw + gap + 16 + 10 + aur__plot_axis_labw(&ca, sc) + AUR__PLOT_PAD; /* maps, bar, labels */
+    hgt = top + bh + AUR__PLOT_PAD + 4;
+    w = (int)fmax(w, title ? aur__plot_textw(title, 2) + 2 * AUR__PLOT_PAD : 0);
+    if (w > AUR__PLOT_MAXDIM) return aur__err(AUR_EINVAL, "aur_plot_maps '%s': image would be %d px wide", path, w);
+    if ((rc = aur__plot_img_new(&im, w, hgt)) != 0) return rc;
+    if (title) /* centred over the maps, not the colour bar, unless it needs the room */
+        aur__plot_text(&im, (int)fmax(AUR__PLOT_PAD, AUR__PLOT_PAD + (mapsw - aur__plot_textw(title, 2)) / 2),
+                       AUR__PLOT_PAD, title, 2, aur__plot_ink);
+    for (i = 0, x = AUR__PLOT_PAD; i < n_maps; i++) {
+        int cw = aur__plot_mapcol(titles, i, mw, tsc), mx = x + (cw - mw) / 2;
+        if (titles) aur__plot_ctext(&im, x + cw / 2, top - 7 * tsc - 8, titles[i], tsc, aur__plot_edge);
+        aur__plot_rect(&im, mx - 1, top - 1, mx + mw + 1, top + mh + 1, aur__plot_edge);
+        for (r = 0; r < H; r++)
+            for (c = 0; c < W; c++) {
+                float v = maps[i][(size_t)r * W + c];
+                if (isfinite(v)) aur__plot_cmap((v - lo) / (hi - lo), diverging, rgb);
+                aur__plot_rect(&im, mx + c * scale, top + r * scale, mx + (c + 1) * scale, top + (r + 1) * scale,
+                          isfinite(v) ? rgb : aur__plot_nan);
+            }
+        x += cw + gap;
+    }
+    aur__plot_colorbar(&im, x, top, bh, &ca, diverging, sc);
+    return aur__plot_img_save(&im, path);
+}
+
+#else /* AUR_NO_PNG: keep the API so callers still link, and say why nothing is drawn */
+
+AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel,
+                           const aur_plot_panel *p, int n_panels)
+{
+    (void)width, (void)panel_height, (void)xlabel, (void)p, (void)n_panels;
+    return aur__err(AUR_EUNSUPPORTED, "aur_plot '%s': built with AUR_NO_PNG, so there is no PNG output",
+                    path ? path : "(null)");
+}
+
+AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps,
+                         int H, int W, int scale, double vmin, double vmax, int diverging, const char *title)
+{
+    (void)maps, (void)titles, (void)n_maps, (void)H, (void)W, (void)scale, (void)vmin, (void)vmax;
+    (void)diverging, (void)title;
+    return aur__err(AUR_EUNSUPPORTED, "aur_plot_maps '%s': built with AUR_NO_PNG, so there is no PNG output",
+                    path ? path : "(null)");
+}
+
+#endif /* AUR_NO_PNG */
+
+/* One panel of aur_plot_panels. */
+AURDEF int aur_plot_lines(const char *path, int width, int height, const char *title, const char *xlabel,
+                          const aur_plot_series *s, int n_series, int log_y)
+{
+    aur_plot_panel p;
+    p.title = title, p.series = s, p.n_series = n_series, p.log_y = log_y;
+    return aur_plot_panels(path, width, height, xlabel, &p, 1);
+}
+
+/* ==== fine-tuning: the trainer ==== */
+
+
+#define AUR__MAX_GROUPS 8
+#define AUR__MAX_MAPS 8
+
+/* A growable table of doubles, `cols` per row (the training history). */
+typedef struct aur__table {
+    double *v;
+    int rows, cap, cols;
+} aur__table;
+
+static int aur__table_add(aur__table *t, const double *row)
+{
+    if (aur__grow((void **)&t->v, &t->cap, (t->rows + 1) * t->cols, sizeof(double))) return AUR_ENOMEM;
+    memcpy(t->v + (size_t)t->rows * t->cols, row, sizeof(double) * (size_t)t->cols);
+    t->rows++;
+    return 0;
+}
+
+typedef struct aur__window {
+    int file, start;
+} aur__window;
+
+typedef struct aur__data {
+    char **files;
+    int n_files;
+    aur__window *win;
+    int n_win;
+} aur__data;
+
+struct aur_trainer {
+    cJSON *config;
+    char base_dir[1024], out_dir[1024];
+    aur_aurora_config mcfg;
+    aur_model *m;
+    aur_optim *o;
+    aur_tape *t;
+    aur_load_report rep;
+    char *new_params; /* the new variables' per-variable parameters, comma-joined */
+    /* data */
+    aur__data train, val;
+    int history, rollout, eval_windows;
+    aur_batch *cache; /* the series file read last */
+    const aur__data *cache_set;
+    int cache_file;
+    aur_check_opts check;
+    /* optimisation */
+    int n_groups;
+    char group_name[AUR__MAX_GROUPS][32];
+    char *group_params[AUR__MAX_GROUPS]; /* owned patterns; group 0 = the rest */
+    aur_lr_schedule sched;
+    int64_t steps, step;
+    uint64_t seed;
+    double clip;
+    int pure_bf16, autocast, checkpointing, offload;
+    aur_grad_alarm alarm;
+    /* output */
+    int log_every, eval_every, save_every, plot_every, keep_last;
+    char map_vars[AUR__MAX_MAPS][AUR_NAME_LEN];
+    int n_maps;
+    aur__table hist;     /* step, loss, grad norm, lr, group norms... */
+    aur__table val_hist; /* step, loss */
+    double started, steps_at_start;
+};
+
+static double aur__wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the JSON run config ---- */
+
+/* An unknown key is an error naming it: a typo must not silently fall back to a default. */
+static int aur__cfg_keys(const cJSON *obj, const char *section, const char *const *allowed)
+{
+    if (!cJSON_IsObject(obj)) return aur__err(AUR_EINVAL, "run config: '%s' must be an object", section);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ok = 0;
+        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
+        if (!ok) return aur__err(AUR_EINVAL, "run config: unknown key '%s' in %s", it->string, section);
+    }
+    return 0;
+}
+
+static int aur__cfg_num(const cJSON *obj, const char *key, double lo, double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return 0;
+    if (cJSON_IsBool(v)) *out = cJSON_IsTrue(v);
+    else if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) *out = v->valuedouble;
+    else return aur__err(AUR_EINVAL, "run config: '%s' must be a number in [%g, %g]", key, lo, hi);
+    return 0;
+}
+
+static int aur__cfg_int(const cJSON *obj, const char *key, double lo, double hi, int64_t *out)
+{
+    double d = (double)*out;
+    int rc = aur__cfg_num(obj, key, lo, hi, &d);
+    if (!rc && d != floor(d)) rc = aur__err(AUR_EINVAL, "run config: '%s' must be a whole number", key);
+    *out = (int64_t)d;
+    return rc;
+}
+
+static int aur__cfg_flag(const cJSON *obj, const char *key, int *out)
+{
+    int64_t v = *out;
+    int rc = aur__cfg_int(obj, key, 0, 1, &v);
+    *out = (int)v;
+    return rc;
+}
+
+static const char *aur__cfg_str(const cJSON *obj, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static int aur__cfg_is_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return !v || cJSON_IsString(v) ? 0 : aur__err(AUR_EINVAL, "run config: '%s' must be a string", key);
+}
+
+/* A config path: relative ones are taken from the config file's directory. */
+static int aur__path(const aur_trainer *tr, const char *rel, char *out, size_t size)
+{
+    int n = rel[0] == '/' || !tr->base_dir[0] ? snprintf(out, size, "%s", rel) : snprintf(out, size, "%s/%s", tr->base_dir, rel);
+    return n >= 0 && (size_t)n < size ? 0 : aur__err(AUR_EINVAL, "run config: the path '%s' is too long", rel);
+}
+
+/* A copy of a pattern list with "@new_vars" replaced by the new variables'
+   parameters (NULL in, NULL out). */
+static char *aur__expand_new(const aur_trainer *tr, const char *patterns)
+{
+    if (!patterns) return NULL;
+    const char *at = strstr(patterns, "@new_vars");
+    size_t n = strlen(patterns) + strlen(tr->new_params) + 2;
+    char *out = (char *)aur__malloc(n, "a pattern list");
+    if (!out) return NULL;
+    if (!at) snprintf(out, n, "%s", patterns);
+    else snprintf(out, n, "%.*s%s%s", (int)(at - patterns), patterns, tr->new_params, at + strlen("@new_vars"));
+    return out;
+}
+
+/* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only} */
+static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
+{
+    static const char *keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only", NULL};
+    if (!j) return aur__err(AUR_EINVAL, "run config: the 'model' section is required");
+    int rc = aur__cfg_keys(j, "model", keys);
+    for (int i = 0; keys[i] && !rc; i++)
+        if (strcmp(keys[i], "kwargs") && strcmp(keys[i], "stats")) rc = aur__cfg_is_str(j, keys[i]);
+    if (!rc) rc = aur_aurora_preset(aur__cfg_str(j, "preset", "aurora-small-pretrained"), &tr->mcfg);
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(j, "kwargs");
+    if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
+    tr->mcfg.checkpoint_blocks = tr->checkpointing;
+    tr->mcfg.autocast = tr->autocast;
+    if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, AUR_CPU, tr->seed))) rc = AUR_EINVAL;
+    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(j, "stats");
+    for (const cJSON *s = stats ? stats->child : NULL; s && !rc; s = s->next) {
+        if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(s, 0)) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(s, 1)))
+            return aur__err(AUR_EINVAL, "run config: stats '%s' must be [location, scale]", s->string);
+        rc = aur_aurora_set_stats(tr->m, s->string, cJSON_GetArrayItem(s, 0)->valuedouble, cJSON_GetArrayItem(s, 1)->valuedouble);
+    }
+    const char *ckpt = aur__cfg_str(j, "checkpoint", NULL), *load = aur__cfg_str(j, "load", "non-strict");
+    const char *init = aur__cfg_str(j, "new_embeddings", "random");
+    if (!rc && strcmp(init, "random") && strcmp(init, "zero"))
+        rc = aur__err(AUR_EINVAL, "run config: new_embeddings is '%s'; use \"random\" or \"zero\"", init);
+    aur_load_mode mode = !strcmp(load, "strict") ? AUR_LOAD_STRICT : !strcmp(load, "filtered") ? AUR_LOAD_FILTERED : AUR_LOAD_NONSTRICT;
+    if (!rc && mode == AUR_LOAD_NONSTRICT && strcmp(load, "non-strict"))
+        rc = aur__err(AUR_EINVAL, "run config: load is '%s'; use \"strict\", \"non-strict\" or \"filtered\"", load);
+    if (!rc && ckpt) {
+        char path[2048];
+        rc = aur__path(tr, ckpt, path, sizeof path);
+        if (!rc) rc = aur_aurora_load(tr->m, path, mode, &tr->rep);
+        if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
+        if (!rc && !tr->new_params) rc = AUR_ENOMEM;
+        /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
+        if (!rc && !strcmp(init, "zero") && tr->new_params[0]) {
+            char *embeds = aur__strdup(tr->new_params);
+            if (!embeds) return AUR_ENOMEM;
+            for (char *tok = strtok(embeds, ","); tok && rc >= 0; tok = strtok(NULL, ","))
+                if (aur_name_matches("encoder.*_token_embeds.weights.*", tok)) rc = aur_model_fill(tr->m, tok, 0);
+            AUR_FREE(embeds);
+            rc = rc < 0 ? rc : 0;
+        }
+    }
+    if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
+    char *only = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "train_only", NULL));
+    char *freeze = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "freeze", NULL));
+    if (!rc && only) {
+        aur_model_freeze(tr->m, "*");
+        rc = aur_model_unfreeze(tr->m, only) < 0 ? AUR_EINVAL : 0;
+    }
+    if (!rc && freeze) rc = aur_model_freeze(tr->m, freeze) < 0 ? AUR_EINVAL : 0;
+    AUR_FREE(only);
+    AUR_FREE(freeze);
+    return rc;
+}
+
+/* A file list: a string or an array of strings. */
+static int aur__trainer_files(aur_trainer *tr, const cJSON *v, const char *key, aur__data *d)
+{
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (n < 0) return aur__err(AUR_EINVAL, "run config: data.%s must be a file name or a list of them", key);
+    d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
+    if (!d->files) return AUR_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsString(f)) return aur__err(AUR_EINVAL, "run config: data.%s[%d] is not a file name", key, i);
+        char path[2048];
+        if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
+        if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
+        d->n_files++;
+    }
+    return 0;
+}
+
+/* Reads every series once: checks it (refusing bad data with the variable's
+   name) and lists its windows of history + rollout steps. */
+static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
+{
+    int span = tr->history + tr->rollout;
+    for (int f = 0; f < d->n_files; f++) {
+        aur_batch *s = aur_batch_load_unchecked(d->files[f]);
+        if (!s) return AUR_EFORMAT;
+        aur_check_report rep;
+        int rc = aur_aurora_check_batch(tr->m, s, &tr->check, &rep);
+        if (rc) {
+            fprintf(stderr, "%s data %s:\n", what, d->files[f]);
+            aur_check_report_print(&rep, stderr);
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
+            rc = aur__err(AUR_EFORMAT, "%s: %s", d->files[f], msg);
+        } else if (s->T < span) {
+            rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], s->T, tr->history,
+                          tr->rollout);
+        }
+        int n = rc ? 0 : s->T - span + 1;
+        aur_check_report_free(&rep);
+        aur_batch_free(s);
+        if (rc) return rc;
+        aur__window *w = (aur__window *)AUR_REALLOC(d->win, sizeof(aur__window) * (size_t)(d->n_win + n));
+        if (!w) return aur__err(AUR_ENOMEM, "out of memory listing windows");
+        d->win = w;
+        for (int i = 0; i < n; i++) d->win[d->n_win].file = f, d->win[d->n_win++].start = i;
+    }
+    return d->n_files && !d->n_win ? aur__err(AUR_EFORMAT, "%s data: no windows", what) : 0;
+}
+
+/* "data": {train, val, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
+static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
+{
+    static const char *keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
+    int64_t hist = tr->mcfg.max_history_size, roll = 1, ev = 8;
+    tr->check = aur_check_defaults();
+    int rc = aur__cfg_keys(j, "data", keys);
+    if (!rc) rc = aur__cfg_int(j, "history", 1, tr->mcfg.max_history_size, &hist);
+    if (!rc) rc = aur__cfg_int(j, "rollout_steps", 1, 64, &roll);
+    if (!rc) rc = aur__cfg_int(j, "eval_windows", 1, 1e6, &ev);
+    if (!rc) rc = aur__cfg_num(j, "outlier_z", 1, 1e9, &tr->check.outlier_z);
+    if (!rc) rc = aur__cfg_is_str(j, "nan_ok");
+    tr->check.nan_ok = aur__cfg_str(j, "nan_ok", NULL);
+    tr->history = (int)hist, tr->rollout = (int)roll, tr->eval_windows = (int)ev;
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(j, "train"), *val = cJSON_GetObjectItemCaseSensitive(j, "val");
+    if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
+    if (!rc) rc = aur__trainer_files(tr, train, "train", &tr->train);
+    if (!rc && val) rc = aur__trainer_files(tr, val, "val", &tr->val);
+    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
+    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
+    return rc;
+}
+
+static int aur__trainer_group(aur_trainer *tr, const char *name, const char *params, double lr, double wd)
+{
+    if (tr->n_groups >= AUR__MAX_GROUPS) return aur__err(AUR_EINVAL, "run config: at most %d parameter groups", AUR__MAX_GROUPS - 1);
+    if (!params[0]) return 0; /* e.g. no new variables: no group */
+    int g = aur_optim_add_group(tr->o, params, lr, wd);
+    if (g < 0) return g;
+    snprintf(tr->group_name[tr->n_groups], sizeof tr->group_name[0], "%s", name);
+    tr->group_params[tr->n_groups++] = aur__strdup(params);
+    return 0;
+}
+
+/* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]} */
+static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
+{
+    static const char *keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
+    static const char *gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
+    cJSON *empty = cJSON_CreateObject();
+    if (!j) j = empty;
+    int rc = aur__cfg_keys(j, "optimizer", keys);
+    const char *name = aur__cfg_str(j, "name", "adamw");
+    aur_optim_opts o = !strcmp(name, "adam") ? aur_adam_defaults() : !strcmp(name, "adafactor") ? aur_adafactor_defaults() : aur_adamw_defaults();
+    if (!rc && strcmp(name, "adam") && strcmp(name, "adamw") && strcmp(name, "adafactor"))
+        rc = aur__err(AUR_EINVAL, "run config: optimizer '%s'; use \"adam\", \"adamw\" or \"adafactor\"", name);
+    if (o.kind != AUR_ADAFACTOR) o.lr = 3e-4; /* the guide's rate for the pretrained weights */
+    if (!rc) rc = aur__cfg_num(j, "lr", 0, 10, &o.lr);
+    if (!rc) rc = aur__cfg_num(j, "weight_decay", 0, 10, &o.weight_decay);
+    if (!rc) rc = aur__cfg_num(j, "eps", 0, 1, &o.eps);
+    if (!rc) rc = aur__cfg_flag(j, "offload", &tr->offload);
+    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(j, "betas");
+    if (!rc && betas) {
+        if (cJSON_GetArraySize(betas) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 1)))
+            rc = aur__err(AUR_EINVAL, "run config: betas must be [beta1, beta2]");
+        else o.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble, o.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
+    }
+    if (!rc && tr->offload && tr->m->device == AUR_CPU && 0)
+        rc = 0; /* on the CPU the state lives on the host already: offload changes nothing */
+    if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
+    snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
+    tr->n_groups = 1;
+    double new_lr = -1;
+    if (!rc) rc = aur__cfg_num(j, "new_vars_lr", 0, 10, &new_lr);
+    if (!rc && new_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, new_lr, o.weight_decay);
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "groups");
+    for (int i = 0; !rc && groups && i < cJSON_GetArraySize(groups); i++) {
+        const cJSON *g = cJSON_GetArrayItem(groups, i);
+        double lr = o.lr, wd = o.weight_decay;
+        rc = aur__cfg_keys(g, "optimizer.groups[]", gkeys);
+        if (!rc) rc = aur__cfg_num(g, "lr", 0, 10, &lr);
+        if (!rc) rc = aur__cfg_num(g, "weight_decay", 0, 10, &wd);
+        const char *params = aur__cfg_str(g, "params", NULL);
+        if (!rc && !params) rc = aur__err(AUR_EINVAL, "run config: optimizer.groups[%d] needs 'params' (name patterns)", i);
+        if (!rc) rc = aur__trainer_group(tr, aur__cfg_str(g, "name", params), params, lr, wd);
+    }
+    cJSON_Delete(empty);
+    return rc;
+}
+
+/* "schedule": {kind, warmup_steps, final_factor} over the run's steps */
+static int aur__trainer_schedule(aur_trainer *tr, const cJSON *j)
+{
+    static const char *keys[] = {"kind", "warmup_steps", "final_factor", NULL};
+    tr->sched.kind = AUR_LR_CONSTANT;
+    tr->sched.total_steps = tr->steps;
+    tr->sched.final_factor = 0;
+    if (!j) return 0;
+    int rc = aur__cfg_keys(j, "schedule", keys);
+    const char *kind = aur__cfg_str(j, "kind", "constant");
+    tr->sched.kind = !strcmp(kind, "cosine") ? AUR_LR_COSINE : !strcmp(kind, "linear") ? AUR_LR_LINEAR : AUR_LR_CONSTANT;
+    if (!rc && tr->sched.kind == AUR_LR_CONSTANT && strcmp(kind, "constant"))
+        rc = aur__err(AUR_EINVAL, "run config: schedule kind '%s'; use \"constant\", \"linear\" or \"cosine\"", kind);
+    if (!rc) rc = aur__cfg_int(j, "warmup_steps", 0, 1e12, &tr->sched.warmup_steps);
+    if (!rc) rc = aur__cfg_num(j, "final_factor", 0, 1, &tr->sched.final_factor);
+    return rc;
+}
+
+/* The top-level keys: run length, numerics, stability and output. */
+static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
+{
+    static const char *keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
+                                 "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
+                                 "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
+    static const char *akeys[] = {"window", "z", "skip", NULL};
+    int64_t seed = 0, log_every = 1, eval_every = 0, save_every = 0, plot_every = 0, keep = 2, window = 50;
+    double z = 6;
+    int skip = 1;
+    tr->steps = 100;
+    int rc = aur__cfg_keys(j, "the run config", keys);
+    if (!rc) rc = aur__cfg_int(j, "steps", 0, 1e12, &tr->steps);
+    if (!rc) rc = aur__cfg_int(j, "seed", 0, 9007199254740992.0, &seed);
+    if (!rc) rc = aur__cfg_num(j, "clip_grad_norm", 0, 1e30, &tr->clip);
+    if (!rc) rc = aur__cfg_flag(j, "activation_checkpointing", &tr->checkpointing);
+    if (!rc) rc = aur__cfg_flag(j, "autocast", &tr->autocast);
+    if (!rc) rc = aur__cfg_flag(j, "pure_bf16", &tr->pure_bf16);
+    if (!rc) rc = aur__cfg_int(j, "log_every", 1, 1e12, &log_every);
+    if (!rc) rc = aur__cfg_int(j, "eval_every", 0, 1e12, &eval_every);
+    if (!rc) rc = aur__cfg_int(j, "save_every", 0, 1e12, &save_every);
+    if (!rc) rc = aur__cfg_int(j, "plot_every", 0, 1e12, &plot_every);
+    if (!rc) rc = aur__cfg_int(j, "keep_last", 1, 1e6, &keep);
+    if (!rc) rc = aur__cfg_is_str(j, "output_dir");
+    if (!rc && strcmp(aur__cfg_str(j, "device", "cpu"), "cpu"))
+        rc = aur__err(AUR_EUNSUPPORTED, "run config: device '%s': the trainer runs on the CPU until the CUDA backend lands (issue 5)",
+                      aur__cfg_str(j, "device", ""));
+    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(j, "alarm");
+    if (!rc && alarm) rc = aur__cfg_keys(alarm, "alarm", akeys);
+    if (!rc && alarm) rc = aur__cfg_int(alarm, "window", 2, AUR_ALARM_WINDOW, &window);
+    if (!rc && alarm) rc = aur__cfg_num(alarm, "z", 0.1, 1e6, &z);
+    if (!rc && alarm) rc = aur__cfg_flag(alarm, "skip", &skip);
+    aur_grad_alarm_init(&tr->alarm, (int)window, z, skip);
+    if (tr->pure_bf16) tr->autocast = 1;
+    tr->seed = (uint64_t)seed;
+    tr->log_every = (int)log_every, tr->eval_every = (int)eval_every, tr->save_every = (int)save_every;
+    tr->plot_every = (int)plot_every, tr->keep_last = (int)keep;
+    if (!rc) rc = aur__path(tr, aur__cfg_str(j, "output_dir", "run-out"), tr->out_dir, sizeof tr->out_dir);
+    const cJSON *maps = cJSON_GetObjectItemCaseSensitive(j, "map_vars");
+    for (int i = 0; !rc && maps && i < cJSON_GetArraySize(maps) && i < AUR__MAX_MAPS; i++) {
+        const cJSON *v = cJSON_GetArrayItem(maps, i);
+        if (!cJSON_IsString(v)) rc = aur__err(AUR_EINVAL, "run config: map_vars must list variable names");
+        else snprintf(tr->map_vars[tr->n_maps++], AUR_NAME_LEN, "%s", v->valuestring);
+    }
+    return rc;
+}
+
+static int aur__mkdirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST) return aur__err(AUR_EIO, "cannot create directory %s: %s", path, strerror(errno));
+    return 0;
+}
+
+AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
+{
+    aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
+    if (!tr) return NULL;
+    snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
+    tr->cache_file = -1;
+    tr->config = cJSON_Duplicate(config, 1);
+    int rc = tr->config ? aur__trainer_top(tr, config) : AUR_ENOMEM;
+    if (!rc) rc = aur__trainer_model(tr, cJSON_GetObjectItemCaseSensitive(config, "model"));
+    if (!rc) rc = aur__trainer_data(tr, cJSON_GetObjectItemCaseSensitive(config, "data"));
+    if (!rc) rc = aur__trainer_optim(tr, cJSON_GetObjectItemCaseSensitive(config, "optimizer"));
+    if (!rc) rc = aur__trainer_schedule(tr, cJSON_GetObjectItemCaseSensitive(config, "schedule"));
+    if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
+    tr->hist.cols = 4 + tr->n_groups;
+    tr->val_hist.cols = 2;
+    if (rc) {
+        aur_trainer_free(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+AURDEF aur_trainer *aur_trainer_create(const char *config_path)
+{
+    cJSON *j = aur_json_load(config_path);
+    if (!j) return NULL;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", config_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else dir[0] = 0;
+    aur_trainer *tr = aur_trainer_create_json(j, dir);
+    cJSON_Delete(j);
+    return tr;
+}
+
+static void aur__data_free(aur__data *d)
+{
+    for (int i = 0; i < d->n_files; i++) AUR_FREE(d->files[i]);
+    AUR_FREE(d->files);
+    AUR_FREE(d->win);
+}
+
+AURDEF void aur_trainer_free(aur_trainer *tr)
+{
+    if (!tr) return;
+    cJSON_Delete(tr->config);
+    aur_optim_free(tr->o);
+    aur_tape_free(tr->t);
+    aur_model_free(tr->m);
+    aur_load_report_free(&tr->rep);
+    AUR_FREE(tr->new_params);
+    aur__data_free(&tr->train);
+    aur__data_free(&tr->val);
+    aur_batch_free(tr->cache);
+    for (int g = 0; g < tr->n_groups; g++) AUR_FREE(tr->group_params[g]);
+    AUR_FREE(tr->hist.v);
+    AUR_FREE(tr->val_hist.v);
+    AUR_FREE(tr);
+}
+
+AURDEF aur_model *aur_trainer_model(const aur_trainer *tr) { return tr ? tr->m : NULL; }
+AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr) { return tr ? tr->step : 0; }
+
+/* ---- the setup, printed ---- */
+
+/* Prints names with every run of digits as '*', each pattern once with its
+   count: 64 LoRA matrices read as four lines. */
+static void aur__print_patterns(char *const *names, int n, FILE *out)
+{
+    char(*pat)[160] = (char(*)[160])aur__calloc(sizeof *pat * (size_t)(n + 1), "name patterns");
+    int *count = (int *)aur__calloc(sizeof(int) * (size_t)(n + 1), "name patterns");
+    int k = 0;
+    for (int i = 0; pat && count && i < n; i++) {
+        char buf[160];
+        size_t o = 0;
+        for (const char *s = names[i]; *s && o + 2 < sizeof buf; s++) {
+            if (isdigit((unsigned char)*s)) {
+                while (isdigit((unsigned char)s[1])) s++;
+                buf[o++] = '*';
+            } else buf[o++] = *s;
+        }
+        buf[o] = 0;
+        int j = 0;
+        while (j < k && strcmp(pat[j], buf)) j++;
+        if (j == k) memcpy(pat[k++], buf, sizeof buf);
+        count[j]++;
+    }
+    for (int j = 0; j < k; j++) {
+        if (count[j] > 1) fprintf(out, "    %s  (%d tensors)\n", pat[j], count[j]);
+        else fprintf(out, "    %s\n", pat[j]);
+    }
+    AUR_FREE(pat);
+    AUR_FREE(count);
+}
+
+AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
+{
+    const aur_load_report *r = &tr->rep;
+    fprintf(out, "model: %lld parameters (%lld trainable)\n", (long long)aur_model_numel(tr->m, 0), (long long)aur_model_numel(tr->m, 1));
+    if (r->n_loaded || r->n_missing || r->n_unexpected) {
+        fprintf(out, "checkpoint: %d tensors loaded, %d new (not in the checkpoint), %d in the checkpoint but not the model\n",
+                r->n_loaded, r->n_missing, r->n_unexpected);
+        if (r->n_missing) fprintf(out, "  new:\n");
+        aur__print_patterns(r->missing, r->n_missing, out);
+        if (r->n_unexpected) fprintf(out, "  unused from the checkpoint:\n");
+        aur__print_patterns(r->unexpected, r->n_unexpected, out);
+    }
+    aur_model_summary(tr->m, r, out);
+    fprintf(out, "optimiser groups:");
+    for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
+    fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
+            tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
+}
+
+/* ---- one step ---- */
+
+/* The series holding a window, read from its file once and cached. */
+static const aur_batch *aur__series(aur_trainer *tr, const aur__data *d, int file)
+{
+    if (tr->cache && tr->cache_set == d && tr->cache_file == file) return tr->cache;
+    aur_batch_free(tr->cache);
+    tr->cache = aur_batch_load_unchecked(d->files[file]);
+    tr->cache_set = d;
+    tr->cache_file = tr->cache ? file : -1;
+    return tr->cache;
+}
+
+/* The training window of a step: a fresh shuffle of all windows every epoch,
+   a pure function of (seed, epoch) so a resumed run sees the same order. */
+static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+{
+    int n = tr->train.n_win;
+    int64_t epoch = step / n, pos = step % n;
+    aur__rng r = {aur__mix64(tr->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
+    int *perm = (int *)aur__malloc(sizeof(int) * (size_t)n, "a shuffle");
+    if (!perm) return tr->train.win[pos];
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int k = (int)(aur__rng_uniform(&r) * (i + 1)), s = perm[i];
+        perm[i] = perm[k], perm[k] = s;
+    }
+    aur__window w = tr->train.win[perm[pos]];
+    AUR_FREE(perm);
+    return w;
+}
+
+/* Forward over the rollout and the mean loss of its steps; NULL on error. */
+static aur_tensor *aur__rollout_loss(aur_trainer *tr, const aur__data *d, aur__window w, aur_batch **first_pred,
+                                     aur_batch **first_target)
+{
+    const aur_batch *s = aur__series(tr, d, w.file);
+    if (!s) return NULL;
+    double dt = tr->mcfg.timestep_seconds;
+    aur_batch *in = aur_batch_window(s, w.start, tr->history, dt), *preds[64] = {NULL};
+    aur_tensor *loss = NULL;
+    int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
+    for (int k = 0; ok && k < tr->rollout; k++) {
+        aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
+        aur_tensor *l = target ? aur_aurora_loss(tr->m, tr->t, preds[k], target) : NULL;
+        ok = l != NULL;
+        if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
+        if (k == 0 && first_target) *first_target = target;
+        else aur_batch_free(target);
+    }
+    if (ok && tr->rollout > 1) loss = aur_scale(tr->t, loss, 1.0 / tr->rollout);
+    for (int k = 0; k < tr->rollout; k++) {
+        if (k == 0 && first_pred && ok) *first_pred = preds[k];
+        else aur_batch_free(preds[k]);
+    }
+    aur_batch_free(in);
+    return ok ? loss : NULL;
+}
+
+/* Rounds the trainable weights to BF16: what a pure-BF16 run stores. */
+static void aur__round_params_bf16(aur_model *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *p = m->params[i];
+        if (!p->requires_grad || p->device != AUR_CPU) continue;
+        aur_real *v = aur_tensor_f32(p);
+        for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
+    }
+}
+
+/* Group norms: group 0 ("rest") is what the named groups leave of the total. */
+static void aur__group_norms(const aur_trainer *tr, double total, double *norms)
+{
+    double named = 0;
+    for (int g = 1; g < tr->n_groups; g++) {
+        norms[g] = aur_grad_norm(tr->m, tr->group_params[g]);
+        named += norms[g] * norms[g];
+    }
+    norms[0] = isfinite(total) ? sqrt(fmax(0, total * total - named)) : total;
+}
+
+AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
+{
+    aur_step_info si;
+    memset(&si, 0, sizeof si);
+    double t0 = aur__wall();
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 1);
+    aur_tape_set_training(tr->t, 1);
+    aur_tape_set_autocast(tr->t, tr->autocast);
+    aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
+    aur_model_zero_grad(tr->m);
+    aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    if (!loss) return AUR_EINVAL;
+    int rc = aur_backward(tr->t, loss);
+    if (rc) return rc;
+    si.loss = aur_tensor_f32(loss)[0];
+    double norms[AUR__MAX_GROUPS];
+    si.grad_norm = aur_grad_norm(tr->m, NULL);
+    aur__group_norms(tr, si.grad_norm, norms);
+    const char *names[AUR__MAX_GROUPS];
+    for (int g = 0; g < tr->n_groups; g++) names[g] = tr->group_name[g];
+    si.alarm = aur_grad_alarm_check(&tr->alarm, isfinite(si.loss) ? si.grad_norm : NAN, norms, names, tr->n_groups, si.alarm_msg,
+                                    sizeof si.alarm_msg);
+    if (si.alarm && !tr->alarm.skip && !(isfinite(si.loss) && isfinite(si.grad_norm)))
+        return aur__err(AUR_ENAN, "step %lld: %s; stopping (alarm.skip is off)", (long long)tr->step + 1, si.alarm_msg);
+    si.skipped = si.alarm && tr->alarm.skip;
+    aur_optim_set_lr_factor(tr->o, aur_lr_factor(&tr->sched, tr->step));
+    si.lr = aur_optim_group_lr(tr->o, 0);
+    if (!si.skipped && tr->clip > 0) rc = aur_clip_grad_norm(tr->m, tr->clip, NULL);
+    if (!si.skipped && !rc) rc = aur_optim_step(tr->o);
+    if (rc) return rc;
+    if (!si.skipped && tr->pure_bf16) aur__round_params_bf16(tr->m);
+    tr->step++;
+    si.step = tr->step;
+    si.seconds = aur__wall() - t0;
+    double row[4 + AUR__MAX_GROUPS] = {(double)si.step, si.loss, si.grad_norm, si.lr};
+    for (int g = 0; g < tr->n_groups; g++) row[4 + g] = norms[g];
+    rc = aur__table_add(&tr->hist, row);
+    if (info) *info = si;
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
+{
+    const aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        aur_tape_reset(tr->t);
+        aur_tape_set_grad(tr->t, 0);
+        aur_tape_set_training(tr->t, 0);
+        aur_tape_set_autocast(tr->t, tr->autocast);
+        /* spread the evaluated windows over the whole set */
+        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
+        if (!l) return AUR_EINVAL;
+        sum += aur_tensor_f32(l)[0];
+    }
+    aur_tape_reset(tr->t);
+    *loss = n ? sum / n : NAN;
+    double row[2] = {(double)tr->step, *loss};
+    return aur__table_add(&tr->val_hist, row);
+}
+
+/* ---- plots ---- */
+
+/* One curve of the history table. */
+static aur_plot_series aur__hist_series(const aur__table *t, int col, const char *label, double *x, double *y)
+{
+    for (int r = 0; r < t->rows; r++) x[r] = t->v[(size_t)r * t->cols], y[r] = t->v[(size_t)r * t->cols + col];
+    aur_plot_series s = {label, x, y, t->rows};
+    return s;
+}
+
+static int aur__plot_curves(const aur_trainer *tr)
+{
+    int n = tr->hist.rows, nv = tr->val_hist.rows, ng = tr->n_groups > 1 ? tr->n_groups : 0;
+    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv + 2), "plot data");
+    if (!buf) return AUR_ENOMEM;
+    double *p = buf;
+    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1];
+    loss[0] = aur__hist_series(&tr->hist, 1, "train", p, p + n), p += 2 * n;
+    loss[1] = aur__hist_series(&tr->val_hist, 1, "validation", p, p + nv), p += 2 * nv;
+    gn[0] = aur__hist_series(&tr->hist, 2, "total", p, p + n), p += 2 * n;
+    for (int g = 0; g < ng; g++) gn[1 + g] = aur__hist_series(&tr->hist, 4 + g, tr->group_name[g], p, p + n), p += 2 * n;
+    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n);
+    aur_plot_panel panels[3] = {{"loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+                                {"gradient norm (before clipping)", gn, 1 + ng, 1},
+                                {"learning rate", lr, 1, 0}};
+    char path[1100];
+    snprintf(path, sizeof path, "%s/curves.png", tr->out_dir);
+    int rc = aur_plot_panels(path, 720, 260, "step", panels, 3);
+    AUR_FREE(buf);
+    return rc;
+}
+
+/* The first field (sample 0, newest step, level index c) of a variable. */
+static const aur_real *aur__field(const aur_batch *b, const char *var, int c, int *found)
+{
+    aur_tensor *x = aur_batch_surf(b, var);
+    int64_t hw = (int64_t)b->H * b->W;
+    *found = 1;
+    if (x) return aur_tensor_f32(x) + (b->T - 1) * hw;
+    if ((x = aur_batch_atmos(b, var))) return aur_tensor_f32(x) + ((int64_t)(b->T - 1) * b->C + c) * hw;
+    *found = 0;
+    return NULL;
+}
+
+/* maps_{var}.png: prediction and target on one colour scale; maps_{var}_error.png. A map
+   variable "t@850" picks a level. */
+static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const aur_batch *target, const char *spec)
+{
+    char var[AUR_NAME_LEN], path[1200], title[160];
+    snprintf(var, sizeof var, "%s", spec);
+    char *at = strchr(var, '@');
+    double level = at ? atof(at + 1) : 0;
+    if (at) *at = 0;
+    int c = 0, f1, f2;
+    while (at && c < pred->C - 1 && pred->levels[c] != level) c++;
+    const aur_real *p = aur__field(pred, var, c, &f1), *y = aur__field(target, var, c, &f2);
+    if (!f1 || !f2) return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
+    int64_t hw = (int64_t)pred->H * pred->W;
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(3 * hw), "map data");
+    if (!buf) return AUR_ENOMEM;
+    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i], buf[2 * hw + i] = (float)(p[i] - y[i]);
+    const float *maps[2] = {buf, buf + hw}, *err[1] = {buf + 2 * hw};
+    const char *titles[2] = {"prediction", "target"}, *etitle[1] = {"prediction - target"};
+    for (char *q = var; *q; q++)
+        if (*q == '/') *q = '_';
+    snprintf(path, sizeof path, "%s/maps_%s%s%s.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    snprintf(title, sizeof title, "%s after %lld steps (validation window 0, lead 1 step)", spec, (long long)tr->step);
+    int scale = pred->W >= 256 ? 1 : (int)(512 / pred->W) < 1 ? 1 : (int)(512 / pred->W);
+    int rc = aur_plot_maps(path, maps, titles, 2, pred->H, pred->W, scale, 0, 0, 0, title);
+    snprintf(path, sizeof path, "%s/maps_%s%s%s_error.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    if (!rc) rc = aur_plot_maps(path, err, etitle, 1, pred->H, pred->W, scale, 0, 0, 1, title);
+    AUR_FREE(buf);
+    return rc;
+}
+
+AURDEF int aur_trainer_plot(aur_trainer *tr)
+{
+    int rc = aur__mkdirs(tr->out_dir);
+    if (!rc) rc = aur__plot_curves(tr);
+    if (rc || !tr->n_maps) return rc;
+    const aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 0);
+    aur_tape_set_training(tr->t, 0);
+    aur_batch *pred = NULL, *target = NULL;
+    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target);
+    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
+    aur_batch_free(pred);
+    aur_batch_free(target);
+    aur_tape_reset(tr->t);
+    return l ? rc : AUR_EINVAL;
+}
+
+/* ---- checkpoints ---- */
+
+static int aur__write_text(const char *path, const char *text)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    int rc = fp && fputs(text, fp) >= 0 && !fflush(fp) && !fsync(fileno(fp)) ? 0 : -1;
+    if (fp && fclose(fp)) rc = -1;
+    if (!rc && rename(tmp, path)) rc = -1;
+    if (rc) {
+        unlink(tmp);
+        return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
+    }
+    aur__fsync_dir(path);
+    return 0;
+}
+
+static cJSON *aur__json_doubles(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static int aur__json_read_doubles(const cJSON *a, double *v, int n)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return -1;
+    int i = 0;
+    for (const cJSON *it = a->child; it; it = it->next) v[i++] = it->valuedouble;
+    return 0;
+}
+
+/* trainer_state.json: the step, the gradient alarm's windows and the
+   history (exact: cJSON writes doubles with enough digits to round-trip). */
+static char *aur__trainer_state(const aur_trainer *tr)
+{
+    cJSON *s = cJSON_CreateObject(), *alarm = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "step", (double)tr->step);
+    cJSON_AddNumberToObject(s, "n_groups", tr->n_groups);
+    cJSON_AddNumberToObject(alarm, "alarms", (double)tr->alarm.alarms);
+    cJSON *counts = cJSON_AddArrayToObject(alarm, "count"), *hist = cJSON_AddArrayToObject(alarm, "hist");
+    for (int g = 0; g <= tr->n_groups; g++) {
+        cJSON_AddItemToArray(counts, cJSON_CreateNumber(tr->alarm.count[g]));
+        cJSON_AddItemToArray(hist, aur__json_doubles(tr->alarm.hist[g], tr->alarm.window));
+    }
+    cJSON_AddItemToObject(s, "alarm", alarm);
+    cJSON_AddItemToObject(s, "history", aur__json_doubles(tr->hist.v, tr->hist.rows * tr->hist.cols));
+    cJSON_AddItemToObject(s, "val_history", aur__json_doubles(tr->val_hist.v, tr->val_hist.rows * tr->val_hist.cols));
+    cJSON_AddItemToObject(s, "config", cJSON_Duplicate(tr->config, 1));
+    char *text = cJSON_Print(s);
+    cJSON_Delete(s);
+    return text;
+}
+
+static int aur__restore_table(const cJSON *a, aur__table *t)
+{
+    int n = cJSON_GetArraySize(a);
+    if (!cJSON_IsArray(a) || n % t->cols) return -1;
+    t->rows = 0;
+    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
+    if (aur__json_read_doubles(a, t->v, n)) return -1;
+    t->rows = n / t->cols;
+    return 0;
+}
+
+static int aur__trainer_restore(aur_trainer *tr, const char *path)
+{
+    cJSON *s = aur_json_load(path);
+    if (!s) return AUR_EFORMAT;
+    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(s, "alarm");
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(alarm, "count"), *hist = cJSON_GetObjectItemCaseSensitive(alarm, "hist");
+    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(s, "n_groups"), *step = cJSON_GetObjectItemCaseSensitive(s, "step");
+    int rc = cJSON_IsNumber(step) && cJSON_IsNumber(ng) && ng->valueint == tr->n_groups && cJSON_GetArraySize(counts) == tr->n_groups + 1 &&
+                     cJSON_GetArraySize(hist) == tr->n_groups + 1
+                 ? 0
+                 : -1;
+    for (int g = 0; !rc && g <= tr->n_groups; g++) {
+        tr->alarm.count[g] = cJSON_GetArrayItem(counts, g)->valueint;
+        rc = aur__json_read_doubles(cJSON_GetArrayItem(hist, g), tr->alarm.hist[g], tr->alarm.window);
+    }
+    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "history"), &tr->hist);
+    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "val_history"), &tr->val_hist);
+    if (!rc) {
+        tr->step = (int64_t)step->valuedouble;
+        tr->alarm.alarms = (int64_t)cJSON_GetObjectItemCaseSensitive(alarm, "alarms")->valuedouble;
+    }
+    cJSON_Delete(s);
+    return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
+}
+
+static void aur__remove_checkpoint(const char *dir)
+{
+    static const char *files[] = {"model.safetensors", "optimizer.safetensors", "trainer_state.json"};
+    char path[1400];
+    for (int i = 0; i < 3; i++)
+        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) < (int)sizeof path) unlink(path);
+    rmdir(dir);
+}
+
+/* Keeps the newest keep_last checkpoint-* directories. */
+static void aur__prune_checkpoints(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    if (!d) return;
+    long long steps[4096];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;) {
+        long long s;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) == 1) steps[n++] = s;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int k = 0; k < n; k++) newer += steps[k] > steps[i];
+        if (newer < tr->keep_last) continue;
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
+        aur__remove_checkpoint(dir);
+    }
+}
+
+AURDEF int aur_trainer_save(aur_trainer *tr)
+{
+    char tmp[1100], dir[1100], path[1200], old[1100];
+    snprintf(tmp, sizeof tmp, "%s/.checkpoint-%06lld.tmp", tr->out_dir, (long long)tr->step);
+    snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, (long long)tr->step);
+    snprintf(old, sizeof old, "%s/.checkpoint-%06lld.old", tr->out_dir, (long long)tr->step);
+    int rc = aur__mkdirs(tr->out_dir);
+    aur__remove_checkpoint(tmp); /* the leftovers of a run killed while saving */
+    if (!rc) rc = aur__mkdirs(tmp);
+    snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+    if (!rc) rc = aur_save_safetensors(tr->m, path);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
+    if (!rc) rc = aur_optim_save(tr->o, path);
+    char *state = rc ? NULL : aur__trainer_state(tr);
+    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
+    if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
+    cJSON_free(state);
+    if (rc) {
+        aur__remove_checkpoint(tmp);
+        return rc;
+    }
+    /* a checkpoint of the same step (a rerun) is replaced only once the new one is complete */
+    int replacing = access(dir, F_OK) == 0;
+    if (replacing && rename(dir, old)) rc = aur__err(AUR_EIO, "cannot move %s aside: %s", dir, strerror(errno));
+    if (!rc && rename(tmp, dir)) rc = aur__err(AUR_EIO, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+    if (replacing) aur__remove_checkpoint(old);
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    char name[64];
+    snprintf(name, sizeof name, "checkpoint-%06lld\n", (long long)tr->step);
+    if (!rc) rc = aur__write_text(path, name);
+    if (!rc) aur__prune_checkpoints(tr);
+    return rc;
+}
+
+/* Keeps the metrics lines up to the resumed step, so a resumed run's file
+   reads as if it had never stopped. */
+static int aur__trim_metrics(const aur_trainer *tr)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    aur__buf keep;
+    memset(&keep, 0, sizeof keep);
+    char line[8192];
+    while (fgets(line, sizeof line, fp)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (cJSON_IsNumber(st) && st->valuedouble <= (double)tr->step) aur__buf_printf(&keep, "%s", line);
+        cJSON_Delete(j);
+    }
+    fclose(fp);
+    int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
+    AUR_FREE(keep.p);
+    return rc;
+}
+
+AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
+{
+    char dir[1400], path[1500];
+    if (checkpoint_dir) {
+        snprintf(dir, sizeof dir, "%s", checkpoint_dir);
+    } else {
+        snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+        FILE *fp = fopen(path, "r");
+        char name[256] = "";
+        if (!fp || !fgets(name, sizeof name, fp)) {
+            if (fp) fclose(fp);
+            return aur__err(AUR_EIO, "%s: no checkpoint to resume from", path);
+        }
+        fclose(fp);
+        name[strcspn(name, "\r\n")] = 0;
+        snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, name);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (!rc) rc = aur_optim_load(tr->o, path);
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    if (!rc) rc = aur__trainer_restore(tr, path);
+    if (!rc) rc = aur__trim_metrics(tr);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double rate)
+{
+    double eta = rate > 0 ? (double)(tr->steps - tr->step) / rate : 0;
+    int tty = isatty(fileno(stderr));
+    if (!tty && tr->step % tr->log_every && tr->step != tr->steps) return;
+    fflush(stdout); /* keep the order of the run's own output */
+    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s", tty ? "\r\033[K" : "",
+            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60,
+            si->alarm ? "  ALARM: " : "", si->alarm ? si->alarm_msg : "");
+    fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
+}
+
+static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, double rate, double val)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    FILE *fp = fopen(path, "ab");
+    if (!fp) return aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
+    fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
+    const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
+    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) fprintf(fp, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
+    fprintf(fp, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    if (isfinite(val)) fprintf(fp, ", \"val_loss\": %.9g", val);
+    fprintf(fp, "}\n");
+    return fclose(fp) ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+}
+
+static int aur__due(int64_t step, int every) { return every > 0 && step % every == 0; }
+
+AURDEF int aur_trainer_run(aur_trainer *tr)
+{
+    int rc = aur__mkdirs(tr->out_dir);
+    if (tr->step == 0) aur_trainer_print_setup(tr, stdout);
+    double t0 = aur__wall();
+    int64_t first = tr->step;
+    while (!rc && tr->step < tr->steps) {
+        aur_step_info si;
+        rc = aur_trainer_step(tr, &si);
+        if (rc) break;
+        double rate = (double)(tr->step - first) / fmax(aur__wall() - t0, 1e-9), val = NAN;
+        if (aur__due(tr->step, tr->eval_every) || tr->step == tr->steps) rc = aur_trainer_eval(tr, &val);
+        aur__progress(tr, &si, rate);
+        if (!rc) rc = aur__log_metrics(tr, &si, rate, val);
+        if (!rc && aur__due(tr->step, tr->plot_every)) rc = aur_trainer_plot(tr);
+        if (!rc && aur__due(tr->step, tr->save_every) && tr->step != tr->steps) rc = aur_trainer_save(tr);
+    }
+    if (!rc) rc = aur_trainer_plot(tr);
+    if (!rc) rc = aur_trainer_save(tr);
+    return rc;
 }
 
 #endif /* AURORA_IMPLEMENTATION */
