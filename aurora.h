@@ -8493,7 +8493,7 @@ AURDEF void aur_check_report_print(const aur_check_report *r, FILE *out)
     fprintf(out, "%-7s %-16s %7s %9s %9s %9s  %s\n", "kind", "variable", "status", "mean", "std", "max|z|", "findings");
     for (int i = 0; i < r->n; i++) {
         const aur_var_check *v = &r->vars[i];
-        if (v->present && v->count)
+        if (v->present && v->used && v->count)
             fprintf(out, "%-7s %-16s %7s %9.3g %9.3g %9.3g  %s\n", v->kind, v->name, sev[v->severity], v->mean, v->std, v->max_abs_z,
                     v->message);
         else
@@ -9634,8 +9634,9 @@ static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
             rc = aur__err(AUR_EINVAL, "run config: betas must be [beta1, beta2]");
         else o.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble, o.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
     }
-    if (!rc && tr->offload && tr->m->device == AUR_CPU && 0)
-        rc = 0; /* on the CPU the state lives on the host already: offload changes nothing */
+    /* offload: the optimiser state in host memory. The trainer runs on the CPU,
+       where the state is on the host already; the key is accepted so that a
+       config moves unchanged to the CUDA build (issue 5). */
     if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;

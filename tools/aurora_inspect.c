@@ -2,6 +2,7 @@
 
    usage: aurora-inspect FILE
           aurora-inspect --model PRESET
+          aurora-inspect --check-batch FILE [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]
 
    FILE: prints "name dtype [shape]" for every tensor (sorted by name), then
    the tensor and element counts. A malformed file gives one line naming the
@@ -9,7 +10,14 @@
    also a quick validity check.
 
    --model: prints the parameter table of a preset in state_dict order
-   without allocating the weights (so the 1.3 B models list instantly). */
+   without allocating the weights (so the 1.3 B models list instantly).
+
+   --check-batch: the data checks of the fine-tuning guide on a batch or
+   series file, against a preset's variables and statistics (default
+   aurora-pretrained): missing variables, NaN/Inf, all-zero fields, outliers,
+   and whether the statistics fit. A batch variable the preset lacks joins
+   the model's variables when --stats gives its statistics (new variables).
+   One line per variable; exit status 1 if any is in error. */
 #define AURORA_IMPLEMENTATION
 #include "../aurora.h"
 
@@ -53,9 +61,68 @@ static int inspect_model(const char *preset)
     return 0;
 }
 
+/* Adds a batch variable missing from the model's list to it (a new variable). */
+static void add_var(aur_var_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return;
+    if (l->n < AUR_MAX_VARS) snprintf(l->name[l->n++], AUR_NAME_LEN, "%.47s", name);
+}
+
+static int check_batch(int argc, char **argv)
+{
+    const char *path = argv[2], *preset = "aurora-pretrained";
+    aur_check_opts opts = aur_check_defaults();
+    char keys[AUR_MAX_VARS][AUR_NAME_LEN];
+    double loc[AUR_MAX_VARS], scale[AUR_MAX_VARS];
+    int n_stats = 0;
+    for (int i = 3; i < argc; i += 2) {
+        if (i + 1 >= argc) return fprintf(stderr, "aurora-inspect: %s needs a value\n", argv[i]), 2;
+        if (!strcmp(argv[i], "--model")) preset = argv[i + 1];
+        else if (!strcmp(argv[i], "--nan-ok")) opts.nan_ok = argv[i + 1];
+        else if (!strcmp(argv[i], "--stats") && n_stats < AUR_MAX_VARS &&
+                 sscanf(argv[i + 1], "%47[^=]=%lf,%lf", keys[n_stats], &loc[n_stats], &scale[n_stats]) == 3)
+            n_stats++;
+        else return fprintf(stderr, "aurora-inspect: bad option '%s %s'\n", argv[i], argv[i + 1]), 2;
+    }
+    aur_batch *b = aur_batch_load_unchecked(path);
+    aur_aurora_config cfg;
+    if (!b || aur_aurora_preset(preset, &cfg)) {
+        fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
+        aur_batch_free(b);
+        return 1;
+    }
+    for (int k = 0; k < n_stats; k++) { /* new variables: those with --stats (atmospheric: "v_850" keys) */
+        for (int i = 0; i < b->surf_names.n; i++)
+            if (!strcmp(b->surf_names.name[i], keys[k])) add_var(&cfg.surf_vars, keys[k]);
+        for (int i = 0; i < b->static_names.n; i++)
+            if (!strcmp(b->static_names.name[i], keys[k])) add_var(&cfg.static_vars, keys[k]);
+        for (int i = 0; i < b->atmos_names.n; i++) {
+            size_t n = strlen(b->atmos_names.name[i]);
+            if (!strncmp(b->atmos_names.name[i], keys[k], n) && keys[k][n] == '_') add_var(&cfg.atmos_vars, b->atmos_names.name[i]);
+        }
+    }
+    aur_model *m = aur_aurora_declare_model(&cfg);
+    int rc = m ? 0 : 1;
+    for (int k = 0; k < n_stats && !rc; k++) rc = aur_aurora_set_stats(m, keys[k], loc[k], scale[k]) ? 1 : 0;
+    aur_check_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (!rc) {
+        printf("%s: B %d, T %d, %d levels, %d x %d; checked against %s\n", path, b->B, b->T, b->C, b->H, b->W, preset);
+        rc = aur_aurora_check_batch(m, b, &opts, &rep) ? 1 : 0;
+        aur_check_report_print(&rep, stdout);
+    }
+    if (rc) fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
+    aur_check_report_free(&rep);
+    aur_model_free(m);
+    aur_batch_free(b);
+    return rc;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: aurora-inspect FILE.safetensors\n       aurora-inspect --model PRESET\npresets:");
+    fprintf(stderr, "usage: aurora-inspect FILE.safetensors\n       aurora-inspect --model PRESET\n"
+                    "       aurora-inspect --check-batch FILE [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]\npresets:");
     for (const char *const *p = aur_aurora_preset_names(); *p; p++) fprintf(stderr, " %s", *p);
     fprintf(stderr, "\n");
 }
@@ -63,6 +130,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--model")) return inspect_model(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "--check-batch")) return check_batch(argc, argv);
     if (argc != 2 || argv[1][0] == '-') {
         usage();
         return 2;

@@ -1,0 +1,443 @@
+/* test_train.c - the fine-tuning toolkit: data checks, series windows, the
+   gradient alarm, the memory plan against measured peaks, new variables, and
+   the trainer (config errors, refusals, bit-exact resume, aborts that leave
+   old checkpoints untouched). */
+#define AURORA_IMPLEMENTATION
+#include "../aurora.h"
+#include "aur_test.h"
+#include "../examples/synth_weather.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+
+enum { H = 16, W = 32, C = 3, T = 8 };
+static const double LEVELS[3] = {250, 500, 850};
+
+static const char *TINY_KWARGS = "\"embed_dim\": 16, \"num_heads\": 2, \"patch_size\": 4, \"window_size\": [2, 2, 4],"
+                                 "\"encoder_depths\": [1, 1], \"encoder_num_heads\": [2, 4], \"decoder_depths\": [1, 1],"
+                                 "\"decoder_num_heads\": [4, 2], \"latent_levels\": 2";
+
+static aur_model *stats_model(int with_tcwv)
+{
+    aur_aurora_config c;
+    aur_aurora_preset("aurora-small-pretrained", &c);
+    if (with_tcwv) snprintf(c.surf_vars.name[c.surf_vars.n++], AUR_NAME_LEN, "tcwv");
+    aur_model *m = aur_aurora_declare_model(&c);
+    if (with_tcwv) aur_aurora_set_stats(m, "tcwv", SYNTH_TCWV_LOC, SYNTH_TCWV_SCALE);
+    return m;
+}
+
+static aur_batch *series(const aur_model *m, int steps, uint64_t seed)
+{
+    const aur_aurora_config *c = aur_aurora_config_of(m);
+    return synth_series(m, steps, C, LEVELS, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars, seed);
+}
+
+/* The finding for a variable, or NULL. */
+static const aur_var_check *finding(const aur_check_report *r, const char *name)
+{
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->vars[i].name, name)) return &r->vars[i];
+    return NULL;
+}
+
+static void test_check_batch(void)
+{
+    aur_model *m = stats_model(1);
+    aur_batch *b = series(m, 3, 1);
+    aur_check_report r;
+    int rc = aur_aurora_check_batch(m, b, NULL, &r);
+    AUR_CHECK(rc == 0 && r.errors == 0, "clean synthetic data passes (%d errors: %s)", r.errors, aur_last_error());
+    const aur_var_check *t = finding(&r, "t");
+    AUR_CHECK(t && fabs(t->mean) < 1.5 && t->std > 0.2 && t->std < 3, "normalised t: mean %g std %g", t ? t->mean : 0, t ? t->std : 0);
+    aur_check_report_free(&r);
+
+    aur_tensor_f32(aur_batch_surf(b, "10u"))[7] = NAN; /* a NaN */
+    rc = aur_aurora_check_batch(m, b, NULL, &r);
+    AUR_CHECK(rc == AUR_EFORMAT && strstr(aur_last_error(), "'10u'") && strstr(aur_last_error(), "NaN"), "NaN named: %s",
+              aur_last_error());
+    AUR_CHECK(finding(&r, "10u")->nonfinite == 1 && finding(&r, "10u")->severity == AUR_CHECK_ERROR, "NaN counted");
+    aur_check_report_free(&r);
+    aur_check_opts o = aur_check_defaults();
+    o.nan_ok = "10u,swh";
+    AUR_CHECK(aur_aurora_check_batch(m, b, &o, NULL) == 0, "nan_ok accepts NaN as data: %s", aur_last_error());
+    aur_tensor_f32(aur_batch_surf(b, "10u"))[7] = 1;
+
+    aur_tensor *q = aur_batch_atmos(b, "q"); /* one zeroed field: time 1, level 2 */
+    memset(aur_tensor_f32(q) + (1 * C + 2) * H * W, 0, sizeof(aur_real) * H * W);
+    rc = aur_aurora_check_batch(m, b, NULL, &r);
+    AUR_CHECK(rc == AUR_EFORMAT && strstr(aur_last_error(), "'q'") && strstr(aur_last_error(), "1 of 9 fields are all zero"),
+              "zeroed field named: %s", aur_last_error());
+    aur_check_report_free(&r);
+    aur_batch_free(b);
+
+    b = series(m, 3, 2); /* an outlier in 2t, and a static field of zeros (a warning only) */
+    aur_tensor_f32(aur_batch_surf(b, "2t"))[5] = 1e4f;
+    memset(aur_tensor_f32(aur_batch_static(b, "slt")), 0, sizeof(aur_real) * H * W);
+    rc = aur_aurora_check_batch(m, b, NULL, &r);
+    const aur_var_check *t2 = finding(&r, "2t"), *slt = finding(&r, "slt");
+    AUR_CHECK(rc == 0 && t2->outliers == 1 && t2->severity == AUR_CHECK_WARNING && slt->severity == AUR_CHECK_WARNING,
+              "one outlier and a zero static field warn (rc %d, outliers %lld)", rc, (long long)t2->outliers);
+    aur_check_report_free(&r);
+    aur_batch_free(b);
+
+    b = series(m, 3, 3); /* a missing variable, and one the model lacks statistics for */
+    b->surf_names.n--;   /* drops tcwv (the last) */
+    aur_tensor_free(b->surf[b->surf_names.n]);
+    aur_aurora_set_stats(m, "tcwv", 0, 1);
+    rc = aur_aurora_check_batch(m, b, NULL, &r);
+    AUR_CHECK(rc == AUR_EFORMAT && strstr(aur_last_error(), "'tcwv'") && strstr(aur_last_error(), "missing"), "missing named: %s",
+              aur_last_error());
+    aur_check_report_free(&r);
+    aur_batch_free(b);
+
+    aur_aurora_config c = *aur_aurora_config_of(m); /* a new variable without statistics */
+    snprintf(c.surf_vars.name[c.surf_vars.n++], AUR_NAME_LEN, "newvar");
+    aur_model *m2 = aur_aurora_declare_model(&c);
+    aur_aurora_set_stats(m2, "tcwv", SYNTH_TCWV_LOC, SYNTH_TCWV_SCALE);
+    aur_var_list sv = c.surf_vars;
+    b = synth_series(m, 2, C, LEVELS, H, W, &sv, &c.static_vars, &c.atmos_vars, 4);
+    rc = aur_aurora_check_batch(m2, b, NULL, NULL);
+    AUR_CHECK(rc == AUR_EFORMAT && strstr(aur_last_error(), "'newvar'") && strstr(aur_last_error(), "statistics"),
+              "no statistics named: %s", aur_last_error());
+    aur_batch_free(b);
+    aur_model_free(m2);
+    aur_model_free(m);
+}
+
+static void test_window(void)
+{
+    aur_model *m = stats_model(0);
+    aur_batch *s = series(m, 6, 5);
+    aur_batch *w = aur_batch_window(s, 2, 3, 3600);
+    const aur_real *a = aur_tensor_f32(aur_batch_atmos(s, "u")), *b = aur_tensor_f32(aur_batch_atmos(w, "u"));
+    int64_t step = (int64_t)C * H * W;
+    AUR_CHECK(w->T == 3 && !memcmp(b, a + 2 * step, sizeof(aur_real) * (size_t)(3 * step)), "window copies steps 2..4");
+    AUR_CHECK(w->time[0] == s->time[0] - 1 * 3600.0, "window time is its last step's (%.0f vs %.0f)", w->time[0], s->time[0]);
+    AUR_CHECK(!aur_batch_window(s, 4, 3, 3600) && strstr(aur_last_error(), "6 steps"), "window past the end refused");
+    aur_batch_free(w);
+    aur_batch_free(s);
+    aur_model_free(m);
+}
+
+static void test_alarm(void)
+{
+    aur_grad_alarm a;
+    aur_grad_alarm_init(&a, 20, 5, 1);
+    const char *names[2] = {"rest", "new_vars"};
+    char msg[256];
+    int alarms = 0;
+    for (int s = 0; s < 30; s++) {
+        double g[2] = {1.0 + 0.05 * sin(s), 0.5 + 0.02 * cos(s)};
+        alarms += aur_grad_alarm_check(&a, hypot(g[0], g[1]), g, names, 2, msg, sizeof msg);
+    }
+    AUR_CHECK(alarms == 0, "steady norms raise no alarm (%d)", alarms);
+    double spike[2] = {1.0, 40.0};
+    AUR_CHECK(aur_grad_alarm_check(&a, hypot(spike[0], spike[1]), spike, names, 2, msg, sizeof msg) == 1 && strstr(msg, "'new_vars'"),
+              "a spike names its group: %s", msg);
+    double nan[2] = {NAN, 0.5};
+    AUR_CHECK(aur_grad_alarm_check(&a, NAN, nan, names, 2, msg, sizeof msg) == 1 && strstr(msg, "'rest'"), "NaN names its group: %s", msg);
+    double ok[2] = {1.0, 0.5};
+    AUR_CHECK(aur_grad_alarm_check(&a, hypot(1.0, 0.5), ok, names, 2, msg, sizeof msg) == 0, "spikes stay out of the window");
+}
+
+/* The plan's activations against the measured tape peak of a training step. */
+static void test_memory_plan(void)
+{
+    for (int ckpt = 0; ckpt < 2; ckpt++) {
+        aur_aurora_config c;
+        aur_aurora_preset("aurora-small-pretrained", &c);
+        c.embed_dim = 32, c.num_heads = 4, c.window_size[0] = 2, c.window_size[1] = c.window_size[2] = 4;
+        c.n_stages = 2, c.latent_levels = 2, c.checkpoint_blocks = ckpt;
+        for (int i = 0; i < 2; i++) c.encoder_depths[i] = c.decoder_depths[i] = 2, c.encoder_num_heads[i] = c.decoder_num_heads[1 - i] = 2 << i;
+        aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
+        aur_batch *s = synth_series(m, 3, C, LEVELS, 32, 64, &c.surf_vars, &c.static_vars, &c.atmos_vars, 1);
+        aur_batch *in = aur_batch_window(s, 0, 2, 21600), *target = aur_batch_window(s, 2, 1, 21600);
+        aur_tape *t = aur_tape_create();
+        aur_batch *p = aur_aurora_forward(m, t, in);
+        aur_backward(t, aur_aurora_loss(m, t, p, target));
+        size_t cur, peak;
+        aur_tape_memory(t, &cur, &peak);
+        aur_memory_choice ch = {AUR_ADAMW, ckpt, 0, 0, 0, 1};
+        aur_memory_plan plan;
+        int rc = aur_aurora_memory_plan(&c, 1, 2, C, 32, 64, &ch, &plan);
+        double ratio = plan.activations / (double)peak;
+        AUR_CHECK(rc == 0 && ratio > 0.7 && ratio < 1.3, "checkpointing %d: planned %.1f MB, measured %.1f MB", ckpt, plan.activations / 1e6,
+                  peak / 1e6);
+        size_t grads, weights = aur_model_bytes(m, &grads);
+        AUR_CHECK(fabs(plan.params - (double)weights) < 0.01 * (double)weights && fabs(plan.optimiser - 2 * plan.grads) < 1,
+                  "weights %.0f vs %zu bytes; AdamW state is twice the gradients", plan.params, weights);
+        aur_memory_choice ada = {AUR_ADAFACTOR, ckpt, 0, 0, 1, 1};
+        aur_memory_plan pa;
+        aur_aurora_memory_plan(&c, 1, 2, C, 32, 64, &ada, &pa);
+        AUR_CHECK(pa.optimiser == 0 && pa.host > 0 && pa.host < 0.2 * plan.optimiser, "Adafactor offloaded: %.0f bytes on the host",
+                  pa.host);
+        aur_batch_free(p);
+        aur_tape_free(t);
+        aur_batch_free(in);
+        aur_batch_free(target);
+        aur_batch_free(s);
+        aur_model_free(m);
+    }
+}
+
+/* Zero-initialised embeddings of a new variable leave the other variables'
+   predictions exactly as the base model makes them (the guide's promise). */
+static void test_zero_new_embedding(void)
+{
+    aur_aurora_config c;
+    aur_aurora_preset("aurora-small-pretrained", &c);
+    c.embed_dim = 16, c.num_heads = 2, c.window_size[0] = 2, c.window_size[1] = 2, c.window_size[2] = 4, c.n_stages = 2;
+    c.latent_levels = 2;
+    for (int i = 0; i < 2; i++) c.encoder_depths[i] = c.decoder_depths[i] = 1, c.encoder_num_heads[i] = c.decoder_num_heads[1 - i] = 2 << i;
+    aur_model *base = aur_aurora_create(&c, AUR_CPU, 3);
+    const char *ckpt = aur_test_tmp("base.safetensors");
+    aur_save_safetensors(base, ckpt);
+    aur_aurora_config c2 = c;
+    snprintf(c2.surf_vars.name[c2.surf_vars.n++], AUR_NAME_LEN, "tcwv");
+    aur_model *ext = aur_aurora_create(&c2, AUR_CPU, 4);
+    aur_aurora_set_stats(ext, "tcwv", SYNTH_TCWV_LOC, SYNTH_TCWV_SCALE);
+    aur_load_report rep;
+    int rc = aur_aurora_load(ext, ckpt, AUR_LOAD_NONSTRICT, &rep);
+    char *fresh = aur_aurora_new_var_params(ext, &rep);
+    AUR_CHECK(rc == 0 && fresh && !strcmp(fresh, "encoder.surf_token_embeds.weights.tcwv,decoder.surf_heads.tcwv.weight,decoder.surf_heads.tcwv.bias"),
+              "the new variable's parameters: %s", fresh ? fresh : aur_last_error());
+    AUR_CHECK(aur_model_fill(ext, "encoder.*_token_embeds.weights.tcwv", 0) == 1, "one embedding zeroed");
+    aur_batch *s = synth_series(ext, 3, C, LEVELS, H, W, &c2.surf_vars, &c2.static_vars, &c2.atmos_vars, 9);
+    aur_batch *in = aur_batch_window(s, 0, 2, 21600), *in_base = aur_batch_window(s, 0, 2, 21600);
+    aur_tensor_free(in_base->surf[--in_base->surf_names.n]); /* the base model has no tcwv */
+    aur_tape *t = aur_tape_create();
+    aur_tape_set_grad(t, 0);
+    aur_batch *p1 = aur_aurora_forward(base, t, in_base), *p2 = aur_aurora_forward(ext, t, in);
+    AUR_CHECK(p1 && p2, "forward: %s", aur_last_error());
+    if (!p1 || !p2) return;
+    double worst = 0;
+    for (int v = 0; v < p1->atmos_names.n; v++)
+        for (int64_t i = 0; i < p1->atmos[v]->numel; i++)
+            worst = fmax(worst, fabs(aur_tensor_f32(p1->atmos[v])[i] - aur_tensor_f32(aur_batch_atmos(p2, p1->atmos_names.name[v]))[i]) /
+                                    fmax(1e-6, fabs(aur_tensor_f32(p1->atmos[v])[i])));
+    AUR_CHECK(worst < 1e-6, "old variables unchanged by a zero new embedding (worst relative change %.2g)", worst);
+    free(fresh);
+    aur_load_report_free(&rep);
+    aur_batch_free(p1);
+    aur_batch_free(p2);
+    aur_tape_free(t);
+    aur_batch_free(in);
+    aur_batch_free(in_base);
+    aur_batch_free(s);
+    aur_model_free(base);
+    aur_model_free(ext);
+}
+
+/* ---- the trainer ---- */
+
+static void write_data(void)
+{
+    aur_model *m = stats_model(1);
+    for (int i = 0; i < 3; i++) {
+        aur_batch *b = series(m, T, 10 + (uint64_t)i);
+        char name[64];
+        snprintf(name, sizeof name, "series_%d.safetensors", i);
+        aur_batch_save(b, aur_test_tmp(name));
+        if (i == 0) { /* a broken copy: a NaN in msl */
+            aur_tensor_f32(aur_batch_surf(b, "msl"))[3] = NAN;
+            aur_batch_save(b, aur_test_tmp("nan.safetensors"));
+        }
+        aur_batch_free(b);
+    }
+    aur_model_free(m);
+}
+
+/* A run config over the test data; the keys of extra replace or join the top level. */
+static cJSON *config(const char *out, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"preset\": \"aurora-small-pretrained\", \"kwargs\": {%s, \"surf_vars\": [\"2t\", \"10u\", \"10v\", \"msl\", \"tcwv\"],"
+             " \"use_lora\": true, \"lora_mode\": \"all\", \"lora_steps\": 2}, \"stats\": {\"tcwv\": [25, 16]}},"
+             " \"data\": {\"train\": [\"series_0.safetensors\", \"series_1.safetensors\"], \"val\": \"series_2.safetensors\","
+             " \"rollout_steps\": 2, \"eval_windows\": 2},"
+             " \"optimizer\": {\"name\": \"adamw\", \"lr\": 1e-3, \"groups\": [{\"name\": \"heads\", \"params\": \"decoder.*_heads.*\", \"lr\": 3e-3}]},"
+             " \"schedule\": {\"kind\": \"cosine\", \"warmup_steps\": 2, \"final_factor\": 0.1},"
+             " \"steps\": 6, \"seed\": 5, \"clip_grad_norm\": 0.5, \"activation_checkpointing\": true, \"output_dir\": \"%s\"}",
+             TINY_KWARGS, out);
+    cJSON *j = cJSON_Parse(text);
+    snprintf(text, sizeof text, "{%s}", extra);
+    cJSON *x = cJSON_Parse(text);
+    if (!j || !x) printf("FAIL: test config does not parse\n");
+    for (cJSON *it = x ? x->child : NULL; it; it = it->next) {
+        cJSON_DeleteItemFromObject(j, it->string);
+        cJSON_AddItemToObject(j, it->string, cJSON_Duplicate(it, 1));
+    }
+    cJSON_Delete(x);
+    return j;
+}
+
+static aur_trainer *trainer(const char *out, const char *extra)
+{
+    cJSON *j = config(out, extra);
+    aur_trainer *tr = aur_trainer_create_json(j, aur_test_dir);
+    cJSON_Delete(j);
+    return tr;
+}
+
+static int same_params(const aur_model *a, const aur_model *b)
+{
+    for (int i = 0; i < aur_model_count(a); i++)
+        if (memcmp(aur_model_at(a, i)->data, aur_model_at(b, i)->data, sizeof(aur_real) * (size_t)aur_model_at(a, i)->numel)) return 0;
+    return 1;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    int n = 0, ch;
+    while (fp && (ch = fgetc(fp)) != EOF) n += ch == '\n';
+    if (fp) fclose(fp);
+    return n;
+}
+
+static void test_config_errors(void)
+{
+    struct { const char *extra, *want; } bad[] = {
+        {"\"stepz\": 3", "unknown key 'stepz'"},
+        {"\"clip_grad_norm\": \"big\"", "'clip_grad_norm' must be a number"},
+        {"\"alarm\": {\"windoww\": 3}", "unknown key 'windoww' in alarm"},
+        {"\"device\": \"tpu\"", "device 'tpu'"},
+        {"\"steps\": -1", "'steps' must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        aur_trainer *tr = trainer("bad", bad[i].extra);
+        AUR_CHECK(!tr && strstr(aur_last_error(), bad[i].want), "config error '%s': %s", bad[i].extra, aur_last_error());
+        aur_trainer_free(tr);
+    }
+    cJSON *j = config("bad", "");
+    cJSON *data = cJSON_GetObjectItem(j, "data");
+    cJSON_ReplaceItemInObject(data, "train", cJSON_CreateString("nan.safetensors"));
+    aur_trainer *tr = aur_trainer_create_json(j, aur_test_dir);
+    AUR_CHECK(!tr && strstr(aur_last_error(), "nan.safetensors") && strstr(aur_last_error(), "'msl'") && strstr(aur_last_error(), "NaN"),
+              "a NaN in the data refuses the run: %s", aur_last_error());
+    cJSON_ReplaceItemInObject(data, "train", cJSON_CreateString("absent.safetensors"));
+    tr = aur_trainer_create_json(j, aur_test_dir);
+    AUR_CHECK(!tr && strstr(aur_last_error(), "absent.safetensors"), "a missing file is named: %s", aur_last_error());
+    cJSON_Delete(j);
+}
+
+/* N steps, save, resume in a new trainer, M steps == N + M steps at once. */
+static void test_resume(const char *extra)
+{
+    aur_trainer *a = trainer("full", extra), *b = trainer("part", extra);
+    AUR_CHECK(a && b, "trainers (%s): %s", extra, aur_last_error());
+    if (!a || !b) return;
+    double la[6], lb[6];
+    aur_step_info si;
+    for (int s = 0; s < 6; s++) aur_trainer_step(a, &si), la[s] = si.loss;
+    for (int s = 0; s < 3; s++) aur_trainer_step(b, &si), lb[s] = si.loss;
+    AUR_CHECK(aur_trainer_save(b) == 0, "save: %s", aur_last_error());
+    aur_trainer_free(b);
+    b = trainer("part", extra);
+    int rc = aur_trainer_resume(b, NULL);
+    AUR_CHECK(rc == 0 && aur_trainer_steps_done(b) == 3, "resume at step 3: %s", aur_last_error());
+    for (int s = 3; s < 6; s++) aur_trainer_step(b, &si), lb[s] = si.loss;
+    AUR_CHECK(!memcmp(la, lb, sizeof la), "losses equal bit for bit (%s): %.9g vs %.9g", extra, la[5], lb[5]);
+    AUR_CHECK(same_params(aur_trainer_model(a), aur_trainer_model(b)), "weights equal bit for bit after resume (%s)", extra);
+    AUR_CHECK(la[5] < la[0], "the loss falls (%g -> %g)", la[0], la[5]);
+    aur_trainer_free(a);
+    aur_trainer_free(b);
+}
+
+/* The loop's outputs; then a run that blows up must leave the checkpoint alone. */
+static void test_run_and_abort(void)
+{
+    aur_trainer *tr = trainer("run", "\"eval_every\": 3, \"save_every\": 3, \"map_vars\": [\"tcwv\", \"t@500\"]");
+    AUR_CHECK(tr && aur_trainer_run(tr) == 0, "run: %s", aur_last_error());
+    aur_trainer_free(tr);
+    AUR_CHECK(count_lines(aur_test_tmp("run/metrics.jsonl")) == 6, "6 metrics lines");
+    const char *files[] = {"run/curves.png", "run/maps_tcwv.png", "run/maps_t_500_error.png", "run/checkpoint-000003/model.safetensors",
+                           "run/checkpoint-000006/optimizer.safetensors", "run/checkpoint-000006/trainer_state.json", "run/latest"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) AUR_CHECK(access(aur_test_tmp(files[i]), F_OK) == 0, "%s written", files[i]);
+
+    /* resume to 9 steps: the metrics file reads as one run */
+    tr = trainer("run", "\"eval_every\": 3, \"steps\": 9");
+    AUR_CHECK(tr && aur_trainer_resume(tr, NULL) == 0 && aur_trainer_run(tr) == 0, "resumed run: %s", aur_last_error());
+    aur_trainer_free(tr);
+    AUR_CHECK(count_lines(aur_test_tmp("run/metrics.jsonl")) == 9, "9 metrics lines after resuming");
+
+    /* a NaN weight with alarm.skip off: the run stops, no checkpoint is written or replaced */
+    const char *model = aur_test_tmp("run/checkpoint-000009/model.safetensors");
+    struct stat before, after;
+    stat(model, &before);
+    tr = trainer("run", "\"steps\": 12, \"save_every\": 1, \"alarm\": {\"skip\": false}");
+    AUR_CHECK(tr && aur_trainer_resume(tr, NULL) == 0, "resume: %s", aur_last_error());
+    aur_tensor *w = aur_model_param(aur_trainer_model(tr), "decoder.surf_heads.tcwv.weight");
+    aur_tensor_f32(w)[0] = NAN;
+    int rc = aur_trainer_run(tr);
+    AUR_CHECK(rc == AUR_ENAN && strstr(aur_last_error(), "step 10"), "the run stops at step 10: %s", aur_last_error());
+    aur_trainer_free(tr);
+    stat(model, &after);
+    AUR_CHECK(before.st_mtime == after.st_mtime && before.st_size == after.st_size && before.st_ino == after.st_ino,
+              "checkpoint-000009 untouched");
+    AUR_CHECK(access(aur_test_tmp("run/checkpoint-000010"), F_OK) != 0 && access(aur_test_tmp("run/.checkpoint-000010.tmp"), F_OK) != 0,
+              "no checkpoint of the failed step");
+    FILE *fp = fopen(aur_test_tmp("run/latest"), "r");
+    char latest[64] = "";
+    if (fp && fgets(latest, sizeof latest, fp)) latest[strcspn(latest, "\n")] = 0;
+    if (fp) fclose(fp);
+    AUR_CHECK(!strcmp(latest, "checkpoint-000009"), "latest still names checkpoint-000009 (%s)", latest);
+
+    /* with skip on, the alarm skips the update and the run goes on */
+    tr = trainer("run", "\"steps\": 11, \"alarm\": {\"skip\": true}");
+    aur_trainer_resume(tr, NULL);
+    aur_tensor_f32(aur_model_param(aur_trainer_model(tr), "decoder.surf_heads.tcwv.weight"))[0] = NAN;
+    aur_step_info si;
+    rc = aur_trainer_step(tr, &si);
+    AUR_CHECK(rc == 0 && si.alarm && si.skipped && strstr(si.alarm_msg, "skipped"), "alarm skips the update: %s", si.alarm_msg);
+    aur_trainer_free(tr);
+}
+
+/* Runs a command, returns its exit status and fills out with its output. */
+static int run_tool(const char *args, char *out, size_t size)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "build/aurora-inspect %s > %s 2>&1", args, aur_test_tmp("tool.txt"));
+    int st = system(cmd);
+    FILE *fp = fopen(aur_test_tmp("tool.txt"), "r");
+    size_t n = fp ? fread(out, 1, size - 1, fp) : 0;
+    out[n] = 0;
+    if (fp) fclose(fp);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* build/aurora-inspect --check-batch: a report per variable, exit 1 on errors. */
+static void test_check_tool(void)
+{
+    static char out[16384];
+    char args[1024];
+    snprintf(args, sizeof args, "--check-batch %s --model aurora-small-pretrained --stats tcwv=25,16", aur_test_tmp("series_1.safetensors"));
+    int st = run_tool(args, out, sizeof out);
+    AUR_CHECK(st == 0 && strstr(out, "0 errors, 0 warnings") && strstr(out, "tcwv "), "a clean file passes (%d):\n%s", st, out);
+    snprintf(args, sizeof args, "--check-batch %s --stats tcwv=25,16", aur_test_tmp("nan.safetensors"));
+    st = run_tool(args, out, sizeof out);
+    AUR_CHECK(st == 1 && strstr(out, "msl                ERROR") && strstr(out, "'msl': 1 NaN"), "a NaN fails, named (%d):\n%s", st, out);
+    snprintf(args, sizeof args, "--check-batch %s", aur_test_tmp("series_1.safetensors"));
+    st = run_tool(args, out, sizeof out);
+    AUR_CHECK(st == 0 && strstr(out, "not used by the model"), "a variable without statistics is listed as unused (%d)", st);
+}
+
+int main(void)
+{
+    aur_test_tmpdir_begin("train");
+    test_check_batch();
+    test_window();
+    test_alarm();
+    test_memory_plan();
+    test_zero_new_embedding();
+    write_data();
+    test_config_errors();
+    test_check_tool();
+    test_resume("");
+    test_resume("\"pure_bf16\": true, \"optimizer\": {\"name\": \"adafactor\", \"lr\": 1e-2, \"new_vars_lr\": 3e-2}");
+    test_run_and_abort();
+    aur_test_tmpdir_end();
+    return aur_test_summary();
+}
