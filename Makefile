@@ -21,7 +21,7 @@ ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize
 HEADERS = aurora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
 
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train
-TOOLS = build/aurora-inspect build/refcheck
+TOOLS = build/aurora-inspect build/aurora-train build/refcheck
 EXAMPLES = build/finetune_tiny build/finetune_aurora
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
 
@@ -46,6 +46,8 @@ build/asan/refcheck: tests/refcheck.c $(HEADERS) | build/asan
 	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
 build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/aurora-train: tools/aurora_train.c $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEADERS) | build
@@ -57,7 +59,7 @@ test: all
 asan: all
 	@bash tests/run.sh asan
 
-demo: all
+demo: deps build/finetune_aurora
 	./build/finetune_aurora demo-out
 
 # ---- benchmarks ----

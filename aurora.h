@@ -2,7 +2,9 @@
 
    A header-only library in the stb style: tensors, tape autograd, CPU ops (and
    CUDA ops when built with nvcc), safetensors I/O, named parameters with
-   checkpoint loading, and the Adam/AdamW/Adafactor optimisers.
+   checkpoint loading, and the Adam/AdamW/Adafactor optimisers; then Aurora
+   itself, and the fine-tuning toolkit (data checks, new variables, gradient
+   alarm, memory plans, PNG plots, a JSON-configured trainer).
 
    USAGE: in exactly ONE .c (CPU) or .cu (CUDA) file:
 
@@ -34,13 +36,17 @@
      AURORA_CUDA                      with nvcc: compile the CUDA paths (kernels.cuh, cuBLAS)
      AUR_NO_OPENMP                    ignore OpenMP even when compiled with -fopenmp
      AUR_REAL_DOUBLE                  F32 tensors hold double (tests only: finite differences)
+     AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
+                                      stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 
    Compile with -O3 -march=native -ffp-contract=fast for speed: the matrix
    product is written with vector extensions and needs FMA contraction.
 
    ERRORS: fallible calls return 0 or a negative AUR_E* code; constructors and
    ops return NULL. Either way aur_last_error() says what went wrong. The
-   library never prints, never exits, and frees what it half built.
+   library never exits and frees what it half built; it prints only from the
+   trainer (aur_trainer_run's setup and progress lines, and the data-check
+   report of a refused file on stderr).
 
    Memory: parameters, gradients and optimiser state live in one slab each.
    Activations live in the tape's arena, which aur_tape_reset() recycles

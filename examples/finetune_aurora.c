@@ -4,8 +4,8 @@
 
    Walks through the reference's fine-tuning guide with a model small enough
    for a laptop:
-     1. memory plan: what each memory saver buys for AuroraSmallPretrained at
-        0.25 degrees, computed before anything is allocated;
+     1. memory plan: what each memory saver buys for AuroraSmallPretrained and
+        AuroraPretrained at 0.25 degrees, computed before anything is allocated;
      2. data: synthetic advected weather on a 32 x 64 grid (synth_weather.h,
         NOT real data), written as series files, checked variable by
         variable; a batch with a NaN, a zeroed field or a missing variable is
@@ -41,11 +41,11 @@ static const char *TINY_KWARGS =
     "\"encoder_depths\": [2, 2], \"encoder_num_heads\": [2, 4], \"decoder_depths\": [2, 2], \"decoder_num_heads\": [4, 2],"
     "\"latent_levels\": 2";
 
-/* Prints the memory each saver needs for AuroraSmallPretrained at 0.25 degrees. */
-static void print_memory_plans(void)
+/* Prints the memory each saver needs for a preset at 0.25 degrees. */
+static void print_memory_plans(const char *preset)
 {
     aur_aurora_config cfg;
-    aur_aurora_preset("aurora-small-pretrained", &cfg);
+    if (aur_aurora_preset(preset, &cfg)) die(preset);
     struct { const char *name; aur_memory_choice ch; } rows[] = {
         {"AdamW, fp32", {AUR_ADAMW, 0, 0, 0, 0, 1}},
         {"AdamW, autocast", {AUR_ADAMW, 0, 1, 0, 0, 1}},
@@ -55,10 +55,10 @@ static void print_memory_plans(void)
         {"pure BF16, AdamW + checkpointing", {AUR_ADAMW, 1, 1, 1, 0, 1}},
         {"LoRA (1%), autocast + checkpointing", {AUR_ADAMW, 1, 1, 0, 0, 0.01}},
     };
-    printf("memory plan: AuroraSmallPretrained, 721 x 1440, 13 levels, B 1, T 2 (GiB)\n");
+    printf("memory plan of a training step: %s, 721 x 1440, 13 levels, B 1, T 2 (GiB)\n", preset);
     printf("  %-38s %8s %8s %8s %8s %8s\n", "choice", "weights", "grads", "optim", "activ", "total");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        aur_memory_plan p;
+        aur_memory_plan p = {0, 0, 0, 0, 0, 0};
         if (aur_aurora_memory_plan(&cfg, 1, 2, 13, 721, 1440, &rows[i].ch, &p)) die("memory plan");
         double G = 1024.0 * 1024 * 1024;
         printf("  %-38s %8.2f %8.2f %8.2f %8.2f %8.2f\n", rows[i].name, p.params / G, p.grads / G, p.optimiser / G,
@@ -138,7 +138,8 @@ int main(int argc, char **argv)
     mkdir(out, 0755);
     snprintf(path, sizeof path, "%s/data", out);
     mkdir(path, 0755);
-    print_memory_plans();
+    print_memory_plans("aurora-small-pretrained");
+    print_memory_plans("aurora-pretrained");
 
     aur_aurora_config base;
     aur_aurora_preset("aurora-small-pretrained", &base);

@@ -219,6 +219,23 @@ static void test_zero_new_embedding(void)
     AUR_CHECK(worst < 1e-6, "old variables unchanged by a zero new embedding (worst relative change %.2g)", worst);
     free(fresh);
     aur_load_report_free(&rep);
+
+    /* stabilise_level_agg on a checkpoint without it: the new layer norms are reported and start as identities */
+    aur_aurora_config c3 = c;
+    c3.stabilise_level_agg = 1;
+    aur_model *stab = aur_aurora_create(&c3, AUR_CPU, 5);
+    rc = aur_aurora_load(stab, ckpt, AUR_LOAD_NONSTRICT, &rep);
+    int lns = 0, identity = 1;
+    for (int i = 0; i < rep.n_missing; i++) {
+        aur_tensor *ln = aur_model_param(stab, rep.missing[i]);
+        lns += strstr(rep.missing[i], ".ln_") != NULL;
+        for (int64_t k = 0; ln && k < ln->numel; k++)
+            identity &= aur_tensor_f32(ln)[k] == (strstr(rep.missing[i], ".weight") ? 1.0f : 0.0f);
+    }
+    AUR_CHECK(rc == 0 && rep.n_missing == 4 && lns == 4 && identity, "stabilise_level_agg: %d new tensors, %d layer-norm ones", rep.n_missing,
+              lns);
+    aur_load_report_free(&rep);
+    aur_model_free(stab);
     aur_batch_free(p1);
     aur_batch_free(p2);
     aur_tape_free(t);
