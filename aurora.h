@@ -8356,37 +8356,41 @@ static double aur__moments_std(const aur__moments *s)
     return s->count ? sqrt(fmax(0, s->sumsq / (double)s->count - m * m)) : 0;
 }
 
-/* Grades one variable's findings and writes its message: errors first. */
+/* Adds a finding to a variable's message ("; "-separated) and raises its severity. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void aur__finding(aur_var_check *v, aur_severity sev, const char *fmt, ...)
+{
+    size_t k = strlen(v->message);
+    if (sev > v->severity) v->severity = sev;
+    if (k && k + 2 < sizeof v->message) k += (size_t)snprintf(v->message + k, sizeof v->message - k, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    if (k < sizeof v->message) vsnprintf(v->message + k, sizeof v->message - k, fmt, ap);
+    va_end(ap);
+}
+
+/* Grades one variable's findings into its severity and message. */
 static void aur__grade(aur_var_check *v, const aur_check_opts *o, int nan_ok)
 {
-    char *msg = v->message;
-    size_t size = sizeof v->message;
     v->severity = AUR_CHECK_OK;
-    msg[0] = 0;
-#define AUR__FINDING(sev, ...)                                                  \
-    do {                                                                        \
-        if ((sev) > v->severity) v->severity = (sev);                           \
-        size_t k_ = strlen(msg);                                                \
-        if (k_ + 2 < size) snprintf(msg + k_, size - k_, k_ ? "; " : ""),        \
-            k_ = strlen(msg), snprintf(msg + k_, size - k_, __VA_ARGS__);        \
-    } while (0)
+    v->message[0] = 0;
     if (!v->present) {
-        if (v->used) AUR__FINDING(AUR_CHECK_ERROR, "missing: the model needs it");
+        if (v->used) aur__finding(v, AUR_CHECK_ERROR, "missing: the model needs it");
         return;
     }
-    if (!v->used) AUR__FINDING(AUR_CHECK_WARNING, "not used by the model");
-    if (v->nonfinite && !nan_ok)
-        AUR__FINDING(AUR_CHECK_ERROR, "%lld NaN/Inf values", (long long)v->nonfinite);
-    if (v->zero_fields)
-        AUR__FINDING(!strcmp(v->kind, "static") ? AUR_CHECK_WARNING : AUR_CHECK_ERROR, "%d of %d fields are all zero",
-                     v->zero_fields, v->fields);
+    if (!v->used) aur__finding(v, AUR_CHECK_WARNING, "not used by the model");
+    if (v->nonfinite && !nan_ok) aur__finding(v, AUR_CHECK_ERROR, "%lld NaN/Inf values", (long long)v->nonfinite);
+    if (v->zero_fields) /* a static field of zeros is legitimate (a land-sea mask over open sea) */
+        aur__finding(v, !strcmp(v->kind, "static") ? AUR_CHECK_WARNING : AUR_CHECK_ERROR, "%d of %d fields are all zero", v->zero_fields,
+                     v->fields);
     if (!v->used) return;
     if (v->outliers)
-        AUR__FINDING((double)v->outliers > o->max_outlier_frac * (double)v->count ? AUR_CHECK_ERROR : AUR_CHECK_WARNING,
+        aur__finding(v, (double)v->outliers > o->max_outlier_frac * (double)v->count ? AUR_CHECK_ERROR : AUR_CHECK_WARNING,
                      "%lld values beyond %g sd (max %.3g)", (long long)v->outliers, o->outlier_z, v->max_abs_z);
     if (v->count && (fabs(v->mean) > o->max_abs_mean || v->std < o->min_std || v->std > o->max_std))
-        AUR__FINDING(AUR_CHECK_WARNING, "statistics do not fit: normalised mean %.3g, std %.3g", v->mean, v->std);
-#undef AUR__FINDING
+        aur__finding(v, AUR_CHECK_WARNING, "statistics do not fit: normalised mean %.3g, std %.3g", v->mean, v->std);
 }
 
 /* Counts the all-zero 2-D fields of a (..., H, W) tensor. */
