@@ -374,6 +374,13 @@ AURDEF int aur_name_matches(const char *patterns, const char *name);
 AURDEF void aur_model_zero_grad(aur_model *m);
 /* Bytes of the parameter and gradient slabs. */
 AURDEF size_t aur_model_bytes(const aur_model *m, size_t *grad_bytes);
+/* Declares a LoRA adapter of rank r on the linear module `module` (whose
+   "{module}.weight" (out, in) is declared): parameters
+   "{module}.lora_A.default.weight" (r, in) and "...lora_B.default.weight"
+   (out, r), PEFT's names. Before aur_model_alloc. lora.h does the matching. */
+AURDEF int aur_model_add_adapter(aur_model *m, const char *module, int r, double scaling, double dropout);
+/* The linear module `module` of a model: x W^T + b, plus its adapter if it has one. */
+AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char *module, aur_tensor *x, int bias);
 
 typedef enum aur_load_mode {
     AUR_LOAD_STRICT = 0,    /* every name present on both sides with equal shapes, or nothing is loaded */
@@ -4452,7 +4459,17 @@ struct aur_model {
     size_t grad_bytes;
     void *impl;          /* the concrete model (Aurora, Surya) built on this table, or NULL */
     void (*impl_free)(void *impl);
+    struct aur__adapter *adapters; /* LoRA adapters by module (lora.h declares them) */
+    int n_adapters, cap_adapters;
 };
+
+/* A LoRA adapter on the linear module `module`: y += scaling (dropout(x) A^T) B^T. */
+typedef struct aur__adapter {
+    char *module;
+    aur_tensor *A, *B; /* "{module}.lora_A.default.weight" (r, in), "...lora_B..." (out, r) */
+    double scaling, dropout;
+    int merged;        /* folded into the base weight: the forward skips it */
+} aur__adapter;
 
 static uint64_t aur__hash(const char *s)
 {
@@ -4498,6 +4515,8 @@ AURDEF void aur_model_free(aur_model *m)
     }
     aur__dev_free(m->device, m->slab);
     aur__dev_free(m->device, m->grad_slab);
+    for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
+    AUR_FREE(m->adapters);
     AUR_FREE(m->params);
     AUR_FREE(m->index);
     AUR_FREE(m);
@@ -4576,6 +4595,51 @@ AURDEF int aur_model_alloc(aur_model *m, aur_device device)
     }
     m->allocated = 1;
     return aur__model_grads(m);
+}
+
+AURDEF int aur_model_add_adapter(aur_model *m, const char *module, int r, double scaling, double dropout)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", module);
+    int wi = aur__index_find(m, name);
+    if (wi < 0 || m->params[wi]->ndim != 2 || r < 1)
+        return aur__err(AUR_EINVAL, "LoRA on '%s': not a linear module (no 2-D %s) or rank %d < 1", module, name, r);
+    int64_t out = m->params[wi]->shape[0], in = m->params[wi]->shape[1];
+    if (aur__grow((void **)&m->adapters, &m->cap_adapters, m->n_adapters + 1, sizeof(aur__adapter))) return AUR_ENOMEM;
+    aur__adapter *a = &m->adapters[m->n_adapters];
+    memset(a, 0, sizeof *a);
+    snprintf(name, sizeof name, "%s.lora_A.default.weight", module);
+    a->A = aur_model_add(m, name, aur_shape2(r, in), 0);
+    snprintf(name, sizeof name, "%s.lora_B.default.weight", module);
+    a->B = a->A ? aur_model_add(m, name, aur_shape2(out, r), 0) : NULL;
+    a->module = a->B ? aur__strdup(module) : NULL;
+    if (!a->module) return a->B ? AUR_ENOMEM : AUR_EINVAL;
+    a->scaling = scaling;
+    a->dropout = dropout;
+    m->n_adapters++;
+    return 0;
+}
+
+static const aur__adapter *aur__find_adapter(const aur_model *m, const char *module)
+{
+    for (int i = 0; i < m->n_adapters; i++)
+        if (!strcmp(m->adapters[i].module, module)) return &m->adapters[i];
+    return NULL;
+}
+
+AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char *module, aur_tensor *x, int bias)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", module);
+    aur_tensor *w = aur_model_param(m, name), *b = NULL;
+    if (bias) snprintf(name, sizeof name, "%s.bias", module), b = aur_model_param(m, name);
+    if (!w || (bias && !b)) return NULL;
+    aur_tensor *y = aur_linear(t, x, w, b);
+    const aur__adapter *a = m->n_adapters ? aur__find_adapter(m, module) : NULL;
+    if (!a || a->merged) return y;
+    /* PEFT's order: the base result, then + lora_B(lora_A(dropout(x))) * scaling */
+    aur_tensor *low = aur_linear(t, aur_linear(t, aur_dropout(t, x, a->dropout), a->A, NULL), a->B, NULL);
+    return aur_add(t, y, aur_scale(t, low, a->scaling));
 }
 
 AURDEF int aur_model_count(const aur_model *m) { return m->n; }
@@ -6257,9 +6321,11 @@ typedef struct aur__aurora {
 } aur__aurora;
 
 /* The Aurora behind a model, or NULL with an error. */
+static void aur__aurora_free(void *p);
+
 static aur__aurora *aur__A(const aur_model *m)
 {
-    if (!m || !m->impl || m->impl_free == NULL) {
+    if (!m || !m->impl || m->impl_free != aur__aurora_free) {
         aur__err(AUR_EINVAL, "not an Aurora model (make it with aur_aurora_create)");
         return NULL;
     }
@@ -7109,11 +7175,10 @@ static aur_tensor *aur__const_view(aur_tape *t, aur_shape s, aur_real *data)
     return x;
 }
 
+/* A linear module by name; a PEFT-style adapter on it (lora.h) applies too. */
 static aur_tensor *aur__lin(const aur__fwd *F, aur_tensor *x, const char *prefix, int bias)
 {
-    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = bias ? aur__P(F, "%s.bias", prefix) : NULL;
-    if (!w || (bias && !b)) return NULL;
-    return aur_linear(F->t, x, w, b);
+    return aur_model_linear(F->t, F->A->m, prefix, x, bias);
 }
 
 static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix, double eps)
