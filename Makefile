@@ -18,7 +18,7 @@ endif
 BASE = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
 LIBS = -lcjson -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HEADERS = aurora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
+HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
 
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train
 TOOLS = build/aurora-inspect build/aurora-train build/refcheck

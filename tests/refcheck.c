@@ -13,7 +13,8 @@
    "refcheck: N checked, M failed". Exit 0 if all pass, 1 if any fails or the
    case cannot run, 2 for a case kind not supported yet. */
 #define AURORA_IMPLEMENTATION
-#include "../aurora.h"
+#include "../surya.h"
+#include "../lora.h"
 
 #include <stdlib.h>
 
@@ -450,7 +451,18 @@ static int aurora_stats(aur_model *m, const cJSON *cfg)
    exactly as in float. So a tensor whose largest gradient is below 1e-4 of
    the model's largest is measured against that scale (1e-8 of the largest
    gradient in absolute terms); every other tensor keeps the plain metric. */
-static void compare_grads(aur_model *m, const aur_st_file *grads, const cJSON *cfg, double tol)
+/* The model's name of a fixture's parameter: PEFT's wrapping undone (no
+   "base_model.model.", no ".base_layer.", adapter "default"). */
+static const char *our_name(const char *ref, char *buf, size_t size)
+{
+    const char *s = strncmp(ref, "base_model.model.", 17) ? ref : ref + 17;
+    snprintf(buf, size, "%s", s);
+    char *bl = strstr(buf, ".base_layer.");
+    if (bl) memmove(bl, bl + 11, strlen(bl + 11) + 1);
+    return buf;
+}
+
+static void compare_grads_list(aur_model *m, const aur_st_file *grads, const cJSON *info, const char *without, double tol)
 {
     double largest = 0;
     for (int i = 0; i < grads->n; i++) {
@@ -462,7 +474,8 @@ static void compare_grads(aur_model *m, const aur_st_file *grads, const cJSON *c
     }
     for (int i = 0; i < grads->n; i++) {
         const aur_st_tensor *e = &grads->tensors[i];
-        aur_tensor *p = aur_model_param(m, e->name);
+        char name[300];
+        aur_tensor *p = aur_model_param(m, our_name(e->name, name, sizeof name));
         char label[300];
         snprintf(label, sizeof label, "grad %s", e->name);
         if (!p || !p->grad) {
@@ -472,15 +485,20 @@ static void compare_grads(aur_model *m, const aur_st_file *grads, const cJSON *c
         }
         compare_floor(label, p->grad, grads, e->name, p->numel, tol, 1e-4 * largest);
     }
-    const cJSON *info = cJSON_GetObjectItemCaseSensitive(cfg, "info");
-    const cJSON *none = cJSON_GetObjectItemCaseSensitive(info, "params_without_grad");
+    const cJSON *none = cJSON_GetObjectItemCaseSensitive(info, without);
     for (const cJSON *v = none ? none->child : NULL; v; v = v->next) {
-        aur_tensor *p = aur_model_param(m, v->valuestring);
+        char name[300];
+        aur_tensor *p = aur_model_param(m, our_name(v->valuestring, name, sizeof name));
         n_checked++;
         int ok = p && !p->grad_written;
         n_failed += !ok;
         printf("%s %-52s gets no gradient, as in the reference\n", ok ? "ok  " : "FAIL", v->valuestring);
     }
+}
+
+static void compare_grads(aur_model *m, const aur_st_file *grads, const cJSON *cfg, double tol)
+{
+    compare_grads_list(m, grads, cJSON_GetObjectItemCaseSensitive(cfg, "info"), "params_without_grad", tol);
 }
 
 static int run_aurora_case(const char *dir, const cJSON *cfg)
@@ -544,6 +562,125 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
     return 0;
 }
 
+/* ---- Surya ---- */
+
+typedef struct surya_probe_ctx {
+    const aur_st_file *out;
+    double tol;
+} surya_probe_ctx;
+
+static void surya_probe(void *ctx, const char *name, int step, const aur_tensor *x)
+{
+    (void)step;
+    const surya_probe_ctx *p = (const surya_probe_ctx *)ctx;
+    char key[256];
+    snprintf(key, sizeof key, "inter/%s", name);
+    if (aur_st_find(p->out, key)) compare(key, (const aur_real *)x->data, p->out, key, x->numel, p->tol);
+}
+
+/* The downstream task of a head, from the reference file it came from. */
+static const char *surya_task(const cJSON *model)
+{
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(model, "file");
+    const char *f = cJSON_IsString(file) ? file->valuestring : "";
+    return strstr(f, "solar_wind") ? "wind" : strstr(f, "euv") ? "euv" : strstr(f, "flare") ? "flare" : NULL;
+}
+
+static aur_model *surya_model(const char *dir, const cJSON *cfg)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(cfg, "model"), *lora = cJSON_GetObjectItemCaseSensitive(cfg, "lora");
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(model, "class");
+    aur_surya_config sc;
+    aur_surya_preset("surya-1.0", &sc);
+    if (aur_surya_config_json(cJSON_GetObjectItemCaseSensitive(model, "kwargs"), cJSON_IsString(cls) ? cls->valuestring : NULL,
+                              surya_task(model), &sc))
+        return NULL;
+    sc.checkpoint_blocks = opt_checkpoint;
+    aur_model *m = aur_surya_declare_model(&sc);
+    aur_lora_config lc = aur_lora_defaults();
+    char path[4096];
+    if (m && cJSON_IsObject(lora) && (aur_lora_config_json(cJSON_GetObjectItemCaseSensitive(lora, "kwargs"), &lc, NULL) ||
+                                      aur_lora_declare(m, &lc, NULL))) {
+        aur_model_free(m);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
+    if (m && (aur_model_alloc(m, AUR_CPU) || aur_lora_load_peft_state_dict(m, path, AUR_LOAD_STRICT, NULL))) {
+        aur_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Trainable exactly as the fixture lists (all parameters when all is set). */
+static void surya_trainable(aur_model *m, const cJSON *cfg, int all)
+{
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(cfg, "trainable");
+    for (int i = 0; i < aur_model_count(m); i++) aur_model_at(m, i)->requires_grad = all && !aur_model_at(m, i)->is_buffer;
+    for (const cJSON *v = tr && !all ? tr->child : NULL; v; v = v->next) {
+        char name[300];
+        aur_tensor *p = aur_model_param(m, our_name(v->valuestring, name, sizeof name));
+        if (p) p->requires_grad = 1;
+    }
+}
+
+/* Forward, loss and backward; compares outputs and intermediates when out is given. */
+static aur_tensor *surya_step(aur_model *m, aur_tape *t, const cJSON *cfg, const aur_st_file *in, const aur_st_file *out, double tol_out)
+{
+    const aur_st_tensor *ets = aur_st_find(in, "ts"), *etg = aur_st_find(in, "target");
+    if (!ets || !etg) return fail("inputs need ts and target", NULL), (aur_tensor *)NULL;
+    aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shapev(ets->ndim, ets->shape));
+    aur_tensor *target = aur_tensor_new(t, AUR_CPU, aur_shapev(etg->ndim, etg->shape));
+    aur_st_read(in, ets, AUR_F32, ts->data);
+    aur_st_read(in, etg, AUR_F32, target->data);
+    aur_tensor *y = aur_surya_forward(m, t, ts);
+    if (!y) return fail("the forward pass failed", aur_last_error()), (aur_tensor *)NULL;
+    if (out) compare("output", (const aur_real *)y->data, out, "output", y->numel, tol_out);
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "loss"), "type");
+    int bce = cJSON_IsString(loss) && !strcmp(loss->valuestring, "bce_with_logits");
+    return bce ? aur_bce_logits_loss(t, y, target, NULL) : aur_mse_loss(t, y, target);
+}
+
+static int run_surya_case(const char *dir, const cJSON *cfg)
+{
+    char path[4096];
+    const cJSON *tols = cJSON_GetObjectItemCaseSensitive(cfg, "tolerances");
+    double tol_out = num_or(tols, "outputs", 1e-5), tol_loss = num_or(tols, "loss", 1e-5), tol_grad = num_or(tols, "grads", 1e-4);
+    aur_model *m = surya_model(dir, cfg);
+    if (!m) return fail(aur_last_error(), NULL);
+    aur_st_file *files[4] = {NULL, NULL, NULL, NULL};
+    const char *names[4] = {"inputs", "outputs", "grads", "grads_all"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir, names[i]);
+        if (i < 3 || access(path, F_OK) == 0) files[i] = aur_st_open(path);
+        if (i < 3 && !files[i]) return fail(aur_last_error(), NULL);
+    }
+    surya_probe_ctx pc = {files[1], num_or(tols, "intermediates", 1e-5)};
+    aur_surya_set_probe(m, surya_probe, &pc);
+    aur_tape *t = aur_tape_create();
+    aur_tape_set_training(t, 0); /* the fixtures run in eval(): dropout is the identity */
+    surya_trainable(m, cfg, 0);
+    aur_tensor *loss = surya_step(m, t, cfg, files[0], files[1], tol_out);
+    if (!loss) return 1;
+    compare("loss", (const aur_real *)loss->data, files[1], "loss", 1, tol_loss);
+    if (aur_backward(t, loss)) return fail("backward failed", aur_last_error());
+    compare_grads_list(m, files[2], cJSON_GetObjectItemCaseSensitive(cfg, "info"), "params_without_grad", tol_grad);
+    if (files[3]) { /* full fine-tuning of the heads: every parameter trainable */
+        aur_surya_set_probe(m, NULL, NULL);
+        aur_tape_reset(t);
+        surya_trainable(m, cfg, 1);
+        aur_model_zero_grad(m);
+        loss = surya_step(m, t, cfg, files[0], NULL, tol_out);
+        if (!loss || aur_backward(t, loss)) return fail("the all-parameter pass failed", aur_last_error());
+        printf("-- every parameter trainable (grads_all.safetensors):\n");
+        compare_grads_list(m, files[3], cJSON_GetObjectItemCaseSensitive(cfg, "info"), "grads_all_params_without_grad", tol_grad);
+    }
+    aur_tape_free(t);
+    for (int i = 0; i < 4; i++) aur_st_close(files[i]);
+    aur_model_free(m);
+    return 0;
+}
+
 /* ---- dispatch on the case kind ---- */
 
 typedef struct case_kind {
@@ -554,6 +691,7 @@ typedef struct case_kind {
 static const case_kind kinds[] = {
     {"optim", run_optim_case},
     {"aurora", run_aurora_case},
+    {"surya", run_surya_case},
 };
 
 int main(int argc, char **argv)

@@ -38,6 +38,7 @@ for t in $tests; do
 done
 # every golden case: the shared ones and those made by tools/make_aurora_fixtures.py
 cases="tests/fixtures/optim tests/fixtures/aurora_tiny tests/fixtures/aurora_tiny_lora tests/fixtures/aurora_tiny_ext $(ls -d tests/fixtures/aurora_gen/*/ | sed 's#/$##')"
+cases="$cases tests/fixtures/surya_tiny $(ls -d tests/fixtures/surya_heads/*/ | sed 's#/$##')"
 for c in $cases; do
     [ "$mode" = all ] && run "refcheck ${c#tests/fixtures/}" build/refcheck "$c"
     run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"
@@ -45,5 +46,7 @@ done
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
+[ "$mode" = all ] && run "refcheck --checkpoint surya_tiny" build/refcheck --checkpoint tests/fixtures/surya_tiny
+run "asan/refcheck --checkpoint flare_class_token" build/asan/refcheck --checkpoint tests/fixtures/surya_heads/flare_class_token
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,1013 @@
+/* surya.h - NASA-IMPACT's Surya (HelioSpectFormer) and its fine-tuning heads,
+   on aurora.h's core. MIT licence.
+
+   Surya forecasts the Sun: 13 channels of SDO images (AIA EUV and HMI
+   magnetograms) at a few input times go in, the channels one lead time later
+   come out. Its backbone is a ViT over 16x16 patches: spectral-gating blocks
+   (a learned filter in the 2-D Fourier domain of the token grid) followed by
+   long-short attention blocks (each token attends to its neighbourhood
+   window, to a few learned summaries of the whole image, and to global
+   tokens). The downstream heads reuse the backbone for scalar targets (flare
+   classification, solar-wind speed, EUV spectra: HelioSpectformer1D) and
+   for images (active-region masks: HelioSpectformer2D).
+
+   USAGE: as aurora.h (#define AURORA_IMPLEMENTATION in one file, then
+   #include "surya.h"; it includes aurora.h). Parameter names are the
+   reference's state_dict keys.
+
+       aur_surya_config cfg;
+       aur_surya_preset("surya-1.0", &cfg);
+       aur_model *m = aur_surya_create(&cfg, AUR_CPU, 0);     (or declare, add LoRA (lora.h), allocate)
+       aur_tensor *y = aur_surya_forward(m, tape, ts);         ts (B, C, T, H, W), normalised
+
+   The 2-D FFT of the spectral filter is a DFT written as four real matrix
+   products per axis (cos/sin tables computed once in double precision): it
+   reuses the tuned GEMM and its autograd on the CPU and cuBLAS on the GPU,
+   costs O(G) per token where G is the grid side (256 for Surya-1.0: a small
+   fraction of the attention blocks' work), and needs no FFT library. */
+
+#ifndef SURYA_H
+#define SURYA_H
+
+#include "aurora.h"
+
+typedef enum aur_surya_head {
+    AUR_SURYA_FORECAST = 0, /* HelioSpectFormer, finetune=False: the linear decoder + pixel shuffle -> (B, C, H, W) */
+    AUR_SURYA_TOKENS = 1,   /* HelioSpectFormer, finetune=True: the backbone tokens (B, N, D) */
+    AUR_SURYA_1D = 2,       /* HelioSpectformer1D: pooled features -> num_outputs */
+    AUR_SURYA_2D = 3        /* HelioSpectformer2D: a decoder back to (B, out_chans, H, W) */
+} aur_surya_head;
+
+typedef enum aur_surya_pool {
+    AUR_POOL_CLASS_TOKEN = 0, /* a class token as the attention blocks' global token */
+    AUR_POOL_AVERAGE = 1,
+    AUR_POOL_MAX = 2,
+    AUR_POOL_ATTENTION = 3,   /* multi-head self-attention, then the sum over tokens */
+    AUR_POOL_TRANSFORMER = 4  /* a class token and a post-norm transformer encoder */
+} aur_surya_pool;
+
+/* Every constructor keyword of the reference, with its meaning. */
+typedef struct aur_surya_config {
+    int img_size, patch_size, in_chans, embed_dim;
+    int time_dim;                   /* input times T (linear time embedding: stacked as conv channels) */
+    int perceiver_time, n_queries;  /* time_embedding type "perceiver" (not supported yet) */
+    int depth, n_spectral_blocks, num_heads;
+    double mlp_ratio, drop_rate;
+    int window_size, dp_rank, nglo; /* long-short attention: window w, dynamic-projection rank r, global tokens */
+    int rpe, ensemble, learned_flow; /* reference options not supported yet (an error names them) */
+    int checkpoint_blocks;          /* activation checkpointing of every backbone block (no numerical effect) */
+    aur_surya_head head;
+    /* HelioSpectformer1D */
+    aur_surya_pool pooling;
+    int penultimate_linear, num_outputs, penult_heads, penult_layers;
+    double head_dropout;            /* config.model.dropout (before pooling) and the pooling modules' dropout */
+    int squeeze_output, sigmoid_output; /* flare: (B) logits; EUV: sigmoid; wind: (B, 1) */
+    /* HelioSpectformer2D */
+    int perceiver_decoder, out_chans;
+} aur_surya_config;
+
+/* "surya-1.0" (366 M parameters) or "surya-tiny" (the fixture's). */
+AURDEF int aur_surya_preset(const char *name, aur_surya_config *cfg);
+/* Applies the reference's constructor keywords (as the fixtures' model.kwargs,
+   including the heads' "config": {"model": {...}}) on top of cfg; the class
+   name ("HelioSpectFormer", "HelioSpectformer1D", "HelioSpectformer2D") and
+   task ("flare", "wind", "euv", or NULL) pick the head. Unknown keys are errors. */
+AURDEF int aur_surya_config_json(const struct cJSON *kwargs, const char *cls, const char *task, aur_surya_config *cfg);
+/* The parameter table of cfg without weights: add LoRA adapters (lora.h) to
+   it, then aur_model_alloc and aur_surya_init_weights. Owned. */
+AURDEF aur_model *aur_surya_declare_model(const aur_surya_config *cfg);
+AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed);
+/* declare + allocate + initialise. Owned. */
+AURDEF aur_model *aur_surya_create(const aur_surya_config *cfg, aur_device device, uint64_t seed);
+AURDEF const aur_surya_config *aur_surya_config_of(const aur_model *m);
+/* The model's output for ts (B, C, T, H, W): see aur_surya_head. */
+AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts);
+/* A probe sees "embedding_out", "block{i}_out", "unembed_in". */
+AURDEF void aur_surya_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
+
+/* ---- data: Surya's per-channel scalers ----
+   z = (signum_log(x * sl_scale) - mean) / (std + eps), signum_log(y) = sign(y) log1p(|y|);
+   and back. One entry per channel. */
+typedef struct aur_surya_scaler {
+    double mean, std, epsilon, sl_scale_factor;
+} aur_surya_scaler;
+/* In place over x (B, C, ...) with C scalers. */
+AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse);
+
+#endif /* SURYA_H */
+
+/* ======================================================================== */
+/*                            IMPLEMENTATION                                */
+/* ======================================================================== */
+
+#if defined(AURORA_IMPLEMENTATION) && !defined(SURYA__IMPL_DONE)
+#define SURYA__IMPL_DONE
+
+/* ==== Surya: configuration ==== */
+
+AURDEF int aur_surya_preset(const char *name, aur_surya_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->img_size = 4096, c->patch_size = 16, c->in_chans = 13, c->embed_dim = 1280, c->time_dim = 2;
+    c->depth = 10, c->n_spectral_blocks = 2, c->num_heads = 16, c->mlp_ratio = 4.0;
+    c->window_size = 2, c->dp_rank = 4, c->head = AUR_SURYA_FORECAST;
+    c->num_outputs = 1, c->out_chans = 1, c->penultimate_linear = 1;
+    if (!strcmp(name, "surya-1.0") || !strcmp(name, "Surya-1.0")) return 0;
+    if (!strcmp(name, "surya-tiny")) {
+        c->img_size = 64, c->patch_size = 4, c->embed_dim = 64, c->depth = 4, c->num_heads = 4;
+        return 0;
+    }
+    return aur__err(AUR_EINVAL, "unknown Surya preset '%s' (surya-1.0, surya-tiny)", name);
+}
+
+static int aur__sj_int(const cJSON *v, const char *k, int *out)
+{
+    if (cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return aur__err(AUR_EINVAL, "Surya keyword '%s': expected a whole number", k);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int aur__sj_num(const cJSON *v, const char *k, double *out)
+{
+    if (cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v)) return aur__err(AUR_EINVAL, "Surya keyword '%s': expected a number", k);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int aur__sj_bool(const cJSON *v, const char *k, int *out)
+{
+    if (cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsBool(v)) return aur__err(AUR_EINVAL, "Surya keyword '%s': expected true or false", k);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* The heads' config.model section: pooling flags, penultimate linear, dropout, decoder. */
+static int aur__surya_head_json(const cJSON *model, aur_surya_config *c)
+{
+    static const char *pools[] = {"global_class_token", "global_average_pooling", "global_max_pooling", "attention_pooling",
+                                  "transformer_pooling"};
+    int set = 0, rc = 0;
+    for (const cJSON *it = model ? model->child : NULL; it && !rc; it = it->next) {
+        const char *k = it->string;
+        int flag = 0, known = 0;
+        for (int p = 0; p < 5 && !known; p++)
+            if (!strcmp(k, pools[p])) {
+                known = 1;
+                rc = aur__sj_bool(it, k, &flag);
+                if (flag) c->pooling = (aur_surya_pool)p, set++;
+            }
+        if (known) continue;
+        if (!strcmp(k, "penultimate_linear_layer")) rc = aur__sj_bool(it, k, &c->penultimate_linear);
+        else if (!strcmp(k, "dropout")) rc = aur__sj_num(it, k, &c->head_dropout);
+        else if (!strcmp(k, "ft_out_chans")) rc = aur__sj_int(it, k, &c->out_chans);
+        else if (!strcmp(k, "ft_unembedding_type")) {
+            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "linear") && strcmp(it->valuestring, "perceiver")))
+                return aur__err(AUR_EINVAL, "Surya keyword 'ft_unembedding_type': \"linear\" or \"perceiver\"");
+            c->perceiver_decoder = !strcmp(it->valuestring, "perceiver");
+        } else return aur__err(AUR_EINVAL, "Surya head keyword '%s' is unknown", k);
+    }
+    if (!rc && c->head == AUR_SURYA_1D && set != 1)
+        return aur__err(AUR_EINVAL, "Surya 1D head: exactly one pooling flag must be true (%d are)", set);
+    return rc;
+}
+
+static int aur__surya_time_json(const cJSON *v, aur_surya_config *c)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (!cJSON_IsObject(v) || !cJSON_IsString(type))
+        return aur__err(AUR_EINVAL, "Surya keyword 'time_embedding': expected {\"type\", \"time_dim\", \"n_queries\"}");
+    c->perceiver_time = !strcmp(type->valuestring, "perceiver");
+    if (!c->perceiver_time && strcmp(type->valuestring, "linear"))
+        return aur__err(AUR_EINVAL, "Surya time_embedding type '%s': \"linear\" or \"perceiver\"", type->valuestring);
+    int rc = aur__sj_int(cJSON_GetObjectItemCaseSensitive(v, "time_dim"), "time_dim", &c->time_dim);
+    if (!rc) rc = aur__sj_int(cJSON_GetObjectItemCaseSensitive(v, "n_queries"), "n_queries", &c->n_queries);
+    return rc;
+}
+
+/* One top-level keyword. */
+static int aur__surya_key(const cJSON *it, aur_surya_config *c)
+{
+    const char *k = it->string;
+    int ignored = 0;
+    struct { const char *key; int *dst; } ints[] = {
+        {"img_size", &c->img_size}, {"patch_size", &c->patch_size}, {"in_chans", &c->in_chans}, {"embed_dim", &c->embed_dim},
+        {"depth", &c->depth}, {"n_spectral_blocks", &c->n_spectral_blocks}, {"num_heads", &c->num_heads},
+        {"window_size", &c->window_size}, {"dp_rank", &c->dp_rank}, {"nglo", &c->nglo}, {"num_outputs", &c->num_outputs},
+        {"num_penultimate_transformer_layers", &c->penult_layers}, {"num_penultimate_heads", &c->penult_heads}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (!strcmp(k, ints[i].key)) return aur__sj_int(it, k, ints[i].dst);
+    if (!strcmp(k, "mlp_ratio")) return aur__sj_num(it, k, &c->mlp_ratio);
+    if (!strcmp(k, "drop_rate")) return aur__sj_num(it, k, &c->drop_rate);
+    if (!strcmp(k, "dropout")) return aur__sj_num(it, k, &c->head_dropout); /* the pooling modules' dropout */
+    if (!strcmp(k, "time_embedding")) return aur__surya_time_json(it, c);
+    if (!strcmp(k, "learned_flow")) return aur__sj_bool(it, k, &c->learned_flow);
+    if (!strcmp(k, "rpe")) return aur__sj_bool(it, k, &c->rpe);
+    if (!strcmp(k, "finetune")) {
+        int ft = 0, rc = aur__sj_bool(it, k, &ft);
+        if (c->head == AUR_SURYA_FORECAST || c->head == AUR_SURYA_TOKENS) c->head = ft ? AUR_SURYA_TOKENS : AUR_SURYA_FORECAST;
+        return rc;
+    }
+    if (!strcmp(k, "ensemble")) return cJSON_IsNull(it) ? 0 : aur__sj_int(it, k, &c->ensemble);
+    if (!strcmp(k, "checkpoint_layers")) {
+        c->checkpoint_blocks = cJSON_GetArraySize(it) > 0;
+        return 0;
+    }
+    if (!strcmp(k, "config")) return aur__surya_head_json(cJSON_GetObjectItemCaseSensitive(it, "model"), c);
+    /* init_weights only changes a fresh model's initialisation; dtype is ignored by the reference too */
+    if (!strcmp(k, "use_latitude_in_learned_flow") || !strcmp(k, "init_weights") || !strcmp(k, "dtype")) ignored = 1;
+    return ignored ? 0 : aur__err(AUR_EINVAL, "Surya keyword '%s' is unknown", k);
+}
+
+AURDEF int aur_surya_config_json(const cJSON *kwargs, const char *cls, const char *task, aur_surya_config *c)
+{
+    if (cls && !strcmp(cls, "HelioSpectformer1D")) c->head = AUR_SURYA_1D;
+    else if (cls && !strcmp(cls, "HelioSpectformer2D")) c->head = AUR_SURYA_2D;
+    else if (cls && strcmp(cls, "HelioSpectFormer")) return aur__err(AUR_EINVAL, "unknown Surya class '%s'", cls);
+    if (c->head == AUR_SURYA_1D) {
+        c->squeeze_output = !task || !strcmp(task, "flare") || !strcmp(task, "euv");
+        c->sigmoid_output = task && !strcmp(task, "euv");
+    }
+    if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Surya keywords: expected an object");
+    for (const cJSON *it = kwargs->child; it; it = it->next)
+        if (aur__surya_key(it, c)) return AUR_EINVAL;
+    return 0;
+}
+
+/* ==== Surya: the parameter table ==== */
+
+typedef struct aur__surya {
+    aur_surya_config cfg;
+    aur_model *m;
+    aur_probe_fn probe;
+    void *probe_ctx;
+    /* the long-short attention's windows, as row-gather tables (built once) */
+    aur_index q_group, q_ungroup, k_window;
+    float *window_mask; /* (ng^2, 1, kw^2): -inf where a window slot falls outside the image */
+    /* DFT tables of the spectral filter (a = b = G) */
+    float *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
+} aur__surya;
+
+static void aur__surya_free(void *p)
+{
+    aur__surya *S = (aur__surya *)p;
+    if (!S) return;
+    AUR_FREE(S->q_group.idx);
+    AUR_FREE(S->q_ungroup.idx);
+    AUR_FREE(S->k_window.idx);
+    AUR_FREE(S->window_mask);
+    float *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
+    for (int i = 0; i < 6; i++) AUR_FREE(tabs[i]);
+    AUR_FREE(S);
+}
+
+static aur__surya *aur__S(const aur_model *m)
+{
+    if (!m || !m->impl || m->impl_free != aur__surya_free) {
+        aur__err(AUR_EINVAL, "not a Surya model (make it with aur_surya_create)");
+        return NULL;
+    }
+    return (aur__surya *)m->impl;
+}
+
+AURDEF const aur_surya_config *aur_surya_config_of(const aur_model *m)
+{
+    aur__surya *S = aur__S(m);
+    return S ? &S->cfg : NULL;
+}
+
+AURDEF void aur_surya_set_probe(aur_model *m, aur_probe_fn fn, void *ctx)
+{
+    aur__surya *S = aur__S(m);
+    if (S) S->probe = fn, S->probe_ctx = ctx;
+}
+
+/* Declares name (printf-style) with a shape; keeps the first error. */
+static void aur__sdecl(aur_model *m, int *rc, int is_buffer, aur_shape s, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (!*rc && !aur_model_add(m, name, s, is_buffer)) *rc = AUR_EINVAL;
+}
+
+static void aur__sdecl_linear(aur_model *m, int *rc, const char *prefix, int64_t out, int64_t in, int bias)
+{
+    aur__sdecl(m, rc, 0, aur_shape2(out, in), "%s.weight", prefix);
+    if (bias) aur__sdecl(m, rc, 0, aur_shape1(out), "%s.bias", prefix);
+}
+
+static void aur__sdecl_norm(aur_model *m, int *rc, const char *prefix, int64_t d)
+{
+    aur__sdecl(m, rc, 0, aur_shape1(d), "%s.weight", prefix);
+    aur__sdecl(m, rc, 0, aur_shape1(d), "%s.bias", prefix);
+}
+
+static void aur__sdecl_mlp(aur_model *m, int *rc, const char *block, int64_t D, int64_t hidden)
+{
+    char p[200];
+    snprintf(p, sizeof p, "%s.mlp.fc1", block);
+    aur__sdecl_linear(m, rc, p, hidden, D, 1);
+    snprintf(p, sizeof p, "%s.mlp.fc2", block);
+    aur__sdecl_linear(m, rc, p, D, hidden, 1);
+}
+
+/* nn.MultiheadAttention's parameters. */
+static void aur__sdecl_mha(aur_model *m, int *rc, const char *prefix, int64_t D)
+{
+    char p[200];
+    aur__sdecl(m, rc, 0, aur_shape2(3 * D, D), "%s.in_proj_weight", prefix);
+    aur__sdecl(m, rc, 0, aur_shape1(3 * D), "%s.in_proj_bias", prefix);
+    snprintf(p, sizeof p, "%s.out_proj", prefix);
+    aur__sdecl_linear(m, rc, p, D, D, 1);
+}
+
+static void aur__sdecl_backbone(aur_model *m, int *rc, const aur_surya_config *c)
+{
+    int64_t D = c->embed_dim, G = c->img_size / c->patch_size, hidden = (int64_t)(D * c->mlp_ratio);
+    char b[160], p[200];
+    for (int i = 0; i < c->n_spectral_blocks; i++) {
+        snprintf(b, sizeof b, "backbone.blocks_spectral_gating.%d", i);
+        snprintf(p, sizeof p, "%s.norm1", b);
+        aur__sdecl_norm(m, rc, p, D);
+        aur__sdecl(m, rc, 0, aur_shape4(G, G / 2 + 1, D, 2), "%s.filter.complex_weight", b);
+        snprintf(p, sizeof p, "%s.norm2", b);
+        aur__sdecl_norm(m, rc, p, D);
+        aur__sdecl_mlp(m, rc, b, D, hidden);
+    }
+    for (int j = 0; j < c->depth - c->n_spectral_blocks; j++) {
+        snprintf(b, sizeof b, "backbone.blocks_attention.%d", j);
+        snprintf(p, sizeof p, "%s.norm1", b);
+        aur__sdecl_norm(m, rc, p, D);
+        snprintf(p, sizeof p, "%s.norm2", b);
+        aur__sdecl_norm(m, rc, p, D);
+        aur__sdecl_mlp(m, rc, b, D, hidden);
+        snprintf(p, sizeof p, "%s.attn.qkv", b);
+        aur__sdecl_linear(m, rc, p, 3 * D, D, 0);
+        snprintf(p, sizeof p, "%s.attn.proj", b);
+        aur__sdecl_linear(m, rc, p, D, D, 1);
+        if (c->dp_rank > 0) {
+            snprintf(p, sizeof p, "%s.attn.to_dynamic_projection", b);
+            aur__sdecl_linear(m, rc, p, (int64_t)c->dp_rank * c->num_heads, D, 1);
+            snprintf(p, sizeof p, "%s.attn.dual_ln_dp", b);
+            aur__sdecl_norm(m, rc, p, D);
+        }
+        snprintf(p, sizeof p, "%s.attn.dual_ln_full", b);
+        aur__sdecl_norm(m, rc, p, D);
+    }
+}
+
+/* The perceiver decoder of the 2-D head (and its Perceiver resampler). */
+static void aur__sdecl_perceiver_decoder(aur_model *m, int *rc, const aur_surya_config *c)
+{
+    int64_t D = c->embed_dim, Co = c->out_chans, p2 = (int64_t)c->patch_size * c->patch_size, inner = (D / 16) * 16;
+    aur__sdecl(m, rc, 0, aur_shape3(1, Co, D), "unembed.latent_queries");
+    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_q", inner, D, 0);
+    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_kv", 2 * inner, D, 0);
+    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_out", D, inner, 0);
+    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.1.net.0", 4 * D, D, 1);
+    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.1.net.2", D, 4 * D, 1);
+    aur__sdecl_norm(m, rc, "unembed.perceiver.layers.0.2", D);
+    aur__sdecl_norm(m, rc, "unembed.perceiver.layers.0.3", D);
+    aur__sdecl(m, rc, 0, aur_shape4(Co * p2, D, 1, 1), "unembed.proj.weight");
+    aur__sdecl(m, rc, 0, aur_shape1(Co * p2), "unembed.proj.bias");
+}
+
+static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
+{
+    int64_t D = c->embed_dim;
+    char p[200];
+    if (c->pooling == AUR_POOL_ATTENTION) aur__sdecl_mha(m, rc, "attention", D);
+    for (int l = 0; c->pooling == AUR_POOL_TRANSFORMER && l < c->penult_layers; l++) {
+        snprintf(p, sizeof p, "downstream_transformer.layers.%d.self_attn", l);
+        aur__sdecl_mha(m, rc, p, D);
+        snprintf(p, sizeof p, "downstream_transformer.layers.%d.linear1", l);
+        aur__sdecl_linear(m, rc, p, D, D, 1);
+        snprintf(p, sizeof p, "downstream_transformer.layers.%d.linear2", l);
+        aur__sdecl_linear(m, rc, p, D, D, 1);
+        snprintf(p, sizeof p, "downstream_transformer.layers.%d.norm1", l);
+        aur__sdecl_norm(m, rc, p, D);
+        snprintf(p, sizeof p, "downstream_transformer.layers.%d.norm2", l);
+        aur__sdecl_norm(m, rc, p, D);
+    }
+    if (c->penultimate_linear) aur__sdecl_linear(m, rc, "linear", D, D, 1);
+    aur__sdecl_linear(m, rc, "unembed", c->num_outputs, D, 1);
+}
+
+static int aur__surya_check(const aur_surya_config *c)
+{
+    if (c->perceiver_time || c->ensemble || c->rpe || c->learned_flow)
+        return aur__err(AUR_EUNSUPPORTED, "Surya: %s is not supported yet",
+                        c->perceiver_time ? "the perceiver time embedding" : c->ensemble ? "ensemble" : c->rpe ? "rpe" : "learned_flow");
+    int G = c->patch_size > 0 ? c->img_size / c->patch_size : 0;
+    if (c->patch_size < 1 || c->img_size % c->patch_size || c->embed_dim % 4 || c->num_heads < 1 || c->embed_dim % c->num_heads ||
+        c->depth < c->n_spectral_blocks || c->n_spectral_blocks < 0 || c->in_chans < 1 || c->time_dim < 1 ||
+        (c->depth > c->n_spectral_blocks && (c->window_size < 1 || G % c->window_size)) || c->nglo < 0 || c->dp_rank < 0)
+        return aur__err(AUR_EINVAL,
+                        "Surya config: img_size %d must be a multiple of patch_size %d, the grid %d of window_size %d, embed_dim %d of 4 "
+                        "and of num_heads %d; depth %d >= n_spectral_blocks %d",
+                        c->img_size, c->patch_size, G, c->window_size, c->embed_dim, c->num_heads, c->depth, c->n_spectral_blocks);
+    if (c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN && c->nglo != 1)
+        return aur__err(AUR_EINVAL, "Surya class-token head: the backbone needs nglo = 1 (it is %d)", c->nglo);
+    if (c->head == AUR_SURYA_1D && (c->pooling == AUR_POOL_ATTENTION || c->pooling == AUR_POOL_TRANSFORMER) &&
+        (c->penult_heads < 1 || c->embed_dim % c->penult_heads || (c->pooling == AUR_POOL_TRANSFORMER && c->penult_layers < 1)))
+        return aur__err(AUR_EINVAL, "Surya %s pooling: num_penultimate_heads %d must divide embed_dim (and layers %d >= 1)",
+                        c->pooling == AUR_POOL_ATTENTION ? "attention" : "transformer", c->penult_heads, c->penult_layers);
+    return 0;
+}
+
+static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
+{
+    int rc = aur__surya_check(c);
+    int64_t D = c->embed_dim, G = c->img_size / c->patch_size, p = c->patch_size;
+    int64_t cls = c->head == AUR_SURYA_1D && (c->pooling == AUR_POOL_CLASS_TOKEN || c->pooling == AUR_POOL_TRANSFORMER);
+    if (cls) aur__sdecl(m, &rc, 0, aur_shape3(1, 1, D), "cls_token");
+    aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * c->time_dim, p, p), "embedding.patch_embed.proj.weight");
+    aur__sdecl(m, &rc, 0, aur_shape1(D), "embedding.patch_embed.proj.bias");
+    if (c->head == AUR_SURYA_FORECAST) {
+        aur__sdecl(m, &rc, 0, aur_shape4(p * p * c->in_chans, D, 1, 1), "unembed.unembed.0.weight");
+        aur__sdecl(m, &rc, 0, aur_shape1(p * p * c->in_chans), "unembed.unembed.0.bias");
+    }
+    aur__sdecl_backbone(m, &rc, c);
+    if (c->head == AUR_SURYA_1D) aur__sdecl_head1d(m, &rc, c);
+    if (c->head == AUR_SURYA_2D && c->perceiver_decoder) aur__sdecl_perceiver_decoder(m, &rc, c);
+    if (c->head == AUR_SURYA_2D && !c->perceiver_decoder) {
+        aur__sdecl(m, &rc, 0, aur_shape4(p * p * c->out_chans, D, 1, 1), "unembed.unembed.0.weight");
+        aur__sdecl(m, &rc, 0, aur_shape1(p * p * c->out_chans), "unembed.unembed.0.bias");
+    }
+    aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed");
+    return rc;
+}
+
+/* ---- the attention windows and DFT tables ---- */
+
+/* Window tables of the long-short attention on a G x G grid (window w, halo s):
+   queries regrouped window by window, and each window's kw x kw keys from
+   the zero-padded grid (-1 = padding). */
+static int aur__surya_windows(aur__surya *S)
+{
+    const aur_surya_config *c = &S->cfg;
+    int64_t G = c->img_size / c->patch_size, w = c->window_size, s = w / 2 > 1 ? w / 2 : 1, kw = w + 2 * s, ng = G / w;
+    int64_t N = G * G, nk = ng * ng * kw * kw;
+    S->q_group.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)N, "window tables");
+    S->q_ungroup.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)N, "window tables");
+    S->k_window.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)nk, "window tables");
+    S->window_mask = (float *)aur__malloc(sizeof(float) * (size_t)(ng * ng * kw * kw), "window tables");
+    if (!S->q_group.idx || !S->q_ungroup.idx || !S->k_window.idx || !S->window_mask) return AUR_ENOMEM;
+    int64_t q = 0, k = 0;
+    for (int64_t gi = 0; gi < ng; gi++)
+        for (int64_t gj = 0; gj < ng; gj++) {
+            for (int64_t u = 0; u < w; u++)
+                for (int64_t v = 0; v < w; v++) {
+                    int64_t row = (gi * w + u) * G + gj * w + v;
+                    S->q_ungroup.idx[row] = q;
+                    S->q_group.idx[q++] = row;
+                }
+            for (int64_t u = 0; u < kw; u++)
+                for (int64_t v = 0; v < kw; v++, k++) {
+                    int64_t r = gi * w - s + u, cc = gj * w - s + v;
+                    int inside = r >= 0 && r < G && cc >= 0 && cc < G;
+                    S->k_window.idx[k] = inside ? r * G + cc : -1;
+                    S->window_mask[k] = inside ? 0.0f : -INFINITY;
+                }
+        }
+    S->q_group.n_out = S->q_group.n_in = S->q_ungroup.n_out = S->q_ungroup.n_in = N;
+    S->q_group.injective = S->q_ungroup.injective = 1;
+    S->k_window.n_out = nk, S->k_window.n_in = N, S->k_window.injective = 0;
+    return 0;
+}
+
+/* cos/sin tables (double precision, stored as float) of the orthonormal DFTs:
+   forward real->half spectrum along b, complex along a, and the inverse
+   half spectrum->real along b (weights 1, 2, .., 2, 1: Hermitian symmetry). */
+static int aur__surya_dft(aur__surya *S)
+{
+    int64_t a = S->cfg.img_size / S->cfg.patch_size, b = a, K = b / 2 + 1;
+    float **tabs[6] = {&S->dft_fc, &S->dft_fs, &S->dft_ac, &S->dft_as, &S->dft_ic, &S->dft_is};
+    size_t sizes[6] = {(size_t)(K * b), (size_t)(K * b), (size_t)(a * a), (size_t)(a * a), (size_t)(b * K), (size_t)(b * K)};
+    for (int i = 0; i < 6; i++)
+        if (!(*tabs[i] = (float *)aur__malloc(sizeof(float) * sizes[i], "DFT tables"))) return AUR_ENOMEM;
+    const double two_pi = 6.283185307179586476925;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < b; n++) {
+            double ph = two_pi * (double)((k * n) % b) / (double)b, sb = sqrt((double)b);
+            double weight = (k == 0 || (b % 2 == 0 && k == b / 2)) ? 1.0 : 2.0;
+            S->dft_fc[k * b + n] = (float)(cos(ph) / sb), S->dft_fs[k * b + n] = (float)(sin(ph) / sb);
+            S->dft_ic[n * K + k] = (float)(weight * cos(ph) / sb), S->dft_is[n * K + k] = (float)(weight * sin(ph) / sb);
+        }
+    for (int64_t m = 0; m < a; m++)
+        for (int64_t j = 0; j < a; j++) {
+            double ph = two_pi * (double)((m * j) % a) / (double)a, sa = sqrt((double)a);
+            S->dft_ac[m * a + j] = (float)(cos(ph) / sa), S->dft_as[m * a + j] = (float)(sin(ph) / sa);
+        }
+    return 0;
+}
+
+AURDEF aur_model *aur_surya_declare_model(const aur_surya_config *cfg)
+{
+    aur_model *m = aur_model_create();
+    aur__surya *S = (aur__surya *)aur__calloc(sizeof *S, "a Surya model");
+    if (!m || !S) {
+        AUR_FREE(S);
+        aur_model_free(m);
+        return NULL;
+    }
+    S->cfg = *cfg;
+    S->m = m;
+    m->impl = S;
+    m->impl_free = aur__surya_free;
+    int rc = aur__surya_declare(m, cfg);
+    if (!rc && cfg->depth > cfg->n_spectral_blocks && cfg->window_size > 0) rc = aur__surya_windows(S);
+    if (!rc && cfg->n_spectral_blocks > 0) rc = aur__surya_dft(S);
+    if (rc) {
+        aur_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- initialisation (SpectFormer's _init_weights and the modules' defaults) ---- */
+
+/* The fixed sin/cos position embedding of the token grid (a buffer). */
+static void aur__surya_pos_embed(const aur_surya_config *c, aur_real *out)
+{
+    int64_t G = c->img_size / c->patch_size, D = c->embed_dim, F = D / 4;
+    for (int64_t h = 0; h < G; h++)
+        for (int64_t w = 0; w < G; w++)
+            for (int64_t i = 0; i < F; i++) {
+                double f = F > 1 ? 1.0 + (G / 2.0 - 1.0) * (double)i / (double)(F - 1) : 1.0;
+                double X = G > 1 ? (double)w / (double)(G - 1) : 0, Y = G > 1 ? (double)h / (double)(G - 1) : 0;
+                aur_real *o = out + (h * G + w) * D + 4 * i;
+                o[0] = (aur_real)cos(6.283185307179586 * f * X), o[1] = (aur_real)sin(6.283185307179586 * f * X);
+                o[2] = (aur_real)cos(6.283185307179586 * f * Y), o[3] = (aur_real)sin(6.283185307179586 * f * Y);
+            }
+}
+
+static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
+{
+    const char *n = p->name;
+    if (aur__ends_with(n, ".lora_B.default.weight")) return 0;
+    if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt((double)p->shape[1]);
+    if (!strcmp(n, "cls_token")) return 0;
+    if (strstr(n, "complex_weight") || strstr(n, "latent_queries")) return 0.02 * aur__rng_normal(r);
+    if (p->ndim == 4) { /* convolutions: torch's default kaiming-uniform bound 1/sqrt(fan_in) */
+        double fan_in = (double)(p->numel / p->shape[0]);
+        return (2 * aur__rng_uniform(r) - 1) / sqrt(fan_in);
+    }
+    if (p->ndim == 1) return aur__ends_with(n, ".weight") ? 1 : 0; /* every 1-D weight is a LayerNorm's; biases 0 */
+    return 0.02 * aur__rng_normal(r); /* Linear weights: trunc_normal(std 0.02) */
+}
+
+AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
+{
+    aur__surya *S = aur__S(m);
+    if (!S) return AUR_EINVAL;
+    aur__rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
+    int rc = 0;
+    for (int i = 0; i < m->n && !rc; i++) {
+        aur_tensor *p = m->params[i];
+        aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)p->numel, "initial weights");
+        if (!v) return AUR_ENOMEM;
+        if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
+        else
+            for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_init_value(p, &r);
+        rc = aur_tensor_set(p, v, p->numel);
+        AUR_FREE(v);
+    }
+    return rc;
+}
+
+AURDEF aur_model *aur_surya_create(const aur_surya_config *cfg, aur_device device, uint64_t seed)
+{
+    aur_model *m = aur_surya_declare_model(cfg);
+    if (m && (aur_model_alloc(m, device) || aur_surya_init_weights(m, seed))) {
+        aur_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ==== Surya: forward ==== */
+
+typedef struct aur__sfwd {
+    aur__surya *S;
+    aur_tape *t;
+    const aur_surya_config *c;
+} aur__sfwd;
+
+static aur_tensor *aur__SP(const aur__sfwd *F, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return aur_model_param(F->S->m, name);
+}
+
+static void aur__sprobe(const aur__sfwd *F, const char *name, const aur_tensor *x)
+{
+    if (F->S->probe && x) F->S->probe(F->S->probe_ctx, name, 0, x);
+}
+
+static aur_tensor *aur__slin(const aur__sfwd *F, aur_tensor *x, const char *prefix, int bias)
+{
+    return aur_model_linear(F->t, F->S->m, prefix, x, bias);
+}
+
+static aur_tensor *aur__sln(const aur__sfwd *F, aur_tensor *x, const char *prefix)
+{
+    return aur_layernorm(F->t, x, aur__SP(F, "%s.weight", prefix), aur__SP(F, "%s.bias", prefix), 1e-5);
+}
+
+/* Mlp: fc2(GELU(fc1(x))) (dropout off in eval and at drop_rate 0). */
+static aur_tensor *aur__smlp(const aur__sfwd *F, aur_tensor *x, const char *block)
+{
+    char p1[200], p2[200];
+    snprintf(p1, sizeof p1, "%s.mlp.fc1", block);
+    snprintf(p2, sizeof p2, "%s.mlp.fc2", block);
+    aur_tensor *h = aur_dropout(F->t, aur_gelu(F->t, aur__slin(F, x, p1, 1)), F->c->drop_rate);
+    return aur_dropout(F->t, aur__slin(F, h, p2, 1), F->c->drop_rate);
+}
+
+/* The linear time embedding: T frames stacked as input channels (c*T + t)
+   of a p x p, stride p convolution, as one matrix product over patches. */
+static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
+{
+    const aur_surya_config *c = F->c;
+    int64_t B = ts->shape[0], CT = (int64_t)c->in_chans * c->time_dim, p = c->patch_size, G = c->img_size / p, D = c->embed_dim;
+    static const int perm[6] = {0, 2, 4, 1, 3, 5};
+    int64_t six[6] = {B, CT, G, p, G, p};
+    aur_tensor *patches = aur_reshape(F->t, aur_permute(F->t, aur_reshape(F->t, ts, aur_shapev(6, six)), perm), aur_shape3(B, G * G, CT * p * p));
+    aur_tensor *w = aur_reshape(F->t, aur__SP(F, "embedding.patch_embed.proj.weight"), aur_shape2(D, CT * p * p));
+    aur_tensor *x = aur_linear(F->t, patches, w, aur__SP(F, "embedding.patch_embed.proj.bias"));
+    return aur_dropout(F->t, aur_add(F->t, x, aur__SP(F, "embedding.pos_embed")), c->drop_rate);
+}
+
+static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, s, v); }
+
+/* Along the last dim: x @ M^T for a table M (rows x cols). */
+static aur_tensor *aur__dft(const aur__sfwd *F, aur_tensor *x, const float *tab, int64_t rows, int64_t cols)
+{
+    return aur_linear(F->t, x, aur__sconst(F, tab, aur_shape2(rows, cols)), NULL);
+}
+
+/* SpectralGatingNetwork: rfft2 (ortho) over the token grid, times the learned
+   complex weight, irfft2 back, as real matrix products along each axis. */
+static aur_tensor *aur__spectral_filter(const aur__sfwd *F, aur_tensor *x, const char *block)
+{
+    aur_tape *t = F->t;
+    aur__surya *S = F->S;
+    int64_t B = x->shape[0], a = (int64_t)sqrt((double)x->shape[1]), b = a, D = x->shape[2], K = b / 2 + 1;
+    static const int to_bd[4] = {0, 1, 3, 2}, to_ka[4] = {0, 2, 3, 1}, back_a[4] = {0, 3, 1, 2}, w_perm[3] = {2, 1, 0};
+    aur_tensor *X = aur_permute(t, aur_reshape(t, x, aur_shape4(B, a, b, D)), to_bd); /* (B, a, D, b) */
+    /* along b: the half spectrum, X_k = sum_n x_n e^{-2 pi i k n / b} */
+    aur_tensor *re = aur_permute(t, aur__dft(F, X, S->dft_fc, K, b), to_ka);                   /* (B, D, K, a) */
+    aur_tensor *im = aur_permute(t, aur_scale(t, aur__dft(F, X, S->dft_fs, K, b), -1.0), to_ka);
+    /* along a: the full complex DFT */
+    aur_tensor *yr = aur_add(t, aur__dft(F, re, S->dft_ac, a, a), aur__dft(F, im, S->dft_as, a, a));
+    aur_tensor *yi = aur_sub(t, aur__dft(F, im, S->dft_ac, a, a), aur__dft(F, re, S->dft_as, a, a));
+    /* times the complex weight (a, K, D, 2), laid out as (D, K, a) */
+    aur_tensor *cw = aur__SP(F, "%s.filter.complex_weight", block);
+    aur_tensor *wr = aur_permute(t, aur_reshape(t, aur_slice(t, cw, 3, 0, 1), aur_shape3(a, K, D)), w_perm);
+    aur_tensor *wi = aur_permute(t, aur_reshape(t, aur_slice(t, cw, 3, 1, 1), aur_shape3(a, K, D)), w_perm);
+    aur_tensor *zr = aur_sub(t, aur_mul(t, yr, wr), aur_mul(t, yi, wi));
+    aur_tensor *zi = aur_add(t, aur_mul(t, yr, wi), aur_mul(t, yi, wr));
+    /* inverse along a, then the half spectrum back to b real values */
+    aur_tensor *ur = aur_permute(t, aur_sub(t, aur__dft(F, zr, S->dft_ac, a, a), aur__dft(F, zi, S->dft_as, a, a)), back_a);
+    aur_tensor *ui = aur_permute(t, aur_add(t, aur__dft(F, zi, S->dft_ac, a, a), aur__dft(F, zr, S->dft_as, a, a)), back_a);
+    aur_tensor *y = aur_sub(t, aur__dft(F, ur, S->dft_ic, b, K), aur__dft(F, ui, S->dft_is, b, K)); /* (B, a, D, b) */
+    return aur_reshape(t, aur_permute(t, y, to_bd), aur_shape3(B, a * b, D));
+}
+
+/* BlockSpectralGating: x + MLP(LN2(filter(LN1(x)))). */
+static aur_tensor *aur__spectral_block(const aur__sfwd *F, aur_tensor *x, int i)
+{
+    char b[160], n1[200], n2[200];
+    snprintf(b, sizeof b, "backbone.blocks_spectral_gating.%d", i);
+    snprintf(n1, sizeof n1, "%s.norm1", b);
+    snprintf(n2, sizeof n2, "%s.norm2", b);
+    aur_tensor *y = aur__sln(F, aur__spectral_filter(F, aur__sln(F, x, n1), b), n2);
+    return aur_add(F->t, x, aur__smlp(F, y, b));
+}
+
+/* (B, n, D) -> (B*nh, n, hd) and back. */
+static aur_tensor *aur__sheads(aur_tape *t, aur_tensor *x, int nh)
+{
+    aur_tensor *h = aur__split_heads(t, x, nh);
+    return h ? aur_reshape(t, h, aur_shape3(h->shape[0] * nh, h->shape[2], h->shape[3])) : NULL;
+}
+
+static aur_tensor *aur__sunheads(aur_tape *t, aur_tensor *x, int64_t B, int nh)
+{
+    return x ? aur__merge_heads(t, aur_reshape(t, x, aur_shape4(B, nh, x->shape[1], x->shape[2]))) : NULL;
+}
+
+/* The dynamic projection's keys and values: r learned mixtures of all tokens,
+   layer-normalised over the full width (k_lms, v_lms as (B*nh, r, hd)). */
+static void aur__ls_dynamic(const aur__sfwd *F, const char *prefix, aur_tensor *xf, aur_tensor *k, aur_tensor *v, int64_t B,
+                            aur_tensor **k_lms, aur_tensor **v_lms)
+{
+    aur_tape *t = F->t;
+    int nh = F->c->num_heads, r = F->c->dp_rank;
+    int64_t Nf = xf->shape[1], D = xf->shape[2], hd = D / nh;
+    static const int cs_perm[4] = {0, 2, 3, 1}, rh[4] = {0, 2, 1, 3};
+    char p[320], ln[320];
+    snprintf(p, sizeof p, "%s.to_dynamic_projection", prefix);
+    snprintf(ln, sizeof ln, "%s.dual_ln_dp", prefix);
+    aur_tensor *cs = aur_reshape(t, aur__slin(F, xf, p, 1), aur_shape4(B, Nf, nh, r));
+    cs = aur_reshape(t, aur_softmax(t, aur_permute(t, cs, cs_perm)), aur_shape3(B * nh, r, Nf)); /* over the tokens */
+    aur_tensor *both[2] = {aur_matmul(t, cs, k, 0, 0), aur_matmul(t, cs, v, 0, 0)};           /* (B*nh, r, hd) */
+    for (int i = 0; i < 2; i++) {
+        aur_tensor *full = aur_reshape(t, aur_permute(t, aur_reshape(t, both[i], aur_shape4(B, nh, r, hd)), rh), aur_shape3(B, r, D));
+        both[i] = aur__sheads(t, aur__sln(F, full, ln), nh);
+    }
+    *k_lms = both[0], *v_lms = both[1];
+}
+
+/* AttentionLS (transformer_ls.py): each feature token attends jointly (one
+   softmax) to r dynamic-projection summaries, its window's kw x kw keys, and
+   the global tokens; global tokens attend to everything except the summaries. */
+static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const char *prefix)
+{
+    aur_tape *t = F->t;
+    aur__surya *S = F->S;
+    const aur_surya_config *c = F->c;
+    int nh = c->num_heads, ng_lo = c->nglo, r = c->dp_rank;
+    int64_t B = x->shape[0], Ntot = x->shape[1], D = x->shape[2], hd = D / nh, Nf = Ntot - ng_lo;
+    int64_t w = c->window_size, s = w / 2 > 1 ? w / 2 : 1, kw = w + 2 * s, G = c->img_size / c->patch_size, ng = G / w;
+    char p[320];
+    snprintf(p, sizeof p, "%s.qkv", prefix);
+    aur_tensor *qkv = aur__slin(F, x, p, 0), *parts[3];
+    int64_t sizes[3] = {D, D, D};
+    if (aur_split(t, qkv, 2, 3, sizes, parts)) return NULL;
+    snprintf(p, sizeof p, "%s.dual_ln_full", prefix);
+    aur_tensor *q = aur_scale(t, parts[0], 1.0 / sqrt((double)hd)), *k = aur__sln(F, parts[1], p), *v = aur__sln(F, parts[2], p);
+    aur_tensor *qf = aur__sheads(t, aur_slice(t, q, 1, ng_lo, Nf), nh), *kf = aur__sheads(t, aur_slice(t, k, 1, ng_lo, Nf), nh);
+    aur_tensor *vf = aur__sheads(t, aur_slice(t, v, 1, ng_lo, Nf), nh); /* (B*nh, Nf, hd) */
+    /* scores of each query, window by window: [dynamic (r) | window slots (kw^2) | global (nglo)] */
+    int64_t BH = B * nh, nq = w * w, nk = kw * kw;
+    aur_tensor *qg = aur_gather(t, qf, BH, hd, &S->q_group, aur_shape4(BH, ng * ng, nq, hd));
+    aur_tensor *kwin = aur_gather(t, kf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
+    aur_tensor *vwin = aur_gather(t, vf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
+    aur_tensor *mask = aur__sconst(F, S->window_mask, aur_shape3(ng * ng, 1, nk));
+    aur_tensor *scores[3] = {NULL, aur_add(t, aur_matmul(t, qg, kwin, 0, 1), mask), NULL}, *k_lms = NULL, *v_lms = NULL, *kc = NULL, *vc = NULL;
+    int n_parts = 0, first = 1;
+    if (r > 0) {
+        aur__ls_dynamic(F, prefix, aur_slice(t, x, 1, ng_lo, Nf), kf, vf, B, &k_lms, &v_lms);
+        scores[0] = aur_reshape(t, aur_matmul(t, aur_reshape(t, qg, aur_shape3(BH, ng * ng * nq, hd)), k_lms, 0, 1),
+                                aur_shape4(BH, ng * ng, nq, r));
+        first = 0;
+    }
+    if (ng_lo > 0) {
+        kc = aur__sheads(t, aur_slice(t, k, 1, 0, ng_lo), nh), vc = aur__sheads(t, aur_slice(t, v, 1, 0, ng_lo), nh);
+        scores[2] = aur_reshape(t, aur_matmul(t, aur_reshape(t, qg, aur_shape3(BH, ng * ng * nq, hd)), kc, 0, 1),
+                                aur_shape4(BH, ng * ng, nq, ng_lo));
+    }
+    aur_tensor *cat[3];
+    for (int i = first; i < 3; i++)
+        if (scores[i]) cat[n_parts++] = scores[i];
+    aur_tensor *attn = aur_softmax(t, aur_concat(t, cat, n_parts, 3)), *pieces[3];
+    int64_t widths[3] = {r, nk, ng_lo}, cut[3];
+    int n_cut = 0;
+    for (int i = first; i < 3; i++)
+        if (scores[i]) cut[n_cut++] = widths[i];
+    if (aur_split(t, attn, 3, n_cut, cut, pieces)) return NULL;
+    aur_tensor *a_dp = r > 0 ? pieces[0] : NULL, *a_win = pieces[r > 0 ? 1 : 0], *a_glo = ng_lo > 0 ? pieces[n_cut - 1] : NULL;
+    /* the reference's order: window, then + dynamic, then + global */
+    aur_tensor *out = aur_reshape(t, aur_matmul(t, a_win, vwin, 0, 0), aur_shape3(BH, ng * ng * nq, hd));
+    if (a_dp) out = aur_add(t, out, aur_matmul(t, aur_reshape(t, a_dp, aur_shape3(BH, ng * ng * nq, r)), v_lms, 0, 0));
+    if (a_glo) out = aur_add(t, out, aur_matmul(t, aur_reshape(t, a_glo, aur_shape3(BH, ng * ng * nq, ng_lo)), vc, 0, 0));
+    out = aur_gather(t, out, BH, hd, &S->q_ungroup, aur_shape3(BH, Nf, hd)); /* back to token order */
+    if (ng_lo > 0) {                                                           /* the global tokens see every token */
+        aur_tensor *qc = aur__sheads(t, aur_slice(t, q, 1, 0, ng_lo), nh), *kk[2] = {kc, kf}, *vv[2] = {vc, vf};
+        aur_tensor *cd = aur_softmax(t, aur_matmul(t, qc, aur_concat(t, kk, 2, 1), 0, 1));
+        aur_tensor *cls_next = aur_matmul(t, cd, aur_concat(t, vv, 2, 1), 0, 0);
+        aur_tensor *both[2] = {cls_next, out};
+        out = aur_concat(t, both, 2, 1);
+    }
+    snprintf(p, sizeof p, "%s.proj", prefix);
+    return aur__slin(F, aur__sunheads(t, out, B, nh), p, 1);
+}
+
+static const float aur__one = 1.0f;
+
+/* BlockAttention without ensembles: every adaLN shift, scale and gate is 1.0,
+   so x + Attn(LN1(x) + 1) and x + MLP(LN2(x) + 1) (the +1 is the reference's). */
+static aur_tensor *aur__attention_block(const aur__sfwd *F, aur_tensor *x, int j)
+{
+    char b[160], p[200];
+    snprintf(b, sizeof b, "backbone.blocks_attention.%d", j);
+    snprintf(p, sizeof p, "%s.norm1", b);
+    aur_tensor *h = aur_add(F->t, aur__sln(F, x, p), aur__sconst(F, &aur__one, aur_shape1(1)));
+    snprintf(p, sizeof p, "%s.attn", b);
+    x = aur_add(F->t, x, aur__attention_ls(F, h, p));
+    snprintf(p, sizeof p, "%s.norm2", b);
+    h = aur_add(F->t, aur__sln(F, x, p), aur__sconst(F, &aur__one, aur_shape1(1)));
+    return aur_add(F->t, x, aur__smlp(F, h, b));
+}
+
+/* One backbone block as a checkpointable segment. */
+typedef struct aur__sblock_ctx {
+    aur__sfwd F; /* a copy: backward recomputes the block after the forward has returned */
+    int index;
+} aur__sblock_ctx;
+
+static aur_tensor *aur__sblock_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)n_in;
+    const aur__sblock_ctx *b = (const aur__sblock_ctx *)ctx;
+    aur__sfwd F = b->F;
+    F.t = t;
+    int ns = F.c->n_spectral_blocks;
+    return b->index < ns ? aur__spectral_block(&F, in[0], b->index) : aur__attention_block(&F, in[0], b->index - ns);
+}
+
+/* Embedding, then the blocks; a class token joins before the first attention block. */
+static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int class_token)
+{
+    char name[32];
+    for (int i = 0; i < F->c->depth && x; i++) {
+        if (class_token && i == F->c->n_spectral_blocks) {
+            aur_tensor *cls = aur_expand(F->t, aur__SP(F, "cls_token"), aur_shape3(x->shape[0], 1, x->shape[2])), *both[2] = {cls, x};
+            x = aur_concat(F->t, both, 2, 1);
+        }
+        aur__sblock_ctx *ctx = (aur__sblock_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+        if (!ctx) return NULL;
+        ctx->F = *F, ctx->index = i;
+        x = F->c->checkpoint_blocks ? aur_checkpoint(F->t, aur__sblock_segment, ctx, &x, 1) : aur__sblock_segment(F->t, ctx, &x, 1);
+        snprintf(name, sizeof name, "block%d_out", i);
+        aur__sprobe(F, name, x);
+    }
+    return x;
+}
+
+/* LinearDecoder: a per-token linear to p^2 C values, then PixelShuffle(p). */
+static aur_tensor *aur__pixel_decoder(const aur__sfwd *F, aur_tensor *z, int64_t Co)
+{
+    aur_tape *t = F->t;
+    int64_t B = z->shape[0], G = (int64_t)sqrt((double)z->shape[1]), p = F->c->patch_size;
+    static const int perm[6] = {0, 3, 1, 4, 2, 5};
+    int64_t six[6] = {B, G, G, Co, p, p};
+    return aur_reshape(t, aur_permute(t, aur_reshape(t, z, aur_shapev(6, six)), perm), aur_shape4(B, Co, G * p, G * p));
+}
+
+static aur_tensor *aur__linear_decoder(const aur__sfwd *F, aur_tensor *x, int64_t Co)
+{
+    int64_t D = x->shape[2], p = F->c->patch_size;
+    aur_tensor *w = aur_reshape(F->t, aur__SP(F, "unembed.unembed.0.weight"), aur_shape2(p * p * Co, D));
+    return aur__pixel_decoder(F, aur_linear(F->t, x, w, aur__SP(F, "unembed.unembed.0.bias")), Co);
+}
+
+/* PerceiverDecoder: every token is the single context of Co latent queries
+   (so the attention weights are exactly 1), then a grouped 1x1 conv and PixelShuffle. */
+static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x)
+{
+    aur_tape *t = F->t;
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], Co = F->c->out_chans, p = F->c->patch_size, hd = D / 16;
+    const char *pre = "unembed.perceiver.layers.0";
+    char n[200];
+    aur_tensor *ctx = aur_reshape(t, x, aur_shape3(B * L, 1, D));
+    aur_tensor *lat = aur_expand(t, aur__SP(F, "unembed.latent_queries"), aur_shape3(B * L, Co, D));
+    snprintf(n, sizeof n, "%s.0.to_q", pre);
+    aur_tensor *q = aur__split_heads(t, aur__slin(F, lat, n, 0), 16);
+    snprintf(n, sizeof n, "%s.0.to_kv", pre);
+    aur_tensor *kv = aur__slin(F, ctx, n, 0), *k = aur__split_heads(t, aur_slice(t, kv, 2, 0, 16 * hd), 16);
+    aur_tensor *v = aur__split_heads(t, aur_slice(t, kv, 2, 16 * hd, 16 * hd), 16);
+    snprintf(n, sizeof n, "%s.0.to_out", pre);
+    aur_tensor *a = aur__slin(F, aur__merge_heads(t, aur_sdpa(t, q, k, v, NULL, 0)), n, 0);
+    snprintf(n, sizeof n, "%s.2", pre);
+    a = aur__sln(F, a, n); /* residual_latent is off: the latents are replaced */
+    char f1[200], f2[200];
+    snprintf(f1, sizeof f1, "%s.1.net.0", pre);
+    snprintf(f2, sizeof f2, "%s.1.net.2", pre);
+    snprintf(n, sizeof n, "%s.3", pre);
+    aur_tensor *ff = aur__slin(F, aur_gelu(t, aur__slin(F, a, f1, 1)), f2, 1);
+    lat = aur_add(t, aur__sln(F, ff, n), a); /* (B*L, Co, D) */
+    /* grouped 1x1 conv: latent c's D values -> p^2 outputs of channel c */
+    aur_tensor *w = aur_reshape(t, aur__SP(F, "unembed.proj.weight"), aur_shape3(Co, p * p, D));
+    static const int cfirst[3] = {1, 0, 2};
+    aur_tensor *z = aur_matmul(t, aur_permute(t, lat, cfirst), w, 0, 1); /* (Co, B*L, p^2) */
+    z = aur_reshape(t, aur_permute(t, z, cfirst), aur_shape3(B, L, Co * p * p));
+    z = aur_add(t, z, aur__SP(F, "unembed.proj.bias"));
+    return aur__pixel_decoder(F, z, Co);
+}
+
+/* nn.MultiheadAttention self-attention on (B, L, D) (batch-first here). */
+static aur_tensor *aur__mha(const aur__sfwd *F, aur_tensor *x, const char *prefix, int heads)
+{
+    aur_tape *t = F->t;
+    int64_t D = x->shape[2];
+    aur_tensor *qkv = aur_linear(t, x, aur__SP(F, "%s.in_proj_weight", prefix), aur__SP(F, "%s.in_proj_bias", prefix)), *p3[3];
+    int64_t sizes[3] = {D, D, D};
+    if (aur_split(t, qkv, 2, 3, sizes, p3)) return NULL;
+    aur_tensor *o = aur__merge_heads(t, aur_sdpa(t, aur__split_heads(t, p3[0], heads), aur__split_heads(t, p3[1], heads),
+                                                 aur__split_heads(t, p3[2], heads), NULL, 0));
+    /* out_proj's weight is read directly, as torch does: a PEFT adapter on it has no effect there either */
+    return aur_linear(t, o, aur__SP(F, "%s.out_proj.weight", prefix), aur__SP(F, "%s.out_proj.bias", prefix));
+}
+
+/* TransformerEncoderLayer (post-norm, ReLU, feed-forward width D). */
+static aur_tensor *aur__encoder_layer(const aur__sfwd *F, aur_tensor *s, int l)
+{
+    char p[200], q[200];
+    snprintf(p, sizeof p, "downstream_transformer.layers.%d.self_attn", l);
+    snprintf(q, sizeof q, "downstream_transformer.layers.%d.norm1", l);
+    s = aur__sln(F, aur_add(F->t, s, aur_dropout(F->t, aur__mha(F, s, p, F->c->penult_heads), F->c->head_dropout)), q);
+    snprintf(p, sizeof p, "downstream_transformer.layers.%d.linear1", l);
+    snprintf(q, sizeof q, "downstream_transformer.layers.%d.linear2", l);
+    aur_tensor *h = aur_dropout(F->t, aur_clamp(F->t, aur__slin(F, s, p, 1), 0, INFINITY), F->c->head_dropout);
+    h = aur_dropout(F->t, aur__slin(F, h, q, 1), F->c->head_dropout);
+    snprintf(q, sizeof q, "downstream_transformer.layers.%d.norm2", l);
+    return aur__sln(F, aur_add(F->t, s, h), q);
+}
+
+/* HelioSpectformer1D after the backbone: (penultimate linear), pooling, unembed. */
+static aur_tensor *aur__head1d(const aur__sfwd *F, aur_tensor *tokens)
+{
+    aur_tape *t = F->t;
+    const aur_surya_config *c = F->c;
+    int64_t B = tokens->shape[0], D = tokens->shape[2];
+    aur_tensor *x = aur_dropout(t, tokens, c->head_dropout), *agg = NULL;
+    if (c->penultimate_linear) x = aur__slin(F, x, "linear", 1);
+    switch (c->pooling) {
+    case AUR_POOL_CLASS_TOKEN: agg = aur_reshape(t, x, aur_shape2(B, D)); break;
+    case AUR_POOL_AVERAGE: agg = aur_mean(t, x, 1, 0); break;
+    case AUR_POOL_MAX: agg = aur_max(t, x, 1, 0); break;
+    case AUR_POOL_ATTENTION: agg = aur_sum(t, aur__mha(F, x, "attention", c->penult_heads), 1, 0); break; /* a sum, as the reference */
+    case AUR_POOL_TRANSFORMER: {
+        aur_tensor *cls = aur_expand(t, aur__SP(F, "cls_token"), aur_shape3(B, 1, D)), *both[2] = {cls, x};
+        aur_tensor *s = aur_concat(t, both, 2, 1);
+        for (int l = 0; l < c->penult_layers; l++) s = aur__encoder_layer(F, s, l);
+        agg = aur_reshape(t, aur_slice(t, s, 1, 0, 1), aur_shape2(B, D));
+        break;
+    }
+    }
+    aur__sprobe(F, "unembed_in", agg);
+    aur_tensor *out = aur__slin(F, agg, "unembed", 1); /* the reference drops out agg and then discards the result */
+    if (c->sigmoid_output) out = aur_sigmoid(t, out);
+    if (c->squeeze_output && c->num_outputs == 1) out = aur_reshape(t, out, aur_shape1(B));
+    return out;
+}
+
+AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
+{
+    aur__surya *S = aur__S(m);
+    if (!S || !ts) return NULL;
+    const aur_surya_config *c = &S->cfg;
+    if (ts->ndim != 5 || ts->shape[1] != c->in_chans || ts->shape[2] != c->time_dim || ts->shape[3] != c->img_size ||
+        ts->shape[4] != c->img_size) {
+        char s1[64];
+        aur__err(AUR_ESHAPE, "Surya input ts %s: expected (B, %d, %d, %d, %d)", aur_shape_str(ts->shape, ts->ndim, s1, sizeof s1),
+                 c->in_chans, c->time_dim, c->img_size, c->img_size);
+        return NULL;
+    }
+    aur__sfwd F = {S, t, c};
+    aur_tensor *x = aur__surya_embed(&F, ts);
+    aur__sprobe(&F, "embedding_out", x);
+    int class_token = c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN;
+    x = aur__surya_backbone(&F, x, class_token);
+    if (!x) return NULL;
+    if (class_token) x = aur_slice(t, x, 1, 0, 1);
+    if (c->head != AUR_SURYA_1D) aur__sprobe(&F, "unembed_in", x);
+    switch (c->head) {
+    case AUR_SURYA_FORECAST: return aur__linear_decoder(&F, x, c->in_chans);
+    case AUR_SURYA_TOKENS: return x;
+    case AUR_SURYA_1D: return aur__head1d(&F, x);
+    case AUR_SURYA_2D: return c->perceiver_decoder ? aur__perceiver_decoder(&F, x) : aur__linear_decoder(&F, x, c->out_chans);
+    }
+    return NULL;
+}
+
+/* ==== Surya: scalers ==== */
+
+AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse)
+{
+    if (!x || x->ndim < 2 || x->shape[1] != C || x->device != AUR_CPU)
+        return aur__err(AUR_EINVAL, "aur_surya_normalise: x must be a CPU tensor (B, %d, ...)", C);
+    int64_t inner = x->numel / (x->shape[0] * C);
+    aur_real *v = aur_tensor_f32(x);
+    for (int64_t b = 0; b < x->shape[0]; b++)
+        for (int c = 0; c < C; c++) {
+            float scale = (float)s[c].sl_scale_factor, mean = (float)s[c].mean, den = (float)s[c].std + (float)s[c].epsilon;
+            aur_real *p = v + (b * C + c) * inner;
+            for (int64_t i = 0; i < inner; i++) {
+                if (!inverse) {
+                    float y = (float)p[i] * scale;
+                    y = y >= 0 ? log1pf(y) : -log1pf(-y);
+                    p[i] = (aur_real)((y - mean) / den);
+                } else {
+                    float y = (float)p[i] * den + mean;
+                    p[i] = (aur_real)((y >= 0 ? expm1f(y) : -expm1f(-y)) / scale);
+                }
+            }
+        }
+    return 0;
+}
+
+#endif /* SURYA implementation */
