@@ -20,7 +20,7 @@ LIBS = -lcjson -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya
 TOOLS = build/aurora-inspect build/aurora-train build/refcheck
 EXAMPLES = build/finetune_tiny build/finetune_aurora
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)

@@ -427,6 +427,7 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
     int64_t D = c->embed_dim, G = c->img_size / c->patch_size, p = c->patch_size;
     int64_t cls = c->head == AUR_SURYA_1D && (c->pooling == AUR_POOL_CLASS_TOKEN || c->pooling == AUR_POOL_TRANSFORMER);
     if (cls) aur__sdecl(m, &rc, 0, aur_shape3(1, 1, D), "cls_token");
+    aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed"); /* state_dict order: the buffer first */
     aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * c->time_dim, p, p), "embedding.patch_embed.proj.weight");
     aur__sdecl(m, &rc, 0, aur_shape1(D), "embedding.patch_embed.proj.bias");
     if (c->head == AUR_SURYA_FORECAST) {
@@ -440,7 +441,6 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
         aur__sdecl(m, &rc, 0, aur_shape4(p * p * c->out_chans, D, 1, 1), "unembed.unembed.0.weight");
         aur__sdecl(m, &rc, 0, aur_shape1(p * p * c->out_chans), "unembed.unembed.0.bias");
     }
-    aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed");
     return rc;
 }
 

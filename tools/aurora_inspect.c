@@ -19,7 +19,7 @@
    the model's variables when --stats gives its statistics (new variables).
    One line per variable; exit status 1 if any is in error. */
 #define AURORA_IMPLEMENTATION
-#include "../aurora.h"
+#include "../surya.h"
 
 static int inspect_file(const char *path)
 {
@@ -45,8 +45,11 @@ static int inspect_file(const char *path)
 static int inspect_model(const char *preset)
 {
     aur_aurora_config cfg;
-    aur_model *m = aur_model_create();
-    if (!m || aur_aurora_preset(preset, &cfg) || aur_aurora_declare(m, &cfg)) {
+    aur_surya_config sc;
+    aur_model *m = NULL;
+    if (!strncmp(preset, "surya", 5) || !strncmp(preset, "Surya", 5)) m = aur_surya_preset(preset, &sc) ? NULL : aur_surya_declare_model(&sc);
+    else if (!aur_aurora_preset(preset, &cfg)) m = aur_aurora_declare_model(&cfg);
+    if (!m) {
         fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
         aur_model_free(m);
         return 1;
@@ -124,6 +127,7 @@ static void usage(void)
     fprintf(stderr, "usage: aurora-inspect FILE.safetensors\n       aurora-inspect --model PRESET\n"
                     "       aurora-inspect --check-batch FILE [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]\npresets:");
     for (const char *const *p = aur_aurora_preset_names(); *p; p++) fprintf(stderr, " %s", *p);
+    fprintf(stderr, " surya-1.0 surya-tiny");
     fprintf(stderr, "\n");
 }
 

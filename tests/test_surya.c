@@ -1,0 +1,272 @@
+/* test_surya.c - Surya's table against the reference manifest, PEFT adapters
+   (the fixtures' adapter directories load and save back identically,
+   matching rules, reports, merge, freezing), LoRA on Aurora, scalers and the
+   errors a user meets. The numerics are refcheck's (surya_tiny, surya_heads). */
+#define AURORA_IMPLEMENTATION
+#include "../surya.h"
+#include "../lora.h"
+#include "aur_test.h"
+
+#include <stdlib.h>
+
+static void test_manifest(void)
+{
+    aur_surya_config c;
+    aur_surya_preset("surya-1.0", &c);
+    aur_model *m = aur_surya_declare_model(&c);
+    cJSON *man = aur_json_load("tests/fixtures/manifests/surya_1.0.json");
+    const cJSON *list = man ? cJSON_GetObjectItemCaseSensitive(man, "tensors") : NULL;
+    int same = m && list && cJSON_GetArraySize(list) == aur_model_count(m), i = 0;
+    for (const cJSON *e = list ? list->child : NULL; same && e; e = e->next, i++) {
+        const aur_tensor *p = aur_model_at(m, i);
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        same = !strcmp(p->name, cJSON_GetObjectItemCaseSensitive(e, "key")->valuestring) && cJSON_GetArraySize(shape) == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = cJSON_GetArrayItem(shape, d)->valuedouble == (double)p->shape[d];
+    }
+    double count = man ? cJSON_GetObjectItemCaseSensitive(man, "num_parameters")->valuedouble : -1;
+    AUR_CHECK(same && (double)aur_model_numel(m, 0) == count, "surya-1.0: %d tensors, %lld parameters equal the manifest (%.0f)",
+              m ? aur_model_count(m) : 0, m ? (long long)aur_model_numel(m, 0) : 0LL, count);
+    cJSON_Delete(man);
+    aur_model_free(m);
+}
+
+/* The model of a fixture case, declared (not allocated). */
+static aur_model *case_model(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *cfg = aur_json_load(path);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(cfg, "model");
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(model, "file");
+    const char *f = cJSON_IsString(file) ? file->valuestring : "";
+    const char *task = strstr(f, "solar_wind") ? "wind" : strstr(f, "euv") ? "euv" : "flare";
+    aur_surya_config c;
+    aur_surya_preset("surya-1.0", &c);
+    int rc = aur_surya_config_json(cJSON_GetObjectItemCaseSensitive(model, "kwargs"), cJSON_GetObjectItemCaseSensitive(model, "class")->valuestring,
+                                   task, &c);
+    cJSON_Delete(cfg);
+    return rc ? NULL : aur_surya_declare_model(&c);
+}
+
+static int same_file_tensors(const char *a, const char *b)
+{
+    aur_st_file *fa = aur_st_open(a), *fb = aur_st_open(b);
+    int same = fa && fb && fa->n == fb->n;
+    for (int i = 0; same && i < fa->n; i++) {
+        const aur_st_tensor *ea = &fa->tensors[i], *eb = aur_st_find(fb, ea->name);
+        same = eb && eb->numel == ea->numel && eb->ndim == ea->ndim;
+        for (int d = 0; same && d < ea->ndim; d++) same = ea->shape[d] == eb->shape[d];
+        if (!same) break;
+        aur_real *va = (aur_real *)malloc(sizeof(aur_real) * (size_t)ea->numel), *vb = (aur_real *)malloc(sizeof(aur_real) * (size_t)ea->numel);
+        aur_st_read(fa, ea, AUR_F32, va);
+        aur_st_read(fb, eb, AUR_F32, vb);
+        same = !memcmp(va, vb, sizeof(aur_real) * (size_t)ea->numel);
+        free(va);
+        free(vb);
+    }
+    aur_st_close(fa);
+    aur_st_close(fb);
+    return same;
+}
+
+/* Every fixture adapter: load its config and tensors, save again, compare. */
+static void test_fixture_adapters(void)
+{
+    static const char *cases[] = {"flare_class_token", "flare_avg_pool", "flare_max_pool", "flare_attention_pool",
+                                  "flare_transformer_pool", "wind_class_token", "ar_seg_linear", "ar_seg_perceiver"};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char dir[256], adir[300], out[300], a[400], b[400];
+        snprintf(dir, sizeof dir, "tests/fixtures/surya_heads/%s", cases[k]);
+        snprintf(adir, sizeof adir, "%s/adapter", dir);
+        aur_lora_config lc;
+        char *warn = NULL;
+        int rc = aur_lora_load_config(adir, &lc, &warn);
+        AUR_CHECK(rc == 0 && warn && strstr(warn, "unknown LoRA config key"), "%s: config read, newer PEFT keys warned about (%s)",
+                  cases[k], rc ? aur_last_error() : "");
+        free(warn);
+        aur_model *m = case_model(dir);
+        aur_lora_report rep;
+        memset(&rep, 0, sizeof rep);
+        rc = m ? aur_lora_declare(m, &lc, &rep) : AUR_EINVAL;
+        int unmatched_qkv = 0;
+        for (int i = 0; !rc && i < rep.n_unmatched; i++) unmatched_qkv += !strcmp(rep.unmatched[i], "q_proj") || !strcmp(rep.unmatched[i], "k_proj");
+        int pool_mha = strstr(cases[k], "attention_pool") || strstr(cases[k], "transformer_pool");
+        AUR_CHECK(rc == 0 && rep.n_matched == 8 + pool_mha && unmatched_qkv == 2,
+                  "%s: %d modules matched (8 fc1/fc2%s), q_proj and k_proj reported unmatched", cases[k], rc ? -1 : rep.n_matched,
+                  pool_mha ? " + out_proj" : "");
+        aur_lora_report_free(&rep);
+        snprintf(a, sizeof a, "%s/weights.safetensors", dir);
+        rc = rc ? rc : aur_model_alloc(m, AUR_CPU);
+        if (!rc) rc = aur_lora_load_peft_state_dict(m, a, AUR_LOAD_STRICT, NULL);
+        if (!rc) rc = aur_model_fill(m, "*.lora_?.default.weight", 0) > 0 ? 0 : AUR_EINVAL; /* forget them, then read the adapter */
+        if (!rc) rc = aur_lora_load(m, adir);
+        snprintf(out, sizeof out, "%s", aur_test_tmp(cases[k]));
+        if (!rc) rc = aur_lora_save(m, &lc, out);
+        snprintf(a, sizeof a, "%s/adapter_model.safetensors", adir);
+        snprintf(b, sizeof b, "%s/adapter_model.safetensors", out);
+        AUR_CHECK(rc == 0 && same_file_tensors(a, b), "%s: the adapter saves back with the same tensors (%s)", cases[k],
+                  rc ? aur_last_error() : "");
+        aur_lora_config back;
+        rc = aur_lora_load_config(out, &back, &warn);
+        int same = !rc && !warn && back.r == lc.r && back.lora_alpha == lc.lora_alpha && back.lora_dropout == lc.lora_dropout &&
+                   back.n_targets == lc.n_targets;
+        for (int i = 0; same && i < lc.n_targets; i++) same = !strcmp(back.target_modules[i], lc.target_modules[i]);
+        AUR_CHECK(same, "%s: the written config reads back equal, without unknown keys", cases[k]);
+        free(warn);
+        aur_model_free(m);
+    }
+}
+
+/* A forward on random input, for comparing runs. */
+static aur_tensor *tiny_forward(aur_model *m, aur_tape *t)
+{
+    const aur_surya_config *c = aur_surya_config_of(m);
+    aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(1, c->in_chans, c->time_dim, c->img_size, c->img_size));
+    aur_test_rng = 99;
+    for (int64_t i = 0; i < ts->numel; i++) aur_tensor_f32(ts)[i] = (aur_real)aur_test_normal();
+    return aur_surya_forward(m, t, ts);
+}
+
+static aur_surya_config tiny_config(void)
+{
+    aur_surya_config c;
+    aur_surya_preset("surya-tiny", &c);
+    c.img_size = 32, c.embed_dim = 32, c.time_dim = 1;
+    return c;
+}
+
+static void test_matching_merge_freeze(void)
+{
+    aur_surya_config c = tiny_config();
+    aur_model *m = aur_surya_declare_model(&c);
+    aur_lora_config lc = aur_lora_defaults();
+    snprintf(lc.target_regex, sizeof lc.target_regex, "backbone\\.blocks_attention\\.[0-9]+\\.mlp\\.fc1");
+    aur_lora_report rep;
+    int rc = aur_lora_declare(m, &lc, &rep);
+    AUR_CHECK(rc == 0 && rep.n_matched == 2 && !strcmp(rep.matched[0], "backbone.blocks_attention.0.mlp.fc1"), "regex targets: %d matched",
+              rep.n_matched);
+    aur_lora_report_free(&rep);
+    aur_lora_config bad = aur_lora_defaults();
+    snprintf(bad.target_regex, sizeof bad.target_regex, "blocks\\.\\d+\\.fc1");
+    AUR_CHECK(aur_lora_declare(m, &bad, NULL) == AUR_EUNSUPPORTED && strstr(aur_last_error(), "Python-only"), "Python regex refused: %s",
+              aur_last_error());
+    aur_lora_config none = aur_lora_defaults();
+    aur_lora_add_target(&none, "q_proj");
+    AUR_CHECK(aur_lora_declare(m, &none, NULL) == AUR_EINVAL && strstr(aur_last_error(), "q_proj"), "nothing matched is an error: %s",
+              aur_last_error());
+    aur_model_alloc(m, AUR_CPU);
+    aur_surya_init_weights(m, 5);
+    aur_model_fill(m, "*.lora_B.default.weight", 0.01); /* a non-zero update */
+    aur_tape *t = aur_tape_create();
+    aur_tape_set_grad(t, 0);
+    aur_tensor *y0 = tiny_forward(m, t);
+    aur_real *before = (aur_real *)malloc(sizeof(aur_real) * (size_t)y0->numel);
+    memcpy(before, y0->data, sizeof(aur_real) * (size_t)y0->numel);
+    aur_tape_reset(t);
+    aur_real w0 = aur_tensor_f32(aur_model_param(m, "backbone.blocks_attention.1.mlp.fc1.weight"))[3];
+    aur_lora_merge(m);
+    aur_tensor *y1 = tiny_forward(m, t);
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < y1->numel; i++)
+        worst = fmax(worst, fabs(aur_tensor_f32(y1)[i] - before[i])), scale = fmax(scale, fabs(before[i]));
+    AUR_CHECK(worst <= 1e-5 * scale, "merged forward equals the adapter forward (%.2g of %.2g)", worst, scale);
+    aur_lora_unmerge(m);
+    aur_real w1 = aur_tensor_f32(aur_model_param(m, "backbone.blocks_attention.1.mlp.fc1.weight"))[3];
+    AUR_CHECK(fabs(w1 - w0) <= 1e-6 * fabs(w0) + 1e-9, "unmerge restores the weight (%.9g vs %.9g)", w1, w0);
+    lc.n_modules_to_save = 1;
+    snprintf(lc.modules_to_save[0], sizeof lc.modules_to_save[0], "unembed");
+    aur_lora_freeze_base(m, &lc);
+    int64_t adapters = 2 * (8 * 32 + 128 * 8), head = 16 * 13 * 32 + 16 * 13; /* two fc1 adapters (A 8x32, B 128x8), the decoder */
+    AUR_CHECK(aur_model_numel(m, 1) == adapters + head, "trainable: the adapters and modules_to_save (%lld vs %lld)",
+              (long long)aur_model_numel(m, 1), (long long)(adapters + head));
+    free(before);
+    aur_tape_free(t);
+    aur_model_free(m);
+}
+
+/* A fresh LoRA on Aurora's own linear layers: the adapters get gradients. */
+static void test_lora_on_aurora(void)
+{
+    aur_aurora_config c;
+    aur_aurora_preset("aurora-small-pretrained", &c);
+    c.embed_dim = 16, c.num_heads = 2, c.window_size[0] = 2, c.window_size[1] = 2, c.window_size[2] = 4, c.n_stages = 2, c.latent_levels = 2;
+    for (int i = 0; i < 2; i++) c.encoder_depths[i] = c.decoder_depths[i] = 1, c.encoder_num_heads[i] = c.decoder_num_heads[1 - i] = 2 << i;
+    aur_model *m = aur_aurora_declare_model(&c);
+    aur_lora_config lc = aur_lora_defaults();
+    aur_lora_add_target(&lc, "qkv");
+    aur_lora_add_target(&lc, "no_such_layer");
+    aur_lora_report rep;
+    int rc = aur_lora_declare(m, &lc, &rep);
+    AUR_CHECK(rc == 0 && rep.n_matched == 4 && rep.n_unmatched == 1 && !strcmp(rep.unmatched[0], "no_such_layer"),
+              "Aurora: 4 qkv layers adapted, 'no_such_layer' reported (%s)", rc ? aur_last_error() : "");
+    aur_lora_report_free(&rep);
+    aur_model_alloc(m, AUR_CPU);
+    aur_aurora_init_weights(m, 1);
+    aur_model_fill(m, "*.lora_?.default.weight", 0.01);
+    aur_model_fill(m, "*ln_modulation.1.bias", 0.5); /* Aurora starts every residual branch at 0 (adaLN-zero) */
+    aur_lora_freeze_base(m, &lc);
+    aur_batch *b = aur_batch_create(1, 2, 2, 16, 32, &c.surf_vars, &c.static_vars, &c.atmos_vars);
+    b->levels[0] = 500, b->levels[1] = 850;
+    for (int i = 0; i < 16; i++) b->lat[i] = (float)(90 - 180.0 * i / 15);
+    for (int j = 0; j < 32; j++) b->lon[j] = (float)(360.0 * j / 32);
+    b->time[0] = 1.6e9;
+    aur_tape *t = aur_tape_create();
+    aur_batch *p = aur_aurora_forward(m, t, b);
+    aur_tensor *loss = p ? aur_mean_all(t, aur_mul(t, p->surf[0], p->surf[0])) : NULL;
+    rc = loss ? aur_backward(t, loss) : AUR_EINVAL;
+    double g = aur_grad_norm(m, "*.lora_A.default.weight");
+    AUR_CHECK(rc == 0 && g > 0 && isfinite(g), "gradients reach Aurora's adapters (|g| %.3g)", g);
+    aur_batch_free(p);
+    aur_batch_free(b);
+    aur_tape_free(t);
+    aur_model_free(m);
+}
+
+static void test_errors_and_scalers(void)
+{
+    aur_surya_config c;
+    aur_surya_preset("surya-tiny", &c);
+    cJSON *kw = cJSON_Parse("{\"img_size\": 32, \"nglo_typo\": 1}");
+    AUR_CHECK(aur_surya_config_json(kw, "HelioSpectFormer", NULL, &c) && strstr(aur_last_error(), "nglo_typo"), "unknown keyword named: %s",
+              aur_last_error());
+    cJSON_Delete(kw);
+    aur_surya_config h = tiny_config();
+    h.head = AUR_SURYA_1D, h.pooling = AUR_POOL_CLASS_TOKEN, h.nglo = 0;
+    AUR_CHECK(!aur_surya_declare_model(&h) && strstr(aur_last_error(), "nglo"), "class token without a global token: %s", aur_last_error());
+    aur_surya_config e = tiny_config();
+    e.ensemble = 4;
+    AUR_CHECK(!aur_surya_declare_model(&e) && strstr(aur_last_error(), "ensemble"), "unsupported options named: %s", aur_last_error());
+    aur_surya_config tc = tiny_config();
+    aur_model *m = aur_surya_create(&tc, AUR_CPU, 1);
+    aur_tape *t = aur_tape_create();
+    aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(1, 13, 2, 32, 32));
+    AUR_CHECK(!aur_surya_forward(m, t, ts) && strstr(aur_last_error(), "expected (B, 13, 1, 32, 32)"), "bad input shape: %s", aur_last_error());
+    aur_tape_free(t);
+    aur_model_free(m);
+
+    aur_surya_scaler s[2] = {{1.5, 2.0, 1e-5, 0.1}, {-0.2, 0.7, 1e-4, 3.0}};
+    aur_tensor *x = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape3(2, 2, 5));
+    for (int i = 0; i < 20; i++) aur_tensor_f32(x)[i] = (aur_real)((i - 10) * 13.7);
+    aur_real orig[20];
+    memcpy(orig, x->data, sizeof orig);
+    aur_surya_normalise(x, s, 2, 0);
+    double z = aur_tensor_f32(x)[12]; /* sample 1, channel 0, value 2 * 13.7 */
+    double want = (log1p(2 * 13.7 * 0.1) - 1.5) / (2.0 + 1e-5);
+    aur_surya_normalise(x, s, 2, 1);
+    double worst = 0;
+    for (int i = 0; i < 20; i++) worst = fmax(worst, fabs(aur_tensor_f32(x)[i] - orig[i]) / fmax(1, fabs(orig[i])));
+    AUR_CHECK(fabs(z - want) < 1e-5 && worst < 1e-4, "scalers: signum-log standardisation (%.6g vs %.6g) and back (%.2g)", z, want, worst);
+    aur_tensor_free(x);
+}
+
+int main(void)
+{
+    aur_test_tmpdir_begin("surya");
+    test_manifest();
+    test_fixture_adapters();
+    test_matching_merge_freeze();
+    test_lora_on_aurora();
+    test_errors_and_scalers();
+    aur_test_tmpdir_end();
+    return aur_test_summary();
+}
