@@ -1,7 +1,8 @@
 # aurora.h - build, test, benchmark.
 #   make            library tests, tools and examples (CPU)
 #   make test       every CPU test, plain and under ASan+UBSan; last line "N passed, N failed"
-#   make demo       the end-to-end CPU fine-tuning demo
+#   make demo       the end-to-end CPU fine-tuning demo (Aurora)
+#   make demo-surya Surya's 1D and 2D heads on a synthetic Sun
 #   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
@@ -22,10 +23,10 @@ HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_we
 
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya
 TOOLS = build/aurora-inspect build/aurora-train build/refcheck
-EXAMPLES = build/finetune_tiny build/finetune_aurora
+EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
 
-.PHONY: all test asan demo bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
+.PHONY: all test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
 all: deps $(BINS)
 
 build build/asan:
@@ -52,6 +53,8 @@ build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+build/finetune_surya_%: examples/finetune_surya_%.c examples/surya_demo.h $(HEADERS) | build
+	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 
 test: all
 	@bash tests/run.sh all
@@ -61,6 +64,10 @@ asan: all
 
 demo: deps build/finetune_aurora
 	./build/finetune_aurora demo-out
+
+demo-surya: deps build/finetune_surya_1d build/finetune_surya_2d
+	./build/finetune_surya_1d demo-out-surya
+	./build/finetune_surya_2d demo-out-surya
 
 # ---- benchmarks ----
 build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build

@@ -1,0 +1,417 @@
+/* surya_demo.h - shared pieces of the Surya fine-tuning examples: a small
+   synthetic Sun (NOT real SDO data), the run config, a tiny pretrained
+   backbone, training with LoRA, a linear baseline, metrics and plots.
+
+   The synthetic Sun: a 32 x 32 image of a limb-darkened disk in 13 channels
+   named as SDO's (8 AIA EUV/UV channels, 5 HMI magnetic/velocity ones), with
+   one to three active regions (a bright EUV blob over a bipolar magnetic
+   pair) and sometimes a coronal hole (dark in the hot AIA channels). The
+   disk rotates from one frame to the next. Labels are functions of what is
+   visible, plus a little noise:
+     flare (binary)  - a compact, strong bipolar region is present;
+     solar wind      - speed grows with the coronal hole's area;
+     AR mask (2D)    - pixels where |B_z| is strong.
+   Raw values go through Surya's scalers (signum-log, standardise) as the
+   reference pipeline does. */
+#ifndef SURYA_DEMO_H
+#define SURYA_DEMO_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define SUN 32 /* image side */
+#define SUN_C 13
+
+typedef struct sun_sample {
+    float x[SUN_C][SUN][SUN];  /* normalised image at the current time */
+    float prev[SUN_C][SUN][SUN]; /* one step earlier */
+    float mask[SUN][SUN];      /* active-region mask */
+    float flare, wind;         /* labels: 0/1, and speed scaled to [0, 1] */
+} sun_sample;
+
+static uint64_t sun_rng_state = 1;
+static double sun_uniform(void)
+{
+    sun_rng_state = sun_rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(sun_rng_state >> 11) / 9007199254740992.0;
+}
+
+/* Surya's scalers for the synthetic channels (AIA: counts; HMI: gauss). */
+static void sun_scalers(aur_surya_scaler *s)
+{
+    for (int c = 0; c < SUN_C; c++) {
+        s[c].sl_scale_factor = c < 8 ? 0.01 : 0.05;
+        s[c].mean = c < 8 ? 1.2 : 0.0;
+        s[c].std = c < 8 ? 0.6 : 0.8;
+        s[c].epsilon = 1e-6;
+    }
+}
+
+typedef struct sun_region {
+    double lat, lon, strength, sep;
+} sun_region;
+
+/* Raw channel values of the disk at a rotation phase. */
+static void sun_render(float out[SUN_C][SUN][SUN], const sun_region *r, int nr, double hole, double phase)
+{
+    for (int i = 0; i < SUN; i++)
+        for (int j = 0; j < SUN; j++) {
+            double y = (i - SUN / 2 + 0.5) / (SUN / 2 - 2), x = (j - SUN / 2 + 0.5) / (SUN / 2 - 2), rho = sqrt(x * x + y * y);
+            double mu = rho < 1 ? sqrt(1 - rho * rho) : 0, bz = 0, glow = 0, dark = 0;
+            for (int k = 0; k < nr; k++) {
+                double cx = sin(r[k].lon + phase) * cos(r[k].lat), cy = -sin(r[k].lat), dx = x - cx, dy = y - cy;
+                double w = r[k].lon + phase < 1.4 && r[k].lon + phase > -1.4 ? 1 : 0; /* on the visible side */
+                double s2 = 0.02 + 0.01 * r[k].sep;
+                bz += w * r[k].strength * (exp(-((dx - r[k].sep) * (dx - r[k].sep) + dy * dy) / s2) -
+                                           exp(-((dx + r[k].sep) * (dx + r[k].sep) + dy * dy) / s2));
+                glow += w * r[k].strength * exp(-(dx * dx + dy * dy) / (3 * s2));
+            }
+            if (hole > 0) dark = exp(-((x - 0.1) * (x - 0.1) + (y + 0.2) * (y + 0.2)) / (hole * hole));
+            for (int c = 0; c < SUN_C; c++) {
+                double v;
+                if (c < 8) v = rho < 1 ? (200 + 40 * c) * (0.4 + 0.6 * mu) * (1 + 3 * glow) * (1 - (c >= 2 && c <= 4 ? 0.8 * dark : 0)) : 5;
+                else if (c == 11 || c == 8) v = rho < 1 ? 300 * bz : 0;
+                else v = rho < 1 ? 40 * bz * (c - 9.5) + 20 * x : 0;
+                out[c][i][j] = (float)(v * (1 + 0.02 * (sun_uniform() - 0.5)));
+            }
+        }
+}
+
+/* One random Sun with its labels; raw values, normalised by the caller. */
+static void sun_make(sun_sample *s)
+{
+    sun_region r[3];
+    int nr = 1 + (int)(sun_uniform() * 3);
+    double flare_score = 0;
+    for (int k = 0; k < nr; k++) {
+        r[k].lat = (sun_uniform() - 0.5) * 1.0, r[k].lon = (sun_uniform() - 0.5) * 2.0;
+        r[k].strength = 0.3 + sun_uniform() * 1.2, r[k].sep = 0.05 + sun_uniform() * 0.2;
+        if (fabs(r[k].lon) < 1.2) flare_score = fmax(flare_score, r[k].strength / (r[k].sep * 10));
+    }
+    double hole = sun_uniform() < 0.6 ? 0.15 + 0.35 * sun_uniform() : 0;
+    sun_render(s->prev, r, nr, hole, -0.08);
+    sun_render(s->x, r, nr, hole, 0.0);
+    s->flare = (float)((flare_score > 1.1) ^ (sun_uniform() < 0.05));
+    s->wind = (float)(fmin(1, (hole * hole * 3.0) + 0.05 * sun_uniform()));
+    for (int i = 0; i < SUN; i++)
+        for (int j = 0; j < SUN; j++) s->mask[i][j] = fabsf(s->x[11][i][j]) > 60 ? 1.0f : 0.0f;
+}
+
+/* n samples, normalised with the scalers. Owned: free(). */
+static sun_sample *sun_dataset(int n, uint64_t seed)
+{
+    sun_rng_state = seed * 2654435761ull + 7;
+    sun_sample *d = (sun_sample *)malloc(sizeof *d * (size_t)n);
+    aur_surya_scaler sc[SUN_C];
+    sun_scalers(sc);
+    aur_tensor *tmp = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape3(1, SUN_C, SUN * SUN));
+    for (int k = 0; k < n; k++) {
+        sun_make(&d[k]);
+        for (int pass = 0; pass < 2; pass++) {
+            float *img = pass ? &d[k].prev[0][0][0] : &d[k].x[0][0][0];
+            for (int i = 0; i < SUN_C * SUN * SUN; i++) aur_tensor_f32(tmp)[i] = img[i];
+            aur_surya_normalise(tmp, sc, SUN_C, 0);
+            for (int i = 0; i < SUN_C * SUN * SUN; i++) img[i] = (float)aur_tensor_f32(tmp)[i];
+        }
+    }
+    aur_tensor_free(tmp);
+    return d;
+}
+
+/* ts (B, 13, T, 32, 32) for samples idx[0..B): T = 1 (now) or 2 (previous, now). */
+static aur_tensor *sun_batch(aur_tape *t, const sun_sample *d, const int *idx, int B, int T)
+{
+    aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(B, SUN_C, T, SUN, SUN));
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < SUN_C; c++)
+            for (int k = 0; k < T; k++) {
+                const float *src = (k == T - 1) ? &d[idx[b]].x[c][0][0] : &d[idx[b]].prev[c][0][0];
+                aur_real *dst = aur_tensor_f32(ts) + (((int64_t)b * SUN_C + c) * T + k) * SUN * SUN;
+                for (int i = 0; i < SUN * SUN; i++) dst[i] = src[i];
+            }
+    return ts;
+}
+
+/* ---- the run config: keys as in the reference's YAML ---- */
+
+static double demo_num(const cJSON *o, const char *k, double d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsBool(v) ? cJSON_IsTrue(v) : d;
+}
+
+/* model: {img_size, patch_size, in_channels, time_embedding, embed_dim, depth, spectral_blocks, num_heads,
+   mlp_ratio, window_size, dp_rank, nglo, <pooling flags>, penultimate_linear_layer, dropout, ...} */
+static int demo_surya_config(const cJSON *model, aur_surya_head head, aur_surya_config *c)
+{
+    aur_surya_preset("surya-tiny", c);
+    c->img_size = (int)demo_num(model, "img_size", SUN), c->patch_size = (int)demo_num(model, "patch_size", 4);
+    c->in_chans = (int)demo_num(model, "in_channels", SUN_C), c->embed_dim = (int)demo_num(model, "embed_dim", 32);
+    c->depth = (int)demo_num(model, "depth", 4), c->n_spectral_blocks = (int)demo_num(model, "spectral_blocks", 2);
+    c->num_heads = (int)demo_num(model, "num_heads", 4), c->mlp_ratio = demo_num(model, "mlp_ratio", 4);
+    c->window_size = (int)demo_num(model, "window_size", 2), c->dp_rank = (int)demo_num(model, "dp_rank", 4);
+    c->nglo = (int)demo_num(model, "nglo", 0);
+    c->time_dim = (int)demo_num(cJSON_GetObjectItemCaseSensitive(model, "time_embedding"), "time_dim", 1);
+    c->head = head;
+    c->penultimate_linear = (int)demo_num(model, "penultimate_linear_layer", 1);
+    c->head_dropout = demo_num(model, "dropout", 0.0);
+    c->pooling = demo_num(model, "global_class_token", 0) ? AUR_POOL_CLASS_TOKEN
+                 : demo_num(model, "global_max_pooling", 0) ? AUR_POOL_MAX : AUR_POOL_AVERAGE;
+    c->perceiver_decoder = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(model, "ft_unembedding_type")) &&
+                           !strcmp(cJSON_GetObjectItemCaseSensitive(model, "ft_unembedding_type")->valuestring, "perceiver");
+    c->out_chans = (int)demo_num(model, "ft_out_chans", 1);
+    return 0;
+}
+
+/* ---- a tiny "pretrained" backbone: next-frame forecasting on the synthetic Sun ---- */
+
+static void demo_die(const char *what)
+{
+    fprintf(stderr, "%s: %s\n", what, aur_last_error());
+    exit(1);
+}
+
+/* Pretrains the forecasting model (the previous frame, repeated for each of
+   the head's T input times -> the next frame) unless path exists. */
+static void demo_pretrain(const aur_surya_config *head_cfg, const char *path, const sun_sample *d, int n)
+{
+    if (access(path, F_OK) == 0) return;
+    aur_surya_config c = *head_cfg;
+    c.head = AUR_SURYA_FORECAST, c.nglo = 0;
+    int T = c.time_dim;
+    aur_model *m = aur_surya_create(&c, AUR_CPU, 11);
+    aur_optim_opts o = aur_adamw_defaults();
+    o.lr = 2e-3;
+    aur_optim *opt = aur_optim_create(m, &o);
+    aur_tape *t = aur_tape_create();
+    double first = 0, last = 0;
+    for (int step = 0; step < 120; step++) {
+        int idx[4];
+        for (int b = 0; b < 4; b++) idx[b] = (step * 4 + b) % n;
+        aur_tape_reset(t);
+        aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(4, SUN_C, T, SUN, SUN)), *tg = aur_tensor_new(t, AUR_CPU, aur_shape4(4, SUN_C, SUN, SUN));
+        for (int b = 0; b < 4; b++)
+            for (int i = 0; i < SUN_C * SUN * SUN; i++) {
+                for (int k = 0; k < T; k++) aur_tensor_f32(ts)[((int64_t)b * SUN_C + i / (SUN * SUN)) * T * SUN * SUN + k * SUN * SUN + i % (SUN * SUN)] = (&d[idx[b]].prev[0][0][0])[i];
+                aur_tensor_f32(tg)[(int64_t)b * SUN_C * SUN * SUN + i] = (&d[idx[b]].x[0][0][0])[i];
+            }
+        aur_tensor *loss = aur_mse_loss(t, aur_surya_forward(m, t, ts), tg);
+        aur_model_zero_grad(m);
+        if (!loss || aur_backward(t, loss) || aur_clip_grad_norm(m, 1.0, NULL) || aur_optim_step(opt)) demo_die("pretraining");
+        if (step == 0) first = aur_tensor_f32(loss)[0];
+        last = aur_tensor_f32(loss)[0];
+    }
+    printf("pretrained a tiny Surya backbone on next-frame forecasting: MSE %.4f -> %.4f (120 steps)\n", first, last);
+    if (aur_save_safetensors(m, path)) demo_die(path);
+    aur_tape_free(t);
+    aur_optim_free(opt);
+    aur_model_free(m);
+}
+
+/* The head model: the backbone from the checkpoint (filtered: the forecast
+   decoder does not fit a head), LoRA on fc1/fc2, the head trained in full
+   (modules_to_save), everything else frozen as PEFT does. */
+static aur_model *demo_head_model(const aur_surya_config *c, const cJSON *model, const char *ckpt, aur_lora_config *lc, int full)
+{
+    aur_model *m = aur_surya_declare_model(c);
+    if (!m) demo_die("model");
+    *lc = aur_lora_defaults();
+    const cJSON *lj = cJSON_GetObjectItemCaseSensitive(model, "lora_config");
+    int use_lora = !full && (int)demo_num(model, "use_lora", 1);
+    if (use_lora && (aur_lora_config_json(lj, lc, NULL) || aur_lora_declare(m, lc, NULL))) demo_die("LoRA");
+    if (aur_model_alloc(m, AUR_CPU) || aur_surya_init_weights(m, 3)) demo_die("model");
+    aur_load_report rep;
+    if (aur_load_safetensors(m, ckpt, AUR_LOAD_FILTERED, &rep)) demo_die(ckpt);
+    printf("  backbone from %s (filtered): %d tensors loaded, %d new or reshaped here (head, adapters), %d unused\n", ckpt,
+           rep.n_loaded, rep.n_missing, rep.n_unexpected);
+    aur_load_report_free(&rep);
+    static const char *heads[] = {"cls_token", "linear", "unembed"};
+    for (int k = 0; k < 3; k++) snprintf(lc->modules_to_save[k], sizeof lc->modules_to_save[0], "%s", heads[k]);
+    lc->n_modules_to_save = 3;
+    if (use_lora) aur_lora_freeze_base(m, lc);
+    else if (!full && demo_num(model, "freeze_backbone", 0)) aur_model_freeze(m, "*embedding*,backbone.*");
+    aur_model_unfreeze(m, "cls_token,linear.*,unembed.*");
+    return m;
+}
+
+/* ---- metrics ---- */
+
+typedef struct binary_metrics {
+    double accuracy, precision, recall, f1, tss, hss;
+} binary_metrics;
+
+static inline binary_metrics binary_scores(const float *prob, const float *label, int n)
+{
+    double tp = 0, tn = 0, fp = 0, fn = 0;
+    for (int i = 0; i < n; i++) {
+        int p = prob[i] >= 0.5f, y = label[i] >= 0.5f;
+        tp += p && y, tn += !p && !y, fp += p && !y, fn += !p && y;
+    }
+    binary_metrics s;
+    s.accuracy = (tp + tn) / n;
+    s.precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+    s.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
+    s.f1 = s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0;
+    s.tss = s.recall - (fp + tn > 0 ? fp / (fp + tn) : 0); /* true skill statistic: TPR - FPR */
+    double den = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn);
+    s.hss = den > 0 ? 2 * (tp * tn - fn * fp) / den : 0; /* Heidke skill score */
+    return s;
+}
+
+static void write_line(FILE *fp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(fp, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- training and prediction ---- */
+
+enum { TASK_FLARE = 0, TASK_WIND = 1, TASK_SEGMENT = 2 };
+
+/* Targets of a batch: flare (B), wind (B, 1), masks (B, 1, H, W). */
+static aur_tensor *demo_target(aur_tape *t, const sun_sample *d, const int *idx, int B, int task)
+{
+    aur_tensor *y = aur_tensor_new(t, AUR_CPU, task == TASK_FLARE ? aur_shape1(B) : task == TASK_WIND ? aur_shape2(B, 1)
+                                                                                                    : aur_shape4(B, 1, SUN, SUN));
+    for (int b = 0; b < B; b++) {
+        if (task == TASK_SEGMENT)
+            for (int i = 0; i < SUN * SUN; i++) aur_tensor_f32(y)[(int64_t)b * SUN * SUN + i] = (&d[idx[b]].mask[0][0])[i];
+        else aur_tensor_f32(y)[b] = task == TASK_FLARE ? d[idx[b]].flare : d[idx[b]].wind;
+    }
+    return y;
+}
+
+static aur_tensor *demo_loss(aur_tape *t, aur_tensor *out, aur_tensor *y, int task)
+{
+    return task == TASK_WIND ? aur_mse_loss(t, out, y) : aur_bce_logits_loss(t, out, y, NULL);
+}
+
+/* Fine-tunes for `steps` (warm-up then cosine to min_lr); curve[s] = the loss of step s. */
+static void demo_train(aur_model *m, const sun_sample *d, int n, int T, int task, double lr, double min_lr, int warmup, int steps,
+                       int B, double *curve)
+{
+    aur_optim_opts o = aur_adamw_defaults();
+    o.lr = lr;
+    aur_optim *opt = aur_optim_create(m, &o);
+    aur_lr_schedule sched = {AUR_LR_COSINE, warmup, steps, min_lr / lr};
+    aur_tape *t = aur_tape_create();
+    aur_tape_seed(t, 5);
+    int *idx = (int *)malloc(sizeof(int) * (size_t)B);
+    for (int s = 0; s < steps; s++) {
+        for (int b = 0; b < B; b++) idx[b] = (int)(((int64_t)s * B + b) * 7919 % n);
+        aur_tape_reset(t);
+        aur_tensor *loss = demo_loss(t, aur_surya_forward(m, t, sun_batch(t, d, idx, B, T)), demo_target(t, d, idx, B, task), task);
+        aur_model_zero_grad(m);
+        aur_optim_set_lr_factor(opt, aur_lr_factor(&sched, s));
+        if (!loss || aur_backward(t, loss) || aur_clip_grad_norm(m, 1.0, NULL) || aur_optim_step(opt)) demo_die("fine-tuning");
+        curve[s] = aur_tensor_f32(loss)[0];
+    }
+    free(idx);
+    aur_tape_free(t);
+    aur_optim_free(opt);
+}
+
+/* Predictions on every sample: probabilities (flare, masks) or values (wind); out holds n or n*H*W. */
+static void demo_predict(aur_model *m, const sun_sample *d, int n, int T, int task, float *out)
+{
+    aur_tape *t = aur_tape_create();
+    aur_tape_set_grad(t, 0);
+    aur_tape_set_training(t, 0);
+    for (int i = 0; i < n; i++) {
+        aur_tape_reset(t);
+        aur_tensor *y = aur_surya_forward(m, t, sun_batch(t, d, &i, 1, T));
+        if (!y) demo_die("prediction");
+        if (task != TASK_WIND) y = aur_sigmoid(t, y);
+        int64_t k = task == TASK_SEGMENT ? SUN * SUN : 1;
+        for (int64_t j = 0; j < k; j++) out[(int64_t)i * k + j] = (float)aur_tensor_f32(y)[j];
+    }
+    aur_tape_free(t);
+}
+
+/* ---- the linear baseline ---- */
+
+/* Features of a sample: per channel the mean and the extremes over the image (1D tasks). */
+static void demo_features(const sun_sample *s, float *f)
+{
+    for (int c = 0; c < SUN_C; c++) {
+        double sum = 0, lo = 1e30, hi = -1e30;
+        for (int i = 0; i < SUN * SUN; i++) {
+            double v = (&s->x[c][0][0])[i];
+            sum += v, lo = fmin(lo, v), hi = fmax(hi, v);
+        }
+        f[3 * c] = (float)(sum / (SUN * SUN)), f[3 * c + 1] = (float)lo, f[3 * c + 2] = (float)hi;
+    }
+}
+
+/* A linear model trained with Adam: on image features (1D tasks) or per pixel
+   on the 13 channel values (segmentation). Predictions for the validation set. */
+static void demo_baseline(const sun_sample *tr, int ntr, const sun_sample *va, int nva, int task, float *pred, double *curve, int steps)
+{
+    int F = task == TASK_SEGMENT ? SUN_C : 3 * SUN_C;
+    aur_model *m = aur_model_create();
+    aur_tensor *w = aur_model_add(m, "baseline.weight", aur_shape2(1, F), 0), *bias = aur_model_add(m, "baseline.bias", aur_shape1(1), 0);
+    aur_model_alloc(m, AUR_CPU);
+    aur_optim_opts o = aur_adamw_defaults();
+    o.lr = 1e-2;
+    aur_optim *opt = aur_optim_create(m, &o);
+    aur_tape *t = aur_tape_create();
+    for (int pass = 0; pass < 2; pass++) { /* 0: train, 1: predict the validation set */
+        const sun_sample *d = pass ? va : tr;
+        int n = pass ? nva : ntr;
+        int64_t rows = task == TASK_SEGMENT ? (int64_t)n * SUN * SUN : n;
+        for (int s = 0; s < (pass ? 1 : steps); s++) {
+            aur_tape_reset(t);
+            aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape2(rows, F)), *y = aur_tensor_new(t, AUR_CPU, aur_shape2(rows, 1));
+            for (int k = 0; k < n; k++) {
+                if (task == TASK_SEGMENT)
+                    for (int i = 0; i < SUN * SUN; i++) {
+                        for (int c = 0; c < SUN_C; c++) aur_tensor_f32(x)[((int64_t)k * SUN * SUN + i) * F + c] = (&d[k].x[c][0][0])[i];
+                        aur_tensor_f32(y)[(int64_t)k * SUN * SUN + i] = (&d[k].mask[0][0])[i];
+                    }
+                else {
+                    float f[3 * SUN_C];
+                    demo_features(&d[k], f);
+                    for (int c = 0; c < F; c++) aur_tensor_f32(x)[(int64_t)k * F + c] = f[c];
+                    aur_tensor_f32(y)[k] = task == TASK_FLARE ? d[k].flare : d[k].wind;
+                }
+            }
+            aur_tensor *out = aur_linear(t, x, w, bias);
+            if (pass) {
+                for (int64_t r = 0; r < rows; r++) {
+                    double v = aur_tensor_f32(out)[r];
+                    pred[r] = (float)(task == TASK_WIND ? v : 1 / (1 + exp(-v)));
+                }
+                break;
+            }
+            aur_tensor *loss = task == TASK_WIND ? aur_mse_loss(t, out, y) : aur_bce_logits_loss(t, out, y, NULL);
+            aur_model_zero_grad(m);
+            if (!loss || aur_backward(t, loss) || aur_optim_step(opt)) demo_die("baseline");
+            curve[s] = aur_tensor_f32(loss)[0];
+        }
+    }
+    aur_tape_free(t);
+    aur_optim_free(opt);
+    aur_model_free(m);
+}
+
+/* loss-vs-step curves of several runs on one log-scale chart, each smoothed
+   by an exponential moving average (0.9) so mini-batch noise does not hide them. */
+static void demo_plot_curves(const char *path, const char *title, double **curves, const char **labels, int n_runs, int steps)
+{
+    double *x = (double *)malloc(sizeof(double) * (size_t)steps), *smooth = (double *)malloc(sizeof(double) * (size_t)(steps * 8));
+    for (int s = 0; s < steps; s++) x[s] = s + 1;
+    aur_plot_series series[8];
+    for (int r = 0; r < n_runs && r < 8; r++) {
+        double ema = curves[r][0];
+        for (int s = 0; s < steps; s++) smooth[r * steps + s] = ema = 0.9 * ema + 0.1 * curves[r][s];
+        series[r].label = labels[r], series[r].x = x, series[r].y = smooth + r * steps, series[r].n = steps;
+    }
+    if (aur_plot_lines(path, 720, 420, title, "step (loss smoothed, EMA 0.9)", series, n_runs, 1)) fprintf(stderr, "plot: %s\n", aur_last_error());
+    free(x);
+    free(smooth);
+}
+
+#endif
