@@ -54,7 +54,8 @@ typedef struct aur_surya_config {
     int depth, n_spectral_blocks, num_heads;
     double mlp_ratio, drop_rate;
     int window_size, dp_rank, nglo; /* long-short attention: window w, dynamic-projection rank r, global tokens */
-    int rpe, ensemble, learned_flow; /* reference options not supported yet (an error names them) */
+    int rpe;                        /* a learned relative-position bias on the window scores */
+    int ensemble, learned_flow;     /* reference options not supported yet (an error names them) */
     int checkpoint_blocks;          /* activation checkpointing of every backbone block (no numerical effect) */
     aur_surya_head head;
     /* HelioSpectformer1D */
@@ -93,6 +94,14 @@ typedef struct aur_surya_scaler {
 } aur_surya_scaler;
 /* In place over x (B, C, ...) with C scalers. */
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse);
+/* SDO's 13 channel names in Surya's order (aia94 ... hmi_v). */
+AURDEF const char *const *aur_surya_channel_names(void);
+/* The fine-tuning guide's data checks on normalised solar images ts
+   (B, C, T, H, W), channel by channel: NaN/Inf and all-zero frames are
+   errors; values beyond opts->outlier_z and a normalised mean or std far
+   from (0, 1) (the scalers do not fit) are warnings. names: C channel names
+   or NULL (SDO's). Returns 0 or AUR_EFORMAT naming the first bad channel. */
+AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names, const aur_check_opts *opts, aur_check_report *rep);
 
 #endif /* SURYA_H */
 
@@ -247,6 +256,7 @@ typedef struct aur__surya {
     /* the long-short attention's windows, as row-gather tables (built once) */
     aur_index q_group, q_ungroup, k_window;
     float *window_mask; /* (ng^2, 1, kw^2): -inf where a window slot falls outside the image */
+    aur_index rpe_index; /* (w^2 * kw^2) rows of the relative-position bias table */
     /* DFT tables of the spectral filter (a = b = G) */
     float *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
 } aur__surya;
@@ -259,6 +269,7 @@ static void aur__surya_free(void *p)
     AUR_FREE(S->q_ungroup.idx);
     AUR_FREE(S->k_window.idx);
     AUR_FREE(S->window_mask);
+    AUR_FREE(S->rpe_index.idx);
     float *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
     for (int i = 0; i < 6; i++) AUR_FREE(tabs[i]);
     AUR_FREE(S);
@@ -359,6 +370,11 @@ static void aur__sdecl_backbone(aur_model *m, int *rc, const aur_surya_config *c
         }
         snprintf(p, sizeof p, "%s.attn.dual_ln_full", b);
         aur__sdecl_norm(m, rc, p, D);
+        if (c->rpe) {
+            int64_t w = c->window_size, wp = w / 2, kw = w + 2 * wp;
+            aur__sdecl(m, rc, 0, aur_shape2(2 * (w + wp - 1) * (2 * wp + w + 1) + 1, c->num_heads), "%s.attn.local_relative_position_bias_table", b);
+            aur__sdecl(m, rc, 1, aur_shape2(w * w, kw * kw), "%s.attn.relative_position_index", b);
+        }
     }
 }
 
@@ -401,9 +417,10 @@ static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
 
 static int aur__surya_check(const aur_surya_config *c)
 {
-    if (c->perceiver_time || c->ensemble || c->rpe || c->learned_flow)
+    if (c->perceiver_time || c->ensemble || c->learned_flow)
         return aur__err(AUR_EUNSUPPORTED, "Surya: %s is not supported yet",
-                        c->perceiver_time ? "the perceiver time embedding" : c->ensemble ? "ensemble" : c->rpe ? "rpe" : "learned_flow");
+                        c->perceiver_time ? "the perceiver time embedding" : c->ensemble ? "ensemble" : "learned_flow");
+    if (c->rpe && c->window_size < 2) return aur__err(AUR_EINVAL, "Surya: rpe needs window_size >= 2 (it is %d)", c->window_size);
     int G = c->patch_size > 0 ? c->img_size / c->patch_size : 0;
     if (c->patch_size < 1 || c->img_size % c->patch_size || c->embed_dim % 4 || c->num_heads < 1 || c->embed_dim % c->num_heads ||
         c->depth < c->n_spectral_blocks || c->n_spectral_blocks < 0 || c->in_chans < 1 || c->time_dim < 1 ||
@@ -446,6 +463,27 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
 
 /* ---- the attention windows and DFT tables ---- */
 
+/* The relative-position index of the window bias (the reference's
+   relative_position_index buffer): query (qh, qw) in the w x w window, key
+   (kh, kw) in the padded window starting at -w/2; the row of the table is
+   (qh - kh + w/2 + w - 1) * (2 (w/2) + w) + (qw - kw + w/2 + w - 1). */
+static int64_t aur__rpe_row(int64_t w, int64_t qi, int64_t ki)
+{
+    int64_t wp = w / 2, side = w + 2 * wp, qh = qi / w, qw = qi % w, kh = ki / side - wp, kww = ki % side - wp;
+    return (qh - kh + wp + w - 1) * (2 * wp + w) + (qw - kww + wp + w - 1);
+}
+
+static int aur__surya_rpe_index(aur__surya *S)
+{
+    int64_t w = S->cfg.window_size, kw = w + 2 * (w / 2), n = w * w * kw * kw;
+    S->rpe_index.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)n, "the relative-position index");
+    if (!S->rpe_index.idx) return AUR_ENOMEM;
+    for (int64_t qi = 0; qi < w * w; qi++)
+        for (int64_t ki = 0; ki < kw * kw; ki++) S->rpe_index.idx[qi * kw * kw + ki] = aur__rpe_row(w, qi, ki);
+    S->rpe_index.n_out = n, S->rpe_index.n_in = 2 * (w + w / 2 - 1) * (2 * (w / 2) + w + 1) + 1, S->rpe_index.injective = 0;
+    return 0;
+}
+
 /* Window tables of the long-short attention on a G x G grid (window w, halo s):
    queries regrouped window by window, and each window's kw x kw keys from
    the zero-padded grid (-1 = padding). */
@@ -479,7 +517,7 @@ static int aur__surya_windows(aur__surya *S)
     S->q_group.n_out = S->q_group.n_in = S->q_ungroup.n_out = S->q_ungroup.n_in = N;
     S->q_group.injective = S->q_ungroup.injective = 1;
     S->k_window.n_out = nk, S->k_window.n_in = N, S->k_window.injective = 0;
-    return 0;
+    return c->rpe ? aur__surya_rpe_index(S) : 0;
 }
 
 /* cos/sin tables (double precision, stored as float) of the orthonormal DFTs:
@@ -553,6 +591,7 @@ static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
     const char *n = p->name;
     if (aur__ends_with(n, ".lora_B.default.weight")) return 0;
     if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt((double)p->shape[1]);
+    if (strstr(n, "local_relative_position_bias_table")) return 0.02 * aur__rng_normal(r);
     if (!strcmp(n, "cls_token")) return 0;
     if (strstr(n, "complex_weight") || strstr(n, "latent_queries")) return 0.02 * aur__rng_normal(r);
     if (p->ndim == 4) { /* convolutions: torch's default kaiming-uniform bound 1/sqrt(fan_in) */
@@ -574,6 +613,8 @@ AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
         aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)p->numel, "initial weights");
         if (!v) return AUR_ENOMEM;
         if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
+        else if (aur__ends_with(p->name, ".relative_position_index"))
+            for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
         else
             for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_init_value(p, &r);
         rc = aur_tensor_set(p, v, p->numel);
@@ -756,7 +797,16 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
     aur_tensor *kwin = aur_gather(t, kf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
     aur_tensor *vwin = aur_gather(t, vf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
     aur_tensor *mask = aur__sconst(F, S->window_mask, aur_shape3(ng * ng, 1, nk));
-    aur_tensor *scores[3] = {NULL, aur_add(t, aur_matmul(t, qg, kwin, 0, 1), mask), NULL}, *k_lms = NULL, *v_lms = NULL, *kc = NULL, *vc = NULL;
+    aur_tensor *win = aur_add(t, aur_matmul(t, qg, kwin, 0, 1), mask);
+    if (c->rpe) { /* table[index] as (nh, w^2, kw^2), added to every window of every sample */
+        snprintf(p, sizeof p, "%s.local_relative_position_bias_table", prefix);
+        static const int hfirst[3] = {2, 0, 1};
+        aur_tensor *tab = aur__SP(F, "%s", p);
+        aur_tensor *bias = aur_gather(t, tab, 1, nh, &S->rpe_index, aur_shape3(nq, nk, nh));
+        bias = aur_reshape(t, aur_permute(t, bias, hfirst), aur_shape5(1, nh, 1, nq, nk));
+        win = aur_reshape(t, aur_add(t, aur_reshape(t, win, aur_shape5(B, nh, ng * ng, nq, nk)), bias), aur_shape4(BH, ng * ng, nq, nk));
+    }
+    aur_tensor *scores[3] = {NULL, win, NULL}, *k_lms = NULL, *v_lms = NULL, *kc = NULL, *vc = NULL;
     int n_parts = 0, first = 1;
     if (r > 0) {
         aur__ls_dynamic(F, prefix, aur_slice(t, x, 1, ng_lo, Nf), kf, vf, B, &k_lms, &v_lms);
@@ -1008,6 +1058,45 @@ AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, 
             }
         }
     return 0;
+}
+
+static const char *const aur__sdo_channels[] = {"aia94", "aia131", "aia171", "aia193", "aia211", "aia304", "aia335",
+                                                 "aia1600", "hmi_m", "hmi_bx", "hmi_by", "hmi_bz", "hmi_v", NULL};
+
+AURDEF const char *const *aur_surya_channel_names(void) { return aur__sdo_channels; }
+
+AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names, const aur_check_opts *opts, aur_check_report *rep)
+{
+    if (!ts || ts->ndim != 5 || ts->device != AUR_CPU)
+        return aur__err(AUR_EINVAL, "aur_surya_check_batch: ts must be a CPU tensor (B, C, T, H, W)");
+    aur_check_opts o = opts ? *opts : aur_check_defaults();
+    int64_t B = ts->shape[0], C = ts->shape[1], T = ts->shape[2], hw = ts->shape[3] * ts->shape[4];
+    if (!names && C > 13) return aur__err(AUR_EINVAL, "aur_surya_check_batch: %lld channels; give their names", (long long)C);
+    aur_check_report r = {(int)C, 0, 0, (aur_var_check *)aur__calloc(sizeof(aur_var_check) * (size_t)C, "a data-check report")};
+    if (!r.vars) return AUR_ENOMEM;
+    const aur_real *x = (const aur_real *)ts->data;
+    int first = -1;
+    for (int64_t c = 0; c < C; c++) {
+        aur_var_check *v = &r.vars[c];
+        snprintf(v->name, sizeof v->name, "%s", names ? names[c] : aur__sdo_channels[c]);
+        v->kind = "channel", v->present = v->used = 1;
+        aur__moments s = {0, 0, 0, 0, 0, 0};
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++) { /* the data is normalised already: location 0, scale 1 */
+                const aur_real *f = x + ((b * C + c) * T + t) * hw;
+                aur__moments_add(&s, f, hw, 0, 1, o.outlier_z);
+                v->zero_fields += aur__field_is_zero(f, hw), v->fields++;
+            }
+        v->count = s.count, v->nonfinite = s.nonfinite, v->outliers = s.outliers;
+        v->mean = aur__moments_mean(&s), v->std = aur__moments_std(&s), v->max_abs_z = s.max_abs_z;
+        aur__grade(v, &o, o.nan_ok && aur_name_matches(o.nan_ok, v->name));
+        r.errors += v->severity == AUR_CHECK_ERROR, r.warnings += v->severity == AUR_CHECK_WARNING;
+        if (v->severity == AUR_CHECK_ERROR && first < 0) first = (int)c;
+    }
+    int rc = first < 0 ? 0 : aur__err(AUR_EFORMAT, "data check: channel '%s': %s", r.vars[first].name, r.vars[first].message);
+    if (rep) *rep = r;
+    else AUR_FREE(r.vars);
+    return rc;
 }
 
 #endif /* SURYA implementation */

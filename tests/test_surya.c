@@ -222,6 +222,41 @@ static void test_lora_on_aurora(void)
     aur_model_free(m);
 }
 
+/* The relative-position bias: the index equals the reference's formula
+   (computed here independently), a zero table changes nothing, and the
+   table gets gradients. */
+static void test_rpe(void)
+{
+    aur_surya_config c = tiny_config();
+    aur_model *plain = aur_surya_create(&c, AUR_CPU, 4);
+    c.rpe = 1;
+    aur_model *m = aur_surya_create(&c, AUR_CPU, 4);
+    int w = 2, wp = 1, side = 4, ok = m != NULL;
+    const aur_tensor *idx = m ? aur_model_param(m, "backbone.blocks_attention.0.attn.relative_position_index") : NULL;
+    for (int qh = 0; ok && idx && qh < w; qh++)
+        for (int qw = 0; qw < w; qw++)
+            for (int i = 0; i < side; i++)
+                for (int j = 0; j < side; j++) { /* the reference: (q - k + wp + w - 1), rows scaled by 2 wp + w */
+                    int want = (qh - (i - wp) + wp + w - 1) * (2 * wp + w) + (qw - (j - wp) + wp + w - 1);
+                    ok &= (int)((const aur_real *)idx->data)[(qh * w + qw) * side * side + i * side + j] == want;
+                }
+    AUR_CHECK(ok && idx, "rpe: the relative position index is the reference's");
+    for (int i = 0; m && i < aur_model_count(plain); i++) { /* same weights, a zero table */
+        aur_tensor *src = aur_model_at(plain, i), *dst = aur_model_param(m, src->name);
+        if (dst) memcpy(dst->data, src->data, sizeof(aur_real) * (size_t)src->numel);
+    }
+    aur_model_fill(m, "*local_relative_position_bias_table", 0);
+    aur_tape *t = aur_tape_create();
+    aur_tensor *a = tiny_forward(plain, t), *b = tiny_forward(m, t);
+    int same = a && b && !memcmp(a->data, b->data, sizeof(aur_real) * (size_t)a->numel);
+    AUR_CHECK(same, "rpe with a zero table equals no rpe");
+    aur_backward(t, aur_mean_all(t, aur_mul(t, b, b)));
+    AUR_CHECK(aur_grad_norm(m, "*local_relative_position_bias_table") > 0, "the bias table gets gradients");
+    aur_tape_free(t);
+    aur_model_free(plain);
+    aur_model_free(m);
+}
+
 static void test_errors_and_scalers(void)
 {
     aur_surya_config c;
@@ -257,6 +292,25 @@ static void test_errors_and_scalers(void)
     for (int i = 0; i < 20; i++) worst = fmax(worst, fabs(aur_tensor_f32(x)[i] - orig[i]) / fmax(1, fabs(orig[i])));
     AUR_CHECK(fabs(z - want) < 1e-5 && worst < 1e-4, "scalers: signum-log standardisation (%.6g vs %.6g) and back (%.2g)", z, want, worst);
     aur_tensor_free(x);
+
+    /* the data checks on solar images: a NaN, a blank frame, a mis-scaled channel */
+    aur_tensor *img = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape5(2, 13, 2, 8, 8));
+    aur_test_rng = 5;
+    for (int64_t i = 0; i < img->numel; i++) aur_tensor_f32(img)[i] = (aur_real)aur_test_normal();
+    aur_check_report rep;
+    int rc = aur_surya_check_batch(img, NULL, NULL, &rep);
+    AUR_CHECK(rc == 0 && rep.errors == 0 && rep.warnings == 0, "clean normalised images pass (%d errors, %d warnings)", rep.errors,
+              rep.warnings);
+    aur_check_report_free(&rep);
+    aur_tensor_f32(img)[(1 * 13 + 3) * 2 * 64 + 5] = NAN;                     /* aia193 */
+    memset(aur_tensor_f32(img) + (0 * 13 + 11) * 2 * 64 + 64, 0, 64 * sizeof(aur_real)); /* hmi_bz, t = 1 */
+    for (int k = 0; k < 2 * 2 * 64; k++) aur_tensor_f32(img)[(k / 128 * 13 + 8) * 128 + k % 128] *= 30; /* hmi_m unscaled */
+    rc = aur_surya_check_batch(img, NULL, NULL, &rep);
+    AUR_CHECK(rc == AUR_EFORMAT && strstr(aur_last_error(), "'aia193'") && rep.errors == 3 && rep.vars[11].zero_fields == 1 &&
+                  rep.vars[8].severity == AUR_CHECK_ERROR && rep.vars[8].std > 10,
+              "NaN in aia193, a blank hmi_bz frame, mis-scaled hmi_m: %s", aur_last_error());
+    aur_check_report_free(&rep);
+    aur_tensor_free(img);
 }
 
 int main(void)
@@ -266,6 +320,7 @@ int main(void)
     test_fixture_adapters();
     test_matching_merge_freeze();
     test_lora_on_aurora();
+    test_rpe();
     test_errors_and_scalers();
     aur_test_tmpdir_end();
     return aur_test_summary();
