@@ -50,7 +50,7 @@ typedef enum aur_surya_pool {
 typedef struct aur_surya_config {
     int img_size, patch_size, in_chans, embed_dim;
     int time_dim;                   /* input times T (linear time embedding: stacked as conv channels) */
-    int perceiver_time, n_queries;  /* time_embedding type "perceiver" (not supported yet) */
+    int perceiver_time, n_queries;  /* time_embedding type "perceiver": n_queries latents per token over the channels */
     int depth, n_spectral_blocks, num_heads;
     double mlp_ratio, drop_rate;
     int window_size, dp_rank, nglo; /* long-short attention: window w, dynamic-projection rank r, global tokens */
@@ -378,20 +378,44 @@ static void aur__sdecl_backbone(aur_model *m, int *rc, const aur_surya_config *c
     }
 }
 
-/* The perceiver decoder of the 2-D head (and its Perceiver resampler). */
-static void aur__sdecl_perceiver_decoder(aur_model *m, int *rc, const aur_surya_config *c)
+/* A one-layer PerceiverResampler (16 heads of D/16) under `prefix`.perceiver. */
+static void aur__sdecl_resampler(aur_model *m, int *rc, const char *prefix, int64_t D)
 {
-    int64_t D = c->embed_dim, Co = c->out_chans, p2 = (int64_t)c->patch_size * c->patch_size, inner = (D / 16) * 16;
+    int64_t inner = (D / 16) * 16;
+    static const char *const parts[] = {"0.0.to_q", "0.0.to_kv", "0.0.to_out", "0.1.net.0", "0.1.net.2"};
+    int64_t shapes[5][2] = {{inner, D}, {2 * inner, D}, {D, inner}, {4 * D, D}, {D, 4 * D}};
+    char p[200];
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s.perceiver.layers.%s", prefix, parts[i]);
+        aur__sdecl_linear(m, rc, p, shapes[i][0], shapes[i][1], i >= 3);
+    }
+    snprintf(p, sizeof p, "%s.perceiver.layers.0.2", prefix);
+    aur__sdecl_norm(m, rc, p, D);
+    snprintf(p, sizeof p, "%s.perceiver.layers.0.3", prefix);
+    aur__sdecl_norm(m, rc, p, D);
+}
+
+/* The Perceiver decoder (the 2-D head's, or the forecast decoder with the perceiver embedding). */
+static void aur__sdecl_perceiver_decoder(aur_model *m, int *rc, const aur_surya_config *c, int64_t Co)
+{
+    int64_t D = c->embed_dim, p2 = (int64_t)c->patch_size * c->patch_size;
     aur__sdecl(m, rc, 0, aur_shape3(1, Co, D), "unembed.latent_queries");
-    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_q", inner, D, 0);
-    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_kv", 2 * inner, D, 0);
-    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.0.to_out", D, inner, 0);
-    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.1.net.0", 4 * D, D, 1);
-    aur__sdecl_linear(m, rc, "unembed.perceiver.layers.0.1.net.2", D, 4 * D, 1);
-    aur__sdecl_norm(m, rc, "unembed.perceiver.layers.0.2", D);
-    aur__sdecl_norm(m, rc, "unembed.perceiver.layers.0.3", D);
+    aur__sdecl_resampler(m, rc, "unembed", D);
     aur__sdecl(m, rc, 0, aur_shape4(Co * p2, D, 1, 1), "unembed.proj.weight");
     aur__sdecl(m, rc, 0, aur_shape1(Co * p2), "unembed.proj.bias");
+}
+
+/* PerceiverChannelEmbedding: a grouped patch convolution per channel, a learned
+   position embedding, and n_queries latents per token attending over the channels. */
+static void aur__sdecl_perceiver_embedding(aur_model *m, int *rc, const aur_surya_config *c)
+{
+    int64_t D = c->embed_dim, C = c->in_chans, p = c->patch_size, G = c->img_size / p;
+    aur__sdecl(m, rc, 0, aur_shape4(C * D, c->time_dim, p, p), "embedding.proj.weight");
+    aur__sdecl(m, rc, 0, aur_shape1(C * D), "embedding.proj.bias");
+    aur__sdecl(m, rc, 0, aur_shape3(1, D, G * G), "embedding.pos_embed");
+    aur__sdecl(m, rc, 0, aur_shape3(1, c->n_queries, D), "embedding.latent_queries");
+    aur__sdecl_resampler(m, rc, "embedding", D);
+    aur__sdecl_linear(m, rc, "embedding.latent_aggregation", D, (int64_t)c->n_queries * D, 1);
 }
 
 static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
@@ -417,9 +441,11 @@ static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
 
 static int aur__surya_check(const aur_surya_config *c)
 {
-    if (c->perceiver_time || c->ensemble || c->learned_flow)
-        return aur__err(AUR_EUNSUPPORTED, "Surya: %s is not supported yet",
-                        c->perceiver_time ? "the perceiver time embedding" : c->ensemble ? "ensemble" : "learned_flow");
+    if (c->ensemble || c->learned_flow)
+        return aur__err(AUR_EUNSUPPORTED, "Surya: %s is not supported yet", c->ensemble ? "ensemble" : "learned_flow");
+    if (c->perceiver_time && (c->n_queries < 1 || c->embed_dim % 16))
+        return aur__err(AUR_EINVAL, "Surya perceiver time embedding: n_queries %d >= 1 and embed_dim %d a multiple of 16", c->n_queries,
+                        c->embed_dim);
     if (c->rpe && c->window_size < 2) return aur__err(AUR_EINVAL, "Surya: rpe needs window_size >= 2 (it is %d)", c->window_size);
     int G = c->patch_size > 0 ? c->img_size / c->patch_size : 0;
     if (c->patch_size < 1 || c->img_size % c->patch_size || c->embed_dim % 4 || c->num_heads < 1 || c->embed_dim % c->num_heads ||
@@ -444,16 +470,20 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
     int64_t D = c->embed_dim, G = c->img_size / c->patch_size, p = c->patch_size;
     int64_t cls = c->head == AUR_SURYA_1D && (c->pooling == AUR_POOL_CLASS_TOKEN || c->pooling == AUR_POOL_TRANSFORMER);
     if (cls) aur__sdecl(m, &rc, 0, aur_shape3(1, 1, D), "cls_token");
-    aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed"); /* state_dict order: the buffer first */
-    aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * c->time_dim, p, p), "embedding.patch_embed.proj.weight");
-    aur__sdecl(m, &rc, 0, aur_shape1(D), "embedding.patch_embed.proj.bias");
-    if (c->head == AUR_SURYA_FORECAST) {
+    if (c->perceiver_time) aur__sdecl_perceiver_embedding(m, &rc, c);
+    else {
+        aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed"); /* state_dict order: the buffer first */
+        aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * c->time_dim, p, p), "embedding.patch_embed.proj.weight");
+        aur__sdecl(m, &rc, 0, aur_shape1(D), "embedding.patch_embed.proj.bias");
+    }
+    if (c->head == AUR_SURYA_FORECAST && c->perceiver_time) aur__sdecl_perceiver_decoder(m, &rc, c, c->in_chans);
+    else if (c->head == AUR_SURYA_FORECAST) {
         aur__sdecl(m, &rc, 0, aur_shape4(p * p * c->in_chans, D, 1, 1), "unembed.unembed.0.weight");
         aur__sdecl(m, &rc, 0, aur_shape1(p * p * c->in_chans), "unembed.unembed.0.bias");
     }
     aur__sdecl_backbone(m, &rc, c);
     if (c->head == AUR_SURYA_1D) aur__sdecl_head1d(m, &rc, c);
-    if (c->head == AUR_SURYA_2D && c->perceiver_decoder) aur__sdecl_perceiver_decoder(m, &rc, c);
+    if (c->head == AUR_SURYA_2D && c->perceiver_decoder) aur__sdecl_perceiver_decoder(m, &rc, c, c->out_chans);
     if (c->head == AUR_SURYA_2D && !c->perceiver_decoder) {
         aur__sdecl(m, &rc, 0, aur_shape4(p * p * c->out_chans, D, 1, 1), "unembed.unembed.0.weight");
         aur__sdecl(m, &rc, 0, aur_shape1(p * p * c->out_chans), "unembed.unembed.0.bias");
@@ -690,6 +720,34 @@ static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
     return aur_dropout(F->t, aur_add(F->t, x, aur__SP(F, "embedding.pos_embed")), c->drop_rate);
 }
 
+static aur_tensor *aur__resampler(const aur__sfwd *F, const char *prefix, aur_tensor *lat, aur_tensor *ctx);
+
+/* PerceiverChannelEmbedding: channel c's T frames through its own p x p
+   convolution (groups = C) to D values per token, plus a learned position
+   embedding; then n_queries latents per token attend over the C channel
+   tokens and are joined by a linear layer. (The time deltas are unused, as
+   in the reference.) */
+static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts)
+{
+    aur_tape *t = F->t;
+    const aur_surya_config *c = F->c;
+    int64_t B = ts->shape[0], C = c->in_chans, T = c->time_dim, p = c->patch_size, G = c->img_size / p, N = G * G, D = c->embed_dim;
+    int64_t K = T * p * p, NQ = c->n_queries;
+    static const int patch_perm[6] = {0, 2, 4, 1, 3, 5}, cfirst[4] = {1, 0, 2, 3}, tok[4] = {1, 2, 0, 3}, nd[3] = {0, 2, 1};
+    int64_t six[6] = {B * C, T, G, p, G, p};
+    aur_tensor *patches = aur_reshape(t, aur_permute(t, aur_reshape(t, ts, aur_shapev(6, six)), patch_perm), aur_shape4(B, C, N, K));
+    patches = aur_reshape(t, aur_permute(t, patches, cfirst), aur_shape3(C, B * N, K));
+    aur_tensor *w = aur_reshape(t, aur__SP(F, "embedding.proj.weight"), aur_shape3(C, D, K));
+    aur_tensor *z = aur_matmul(t, patches, w, 0, 1); /* (C, B*N, D) */
+    z = aur_add(t, z, aur_reshape(t, aur__SP(F, "embedding.proj.bias"), aur_shape3(C, 1, D)));
+    aur_tensor *pos = aur_reshape(t, aur_permute(t, aur__SP(F, "embedding.pos_embed"), nd), aur_shape3(1, N, D)); /* (1, N, D) */
+    z = aur_add(t, aur_reshape(t, z, aur_shape4(C, B, N, D)), aur_reshape(t, pos, aur_shape4(1, 1, N, D)));
+    aur_tensor *ctx = aur_reshape(t, aur_permute(t, z, tok), aur_shape3(B * N, C, D)); /* each token's C channel tokens */
+    aur_tensor *lat = aur_expand(t, aur__SP(F, "embedding.latent_queries"), aur_shape3(B * N, NQ, D));
+    lat = aur_reshape(t, aur__resampler(F, "embedding", lat, ctx), aur_shape3(B, N, NQ * D));
+    return aur_dropout(t, aur__slin(F, lat, "embedding.latent_aggregation", 1), c->drop_rate);
+}
+
 static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, s, v); }
 
 /* Along the last dim: x @ M^T for a table M (rows x cols). */
@@ -914,16 +972,14 @@ static aur_tensor *aur__linear_decoder(const aur__sfwd *F, aur_tensor *x, int64_
     return aur__pixel_decoder(F, aur_linear(F->t, x, w, aur__SP(F, "unembed.unembed.0.bias")), Co);
 }
 
-/* PerceiverDecoder: every token is the single context of Co latent queries
-   (so the attention weights are exactly 1), then a grouped 1x1 conv and PixelShuffle. */
-static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x)
+/* PerceiverResampler, one layer, residual_latent off: latents (N, Lq, D)
+   attend to context (N, Lc, D) with 16 heads, then a post-norm MLP. */
+static aur_tensor *aur__resampler(const aur__sfwd *F, const char *prefix, aur_tensor *lat, aur_tensor *ctx)
 {
     aur_tape *t = F->t;
-    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], Co = F->c->out_chans, p = F->c->patch_size, hd = D / 16;
-    const char *pre = "unembed.perceiver.layers.0";
-    char n[200];
-    aur_tensor *ctx = aur_reshape(t, x, aur_shape3(B * L, 1, D));
-    aur_tensor *lat = aur_expand(t, aur__SP(F, "unembed.latent_queries"), aur_shape3(B * L, Co, D));
+    int64_t D = lat->shape[2], hd = D / 16;
+    char pre[160], n[200];
+    snprintf(pre, sizeof pre, "%s.perceiver.layers.0", prefix);
     snprintf(n, sizeof n, "%s.0.to_q", pre);
     aur_tensor *q = aur__split_heads(t, aur__slin(F, lat, n, 0), 16);
     snprintf(n, sizeof n, "%s.0.to_kv", pre);
@@ -938,7 +994,17 @@ static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x)
     snprintf(f2, sizeof f2, "%s.1.net.2", pre);
     snprintf(n, sizeof n, "%s.3", pre);
     aur_tensor *ff = aur__slin(F, aur_gelu(t, aur__slin(F, a, f1, 1)), f2, 1);
-    lat = aur_add(t, aur__sln(F, ff, n), a); /* (B*L, Co, D) */
+    return aur_add(t, aur__sln(F, ff, n), a);
+}
+
+/* PerceiverDecoder: every token is the single context of Co latent queries
+   (so the attention weights are exactly 1), then a grouped 1x1 conv and PixelShuffle. */
+static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x, int64_t Co)
+{
+    aur_tape *t = F->t;
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], p = F->c->patch_size;
+    aur_tensor *ctx = aur_reshape(t, x, aur_shape3(B * L, 1, D));
+    aur_tensor *lat = aur__resampler(F, "unembed", aur_expand(t, aur__SP(F, "unembed.latent_queries"), aur_shape3(B * L, Co, D)), ctx);
     /* grouped 1x1 conv: latent c's D values -> p^2 outputs of channel c */
     aur_tensor *w = aur_reshape(t, aur__SP(F, "unembed.proj.weight"), aur_shape3(Co, p * p, D));
     static const int cfirst[3] = {1, 0, 2};
@@ -1018,7 +1084,7 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
         return NULL;
     }
     aur__sfwd F = {S, t, c};
-    aur_tensor *x = aur__surya_embed(&F, ts);
+    aur_tensor *x = c->perceiver_time ? aur__surya_perceiver_embed(&F, ts) : aur__surya_embed(&F, ts);
     aur__sprobe(&F, "embedding_out", x);
     int class_token = c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN;
     x = aur__surya_backbone(&F, x, class_token);
@@ -1026,10 +1092,10 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
     if (class_token) x = aur_slice(t, x, 1, 0, 1);
     if (c->head != AUR_SURYA_1D) aur__sprobe(&F, "unembed_in", x);
     switch (c->head) {
-    case AUR_SURYA_FORECAST: return aur__linear_decoder(&F, x, c->in_chans);
+    case AUR_SURYA_FORECAST: return c->perceiver_time ? aur__perceiver_decoder(&F, x, c->in_chans) : aur__linear_decoder(&F, x, c->in_chans);
     case AUR_SURYA_TOKENS: return x;
     case AUR_SURYA_1D: return aur__head1d(&F, x);
-    case AUR_SURYA_2D: return c->perceiver_decoder ? aur__perceiver_decoder(&F, x) : aur__linear_decoder(&F, x, c->out_chans);
+    case AUR_SURYA_2D: return c->perceiver_decoder ? aur__perceiver_decoder(&F, x, c->out_chans) : aur__linear_decoder(&F, x, c->out_chans);
     }
     return NULL;
 }

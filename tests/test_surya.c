@@ -257,6 +257,31 @@ static void test_rpe(void)
     aur_model_free(m);
 }
 
+/* The perceiver time embedding (and its Perceiver decoder): a forecast runs,
+   is finite, and every parameter gets a gradient. */
+static void test_perceiver_embedding(void)
+{
+    aur_surya_config c = tiny_config();
+    c.perceiver_time = 1, c.n_queries = 2, c.time_dim = 2;
+    aur_model *m = aur_surya_create(&c, AUR_CPU, 8);
+    AUR_CHECK(m && aur_model_param(m, "embedding.latent_aggregation.weight") && aur_model_param(m, "unembed.latent_queries"),
+              "perceiver embedding and decoder declared: %s", m ? "" : aur_last_error());
+    if (!m) return;
+    aur_tape *t = aur_tape_create();
+    aur_tensor *y = tiny_forward(m, t);
+    int finite = y && y->ndim == 4 && y->shape[1] == 13 && y->shape[2] == 32;
+    for (int64_t i = 0; finite && i < y->numel; i++) finite = isfinite(aur_tensor_f32(y)[i]);
+    AUR_CHECK(finite, "perceiver forecast (1, 13, 32, 32), finite");
+    aur_backward(t, aur_mean_all(t, aur_mul(t, y, y)));
+    const char *need[] = {"embedding.proj.weight", "embedding.pos_embed", "embedding.latent_queries", "embedding.perceiver.layers.0.0.to_q.weight",
+                          "embedding.latent_aggregation.weight", "unembed.proj.weight"};
+    int all = 1;
+    for (int i = 0; i < 6; i++) all &= aur_grad_norm(m, need[i]) > 0;
+    AUR_CHECK(all, "gradients reach the embedding's and decoder's parameters");
+    aur_tape_free(t);
+    aur_model_free(m);
+}
+
 static void test_errors_and_scalers(void)
 {
     aur_surya_config c;
@@ -321,6 +346,7 @@ int main(void)
     test_matching_merge_freeze();
     test_lora_on_aurora();
     test_rpe();
+    test_perceiver_embedding();
     test_errors_and_scalers();
     aur_test_tmpdir_end();
     return aur_test_summary();
