@@ -365,9 +365,9 @@ static void aur__sdecl_backbone(aur_model *m, int *rc, const aur_surya_config *c
         if (c->dp_rank > 0) {
             snprintf(p, sizeof p, "%s.attn.to_dynamic_projection", b);
             aur__sdecl_linear(m, rc, p, (int64_t)c->dp_rank * c->num_heads, D, 1);
-            snprintf(p, sizeof p, "%s.attn.dual_ln_dp", b);
-            aur__sdecl_norm(m, rc, p, D);
         }
+        snprintf(p, sizeof p, "%s.attn.dual_ln_dp", b); /* the reference makes it even without a projection */
+        aur__sdecl_norm(m, rc, p, D);
         snprintf(p, sizeof p, "%s.attn.dual_ln_full", b);
         aur__sdecl_norm(m, rc, p, D);
         if (c->rpe) {

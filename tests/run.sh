@@ -38,7 +38,7 @@ for t in $tests; do
 done
 # every golden case: the shared ones and those made by tools/make_aurora_fixtures.py
 cases="tests/fixtures/optim tests/fixtures/aurora_tiny tests/fixtures/aurora_tiny_lora tests/fixtures/aurora_tiny_ext $(ls -d tests/fixtures/aurora_gen/*/ | sed 's#/$##')"
-cases="$cases tests/fixtures/surya_tiny $(ls -d tests/fixtures/surya_heads/*/ | sed 's#/$##')"
+cases="$cases tests/fixtures/surya_tiny $(ls -d tests/fixtures/surya_heads/*/ tests/fixtures/surya_gen/*/ | sed 's#/$##')"
 for c in $cases; do
     [ "$mode" = all ] && run "refcheck ${c#tests/fixtures/}" build/refcheck "$c"
     run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"

@@ -56,11 +56,11 @@ def make_case(name, extra, seed):
     randomise(model, seed)
     model.eval()
     inter = {}
-    model.embedding.register_forward_hook(lambda m, i, o: inter.__setitem__("inter/embedding_out", o.detach().clone()))
+    model.embedding.register_forward_hook(lambda m, i, o: inter.__setitem__("inter/embedding_out", o.detach().contiguous().clone()))
     blocks = list(chain(model.backbone.blocks_spectral_gating, model.backbone.blocks_attention))
     for k, blk in enumerate(blocks):
-        blk.register_forward_hook(lambda m, i, o, k=k: inter.__setitem__(f"inter/block{k}_out", o.detach().clone()))
-    model.unembed.register_forward_pre_hook(lambda m, i: inter.__setitem__("inter/unembed_in", i[0].detach().clone()))
+        blk.register_forward_hook(lambda m, i, o, k=k: inter.__setitem__(f"inter/block{k}_out", o.detach().contiguous().clone()))
+    model.unembed.register_forward_pre_hook(lambda m, i: inter.__setitem__("inter/unembed_in", i[0].detach().contiguous().clone()))
 
     B, T = 2, kwargs["time_embedding"]["time_dim"]
     g = torch.Generator().manual_seed(seed + 7)
@@ -75,6 +75,7 @@ def make_case(name, extra, seed):
     os.makedirs(d, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "weights.safetensors"))
     save_file({"ts": ts, "time_delta_input": dt, "target": target}, os.path.join(d, "inputs.safetensors"))
+    inter = {k: v.contiguous() for k, v in inter.items()}
     save_file({"output": out.detach().contiguous(), "loss": loss.detach().reshape(1), **inter}, os.path.join(d, "outputs.safetensors"))
     grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).contiguous() for n, p in model.named_parameters()}
     save_file(grads, os.path.join(d, "grads.safetensors"))
