@@ -55,7 +55,8 @@ typedef struct aur_surya_config {
     double mlp_ratio, drop_rate;
     int window_size, dp_rank, nglo; /* long-short attention: window w, dynamic-projection rank r, global tokens */
     int rpe;                        /* a learned relative-position bias on the window scores */
-    int ensemble, learned_flow;     /* reference options not supported yet (an error names them) */
+    int ensemble;                   /* E > 0: E members per sample, each block modulated by noise (adaLN) */
+    int learned_flow;               /* not supported yet (an error names it) */
     int checkpoint_blocks;          /* activation checkpointing of every backbone block (no numerical effect) */
     aur_surya_head head;
     /* HelioSpectformer1D */
@@ -85,6 +86,10 @@ AURDEF const aur_surya_config *aur_surya_config_of(const aur_model *m);
 AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts);
 /* A probe sees "embedding_out", "block{i}_out", "unembed_in". */
 AURDEF void aur_surya_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
+/* Ensembles draw N(0, 1) noise (B*E, N, D) per forward from the model's own
+   stream (seeded by aur_surya_init_weights). This uses the given values (n
+   floats, copied) instead; NULL goes back to drawing. */
+AURDEF int aur_surya_set_noise(aur_model *m, const float *noise, int64_t n);
 
 /* ---- data: Surya's per-channel scalers ----
    z = (signum_log(x * sl_scale) - mean) / (std + eps), signum_log(y) = sign(y) log1p(|y|);
@@ -257,6 +262,9 @@ typedef struct aur__surya {
     aur_index q_group, q_ungroup, k_window;
     float *window_mask; /* (ng^2, 1, kw^2): -inf where a window slot falls outside the image */
     aur_index rpe_index; /* (w^2 * kw^2) rows of the relative-position bias table */
+    aur__rng noise_rng;  /* the ensembles' noise, or */
+    float *noise;        /* noise given by aur_surya_set_noise (fidelity tests inject the reference's) */
+    int64_t noise_n;
     /* DFT tables of the spectral filter (a = b = G) */
     float *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
 } aur__surya;
@@ -270,6 +278,7 @@ static void aur__surya_free(void *p)
     AUR_FREE(S->k_window.idx);
     AUR_FREE(S->window_mask);
     AUR_FREE(S->rpe_index.idx);
+    AUR_FREE(S->noise);
     float *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
     for (int i = 0; i < 6; i++) AUR_FREE(tabs[i]);
     AUR_FREE(S);
@@ -288,6 +297,19 @@ AURDEF const aur_surya_config *aur_surya_config_of(const aur_model *m)
 {
     aur__surya *S = aur__S(m);
     return S ? &S->cfg : NULL;
+}
+
+AURDEF int aur_surya_set_noise(aur_model *m, const float *noise, int64_t n)
+{
+    aur__surya *S = aur__S(m);
+    if (!S) return AUR_EINVAL;
+    AUR_FREE(S->noise);
+    S->noise = NULL, S->noise_n = 0;
+    if (!noise) return 0;
+    if (!(S->noise = (float *)aur__malloc(sizeof(float) * (size_t)n, "ensemble noise"))) return AUR_ENOMEM;
+    memcpy(S->noise, noise, sizeof(float) * (size_t)n);
+    S->noise_n = n;
+    return 0;
 }
 
 AURDEF void aur_surya_set_probe(aur_model *m, aur_probe_fn fn, void *ctx)
@@ -368,6 +390,12 @@ static void aur__sdecl_backbone(aur_model *m, int *rc, const aur_surya_config *c
         }
         snprintf(p, sizeof p, "%s.attn.dual_ln_dp", b); /* the reference makes it even without a projection */
         aur__sdecl_norm(m, rc, p, D);
+        if (c->ensemble > 0) { /* adaLN: noise -> Linear -> GELU -> Linear to six modulations */
+            snprintf(p, sizeof p, "%s.adaLN_modulation.0", b);
+            aur__sdecl_linear(m, rc, p, D, D, 1);
+            snprintf(p, sizeof p, "%s.adaLN_modulation.2", b);
+            aur__sdecl_linear(m, rc, p, 6 * D, D, 1);
+        }
         snprintf(p, sizeof p, "%s.attn.dual_ln_full", b);
         aur__sdecl_norm(m, rc, p, D);
         if (c->rpe) {
@@ -441,8 +469,9 @@ static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
 
 static int aur__surya_check(const aur_surya_config *c)
 {
-    if (c->ensemble || c->learned_flow)
-        return aur__err(AUR_EUNSUPPORTED, "Surya: %s is not supported yet", c->ensemble ? "ensemble" : "learned_flow");
+    if (c->learned_flow) return aur__err(AUR_EUNSUPPORTED, "Surya: learned_flow is not supported yet");
+    if (c->ensemble < 0 || (c->ensemble > 0 && c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN))
+        return aur__err(AUR_EINVAL, "Surya: ensemble %d (a class-token head has no ensembles, as in the reference)", c->ensemble);
     if (c->perceiver_time && (c->n_queries < 1 || c->embed_dim % 16))
         return aur__err(AUR_EINVAL, "Surya perceiver time embedding: n_queries %d >= 1 and embed_dim %d a multiple of 16", c->n_queries,
                         c->embed_dim);
@@ -637,6 +666,7 @@ AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
     aur__surya *S = aur__S(m);
     if (!S) return AUR_EINVAL;
     aur__rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
+    S->noise_rng.s = seed * 0xD1B54A32D192ED03ull + 11;
     int rc = 0;
     for (int i = 0; i < m->n && !rc; i++) {
         aur_tensor *p = m->params[i];
@@ -905,19 +935,29 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
 
 static const float aur__one = 1.0f;
 
-/* BlockAttention without ensembles: every adaLN shift, scale and gate is 1.0,
-   so x + Attn(LN1(x) + 1) and x + MLP(LN2(x) + 1) (the +1 is the reference's). */
-static aur_tensor *aur__attention_block(const aur__sfwd *F, aur_tensor *x, int j)
+/* BlockAttention: x + gate * Attn(LN1(x) * scale + shift), then the same for
+   the MLP, with the six modulations from the noise (ensembles) or, without
+   ensembles, all 1.0: x + Attn(LN1(x) + 1) (the +1 is the reference's). */
+static aur_tensor *aur__attention_block(const aur__sfwd *F, aur_tensor *x, aur_tensor *noise, int j)
 {
+    aur_tape *t = F->t;
     char b[160], p[200];
     snprintf(b, sizeof b, "backbone.blocks_attention.%d", j);
+    aur_tensor *one = aur__sconst(F, &aur__one, aur_shape1(1)), *mod[6] = {one, one, one, one, one, one};
+    if (noise) { /* shift, scale, gate of the attention, then of the MLP */
+        char p0[200], p2[200];
+        snprintf(p0, sizeof p0, "%s.adaLN_modulation.0", b);
+        snprintf(p2, sizeof p2, "%s.adaLN_modulation.2", b);
+        int64_t D = x->shape[2], six[6] = {D, D, D, D, D, D};
+        if (aur_split(t, aur__slin(F, aur_gelu(t, aur__slin(F, noise, p0, 1)), p2, 1), 2, 6, six, mod)) return NULL;
+    }
     snprintf(p, sizeof p, "%s.norm1", b);
-    aur_tensor *h = aur_add(F->t, aur__sln(F, x, p), aur__sconst(F, &aur__one, aur_shape1(1)));
+    aur_tensor *h = aur_add(t, aur_mul(t, aur__sln(F, x, p), mod[1]), mod[0]);
     snprintf(p, sizeof p, "%s.attn", b);
-    x = aur_add(F->t, x, aur__attention_ls(F, h, p));
+    x = aur_add(t, x, aur_mul(t, mod[2], aur__attention_ls(F, h, p)));
     snprintf(p, sizeof p, "%s.norm2", b);
-    h = aur_add(F->t, aur__sln(F, x, p), aur__sconst(F, &aur__one, aur_shape1(1)));
-    return aur_add(F->t, x, aur__smlp(F, h, b));
+    h = aur_add(t, aur_mul(t, aur__sln(F, x, p), mod[4]), mod[3]);
+    return aur_add(t, x, aur_mul(t, mod[5], aur__smlp(F, h, b)));
 }
 
 /* One backbone block as a checkpointable segment. */
@@ -928,18 +968,40 @@ typedef struct aur__sblock_ctx {
 
 static aur_tensor *aur__sblock_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
 {
-    (void)n_in;
     const aur__sblock_ctx *b = (const aur__sblock_ctx *)ctx;
     aur__sfwd F = b->F;
     F.t = t;
     int ns = F.c->n_spectral_blocks;
-    return b->index < ns ? aur__spectral_block(&F, in[0], b->index) : aur__attention_block(&F, in[0], b->index - ns);
+    return b->index < ns ? aur__spectral_block(&F, in[0], b->index) : aur__attention_block(&F, in[0], n_in > 1 ? in[1] : NULL, b->index - ns);
 }
 
 /* Embedding, then the blocks; a class token joins before the first attention block. */
+/* The ensembles' noise (B*E, N, D): given, or drawn from the model's stream. */
+static aur_tensor *aur__surya_noise(const aur__sfwd *F, aur_shape s)
+{
+    aur__surya *S = F->S;
+    aur_tensor *z = aur_tensor_new(F->t, AUR_CPU, s);
+    if (!z) return NULL;
+    if (S->noise && S->noise_n != z->numel) {
+        aur__err(AUR_ESHAPE, "Surya ensemble noise: %lld values given, %lld needed", (long long)S->noise_n, (long long)z->numel);
+        return NULL;
+    }
+    for (int64_t i = 0; i < z->numel; i++) aur_tensor_f32(z)[i] = S->noise ? (aur_real)S->noise[i] : (aur_real)aur__rng_normal(&S->noise_rng);
+    return z;
+}
+
 static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int class_token)
 {
     char name[32];
+    aur_tensor *in[2] = {x, NULL};
+    int n_in = 1;
+    if (F->c->ensemble > 0 && x) { /* E copies of every sample (b0e0, b0e1, ...), one noise draw for all blocks */
+        int64_t B = x->shape[0], N = x->shape[1], D = x->shape[2], E = F->c->ensemble;
+        x = aur_reshape(F->t, aur_expand(F->t, aur_reshape(F->t, x, aur_shape4(B, 1, N, D)), aur_shape4(B, E, N, D)), aur_shape3(B * E, N, D));
+        in[1] = aur__surya_noise(F, aur_shape3(B * E, N, D));
+        n_in = 2;
+        if (!in[1]) return NULL;
+    }
     for (int i = 0; i < F->c->depth && x; i++) {
         if (class_token && i == F->c->n_spectral_blocks) {
             aur_tensor *cls = aur_expand(F->t, aur__SP(F, "cls_token"), aur_shape3(x->shape[0], 1, x->shape[2])), *both[2] = {cls, x};
@@ -948,7 +1010,8 @@ static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int cl
         aur__sblock_ctx *ctx = (aur__sblock_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         if (!ctx) return NULL;
         ctx->F = *F, ctx->index = i;
-        x = F->c->checkpoint_blocks ? aur_checkpoint(F->t, aur__sblock_segment, ctx, &x, 1) : aur__sblock_segment(F->t, ctx, &x, 1);
+        in[0] = x;
+        x = F->c->checkpoint_blocks ? aur_checkpoint(F->t, aur__sblock_segment, ctx, in, n_in) : aur__sblock_segment(F->t, ctx, in, n_in);
         snprintf(name, sizeof name, "block%d_out", i);
         aur__sprobe(F, name, x);
     }
@@ -1092,7 +1155,12 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
     if (class_token) x = aur_slice(t, x, 1, 0, 1);
     if (c->head != AUR_SURYA_1D) aur__sprobe(&F, "unembed_in", x);
     switch (c->head) {
-    case AUR_SURYA_FORECAST: return c->perceiver_time ? aur__perceiver_decoder(&F, x, c->in_chans) : aur__linear_decoder(&F, x, c->in_chans);
+    case AUR_SURYA_FORECAST: {
+        aur_tensor *y = c->perceiver_time ? aur__perceiver_decoder(&F, x, c->in_chans) : aur__linear_decoder(&F, x, c->in_chans);
+        if (y && c->ensemble > 0) /* (B*E, C, H, W) -> (B, E, C, H, W) */
+            y = aur_reshape(t, y, aur_shape5(ts->shape[0], c->ensemble, c->in_chans, c->img_size, c->img_size));
+        return y;
+    }
     case AUR_SURYA_TOKENS: return x;
     case AUR_SURYA_1D: return aur__head1d(&F, x);
     case AUR_SURYA_2D: return c->perceiver_decoder ? aur__perceiver_decoder(&F, x, c->out_chans) : aur__linear_decoder(&F, x, c->out_chans);

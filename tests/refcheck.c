@@ -655,6 +655,16 @@ static int run_surya_case(const char *dir, const cJSON *cfg)
         if (i < 3 || access(path, F_OK) == 0) files[i] = aur_st_open(path);
         if (i < 3 && !files[i]) return fail(aur_last_error(), NULL);
     }
+    const aur_st_tensor *noise = aur_st_find(files[0], "noise"); /* ensembles: the reference's draw */
+    if (noise) {
+        aur_real *z = (aur_real *)malloc(sizeof(aur_real) * (size_t)noise->numel);
+        float *zf = (float *)malloc(sizeof(float) * (size_t)noise->numel);
+        aur_st_read(files[0], noise, AUR_F32, z);
+        for (int64_t i = 0; i < noise->numel; i++) zf[i] = (float)z[i];
+        aur_surya_set_noise(m, zf, noise->numel);
+        free(z);
+        free(zf);
+    }
     surya_probe_ctx pc = {files[1], num_or(tols, "intermediates", 1e-5)};
     aur_surya_set_probe(m, surya_probe, &pc);
     aur_tape *t = aur_tape_create();

@@ -36,6 +36,7 @@ CASES = {
     "perceiver": dict(time_embedding={"type": "perceiver", "time_dim": 2, "n_queries": 2}),
     "rpe": dict(img_size=48, embed_dim=48, num_heads=3, dp_rank=3, rpe=True),
     "odd_grid_window3": dict(img_size=36, window_size=3, dp_rank=0, num_heads=4, depth=2),
+    "ensemble": dict(ensemble=3, dp_rank=2),
     "deep_two_times": dict(time_embedding={"type": "linear", "time_dim": 2, "n_queries": None}, depth=5, n_spectral_blocks=2,
                            embed_dim=64, num_heads=8, dp_rank=1, patch_size=8, img_size=64),
 }
@@ -67,14 +68,31 @@ def make_case(name, extra, seed):
     ts = torch.randn(B, kwargs["in_chans"], T, kwargs["img_size"], kwargs["img_size"], generator=g)
     dt = torch.tensor([[-60.0 * (T - 1 - t) for t in range(T)]] * B)
     target = torch.randn(B, kwargs["in_chans"], kwargs["img_size"], kwargs["img_size"], generator=g)
-    out = model({"ts": ts, "time_delta_input": dt})
+    drawn = []  # the ensembles' noise, drawn inside SpectFormer.forward: recorded for refcheck to inject
+    real_randn = torch.randn
+
+    def recording_randn(*args, **kw):
+        z = real_randn(*args, **kw)
+        drawn.append(z.detach().clone())
+        return z
+
+    torch.randn = recording_randn
+    try:
+        out = model({"ts": ts, "time_delta_input": dt})
+    finally:
+        torch.randn = real_randn
+    if kwargs["ensemble"]:
+        target = torch.randn(out.shape, generator=g)
     loss = torch.nn.functional.mse_loss(out, target)
     loss.backward()
 
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "weights.safetensors"))
-    save_file({"ts": ts, "time_delta_input": dt, "target": target}, os.path.join(d, "inputs.safetensors"))
+    inputs = {"ts": ts, "time_delta_input": dt, "target": target}
+    if drawn:
+        inputs["noise"] = drawn[0].contiguous()
+    save_file(inputs, os.path.join(d, "inputs.safetensors"))
     inter = {k: v.contiguous() for k, v in inter.items()}
     save_file({"output": out.detach().contiguous(), "loss": loss.detach().reshape(1), **inter}, os.path.join(d, "outputs.safetensors"))
     grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).contiguous() for n, p in model.named_parameters()}
