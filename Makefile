@@ -26,8 +26,12 @@ TOOLS = build/aurora-inspect build/aurora-train build/refcheck
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
 
-.PHONY: all test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
-all: deps $(BINS)
+.PHONY: all binaries test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
+# the binaries build in parallel (about 30 translation units of the whole header)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+all: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) binaries
+binaries: $(BINS)
 
 build build/asan:
 	@mkdir -p $@
