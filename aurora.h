@@ -275,6 +275,10 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x);
 AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan);
 /* x with value wherever mask (same shape, nonzero = fill) is set; no gradient there. */
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value);
+/* torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+   align_corners=False): x (N, C, H, W), grid (N, Ho, Wo, 2) of (x, y) in [-1, 1]
+   -> (N, C, Ho, Wo); gradients to x and grid (zero where a coordinate is clipped). */
+AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid);
 /* torch.remainder(x, m) = x - m floor(x / m); the gradient passes through. */
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m);
 
@@ -3716,6 +3720,97 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     if (!out) return NULL;
     for (int64_t i = 0; i < y->numel; i++) aur__wr(out)[i] = (aur_real)atan2((double)aur__cr(y)[i], (double)aur__cr(x)[i]);
     if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
+    return out;
+}
+
+/* One axis of grid_sample: the pixel coordinate of a normalised one (align_corners
+   False), clipped to the border; *pass is 1 where the clip let the gradient through. */
+static double aur__grid_coord(double g, int64_t size, int *pass)
+{
+    double c = ((g + 1) * (double)size - 1) / 2;
+    *pass = c > 0 && c < (double)(size - 1);
+    return c <= 0 ? 0 : c >= (double)(size - 1) ? (double)(size - 1) : c;
+}
+
+/* The four corners and weights of a bilinear sample at (ix, iy). */
+typedef struct aur__bilinear {
+    int64_t x0, y0;
+    double fx, fy; /* fractional parts */
+} aur__bilinear;
+
+static aur__bilinear aur__bilinear_at(double ix, double iy)
+{
+    aur__bilinear b = {(int64_t)floor(ix), (int64_t)floor(iy), 0, 0};
+    b.fx = ix - (double)b.x0, b.fy = iy - (double)b.y0;
+    return b;
+}
+
+/* x's value at (row, col), 0 outside (a corner past the border has weight 0 anyway). */
+static double aur__pixel(const aur_real *plane, int64_t H, int64_t W, int64_t r, int64_t c)
+{
+    return r >= 0 && r < H && c >= 0 && c < W ? (double)plane[r * W + c] : 0.0;
+}
+
+static int aur__grid_sample_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0], *grid = n->in[1];
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
+    aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
+    const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
+    (void)t;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < Ho * Wo; o++) {
+            int px, py;
+            const aur_real *gp = gd + (b * Ho * Wo + o) * 2;
+            double ix = aur__grid_coord(gp[0], W, &px), iy = aur__grid_coord(gp[1], H, &py), gx = 0, gy = 0;
+            aur__bilinear s = aur__bilinear_at(ix, iy);
+            for (int64_t c = 0; c < C; c++) {
+                const aur_real *plane = xd + (b * C + c) * H * W;
+                double go = g[((b * C + c) * Ho * Wo) + o];
+                double v00 = aur__pixel(plane, H, W, s.y0, s.x0), v01 = aur__pixel(plane, H, W, s.y0, s.x0 + 1);
+                double v10 = aur__pixel(plane, H, W, s.y0 + 1, s.x0), v11 = aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1);
+                gx += go * ((v01 - v00) * (1 - s.fy) + (v11 - v10) * s.fy);
+                gy += go * ((v10 - v00) * (1 - s.fx) + (v11 - v01) * s.fx);
+                if (!dx) continue;
+                double w[4] = {(1 - s.fx) * (1 - s.fy), s.fx * (1 - s.fy), (1 - s.fx) * s.fy, s.fx * s.fy};
+                int64_t rr[4] = {s.y0, s.y0, s.y0 + 1, s.y0 + 1}, cc[4] = {s.x0, s.x0 + 1, s.x0, s.x0 + 1};
+                for (int k = 0; k < 4; k++)
+                    if (rr[k] >= 0 && rr[k] < H && cc[k] >= 0 && cc[k] < W) dx[(b * C + c) * H * W + rr[k] * W + cc[k]] += (aur_real)(go * w[k]);
+            }
+            if (dg) { /* chain through the clip and the unnormalisation (size / 2) */
+                dg[(b * Ho * Wo + o) * 2] += (aur_real)(px ? gx * (double)W / 2 : 0);
+                dg[(b * Ho * Wo + o) * 2 + 1] += (aur_real)(py ? gy * (double)H / 2 : 0);
+            }
+        }
+    return 0;
+}
+
+AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
+{
+    aur_tensor *in[2] = {x, grid};
+    if (aur__check("grid_sample", in, 2) || aur__cpu_only("grid_sample", x)) return NULL;
+    if (x->ndim != 4 || grid->ndim != 4 || grid->shape[0] != x->shape[0] || grid->shape[3] != 2) {
+        char s1[64], s2[64];
+        aur__err(AUR_ESHAPE, "grid_sample: x %s and grid %s; expected (N, C, H, W) and (N, Ho, Wo, 2)", aur_shape_str(x->shape, x->ndim, s1, sizeof s1),
+                 aur_shape_str(grid->shape, grid->ndim, s2, sizeof s2));
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
+    aur_tensor *out = aur__output(t, aur_shape4(N, C, Ho, Wo), x->device, in, 2);
+    if (!out) return NULL;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < Ho * Wo; o++) {
+            int px, py;
+            const aur_real *gp = aur__cr(grid) + (b * Ho * Wo + o) * 2;
+            aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
+            for (int64_t c = 0; c < C; c++) {
+                const aur_real *plane = aur__cr(x) + (b * C + c) * H * W;
+                double v = aur__pixel(plane, H, W, s.y0, s.x0) * (1 - s.fx) * (1 - s.fy) + aur__pixel(plane, H, W, s.y0, s.x0 + 1) * s.fx * (1 - s.fy) +
+                           aur__pixel(plane, H, W, s.y0 + 1, s.x0) * (1 - s.fx) * s.fy + aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1) * s.fx * s.fy;
+                aur__wr(out)[(b * C + c) * Ho * Wo + o] = (aur_real)v;
+            }
+        }
+    if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
     return out;
 }
 

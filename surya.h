@@ -56,7 +56,8 @@ typedef struct aur_surya_config {
     int window_size, dp_rank, nglo; /* long-short attention: window w, dynamic-projection rank r, global tokens */
     int rpe;                        /* a learned relative-position bias on the window scores */
     int ensemble;                   /* E > 0: E members per sample, each block modulated by noise (adaLN) */
-    int learned_flow;               /* not supported yet (an error names it) */
+    int learned_flow;               /* a learned flow field warps the last frame: an extra input frame and a forecast residual */
+    int flow_latitude;              /* use_latitude_in_learned_flow (needs forecast_latitude: not supported yet) */
     int checkpoint_blocks;          /* activation checkpointing of every backbone block (no numerical effect) */
     aur_surya_head head;
     /* HelioSpectformer1D */
@@ -232,7 +233,8 @@ static int aur__surya_key(const cJSON *it, aur_surya_config *c)
     }
     if (!strcmp(k, "config")) return aur__surya_head_json(cJSON_GetObjectItemCaseSensitive(it, "model"), c);
     /* init_weights only changes a fresh model's initialisation; dtype is ignored by the reference too */
-    if (!strcmp(k, "use_latitude_in_learned_flow") || !strcmp(k, "init_weights") || !strcmp(k, "dtype")) ignored = 1;
+    if (!strcmp(k, "use_latitude_in_learned_flow")) return aur__sj_bool(it, k, &c->flow_latitude);
+    if (!strcmp(k, "init_weights") || !strcmp(k, "dtype")) ignored = 1;
     return ignored ? 0 : aur__err(AUR_EINVAL, "Surya keyword '%s' is unknown", k);
 }
 
@@ -469,7 +471,10 @@ static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
 
 static int aur__surya_check(const aur_surya_config *c)
 {
-    if (c->learned_flow) return aur__err(AUR_EUNSUPPORTED, "Surya: learned_flow is not supported yet");
+    if (c->learned_flow && (c->flow_latitude || c->perceiver_time))
+        return aur__err(AUR_EUNSUPPORTED, "Surya: learned_flow with %s is not supported (%s)",
+                        c->flow_latitude ? "use_latitude_in_learned_flow" : "the perceiver embedding",
+                        c->flow_latitude ? "it needs forecast_latitude inputs" : "the reference's shapes do not fit either");
     if (c->ensemble < 0 || (c->ensemble > 0 && c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN))
         return aur__err(AUR_EINVAL, "Surya: ensemble %d (a class-token head has no ensembles, as in the reference)", c->ensemble);
     if (c->perceiver_time && (c->n_queries < 1 || c->embed_dim % 16))
@@ -499,10 +504,17 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
     int64_t D = c->embed_dim, G = c->img_size / c->patch_size, p = c->patch_size;
     int64_t cls = c->head == AUR_SURYA_1D && (c->pooling == AUR_POOL_CLASS_TOKEN || c->pooling == AUR_POOL_TRANSFORMER);
     if (cls) aur__sdecl(m, &rc, 0, aur_shape3(1, 1, D), "cls_token");
+    if (c->learned_flow) {
+        int64_t img = c->img_size;
+        aur__sdecl(m, &rc, 1, aur_shape4(1, img, img, 2), "learned_flow_model.grid");
+        aur__sdecl(m, &rc, 1, aur_shape4(1, img, img, 2), "learned_flow_model.higher_modes");
+        aur__sdecl_linear(m, &rc, "learned_flow_model.flow_generator.0", 128, 2, 1);
+        aur__sdecl_linear(m, &rc, "learned_flow_model.flow_generator.2", 2, 128, 1);
+    }
     if (c->perceiver_time) aur__sdecl_perceiver_embedding(m, &rc, c);
-    else {
+    else { /* the learned flow's frame joins the inputs */
         aur__sdecl(m, &rc, 1, aur_shape3(1, G * G, D), "embedding.pos_embed"); /* state_dict order: the buffer first */
-        aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * c->time_dim, p, p), "embedding.patch_embed.proj.weight");
+        aur__sdecl(m, &rc, 0, aur_shape4(D, (int64_t)c->in_chans * (c->time_dim + c->learned_flow), p, p), "embedding.patch_embed.proj.weight");
         aur__sdecl(m, &rc, 0, aur_shape1(D), "embedding.patch_embed.proj.bias");
     }
     if (c->head == AUR_SURYA_FORECAST && c->perceiver_time) aur__sdecl_perceiver_decoder(m, &rc, c, c->in_chans);
@@ -673,6 +685,11 @@ AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
         aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)p->numel, "initial weights");
         if (!v) return AUR_ENOMEM;
         if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
+        else if (!strcmp(p->name, "learned_flow_model.grid") || !strcmp(p->name, "learned_flow_model.higher_modes"))
+            for (int64_t h = 0, n = S->cfg.img_size; h < n; h++) /* (u[w], v[h]), u = v = linspace(-1, 1, n) */
+                for (int64_t w = 0; w < n; w++)
+                    v[(h * n + w) * 2] = (aur_real)(n > 1 ? -1 + 2.0 * (double)w / (double)(n - 1) : -1),
+                    v[(h * n + w) * 2 + 1] = (aur_real)(n > 1 ? -1 + 2.0 * (double)h / (double)(n - 1) : -1);
         else if (aur__ends_with(p->name, ".relative_position_index"))
             for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
         else
@@ -741,7 +758,7 @@ static aur_tensor *aur__smlp(const aur__sfwd *F, aur_tensor *x, const char *bloc
 static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
 {
     const aur_surya_config *c = F->c;
-    int64_t B = ts->shape[0], CT = (int64_t)c->in_chans * c->time_dim, p = c->patch_size, G = c->img_size / p, D = c->embed_dim;
+    int64_t B = ts->shape[0], CT = (int64_t)c->in_chans * ts->shape[2], p = c->patch_size, G = c->img_size / p, D = c->embed_dim;
     static const int perm[6] = {0, 2, 4, 1, 3, 5};
     int64_t six[6] = {B, CT, G, p, G, p};
     aur_tensor *patches = aur_reshape(F->t, aur_permute(F->t, aur_reshape(F->t, ts, aur_shapev(6, six)), perm), aur_shape3(B, G * G, CT * p * p));
@@ -779,6 +796,25 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
 }
 
 static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, s, v); }
+
+/* HelioFlowModel: the last frame (or the mean of the last two) warped along
+   grid + MLP(grid): a learned, time-independent flow field (bilinear, border). */
+static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pretraining)
+{
+    aur_tape *t = F->t;
+    int64_t B = ts->shape[0], C = ts->shape[1], T = ts->shape[2], H = ts->shape[3], W = ts->shape[4];
+    static const int tlast[5] = {0, 2, 1, 3, 4};
+    aur_tensor *frames = aur_permute(t, ts, tlast); /* (B, T, C, H, W) */
+    aur_tensor *last = aur_reshape(t, aur_slice(t, frames, 1, T - 1, 1), aur_shape4(B, C, H, W));
+    if (T > 1) last = aur_scale(t, aur_add(t, last, aur_reshape(t, aur_slice(t, frames, 1, T - 2, 1), aur_shape4(B, C, H, W))), 0.5);
+    aur_tensor *hm = aur__SP(F, "learned_flow_model.higher_modes");
+    aur_tensor *shift = aur__slin(F, aur_gelu(t, aur__slin(F, hm, "learned_flow_model.flow_generator.0", 1)), "learned_flow_model.flow_generator.2", 1);
+    aur_tensor *field = aur_expand(t, aur_add(t, aur__SP(F, "learned_flow_model.grid"), shift), aur_shape4(B, H, W, 2));
+    *pretraining = 0;
+    for (int i = 0; i < F->S->m->n; i++)
+        if (!strncmp(F->S->m->params[i]->name, "learned_flow_model.flow_generator", 33)) *pretraining |= F->S->m->params[i]->requires_grad;
+    return aur_grid_sample(t, last, field);
+}
 
 /* Along the last dim: x @ M^T for a table M (rows x cols). */
 static aur_tensor *aur__dft(const aur__sfwd *F, aur_tensor *x, const float *tab, int64_t rows, int64_t cols)
@@ -1147,6 +1183,14 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
         return NULL;
     }
     aur__sfwd F = {S, t, c};
+    aur_tensor *flow = NULL;
+    if (c->learned_flow) {
+        int pretraining = 0;
+        flow = aur__learned_flow(&F, ts, &pretraining);
+        if (!flow || pretraining) return flow; /* flow parameters trainable: the flow alone is trained (the reference's phase 1) */
+        aur_tensor *frames[2] = {ts, aur_reshape(t, flow, aur_shape5(ts->shape[0], c->in_chans, 1, c->img_size, c->img_size))};
+        ts = aur_concat(t, frames, 2, 2);
+    }
     aur_tensor *x = c->perceiver_time ? aur__surya_perceiver_embed(&F, ts) : aur__surya_embed(&F, ts);
     aur__sprobe(&F, "embedding_out", x);
     int class_token = c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN;
@@ -1157,6 +1201,11 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
     switch (c->head) {
     case AUR_SURYA_FORECAST: {
         aur_tensor *y = c->perceiver_time ? aur__perceiver_decoder(&F, x, c->in_chans) : aur__linear_decoder(&F, x, c->in_chans);
+        if (y && flow && c->ensemble > 0) { /* the flow forecast, once per member */
+            int64_t B = flow->shape[0], rest = flow->numel / B;
+            flow = aur_reshape(t, aur_expand(t, aur_reshape(t, flow, aur_shape3(B, 1, rest)), aur_shape3(B, c->ensemble, rest)), aur_tensor_shape(y));
+        }
+        if (y && flow) y = aur_add(t, y, flow); /* the network forecasts the residual of the flow */
         if (y && c->ensemble > 0) /* (B*E, C, H, W) -> (B, E, C, H, W) */
             y = aur_reshape(t, y, aur_shape5(ts->shape[0], c->ensemble, c->in_chans, c->img_size, c->img_size));
         return y;

@@ -115,6 +115,8 @@ static aur_tensor *f_gather_repeat(aur_tape *t, aur_tensor **x, const fd_case *c
     return aur_gather(t, x[0], 1, 4, &ix, aur_shape2(5, 4));
 }
 static aur_tensor *f_atan2(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_atan2(t, x[0], x[1]); }
+/* grid within the image mostly, some past the border (clipped: no gradient there) */
+static aur_tensor *f_grid_sample(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_grid_sample(t, x[0], aur_scale(t, x[1], 0.6)); }
 static aur_tensor *f_remainder(aur_tape *t, aur_tensor **x, const fd_case *c) { (void)c; return aur_remainder(t, aur_scale(t, x[0], 100), 360); }
 static aur_tensor *f_nan_to_num(aur_tape *t, aur_tensor **x, const fd_case *c)
 {
@@ -217,6 +219,7 @@ static fd_case cases[] = {
     {"gather", f_gather, 1, {S3(2, 6, 3)}, {0}, {0}, 0, 0, 0, 0},
     {"gather_repeat", f_gather_repeat, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"atan2", f_atan2, 2, {S2(3, 4), S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
+    {"grid_sample", f_grid_sample, 2, {S4(2, 3, 4, 5), S4(2, 3, 4, 2)}, {0}, {0}, 0, 0, 0, 0},
     {"remainder", f_remainder, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"masked_fill_nan_to_num", f_nan_to_num, 1, {S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},
     {"mse_finite", f_mse_finite, 2, {S2(3, 4), S2(3, 4)}, {0}, {0}, 0, 0, 0, 0},

@@ -294,8 +294,9 @@ static void test_errors_and_scalers(void)
     h.head = AUR_SURYA_1D, h.pooling = AUR_POOL_CLASS_TOKEN, h.nglo = 0;
     AUR_CHECK(!aur_surya_declare_model(&h) && strstr(aur_last_error(), "nglo"), "class token without a global token: %s", aur_last_error());
     aur_surya_config e = tiny_config();
-    e.learned_flow = 1;
-    AUR_CHECK(!aur_surya_declare_model(&e) && strstr(aur_last_error(), "learned_flow"), "unsupported options named: %s", aur_last_error());
+    e.learned_flow = 1, e.flow_latitude = 1;
+    AUR_CHECK(!aur_surya_declare_model(&e) && strstr(aur_last_error(), "use_latitude_in_learned_flow"), "unsupported options named: %s",
+              aur_last_error());
     aur_surya_config tc = tiny_config();
     aur_model *m = aur_surya_create(&tc, AUR_CPU, 1);
     aur_tape *t = aur_tape_create();

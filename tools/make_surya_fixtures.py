@@ -4,7 +4,9 @@ The shared fixtures cover Surya-1.0's configuration (linear time embedding,
 window 2, dynamic projection) and the downstream heads. These cases cover the
 other constructor options: the perceiver time embedding with its Perceiver
 decoder, the relative-position bias of the window attention, an odd token grid
-(odd DFT sizes) with window 3 and no dynamic projection, and other widths.
+(odd DFT sizes) with window 3 and no dynamic projection, ensembles (the noise
+the reference draws is recorded as inputs/noise), the learned flow in both
+phases (its own pre-training, and frozen under the network), other widths.
 
 Each case directory has the layout of shared/fixtures (config.json with every
 keyword, weights/inputs/outputs/grads.safetensors; kind "surya").
@@ -37,6 +39,8 @@ CASES = {
     "rpe": dict(img_size=48, embed_dim=48, num_heads=3, dp_rank=3, rpe=True),
     "odd_grid_window3": dict(img_size=36, window_size=3, dp_rank=0, num_heads=4, depth=2),
     "ensemble": dict(ensemble=3, dp_rank=2),
+    "learned_flow": dict(learned_flow=True, time_embedding={"type": "linear", "time_dim": 2, "n_queries": None}),
+    "learned_flow_pretraining": dict(learned_flow=True),
     "deep_two_times": dict(time_embedding={"type": "linear", "time_dim": 2, "n_queries": None}, depth=5, n_spectral_blocks=2,
                            embed_dim=64, num_heads=8, dp_rank=1, patch_size=8, img_size=64),
 }
@@ -56,6 +60,9 @@ def make_case(name, extra, seed):
     model = HelioSpectFormer(**kwargs)
     randomise(model, seed)
     model.eval()
+    if kwargs["learned_flow"] and name == "learned_flow":  # phase 2: the flow frozen, the network learns the residual
+        for prm in model.learned_flow_model.parameters():
+            prm.requires_grad_(False)
     inter = {}
     model.embedding.register_forward_hook(lambda m, i, o: inter.__setitem__("inter/embedding_out", o.detach().contiguous().clone()))
     blocks = list(chain(model.backbone.blocks_spectral_gating, model.backbone.blocks_attention))
@@ -95,7 +102,7 @@ def make_case(name, extra, seed):
     save_file(inputs, os.path.join(d, "inputs.safetensors"))
     inter = {k: v.contiguous() for k, v in inter.items()}
     save_file({"output": out.detach().contiguous(), "loss": loss.detach().reshape(1), **inter}, os.path.join(d, "outputs.safetensors"))
-    grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).contiguous() for n, p in model.named_parameters()}
+    grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(grads, os.path.join(d, "grads.safetensors"))
     config = {
         "case": name, "kind": "surya", "seed": seed,
@@ -104,8 +111,8 @@ def make_case(name, extra, seed):
         "mode": "eval",
         "tolerances": {"outputs": 1e-5, "intermediates": 1e-5, "loss": 1e-5, "grads": 1e-4},
         "loss": {"type": "mse", "definition": "torch.nn.functional.mse_loss(output, target)"},
-        "trainable": [n for n, _ in model.named_parameters()],
-        "info": {"params_without_grad": [n for n, p in model.named_parameters() if p.grad is None]},
+        "trainable": [n for n, p in model.named_parameters() if p.requires_grad],
+        "info": {"params_without_grad": [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]},
         "environment": {"torch": torch.__version__},
     }
     with open(os.path.join(d, "config.json"), "w") as f:
