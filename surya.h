@@ -57,7 +57,7 @@ typedef struct aur_surya_config {
     int rpe;                        /* a learned relative-position bias on the window scores */
     int ensemble;                   /* E > 0: E members per sample, each block modulated by noise (adaLN) */
     int learned_flow;               /* a learned flow field warps the last frame: an extra input frame and a forecast residual */
-    int flow_latitude;              /* use_latitude_in_learned_flow (needs forecast_latitude: not supported yet) */
+    int flow_latitude;              /* use_latitude_in_learned_flow: the flow also sees each sample's latitude (aur_surya_set_latitude) */
     int checkpoint_blocks;          /* activation checkpointing of every backbone block (no numerical effect) */
     aur_surya_head head;
     /* HelioSpectformer1D */
@@ -91,6 +91,9 @@ AURDEF void aur_surya_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
    stream (seeded by aur_surya_init_weights). This uses the given values (n
    floats, copied) instead; NULL goes back to drawing. */
 AURDEF int aur_surya_set_noise(aur_model *m, const float *noise, int64_t n);
+/* use_latitude_in_learned_flow: the forecast latitude of each of the next
+   batch's B samples (copied; the reference's batch["forecast_latitude"]). */
+AURDEF int aur_surya_set_latitude(aur_model *m, const float *latitude, int64_t B);
 
 /* ---- data: Surya's per-channel scalers ----
    z = (signum_log(x * sl_scale) - mean) / (std + eps), signum_log(y) = sign(y) log1p(|y|);
@@ -267,6 +270,8 @@ typedef struct aur__surya {
     aur__rng noise_rng;  /* the ensembles' noise, or */
     float *noise;        /* noise given by aur_surya_set_noise (fidelity tests inject the reference's) */
     int64_t noise_n;
+    float *latitude;     /* forecast latitudes for the learned flow, one per sample */
+    int64_t n_latitude;
     /* DFT tables of the spectral filter (a = b = G) */
     float *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
 } aur__surya;
@@ -281,6 +286,7 @@ static void aur__surya_free(void *p)
     AUR_FREE(S->window_mask);
     AUR_FREE(S->rpe_index.idx);
     AUR_FREE(S->noise);
+    AUR_FREE(S->latitude);
     float *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
     for (int i = 0; i < 6; i++) AUR_FREE(tabs[i]);
     AUR_FREE(S);
@@ -311,6 +317,19 @@ AURDEF int aur_surya_set_noise(aur_model *m, const float *noise, int64_t n)
     if (!(S->noise = (float *)aur__malloc(sizeof(float) * (size_t)n, "ensemble noise"))) return AUR_ENOMEM;
     memcpy(S->noise, noise, sizeof(float) * (size_t)n);
     S->noise_n = n;
+    return 0;
+}
+
+AURDEF int aur_surya_set_latitude(aur_model *m, const float *latitude, int64_t B)
+{
+    aur__surya *S = aur__S(m);
+    if (!S || B < 0) return AUR_EINVAL;
+    AUR_FREE(S->latitude);
+    S->latitude = NULL, S->n_latitude = 0;
+    if (!latitude || !B) return 0;
+    if (!(S->latitude = (float *)aur__malloc(sizeof(float) * (size_t)B, "latitudes"))) return AUR_ENOMEM;
+    memcpy(S->latitude, latitude, sizeof(float) * (size_t)B);
+    S->n_latitude = B;
     return 0;
 }
 
@@ -471,10 +490,8 @@ static void aur__sdecl_head1d(aur_model *m, int *rc, const aur_surya_config *c)
 
 static int aur__surya_check(const aur_surya_config *c)
 {
-    if (c->learned_flow && (c->flow_latitude || c->perceiver_time))
-        return aur__err(AUR_EUNSUPPORTED, "Surya: learned_flow with %s is not supported (%s)",
-                        c->flow_latitude ? "use_latitude_in_learned_flow" : "the perceiver embedding",
-                        c->flow_latitude ? "it needs forecast_latitude inputs" : "the reference's shapes do not fit either");
+    if (c->learned_flow && c->perceiver_time)
+        return aur__err(AUR_EUNSUPPORTED, "Surya: learned_flow with the perceiver embedding (the reference's shapes do not fit either)");
     if (c->ensemble < 0 || (c->ensemble > 0 && c->head == AUR_SURYA_1D && c->pooling == AUR_POOL_CLASS_TOKEN))
         return aur__err(AUR_EINVAL, "Surya: ensemble %d (a class-token head has no ensembles, as in the reference)", c->ensemble);
     if (c->perceiver_time && (c->n_queries < 1 || c->embed_dim % 16))
@@ -507,8 +524,8 @@ static int aur__surya_declare(aur_model *m, const aur_surya_config *c)
     if (c->learned_flow) {
         int64_t img = c->img_size;
         aur__sdecl(m, &rc, 1, aur_shape4(1, img, img, 2), "learned_flow_model.grid");
-        aur__sdecl(m, &rc, 1, aur_shape4(1, img, img, 2), "learned_flow_model.higher_modes");
-        aur__sdecl_linear(m, &rc, "learned_flow_model.flow_generator.0", 128, 2, 1);
+        aur__sdecl(m, &rc, 1, aur_shape4(1, img, img, 2 + c->flow_latitude), "learned_flow_model.higher_modes");
+        aur__sdecl_linear(m, &rc, "learned_flow_model.flow_generator.0", 128, 2 + c->flow_latitude, 1);
         aur__sdecl_linear(m, &rc, "learned_flow_model.flow_generator.2", 2, 128, 1);
     }
     if (c->perceiver_time) aur__sdecl_perceiver_embedding(m, &rc, c);
@@ -686,10 +703,12 @@ AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
         if (!v) return AUR_ENOMEM;
         if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
         else if (!strcmp(p->name, "learned_flow_model.grid") || !strcmp(p->name, "learned_flow_model.higher_modes"))
-            for (int64_t h = 0, n = S->cfg.img_size; h < n; h++) /* (u[w], v[h]), u = v = linspace(-1, 1, n) */
-                for (int64_t w = 0; w < n; w++)
-                    v[(h * n + w) * 2] = (aur_real)(n > 1 ? -1 + 2.0 * (double)w / (double)(n - 1) : -1),
-                    v[(h * n + w) * 2 + 1] = (aur_real)(n > 1 ? -1 + 2.0 * (double)h / (double)(n - 1) : -1);
+            for (int64_t h = 0, n = S->cfg.img_size, k = p->shape[3]; h < n; h++) /* (u[w], v[h] [, 1]), u = v = linspace(-1, 1, n) */
+                for (int64_t w = 0; w < n; w++) {
+                    v[(h * n + w) * k] = (aur_real)(n > 1 ? -1 + 2.0 * (double)w / (double)(n - 1) : -1);
+                    v[(h * n + w) * k + 1] = (aur_real)(n > 1 ? -1 + 2.0 * (double)h / (double)(n - 1) : -1);
+                    if (k == 3) v[(h * n + w) * k + 2] = 1;
+                }
         else if (aur__ends_with(p->name, ".relative_position_index"))
             for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
         else
@@ -808,8 +827,19 @@ static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pr
     aur_tensor *last = aur_reshape(t, aur_slice(t, frames, 1, T - 1, 1), aur_shape4(B, C, H, W));
     if (T > 1) last = aur_scale(t, aur_add(t, last, aur_reshape(t, aur_slice(t, frames, 1, T - 2, 1), aur_shape4(B, C, H, W))), 0.5);
     aur_tensor *hm = aur__SP(F, "learned_flow_model.higher_modes");
+    if (F->c->flow_latitude) { /* (u, v, 1) * (1, 1, latitude / 7) per sample */
+        if (!F->S->latitude || F->S->n_latitude != B) {
+            aur__err(AUR_EINVAL, "Surya learned flow with latitude: give %lld forecast latitudes (aur_surya_set_latitude)", (long long)B);
+            return NULL;
+        }
+        aur_tensor *scale = aur_tensor_new(t, AUR_CPU, aur_shape4(B, 1, 1, 3));
+        for (int64_t b = 0; scale && b < B; b++)
+            aur__wr(scale)[3 * b] = aur__wr(scale)[3 * b + 1] = 1, aur__wr(scale)[3 * b + 2] = (aur_real)(F->S->latitude[b] / 7.0f);
+        hm = aur_mul(t, hm, scale);
+    }
     aur_tensor *shift = aur__slin(F, aur_gelu(t, aur__slin(F, hm, "learned_flow_model.flow_generator.0", 1)), "learned_flow_model.flow_generator.2", 1);
-    aur_tensor *field = aur_expand(t, aur_add(t, aur__SP(F, "learned_flow_model.grid"), shift), aur_shape4(B, H, W, 2));
+    aur_tensor *field = aur_add(t, aur__SP(F, "learned_flow_model.grid"), shift);
+    if (field && field->shape[0] != B) field = aur_expand(t, field, aur_shape4(B, H, W, 2));
     *pretraining = 0;
     for (int i = 0; i < F->S->m->n; i++)
         if (!strncmp(F->S->m->params[i]->name, "learned_flow_model.flow_generator", 33)) *pretraining |= F->S->m->params[i]->requires_grad;

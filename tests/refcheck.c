@@ -655,13 +655,17 @@ static int run_surya_case(const char *dir, const cJSON *cfg)
         if (i < 3 || access(path, F_OK) == 0) files[i] = aur_st_open(path);
         if (i < 3 && !files[i]) return fail(aur_last_error(), NULL);
     }
-    const aur_st_tensor *noise = aur_st_find(files[0], "noise"); /* ensembles: the reference's draw */
-    if (noise) {
-        aur_real *z = (aur_real *)malloc(sizeof(aur_real) * (size_t)noise->numel);
-        float *zf = (float *)malloc(sizeof(float) * (size_t)noise->numel);
-        aur_st_read(files[0], noise, AUR_F32, z);
-        for (int64_t i = 0; i < noise->numel; i++) zf[i] = (float)z[i];
-        aur_surya_set_noise(m, zf, noise->numel);
+    /* ensembles: the reference's noise; the learned flow: the forecast latitudes */
+    const char *given[2] = {"noise", "forecast_latitude"};
+    for (int g = 0; g < 2; g++) {
+        const aur_st_tensor *e = aur_st_find(files[0], given[g]);
+        if (!e) continue;
+        aur_real *z = (aur_real *)malloc(sizeof(aur_real) * (size_t)e->numel);
+        float *zf = (float *)malloc(sizeof(float) * (size_t)e->numel);
+        aur_st_read(files[0], e, AUR_F32, z);
+        for (int64_t i = 0; i < e->numel; i++) zf[i] = (float)z[i];
+        if (g == 0) aur_surya_set_noise(m, zf, e->numel);
+        else aur_surya_set_latitude(m, zf, e->numel);
         free(z);
         free(zf);
     }

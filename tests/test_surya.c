@@ -295,8 +295,14 @@ static void test_errors_and_scalers(void)
     AUR_CHECK(!aur_surya_declare_model(&h) && strstr(aur_last_error(), "nglo"), "class token without a global token: %s", aur_last_error());
     aur_surya_config e = tiny_config();
     e.learned_flow = 1, e.flow_latitude = 1;
-    AUR_CHECK(!aur_surya_declare_model(&e) && strstr(aur_last_error(), "use_latitude_in_learned_flow"), "unsupported options named: %s",
+    aur_model *fm = aur_surya_create(&e, AUR_CPU, 2);
+    aur_tape *ft = aur_tape_create();
+    AUR_CHECK(fm && !tiny_forward(fm, ft) && strstr(aur_last_error(), "aur_surya_set_latitude"), "the flow's latitudes are asked for: %s",
               aur_last_error());
+    aur_tape_free(ft);
+    aur_model_free(fm);
+    e.perceiver_time = 1, e.n_queries = 1;
+    AUR_CHECK(!aur_surya_declare_model(&e) && strstr(aur_last_error(), "learned_flow"), "unsupported combinations named: %s", aur_last_error());
     aur_surya_config tc = tiny_config();
     aur_model *m = aur_surya_create(&tc, AUR_CPU, 1);
     aur_tape *t = aur_tape_create();

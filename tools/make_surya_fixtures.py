@@ -41,6 +41,7 @@ CASES = {
     "ensemble": dict(ensemble=3, dp_rank=2),
     "learned_flow": dict(learned_flow=True, time_embedding={"type": "linear", "time_dim": 2, "n_queries": None}),
     "learned_flow_pretraining": dict(learned_flow=True),
+    "learned_flow_latitude": dict(learned_flow=True, use_latitude_in_learned_flow=True),
     "deep_two_times": dict(time_embedding={"type": "linear", "time_dim": 2, "n_queries": None}, depth=5, n_spectral_blocks=2,
                            embed_dim=64, num_heads=8, dp_rank=1, patch_size=8, img_size=64),
 }
@@ -60,7 +61,7 @@ def make_case(name, extra, seed):
     model = HelioSpectFormer(**kwargs)
     randomise(model, seed)
     model.eval()
-    if kwargs["learned_flow"] and name == "learned_flow":  # phase 2: the flow frozen, the network learns the residual
+    if kwargs["learned_flow"] and "pretraining" not in name:  # phase 2: the flow frozen, the network learns the residual
         for prm in model.learned_flow_model.parameters():
             prm.requires_grad_(False)
     inter = {}
@@ -75,6 +76,9 @@ def make_case(name, extra, seed):
     ts = torch.randn(B, kwargs["in_chans"], T, kwargs["img_size"], kwargs["img_size"], generator=g)
     dt = torch.tensor([[-60.0 * (T - 1 - t) for t in range(T)]] * B)
     target = torch.randn(B, kwargs["in_chans"], kwargs["img_size"], kwargs["img_size"], generator=g)
+    batch = {"ts": ts, "time_delta_input": dt}
+    if kwargs["use_latitude_in_learned_flow"]:
+        batch["forecast_latitude"] = (torch.rand(B, 1, generator=g) - 0.5) * 60
     drawn = []  # the ensembles' noise, drawn inside SpectFormer.forward: recorded for refcheck to inject
     real_randn = torch.randn
 
@@ -85,7 +89,7 @@ def make_case(name, extra, seed):
 
     torch.randn = recording_randn
     try:
-        out = model({"ts": ts, "time_delta_input": dt})
+        out = model(batch)
     finally:
         torch.randn = real_randn
     if kwargs["ensemble"]:
@@ -99,6 +103,8 @@ def make_case(name, extra, seed):
     inputs = {"ts": ts, "time_delta_input": dt, "target": target}
     if drawn:
         inputs["noise"] = drawn[0].contiguous()
+    if "forecast_latitude" in batch:
+        inputs["forecast_latitude"] = batch["forecast_latitude"]
     save_file(inputs, os.path.join(d, "inputs.safetensors"))
     inter = {k: v.contiguous() for k, v in inter.items()}
     save_file({"output": out.detach().contiguous(), "loss": loss.detach().reshape(1), **inter}, os.path.join(d, "outputs.safetensors"))
