@@ -135,6 +135,49 @@ static aur_surya_config tiny_config(void)
     return c;
 }
 
+/* Broken adapter directories give clear errors. */
+static void test_bad_adapters(void)
+{
+    aur_lora_config lc;
+    AUR_CHECK(aur_lora_load_config(aur_test_tmp("no_such_adapter"), &lc, NULL) && strstr(aur_last_error(), "no_such_adapter"),
+              "a missing adapter directory is named: %s", aur_last_error());
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s", aur_test_tmp("dora"));
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    FILE *fp = fopen(path, "w");
+    fputs("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"fc1\"], \"use_dora\": true}", fp);
+    fclose(fp);
+    AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) == AUR_EUNSUPPORTED && strstr(aur_last_error(), "use_dora"), "DoRA refused: %s",
+              aur_last_error());
+    fp = fopen(path, "w");
+    fputs("{\"peft_type\": \"LORA\", \"r\": \"four\"}", fp);
+    fclose(fp);
+    AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) == AUR_EINVAL && strstr(aur_last_error(), "r must be"), "a bad r is named: %s",
+              aur_last_error());
+    /* an adapter of rank 4 into a model declared with rank 8: the shape mismatch is named */
+    aur_surya_config c = tiny_config();
+    aur_model *m = aur_surya_declare_model(&c), *m4 = aur_surya_declare_model(&c);
+    aur_lora_config r8 = aur_lora_defaults(), r4 = aur_lora_defaults();
+    aur_lora_add_target(&r8, "fc1");
+    aur_lora_add_target(&r4, "fc1");
+    r4.r = 4;
+    aur_lora_declare(m, &r8, NULL);
+    aur_lora_declare(m4, &r4, NULL);
+    aur_model_alloc(m, AUR_CPU);
+    aur_model_alloc(m4, AUR_CPU);
+    snprintf(dir, sizeof dir, "%s", aur_test_tmp("rank4"));
+    int rc = aur_lora_save(m4, &r4, dir);
+    rc = rc ? rc : aur_lora_load(m, dir);
+    AUR_CHECK(rc && strstr(aur_last_error(), "lora_A"), "a rank mismatch is named: %s", aur_last_error());
+    aur_model_free(m);
+    aur_model_free(m4);
+    cJSON *kw = cJSON_Parse("{\"embed_dim\": \"wide\"}");
+    AUR_CHECK(aur_surya_config_json(kw, "HelioSpectFormer", NULL, &c) && strstr(aur_last_error(), "embed_dim"), "a bad keyword value: %s",
+              aur_last_error());
+    cJSON_Delete(kw);
+}
+
 static void test_matching_merge_freeze(void)
 {
     aur_surya_config c = tiny_config();
@@ -351,6 +394,7 @@ int main(void)
     test_manifest();
     test_fixture_adapters();
     test_matching_merge_freeze();
+    test_bad_adapters();
     test_lora_on_aurora();
     test_rpe();
     test_perceiver_embedding();
