@@ -265,7 +265,7 @@ typedef struct aur__surya {
     void *probe_ctx;
     /* the long-short attention's windows, as row-gather tables (built once) */
     aur_index q_group, q_ungroup, k_window;
-    float *window_mask; /* (ng^2, 1, kw^2): -inf where a window slot falls outside the image */
+    aur_real *window_mask; /* (ng^2, 1, kw^2): -inf where a window slot falls outside the image */
     aur_index rpe_index; /* (w^2 * kw^2) rows of the relative-position bias table */
     aur__rng noise_rng;  /* the ensembles' noise, or */
     float *noise;        /* noise given by aur_surya_set_noise (fidelity tests inject the reference's) */
@@ -273,7 +273,7 @@ typedef struct aur__surya {
     float *latitude;     /* forecast latitudes for the learned flow, one per sample */
     int64_t n_latitude;
     /* DFT tables of the spectral filter (a = b = G) */
-    float *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
+    aur_real *dft_fc, *dft_fs, *dft_ac, *dft_as, *dft_ic, *dft_is;
 } aur__surya;
 
 static void aur__surya_free(void *p)
@@ -287,7 +287,7 @@ static void aur__surya_free(void *p)
     AUR_FREE(S->rpe_index.idx);
     AUR_FREE(S->noise);
     AUR_FREE(S->latitude);
-    float *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
+    aur_real *tabs[6] = {S->dft_fc, S->dft_fs, S->dft_ac, S->dft_as, S->dft_ic, S->dft_is};
     for (int i = 0; i < 6; i++) AUR_FREE(tabs[i]);
     AUR_FREE(S);
 }
@@ -583,7 +583,7 @@ static int aur__surya_windows(aur__surya *S)
     S->q_group.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)N, "window tables");
     S->q_ungroup.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)N, "window tables");
     S->k_window.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)nk, "window tables");
-    S->window_mask = (float *)aur__malloc(sizeof(float) * (size_t)(ng * ng * kw * kw), "window tables");
+    S->window_mask = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(ng * ng * kw * kw), "window tables");
     if (!S->q_group.idx || !S->q_ungroup.idx || !S->k_window.idx || !S->window_mask) return AUR_ENOMEM;
     int64_t q = 0, k = 0;
     for (int64_t gi = 0; gi < ng; gi++)
@@ -599,7 +599,7 @@ static int aur__surya_windows(aur__surya *S)
                     int64_t r = gi * w - s + u, cc = gj * w - s + v;
                     int inside = r >= 0 && r < G && cc >= 0 && cc < G;
                     S->k_window.idx[k] = inside ? r * G + cc : -1;
-                    S->window_mask[k] = inside ? 0.0f : -INFINITY;
+                    S->window_mask[k] = inside ? 0 : (aur_real)-INFINITY;
                 }
         }
     S->q_group.n_out = S->q_group.n_in = S->q_ungroup.n_out = S->q_ungroup.n_in = N;
@@ -614,22 +614,22 @@ static int aur__surya_windows(aur__surya *S)
 static int aur__surya_dft(aur__surya *S)
 {
     int64_t a = S->cfg.img_size / S->cfg.patch_size, b = a, K = b / 2 + 1;
-    float **tabs[6] = {&S->dft_fc, &S->dft_fs, &S->dft_ac, &S->dft_as, &S->dft_ic, &S->dft_is};
+    aur_real **tabs[6] = {&S->dft_fc, &S->dft_fs, &S->dft_ac, &S->dft_as, &S->dft_ic, &S->dft_is};
     size_t sizes[6] = {(size_t)(K * b), (size_t)(K * b), (size_t)(a * a), (size_t)(a * a), (size_t)(b * K), (size_t)(b * K)};
     for (int i = 0; i < 6; i++)
-        if (!(*tabs[i] = (float *)aur__malloc(sizeof(float) * sizes[i], "DFT tables"))) return AUR_ENOMEM;
+        if (!(*tabs[i] = (aur_real *)aur__malloc(sizeof(aur_real) * sizes[i], "DFT tables"))) return AUR_ENOMEM;
     const double two_pi = 6.283185307179586476925;
     for (int64_t k = 0; k < K; k++)
         for (int64_t n = 0; n < b; n++) {
             double ph = two_pi * (double)((k * n) % b) / (double)b, sb = sqrt((double)b);
             double weight = (k == 0 || (b % 2 == 0 && k == b / 2)) ? 1.0 : 2.0;
-            S->dft_fc[k * b + n] = (float)(cos(ph) / sb), S->dft_fs[k * b + n] = (float)(sin(ph) / sb);
-            S->dft_ic[n * K + k] = (float)(weight * cos(ph) / sb), S->dft_is[n * K + k] = (float)(weight * sin(ph) / sb);
+            S->dft_fc[k * b + n] = (aur_real)(cos(ph) / sb), S->dft_fs[k * b + n] = (aur_real)(sin(ph) / sb);
+            S->dft_ic[n * K + k] = (aur_real)(weight * cos(ph) / sb), S->dft_is[n * K + k] = (aur_real)(weight * sin(ph) / sb);
         }
     for (int64_t m = 0; m < a; m++)
         for (int64_t j = 0; j < a; j++) {
             double ph = two_pi * (double)((m * j) % a) / (double)a, sa = sqrt((double)a);
-            S->dft_ac[m * a + j] = (float)(cos(ph) / sa), S->dft_as[m * a + j] = (float)(sin(ph) / sa);
+            S->dft_ac[m * a + j] = (aur_real)(cos(ph) / sa), S->dft_as[m * a + j] = (aur_real)(sin(ph) / sa);
         }
     return 0;
 }
@@ -816,6 +816,9 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
 
 static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, s, v); }
 
+/* A table the model keeps (DFT matrices, window masks): viewed, not copied, each step. */
+static aur_tensor *aur__stable(const aur__sfwd *F, const aur_real *v, aur_shape s) { return aur__const_view(F->t, s, (aur_real *)v); }
+
 /* HelioFlowModel: the last frame (or the mean of the last two) warped along
    grid + MLP(grid): a learned, time-independent flow field (bilinear, border). */
 static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pretraining)
@@ -847,9 +850,9 @@ static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pr
 }
 
 /* Along the last dim: x @ M^T for a table M (rows x cols). */
-static aur_tensor *aur__dft(const aur__sfwd *F, aur_tensor *x, const float *tab, int64_t rows, int64_t cols)
+static aur_tensor *aur__dft(const aur__sfwd *F, aur_tensor *x, const aur_real *tab, int64_t rows, int64_t cols)
 {
-    return aur_linear(F->t, x, aur__sconst(F, tab, aur_shape2(rows, cols)), NULL);
+    return aur_linear(F->t, x, aur__stable(F, tab, aur_shape2(rows, cols)), NULL);
 }
 
 /* SpectralGatingNetwork: rfft2 (ortho) over the token grid, times the learned
@@ -950,7 +953,7 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
     aur_tensor *qg = aur_gather(t, qf, BH, hd, &S->q_group, aur_shape4(BH, ng * ng, nq, hd));
     aur_tensor *kwin = aur_gather(t, kf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
     aur_tensor *vwin = aur_gather(t, vf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
-    aur_tensor *mask = aur__sconst(F, S->window_mask, aur_shape3(ng * ng, 1, nk));
+    aur_tensor *mask = aur__stable(F, S->window_mask, aur_shape3(ng * ng, 1, nk));
     aur_tensor *win = aur_add(t, aur_matmul(t, qg, kwin, 0, 1), mask);
     if (c->rpe) { /* table[index] as (nh, w^2, kw^2), added to every window of every sample */
         snprintf(p, sizeof p, "%s.local_relative_position_bias_table", prefix);
