@@ -73,6 +73,10 @@ AURDEF int aur_lora_save(const aur_model *m, const aur_lora_config *c, const cha
 AURDEF int aur_lora_load_config(const char *dir, aur_lora_config *c, char **warnings);
 /* Loads an adapter directory's tensors into the model's declared adapters (strict). */
 AURDEF int aur_lora_load(aur_model *m, const char *dir);
+/* A PEFT name as the model names it: no "base_model.model." prefix,
+   "{m}.base_layer.{p}" -> "{m}.{p}", "{m}.lora_A[.{adapter}].weight" ->
+   "{m}.lora_A.default.weight". Writes buf, returns it. */
+AURDEF const char *aur_lora_model_name(const char *peft_name, char *buf, size_t size);
 /* Loads a whole PEFT-wrapped state dict ("base_model.model.{m}.base_layer.weight",
    "...lora_A.{adapter}.weight") into the model's names. */
 AURDEF int aur_lora_load_peft_state_dict(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
@@ -411,29 +415,30 @@ AURDEF int aur_lora_load_config(const char *dir, aur_lora_config *c, char **warn
     return rc;
 }
 
-/* Renames a PEFT file's entries to the model's: no "base_model.model." prefix,
-   "{m}.base_layer.{p}" -> "{m}.{p}", "{m}.lora_A[.{adapter}].weight" -> "{m}.lora_A.default.weight". */
+AURDEF const char *aur_lora_model_name(const char *peft_name, char *buf, size_t size)
+{
+    const char *s = strncmp(peft_name, "base_model.model.", 17) ? peft_name : peft_name + 17;
+    snprintf(buf, size, "%s", s);
+    char *bl = strstr(buf, ".base_layer.");
+    if (bl) memmove(bl, bl + 11, strlen(bl + 11) + 1);
+    for (int ab = 0; ab < 2; ab++) {
+        char *l = strstr(buf, ab ? ".lora_B." : ".lora_A.");
+        if (!l) continue;
+        char tail[512];
+        snprintf(tail, sizeof tail, "%s", l + 8); /* "weight" or "{adapter}.weight" */
+        const char *dot = strcmp(tail, "weight") ? strchr(tail, '.') : ".weight";
+        snprintf(l + 8, size - (size_t)(l + 8 - buf), "default%s", dot ? dot : "");
+    }
+    return buf;
+}
+
+/* Renames a PEFT file's entries to the model's names. */
 static int aur__peft_names(aur_model *m, aur__ckpt *ck)
 {
     (void)m;
     for (int i = 0; i < ck->n; i++) {
-        char buf[512], *n = ck->e[i].name;
-        const char *s = strncmp(n, "base_model.model.", 17) ? n : n + 17;
-        snprintf(buf, sizeof buf, "%s", s);
-        char *bl = strstr(buf, ".base_layer.");
-        if (bl) memmove(bl, bl + 11, strlen(bl + 11) + 1);
-        for (int ab = 0; ab < 2; ab++) {
-            char *l = strstr(buf, ab ? ".lora_B." : ".lora_A.");
-            if (!l) continue;
-            char tail[512];
-            snprintf(tail, sizeof tail, "%s", l + 8); /* "weight" or "{adapter}.weight" */
-            if (!strcmp(tail, "weight")) snprintf(l + 8, sizeof buf - (size_t)(l + 8 - buf), "default.weight");
-            else {
-                char *dot = strchr(tail, '.');
-                snprintf(l + 8, sizeof buf - (size_t)(l + 8 - buf), "default%s", dot ? dot : "");
-            }
-        }
-        char *copy = aur__strdup(buf);
+        char buf[512];
+        char *copy = aur__strdup(aur_lora_model_name(ck->e[i].name, buf, sizeof buf));
         if (!copy) return AUR_ENOMEM;
         AUR_FREE(ck->e[i].name);
         ck->e[i].name = copy;

@@ -451,16 +451,8 @@ static int aurora_stats(aur_model *m, const cJSON *cfg)
    exactly as in float. So a tensor whose largest gradient is below 1e-4 of
    the model's largest is measured against that scale (1e-8 of the largest
    gradient in absolute terms); every other tensor keeps the plain metric. */
-/* The model's name of a fixture's parameter: PEFT's wrapping undone (no
-   "base_model.model.", no ".base_layer.", adapter "default"). */
-static const char *our_name(const char *ref, char *buf, size_t size)
-{
-    const char *s = strncmp(ref, "base_model.model.", 17) ? ref : ref + 17;
-    snprintf(buf, size, "%s", s);
-    char *bl = strstr(buf, ".base_layer.");
-    if (bl) memmove(bl, bl + 11, strlen(bl + 11) + 1);
-    return buf;
-}
+/* The model's name of a fixture's parameter: PEFT's wrapping undone. */
+static const char *our_name(const char *ref, char *buf, size_t size) { return aur_lora_model_name(ref, buf, size); }
 
 static void compare_grads_list(aur_model *m, const aur_st_file *grads, const cJSON *info, const char *without, double tol)
 {
