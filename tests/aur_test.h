@@ -103,4 +103,25 @@ static inline void aur_test_tmpdir_end(void)
     if (system(cmd)) printf("note: could not remove %s\n", aur_test_dir);
 }
 
+/* 1 if a model's table equals a reference manifest (a JSON file in tests/fixtures/manifests):
+   every key and shape in order, and the parameter count. Include after aurora.h. */
+#ifdef AURORA_H
+static inline int aur_test_same_as_manifest(const aur_model *m, const char *path)
+{
+    cJSON *man = aur_json_load(path);
+    const cJSON *list = man ? cJSON_GetObjectItemCaseSensitive(man, "tensors") : NULL;
+    int same = m && list && cJSON_GetArraySize(list) == aur_model_count(m), i = 0;
+    for (const cJSON *e = list ? list->child : NULL; same && e; e = e->next, i++) {
+        const aur_tensor *p = aur_model_at(m, i);
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        same = !strcmp(p->name, cJSON_GetObjectItemCaseSensitive(e, "key")->valuestring) && cJSON_GetArraySize(shape) == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = cJSON_GetArrayItem(shape, d)->valuedouble == (double)p->shape[d];
+    }
+    double count = man ? cJSON_GetObjectItemCaseSensitive(man, "num_parameters")->valuedouble : -1;
+    same = same && (double)aur_model_numel(m, 0) == count;
+    cJSON_Delete(man);
+    return same;
+}
+#endif
+
 #endif
