@@ -6548,36 +6548,63 @@ static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, a
     return 0.02 * aur__rng_normal(r); /* Linear weights and the latents: N(0, 0.02^2) (trunc at +-2: no effect) */
 }
 
-AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed)
+/* Sets every parameter and buffer in table order: fill writes p's p->numel
+   initial values into a host buffer (Aurora's and Surya's initialisations). */
+static int aur__init_params(aur_model *m, void (*fill)(void *ctx, const aur_tensor *p, aur_real *v), void *ctx)
 {
-    aur__aurora *A = aur__A(m);
-    if (!A) return AUR_EINVAL;
-    aur__rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
     int rc = 0;
     for (int i = 0; i < m->n && !rc; i++) {
         aur_tensor *p = m->params[i];
         aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "initial weights");
         if (!v) return AUR_ENOMEM;
-        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__init_value(&A->cfg, p, &r);
+        fill(ctx, p, v);
         rc = aur_tensor_set(p, v, p->numel);
         AUR_FREE(v);
     }
     return rc;
 }
 
-AURDEF aur_model *aur_aurora_declare_model(const aur_aurora_config *cfg)
+/* An empty model with a zeroed implementation struct of impl_size bytes attached (Aurora, Surya). */
+static aur_model *aur__model_with_impl(size_t impl_size, void (*impl_free)(void *), const char *what)
 {
     aur_model *m = aur_model_create();
-    aur__aurora *A = (aur__aurora *)aur__calloc(sizeof *A, "an Aurora model");
-    if (!m || !A) {
-        AUR_FREE(A);
+    void *impl = aur__calloc(impl_size, what);
+    if (!m || !impl) {
+        AUR_FREE(impl);
         aur_model_free(m);
         return NULL;
     }
+    m->impl = impl;
+    m->impl_free = impl_free;
+    return m;
+}
+
+typedef struct aur__aurora_init {
+    const aur_aurora_config *cfg;
+    aur__rng r;
+} aur__aurora_init;
+
+static void aur__aurora_fill(void *ctx, const aur_tensor *p, aur_real *v)
+{
+    aur__aurora_init *in = (aur__aurora_init *)ctx;
+    for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__init_value(in->cfg, p, &in->r);
+}
+
+AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    aur__aurora_init in = {&A->cfg, {seed * 0x9E3779B97F4A7C15ull + 1}};
+    return aur__init_params(m, aur__aurora_fill, &in);
+}
+
+AURDEF aur_model *aur_aurora_declare_model(const aur_aurora_config *cfg)
+{
+    aur_model *m = aur__model_with_impl(sizeof(aur__aurora), aur__aurora_free, "an Aurora model");
+    if (!m) return NULL;
+    aur__aurora *A = (aur__aurora *)m->impl;
     A->cfg = *cfg;
     A->m = m;
-    m->impl = A;
-    m->impl_free = aur__aurora_free;
     int rc = aur_aurora_declare(m, cfg);
     for (size_t i = 0; i < sizeof aur__builtin_stats / sizeof aur__builtin_stats[0] && !rc; i++)
         rc = aur_aurora_set_stats(m, aur__builtin_stats[i].key, aur__builtin_stats[i].loc, aur__builtin_stats[i].scale);

@@ -636,17 +636,11 @@ static int aur__surya_dft(aur__surya *S)
 
 AURDEF aur_model *aur_surya_declare_model(const aur_surya_config *cfg)
 {
-    aur_model *m = aur_model_create();
-    aur__surya *S = (aur__surya *)aur__calloc(sizeof *S, "a Surya model");
-    if (!m || !S) {
-        AUR_FREE(S);
-        aur_model_free(m);
-        return NULL;
-    }
+    aur_model *m = aur__model_with_impl(sizeof(aur__surya), aur__surya_free, "a Surya model");
+    if (!m) return NULL;
+    aur__surya *S = (aur__surya *)m->impl;
     S->cfg = *cfg;
     S->m = m;
-    m->impl = S;
-    m->impl_free = aur__surya_free;
     int rc = aur__surya_declare(m, cfg);
     if (!rc && cfg->depth > cfg->n_spectral_blocks && cfg->window_size > 0) rc = aur__surya_windows(S);
     if (!rc && cfg->n_spectral_blocks > 0) rc = aur__surya_dft(S);
@@ -690,33 +684,37 @@ static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
     return 0.02 * aur__rng_normal(r); /* Linear weights: trunc_normal(std 0.02) */
 }
 
+typedef struct aur__surya_init {
+    const aur__surya *S;
+    aur__rng r;
+} aur__surya_init;
+
+/* One tensor's initial values: the fixed buffers computed, the rest drawn. */
+static void aur__surya_fill(void *ctx, const aur_tensor *p, aur_real *v)
+{
+    aur__surya_init *in = (aur__surya_init *)ctx;
+    const aur__surya *S = in->S;
+    if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
+    else if (!strcmp(p->name, "learned_flow_model.grid") || !strcmp(p->name, "learned_flow_model.higher_modes"))
+        for (int64_t h = 0, n = S->cfg.img_size, k = p->shape[3]; h < n; h++) /* (u[w], v[h] [, 1]), u = v = linspace(-1, 1, n) */
+            for (int64_t w = 0; w < n; w++) {
+                v[(h * n + w) * k] = (aur_real)(n > 1 ? -1 + 2.0 * (double)w / (double)(n - 1) : -1);
+                v[(h * n + w) * k + 1] = (aur_real)(n > 1 ? -1 + 2.0 * (double)h / (double)(n - 1) : -1);
+                if (k == 3) v[(h * n + w) * k + 2] = 1;
+            }
+    else if (aur__ends_with(p->name, ".relative_position_index"))
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
+    else
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_init_value(p, &in->r);
+}
+
 AURDEF int aur_surya_init_weights(aur_model *m, uint64_t seed)
 {
     aur__surya *S = aur__S(m);
     if (!S) return AUR_EINVAL;
-    aur__rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
     S->noise_rng.s = seed * 0xD1B54A32D192ED03ull + 11;
-    int rc = 0;
-    for (int i = 0; i < m->n && !rc; i++) {
-        aur_tensor *p = m->params[i];
-        aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)p->numel, "initial weights");
-        if (!v) return AUR_ENOMEM;
-        if (!strcmp(p->name, "embedding.pos_embed")) aur__surya_pos_embed(&S->cfg, v);
-        else if (!strcmp(p->name, "learned_flow_model.grid") || !strcmp(p->name, "learned_flow_model.higher_modes"))
-            for (int64_t h = 0, n = S->cfg.img_size, k = p->shape[3]; h < n; h++) /* (u[w], v[h] [, 1]), u = v = linspace(-1, 1, n) */
-                for (int64_t w = 0; w < n; w++) {
-                    v[(h * n + w) * k] = (aur_real)(n > 1 ? -1 + 2.0 * (double)w / (double)(n - 1) : -1);
-                    v[(h * n + w) * k + 1] = (aur_real)(n > 1 ? -1 + 2.0 * (double)h / (double)(n - 1) : -1);
-                    if (k == 3) v[(h * n + w) * k + 2] = 1;
-                }
-        else if (aur__ends_with(p->name, ".relative_position_index"))
-            for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
-        else
-            for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_init_value(p, &r);
-        rc = aur_tensor_set(p, v, p->numel);
-        AUR_FREE(v);
-    }
-    return rc;
+    aur__surya_init in = {S, {seed * 0x9E3779B97F4A7C15ull + 7}};
+    return aur__init_params(m, aur__surya_fill, &in);
 }
 
 AURDEF aur_model *aur_surya_create(const aur_surya_config *cfg, aur_device device, uint64_t seed)
