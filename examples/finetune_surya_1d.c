@@ -24,59 +24,37 @@ typedef struct task_spec {
     int task;
 } task_spec;
 
-/* One task: every learning rate, then the baseline; metrics and curves. */
+/* One task: every learning rate, full fine-tuning, the baseline; metrics and curves. */
 static void run_task(const char *out, const char *config_path, task_spec spec, const char *base)
 {
-    cJSON *cfg = aur_json_load(config_path);
-    if (!cfg) demo_die(config_path);
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(cfg, "model"), *opt = cJSON_GetObjectItemCaseSensitive(cfg, "optimizer");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cfg, "data"), *lrs = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
-    int ntr = (int)demo_num(data, "n_train", 192), nva = (int)demo_num(data, "n_valid", 96), B = (int)demo_num(data, "batch_size", 8);
-    int steps = (int)demo_num(opt, "max_steps", 80), warm = (int)demo_num(opt, "warm_up_steps", 0);
-    double min_lr = demo_num(opt, "min_lr", 1e-5);
-    aur_surya_config c;
-    demo_surya_config(model, AUR_SURYA_1D, &c);
-    c.squeeze_output = spec.task == TASK_FLARE;
-    sun_sample *tr = sun_dataset(ntr, 100 + (uint64_t)spec.task), *va = sun_dataset(nva, 900 + (uint64_t)spec.task);
-    char base_t[600];
-    snprintf(base_t, sizeof base_t, "%s_T%d.safetensors", base, c.time_dim);
-    base = base_t;
-    demo_pretrain(&c, base, tr, ntr);
-    int n_lr = cJSON_IsArray(lrs) ? cJSON_GetArraySize(lrs) : 1;
-    double *curves[8] = {0}, best = -1e30;
-    const char *labels[8];
-    char label_buf[8][48], path[512];
+    demo_config dc;
+    demo_read_config(config_path, AUR_SURYA_1D, 96, &dc);
+    dc.surya.squeeze_output = spec.task == TASK_FLARE;
+    int nva = dc.n_valid;
+    sun_sample *tr = sun_dataset(dc.n_train, 100 + (uint64_t)spec.task), *va = sun_dataset(nva, 900 + (uint64_t)spec.task);
+    char base_t[600], path[512];
+    snprintf(base_t, sizeof base_t, "%s_T%d.safetensors", base, dc.surya.time_dim);
+    demo_pretrain(&dc.surya, base_t, tr, dc.n_train);
+    double best = -1e30;
     float *pred = (float *)malloc(sizeof(float) * (size_t)nva), *label = (float *)malloc(sizeof(float) * (size_t)nva);
     for (int i = 0; i < nva; i++) label[i] = spec.task == TASK_FLARE ? va[i].flare : va[i].wind;
     snprintf(path, sizeof path, "%s/%s_metrics.jsonl", out, spec.name);
     FILE *jl = fopen(path, "w");
     printf("\n== %s (%s) ==\n", spec.name, spec.task == TASK_FLARE ? "binary classification" : "regression");
-    int runs = n_lr + 2; /* every learning rate, full fine-tuning at the first one, the baseline */
-    for (int r = 0; r < runs && r < 8; r++) {
-        int baseline = r == runs - 1, full = r == runs - 2;
-        double lr = baseline ? 1e-2 : cJSON_IsArray(lrs) ? cJSON_GetArrayItem(lrs, full ? 0 : r)->valuedouble : demo_num(opt, "learning_rate", 1e-3);
-        curves[r] = (double *)calloc((size_t)steps, sizeof(double));
+    for (int r = 0; r < dc.runs; r++) {
         aur_lora_config lc;
-        aur_model *m = NULL;
-        if (baseline) demo_baseline(tr, ntr, va, nva, spec.task, pred, curves[r], steps);
-        else {
-            m = demo_head_model(&c, model, base, &lc, full);
-            if (r == 0) printf("  trainable %lld of %lld parameters (LoRA + head)\n", (long long)aur_model_numel(m, 1), (long long)aur_model_numel(m, 0));
-            demo_train(m, tr, ntr, c.time_dim, spec.task, lr, min_lr, warm, steps, B, curves[r]);
-            demo_predict(m, va, nva, c.time_dim, spec.task, pred);
-        }
-        snprintf(label_buf[r], sizeof label_buf[r], baseline ? "linear baseline" : full ? "full FT lr %g" : "LoRA lr %g", lr);
-        labels[r] = label_buf[r];
-        for (int s = 0; s < steps && jl; s++)
-            write_line(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"step\": %d, \"loss\": %.6g}\n", spec.name, labels[r], s + 1, curves[r][s]);
+        int full;
+        aur_model *m = demo_fit(&dc, r, spec.task, tr, va, base_t, pred, &lc, &full);
+        const char *name = dc.label[r];
+        demo_log_curve(jl, spec.name, &dc, r);
         if (spec.task == TASK_FLARE) {
             binary_metrics bm = binary_scores(pred, label, nva);
-            printf("  %-16s accuracy %.3f  precision %.3f  recall %.3f  F1 %.3f  TSS %.3f  HSS %.3f\n", labels[r], bm.accuracy, bm.precision,
+            printf("  %-16s accuracy %.3f  precision %.3f  recall %.3f  F1 %.3f  TSS %.3f  HSS %.3f\n", name, bm.accuracy, bm.precision,
                    bm.recall, bm.f1, bm.tss, bm.hss);
             if (jl)
                 write_line(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"valid\": {\"accuracy\": %.4f, \"precision\": %.4f, \"recall\": %.4f, "
                                "\"f1\": %.4f, \"tss\": %.4f, \"hss\": %.4f}}\n",
-                           spec.name, labels[r], bm.accuracy, bm.precision, bm.recall, bm.f1, bm.tss, bm.hss);
+                           spec.name, name, bm.accuracy, bm.precision, bm.recall, bm.f1, bm.tss, bm.hss);
             if (m && !full && bm.tss > best) { /* the best run's adapter, in PEFT's format */
                 best = bm.tss;
                 snprintf(path, sizeof path, "%s/flare_adapter", out);
@@ -85,8 +63,8 @@ static void run_task(const char *out, const char *config_path, task_spec spec, c
         } else {
             double mae = 0, mse = 0;
             for (int i = 0; i < nva; i++) mae += fabs(pred[i] - label[i]), mse += (pred[i] - label[i]) * (pred[i] - label[i]);
-            printf("  %-16s MAE %.4f  RMSE %.4f (speed scaled to [0, 1])\n", labels[r], mae / nva, sqrt(mse / nva));
-            if (jl) write_line(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"valid\": {\"mae\": %.5f, \"rmse\": %.5f}}\n", spec.name, labels[r], mae / nva, sqrt(mse / nva));
+            printf("  %-16s MAE %.4f  RMSE %.4f (speed scaled to [0, 1])\n", name, mae / nva, sqrt(mse / nva));
+            if (jl) write_line(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"valid\": {\"mae\": %.5f, \"rmse\": %.5f}}\n", spec.name, name, mae / nva, sqrt(mse / nva));
         }
         aur_model_free(m);
     }
@@ -94,13 +72,12 @@ static void run_task(const char *out, const char *config_path, task_spec spec, c
     snprintf(path, sizeof path, "%s/%s_curves.png", out, spec.name);
     char title[128];
     snprintf(title, sizeof title, "%s: training loss for each learning rate", spec.name);
-    demo_plot_curves(path, title, curves, labels, runs < 8 ? runs : 8, steps);
-    for (int r = 0; r < runs && r < 8; r++) free(curves[r]);
+    demo_plot_curves(path, title, dc.curve, dc.labels, dc.runs, dc.steps);
     free(pred);
     free(label);
     free(tr);
     free(va);
-    cJSON_Delete(cfg);
+    demo_config_free(&dc);
 }
 
 int main(int argc, char **argv)

@@ -36,67 +36,45 @@ int main(int argc, char **argv)
     const char *out = argc > 1 ? argv[1] : "demo-out-surya";
     const char *config = argc > 2 ? argv[2] : "examples/configs/surya_ar_segmentation.json";
     mkdir(out, 0755);
-    cJSON *cfg = aur_json_load(config);
-    if (!cfg) demo_die(config);
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(cfg, "model"), *opt = cJSON_GetObjectItemCaseSensitive(cfg, "optimizer");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cfg, "data"), *lrs = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
-    int ntr = (int)demo_num(data, "n_train", 192), nva = (int)demo_num(data, "n_valid", 64), B = (int)demo_num(data, "batch_size", 8);
-    int steps = (int)demo_num(opt, "max_steps", 80), warm = (int)demo_num(opt, "warm_up_steps", 0);
-    double min_lr = demo_num(opt, "min_lr", 1e-5);
-    aur_surya_config c;
-    demo_surya_config(model, AUR_SURYA_2D, &c);
-    sun_sample *tr = sun_dataset(ntr, 300), *va = sun_dataset(nva, 800);
+    demo_config dc;
+    demo_read_config(config, AUR_SURYA_2D, 64, &dc);
+    int nva = dc.n_valid;
+    sun_sample *tr = sun_dataset(dc.n_train, 300), *va = sun_dataset(nva, 800);
     char base[600], path[700];
-    snprintf(base, sizeof base, "%s/base_T%d.safetensors", out, c.time_dim);
-    demo_pretrain(&c, base, tr, ntr);
-    int n_lr = cJSON_IsArray(lrs) ? cJSON_GetArraySize(lrs) : 1, runs = n_lr + 2;
-    double *curves[8] = {0};
-    const char *labels[8];
-    char label_buf[8][48];
+    snprintf(base, sizeof base, "%s/base_T%d.safetensors", out, dc.surya.time_dim);
+    demo_pretrain(&dc.surya, base, tr, dc.n_train);
     float *prob = (float *)malloc(sizeof(float) * (size_t)nva * SUN * SUN), *shown[3];
     for (int k = 0; k < 3; k++) shown[k] = (float *)calloc(SUN * SUN, sizeof(float));
     for (int i = 0; i < SUN * SUN; i++) shown[0][i] = (&va[0].mask[0][0])[i];
     snprintf(path, sizeof path, "%s/ar_metrics.jsonl", out);
     FILE *jl = fopen(path, "w");
-    printf("\n== active-region segmentation (%s decoder) ==\n", c.perceiver_decoder ? "Perceiver" : "linear");
+    printf("\n== active-region segmentation (%s decoder) ==\n", dc.surya.perceiver_decoder ? "Perceiver" : "linear");
     double best = -1;
-    for (int r = 0; r < runs && r < 8; r++) {
-        int baseline = r == runs - 1, full = r == runs - 2;
-        double lr = baseline ? 1e-2 : cJSON_IsArray(lrs) ? cJSON_GetArrayItem(lrs, full ? 0 : r)->valuedouble : demo_num(opt, "learning_rate", 1e-3);
-        curves[r] = (double *)calloc((size_t)steps, sizeof(double));
+    for (int r = 0; r < dc.runs; r++) {
         aur_lora_config lc;
-        aur_model *m = NULL;
-        if (baseline) demo_baseline(tr, ntr, va, nva, TASK_SEGMENT, prob, curves[r], steps);
-        else {
-            m = demo_head_model(&c, model, base, &lc, full);
-            demo_train(m, tr, ntr, c.time_dim, TASK_SEGMENT, lr, min_lr, warm, steps, B, curves[r]);
-            demo_predict(m, va, nva, c.time_dim, TASK_SEGMENT, prob);
-        }
-        snprintf(label_buf[r], sizeof label_buf[r], baseline ? "linear baseline" : full ? "full FT lr %g" : "LoRA lr %g", lr);
-        labels[r] = label_buf[r];
+        int full;
+        aur_model *m = demo_fit(&dc, r, TASK_SEGMENT, tr, va, base, prob, &lc, &full);
         double iou, dice;
         seg_scores(prob, va, nva, &iou, &dice);
-        printf("  %-16s IoU %.3f  Dice %.3f\n", labels[r], iou, dice);
-        for (int s = 0; s < steps && jl; s++)
-            write_line(jl, "{\"task\": \"ar_segmentation\", \"run\": \"%s\", \"step\": %d, \"loss\": %.6g}\n", labels[r], s + 1, curves[r][s]);
-        if (jl) write_line(jl, "{\"task\": \"ar_segmentation\", \"run\": \"%s\", \"valid\": {\"iou\": %.4f, \"dice\": %.4f}}\n", labels[r], iou, dice);
-        if (baseline) memcpy(shown[2], prob, sizeof(float) * SUN * SUN);
+        printf("  %-16s IoU %.3f  Dice %.3f\n", dc.label[r], iou, dice);
+        demo_log_curve(jl, "ar_segmentation", &dc, r);
+        if (jl) write_line(jl, "{\"task\": \"ar_segmentation\", \"run\": \"%s\", \"valid\": {\"iou\": %.4f, \"dice\": %.4f}}\n", dc.label[r], iou, dice);
+        if (!m) memcpy(shown[2], prob, sizeof(float) * SUN * SUN); /* the baseline */
         else if (iou > best) best = iou, memcpy(shown[1], prob, sizeof(float) * SUN * SUN);
         aur_model_free(m);
     }
     if (jl) fclose(jl);
     snprintf(path, sizeof path, "%s/ar_curves.png", out);
-    demo_plot_curves(path, "active regions: training loss (BCE) for each learning rate", curves, labels, runs < 8 ? runs : 8, steps);
+    demo_plot_curves(path, "active regions: training loss (BCE) for each learning rate", dc.curve, dc.labels, dc.runs, dc.steps);
     const float *maps[3] = {shown[0], shown[1], shown[2]};
     const char *titles[3] = {"target mask", "Surya (best run)", "linear baseline"};
     snprintf(path, sizeof path, "%s/ar_masks.png", out);
     if (aur_plot_maps(path, maps, titles, 3, SUN, SUN, 8, 0, 1, 0, "active-region probability, validation Sun 0")) demo_die(path);
     printf("\nwrote %s/ar_metrics.jsonl, ar_curves.png, ar_masks.png (synthetic data)\n", out);
-    for (int r = 0; r < runs && r < 8; r++) free(curves[r]);
     for (int k = 0; k < 3; k++) free(shown[k]);
     free(prob);
     free(tr);
     free(va);
-    cJSON_Delete(cfg);
+    demo_config_free(&dc);
     return 0;
 }

@@ -397,6 +397,78 @@ static void demo_baseline(const sun_sample *tr, int ntr, const sun_sample *va, i
     aur_model_free(m);
 }
 
+/* ---- one run config and the comparison it asks for ---- */
+
+#define DEMO_MAX_RUNS 8
+
+/* A run config (keys as the reference YAML) and the runs it asks for: LoRA at
+   each learning rate, full fine-tuning at the first, the linear baseline last. */
+typedef struct demo_config {
+    cJSON *json;
+    const cJSON *model;
+    aur_surya_config surya;
+    int n_train, n_valid, batch, steps, warmup, runs;
+    double min_lr, lr[DEMO_MAX_RUNS - 2];
+    double *curve[DEMO_MAX_RUNS]; /* each run's training loss per step */
+    char label[DEMO_MAX_RUNS][48];
+    const char *labels[DEMO_MAX_RUNS];
+} demo_config;
+
+static void demo_read_config(const char *path, aur_surya_head head, int n_valid, demo_config *dc)
+{
+    memset(dc, 0, sizeof *dc);
+    if (!(dc->json = aur_json_load(path))) demo_die(path);
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(dc->json, "optimizer"), *data = cJSON_GetObjectItemCaseSensitive(dc->json, "data");
+    const cJSON *lrs = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
+    dc->model = cJSON_GetObjectItemCaseSensitive(dc->json, "model");
+    demo_surya_config(dc->model, head, &dc->surya);
+    dc->n_train = (int)demo_num(data, "n_train", 192), dc->n_valid = (int)demo_num(data, "n_valid", n_valid);
+    dc->batch = (int)demo_num(data, "batch_size", 8);
+    dc->steps = (int)demo_num(opt, "max_steps", 80), dc->warmup = (int)demo_num(opt, "warm_up_steps", 0);
+    dc->min_lr = demo_num(opt, "min_lr", 1e-5);
+    int n_lr = cJSON_IsArray(lrs) ? cJSON_GetArraySize(lrs) : 1;
+    if (n_lr > DEMO_MAX_RUNS - 2) n_lr = DEMO_MAX_RUNS - 2;
+    for (int i = 0; i < n_lr; i++) dc->lr[i] = cJSON_IsArray(lrs) ? cJSON_GetArrayItem(lrs, i)->valuedouble : demo_num(opt, "learning_rate", 1e-3);
+    dc->runs = n_lr + 2;
+}
+
+static void demo_config_free(demo_config *dc)
+{
+    for (int r = 0; r < dc->runs; r++) free(dc->curve[r]);
+    cJSON_Delete(dc->json);
+}
+
+/* Run r of the comparison: trains it, predicts the validation set into pred,
+   fills its curve and label. Returns the model (owned; NULL for the baseline);
+   *full says whether it was full fine-tuning. */
+static aur_model *demo_fit(demo_config *dc, int r, int task, const sun_sample *tr, const sun_sample *va, const char *base, float *pred,
+                           aur_lora_config *lc, int *full)
+{
+    int baseline = r == dc->runs - 1;
+    *full = r == dc->runs - 2;
+    double lr = baseline ? 1e-2 : dc->lr[*full ? 0 : r];
+    dc->curve[r] = (double *)calloc((size_t)dc->steps, sizeof(double));
+    snprintf(dc->label[r], sizeof dc->label[r], baseline ? "linear baseline" : *full ? "full FT lr %g" : "LoRA lr %g", lr);
+    dc->labels[r] = dc->label[r];
+    if (baseline) {
+        demo_baseline(tr, dc->n_train, va, dc->n_valid, task, pred, dc->curve[r], dc->steps);
+        return NULL;
+    }
+    aur_model *m = demo_head_model(&dc->surya, dc->model, base, lc, *full);
+    if (r == 0)
+        printf("  trainable %lld of %lld parameters (LoRA + head)\n", (long long)aur_model_numel(m, 1), (long long)aur_model_numel(m, 0));
+    demo_train(m, tr, dc->n_train, dc->surya.time_dim, task, lr, dc->min_lr, dc->warmup, dc->steps, dc->batch, dc->curve[r]);
+    demo_predict(m, va, dc->n_valid, dc->surya.time_dim, task, pred);
+    return m;
+}
+
+/* The run's loss per step as metrics lines. */
+static void demo_log_curve(FILE *jl, const char *task, const demo_config *dc, int r)
+{
+    for (int s = 0; s < dc->steps && jl; s++)
+        fprintf(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"step\": %d, \"loss\": %.6g}\n", task, dc->label[r], s + 1, dc->curve[r][s]);
+}
+
 /* loss-vs-step curves of several runs on one log-scale chart, each smoothed
    by an exponential moving average (0.9) so mini-batch noise does not hide them. */
 static void demo_plot_curves(const char *path, const char *title, double **curves, const char **labels, int n_runs, int steps)
