@@ -9548,6 +9548,8 @@ typedef struct aur__data {
     int n_files;
     aur__window *win;
     int n_win;
+    aur_batch *cache; /* the series file of this set read last (training and evaluation keep one each) */
+    int cache_file;
 } aur__data;
 
 struct aur_trainer {
@@ -9562,9 +9564,6 @@ struct aur_trainer {
     /* data */
     aur__data train, val;
     int history, rollout, eval_windows;
-    aur_batch *cache; /* the series file read last */
-    const aur__data *cache_set;
-    int cache_file;
     aur_check_opts check;
     /* optimisation */
     int n_groups;
@@ -9939,7 +9938,6 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
     if (!tr) return NULL;
     snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
-    tr->cache_file = -1;
     tr->config = cJSON_Duplicate(config, 1);
     int rc = tr->config ? aur__trainer_top(tr, config) : AUR_ENOMEM;
     if (!rc) rc = aur__trainer_model(tr, cJSON_GetObjectItemCaseSensitive(config, "model"));
@@ -9975,6 +9973,7 @@ static void aur__data_free(aur__data *d)
     for (int i = 0; i < d->n_files; i++) AUR_FREE(d->files[i]);
     AUR_FREE(d->files);
     AUR_FREE(d->win);
+    aur_batch_free(d->cache);
 }
 
 AURDEF void aur_trainer_free(aur_trainer *tr)
@@ -9988,7 +9987,6 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
     AUR_FREE(tr->new_params);
     aur__data_free(&tr->train);
     aur__data_free(&tr->val);
-    aur_batch_free(tr->cache);
     for (int g = 0; g < tr->n_groups; g++) AUR_FREE(tr->group_params[g]);
     AUR_FREE(tr->hist.v);
     AUR_FREE(tr->val_hist.v);
@@ -10052,14 +10050,13 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
 /* ---- one step ---- */
 
 /* The series holding a window, read from its file once and cached. */
-static const aur_batch *aur__series(aur_trainer *tr, const aur__data *d, int file)
+static const aur_batch *aur__series(aur__data *d, int file)
 {
-    if (tr->cache && tr->cache_set == d && tr->cache_file == file) return tr->cache;
-    aur_batch_free(tr->cache);
-    tr->cache = aur_batch_load_unchecked(d->files[file]);
-    tr->cache_set = d;
-    tr->cache_file = tr->cache ? file : -1;
-    return tr->cache;
+    if (d->cache && d->cache_file == file) return d->cache;
+    aur_batch_free(d->cache);
+    d->cache = aur_batch_load_unchecked(d->files[file]);
+    d->cache_file = file;
+    return d->cache;
 }
 
 /* The training window of a step: a fresh shuffle of all windows every epoch,
@@ -10082,10 +10079,10 @@ static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
 }
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */
-static aur_tensor *aur__rollout_loss(aur_trainer *tr, const aur__data *d, aur__window w, aur_batch **first_pred,
+static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
                                      aur_batch **first_target)
 {
-    const aur_batch *s = aur__series(tr, d, w.file);
+    const aur_batch *s = aur__series(d, w.file);
     if (!s) return NULL;
     double dt = tr->mcfg.timestep_seconds;
     aur_batch *in = aur_batch_window(s, w.start, tr->history, dt), *preds[64] = {NULL};
@@ -10176,7 +10173,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
 
 AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
 {
-    const aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
     double sum = 0;
     for (int i = 0; i < n; i++) {
@@ -10275,7 +10272,7 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc) rc = aur__plot_curves(tr);
     if (rc || !tr->n_maps) return rc;
-    const aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 0);
     aur_tape_set_training(tr->t, 0);
