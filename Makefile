@@ -107,7 +107,7 @@ fuzz: deps | build
 deps:
 	@bash tests/deps.sh libcjson-dev:/usr/include/cjson/cJSON.h libstb-dev:/usr/include/stb/stb_image_write.h
 deps-bench:
-	@bash tests/deps.sh libopenblas-dev:/usr/include/x86_64-linux-gnu/cblas.h
+	@bash tests/deps.sh libopenblas-dev:/usr/lib/x86_64-linux-gnu/libopenblas.so
 
 clean:
 	rm -rf build demo-out

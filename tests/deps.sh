@@ -5,8 +5,9 @@
 missing=()
 for spec in "$@"; do
     pkg=${spec%%:*} file=${spec#*:}
-    # cblas.h moves between multiarch and plain include dirs
-    if [ -e "$file" ] || { [ "$pkg" = libopenblas-dev ] && ls /usr/include/*/cblas.h /usr/include/cblas.h >/dev/null 2>&1; }; then
+    # the OpenBLAS library moves between multiarch and plain lib dirs (and libblas-dev also ships a cblas.h,
+    # so the header alone does not prove OpenBLAS is there)
+    if [ -e "$file" ] || { [ "$pkg" = libopenblas-dev ] && ls /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so >/dev/null 2>&1; }; then
         continue
     fi
     missing+=("$pkg")
