@@ -5,10 +5,12 @@
 #   make demo-surya Surya's 1D and 2D heads on a synthetic Sun
 #   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
+#                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
 #   make deps       installs missing Debian packages (libcjson-dev, libstb-dev)
 
 CC ?= cc
+CXX ?= g++
 NVCC ?= nvcc
 CFLAGS ?= -O3 -march=native
 STD = -std=c11
@@ -24,7 +26,8 @@ HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_we
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya
 TOOLS = build/aurora-inspect build/aurora-train build/refcheck
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
-BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES)
+BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) \
+       build/test_cuda_emu
 
 .PHONY: all binaries test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
 # the binaries build in parallel (about 30 translation units of the whole header)
@@ -49,6 +52,10 @@ build/refcheck: tests/refcheck.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/asan/refcheck: tests/refcheck.c $(HEADERS) | build/asan
 	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
+# the CUDA paths compiled by g++ and run on the CPU by tests/cuda_emu.h (no GPU needed)
+EMU = -std=c++17 -x c++ -DAURORA_CUDA -DAUR_CUDA_EMU $(WARN) $(OMP) -I.
+build/test_cuda_emu: tests/test_cuda.cu tests/cuda_emu.h $(HEADERS) | build
+	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build

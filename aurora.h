@@ -843,10 +843,20 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 #define O_CLOEXEC 0
 #endif
 
-#if defined(AURORA_CUDA) && defined(__CUDACC__)
+#if defined(AURORA_CUDA) && defined(AUR_CUDA_EMU)
+#define AUR__HAS_CUDA 1
+#include "tests/cuda_emu.h" /* the CUDA paths run on the CPU, for tests without a GPU */
+#elif defined(AURORA_CUDA) && defined(__CUDACC__)
 #define AUR__HAS_CUDA 1
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#endif
+/* Functions both paths run: the CPU loops and the CUDA kernels call the same code. */
+#ifdef AUR__HAS_CUDA
+#define AUR__HD __host__ __device__
+#else
+#define AUR__HD
 #endif
 
 #if !defined(AUR_MALLOC) && !defined(AUR_REALLOC) && !defined(AUR_FREE)
@@ -1961,7 +1971,7 @@ static const aur_real *aur__cr(const aur_tensor *x) { return (const aur_real *)x
 static aur_real *aur__wr(aur_tensor *x) { return (aur_real *)x->data; }
 
 /* Multi-index of flat index r in a shape, last dim fastest. */
-static void aur__unravel(int64_t r, const int64_t *shape, int ndim, int64_t *idx)
+AUR__HD static void aur__unravel(int64_t r, const int64_t *shape, int ndim, int64_t *idx)
 {
     for (int d = ndim - 1; d >= 0; d--) {
         int64_t n = shape[d] ? shape[d] : 1;
@@ -2034,7 +2044,7 @@ static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t 
     return 0;
 }
 
-/* ==== shapes of ops, shared by the CPU and CUDA paths ==== */
+/* ==== shapes and element rules of ops, shared by the CPU and CUDA paths ==== */
 
 /* The geometry of a batched product. */
 typedef struct aur__mm_geom {
@@ -2054,6 +2064,127 @@ typedef struct aur__bcast {
 } aur__bcast;
 
 enum { AUR__GELU, AUR__GELU_TANH, AUR__SILU, AUR__SIGMOID, AUR__LOGARITHM, AUR__SINE, AUR__COSINE };
+
+typedef struct aur__attn {
+    int64_t nb, Lq, Lk, d, dv;
+    int lead;                     /* leading dims */
+    const int64_t *lead_shape;
+    int64_t ms[AUR_MAX_DIMS + 2]; /* mask strides over (lead..., Lq, Lk); 0 where broadcast */
+    double scale;
+} aur__attn;
+
+/* What a kernel needs to find a row's mask: the mask offset of batch b is
+   sum over the lead dims of idx * lead_stride, then + i si + j sj. */
+typedef struct aur__attn_mask {
+    int lead;
+    int64_t lead_shape[AUR_MAX_DIMS], lead_stride[AUR_MAX_DIMS], Lq, si, sj;
+} aur__attn_mask;
+
+/* Element-wise ops with one rule each (aur_k_pointwise_* on the GPU). */
+enum { AUR__PW_CLAMP, AUR__PW_NAN_TO_NUM, AUR__PW_MASKED_FILL, AUR__PW_REMAINDER, AUR__PW_ATAN2 };
+
+/* A dense tensor of shape `shape` and a strided one it maps to: element idx
+   of the dense one is element sum_d ((idx_d + add_d) mod wrap_d) * stride_d
+   of the other (no mod where wrap_d is 0). Pad, permute and roll are such maps. */
+typedef struct aur__strided {
+    int nd;
+    int64_t shape[AUR_MAX_DIMS], stride[AUR_MAX_DIMS], add[AUR_MAX_DIMS], wrap[AUR_MAX_DIMS];
+} aur__strided;
+enum { AUR__GATHER, AUR__GATHER_ADD, AUR__SCATTER, AUR__SCATTER_ADD };
+
+/* Element rules used by both paths: the CUDA kernels call these same functions. */
+
+AUR__HD static uint64_t aur__mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+AUR__HD static int aur__dropout_keep(uint64_t seed, uint64_t i, double p)
+{
+    double u = (double)(aur__mix64(seed ^ aur__mix64(i)) >> 40) * (1.0 / 16777216.0);
+    return u >= p;
+}
+
+enum { AUR__MSE, AUR__MAE, AUR__BCE, AUR__MSE_FINITE };
+
+/* Per-element loss, and its derivatives by the prediction (dp) and target (dt). */
+AUR__HD static double aur__elem_loss(int kind, double p, double y, double pw, double *dp, double *dt)
+{
+    if (kind == AUR__MSE_FINITE && !(isfinite(p) && isfinite(y))) { /* masked out */
+        *dp = *dt = 0;
+        return 0;
+    }
+    if (kind == AUR__MSE || kind == AUR__MSE_FINITE) {
+        *dp = 2 * (p - y);
+        *dt = -*dp;
+        return (p - y) * (p - y);
+    }
+    if (kind == AUR__MAE) {
+        *dp = p > y ? 1 : (p < y ? -1 : 0);
+        *dt = -*dp;
+        return fabs(p - y);
+    }
+    /* torch: (1 - y) x + lw (log1p(exp(-|x|)) + max(-x, 0)), lw = 1 + (pw - 1) y */
+    double lw = 1 + (pw - 1) * y, sp = log1p(exp(-fabs(p))) + (p < 0 ? -p : 0); /* softplus(-x) */
+    *dp = (1 - y) - lw / (1 + exp(p));                                        /* sigmoid(-x) = 1/(1+e^x) */
+    *dt = -p + (pw - 1) * sp;
+    return (1 - y) * p + lw * sp;
+}
+
+/* torch cross_entropy of one row with label y and label smoothing s:
+   (1 - s) nll + s mean_c(-log p_c). */
+AUR__HD static double aur__ce_row_loss(const aur_real *xr, int64_t C, int64_t y, double s)
+{
+    double mx = -INFINITY, z = 0, sum_logp = 0;
+    for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
+    for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
+    double lse = mx + log(z);
+    for (int64_t c = 0; c < C; c++) sum_logp += xr[c] - lse;
+    return (1 - s) * (lse - xr[y]) - s * sum_logp / (double)C;
+}
+
+/* dx_c += gscale (softmax_c - (1 - s) [c == y] - s / C) */
+AUR__HD static void aur__ce_row_grad(aur_real *dxr, const aur_real *xr, int64_t C, int64_t y, double s, double gscale)
+{
+    double mx = -INFINITY, z = 0;
+    for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
+    for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
+    for (int64_t c = 0; c < C; c++) {
+        double p = exp(xr[c] - mx) / z, d = p - (c == y ? 1 - s : 0) - s / (double)C;
+        dxr[c] += (aur_real)(d * gscale);
+    }
+}
+
+/* One axis of grid_sample: the pixel coordinate of a normalised one (align_corners
+   False), clipped to the border; *pass is 1 where the clip let the gradient through. */
+AUR__HD static double aur__grid_coord(double g, int64_t size, int *pass)
+{
+    double c = ((g + 1) * (double)size - 1) / 2;
+    *pass = c > 0 && c < (double)(size - 1);
+    return c <= 0 ? 0 : c >= (double)(size - 1) ? (double)(size - 1) : c;
+}
+
+/* The four corners and weights of a bilinear sample at (ix, iy). */
+typedef struct aur__bilinear {
+    int64_t x0, y0;
+    double fx, fy; /* fractional parts */
+} aur__bilinear;
+
+AUR__HD static aur__bilinear aur__bilinear_at(double ix, double iy)
+{
+    aur__bilinear b = {(int64_t)floor(ix), (int64_t)floor(iy), 0, 0};
+    b.fx = ix - (double)b.x0, b.fy = iy - (double)b.y0;
+    return b;
+}
+
+/* x's value at (row, col), 0 outside (a corner past the border has weight 0 anyway). */
+AUR__HD static double aur__pixel(const aur_real *plane, int64_t H, int64_t W, int64_t r, int64_t c)
+{
+    return r >= 0 && r < H && c >= 0 && c < W ? (double)plane[r * W + c] : 0.0;
+}
 
 #ifdef AUR__HAS_CUDA
 #include "kernels.cuh"
@@ -2477,15 +2608,22 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     int64_t C = x->shape[x->ndim - 1], N = C ? x->numel / C : 0;
     aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
     const aur_real *dy = n->out->grad;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    aur_real *dyx = dw ? aur__reals(t, AUR_CPU, x->numel) : NULL;
+    const aur_real *mean = (const aur_real *)n->saved[0], *rstd = (const aur_real *)n->saved[1];
+    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur_real *dyx = dw ? aur__reals(t, x->device, x->numel) : NULL;
     if (dw && !dyx) return AUR_ENOMEM;
-    aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, (const aur_real *)n->saved[0],
-                       (const aur_real *)n->saved[1], N, C);
     int rc = 0;
-    if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
-    if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA)
+        rc = aur_cuda_layernorm_bwd(dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
+    else
+#endif
+    {
+        aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
+        if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
+        if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
+    }
+    aur__arena_release(&t->ar[x->device], mk);
     return rc;
 }
 
@@ -2497,7 +2635,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
         aur__err(AUR_EINVAL, "layernorm: give both weight and bias, or neither");
         return NULL;
     }
-    if (aur__check("layernorm", in, w ? 3 : 1) || aur__cpu_only("layernorm", x)) return NULL;
+    if (aur__check("layernorm", in, w ? 3 : 1)) return NULL;
     int64_t C = x->ndim ? x->shape[x->ndim - 1] : 0;
     if (x->ndim < 1 || C == 0 ||
         (w && (w->numel != C || b->numel != C))) {
@@ -2508,9 +2646,15 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     }
     int64_t N = x->numel / C;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
-    aur_real *stats = y ? aur__reals(t, AUR_CPU, 2 * N) : NULL;
+    aur_real *stats = y ? aur__reals(t, x->device, 2 * N) : NULL;
     if (!stats) return NULL;
-    aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
+            return NULL;
+    } else
+#endif
+        aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
         if (!n) return NULL;
@@ -2645,6 +2789,9 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(n->in[0]);
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (y->device == AUR_CUDA) return aur_cuda_softmax_bwd(dx, y->grad, aur__cr(y), R, C);
+#endif
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
     return 0;
@@ -2652,7 +2799,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
 {
-    if (aur__check("softmax", &x, 1) || aur__cpu_only("softmax", x)) return NULL;
+    if (aur__check("softmax", &x, 1)) return NULL;
     if (x->ndim < 1) {
         aur__err(AUR_ESHAPE, "softmax: needs at least one dim");
         return NULL;
@@ -2660,8 +2807,15 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
-    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
-    for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_softmax_fwd(aur__wr(y), aur__cr(x), R, C)) return NULL;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+        for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
+    }
     if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
     return y;
 }
@@ -2671,13 +2825,6 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
    Backward: dP = do v^T, dv += P^T do, dS = P (dP - rowsum(dP P)),
    dq += scale dS k, dk += scale dS^T q, dmask += dS (summed where broadcast). */
 
-typedef struct aur__attn {
-    int64_t nb, Lq, Lk, d, dv;
-    int lead;                     /* leading dims */
-    const int64_t *lead_shape;
-    int64_t ms[AUR_MAX_DIMS + 2]; /* mask strides over (lead..., Lq, Lk); 0 where broadcast */
-    double scale;
-} aur__attn;
 
 static int64_t aur__mask_offset(const aur__attn *g, int64_t b)
 {
@@ -2723,6 +2870,37 @@ static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const au
     return 0;
 }
 
+#ifdef AUR__HAS_CUDA
+/* The mask gradient as a broadcast sum: dS over (lead..., Lq, Lk) into the mask's strides. */
+static aur__bcast aur__sdpa_mask_bcast(const aur__attn *g, int R)
+{
+    aur__bcast b;
+    memset(&b, 0, sizeof b);
+    b.ndim = R;
+    for (int i = 0; i < R; i++) {
+        b.shape[i] = i < g->lead ? g->lead_shape[i] : i == g->lead ? g->Lq : g->Lk;
+        b.sb[i] = g->ms[i];
+    }
+    aur__strides(b.shape, R, b.so);
+    memcpy(b.sa, b.so, sizeof b.sa);
+    return b;
+}
+
+static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, aur_real *dq, aur_real *dk, aur_real *dv,
+                               aur_real *dm, const aur_real *P)
+{
+    aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    if (aur__cuda_no_autocast(t, "sdpa")) return AUR_EUNSUPPORTED;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur_real *dS = aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
+    aur__bcast mb = aur__sdpa_mask_bcast(g, q->ndim);
+    int rc = dS ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, dS, P, n->out->grad, aur__cr(q), aur__cr(k), aur__cr(v), &mb)
+                : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the score gradient");
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return rc;
+}
+#endif
+
 static int aur__sdpa_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
@@ -2730,6 +2908,9 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
     const aur_real *P = (const aur_real *)n->saved[0];
+#ifdef AUR__HAS_CUDA
+    if (q->device == AUR_CUDA) return aur__sdpa_back_cuda(t, n, &g, dq, dk, dv, dm, P);
+#endif
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -2769,19 +2950,39 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* Keeps P (the attention weights) for backward. */
+static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
+{
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+        if (!n) return NULL;
+        n->saved[0] = P;
+        n->farg[0] = scale;
+        n->iarg[7] = t->autocast;
+    }
+    return y;
+}
+
 AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tensor *v, aur_tensor *mask, double scale)
 {
     aur_tensor *in[4] = {q, k, v, mask};
     aur__attn g;
-    if (aur__check("sdpa", in, mask ? 4 : 3) || aur__cpu_only("sdpa", q) || aur__attn_geometry(q, k, v, mask, scale, &g))
-        return NULL;
+    if (aur__check("sdpa", in, mask ? 4 : 3) || aur__attn_geometry(q, k, v, mask, scale, &g)) return NULL;
     aur_shape ys = aur_tensor_shape(q);
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
     int threads = aur__threads();
-    aur_real *P = y ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
+    aur_real *P = y ? aur__reals(t, q->device, g.nb * LL) : NULL;
     if (!P) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (q->device == AUR_CUDA) {
+        if (aur__cuda_no_autocast(t, "sdpa") ||
+            aur_cuda_sdpa_fwd(&g, aur__wr(y), P, aur__cr(q), aur__cr(k), aur__cr(v), mask ? aur__cr(mask) : NULL))
+            return NULL;
+        return aur__sdpa_record(t, y, in, P, scale);
+    }
+#endif
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
@@ -2806,14 +3007,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
-        if (!n) return NULL;
-        n->saved[0] = P;
-        n->farg[0] = scale;
-        n->iarg[7] = t->autocast;
-    }
-    return y;
+    return aur__sdpa_record(t, y, in, P, scale);
 }
 
 /* ==== op: dropout ====
@@ -2821,19 +3015,6 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
    offset o keeps its value when hash(seed, o + i) >= p. Nothing is stored:
    backward (and checkpoint recomputation) regenerate the same mask. */
 
-static uint64_t aur__mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int aur__dropout_keep(uint64_t seed, uint64_t i, double p)
-{
-    double u = (double)(aur__mix64(seed ^ aur__mix64(i)) >> 40) * (1.0 / 16777216.0);
-    return u >= p;
-}
 
 static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset, double p,
                                int accumulate)
@@ -2846,12 +3027,24 @@ static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64
     }
 }
 
+/* Both devices draw the same mask: the CUDA kernel calls aur__dropout_keep too. */
+static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
+                            double p, int accumulate)
+{
+#ifdef AUR__HAS_CUDA
+    if (dev == AUR_CUDA) return aur_cuda_dropout(y, x, n, seed, offset, p, accumulate);
+#endif
+    (void)dev;
+    aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
+    return 0;
+}
+
 static int aur__dropout_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(n->in[0]);
     (void)t;
-    aur__dropout_apply(dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1], n->farg[0], 1);
-    return 0;
+    return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
+                            n->farg[0], 1);
 }
 
 AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
@@ -2862,12 +3055,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
         return NULL;
     }
     if (!t->training || p == 0) return x;
-    if (aur__cpu_only("dropout", x)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     uint64_t offset = t->rng_offset;
     t->rng_offset += (uint64_t)x->numel;
-    aur__dropout_apply(aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0);
+    if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
         if (!n) return NULL;
@@ -2883,9 +3075,16 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
    block. Backward adds the same blocks the other way. */
 
 /* Copies rows: for o < outer, dst[o*dst_row + dst_off ..+len] (+)= src[o*src_row + src_off ..+len]. */
-static void aur__copy_rows(aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src, int64_t src_row,
-                           int64_t src_off, int64_t outer, int64_t len, int accumulate)
+static void aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
+                           int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
+#ifdef AUR__HAS_CUDA
+    if (dev == AUR_CUDA) {
+        aur_cuda_copy_rows(dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
+        return; /* a launch error stays pending: the next op's check reports it */
+    }
+#endif
+    (void)dev;
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
         aur_real *d = dst + o * dst_row + dst_off;
@@ -2920,7 +3119,7 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
         aur_real *dx = aur__grad(x);
-        if (dx) aur__copy_rows(dx, len, 0, n->out->grad, row, off, outer, len, 1);
+        if (dx) aur__copy_rows(x->device, dx, len, 0, n->out->grad, row, off, outer, len, 1);
         off += len;
     }
     return 0;
@@ -2934,7 +3133,7 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
         aur__err(AUR_EINVAL, "concat: no inputs");
         return NULL;
     }
-    if (aur__check("concat", xs, n) || aur__cpu_only("concat", xs[0]) || aur__axis("concat", axis, xs[0]->ndim, &a))
+    if (aur__check("concat", xs, n) || aur__axis("concat", axis, xs[0]->ndim, &a))
         return NULL;
     aur_shape ys = aur_tensor_shape(xs[0]);
     for (int i = 1; i < n; i++) {
@@ -2953,7 +3152,7 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
     int64_t outer = aur__outer(y, a), row = ys.d[a] * aur__inner(y, a), off = 0;
     for (int i = 0; i < n; i++) {
         int64_t len = xs[i]->shape[a] * aur__inner(xs[i], a);
-        aur__copy_rows(aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0);
+        aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0);
         off += len;
     }
     if (aur__records(t, y)) {
@@ -2971,14 +3170,14 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
     aur_real *dx = aur__grad(x);
     (void)t;
-    aur__copy_rows(dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
+    aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
     return 0;
 }
 
 AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start, int64_t len)
 {
     int a = 0;
-    if (aur__check("slice", &x, 1) || aur__cpu_only("slice", x) || aur__axis("slice", axis, x->ndim, &a)) return NULL;
+    if (aur__check("slice", &x, 1) || aur__axis("slice", axis, x->ndim, &a)) return NULL;
     if (start < 0 || len < 0 || start + len > x->shape[a]) {
         aur__err(AUR_ESHAPE, "slice: [%lld, %lld) is outside axis %d of length %lld", (long long)start,
                  (long long)(start + len), axis, (long long)x->shape[a]);
@@ -2989,7 +3188,7 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     int64_t inner = aur__inner(x, a);
-    aur__copy_rows(aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a), len * inner, 0);
+    aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a), len * inner, 0);
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
         if (!n) return NULL;
@@ -3026,9 +3225,35 @@ static int64_t aur__box_row(const aur_tensor *x, const int64_t *ystride, const i
     return off + pos[x->ndim - 1];
 }
 
+#ifdef AUR__HAS_CUDA
+/* The map of a tensor of shape `shape` into one with strides `stride`, shifted by add (wrapping where wrap). */
+static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t *stride, const int64_t *add, int wrap)
+{
+    aur__strided m;
+    memset(&m, 0, sizeof m);
+    m.nd = nd;
+    for (int d = 0; d < nd; d++) {
+        m.shape[d] = shape[d];
+        m.stride[d] = stride[d];
+        m.add[d] = add ? add[d] : 0;
+        m.wrap[d] = wrap ? shape[d] : 0;
+    }
+    return m;
+}
+#endif
+
 static void aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
                           int to_y)
 {
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
+        int64_t yst[AUR_MAX_DIMS];
+        aur__strides(y->shape, y->ndim, yst);
+        aur__strided m = aur__strided_map(x->shape, x->ndim, yst, before, 0);
+        aur_cuda_strided(&m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
+        return;
+    }
+#endif
     int64_t st[AUR_MAX_DIMS], last = x->ndim ? x->shape[x->ndim - 1] : 1, rows = last ? x->numel / last : 0;
     aur__strides(y->shape, y->ndim, st);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -3051,7 +3276,7 @@ static int aur__pad_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, const int64_t *after, double value)
 {
-    if (aur__check("pad", &x, 1) || aur__cpu_only("pad", x)) return NULL;
+    if (aur__check("pad", &x, 1)) return NULL;
     aur_shape ys = aur_tensor_shape(x);
     for (int d = 0; d < x->ndim; d++) {
         if (before[d] < 0 || after[d] < 0) {
@@ -3063,7 +3288,12 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     aur_real v = (aur_real)value, *yd = aur__wr(y);
-    for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
+#ifdef AUR__HAS_CUDA
+    if (y->device == AUR_CUDA) {
+        if (aur_cuda_fill(yd, v, y->numel)) return NULL;
+    } else
+#endif
+        for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     aur__pad_rows(x, aur__wr(x), y, yd, before, 1);
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
@@ -3082,6 +3312,15 @@ static void aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tenso
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
     aur__strides(x->shape, x->ndim, xs);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) { /* y is the dense side; x is read with permuted strides */
+        int64_t ps[AUR_MAX_DIMS];
+        for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
+        aur__strided m = aur__strided_map(y->shape, nd, ps, NULL, 0);
+        aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return;
+    }
+#endif
     int64_t js = nd ? xs[perm[nd - 1]] : 1;
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -3107,7 +3346,7 @@ static int aur__permute_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
 {
-    if (aur__check("permute", &x, 1) || aur__cpu_only("permute", x)) return NULL;
+    if (aur__check("permute", &x, 1)) return NULL;
     int seen[AUR_MAX_DIMS] = {0};
     aur_shape ys = aur_tensor_shape(x);
     for (int d = 0; d < x->ndim; d++) {
@@ -3176,6 +3415,15 @@ static void aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, cons
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
     int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
     aur__strides(x->shape, nd, st);
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) { /* y[idx] = x[(idx - shift) mod shape] */
+        int64_t back[AUR_MAX_DIMS];
+        for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));
+        aur__strided m = aur__strided_map(x->shape, nd, st, back, 1);
+        aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return;
+    }
+#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         int64_t idx[AUR_MAX_DIMS], src = 0;
@@ -3202,7 +3450,7 @@ static int aur__roll_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
 {
-    if (aur__check("roll", &x, 1) || aur__cpu_only("roll", x)) return NULL;
+    if (aur__check("roll", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1);
@@ -3238,6 +3486,9 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_sum_axis(dx, dy, outer, len, inner, s, 1);
+#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < len; k++)
@@ -3248,20 +3499,27 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
 static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int keepdim, int mean, const char *op)
 {
     int a = 0;
-    if (aur__check(op, &x, 1) || aur__cpu_only(op, x) || aur__axis(op, axis, x->ndim, &a)) return NULL;
+    if (aur__check(op, &x, 1) || aur__axis(op, axis, x->ndim, &a)) return NULL;
     aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
     if (!y) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     double s = mean ? 1.0 / (double)len : 1.0;
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            double acc = 0;
-            for (int64_t k = 0; k < len; k++) acc += xd[(o * len + k) * inner + i];
-            yd[o * inner + i] = (aur_real)(acc * s);
-        }
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_sum_axis(yd, xd, outer, len, inner, s, 0)) return NULL;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                double acc = 0;
+                for (int64_t k = 0; k < len; k++) acc += xd[(o * len + k) * inner + i];
+                yd[o * inner + i] = (aur_real)(acc * s);
+            }
+    }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
         if (!n) return NULL;
@@ -3290,6 +3548,9 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x);
     const aur_real *dy = n->out->grad;
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_max_bwd(dx, dy, arg, n->out->numel);
+#endif
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
     return 0;
 }
@@ -3297,26 +3558,31 @@ static int aur__max_back(aur_tape *t, aur__node *n)
 AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
 {
     int a = 0;
-    if (aur__check("max", &x, 1) || aur__cpu_only("max", x) || aur__axis("max", axis, x->ndim, &a)) return NULL;
+    if (aur__check("max", &x, 1) || aur__axis("max", axis, x->ndim, &a)) return NULL;
     if (x->shape[a] == 0) {
         aur__err(AUR_ESHAPE, "max: axis %d is empty", axis);
         return NULL;
     }
     aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
-    int64_t *arg = y ? (int64_t *)aur__alloc(t, AUR_CPU, sizeof(int64_t) * (size_t)y->numel) : NULL;
+    int64_t *arg = y ? (int64_t *)aur__alloc(t, x->device, sizeof(int64_t) * (size_t)y->numel) : NULL;
     if (!arg) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     const aur_real *xd = aur__cr(x);
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            int64_t best = o * len * inner + i;
-            for (int64_t k = 1; k < len && !isnan(xd[best]); k++) {
-                int64_t j = (o * len + k) * inner + i;
-                if (xd[j] > xd[best] || isnan(xd[j])) best = j; /* NaN wins, as in torch */
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_max_axis(aur__wr(y), arg, xd, outer, len, inner)) return NULL;
+    } else
+#endif
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                int64_t best = o * len * inner + i;
+                for (int64_t k = 1; k < len && !isnan(xd[best]); k++) {
+                    int64_t j = (o * len + k) * inner + i;
+                    if (xd[j] > xd[best] || isnan(xd[j])) best = j; /* NaN wins, as in torch */
+                }
+                aur__wr(y)[o * inner + i] = xd[best];
+                arg[o * inner + i] = best;
             }
-            aur__wr(y)[o * inner + i] = xd[best];
-            arg[o * inner + i] = best;
-        }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
         if (!n) return NULL;
@@ -3329,31 +3595,6 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
    Each returns the mean as a (1) tensor. Sums run in double over fixed
    chunks, so the value does not depend on the thread count. */
 
-enum { AUR__MSE, AUR__MAE, AUR__BCE, AUR__MSE_FINITE };
-
-/* Per-element loss, and its derivatives by the prediction (dp) and target (dt). */
-static double aur__elem_loss(int kind, double p, double y, double pw, double *dp, double *dt)
-{
-    if (kind == AUR__MSE_FINITE && !(isfinite(p) && isfinite(y))) { /* masked out */
-        *dp = *dt = 0;
-        return 0;
-    }
-    if (kind == AUR__MSE || kind == AUR__MSE_FINITE) {
-        *dp = 2 * (p - y);
-        *dt = -*dp;
-        return (p - y) * (p - y);
-    }
-    if (kind == AUR__MAE) {
-        *dp = p > y ? 1 : (p < y ? -1 : 0);
-        *dt = -*dp;
-        return fabs(p - y);
-    }
-    /* torch: (1 - y) x + lw (log1p(exp(-|x|)) + max(-x, 0)), lw = 1 + (pw - 1) y */
-    double lw = 1 + (pw - 1) * y, sp = log1p(exp(-fabs(p))) + (p < 0 ? -p : 0); /* softplus(-x) */
-    *dp = (1 - y) - lw / (1 + exp(p));                                        /* sigmoid(-x) = 1/(1+e^x) */
-    *dt = -p + (pw - 1) * sp;
-    return (1 - y) * p + lw * sp;
-}
 
 static double aur__chunked_sum(const double *part, int chunks)
 {
@@ -3369,8 +3610,11 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
-    aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
+    if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
+#ifdef AUR__HAS_CUDA
+    if (p->device == AUR_CUDA) return aur_cuda_loss_bwd(kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
+#endif
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         double a, b;
@@ -3381,12 +3625,48 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* x's values on the host: x itself on the CPU, else a copy in the CPU arena. */
+static const aur_real *aur__host_copy(aur_tape *t, const aur_tensor *x)
+{
+    if (x->device == AUR_CPU) return aur__cr(x);
+    aur_real *h = aur__reals(t, AUR_CPU, x->numel);
+    if (!h || aur__copy_bytes(h, AUR_CPU, x->data, x->device, (size_t)x->numel * sizeof(aur_real))) return NULL;
+    return h;
+}
+
+/* Writes a one-element tensor on any device. */
+static int aur__set_scalar(aur_tensor *y, double v)
+{
+    aur_real r = (aur_real)v;
+    return aur__copy_bytes(y->data, y->device, &r, AUR_CPU, sizeof r);
+}
+
+#ifdef AUR__HAS_CUDA
+/* The chunk sums (and the count of non-finite pairs) on the GPU, brought to the host. */
+static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, const aur_tensor *y, const aur_tensor *pw,
+                                 double *part, int chunks, int64_t *bad)
+{
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    double *dpart = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)chunks);
+    int64_t *dbad = (int64_t *)aur__alloc(t, AUR_CUDA, sizeof(int64_t) * (size_t)chunks), hbad[256];
+    int rc = !dpart || !dbad || chunks > 256 ? aur__err(AUR_ENOMEM, "loss: no GPU memory for the partial sums") : 0;
+    if (!rc) rc = aur_cuda_loss_chunks(kind, dpart, dbad, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL,
+                                       p->shape[p->ndim - 1], p->numel, chunks);
+    if (!rc) rc = aur__copy_bytes(part, AUR_CPU, dpart, AUR_CUDA, sizeof(double) * (size_t)chunks);
+    if (!rc) rc = aur__copy_bytes(hbad, AUR_CPU, dbad, AUR_CUDA, sizeof(int64_t) * (size_t)chunks);
+    *bad = 0;
+    for (int c = 0; c < chunks && !rc; c++) *bad += hbad[c];
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return rc;
+}
+#endif
+
 static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, aur_tensor *p, aur_tensor *y, aur_tensor *pw)
 {
     enum { CHUNKS = 64 };
     aur_tensor *in[3] = {p, y, pw};
     char s1[64], s2[64];
-    if (aur__check(op, in, pw ? 3 : 2) || aur__cpu_only(op, p)) return NULL;
+    if (aur__check(op, in, pw ? 3 : 2)) return NULL;
     int same = p->ndim == y->ndim && p->ndim >= 1;
     for (int d = 0; same && d < p->ndim; d++) same = p->shape[d] == y->shape[d];
     if (!same || p->numel == 0 || (pw && (pw->ndim != 1 || pw->shape[0] != p->shape[p->ndim - 1]))) {
@@ -3399,16 +3679,25 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
     if (!out) return NULL;
     int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS, count = N;
     double part[CHUNKS];
-    if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
-        for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
-    AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
-    for (int c = 0; c < CHUNKS; c++) {
-        double s = 0, a, b;
-        for (int64_t i = c * per; i < (c + 1) * per && i < N; i++)
-            s += aur__elem_loss(kind, aur__cr(p)[i], aur__cr(y)[i], pw ? aur__cr(pw)[i % C] : 1, &a, &b);
-        part[c] = s;
+#ifdef AUR__HAS_CUDA
+    if (p->device == AUR_CUDA) {
+        int64_t bad = 0;
+        if (aur__loss_chunks_cuda(t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
+        if (kind == AUR__MSE_FINITE) count -= bad;
+    } else
+#endif
+    {
+        if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
+            for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
+        AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
+        for (int c = 0; c < CHUNKS; c++) {
+            double s = 0, a, b;
+            for (int64_t i = c * per; i < (c + 1) * per && i < N; i++)
+                s += aur__elem_loss(kind, aur__cr(p)[i], aur__cr(y)[i], pw ? aur__cr(pw)[i % C] : 1, &a, &b);
+            part[c] = s;
+        }
     }
-    aur__wr(out)[0] = (aur_real)(aur__chunked_sum(part, CHUNKS) / (double)count); /* 0/0 = NaN with nothing to average */
+    if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
     if (aur__records(t, out)) {
         aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
         if (!n) return NULL;
@@ -3435,6 +3724,25 @@ AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tens
     return aur__pointwise_loss(t, AUR__BCE, "bce_logits_loss", logits, target, pos_weight);
 }
 
+/* On the GPU: each row's loss (0 where ignored), brought to the host to be added in order. NULL on the CPU. */
+static double *aur__row_losses(aur_tape *t, const aur_tensor *logits, const aur_tensor *labels, int64_t ignore, double s)
+{
+#ifdef AUR__HAS_CUDA
+    if (logits->device == AUR_CUDA) {
+        int64_t N = logits->shape[0];
+        double *dev = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)N);
+        double *host = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)N);
+        if (!dev || !host ||
+            aur_cuda_cross_entropy(NULL, dev, aur__cr(logits), aur__cr(labels), N, logits->shape[1], ignore, s, 0) ||
+            aur__copy_bytes(host, AUR_CPU, dev, AUR_CUDA, sizeof(double) * (size_t)N))
+            return NULL;
+        return host;
+    }
+#endif
+    (void)t, (void)logits, (void)labels, (void)ignore, (void)s;
+    return NULL;
+}
+
 /* torch cross_entropy with mean reduction over the rows whose label is not
    ignore_index: (1 - s) nll + s mean_c(-log p_c), s = label_smoothing. */
 static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
@@ -3444,27 +3752,22 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     double s = n->farg[0], valid = n->farg[1];
     aur_real *dx = aur__grad(x), g;
     (void)t;
-    aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
-    for (int64_t r = 0; r < N; r++) {
+    int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
+#ifdef AUR__HAS_CUDA
+    if (!rc && x->device == AUR_CUDA) return aur_cuda_cross_entropy(dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
+#endif
+    for (int64_t r = 0; r < N && !rc; r++) {
         int64_t y = (int64_t)aur__cr(lab)[r];
-        if (y == ignore) continue;
-        const aur_real *xr = aur__cr(x) + r * C;
-        double mx = -INFINITY, z = 0;
-        for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
-        for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
-        for (int64_t c = 0; c < C; c++) { /* d/dx_c = softmax_c - (1-s) [c == y] - s/C */
-            double p = exp(xr[c] - mx) / z, d = p - (c == y ? 1 - s : 0) - s / (double)C;
-            dx[r * C + c] += (aur_real)(d * (double)g / valid);
-        }
+        if (y != ignore) aur__ce_row_grad(dx + r * C, aur__cr(x) + r * C, C, y, s, (double)g / valid);
     }
-    return 0;
+    return rc;
 }
 
 AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor *labels, int64_t ignore_index,
                                      double label_smoothing)
 {
     aur_tensor *in[2] = {logits, labels};
-    if (aur__check("cross_entropy", in, 2) || aur__cpu_only("cross_entropy", logits)) return NULL;
+    if (aur__check("cross_entropy", in, 2)) return NULL;
     if (logits->ndim != 2 || labels->numel != logits->shape[0]) {
         aur__err(AUR_ESHAPE, "cross_entropy: want logits (N, C) and N labels");
         return NULL;
@@ -3475,27 +3778,26 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     int64_t N = logits->shape[0], C = logits->shape[1], valid = 0;
     double total = 0;
+    const aur_real *lab = aur__host_copy(t, labels); /* the labels are checked on the host */
+    if (!lab) return NULL;
     for (int64_t r = 0; r < N; r++) {
-        aur_real yl = aur__cr(labels)[r];
+        aur_real yl = lab[r];
         int64_t y = (int64_t)yl;
         if ((aur_real)y != yl || (y != ignore_index && (y < 0 || y >= C))) {
             aur__err(AUR_EINVAL, "cross_entropy: label %lld is %g: not a class index in [0, %lld) or ignore_index %lld",
                      (long long)r, (double)yl, (long long)C, (long long)ignore_index);
             return NULL;
         }
-        if (y == ignore_index) continue;
-        valid++;
-        const aur_real *xr = aur__cr(logits) + r * C;
-        double mx = -INFINITY, z = 0, sum_logp = 0;
-        for (int64_t c = 0; c < C; c++) mx = xr[c] > mx ? xr[c] : mx;
-        for (int64_t c = 0; c < C; c++) z += exp(xr[c] - mx);
-        double lse = mx + log(z);
-        for (int64_t c = 0; c < C; c++) sum_logp += xr[c] - lse;
-        total += (1 - label_smoothing) * (lse - xr[y]) - label_smoothing * sum_logp / (double)C;
+        valid += y != ignore_index;
+    }
+    double *row_loss = aur__row_losses(t, logits, labels, ignore_index, label_smoothing); /* GPU only */
+    if (logits->device != AUR_CPU && !row_loss) return NULL;
+    for (int64_t r = 0; r < N; r++) { /* rows in order on both devices */
+        int64_t y = (int64_t)lab[r];
+        if (y != ignore_index) total += row_loss ? row_loss[r] : aur__ce_row_loss(aur__cr(logits) + r * C, C, y, label_smoothing);
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
-    if (!out) return NULL;
-    aur__wr(out)[0] = (aur_real)(total / (double)valid); /* no valid rows: NaN, as torch */
+    if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
     if (aur__records(t, out)) {
         aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
         if (!n) return NULL;
@@ -3514,6 +3816,9 @@ static int aur__clamp_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), lo = (aur_real)n->farg[0], hi = (aur_real)n->farg[1];
     const aur_real *xd = aur__cr(x), *dy = n->out->grad;
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_pointwise_bwd(AUR__PW_CLAMP, dx, NULL, dy, xd, NULL, lo, hi, x->numel);
+#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
         if (xd[i] >= lo && xd[i] <= hi) dx[i] += dy[i];
@@ -3522,13 +3827,20 @@ static int aur__clamp_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
 {
-    if (aur__check("clamp", &x, 1) || aur__cpu_only("clamp", x)) return NULL;
+    if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     aur_real l = (aur_real)lo, h = (aur_real)hi, *yd = aur__wr(y);
     const aur_real *xd = aur__cr(x);
-    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
-    for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] < l ? l : xd[i] > h ? h : xd[i]; /* NaN stays NaN */
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_pointwise_fwd(AUR__PW_CLAMP, yd, xd, NULL, l, h, x->numel)) return NULL;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+        for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] < l ? l : xd[i] > h ? h : xd[i]; /* NaN stays NaN */
+    }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
         if (!n) return NULL;
@@ -3543,6 +3855,9 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
+#ifdef AUR__HAS_CUDA
+    if (n->out->device == AUR_CUDA) return aur_cuda_broadcast_sum(&g, aur__grad(n->in[0]), n->out->grad);
+#endif
     aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
 }
@@ -3550,7 +3865,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
 AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
 {
     char s1[64], s2[64];
-    if (aur__check("expand", &x, 1) || aur__cpu_only("expand", x) || aur__shape_ok(shape, "expand")) return NULL;
+    if (aur__check("expand", &x, 1) || aur__shape_ok(shape, "expand")) return NULL;
     aur_tensor *y = aur__output(t, shape, x->device, &x, 1);
     aur__bcast g;
     if (!y) return NULL;
@@ -3560,11 +3875,18 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
         return NULL;
     }
     int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
-    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t oa, ob;
-        aur__bcast_row(&g, r, &oa, &ob);
-        for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_expand_fwd(aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t oa, ob;
+            aur__bcast_row(&g, r, &oa, &ob);
+            for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
+        }
     }
     if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
     return y;
@@ -3588,6 +3910,9 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_normalise(dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
+#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < C; c++) {
@@ -3600,8 +3925,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
 AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const double *loc, const double *scale, int inverse)
 {
     int a = 0;
-    if (aur__check("normalise", &x, 1) || aur__cpu_only("normalise", x) || aur__axis("normalise", axis, x->ndim, &a))
-        return NULL;
+    if (aur__check("normalise", &x, 1) || aur__axis("normalise", axis, x->ndim, &a)) return NULL;
     int64_t outer, C, inner;
     aur__channel_geometry(x, a, &outer, &C, &inner);
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
@@ -3617,21 +3941,32 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
     }
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t c = 0; c < C; c++) {
-            const aur_real l = (aur_real)ls[c], s = (aur_real)ls[C + c];
-            const aur_real *xr = xd + (o * C + c) * inner;
-            aur_real *yr = yd + (o * C + c) * inner;
-            /* two rounded operations each way (no FMA), as PyTorch's CPU kernels */
-            if (inverse)
-                for (int64_t i = 0; i < inner; i++) {
-                    volatile aur_real p = xr[i] * s;
-                    yr[i] = p + l;
-                }
-            else
-                for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
-        }
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) { /* the statistics go to the GPU, kept there for backward */
+        float *dls = (float *)aur__alloc(t, AUR_CUDA, sizeof(float) * (size_t)(2 * C));
+        if (!dls || aur__copy_bytes(dls, AUR_CUDA, ls, AUR_CPU, sizeof(float) * (size_t)(2 * C)) ||
+            aur_cuda_normalise(yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
+            return NULL;
+        ls = dls;
+    } else
+#endif
+    {
+        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t c = 0; c < C; c++) {
+                const aur_real l = (aur_real)ls[c], s = (aur_real)ls[C + c];
+                const aur_real *xr = xd + (o * C + c) * inner;
+                aur_real *yr = yd + (o * C + c) * inner;
+                /* two rounded operations each way (no FMA), as PyTorch's CPU kernels */
+                if (inverse)
+                    for (int64_t i = 0; i < inner; i++) {
+                        volatile aur_real p = xr[i] * s;
+                        yr[i] = p + l;
+                    }
+                else
+                    for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
+            }
+    }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
         if (!n) return NULL;
@@ -3649,6 +3984,10 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (n->out->device == AUR_CUDA)
+        return aur_cuda_gather(dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
+#endif
     for (int64_t b = 0; b < nb; b++) {
         aur_real *dxb = dx + b * ix->n_in * d;
         const aur_real *dyb = dy + b * ix->n_out * d;
@@ -3665,7 +4004,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, aur_shape out_shape)
 {
-    if (aur__check("gather", &x, 1) || aur__cpu_only("gather", x)) return NULL;
+    if (aur__check("gather", &x, 1)) return NULL;
     if (nb < 1 || d < 1 || x->numel != nb * ix->n_in * d || aur_shape_numel(out_shape) != nb * ix->n_out * d) {
         aur__err(AUR_ESHAPE, "gather: %lld elements as (%lld, %lld, %lld) rows -> %lld rows of the table", (long long)x->numel,
                  (long long)nb, (long long)ix->n_in, (long long)d, (long long)ix->n_out);
@@ -3673,19 +4012,30 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
     }
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
-    for (int64_t b = 0; b < nb; b++) {
-        const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
-        aur_real *yb = aur__wr(y) + b * ix->n_out * d;
-        AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
-        for (int64_t i = 0; i < ix->n_out; i++) {
-            if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
-            else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
+    int64_t *dev_idx = NULL; /* the table's copy on the GPU, for this step */
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
+        dev_idx = (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
+        if (!dev_idx || aur__copy_bytes(dev_idx, AUR_CUDA, ix->idx, AUR_CPU, bytes) ||
+            aur_cuda_gather(aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0))
+            return NULL;
+    } else
+#endif
+        for (int64_t b = 0; b < nb; b++) {
+            const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
+            aur_real *yb = aur__wr(y) + b * ix->n_out * d;
+            AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
+            for (int64_t i = 0; i < ix->n_out; i++) {
+                if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
+                else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
+            }
         }
-    }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
         if (!n) return NULL;
         n->saved[0] = (void *)ix;
+        n->saved[1] = dev_idx;
         n->iarg[0] = nb;
         n->iarg[1] = d;
     }
@@ -3694,12 +4044,36 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
 
 /* ==== ops: atan2, nan_to_num, masked fill, remainder ==== */
 
+/* y = rule(x, x2, a) element by element (AUR__PW_*), on either device. */
+static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const aur_tensor *x2, double a)
+{
+    const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
+    aur_real *yd = aur__wr(y), av = (aur_real)a;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_pointwise_fwd(kind, yd, xd, x2d, a, 0, x->numel);
+#endif
+    const aur_real big = sizeof(aur_real) == 4 ? (aur_real)FLT_MAX : (aur_real)DBL_MAX;
+    for (int64_t i = 0; i < x->numel; i++) {
+        aur_real v = xd[i];
+        switch (kind) {
+        case AUR__PW_NAN_TO_NUM: yd[i] = isnan(v) ? av : isinf(v) ? (v > 0 ? big : -big) : v; break;
+        case AUR__PW_MASKED_FILL: yd[i] = x2d[i] != 0 ? av : v; break;
+        case AUR__PW_REMAINDER: yd[i] = v - av * (aur_real)floor((double)(v / av)); break; /* torch: the sign of b */
+        default: yd[i] = (aur_real)atan2((double)v, (double)x2d[i]); break;
+        }
+    }
+    return 0;
+}
+
 static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
     aur_real *dy = aur__grad(y), *dx = aur__grad(x);
     const aur_real *g = n->out->grad, *yd = aur__cr(y), *xd = aur__cr(x);
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (y->device == AUR_CUDA) return aur_cuda_pointwise_bwd(AUR__PW_ATAN2, dy, dx, g, yd, xd, 0, 0, y->numel);
+#endif
     for (int64_t i = 0; i < y->numel; i++) {
         aur_real r = xd[i] * xd[i] + yd[i] * yd[i];
         if (dy) dy[i] += g[i] * xd[i] / r;
@@ -3711,45 +4085,17 @@ static int aur__atan2_back(aur_tape *t, aur__node *n)
 AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
 {
     aur_tensor *in[2] = {y, x};
-    if (aur__check("atan2", in, 2) || aur__cpu_only("atan2", y)) return NULL;
+    if (aur__check("atan2", in, 2)) return NULL;
     if (y->numel != x->numel) {
         aur__err(AUR_ESHAPE, "atan2: %lld and %lld elements", (long long)y->numel, (long long)x->numel);
         return NULL;
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
-    if (!out) return NULL;
-    for (int64_t i = 0; i < y->numel; i++) aur__wr(out)[i] = (aur_real)atan2((double)aur__cr(y)[i], (double)aur__cr(x)[i]);
+    if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0)) return NULL;
     if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
     return out;
 }
 
-/* One axis of grid_sample: the pixel coordinate of a normalised one (align_corners
-   False), clipped to the border; *pass is 1 where the clip let the gradient through. */
-static double aur__grid_coord(double g, int64_t size, int *pass)
-{
-    double c = ((g + 1) * (double)size - 1) / 2;
-    *pass = c > 0 && c < (double)(size - 1);
-    return c <= 0 ? 0 : c >= (double)(size - 1) ? (double)(size - 1) : c;
-}
-
-/* The four corners and weights of a bilinear sample at (ix, iy). */
-typedef struct aur__bilinear {
-    int64_t x0, y0;
-    double fx, fy; /* fractional parts */
-} aur__bilinear;
-
-static aur__bilinear aur__bilinear_at(double ix, double iy)
-{
-    aur__bilinear b = {(int64_t)floor(ix), (int64_t)floor(iy), 0, 0};
-    b.fx = ix - (double)b.x0, b.fy = iy - (double)b.y0;
-    return b;
-}
-
-/* x's value at (row, col), 0 outside (a corner past the border has weight 0 anyway). */
-static double aur__pixel(const aur_real *plane, int64_t H, int64_t W, int64_t r, int64_t c)
-{
-    return r >= 0 && r < H && c >= 0 && c < W ? (double)plane[r * W + c] : 0.0;
-}
 
 static int aur__grid_sample_back(aur_tape *t, aur__node *n)
 {
@@ -3758,6 +4104,9 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_grid_sample(NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
+#endif
     for (int64_t b = 0; b < N; b++)
         for (int64_t o = 0; o < Ho * Wo; o++) {
             int px, py;
@@ -3788,7 +4137,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
 AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
 {
     aur_tensor *in[2] = {x, grid};
-    if (aur__check("grid_sample", in, 2) || aur__cpu_only("grid_sample", x)) return NULL;
+    if (aur__check("grid_sample", in, 2)) return NULL;
     if (x->ndim != 4 || grid->ndim != 4 || grid->shape[0] != x->shape[0] || grid->shape[3] != 2) {
         char s1[64], s2[64];
         aur__err(AUR_ESHAPE, "grid_sample: x %s and grid %s; expected (N, C, H, W) and (N, Ho, Wo, 2)", aur_shape_str(x->shape, x->ndim, s1, sizeof s1),
@@ -3798,6 +4147,11 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
     aur_tensor *out = aur__output(t, aur_shape4(N, C, Ho, Wo), x->device, in, 2);
     if (!out) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) {
+        if (aur_cuda_grid_sample(aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
+    } else
+#endif
     for (int64_t b = 0; b < N; b++)
         for (int64_t o = 0; o < Ho * Wo; o++) {
             int px, py;
@@ -3821,6 +4175,11 @@ static int aur__pass_where_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x);
     const aur_real *g = n->out->grad;
     (void)t;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA)
+        return aur_cuda_pointwise_bwd(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, dx, NULL, g, aur__cr(x),
+                                      mask ? aur__cr(mask) : NULL, 0, 0, x->numel);
+#endif
     for (int64_t i = 0; i < x->numel; i++) {
         int keep = mask ? aur__cr(mask)[i] == 0 : isfinite(aur__cr(x)[i]);
         if (keep) dx[i] += g[i];
@@ -3830,14 +4189,10 @@ static int aur__pass_where_back(aur_tape *t, aur__node *n)
 
 AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
 {
-    if (aur__check("nan_to_num", &x, 1) || aur__cpu_only("nan_to_num", x)) return NULL;
+    if (aur__check("nan_to_num", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    const aur_real big = sizeof(aur_real) == 4 ? (aur_real)FLT_MAX : (aur_real)DBL_MAX;
-    for (int64_t i = 0; i < x->numel; i++) {
-        aur_real v = aur__cr(x)[i];
-        aur__wr(y)[i] = isnan(v) ? (aur_real)nan : isinf(v) ? (v > 0 ? big : -big) : v;
-    }
+    if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan)) return NULL;
     if (aur__records(t, y)) {
         aur_tensor *in[2] = {x, NULL};
         if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
@@ -3848,28 +4203,24 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
 {
     aur_tensor *in[2] = {x, mask};
-    if (aur__check("masked_fill", in, 2) || aur__cpu_only("masked_fill", x)) return NULL;
+    if (aur__check("masked_fill", in, 2)) return NULL;
     if (mask->numel != x->numel) {
         aur__err(AUR_ESHAPE, "masked_fill: a mask of %lld elements for %lld", (long long)mask->numel, (long long)x->numel);
         return NULL;
     }
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    for (int64_t i = 0; i < x->numel; i++) aur__wr(y)[i] = aur__cr(mask)[i] != 0 ? (aur_real)value : aur__cr(x)[i];
+    if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value)) return NULL;
     if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
     return y;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
 {
-    if (aur__check("remainder", &x, 1) || aur__cpu_only("remainder", x)) return NULL;
+    if (aur__check("remainder", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    const aur_real mm = (aur_real)m;
-    for (int64_t i = 0; i < x->numel; i++) { /* torch: a - b * floor(a / b), with the sign of b */
-        aur_real a = aur__cr(x)[i], r = a - mm * (aur_real)floor((double)(a / mm));
-        aur__wr(y)[i] = r;
-    }
+    if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m)) return NULL;
     if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
     return y;
 }
@@ -3903,20 +4254,28 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     return y;
 }
 
+static aur_tensor *aur__cast_record(aur_tape *t, aur_tensor *x, aur_tensor *y)
+{
+    y->requires_grad = t->grad_on && x->requires_grad;
+    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
+    return y;
+}
+
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
 {
     if (!x) return NULL;
     if (x->dtype == dtype) return x;
-    if (aur__cpu_only("cast", x)) return NULL;
     aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
     if (!y) return NULL;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA)
+        return aur_cuda_cast(y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
+#endif
     for (int64_t i = 0; i < x->numel; i++) {
         if (dtype == AUR_BF16) ((uint16_t *)y->data)[i] = aur_f32_to_bf16((float)aur__cr(x)[i]);
         else aur__wr(y)[i] = aur_bf16_to_f32(((const uint16_t *)x->data)[i]);
     }
-    y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__cast_record(t, x, y);
 }
 
 /* ==== safetensors: reading ====

@@ -15,6 +15,12 @@
 
 #define AUR__CUDA_THREADS 256
 
+/* Launches go through a macro so tests/cuda_emu.h can run them on the CPU. */
+#ifndef AUR__LAUNCH
+#define AUR__LAUNCH(kernel, grid, block, shmem, ...) kernel<<<grid, block, shmem>>>(__VA_ARGS__)
+#define AUR__DYN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 static int aur__cuda_launch(const char *what)
 {
     return aur__cuda_check(cudaGetLastError(), what);
@@ -23,6 +29,9 @@ static int aur__cuda_launch(const char *what)
 static unsigned aur__cuda_grid(int64_t n)
 {
     int64_t b = (n + AUR__CUDA_THREADS - 1) / AUR__CUDA_THREADS;
+#ifdef AUR_CUDA_EMU
+    if (b > 3) b = 3; /* grid-stride loops: a few blocks test the striding and keep the emulation fast */
+#endif
     return (unsigned)(b < 1 ? 1 : b > 65535 * 32 ? 65535 * 32 : b);
 }
 
@@ -127,7 +136,7 @@ static int aur_cuda_linear_fwd(aur_tape *t, float *y, const float *x, const floa
                                int64_t N, int64_t K)
 {
     if (aur__cuda_no_autocast(t, "linear")) return AUR_EUNSUPPORTED;
-    aur_k_rows_bias<<<aur__cuda_grid(M * N), AUR__CUDA_THREADS>>>(y, b, M, N);
+    AUR__LAUNCH(aur_k_rows_bias, aur__cuda_grid(M * N), AUR__CUDA_THREADS, 0, y, b, M, N);
     if (aur__cuda_launch("linear bias")) return AUR_ECUDA;
     return aur__cuda_gemm(1, M, N, K, aur__matv(x, K, 1), 0, aur__matv(w, 1, K), 0, y, 0, N, 1);
 }
@@ -139,7 +148,7 @@ static int aur_cuda_linear_bwd(aur_tape *t, float *dx, float *dw, float *db, con
     if (!rc && dx) rc = aur__cuda_gemm(1, M, K, N, aur__matv(dy, N, 1), 0, aur__matv(w, K, 1), 0, dx, 0, K, 1);
     if (!rc && dw) rc = aur__cuda_gemm(1, N, K, M, aur__matv(dy, 1, N), 0, aur__matv(x, K, 1), 0, dw, 0, K, 1);
     if (!rc && db) {
-        aur_k_colsum<<<aur__cuda_grid(N), AUR__CUDA_THREADS>>>(db, dy, M, N);
+        AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(N), AUR__CUDA_THREADS, 0, db, dy, M, N);
         rc = aur__cuda_launch("linear bias gradient");
     }
     return rc;
@@ -235,7 +244,7 @@ static int aur_cuda_binary_fwd(int kind, const aur__bcast *g, float *y, const fl
 {
     int64_t n = 1;
     for (int d = 0; d < g->ndim; d++) n *= g->shape[d];
-    aur_k_binary_fwd<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(kind, *g, y, a, b, n);
+    AUR__LAUNCH(aur_k_binary_fwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, *g, y, a, b, n);
     return aur__cuda_launch("binary op");
 }
 
@@ -253,12 +262,12 @@ static int aur_cuda_binary_bwd(int kind, const aur__bcast *g, float *da, float *
 {
     if (da) {
         int64_t n = aur__bcast_operand_numel(g, 0);
-        aur_k_binary_bwd<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(*g, 0, da, n, dy, kind == AUR__MUL ? b : NULL, 1.0f);
+        AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 0, da, n, dy, kind == AUR__MUL ? b : NULL, 1.0f);
         if (aur__cuda_launch("binary op gradient")) return AUR_ECUDA;
     }
     if (db) {
         int64_t n = aur__bcast_operand_numel(g, 1);
-        aur_k_binary_bwd<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(*g, 1, db, n, dy, kind == AUR__MUL ? a : NULL,
+        AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 1, db, n, dy, kind == AUR__MUL ? a : NULL,
                                                                       kind == AUR__SUB ? -1.0f : 1.0f);
         if (aur__cuda_launch("binary op gradient")) return AUR_ECUDA;
     }
@@ -279,13 +288,13 @@ __global__ void aur_k_axpy(float *y, const float *x, float s, int64_t n)
 
 static int aur_cuda_scale(float *y, const float *x, float s, int64_t n)
 {
-    aur_k_scale<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(y, x, s, n);
+    AUR__LAUNCH(aur_k_scale, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, s, n);
     return aur__cuda_launch("scale");
 }
 
 static int aur_cuda_axpy(float *y, const float *x, float s, int64_t n)
 {
-    aur_k_axpy<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(y, x, s, n);
+    AUR__LAUNCH(aur_k_axpy, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, s, n);
     return aur__cuda_launch("axpy");
 }
 
@@ -341,14 +350,674 @@ __global__ void aur_k_unary_bwd(int kind, float *dx, const float *dy, const floa
 
 static int aur_cuda_unary_fwd(int kind, float *y, const float *x, int64_t n)
 {
-    aur_k_unary_fwd<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(kind, y, x, n);
+    AUR__LAUNCH(aur_k_unary_fwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, y, x, n);
     return aur__cuda_launch("activation");
 }
 
 static int aur_cuda_unary_bwd(int kind, float *dx, const float *dy, const float *x, const float *y, int64_t n)
 {
-    aur_k_unary_bwd<<<aur__cuda_grid(n), AUR__CUDA_THREADS>>>(kind, dx, dy, x, y, n);
+    AUR__LAUNCH(aur_k_unary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, dx, dy, x, y, n);
     return aur__cuda_launch("activation gradient");
+}
+
+/* ==== rows: one warp per row ====
+   Row ops (layer norm, softmax) give each row to a warp of 32 lanes that
+   stride over it and combine with a fixed shuffle tree: deterministic. */
+
+#define AUR__ROW_WARPS 8 /* warps (rows) per block */
+
+__device__ float aur_k_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ float aur_k_warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+static unsigned aur__cuda_row_blocks(int64_t rows) { return (unsigned)((rows + AUR__ROW_WARPS - 1) / AUR__ROW_WARPS); }
+
+/* The row of this warp, or -1 past the end (the whole warp leaves together). */
+__device__ int64_t aur_k_warp_row(int64_t rows)
+{
+    int64_t r = (int64_t)blockIdx.x * AUR__ROW_WARPS + threadIdx.x / 32;
+    return r < rows ? r : -1;
+}
+
+/* ==== layer norm ==== */
+
+__global__ void aur_k_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                                    int64_t N, int64_t C, float eps)
+{
+    int64_t r = aur_k_warp_row(N);
+    if (r < 0) return;
+    int lane = threadIdx.x % 32;
+    const float *xr = x + r * C;
+    float s = 0, v = 0;
+    for (int64_t j = lane; j < C; j += 32) s += xr[j];
+    float m = aur_k_warp_sum(s) / (float)C;
+    for (int64_t j = lane; j < C; j += 32) v += (xr[j] - m) * (xr[j] - m);
+    float rs = 1.0f / sqrtf(aur_k_warp_sum(v) / (float)C + eps);
+    if (lane == 0) mean[r] = m, rstd[r] = rs;
+    for (int64_t j = lane; j < C; j += 32) {
+        float h = (xr[j] - m) * rs;
+        y[r * C + j] = w ? h * w[j] + b[j] : h;
+    }
+}
+
+/* dx += rstd (g - mean(g) - xhat mean(g xhat)), g = dy w; dy_xhat (for dw) = dy xhat. */
+__global__ void aur_k_layernorm_bwd(float *dx, float *dy_xhat, const float *dy, const float *x, const float *w,
+                                    const float *mean, const float *rstd, int64_t N, int64_t C)
+{
+    int64_t r = aur_k_warp_row(N);
+    if (r < 0) return;
+    int lane = threadIdx.x % 32;
+    const float *xr = x + r * C, *dyr = dy + r * C;
+    float m = mean[r], rs = rstd[r], sg = 0, sgx = 0;
+    for (int64_t j = lane; j < C; j += 32) {
+        float h = (xr[j] - m) * rs, g = dyr[j] * (w ? w[j] : 1.0f);
+        sg += g;
+        sgx += g * h;
+        if (dy_xhat) dy_xhat[r * C + j] = dyr[j] * h;
+    }
+    float mg = aur_k_warp_sum(sg) / (float)C, mgx = aur_k_warp_sum(sgx) / (float)C;
+    if (!dx) return;
+    for (int64_t j = lane; j < C; j += 32) {
+        float h = (xr[j] - m) * rs, g = dyr[j] * (w ? w[j] : 1.0f);
+        dx[r * C + j] += rs * (g - mg - h * mgx);
+    }
+}
+
+static int aur_cuda_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                                  int64_t N, int64_t C, double eps)
+{
+    AUR__LAUNCH(aur_k_layernorm_fwd, aur__cuda_row_blocks(N), 32 * AUR__ROW_WARPS, 0, y, mean, rstd, x, w, b, N, C,
+                (float)eps);
+    return aur__cuda_launch("layernorm");
+}
+
+/* Column sums of dy xhat and dy give dw and db (one thread per column, rows in order). */
+static int aur_cuda_layernorm_bwd(float *dx, float *dw, float *db, float *dy_xhat, const float *dy, const float *x,
+                                  const float *w, const float *mean, const float *rstd, int64_t N, int64_t C)
+{
+    AUR__LAUNCH(aur_k_layernorm_bwd, aur__cuda_row_blocks(N), 32 * AUR__ROW_WARPS, 0, dx, dy_xhat, dy, x, w, mean, rstd,
+                N, C);
+    if (aur__cuda_launch("layernorm gradient")) return AUR_ECUDA;
+    if (dw) AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, dw, dy_xhat, N, C);
+    if (db) AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, db, dy, N, C);
+    return aur__cuda_launch("layernorm weight gradient");
+}
+
+/* ==== softmax over the last dim (also the attention scores) ==== */
+
+/* y = softmax(x * scale + mask) per row; mask (optional) at moff(row) + j*mj. */
+__global__ void aur_k_softmax_fwd(float *y, const float *x, int64_t R, int64_t C, float scale, const float *mask,
+                                  aur__attn_mask mg)
+{
+    int64_t r = aur_k_warp_row(R);
+    if (r < 0) return;
+    int lane = threadIdx.x % 32;
+    const float *xr = x + r * C;
+    float *yr = y + r * C, mx = -INFINITY, s = 0;
+    int64_t moff = 0;
+    if (mask) {
+        int64_t b = r / mg.Lq, i = r % mg.Lq;
+        moff = aur_k_offset(mg.lead_shape, mg.lead_stride, mg.lead, b) + i * mg.si;
+    }
+    for (int64_t j = lane; j < C; j += 32) {
+        float v = xr[j] * scale + (mask ? mask[moff + j * mg.sj] : 0.0f);
+        yr[j] = v;
+        mx = fmaxf(mx, v);
+    }
+    mx = aur_k_warp_max(mx);
+    for (int64_t j = lane; j < C; j += 32) {
+        float e = expf(yr[j] - mx);
+        yr[j] = e;
+        s += e;
+    }
+    float inv = 1.0f / aur_k_warp_sum(s);
+    for (int64_t j = lane; j < C; j += 32) yr[j] *= inv;
+}
+
+/* out = y (dy - sum(dy y)), added to dx (accumulate) or written (the attention's dS) */
+__global__ void aur_k_softmax_bwd(float *dx, const float *dy, const float *y, int64_t R, int64_t C, int accumulate)
+{
+    int64_t r = aur_k_warp_row(R);
+    if (r < 0) return;
+    int lane = threadIdx.x % 32;
+    float s = 0;
+    for (int64_t j = lane; j < C; j += 32) s += dy[r * C + j] * y[r * C + j];
+    s = aur_k_warp_sum(s);
+    for (int64_t j = lane; j < C; j += 32) {
+        float v = y[r * C + j] * (dy[r * C + j] - s);
+        dx[r * C + j] = accumulate ? dx[r * C + j] + v : v;
+    }
+}
+
+static int aur_cuda_softmax_fwd(float *y, const float *x, int64_t R, int64_t C)
+{
+    aur__attn_mask none;
+    memset(&none, 0, sizeof none);
+    AUR__LAUNCH(aur_k_softmax_fwd, aur__cuda_row_blocks(R), 32 * AUR__ROW_WARPS, 0, y, x, R, C, 1.0f, (const float *)NULL,
+                none);
+    return aur__cuda_launch("softmax");
+}
+
+static int aur_cuda_softmax_bwd(float *dx, const float *dy, const float *y, int64_t R, int64_t C)
+{
+    AUR__LAUNCH(aur_k_softmax_bwd, aur__cuda_row_blocks(R), 32 * AUR__ROW_WARPS, 0, dx, dy, y, R, C, 1);
+    return aur__cuda_launch("softmax gradient");
+}
+
+/* ==== scaled dot-product attention ====
+   S = q k^T (cuBLAS), P = softmax(S scale + mask) saved, o = P v (cuBLAS).
+   Backward as on the CPU: dP = do v^T, dS = P (dP - rowsum(dP P)). */
+
+static aur__attn_mask aur__attn_mask_of(const aur__attn *g)
+{
+    aur__attn_mask m;
+    memset(&m, 0, sizeof m);
+    m.lead = g->lead;
+    for (int i = 0; i < g->lead; i++) m.lead_shape[i] = g->lead_shape[i], m.lead_stride[i] = g->ms[i];
+    m.Lq = g->Lq;
+    m.si = g->ms[g->lead];
+    m.sj = g->ms[g->lead + 1];
+    return m;
+}
+
+static int aur_cuda_sdpa_fwd(const aur__attn *g, float *y, float *P, const float *q, const float *k, const float *v,
+                             const float *mask)
+{
+    int rc = aur__cuda_gemm(g->nb, g->Lq, g->Lk, g->d, aur__matv(q, g->d, 1), g->Lq * g->d, aur__matv(k, 1, g->d),
+                            g->Lk * g->d, P, g->Lq * g->Lk, g->Lk, 0);
+    if (rc) return rc;
+    aur__attn_mask mg = aur__attn_mask_of(g);
+    AUR__LAUNCH(aur_k_softmax_fwd, aur__cuda_row_blocks(g->nb * g->Lq), 32 * AUR__ROW_WARPS, 0, P, P, g->nb * g->Lq,
+                g->Lk, (float)g->scale, mask, mg);
+    if (aur__cuda_launch("attention softmax")) return AUR_ECUDA;
+    return aur__cuda_gemm(g->nb, g->Lq, g->dv, g->Lk, aur__matv(P, g->Lk, 1), g->Lq * g->Lk, aur__matv(v, g->dv, 1),
+                          g->Lk * g->dv, y, g->Lq * g->dv, g->dv, 0);
+}
+
+/* dS (nb, Lq, Lk) is scratch; the mask gradient sums dS where the mask is broadcast. */
+static int aur_cuda_sdpa_bwd(const aur__attn *g, float *dq, float *dk, float *dv, float *dm, float *dS, const float *P,
+                             const float *dO, const float *q, const float *k, const float *v, const aur__bcast *mask_g)
+{
+    int64_t LL = g->Lq * g->Lk;
+    int rc = 0;
+    if (dv)
+        rc = aur__cuda_gemm(g->nb, g->Lk, g->dv, g->Lq, aur__matv(P, 1, g->Lk), LL, aur__matv(dO, g->dv, 1),
+                            g->Lq * g->dv, dv, g->Lk * g->dv, g->dv, 1);
+    if (rc || (!dq && !dk && !dm)) return rc;
+    rc = aur__cuda_gemm(g->nb, g->Lq, g->Lk, g->dv, aur__matv(dO, g->dv, 1), g->Lq * g->dv, aur__matv(v, 1, g->dv),
+                        g->Lk * g->dv, dS, LL, g->Lk, 0);
+    if (rc) return rc;
+    AUR__LAUNCH(aur_k_softmax_bwd, aur__cuda_row_blocks(g->nb * g->Lq), 32 * AUR__ROW_WARPS, 0, dS, dS, P,
+                g->nb * g->Lq, g->Lk, 0);
+    if (aur__cuda_launch("attention softmax gradient")) return AUR_ECUDA;
+    if (dm) {
+        int64_t n = aur__bcast_operand_numel(mask_g, 1);
+        AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *mask_g, 1, dm, n, dS,
+                    (const float *)NULL, 1.0f);
+        if (aur__cuda_launch("attention mask gradient")) return AUR_ECUDA;
+    }
+    AUR__LAUNCH(aur_k_scale, aur__cuda_grid(g->nb * LL), AUR__CUDA_THREADS, 0, dS, dS, (float)g->scale, g->nb * LL);
+    if (aur__cuda_launch("attention scale")) return AUR_ECUDA;
+    if (dq)
+        rc = aur__cuda_gemm(g->nb, g->Lq, g->d, g->Lk, aur__matv(dS, g->Lk, 1), LL, aur__matv(k, g->d, 1), g->Lk * g->d,
+                            dq, g->Lq * g->d, g->d, 1);
+    if (!rc && dk)
+        rc = aur__cuda_gemm(g->nb, g->Lk, g->d, g->Lq, aur__matv(dS, 1, g->Lk), LL, aur__matv(q, g->d, 1), g->Lq * g->d,
+                            dk, g->Lk * g->d, g->d, 1);
+    return rc;
+}
+
+/* ==== element-wise ops ==== */
+
+__global__ void aur_k_fill(float *y, float v, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) y[i] = v;
+}
+
+static int aur_cuda_fill(float *y, float v, int64_t n)
+{
+    AUR__LAUNCH(aur_k_fill, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, v, n);
+    return aur__cuda_launch("fill");
+}
+
+__global__ void aur_k_pointwise_fwd(int kind, float *y, const float *x, const float *x2, float a, float b, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        float v = x[i];
+        switch (kind) {
+        case AUR__PW_CLAMP: y[i] = v < a ? a : v > b ? b : v; break;
+        case AUR__PW_NAN_TO_NUM: y[i] = isnan(v) ? a : isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; break;
+        case AUR__PW_MASKED_FILL: y[i] = x2[i] != 0 ? a : v; break;
+        case AUR__PW_REMAINDER: y[i] = v - a * (float)floor((double)(v / a)); break;
+        case AUR__PW_ATAN2: y[i] = (float)atan2((double)v, (double)x2[i]); break;
+        default: y[i] = v; break;
+        }
+    }
+}
+
+/* dx += dy where the forward let the gradient through (clamp, nan_to_num, masked_fill) */
+__global__ void aur_k_pointwise_bwd(int kind, float *dx, float *dx2, const float *dy, const float *x, const float *x2,
+                                    float a, float b, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        float v = x[i], g = dy[i];
+        if (kind == AUR__PW_CLAMP) {
+            if (v >= a && v <= b) dx[i] += g;
+        } else if (kind == AUR__PW_NAN_TO_NUM) {
+            if (isfinite(v)) dx[i] += g;
+        } else if (kind == AUR__PW_MASKED_FILL) {
+            if (x2[i] == 0) dx[i] += g;
+        } else if (kind == AUR__PW_ATAN2) { /* x is y of atan2(y, x), x2 its x */
+            float r = x2[i] * x2[i] + v * v;
+            if (dx) dx[i] += g * x2[i] / r;
+            if (dx2) dx2[i] -= g * v / r;
+        }
+    }
+}
+
+static int aur_cuda_pointwise_fwd(int kind, float *y, const float *x, const float *x2, double a, double b, int64_t n)
+{
+    AUR__LAUNCH(aur_k_pointwise_fwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, y, x, x2, (float)a, (float)b, n);
+    return aur__cuda_launch("element-wise op");
+}
+
+static int aur_cuda_pointwise_bwd(int kind, float *dx, float *dx2, const float *dy, const float *x, const float *x2,
+                                  double a, double b, int64_t n)
+{
+    AUR__LAUNCH(aur_k_pointwise_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, dx, dx2, dy, x, x2, (float)a,
+                (float)b, n);
+    return aur__cuda_launch("element-wise op gradient");
+}
+
+__global__ void aur_k_dropout(float *y, const float *x, int64_t n, uint64_t seed, uint64_t offset, double p,
+                              int accumulate)
+{
+    float scale = (float)(1.0 / (1.0 - p));
+    AUR__CUDA_FOR(i, n)
+    {
+        float v = aur__dropout_keep(seed, offset + (uint64_t)i, p) ? x[i] * scale : 0.0f;
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+static int aur_cuda_dropout(float *y, const float *x, int64_t n, uint64_t seed, uint64_t offset, double p, int accumulate)
+{
+    AUR__LAUNCH(aur_k_dropout, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, n, seed, offset, p, accumulate);
+    return aur__cuda_launch("dropout");
+}
+
+/* x viewed as (outer, C, inner): y = (x - loc[c]) / scale[c], or x * scale[c] + loc[c]
+   rounded after each operation (no FMA), as PyTorch; backward dx += dy / scale (or * scale). */
+__global__ void aur_k_normalise(float *y, const float *x, const float *loc, const float *scale, int64_t C,
+                                int64_t inner, int inverse, int backward, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        int64_t c = i / inner % C;
+        if (backward) y[i] += inverse ? x[i] * scale[c] : x[i] * (1.0f / scale[c]);
+        else if (inverse) y[i] = __fadd_rn(__fmul_rn(x[i], scale[c]), loc[c]);
+        else y[i] = (x[i] - loc[c]) / scale[c];
+    }
+}
+
+static int aur_cuda_normalise(float *y, const float *x, const float *loc, const float *scale, int64_t C, int64_t inner,
+                              int inverse, int backward, int64_t n)
+{
+    AUR__LAUNCH(aur_k_normalise, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, loc, scale, C, inner, inverse, backward,
+                n);
+    return aur__cuda_launch("normalise");
+}
+
+__global__ void aur_k_cast(void *y, const void *x, int to_bf16, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        if (to_bf16) ((__nv_bfloat16 *)y)[i] = __float2bfloat16(((const float *)x)[i]);
+        else ((float *)y)[i] = __bfloat162float(((const __nv_bfloat16 *)x)[i]);
+    }
+}
+
+static int aur_cuda_cast(void *y, const void *x, int to_bf16, int64_t n)
+{
+    AUR__LAUNCH(aur_k_cast, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, to_bf16, n);
+    return aur__cuda_launch("cast");
+}
+
+/* ==== copies: concat, slice, pad, permute, roll, expand, gather ==== */
+
+/* dst[o*dst_row + dst_off + j] (+)= src[o*src_row + src_off + j] for o < outer, j < len */
+__global__ void aur_k_copy_rows(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
+                                int64_t src_off, int64_t outer, int64_t len, int accumulate)
+{
+    AUR__CUDA_FOR(i, outer * len)
+    {
+        int64_t o = i / len, j = i % len;
+        float v = src[o * src_row + src_off + j];
+        float *d = dst + o * dst_row + dst_off + j;
+        *d = accumulate ? *d + v : v;
+    }
+}
+
+static int aur_cuda_copy_rows(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
+                              int64_t src_off, int64_t outer, int64_t len, int accumulate)
+{
+    AUR__LAUNCH(aur_k_copy_rows, aur__cuda_grid(outer * len), AUR__CUDA_THREADS, 0, dst, dst_row, dst_off, src, src_row,
+                src_off, outer, len, accumulate);
+    return aur__cuda_launch("row copy");
+}
+
+/* Element i of the dense tensor (shape m.shape) and the strided one at
+   sum_d ((idx_d + m.add_d) mod m.wrap_d) * m.stride_d: pad, permute and roll. */
+__global__ void aur_k_strided(aur__strided m, int mode, float *dense, float *strided, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        int64_t rem = i, off = 0;
+        for (int d = m.nd - 1; d >= 0; d--) {
+            int64_t len = m.shape[d] ? m.shape[d] : 1, k = rem % len + m.add[d];
+            rem /= len;
+            if (m.wrap[d]) k = (k % m.wrap[d] + m.wrap[d]) % m.wrap[d];
+            off += k * m.stride[d];
+        }
+        switch (mode) {
+        case AUR__GATHER: dense[i] = strided[off]; break;
+        case AUR__GATHER_ADD: dense[i] += strided[off]; break;
+        case AUR__SCATTER: strided[off] = dense[i]; break;
+        default: strided[off] += dense[i]; break; /* the map is injective: no two threads meet */
+        }
+    }
+}
+
+static int aur_cuda_strided(const aur__strided *m, int mode, float *dense, float *strided)
+{
+    int64_t n = 1;
+    for (int d = 0; d < m->nd; d++) n *= m->shape[d];
+    AUR__LAUNCH(aur_k_strided, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *m, mode, dense, strided, n);
+    return aur__cuda_launch("strided copy");
+}
+
+/* y[i] = x at its broadcast offset */
+__global__ void aur_k_expand(float *y, const float *x, aur__bcast g, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) y[i] = x[aur_k_offset(g.shape, g.sb, g.ndim, i)];
+}
+
+static int aur_cuda_expand_fwd(float *y, const float *x, const aur__bcast *g, int64_t n)
+{
+    AUR__LAUNCH(aur_k_expand, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, *g, n);
+    return aur__cuda_launch("expand");
+}
+
+/* dx (operand b of g) += dy summed over the broadcast positions */
+static int aur_cuda_broadcast_sum(const aur__bcast *g, float *dx, const float *dy)
+{
+    int64_t n = aur__bcast_operand_numel(g, 1);
+    AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 1, dx, n, dy, (const float *)NULL, 1.0f);
+    return aur__cuda_launch("broadcast sum");
+}
+
+/* rows of d values: y[b, i] = x[b, idx[i]] (0 where idx < 0) */
+__global__ void aur_k_gather_fwd(float *y, const float *x, const int64_t *idx, int64_t n_out, int64_t n_in, int64_t d,
+                                 int64_t n)
+{
+    AUR__CUDA_FOR(e, n)
+    {
+        int64_t j = e % d, i = e / d % n_out, b = e / (d * n_out), s = idx[i];
+        y[e] = s < 0 ? 0.0f : x[(b * n_in + s) * d + j];
+    }
+}
+
+/* injective: one thread per output element; otherwise one thread per source
+   column walks the table in order, so the sums do not depend on scheduling */
+__global__ void aur_k_gather_bwd(float *dx, const float *dy, const int64_t *idx, int64_t n_out, int64_t n_in, int64_t d,
+                                 int64_t nb, int injective)
+{
+    if (injective) {
+        AUR__CUDA_FOR(e, nb * n_out * d)
+        {
+            int64_t j = e % d, i = e / d % n_out, b = e / (d * n_out), s = idx[i];
+            if (s >= 0) dx[(b * n_in + s) * d + j] += dy[e];
+        }
+        return;
+    }
+    AUR__CUDA_FOR(c, nb * d)
+    {
+        int64_t b = c / d, j = c % d;
+        for (int64_t i = 0; i < n_out; i++)
+            if (idx[i] >= 0) dx[(b * n_in + idx[i]) * d + j] += dy[(b * n_out + i) * d + j];
+    }
+}
+
+static int aur_cuda_gather(float *y, const float *x, const int64_t *idx, int64_t nb, int64_t n_out, int64_t n_in,
+                           int64_t d, int backward, int injective)
+{
+    if (!backward) {
+        int64_t n = nb * n_out * d;
+        AUR__LAUNCH(aur_k_gather_fwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, idx, n_out, n_in, d, n);
+    } else {
+        int64_t n = injective ? nb * n_out * d : nb * d;
+        AUR__LAUNCH(aur_k_gather_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, idx, n_out, n_in, d, nb, injective);
+    }
+    return aur__cuda_launch("gather");
+}
+
+/* ==== reductions ==== */
+
+/* x as (outer, len, inner): y[o, i] = s * sum_k x[o, k, i], one thread each, k in order */
+__global__ void aur_k_sum_axis(float *y, const float *x, int64_t outer, int64_t len, int64_t inner, double s)
+{
+    AUR__CUDA_FOR(e, outer * inner)
+    {
+        int64_t o = e / inner, i = e % inner;
+        double acc = 0;
+        for (int64_t k = 0; k < len; k++) acc += x[(o * len + k) * inner + i];
+        y[e] = (float)(acc * s);
+    }
+}
+
+__global__ void aur_k_sum_axis_bwd(float *dx, const float *dy, int64_t len, int64_t inner, float s, int64_t n)
+{
+    AUR__CUDA_FOR(e, n) dx[e] += dy[e / (len * inner) * inner + e % inner] * s;
+}
+
+/* the first maximum, NaN winning as in torch; arg keeps the flat index for backward */
+__global__ void aur_k_max_axis(float *y, int64_t *arg, const float *x, int64_t outer, int64_t len, int64_t inner)
+{
+    AUR__CUDA_FOR(e, outer * inner)
+    {
+        int64_t o = e / inner, i = e % inner, best = o * len * inner + i;
+        for (int64_t k = 1; k < len && !isnan(x[best]); k++) {
+            int64_t j = (o * len + k) * inner + i;
+            if (x[j] > x[best] || isnan(x[j])) best = j;
+        }
+        y[e] = x[best];
+        arg[e] = best;
+    }
+}
+
+__global__ void aur_k_max_bwd(float *dx, const float *dy, const int64_t *arg, int64_t n)
+{
+    AUR__CUDA_FOR(e, n) dx[arg[e]] += dy[e]; /* each output owns its own argmax */
+}
+
+static int aur_cuda_sum_axis(float *y, const float *x, int64_t outer, int64_t len, int64_t inner, double s, int backward)
+{
+    if (backward) {
+        int64_t n = outer * len * inner;
+        AUR__LAUNCH(aur_k_sum_axis_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, len, inner, (float)s, n);
+    } else {
+        AUR__LAUNCH(aur_k_sum_axis, aur__cuda_grid(outer * inner), AUR__CUDA_THREADS, 0, y, x, outer, len, inner, s);
+    }
+    return aur__cuda_launch("sum");
+}
+
+static int aur_cuda_max_axis(float *y, int64_t *arg, const float *x, int64_t outer, int64_t len, int64_t inner)
+{
+    AUR__LAUNCH(aur_k_max_axis, aur__cuda_grid(outer * inner), AUR__CUDA_THREADS, 0, y, arg, x, outer, len, inner);
+    return aur__cuda_launch("max");
+}
+
+static int aur_cuda_max_bwd(float *dx, const float *dy, const int64_t *arg, int64_t n)
+{
+    AUR__LAUNCH(aur_k_max_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, dx, dy, arg, n);
+    return aur__cuda_launch("max gradient");
+}
+
+/* ==== losses ====
+   Block c sums chunk c of the element losses in double with a fixed tree;
+   the host adds the chunks in order, as the CPU path does. */
+
+__global__ void aur_k_loss_chunks(int kind, double *part, int64_t *bad, const float *p, const float *y, const float *pw,
+                                  int64_t C, int64_t N, int64_t per)
+{
+    __shared__ double sum[AUR__CUDA_THREADS];
+    __shared__ int64_t cnt[AUR__CUDA_THREADS];
+    int64_t lo = (int64_t)blockIdx.x * per, hi = lo + per < N ? lo + per : N;
+    double s = 0, a, b;
+    int64_t nb = 0;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+        s += aur__elem_loss(kind, p[i], y[i], pw ? pw[i % C] : 1.0, &a, &b);
+        nb += !(isfinite(p[i]) && isfinite(y[i]));
+    }
+    sum[threadIdx.x] = s;
+    cnt[threadIdx.x] = nb;
+    __syncthreads();
+    for (int w = AUR__CUDA_THREADS / 2; w > 0; w >>= 1) {
+        if ((int)threadIdx.x < w) sum[threadIdx.x] += sum[threadIdx.x + w], cnt[threadIdx.x] += cnt[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) part[blockIdx.x] = sum[0], bad[blockIdx.x] = cnt[0];
+}
+
+__global__ void aur_k_loss_bwd(int kind, float *dp, float *dt, const float *p, const float *y, const float *pw, int64_t C,
+                               double scale, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        double a, b;
+        aur__elem_loss(kind, p[i], y[i], pw ? pw[i % C] : 1.0, &a, &b);
+        if (dp) dp[i] += (float)(a * scale);
+        if (dt) dt[i] += (float)(b * scale);
+    }
+}
+
+static int aur_cuda_loss_chunks(int kind, double *part, int64_t *bad, const float *p, const float *y, const float *pw,
+                                int64_t C, int64_t N, int chunks)
+{
+    int64_t per = (N + chunks - 1) / chunks;
+    AUR__LAUNCH(aur_k_loss_chunks, chunks, AUR__CUDA_THREADS, 0, kind, part, bad, p, y, pw, C, N, per);
+    return aur__cuda_launch("loss");
+}
+
+static int aur_cuda_loss_bwd(int kind, float *dp, float *dt, const float *p, const float *y, const float *pw, int64_t C,
+                             double scale, int64_t n)
+{
+    AUR__LAUNCH(aur_k_loss_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, dp, dt, p, y, pw, C, scale, n);
+    return aur__cuda_launch("loss gradient");
+}
+
+/* cross entropy, one thread per row: loss[r] (0 where ignored), or the row's gradient */
+__global__ void aur_k_cross_entropy(float *dx, double *loss, const float *x, const float *lab, int64_t N, int64_t C,
+                                    int64_t ignore, double s, double gscale)
+{
+    AUR__CUDA_FOR(r, N)
+    {
+        int64_t y = (int64_t)lab[r];
+        if (loss) loss[r] = y == ignore ? 0.0 : aur__ce_row_loss(x + r * C, C, y, s);
+        else if (y != ignore) aur__ce_row_grad(dx + r * C, x + r * C, C, y, s, gscale);
+    }
+}
+
+static int aur_cuda_cross_entropy(float *dx, double *loss, const float *x, const float *lab, int64_t N, int64_t C,
+                                  int64_t ignore, double s, double gscale)
+{
+    AUR__LAUNCH(aur_k_cross_entropy, aur__cuda_grid(N), AUR__CUDA_THREADS, 0, dx, loss, x, lab, N, C, ignore, s, gscale);
+    return aur__cuda_launch("cross entropy");
+}
+
+/* ==== grid sample (bilinear, border) ==== */
+
+__global__ void aur_k_grid_sample_fwd(float *out, const float *x, const float *grid, int64_t N, int64_t C, int64_t H,
+                                      int64_t W, int64_t HWo)
+{
+    AUR__CUDA_FOR(e, N * HWo)
+    {
+        int64_t b = e / HWo, o = e % HWo;
+        int px, py;
+        const float *gp = grid + e * 2;
+        aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
+        for (int64_t c = 0; c < C; c++) {
+            const float *plane = x + (b * C + c) * H * W;
+            double v = aur__pixel(plane, H, W, s.y0, s.x0) * (1 - s.fx) * (1 - s.fy) +
+                       aur__pixel(plane, H, W, s.y0, s.x0 + 1) * s.fx * (1 - s.fy) +
+                       aur__pixel(plane, H, W, s.y0 + 1, s.x0) * (1 - s.fx) * s.fy +
+                       aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1) * s.fx * s.fy;
+            out[(b * C + c) * HWo + o] = (float)v;
+        }
+    }
+}
+
+/* the grid's gradient: one thread per sample point, channels in order */
+__global__ void aur_k_grid_sample_dgrid(float *dg, const float *g, const float *x, const float *grid, int64_t N,
+                                        int64_t C, int64_t H, int64_t W, int64_t HWo)
+{
+    AUR__CUDA_FOR(e, N * HWo)
+    {
+        int64_t b = e / HWo, o = e % HWo;
+        int px, py;
+        const float *gp = grid + e * 2;
+        aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
+        double gx = 0, gy = 0;
+        for (int64_t c = 0; c < C; c++) {
+            const float *plane = x + (b * C + c) * H * W;
+            double go = g[(b * C + c) * HWo + o];
+            double v00 = aur__pixel(plane, H, W, s.y0, s.x0), v01 = aur__pixel(plane, H, W, s.y0, s.x0 + 1);
+            double v10 = aur__pixel(plane, H, W, s.y0 + 1, s.x0), v11 = aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1);
+            gx += go * ((v01 - v00) * (1 - s.fy) + (v11 - v10) * s.fy);
+            gy += go * ((v10 - v00) * (1 - s.fx) + (v11 - v01) * s.fx);
+        }
+        dg[e * 2] += (float)(px ? gx * (double)W / 2 : 0);
+        dg[e * 2 + 1] += (float)(py ? gy * (double)H / 2 : 0);
+    }
+}
+
+/* x's gradient: samples may share pixels, so one thread per (b, c) plane walks the samples in order */
+__global__ void aur_k_grid_sample_dx(float *dx, const float *g, const float *grid, int64_t N, int64_t C, int64_t H,
+                                     int64_t W, int64_t HWo)
+{
+    AUR__CUDA_FOR(bc, N * C)
+    {
+        int64_t b = bc / C;
+        for (int64_t o = 0; o < HWo; o++) {
+            int px, py;
+            const float *gp = grid + (b * HWo + o) * 2;
+            aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
+            double go = g[bc * HWo + o];
+            double w[4] = {(1 - s.fx) * (1 - s.fy), s.fx * (1 - s.fy), (1 - s.fx) * s.fy, s.fx * s.fy};
+            int64_t rr[4] = {s.y0, s.y0, s.y0 + 1, s.y0 + 1}, cc[4] = {s.x0, s.x0 + 1, s.x0, s.x0 + 1};
+            for (int k = 0; k < 4; k++)
+                if (rr[k] >= 0 && rr[k] < H && cc[k] >= 0 && cc[k] < W) dx[bc * H * W + rr[k] * W + cc[k]] += (float)(go * w[k]);
+        }
+    }
+}
+
+static int aur_cuda_grid_sample(float *out, float *dx, float *dg, const float *g, const float *x, const float *grid,
+                                int64_t N, int64_t C, int64_t H, int64_t W, int64_t HWo)
+{
+    if (out) AUR__LAUNCH(aur_k_grid_sample_fwd, aur__cuda_grid(N * HWo), AUR__CUDA_THREADS, 0, out, x, grid, N, C, H, W, HWo);
+    if (dg) AUR__LAUNCH(aur_k_grid_sample_dgrid, aur__cuda_grid(N * HWo), AUR__CUDA_THREADS, 0, dg, g, x, grid, N, C, H, W, HWo);
+    if (dx) AUR__LAUNCH(aur_k_grid_sample_dx, aur__cuda_grid(N * C), AUR__CUDA_THREADS, 0, dx, g, grid, N, C, H, W, HWo);
+    return aur__cuda_launch("grid_sample");
 }
 
 #endif /* AUR_KERNELS_CUH */

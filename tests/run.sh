@@ -43,6 +43,8 @@ for c in $cases; do
     [ "$mode" = all ] && run "refcheck ${c#tests/fixtures/}" build/refcheck "$c"
     run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"
 done
+# the CUDA paths, emulated on the CPU (tests/cuda_emu.h): every kernel against the CPU ops
+[ "$mode" = all ] && run "test_cuda (emulated GPU)" build/test_cuda_emu
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout

@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#define MAX_IN 3
+#define MAX_IN 4
 
 typedef aur_tensor *(*op_fn)(aur_tape *t, aur_tensor **in, int arg);
 
@@ -27,6 +27,107 @@ static aur_tensor *f_mlp(aur_tape *t, aur_tensor **x, int arg)
     (void)arg; /* reshape, linear, gelu, linear: a little network on the GPU */
     aur_tensor *h = aur_gelu(t, aur_linear(t, aur_reshape(t, x[0], aur_shape2(-1, 16)), x[1], x[2]));
     return aur_linear(t, h, x[1], x[2]);
+}
+
+/* A constant tensor on x's device with values f(i). */
+static aur_tensor *constant_like(aur_tape *t, aur_tensor *x, aur_shape s, float (*f)(int64_t))
+{
+    aur_tensor *c = aur_tensor_new(t, x->device, s);
+    float *tmp = (float *)malloc(sizeof(float) * (size_t)c->numel);
+    for (int64_t i = 0; i < c->numel; i++) tmp[i] = f(i);
+    aur_tensor_set(c, tmp, c->numel);
+    free(tmp);
+    return c;
+}
+static float every_third(int64_t i) { return i % 3 == 0; }
+static float class_label(int64_t i) { return i == 4 ? -100.0f : (float)((i * 7) % 5); }
+static float half_ones(int64_t i) { return (float)((i * 5) % 2); }
+
+static aur_tensor *f_layernorm(aur_tape *t, aur_tensor **x, int arg) { return aur_layernorm(t, x[0], arg ? x[1] : NULL, arg ? x[2] : NULL, 1e-5); }
+static aur_tensor *f_softmax(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_softmax(t, x[0]); }
+static aur_tensor *f_sdpa(aur_tape *t, aur_tensor **x, int arg) { return aur_sdpa(t, x[0], x[1], x[2], arg ? x[3] : NULL, arg == 2 ? 0.3 : 0); }
+static aur_tensor *f_dropout(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    aur_tape_seed(t, 1234);
+    return aur_dropout(t, x[0], 0.3);
+}
+static aur_tensor *f_concat(aur_tape *t, aur_tensor **x, int arg) { return aur_concat(t, x, 3, arg); }
+static aur_tensor *f_slice(aur_tape *t, aur_tensor **x, int arg) { return aur_slice(t, x[0], arg, 1, 3); }
+static aur_tensor *f_pad(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    int64_t before[4] = {0, 1, 2, 0}, after[4] = {1, 0, 3, 2};
+    return aur_pad(t, x[0], before, after, -0.5);
+}
+static aur_tensor *f_permute(aur_tape *t, aur_tensor **x, int arg)
+{
+    int p1[4] = {2, 0, 3, 1}, p2[4] = {0, 1, 3, 2};
+    return aur_permute(t, x[0], arg ? p2 : p1);
+}
+static aur_tensor *f_roll(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    int64_t shifts[3] = {1, -3, 7};
+    return aur_roll(t, x[0], shifts);
+}
+static aur_tensor *f_sum(aur_tape *t, aur_tensor **x, int arg) { return arg == 2 ? aur_mean_all(t, x[0]) : arg ? aur_mean(t, x[0], 1, 1) : aur_sum(t, x[0], -1, 0); }
+static aur_tensor *f_max(aur_tape *t, aur_tensor **x, int arg) { return aur_max(t, x[0], arg, 0); }
+static aur_tensor *f_loss(aur_tape *t, aur_tensor **x, int arg)
+{
+    switch (arg) {
+    case 0: return aur_mse_loss(t, x[0], x[1]);
+    case 1: return aur_mae_loss(t, x[0], x[1]);
+    case 2: return aur_bce_logits_loss(t, x[0], aur_sigmoid(t, x[1]), x[2]);
+    default: return aur_mse_loss_finite(t, aur_log(t, x[0]), x[1]); /* log of negatives: NaN, masked out */
+    }
+}
+static aur_tensor *f_cross_entropy(aur_tape *t, aur_tensor **x, int arg)
+{
+    aur_tensor *lab = constant_like(t, x[0], aur_shape1(x[0]->shape[0]), class_label);
+    return aur_cross_entropy(t, x[0], lab, -100, arg ? 0.1 : 0);
+}
+static aur_tensor *f_clamp(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_clamp(t, x[0], -0.5, 0.8); }
+static aur_tensor *f_expand(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_expand(t, x[0], aur_shape4(3, 5, 4, 6)); }
+static aur_tensor *f_normalise(aur_tape *t, aur_tensor **x, int arg)
+{
+    double loc[5] = {0.1, -2, 3, 0.5, 7}, scale[5] = {2, 0.5, 3, 1.5, 0.25};
+    return aur_normalise(t, x[0], 1, loc, scale, arg);
+}
+static aur_tensor *f_gather(aur_tape *t, aur_tensor **x, int arg)
+{
+    static int64_t inj[6] = {3, -1, 0, 4, 1, 2}, rep[7] = {3, 3, 0, -1, 4, 3, 1};
+    static aur_index ix_inj = {6, 5, inj, 1}, ix_rep = {7, 5, rep, 0};
+    const aur_index *ix = arg ? &ix_rep : &ix_inj;
+    return aur_gather(t, x[0], 2, 3, ix, aur_shape3(2, ix->n_out, 3));
+}
+static aur_tensor *f_atan2(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_atan2(t, x[0], x[1]); }
+static aur_tensor *f_grid_sample(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_grid_sample(t, x[0], aur_scale(t, x[1], 0.7)); }
+static aur_tensor *f_nan_to_num(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_nan_to_num(t, aur_log(t, x[0]), 0.25); }
+static aur_tensor *f_masked_fill(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    return aur_masked_fill(t, x[0], constant_like(t, x[0], aur_tensor_shape(x[0]), every_third), 2.5);
+}
+static aur_tensor *f_remainder(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_remainder(t, aur_scale(t, x[0], 3), 1.7); }
+static aur_tensor *f_cast(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_cast(t, aur_cast(t, x[0], AUR_BF16), AUR_F32); }
+static aur_tensor *f_sincos(aur_tape *t, aur_tensor **x, int arg) { return arg ? aur_cos(t, x[0]) : aur_sin(t, x[0]); }
+/* A pre-norm attention block: most of what a Swin block does, on one device. */
+static aur_tensor *f_block(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    aur_tensor *h = aur_layernorm(t, x[0], NULL, NULL, 1e-5);
+    aur_tensor *qkv = aur_linear(t, h, x[1], x[2]);
+    aur_tensor *parts[3];
+    int64_t sizes[3] = {16, 16, 16};
+    aur_split(t, qkv, -1, 3, sizes, parts);
+    aur_shape hs = aur_shape4(2, 9, 2, 8);
+    int perm[4] = {0, 2, 1, 3};
+    aur_tensor *q = aur_permute(t, aur_reshape(t, parts[0], hs), perm), *k = aur_permute(t, aur_reshape(t, parts[1], hs), perm);
+    aur_tensor *v = aur_permute(t, aur_reshape(t, parts[2], hs), perm);
+    aur_tensor *mask = constant_like(t, x[0], aur_shape2(9, 9), half_ones);
+    aur_tensor *o = aur_permute(t, aur_sdpa(t, q, k, v, aur_scale(t, mask, -3), 0), perm);
+    return aur_add(t, x[0], aur_gelu(t, aur_reshape(t, o, aur_shape3(2, 9, 16))));
 }
 
 typedef struct gpu_case {
@@ -54,6 +155,46 @@ static gpu_case cases[] = {
     {"silu", f_unary, 2, 1, {{2, {50, 70}}}},
     {"sigmoid", f_unary, 3, 1, {{2, {50, 70}}}},
     {"mlp", f_mlp, 0, 3, {{3, {4, 8, 16}}, {2, {16, 16}}, {1, {16}}}},
+    {"layernorm", f_layernorm, 1, 3, {{2, {37, 70}}, {1, {70}}, {1, {70}}}},
+    {"layernorm_plain", f_layernorm, 0, 1, {{3, {5, 3, 64}}}},
+    {"softmax", f_softmax, 0, 1, {{2, {13, 77}}}},
+    {"sdpa", f_sdpa, 0, 3, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}}},
+    {"sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}},
+    {"sdpa_key_mask", f_sdpa, 2, 4, {{3, {4, 6, 8}}, {3, {4, 7, 8}}, {3, {4, 7, 3}}, {3, {4, 1, 7}}}},
+    {"dropout", f_dropout, 0, 1, {{2, {33, 40}}}},
+    {"concat_0", f_concat, 0, 3, {{3, {2, 3, 4}}, {3, {5, 3, 4}}, {3, {1, 3, 4}}}},
+    {"concat_2", f_concat, 2, 3, {{3, {2, 3, 4}}, {3, {2, 3, 1}}, {3, {2, 3, 7}}}},
+    {"slice", f_slice, 2, 1, {{3, {3, 4, 6}}}},
+    {"pad", f_pad, 0, 1, {{4, {2, 3, 4, 5}}}},
+    {"permute", f_permute, 0, 1, {{4, {2, 3, 4, 5}}}},
+    {"permute_last", f_permute, 1, 1, {{4, {2, 3, 4, 5}}}},
+    {"roll", f_roll, 0, 1, {{3, {3, 5, 9}}}},
+    {"sum_last", f_sum, 0, 1, {{3, {3, 5, 9}}}},
+    {"mean_keep", f_sum, 1, 1, {{3, {3, 5, 9}}}},
+    {"mean_all", f_sum, 2, 1, {{3, {3, 5, 9}}}},
+    {"max_0", f_max, 0, 1, {{3, {4, 5, 6}}}},
+    {"max_1", f_max, 1, 1, {{3, {4, 5, 6}}}},
+    {"mse", f_loss, 0, 2, {{3, {4, 5, 6}}, {3, {4, 5, 6}}}},
+    {"mae", f_loss, 1, 2, {{2, {300, 7}}, {2, {300, 7}}}},
+    {"bce", f_loss, 2, 3, {{2, {30, 7}}, {2, {30, 7}}, {1, {7}}}},
+    {"mse_finite", f_loss, 3, 2, {{2, {30, 7}}, {2, {30, 7}}}},
+    {"cross_entropy", f_cross_entropy, 0, 1, {{2, {9, 5}}}},
+    {"cross_entropy_smooth", f_cross_entropy, 1, 1, {{2, {9, 5}}}},
+    {"clamp", f_clamp, 0, 1, {{2, {20, 21}}}},
+    {"expand", f_expand, 0, 1, {{3, {5, 1, 6}}}},
+    {"normalise", f_normalise, 0, 1, {{3, {3, 5, 7}}}},
+    {"normalise_inverse", f_normalise, 1, 1, {{3, {3, 5, 7}}}},
+    {"gather", f_gather, 0, 1, {{3, {2, 5, 3}}}},
+    {"gather_repeats", f_gather, 1, 1, {{3, {2, 5, 3}}}},
+    {"atan2", f_atan2, 0, 2, {{2, {11, 13}}, {2, {11, 13}}}},
+    {"grid_sample", f_grid_sample, 0, 2, {{4, {2, 3, 5, 7}}, {4, {2, 4, 6, 2}}}},
+    {"nan_to_num", f_nan_to_num, 0, 1, {{2, {10, 10}}}},
+    {"masked_fill", f_masked_fill, 0, 1, {{2, {10, 11}}}},
+    {"remainder", f_remainder, 0, 1, {{2, {10, 11}}}},
+    {"cast", f_cast, 0, 1, {{2, {10, 11}}}},
+    {"sin", f_sincos, 0, 1, {{1, {100}}}},
+    {"cos", f_sincos, 1, 1, {{1, {100}}}},
+    {"attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}},
 };
 
 /* Runs a case on one device: inputs from host data, loss on the CPU. */
