@@ -2092,6 +2092,10 @@ typedef struct aur__strided {
 } aur__strided;
 enum { AUR__GATHER, AUR__GATHER_ADD, AUR__SCATTER, AUR__SCATTER_ADD };
 
+/* Blocks of a deterministic GPU sum: each adds a fixed stride of the
+   input, then one block adds the partial sums in a fixed tree. */
+#define AUR__REDUCE_SLOTS 256
+
 /* Element rules used by both paths: the CUDA kernels call these same functions. */
 
 AUR__HD static uint64_t aur__mix64(uint64_t z)
@@ -2132,6 +2136,28 @@ AUR__HD static double aur__elem_loss(int kind, double p, double y, double pw, do
     *dp = (1 - y) - lw / (1 + exp(p));                                        /* sigmoid(-x) = 1/(1+e^x) */
     *dt = -p + (pw - 1) * sp;
     return (1 - y) * p + lw * sp;
+}
+
+AUR__HD static float aur__lerp(float a, float b, float w) { return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1 - w); }
+
+/* The scalars of one Adam step, rounded to float where torch meets tensors. */
+typedef struct aur__adam_k {
+    float decay, l2, w1, fb2, w2, step_size, bc2_sqrt, eps;
+    int decoupled, l2_on; /* AdamW's decay of the weight; Adam's L2 term in the gradient */
+} aur__adam_k;
+
+/* torch's single-tensor Adam(W) on one element. */
+AUR__HD static void aur__adam_elem(const aur__adam_k *k, aur_real *p, aur_real *m, aur_real *v, aur_real g)
+{
+    float pi = (float)*p, gi = (float)g;
+    if (k->decoupled) pi *= k->decay;
+    if (k->l2_on) gi = gi + k->l2 * pi;
+    float mi = aur__lerp((float)*m, gi, k->w1);
+    float vi = (float)*v * k->fb2 + (k->w2 * gi) * gi;
+    float denom = sqrtf(vi) / k->bc2_sqrt + k->eps;
+    *p = (aur_real)(pi + (k->step_size * mi) / denom);
+    *m = (aur_real)mi;
+    *v = (aur_real)vi;
 }
 
 /* torch cross_entropy of one row with label y and label smoothing s:
@@ -4915,6 +4941,7 @@ struct aur_model {
     void (*impl_free)(void *impl);
     struct aur__adapter *adapters; /* LoRA adapters by module (lora.h declares them) */
     int n_adapters, cap_adapters;
+    double *reduce;      /* on a GPU: scratch of the deterministic norms (AUR__REDUCE_SLOTS doubles) */
 };
 
 /* A LoRA adapter on the linear module `module`: y += scaling (dropout(x) A^T) B^T. */
@@ -4969,6 +4996,7 @@ AURDEF void aur_model_free(aur_model *m)
     }
     aur__dev_free(m->device, m->slab);
     aur__dev_free(m->device, m->grad_slab);
+    aur__dev_free(m->device, m->reduce);
     for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
     AUR_FREE(m->adapters);
     AUR_FREE(m->params);
@@ -5041,6 +5069,8 @@ AURDEF int aur_model_alloc(aur_model *m, aur_device device)
     m->device = device;
     m->slab = aur__dev_alloc(device, total, "the parameter slab");
     if (!m->slab || aur__zero_bytes(m->slab, device, total)) return AUR_ENOMEM;
+    if (device != AUR_CPU && !(m->reduce = (double *)aur__dev_alloc(device, sizeof(double) * AUR__REDUCE_SLOTS, "norm scratch")))
+        return AUR_ENOMEM;
     m->slab_bytes = total;
     for (int i = 0; i < m->n; i++) {
         m->params[i]->data = (char *)m->slab + off;
@@ -5492,7 +5522,8 @@ struct aur_optim {
     int n_groups, cap_groups;
     double lr_factor;
     void *slab;
-    float *scratch; /* Adafactor: the update of the largest parameter */
+    float *scratch;       /* Adafactor: the update of the largest parameter (on the model's device) */
+    int64_t scratch_half; /* on a GPU the second half holds per-matrix denominators */
 };
 
 static const char *aur__state_name(const aur_optim *o, const aur__pstate *s, int k)
@@ -5534,7 +5565,7 @@ AURDEF void aur_optim_free(aur_optim *o)
 {
     if (!o) return;
     if (o->m) aur__dev_free(o->m->device, o->slab);
-    AUR_FREE(o->scratch);
+    if (o->m) aur__dev_free(o->m->device, o->scratch);
     AUR_FREE(o->ps);
     AUR_FREE(o->groups);
     AUR_FREE(o);
@@ -5574,7 +5605,10 @@ AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts)
         }
     }
     o->slab = aur__dev_alloc(m->device, total, "the optimiser state slab");
-    if (opts->kind == AUR_ADAFACTOR) o->scratch = (float *)aur__malloc(sizeof(float) * (size_t)largest, "Adafactor scratch");
+    o->scratch_half = largest;
+    if (opts->kind == AUR_ADAFACTOR)
+        o->scratch = (float *)aur__dev_alloc(m->device, sizeof(float) * (size_t)((m->device == AUR_CPU ? 1 : 2) * largest),
+                                             "Adafactor scratch");
     if (!o->slab || aur__zero_bytes(o->slab, m->device, total) || (opts->kind == AUR_ADAFACTOR && !o->scratch)) {
         aur_optim_free(o);
         return NULL;
@@ -5612,42 +5646,66 @@ AURDEF double aur_optim_group_lr(const aur_optim *o, int g)
     return g >= 0 && g < o->n_groups ? o->groups[g].lr * o->lr_factor : 0;
 }
 
-static float aur__lerp(float a, float b, float w) { return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1 - w); }
-
-/* torch.optim.Adam / AdamW, one parameter. */
-static void aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
+/* torch.optim.Adam / AdamW, one parameter (element rule: aur__adam_elem, shared with the GPU). */
+static int aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
 {
     aur_real *p = (aur_real *)s->p->data, *m = (aur_real *)s->st[0].data, *v = (aur_real *)s->st[1].data;
     const aur_real *g = s->p->grad;
     double t = (double)++s->step, b1 = o->o.beta1, b2 = o->o.beta2;
-    float decay = (float)(1 - lr * wd), l2 = (float)wd, w1 = (float)(1 - b1), fb2 = (float)b2, w2 = (float)(1 - b2);
     double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    float step_size = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->o.eps;
-    int adamw = o->o.kind == AUR_ADAMW;
+    aur__adam_k k;
+    k.decay = (float)(1 - lr * wd), k.l2 = (float)wd, k.w1 = (float)(1 - b1), k.fb2 = (float)b2, k.w2 = (float)(1 - b2);
+    k.step_size = (float)(-(lr / bc1)), k.bc2_sqrt = (float)sqrt(bc2), k.eps = (float)o->o.eps;
+    k.decoupled = o->o.kind == AUR_ADAMW && wd != 0;
+    k.l2_on = o->o.kind != AUR_ADAMW && wd != 0;
     int64_t n = s->p->numel;
+#ifdef AUR__HAS_CUDA
+    if (s->p->device == AUR_CUDA) return aur_cuda_adam(&k, p, m, v, g, n);
+#endif
     AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float pi = (float)p[i], gi = (float)g[i];
-        if (adamw && wd != 0) pi *= decay;
-        if (!adamw && wd != 0) gi = gi + l2 * pi;
-        float mi = aur__lerp((float)m[i], gi, w1);
-        float vi = (float)v[i] * fb2 + (w2 * gi) * gi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = (aur_real)(pi + (step_size * mi) / denom);
-        m[i] = (aur_real)mi;
-        v[i] = (aur_real)vi;
-    }
+    for (int64_t i = 0; i < n; i++) aur__adam_elem(&k, p + i, m + i, v + i, g[i]);
+    return 0;
 }
 
-static double aur__norm(const aur_real *x, int64_t n)
+/* The 2-norm of x on the model's device (NaN if the GPU fails; the error is set). */
+static double aur__norm(const aur_model *m, const aur_real *x, int64_t n)
 {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+#ifdef AUR__HAS_CUDA
+    if (m->device == AUR_CUDA) {
+        if (aur_cuda_sumsq(x, n, m->reduce, &s)) return NAN;
+    } else
+#endif
+        for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    (void)m;
     return (double)(float)sqrt(s); /* torch returns the norm as a float tensor */
 }
 
+#ifdef AUR__HAS_CUDA
+/* Adafactor on the GPU: the same steps as below, one kernel each; the two
+   norms come back to the host, which computes the scalars as the CPU does. */
+static int aur__adafactor_cuda(const aur_optim *o, aur__pstate *s, float w, double alpha, double lr, double wd)
+{
+    aur_tensor *P = s->p;
+    aur_real *p = (aur_real *)P->data, *u = o->scratch, *denom = o->scratch + o->scratch_half;
+    int64_t n = P->numel, rows = 1, cols = n, mats = 1;
+    int rc = wd != 0 ? aur_cuda_scale(p, p, (float)(1 - lr * wd), n) : 0;
+    if (s->n_st == 2) {
+        cols = P->shape[P->ndim - 1], rows = P->shape[P->ndim - 2], mats = rows * cols != 0 ? n / (rows * cols) : 0;
+    }
+    if (!rc) rc = aur_cuda_adafactor_u(s->n_st == 2, u, denom, (aur_real *)s->st[0].data,
+                                       s->n_st == 2 ? (aur_real *)s->st[1].data : NULL, P->grad, rows, cols, mats, w,
+                                       o->o.eps1, n);
+    double uu = 0;
+    if (!rc) rc = aur_cuda_sumsq(u, n, o->m->reduce, &uu);
+    double unorm = (double)(float)sqrt(uu), dn = unorm / (sqrt((double)n) * o->o.d);
+    if (!rc) rc = aur_cuda_axpy(p, u, (float)(-alpha / (dn > 1 ? dn : 1)), n);
+    return rc;
+}
+#endif
+
 /* torch.optim.Adafactor, one parameter; rows/cols are the last two dims. */
-static void aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
+static int aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, double wd)
 {
     aur_tensor *P = s->p;
     aur_real *p = (aur_real *)P->data;
@@ -5656,7 +5714,10 @@ static void aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr,
     double t = (double)++s->step, eps1 = o->o.eps1;
     float w = (float)pow(t, o->o.beta2_decay);
     double rho = lr < 1 / sqrt(t) ? lr : 1 / sqrt(t);
-    double rms = aur__norm(p, n) / sqrt((double)n), alpha = (rms > o->o.eps2 ? rms : o->o.eps2) * rho;
+    double rms = aur__norm(o->m, p, n) / sqrt((double)n), alpha = (rms > o->o.eps2 ? rms : o->o.eps2) * rho;
+#ifdef AUR__HAS_CUDA
+    if (P->device == AUR_CUDA) return aur__adafactor_cuda(o, s, w, alpha, lr, wd);
+#endif
     if (wd != 0) {
         float decay = (float)(1 - lr * wd);
         for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] * decay);
@@ -5705,20 +5766,21 @@ static void aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr,
     double unorm = (double)(float)sqrt(uu), denom = unorm / (sqrt((double)n) * o->o.d);
     float scale = (float)(-alpha / (denom > 1 ? denom : 1));
     for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] + u[i] * scale);
+    return 0;
 }
 
 AURDEF int aur_optim_step(aur_optim *o)
 {
-    if (o->m->device != AUR_CPU) return aur__err(AUR_EUNSUPPORTED, "aur_optim_step: the CUDA optimisers are not built yet");
-    for (int i = 0; i < o->n; i++) {
+    int rc = 0;
+    for (int i = 0; i < o->n && !rc; i++) {
         aur__pstate *s = &o->ps[i];
         if (!s->p->requires_grad || !s->p->grad || !s->p->grad_written) continue; /* torch: .grad is None */
         const aur__group *g = &o->groups[s->group];
         double lr = g->lr * o->lr_factor;
-        if (o->o.kind == AUR_ADAFACTOR) aur__adafactor_update(o, s, lr, g->weight_decay);
-        else aur__adam_update(o, s, lr, g->weight_decay);
+        if (o->o.kind == AUR_ADAFACTOR) rc = aur__adafactor_update(o, s, lr, g->weight_decay);
+        else rc = aur__adam_update(o, s, lr, g->weight_decay);
     }
-    return 0;
+    return rc;
 }
 
 AURDEF int64_t aur_optim_steps(const aur_optim *o)
@@ -5838,7 +5900,7 @@ AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
     for (int i = 0; i < m->n; i++) {
         const aur_tensor *p = m->params[i];
         if (!p->grad || (patterns && !aur_name_matches(patterns, p->name))) continue;
-        double nrm = aur__norm(p->grad, p->numel);
+        double nrm = aur__norm(m, p->grad, p->numel);
         total += nrm * nrm;
     }
     return sqrt(total);
@@ -5846,19 +5908,18 @@ AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
 
 AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
 {
-    if (m->device != AUR_CPU) return aur__err(AUR_EUNSUPPORTED, "aur_clip_grad_norm: no CUDA path yet");
     double ss = 0;
     for (int i = 0; i < m->n; i++) {
         const aur_tensor *p = m->params[i];
         if (!p->grad) continue;
-        double nrm = aur__norm(p->grad, p->numel);
+        double nrm = aur__norm(m, p->grad, p->numel);
         ss += nrm * nrm;
     }
     float total = (float)sqrt(ss);
     if (total_norm) *total_norm = total;
     if (!isfinite(total)) {
         for (int i = 0; i < m->n; i++)
-            if (m->params[i]->grad && !isfinite(aur__norm(m->params[i]->grad, m->params[i]->numel)))
+            if (m->params[i]->grad && !isfinite(aur__norm(m, m->params[i]->grad, m->params[i]->numel)))
                 return aur__err(AUR_ENAN, "clip_grad_norm: the gradient of '%s' is not finite; nothing was changed",
                                 m->params[i]->name);
         return aur__err(AUR_ENAN, "clip_grad_norm: the total norm overflows; nothing was changed");
@@ -5867,6 +5928,12 @@ AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
     if (coef > 1) coef = 1;
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
+#ifdef AUR__HAS_CUDA
+        if (p->grad && m->device == AUR_CUDA) {
+            if (aur_cuda_scale(p->grad, p->grad, coef, p->numel)) return AUR_ECUDA;
+            continue;
+        }
+#endif
         for (int64_t k = 0; p->grad && k < p->numel; k++) p->grad[k] = (aur_real)((float)p->grad[k] * coef);
     }
     return 0;

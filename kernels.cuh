@@ -1020,4 +1020,129 @@ static int aur_cuda_grid_sample(float *out, float *dx, float *dg, const float *g
     return aur__cuda_launch("grid_sample");
 }
 
+/* ==== deterministic sums of squares (norms) ====
+   AUR__REDUCE_SLOTS blocks each add a fixed stride of x in double and a
+   fixed tree; one block then adds the partial sums the same way. */
+
+__device__ void aur_k_block_sum(double *sh)
+{
+    __syncthreads();
+    for (int w = AUR__CUDA_THREADS / 2; w > 0; w >>= 1) {
+        if ((int)threadIdx.x < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+        __syncthreads();
+    }
+}
+
+__global__ void aur_k_sumsq_parts(double *part, const float *x, int64_t n)
+{
+    __shared__ double sh[AUR__CUDA_THREADS];
+    double a = 0;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        a += (double)x[i] * x[i];
+    sh[threadIdx.x] = a;
+    aur_k_block_sum(sh);
+    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+
+__global__ void aur_k_sum_parts(double *part, int n)
+{
+    __shared__ double sh[AUR__CUDA_THREADS];
+    double a = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) a += part[i];
+    sh[threadIdx.x] = a;
+    aur_k_block_sum(sh);
+    if (threadIdx.x == 0) part[0] = sh[0];
+}
+
+/* *out (host) = sum of x^2; scratch holds AUR__REDUCE_SLOTS doubles on the GPU */
+static int aur_cuda_sumsq(const float *x, int64_t n, double *scratch, double *out)
+{
+    AUR__LAUNCH(aur_k_sumsq_parts, AUR__REDUCE_SLOTS, AUR__CUDA_THREADS, 0, scratch, x, n);
+    AUR__LAUNCH(aur_k_sum_parts, 1, AUR__CUDA_THREADS, 0, scratch, AUR__REDUCE_SLOTS);
+    if (aur__cuda_launch("sum of squares")) return AUR_ECUDA;
+    return aur__cuda_check(cudaMemcpy(out, scratch, sizeof(double), cudaMemcpyDeviceToHost), "sum of squares");
+}
+
+/* ==== optimisers ==== */
+
+__global__ void aur_k_adam(aur__adam_k k, float *p, float *m, float *v, const float *g, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) aur__adam_elem(&k, p + i, m + i, v + i, g[i]);
+}
+
+static int aur_cuda_adam(const aur__adam_k *k, float *p, float *m, float *v, const float *g, int64_t n)
+{
+    AUR__LAUNCH(aur_k_adam, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *k, p, m, v, g, n);
+    return aur__cuda_launch("Adam");
+}
+
+/* Adafactor's second moments: the row and column means of g^2 (matrices of
+   rows x cols), or the full variance; one thread per row, column or element. */
+__global__ void aur_k_adafactor_rows(float *r, const float *g, int64_t cols, float w, int64_t n_rows)
+{
+    AUR__CUDA_FOR(e, n_rows)
+    {
+        double ss = 0;
+        for (int64_t j = 0; j < cols; j++) ss += (double)g[e * cols + j] * g[e * cols + j];
+        float nr = (float)sqrt(ss);
+        r[e] = aur__lerp(r[e], nr * nr / (float)cols, w);
+    }
+}
+
+__global__ void aur_k_adafactor_cols(float *c, const float *g, int64_t rows, int64_t cols, float w, int64_t n_cols)
+{
+    AUR__CUDA_FOR(e, n_cols)
+    {
+        int64_t b = e / cols, j = e % cols;
+        double ss = 0;
+        for (int64_t i = 0; i < rows; i++) ss += (double)g[(b * rows + i) * cols + j] * g[(b * rows + i) * cols + j];
+        float nc = (float)sqrt(ss);
+        c[e] = aur__lerp(c[e], nc * nc / (float)rows, w);
+    }
+}
+
+__global__ void aur_k_adafactor_denom(float *denom, const float *r, int64_t rows, int64_t mats, float eps1)
+{
+    AUR__CUDA_FOR(b, mats)
+    {
+        double rmean = 0;
+        for (int64_t i = 0; i < rows; i++) rmean += r[b * rows + i];
+        float d = (float)(rmean / (double)rows);
+        denom[b] = d < eps1 ? eps1 : d;
+    }
+}
+
+/* u = g / sqrt(max(v, eps1^2)) with v the variance or r_i c_j / denom */
+__global__ void aur_k_adafactor_u(int factored, float *u, const float *denom, float *r, const float *c, const float *g,
+                                  int64_t rows, int64_t cols, float w, float floor2, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        float v;
+        if (factored) {
+            int64_t b = i / (rows * cols), ii = i / cols % rows, j = i % cols;
+            v = (r[b * rows + ii] * c[b * cols + j]) / denom[b];
+        } else {
+            r[i] = aur__lerp(r[i], g[i] * g[i], w); /* r is the variance here */
+            v = r[i];
+        }
+        v = v < floor2 ? floor2 : v;
+        u[i] = (1.0f / sqrtf(v)) * g[i];
+    }
+}
+
+static int aur_cuda_adafactor_u(int factored, float *u, float *denom, float *r, float *c, const float *g, int64_t rows,
+                                int64_t cols, int64_t mats, float w, double eps1, int64_t n)
+{
+    if (factored) {
+        AUR__LAUNCH(aur_k_adafactor_rows, aur__cuda_grid(mats * rows), AUR__CUDA_THREADS, 0, r, g, cols, w, mats * rows);
+        AUR__LAUNCH(aur_k_adafactor_cols, aur__cuda_grid(mats * cols), AUR__CUDA_THREADS, 0, c, g, rows, cols, w,
+                    mats * cols);
+        AUR__LAUNCH(aur_k_adafactor_denom, aur__cuda_grid(mats), AUR__CUDA_THREADS, 0, denom, r, rows, mats, (float)eps1);
+    }
+    AUR__LAUNCH(aur_k_adafactor_u, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, factored, u, (const float *)denom, r,
+                (const float *)c, g, rows, cols, w, (float)(eps1 * eps1), n);
+    return aur__cuda_launch("Adafactor");
+}
+
 #endif /* AUR_KERNELS_CUH */

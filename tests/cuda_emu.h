@@ -7,8 +7,10 @@
    shuffles, launch geometry, and the separation of host and device memory.
 
    - A launch runs its blocks one after another. Each block's threads are
-     fibers (ucontext) on one OS thread, switched only at __syncthreads and
-     warp shuffles, in a fixed order: the emulation is deterministic.
+     fibers on one OS thread, switched only at __syncthreads and warp
+     shuffles, in a fixed order: the emulation is deterministic. A fiber is
+     started once (ucontext) and then switched with _setjmp/_longjmp, which
+     make no system call; it runs the kernel again for every block.
      __shared__ is a function-local static, shared by the block's fibers.
    - Device memory comes from one reserved region that is PROT_NONE whenever
      host code runs: host code that touches device memory faults at once, as
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -170,14 +173,15 @@ enum { AUR_EMU_RUN, AUR_EMU_BLOCK_BARRIER, AUR_EMU_WARP_BARRIER, AUR_EMU_DONE };
 #define AUR_EMU_STACK (64 * 1024)
 
 typedef struct aur_emu_fiber {
-    ucontext_t ctx;
-    int state;
+    ucontext_t ctx; /* only to start it */
+    jmp_buf jb;     /* where it stopped */
+    int state, started;
     dim3 tid;
 } aur_emu_fiber;
 
 static aur_emu_fiber aur_emu_fibers[AUR_EMU_MAX_THREADS];
 static char *aur_emu_stacks;
-static ucontext_t aur_emu_sched;
+static jmp_buf aur_emu_sched;
 static int aur_emu_cur, aur_emu_nthreads;
 static void (*aur_emu_body)(void *);
 static void *aur_emu_arg;
@@ -188,15 +192,34 @@ static void aur_emu_yield(int state)
 {
     aur_emu_fiber *f = &aur_emu_fibers[aur_emu_cur];
     f->state = state;
-    swapcontext(&f->ctx, &aur_emu_sched);
-    threadIdx = f->tid; /* resumed: this fiber's coordinates again */
+    if (!_setjmp(f->jb)) _longjmp(aur_emu_sched, 1);
+    threadIdx = aur_emu_fibers[aur_emu_cur].tid; /* resumed: this fiber's coordinates again */
 }
 
+/* A fiber's life: run the kernel's body for a block, report done, wait for the next block. */
 static void aur_emu_entry(void)
 {
-    aur_emu_body(aur_emu_arg);
-    aur_emu_fibers[aur_emu_cur].state = AUR_EMU_DONE;
-    swapcontext(&aur_emu_fibers[aur_emu_cur].ctx, &aur_emu_sched);
+    for (;;) {
+        aur_emu_body(aur_emu_arg);
+        aur_emu_yield(AUR_EMU_DONE);
+    }
+}
+
+/* Runs fiber i until it stops at a barrier or finishes its block. */
+static void aur_emu_resume(int i)
+{
+    aur_emu_fiber *f = &aur_emu_fibers[i];
+    aur_emu_cur = i;
+    threadIdx = f->tid;
+    if (_setjmp(aur_emu_sched)) return;
+    if (f->started) _longjmp(f->jb, 1);
+    f->started = 1;
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = aur_emu_stacks + (size_t)i * AUR_EMU_STACK;
+    f->ctx.uc_stack.ss_size = AUR_EMU_STACK;
+    f->ctx.uc_link = NULL;
+    makecontext(&f->ctx, aur_emu_entry, 0);
+    setcontext(&f->ctx);
 }
 
 static void aur_emu_fail(const char *what)
@@ -229,11 +252,6 @@ static void aur_emu_run_block(void)
 {
     for (int i = 0; i < aur_emu_nthreads; i++) {
         aur_emu_fiber *f = &aur_emu_fibers[i];
-        getcontext(&f->ctx);
-        f->ctx.uc_stack.ss_sp = aur_emu_stacks + (size_t)i * AUR_EMU_STACK;
-        f->ctx.uc_stack.ss_size = AUR_EMU_STACK;
-        f->ctx.uc_link = NULL;
-        makecontext(&f->ctx, aur_emu_entry, 0);
         f->state = AUR_EMU_RUN;
         f->tid = dim3(i % blockDim.x, i / blockDim.x % blockDim.y, i / (blockDim.x * blockDim.y));
     }
@@ -242,9 +260,7 @@ static void aur_emu_run_block(void)
         for (int i = 0; i < aur_emu_nthreads; i++) {
             aur_emu_fiber *f = &aur_emu_fibers[i];
             if (f->state != AUR_EMU_RUN) continue;
-            aur_emu_cur = i;
-            threadIdx = f->tid;
-            swapcontext(&aur_emu_sched, &f->ctx);
+            aur_emu_resume(i);
             ran++;
         }
         for (int i = 0; i < aur_emu_nthreads; i++) {

@@ -1,10 +1,12 @@
 /* refcheck - run a golden fixture case and compare with the reference.
 
-   usage: refcheck [--checkpoint] [--autocast] DIR
+   usage: refcheck [--checkpoint] [--autocast] [--cuda] DIR
 
    --checkpoint runs Aurora with activation checkpointing of every backbone
    block (the results must not change); --autocast runs its backbone in BF16
-   (only the loss and outputs are then compared, at 1e-2).
+   (only the loss and outputs are then compared, at 1e-2); --cuda runs the
+   model, its gradients and the optimisers on the GPU (with tests/cuda_emu.h,
+   on the CPU through the CUDA paths).
 
    DIR holds config.json and the case's safetensors files (see
    tests/fixtures/README.md). Every output, gradient or trajectory tensor is
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 
 static int n_checked, n_failed;
+static aur_device opt_device = AUR_CPU; /* where models and optimisers live (--cuda) */
 
 /* ---- comparison ---- */
 
@@ -60,6 +63,41 @@ static void compare_floor(const char *name, const aur_real *got, const aur_st_fi
     else
         printf("%s %-52s max err %.3e (tol %.0e)\n", ok ? "ok  " : "FAIL", name, err, tol);
     free(want);
+}
+
+/* compare_floor for data on a device (copied to the host first) */
+static void compare_on(const char *name, const aur_real *got, aur_device dev, const aur_st_file *ref, const char *ref_name,
+                       int64_t n, double tol, double floor)
+{
+    if (dev == AUR_CPU) {
+        compare_floor(name, got, ref, ref_name, n, tol, floor);
+        return;
+    }
+    aur_real *h = (aur_real *)malloc(sizeof(aur_real) * (size_t)(n ? n : 1));
+    if (aur__copy_bytes(h, AUR_CPU, got, dev, sizeof(aur_real) * (size_t)n)) {
+        n_checked++, n_failed++;
+        printf("FAIL %-52s cannot copy from the GPU: %s\n", name, aur_last_error());
+    } else {
+        compare_floor(name, h, ref, ref_name, n, tol, floor);
+    }
+    free(h);
+}
+
+/* a tensor's values against the reference, wherever the tensor is */
+static void compare_t(const char *name, const aur_tensor *x, const aur_st_file *ref, const char *ref_name, double tol)
+{
+    compare_on(name, (const aur_real *)x->data, x->device, ref, ref_name, x->numel, tol, 0);
+}
+
+/* reads a reference tensor into a buffer on dev */
+static int read_to(const aur_st_file *f, const aur_st_tensor *e, void *dst, aur_device dev)
+{
+    if (dev == AUR_CPU) return aur_st_read(f, e, AUR_F32, dst);
+    aur_real *h = (aur_real *)malloc(sizeof(aur_real) * (size_t)(e->numel ? e->numel : 1));
+    int rc = aur_st_read(f, e, AUR_F32, h);
+    if (!rc) rc = aur__copy_bytes(dst, dev, h, AUR_CPU, sizeof(aur_real) * (size_t)e->numel);
+    free(h);
+    return rc;
 }
 
 /* ---- small JSON helpers ---- */
@@ -129,7 +167,7 @@ static aur_model *optim_model(const aur_st_file *in, int *n_params)
         aur_model_add(m, name, aur_shapev(e->ndim, e->shape), 0);
     }
     *n_params = n;
-    if (aur_model_alloc(m, AUR_CPU)) {
+    if (aur_model_alloc(m, opt_device)) {
         aur_model_free(m);
         return NULL;
     }
@@ -144,7 +182,7 @@ static int load_into(aur_model *m, const aur_st_file *f, const char *prefix, int
         const aur_st_tensor *e = aur_st_find(f, name);
         aur_tensor *p = aur_model_at(m, i);
         if (!e || e->numel != p->numel) return fail("missing input tensor", name);
-        aur_st_read(f, e, AUR_F32, as_grad ? (void *)p->grad : p->data);
+        if (read_to(f, e, as_grad ? (void *)p->grad : p->data, p->device)) return fail(aur_last_error(), name);
         if (as_grad) p->grad_written = 1;
     }
     return 0;
@@ -185,7 +223,7 @@ static int run_optimiser(const char *key, const cJSON *spec, const aur_st_file *
         if (load_into(m, in, name, n, 1) || aur_optim_step(opt)) return fail("step failed", aur_last_error());
         for (int i = 0; i < n; i++) {
             snprintf(ref, sizeof ref, "%s/step%d/p%d", key, k, i);
-            compare(ref, (const aur_real *)aur_model_at(m, i)->data, out, ref, aur_model_at(m, i)->numel, tol);
+            compare_t(ref, aur_model_at(m, i), out, ref, tol);
         }
     }
     static const char *states[] = {"exp_avg", "exp_avg_sq", "row_var", "col_var", "variance"};
@@ -196,7 +234,7 @@ static int run_optimiser(const char *key, const cJSON *spec, const aur_st_file *
             if (!aur_st_find(out, ref)) continue;
             aur_tensor *st = aur_optim_state(opt, name, states[s]);
             if (!st) return fail("no such optimiser state", ref);
-            compare(ref, (const aur_real *)st->data, out, ref, st->numel, tol);
+            compare_t(ref, st, out, ref, tol);
         }
         snprintf(ref, sizeof ref, "%s/final_state/p%d/step", key, i);
         aur_real step = (aur_real)aur_optim_param_steps(opt, name);
@@ -223,7 +261,7 @@ static int run_clip(const char *key, const cJSON *spec, const aur_st_file *in, c
     compare(name, &tr, out, name, 1, tol);
     for (int i = 0; i < n; i++) {
         snprintf(name, sizeof name, "%s/grads_out/p%d", key, i);
-        compare(name, aur_model_at(m, i)->grad, out, name, aur_model_at(m, i)->numel, tol);
+        compare_on(name, aur_model_at(m, i)->grad, m->device, out, name, aur_model_at(m, i)->numel, tol, 0);
     }
     aur_model_free(m);
     return 0;
@@ -707,10 +745,11 @@ int main(int argc, char **argv)
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--checkpoint")) opt_checkpoint = 1;
         else if (!strcmp(argv[a], "--autocast")) opt_autocast = 1;
+        else if (!strcmp(argv[a], "--cuda")) opt_device = AUR_CUDA;
         else break;
     }
     if (a != argc - 1) {
-        fprintf(stderr, "usage: refcheck [--checkpoint] [--autocast] DIR (a fixture case with config.json)\n");
+        fprintf(stderr, "usage: refcheck [--checkpoint] [--autocast] [--cuda] DIR (a fixture case with config.json)\n");
         return 1;
     }
     const char *dir = argv[a];

@@ -45,6 +45,7 @@ for c in $cases; do
 done
 # the CUDA paths, emulated on the CPU (tests/cuda_emu.h): every kernel against the CPU ops
 [ "$mode" = all ] && run "test_cuda (emulated GPU)" build/test_cuda_emu
+[ "$mode" = all ] && run "refcheck --cuda optim (emulated GPU)" build/refcheck_cuda_emu --cuda tests/fixtures/optim
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
