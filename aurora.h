@@ -7704,23 +7704,29 @@ static aur_tensor *aur__P(const aur__fwd *F, const char *fmt, ...)
     return F->A->m->params[i];
 }
 
-/* A constant tensor in the arena from host floats (no gradient). */
-static aur_tensor *aur__const(aur_tape *t, aur_shape s, const float *v)
+/* x, a constant made on the host, on device dev: itself on the CPU, a copy in the step's arena on a GPU. */
+static aur_tensor *aur__on(aur_tape *t, aur_tensor *x, aur_device dev)
+{
+    return !x || dev == AUR_CPU ? x : aur_to_device(t, x, dev);
+}
+
+/* A constant tensor in the arena from host floats (no gradient), on dev. */
+static aur_tensor *aur__const(aur_tape *t, aur_device dev, aur_shape s, const float *v)
 {
     aur_tensor *x = aur__tensor(t, AUR_F32, AUR_CPU, s);
     if (x)
         for (int64_t i = 0; i < x->numel; i++) aur__wr(x)[i] = (aur_real)v[i];
-    return x;
+    return aur__on(t, x, dev);
 }
 
-/* A constant view of memory that outlives the step (cached masks). */
-static aur_tensor *aur__const_view(aur_tape *t, aur_shape s, aur_real *data)
+/* A constant view of host memory that outlives the step (cached masks); on a GPU, a copy. */
+static aur_tensor *aur__const_view(aur_tape *t, aur_device dev, aur_shape s, aur_real *data)
 {
     aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
     if (!x) return NULL;
     aur__tensor_init(x, AUR_F32, AUR_CPU, s);
     x->data = data;
-    return x;
+    return aur__on(t, x, dev);
 }
 
 /* A linear module by name; a PEFT-style adapter on it (lora.h) applies too. */
@@ -7853,12 +7859,13 @@ static int aur__fwd_inputs(aur__fwd *F, const aur_batch *b)
     F->H = H0 - H0 % P;
     F->h = F->H / P, F->w = F->W / P, F->L = (int64_t)F->h * F->w;
     memcpy(F->levels, b->levels, sizeof F->levels);
+    aur_device dev = F->A->m->device; /* the batch comes to the model's device */
     for (int i = 0; i < b->surf_names.n; i++)
-        F->surf[i] = aur__crop_rows(F->t, aur__norm_surf(F, b->surf[i], b->surf_names.name[i], 0), F->H);
+        F->surf[i] = aur__crop_rows(F->t, aur__norm_surf(F, aur__on(F->t, b->surf[i], dev), b->surf_names.name[i], 0), F->H);
     for (int i = 0; i < b->static_names.n; i++)
-        F->statics[i] = aur__crop_rows(F->t, aur__norm_surf(F, b->statics[i], b->static_names.name[i], 0), F->H);
+        F->statics[i] = aur__crop_rows(F->t, aur__norm_surf(F, aur__on(F->t, b->statics[i], dev), b->static_names.name[i], 0), F->H);
     for (int i = 0; i < b->atmos_names.n; i++)
-        F->atmos[i] = aur__crop_rows(F->t, aur__norm_atmos(F, b->atmos[i], b->atmos_names.name[i], 0), F->H);
+        F->atmos[i] = aur__crop_rows(F->t, aur__norm_atmos(F, aur__on(F->t, b->atmos[i], dev), b->atmos_names.name[i], 0), F->H);
     for (int i = 0; i < b->surf_names.n; i++)
         if (!F->surf[i]) return AUR_EINVAL;
     for (int i = 0; i < b->static_names.n; i++)
@@ -7958,7 +7965,7 @@ static int aur__surface_inputs(const aur__fwd *F, aur_tensor **xs, aur_var_list 
             if (aur__dynamic_value(b->time[bi], k, &v)) return AUR_EINVAL;
             for (int64_t i = 0; i < (int64_t)F->T * F->H * F->W; i++) aur__wr(x)[bi * (int64_t)F->T * F->H * F->W + i] = (aur_real)(float)v;
         }
-        xs[V++] = x;
+        xs[V++] = aur__on(t, x, F->A->m->device);
         aur__vl_add(names, aur__dynamic_names[k]);
     }
     return 0;
@@ -8045,7 +8052,7 @@ static aur_tensor *aur__encoder(aur__fwd *F)
     float *enc = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(C * D + 1));
     aur__levels_input(F->levels, C, lev_in);
     if (!enc || aur__fourier(lev_in, C, 0.01, 1e5, D, 1, enc, "level")) return NULL;
-    aur_tensor *lev = aur__const(t, aur_shape2(C, D), enc);
+    aur_tensor *lev = aur__const(t, F->A->m->device, aur_shape2(C, D), enc);
     aur__probe(A, "encoder/levels_encode", lev);
     lev = aur__lin(F, lev, "encoder.atmos_levels_embed", 1);
     xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
@@ -8070,8 +8077,8 @@ static aur_tensor *aur__encoder(aur__fwd *F)
     crop.lat = F->lat;
     crop.lon = F->lon;
     if (aur__patch_encodings(&crop, F->H, F->W, F->P, D, pos, scl)) return NULL;
-    aur__probe(A, "encoder/pos_encode", aur__const(t, aur_shape2(L, D), pos));
-    aur__probe(A, "encoder/scale_encode", aur__const(t, aur_shape2(L, D), scl));
+    aur__probe(A, "encoder/pos_encode", aur__const(t, F->A->m->device, aur_shape2(L, D), pos));
+    aur__probe(A, "encoder/scale_encode", aur__const(t, F->A->m->device, aur_shape2(L, D), scl));
     if (A->pos_override) {
         if (A->override_L != L) {
             aur__err(AUR_ESHAPE, "Aurora: override encodings have %lld patches, the grid has %lld", (long long)A->override_L, (long long)L);
@@ -8080,12 +8087,12 @@ static aur_tensor *aur__encoder(aur__fwd *F)
         pos = A->pos_override;
         scl = A->scale_override;
     }
-    x = aur_add(t, x, aur__lin(F, aur__const(t, aur_shape2(L, D), pos), "encoder.pos_embed", 1));
-    x = aur_add(t, x, aur__lin(F, aur__const(t, aur_shape2(L, D), scl), "encoder.scale_embed", 1));
+    x = aur_add(t, x, aur__lin(F, aur__const(t, F->A->m->device, aur_shape2(L, D), pos), "encoder.pos_embed", 1));
+    x = aur_add(t, x, aur__lin(F, aur__const(t, F->A->m->device, aur_shape2(L, D), scl), "encoder.scale_embed", 1));
     x = aur_reshape(t, x, aur_shape3(B, Ld * L, D));
 
     /* 11-13: lead time and absolute time, then dropout */
-    aur_tensor *lead = aur__const(t, aur_shape2(B, D), F->lead_enc);
+    aur_tensor *lead = aur__const(t, F->A->m->device, aur_shape2(B, D), F->lead_enc);
     aur__probe(A, "encoder/lead_time_encode", lead);
     x = aur_add(t, x, aur_reshape(t, aur__lin(F, lead, "encoder.lead_time_embed", 1), aur_shape3(B, 1, D)));
     double hours[4096];
@@ -8093,7 +8100,7 @@ static aur_tensor *aur__encoder(aur__fwd *F)
     if (!abs_enc || B > 4096) return NULL;
     for (int i = 0; i < B; i++) hours[i] = (double)(float)(F->in->time[i] / 3600.0);
     if (aur__fourier(hours, B, 1, 24 * 365.25, D, 0, abs_enc, "absolute time")) return NULL;
-    aur_tensor *abst = aur__const(t, aur_shape2(B, D), abs_enc);
+    aur_tensor *abst = aur__const(t, F->A->m->device, aur_shape2(B, D), abs_enc);
     aur__probe(A, "encoder/absolute_time_encode", abst);
     x = aur_add(t, x, aur_reshape(t, aur__lin(F, abst, "encoder.absolute_time_embed", 1), aur_shape3(B, 1, D)));
     x = aur_dropout(t, x, c->drop_rate);
@@ -8141,7 +8148,7 @@ static aur_tensor *aur__drop_path(aur_tape *t, aur_tensor *x, double p)
     aur_tensor *ones = aur_tensor_new(t, AUR_CPU, aur_shape3(x->shape[0], 1, 1));
     if (!ones) return NULL;
     for (int64_t i = 0; i < ones->numel; i++) aur__wr(ones)[i] = 1;
-    return aur_mul(t, x, aur_dropout(t, ones, p));
+    return aur_mul(t, x, aur_dropout(t, aur__on(t, ones, x->device), p));
 }
 
 /* Swin3DTransformerBlock (§5.3): in[0] = x (B, N, d), in[1] = c (B, D). */
@@ -8165,7 +8172,7 @@ static aur_tensor *aur__swin_block(aur_tape *t, void *ctx, aur_tensor *const *in
     aur_shape hs = aur_shape5(B, nw, nh, n, hd);
     aur_tensor *q = aur_reshape(t, aur_slice(t, qkv, 0, 0, 1), hs), *kk = aur_reshape(t, aur_slice(t, qkv, 0, 1, 1), hs);
     aur_tensor *v = aur_reshape(t, aur_slice(t, qkv, 0, 2, 1), hs);
-    aur_tensor *mask = lay->mask ? aur__const_view(t, aur_shape4(nw, 1, n, n), lay->mask) : NULL; /* shared by the heads */
+    aur_tensor *mask = lay->mask ? aur__const_view(t, F->A->m->device, aur_shape4(nw, 1, n, n), lay->mask) : NULL; /* shared by the heads */
     aur_tensor *o = aur_sdpa(t, q, kk, v, mask, 0);
     static const int merge[5] = {0, 1, 3, 2, 4};
     o = aur_reshape(t, aur_permute(t, o, merge), aur_shape3(B * nw, n, d));
@@ -8244,7 +8251,7 @@ static aur_tensor *aur__backbone(aur__fwd *F, aur_tensor *x)
     aur_tape *t = F->t;
     const int S = c->n_stages, D = F->D;
     char name[96], layer[96];
-    aur_tensor *cond = aur__lin(F, aur_silu(t, aur__lin(F, aur__const(t, aur_shape2(F->B, D), F->lead_enc), "backbone.time_mlp.0", 1)),
+    aur_tensor *cond = aur__lin(F, aur_silu(t, aur__lin(F, aur__const(t, F->A->m->device, aur_shape2(F->B, D), F->lead_enc), "backbone.time_mlp.0", 1)),
                                 "backbone.time_mlp.2", 1);
     aur__probe(A, "backbone/time_cond", cond);
     int64_t res[AUR_MAX_STAGES][3], pad[AUR_MAX_STAGES][3];
@@ -8367,7 +8374,7 @@ static int aur__decoder(aur__fwd *F, aur_tensor *x, aur_tensor **surf, aur_tenso
     float *enc = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(C * E + 1));
     aur__levels_input(F->levels, C, lev_in);
     if (!enc || aur__fourier(lev_in, C, 0.01, 1e5, (int)E, 1, enc, "level")) return AUR_EINVAL;
-    aur_tensor *lev = aur__const(t, aur_shape2(C, E), enc);
+    aur_tensor *lev = aur__const(t, F->A->m->device, aur_shape2(C, E), enc);
     aur__probe(F->A, "decoder/levels_encode", lev);
     aur_tensor *q = aur_expand(t, aur_reshape(t, aur__lin(F, lev, "decoder.atmos_levels_embed", 1), aur_shape3(1, C, E)),
                                aur_shape3((int64_t)B * L, C, E));
@@ -8489,10 +8496,11 @@ static void aur__drop_var(aur_var_list *names, aur_tensor **xs, const char *v)
 static aur_tensor *aur__mask_of(aur_tape *t, const aur_tensor *x, int (*test)(aur_real v, double arg), double arg, int64_t *count)
 {
     aur_tensor *m = x ? aur_tensor_new(t, AUR_CPU, aur_tensor_shape(x)) : NULL;
+    const aur_real *xv = m ? aur__host_copy(t, x) : NULL;
     *count = 0;
-    for (int64_t i = 0; m && i < x->numel; i++)
-        if (test(aur__cr(x)[i], arg)) aur__wr(m)[i] = 1, (*count)++;
-    return m;
+    for (int64_t i = 0; xv && i < x->numel; i++)
+        if (test(xv[i], arg)) aur__wr(m)[i] = 1, (*count)++;
+    return xv ? aur__on(t, m, x->device) : NULL;
 }
 static int aur__is_below(aur_real v, double arg) { return v < arg; }
 static int aur__is_above(aur_real v, double arg) { return v > arg; }
@@ -8710,12 +8718,14 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
         const char *v = pred->surf_names.name[i];
         aur_tensor *y = aur_batch_surf(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
+        y = aur__on(t, y, pred->surf[i]->device); /* targets come to the prediction's device */
         terms[n] = aur_mse_loss_finite(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0));
     }
     for (int i = 0; i < pred->atmos_names.n; i++, n++) {
         const char *v = pred->atmos_names.name[i];
         aur_tensor *y = aur_batch_atmos(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
+        y = aur__on(t, y, pred->atmos[i]->device);
         terms[n] = aur_mse_loss_finite(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
     }
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
@@ -8737,11 +8747,13 @@ static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_b
     nx->atmos_names = pred->atmos_names;
     int ok = 1;
     for (int i = 0; i < pred->surf_names.n && ok; i++) {
-        aur_tensor *parts[2] = {aur_slice(t, aur_batch_surf(cur, pred->surf_names.name[i]), 1, 1, cur->T - 1), pred->surf[i]};
+        aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
+        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->surf[i]};
         ok = (nx->surf[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->surf[i]) != NULL;
     }
     for (int i = 0; i < pred->atmos_names.n && ok; i++) {
-        aur_tensor *parts[2] = {aur_slice(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), 1, 1, cur->T - 1), pred->atmos[i]};
+        aur_tensor *kept = aur__on(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i]->device);
+        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->atmos[i]};
         ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
     }
     for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];

@@ -86,6 +86,12 @@ static int aur__cublas_operand(aur__mat m, cublasOperation_t *op, int64_t *ld)
     return 0;
 }
 
+static int64_t aur__cublas_ld(int64_t ld, int64_t rows, int64_t cols)
+{
+    if (cols <= 1 && ld < rows) ld = rows;
+    return ld < 1 ? 1 : ld;
+}
+
 /* Row-major C (M x N, ldc) (+)= A B for nb batches: computed as the
    column-major C^T = B^T A^T. */
 static int aur__cuda_gemm(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat a, int64_t sa, aur__mat b, int64_t sb,
@@ -98,8 +104,10 @@ static int aur__cuda_gemm(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat 
     /* B^T is the first cuBLAS operand: element (j, p) of B^T is B(p, j) */
     aur__mat bt = aur__matv(b.p, b.cs, b.rs), at = aur__matv(a.p, a.cs, a.rs);
     if (aur__cublas_operand(bt, &opb, &ldb) || aur__cublas_operand(at, &opa, &lda)) return AUR_EUNSUPPORTED;
-    if (ldb < 1) ldb = 1;
-    if (lda < 1) lda = 1;
+    /* a stored matrix with one column never uses its leading dimension, but
+       cuBLAS still wants it >= the number of stored rows */
+    ldb = aur__cublas_ld(ldb, opb == CUBLAS_OP_N ? N : K, opb == CUBLAS_OP_N ? K : N);
+    lda = aur__cublas_ld(lda, opa == CUBLAS_OP_N ? K : M, opa == CUBLAS_OP_N ? M : K);
     const float one = 1, beta = accumulate ? 1.0f : 0.0f;
     cublasStatus_t s = cublasSgemmStridedBatched(aur__cublas, opb, opa, (int)N, (int)M, (int)K, &one, (const float *)b.p,
                                                  (int)ldb, sb, (const float *)a.p, (int)lda, sa, &beta, C, (int)ldc, sc,

@@ -812,10 +812,10 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
     return aur_dropout(t, aur__slin(F, lat, "embedding.latent_aggregation", 1), c->drop_rate);
 }
 
-static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, s, v); }
+static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, F->S->m->device, s, v); }
 
 /* A table the model keeps (DFT matrices, window masks): viewed, not copied, each step. */
-static aur_tensor *aur__stable(const aur__sfwd *F, const aur_real *v, aur_shape s) { return aur__const_view(F->t, s, (aur_real *)v); }
+static aur_tensor *aur__stable(const aur__sfwd *F, const aur_real *v, aur_shape s) { return aur__const_view(F->t, F->S->m->device, s, (aur_real *)v); }
 
 /* HelioFlowModel: the last frame (or the mean of the last two) warped along
    grid + MLP(grid): a learned, time-independent flow field (bilinear, border). */
@@ -836,7 +836,7 @@ static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pr
         aur_tensor *scale = aur_tensor_new(t, AUR_CPU, aur_shape4(B, 1, 1, 3));
         for (int64_t b = 0; scale && b < B; b++)
             aur__wr(scale)[3 * b] = aur__wr(scale)[3 * b + 1] = 1, aur__wr(scale)[3 * b + 2] = (aur_real)(F->S->latitude[b] / 7.0f);
-        hm = aur_mul(t, hm, scale);
+        hm = aur_mul(t, hm, aur__on(t, scale, F->S->m->device));
     }
     aur_tensor *shift = aur__slin(F, aur_gelu(t, aur__slin(F, hm, "learned_flow_model.flow_generator.0", 1)), "learned_flow_model.flow_generator.2", 1);
     aur_tensor *field = aur_add(t, aur__SP(F, "learned_flow_model.grid"), shift);
@@ -1054,7 +1054,7 @@ static aur_tensor *aur__surya_noise(const aur__sfwd *F, aur_shape s)
         return NULL;
     }
     for (int64_t i = 0; i < z->numel; i++) aur_tensor_f32(z)[i] = S->noise ? (aur_real)S->noise[i] : (aur_real)aur__rng_normal(&S->noise_rng);
-    return z;
+    return aur__on(F->t, z, S->m->device);
 }
 
 static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int class_token)
@@ -1214,6 +1214,7 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
         return NULL;
     }
     aur__sfwd F = {S, t, c};
+    ts = aur__on(t, ts, m->device); /* the images come to the model's device */
     aur_tensor *flow = NULL;
     if (c->learned_flow) {
         int pretraining = 0;

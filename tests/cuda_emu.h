@@ -96,17 +96,28 @@ static int aur_emu_is_device(const void *p)
     return aur_emu_base && (const char *)p >= aur_emu_base && (const char *)p < aur_emu_top;
 }
 
+/* live blocks, so a free can return its pages to the system */
+static struct aur_emu_block { char *p; size_t size; } *aur_emu_blocks;
+static int aur_emu_nblocks, aur_emu_capblocks;
+
 static inline cudaError_t cudaMalloc(void **p, size_t n)
 {
     if (!aur_emu_base) {
         void *r = mmap(NULL, AUR_EMU_REGION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (r == MAP_FAILED) return cudaErrorMemoryAllocation;
         aur_emu_base = aur_emu_top = (char *)r;
+        madvise(r, AUR_EMU_REGION, MADV_HUGEPAGE); /* fewer page-table entries: opening and closing the region is cheaper */
     }
     size_t page = 4096, size = (n + 2 * page - 1) / page * page; /* an unused page between blocks */
     if ((size_t)(aur_emu_top - aur_emu_base) + size > AUR_EMU_REGION) return cudaErrorMemoryAllocation;
     *p = aur_emu_top;
     aur_emu_top += size;
+    if (aur_emu_nblocks == aur_emu_capblocks) {
+        aur_emu_capblocks = aur_emu_capblocks ? 2 * aur_emu_capblocks : 64;
+        aur_emu_blocks = (struct aur_emu_block *)realloc(aur_emu_blocks, sizeof *aur_emu_blocks * (size_t)aur_emu_capblocks);
+    }
+    aur_emu_blocks[aur_emu_nblocks].p = (char *)*p;
+    aur_emu_blocks[aur_emu_nblocks++].size = size;
     if (aur_emu_open_depth) aur_emu_protect(1);
     /* fresh device memory is garbage on a GPU: make it NaN-like so a kernel
        that reads what nobody wrote shows it */
@@ -117,8 +128,16 @@ static inline cudaError_t cudaMalloc(void **p, size_t n)
 }
 static inline cudaError_t cudaFree(void *p)
 {
-    if (p && !aur_emu_is_device(p)) return cudaErrorInvalidValue;
-    return cudaSuccess; /* address space is never reused: a use after free faults or reads 0xff */
+    if (!p) return cudaSuccess;
+    if (!aur_emu_is_device(p)) return cudaErrorInvalidValue;
+    for (int i = 0; i < aur_emu_nblocks; i++)
+        if (aur_emu_blocks[i].p == (char *)p) {
+            /* the address space is never reused: a use after free reads zeros, never someone else's data */
+            madvise(p, aur_emu_blocks[i].size, MADV_DONTNEED);
+            aur_emu_blocks[i] = aur_emu_blocks[--aur_emu_nblocks];
+            return cudaSuccess;
+        }
+    return cudaErrorInvalidValue; /* not a block start, or freed twice */
 }
 static inline cudaError_t cudaMallocHost(void **p, size_t n)
 {
@@ -429,8 +448,11 @@ static inline cublasStatus_t aur_emu_gemm(cublasOperation_t ta, cublasOperation_
 {
     if (m < 0 || n < 0 || k < 0 || batches < 0 || ldc < (m > 1 ? m : 1) ||
         lda < ((ta == CUBLAS_OP_N ? m : k) > 1 ? (ta == CUBLAS_OP_N ? m : k) : 1) ||
-        ldb < ((tb == CUBLAS_OP_N ? k : n) > 1 ? (tb == CUBLAS_OP_N ? k : n) : 1))
+        ldb < ((tb == CUBLAS_OP_N ? k : n) > 1 ? (tb == CUBLAS_OP_N ? k : n) : 1)) {
+        fprintf(stderr, "cuda_emu: gemm op(%d,%d) m %d n %d k %d: lda %d ldb %d ldc %d below what cuBLAS requires\n", (int)ta,
+                (int)tb, m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
+    }
     if (!aur_emu_is_device(C) || (k && (!aur_emu_is_device(A) || !aur_emu_is_device(B)))) {
         fprintf(stderr, "cuda_emu: cuBLAS given a host pointer\n");
         return CUBLAS_STATUS_INVALID_VALUE;

@@ -311,8 +311,9 @@ static void compare_scale_encoding(const aur_tensor *x, const aur_st_file *ref, 
         return;
     }
     int64_t L = x->shape[0], D = x->shape[1], n = D / 2, used = 0;
-    aur_real *want = (aur_real *)malloc(sizeof(aur_real) * (size_t)x->numel);
+    aur_real *want = (aur_real *)malloc(sizeof(aur_real) * (size_t)x->numel), *got = (aur_real *)malloc(sizeof(aur_real) * (size_t)x->numel);
     aur_st_read(ref, e, AUR_F32, want);
+    aur__copy_bytes(got, AUR_CPU, x->data, x->device, sizeof(aur_real) * (size_t)x->numel);
     double k[4096], err = 0;
     for (int64_t i = 0; i < n; i++) { /* the wavenumbers of the encoding (as aurora.h computes them) */
         double a = log10(1.0814085263058073e-04), b = log10(4 * 3.14159265358979323846 * 6378.137 * 6378.137);
@@ -325,7 +326,7 @@ static void compare_scale_encoding(const aur_tensor *x, const aur_st_file *ref, 
             if (8 * ulp * k[i] > 1e-6) continue;
             for (int half = 0; half < 2; half++) {
                 int64_t j = l * D + half * n + i;
-                double d = fabs((double)((const aur_real *)x->data)[j] - (double)want[j]);
+                double d = fabs((double)got[j] - (double)want[j]);
                 err = d > err ? d : err;
                 used++;
             }
@@ -336,6 +337,7 @@ static void compare_scale_encoding(const aur_tensor *x, const aur_st_file *ref, 
     printf("%s %-52s max err %.3e (tol 1e-05) on %lld of %lld well-conditioned components\n", ok ? "ok  " : "FAIL", key, err,
            (long long)used, (long long)x->numel);
     free(want);
+    free(got);
 }
 
 static void aurora_probe(void *ctx, const char *name, int step, const aur_tensor *x)
@@ -351,7 +353,7 @@ static void aurora_probe(void *ctx, const char *name, int step, const aur_tensor
     else snprintf(key, sizeof key, "inter/%s", name);
     if (!aur_st_find(p->out, key)) return; /* not stored (lean intermediates) */
     if (!strcmp(name, "encoder/scale_encode")) compare_scale_encoding(x, p->out, key);
-    else compare(key, (const aur_real *)x->data, p->out, key, x->numel, encoding ? 1e-6 : p->tol);
+    else compare_t(key, x, p->out, key, encoding ? 1e-6 : p->tol);
 }
 
 static int names_from(const cJSON *batch, const char *key, aur_var_list *out)
@@ -435,12 +437,12 @@ static void compare_prediction(const aur_batch *p, const aur_st_file *out, int s
     for (int i = 0; i < p->surf_names.n; i++) {
         if (steps > 1) snprintf(key, sizeof key, "pred/step%d/surf/%s", s, p->surf_names.name[i]);
         else snprintf(key, sizeof key, "pred/surf/%s", p->surf_names.name[i]);
-        compare(key, (const aur_real *)p->surf[i]->data, out, key, p->surf[i]->numel, tol);
+        compare_t(key, p->surf[i], out, key, tol);
     }
     for (int i = 0; i < p->atmos_names.n; i++) {
         if (steps > 1) snprintf(key, sizeof key, "pred/step%d/atmos/%s", s, p->atmos_names.name[i]);
         else snprintf(key, sizeof key, "pred/atmos/%s", p->atmos_names.name[i]);
-        compare(key, (const aur_real *)p->atmos[i]->data, out, key, p->atmos[i]->numel, tol);
+        compare_t(key, p->atmos[i], out, key, tol);
     }
 }
 
@@ -513,7 +515,7 @@ static void compare_grads_list(aur_model *m, const aur_st_file *grads, const cJS
             printf("FAIL %-52s no such trainable parameter here\n", label);
             continue;
         }
-        compare_floor(label, p->grad, grads, e->name, p->numel, tol, 1e-4 * largest);
+        compare_on(label, p->grad, p->device, grads, e->name, p->numel, tol, 1e-4 * largest);
     }
     const cJSON *none = cJSON_GetObjectItemCaseSensitive(info, without);
     for (const cJSON *v = none ? none->child : NULL; v; v = v->next) {
@@ -544,7 +546,7 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
         return fail(aur_last_error(), NULL);
     ac.checkpoint_blocks = opt_checkpoint;
     if (opt_autocast) ac.autocast = 1;
-    aur_model *m = aur_aurora_create(&ac, AUR_CPU, 0);
+    aur_model *m = aur_aurora_create(&ac, opt_device, 0);
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if (!m || aur_aurora_load(m, path, AUR_LOAD_STRICT, NULL) || aurora_stats(m, cfg)) return fail(aur_last_error(), NULL);
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
@@ -574,12 +576,12 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
         if (!losses[s]) rc = AUR_EINVAL;
         else if (steps > 1) {
             snprintf(path, sizeof path, "loss_step%d", s);
-            compare(path, (const aur_real *)losses[s]->data, out, path, 1, tol_loss);
+            compare_t(path, losses[s], out, path, tol_loss);
         }
     }
     if (rc) return fail("the forward pass failed", aur_last_error());
     aur_tensor *loss = aur_mean_all(t, aur_concat(t, losses, steps, 0));
-    compare("loss", (const aur_real *)loss->data, out, "loss", 1, tol_loss);
+    compare_t("loss", loss, out, "loss", tol_loss);
     if (aur_backward(t, loss)) return fail("backward failed", aur_last_error());
     if (!opt_autocast) compare_grads(m, grads, cfg, tol_grad);
     for (int s = 0; s < steps; s++) aur_batch_free(preds[s]);
@@ -605,7 +607,7 @@ static void surya_probe(void *ctx, const char *name, int step, const aur_tensor 
     const surya_probe_ctx *p = (const surya_probe_ctx *)ctx;
     char key[256];
     snprintf(key, sizeof key, "inter/%s", name);
-    if (aur_st_find(p->out, key)) compare(key, (const aur_real *)x->data, p->out, key, x->numel, p->tol);
+    if (aur_st_find(p->out, key)) compare_t(key, x, p->out, key, p->tol);
 }
 
 /* The downstream task of a head, from the reference file it came from. */
@@ -635,7 +637,7 @@ static aur_model *surya_model(const char *dir, const cJSON *cfg)
         return NULL;
     }
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
-    if (m && (aur_model_alloc(m, AUR_CPU) || aur_lora_load_peft_state_dict(m, path, AUR_LOAD_STRICT, NULL))) {
+    if (m && (aur_model_alloc(m, opt_device) || aur_lora_load_peft_state_dict(m, path, AUR_LOAD_STRICT, NULL))) {
         aur_model_free(m);
         return NULL;
     }
@@ -665,7 +667,8 @@ static aur_tensor *surya_step(aur_model *m, aur_tape *t, const cJSON *cfg, const
     aur_st_read(in, etg, AUR_F32, target->data);
     aur_tensor *y = aur_surya_forward(m, t, ts);
     if (!y) return fail("the forward pass failed", aur_last_error()), (aur_tensor *)NULL;
-    if (out) compare("output", (const aur_real *)y->data, out, "output", y->numel, tol_out);
+    if (out) compare_t("output", y, out, "output", tol_out);
+    target = aur_to_device(t, target, y->device);
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "loss"), "type");
     int bce = cJSON_IsString(loss) && !strcmp(loss->valuestring, "bce_with_logits");
     return bce ? aur_bce_logits_loss(t, y, target, NULL) : aur_mse_loss(t, y, target);
@@ -706,7 +709,7 @@ static int run_surya_case(const char *dir, const cJSON *cfg)
     surya_trainable(m, cfg, 0);
     aur_tensor *loss = surya_step(m, t, cfg, files[0], files[1], tol_out);
     if (!loss) return 1;
-    compare("loss", (const aur_real *)loss->data, files[1], "loss", 1, tol_loss);
+    compare_t("loss", loss, files[1], "loss", tol_loss);
     if (aur_backward(t, loss)) return fail("backward failed", aur_last_error());
     compare_grads_list(m, files[2], cJSON_GetObjectItemCaseSensitive(cfg, "info"), "params_without_grad", tol_grad);
     if (files[3]) { /* full fine-tuning of the heads: every parameter trainable */

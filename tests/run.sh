@@ -44,8 +44,13 @@ for c in $cases; do
     run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"
 done
 # the CUDA paths, emulated on the CPU (tests/cuda_emu.h): every kernel against the CPU ops
-[ "$mode" = all ] && run "test_cuda (emulated GPU)" build/test_cuda_emu
-[ "$mode" = all ] && run "refcheck --cuda optim (emulated GPU)" build/refcheck_cuda_emu --cuda tests/fixtures/optim
+# every golden case again through the CUDA paths (the model, its gradients and the optimisers "on the GPU")
+if [ "$mode" = all ]; then
+    run "test_cuda (emulated GPU)" build/test_cuda_emu
+    for c in $cases; do run "refcheck --cuda ${c#tests/fixtures/} (emulated)" build/refcheck_cuda_emu --cuda "$c"; done
+    run "refcheck --cuda --checkpoint lora_from_second (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/aurora_gen/lora_from_second
+    run "refcheck --cuda --checkpoint flare_class_token (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/surya_heads/flare_class_token
+fi
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
