@@ -2225,7 +2225,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
 #ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_linear_bwd(t, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
+    if (y->device == AUR_CUDA) return aur_cuda_linear_bwd(t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
 #endif
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -2322,7 +2322,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
 #ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_matmul_bwd(t, &g, da, db, y->grad, ta, tb);
+    if (y->device == AUR_CUDA) return aur_cuda_matmul_bwd(t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
 #endif
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -2392,7 +2392,7 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     if (!y) return NULL;
 #ifdef AUR__HAS_CUDA
     if (a->device == AUR_CUDA) {
-        if (aur_cuda_matmul_fwd(t, &g, aur__wr(y))) return NULL;
+        if (aur_cuda_matmul_fwd(t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
     } else
 #endif
     {
@@ -2897,6 +2897,25 @@ static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const au
 }
 
 #ifdef AUR__HAS_CUDA
+static const aur_real *aur__sdpa_operand(aur_tape *t, int ac, const aur_real *x, int64_t n)
+{
+    return ac ? aur__cuda_rounded(t, x, n) : x;
+}
+
+static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, aur_real *P, const aur_tensor *q,
+                              const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
+{
+    int ac = t->autocast;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
+    const aur_real *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
+    const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
+    int rc = qd && kd && vd && (md || !mask) ? aur_cuda_sdpa_fwd(g, aur__wr(y), P, qd, kd, vd, md) : AUR_ENOMEM;
+    if (!rc && ac) rc = aur__cuda_round(aur__wr(y), aur__cr(y), 0, y->numel);
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return rc;
+}
+
 /* The mask gradient as a broadcast sum: dS over (lead..., Lq, Lk) into the mask's strides. */
 static aur__bcast aur__sdpa_mask_bcast(const aur__attn *g, int R)
 {
@@ -2916,12 +2935,14 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
                                aur_real *dm, const aur_real *P)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
-    if (aur__cuda_no_autocast(t, "sdpa")) return AUR_EUNSUPPORTED;
+    int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     aur_real *dS = aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     aur__bcast mb = aur__sdpa_mask_bcast(g, q->ndim);
-    int rc = dS ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, dS, P, n->out->grad, aur__cr(q), aur__cr(k), aur__cr(v), &mb)
-                : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the score gradient");
+    const aur_real *dO = aur__sdpa_operand(t, ac, n->out->grad, n->out->numel), *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel);
+    const aur_real *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel), *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
+    int rc = dS && dO && qd && kd && vd ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, dS, P, dO, qd, kd, vd, &mb)
+                                        : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the score gradient");
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
 }
@@ -3003,9 +3024,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!P) return NULL;
 #ifdef AUR__HAS_CUDA
     if (q->device == AUR_CUDA) {
-        if (aur__cuda_no_autocast(t, "sdpa") ||
-            aur_cuda_sdpa_fwd(&g, aur__wr(y), P, aur__cr(q), aur__cr(k), aur__cr(v), mask ? aur__cr(mask) : NULL))
-            return NULL;
+        if (aur__sdpa_fwd_cuda(t, &g, y, P, q, k, v, mask)) return NULL;
         return aur__sdpa_record(t, y, in, P, scale);
     }
 #endif

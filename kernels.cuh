@@ -94,8 +94,8 @@ static int64_t aur__cublas_ld(int64_t ld, int64_t rows, int64_t cols)
 
 /* Row-major C (M x N, ldc) (+)= A B for nb batches: computed as the
    column-major C^T = B^T A^T. */
-static int aur__cuda_gemm(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat a, int64_t sa, aur__mat b, int64_t sb,
-                          float *C, int64_t sc, int64_t ldc, int accumulate)
+static int aur__cuda_gemm_t(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat a, int64_t sa, aur__mat b, int64_t sb,
+                            float *C, int64_t sc, int64_t ldc, int accumulate, int bf16)
 {
     if (aur__cublas_handle()) return AUR_ECUDA;
     if (M == 0 || N == 0 || nb == 0) return 0;
@@ -109,11 +109,94 @@ static int aur__cuda_gemm(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat 
     ldb = aur__cublas_ld(ldb, opb == CUBLAS_OP_N ? N : K, opb == CUBLAS_OP_N ? K : N);
     lda = aur__cublas_ld(lda, opa == CUBLAS_OP_N ? K : M, opa == CUBLAS_OP_N ? M : K);
     const float one = 1, beta = accumulate ? 1.0f : 0.0f;
-    cublasStatus_t s = cublasSgemmStridedBatched(aur__cublas, opb, opa, (int)N, (int)M, (int)K, &one, (const float *)b.p,
-                                                 (int)ldb, sb, (const float *)a.p, (int)lda, sa, &beta, C, (int)ldc, sc,
-                                                 (int)nb);
-    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasSgemmStridedBatched: %s", aur__cublas_status(s));
+    cublasStatus_t s;
+    if (bf16) /* autocast: BF16 operands (a.p and b.p point at __nv_bfloat16), F32 accumulation and result */
+        s = cublasGemmStridedBatchedEx(aur__cublas, opb, opa, (int)N, (int)M, (int)K, &one, b.p, CUDA_R_16BF, (int)ldb, sb,
+                                       a.p, CUDA_R_16BF, (int)lda, sa, &beta, C, CUDA_R_32F, (int)ldc, sc, (int)nb,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    else
+        s = cublasSgemmStridedBatched(aur__cublas, opb, opa, (int)N, (int)M, (int)K, &one, (const float *)b.p, (int)ldb, sb,
+                                      (const float *)a.p, (int)lda, sa, &beta, C, (int)ldc, sc, (int)nb);
+    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cuBLAS matrix product: %s", aur__cublas_status(s));
     return 0;
+}
+
+static int aur__cuda_gemm(int64_t nb, int64_t M, int64_t N, int64_t K, aur__mat a, int64_t sa, aur__mat b, int64_t sb,
+                          float *C, int64_t sc, int64_t ldc, int accumulate)
+{
+    return aur__cuda_gemm_t(nb, M, N, K, a, sa, b, sb, C, sc, ldc, accumulate, 0);
+}
+
+__global__ void aur_k_fill(float *y, float v, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) y[i] = v;
+}
+
+static int aur_cuda_fill(float *y, float v, int64_t n)
+{
+    AUR__LAUNCH(aur_k_fill, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, v, n);
+    return aur__cuda_launch("fill");
+}
+
+/* ==== autocast: BF16 operands, F32 accumulation ====
+   As on the CPU (aur__autocast_in, aur__acc_into): operands are rounded to
+   BF16, products accumulate in F32, results are rounded to BF16, and under
+   autocast a gradient is rounded to BF16 before it is added. */
+
+__global__ void aur_k_to_bf16(__nv_bfloat16 *y, const float *x, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) y[i] = __float2bfloat16(x[i]);
+}
+
+/* y = x rounded to BF16 (kept in F32); y += that when accumulate */
+__global__ void aur_k_round_bf16(float *y, const float *x, int accumulate, int64_t n)
+{
+    AUR__CUDA_FOR(i, n)
+    {
+        float r = __bfloat162float(__float2bfloat16(x[i]));
+        y[i] = accumulate ? y[i] + r : r;
+    }
+}
+
+/* y (M x N) = round(y + round(b)), the autocast linear's epilogue */
+__global__ void aur_k_bias_round(float *y, const float *b, int64_t M, int64_t N)
+{
+    AUR__CUDA_FOR(i, M * N)
+    {
+        float v = y[i] + (b ? __bfloat162float(__float2bfloat16(b[i % N])) : 0.0f);
+        y[i] = __bfloat162float(__float2bfloat16(v));
+    }
+}
+
+/* A BF16 copy of x in the step's arena: what cuBLAS reads under autocast. */
+static const aur_real *aur__cuda_bf16(aur_tape *t, const float *x, int64_t n)
+{
+    __nv_bfloat16 *y = (__nv_bfloat16 *)aur__alloc(t, AUR_CUDA, sizeof(__nv_bfloat16) * (size_t)(n ? n : 1));
+    if (!y) return NULL;
+    AUR__LAUNCH(aur_k_to_bf16, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, n);
+    return aur__cuda_launch("autocast copy") ? NULL : (const aur_real *)y;
+}
+
+/* x rounded to BF16, in F32 (for the ops that read it element by element) */
+static const aur_real *aur__cuda_rounded(aur_tape *t, const float *x, int64_t n)
+{
+    float *y = aur__reals(t, AUR_CUDA, n);
+    if (!y) return NULL;
+    AUR__LAUNCH(aur_k_round_bf16, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, 0, n);
+    return aur__cuda_launch("autocast rounding") ? NULL : y;
+}
+
+static int aur__cuda_round(float *y, const float *x, int accumulate, int64_t n)
+{
+    AUR__LAUNCH(aur_k_round_bf16, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, x, accumulate, n);
+    return aur__cuda_launch("autocast rounding");
+}
+
+/* A matrix view moved by off elements of its type (BF16 under autocast). */
+static aur__mat aur__mat_at(aur__mat m, int64_t off, int bf16)
+{
+    m.p = bf16 ? (const aur_real *)((const __nv_bfloat16 *)m.p + off) : m.p + off;
+    return m;
 }
 
 /* ==== linear ==== */
@@ -134,64 +217,132 @@ __global__ void aur_k_colsum(float *out, const float *x, int64_t R, int64_t C)
     }
 }
 
-static int aur__cuda_no_autocast(const aur_tape *t, const char *op)
-{
-    if (!t->autocast) return 0;
-    return aur__err(AUR_EUNSUPPORTED, "%s: BF16 autocast on CUDA is not built yet", op);
-}
-
+/* Linear forward: y = x w^T + b; under autocast y = round(bf16(x) bf16(w)^T + round(b)), as the CPU path. */
 static int aur_cuda_linear_fwd(aur_tape *t, float *y, const float *x, const float *w, const float *b, int64_t M,
                                int64_t N, int64_t K)
 {
-    if (aur__cuda_no_autocast(t, "linear")) return AUR_EUNSUPPORTED;
-    AUR__LAUNCH(aur_k_rows_bias, aur__cuda_grid(M * N), AUR__CUDA_THREADS, 0, y, b, M, N);
-    if (aur__cuda_launch("linear bias")) return AUR_ECUDA;
-    return aur__cuda_gemm(1, M, N, K, aur__matv(x, K, 1), 0, aur__matv(w, 1, K), 0, y, 0, N, 1);
+    if (!t->autocast) {
+        AUR__LAUNCH(aur_k_rows_bias, aur__cuda_grid(M * N), AUR__CUDA_THREADS, 0, y, b, M, N);
+        if (aur__cuda_launch("linear bias")) return AUR_ECUDA;
+        return aur__cuda_gemm(1, M, N, K, aur__matv(x, K, 1), 0, aur__matv(w, 1, K), 0, y, 0, N, 1);
+    }
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    const aur_real *xb = aur__cuda_bf16(t, x, M * K), *wb = aur__cuda_bf16(t, w, N * K);
+    int rc = xb && wb ? aur__cuda_gemm_t(1, M, N, K, aur__matv(xb, K, 1), 0, aur__matv(wb, 1, K), 0, y, 0, N, 0, 1) : AUR_ENOMEM;
+    if (!rc) {
+        AUR__LAUNCH(aur_k_bias_round, aur__cuda_grid(M * N), AUR__CUDA_THREADS, 0, y, b, M, N);
+        rc = aur__cuda_launch("linear bias");
+    }
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return rc;
 }
 
-static int aur_cuda_linear_bwd(aur_tape *t, float *dx, float *dw, float *db, const float *dy, const float *x,
+/* out (+)= the product, or under autocast out += round(product): the gradients' rule (aur__acc_into) */
+typedef struct aur__cuda_acc {
+    aur_tape *t;
+    int ac;
+} aur__cuda_acc;
+
+static float *aur__acc_target(const aur__cuda_acc *a, float *out, int64_t n)
+{
+    return a->ac ? aur__reals(a->t, AUR_CUDA, n) : out;
+}
+
+static int aur__acc_finish(const aur__cuda_acc *a, float *out, const float *tmp, int64_t n)
+{
+    return a->ac ? aur__cuda_round(out, tmp, 1, n) : 0;
+}
+
+static int aur_cuda_linear_bwd(aur_tape *t, int ac, float *dx, float *dw, float *db, const float *dy, const float *x,
                                const float *w, int64_t M, int64_t N, int64_t K)
 {
-    int rc = aur__cuda_no_autocast(t, "linear");
-    if (!rc && dx) rc = aur__cuda_gemm(1, M, K, N, aur__matv(dy, N, 1), 0, aur__matv(w, K, 1), 0, dx, 0, K, 1);
-    if (!rc && dw) rc = aur__cuda_gemm(1, N, K, M, aur__matv(dy, 1, N), 0, aur__matv(x, K, 1), 0, dw, 0, K, 1);
-    if (!rc && db) {
-        AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(N), AUR__CUDA_THREADS, 0, db, dy, M, N);
-        rc = aur__cuda_launch("linear bias gradient");
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__cuda_acc A = {t, ac};
+    const aur_real *dyb = ac ? aur__cuda_bf16(t, dy, M * N) : dy;
+    const aur_real *xb = ac && dw ? aur__cuda_bf16(t, x, M * K) : x, *wb = ac && dx ? aur__cuda_bf16(t, w, N * K) : w;
+    int rc = dyb && xb && wb ? 0 : AUR_ENOMEM;
+    if (!rc && dx) { /* dx += dy w */
+        float *o = aur__acc_target(&A, dx, M * K);
+        rc = o ? aur__cuda_gemm_t(1, M, K, N, aur__matv(dyb, N, 1), 0, aur__matv(wb, K, 1), 0, o, 0, K, !ac, ac) : AUR_ENOMEM;
+        if (!rc) rc = aur__acc_finish(&A, dx, o, M * K);
     }
+    if (!rc && dw) { /* dw += dy^T x */
+        float *o = aur__acc_target(&A, dw, N * K);
+        rc = o ? aur__cuda_gemm_t(1, N, K, M, aur__matv(dyb, 1, N), 0, aur__matv(xb, K, 1), 0, o, 0, K, !ac, ac) : AUR_ENOMEM;
+        if (!rc) rc = aur__acc_finish(&A, dw, o, N * K);
+    }
+    if (!rc && db) { /* db += column sums of dy (rounded under autocast) */
+        const float *dyr = ac ? aur__cuda_rounded(t, dy, M * N) : dy;
+        float *o = aur__acc_target(&A, db, N);
+        rc = dyr && o ? (ac ? aur_cuda_fill(o, 0, N) : 0) : AUR_ENOMEM;
+        if (!rc) {
+            AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(N), AUR__CUDA_THREADS, 0, o, dyr, M, N);
+            rc = aur__cuda_launch("linear bias gradient");
+        }
+        if (!rc) rc = aur__acc_finish(&A, db, o, N);
+    }
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
 }
 
 /* ==== batched matmul ==== */
 
-static int aur_cuda_matmul_fwd(aur_tape *t, const aur__mm_geom *g, float *y)
+/* g with its operands as BF16 copies (autocast) */
+static int aur__mm_bf16(aur_tape *t, aur__mm_geom *g, int64_t na, int64_t nb)
 {
-    if (aur__cuda_no_autocast(t, "matmul")) return AUR_EUNSUPPORTED;
-    return aur__cuda_gemm(g->nb, g->M, g->N, g->K, g->a, g->sa, g->b, g->sb, y, g->M * g->N, g->N, 0);
+    g->a.p = aur__cuda_bf16(t, g->a.p, na);
+    g->b.p = aur__cuda_bf16(t, g->b.p, nb);
+    return g->a.p && g->b.p ? 0 : AUR_ENOMEM;
 }
 
-static int aur_cuda_matmul_bwd(aur_tape *t, const aur__mm_geom *g, float *da, float *db, const float *dy, int ta, int tb)
+static int aur_cuda_matmul_fwd(aur_tape *t, const aur__mm_geom *g0, int64_t na, int64_t nb, float *y)
 {
-    int64_t sy = g->M * g->N;
-    int rc = aur__cuda_no_autocast(t, "matmul");
+    aur__mm_geom g = *g0;
+    int ac = t->autocast, rc;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    rc = ac ? aur__mm_bf16(t, &g, na, nb) : 0;
+    if (!rc) rc = aur__cuda_gemm_t(g.nb, g.M, g.N, g.K, g.a, g.sa, g.b, g.sb, y, g.M * g.N, g.N, 0, ac);
+    if (!rc && ac) rc = aur__cuda_round(y, y, 0, g.nb * g.M * g.N);
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return rc;
+}
+
+static int aur_cuda_matmul_bwd(aur_tape *t, int ac, const aur__mm_geom *g0, int64_t na, int64_t nb, float *da, float *db,
+                               const float *dy, int ta, int tb)
+{
+    aur__mm_geom g = *g0;
+    aur__cuda_acc A = {t, ac};
+    int64_t sy = g.M * g.N;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    const aur_real *dyb = ac ? aur__cuda_bf16(t, dy, g.nb * sy) : dy;
+    int rc = !dyb ? AUR_ENOMEM : ac ? aur__mm_bf16(t, &g, na, nb) : 0;
     if (!rc && da) {
-        if (!ta)
-            rc = aur__cuda_gemm(g->nb, g->M, g->K, g->N, aur__matv(dy, g->N, 1), sy, aur__matv(g->b.p, g->b.cs, g->b.rs),
-                                g->sb, da, g->sa, g->K, 1);
-        else
-            rc = aur__cuda_gemm(g->nb, g->K, g->M, g->N, g->b, g->sb, aur__matv(dy, 1, g->N), sy, da, g->sa, g->M, 1);
+        float *o = aur__acc_target(&A, da, na);
+        if (!o) rc = AUR_ENOMEM;
+        else if (!ta) /* da (M x K) += dy opB^T */
+            rc = aur__cuda_gemm_t(g.nb, g.M, g.K, g.N, aur__matv(dyb, g.N, 1), sy, aur__matv(g.b.p, g.b.cs, g.b.rs), g.sb,
+                                  o, g.sa, g.K, !ac, ac);
+        else /* da (K x M) += opB dy^T */
+            rc = aur__cuda_gemm_t(g.nb, g.K, g.M, g.N, g.b, g.sb, aur__matv(dyb, 1, g.N), sy, o, g.sa, g.M, !ac, ac);
+        if (!rc) rc = aur__acc_finish(&A, da, o, na);
     }
-    /* a shared 2-D b sums its batches one after another: deterministic */
-    int64_t nbb = g->sb ? g->nb : 1, steps = g->sb ? 1 : g->nb;
-    for (int64_t s = 0; s < steps && !rc && db; s++) {
-        aur__mat as = aur__matv(g->a.p + s * g->sa, g->a.rs, g->a.cs);
-        const float *dys = dy + s * sy;
-        if (!tb)
-            rc = aur__cuda_gemm(nbb, g->K, g->N, g->M, aur__matv(as.p, as.cs, as.rs), g->sa, aur__matv(dys, g->N, 1), sy,
-                                db, g->sb, g->N, 1);
-        else
-            rc = aur__cuda_gemm(nbb, g->N, g->K, g->M, aur__matv(dys, 1, g->N), sy, as, g->sa, db, g->sb, g->K, 1);
+    if (!rc && db) {
+        /* a shared 2-D b sums its batches one after another: deterministic */
+        int64_t nbb = g.sb ? g.nb : 1, steps = g.sb ? 1 : g.nb;
+        float *o = aur__acc_target(&A, db, nb);
+        if (!o) rc = AUR_ENOMEM;
+        for (int64_t s = 0; s < steps && !rc; s++) {
+            int acc = !ac || s > 0;
+            aur__mat as = aur__mat_at(g.a, s * g.sa, ac);
+            aur__mat dys = aur__mat_at(aur__matv(dyb, g.N, 1), s * sy, ac);
+            if (!tb) /* db (K x N) += opA^T dy */
+                rc = aur__cuda_gemm_t(nbb, g.K, g.N, g.M, aur__matv(as.p, as.cs, as.rs), g.sa, dys, sy, o, g.sb, g.N, acc, ac);
+            else /* db (N x K) += dy^T opA */
+                rc = aur__cuda_gemm_t(nbb, g.N, g.K, g.M, aur__matv(dys.p, 1, g.N), sy, as, g.sa, o, g.sb, g.K, acc, ac);
+        }
+        if (!rc) rc = aur__acc_finish(&A, db, o, nb);
     }
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
 }
 
@@ -584,17 +735,6 @@ static int aur_cuda_sdpa_bwd(const aur__attn *g, float *dq, float *dk, float *dv
 }
 
 /* ==== element-wise ops ==== */
-
-__global__ void aur_k_fill(float *y, float v, int64_t n)
-{
-    AUR__CUDA_FOR(i, n) y[i] = v;
-}
-
-static int aur_cuda_fill(float *y, float v, int64_t n)
-{
-    AUR__LAUNCH(aur_k_fill, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, y, v, n);
-    return aur__cuda_launch("fill");
-}
 
 __global__ void aur_k_pointwise_fwd(int kind, float *y, const float *x, const float *x2, float a, float b, int64_t n)
 {

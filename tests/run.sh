@@ -50,6 +50,8 @@ if [ "$mode" = all ]; then
     for c in $cases; do run "refcheck --cuda ${c#tests/fixtures/} (emulated)" build/refcheck_cuda_emu --cuda "$c"; done
     run "refcheck --cuda --checkpoint lora_from_second (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/aurora_gen/lora_from_second
     run "refcheck --cuda --checkpoint flare_class_token (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/surya_heads/flare_class_token
+    run "refcheck --cuda --autocast aurora_tiny (emulated)" build/refcheck_cuda_emu --cuda --autocast tests/fixtures/aurora_tiny
+    run "refcheck --autocast aurora_tiny" build/refcheck --autocast tests/fixtures/aurora_tiny
 fi
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext

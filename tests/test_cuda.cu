@@ -135,72 +135,79 @@ typedef struct gpu_case {
     op_fn fn;
     int arg, n_in;
     aur_shape shape[MAX_IN];
+    int autocast; /* BF16 operands on both devices: agreement within what the rounding implies */
 } gpu_case;
 
 static gpu_case cases[] = {
-    {"linear", f_linear, 1, 3, {{3, {4, 33, 70}}, {2, {129, 70}}, {1, {129}}}},
-    {"linear_nobias", f_linear, 0, 2, {{2, {300, 64}}, {2, {48, 64}}}},
-    {"matmul", f_matmul, 0, 2, {{3, {6, 17, 9}}, {3, {6, 9, 23}}}},
-    {"matmul_ta", f_matmul, 1, 2, {{3, {6, 9, 17}}, {3, {6, 9, 23}}}},
-    {"matmul_tb", f_matmul, 2, 2, {{4, {2, 3, 17, 9}}, {4, {2, 3, 23, 9}}}},
-    {"matmul_ta_tb", f_matmul, 3, 2, {{3, {5, 9, 17}}, {3, {5, 23, 9}}}},
-    {"matmul_shared_b", f_matmul, 0, 2, {{3, {7, 12, 9}}, {2, {9, 31}}}},
-    {"add_same", f_add, 0, 2, {{2, {37, 41}}, {2, {37, 41}}}},
-    {"add_bias", f_add, 0, 2, {{3, {5, 7, 64}}, {1, {64}}}},
-    {"sub_mid", f_sub, 0, 2, {{4, {3, 5, 7, 8}}, {4, {3, 1, 7, 1}}}},
-    {"mul_both", f_mul, 0, 2, {{2, {9, 1}}, {3, {4, 1, 13}}}},
-    {"scale", f_scale, 0, 1, {{1, {1000}}}},
-    {"gelu", f_unary, 0, 1, {{2, {50, 70}}}},
-    {"gelu_tanh", f_unary, 1, 1, {{2, {50, 70}}}},
-    {"silu", f_unary, 2, 1, {{2, {50, 70}}}},
-    {"sigmoid", f_unary, 3, 1, {{2, {50, 70}}}},
-    {"mlp", f_mlp, 0, 3, {{3, {4, 8, 16}}, {2, {16, 16}}, {1, {16}}}},
-    {"layernorm", f_layernorm, 1, 3, {{2, {37, 70}}, {1, {70}}, {1, {70}}}},
-    {"layernorm_plain", f_layernorm, 0, 1, {{3, {5, 3, 64}}}},
-    {"softmax", f_softmax, 0, 1, {{2, {13, 77}}}},
-    {"sdpa", f_sdpa, 0, 3, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}}},
-    {"sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}},
-    {"sdpa_key_mask", f_sdpa, 2, 4, {{3, {4, 6, 8}}, {3, {4, 7, 8}}, {3, {4, 7, 3}}, {3, {4, 1, 7}}}},
-    {"dropout", f_dropout, 0, 1, {{2, {33, 40}}}},
-    {"concat_0", f_concat, 0, 3, {{3, {2, 3, 4}}, {3, {5, 3, 4}}, {3, {1, 3, 4}}}},
-    {"concat_2", f_concat, 2, 3, {{3, {2, 3, 4}}, {3, {2, 3, 1}}, {3, {2, 3, 7}}}},
-    {"slice", f_slice, 2, 1, {{3, {3, 4, 6}}}},
-    {"pad", f_pad, 0, 1, {{4, {2, 3, 4, 5}}}},
-    {"permute", f_permute, 0, 1, {{4, {2, 3, 4, 5}}}},
-    {"permute_last", f_permute, 1, 1, {{4, {2, 3, 4, 5}}}},
-    {"roll", f_roll, 0, 1, {{3, {3, 5, 9}}}},
-    {"sum_last", f_sum, 0, 1, {{3, {3, 5, 9}}}},
-    {"mean_keep", f_sum, 1, 1, {{3, {3, 5, 9}}}},
-    {"mean_all", f_sum, 2, 1, {{3, {3, 5, 9}}}},
-    {"max_0", f_max, 0, 1, {{3, {4, 5, 6}}}},
-    {"max_1", f_max, 1, 1, {{3, {4, 5, 6}}}},
-    {"mse", f_loss, 0, 2, {{3, {4, 5, 6}}, {3, {4, 5, 6}}}},
-    {"mae", f_loss, 1, 2, {{2, {300, 7}}, {2, {300, 7}}}},
-    {"bce", f_loss, 2, 3, {{2, {30, 7}}, {2, {30, 7}}, {1, {7}}}},
-    {"mse_finite", f_loss, 3, 2, {{2, {30, 7}}, {2, {30, 7}}}},
-    {"cross_entropy", f_cross_entropy, 0, 1, {{2, {9, 5}}}},
-    {"cross_entropy_smooth", f_cross_entropy, 1, 1, {{2, {9, 5}}}},
-    {"clamp", f_clamp, 0, 1, {{2, {20, 21}}}},
-    {"expand", f_expand, 0, 1, {{3, {5, 1, 6}}}},
-    {"normalise", f_normalise, 0, 1, {{3, {3, 5, 7}}}},
-    {"normalise_inverse", f_normalise, 1, 1, {{3, {3, 5, 7}}}},
-    {"gather", f_gather, 0, 1, {{3, {2, 5, 3}}}},
-    {"gather_repeats", f_gather, 1, 1, {{3, {2, 5, 3}}}},
-    {"atan2", f_atan2, 0, 2, {{2, {11, 13}}, {2, {11, 13}}}},
-    {"grid_sample", f_grid_sample, 0, 2, {{4, {2, 3, 5, 7}}, {4, {2, 4, 6, 2}}}},
-    {"nan_to_num", f_nan_to_num, 0, 1, {{2, {10, 10}}}},
-    {"masked_fill", f_masked_fill, 0, 1, {{2, {10, 11}}}},
-    {"remainder", f_remainder, 0, 1, {{2, {10, 11}}}},
-    {"cast", f_cast, 0, 1, {{2, {10, 11}}}},
-    {"sin", f_sincos, 0, 1, {{1, {100}}}},
-    {"cos", f_sincos, 1, 1, {{1, {100}}}},
-    {"attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}},
+    {"linear", f_linear, 1, 3, {{3, {4, 33, 70}}, {2, {129, 70}}, {1, {129}}}, 0},
+    {"linear_nobias", f_linear, 0, 2, {{2, {300, 64}}, {2, {48, 64}}}, 0},
+    {"matmul", f_matmul, 0, 2, {{3, {6, 17, 9}}, {3, {6, 9, 23}}}, 0},
+    {"matmul_ta", f_matmul, 1, 2, {{3, {6, 9, 17}}, {3, {6, 9, 23}}}, 0},
+    {"matmul_tb", f_matmul, 2, 2, {{4, {2, 3, 17, 9}}, {4, {2, 3, 23, 9}}}, 0},
+    {"matmul_ta_tb", f_matmul, 3, 2, {{3, {5, 9, 17}}, {3, {5, 23, 9}}}, 0},
+    {"matmul_shared_b", f_matmul, 0, 2, {{3, {7, 12, 9}}, {2, {9, 31}}}, 0},
+    {"add_same", f_add, 0, 2, {{2, {37, 41}}, {2, {37, 41}}}, 0},
+    {"add_bias", f_add, 0, 2, {{3, {5, 7, 64}}, {1, {64}}}, 0},
+    {"sub_mid", f_sub, 0, 2, {{4, {3, 5, 7, 8}}, {4, {3, 1, 7, 1}}}, 0},
+    {"mul_both", f_mul, 0, 2, {{2, {9, 1}}, {3, {4, 1, 13}}}, 0},
+    {"scale", f_scale, 0, 1, {{1, {1000}}}, 0},
+    {"gelu", f_unary, 0, 1, {{2, {50, 70}}}, 0},
+    {"gelu_tanh", f_unary, 1, 1, {{2, {50, 70}}}, 0},
+    {"silu", f_unary, 2, 1, {{2, {50, 70}}}, 0},
+    {"sigmoid", f_unary, 3, 1, {{2, {50, 70}}}, 0},
+    {"mlp", f_mlp, 0, 3, {{3, {4, 8, 16}}, {2, {16, 16}}, {1, {16}}}, 0},
+    {"layernorm", f_layernorm, 1, 3, {{2, {37, 70}}, {1, {70}}, {1, {70}}}, 0},
+    {"layernorm_plain", f_layernorm, 0, 1, {{3, {5, 3, 64}}}, 0},
+    {"softmax", f_softmax, 0, 1, {{2, {13, 77}}}, 0},
+    {"sdpa", f_sdpa, 0, 3, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}}, 0},
+    {"sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}, 0},
+    {"sdpa_key_mask", f_sdpa, 2, 4, {{3, {4, 6, 8}}, {3, {4, 7, 8}}, {3, {4, 7, 3}}, {3, {4, 1, 7}}}, 0},
+    {"dropout", f_dropout, 0, 1, {{2, {33, 40}}}, 0},
+    {"concat_0", f_concat, 0, 3, {{3, {2, 3, 4}}, {3, {5, 3, 4}}, {3, {1, 3, 4}}}, 0},
+    {"concat_2", f_concat, 2, 3, {{3, {2, 3, 4}}, {3, {2, 3, 1}}, {3, {2, 3, 7}}}, 0},
+    {"slice", f_slice, 2, 1, {{3, {3, 4, 6}}}, 0},
+    {"pad", f_pad, 0, 1, {{4, {2, 3, 4, 5}}}, 0},
+    {"permute", f_permute, 0, 1, {{4, {2, 3, 4, 5}}}, 0},
+    {"permute_last", f_permute, 1, 1, {{4, {2, 3, 4, 5}}}, 0},
+    {"roll", f_roll, 0, 1, {{3, {3, 5, 9}}}, 0},
+    {"sum_last", f_sum, 0, 1, {{3, {3, 5, 9}}}, 0},
+    {"mean_keep", f_sum, 1, 1, {{3, {3, 5, 9}}}, 0},
+    {"mean_all", f_sum, 2, 1, {{3, {3, 5, 9}}}, 0},
+    {"max_0", f_max, 0, 1, {{3, {4, 5, 6}}}, 0},
+    {"max_1", f_max, 1, 1, {{3, {4, 5, 6}}}, 0},
+    {"mse", f_loss, 0, 2, {{3, {4, 5, 6}}, {3, {4, 5, 6}}}, 0},
+    {"mae", f_loss, 1, 2, {{2, {300, 7}}, {2, {300, 7}}}, 0},
+    {"bce", f_loss, 2, 3, {{2, {30, 7}}, {2, {30, 7}}, {1, {7}}}, 0},
+    {"mse_finite", f_loss, 3, 2, {{2, {30, 7}}, {2, {30, 7}}}, 0},
+    {"cross_entropy", f_cross_entropy, 0, 1, {{2, {9, 5}}}, 0},
+    {"cross_entropy_smooth", f_cross_entropy, 1, 1, {{2, {9, 5}}}, 0},
+    {"clamp", f_clamp, 0, 1, {{2, {20, 21}}}, 0},
+    {"expand", f_expand, 0, 1, {{3, {5, 1, 6}}}, 0},
+    {"normalise", f_normalise, 0, 1, {{3, {3, 5, 7}}}, 0},
+    {"normalise_inverse", f_normalise, 1, 1, {{3, {3, 5, 7}}}, 0},
+    {"gather", f_gather, 0, 1, {{3, {2, 5, 3}}}, 0},
+    {"gather_repeats", f_gather, 1, 1, {{3, {2, 5, 3}}}, 0},
+    {"atan2", f_atan2, 0, 2, {{2, {11, 13}}, {2, {11, 13}}}, 0},
+    {"grid_sample", f_grid_sample, 0, 2, {{4, {2, 3, 5, 7}}, {4, {2, 4, 6, 2}}}, 0},
+    {"nan_to_num", f_nan_to_num, 0, 1, {{2, {10, 10}}}, 0},
+    {"masked_fill", f_masked_fill, 0, 1, {{2, {10, 11}}}, 0},
+    {"remainder", f_remainder, 0, 1, {{2, {10, 11}}}, 0},
+    {"cast", f_cast, 0, 1, {{2, {10, 11}}}, 0},
+    {"sin", f_sincos, 0, 1, {{1, {100}}}, 0},
+    {"cos", f_sincos, 1, 1, {{1, {100}}}, 0},
+    {"attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 0},
+    {"autocast_linear", f_linear, 1, 3, {{3, {4, 33, 70}}, {2, {129, 70}}, {1, {129}}}, 1},
+    {"autocast_matmul_tb", f_matmul, 2, 2, {{4, {2, 3, 17, 9}}, {4, {2, 3, 23, 9}}}, 1},
+    {"autocast_matmul_shared_b", f_matmul, 0, 2, {{3, {7, 12, 9}}, {2, {9, 31}}}, 1},
+    {"autocast_sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}, 1},
+    {"autocast_attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 1},
 };
 
 /* Runs a case on one device: inputs from host data, loss on the CPU. */
 static int run(const gpu_case *c, aur_device dev, double **host_in, double *out, double **grads, int64_t *out_n)
 {
     aur_tape *t = aur_tape_create();
+    aur_tape_set_autocast(t, c->autocast);
     aur_tensor *in[MAX_IN];
     for (int i = 0; i < c->n_in; i++) {
         in[i] = aur_tensor_create(AUR_F32, dev, c->shape[i]);
@@ -262,10 +269,12 @@ int main(void)
         if (!bad) {
             char name[96];
             snprintf(name, sizeof name, "%s forward", c->name);
-            aur_test_close(name, o_gpu, o_cpu, n1, 1e-5);
+            /* F32: round-off; BF16 autocast: a few rounding flips (2^-8 each) between the devices' sums */
+            double tol = c->autocast ? 2e-2 : 1e-5;
+            aur_test_close(name, o_gpu, o_cpu, n1, tol);
             for (int i = 0; i < c->n_in; i++) {
                 snprintf(name, sizeof name, "%s grad %d", c->name, i);
-                aur_test_close(name, g_gpu[i], g_cpu[i], aur_shape_numel(c->shape[i]), 1e-5);
+                aur_test_close(name, g_gpu[i], g_cpu[i], aur_shape_numel(c->shape[i]), tol);
             }
         }
         for (int i = 0; i < c->n_in; i++) {
