@@ -813,6 +813,8 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 AURDEF int aur_cuda_available(void);
 /* GPU bytes allocated through the library now and at most. */
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
+/* Starts a new peak: from now on the peak is measured from the current bytes. */
+AURDEF void aur_cuda_reset_peak(void);
 
 #endif /* AURORA_H */
 
@@ -1085,6 +1087,13 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
 #else
     if (current) *current = 0;
     if (peak) *peak = 0;
+#endif
+}
+
+AURDEF void aur_cuda_reset_peak(void)
+{
+#ifdef AUR__HAS_CUDA
+    aur__cuda_peak = aur__cuda_cur;
 #endif
 }
 

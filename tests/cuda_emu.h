@@ -32,6 +32,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <ucontext.h>
 
 #define __global__ static
@@ -71,6 +72,42 @@ static inline cudaError_t cudaGetDeviceCount(int *n)
     return cudaSuccess;
 }
 static inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+/* ---- events: wall-clock time on the CPU ---- */
+
+typedef struct aur_emu_event { double ms; } *cudaEvent_t;
+static inline double aur_emu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+static inline cudaError_t cudaEventCreate(cudaEvent_t *e)
+{
+    *e = (cudaEvent_t)calloc(1, sizeof **e);
+    return *e ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+static inline cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+    free(e);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0)
+{
+    (void)s;
+    e->ms = aur_emu_now_ms();
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t e)
+{
+    (void)e;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
+{
+    *ms = (float)(b->ms - a->ms);
+    return cudaSuccess;
+}
 
 /* ---- device memory: one reserved region, closed while host code runs ---- */
 
