@@ -103,9 +103,13 @@ cuda test-cuda bench-cuda:
 else
 build/test_cuda: tests/test_cuda.cu $(HEADERS) | build
 	$(NVCC) $(NVFLAGS) $< -o $@ $(CUDA_LIBS)
-cuda: deps build/test_cuda
+build/refcheck_cuda: tests/refcheck.c $(HEADERS) | build
+	$(NVCC) $(NVFLAGS) $< -o $@ $(CUDA_LIBS)
+cuda: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) build/test_cuda build/refcheck_cuda build/bench_cuda
+# every op GPU against CPU, and every fixture case on the GPU
 test-cuda: cuda
-	./build/test_cuda
+	@bash tests/run.sh cuda
 build/bench_cuda: bench/bench_cuda.cu $(HEADERS) | build
 	$(NVCC) $(NVFLAGS) $< -o $@ $(CUDA_LIBS)
 bench-cuda: deps build/bench_cuda

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# run.sh [all|asan] - runs every CPU test program (plain and under ASan+UBSan)
-# and the optimiser fixture, adds up their "N passed, N failed" lines, and
-# ends with the total in the same form. Exit status 1 if anything failed.
+# run.sh [all|asan|cuda] - runs every CPU test program (plain and under
+# ASan+UBSan), every fixture case, and the CUDA paths emulated on the CPU;
+# adds up their "N passed, N failed" lines and ends with the total in the
+# same form. Exit status 1 if anything failed. "cuda" runs the GPU build
+# instead (make test-cuda, on a machine with a GPU): every op against the
+# CPU and every fixture case on the GPU.
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
@@ -32,13 +35,22 @@ run() {
     printf '%-48s %-34s %3ds\n' "$name" "$last" $((SECONDS - start))
 }
 
+cases="tests/fixtures/optim tests/fixtures/aurora_tiny tests/fixtures/aurora_tiny_lora tests/fixtures/aurora_tiny_ext $(ls -d tests/fixtures/aurora_gen/*/ | sed 's#/$##')"
+cases="$cases tests/fixtures/surya_tiny $(ls -d tests/fixtures/surya_heads/*/ tests/fixtures/surya_gen/*/ | sed 's#/$##')"
+if [ "$mode" = cuda ]; then
+    run "test_cuda" build/test_cuda
+    for c in $cases; do run "refcheck --cuda ${c#tests/fixtures/}" build/refcheck_cuda --cuda "$c"; done
+    run "refcheck --cuda --checkpoint lora_from_second" build/refcheck_cuda --cuda --checkpoint tests/fixtures/aurora_gen/lora_from_second
+    run "refcheck --cuda --autocast aurora_tiny" build/refcheck_cuda --cuda --autocast tests/fixtures/aurora_tiny
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
 for t in $tests; do
     [ "$mode" = all ] && run "$t" "build/$t"
     run "asan/$t" "build/asan/$t"
 done
-# every golden case: the shared ones and those made by tools/make_aurora_fixtures.py
-cases="tests/fixtures/optim tests/fixtures/aurora_tiny tests/fixtures/aurora_tiny_lora tests/fixtures/aurora_tiny_ext $(ls -d tests/fixtures/aurora_gen/*/ | sed 's#/$##')"
-cases="$cases tests/fixtures/surya_tiny $(ls -d tests/fixtures/surya_heads/*/ tests/fixtures/surya_gen/*/ | sed 's#/$##')"
+# every golden case: the shared ones and those made by tools/make_*_fixtures.py
 for c in $cases; do
     [ "$mode" = all ] && run "refcheck ${c#tests/fixtures/}" build/refcheck "$c"
     run "asan/refcheck ${c#tests/fixtures/}" build/asan/refcheck "$c"
