@@ -27,7 +27,7 @@ TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim 
 TOOLS = build/aurora-inspect build/aurora-train build/refcheck
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) \
-       build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu
+       build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
 .PHONY: all binaries test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
 # the binaries build in parallel (about 30 translation units of the whole header)
@@ -57,6 +57,8 @@ EMU = -std=c++17 -x c++ -DAURORA_CUDA -DAUR_CUDA_EMU $(WARN) $(OMP) -I.
 build/test_cuda_emu: tests/test_cuda.cu tests/cuda_emu.h $(HEADERS) | build
 	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 build/refcheck_cuda_emu: tests/refcheck.c tests/cuda_emu.h $(HEADERS) | build
+	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
+build/test_train_cuda_emu: tests/test_train.c tests/cuda_emu.h $(HEADERS) | build
 	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 # the GPU benchmark's program, checked on the CPU: build/bench_cuda_emu --tiny
 build/bench_cuda_emu: bench/bench_cuda.cu tests/cuda_emu.h $(HEADERS) | build

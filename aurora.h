@@ -1097,6 +1097,15 @@ AURDEF void aur_cuda_reset_peak(void)
 #endif
 }
 
+static int aur__cuda_build(void)
+{
+#ifdef AUR__HAS_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 AURDEF int aur_cuda_available(void)
 {
 #ifdef AUR__HAS_CUDA
@@ -3686,6 +3695,14 @@ static const aur_real *aur__host_copy(aur_tape *t, const aur_tensor *x)
     aur_real *h = aur__reals(t, AUR_CPU, x->numel);
     if (!h || aur__copy_bytes(h, AUR_CPU, x->data, x->device, (size_t)x->numel * sizeof(aur_real))) return NULL;
     return h;
+}
+
+/* The first element of x, on any device (NaN if it cannot be read). */
+static double aur__value(const aur_tensor *x)
+{
+    aur_real v = NAN;
+    if (aur__copy_bytes(&v, AUR_CPU, x->data, x->device, sizeof v)) return NAN;
+    return (double)v;
 }
 
 /* Writes a one-element tensor on any device. */
@@ -10022,6 +10039,7 @@ struct aur_trainer {
     cJSON *config;
     char base_dir[1024], out_dir[1024];
     aur_aurora_config mcfg;
+    aur_device device; /* "device": where the model, its gradients and the optimiser live */
     aur_model *m;
     aur_optim *o;
     aur_tape *t;
@@ -10144,7 +10162,7 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
     tr->mcfg.checkpoint_blocks = tr->checkpointing;
     tr->mcfg.autocast = tr->autocast;
-    if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, AUR_CPU, tr->seed))) rc = AUR_EINVAL;
+    if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
     const cJSON *stats = cJSON_GetObjectItemCaseSensitive(j, "stats");
     for (const cJSON *s = stats ? stats->child : NULL; s && !rc; s = s->next) {
         if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(s, 0)) ||
@@ -10362,9 +10380,14 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__cfg_int(j, "plot_every", 0, 1e12, &plot_every);
     if (!rc) rc = aur__cfg_int(j, "keep_last", 1, 1e6, &keep);
     if (!rc) rc = aur__cfg_is_str(j, "output_dir");
-    if (!rc && strcmp(aur__cfg_str(j, "device", "cpu"), "cpu"))
-        rc = aur__err(AUR_EUNSUPPORTED, "run config: device '%s': the trainer runs on the CPU until the CUDA backend lands (issue 5)",
-                      aur__cfg_str(j, "device", ""));
+    if (!rc) rc = aur__cfg_is_str(j, "device");
+    const char *device = aur__cfg_str(j, "device", "cpu");
+    tr->device = !strcmp(device, "cuda") ? AUR_CUDA : AUR_CPU;
+    if (!rc && strcmp(device, "cpu") && strcmp(device, "cuda"))
+        rc = aur__err(AUR_EINVAL, "run config: device '%s'; use \"cpu\" or \"cuda\"", device);
+    if (!rc && tr->device == AUR_CUDA && !aur_cuda_available())
+        rc = aur__err(AUR_EUNSUPPORTED, "run config: device \"cuda\", but %s", aur__cuda_build() ? "no GPU is visible" :
+                      "this program was built without CUDA (compile the implementation with nvcc -DAURORA_CUDA)");
     const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(j, "alarm");
     if (!rc && alarm) rc = aur__cfg_keys(alarm, "alarm", akeys);
     if (!rc && alarm) rc = aur__cfg_int(alarm, "window", 2, AUR_ALARM_WINDOW, &window);
@@ -10576,7 +10599,13 @@ static void aur__round_params_bf16(aur_model *m)
 {
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
-        if (!p->requires_grad || p->device != AUR_CPU) continue;
+        if (!p->requires_grad) continue;
+#ifdef AUR__HAS_CUDA
+        if (p->device == AUR_CUDA) {
+            aur__cuda_round((float *)p->data, (const float *)p->data, 0, p->numel);
+            continue;
+        }
+#endif
         aur_real *v = aur_tensor_f32(p);
         for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
     }
@@ -10608,7 +10637,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
-    si.loss = aur_tensor_f32(loss)[0];
+    si.loss = aur__value(loss);
     double norms[AUR__MAX_GROUPS];
     si.grad_norm = aur_grad_norm(tr->m, NULL);
     aur__group_norms(tr, si.grad_norm, norms);
@@ -10650,7 +10679,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         /* spread the evaluated windows over the whole set */
         aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
         if (!l) return AUR_EINVAL;
-        sum += aur_tensor_f32(l)[0];
+        sum += aur__value(l);
     }
     aur_tape_reset(tr->t);
     *loss = n ? sum / n : NAN;
@@ -10690,16 +10719,13 @@ static int aur__plot_curves(const aur_trainer *tr)
     return rc;
 }
 
-/* The first field (sample 0, newest step, level index c) of a variable. */
-static const aur_real *aur__field(const aur_batch *b, const char *var, int c, int *found)
+/* Copies the first field (sample 0, newest step, level index c) of a variable to out (H*W, host); 0 if there is none. */
+static int aur__field(const aur_batch *b, const char *var, int c, aur_real *out)
 {
     aur_tensor *x = aur_batch_surf(b, var);
-    int64_t hw = (int64_t)b->H * b->W;
-    *found = 1;
-    if (x) return aur_tensor_f32(x) + (b->T - 1) * hw;
-    if ((x = aur_batch_atmos(b, var))) return aur_tensor_f32(x) + ((int64_t)(b->T - 1) * b->C + c) * hw;
-    *found = 0;
-    return NULL;
+    int64_t hw = (int64_t)b->H * b->W, off = (b->T - 1) * hw;
+    if (!x && (x = aur_batch_atmos(b, var))) off = ((int64_t)(b->T - 1) * b->C + c) * hw;
+    return x && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)hw);
 }
 
 /* maps_{var}.png: prediction and target on one colour scale; maps_{var}_error.png. A map
@@ -10711,14 +10737,23 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
     char *at = strchr(var, '@');
     double level = at ? atof(at + 1) : 0;
     if (at) *at = 0;
-    int c = 0, f1, f2;
+    int c = 0;
     while (at && c < pred->C - 1 && pred->levels[c] != level) c++;
-    const aur_real *p = aur__field(pred, var, c, &f1), *y = aur__field(target, var, c, &f2);
-    if (!f1 || !f2) return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
     int64_t hw = (int64_t)pred->H * pred->W;
     float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(3 * hw), "map data");
-    if (!buf) return AUR_ENOMEM;
+    aur_real *p = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * hw), "map data"), *y = p ? p + hw : NULL;
+    if (!buf || !p) {
+        AUR_FREE(buf);
+        AUR_FREE(p);
+        return AUR_ENOMEM;
+    }
+    if (!aur__field(pred, var, c, p) || !aur__field(target, var, c, y)) {
+        AUR_FREE(buf);
+        AUR_FREE(p);
+        return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
+    }
     for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i], buf[2 * hw + i] = (float)(p[i] - y[i]);
+    AUR_FREE(p);
     const float *maps[2] = {buf, buf + hw}, *err[1] = {buf + 2 * hw};
     const char *titles[2] = {"prediction", "target"}, *etitle[1] = {"prediction - target"};
     for (char *q = var; *q; q++)

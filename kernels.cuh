@@ -1202,11 +1202,14 @@ __global__ void aur_k_sum_parts(double *part, int n)
     if (threadIdx.x == 0) part[0] = sh[0];
 }
 
-/* *out (host) = sum of x^2; scratch holds AUR__REDUCE_SLOTS doubles on the GPU */
+/* *out (host) = sum of x^2; scratch holds AUR__REDUCE_SLOTS doubles on the GPU. The
+   number of blocks depends only on n (a small tensor needs few): deterministic. */
 static int aur_cuda_sumsq(const float *x, int64_t n, double *scratch, double *out)
 {
-    AUR__LAUNCH(aur_k_sumsq_parts, AUR__REDUCE_SLOTS, AUR__CUDA_THREADS, 0, scratch, x, n);
-    AUR__LAUNCH(aur_k_sum_parts, 1, AUR__CUDA_THREADS, 0, scratch, AUR__REDUCE_SLOTS);
+    int64_t want = (n + AUR__CUDA_THREADS - 1) / AUR__CUDA_THREADS;
+    int blocks = want < 1 ? 1 : want > AUR__REDUCE_SLOTS ? AUR__REDUCE_SLOTS : (int)want;
+    AUR__LAUNCH(aur_k_sumsq_parts, blocks, AUR__CUDA_THREADS, 0, scratch, x, n);
+    AUR__LAUNCH(aur_k_sum_parts, 1, AUR__CUDA_THREADS, 0, scratch, blocks);
     if (aur__cuda_launch("sum of squares")) return AUR_ECUDA;
     return aur__cuda_check(cudaMemcpy(out, scratch, sizeof(double), cudaMemcpyDeviceToHost), "sum of squares");
 }

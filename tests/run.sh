@@ -59,6 +59,7 @@ done
 # every golden case again through the CUDA paths (the model, its gradients and the optimisers "on the GPU")
 if [ "$mode" = all ]; then
     run "test_cuda (emulated GPU)" build/test_cuda_emu
+    run "test_train device cuda (emulated GPU)" build/test_train_cuda_emu
     for c in $cases; do run "refcheck --cuda ${c#tests/fixtures/} (emulated)" build/refcheck_cuda_emu --cuda "$c"; done
     run "refcheck --cuda --checkpoint lora_from_second (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/aurora_gen/lora_from_second
     run "refcheck --cuda --checkpoint flare_class_token (emulated)" build/refcheck_cuda_emu --cuda --checkpoint tests/fixtures/surya_heads/flare_class_token

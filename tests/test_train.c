@@ -441,9 +441,52 @@ static void test_check_tool(void)
     AUR_CHECK(st == 0 && strstr(out, "not used by the model"), "a variable without statistics is listed as unused (%d)", st);
 }
 
+/* The same run on the GPU: the losses agree with the CPU's to round-off, and
+   its checkpoint resumes on the CPU. Runs where the build has CUDA (on the
+   CPU under tests/cuda_emu.h: build/test_train_cuda_emu). */
+static void test_device(void)
+{
+    if (!aur_cuda_available()) {
+        aur_trainer *tr = trainer("gpu", "\"device\": \"cuda\"");
+        AUR_CHECK(!tr && strstr(aur_last_error(), "cuda"), "device cuda without a GPU is refused: %s", aur_last_error());
+        aur_trainer_free(tr);
+        return;
+    }
+    const char *extra = "\"map_vars\": [\"tcwv\"], \"steps\": 2, \"activation_checkpointing\": false";
+    char gpu_extra[512];
+    snprintf(gpu_extra, sizeof gpu_extra, "%s, \"device\": \"cuda\"", extra);
+    aur_trainer *c = trainer("cpu_run", extra), *g = trainer("gpu_run", gpu_extra);
+    AUR_CHECK(c && g, "a CPU and a GPU trainer: %s", aur_last_error());
+    if (!c || !g) return;
+    aur_step_info sc, sg;
+    double worst = 0;
+    for (int s = 0; s < 2; s++) {
+        aur_trainer_step(c, &sc), aur_trainer_step(g, &sg);
+        double d = fabs(sc.loss - sg.loss) / fabs(sc.loss);
+        worst = d > worst ? d : worst;
+    }
+    AUR_CHECK(worst < 1e-4, "2 steps on the GPU give the CPU's losses (relative difference %.2e)", worst);
+    double vc = 0, vg = 0;
+    AUR_CHECK(aur_trainer_eval(c, &vc) == 0 && aur_trainer_eval(g, &vg) == 0 && fabs(vc - vg) < 1e-4 * fabs(vc),
+              "validation loss on both devices: %.6g vs %.6g", vc, vg);
+    AUR_CHECK(aur_trainer_save(g) == 0 && aur_trainer_plot(g) == 0, "the GPU run saves and plots: %s", aur_last_error());
+    aur_trainer *r = trainer("gpu_run", extra); /* the GPU's checkpoint, resumed on the CPU */
+    AUR_CHECK(r && aur_trainer_resume(r, NULL) == 0 && aur_trainer_steps_done(r) == 2, "a GPU checkpoint resumes on the CPU: %s",
+              aur_last_error());
+    aur_trainer_free(r);
+    aur_trainer_free(c);
+    aur_trainer_free(g);
+}
+
 int main(void)
 {
     aur_test_tmpdir_begin("train");
+#ifdef AUR_CUDA_EMU /* the CUDA paths under the emulator (build/test_train_cuda_emu): only the device test */
+    write_data();
+    test_device();
+    aur_test_tmpdir_end();
+    return aur_test_summary();
+#endif
     test_check_batch();
     test_window();
     test_alarm();
@@ -455,6 +498,7 @@ int main(void)
     test_resume("");
     test_resume("\"pure_bf16\": true, \"optimizer\": {\"name\": \"adafactor\", \"lr\": 1e-2, \"new_vars_lr\": 3e-2}");
     test_run_and_abort();
+    test_device();
     aur_test_tmpdir_end();
     return aur_test_summary();
 }
