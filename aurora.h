@@ -423,6 +423,8 @@ typedef struct aur_optim_opts {
     double beta2_decay;    /* Adafactor: beta2_t = 1 - t^beta2_decay */
     double eps1, eps2;     /* Adafactor: eps1 clamps the variance, eps2 the parameter RMS */
     double d;              /* Adafactor: update clipping threshold */
+    int offload;           /* model on a GPU: keep the state in pinned host memory, which the GPU
+                              reads and writes over the bus (saves GPU memory, costs bandwidth) */
 } aur_optim_opts;
 
 AURDEF aur_optim_opts aur_adam_defaults(void);      /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
@@ -1042,6 +1044,31 @@ static void aur__dev_free(aur_device dev, void *p)
         break;
     }
     cudaFree(p);
+#endif
+}
+
+/* Pinned host memory mapped into the GPU's address space (unified
+   addressing: the same pointer works in kernels and on the host). Not
+   counted as GPU memory. */
+static void *aur__pinned_alloc(size_t n, const char *what)
+{
+#ifdef AUR__HAS_CUDA
+    void *p = NULL;
+    if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
+    return p;
+#else
+    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
+    (void)n;
+    return NULL;
+#endif
+}
+
+static void aur__pinned_free(void *p)
+{
+#ifdef AUR__HAS_CUDA
+    if (p) cudaFreeHost(p);
+#else
+    (void)p;
 #endif
 }
 
@@ -5568,6 +5595,7 @@ struct aur_optim {
     double lr_factor;
     void *slab;
     float *scratch;       /* Adafactor: the update of the largest parameter (on the model's device) */
+    int pinned;           /* the state slab is pinned host memory the GPU maps (opts.offload) */
     int64_t scratch_half; /* on a GPU the second half holds per-matrix denominators */
 };
 
@@ -5609,7 +5637,8 @@ static int aur__optim_check(const aur_optim_opts *o)
 AURDEF void aur_optim_free(aur_optim *o)
 {
     if (!o) return;
-    if (o->m) aur__dev_free(o->m->device, o->slab);
+    if (o->m && o->pinned) aur__pinned_free(o->slab);
+    else if (o->m) aur__dev_free(o->m->device, o->slab);
     if (o->m) aur__dev_free(o->m->device, o->scratch);
     AUR_FREE(o->ps);
     AUR_FREE(o->groups);
@@ -5649,12 +5678,14 @@ AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts)
             total += aur__slot_bytes(&s->st[k]);
         }
     }
-    o->slab = aur__dev_alloc(m->device, total, "the optimiser state slab");
+    o->pinned = opts->offload && m->device != AUR_CPU;
+    o->slab = o->pinned ? aur__pinned_alloc(total, "the optimiser state (offloaded)")
+                        : aur__dev_alloc(m->device, total, "the optimiser state slab");
     o->scratch_half = largest;
     if (opts->kind == AUR_ADAFACTOR)
         o->scratch = (float *)aur__dev_alloc(m->device, sizeof(float) * (size_t)((m->device == AUR_CPU ? 1 : 2) * largest),
                                              "Adafactor scratch");
-    if (!o->slab || aur__zero_bytes(o->slab, m->device, total) || (opts->kind == AUR_ADAFACTOR && !o->scratch)) {
+    if (!o->slab || aur__zero_bytes(o->slab, o->pinned ? AUR_CPU : m->device, total) || (opts->kind == AUR_ADAFACTOR && !o->scratch)) {
         aur_optim_free(o);
         return NULL;
     }
@@ -10314,9 +10345,7 @@ static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
             rc = aur__err(AUR_EINVAL, "run config: betas must be [beta1, beta2]");
         else o.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble, o.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
     }
-    /* offload: the optimiser state in host memory. The trainer runs on the CPU,
-       where the state is on the host already; the key is accepted so that a
-       config moves unchanged to the CUDA build (issue 5). */
+    o.offload = tr->offload; /* on a GPU: the state in pinned host memory; on the CPU it is there already */
     if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;

@@ -128,8 +128,14 @@ static void aur_emu_close(void)
 {
     if (--aur_emu_open_depth == 0) aur_emu_protect(0);
 }
+/* pinned host memory mapped for the GPU (cudaHostAllocMapped): host memory the device may use */
+static struct aur_emu_pinned { char *p; size_t n; } aur_emu_pinned[64];
+static int aur_emu_npinned;
+
 static int aur_emu_is_device(const void *p)
 {
+    for (int i = 0; i < aur_emu_npinned; i++)
+        if ((const char *)p >= aur_emu_pinned[i].p && (const char *)p < aur_emu_pinned[i].p + aur_emu_pinned[i].n) return 1;
     return aur_emu_base && (const char *)p >= aur_emu_base && (const char *)p < aur_emu_top;
 }
 
@@ -181,8 +187,19 @@ static inline cudaError_t cudaMallocHost(void **p, size_t n)
     *p = malloc(n ? n : 1);
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
+#define cudaHostAllocMapped 2
+static inline cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags)
+{
+    if (aur_emu_npinned == 64) return cudaErrorMemoryAllocation;
+    *p = malloc(n ? n : 1);
+    if (!*p) return cudaErrorMemoryAllocation;
+    if (flags & cudaHostAllocMapped) aur_emu_pinned[aur_emu_npinned].p = (char *)*p, aur_emu_pinned[aur_emu_npinned++].n = n;
+    return cudaSuccess;
+}
 static inline cudaError_t cudaFreeHost(void *p)
 {
+    for (int i = 0; i < aur_emu_npinned; i++)
+        if (aur_emu_pinned[i].p == (char *)p) aur_emu_pinned[i] = aur_emu_pinned[--aur_emu_npinned];
     free(p);
     return cudaSuccess;
 }

@@ -245,6 +245,78 @@ static int run(const gpu_case *c, aur_device dev, double **host_in, double *out,
     return rc;
 }
 
+/* A model of three parameters with fixed values on a device. */
+static aur_model *opt_model(aur_device dev)
+{
+    aur_model *m = aur_model_create();
+    aur_model_add(m, "w", aur_shape2(7, 5), 0);
+    aur_model_add(m, "k", aur_shape3(3, 4, 6), 0);
+    aur_model_add(m, "b", aur_shape1(9), 0);
+    if (aur_model_alloc(m, dev)) return NULL;
+    for (int i = 0; i < aur_model_count(m); i++) {
+        aur_tensor *p = aur_model_at(m, i);
+        float v[200];
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (float)sin(1.0 + 0.37 * (double)k + (double)i);
+        aur_tensor_set(p, v, p->numel);
+    }
+    return m;
+}
+
+/* Three steps of an optimiser with given gradients; returns the parameters (host) in out. */
+static int opt_run(aur_device dev, aur_optim_kind kind, int offload, double *out, size_t *state_gpu_bytes)
+{
+    aur_model *m = opt_model(dev);
+    aur_optim_opts o = kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
+    o.offload = offload;
+    size_t before, after, peak;
+    aur_cuda_memory(&before, &peak);
+    aur_optim *opt = m ? aur_optim_create(m, &o) : NULL;
+    aur_cuda_memory(&after, &peak);
+    if (state_gpu_bytes) *state_gpu_bytes = after - before;
+    int rc = opt ? 0 : 1;
+    for (int s = 0; s < 3 && !rc; s++) {
+        for (int i = 0; i < aur_model_count(m); i++) {
+            aur_tensor *p = aur_model_at(m, i);
+            float g[200];
+            for (int64_t k = 0; k < p->numel; k++) g[k] = (float)cos(0.11 * (double)k * (s + 1) + (double)i);
+            rc |= aur__copy_bytes(p->grad, dev, g, AUR_CPU, sizeof(float) * (size_t)p->numel);
+            p->grad_written = 1;
+        }
+        double norm = 0;
+        rc |= aur_clip_grad_norm(m, 2.0, &norm) | aur_optim_step(opt);
+    }
+    int64_t n = 0;
+    for (int i = 0; i < aur_model_count(m) && !rc; i++) {
+        aur_tensor *p = aur_model_at(m, i);
+        float v[200];
+        aur_tensor_get(p, v, p->numel);
+        for (int64_t k = 0; k < p->numel; k++) out[n++] = v[k];
+    }
+    aur_optim_free(opt);
+    aur_model_free(m);
+    return rc;
+}
+
+/* AdamW and Adafactor (with clipping) on the GPU against the CPU, with the state on the GPU or offloaded. */
+static void test_optimisers(void)
+{
+    const aur_optim_kind kinds[2] = {AUR_ADAMW, AUR_ADAFACTOR};
+    const char *names[2] = {"adamw", "adafactor"};
+    for (int k = 0; k < 2; k++) {
+        double cpu[200], gpu[200], off[200];
+        size_t on_gpu = 0, offloaded = 0;
+        int rc = opt_run(AUR_CPU, kinds[k], 0, cpu, NULL) | opt_run(AUR_CUDA, kinds[k], 0, gpu, &on_gpu) |
+                 opt_run(AUR_CUDA, kinds[k], 1, off, &offloaded);
+        AUR_CHECK(rc == 0, "%s runs on both devices: %s", names[k], aur_last_error());
+        if (rc) continue;
+        char label[64];
+        snprintf(label, sizeof label, "%s GPU vs CPU", names[k]);
+        aur_test_close(label, gpu, cpu, 35 + 72 + 9, 1e-6);
+        AUR_CHECK(!memcmp(gpu, off, sizeof(double) * (35 + 72 + 9)), "%s with offloaded state equals the GPU state bit for bit", names[k]);
+        AUR_CHECK(offloaded < on_gpu, "%s offload keeps the state off the GPU (%zu vs %zu GPU bytes)", names[k], offloaded, on_gpu);
+    }
+}
+
 int main(void)
 {
     if (!aur_cuda_available()) {
@@ -285,6 +357,7 @@ int main(void)
         free(o_cpu);
         free(o_gpu);
     }
+    test_optimisers();
     size_t cur, peak;
     aur_cuda_memory(&cur, &peak);
     printf("GPU memory through the library: %zu bytes now, %zu at peak\n", cur, peak);

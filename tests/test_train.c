@@ -441,7 +441,7 @@ static void test_check_tool(void)
     AUR_CHECK(st == 0 && strstr(out, "not used by the model"), "a variable without statistics is listed as unused (%d)", st);
 }
 
-/* The same run on the GPU: the losses agree with the CPU's to round-off, and
+/* The same run on the GPU (optimiser state offloaded): the losses agree with the CPU's to round-off, and
    its checkpoint resumes on the CPU. Runs where the build has CUDA (on the
    CPU under tests/cuda_emu.h: build/test_train_cuda_emu). */
 static void test_device(void)
@@ -454,7 +454,9 @@ static void test_device(void)
     }
     const char *extra = "\"map_vars\": [\"tcwv\"], \"steps\": 2, \"activation_checkpointing\": false";
     char gpu_extra[512];
-    snprintf(gpu_extra, sizeof gpu_extra, "%s, \"device\": \"cuda\"", extra);
+    /* the GPU run keeps its optimiser state in pinned host memory (offload) */
+    snprintf(gpu_extra, sizeof gpu_extra, "%s, \"device\": \"cuda\", \"optimizer\": {\"name\": \"adamw\", \"lr\": 1e-3, \"offload\": true,"
+             " \"groups\": [{\"name\": \"heads\", \"params\": \"decoder.*_heads.*\", \"lr\": 3e-3}]}", extra);
     aur_trainer *c = trainer("cpu_run", extra), *g = trainer("gpu_run", gpu_extra);
     AUR_CHECK(c && g, "a CPU and a GPU trainer: %s", aur_last_error());
     if (!c || !g) return;
