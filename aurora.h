@@ -2552,7 +2552,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     aur__broadcast(n->op, a, b, &g);
     aur_real *da = aur__grad(a), *db = aur__grad(b);
 #ifdef AUR__HAS_CUDA
-    if (a->device == AUR_CUDA) return aur_cuda_binary_bwd(kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
+    if (a->device == AUR_CUDA) return aur_cuda_binary_bwd(t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
 #endif
     (void)t;
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
@@ -2686,7 +2686,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     int rc = 0;
 #ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA)
-        rc = aur_cuda_layernorm_bwd(dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
+        rc = aur_cuda_layernorm_bwd(t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
     else
 #endif
     {
@@ -3954,7 +3954,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
 #ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_broadcast_sum(&g, aur__grad(n->in[0]), n->out->grad);
+    if (n->out->device == AUR_CUDA) return aur_cuda_broadcast_sum(t, &g, aur__grad(n->in[0]), n->out->grad);
 #endif
     aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;

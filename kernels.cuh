@@ -206,15 +206,58 @@ __global__ void aur_k_rows_bias(float *y, const float *b, int64_t M, int64_t N)
     AUR__CUDA_FOR(i, M * N) y[i] = b ? b[i % N] : 0.0f;
 }
 
-/* out[j] += sum over rows of x[r, j]: one thread per column, rows in order. */
-__global__ void aur_k_colsum(float *out, const float *x, int64_t R, int64_t C)
+/* Column sums out[j] += sum_r x[r, j] (bias gradients: R can be millions of
+   rows, C a few hundred columns). Pass 1: block (bx, by) sums a chunk of rows
+   for 32 columns, 8 threads per column over interleaved rows, then a fixed
+   tree; pass 2: one thread per column adds the chunks in order. Sums in
+   double (a million rows of float would lose digits); the chunking depends
+   only on R: deterministic. */
+#define AUR__COLSUM_MIN_CHUNK 256
+
+static int64_t aur__colsum_chunk(int64_t R)
+{
+    int64_t chunk = AUR__COLSUM_MIN_CHUNK;
+    while ((R + chunk - 1) / chunk > 65535) chunk *= 2; /* gridDim.y's limit */
+    return chunk;
+}
+
+__global__ void aur_k_colsum_parts(double *part, const float *x, int64_t R, int64_t C, int64_t chunk)
+{
+    __shared__ double sh[8][32];
+    int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
+    int64_t j = (int64_t)blockIdx.x * 32 + tx, r0 = (int64_t)blockIdx.y * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
+    double s = 0;
+    for (int64_t r = r0 + ty; j < C && r < r1; r += 8) s += x[r * C + j];
+    sh[ty][tx] = s;
+    __syncthreads();
+    for (int w = 4; w > 0; w >>= 1) {
+        if (ty < w) sh[ty][tx] += sh[ty + w][tx];
+        __syncthreads();
+    }
+    if (ty == 0 && j < C) part[(int64_t)blockIdx.y * C + j] = sh[0][tx];
+}
+
+__global__ void aur_k_colsum_chunks(float *out, const double *part, int64_t chunks, int64_t C)
 {
     AUR__CUDA_FOR(j, C)
     {
-        float s = 0;
-        for (int64_t r = 0; r < R; r++) s += x[r * C + j];
-        out[j] += s;
+        double s = 0;
+        for (int64_t c = 0; c < chunks; c++) s += part[c * C + j];
+        out[j] += (float)s;
     }
+}
+
+static int aur__cuda_colsum(aur_tape *t, float *out, const float *x, int64_t R, int64_t C)
+{
+    int64_t chunk = aur__colsum_chunk(R), chunks = (R + chunk - 1) / chunk;
+    if (R == 0 || C == 0) return 0;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    double *part = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)(chunks * C));
+    if (!part) return aur__err(AUR_ENOMEM, "column sum: no GPU memory for %lld partial sums", (long long)(chunks * C));
+    AUR__LAUNCH(aur_k_colsum_parts, dim3((unsigned)((C + 31) / 32), (unsigned)chunks), 256, 0, part, x, R, C, chunk);
+    AUR__LAUNCH(aur_k_colsum_chunks, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, out, (const double *)part, chunks, C);
+    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    return aur__cuda_launch("column sum");
 }
 
 /* Linear forward: y = x w^T + b; under autocast y = round(bf16(x) bf16(w)^T + round(b)), as the CPU path. */
@@ -275,10 +318,7 @@ static int aur_cuda_linear_bwd(aur_tape *t, int ac, float *dx, float *dw, float 
         const float *dyr = ac ? aur__cuda_rounded(t, dy, M * N) : dy;
         float *o = aur__acc_target(&A, db, N);
         rc = dyr && o ? (ac ? aur_cuda_fill(o, 0, N) : 0) : AUR_ENOMEM;
-        if (!rc) {
-            AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(N), AUR__CUDA_THREADS, 0, o, dyr, M, N);
-            rc = aur__cuda_launch("linear bias gradient");
-        }
+        if (!rc) rc = aur__cuda_colsum(t, o, dyr, M, N);
         if (!rc) rc = aur__acc_finish(&A, db, o, N);
     }
     aur__arena_release(&t->ar[AUR_CUDA], mk);
@@ -416,21 +456,41 @@ static int64_t aur__bcast_operand_numel(const aur__bcast *g, int which)
     return n;
 }
 
-static int aur_cuda_binary_bwd(int kind, const aur__bcast *g, float *da, float *db, const float *dy, const float *a,
-                               const float *b)
+/* An operand broadcast only over leading dims (a bias over rows): its
+   gradient is a column sum of dy seen as (R, numel). 0 if it is not one. */
+static int64_t aur__bcast_rows(const aur__bcast *g, int which)
 {
-    if (da) {
-        int64_t n = aur__bcast_operand_numel(g, 0);
-        AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 0, da, n, dy, kind == AUR__MUL ? b : NULL, 1.0f);
-        if (aur__cuda_launch("binary op gradient")) return AUR_ECUDA;
+    const int64_t *st = which ? g->sb : g->sa;
+    int k = g->ndim;
+    while (k > 0 && st[k - 1] != 0) k--; /* dims k.. are the operand's own */
+    int64_t rows = 1, expect = 1;
+    for (int d = g->ndim - 1; d >= k; d--) {
+        if (g->shape[d] > 1 && st[d] != expect) return 0;
+        expect *= g->shape[d];
     }
-    if (db) {
-        int64_t n = aur__bcast_operand_numel(g, 1);
-        AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 1, db, n, dy, kind == AUR__MUL ? a : NULL,
-                                                                      kind == AUR__SUB ? -1.0f : 1.0f);
-        if (aur__cuda_launch("binary op gradient")) return AUR_ECUDA;
+    for (int d = 0; d < k; d++) {
+        if (st[d] != 0 && g->shape[d] > 1) return 0; /* an own dim before a broadcast one: not a plain bias */
+        rows *= g->shape[d];
     }
-    return 0;
+    return rows;
+}
+
+/* d (operand which of g) += sign * sum of dy (* other) over its broadcast positions */
+static int aur__cuda_bcast_grad(aur_tape *t, const aur__bcast *g, int which, float *d, const float *dy, const float *other,
+                                float sign)
+{
+    int64_t n = aur__bcast_operand_numel(g, which), rows = aur__bcast_rows(g, which);
+    if (!other && sign == 1.0f && rows > 1) return aur__cuda_colsum(t, d, dy, rows, n);
+    AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, which, d, n, dy, other, sign);
+    return aur__cuda_launch("broadcast gradient");
+}
+
+static int aur_cuda_binary_bwd(aur_tape *t, int kind, const aur__bcast *g, float *da, float *db, const float *dy,
+                               const float *a, const float *b)
+{
+    int rc = da ? aur__cuda_bcast_grad(t, g, 0, da, dy, kind == AUR__MUL ? b : NULL, 1.0f) : 0;
+    if (!rc && db) rc = aur__cuda_bcast_grad(t, g, 1, db, dy, kind == AUR__MUL ? a : NULL, kind == AUR__SUB ? -1.0f : 1.0f);
+    return rc;
 }
 
 /* ==== scale and axpy ==== */
@@ -598,16 +658,16 @@ static int aur_cuda_layernorm_fwd(float *y, float *mean, float *rstd, const floa
     return aur__cuda_launch("layernorm");
 }
 
-/* Column sums of dy xhat and dy give dw and db (one thread per column, rows in order). */
-static int aur_cuda_layernorm_bwd(float *dx, float *dw, float *db, float *dy_xhat, const float *dy, const float *x,
-                                  const float *w, const float *mean, const float *rstd, int64_t N, int64_t C)
+/* Column sums of dy xhat and dy give dw and db. */
+static int aur_cuda_layernorm_bwd(aur_tape *t, float *dx, float *dw, float *db, float *dy_xhat, const float *dy,
+                                  const float *x, const float *w, const float *mean, const float *rstd, int64_t N, int64_t C)
 {
     AUR__LAUNCH(aur_k_layernorm_bwd, aur__cuda_row_blocks(N), 32 * AUR__ROW_WARPS, 0, dx, dy_xhat, dy, x, w, mean, rstd,
                 N, C);
-    if (aur__cuda_launch("layernorm gradient")) return AUR_ECUDA;
-    if (dw) AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, dw, dy_xhat, N, C);
-    if (db) AUR__LAUNCH(aur_k_colsum, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, db, dy, N, C);
-    return aur__cuda_launch("layernorm weight gradient");
+    int rc = aur__cuda_launch("layernorm gradient");
+    if (!rc && dw) rc = aur__cuda_colsum(t, dw, dy_xhat, N, C);
+    if (!rc && db) rc = aur__cuda_colsum(t, db, dy, N, C);
+    return rc;
 }
 
 /* ==== softmax over the last dim (also the attention scores) ==== */
@@ -907,11 +967,9 @@ static int aur_cuda_expand_fwd(float *y, const float *x, const aur__bcast *g, in
 }
 
 /* dx (operand b of g) += dy summed over the broadcast positions */
-static int aur_cuda_broadcast_sum(const aur__bcast *g, float *dx, const float *dy)
+static int aur_cuda_broadcast_sum(aur_tape *t, const aur__bcast *g, float *dx, const float *dy)
 {
-    int64_t n = aur__bcast_operand_numel(g, 1);
-    AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, 1, dx, n, dy, (const float *)NULL, 1.0f);
-    return aur__cuda_launch("broadcast sum");
+    return aur__cuda_bcast_grad(t, g, 1, dx, dy, NULL, 1.0f);
 }
 
 /* rows of d values: y[b, i] = x[b, idx[i]] (0 where idx < 0) */
