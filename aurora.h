@@ -2947,15 +2947,18 @@ static const aur_real *aur__sdpa_operand(aur_tape *t, int ac, const aur_real *x,
     return ac ? aur__cuda_rounded(t, x, n) : x;
 }
 
-static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, aur_real *P, const aur_tensor *q,
+/* lse (kept for backward) gets each score row's log-sum-exp; the weights themselves are scratch. */
+static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, aur_real *lse, const aur_tensor *q,
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur_real *P = aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
     const aur_real *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
     const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
-    int rc = qd && kd && vd && (md || !mask) ? aur_cuda_sdpa_fwd(g, aur__wr(y), P, qd, kd, vd, md) : AUR_ENOMEM;
+    int rc = P && qd && kd && vd && (md || !mask) ? aur_cuda_sdpa_fwd(g, aur__wr(y), P, lse, qd, kd, vd, md)
+                                                  : aur__err(AUR_ENOMEM, "sdpa: out of GPU memory for the attention weights");
     if (!rc && ac) rc = aur__cuda_round(aur__wr(y), aur__cr(y), 0, y->numel);
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
@@ -2977,17 +2980,20 @@ static aur__bcast aur__sdpa_mask_bcast(const aur__attn *g, int R)
 }
 
 static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, aur_real *dq, aur_real *dk, aur_real *dv,
-                               aur_real *dm, const aur_real *P)
+                               aur_real *dm, const aur_real *lse)
 {
-    aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
+    int64_t LL = g->Lq * g->Lk;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
-    aur_real *dS = aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
+    aur_real *P = aur__reals(t, AUR_CUDA, g->nb * LL), *dS = aur__reals(t, AUR_CUDA, g->nb * LL);
     aur__bcast mb = aur__sdpa_mask_bcast(g, q->ndim);
     const aur_real *dO = aur__sdpa_operand(t, ac, n->out->grad, n->out->numel), *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel), *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
-    int rc = dS && dO && qd && kd && vd ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, dS, P, dO, qd, kd, vd, &mb)
-                                        : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the score gradient");
+    const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
+    int rc = P && dS && dO && qd && kd && vd && (md || !mask)
+                 ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb)
+                 : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
 }
@@ -3042,7 +3048,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
-/* Keeps P (the attention weights) for backward. */
+/* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
 {
     if (aur__records(t, y)) {
@@ -3063,16 +3069,18 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     aur_shape ys = aur_tensor_shape(q);
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
-    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
-    int threads = aur__threads();
-    aur_real *P = y ? aur__reals(t, q->device, g.nb * LL) : NULL;
-    if (!P) return NULL;
+    if (!y) return NULL;
 #ifdef AUR__HAS_CUDA
-    if (q->device == AUR_CUDA) {
-        if (aur__sdpa_fwd_cuda(t, &g, y, P, q, k, v, mask)) return NULL;
-        return aur__sdpa_record(t, y, in, P, scale);
+    if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
+        aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
+        if (!lse || aur__sdpa_fwd_cuda(t, &g, y, lse, q, k, v, mask)) return NULL;
+        return aur__sdpa_record(t, y, in, lse, scale);
     }
 #endif
+    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
+    int threads = aur__threads();
+    aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);
+    if (!P) return NULL;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */

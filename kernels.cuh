@@ -672,20 +672,23 @@ static int aur_cuda_layernorm_bwd(aur_tape *t, float *dx, float *dw, float *db, 
 
 /* ==== softmax over the last dim (also the attention scores) ==== */
 
-/* y = softmax(x * scale + mask) per row; mask (optional) at moff(row) + j*mj. */
+/* The mask offset of score row r (batch r / Lq, query r % Lq). */
+__device__ int64_t aur_k_mask_row(const aur__attn_mask *mg, int64_t r)
+{
+    return aur_k_offset(mg->lead_shape, mg->lead_stride, mg->lead, r / mg->Lq) + r % mg->Lq * mg->si;
+}
+
+/* y = softmax(x * scale + mask) per row; mask (optional) at moff(row) + j*mj;
+   lse (optional) keeps each row's log-sum-exp, from which backward rebuilds y. */
 __global__ void aur_k_softmax_fwd(float *y, const float *x, int64_t R, int64_t C, float scale, const float *mask,
-                                  aur__attn_mask mg)
+                                  aur__attn_mask mg, float *lse)
 {
     int64_t r = aur_k_warp_row(R);
     if (r < 0) return;
     int lane = threadIdx.x % 32;
     const float *xr = x + r * C;
     float *yr = y + r * C, mx = -INFINITY, s = 0;
-    int64_t moff = 0;
-    if (mask) {
-        int64_t b = r / mg.Lq, i = r % mg.Lq;
-        moff = aur_k_offset(mg.lead_shape, mg.lead_stride, mg.lead, b) + i * mg.si;
-    }
+    int64_t moff = mask ? aur_k_mask_row(&mg, r) : 0;
     for (int64_t j = lane; j < C; j += 32) {
         float v = xr[j] * scale + (mask ? mask[moff + j * mg.sj] : 0.0f);
         yr[j] = v;
@@ -697,8 +700,22 @@ __global__ void aur_k_softmax_fwd(float *y, const float *x, int64_t R, int64_t C
         yr[j] = e;
         s += e;
     }
-    float inv = 1.0f / aur_k_warp_sum(s);
+    s = aur_k_warp_sum(s);
+    float inv = 1.0f / s;
     for (int64_t j = lane; j < C; j += 32) yr[j] *= inv;
+    if (lse && lane == 0) lse[r] = mx + logf(s);
+}
+
+/* P = exp(S * scale + mask - lse) per row: the attention weights again, from the saved log-sum-exp. */
+__global__ void aur_k_softmax_rebuild(float *P, const float *S, int64_t R, int64_t C, float scale, const float *mask,
+                                      aur__attn_mask mg, const float *lse)
+{
+    AUR__CUDA_FOR(e, R * C)
+    {
+        int64_t r = e / C, j = e % C;
+        float m = mask ? mask[aur_k_mask_row(&mg, r) + j * mg.sj] : 0.0f;
+        P[e] = expf(S[e] * scale + m - lse[r]);
+    }
 }
 
 /* out = y (dy - sum(dy y)), added to dx (accumulate) or written (the attention's dS) */
@@ -721,7 +738,7 @@ static int aur_cuda_softmax_fwd(float *y, const float *x, int64_t R, int64_t C)
     aur__attn_mask none;
     memset(&none, 0, sizeof none);
     AUR__LAUNCH(aur_k_softmax_fwd, aur__cuda_row_blocks(R), 32 * AUR__ROW_WARPS, 0, y, x, R, C, 1.0f, (const float *)NULL,
-                none);
+                none, (float *)NULL);
     return aur__cuda_launch("softmax");
 }
 
@@ -732,8 +749,11 @@ static int aur_cuda_softmax_bwd(float *dx, const float *dy, const float *y, int6
 }
 
 /* ==== scaled dot-product attention ====
-   S = q k^T (cuBLAS), P = softmax(S scale + mask) saved, o = P v (cuBLAS).
-   Backward as on the CPU: dP = do v^T, dS = P (dP - rowsum(dP P)). */
+   S = q k^T (cuBLAS), P = softmax(S scale + mask), o = P v (cuBLAS). P
+   (nb Lq Lk floats, larger than q, k and v together for Aurora's windows)
+   is not kept: only each row's log-sum-exp, and backward rebuilds P from
+   S = q k^T again. Backward then as on the CPU: dP = do v^T,
+   dS = P (dP - rowsum(dP P)). */
 
 static aur__attn_mask aur__attn_mask_of(const aur__attn *g)
 {
@@ -747,26 +767,38 @@ static aur__attn_mask aur__attn_mask_of(const aur__attn *g)
     return m;
 }
 
-static int aur_cuda_sdpa_fwd(const aur__attn *g, float *y, float *P, const float *q, const float *k, const float *v,
-                             const float *mask)
+static int aur__cuda_scores(const aur__attn *g, float *S, const float *q, const float *k)
 {
-    int rc = aur__cuda_gemm(g->nb, g->Lq, g->Lk, g->d, aur__matv(q, g->d, 1), g->Lq * g->d, aur__matv(k, 1, g->d),
-                            g->Lk * g->d, P, g->Lq * g->Lk, g->Lk, 0);
+    return aur__cuda_gemm(g->nb, g->Lq, g->Lk, g->d, aur__matv(q, g->d, 1), g->Lq * g->d, aur__matv(k, 1, g->d),
+                          g->Lk * g->d, S, g->Lq * g->Lk, g->Lk, 0);
+}
+
+/* P is scratch (nb, Lq, Lk); lse (nb Lq) is kept for backward */
+static int aur_cuda_sdpa_fwd(const aur__attn *g, float *y, float *P, float *lse, const float *q, const float *k,
+                             const float *v, const float *mask)
+{
+    int rc = aur__cuda_scores(g, P, q, k);
     if (rc) return rc;
     aur__attn_mask mg = aur__attn_mask_of(g);
     AUR__LAUNCH(aur_k_softmax_fwd, aur__cuda_row_blocks(g->nb * g->Lq), 32 * AUR__ROW_WARPS, 0, P, P, g->nb * g->Lq,
-                g->Lk, (float)g->scale, mask, mg);
+                g->Lk, (float)g->scale, mask, mg, lse);
     if (aur__cuda_launch("attention softmax")) return AUR_ECUDA;
     return aur__cuda_gemm(g->nb, g->Lq, g->dv, g->Lk, aur__matv(P, g->Lk, 1), g->Lq * g->Lk, aur__matv(v, g->dv, 1),
                           g->Lk * g->dv, y, g->Lq * g->dv, g->dv, 0);
 }
 
-/* dS (nb, Lq, Lk) is scratch; the mask gradient sums dS where the mask is broadcast. */
-static int aur_cuda_sdpa_bwd(const aur__attn *g, float *dq, float *dk, float *dv, float *dm, float *dS, const float *P,
-                             const float *dO, const float *q, const float *k, const float *v, const aur__bcast *mask_g)
+/* P and dS (nb, Lq, Lk) are scratch; P is rebuilt from lse; the mask
+   gradient sums dS where the mask is broadcast. */
+static int aur_cuda_sdpa_bwd(const aur__attn *g, float *dq, float *dk, float *dv, float *dm, float *P, float *dS,
+                             const float *lse, const float *dO, const float *q, const float *k, const float *v,
+                             const float *mask, const aur__bcast *mask_g)
 {
     int64_t LL = g->Lq * g->Lk;
-    int rc = 0;
+    int rc = aur__cuda_scores(g, P, q, k);
+    if (rc) return rc;
+    AUR__LAUNCH(aur_k_softmax_rebuild, aur__cuda_grid(g->nb * LL), AUR__CUDA_THREADS, 0, P, (const float *)P,
+                g->nb * g->Lq, g->Lk, (float)g->scale, mask, aur__attn_mask_of(g), lse);
+    if (aur__cuda_launch("attention weights")) return AUR_ECUDA;
     if (dv)
         rc = aur__cuda_gemm(g->nb, g->Lk, g->dv, g->Lq, aur__matv(P, 1, g->Lk), LL, aur__matv(dO, g->dv, 1),
                             g->Lq * g->dv, dv, g->Lk * g->dv, g->dv, 1);

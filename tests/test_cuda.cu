@@ -117,7 +117,9 @@ static aur_tensor *f_block(aur_tape *t, aur_tensor **x, int arg)
 {
     (void)arg;
     aur_tensor *h = aur_layernorm(t, x[0], NULL, NULL, 1e-5);
-    aur_tensor *qkv = aur_linear(t, h, x[1], x[2]);
+    /* weights at a trained network's scale: N(0, 1) weights make scores near 50, where the
+       softmax turns every rounding into a 1e-5 difference on any two machines */
+    aur_tensor *qkv = aur_linear(t, h, aur_scale(t, x[1], 0.25), x[2]);
     aur_tensor *parts[3];
     int64_t sizes[3] = {16, 16, 16};
     aur_split(t, qkv, -1, 3, sizes, parts);
