@@ -6,19 +6,23 @@
    aur_cuda_<op>_* that check the launch and return an AUR_E* code.
 
    Matrix products go through cuBLAS with F32 compute and TF32 off (the
-   library's fidelity bar is 1e-5); define AUR_ALLOW_TF32 to allow it.
-   Reductions that feed gradients are written so each output is summed by
-   one thread in a fixed order: results do not change from run to run. */
+   library's fidelity bar is 1e-5; define AUR_ALLOW_TF32 to allow it), or
+   under autocast with BF16 operands and F32 accumulation. Every reduction
+   has a fixed shape (a thread's own order, fixed trees, fixed chunks added
+   in order), never atomics: results do not change from run to run.
+   Element rules shared with the CPU (dropout's hash, the losses, Adam's
+   update, ...) are the CPU's own AUR__HD functions in aurora.h.
+
+   Launches go through AUR__LAUNCH so that tests/cuda_emu.h can compile all
+   of this with g++ and run it on a CPU (make test does). */
 
 #ifndef AUR_KERNELS_CUH
 #define AUR_KERNELS_CUH
 
 #define AUR__CUDA_THREADS 256
 
-/* Launches go through a macro so tests/cuda_emu.h can run them on the CPU. */
-#ifndef AUR__LAUNCH
+#ifndef AUR__LAUNCH /* tests/cuda_emu.h defines its own */
 #define AUR__LAUNCH(kernel, grid, block, shmem, ...) kernel<<<grid, block, shmem>>>(__VA_ARGS__)
-#define AUR__DYN_SHARED(type, name) extern __shared__ type name[]
 #endif
 
 static int aur__cuda_launch(const char *what)
@@ -60,10 +64,12 @@ static int aur__cublas_handle(void)
     if (aur__cublas) return 0;
     cublasStatus_t s = cublasCreate(&aur__cublas);
     if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasCreate: %s", aur__cublas_status(s));
+    /* default math never lowers F32 products to TF32 (that takes TF32_TENSOR_OP_MATH, as
+       torch's allow_tf32), and lets BF16 products use the tensor cores */
 #ifdef AUR_ALLOW_TF32
     cublasSetMathMode(aur__cublas, CUBLAS_TF32_TENSOR_OP_MATH);
 #else
-    cublasSetMathMode(aur__cublas, CUBLAS_PEDANTIC_MATH);
+    cublasSetMathMode(aur__cublas, CUBLAS_DEFAULT_MATH);
 #endif
     return 0;
 }

@@ -259,7 +259,6 @@ static int aur_emu_cur, aur_emu_nthreads;
 static void (*aur_emu_body)(void *);
 static void *aur_emu_arg;
 static uint32_t aur_emu_lanes[AUR_EMU_MAX_THREADS]; /* shuffle exchange slots */
-static unsigned char aur_emu_shared_dyn[48 * 1024];
 
 static void aur_emu_yield(int state)
 {
@@ -354,7 +353,7 @@ static void aur_emu_run_block(void)
 static void aur_emu_launch(dim3 grid, dim3 block, size_t shmem, void (*body)(void *), void *arg)
 {
     int n = (int)(block.x * block.y * block.z);
-    if (n < 1 || n > AUR_EMU_MAX_THREADS || shmem > sizeof aur_emu_shared_dyn || grid.x < 1 || grid.y > 65535 ||
+    if (n < 1 || n > AUR_EMU_MAX_THREADS || shmem > 48 * 1024 || grid.x < 1 || grid.y > 65535 ||
         grid.z > 65535) {
         aur_emu_last = cudaErrorInvalidValue;
         return;
@@ -382,7 +381,6 @@ template <typename F> static void aur_emu_launch_lambda(dim3 grid, dim3 block, s
 }
 #define AUR__LAUNCH(kernel, grid, block, shmem, ...) \
     aur_emu_launch_lambda(grid, block, shmem, [=]() { kernel(__VA_ARGS__); })
-#define AUR__DYN_SHARED(type, name) type *name = (type *)aur_emu_shared_dyn
 
 /* ---- device intrinsics ---- */
 
