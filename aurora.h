@@ -1150,6 +1150,7 @@ AURDEF int aur_cuda_available(void)
 
 #define AUR__ALIGN 64
 #define AUR__CHUNK_MIN ((size_t)1 << 20)
+#define AUR__CHUNK_DEV_MAX ((size_t)256 << 20)
 
 typedef struct aur__chunk {
     struct aur__chunk *next;
@@ -1211,6 +1212,8 @@ static void *aur__arena_alloc(aur__arena *a, size_t n)
         }
         size_t cap = n > AUR__CHUNK_MIN ? n : AUR__CHUNK_MIN;
         if (a->cur && cap < 2 * a->cur->cap) cap = 2 * a->cur->cap;
+        /* on a GPU, doubling could ask for twice what the step needs: grow by at most 256 MiB */
+        if (a->device != AUR_CPU && cap > AUR__CHUNK_DEV_MAX) cap = n > AUR__CHUNK_DEV_MAX ? n : AUR__CHUNK_DEV_MAX;
         aur__chunk *c = aur__chunk_new(a->device, cap);
         if (!c) return NULL;
         if (a->cur) {

@@ -164,8 +164,10 @@ static inline cudaError_t cudaMalloc(void **p, size_t n)
     if (aur_emu_open_depth) aur_emu_protect(1);
     /* fresh device memory is garbage on a GPU: make it NaN-like so a kernel
        that reads what nobody wrote shows it */
-    aur_emu_open();
-    memset(*p, 0xff, n);
+    aur_emu_open(); /* the first and last MiB are enough to show a read of unwritten memory */
+    size_t fill = n < (2u << 20) ? n : (1u << 20);
+    memset(*p, 0xff, fill);
+    memset((char *)*p + n - fill, 0xff, fill);
     aur_emu_close();
     return cudaSuccess;
 }
