@@ -4111,7 +4111,9 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
-AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, aur_shape out_shape)
+/* aur_gather with the table's GPU copy given (a model's cached one), or NULL: copied for this step. */
+static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *table,
+                               aur_shape out_shape)
 {
     if (aur__check("gather", &x, 1)) return NULL;
     if (nb < 1 || d < 1 || x->numel != nb * ix->n_in * d || aur_shape_numel(out_shape) != nb * ix->n_out * d) {
@@ -4121,14 +4123,14 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
     }
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
-    int64_t *dev_idx = NULL; /* the table's copy on the GPU, for this step */
+    const int64_t *dev_idx = table; /* the table on the GPU */
 #ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
         size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
-        dev_idx = (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
-        if (!dev_idx || aur__copy_bytes(dev_idx, AUR_CUDA, ix->idx, AUR_CPU, bytes) ||
-            aur_cuda_gather(aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0))
-            return NULL;
+        int64_t *copy = table ? NULL : (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
+        if (!table && (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes))) return NULL;
+        if (!table) dev_idx = copy;
+        if (aur_cuda_gather(aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
     } else
 #endif
         for (int64_t b = 0; b < nb; b++) {
@@ -4144,11 +4146,16 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
         aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
         if (!n) return NULL;
         n->saved[0] = (void *)ix;
-        n->saved[1] = dev_idx;
+        n->saved[1] = (void *)dev_idx;
         n->iarg[0] = nb;
         n->iarg[1] = d;
     }
     return y;
+}
+
+AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, aur_shape out_shape)
+{
+    return aur__gather(t, x, nb, d, ix, NULL, out_shape);
 }
 
 /* ==== ops: atan2, nan_to_num, masked fill, remainder ==== */
@@ -5024,8 +5031,18 @@ struct aur_model {
     void (*impl_free)(void *impl);
     struct aur__adapter *adapters; /* LoRA adapters by module (lora.h declares them) */
     int n_adapters, cap_adapters;
-    double *reduce;      /* on a GPU: scratch of the deterministic norms (AUR__REDUCE_SLOTS doubles) */
+    double *reduce;      /* on a GPU: the deterministic norms' scratch (AUR__REDUCE_SLOTS + 1 + n doubles) */
+    struct aur__mirror *mirrors; /* on a GPU: copies of the implementation's constant host tables */
+    int n_mirrors, cap_mirrors;
 };
+
+/* A constant host table (index table, mask, DFT matrix) the model keeps for its
+   lifetime, and its copy on the model's GPU, made once. */
+typedef struct aur__mirror {
+    const void *host;
+    size_t bytes;
+    void *dev;
+} aur__mirror;
 
 /* A LoRA adapter on the linear module `module`: y += scaling (dropout(x) A^T) B^T. */
 typedef struct aur__adapter {
@@ -5080,6 +5097,8 @@ AURDEF void aur_model_free(aur_model *m)
     aur__dev_free(m->device, m->slab);
     aur__dev_free(m->device, m->grad_slab);
     aur__dev_free(m->device, m->reduce);
+    for (int i = 0; i < m->n_mirrors; i++) aur__dev_free(m->device, m->mirrors[i].dev);
+    AUR_FREE(m->mirrors);
     for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
     AUR_FREE(m->adapters);
     AUR_FREE(m->params);
@@ -5152,8 +5171,8 @@ AURDEF int aur_model_alloc(aur_model *m, aur_device device)
     m->device = device;
     m->slab = aur__dev_alloc(device, total, "the parameter slab");
     if (!m->slab || aur__zero_bytes(m->slab, device, total)) return AUR_ENOMEM;
-    if (device != AUR_CPU && !(m->reduce = (double *)aur__dev_alloc(device, sizeof(double) * AUR__REDUCE_SLOTS, "norm scratch")))
-        return AUR_ENOMEM;
+    size_t reduce = sizeof(double) * (size_t)(AUR__REDUCE_SLOTS + 1 + m->n); /* partial sums, a result, one per parameter */
+    if (device != AUR_CPU && !(m->reduce = (double *)aur__dev_alloc(device, reduce, "norm scratch"))) return AUR_ENOMEM;
     m->slab_bytes = total;
     for (int i = 0; i < m->n; i++) {
         m->params[i]->data = (char *)m->slab + off;
@@ -5297,6 +5316,35 @@ AURDEF void aur_model_zero_grad(aur_model *m)
 {
     if (m->grad_slab) aur__zero_bytes(m->grad_slab, m->device, m->grad_bytes);
     for (int i = 0; i < m->n; i++) m->params[i]->grad_written = 0;
+}
+
+/* The GPU copy of a constant host table of the model (made on first use,
+   freed with the model); on the CPU the table itself. The table must not
+   change while the model lives: the models' index tables, masks and DFT
+   matrices do not. */
+static const void *aur__mirror_of(aur_model *m, const void *host, size_t bytes)
+{
+    if (m->device == AUR_CPU || !host) return host;
+    for (int i = 0; i < m->n_mirrors; i++)
+        if (m->mirrors[i].host == host && m->mirrors[i].bytes == bytes) return m->mirrors[i].dev;
+    if (aur__grow((void **)&m->mirrors, &m->cap_mirrors, m->n_mirrors + 1, sizeof(aur__mirror))) return NULL;
+    void *dev = aur__dev_alloc(m->device, bytes, "a model table on the GPU");
+    if (!dev || aur__copy_bytes(dev, m->device, host, AUR_CPU, bytes)) {
+        aur__dev_free(m->device, dev);
+        return NULL;
+    }
+    aur__mirror *mr = &m->mirrors[m->n_mirrors++];
+    mr->host = host, mr->bytes = bytes, mr->dev = dev;
+    return dev;
+}
+
+/* aur_gather over one of the model's tables (its GPU copy cached). */
+static aur_tensor *aur__model_gather(aur_tape *t, aur_model *m, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix,
+                                     aur_shape out_shape)
+{
+    const int64_t *tab = (const int64_t *)aur__mirror_of(m, ix->idx, sizeof(int64_t) * (size_t)ix->n_out);
+    if (m->device != AUR_CPU && !tab) return NULL;
+    return aur__gather(t, x, nb, d, ix, m->device == AUR_CPU ? NULL : tab, out_shape);
 }
 
 /* ==== models: loading and saving by name ==== */
@@ -5981,36 +6029,55 @@ AURDEF int aur_optim_load(aur_optim *o, const char *path)
 
 /* ==== gradient clipping and schedules ==== */
 
-AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
+/* The gradient norm of every parameter that has a gradient and matches
+   patterns (NULL: all); 0 for the others. On a GPU every sum stays there
+   and one copy brings them all back. */
+static int aur__grad_norms(const aur_model *m, const char *patterns, double *norms)
 {
-    double total = 0;
+    int rc = 0;
+    for (int i = 0; i < m->n; i++) norms[i] = 0;
+#ifdef AUR__HAS_CUDA
+    if (m->device == AUR_CUDA) {
+        double *sums = m->reduce + AUR__REDUCE_SLOTS + 1; /* one slot per parameter */
+        for (int i = 0; i < m->n && !rc; i++) {
+            const aur_tensor *p = m->params[i];
+            if (p->grad && (!patterns || aur_name_matches(patterns, p->name)))
+                rc = aur_cuda_sumsq_into(p->grad, p->numel, m->reduce, sums + i);
+        }
+        if (!rc) rc = aur__copy_bytes(norms, AUR_CPU, sums, AUR_CUDA, sizeof(double) * (size_t)m->n);
+        for (int i = 0; i < m->n; i++) norms[i] = m->params[i]->grad ? (double)(float)sqrt(norms[i]) : 0;
+        return rc;
+    }
+#endif
     for (int i = 0; i < m->n; i++) {
         const aur_tensor *p = m->params[i];
-        if (!p->grad || (patterns && !aur_name_matches(patterns, p->name))) continue;
-        double nrm = aur__norm(m, p->grad, p->numel);
-        total += nrm * nrm;
+        if (p->grad && (!patterns || aur_name_matches(patterns, p->name))) norms[i] = aur__norm(m, p->grad, p->numel);
     }
+    return rc;
+}
+
+AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
+{
+    double total = 0, *norms = (double *)aur__malloc(sizeof(double) * (size_t)(m->n + 1), "gradient norms");
+    if (!norms || aur__grad_norms(m, patterns, norms)) total = NAN;
+    for (int i = 0; norms && i < m->n; i++) total += norms[i] * norms[i];
+    AUR_FREE(norms);
     return sqrt(total);
 }
 
 AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
 {
-    double ss = 0;
-    for (int i = 0; i < m->n; i++) {
-        const aur_tensor *p = m->params[i];
-        if (!p->grad) continue;
-        double nrm = aur__norm(m, p->grad, p->numel);
-        ss += nrm * nrm;
-    }
+    double ss = 0, *norms = (double *)aur__malloc(sizeof(double) * (size_t)(m->n + 1), "gradient norms");
+    int rc = norms ? aur__grad_norms(m, NULL, norms) : AUR_ENOMEM;
+    for (int i = 0; !rc && i < m->n; i++) ss += norms[i] * norms[i];
     float total = (float)sqrt(ss);
     if (total_norm) *total_norm = total;
-    if (!isfinite(total)) {
-        for (int i = 0; i < m->n; i++)
-            if (m->params[i]->grad && !isfinite(aur__norm(m, m->params[i]->grad, m->params[i]->numel)))
-                return aur__err(AUR_ENAN, "clip_grad_norm: the gradient of '%s' is not finite; nothing was changed",
-                                m->params[i]->name);
-        return aur__err(AUR_ENAN, "clip_grad_norm: the total norm overflows; nothing was changed");
-    }
+    for (int i = 0; !rc && !isfinite(total) && i < m->n; i++)
+        if (!isfinite(norms[i]))
+            rc = aur__err(AUR_ENAN, "clip_grad_norm: the gradient of '%s' is not finite; nothing was changed", m->params[i]->name);
+    if (!rc && !isfinite(total)) rc = aur__err(AUR_ENAN, "clip_grad_norm: the total norm overflows; nothing was changed");
+    AUR_FREE(norms);
+    if (rc) return rc;
     float coef = (float)max_norm / (total + 1e-6f);
     if (coef > 1) coef = 1;
     for (int i = 0; i < m->n; i++) {
@@ -7806,14 +7873,14 @@ static aur_tensor *aur__const(aur_tape *t, aur_device dev, aur_shape s, const fl
     return aur__on(t, x, dev);
 }
 
-/* A constant view of host memory that outlives the step (cached masks); on a GPU, a copy. */
-static aur_tensor *aur__const_view(aur_tape *t, aur_device dev, aur_shape s, aur_real *data)
+/* A constant view of a table the model keeps (cached masks, DFT matrices), on the model's device. */
+static aur_tensor *aur__const_view(aur_tape *t, aur_model *m, aur_shape s, const aur_real *data)
 {
     aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
     if (!x) return NULL;
-    aur__tensor_init(x, AUR_F32, AUR_CPU, s);
-    x->data = data;
-    return aur__on(t, x, dev);
+    aur__tensor_init(x, AUR_F32, m->device, s);
+    x->data = (void *)aur__mirror_of(m, data, sizeof(aur_real) * (size_t)aur_shape_numel(s));
+    return x->data ? x : NULL;
 }
 
 /* A linear module by name; a PEFT-style adapter on it (lora.h) applies too. */
@@ -8249,7 +8316,7 @@ static aur_tensor *aur__swin_block(aur_tape *t, void *ctx, aur_tensor *const *in
     aur__layout *lay = aur__windows(F->A, k->res, F->c->window_size, k->shifted);
     if (!x || !lay) return NULL;
     const int64_t B = x->shape[0], N = x->shape[1], d = k->d, nh = k->heads, hd = d / nh, nw = lay->nwin, n = lay->n;
-    aur_tensor *xw = aur_gather(t, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
+    aur_tensor *xw = aur__model_gather(t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
     snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
     aur_tensor *qkv = aur__lin_lora(F, xw, p, lora, k->lora_set);
@@ -8259,14 +8326,14 @@ static aur_tensor *aur__swin_block(aur_tape *t, void *ctx, aur_tensor *const *in
     aur_shape hs = aur_shape5(B, nw, nh, n, hd);
     aur_tensor *q = aur_reshape(t, aur_slice(t, qkv, 0, 0, 1), hs), *kk = aur_reshape(t, aur_slice(t, qkv, 0, 1, 1), hs);
     aur_tensor *v = aur_reshape(t, aur_slice(t, qkv, 0, 2, 1), hs);
-    aur_tensor *mask = lay->mask ? aur__const_view(t, F->A->m->device, aur_shape4(nw, 1, n, n), lay->mask) : NULL; /* shared by the heads */
+    aur_tensor *mask = lay->mask ? aur__const_view(t, F->A->m, aur_shape4(nw, 1, n, n), lay->mask) : NULL; /* shared by the heads */
     aur_tensor *o = aur_sdpa(t, q, kk, v, mask, 0);
     static const int merge[5] = {0, 1, 3, 2, 4};
     o = aur_reshape(t, aur_permute(t, o, merge), aur_shape3(B * nw, n, d));
     snprintf(p, sizeof p, "%s.attn.proj", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
     o = aur_dropout(t, aur__lin_lora(F, o, p, lora, k->lora_set), F->c->drop_rate);
-    aur_tensor *a = aur_gather(t, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
+    aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__aln(F, a, c, p, d), k->drop_path));
     snprintf(p, sizeof p, "%s.mlp.fc1", k->prefix);
@@ -8283,7 +8350,7 @@ static aur_tensor *aur__merge(const aur__fwd *F, aur_tensor *x, const int64_t *r
     char p[160];
     if (!x || !lay) return NULL;
     int64_t B = x->shape[0], d = x->shape[2], n2 = lay->fwd.n_out / 4;
-    aur_tensor *y = aur_gather(F->t, x, B, d, &lay->fwd, aur_shape3(B, n2, 4 * d));
+    aur_tensor *y = aur__model_gather(F->t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B, n2, 4 * d));
     snprintf(p, sizeof p, "%s.norm", prefix);
     y = aur__ln(F, y, p, 1e-5);
     snprintf(p, sizeof p, "%s.reduction", prefix);
@@ -8299,7 +8366,7 @@ static aur_tensor *aur__split(const aur__fwd *F, aur_tensor *x, const int64_t *r
     int64_t B = x->shape[0], d = x->shape[2];
     snprintf(p, sizeof p, "%s.lin1", prefix);
     aur_tensor *y = aur_reshape(F->t, aur__lin(F, x, p, 0), aur_shape3(B, x->shape[1] * 4, d / 2));
-    y = aur_gather(F->t, y, B, d / 2, &lay->fwd, aur_shape3(B, lay->fwd.n_out, d / 2));
+    y = aur__model_gather(F->t, F->A->m, y, B, d / 2, &lay->fwd, aur_shape3(B, lay->fwd.n_out, d / 2));
     snprintf(p, sizeof p, "%s.norm", prefix);
     y = aur__ln(F, y, p, 1e-5);
     snprintf(p, sizeof p, "%s.lin2", prefix);

@@ -1288,26 +1288,34 @@ __global__ void aur_k_sumsq_parts(double *part, const float *x, int64_t n)
     if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
 }
 
-__global__ void aur_k_sum_parts(double *part, int n)
+__global__ void aur_k_sum_parts(double *out, const double *part, int n)
 {
     __shared__ double sh[AUR__CUDA_THREADS];
     double a = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) a += part[i];
     sh[threadIdx.x] = a;
     aur_k_block_sum(sh);
-    if (threadIdx.x == 0) part[0] = sh[0];
+    if (threadIdx.x == 0) *out = sh[0];
 }
 
-/* *out (host) = sum of x^2; scratch holds AUR__REDUCE_SLOTS doubles on the GPU. The
+/* *dev_out (on the GPU) = sum of x^2; parts holds AUR__REDUCE_SLOTS doubles. The
    number of blocks depends only on n (a small tensor needs few): deterministic. */
-static int aur_cuda_sumsq(const float *x, int64_t n, double *scratch, double *out)
+static int aur_cuda_sumsq_into(const float *x, int64_t n, double *parts, double *dev_out)
 {
     int64_t want = (n + AUR__CUDA_THREADS - 1) / AUR__CUDA_THREADS;
     int blocks = want < 1 ? 1 : want > AUR__REDUCE_SLOTS ? AUR__REDUCE_SLOTS : (int)want;
-    AUR__LAUNCH(aur_k_sumsq_parts, blocks, AUR__CUDA_THREADS, 0, scratch, x, n);
-    AUR__LAUNCH(aur_k_sum_parts, 1, AUR__CUDA_THREADS, 0, scratch, blocks);
-    if (aur__cuda_launch("sum of squares")) return AUR_ECUDA;
-    return aur__cuda_check(cudaMemcpy(out, scratch, sizeof(double), cudaMemcpyDeviceToHost), "sum of squares");
+    AUR__LAUNCH(aur_k_sumsq_parts, blocks, AUR__CUDA_THREADS, 0, parts, x, n);
+    AUR__LAUNCH(aur_k_sum_parts, 1, AUR__CUDA_THREADS, 0, dev_out, (const double *)parts, blocks);
+    return aur__cuda_launch("sum of squares");
+}
+
+/* *out (host) = sum of x^2 */
+static int aur_cuda_sumsq(const float *x, int64_t n, double *parts, double *out)
+{
+    double *result = parts + AUR__REDUCE_SLOTS; /* the slot after the partial sums */
+    int rc = aur_cuda_sumsq_into(x, n, parts, result);
+    if (!rc) rc = aur__cuda_check(cudaMemcpy(out, result, sizeof(double), cudaMemcpyDeviceToHost), "sum of squares");
+    return rc;
 }
 
 /* ==== optimisers ==== */

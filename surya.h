@@ -815,7 +815,7 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
 static aur_tensor *aur__sconst(const aur__sfwd *F, const float *v, aur_shape s) { return aur__const(F->t, F->S->m->device, s, v); }
 
 /* A table the model keeps (DFT matrices, window masks): viewed, not copied, each step. */
-static aur_tensor *aur__stable(const aur__sfwd *F, const aur_real *v, aur_shape s) { return aur__const_view(F->t, F->S->m->device, s, (aur_real *)v); }
+static aur_tensor *aur__stable(const aur__sfwd *F, const aur_real *v, aur_shape s) { return aur__const_view(F->t, F->S->m, s, v); }
 
 /* HelioFlowModel: the last frame (or the mean of the last two) warped along
    grid + MLP(grid): a learned, time-independent flow field (bilinear, border). */
@@ -948,16 +948,16 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
     aur_tensor *vf = aur__sheads(t, aur_slice(t, v, 1, ng_lo, Nf), nh); /* (B*nh, Nf, hd) */
     /* scores of each query, window by window: [dynamic (r) | window slots (kw^2) | global (nglo)] */
     int64_t BH = B * nh, nq = w * w, nk = kw * kw;
-    aur_tensor *qg = aur_gather(t, qf, BH, hd, &S->q_group, aur_shape4(BH, ng * ng, nq, hd));
-    aur_tensor *kwin = aur_gather(t, kf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
-    aur_tensor *vwin = aur_gather(t, vf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
+    aur_tensor *qg = aur__model_gather(t, S->m, qf, BH, hd, &S->q_group, aur_shape4(BH, ng * ng, nq, hd));
+    aur_tensor *kwin = aur__model_gather(t, S->m, kf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
+    aur_tensor *vwin = aur__model_gather(t, S->m, vf, BH, hd, &S->k_window, aur_shape4(BH, ng * ng, nk, hd));
     aur_tensor *mask = aur__stable(F, S->window_mask, aur_shape3(ng * ng, 1, nk));
     aur_tensor *win = aur_add(t, aur_matmul(t, qg, kwin, 0, 1), mask);
     if (c->rpe) { /* table[index] as (nh, w^2, kw^2), added to every window of every sample */
         snprintf(p, sizeof p, "%s.local_relative_position_bias_table", prefix);
         static const int hfirst[3] = {2, 0, 1};
         aur_tensor *tab = aur__SP(F, "%s", p);
-        aur_tensor *bias = aur_gather(t, tab, 1, nh, &S->rpe_index, aur_shape3(nq, nk, nh));
+        aur_tensor *bias = aur__model_gather(t, S->m, tab, 1, nh, &S->rpe_index, aur_shape3(nq, nk, nh));
         bias = aur_reshape(t, aur_permute(t, bias, hfirst), aur_shape5(1, nh, 1, nq, nk));
         win = aur_reshape(t, aur_add(t, aur_reshape(t, win, aur_shape5(B, nh, ng * ng, nq, nk)), bias), aur_shape4(BH, ng * ng, nq, nk));
     }
@@ -988,7 +988,7 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
     aur_tensor *out = aur_reshape(t, aur_matmul(t, a_win, vwin, 0, 0), aur_shape3(BH, ng * ng * nq, hd));
     if (a_dp) out = aur_add(t, out, aur_matmul(t, aur_reshape(t, a_dp, aur_shape3(BH, ng * ng * nq, r)), v_lms, 0, 0));
     if (a_glo) out = aur_add(t, out, aur_matmul(t, aur_reshape(t, a_glo, aur_shape3(BH, ng * ng * nq, ng_lo)), vc, 0, 0));
-    out = aur_gather(t, out, BH, hd, &S->q_ungroup, aur_shape3(BH, Nf, hd)); /* back to token order */
+    out = aur__model_gather(t, S->m, out, BH, hd, &S->q_ungroup, aur_shape3(BH, Nf, hd)); /* back to token order */
     if (ng_lo > 0) {                                                           /* the global tokens see every token */
         aur_tensor *qc = aur__sheads(t, aur_slice(t, q, 1, 0, ng_lo), nh), *kk[2] = {kc, kf}, *vv[2] = {vc, vf};
         aur_tensor *cd = aur_softmax(t, aur_matmul(t, qc, aur_concat(t, kk, 2, 1), 0, 1));
