@@ -5032,6 +5032,7 @@ struct aur_model {
     struct aur__adapter *adapters; /* LoRA adapters by module (lora.h declares them) */
     int n_adapters, cap_adapters;
     double *reduce;      /* on a GPU: the deterministic norms' scratch (AUR__REDUCE_SLOTS + 1 + n doubles) */
+    double *norms;       /* host: one gradient norm per parameter (clipping allocates nothing per step) */
     struct aur__mirror *mirrors; /* on a GPU: copies of the implementation's constant host tables */
     int n_mirrors, cap_mirrors;
 };
@@ -5097,6 +5098,7 @@ AURDEF void aur_model_free(aur_model *m)
     aur__dev_free(m->device, m->slab);
     aur__dev_free(m->device, m->grad_slab);
     aur__dev_free(m->device, m->reduce);
+    AUR_FREE(m->norms);
     for (int i = 0; i < m->n_mirrors; i++) aur__dev_free(m->device, m->mirrors[i].dev);
     AUR_FREE(m->mirrors);
     for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
@@ -5171,6 +5173,7 @@ AURDEF int aur_model_alloc(aur_model *m, aur_device device)
     m->device = device;
     m->slab = aur__dev_alloc(device, total, "the parameter slab");
     if (!m->slab || aur__zero_bytes(m->slab, device, total)) return AUR_ENOMEM;
+    if (!(m->norms = (double *)aur__malloc(sizeof(double) * (size_t)(m->n + 1), "gradient norms"))) return AUR_ENOMEM;
     size_t reduce = sizeof(double) * (size_t)(AUR__REDUCE_SLOTS + 1 + m->n); /* partial sums, a result, one per parameter */
     if (device != AUR_CPU && !(m->reduce = (double *)aur__dev_alloc(device, reduce, "norm scratch"))) return AUR_ENOMEM;
     m->slab_bytes = total;
@@ -6058,17 +6061,17 @@ static int aur__grad_norms(const aur_model *m, const char *patterns, double *nor
 
 AURDEF double aur_grad_norm(const aur_model *m, const char *patterns)
 {
-    double total = 0, *norms = (double *)aur__malloc(sizeof(double) * (size_t)(m->n + 1), "gradient norms");
-    if (!norms || aur__grad_norms(m, patterns, norms)) total = NAN;
-    for (int i = 0; norms && i < m->n; i++) total += norms[i] * norms[i];
-    AUR_FREE(norms);
+    double total = 0, *norms = m->norms;
+    if (!norms) return 0; /* not allocated: no gradients */
+    if (aur__grad_norms(m, patterns, norms)) return NAN;
+    for (int i = 0; i < m->n; i++) total += norms[i] * norms[i];
     return sqrt(total);
 }
 
 AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
 {
-    double ss = 0, *norms = (double *)aur__malloc(sizeof(double) * (size_t)(m->n + 1), "gradient norms");
-    int rc = norms ? aur__grad_norms(m, NULL, norms) : AUR_ENOMEM;
+    double ss = 0, *norms = m->norms;
+    int rc = norms ? aur__grad_norms(m, NULL, norms) : aur__err(AUR_EINVAL, "clip_grad_norm: allocate the model first");
     for (int i = 0; !rc && i < m->n; i++) ss += norms[i] * norms[i];
     float total = (float)sqrt(ss);
     if (total_norm) *total_norm = total;
@@ -6076,7 +6079,6 @@ AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
         if (!isfinite(norms[i]))
             rc = aur__err(AUR_ENAN, "clip_grad_norm: the gradient of '%s' is not finite; nothing was changed", m->params[i]->name);
     if (!rc && !isfinite(total)) rc = aur__err(AUR_ENAN, "clip_grad_norm: the total norm overflows; nothing was changed");
-    AUR_FREE(norms);
     if (rc) return rc;
     float coef = (float)max_norm / (total + 1e-6f);
     if (coef > 1) coef = 1;
