@@ -1053,8 +1053,13 @@ static void aur__dev_free(aur_device dev, void *p)
 static void *aur__pinned_alloc(size_t n, const char *what)
 {
 #ifdef AUR__HAS_CUDA
-    void *p = NULL;
+    void *p = NULL, *dev = NULL;
     if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
+    if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess || dev != p) { /* kernels get p itself */
+        cudaFreeHost(p);
+        aur__err(AUR_EUNSUPPORTED, "%s: the GPU does not map pinned memory at its host address (no unified addressing)", what);
+        return NULL;
+    }
     return p;
 #else
     aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
@@ -1081,9 +1086,13 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
         return 0;
     }
 #ifdef AUR__HAS_CUDA
+#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
     enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
                             : sd == AUR_CPU ? cudaMemcpyHostToDevice
                                             : cudaMemcpyDeviceToDevice;
+#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
+    enum cudaMemcpyKind k = cudaMemcpyDefault;
+#endif
     return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
 #else
     (void)dst;

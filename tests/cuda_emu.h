@@ -198,6 +198,12 @@ static inline cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags)
     if (flags & cudaHostAllocMapped) aur_emu_pinned[aur_emu_npinned].p = (char *)*p, aur_emu_pinned[aur_emu_npinned++].n = n;
     return cudaSuccess;
 }
+static inline cudaError_t cudaHostGetDevicePointer(void **dev, void *host, unsigned flags)
+{
+    (void)flags;
+    *dev = host; /* unified addressing */
+    return cudaSuccess;
+}
 static inline cudaError_t cudaFreeHost(void *p)
 {
     for (int i = 0; i < aur_emu_npinned; i++)
