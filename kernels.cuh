@@ -481,12 +481,36 @@ static int64_t aur__bcast_rows(const aur__bcast *g, int which)
     return rows;
 }
 
-/* d (operand which of g) += sign * sum of dy (* other) over its broadcast positions */
+__global__ void aur_k_mul(float *y, const float *a, const float *b, int64_t n)
+{
+    AUR__CUDA_FOR(i, n) y[i] = a[i] * b[i];
+}
+
+/* 1 if the operand is laid out as the output (not broadcast anywhere) */
+static int aur__bcast_full(const aur__bcast *g, int which)
+{
+    const int64_t *st = which ? g->sb : g->sa;
+    for (int d = 0; d < g->ndim; d++)
+        if (g->shape[d] > 1 && st[d] != g->so[d]) return 0;
+    return 1;
+}
+
+/* d (operand which of g) += sign * sum of dy (* other) over its broadcast positions:
+   a column sum when the operand is a bias over leading rows (and other, if any, is full) */
 static int aur__cuda_bcast_grad(aur_tape *t, const aur__bcast *g, int which, float *d, const float *dy, const float *other,
                                 float sign)
 {
     int64_t n = aur__bcast_operand_numel(g, which), rows = aur__bcast_rows(g, which);
-    if (!other && sign == 1.0f && rows > 1) return aur__cuda_colsum(t, d, dy, rows, n);
+    if (sign == 1.0f && rows > 1 && !other) return aur__cuda_colsum(t, d, dy, rows, n);
+    if (sign == 1.0f && rows > 1 && aur__bcast_full(g, !which)) { /* d += colsum(dy * other) */
+        aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+        float *prod = aur__reals(t, AUR_CUDA, rows * n);
+        int rc = prod ? 0 : aur__err(AUR_ENOMEM, "broadcast gradient: no GPU memory for %lld products", (long long)(rows * n));
+        if (!rc) AUR__LAUNCH(aur_k_mul, aur__cuda_grid(rows * n), AUR__CUDA_THREADS, 0, prod, dy, other, rows * n);
+        if (!rc) rc = aur__cuda_colsum(t, d, prod, rows, n);
+        aur__arena_release(&t->ar[AUR_CUDA], mk);
+        return rc;
+    }
     AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, which, d, n, dy, other, sign);
     return aur__cuda_launch("broadcast gradient");
 }
