@@ -2,7 +2,8 @@
 
    Most sessions (and CI) have no GPU, so every kernel of kernels.cuh is also
    compiled by g++ against this header (-DAURORA_CUDA -DAUR_CUDA_EMU) and run
-   by tests/test_cuda.cu on the CPU. It checks what can go wrong without a
+   on the CPU by test_cuda, refcheck --cuda, test_train's device test and
+   bench_cuda --tiny (make test runs the first three). It checks what can go wrong without a
    GPU's speed: indexing, reductions, shared memory and barriers, warp
    shuffles, launch geometry, and the separation of host and device memory.
 
