@@ -22,6 +22,9 @@
      documented semantics rather than against itself.
    - A barrier that some threads of a block never reach is reported and the
      program stops: on a GPU it is undefined behaviour.
+   Not checked here: races between blocks (they run one at a time), a
+   kernel that leans on a warp's lockstep without a shuffle or __syncwarp,
+   speed, and the real cuBLAS. Grid-stride kernels get at most 3 blocks.
    Never used in a real build. */
 #ifndef AUR_CUDA_EMU_H
 #define AUR_CUDA_EMU_H
