@@ -3,9 +3,10 @@
    Most sessions (and CI) have no GPU, so every kernel of kernels.cuh is also
    compiled by g++ against this header (-DAURORA_CUDA -DAUR_CUDA_EMU) and run
    on the CPU by test_cuda, refcheck --cuda, test_train's device test and
-   bench_cuda --tiny (make test runs the first three). It checks what can go wrong without a
-   GPU's speed: indexing, reductions, shared memory and barriers, warp
-   shuffles, launch geometry, and the separation of host and device memory.
+   bench_cuda --tiny (make test runs the first three). It checks what can go
+   wrong apart from speed: indexing, reductions, shared memory and barriers,
+   warp shuffles, launch geometry, and the separation of host and device
+   memory.
 
    - A launch runs its blocks one after another. Each block's threads are
      fibers on one OS thread, switched only at __syncthreads and warp
