@@ -817,6 +817,9 @@ AURDEF int aur_cuda_available(void);
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 /* Starts a new peak: from now on the peak is measured from the current bytes. */
 AURDEF void aur_cuda_reset_peak(void);
+/* Attention on the GPU: fused kernels that never form the score matrix (1,
+   the default), or cuBLAS products with the weights formed per call (0). */
+AURDEF void aur_cuda_fused_attention(int on);
 
 #endif /* AURORA_H */
 
@@ -1125,6 +1128,9 @@ AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
     if (peak) *peak = 0;
 #endif
 }
+
+static int aur__fused_attention = 1;
+AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
 
 AURDEF void aur_cuda_reset_peak(void)
 {
@@ -2964,13 +2970,14 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
+    int fused = aur__attn_fusable(g); /* no score matrix at all */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
-    aur_real *P = aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
+    aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
     const aur_real *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
     const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
-    int rc = P && qd && kd && vd && (md || !mask) ? aur_cuda_sdpa_fwd(g, aur__wr(y), P, lse, qd, kd, vd, md)
-                                                  : aur__err(AUR_ENOMEM, "sdpa: out of GPU memory for the attention weights");
+    int rc = (P || fused) && qd && kd && vd && (md || !mask) ? 0 : aur__err(AUR_ENOMEM, "sdpa: out of GPU memory for the attention weights");
+    if (!rc) rc = fused ? aur_cuda_attn_fwd(g, aur__wr(y), lse, qd, kd, vd, md) : aur_cuda_sdpa_fwd(g, aur__wr(y), P, lse, qd, kd, vd, md);
     if (!rc && ac) rc = aur__cuda_round(aur__wr(y), aur__cr(y), 0, y->numel);
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
@@ -2997,15 +3004,18 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
+    int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
-    aur_real *P = aur__reals(t, AUR_CUDA, g->nb * LL), *dS = aur__reals(t, AUR_CUDA, g->nb * LL);
+    aur_real *P = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : aur__reals(t, AUR_CUDA, g->nb * LL); /* fused: D */
+    aur_real *dS = fused ? P : aur__reals(t, AUR_CUDA, g->nb * LL);
     aur__bcast mb = aur__sdpa_mask_bcast(g, q->ndim);
     const aur_real *dO = aur__sdpa_operand(t, ac, n->out->grad, n->out->numel), *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel), *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
     const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
-    int rc = P && dS && dO && qd && kd && vd && (md || !mask)
-                 ? aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb)
-                 : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
+    int rc = P && dS && dO && qd && kd && vd && (md || !mask) ? 0
+             : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
+    if (!rc) rc = fused ? aur_cuda_attn_bwd(g, dq, dk, dv, P, lse, dO, qd, kd, vd, md)
+                        : aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb);
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
 }

@@ -170,6 +170,7 @@ static gpu_case cases[] = {
     {"softmax", f_softmax, 0, 1, {{2, {13, 77}}}, 0},
     {"sdpa", f_sdpa, 0, 3, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}}, 0},
     {"sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}, 0},
+    {"sdpa_long", f_sdpa, 0, 3, {{3, {2, 150, 8}}, {3, {2, 130, 8}}, {3, {2, 130, 6}}}, 0},
     {"sdpa_key_mask", f_sdpa, 2, 4, {{3, {4, 6, 8}}, {3, {4, 7, 8}}, {3, {4, 7, 3}}, {3, {4, 1, 7}}}, 0},
     {"dropout", f_dropout, 0, 1, {{2, {33, 40}}}, 0},
     {"concat_0", f_concat, 0, 3, {{3, {2, 3, 4}}, {3, {5, 3, 4}}, {3, {1, 3, 4}}}, 0},
@@ -327,6 +328,41 @@ static void test_optimisers(void)
     }
 }
 
+/* One case on both devices: outputs and input gradients compared. */
+static void check_case(const gpu_case *c, const char *label)
+{
+    double *host[MAX_IN], *g_cpu[MAX_IN], *g_gpu[MAX_IN];
+    double *o_cpu = (double *)malloc(sizeof(double) * 1000000), *o_gpu = (double *)malloc(sizeof(double) * 1000000);
+    for (int i = 0; i < c->n_in; i++) {
+        int64_t n = aur_shape_numel(c->shape[i]);
+        host[i] = (double *)malloc(sizeof(double) * (size_t)n);
+        g_cpu[i] = (double *)malloc(sizeof(double) * (size_t)n);
+        g_gpu[i] = (double *)malloc(sizeof(double) * (size_t)n);
+        for (int64_t k = 0; k < n; k++) host[i][k] = aur_test_normal();
+    }
+    int64_t n1 = 0, n2 = 0;
+    int bad = run(c, AUR_CPU, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, host, o_gpu, g_gpu, &n2);
+    AUR_CHECK(!bad && n1 == n2, "%s ran on both devices", c->name);
+    if (!bad) {
+        char name[96];
+        snprintf(name, sizeof name, "%s%s forward", c->name, label);
+        /* F32: round-off; BF16 autocast: a few rounding flips (2^-8 each) between the devices' sums */
+        double tol = c->autocast ? 2e-2 : 1e-5;
+        aur_test_close(name, o_gpu, o_cpu, n1, tol);
+        for (int i = 0; i < c->n_in; i++) {
+            snprintf(name, sizeof name, "%s%s grad %d", c->name, label, i);
+            aur_test_close(name, g_gpu[i], g_cpu[i], aur_shape_numel(c->shape[i]), tol);
+        }
+    }
+    for (int i = 0; i < c->n_in; i++) {
+        free(host[i]);
+        free(g_cpu[i]);
+        free(g_gpu[i]);
+    }
+    free(o_cpu);
+    free(o_gpu);
+}
+
 int main(void)
 {
     if (!aur_cuda_available()) {
@@ -334,39 +370,11 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const gpu_case *c = &cases[ci];
-        double *host[MAX_IN], *g_cpu[MAX_IN], *g_gpu[MAX_IN];
-        double *o_cpu = (double *)malloc(sizeof(double) * 1000000), *o_gpu = (double *)malloc(sizeof(double) * 1000000);
-        for (int i = 0; i < c->n_in; i++) {
-            int64_t n = aur_shape_numel(c->shape[i]);
-            host[i] = (double *)malloc(sizeof(double) * (size_t)n);
-            g_cpu[i] = (double *)malloc(sizeof(double) * (size_t)n);
-            g_gpu[i] = (double *)malloc(sizeof(double) * (size_t)n);
-            for (int64_t k = 0; k < n; k++) host[i][k] = aur_test_normal();
-        }
-        int64_t n1 = 0, n2 = 0;
-        int bad = run(c, AUR_CPU, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, host, o_gpu, g_gpu, &n2);
-        AUR_CHECK(!bad && n1 == n2, "%s ran on both devices", c->name);
-        if (!bad) {
-            char name[96];
-            snprintf(name, sizeof name, "%s forward", c->name);
-            /* F32: round-off; BF16 autocast: a few rounding flips (2^-8 each) between the devices' sums */
-            double tol = c->autocast ? 2e-2 : 1e-5;
-            aur_test_close(name, o_gpu, o_cpu, n1, tol);
-            for (int i = 0; i < c->n_in; i++) {
-                snprintf(name, sizeof name, "%s grad %d", c->name, i);
-                aur_test_close(name, g_gpu[i], g_cpu[i], aur_shape_numel(c->shape[i]), tol);
-            }
-        }
-        for (int i = 0; i < c->n_in; i++) {
-            free(host[i]);
-            free(g_cpu[i]);
-            free(g_gpu[i]);
-        }
-        free(o_cpu);
-        free(o_gpu);
-    }
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) check_case(&cases[ci], "");
+    aur_cuda_fused_attention(0); /* the attention cases again through the cuBLAS path */
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], " (cuBLAS)");
+    aur_cuda_fused_attention(1);
     test_optimisers();
     size_t cur, peak;
     aur_cuda_memory(&cur, &peak);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gpu_check.sh [OUTDIR] - everything issue 5 needs a GPU for, in one run:
 # the CUDA build, make test-cuda (every op GPU vs CPU, refcheck --cuda on
-# every fixture), a profile of one training step of the small model, and
-# make bench-cuda (issue 5's table). Logs go to OUTDIR (default $OUT, or
+# every fixture), a profile of one training step of the small model, make
+# bench-cuda (issue 5's table) and the small model with the unfused
+# attention for comparison. Logs go to OUTDIR (default $OUT, or
 # gpu-out). Each stage has a time limit, so a slow stage cannot eat the
 # others' time; the exit status is that of test-cuda.
 set -u
@@ -26,4 +27,5 @@ if command -v nsys > /dev/null; then
         ./build/bench_cuda --model AuroraSmallPretrained --reps 1 --warmup 1
 fi
 stage bench 600 ./build/bench_cuda
+stage bench-unfused 300 ./build/bench_cuda --model AuroraSmallPretrained --unfused
 exit $rc
