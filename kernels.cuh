@@ -887,6 +887,7 @@ __global__ void aur_k_attn_fwd(float *y, float *lse, const float *q, const float
     for (int64_t c = 0; c < g.dv; c++) acc[c] = 0;
     for (int64_t j = 0; j < g.Lk; j++) {
         float s = aur_k_score(qi, kb + j * g.d, g.d, (float)g.scale, mask, &mg, b * g.Lq + i, j);
+        if (s == -INFINITY) continue; /* a masked key adds nothing (and exp(-inf - -inf) would be NaN) */
         float m2 = fmaxf(mx, s), r = expf(mx - m2), p = expf(s - m2);
         l = l * r + p;
         for (int64_t c = 0; c < g.dv; c++) acc[c] = acc[c] * r + p * vb[j * g.dv + c];

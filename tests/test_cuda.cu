@@ -42,10 +42,16 @@ static aur_tensor *constant_like(aur_tape *t, aur_tensor *x, aur_shape s, float 
 static float every_third(int64_t i) { return i % 3 == 0; }
 static float class_label(int64_t i) { return i == 4 ? -100.0f : (float)((i * 7) % 5); }
 static float half_ones(int64_t i) { return (float)((i * 5) % 2); }
+static float keys_off(int64_t i) { return i == 0 || i == 2 ? -INFINITY : 0.0f; } /* keys 0 and 2 masked out */
 
 static aur_tensor *f_layernorm(aur_tape *t, aur_tensor **x, int arg) { return aur_layernorm(t, x[0], arg ? x[1] : NULL, arg ? x[2] : NULL, 1e-5); }
 static aur_tensor *f_softmax(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_softmax(t, x[0]); }
 static aur_tensor *f_sdpa(aur_tape *t, aur_tensor **x, int arg) { return aur_sdpa(t, x[0], x[1], x[2], arg ? x[3] : NULL, arg == 2 ? 0.3 : 0); }
+static aur_tensor *f_sdpa_inf(aur_tape *t, aur_tensor **x, int arg)
+{
+    (void)arg;
+    return aur_sdpa(t, x[0], x[1], x[2], constant_like(t, x[0], aur_shape2(1, x[1]->shape[1]), keys_off), 0);
+}
 static aur_tensor *f_dropout(aur_tape *t, aur_tensor **x, int arg)
 {
     (void)arg;
@@ -170,6 +176,7 @@ static gpu_case cases[] = {
     {"softmax", f_softmax, 0, 1, {{2, {13, 77}}}, 0},
     {"sdpa", f_sdpa, 0, 3, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}}, 0},
     {"sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}, 0},
+    {"sdpa_masked_keys", f_sdpa_inf, 0, 3, {{3, {2, 5, 8}}, {3, {2, 6, 8}}, {3, {2, 6, 3}}}, 0},
     {"sdpa_long", f_sdpa, 0, 3, {{3, {2, 150, 8}}, {3, {2, 130, 8}}, {3, {2, 130, 6}}}, 0},
     {"sdpa_key_mask", f_sdpa, 2, 4, {{3, {4, 6, 8}}, {3, {4, 7, 8}}, {3, {4, 7, 3}}, {3, {4, 1, 7}}}, 0},
     {"dropout", f_dropout, 0, 1, {{2, {33, 40}}}, 0},
