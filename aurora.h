@@ -1020,7 +1020,13 @@ static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
     void *p = NULL;
     if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
         return NULL;
-    if (aur__cuda_check(cudaMalloc(&p, n ? n : 1), what)) return NULL;
+    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
+        aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
+                 (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
+        return NULL;
+    }
     aur__cuda_blocks[aur__cuda_nblocks].p = p;
     aur__cuda_blocks[aur__cuda_nblocks++].n = n;
     aur__cuda_cur += n;

@@ -370,6 +370,20 @@ static void check_case(const gpu_case *c, const char *label)
     free(o_gpu);
 }
 
+/* The errors a GPU user meets are clear messages, not crashes. */
+static void test_errors(void)
+{
+    aur_tape *t = aur_tape_create();
+    aur_tensor *a = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape1(4)), *b = aur_tensor_create(AUR_F32, AUR_CUDA, aur_shape1(4));
+    AUR_CHECK(!aur_add(t, a, b) && strstr(aur_last_error(), "different devices"), "mixing devices is refused: %s", aur_last_error());
+    aur_tensor *huge = aur_tensor_create(AUR_F32, AUR_CUDA, aur_shape2(1 << 20, 1 << 20)); /* 4 TiB */
+    AUR_CHECK(!huge && strstr(aur_last_error(), "memory"), "an allocation the GPU cannot hold fails with a message: %s",
+              aur_last_error());
+    aur_tensor_free(a);
+    aur_tensor_free(b);
+    aur_tape_free(t);
+}
+
 int main(void)
 {
     if (!aur_cuda_available()) {
@@ -383,6 +397,7 @@ int main(void)
         if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], " (cuBLAS)");
     aur_cuda_fused_attention(1);
     test_optimisers();
+    test_errors();
     size_t cur, peak;
     aur_cuda_memory(&cur, &peak);
     printf("GPU memory through the library: %zu bytes now, %zu at peak\n", cur, peak);
