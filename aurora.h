@@ -3201,14 +3201,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
    block. Backward adds the same blocks the other way. */
 
 /* Copies rows: for o < outer, dst[o*dst_row + dst_off ..+len] (+)= src[o*src_row + src_off ..+len]. */
-static void aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
+static int aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
                            int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
 #ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) {
-        aur_cuda_copy_rows(dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
-        return; /* a launch error stays pending: the next op's check reports it */
-    }
+    if (dev == AUR_CUDA) return aur_cuda_copy_rows(dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
 #endif
     (void)dev;
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
@@ -3220,6 +3217,7 @@ static void aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64
         else
             memcpy(d, s, (size_t)len * sizeof(aur_real));
     }
+    return 0;
 }
 
 static int64_t aur__outer(const aur_tensor *x, int axis)
@@ -3240,15 +3238,16 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
 {
     int axis = (int)n->iarg[0];
     int64_t outer = aur__outer(n->out, axis), row = n->out->shape[axis] * aur__inner(n->out, axis), off = 0;
+    int rc = 0;
     (void)t;
-    for (int i = 0; i < n->n_in; i++) {
+    for (int i = 0; i < n->n_in && !rc; i++) {
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
         aur_real *dx = aur__grad(x);
-        if (dx) aur__copy_rows(x->device, dx, len, 0, n->out->grad, row, off, outer, len, 1);
+        if (dx) rc = aur__copy_rows(x->device, dx, len, 0, n->out->grad, row, off, outer, len, 1);
         off += len;
     }
-    return 0;
+    return rc;
 }
 
 AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axis)
@@ -3278,7 +3277,7 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
     int64_t outer = aur__outer(y, a), row = ys.d[a] * aur__inner(y, a), off = 0;
     for (int i = 0; i < n; i++) {
         int64_t len = xs[i]->shape[a] * aur__inner(xs[i], a);
-        aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0);
+        if (aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0)) return NULL;
         off += len;
     }
     if (aur__records(t, y)) {
@@ -3296,8 +3295,7 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
     aur_real *dx = aur__grad(x);
     (void)t;
-    aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
-    return 0;
+    return aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
 }
 
 AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start, int64_t len)
@@ -3314,7 +3312,9 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     int64_t inner = aur__inner(x, a);
-    aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a), len * inner, 0);
+    if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
+                       len * inner, 0))
+        return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
         if (!n) return NULL;
@@ -3368,16 +3368,15 @@ static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t
 }
 #endif
 
-static void aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
-                          int to_y)
+static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
+                         int to_y)
 {
 #ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
         int64_t yst[AUR_MAX_DIMS];
         aur__strides(y->shape, y->ndim, yst);
         aur__strided m = aur__strided_map(x->shape, x->ndim, yst, before, 0);
-        aur_cuda_strided(&m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
-        return;
+        return aur_cuda_strided(&m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
     }
 #endif
     int64_t st[AUR_MAX_DIMS], last = x->ndim ? x->shape[x->ndim - 1] : 1, rows = last ? x->numel / last : 0;
@@ -3390,14 +3389,14 @@ static void aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_
         else
             for (int64_t j = 0; j < last; j++) xd[r * last + j] += yd[off + j];
     }
+    return 0;
 }
 
 static int aur__pad_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(n->in[0]);
     (void)t;
-    aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
-    return 0;
+    return aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
 }
 
 AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, const int64_t *after, double value)
@@ -3420,7 +3419,7 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     } else
 #endif
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
-    aur__pad_rows(x, aur__wr(x), y, yd, before, 1);
+    if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
         if (!n) return NULL;
@@ -3432,8 +3431,8 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
 /* ==== ops: permute, reshape, roll ==== */
 
 /* y (shape of x permuted) from x, or dx += dy the other way. */
-static void aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int *perm,
-                              int to_y)
+static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int *perm,
+                             int to_y)
 {
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
@@ -3443,8 +3442,7 @@ static void aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tenso
         int64_t ps[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
         aur__strided m = aur__strided_map(y->shape, nd, ps, NULL, 0);
-        aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
-        return;
+        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
 #endif
     int64_t js = nd ? xs[perm[nd - 1]] : 1;
@@ -3459,6 +3457,7 @@ static void aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tenso
         else
             for (int64_t j = 0; j < last; j++) xd[off + j * js] += yr[j];
     }
+    return 0;
 }
 
 static int aur__permute_back(aur_tape *t, aur__node *n)
@@ -3466,8 +3465,7 @@ static int aur__permute_back(aur_tape *t, aur__node *n)
     int perm[AUR_MAX_DIMS];
     (void)t;
     for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
-    aur__permute_rows(n->in[0], aur__grad(n->in[0]), n->out, n->out->grad, perm, 0);
-    return 0;
+    return aur__permute_rows(n->in[0], aur__grad(n->in[0]), n->out, n->out->grad, perm, 0);
 }
 
 AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
@@ -3484,7 +3482,7 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     }
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
-    aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1);
+    if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
         if (!n) return NULL;
@@ -3535,7 +3533,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
 }
 
 /* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
-static void aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const int64_t *shift, int to_y)
+static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const int64_t *shift, int to_y)
 {
     int nd = x->ndim;
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
@@ -3546,8 +3544,7 @@ static void aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, cons
         int64_t back[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));
         aur__strided m = aur__strided_map(x->shape, nd, st, back, 1);
-        aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
-        return;
+        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
 #endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -3565,13 +3562,13 @@ static void aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, cons
             else xr[k] += yr[j];
         }
     }
+    return 0;
 }
 
 static int aur__roll_back(aur_tape *t, aur__node *n)
 {
     (void)t;
-    aur__roll_rows(aur__grad(n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
-    return 0;
+    return aur__roll_rows(aur__grad(n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
 }
 
 AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
@@ -3579,7 +3576,7 @@ AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
     if (aur__check("roll", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1);
+    if (aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1)) return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
         if (!n) return NULL;
