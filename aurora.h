@@ -2229,6 +2229,34 @@ AUR__HD static void aur__adam_elem(const aur__adam_k *k, aur_real *p, aur_real *
     *v = (aur_real)vi;
 }
 
+/* The forward rule of an AUR__PW_* op at one element: v and v2 its inputs, a and b its constants. */
+AUR__HD static aur_real aur__pw_value(int kind, aur_real v, aur_real v2, aur_real a, aur_real b)
+{
+    const aur_real big = sizeof(aur_real) == 4 ? (aur_real)FLT_MAX : (aur_real)DBL_MAX;
+    switch (kind) {
+    case AUR__PW_CLAMP: return v < a ? a : v > b ? b : v; /* NaN stays NaN */
+    case AUR__PW_NAN_TO_NUM: return isnan(v) ? a : isinf(v) ? (v > 0 ? big : -big) : v;
+    case AUR__PW_MASKED_FILL: return v2 != 0 ? a : v;
+    case AUR__PW_REMAINDER: return v - a * (aur_real)floor((double)(v / a)); /* torch: the sign of the divisor */
+    default: return (aur_real)atan2((double)v, (double)v2);
+    }
+}
+
+/* Its gradient, g times d/dv into *d and d/dv2 into *d2 (either may be NULL): the
+   gradient passes where the forward passed v through; atan2(v, v2) has both. */
+AUR__HD static void aur__pw_grad(int kind, aur_real v, aur_real v2, aur_real a, aur_real b, aur_real g, aur_real *d,
+                                 aur_real *d2)
+{
+    if (kind == AUR__PW_ATAN2) {
+        aur_real r = v2 * v2 + v * v;
+        if (d) *d += g * v2 / r;
+        if (d2) *d2 -= g * v / r;
+        return;
+    }
+    int pass = kind == AUR__PW_CLAMP ? v >= a && v <= b : kind == AUR__PW_NAN_TO_NUM ? isfinite(v) : v2 == 0;
+    if (pass && d) *d += g;
+}
+
 /* torch cross_entropy of one row with label y and label smoothing s:
    (1 - s) nll + s mean_c(-log p_c). */
 AUR__HD static double aur__ce_row_loss(const aur_real *xr, int64_t C, int64_t y, double s)
@@ -3941,37 +3969,46 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
 
 /* ==== ops: clamp, expand, per-channel normalisation, row gather ==== */
 
-static int aur__clamp_back(aur_tape *t, aur__node *n)
+/* y = rule(x, x2, a, b) element by element (aur__pw_value), on either device. */
+static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const aur_tensor *x2, double a, double b)
 {
-    aur_tensor *x = n->in[0];
-    aur_real *dx = aur__grad(x), lo = (aur_real)n->farg[0], hi = (aur_real)n->farg[1];
-    const aur_real *xd = aur__cr(x), *dy = n->out->grad;
-    (void)t;
+    const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
+    aur_real *yd = aur__wr(y), av = (aur_real)a, bv = (aur_real)b;
 #ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_bwd(AUR__PW_CLAMP, dx, NULL, dy, xd, NULL, lo, hi, x->numel);
+    if (x->device == AUR_CUDA) return aur_cuda_pointwise_fwd(kind, yd, xd, x2d, a, b, x->numel);
+#endif
+    AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
+    for (int64_t i = 0; i < x->numel; i++) yd[i] = aur__pw_value(kind, xd[i], x2d ? x2d[i] : 0, av, bv);
+    return 0;
+}
+
+/* dx (and dx2) += its gradient (aur__pw_grad) element by element, on either device. */
+static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_real *dy, const aur_tensor *x,
+                               const aur_tensor *x2, double a, double b)
+{
+    const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
+    aur_real av = (aur_real)a, bv = (aur_real)b;
+#ifdef AUR__HAS_CUDA
+    if (x->device == AUR_CUDA) return aur_cuda_pointwise_bwd(kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
 #endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
-        if (xd[i] >= lo && xd[i] <= hi) dx[i] += dy[i];
+        aur__pw_grad(kind, xd[i], x2d ? x2d[i] : 0, av, bv, dy[i], dx ? dx + i : NULL, dx2 ? dx2 + i : NULL);
     return 0;
+}
+
+static int aur__clamp_back(aur_tape *t, aur__node *n)
+{
+    aur_tensor *x = n->in[0];
+    (void)t;
+    return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
 }
 
 AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
 {
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
-    if (!y) return NULL;
-    aur_real l = (aur_real)lo, h = (aur_real)hi, *yd = aur__wr(y);
-    const aur_real *xd = aur__cr(x);
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) {
-        if (aur_cuda_pointwise_fwd(AUR__PW_CLAMP, yd, xd, NULL, l, h, x->numel)) return NULL;
-    } else
-#endif
-    {
-        AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
-        for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] < l ? l : xd[i] > h ? h : xd[i]; /* NaN stays NaN */
-    }
+    if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
         if (!n) return NULL;
@@ -4182,42 +4219,11 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
 
 /* ==== ops: atan2, nan_to_num, masked fill, remainder ==== */
 
-/* y = rule(x, x2, a) element by element (AUR__PW_*), on either device. */
-static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const aur_tensor *x2, double a)
-{
-    const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
-    aur_real *yd = aur__wr(y), av = (aur_real)a;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_fwd(kind, yd, xd, x2d, a, 0, x->numel);
-#endif
-    const aur_real big = sizeof(aur_real) == 4 ? (aur_real)FLT_MAX : (aur_real)DBL_MAX;
-    for (int64_t i = 0; i < x->numel; i++) {
-        aur_real v = xd[i];
-        switch (kind) {
-        case AUR__PW_NAN_TO_NUM: yd[i] = isnan(v) ? av : isinf(v) ? (v > 0 ? big : -big) : v; break;
-        case AUR__PW_MASKED_FILL: yd[i] = x2d[i] != 0 ? av : v; break;
-        case AUR__PW_REMAINDER: yd[i] = v - av * (aur_real)floor((double)(v / av)); break; /* torch: the sign of b */
-        default: yd[i] = (aur_real)atan2((double)v, (double)x2d[i]); break;
-        }
-    }
-    return 0;
-}
-
 static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
-    aur_real *dy = aur__grad(y), *dx = aur__grad(x);
-    const aur_real *g = n->out->grad, *yd = aur__cr(y), *xd = aur__cr(x);
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_pointwise_bwd(AUR__PW_ATAN2, dy, dx, g, yd, xd, 0, 0, y->numel);
-#endif
-    for (int64_t i = 0; i < y->numel; i++) {
-        aur_real r = xd[i] * xd[i] + yd[i] * yd[i];
-        if (dy) dy[i] += g[i] * xd[i] / r;
-        if (dx) dx[i] -= g[i] * yd[i] / r;
-    }
-    return 0;
+    return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(y), aur__grad(x), n->out->grad, y, x, 0, 0);
 }
 
 AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
@@ -4229,7 +4235,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
         return NULL;
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
-    if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0)) return NULL;
+    if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
     if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
     return out;
 }
@@ -4310,19 +4316,8 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
 static int aur__pass_where_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *mask = n->in[1];
-    aur_real *dx = aur__grad(x);
-    const aur_real *g = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA)
-        return aur_cuda_pointwise_bwd(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, dx, NULL, g, aur__cr(x),
-                                      mask ? aur__cr(mask) : NULL, 0, 0, x->numel);
-#endif
-    for (int64_t i = 0; i < x->numel; i++) {
-        int keep = mask ? aur__cr(mask)[i] == 0 : isfinite(aur__cr(x)[i]);
-        if (keep) dx[i] += g[i];
-    }
-    return 0;
+    return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(x), NULL, n->out->grad, x, mask, 0, 0);
 }
 
 AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
@@ -4330,7 +4325,7 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     if (aur__check("nan_to_num", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan)) return NULL;
+    if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
     if (aur__records(t, y)) {
         aur_tensor *in[2] = {x, NULL};
         if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
@@ -4348,7 +4343,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     }
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value)) return NULL;
+    if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
     if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
     return y;
 }
@@ -4358,7 +4353,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
     if (aur__check("remainder", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-    if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m)) return NULL;
+    if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m, 0)) return NULL;
     if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
     return y;
 }

@@ -982,41 +982,16 @@ static int aur_cuda_attn_bwd(const aur__attn *g, float *dq, float *dk, float *dv
 
 /* ==== element-wise ops ==== */
 
+/* the rules are aurora.h's aur__pw_value and aur__pw_grad, as on the CPU */
 __global__ void aur_k_pointwise_fwd(int kind, float *y, const float *x, const float *x2, float a, float b, int64_t n)
 {
-    AUR__CUDA_FOR(i, n)
-    {
-        float v = x[i];
-        switch (kind) {
-        case AUR__PW_CLAMP: y[i] = v < a ? a : v > b ? b : v; break;
-        case AUR__PW_NAN_TO_NUM: y[i] = isnan(v) ? a : isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; break;
-        case AUR__PW_MASKED_FILL: y[i] = x2[i] != 0 ? a : v; break;
-        case AUR__PW_REMAINDER: y[i] = v - a * (float)floor((double)(v / a)); break;
-        case AUR__PW_ATAN2: y[i] = (float)atan2((double)v, (double)x2[i]); break;
-        default: y[i] = v; break;
-        }
-    }
+    AUR__CUDA_FOR(i, n) y[i] = aur__pw_value(kind, x[i], x2 ? x2[i] : 0.0f, a, b);
 }
 
-/* dx += dy where the forward let the gradient through (clamp, nan_to_num, masked_fill) */
 __global__ void aur_k_pointwise_bwd(int kind, float *dx, float *dx2, const float *dy, const float *x, const float *x2,
                                     float a, float b, int64_t n)
 {
-    AUR__CUDA_FOR(i, n)
-    {
-        float v = x[i], g = dy[i];
-        if (kind == AUR__PW_CLAMP) {
-            if (v >= a && v <= b) dx[i] += g;
-        } else if (kind == AUR__PW_NAN_TO_NUM) {
-            if (isfinite(v)) dx[i] += g;
-        } else if (kind == AUR__PW_MASKED_FILL) {
-            if (x2[i] == 0) dx[i] += g;
-        } else if (kind == AUR__PW_ATAN2) { /* x is y of atan2(y, x), x2 its x */
-            float r = x2[i] * x2[i] + v * v;
-            if (dx) dx[i] += g * x2[i] / r;
-            if (dx2) dx2[i] -= g * v / r;
-        }
-    }
+    AUR__CUDA_FOR(i, n) aur__pw_grad(kind, x[i], x2 ? x2[i] : 0.0f, a, b, dy[i], dx ? dx + i : NULL, dx2 ? dx2 + i : NULL);
 }
 
 static int aur_cuda_pointwise_fwd(int kind, float *y, const float *x, const float *x2, double a, double b, int64_t n)
