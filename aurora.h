@@ -2309,6 +2309,66 @@ AUR__HD static double aur__pixel(const aur_real *plane, int64_t H, int64_t W, in
     return r >= 0 && r < H && c >= 0 && c < W ? (double)plane[r * W + c] : 0.0;
 }
 
+/* grid_sample (bilinear, border) as three loops both paths share: the
+   samples of sample point e (all channels); the grid's gradient at e; and
+   x's gradient for plane bc, its sample points in order (points may share
+   pixels, so one plane is one loop: the sums keep their order). x is
+   (N, C, H, W), the grid (N, HWo, 2), the output (N, C, HWo). */
+AUR__HD static aur__bilinear aur__gs_point(const aur_real *grid, int64_t e, int64_t H, int64_t W, int *px, int *py)
+{
+    const aur_real *gp = grid + e * 2;
+    return aur__bilinear_at(aur__grid_coord(gp[0], W, px), aur__grid_coord(gp[1], H, py));
+}
+
+AUR__HD static void aur__gs_sample(aur_real *out, const aur_real *x, const aur_real *grid, int64_t C, int64_t H, int64_t W,
+                                   int64_t HWo, int64_t e)
+{
+    int64_t b = e / HWo, o = e % HWo;
+    int px, py;
+    aur__bilinear s = aur__gs_point(grid, e, H, W, &px, &py);
+    for (int64_t c = 0; c < C; c++) {
+        const aur_real *plane = x + (b * C + c) * H * W;
+        double v = aur__pixel(plane, H, W, s.y0, s.x0) * (1 - s.fx) * (1 - s.fy) + aur__pixel(plane, H, W, s.y0, s.x0 + 1) * s.fx * (1 - s.fy) +
+                   aur__pixel(plane, H, W, s.y0 + 1, s.x0) * (1 - s.fx) * s.fy + aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1) * s.fx * s.fy;
+        out[(b * C + c) * HWo + o] = (aur_real)v;
+    }
+}
+
+AUR__HD static void aur__gs_dgrid(aur_real *dg, const aur_real *g, const aur_real *x, const aur_real *grid, int64_t C,
+                                  int64_t H, int64_t W, int64_t HWo, int64_t e)
+{
+    int64_t b = e / HWo, o = e % HWo;
+    int px, py;
+    aur__bilinear s = aur__gs_point(grid, e, H, W, &px, &py);
+    double gx = 0, gy = 0;
+    for (int64_t c = 0; c < C; c++) {
+        const aur_real *plane = x + (b * C + c) * H * W;
+        double go = g[(b * C + c) * HWo + o];
+        double v00 = aur__pixel(plane, H, W, s.y0, s.x0), v01 = aur__pixel(plane, H, W, s.y0, s.x0 + 1);
+        double v10 = aur__pixel(plane, H, W, s.y0 + 1, s.x0), v11 = aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1);
+        gx += go * ((v01 - v00) * (1 - s.fy) + (v11 - v10) * s.fy);
+        gy += go * ((v10 - v00) * (1 - s.fx) + (v11 - v01) * s.fx);
+    }
+    /* chain through the clip and the unnormalisation (size / 2) */
+    dg[e * 2] += (aur_real)(px ? gx * (double)W / 2 : 0);
+    dg[e * 2 + 1] += (aur_real)(py ? gy * (double)H / 2 : 0);
+}
+
+AUR__HD static void aur__gs_dx(aur_real *dx, const aur_real *g, const aur_real *grid, int64_t C, int64_t H, int64_t W,
+                               int64_t HWo, int64_t bc)
+{
+    int64_t b = bc / C;
+    for (int64_t o = 0; o < HWo; o++) {
+        int px, py;
+        aur__bilinear s = aur__gs_point(grid, b * HWo + o, H, W, &px, &py);
+        double go = g[bc * HWo + o];
+        double w[4] = {(1 - s.fx) * (1 - s.fy), s.fx * (1 - s.fy), (1 - s.fx) * s.fy, s.fx * s.fy};
+        int64_t rr[4] = {s.y0, s.y0, s.y0 + 1, s.y0 + 1}, cc[4] = {s.x0, s.x0 + 1, s.x0, s.x0 + 1};
+        for (int k = 0; k < 4; k++)
+            if (rr[k] >= 0 && rr[k] < H && cc[k] >= 0 && cc[k] < W) dx[bc * H * W + rr[k] * W + cc[k]] += (aur_real)(go * w[k]);
+    }
+}
+
 #ifdef AUR__HAS_CUDA
 #include "kernels.cuh"
 #endif
@@ -4251,30 +4311,8 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
 #ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) return aur_cuda_grid_sample(NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
 #endif
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t o = 0; o < Ho * Wo; o++) {
-            int px, py;
-            const aur_real *gp = gd + (b * Ho * Wo + o) * 2;
-            double ix = aur__grid_coord(gp[0], W, &px), iy = aur__grid_coord(gp[1], H, &py), gx = 0, gy = 0;
-            aur__bilinear s = aur__bilinear_at(ix, iy);
-            for (int64_t c = 0; c < C; c++) {
-                const aur_real *plane = xd + (b * C + c) * H * W;
-                double go = g[((b * C + c) * Ho * Wo) + o];
-                double v00 = aur__pixel(plane, H, W, s.y0, s.x0), v01 = aur__pixel(plane, H, W, s.y0, s.x0 + 1);
-                double v10 = aur__pixel(plane, H, W, s.y0 + 1, s.x0), v11 = aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1);
-                gx += go * ((v01 - v00) * (1 - s.fy) + (v11 - v10) * s.fy);
-                gy += go * ((v10 - v00) * (1 - s.fx) + (v11 - v01) * s.fx);
-                if (!dx) continue;
-                double w[4] = {(1 - s.fx) * (1 - s.fy), s.fx * (1 - s.fy), (1 - s.fx) * s.fy, s.fx * s.fy};
-                int64_t rr[4] = {s.y0, s.y0, s.y0 + 1, s.y0 + 1}, cc[4] = {s.x0, s.x0 + 1, s.x0, s.x0 + 1};
-                for (int k = 0; k < 4; k++)
-                    if (rr[k] >= 0 && rr[k] < H && cc[k] >= 0 && cc[k] < W) dx[(b * C + c) * H * W + rr[k] * W + cc[k]] += (aur_real)(go * w[k]);
-            }
-            if (dg) { /* chain through the clip and the unnormalisation (size / 2) */
-                dg[(b * Ho * Wo + o) * 2] += (aur_real)(px ? gx * (double)W / 2 : 0);
-                dg[(b * Ho * Wo + o) * 2 + 1] += (aur_real)(py ? gy * (double)H / 2 : 0);
-            }
-        }
+    for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
+    for (int64_t bc = 0; dx && bc < N * C; bc++) aur__gs_dx(dx, g, gd, C, H, W, Ho * Wo, bc);
     return 0;
 }
 
@@ -4296,18 +4334,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
         if (aur_cuda_grid_sample(aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
 #endif
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t o = 0; o < Ho * Wo; o++) {
-            int px, py;
-            const aur_real *gp = aur__cr(grid) + (b * Ho * Wo + o) * 2;
-            aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
-            for (int64_t c = 0; c < C; c++) {
-                const aur_real *plane = aur__cr(x) + (b * C + c) * H * W;
-                double v = aur__pixel(plane, H, W, s.y0, s.x0) * (1 - s.fx) * (1 - s.fy) + aur__pixel(plane, H, W, s.y0, s.x0 + 1) * s.fx * (1 - s.fy) +
-                           aur__pixel(plane, H, W, s.y0 + 1, s.x0) * (1 - s.fx) * s.fy + aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1) * s.fx * s.fy;
-                aur__wr(out)[(b * C + c) * Ho * Wo + o] = (aur_real)v;
-            }
-        }
+        for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
     if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
     return out;
 }

@@ -1314,68 +1314,23 @@ static int aur_cuda_cross_entropy(float *dx, double *loss, const float *x, const
 
 /* ==== grid sample (bilinear, border) ==== */
 
+/* one thread per sample point (forward, the grid's gradient) or per plane (x's gradient): aurora.h's aur__gs_* */
 __global__ void aur_k_grid_sample_fwd(float *out, const float *x, const float *grid, int64_t N, int64_t C, int64_t H,
                                       int64_t W, int64_t HWo)
 {
-    AUR__CUDA_FOR(e, N * HWo)
-    {
-        int64_t b = e / HWo, o = e % HWo;
-        int px, py;
-        const float *gp = grid + e * 2;
-        aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
-        for (int64_t c = 0; c < C; c++) {
-            const float *plane = x + (b * C + c) * H * W;
-            double v = aur__pixel(plane, H, W, s.y0, s.x0) * (1 - s.fx) * (1 - s.fy) +
-                       aur__pixel(plane, H, W, s.y0, s.x0 + 1) * s.fx * (1 - s.fy) +
-                       aur__pixel(plane, H, W, s.y0 + 1, s.x0) * (1 - s.fx) * s.fy +
-                       aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1) * s.fx * s.fy;
-            out[(b * C + c) * HWo + o] = (float)v;
-        }
-    }
+    AUR__CUDA_FOR(e, N * HWo) aur__gs_sample(out, x, grid, C, H, W, HWo, e);
 }
 
-/* the grid's gradient: one thread per sample point, channels in order */
 __global__ void aur_k_grid_sample_dgrid(float *dg, const float *g, const float *x, const float *grid, int64_t N,
                                         int64_t C, int64_t H, int64_t W, int64_t HWo)
 {
-    AUR__CUDA_FOR(e, N * HWo)
-    {
-        int64_t b = e / HWo, o = e % HWo;
-        int px, py;
-        const float *gp = grid + e * 2;
-        aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
-        double gx = 0, gy = 0;
-        for (int64_t c = 0; c < C; c++) {
-            const float *plane = x + (b * C + c) * H * W;
-            double go = g[(b * C + c) * HWo + o];
-            double v00 = aur__pixel(plane, H, W, s.y0, s.x0), v01 = aur__pixel(plane, H, W, s.y0, s.x0 + 1);
-            double v10 = aur__pixel(plane, H, W, s.y0 + 1, s.x0), v11 = aur__pixel(plane, H, W, s.y0 + 1, s.x0 + 1);
-            gx += go * ((v01 - v00) * (1 - s.fy) + (v11 - v10) * s.fy);
-            gy += go * ((v10 - v00) * (1 - s.fx) + (v11 - v01) * s.fx);
-        }
-        dg[e * 2] += (float)(px ? gx * (double)W / 2 : 0);
-        dg[e * 2 + 1] += (float)(py ? gy * (double)H / 2 : 0);
-    }
+    AUR__CUDA_FOR(e, N * HWo) aur__gs_dgrid(dg, g, x, grid, C, H, W, HWo, e);
 }
 
-/* x's gradient: samples may share pixels, so one thread per (b, c) plane walks the samples in order */
 __global__ void aur_k_grid_sample_dx(float *dx, const float *g, const float *grid, int64_t N, int64_t C, int64_t H,
                                      int64_t W, int64_t HWo)
 {
-    AUR__CUDA_FOR(bc, N * C)
-    {
-        int64_t b = bc / C;
-        for (int64_t o = 0; o < HWo; o++) {
-            int px, py;
-            const float *gp = grid + (b * HWo + o) * 2;
-            aur__bilinear s = aur__bilinear_at(aur__grid_coord(gp[0], W, &px), aur__grid_coord(gp[1], H, &py));
-            double go = g[bc * HWo + o];
-            double w[4] = {(1 - s.fx) * (1 - s.fy), s.fx * (1 - s.fy), (1 - s.fx) * s.fy, s.fx * s.fy};
-            int64_t rr[4] = {s.y0, s.y0, s.y0 + 1, s.y0 + 1}, cc[4] = {s.x0, s.x0 + 1, s.x0, s.x0 + 1};
-            for (int k = 0; k < 4; k++)
-                if (rr[k] >= 0 && rr[k] < H && cc[k] >= 0 && cc[k] < W) dx[bc * H * W + rr[k] * W + cc[k]] += (float)(go * w[k]);
-        }
-    }
+    AUR__CUDA_FOR(bc, N * C) aur__gs_dx(dx, g, grid, C, H, W, HWo, bc);
 }
 
 static int aur_cuda_grid_sample(float *out, float *dx, float *dg, const float *g, const float *x, const float *grid,
