@@ -2257,6 +2257,17 @@ AUR__HD static void aur__pw_grad(int kind, aur_real v, aur_real v2, aur_real a, 
     if (pass && d) *d += g;
 }
 
+/* The flat index of the first maximum of x along the axis of (o, :, i) (len, inner): NaN wins, as in torch. */
+AUR__HD static int64_t aur__argmax_along(const aur_real *x, int64_t o, int64_t i, int64_t len, int64_t inner)
+{
+    int64_t best = o * len * inner + i;
+    for (int64_t k = 1; k < len && !isnan(x[best]); k++) {
+        int64_t j = (o * len + k) * inner + i;
+        if (x[j] > x[best] || isnan(x[j])) best = j;
+    }
+    return best;
+}
+
 /* torch cross_entropy of one row with label y and label smoothing s:
    (1 - s) nll + s mean_c(-log p_c). */
 AUR__HD static double aur__ce_row_loss(const aur_real *xr, int64_t C, int64_t y, double s)
@@ -3100,15 +3111,16 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     int64_t LL = g->Lq * g->Lk;
     int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
-    aur_real *P = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : aur__reals(t, AUR_CUDA, g->nb * LL); /* fused: D */
-    aur_real *dS = fused ? P : aur__reals(t, AUR_CUDA, g->nb * LL);
+    /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
+    aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
+    aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL), *dS = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL);
     aur__bcast mb = aur__sdpa_mask_bcast(g, q->ndim);
     const aur_real *dO = aur__sdpa_operand(t, ac, n->out->grad, n->out->numel), *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel), *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
     const aur_real *md = mask ? aur__sdpa_operand(t, ac, aur__cr(mask), mask->numel) : NULL;
-    int rc = P && dS && dO && qd && kd && vd && (md || !mask) ? 0
+    int rc = (fused ? D != NULL : P && dS) && dO && qd && kd && vd && (md || !mask) ? 0
              : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
-    if (!rc) rc = fused ? aur_cuda_attn_bwd(g, dq, dk, dv, P, lse, dO, qd, kd, vd, md)
+    if (!rc) rc = fused ? aur_cuda_attn_bwd(g, dq, dk, dv, D, lse, dO, qd, kd, vd, md)
                         : aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb);
     aur__arena_release(&t->ar[AUR_CUDA], mk);
     return rc;
@@ -3784,16 +3796,10 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
         if (aur_cuda_max_axis(aur__wr(y), arg, xd, outer, len, inner)) return NULL;
     } else
 #endif
-        for (int64_t o = 0; o < outer; o++)
-            for (int64_t i = 0; i < inner; i++) {
-                int64_t best = o * len * inner + i;
-                for (int64_t k = 1; k < len && !isnan(xd[best]); k++) {
-                    int64_t j = (o * len + k) * inner + i;
-                    if (xd[j] > xd[best] || isnan(xd[j])) best = j; /* NaN wins, as in torch */
-                }
-                aur__wr(y)[o * inner + i] = xd[best];
-                arg[o * inner + i] = best;
-            }
+        for (int64_t e = 0; e < outer * inner; e++) {
+            arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
+            aur__wr(y)[e] = xd[arg[e]];
+        }
     if (aur__records(t, y)) {
         aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
         if (!n) return NULL;

@@ -1197,18 +1197,13 @@ __global__ void aur_k_sum_axis_bwd(float *dx, const float *dy, int64_t len, int6
     AUR__CUDA_FOR(e, n) dx[e] += dy[e / (len * inner) * inner + e % inner] * s;
 }
 
-/* the first maximum, NaN winning as in torch; arg keeps the flat index for backward */
+/* the first maximum (aur__argmax_along); arg keeps the flat index for backward */
 __global__ void aur_k_max_axis(float *y, int64_t *arg, const float *x, int64_t outer, int64_t len, int64_t inner)
 {
     AUR__CUDA_FOR(e, outer * inner)
     {
-        int64_t o = e / inner, i = e % inner, best = o * len * inner + i;
-        for (int64_t k = 1; k < len && !isnan(x[best]); k++) {
-            int64_t j = (o * len + k) * inner + i;
-            if (x[j] > x[best] || isnan(x[j])) best = j;
-        }
-        y[e] = x[best];
-        arg[e] = best;
+        arg[e] = aur__argmax_along(x, e / inner, e % inner, len, inner);
+        y[e] = x[arg[e]];
     }
 }
 
