@@ -2268,6 +2268,52 @@ AUR__HD static int64_t aur__argmax_along(const aur_real *x, int64_t o, int64_t i
     return best;
 }
 
+/* torch Adafactor's second moments over matrices (rows x cols, in sequence):
+   row e's mean of g^2 into r[e], column e's into c[e] (norms in double, as
+   torch's norm), a matrix's denominator mean(r) clamped at eps1, and
+   element i's update g / sqrt(max(v, eps1^2)) with v = r c / denominator,
+   or for a vector the variance r[i] itself, updated here. */
+AUR__HD static void aur__af_row(aur_real *r, const aur_real *g, int64_t cols, float w, int64_t e)
+{
+    double ss = 0;
+    for (int64_t j = 0; j < cols; j++) ss += (double)g[e * cols + j] * g[e * cols + j];
+    float nr = (float)sqrt(ss);
+    r[e] = (aur_real)aur__lerp((float)r[e], nr * nr / (float)cols, w);
+}
+
+AUR__HD static void aur__af_col(aur_real *c, const aur_real *g, int64_t rows, int64_t cols, float w, int64_t e)
+{
+    int64_t b = e / cols, j = e % cols;
+    double ss = 0;
+    for (int64_t i = 0; i < rows; i++) ss += (double)g[(b * rows + i) * cols + j] * g[(b * rows + i) * cols + j];
+    float nc = (float)sqrt(ss);
+    c[e] = (aur_real)aur__lerp((float)c[e], nc * nc / (float)rows, w);
+}
+
+AUR__HD static float aur__af_denom(const aur_real *r, int64_t rows, float eps1, int64_t b)
+{
+    double rmean = 0;
+    for (int64_t i = 0; i < rows; i++) rmean += r[b * rows + i];
+    float d = (float)(rmean / (double)rows);
+    return d < eps1 ? eps1 : d;
+}
+
+AUR__HD static float aur__af_update(int factored, aur_real *r, const aur_real *c, const aur_real *g, int64_t rows, int64_t cols,
+                                    float w, float denom, float floor2, int64_t i)
+{
+    float v;
+    if (factored) {
+        int64_t b = i / (rows * cols), ii = i / cols % rows, j = i % cols;
+        v = ((float)r[b * rows + ii] * (float)c[b * cols + j]) / denom;
+    } else {
+        float gi = (float)g[i];
+        r[i] = (aur_real)aur__lerp((float)r[i], gi * gi, w);
+        v = (float)r[i];
+    }
+    v = v < floor2 ? floor2 : v;
+    return (1.0f / sqrtf(v)) * (float)g[i];
+}
+
 /* torch cross_entropy of one row with label y and label smoothing s:
    (1 - s) nll + s mean_c(-log p_c). */
 AUR__HD static double aur__ce_row_loss(const aur_real *xr, int64_t C, int64_t y, double s)
@@ -5910,46 +5956,21 @@ static int aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, 
         float decay = (float)(1 - lr * wd);
         for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] * decay);
     }
-    float *u = o->scratch; /* the update, before scaling */
-    if (s->n_st == 1) {
-        aur_real *var = (aur_real *)s->st[0].data;
-        for (int64_t i = 0; i < n; i++) {
-            float gi = (float)g[i];
-            var[i] = (aur_real)aur__lerp((float)var[i], gi * gi, w);
-            u[i] = (float)var[i];
-        }
-    } else {
-        int64_t cols = P->shape[P->ndim - 1], rows = P->shape[P->ndim - 2], mats = rows * cols != 0 ? n / (rows * cols) : 0;
-        aur_real *rv = (aur_real *)s->st[0].data, *cv = (aur_real *)s->st[1].data;
-        for (int64_t b = 0; b < mats; b++) {
-            const aur_real *gb = g + b * rows * cols;
-            aur_real *r = rv + b * rows, *c = cv + b * cols;
-            double rmean = 0;
-            for (int64_t i = 0; i < rows; i++) { /* norm(g, dim=-1)^2 / cols */
-                double ss = 0;
-                for (int64_t j = 0; j < cols; j++) ss += (double)gb[i * cols + j] * gb[i * cols + j];
-                float nr = (float)sqrt(ss);
-                r[i] = (aur_real)aur__lerp((float)r[i], nr * nr / (float)cols, w);
-                rmean += r[i];
-            }
-            for (int64_t j = 0; j < cols; j++) {
-                double ss = 0;
-                for (int64_t i = 0; i < rows; i++) ss += (double)gb[i * cols + j] * gb[i * cols + j];
-                float nc = (float)sqrt(ss);
-                c[j] = (aur_real)aur__lerp((float)c[j], nc * nc / (float)rows, w);
-            }
-            float denom = (float)(rmean / (double)rows);
-            if (denom < (float)eps1) denom = (float)eps1;
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t j = 0; j < cols; j++) u[b * rows * cols + i * cols + j] = ((float)r[i] * (float)c[j]) / denom;
-        }
-    }
+    float *u = o->scratch; /* the update, before scaling (the rules: aur__af_*, shared with the GPU) */
+    int factored = s->n_st == 2;
+    int64_t cols = factored ? P->shape[P->ndim - 1] : n, rows = factored ? P->shape[P->ndim - 2] : 1;
+    int64_t mats = rows * cols != 0 ? n / (rows * cols) : 0;
+    aur_real *r = (aur_real *)s->st[0].data, *c = factored ? (aur_real *)s->st[1].data : NULL;
     float floor2 = (float)(eps1 * eps1);
+    for (int64_t e = 0; factored && e < mats * rows; e++) aur__af_row(r, g, cols, w, e);
+    for (int64_t e = 0; factored && e < mats * cols; e++) aur__af_col(c, g, rows, cols, w, e);
     double uu = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float v = u[i] < floor2 ? floor2 : u[i];
-        u[i] = (1.0f / sqrtf(v)) * (float)g[i];
-        uu += (double)u[i] * u[i];
+    for (int64_t b = 0; b < mats; b++) {
+        float denom = factored ? aur__af_denom(r, rows, (float)eps1, b) : 0;
+        for (int64_t i = b * rows * cols; i < (b + 1) * rows * cols; i++) {
+            u[i] = aur__af_update(factored, r, c, g, rows, cols, w, denom, floor2, i);
+            uu += (double)u[i] * u[i];
+        }
     }
     double unorm = (double)(float)sqrt(uu), denom = unorm / (sqrt((double)n) * o->o.d);
     float scale = (float)(-alpha / (denom > 1 ? denom : 1));

@@ -1406,57 +1406,26 @@ static int aur_cuda_adam(const aur__adam_k *k, float *p, float *m, float *v, con
 
 /* Adafactor's second moments: the row and column means of g^2 (matrices of
    rows x cols), or the full variance; one thread per row, column or element. */
+/* one thread per row, column, matrix or element: aurora.h's aur__af_* */
 __global__ void aur_k_adafactor_rows(float *r, const float *g, int64_t cols, float w, int64_t n_rows)
 {
-    AUR__CUDA_FOR(e, n_rows)
-    {
-        double ss = 0;
-        for (int64_t j = 0; j < cols; j++) ss += (double)g[e * cols + j] * g[e * cols + j];
-        float nr = (float)sqrt(ss);
-        r[e] = aur__lerp(r[e], nr * nr / (float)cols, w);
-    }
+    AUR__CUDA_FOR(e, n_rows) aur__af_row(r, g, cols, w, e);
 }
 
 __global__ void aur_k_adafactor_cols(float *c, const float *g, int64_t rows, int64_t cols, float w, int64_t n_cols)
 {
-    AUR__CUDA_FOR(e, n_cols)
-    {
-        int64_t b = e / cols, j = e % cols;
-        double ss = 0;
-        for (int64_t i = 0; i < rows; i++) ss += (double)g[(b * rows + i) * cols + j] * g[(b * rows + i) * cols + j];
-        float nc = (float)sqrt(ss);
-        c[e] = aur__lerp(c[e], nc * nc / (float)rows, w);
-    }
+    AUR__CUDA_FOR(e, n_cols) aur__af_col(c, g, rows, cols, w, e);
 }
 
 __global__ void aur_k_adafactor_denom(float *denom, const float *r, int64_t rows, int64_t mats, float eps1)
 {
-    AUR__CUDA_FOR(b, mats)
-    {
-        double rmean = 0;
-        for (int64_t i = 0; i < rows; i++) rmean += r[b * rows + i];
-        float d = (float)(rmean / (double)rows);
-        denom[b] = d < eps1 ? eps1 : d;
-    }
+    AUR__CUDA_FOR(b, mats) denom[b] = aur__af_denom(r, rows, eps1, b);
 }
 
-/* u = g / sqrt(max(v, eps1^2)) with v the variance or r_i c_j / denom */
 __global__ void aur_k_adafactor_u(int factored, float *u, const float *denom, float *r, const float *c, const float *g,
                                   int64_t rows, int64_t cols, float w, float floor2, int64_t n)
 {
-    AUR__CUDA_FOR(i, n)
-    {
-        float v;
-        if (factored) {
-            int64_t b = i / (rows * cols), ii = i / cols % rows, j = i % cols;
-            v = (r[b * rows + ii] * c[b * cols + j]) / denom[b];
-        } else {
-            r[i] = aur__lerp(r[i], g[i] * g[i], w); /* r is the variance here */
-            v = r[i];
-        }
-        v = v < floor2 ? floor2 : v;
-        u[i] = (1.0f / sqrtf(v)) * g[i];
-    }
+    AUR__CUDA_FOR(i, n) u[i] = aur__af_update(factored, r, c, g, rows, cols, w, factored ? denom[i / (rows * cols)] : 0.0f, floor2, i);
 }
 
 static int aur_cuda_adafactor_u(int factored, float *u, float *denom, float *r, float *c, const float *g, int64_t rows,
