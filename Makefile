@@ -8,6 +8,9 @@
 #                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
 #   make deps       installs missing Debian packages (libcjson-dev, libstb-dev)
+#   make headers    joins src/ into aurora.h, surya.h, lora.h, kernels.cuh (the library is
+#                   written in src/; the headers are generated and committed). LINES=1 adds
+#                   #line directives so errors point into src/ (do not commit those)
 
 CC ?= cc
 CXX ?= g++
@@ -29,7 +32,7 @@ EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d bui
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
-.PHONY: all binaries test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
+.PHONY: all binaries headers test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
 # the binaries build in parallel (about 30 translation units of the whole header)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 all: deps
@@ -73,6 +76,9 @@ build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEA
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_surya_%: examples/finetune_surya_%.c examples/surya_demo.h $(HEADERS) | build
 	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+
+headers:
+	@bash tools/make_headers.sh $(if $(filter 1,$(LINES)),--lines)
 
 test: all
 	@bash tests/run.sh all

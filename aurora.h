@@ -1,3 +1,5 @@
+/* aurora.h - GENERATED from src/ by `make headers` (tools/make_headers.sh; src/manifest
+   lists its files in order). Do not edit it: edit src/, run make headers, commit both. */
 /* aurora.h - v0.1 - fine-tune the Aurora and Surya foundation models in C/CUDA.  MIT licence.
 
    A header-only library in the stb style: tensors, tape autograd, CPU ops (and
@@ -482,6 +484,18 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
 
+/* ==== CUDA ==== */
+
+/* 1 if this build has the CUDA paths and a GPU answers. */
+AURDEF int aur_cuda_available(void);
+/* GPU bytes allocated through the library now and at most. */
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
+/* Starts a new peak: from now on the peak is measured from the current bytes. */
+AURDEF void aur_cuda_reset_peak(void);
+/* Attention on the GPU: fused kernels that never form the score matrix (1,
+   the default), or cuBLAS products with the weights formed per call (0). */
+AURDEF void aur_cuda_fused_attention(int on);
+
 /* ==== Aurora ====
    Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
    Swin U-Net backbone and a Perceiver decoder over (levels, lat, lon).
@@ -808,18 +822,6 @@ AURDEF aur_model *aur_trainer_model(const aur_trainer *tr);
    counts, groups and data. aur_trainer_run prints it when it starts. */
 AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out);
 AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
-
-/* ==== CUDA ==== */
-
-/* 1 if this build has the CUDA paths and a GPU answers. */
-AURDEF int aur_cuda_available(void);
-/* GPU bytes allocated through the library now and at most. */
-AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
-/* Starts a new peak: from now on the peak is measured from the current bytes. */
-AURDEF void aur_cuda_reset_peak(void);
-/* Attention on the GPU: fused kernels that never form the score matrix (1,
-   the default), or cuBLAS products with the weights formed per call (0). */
-AURDEF void aur_cuda_fused_attention(int on);
 
 #endif /* AURORA_H */
 
@@ -3282,66 +3284,6 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     return aur__sdpa_record(t, y, in, P, scale);
 }
 
-/* ==== op: dropout ====
-   A counter-based generator: element i of the call that starts at stream
-   offset o keeps its value when hash(seed, o + i) >= p. Nothing is stored:
-   backward (and checkpoint recomputation) regenerate the same mask. */
-
-
-static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset, double p,
-                               int accumulate)
-{
-    aur_real scale = (aur_real)(1.0 / (1.0 - p));
-    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        aur_real v = aur__dropout_keep(seed, offset + (uint64_t)i, p) ? x[i] * scale : 0;
-        y[i] = accumulate ? y[i] + v : v;
-    }
-}
-
-/* Both devices draw the same mask: the CUDA kernel calls aur__dropout_keep too. */
-static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
-                            double p, int accumulate)
-{
-#ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) return aur_cuda_dropout(y, x, n, seed, offset, p, accumulate);
-#endif
-    (void)dev;
-    aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
-    return 0;
-}
-
-static int aur__dropout_back(aur_tape *t, aur__node *n)
-{
-    aur_real *dx = aur__grad(n->in[0]);
-    (void)t;
-    return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
-                            n->farg[0], 1);
-}
-
-AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
-{
-    if (aur__check("dropout", &x, 1)) return NULL;
-    if (!(p >= 0 && p < 1)) {
-        aur__err(AUR_EINVAL, "dropout: p = %g is outside [0, 1)", p);
-        return NULL;
-    }
-    if (!t->training || p == 0) return x;
-    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
-    if (!y) return NULL;
-    uint64_t offset = t->rng_offset;
-    t->rng_offset += (uint64_t)x->numel;
-    if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = (int64_t)t->seed;
-        n->iarg[1] = (int64_t)offset;
-        n->farg[0] = p;
-    }
-    return y;
-}
-
 /* ==== ops: concat, slice, split, pad ====
    Each moves blocks: a tensor seen as (outer, axis, inner) is copied block by
    block. Backward adds the same blocks the other way. */
@@ -4077,6 +4019,66 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
         n->farg[1] = (double)valid;
     }
     return out;
+}
+
+/* ==== op: dropout ====
+   A counter-based generator: element i of the call that starts at stream
+   offset o keeps its value when hash(seed, o + i) >= p. Nothing is stored:
+   backward (and checkpoint recomputation) regenerate the same mask. */
+
+
+static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset, double p,
+                               int accumulate)
+{
+    aur_real scale = (aur_real)(1.0 / (1.0 - p));
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        aur_real v = aur__dropout_keep(seed, offset + (uint64_t)i, p) ? x[i] * scale : 0;
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+/* Both devices draw the same mask: the CUDA kernel calls aur__dropout_keep too. */
+static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
+                            double p, int accumulate)
+{
+#ifdef AUR__HAS_CUDA
+    if (dev == AUR_CUDA) return aur_cuda_dropout(y, x, n, seed, offset, p, accumulate);
+#endif
+    (void)dev;
+    aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
+    return 0;
+}
+
+static int aur__dropout_back(aur_tape *t, aur__node *n)
+{
+    aur_real *dx = aur__grad(n->in[0]);
+    (void)t;
+    return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
+                            n->farg[0], 1);
+}
+
+AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
+{
+    if (aur__check("dropout", &x, 1)) return NULL;
+    if (!(p >= 0 && p < 1)) {
+        aur__err(AUR_EINVAL, "dropout: p = %g is outside [0, 1)", p);
+        return NULL;
+    }
+    if (!t->training || p == 0) return x;
+    aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
+    if (!y) return NULL;
+    uint64_t offset = t->rng_offset;
+    t->rng_offset += (uint64_t)x->numel;
+    if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
+    if (aur__records(t, y)) {
+        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+        if (!n) return NULL;
+        n->iarg[0] = (int64_t)t->seed;
+        n->iarg[1] = (int64_t)offset;
+        n->farg[0] = p;
+    }
+    return y;
 }
 
 /* ==== ops: clamp, expand, per-channel normalisation, row gather ==== */
@@ -11226,4 +11228,4 @@ AURDEF int aur_trainer_run(aur_trainer *tr)
     return rc;
 }
 
-#endif /* AURORA_IMPLEMENTATION */
+#endif /* AUR__CORE_IMPL_DONE */

@@ -1,3 +1,5 @@
+/* kernels.cuh - GENERATED from src/ by `make headers` (tools/make_headers.sh; src/manifest
+   lists its files in order). Do not edit it: edit src/, run make headers, commit both. */
 /* kernels.cuh - the CUDA kernels of aurora.h.
 
    Included by the implementation (aurora.h) when it is compiled by nvcc

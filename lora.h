@@ -1,3 +1,5 @@
+/* lora.h - GENERATED from src/ by `make headers` (tools/make_headers.sh; src/manifest
+   lists its files in order). Do not edit it: edit src/, run make headers, commit both. */
 /* lora.h - LoRA adapters for any linear layer of an aurora.h model (Aurora or
    Surya), interchangeable with Hugging Face PEFT. MIT licence.
 
@@ -82,6 +84,10 @@ AURDEF const char *aur_lora_model_name(const char *peft_name, char *buf, size_t 
 AURDEF int aur_lora_load_peft_state_dict(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
 
 #endif /* LORA_H */
+
+/* ======================================================================== */
+/*                            IMPLEMENTATION                                */
+/* ======================================================================== */
 
 #if defined(AURORA_IMPLEMENTATION) && !defined(LORA__IMPL_DONE)
 #define LORA__IMPL_DONE
@@ -468,4 +474,4 @@ AURDEF int aur_lora_load(aur_model *m, const char *dir)
     return rc;
 }
 
-#endif /* LORA implementation */
+#endif /* LORA__IMPL_DONE */

@@ -1,3 +1,5 @@
+/* surya.h - GENERATED from src/ by `make headers` (tools/make_headers.sh; src/manifest
+   lists its files in order). Do not edit it: edit src/, run make headers, commit both. */
 /* surya.h - NASA-IMPACT's Surya (HelioSpectFormer) and its fine-tuning heads,
    on aurora.h's core. MIT licence.
 
@@ -1314,4 +1316,4 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
     return rc;
 }
 
-#endif /* SURYA implementation */
+#endif /* SURYA__IMPL_DONE */

@@ -46,6 +46,8 @@ if [ "$mode" = cuda ]; then
     [ "$failed" -eq 0 ]
     exit
 fi
+# the committed headers are what src/ generates (make headers)
+run "headers match src/" bash tools/make_headers.sh --check
 for t in $tests; do
     [ "$mode" = all ] && run "$t" "build/$t"
     run "asan/$t" "build/asan/$t"

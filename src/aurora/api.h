@@ -1,0 +1,149 @@
+/* ==== Aurora ====
+   Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
+   Swin U-Net backbone and a Perceiver decoder over (levels, lat, lon).
+   The parameter names are the reference's state_dict keys. */
+
+#define AUR_MAX_VARS 64
+#define AUR_MAX_STAGES 6
+#define AUR_MAX_LEVELS 64
+#define AUR_NAME_LEN 48
+
+/* An ordered list of variable names. */
+typedef struct aur_var_list {
+    int n;
+    char name[AUR_MAX_VARS][AUR_NAME_LEN];
+} aur_var_list;
+
+typedef enum aur_lora_mode { AUR_LORA_SINGLE = 0, AUR_LORA_FROM_SECOND = 1, AUR_LORA_ALL = 2 } aur_lora_mode;
+
+/* Every constructor keyword of the reference Aurora, with its meaning.
+   Start from a preset (aur_aurora_preset) and change what you need. */
+typedef struct aur_aurora_config {
+    aur_var_list surf_vars, static_vars, atmos_vars; /* variables the model has weights for */
+    int window_size[3];                              /* Swin window (levels, lat, lon) */
+    int n_stages;                                    /* len(encoder_depths) */
+    int encoder_depths[AUR_MAX_STAGES], encoder_num_heads[AUR_MAX_STAGES];
+    int decoder_depths[AUR_MAX_STAGES], decoder_num_heads[AUR_MAX_STAGES];
+    int latent_levels;        /* Ld: 1 surface latent + Ld-1 atmospheric latents */
+    int patch_size, embed_dim, num_heads; /* P, D, Perceiver heads */
+    double mlp_ratio, dec_mlp_ratio;
+    double drop_path, drop_rate;
+    int enc_depth, dec_depth; /* Perceiver layers */
+    double perceiver_ln_eps;
+    int max_history_size;     /* Tmax */
+    double timestep_seconds;  /* lead time of one step */
+    int stabilise_level_agg;  /* ln_k/ln_q in the first encoder Perceiver layer */
+    int use_lora, lora_steps;
+    aur_lora_mode lora_mode;
+    int n_surf_stats;         /* surf_stats: (loc, scale) overrides for surface and static variables */
+    char surf_stats_name[AUR_MAX_VARS][AUR_NAME_LEN];
+    double surf_stats[AUR_MAX_VARS][2];
+    int autocast;             /* BF16 matrix products in the backbone */
+    int n_level_condition;    /* level_condition: per-level patch embeddings and heads for these levels */
+    double level_condition[AUR_MAX_LEVELS];
+    int dynamic_vars, atmos_static_vars;
+    aur_var_list separate_perceiver, modulation_heads, positive_surf_vars, positive_atmos_vars;
+    int clamp_at_first_step, simulate_indexing_bug;
+    int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
+    int checkpoint_blocks;   /* activation checkpointing of every backbone block (no numerical effect) */
+} aur_aurora_config;
+
+/* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
+   "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",
+   "aurora-highres", "aurora-air-pollution", "aurora-wave"; or by the
+   reference's class name ("AuroraSmallPretrained", ...). */
+AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg);
+/* The list of preset names, NULL-terminated. */
+AURDEF const char *const *aur_aurora_preset_names(void);
+/* Applies constructor keywords from a JSON object (as the fixtures' model.kwargs)
+   on top of cfg; an unknown key or a bad value is an error naming it. */
+AURDEF int aur_aurora_config_json(const struct cJSON *kwargs, aur_aurora_config *cfg);
+
+/* Declares the parameter table of a configuration into an empty model,
+   without allocating any data (for listing a 1.3 B model's table). */
+AURDEF int aur_aurora_declare(aur_model *m, const aur_aurora_config *cfg);
+/* An Aurora model with freshly initialised weights (the reference's
+   initialisation, from seed) on a device. Owned: aur_model_free. */
+AURDEF aur_model *aur_aurora_create(const aur_aurora_config *cfg, aur_device device, uint64_t seed);
+/* The parameter table and statistics of cfg without any weights (listing a
+   1.3 B model, checking data, planning memory). Owned: aur_model_free. */
+AURDEF aur_model *aur_aurora_declare_model(const aur_aurora_config *cfg);
+AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m);
+/* Re-initialises the weights (from seed) by the reference's rules. */
+AURDEF int aur_aurora_init_weights(aur_model *m, uint64_t seed);
+/* Loads a checkpoint by name after the reference's adaptations: the old
+   fused-head layout of pretrained files, the Wave renames, and zero-padding
+   of the patch-embedding history to max_history_size. */
+AURDEF int aur_aurora_load(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
+
+/* ---- normalisation statistics ----
+   Aurora normalises every variable with a location and scale: surface and
+   static variables by name ("2t"), atmospheric ones per level ("z_500").
+   Every model starts with the reference's full table; register new ones. */
+AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale);
+AURDEF int aur_aurora_get_stats(const aur_model *m, const char *key, double *loc, double *scale);
+/* "850" for 850, "0_5" for 0.5: the key suffix of a level. */
+AURDEF void aur_level_to_str(double level, char *buf, size_t size);
+
+/* ---- batches ----
+   Physical units. The order of the variables is the order of the model's
+   inputs and outputs. A loaded or created batch owns its tensors; a
+   prediction's tensors belong to the tape. aur_batch_free frees the struct,
+   and the tensors only when the batch owns them. */
+typedef struct aur_batch {
+    int B, T, C, H, W;
+    aur_var_list surf_names, static_names, atmos_names;
+    aur_tensor *surf[AUR_MAX_VARS];    /* (B, T, H, W), oldest step first */
+    aur_tensor *statics[AUR_MAX_VARS]; /* (H, W) */
+    aur_tensor *atmos[AUR_MAX_VARS];   /* (B, T, C, H, W) */
+    float *lat, *lon;                  /* (H) and (W), or (H, W) each when lat_2d / lon_2d */
+    int lat_2d, lon_2d;
+    double levels[AUR_MAX_LEVELS];     /* hPa, C of them */
+    double *time;                      /* B UTC Unix seconds: the time of the last history step */
+    int rollout_step;
+    int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
+} aur_batch;
+
+/* A batch from a safetensors file: surf/{v} (B,T,H,W), static/{v} (H,W),
+   atmos/{v} (B,T,C,H,W), meta/lat, meta/lon, meta/levels, and metadata
+   keys surf_vars, static_vars, atmos_vars (comma lists giving the order),
+   time_unix (comma list, B values) and rollout_step. Refuses NaN/Inf,
+   missing or misshapen tensors with a message naming them. Owned. */
+AURDEF aur_batch *aur_batch_load(const char *path);
+/* The same, keeping NaN/Inf values (AuroraWave's wave variables, or data
+   that aur_aurora_check_batch should report on). */
+AURDEF aur_batch *aur_batch_load_unchecked(const char *path);
+AURDEF int aur_batch_save(const aur_batch *b, const char *path);
+/* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
+AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
+                                   const aur_var_list *atmos);
+AURDEF void aur_batch_free(aur_batch *b);
+/* Variable lookup (NULL if absent, no error). */
+AURDEF aur_tensor *aur_batch_surf(const aur_batch *b, const char *name);
+AURDEF aur_tensor *aur_batch_atmos(const aur_batch *b, const char *name);
+AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name);
+
+/* ---- running the model ---- */
+
+/* One forward step: normalise, crop, encode, backbone, decode, unnormalise.
+   The prediction (B, 1, ...) lives on the tape; free the returned struct
+   with aur_batch_free (before or after aur_tape_reset). */
+AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b);
+/* Autoregressive rollout: preds[s] for s < steps, each fed back as the
+   newest history step (gradients flow through the whole rollout). */
+AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
+/* The fine-tuning loss of the fixtures: the mean over variables (surface,
+   then atmospheric) of the MSE of normalised prediction and target, over
+   the cells where both are finite (AuroraWave predicts NaN where there are
+   no waves; everywhere else this is the plain MSE). */
+AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target);
+
+/* Test hooks. A probe sees every named intermediate ("encoder_out",
+   "backbone/enc0_blocks_out", "encoder/pos_encode", ...) as it is made,
+   with the rollout step of the input batch. */
+typedef void (*aur_probe_fn)(void *ctx, const char *name, int step, const aur_tensor *x);
+AURDEF void aur_aurora_set_probe(aur_model *m, aur_probe_fn fn, void *ctx);
+/* Use these position and scale encodings (L x D floats each, copied) instead
+   of computing them: the scale encoding is chaotic (its phases reach 1e8
+   rad), so fidelity tests inject the reference's. NULL stops overriding. */
+AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const float *scale, int64_t L);

@@ -1,0 +1,346 @@
+/* ======================================================================== */
+/*                                 AURORA                                   */
+/* ======================================================================== */
+
+/* ==== Aurora: configuration and presets ==== */
+
+static int aur__vl_find(const aur_var_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return i;
+    return -1;
+}
+
+static int aur__vl_add(aur_var_list *l, const char *name)
+{
+    if (l->n >= AUR_MAX_VARS) return aur__err(AUR_EINVAL, "more than %d variables", AUR_MAX_VARS);
+    if (strlen(name) >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "variable name '%s' is longer than %d", name, AUR_NAME_LEN - 1);
+    snprintf(l->name[l->n++], AUR_NAME_LEN, "%s", name);
+    return 0;
+}
+
+/* A list from a space-separated string (presets). */
+static aur_var_list aur__vl(const char *names)
+{
+    aur_var_list l;
+    memset(&l, 0, sizeof l);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) aur__vl_add(&l, tok);
+    return l;
+}
+
+static void aur__set_stages(aur_aurora_config *c, int n, const int *ed, const int *eh, const int *dd, const int *dh)
+{
+    c->n_stages = n;
+    for (int i = 0; i < n; i++) {
+        c->encoder_depths[i] = ed[i];
+        c->encoder_num_heads[i] = eh[i];
+        c->decoder_depths[i] = dd[i];
+        c->decoder_num_heads[i] = dh[i];
+    }
+}
+
+/* The reference's base class defaults (which are the 0.25 fine-tuned model, LoRA on). */
+static aur_aurora_config aur__aurora_base(void)
+{
+    aur_aurora_config c;
+    memset(&c, 0, sizeof c);
+    c.surf_vars = aur__vl("2t 10u 10v msl");
+    c.static_vars = aur__vl("lsm z slt");
+    c.atmos_vars = aur__vl("z u v t q");
+    c.window_size[0] = 2;
+    c.window_size[1] = 6;
+    c.window_size[2] = 12;
+    int ed[3] = {6, 10, 8}, eh[3] = {8, 16, 32}, dd[3] = {8, 10, 6}, dh[3] = {32, 16, 8};
+    aur__set_stages(&c, 3, ed, eh, dd, dh);
+    c.latent_levels = 4;
+    c.patch_size = 4;
+    c.embed_dim = 512;
+    c.num_heads = 16;
+    c.mlp_ratio = 4.0;
+    c.dec_mlp_ratio = 2.0;
+    c.enc_depth = c.dec_depth = 1;
+    c.perceiver_ln_eps = 1e-5;
+    c.max_history_size = 2;
+    c.timestep_seconds = 6 * 3600;
+    c.use_lora = 1;
+    c.lora_steps = 40;
+    c.lora_mode = AUR_LORA_SINGLE;
+    return c;
+}
+
+static const char *const aur__preset_names[] = {"aurora-pretrained", "aurora-small-pretrained", "aurora-0.25-finetuned",
+                                                "aurora-12h-pretrained", "aurora-highres", "aurora-air-pollution",
+                                                "aurora-wave", NULL};
+
+AURDEF const char *const *aur_aurora_preset_names(void) { return aur__preset_names; }
+
+/* AuroraWave models each angle as sin and cos, and each wave variable with a
+   density channel: its surf_vars keyword lists the data's names, expanded here. */
+static aur_var_list aur__wave_expand(const aur_var_list *in)
+{
+    static const char *const angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
+    static const char *const density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
+                                          "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
+    aur_var_list out;
+    memset(&out, 0, sizeof out);
+    char name[AUR_NAME_LEN + 16];
+    for (int i = 0; i < in->n; i++) {
+        const char *v = in->name[i];
+        int is_angle = 0, has_density = 0;
+        for (size_t k = 0; k < sizeof angles / sizeof angles[0]; k++) is_angle |= !strcmp(v, angles[k]);
+        for (size_t k = 0; k < sizeof density / sizeof density[0]; k++) has_density |= !strcmp(v, density[k]);
+        if (is_angle) {
+            snprintf(name, sizeof name, "%s_sin", v);
+            aur__vl_add(&out, name);
+            snprintf(name, sizeof name, "%s_cos", v);
+            aur__vl_add(&out, name);
+        } else {
+            aur__vl_add(&out, v);
+        }
+        if (has_density) {
+            snprintf(name, sizeof name, "%s_density", v);
+            aur__vl_add(&out, name);
+        }
+    }
+    return out;
+}
+
+/* The reference's class names, as aliases of the presets. */
+static const char *aur__preset_of_class(const char *name)
+{
+    static const char *const map[][2] = {{"Aurora", "aurora-0.25-finetuned"},
+                                         {"AuroraPretrained", "aurora-pretrained"},
+                                         {"AuroraSmallPretrained", "aurora-small-pretrained"},
+                                         {"AuroraSmall", "aurora-small-pretrained"},
+                                         {"Aurora12hPretrained", "aurora-12h-pretrained"},
+                                         {"AuroraHighRes", "aurora-highres"},
+                                         {"AuroraAirPollution", "aurora-air-pollution"},
+                                         {"AuroraWave", "aurora-wave"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(name, map[i][0])) return map[i][1];
+    return name;
+}
+
+AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
+{
+    aur_aurora_config c = aur__aurora_base();
+    name = aur__preset_of_class(name);
+    if (!strcmp(name, "aurora-0.25-finetuned") || !strcmp(name, "aurora")) {
+    } else if (!strcmp(name, "aurora-pretrained")) {
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-small-pretrained") || !strcmp(name, "aurora-small")) {
+        int ed[3] = {2, 6, 2}, eh[3] = {4, 8, 16}, dd[3] = {2, 6, 2}, dh[3] = {16, 8, 4};
+        aur__set_stages(&c, 3, ed, eh, dd, dh);
+        c.embed_dim = 256;
+        c.num_heads = 8;
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-12h-pretrained")) {
+        c.timestep_seconds = 12 * 3600;
+        c.use_lora = 0;
+    } else if (!strcmp(name, "aurora-highres")) {
+        int ed[3] = {6, 8, 8}, eh[3] = {8, 16, 32}, dd[3] = {8, 8, 6}, dh[3] = {32, 16, 8};
+        aur__set_stages(&c, 3, ed, eh, dd, dh);
+        c.patch_size = 10;
+    } else if (!strcmp(name, "aurora-air-pollution")) {
+        static const double lv[13] = {50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000};
+        c.surf_vars = aur__vl("2t 10u 10v msl pm1 pm2p5 pm10 tcco tc_no tcno2 gtco3 tcso2");
+        c.static_vars = aur__vl("lsm z slt static_ammonia static_ammonia_log static_co static_co_log static_nox "
+                                "static_nox_log static_so2 static_so2_log");
+        c.atmos_vars = aur__vl("z u v t q co no no2 go3 so2");
+        c.patch_size = 3;
+        c.timestep_seconds = 12 * 3600;
+        c.n_level_condition = 13;
+        memcpy(c.level_condition, lv, sizeof lv);
+        c.dynamic_vars = c.atmos_static_vars = 1;
+        c.separate_perceiver = aur__vl("co no no2 go3 so2");
+        c.modulation_heads = aur__vl("pm1 pm2p5 pm10 co tcco no tc_no no2 tcno2 so2 tcso2 go3 gtco3");
+        c.positive_surf_vars = aur__vl("pm1 pm2p5 pm10 tcco tc_no tcno2 gtco3 tcso2");
+        c.positive_atmos_vars = aur__vl("co no no2 go3 so2");
+        c.simulate_indexing_bug = 1;
+        c.air_pollution = 1;
+    } else if (!strcmp(name, "aurora-wave")) {
+        aur_var_list data = aur__vl("2t 10u 10v msl swh mwd mwp pp1d shww mdww mpww shts mdts mpts swh1 mwd1 mwp1 swh2 mwd2 "
+                                    "mwp2 wind 10u_wave 10v_wave");
+        c.surf_vars = aur__wave_expand(&data);
+        c.static_vars = aur__vl("lsm z slt wmb lat_mask");
+        c.lora_mode = AUR_LORA_FROM_SECOND;
+        c.stabilise_level_agg = 1;
+        c.wave = 1;
+    } else {
+        return aur__err(AUR_EINVAL, "unknown Aurora preset '%s' (aurora-pretrained, aurora-small-pretrained, "
+                        "aurora-0.25-finetuned, aurora-12h-pretrained, aurora-highres, aurora-air-pollution, aurora-wave)", name);
+    }
+    *cfg = c;
+    return 0;
+}
+
+/* ---- the configuration from JSON keywords ---- */
+
+static int aur__json_int(const cJSON *v, const char *key, int *out)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
+        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected an integer", key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int aur__json_bool(const cJSON *v, const char *key, int *out)
+{
+    if (!cJSON_IsBool(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected true or false", key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+static int aur__json_num(const cJSON *v, const char *key, double *out)
+{
+    if (!cJSON_IsNumber(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a number", key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int aur__json_names(const cJSON *v, const char *key, aur_var_list *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsArray(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of names", key);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': a name is not a string", key);
+        if (aur__vl_add(out, e->valuestring)) return AUR_EINVAL;
+    }
+    return 0;
+}
+
+static int aur__json_ints(const cJSON *v, const char *key, int *out, int max, int *n)
+{
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
+        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of at most %d integers", key, max);
+    int k = 0;
+    for (const cJSON *e = v->child; e; e = e->next)
+        if (aur__json_int(e, key, &out[k++])) return AUR_EINVAL;
+    *n = k;
+    return 0;
+}
+
+/* One keyword; returns 1 if the key is not an Aurora keyword. */
+static int aur__config_key(aur_aurora_config *c, const cJSON *v)
+{
+    const char *k = v->string;
+    int n = 0, rc = 0;
+    if (!strcmp(k, "surf_vars")) {
+        rc = aur__json_names(v, k, &c->surf_vars);
+        if (!rc && c->wave) c->surf_vars = aur__wave_expand(&c->surf_vars); /* as the AuroraWave subclass does */
+    }
+    else if (!strcmp(k, "static_vars")) rc = aur__json_names(v, k, &c->static_vars);
+    else if (!strcmp(k, "atmos_vars")) rc = aur__json_names(v, k, &c->atmos_vars);
+    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, k, c->window_size, 3, &n) || (n != 3 ? aur__err(AUR_EINVAL, "window_size needs 3 values") : 0);
+    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, k, c->encoder_depths, AUR_MAX_STAGES, &c->n_stages);
+    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, k, c->encoder_num_heads, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, k, c->decoder_depths, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, k, c->decoder_num_heads, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, k, &c->latent_levels);
+    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, k, &c->patch_size);
+    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, k, &c->embed_dim);
+    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, k, &c->num_heads);
+    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, k, &c->mlp_ratio);
+    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, k, &c->dec_mlp_ratio);
+    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, k, &c->drop_path);
+    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, k, &c->drop_rate);
+    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, k, &c->enc_depth);
+    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, k, &c->dec_depth);
+    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, k, &c->perceiver_ln_eps);
+    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, k, &c->max_history_size);
+    else if (!strcmp(k, "timestep")) {
+        const cJSON *s = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "timedelta_seconds") : v;
+        rc = aur__json_num(s, k, &c->timestep_seconds);
+    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, k, &c->stabilise_level_agg);
+    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, k, &c->use_lora);
+    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, k, &c->lora_steps);
+    else if (!strcmp(k, "lora_mode")) {
+        const char *m = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(m, "single")) c->lora_mode = AUR_LORA_SINGLE;
+        else if (!strcmp(m, "from_second")) c->lora_mode = AUR_LORA_FROM_SECOND;
+        else if (!strcmp(m, "all")) c->lora_mode = AUR_LORA_ALL;
+        else rc = aur__err(AUR_EINVAL, "lora_mode '%s': expected single, from_second or all", m);
+    } else if (!strcmp(k, "surf_stats")) {
+        c->n_surf_stats = 0;
+        for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
+                rc = aur__err(AUR_EINVAL, "surf_stats['%s']: expected [location, scale]", e->string);
+            else {
+                snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
+                c->surf_stats[c->n_surf_stats][0] = cJSON_GetArrayItem(e, 0)->valuedouble;
+                c->surf_stats[c->n_surf_stats++][1] = cJSON_GetArrayItem(e, 1)->valuedouble;
+            }
+        }
+        if (!cJSON_IsNull(v) && !cJSON_IsObject(v)) rc = aur__err(AUR_EINVAL, "surf_stats: expected an object or null");
+    } else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, k, &c->autocast);
+    else if (!strcmp(k, "bf16_mode")) { /* deprecated: sets autocast */
+        int on = 0;
+        rc = aur__json_bool(v, k, &on);
+        if (on) c->autocast = 1;
+    } else if (!strcmp(k, "level_condition")) {
+        c->n_level_condition = 0;
+        for (const cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && !rc; e = e->next)
+            rc = c->n_level_condition >= AUR_MAX_LEVELS ? aur__err(AUR_EINVAL, "level_condition: too many levels")
+                                                        : aur__json_num(e, k, &c->level_condition[c->n_level_condition++]);
+    } else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, k, &c->dynamic_vars);
+    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, k, &c->atmos_static_vars);
+    else if (!strcmp(k, "separate_perceiver")) rc = aur__json_names(v, k, &c->separate_perceiver);
+    else if (!strcmp(k, "modulation_heads")) rc = aur__json_names(v, k, &c->modulation_heads);
+    else if (!strcmp(k, "positive_surf_vars")) rc = aur__json_names(v, k, &c->positive_surf_vars);
+    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__json_names(v, k, &c->positive_atmos_vars);
+    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, k, &c->clamp_at_first_step);
+    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, k, &c->simulate_indexing_bug);
+    else return 1;
+    return rc ? AUR_EINVAL : 0;
+}
+
+/* The rules the reference asserts (and the combinations it cannot run). */
+static int aur__config_check(const aur_aurora_config *c)
+{
+    const int D = c->embed_dim;
+    if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
+    int se = 0, sd = 0;
+    for (int i = 0; i < c->n_stages; i++) {
+        se += c->encoder_depths[i];
+        sd += c->decoder_depths[i];
+        int di = D << i;
+        if (c->encoder_num_heads[i] < 1 || di % c->encoder_num_heads[i] || c->decoder_num_heads[i] < 1 ||
+            (D << (c->n_stages - 1 - i)) % c->decoder_num_heads[i])
+            return aur__err(AUR_EINVAL, "Aurora: stage %d width does not split into its heads", i);
+    }
+    if (se != sd) return aur__err(AUR_EINVAL, "Aurora: encoder depths sum to %d, decoder depths to %d", se, sd);
+    if (D < 4 || D % 4) return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4", D);
+    if (c->num_heads < 1 || c->num_heads > D) return aur__err(AUR_EINVAL, "Aurora: num_heads %d", c->num_heads);
+    if (c->latent_levels < 2) return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be > 1", c->latent_levels);
+    for (int a = 0; a < 3; a++)
+        if (c->window_size[a] < 1) return aur__err(AUR_EINVAL, "Aurora: window_size must be positive");
+    if (c->latent_levels % c->window_size[0])
+        return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be a multiple of window_size[0] %d", c->latent_levels, c->window_size[0]);
+    if (c->patch_size < 2) return aur__err(AUR_EINVAL, "Aurora: patch_size %d (the patch area needs P >= 2)", c->patch_size);
+    if (c->max_history_size < 1 || c->enc_depth < 1 || c->dec_depth < 1 || c->lora_steps < 1)
+        return aur__err(AUR_EINVAL, "Aurora: max_history_size, enc_depth, dec_depth and lora_steps must be >= 1");
+    if (!(c->mlp_ratio > 0 && c->dec_mlp_ratio > 0 && c->perceiver_ln_eps > 0 && c->timestep_seconds > 0))
+        return aur__err(AUR_EINVAL, "Aurora: mlp ratios, perceiver_ln_eps and timestep must be positive");
+    if (!(c->drop_path >= 0 && c->drop_path < 1 && c->drop_rate >= 0 && c->drop_rate < 1))
+        return aur__err(AUR_EINVAL, "Aurora: drop_path and drop_rate must be in [0, 1)");
+    if (c->atmos_static_vars && !c->dynamic_vars)
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: atmos_static_vars without dynamic_vars cannot run in the reference either");
+    return 0;
+}
+
+AURDEF int aur_aurora_config_json(const cJSON *kwargs, aur_aurora_config *cfg)
+{
+    if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Aurora keywords: expected a JSON object");
+    aur_aurora_config c = *cfg;
+    for (const cJSON *v = kwargs->child; v; v = v->next) {
+        int rc = aur__config_key(&c, v);
+        if (rc == 1) return aur__err(AUR_EINVAL, "unknown Aurora keyword '%s'", v->string);
+        if (rc) return rc;
+    }
+    int rc = aur__config_check(&c);
+    if (!rc) *cfg = c;
+    return rc;
+}

@@ -1,0 +1,206 @@
+/* ---- the whole step (§8) ---- */
+
+/* The LoRA set a step uses (§6), or -1. */
+static int aur__lora_set(const aur_aurora_config *c, int step)
+{
+    if (!c->use_lora || step >= c->lora_steps) return -1;
+    if (c->lora_mode == AUR_LORA_SINGLE) return 0;
+    if (c->lora_mode == AUR_LORA_FROM_SECOND) return step >= 1 ? 0 : -1;
+    return step;
+}
+
+/* The prediction batch: metadata of the next step, tensors to fill. */
+static aur_batch *aur__pred_shell(const aur__fwd *F)
+{
+    const aur_batch *b = F->in;
+    aur_batch *p = aur__batch_shell(F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    if (!p) return NULL;
+    memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
+    memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
+    for (int i = 0; i < F->B; i++) p->time[i] = b->time[i] + F->c->timestep_seconds;
+    memcpy(p->levels, F->levels, sizeof p->levels);
+    p->rollout_step = b->rollout_step + 1;
+    p->surf_names = b->surf_names;
+    p->static_names = b->static_names;
+    p->atmos_names = b->atmos_names;
+    return p;
+}
+
+AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !t || !b) return NULL;
+    const aur_aurora_config *c = &A->cfg;
+    if (c->drop_rate > 0 && t->training && t->grad_on) {
+        aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented");
+        return NULL;
+    }
+    aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
+    aur_batch *w = (aur_batch *)aur_tape_alloc(t, sizeof *w); /* the batch as the hooks change it */
+    if (!F || !w) return NULL;
+    memset(F, 0, sizeof *F);
+    *w = *b;
+    w->owns_tensors = 0;
+    if (c->wave && aur__wave_transform(t, w)) return NULL;
+    b = w;
+    F->A = A, F->t = t, F->c = c, F->in = w;
+    F->D = c->embed_dim, F->Ld = c->latent_levels;
+    F->step = aur__probe_step = b->rollout_step;
+    F->lora_set = aur__lora_set(c, F->step);
+    if (aur__fwd_inputs(F, b) || (c->wave && aur__wave_pre_encoder(F, w))) return NULL;
+    /* cropped coordinates and the lead-time encoding (shared by the encoder and time_mlp) */
+    int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
+    F->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
+    if (!F->lat) return NULL;
+    F->lon = F->lat + nlat;
+    F->lead_enc = F->lon + nlon;
+    memcpy(F->lat, b->lat, sizeof(float) * (size_t)nlat);
+    memcpy(F->lon, b->lon, sizeof(float) * (size_t)nlon);
+    double lead[4096];
+    if (F->B > 4096) return NULL;
+    for (int i = 0; i < F->B; i++) lead[i] = (double)(float)(c->timestep_seconds / 3600.0);
+    if (aur__fourier(lead, F->B, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return NULL;
+
+    aur_tensor *x = aur__backbone(F, aur__encoder(F));
+    aur_tensor *surf[AUR_MAX_VARS], *surf_mod[AUR_MAX_VARS], *atmos[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS];
+    if (!x || aur__decoder(F, x, surf, surf_mod, atmos, atmos_mod)) return NULL;
+    if (c->air_pollution && aur__air_pollution_post(F, surf, surf_mod, atmos, atmos_mod)) return NULL;
+    aur_var_list surf_names = b->surf_names; /* the Wave hook renames the predictions */
+    if (c->wave && aur__wave_post(F, &surf_names, surf)) return NULL;
+    aur_batch *p = aur__pred_shell(F);
+    if (!p) return NULL;
+    p->surf_names = surf_names;
+    int clamp = p->rollout_step > 1 || c->clamp_at_first_step, ok = 1;
+    for (int i = 0; i < surf_names.n && ok; i++) {
+        const char *v = surf_names.name[i];
+        aur_tensor *y = aur_reshape(t, surf[i], aur_shape4(F->B, 1, F->H, F->W));
+        if (clamp && aur__vl_find(&c->positive_surf_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
+        ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
+    }
+    for (int i = 0; i < b->atmos_names.n && ok; i++) {
+        const char *v = b->atmos_names.name[i];
+        aur_tensor *y = aur_reshape(t, atmos[i], aur_shape5(F->B, 1, F->C, F->H, F->W));
+        if (clamp && aur__vl_find(&c->positive_atmos_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
+        ok = (p->atmos[i] = aur__norm_atmos(F, y, v, 1)) != NULL;
+    }
+    for (int i = 0; i < b->static_names.n && ok; i++) /* normalised then unnormalised, as the reference returns them */
+        ok = (p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1)) != NULL;
+    if (!ok) {
+        aur_batch_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* ---- loss and rollout ---- */
+
+AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !pred || !target) return NULL;
+    aur__fwd F;
+    memset(&F, 0, sizeof F);
+    F.A = A, F.t = t, F.c = &A->cfg, F.C = pred->C;
+    memcpy(F.levels, pred->levels, sizeof F.levels);
+    aur_tensor *terms[2 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < pred->surf_names.n; i++, n++) {
+        const char *v = pred->surf_names.name[i];
+        aur_tensor *y = aur_batch_surf(target, v);
+        if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
+        y = aur__on(t, y, pred->surf[i]->device); /* targets come to the prediction's device */
+        terms[n] = aur_mse_loss_finite(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0));
+    }
+    for (int i = 0; i < pred->atmos_names.n; i++, n++) {
+        const char *v = pred->atmos_names.name[i];
+        aur_tensor *y = aur_batch_atmos(target, v);
+        if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
+        y = aur__on(t, y, pred->atmos[i]->device);
+        terms[n] = aur_mse_loss_finite(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
+    }
+    if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
+    return aur_mean_all(t, aur_concat(t, terms, n, 0));
+}
+
+/* The next step's input: history shifted by one with the prediction appended (§9). */
+static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
+{
+    aur_batch *nx = aur__batch_shell(cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    if (!nx) return NULL;
+    memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
+    memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
+    memcpy(nx->time, pred->time, sizeof(double) * (size_t)cur->B);
+    memcpy(nx->levels, pred->levels, sizeof nx->levels);
+    nx->rollout_step = pred->rollout_step;
+    nx->surf_names = pred->surf_names;
+    nx->static_names = pred->static_names;
+    nx->atmos_names = pred->atmos_names;
+    int ok = 1;
+    for (int i = 0; i < pred->surf_names.n && ok; i++) {
+        aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
+        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->surf[i]};
+        ok = (nx->surf[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->surf[i]) != NULL;
+    }
+    for (int i = 0; i < pred->atmos_names.n && ok; i++) {
+        aur_tensor *kept = aur__on(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i]->device);
+        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->atmos[i]};
+        ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
+    }
+    for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
+    if (!ok) {
+        aur_batch_free(nx);
+        return NULL;
+    }
+    return nx;
+}
+
+/* The input batch cropped to whole patches, as rollout() does before stepping. */
+static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batch *b)
+{
+    int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
+    if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
+    aur_batch *c = aur__batch_shell(b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    if (!c) return NULL;
+    for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
+    memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
+    memcpy(c->time, b->time, sizeof(double) * (size_t)b->B);
+    memcpy(c->levels, b->levels, sizeof c->levels);
+    c->rollout_step = b->rollout_step;
+    c->surf_names = b->surf_names;
+    c->static_names = b->static_names;
+    c->atmos_names = b->atmos_names;
+    int ok = 1;
+    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
+    for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;
+    for (int i = 0; i < b->atmos_names.n && ok; i++) ok = (c->atmos[i] = aur__crop_rows(t, b->atmos[i], H)) != NULL;
+    if (!ok) {
+        aur_batch_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return AUR_EINVAL;
+    if (steps < 1) return aur__err(AUR_EINVAL, "rollout: %d steps", steps);
+    for (int s = 0; s < steps; s++) preds[s] = NULL;
+    aur_batch *cur = aur__cropped_input(A, t, b);
+    int rc = cur ? 0 : AUR_EINVAL;
+    if (!rc && A->cfg.wave) rc = aur__wave_transform(t, cur); /* as the reference's rollout, before the first step */
+    for (int s = 0; s < steps && !rc; s++) {
+        preds[s] = aur_aurora_forward(m, t, cur);
+        aur_batch *next = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
+        if (!preds[s] || (s + 1 < steps && !next)) rc = AUR_EINVAL;
+        aur_batch_free(cur);
+        cur = next;
+    }
+    aur_batch_free(cur);
+    if (rc)
+        for (int s = 0; s < steps; s++) {
+            aur_batch_free(preds[s]);
+            preds[s] = NULL;
+        }
+    return rc;
+}

@@ -1,0 +1,333 @@
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+#if defined(AURORA_CUDA) && defined(AUR_CUDA_EMU)
+#define AUR__HAS_CUDA 1
+#include "tests/cuda_emu.h" /* the CUDA paths run on the CPU, for tests without a GPU */
+#elif defined(AURORA_CUDA) && defined(__CUDACC__)
+#define AUR__HAS_CUDA 1
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#endif
+/* Functions both paths run: the CPU loops and the CUDA kernels call the same code. */
+#ifdef AUR__HAS_CUDA
+#define AUR__HD __host__ __device__
+#else
+#define AUR__HD
+#endif
+
+#if !defined(AUR_MALLOC) && !defined(AUR_REALLOC) && !defined(AUR_FREE)
+#define AUR_MALLOC(n) malloc(n)
+#define AUR_REALLOC(p, n) realloc(p, n)
+#define AUR_FREE(p) free(p)
+#elif !defined(AUR_MALLOC) || !defined(AUR_REALLOC) || !defined(AUR_FREE)
+#error "define all of AUR_MALLOC, AUR_REALLOC and AUR_FREE, or none"
+#endif
+#ifndef AUR_ASSERT
+#define AUR_ASSERT(x) assert(x)
+#endif
+
+#ifdef __cplusplus
+#define AUR__TLS thread_local
+#else
+#define AUR__TLS _Thread_local
+#endif
+
+/* OpenMP through _Pragma, so builds without -fopenmp see no unknown pragmas. */
+#define AUR__PRAGMA(x) _Pragma(#x)
+#if defined(_OPENMP) && !defined(AUR_NO_OPENMP)
+#include <omp.h>
+#define AUR__OMP_FOR_IF(cond) AUR__PRAGMA(omp parallel for schedule(static) if (cond))
+#define AUR__OMP_FOR_DYN_IF(cond) AUR__PRAGMA(omp parallel for schedule(dynamic, 1) if (cond))
+static int aur__threads(void) { return omp_get_max_threads(); }
+static int aur__thread_id(void) { return omp_get_thread_num(); }
+#else
+#define AUR__OMP_FOR_IF(cond)
+#define AUR__OMP_FOR_DYN_IF(cond)
+static int aur__threads(void) { return 1; }
+static int aur__thread_id(void) { return 0; }
+#endif
+#define AUR__PAR_MIN 32768 /* elements below which a loop runs on one thread */
+
+/* Math on aur_real: float functions in normal builds, double in test builds. */
+#ifdef AUR_REAL_DOUBLE
+#define AUR__EXP exp
+#define AUR__LOG log
+#define AUR__LOG1P log1p
+#define AUR__SQRT sqrt
+#define AUR__TANH tanh
+#define AUR__ERF erf
+#define AUR__FABS fabs
+#define AUR__SIN sin
+#define AUR__COS cos
+#else
+#define AUR__EXP expf
+#define AUR__LOG logf
+#define AUR__LOG1P log1pf
+#define AUR__SQRT sqrtf
+#define AUR__TANH tanhf
+#define AUR__ERF erff
+#define AUR__FABS fabsf
+#define AUR__SIN sinf
+#define AUR__COS cosf
+#endif
+
+/* ==== errors ==== */
+
+static AUR__TLS char aur__errmsg[2048] = "no error";
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int aur__err(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(aur__errmsg, sizeof aur__errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+AURDEF const char *aur_last_error(void) { return aur__errmsg; }
+
+AURDEF const char *aur_error_name(int code)
+{
+    switch (code) {
+    case AUR_OK: return "AUR_OK";
+    case AUR_EINVAL: return "AUR_EINVAL";
+    case AUR_EIO: return "AUR_EIO";
+    case AUR_EFORMAT: return "AUR_EFORMAT";
+    case AUR_ESHAPE: return "AUR_ESHAPE";
+    case AUR_ENOMEM: return "AUR_ENOMEM";
+    case AUR_ECUDA: return "AUR_ECUDA";
+    case AUR_ENAN: return "AUR_ENAN";
+    case AUR_EUNSUPPORTED: return "AUR_EUNSUPPORTED";
+    default: return "AUR_E?";
+    }
+}
+
+/* ==== memory: host and device allocation ==== */
+
+static void *aur__malloc(size_t n, const char *what)
+{
+    void *p = AUR_MALLOC(n ? n : 1);
+    if (!p) aur__err(AUR_ENOMEM, "out of memory: %zu bytes for %s", n, what);
+    return p;
+}
+
+static void *aur__calloc(size_t n, const char *what)
+{
+    void *p = aur__malloc(n, what);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+static char *aur__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = (char *)aur__malloc(n, "a string");
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* Grows an array of elem-byte items to hold at least want items. */
+static int aur__grow(void **arr, int *cap, int want, size_t elem)
+{
+    if (want <= *cap) return 0;
+    int nc = *cap ? *cap * 2 : 16;
+    while (nc < want) nc *= 2;
+    void *p = AUR_REALLOC(*arr, (size_t)nc * elem);
+    if (!p) return aur__err(AUR_ENOMEM, "out of memory growing an array to %d items", nc);
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+#ifdef AUR__HAS_CUDA
+/* GPU blocks and their sizes, so frees can be counted. Allocations are rare
+   (slabs and arena chunks), so a plain array is enough. */
+typedef struct aur__cuda_block {
+    void *p;
+    size_t n;
+} aur__cuda_block;
+static aur__cuda_block *aur__cuda_blocks;
+static int aur__cuda_nblocks, aur__cuda_capblocks;
+static size_t aur__cuda_cur, aur__cuda_peak;
+
+static int aur__cuda_check(cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess) return 0;
+    return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
+}
+#endif
+
+/* Memory on a device. All GPU memory of the library comes through here, so
+   aur_cuda_memory can report the current and peak bytes. */
+static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+{
+    if (dev == AUR_CPU) return aur__malloc(n, what);
+#ifdef AUR__HAS_CUDA
+    void *p = NULL;
+    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
+        return NULL;
+    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
+        aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
+                 (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
+        return NULL;
+    }
+    aur__cuda_blocks[aur__cuda_nblocks].p = p;
+    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+    aur__cuda_cur += n;
+    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    return p;
+#else
+    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
+    return NULL;
+#endif
+}
+
+static void aur__dev_free(aur_device dev, void *p)
+{
+    if (!p) return;
+    if (dev == AUR_CPU) {
+        AUR_FREE(p);
+        return;
+    }
+#ifdef AUR__HAS_CUDA
+    for (int i = 0; i < aur__cuda_nblocks; i++) {
+        if (aur__cuda_blocks[i].p != p) continue;
+        aur__cuda_cur -= aur__cuda_blocks[i].n;
+        aur__cuda_blocks[i] = aur__cuda_blocks[--aur__cuda_nblocks];
+        break;
+    }
+    cudaFree(p);
+#endif
+}
+
+/* Pinned host memory mapped into the GPU's address space (unified
+   addressing: the same pointer works in kernels and on the host). Not
+   counted as GPU memory. */
+static void *aur__pinned_alloc(size_t n, const char *what)
+{
+#ifdef AUR__HAS_CUDA
+    void *p = NULL, *dev = NULL;
+    if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
+    if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess || dev != p) { /* kernels get p itself */
+        cudaFreeHost(p);
+        aur__err(AUR_EUNSUPPORTED, "%s: the GPU does not map pinned memory at its host address (no unified addressing)", what);
+        return NULL;
+    }
+    return p;
+#else
+    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
+    (void)n;
+    return NULL;
+#endif
+}
+
+static void aur__pinned_free(void *p)
+{
+#ifdef AUR__HAS_CUDA
+    if (p) cudaFreeHost(p);
+#else
+    (void)p;
+#endif
+}
+
+/* Copies n bytes between any two devices. */
+static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+    if (n == 0) return 0;
+    if (dd == AUR_CPU && sd == AUR_CPU) {
+        memmove(dst, src, n);
+        return 0;
+    }
+#ifdef AUR__HAS_CUDA
+#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
+    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
+                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
+                                            : cudaMemcpyDeviceToDevice;
+#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
+    enum cudaMemcpyKind k = cudaMemcpyDefault;
+#endif
+    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
+#else
+    (void)dst;
+    (void)src;
+    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
+#endif
+}
+
+static int aur__zero_bytes(void *p, aur_device dev, size_t n)
+{
+    if (n == 0) return 0;
+    if (dev == AUR_CPU) {
+        memset(p, 0, n);
+        return 0;
+    }
+#ifdef AUR__HAS_CUDA
+    return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset");
+#else
+    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
+#endif
+}
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+#ifdef AUR__HAS_CUDA
+    if (current) *current = aur__cuda_cur;
+    if (peak) *peak = aur__cuda_peak;
+#else
+    if (current) *current = 0;
+    if (peak) *peak = 0;
+#endif
+}
+
+static int aur__fused_attention = 1;
+AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
+
+AURDEF void aur_cuda_reset_peak(void)
+{
+#ifdef AUR__HAS_CUDA
+    aur__cuda_peak = aur__cuda_cur;
+#endif
+}
+
+static int aur__cuda_build(void)
+{
+#ifdef AUR__HAS_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+AURDEF int aur_cuda_available(void)
+{
+#ifdef AUR__HAS_CUDA
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+#else
+    return 0;
+#endif
+}

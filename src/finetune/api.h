@@ -1,0 +1,176 @@
+/* ==== Fine-tuning ====
+   Every step of the reference's fine-tuning guide as one call here, or one
+   key of a JSON run config (aur_trainer): checking the data, new variables
+   with their statistics, parameter groups, watching the gradients, planning
+   memory, and a training loop with metrics, plots and atomic checkpoints
+   that resume bit for bit. */
+
+/* ---- data checks ("triple check your fine-tuning data") ---- */
+typedef struct aur_check_opts {
+    double outlier_z;        /* |x - loc| / scale above this counts as an outlier (default 10) */
+    double max_outlier_frac; /* a larger fraction of outliers is an error, a smaller one a warning (1e-3) */
+    double max_abs_mean;     /* |mean| of the normalised data beyond this: the statistics do not fit (warning, 3) */
+    double min_std, max_std; /* normalised std outside [min_std, max_std]: warning (0.1, 10) */
+    const char *nan_ok;      /* patterns of variables where NaN is data (AuroraWave's waves over land), or NULL */
+} aur_check_opts;
+AURDEF aur_check_opts aur_check_defaults(void);
+
+typedef enum aur_severity { AUR_CHECK_OK = 0, AUR_CHECK_WARNING = 1, AUR_CHECK_ERROR = 2 } aur_severity;
+
+/* One variable's findings; atmospheric variables are checked level by level
+   (each with its own statistics) and summarised here. */
+typedef struct aur_var_check {
+    char name[AUR_NAME_LEN];
+    const char *kind;              /* "surf", "static", "atmos" */
+    int present;                   /* in the batch */
+    int used;                      /* the model has weights for it */
+    int64_t count, nonfinite, outliers;
+    int zero_fields, fields;       /* 2-D fields (one time, level, sample) that are entirely zero, of all */
+    double mean, std, max_abs_z;   /* normalised units, over the finite values (the worst level for atmos) */
+    aur_severity severity;
+    char message[200];             /* what is wrong, or "" */
+} aur_var_check;
+
+typedef struct aur_check_report {
+    int n, errors, warnings;
+    aur_var_check *vars; /* owned: aur_check_report_free */
+} aur_check_report;
+
+/* Checks a batch (physical units) against the model's variables and
+   statistics: missing variables, NaN/Inf, all-zero fields (errors; a static
+   field of zeros, a land-sea mask over open sea, is a warning), outliers,
+   and whether the statistics fit. Returns 0, or AUR_EFORMAT with
+   aur_last_error() naming the first variable in error. rep may be NULL. */
+AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep);
+AURDEF void aur_check_report_print(const aur_check_report *rep, FILE *out);
+AURDEF void aur_check_report_free(aur_check_report *rep);
+
+/* ---- new variables, groups, freezing ---- */
+
+/* Sets every element of the parameters matching patterns (e.g. zero for new
+   encoder patch embeddings, so that new variables leave the old predictions
+   unchanged). Returns how many tensors matched. */
+AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value);
+/* Comma-joined names of the parameters a load did not fill that carry a new
+   variable (encoder patch embeddings and decoder heads): the guide's
+   separate-learning-rate group. "" if none. Owned: free(). */
+AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report *rep);
+/* Trainable / frozen / new (not loaded) parameter counts, overall and per
+   top-level module. rep may be NULL. */
+AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out);
+
+/* ---- exploding gradients ---- */
+#define AUR_ALARM_GROUPS 16
+#define AUR_ALARM_WINDOW 256
+
+/* Watches the total and per-group gradient norms: a non-finite norm, or a
+   log-norm more than z standard deviations above its recent window, raises
+   the alarm, naming the group whose norm jumped first (most). */
+typedef struct aur_grad_alarm {
+    int window;   /* recent steps compared against (default 50, at most AUR_ALARM_WINDOW) */
+    double z;     /* threshold in standard deviations of log-norm (default 6) */
+    int min_history; /* steps before z-scores are trusted (default 10) */
+    int skip;     /* 1: an alarm skips the update */
+    int n_groups;
+    int count[AUR_ALARM_GROUPS + 1];
+    double hist[AUR_ALARM_GROUPS + 1][AUR_ALARM_WINDOW]; /* [0]: the total */
+    int64_t alarms;
+} aur_grad_alarm;
+AURDEF void aur_grad_alarm_init(aur_grad_alarm *a, int window, double z, int skip);
+/* 0: normal; 1: alarm (msg says why and where); the norms of alarming steps
+   are kept out of the window. */
+AURDEF int aur_grad_alarm_check(aur_grad_alarm *a, double total, const double *group_norms, const char *const *group_names,
+                                int n_groups, char *msg, size_t size);
+
+/* ---- memory planning ---- */
+typedef struct aur_memory_choice {
+    aur_optim_kind optimiser;
+    int checkpointing, autocast, pure_bf16, offload_optimiser;
+    double trainable_fraction; /* 1 = full fine-tuning; LoRA: the adapters' share */
+} aur_memory_choice;
+typedef struct aur_memory_plan {
+    double params, grads, optimiser, activations, total; /* bytes on the device */
+    double host;                                          /* bytes moved to the host (offload) */
+} aur_memory_plan;
+/* What a training step of cfg on B samples of T history steps, C levels and
+   an H x W grid needs, from the parameter table and the activation sizes of
+   this implementation. */
+AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
+                                  aur_memory_plan *out);
+
+/* ---- series and windows ----
+   A series is a batch file with many time steps (T) of one trajectory, one
+   model step apart; its time_unix is the time of the last step. */
+/* The input window of `history` steps starting at step `start`, or the
+   target at step `start` (history 1). Owned. */
+AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* ---- plots (PNG, through stb_image_write) ---- */
+/* One line of a line chart. */
+typedef struct aur_plot_series {
+    const char *label;   /* legend text */
+    const double *x, *y; /* n points; non-finite y values are skipped (gaps) */
+    int n;
+} aur_plot_series;
+
+/* A line chart PNG (width x height pixels): title, axes with tick labels, a
+   legend, up to 8 series. log_y: logarithmic y axis (points <= 0 skipped). */
+AURDEF int aur_plot_lines(const char *path, int width, int height, const char *title, const char *xlabel,
+                          const aur_plot_series *s, int n_series, int log_y);
+
+/* Several charts stacked vertically in one PNG (loss, grad norm, lr). */
+typedef struct aur_plot_panel {
+    const char *title;
+    const aur_plot_series *series;
+    int n_series;
+    int log_y;
+} aur_plot_panel;
+AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel, const aur_plot_panel *p,
+                           int n_panels);
+
+/* Maps side by side: n_maps fields of H x W floats (row 0 at the top), each
+   `scale` pixels per cell with a title, on one colour scale (vmin..vmax, or
+   from the finite values when vmin >= vmax) shown as a colour bar; NaN is
+   grey. diverging: blue-white-red about 0 (errors); else viridis-like. */
+AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
+                         int scale, double vmin, double vmax, int diverging, const char *title);
+
+/* ---- the trainer ----
+   A whole run from a JSON config; see README "Fine-tuning" for every key.
+   Writes to its output_dir: metrics.jsonl, curves.png, maps_{var}.png,
+   checkpoint-{step}/ (model.safetensors, optimizer.safetensors,
+   trainer_state.json) and a file "latest" naming the newest checkpoint.
+   A checkpoint directory is written under a temporary name and renamed
+   when complete, so an abort never leaves a partial one or touches an old one. */
+typedef struct aur_trainer aur_trainer;
+
+typedef struct aur_step_info {
+    int64_t step;          /* steps done, after this one */
+    double loss, grad_norm, lr, seconds;
+    int alarm, skipped;
+    char alarm_msg[256];
+} aur_step_info;
+
+AURDEF aur_trainer *aur_trainer_create(const char *config_path);
+/* From a parsed config; relative paths are taken from base_dir (NULL: "."). */
+AURDEF aur_trainer *aur_trainer_create_json(const struct cJSON *config, const char *base_dir);
+AURDEF void aur_trainer_free(aur_trainer *tr);
+/* Continues from a checkpoint directory (NULL: the output_dir's latest). */
+AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir);
+/* One optimiser step (forward over rollout_steps, loss, backward, norms,
+   alarm, clipping, update). */
+AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info);
+/* Mean loss over the validation windows (the training ones if none). */
+AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss);
+/* Writes checkpoint-{step} and points "latest" at it. */
+AURDEF int aur_trainer_save(aur_trainer *tr);
+/* curves.png and maps_{var}.png for the configured map variables. */
+AURDEF int aur_trainer_plot(aur_trainer *tr);
+/* The loop: steps to the configured count with progress line, metrics,
+   evaluation, plots and checkpoints; then a final save and plots. */
+AURDEF int aur_trainer_run(aur_trainer *tr);
+AURDEF aur_model *aur_trainer_model(const aur_trainer *tr);
+/* What the run will do: the load report (what is new), trainable/frozen/new
+   counts, groups and data. aur_trainer_run prints it when it starts. */
+AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out);
+AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);

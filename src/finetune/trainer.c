@@ -1,0 +1,560 @@
+/* ---- the setup, printed ---- */
+
+/* Prints names with every run of digits as '*', each pattern once with its
+   count: 64 LoRA matrices read as four lines. */
+static void aur__print_patterns(char *const *names, int n, FILE *out)
+{
+    char(*pat)[160] = (char(*)[160])aur__calloc(sizeof *pat * (size_t)(n + 1), "name patterns");
+    int *count = (int *)aur__calloc(sizeof(int) * (size_t)(n + 1), "name patterns");
+    int k = 0;
+    for (int i = 0; pat && count && i < n; i++) {
+        char buf[160];
+        size_t o = 0;
+        for (const char *s = names[i]; *s && o + 2 < sizeof buf; s++) {
+            if (isdigit((unsigned char)*s)) {
+                while (isdigit((unsigned char)s[1])) s++;
+                buf[o++] = '*';
+            } else buf[o++] = *s;
+        }
+        buf[o] = 0;
+        int j = 0;
+        while (j < k && strcmp(pat[j], buf)) j++;
+        if (j == k) memcpy(pat[k++], buf, sizeof buf);
+        count[j]++;
+    }
+    for (int j = 0; j < k; j++) {
+        if (count[j] > 1) fprintf(out, "    %s  (%d tensors)\n", pat[j], count[j]);
+        else fprintf(out, "    %s\n", pat[j]);
+    }
+    AUR_FREE(pat);
+    AUR_FREE(count);
+}
+
+AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
+{
+    const aur_load_report *r = &tr->rep;
+    fprintf(out, "model: %lld parameters (%lld trainable)\n", (long long)aur_model_numel(tr->m, 0), (long long)aur_model_numel(tr->m, 1));
+    if (r->n_loaded || r->n_missing || r->n_unexpected) {
+        fprintf(out, "checkpoint: %d tensors loaded, %d new (not in the checkpoint), %d in the checkpoint but not the model\n",
+                r->n_loaded, r->n_missing, r->n_unexpected);
+        if (r->n_missing) fprintf(out, "  new:\n");
+        aur__print_patterns(r->missing, r->n_missing, out);
+        if (r->n_unexpected) fprintf(out, "  unused from the checkpoint:\n");
+        aur__print_patterns(r->unexpected, r->n_unexpected, out);
+    }
+    aur_model_summary(tr->m, r, out);
+    fprintf(out, "optimiser groups:");
+    for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
+    fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
+            tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
+}
+
+/* ---- one step ---- */
+
+/* The series holding a window, read from its file once and cached. */
+static const aur_batch *aur__series(aur__data *d, int file)
+{
+    if (d->cache && d->cache_file == file) return d->cache;
+    aur_batch_free(d->cache);
+    d->cache = aur_batch_load_unchecked(d->files[file]);
+    d->cache_file = file;
+    return d->cache;
+}
+
+/* The training window of a step: a fresh shuffle of all windows every epoch,
+   a pure function of (seed, epoch) so a resumed run sees the same order. */
+static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+{
+    int n = tr->train.n_win;
+    int64_t epoch = step / n, pos = step % n;
+    aur__rng r = {aur__mix64(tr->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
+    int *perm = (int *)aur__malloc(sizeof(int) * (size_t)n, "a shuffle");
+    if (!perm) return tr->train.win[pos];
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int k = (int)(aur__rng_uniform(&r) * (i + 1)), s = perm[i];
+        perm[i] = perm[k], perm[k] = s;
+    }
+    aur__window w = tr->train.win[perm[pos]];
+    AUR_FREE(perm);
+    return w;
+}
+
+/* Forward over the rollout and the mean loss of its steps; NULL on error. */
+static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
+                                     aur_batch **first_target)
+{
+    const aur_batch *s = aur__series(d, w.file);
+    if (!s) return NULL;
+    double dt = tr->mcfg.timestep_seconds;
+    aur_batch *in = aur_batch_window(s, w.start, tr->history, dt), *preds[64] = {NULL};
+    aur_tensor *loss = NULL;
+    int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
+    for (int k = 0; ok && k < tr->rollout; k++) {
+        aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
+        aur_tensor *l = target ? aur_aurora_loss(tr->m, tr->t, preds[k], target) : NULL;
+        ok = l != NULL;
+        if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
+        if (k == 0 && first_target) *first_target = target;
+        else aur_batch_free(target);
+    }
+    if (ok && tr->rollout > 1) loss = aur_scale(tr->t, loss, 1.0 / tr->rollout);
+    for (int k = 0; k < tr->rollout; k++) {
+        if (k == 0 && first_pred && ok) *first_pred = preds[k];
+        else aur_batch_free(preds[k]);
+    }
+    aur_batch_free(in);
+    return ok ? loss : NULL;
+}
+
+/* Rounds the trainable weights to BF16: what a pure-BF16 run stores. */
+static void aur__round_params_bf16(aur_model *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        aur_tensor *p = m->params[i];
+        if (!p->requires_grad) continue;
+#ifdef AUR__HAS_CUDA
+        if (p->device == AUR_CUDA) {
+            aur__cuda_round((float *)p->data, (const float *)p->data, 0, p->numel);
+            continue;
+        }
+#endif
+        aur_real *v = aur_tensor_f32(p);
+        for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
+    }
+}
+
+/* Group norms: group 0 ("rest") is what the named groups leave of the total. */
+static void aur__group_norms(const aur_trainer *tr, double total, double *norms)
+{
+    double named = 0;
+    for (int g = 1; g < tr->n_groups; g++) {
+        norms[g] = aur_grad_norm(tr->m, tr->group_params[g]);
+        named += norms[g] * norms[g];
+    }
+    norms[0] = isfinite(total) ? sqrt(fmax(0, total * total - named)) : total;
+}
+
+AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
+{
+    aur_step_info si;
+    memset(&si, 0, sizeof si);
+    double t0 = aur__wall();
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 1);
+    aur_tape_set_training(tr->t, 1);
+    aur_tape_set_autocast(tr->t, tr->autocast);
+    aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
+    aur_model_zero_grad(tr->m);
+    aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    if (!loss) return AUR_EINVAL;
+    int rc = aur_backward(tr->t, loss);
+    if (rc) return rc;
+    si.loss = aur__value(loss);
+    double norms[AUR__MAX_GROUPS];
+    si.grad_norm = aur_grad_norm(tr->m, NULL);
+    aur__group_norms(tr, si.grad_norm, norms);
+    const char *names[AUR__MAX_GROUPS];
+    for (int g = 0; g < tr->n_groups; g++) names[g] = tr->group_name[g];
+    si.alarm = aur_grad_alarm_check(&tr->alarm, isfinite(si.loss) ? si.grad_norm : NAN, norms, names, tr->n_groups, si.alarm_msg,
+                                    sizeof si.alarm_msg);
+    if (si.alarm && !tr->alarm.skip && !(isfinite(si.loss) && isfinite(si.grad_norm)))
+        return aur__err(AUR_ENAN, "step %lld: %s; stopping (alarm.skip is off)", (long long)tr->step + 1, si.alarm_msg);
+    si.skipped = si.alarm && tr->alarm.skip;
+    aur_optim_set_lr_factor(tr->o, aur_lr_factor(&tr->sched, tr->step));
+    si.lr = aur_optim_group_lr(tr->o, 0);
+    if (!si.skipped && tr->clip > 0) rc = aur_clip_grad_norm(tr->m, tr->clip, NULL);
+    if (!si.skipped && !rc) rc = aur_optim_step(tr->o);
+    if (rc) return rc;
+    if (!si.skipped && tr->pure_bf16) aur__round_params_bf16(tr->m);
+    tr->step++;
+    si.step = tr->step;
+    si.seconds = aur__wall() - t0;
+    double row[4 + AUR__MAX_GROUPS] = {(double)si.step, si.loss, si.grad_norm, si.lr};
+    for (int g = 0; g < tr->n_groups; g++) row[4 + g] = norms[g];
+    rc = aur__table_add(&tr->hist, row);
+    if (info) *info = si;
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
+{
+    aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        aur_tape_reset(tr->t);
+        aur_tape_set_grad(tr->t, 0);
+        aur_tape_set_training(tr->t, 0);
+        aur_tape_set_autocast(tr->t, tr->autocast);
+        /* spread the evaluated windows over the whole set */
+        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
+        if (!l) return AUR_EINVAL;
+        sum += aur__value(l);
+    }
+    aur_tape_reset(tr->t);
+    *loss = n ? sum / n : NAN;
+    double row[2] = {(double)tr->step, *loss};
+    return aur__table_add(&tr->val_hist, row);
+}
+
+/* ---- plots ---- */
+
+/* One curve of the history table. */
+static aur_plot_series aur__hist_series(const aur__table *t, int col, const char *label, double *x, double *y)
+{
+    for (int r = 0; r < t->rows; r++) x[r] = t->v[(size_t)r * t->cols], y[r] = t->v[(size_t)r * t->cols + col];
+    aur_plot_series s = {label, x, y, t->rows};
+    return s;
+}
+
+static int aur__plot_curves(const aur_trainer *tr)
+{
+    int n = tr->hist.rows, nv = tr->val_hist.rows, ng = tr->n_groups > 1 ? tr->n_groups : 0;
+    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv + 2), "plot data");
+    if (!buf) return AUR_ENOMEM;
+    double *p = buf;
+    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1];
+    loss[0] = aur__hist_series(&tr->hist, 1, "train", p, p + n), p += 2 * n;
+    loss[1] = aur__hist_series(&tr->val_hist, 1, "validation", p, p + nv), p += 2 * nv;
+    gn[0] = aur__hist_series(&tr->hist, 2, "total", p, p + n), p += 2 * n;
+    for (int g = 0; g < ng; g++) gn[1 + g] = aur__hist_series(&tr->hist, 4 + g, tr->group_name[g], p, p + n), p += 2 * n;
+    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n);
+    aur_plot_panel panels[3] = {{"loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+                                {"gradient norm (before clipping)", gn, 1 + ng, 1},
+                                {"learning rate", lr, 1, 0}};
+    char path[1100];
+    snprintf(path, sizeof path, "%s/curves.png", tr->out_dir);
+    int rc = aur_plot_panels(path, 720, 260, "step", panels, 3);
+    AUR_FREE(buf);
+    return rc;
+}
+
+/* Copies the first field (sample 0, newest step, level index c) of a variable to out (H*W, host); 0 if there is none. */
+static int aur__field(const aur_batch *b, const char *var, int c, aur_real *out)
+{
+    aur_tensor *x = aur_batch_surf(b, var);
+    int64_t hw = (int64_t)b->H * b->W, off = (b->T - 1) * hw;
+    if (!x && (x = aur_batch_atmos(b, var))) off = ((int64_t)(b->T - 1) * b->C + c) * hw;
+    return x && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)hw);
+}
+
+/* maps_{var}.png: prediction and target on one colour scale; maps_{var}_error.png. A map
+   variable "t@850" picks a level. */
+static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const aur_batch *target, const char *spec)
+{
+    char var[AUR_NAME_LEN], path[1200], title[160];
+    snprintf(var, sizeof var, "%s", spec);
+    char *at = strchr(var, '@');
+    double level = at ? atof(at + 1) : 0;
+    if (at) *at = 0;
+    int c = 0;
+    while (at && c < pred->C - 1 && pred->levels[c] != level) c++;
+    int64_t hw = (int64_t)pred->H * pred->W;
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(3 * hw), "map data");
+    aur_real *p = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * hw), "map data"), *y = p ? p + hw : NULL;
+    if (!buf || !p) {
+        AUR_FREE(buf);
+        AUR_FREE(p);
+        return AUR_ENOMEM;
+    }
+    if (!aur__field(pred, var, c, p) || !aur__field(target, var, c, y)) {
+        AUR_FREE(buf);
+        AUR_FREE(p);
+        return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
+    }
+    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i], buf[2 * hw + i] = (float)(p[i] - y[i]);
+    AUR_FREE(p);
+    const float *maps[2] = {buf, buf + hw}, *err[1] = {buf + 2 * hw};
+    const char *titles[2] = {"prediction", "target"}, *etitle[1] = {"prediction - target"};
+    for (char *q = var; *q; q++)
+        if (*q == '/') *q = '_';
+    snprintf(path, sizeof path, "%s/maps_%s%s%s.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    snprintf(title, sizeof title, "%s after %lld steps (validation window 0, lead 1 step)", spec, (long long)tr->step);
+    int scale = pred->W >= 256 ? 1 : (int)(512 / pred->W) < 1 ? 1 : (int)(512 / pred->W);
+    int rc = aur_plot_maps(path, maps, titles, 2, pred->H, pred->W, scale, 0, 0, 0, title);
+    snprintf(path, sizeof path, "%s/maps_%s%s%s_error.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    if (!rc) rc = aur_plot_maps(path, err, etitle, 1, pred->H, pred->W, scale, 0, 0, 1, title);
+    AUR_FREE(buf);
+    return rc;
+}
+
+AURDEF int aur_trainer_plot(aur_trainer *tr)
+{
+    int rc = aur__mkdirs(tr->out_dir);
+    if (!rc) rc = aur__plot_curves(tr);
+    if (rc || !tr->n_maps) return rc;
+    aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 0);
+    aur_tape_set_training(tr->t, 0);
+    aur_batch *pred = NULL, *target = NULL;
+    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target);
+    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
+    aur_batch_free(pred);
+    aur_batch_free(target);
+    aur_tape_reset(tr->t);
+    return l ? rc : AUR_EINVAL;
+}
+
+/* ---- checkpoints ---- */
+
+static int aur__write_text(const char *path, const char *text)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    int rc = fp && fputs(text, fp) >= 0 && !fflush(fp) && !fsync(fileno(fp)) ? 0 : -1;
+    if (fp && fclose(fp)) rc = -1;
+    if (!rc && rename(tmp, path)) rc = -1;
+    if (rc) {
+        unlink(tmp);
+        return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
+    }
+    aur__fsync_dir(path);
+    return 0;
+}
+
+static cJSON *aur__json_doubles(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static int aur__json_read_doubles(const cJSON *a, double *v, int n)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return -1;
+    int i = 0;
+    for (const cJSON *it = a->child; it; it = it->next) v[i++] = it->valuedouble;
+    return 0;
+}
+
+/* trainer_state.json: the step, the gradient alarm's windows and the
+   history (exact: cJSON writes doubles with enough digits to round-trip). */
+static char *aur__trainer_state(const aur_trainer *tr)
+{
+    cJSON *s = cJSON_CreateObject(), *alarm = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "step", (double)tr->step);
+    cJSON_AddNumberToObject(s, "n_groups", tr->n_groups);
+    cJSON_AddNumberToObject(alarm, "alarms", (double)tr->alarm.alarms);
+    cJSON *counts = cJSON_AddArrayToObject(alarm, "count"), *hist = cJSON_AddArrayToObject(alarm, "hist");
+    for (int g = 0; g <= tr->n_groups; g++) {
+        cJSON_AddItemToArray(counts, cJSON_CreateNumber(tr->alarm.count[g]));
+        cJSON_AddItemToArray(hist, aur__json_doubles(tr->alarm.hist[g], tr->alarm.window));
+    }
+    cJSON_AddItemToObject(s, "alarm", alarm);
+    cJSON_AddItemToObject(s, "history", aur__json_doubles(tr->hist.v, tr->hist.rows * tr->hist.cols));
+    cJSON_AddItemToObject(s, "val_history", aur__json_doubles(tr->val_hist.v, tr->val_hist.rows * tr->val_hist.cols));
+    cJSON_AddItemToObject(s, "config", cJSON_Duplicate(tr->config, 1));
+    char *text = cJSON_Print(s);
+    cJSON_Delete(s);
+    return text;
+}
+
+static int aur__restore_table(const cJSON *a, aur__table *t)
+{
+    int n = cJSON_GetArraySize(a);
+    if (!cJSON_IsArray(a) || n % t->cols) return -1;
+    t->rows = 0;
+    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
+    if (aur__json_read_doubles(a, t->v, n)) return -1;
+    t->rows = n / t->cols;
+    return 0;
+}
+
+static int aur__trainer_restore(aur_trainer *tr, const char *path)
+{
+    cJSON *s = aur_json_load(path);
+    if (!s) return AUR_EFORMAT;
+    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(s, "alarm");
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(alarm, "count"), *hist = cJSON_GetObjectItemCaseSensitive(alarm, "hist");
+    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(s, "n_groups"), *step = cJSON_GetObjectItemCaseSensitive(s, "step");
+    int rc = cJSON_IsNumber(step) && cJSON_IsNumber(ng) && ng->valueint == tr->n_groups && cJSON_GetArraySize(counts) == tr->n_groups + 1 &&
+                     cJSON_GetArraySize(hist) == tr->n_groups + 1
+                 ? 0
+                 : -1;
+    for (int g = 0; !rc && g <= tr->n_groups; g++) {
+        tr->alarm.count[g] = cJSON_GetArrayItem(counts, g)->valueint;
+        rc = aur__json_read_doubles(cJSON_GetArrayItem(hist, g), tr->alarm.hist[g], tr->alarm.window);
+    }
+    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "history"), &tr->hist);
+    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "val_history"), &tr->val_hist);
+    if (!rc) {
+        tr->step = (int64_t)step->valuedouble;
+        tr->alarm.alarms = (int64_t)cJSON_GetObjectItemCaseSensitive(alarm, "alarms")->valuedouble;
+    }
+    cJSON_Delete(s);
+    return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
+}
+
+static void aur__remove_checkpoint(const char *dir)
+{
+    static const char *files[] = {"model.safetensors", "optimizer.safetensors", "trainer_state.json"};
+    char path[1400];
+    for (int i = 0; i < 3; i++)
+        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) < (int)sizeof path) unlink(path);
+    rmdir(dir);
+}
+
+/* Keeps the newest keep_last checkpoint-* directories. */
+static void aur__prune_checkpoints(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    if (!d) return;
+    long long steps[4096];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;) {
+        long long s;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) == 1) steps[n++] = s;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int k = 0; k < n; k++) newer += steps[k] > steps[i];
+        if (newer < tr->keep_last) continue;
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
+        aur__remove_checkpoint(dir);
+    }
+}
+
+AURDEF int aur_trainer_save(aur_trainer *tr)
+{
+    char tmp[1100], dir[1100], path[1200], old[1100];
+    snprintf(tmp, sizeof tmp, "%s/.checkpoint-%06lld.tmp", tr->out_dir, (long long)tr->step);
+    snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, (long long)tr->step);
+    snprintf(old, sizeof old, "%s/.checkpoint-%06lld.old", tr->out_dir, (long long)tr->step);
+    int rc = aur__mkdirs(tr->out_dir);
+    aur__remove_checkpoint(tmp); /* the leftovers of a run killed while saving */
+    if (!rc) rc = aur__mkdirs(tmp);
+    snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+    if (!rc) rc = aur_save_safetensors(tr->m, path);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
+    if (!rc) rc = aur_optim_save(tr->o, path);
+    char *state = rc ? NULL : aur__trainer_state(tr);
+    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
+    if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
+    cJSON_free(state);
+    if (rc) {
+        aur__remove_checkpoint(tmp);
+        return rc;
+    }
+    /* a checkpoint of the same step (a rerun) is replaced only once the new one is complete */
+    int replacing = access(dir, F_OK) == 0;
+    if (replacing && rename(dir, old)) rc = aur__err(AUR_EIO, "cannot move %s aside: %s", dir, strerror(errno));
+    if (!rc && rename(tmp, dir)) rc = aur__err(AUR_EIO, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+    if (replacing) aur__remove_checkpoint(old);
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    char name[64];
+    snprintf(name, sizeof name, "checkpoint-%06lld\n", (long long)tr->step);
+    if (!rc) rc = aur__write_text(path, name);
+    if (!rc) aur__prune_checkpoints(tr);
+    return rc;
+}
+
+/* Keeps the metrics lines up to the resumed step, so a resumed run's file
+   reads as if it had never stopped. */
+static int aur__trim_metrics(const aur_trainer *tr)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    aur__buf keep;
+    memset(&keep, 0, sizeof keep);
+    char line[8192];
+    while (fgets(line, sizeof line, fp)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (cJSON_IsNumber(st) && st->valuedouble <= (double)tr->step) aur__buf_printf(&keep, "%s", line);
+        cJSON_Delete(j);
+    }
+    fclose(fp);
+    int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
+    AUR_FREE(keep.p);
+    return rc;
+}
+
+AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
+{
+    char dir[1400], path[1500];
+    if (checkpoint_dir) {
+        snprintf(dir, sizeof dir, "%s", checkpoint_dir);
+    } else {
+        snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+        FILE *fp = fopen(path, "r");
+        char name[256] = "";
+        if (!fp || !fgets(name, sizeof name, fp)) {
+            if (fp) fclose(fp);
+            return aur__err(AUR_EIO, "%s: no checkpoint to resume from", path);
+        }
+        fclose(fp);
+        name[strcspn(name, "\r\n")] = 0;
+        snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, name);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (!rc) rc = aur_optim_load(tr->o, path);
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    if (!rc) rc = aur__trainer_restore(tr, path);
+    if (!rc) rc = aur__trim_metrics(tr);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double rate)
+{
+    double eta = rate > 0 ? (double)(tr->steps - tr->step) / rate : 0;
+    int tty = isatty(fileno(stderr));
+    if (!tty && tr->step % tr->log_every && tr->step != tr->steps) return;
+    fflush(stdout); /* keep the order of the run's own output */
+    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s", tty ? "\r\033[K" : "",
+            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60,
+            si->alarm ? "  ALARM: " : "", si->alarm ? si->alarm_msg : "");
+    fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
+}
+
+static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, double rate, double val)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    FILE *fp = fopen(path, "ab");
+    if (!fp) return aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
+    fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
+    const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
+    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) fprintf(fp, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
+    fprintf(fp, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    if (isfinite(val)) fprintf(fp, ", \"val_loss\": %.9g", val);
+    fprintf(fp, "}\n");
+    return fclose(fp) ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+}
+
+static int aur__due(int64_t step, int every) { return every > 0 && step % every == 0; }
+
+AURDEF int aur_trainer_run(aur_trainer *tr)
+{
+    int rc = aur__mkdirs(tr->out_dir);
+    if (tr->step == 0) aur_trainer_print_setup(tr, stdout);
+    double t0 = aur__wall();
+    int64_t first = tr->step;
+    while (!rc && tr->step < tr->steps) {
+        aur_step_info si;
+        rc = aur_trainer_step(tr, &si);
+        if (rc) break;
+        double rate = (double)(tr->step - first) / fmax(aur__wall() - t0, 1e-9), val = NAN;
+        if (aur__due(tr->step, tr->eval_every) || tr->step == tr->steps) rc = aur_trainer_eval(tr, &val);
+        aur__progress(tr, &si, rate);
+        if (!rc) rc = aur__log_metrics(tr, &si, rate, val);
+        if (!rc && aur__due(tr->step, tr->plot_every)) rc = aur_trainer_plot(tr);
+        if (!rc && aur__due(tr->step, tr->save_every) && tr->step != tr->steps) rc = aur_trainer_save(tr);
+    }
+    if (!rc) rc = aur_trainer_plot(tr);
+    if (!rc) rc = aur_trainer_save(tr);
+    return rc;
+}
