@@ -54,8 +54,8 @@
    Activations live in the tape's arena, which aur_tape_reset() recycles
    without calling malloc again once the first step has sized it. */
 
-#ifndef AURORA_H
-#define AURORA_H
+#ifndef AUR__AURORA_H
+#define AUR__AURORA_H
 
 /* The implementation uses POSIX (mmap, fsync); ask for it before any system
    header is included, since strict -std=c11 hides it otherwise. (If your
@@ -823,7 +823,7 @@ AURDEF aur_model *aur_trainer_model(const aur_trainer *tr);
 AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out);
 AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 
-#endif /* AURORA_H */
+#endif /* AUR__AURORA_H */
 
 /* ======================================================================== */
 /*                            IMPLEMENTATION                                */
@@ -831,6 +831,11 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 
 #if defined(AURORA_IMPLEMENTATION) && !defined(AUR__CORE_IMPL_DONE)
 #define AUR__CORE_IMPL_DONE
+
+/* ==== platform: system headers, configuration macros, threads ====
+   What every part of the implementation relies on: POSIX and C headers,
+   the allocator and assertion hooks (AUR_MALLOC, AUR_ASSERT), the CUDA
+   headers of a CUDA build, OpenMP through _Pragma, and the math of aur_real. */
 
 #include <assert.h>
 #include <ctype.h>

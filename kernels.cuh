@@ -18,8 +18,8 @@
    Launches go through AUR__LAUNCH so that tests/cuda_emu.h can compile all
    of this with g++ and run it on a CPU (make test does). */
 
-#ifndef AUR_KERNELS_CUH
-#define AUR_KERNELS_CUH
+#ifndef AUR__KERNELS_CUH
+#define AUR__KERNELS_CUH
 
 #define AUR__CUDA_THREADS 256
 
@@ -1444,4 +1444,4 @@ static int aur_cuda_adafactor_u(int factored, float *u, float *denom, float *r, 
     return aur__cuda_launch("Adafactor");
 }
 
-#endif /* AUR_KERNELS_CUH */
+#endif /* AUR__KERNELS_CUH */

@@ -25,8 +25,8 @@
        ... train ...
        aur_lora_save(m, &lc, "my-adapter");                  loads in Python with PeftModel.from_pretrained */
 
-#ifndef LORA_H
-#define LORA_H
+#ifndef AUR__LORA_H
+#define AUR__LORA_H
 
 #include "aurora.h"
 
@@ -83,14 +83,14 @@ AURDEF const char *aur_lora_model_name(const char *peft_name, char *buf, size_t 
    "...lora_A.{adapter}.weight") into the model's names. */
 AURDEF int aur_lora_load_peft_state_dict(aur_model *m, const char *path, aur_load_mode mode, aur_load_report *rep);
 
-#endif /* LORA_H */
+#endif /* AUR__LORA_H */
 
 /* ======================================================================== */
 /*                            IMPLEMENTATION                                */
 /* ======================================================================== */
 
-#if defined(AURORA_IMPLEMENTATION) && !defined(LORA__IMPL_DONE)
-#define LORA__IMPL_DONE
+#if defined(AURORA_IMPLEMENTATION) && !defined(AUR__LORA_IMPL_DONE)
+#define AUR__LORA_IMPL_DONE
 
 #include <regex.h>
 
@@ -474,4 +474,4 @@ AURDEF int aur_lora_load(aur_model *m, const char *dir)
     return rc;
 }
 
-#endif /* LORA__IMPL_DONE */
+#endif /* AUR__LORA_IMPL_DONE */

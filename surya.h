@@ -28,8 +28,8 @@
    costs O(G) per token where G is the grid side (256 for Surya-1.0: a small
    fraction of the attention blocks' work), and needs no FFT library. */
 
-#ifndef SURYA_H
-#define SURYA_H
+#ifndef AUR__SURYA_H
+#define AUR__SURYA_H
 
 #include "aurora.h"
 
@@ -114,14 +114,14 @@ AURDEF const char *const *aur_surya_channel_names(void);
    or NULL (SDO's). Returns 0 or AUR_EFORMAT naming the first bad channel. */
 AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names, const aur_check_opts *opts, aur_check_report *rep);
 
-#endif /* SURYA_H */
+#endif /* AUR__SURYA_H */
 
 /* ======================================================================== */
 /*                            IMPLEMENTATION                                */
 /* ======================================================================== */
 
-#if defined(AURORA_IMPLEMENTATION) && !defined(SURYA__IMPL_DONE)
-#define SURYA__IMPL_DONE
+#if defined(AURORA_IMPLEMENTATION) && !defined(AUR__SURYA_IMPL_DONE)
+#define AUR__SURYA_IMPL_DONE
 
 /* ==== Surya: configuration ==== */
 
@@ -1316,4 +1316,4 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
     return rc;
 }
 
-#endif /* SURYA__IMPL_DONE */
+#endif /* AUR__SURYA_IMPL_DONE */

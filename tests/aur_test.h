@@ -105,7 +105,7 @@ static inline void aur_test_tmpdir_end(void)
 
 /* 1 if a model's table equals a reference manifest (a JSON file in tests/fixtures/manifests):
    every key and shape in order, and the parameter count. Include after aurora.h. */
-#ifdef AURORA_H
+#ifdef AUR__AURORA_H
 static inline int aur_test_same_as_manifest(const aur_model *m, const char *path)
 {
     cJSON *man = aur_json_load(path);

@@ -39,11 +39,13 @@ emit() {
             inc = $0; sub(/^[^"]*"/, "", inc); sub(/".*$/, "", inc)
             if ((getline junk < (dir "/" inc)) >= 0) {   # the file exists in src/: drop the line
                 close(dir "/" inc)
+                dropped = 1
                 if (lines) printf "#line %d \"%s\"\n", NR + 1, path
                 next
             }
         }
-        { print }' "$f"
+        dropped && /^$/ { dropped = 0; if (lines) printf "#line %d \"%s\"\n", NR + 1, path; next }   # and the blank line after them
+        { dropped = 0; print }' "$f"
 }
 
 # generate HEADER GUARD IMPL_GUARD INTRO API IMPL: one header from its parts (space-separated lists)

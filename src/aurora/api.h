@@ -1,3 +1,5 @@
+#include "../core/api.h"
+
 /* ==== Aurora ====
    Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
    Swin U-Net backbone and a Perceiver decoder over (levels, lat, lon).

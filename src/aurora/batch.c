@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: batches ==== */
 
 AURDEF void aur_batch_free(aur_batch *b)

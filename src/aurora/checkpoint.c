@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: checkpoint adaptation (§12.2, §12.3) ==== */
 
 /* Replaces the fused tensor `fused` (channel axis `axis`, n = names) by one entry per name. */

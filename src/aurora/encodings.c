@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: Fourier encodings ====
    Computed once per call on the host in double precision (§4): the phases
    reach 1e8 rad, so float32 sin would not be reproducible between builds. */

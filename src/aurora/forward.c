@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: forward ==== */
 
 /* One forward call's working state. */

@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: layouts (index tables of the backbone's shuffles) ==== */
 
 enum { AUR__LAYOUT_WINDOWS = 1, AUR__LAYOUT_MERGE = 2, AUR__LAYOUT_SPLIT = 3 };

@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ==== Aurora: the parameter table ====
    Declared in the reference's state_dict order: module registration order,
    with ParameterDict keys sorted as strings. */

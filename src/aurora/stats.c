@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 static const struct aur__stat_init { const char *key; double loc, scale; } aur__builtin_stats[] = {
     {"z_50", 199373.0, 5875.553},
     {"z_100", 157642.1, 5510.64},

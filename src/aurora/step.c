@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ---- the whole step (§8) ---- */
 
 /* The LoRA set a step uses (§6), or -1. */

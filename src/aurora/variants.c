@@ -1,3 +1,7 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
 /* ---- AuroraAirPollution's post-decoder hook (§8.4) ---- */
 
 /* The history step each difference-predicting variable is relative to. */

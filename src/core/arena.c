@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== memory: the arena ====
    A bump allocator made of chunks. Pointers never move during a step; a
    reset keeps the memory, and if the step needed several chunks it swaps

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== CPU matrix product ====
    C (M x N, row stride ldc) = A (M x K) B (K x N), or C += A B. A and B are
    read through strides (element (i,p) of A at A[i*ars + p*acs]), so every

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== JSON files ==== */
 
 AURDEF cJSON *aur_json_load(const char *path)

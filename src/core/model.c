@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== models: the parameter table ==== */
 
 struct aur_model {

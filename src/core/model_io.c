@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== models: loading and saving by name ==== */
 
 static int aur__report_add(char ***list, int *n, const char *s)

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== ops: shared checks ==== */
 
 /* Every input present, F32, on one device. */

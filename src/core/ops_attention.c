@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== op: scaled dot-product attention ====
    Per batch: P = softmax(q k^T * scale + mask) (kept for backward), o = P v.
    Backward: dP = do v^T, dv += P^T do, dS = P (dP - rowsum(dP P)),

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== op: linear ==== */
 
 static int aur__linear_back(aur_tape *t, aur__node *n)

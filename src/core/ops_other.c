@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== op: dropout ====
    A counter-based generator: element i of the call that starts at stream
    offset o keeps its value when hash(seed, o + i) >= p. Nothing is stored:

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== ops: reductions ==== */
 
 /* x seen as (outer, n, inner) reduced over n. */

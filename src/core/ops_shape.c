@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== ops: concat, slice, split, pad ====
    Each moves blocks: a tensor seen as (outer, axis, inner) is copied block by
    block. Backward adds the same blocks the other way. */

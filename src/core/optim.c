@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== optimisers ====
    torch.optim's single-tensor arithmetic, element by element: scalars in
    double, rounded to float where they meet tensors. */

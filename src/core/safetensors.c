@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== safetensors: reading ====
    Layout: u64 little-endian N | N bytes of JSON | data. The reader trusts
    nothing: every rule below is checked before a byte of data is used, and a

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== tape: recording ops for backward ==== */
 
 typedef struct aur__node aur__node;

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "platform.h"
+
 /* ==== tensors ==== */
 
 AURDEF aur_shape aur_shapev(int ndim, const int64_t *d)

@@ -1,3 +1,6 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+
 /* ==== scaled dot-product attention ====
    S = q k^T (cuBLAS), P = softmax(S scale + mask), o = P v (cuBLAS). P
    (nb Lq Lk floats, larger than q, k and v together for Aurora's windows)

@@ -1,3 +1,6 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+
 /* ==== linear ==== */
 
 __global__ void aur_k_rows_bias(float *y, const float *b, int64_t M, int64_t N)

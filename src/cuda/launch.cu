@@ -1,3 +1,6 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+
 #define AUR__CUDA_THREADS 256
 
 #ifndef AUR__LAUNCH /* tests/cuda_emu.h defines its own */

@@ -1,3 +1,6 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+
 /* ==== element-wise ops ==== */
 
 /* the rules are aurora.h's aur__pw_value and aur__pw_grad, as on the CPU */

@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== fine-tuning: exploding gradients ==== */
 
 AURDEF void aur_grad_alarm_init(aur_grad_alarm *a, int window, double z, int skip)

@@ -1,3 +1,6 @@
+#include "../core/api.h"
+#include "../aurora/api.h"
+
 /* ==== Fine-tuning ====
    Every step of the reference's fine-tuning guide as one call here, or one
    key of a JSON run config (aur_trainer): checking the data, new variables

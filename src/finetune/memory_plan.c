@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== fine-tuning: memory planning ==== */
 
 /* Adafactor's state: a row and a column factor for matrices (over the last

@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== plot: PNG line charts and maps for training logs ==== */
 /* stb_image_write (Debian: libstb-dev) when it is there; without it the plot
    calls return AUR_EUNSUPPORTED. Define AUR_NO_PNG to leave it out. */

@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ---- the setup, printed ---- */
 
 /* Prints names with every run of digits as '*', each pattern once with its

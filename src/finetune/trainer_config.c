@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== fine-tuning: the trainer ==== */
 
 

@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== fine-tuning: new variables, groups, summary ==== */
 
 AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value)

@@ -1,3 +1,8 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "../aurora/api.h"
+#include "api.h"
+
 /* ==== fine-tuning: windows of a series ==== */
 
 static void aur__copy_steps(const aur_tensor *src, aur_tensor *dst, int B, int T_src, int start, int T_dst, int64_t per_step)

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 #include <regex.h>
 
 AURDEF aur_lora_config aur_lora_defaults(void)

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ---- matching ---- */
 
 /* PEFT's rule for a list entry: the name is the target or ends in "." + target. */

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ---- PEFT files ---- */
 
 /* JSON as Python's json.dumps(indent=2) writes it (PEFT's save_pretrained). */

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ==== Surya: configuration ==== */
 
 AURDEF int aur_surya_preset(const char *name, aur_surya_config *c)

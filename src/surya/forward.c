@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ==== Surya: forward ==== */
 
 typedef struct aur__sfwd {

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ==== Surya: the parameter table ==== */
 
 typedef struct aur__surya {

@@ -1,3 +1,6 @@
+#include "api.h"
+#include "../core/platform.h"
+
 /* ==== Surya: scalers ==== */
 
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse)
