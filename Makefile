@@ -56,7 +56,8 @@ build/refcheck: tests/refcheck.c $(HEADERS) | build
 build/asan/refcheck: tests/refcheck.c $(HEADERS) | build/asan
 	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
 # the CUDA paths compiled by g++ and run on the CPU by tests/cuda_emu.h (no GPU needed)
-EMU = -std=c++17 -x c++ -DAURORA_CUDA -DAUR_CUDA_EMU $(WARN) $(OMP) -I.
+# (the emulator is a test tool: the build injects it before the program's first line; the library never includes it)
+EMU = -std=c++17 -x c++ -DAURORA_CUDA -include tests/cuda_emu.h $(WARN) $(OMP) -I.
 build/test_cuda_emu: tests/test_cuda.cu tests/cuda_emu.h $(HEADERS) | build
 	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 build/refcheck_cuda_emu: tests/refcheck.c tests/cuda_emu.h $(HEADERS) | build

@@ -1,7 +1,8 @@
 /* cuda_emu.h - runs the CUDA paths of aurora.h on the CPU, for testing.
 
    Most sessions (and CI) have no GPU, so every kernel of kernels.cuh is also
-   compiled by g++ against this header (-DAURORA_CUDA -DAUR_CUDA_EMU) and run
+   compiled by g++ against this header (-DAURORA_CUDA -include tests/cuda_emu.h,
+   which defines AUR_CUDA_EMU; the library itself never includes it) and run
    on the CPU by test_cuda, refcheck --cuda, test_train's device test and
    bench_cuda --tiny (make test runs the first three). It checks what can go
    wrong apart from speed: indexing, reductions, shared memory and barriers,
@@ -29,6 +30,7 @@
    Never used in a real build. */
 #ifndef AUR_CUDA_EMU_H
 #define AUR_CUDA_EMU_H
+#define AUR_CUDA_EMU 1 /* aurora.h: take the CUDA API from here */
 
 #include <math.h>
 #include <stdint.h>

@@ -24,8 +24,7 @@
 #endif
 
 #if defined(AURORA_CUDA) && defined(AUR_CUDA_EMU)
-#define AUR__HAS_CUDA 1
-#include "tests/cuda_emu.h" /* the CUDA paths run on the CPU, for tests without a GPU */
+#define AUR__HAS_CUDA 1 /* the CUDA runtime emulated on the CPU: a test build injected it (tests/cuda_emu.h) */
 #elif defined(AURORA_CUDA) && defined(__CUDACC__)
 #define AUR__HAS_CUDA 1
 #include <cuda_runtime.h>
