@@ -267,11 +267,3 @@ AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const f
     A->override_L = L;
     return 0;
 }
-
-/* The rollout step of the batch being run, for probes. */
-static AUR__TLS int aur__probe_step;
-
-static void aur__probe(const aur__aurora *A, const char *name, const aur_tensor *x)
-{
-    if (A->probe && x) A->probe(A->probe_ctx, name, aur__probe_step, x);
-}

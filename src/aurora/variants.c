@@ -2,7 +2,67 @@
 #include "../core/platform.h"
 #include "api.h"
 
-/* ---- AuroraAirPollution's post-decoder hook (§8.4) ---- */
+/* ==== Aurora: the variants' hooks (aurora/model/aurora.py) ====
+   Aurora.forward calls three hooks that the plain model leaves empty:
+   batch_transform_hook on the raw batch, _pre_encoder_hook on the encoder's
+   normalised inputs and _post_decoder_hook on the normalised predictions.
+   AuroraAirPollution and AuroraWave fill them in. */
+
+static int aur__air_pollution_pre_encoder(aur__fwd *F);
+static int aur__air_pollution_post(const aur__fwd *F, aur__decoded *d);
+static int aur__wave_transform(aur_tape *t, aur_batch *w);
+static int aur__wave_pre_encoder(aur__fwd *F);
+static int aur__wave_post(const aur__fwd *F, aur__decoded *d);
+
+static int aur__batch_transform_hook(aur_tape *t, const aur_aurora_config *c, aur_batch *b)
+{
+    return c->wave ? aur__wave_transform(t, b) : 0;
+}
+
+static int aur__pre_encoder_hook(aur__fwd *F)
+{
+    if (F->c->air_pollution) return aur__air_pollution_pre_encoder(F);
+    return F->c->wave ? aur__wave_pre_encoder(F) : 0;
+}
+
+static int aur__post_decoder_hook(aur__fwd *F, aur__decoded *d)
+{
+    if (F->c->air_pollution) return aur__air_pollution_post(F, d);
+    return F->c->wave ? aur__wave_post(F, d) : 0;
+}
+
+/* ---- AuroraAirPollution ---- */
+
+/* The transform of a positive variable z before the encoder, its spikes
+   tamed by a log: Linear_v([clamp(z, 0, 2.5), (ln(max(z, 1e-4)) - ln(1e-4)) / -ln(1e-4)]). */
+static aur_tensor *aur__feature_combine(const aur__fwd *F, aur_tensor *z, const char *group, const char *v)
+{
+    aur_tape *t = F->t;
+    char p[160];
+    if (!z) return NULL;
+    aur_shape s = aur_tensor_shape(z), s1 = s;
+    s1.d[s1.ndim++] = 1;
+    aur_tensor *f1 = aur_clamp(t, z, 0, 2.5);
+    aur_tensor *f2 = aur__norm1(t, aur_log(t, aur_clamp(t, z, 1e-4, INFINITY)), log(1e-4), -log(1e-4), 0);
+    aur_tensor *both[2] = {aur_reshape(t, f1, s1), aur_reshape(t, f2, s1)};
+    snprintf(p, sizeof p, "%s_feature_combiner.%s", group, v);
+    return aur_reshape(t, aur__lin(F, aur_concat(t, both, 2, -1), p, 1), s);
+}
+
+/* _pre_encoder_hook: the feature combiner of every positive variable (they have one each). */
+static int aur__air_pollution_pre_encoder(aur__fwd *F)
+{
+    const aur_batch *b = F->in;
+    for (int i = 0; i < b->surf_names.n; i++)
+        if (aur__vl_find(&F->c->positive_surf_vars, b->surf_names.name[i]) >= 0 &&
+            !(F->enc_surf[i] = aur__feature_combine(F, F->enc_surf[i], "surf", b->surf_names.name[i])))
+            return AUR_EINVAL;
+    for (int i = 0; i < b->atmos_names.n; i++)
+        if (aur__vl_find(&F->c->positive_atmos_vars, b->atmos_names.name[i]) >= 0 &&
+            !(F->enc_atmos[i] = aur__feature_combine(F, F->enc_atmos[i], "atmos", b->atmos_names.name[i])))
+            return AUR_EINVAL;
+    return 0;
+}
 
 /* The history step each difference-predicting variable is relative to. */
 static int aur__difference_index(const char *v)
@@ -16,13 +76,15 @@ static int aur__difference_index(const char *v)
     return -1;
 }
 
-/* y + (1 + mod) * x_hist: the prediction as a modulated difference to a past step. */
+/* y + (1 + mod) * x_hist: the prediction as a modulated difference to a past step. The
+   reference indexes the history without keeping its axis (batch[v][:, idx]), which
+   broadcasts to (B, B, ...) when B > 1; this takes the evident intent, [:, idx:idx+1]. */
 static aur_tensor *aur__difference(const aur__fwd *F, aur_tensor *y, aur_tensor *mod, aur_tensor *hist, int idx, const char *v)
 {
     aur_tape *t = F->t;
     if (!mod) return aur__err(AUR_EINVAL, "AirPollution: '%s' predicts a difference but has no %s_mod head", v, v), (aur_tensor *)NULL;
     if (idx >= F->T) return aur__err(AUR_ESHAPE, "AirPollution: '%s' needs history step %d, the batch has %d", v, idx, F->T), (aur_tensor *)NULL;
-    aur_tensor *h = aur_reshape(t, aur_slice(t, hist, 1, idx, 1), aur_tensor_shape(y)); /* the intent for B > 1 (§8.4 quirk) */
+    aur_tensor *h = aur_reshape(t, aur_slice(t, hist, 1, idx, 1), aur_tensor_shape(y));
     return aur_add(t, y, aur_mul(t, aur__norm1(t, mod, -1, 1, 0), h)); /* (mod - (-1)) / 1 = 1 + mod */
 }
 
@@ -37,23 +99,26 @@ static aur_tensor *aur__clamp_so2(const aur__fwd *F, aur_tensor *y)
     return aur_concat(F->t, per, F->C, 1);
 }
 
-static int aur__air_pollution_post(const aur__fwd *F, aur_tensor **surf, aur_tensor *const *surf_mod, aur_tensor **atmos,
-                                   aur_tensor *const *atmos_mod)
+/* _post_decoder_hook: the difference-predicting variables from their history
+   step and modulation head; with LoRA, so2's lower levels clamped (they can blow up). */
+static int aur__air_pollution_post(const aur__fwd *F, aur__decoded *d)
 {
     const aur_batch *b = F->in;
     for (int i = 0; i < b->surf_names.n; i++) {
         int idx = aur__difference_index(b->surf_names.name[i]);
-        if (idx >= 0 && !(surf[i] = aur__difference(F, surf[i], surf_mod[i], F->surf[i], idx, b->surf_names.name[i]))) return AUR_EINVAL;
+        if (idx >= 0 && !(d->surf[i] = aur__difference(F, d->surf[i], d->surf_mod[i], F->surf[i], idx, b->surf_names.name[i])))
+            return AUR_EINVAL;
     }
     for (int i = 0; i < b->atmos_names.n; i++) {
         int idx = aur__difference_index(b->atmos_names.name[i]);
-        if (idx >= 0 && !(atmos[i] = aur__difference(F, atmos[i], atmos_mod[i], F->atmos[i], idx, b->atmos_names.name[i]))) return AUR_EINVAL;
-        if (F->c->use_lora && !strcmp(b->atmos_names.name[i], "so2") && !(atmos[i] = aur__clamp_so2(F, atmos[i]))) return AUR_EINVAL;
+        if (idx >= 0 && !(d->atmos[i] = aur__difference(F, d->atmos[i], d->atmos_mod[i], F->atmos[i], idx, b->atmos_names.name[i])))
+            return AUR_EINVAL;
+        if (F->c->use_lora && !strcmp(b->atmos_names.name[i], "so2") && !(d->atmos[i] = aur__clamp_so2(F, d->atmos[i]))) return AUR_EINVAL;
     }
     return 0;
 }
 
-/* ---- AuroraWave's hooks (§8.5) ---- */
+/* ---- AuroraWave ---- */
 
 static const char *const aur__wave_angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
 static const char *const aur__wave_density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
@@ -141,10 +206,15 @@ static int aur__wave_transform(aur_tape *t, aur_batch *w)
     return 0;
 }
 
-/* _pre_encoder_hook, on normalised inputs: density channels and NaN -> 0; angles as sin and cos. */
-static int aur__wave_pre_encoder(aur__fwd *F, aur_batch *w)
+/* _pre_encoder_hook, on normalised inputs: density channels and NaN -> 0;
+   angles as sin and cos. The reference's hook changes the batch itself (with
+   no positive variables, transformed_batch is the batch), so the decoder
+   predicts the new channels too: this changes F->in and F->surf, and the
+   encoder's inputs follow. */
+static int aur__wave_pre_encoder(aur__fwd *F)
 {
     aur_tape *t = F->t;
+    aur_batch *w = F->in;
     char name[AUR_NAME_LEN + 16];
     aur_var_list snapshot = w->surf_names;
     for (int k = 0; k < snapshot.n; k++) {
@@ -169,14 +239,16 @@ static int aur__wave_pre_encoder(aur__fwd *F, aur_batch *w)
             aur__drop_var(&w->surf_names, F->surf, v);
         }
     }
-    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf");
+    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf") || aur__clamp_positive_inputs(F) ? AUR_EINVAL : 0;
 }
 
 /* _post_decoder_hook, on normalised predictions: angles from sin and cos; NaN
    where the density says there are no waves (and over land, wmb <= 0). */
-static int aur__wave_post(const aur__fwd *F, aur_var_list *names, aur_tensor **surf)
+static int aur__wave_post(const aur__fwd *F, aur__decoded *dec)
 {
     aur_tape *t = F->t;
+    aur_var_list *names = &dec->surf_names;
+    aur_tensor **surf = dec->surf;
     char sn[AUR_NAME_LEN + 8], cn[AUR_NAME_LEN + 8];
     aur_tensor *wmb = aur_batch_static(F->in, "wmb");
     int64_t n;

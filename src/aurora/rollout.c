@@ -2,102 +2,9 @@
 #include "../core/platform.h"
 #include "api.h"
 
-/* ---- the whole step (§8) ---- */
+/* ==== Aurora: the loss and the rollout (aurora/rollout.py) ==== */
 
-/* The LoRA set a step uses (§6), or -1. */
-static int aur__lora_set(const aur_aurora_config *c, int step)
-{
-    if (!c->use_lora || step >= c->lora_steps) return -1;
-    if (c->lora_mode == AUR_LORA_SINGLE) return 0;
-    if (c->lora_mode == AUR_LORA_FROM_SECOND) return step >= 1 ? 0 : -1;
-    return step;
-}
-
-/* The prediction batch: metadata of the next step, tensors to fill. */
-static aur_batch *aur__pred_shell(const aur__fwd *F)
-{
-    const aur_batch *b = F->in;
-    aur_batch *p = aur__batch_shell(F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
-    if (!p) return NULL;
-    memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
-    memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
-    for (int i = 0; i < F->B; i++) p->time[i] = b->time[i] + F->c->timestep_seconds;
-    memcpy(p->levels, F->levels, sizeof p->levels);
-    p->rollout_step = b->rollout_step + 1;
-    p->surf_names = b->surf_names;
-    p->static_names = b->static_names;
-    p->atmos_names = b->atmos_names;
-    return p;
-}
-
-AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b)
-{
-    aur__aurora *A = aur__A(m);
-    if (!A || !t || !b) return NULL;
-    const aur_aurora_config *c = &A->cfg;
-    if (c->drop_rate > 0 && t->training && t->grad_on) {
-        aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented");
-        return NULL;
-    }
-    aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
-    aur_batch *w = (aur_batch *)aur_tape_alloc(t, sizeof *w); /* the batch as the hooks change it */
-    if (!F || !w) return NULL;
-    memset(F, 0, sizeof *F);
-    *w = *b;
-    w->owns_tensors = 0;
-    if (c->wave && aur__wave_transform(t, w)) return NULL;
-    b = w;
-    F->A = A, F->t = t, F->c = c, F->in = w;
-    F->D = c->embed_dim, F->Ld = c->latent_levels;
-    F->step = aur__probe_step = b->rollout_step;
-    F->lora_set = aur__lora_set(c, F->step);
-    if (aur__fwd_inputs(F, b) || (c->wave && aur__wave_pre_encoder(F, w))) return NULL;
-    /* cropped coordinates and the lead-time encoding (shared by the encoder and time_mlp) */
-    int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
-    F->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
-    if (!F->lat) return NULL;
-    F->lon = F->lat + nlat;
-    F->lead_enc = F->lon + nlon;
-    memcpy(F->lat, b->lat, sizeof(float) * (size_t)nlat);
-    memcpy(F->lon, b->lon, sizeof(float) * (size_t)nlon);
-    double lead[4096];
-    if (F->B > 4096) return NULL;
-    for (int i = 0; i < F->B; i++) lead[i] = (double)(float)(c->timestep_seconds / 3600.0);
-    if (aur__fourier(lead, F->B, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return NULL;
-
-    aur_tensor *x = aur__backbone(F, aur__encoder(F));
-    aur_tensor *surf[AUR_MAX_VARS], *surf_mod[AUR_MAX_VARS], *atmos[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS];
-    if (!x || aur__decoder(F, x, surf, surf_mod, atmos, atmos_mod)) return NULL;
-    if (c->air_pollution && aur__air_pollution_post(F, surf, surf_mod, atmos, atmos_mod)) return NULL;
-    aur_var_list surf_names = b->surf_names; /* the Wave hook renames the predictions */
-    if (c->wave && aur__wave_post(F, &surf_names, surf)) return NULL;
-    aur_batch *p = aur__pred_shell(F);
-    if (!p) return NULL;
-    p->surf_names = surf_names;
-    int clamp = p->rollout_step > 1 || c->clamp_at_first_step, ok = 1;
-    for (int i = 0; i < surf_names.n && ok; i++) {
-        const char *v = surf_names.name[i];
-        aur_tensor *y = aur_reshape(t, surf[i], aur_shape4(F->B, 1, F->H, F->W));
-        if (clamp && aur__vl_find(&c->positive_surf_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
-        ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
-    }
-    for (int i = 0; i < b->atmos_names.n && ok; i++) {
-        const char *v = b->atmos_names.name[i];
-        aur_tensor *y = aur_reshape(t, atmos[i], aur_shape5(F->B, 1, F->C, F->H, F->W));
-        if (clamp && aur__vl_find(&c->positive_atmos_vars, v) >= 0) y = aur_clamp(t, y, 0, INFINITY);
-        ok = (p->atmos[i] = aur__norm_atmos(F, y, v, 1)) != NULL;
-    }
-    for (int i = 0; i < b->static_names.n && ok; i++) /* normalised then unnormalised, as the reference returns them */
-        ok = (p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1)) != NULL;
-    if (!ok) {
-        aur_batch_free(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* ---- loss and rollout ---- */
-
+/* The fine-tuning loss: the mean over variables of the normalised MSE over finite cells. */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target)
 {
     aur__aurora *A = aur__A(m);
@@ -126,7 +33,8 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
     return aur_mean_all(t, aur_concat(t, terms, n, 0));
 }
 
-/* The next step's input: history shifted by one with the prediction appended (§9). */
+/* The next step's input, as aurora/rollout.py: rollout builds it: the history
+   shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
 {
     aur_batch *nx = aur__batch_shell(cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);

@@ -1,0 +1,104 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
+/* ==== Aurora: Perceiver3DDecoder (aurora/model/decoder.py) ====
+   The backbone's tokens (B, Ld L, 2 D) back to fields: the surface level's
+   tokens through one linear head per surface variable; for the atmosphere,
+   queries made from the pressure levels' encodings attend to the Ld - 1
+   latent levels of each patch (deaggregate_levels, a PerceiverResampler),
+   and one head per atmospheric variable (per level with level_condition)
+   maps each level's token to its P x P patch (LinearPatchReconstruction). */
+
+static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels);
+static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v);
+
+static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+{
+    const aur_aurora_config *c = F->c;
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    char p[160], name[160];
+    const int B = F->B, C = F->C, Ld = F->Ld;
+    const int64_t L = F->L, E = 2 * (int64_t)F->D;
+    memset(out, 0, sizeof *out);
+    out->surf_names = b->surf_names;
+    static const int blcd[4] = {0, 2, 1, 3};
+    x = aur_permute(t, aur_reshape(t, x, aur_shape4(B, Ld, L, E)), blcd); /* (B, L, Ld, E) */
+
+    /* the surface level: a head per variable, and its modulation head (_mod) where configured */
+    aur_tensor *x0 = aur_reshape(t, aur_slice(t, x, 2, 0, 1), aur_shape3(B, L, E));
+    for (int i = 0; i < b->surf_names.n; i++) {
+        const char *v = b->surf_names.name[i];
+        snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
+        out->surf[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        snprintf(name, sizeof name, "decoder_norm/surf/%s", v);
+        aur__probe(F, name, out->surf[i]);
+        if (aur__vl_find(&c->modulation_heads, v) >= 0) {
+            snprintf(p, sizeof p, "decoder.surf_heads.%s_mod", v);
+            out->surf_mod[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        }
+        if (!out->surf[i]) return AUR_EINVAL;
+    }
+    if (!b->atmos_names.n) return 0;
+
+    /* the atmosphere: the levels' embeddings query the latent levels of each patch */
+    aur_tensor *lev = aur__encoded_levels(F, (int)E, "decoder.atmos_levels_embed", "decoder/levels_encode");
+    aur_tensor *q = aur_expand(t, aur_reshape(t, lev, aur_shape3(1, C, E)), aur_shape3((int64_t)B * L, C, E));
+    aur_tensor *ctx = aur_reshape(t, aur_slice(t, x, 2, 1, Ld - 1), aur_shape3((int64_t)B * L, Ld - 1, E));
+    aur_tensor *main_out = NULL, *alt_out = NULL;
+    for (int i = 0; i < b->atmos_names.n; i++) {
+        const char *v = b->atmos_names.name[i];
+        int alt = aur__vl_find(&c->separate_perceiver, v) >= 0; /* AuroraAirPollution's second decoder Perceiver */
+        aur_tensor **src = alt ? &alt_out : &main_out;
+        if (!*src) /* each Perceiver runs once, when a variable first needs it */
+            *src = aur_reshape(t, aur__perceiver_resampler(F, alt ? "decoder.level_decoder_alternate" : "decoder.level_decoder", q, ctx,
+                                                           c->dec_depth, 0, c->perceiver_ln_eps), aur_shape4(B, L, C, E));
+        out->atmos[i] = aur__atmos_head(F, *src, v);
+        snprintf(name, sizeof name, "decoder_norm/atmos/%s", v);
+        aur__probe(F, name, out->atmos[i]);
+        if (aur__vl_find(&c->modulation_heads, v) >= 0) {
+            snprintf(name, sizeof name, "%s_mod", v);
+            out->atmos_mod[i] = aur__atmos_head(F, *src, name);
+        }
+        if (!out->atmos[i]) return AUR_EINVAL;
+    }
+    return 0;
+}
+
+/* (B, L, [C,] P*P) head outputs -> (B, [C,] H, W): feature p1*P + p2 fills
+   pixel (p1, p2) of its patch (aurora/model/util.py: unpatchify). */
+static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels)
+{
+    aur_tape *t = F->t;
+    int64_t B = F->B, h = F->h, w = F->w, P = F->P, C = levels;
+    if (!levels) {
+        static const int perm[5] = {0, 1, 3, 2, 4};
+        return aur_reshape(t, aur_permute(t, aur_reshape(t, y, aur_shape5(B, h, w, P, P)), perm), aur_shape3(B, h * P, w * P));
+    }
+    static const int perm[6] = {0, 3, 1, 4, 2, 5};
+    int64_t s6[6] = {B, h, w, C, P, P};
+    return aur_reshape(t, aur_permute(t, aur_reshape(t, y, aur_shapev(6, s6)), perm), aur_shape4(B, C, h * P, w * P));
+}
+
+/* An atmospheric variable's head on (B, L, C, E) levels -> (B, C, H, W); with
+   level_condition each level has its own head (aurora/model/levelcond.py: LevelConditioned). */
+static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v)
+{
+    aur_tape *t = F->t;
+    char p[160], lv[32];
+    if (!F->c->n_level_condition) {
+        snprintf(p, sizeof p, "decoder.atmos_heads.%s", v);
+        return aur__unpatchify(F, aur__lin(F, x, p, 1), F->C);
+    }
+    aur_tensor *per[AUR_MAX_LEVELS];
+    int64_t B = F->B, L = F->L, E = x ? x->shape[3] : 0, P2 = (int64_t)F->P * F->P;
+    for (int l = 0; l < F->C; l++) {
+        aur_level_to_str(F->levels[l], lv, sizeof lv);
+        snprintf(p, sizeof p, "decoder.atmos_heads.%s.layers.%s", v, lv);
+        aur_tensor *xl = aur_reshape(t, aur_slice(t, x, 2, l, 1), aur_shape3(B, L, E));
+        per[l] = aur_reshape(t, aur__lin(F, xl, p, 1), aur_shape4(B, L, 1, P2));
+        if (!per[l]) return NULL;
+    }
+    return aur__unpatchify(F, aur_concat(t, per, F->C, 2), F->C);
+}

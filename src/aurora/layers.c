@@ -1,0 +1,120 @@
+#include "../core/api.h"
+#include "../core/platform.h"
+#include "api.h"
+
+/* ==== Aurora: the building blocks of its modules ====
+   Parameters and linear layers by their state_dict names, constants on the
+   model's device, the Perceivers' MLP and PerceiverResampler
+   (aurora/model/perceiver.py), and the head split of attention. */
+
+/* A parameter by formatted name, or NULL with an error naming it. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static aur_tensor *aur__P(const aur__fwd *F, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int i = aur__index_find(F->A->m, name);
+    if (i < 0) {
+        aur__err(AUR_EINVAL, "Aurora: no parameter '%s'", name);
+        return NULL;
+    }
+    return F->A->m->params[i];
+}
+
+/* A constant tensor in the arena from host floats (no gradient), on dev. */
+static aur_tensor *aur__const(aur_tape *t, aur_device dev, aur_shape s, const float *v)
+{
+    aur_tensor *x = aur__tensor(t, AUR_F32, AUR_CPU, s);
+    if (x)
+        for (int64_t i = 0; i < x->numel; i++) aur__wr(x)[i] = (aur_real)v[i];
+    return aur__on(t, x, dev);
+}
+
+/* A constant view of a table the model keeps (cached masks, DFT matrices), on the model's device. */
+static aur_tensor *aur__const_view(aur_tape *t, aur_model *m, aur_shape s, const aur_real *data)
+{
+    aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
+    if (!x) return NULL;
+    aur__tensor_init(x, AUR_F32, m->device, s);
+    x->data = (void *)aur__mirror_of(m, data, sizeof(aur_real) * (size_t)aur_shape_numel(s));
+    return x->data ? x : NULL;
+}
+
+/* A linear module by name; a PEFT-style adapter on it (lora.h) applies too. */
+static aur_tensor *aur__lin(const aur__fwd *F, aur_tensor *x, const char *prefix, int bias)
+{
+    return aur_model_linear(F->t, F->A->m, prefix, x, bias);
+}
+
+static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix, double eps)
+{
+    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = aur__P(F, "%s.bias", prefix);
+    return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
+}
+
+/* Linear -> GELU -> Linear (-> dropout): the MLPs of the Perceivers, the surface path and the Swin blocks. */
+static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2)
+{
+    aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
+    h = aur_dropout(F->t, h, F->c->drop_rate);
+    return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+}
+
+/* (N, L, nh*hd) -> (N, nh, L, hd) and back. */
+static aur_tensor *aur__split_heads(aur_tape *t, aur_tensor *x, int nh)
+{
+    if (!x) return NULL;
+    static const int perm[4] = {0, 2, 1, 3};
+    int64_t N = x->shape[0], L = x->shape[1], hd = x->shape[2] / nh;
+    return aur_permute(t, aur_reshape(t, x, aur_shape4(N, L, nh, hd)), perm);
+}
+
+static aur_tensor *aur__merge_heads(aur_tape *t, aur_tensor *x)
+{
+    if (!x) return NULL;
+    static const int perm[4] = {0, 2, 1, 3};
+    int64_t N = x->shape[0], nh = x->shape[1], L = x->shape[2], hd = x->shape[3];
+    return aur_reshape(t, aur_permute(t, x, perm), aur_shape3(N, L, nh * hd));
+}
+
+/* aurora/model/perceiver.py: PerceiverResampler. Latents Q (N, Lq, dim)
+   attend to the context X (N, Lc, dim), depth times: attention
+   (PerceiverAttention), then the MLP, each with a post-norm residual. With
+   ln_kq (stabilise_level_agg) the first layer normalises k and q. */
+static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefix, aur_tensor *Q, aur_tensor *X, int depth, int ln_kq,
+                                            double eps)
+{
+    char p[256], p2[256];
+    aur_tape *t = F->t;
+    int nh = F->c->num_heads;
+    for (int k = 0; k < depth && Q; k++) {
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
+        aur_tensor *q = aur__lin(F, Q, p, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
+        aur_tensor *kv = aur__lin(F, X, p, 0);
+        int64_t inner = q ? q->shape[2] : 0;
+        aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
+        if (ln_kq && k == 0) { /* before the head split, eps 1e-5 */
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_k", prefix);
+            kk = aur__ln(F, kk, p, 1e-5);
+            snprintf(p, sizeof p, "%s.layers.0.0.ln_q", prefix);
+            q = aur__ln(F, q, p, 1e-5);
+        }
+        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), aur__split_heads(t, kk, nh), aur__split_heads(t, vv, nh), NULL, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
+        o = aur__lin(F, aur__merge_heads(t, o), p, 0);
+        snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
+        Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
+        snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
+        snprintf(p2, sizeof p2, "%s.layers.%d.1.net.2", prefix, k);
+        aur_tensor *h = aur__mlp(F, Q, p, p2);
+        snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
+        Q = aur_add(t, aur__ln(F, h, p, eps), Q);
+    }
+    return Q;
+}
