@@ -585,9 +585,11 @@ AURDEF void aur_level_to_str(double level, char *buf, size_t size);
 
 /* ---- batches ----
    Physical units. The order of the variables is the order of the model's
-   inputs and outputs. A loaded or created batch owns its tensors; a
-   prediction's tensors belong to the tape. aur_batch_free frees the struct,
-   and the tensors only when the batch owns them. */
+   inputs and outputs. A loaded or created batch owns its tensors, and
+   aur_batch_free frees them with it. A prediction belongs to the tape that
+   made it: its tensors and coordinates live until aur_tape_reset, its
+   struct until aur_tape_free; aur_batch_free on it does nothing (so a step
+   allocates nothing once the first has run). */
 typedef struct aur_batch {
     int B, T, C, H, W;
     aur_var_list surf_names, static_names, atmos_names;
@@ -600,6 +602,7 @@ typedef struct aur_batch {
     double *time;                      /* B UTC Unix seconds: the time of the last history step */
     int rollout_step;
     int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
+    int on_tape;                       /* a prediction: the tape owns all of it */
 } aur_batch;
 
 /* A batch from a safetensors file: surf/{v} (B,T,H,W), static/{v} (H,W),
@@ -624,8 +627,7 @@ AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name);
 /* ---- running the model ---- */
 
 /* One forward step: normalise, crop, encode, backbone, decode, unnormalise.
-   The prediction (B, 1, ...) lives on the tape; free the returned struct
-   with aur_batch_free (before or after aur_tape_reset). */
+   The prediction (B, 1, ...) lives on the tape (see batches above). */
 AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b);
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */
@@ -1506,7 +1508,17 @@ struct aur__node {
     void *ctx;
 };
 
+/* The blocks of aur__tape_object: kept across resets, freed with the tape. */
+typedef struct aur__objects {
+    void **block;
+    size_t *size;
+    int n, cap, used; /* blocks allocated, their capacity, handed out this step */
+    void **retired;   /* blocks replaced by larger ones (a caller may still hold them) */
+    int n_retired, cap_retired;
+} aur__objects;
+
 struct aur_tape {
+    aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
     aur__arena main[2];    /* [device]: struct and activations of the step */
     aur__arena scratch[2]; /* recomputation of checkpointed segments */
     aur__arena *ar;        /* where ops allocate now: main or scratch */
@@ -1518,6 +1530,49 @@ struct aur_tape {
     int backward_done;
     uint64_t seed, rng_offset;
 };
+
+static void aur__objects_free(aur__objects *o)
+{
+    for (int i = 0; i < o->n; i++) AUR_FREE(o->block[i]);
+    for (int i = 0; i < o->n_retired; i++) AUR_FREE(o->retired[i]);
+    AUR_FREE(o->block);
+    AUR_FREE(o->size);
+    AUR_FREE(o->retired);
+}
+
+/* A zeroed struct of a step's result that the caller holds a pointer to
+   (Aurora's prediction batches). The step's k-th request gets the k-th
+   block, and blocks survive aur_tape_reset: a caller may look at the struct
+   after the reset (its free function then does nothing), and a step like the
+   last one allocates nothing. A block is never moved or freed before the
+   tape: one too small for a request is retired, not reallocated. */
+static void *aur__tape_object(aur_tape *t, size_t bytes)
+{
+    aur__objects *o = &t->objects;
+    if (o->used == o->n) {
+        int cap = o->cap;
+        if (aur__grow((void **)&o->block, &cap, o->n + 1, sizeof(void *)) ||
+            aur__grow((void **)&o->size, &o->cap, o->n + 1, sizeof(size_t)))
+            return NULL;
+        o->block[o->n] = NULL;
+        o->size[o->n++] = 0;
+    }
+    int k = o->used;
+    if (o->size[k] < bytes) {
+        void *p = aur__malloc(bytes, "a result struct on the tape");
+        if (!p) return NULL;
+        if (o->block[k] && aur__grow((void **)&o->retired, &o->cap_retired, o->n_retired + 1, sizeof(void *))) {
+            AUR_FREE(p);
+            return NULL;
+        }
+        if (o->block[k]) o->retired[o->n_retired++] = o->block[k];
+        o->block[k] = p;
+        o->size[k] = bytes;
+    }
+    o->used++;
+    memset(o->block[k], 0, bytes);
+    return o->block[k];
+}
 
 AURDEF aur_tape *aur_tape_create(void)
 {
@@ -1542,6 +1597,7 @@ AURDEF void aur_tape_free(aur_tape *t)
         aur__arena_free_chunks(&t->scratch[d]);
     }
     AUR_FREE(t->nodes);
+    aur__objects_free(&t->objects);
     AUR_FREE(t);
 }
 
@@ -1554,6 +1610,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
     }
     t->ar = t->main;
     t->n_nodes = 0;
+    t->objects.used = 0;
     t->no_record = t->in_segment = t->backward_done = 0;
 }
 
@@ -7365,13 +7422,16 @@ static float aur__grid(const float *g, int is_2d, int64_t i, int64_t j, int64_t 
     return along_rows ? g[i] : g[j];
 }
 
-/* Position and scale encodings of every patch (§4.4): (L, D) each. */
-static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P, int D, float *pos, float *scl)
+/* Position and scale encodings of every patch (aurora/model/posencoding.py:
+   pos_scale_enc): (L, D) each, with scratch from the tape's arena. */
+static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int64_t W, int P, int D, float *pos, float *scl)
 {
     const int64_t h = H / P, w = W / P;
     const float cdeg = (float)0.017453292519943295;
-    double *mlat = (double *)aur__malloc(sizeof(double) * (size_t)(3 * h * w + 1), "patch encodings");
-    if (!mlat) return AUR_ENOMEM;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
+    float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
+    if (!mlat || !tmp) return AUR_ENOMEM;
     double *mlon = mlat + h * w, *root = mlon + h * w;
     int rc = 0;
     for (int64_t pi = 0; pi < h && !rc; pi++)
@@ -7402,8 +7462,6 @@ static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P,
             if (!(area > 0)) rc = aur__err(AUR_EINVAL, "patch (%lld, %lld) has area %g", (long long)pi, (long long)pj, area);
             root[l] = (double)(float)sqrt((double)area);
         }
-    float *tmp = (float *)aur__malloc(sizeof(float) * (size_t)(D / 2), "an encoding row");
-    if (!tmp) rc = AUR_ENOMEM;
     for (int64_t l = 0; l < h * w && !rc; l++) {
         rc = aur__fourier(&mlat[l], 1, 0.01, 720, D / 2, 1, tmp, "position (latitude)");
         if (!rc) memcpy(pos + l * D, tmp, sizeof(float) * (size_t)(D / 2));
@@ -7411,8 +7469,7 @@ static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P,
         if (!rc) memcpy(pos + l * D + D / 2, tmp, sizeof(float) * (size_t)(D / 2));
     }
     if (!rc) rc = aur__fourier(root, h * w, AUR__A_MIN, 4 * AUR__PI * AUR__EARTH_R * AUR__EARTH_R, D, 1, scl, "scale");
-    AUR_FREE(tmp);
-    AUR_FREE(mlat);
+    aur__arena_release(&t->ar[AUR_CPU], mk);
     return rc;
 }
 
@@ -7565,7 +7622,7 @@ static aur__layout *aur__split_layout(aur__aurora *A, const int64_t *res, int64_
 
 AURDEF void aur_batch_free(aur_batch *b)
 {
-    if (!b) return;
+    if (!b || b->on_tape) return;
     for (int i = 0; b->owns_tensors && i < b->surf_names.n; i++) aur_tensor_free(b->surf[i]);
     for (int i = 0; b->owns_tensors && i < b->static_names.n; i++) aur_tensor_free(b->statics[i]);
     for (int i = 0; b->owns_tensors && i < b->atmos_names.n; i++) aur_tensor_free(b->atmos[i]);
@@ -7594,6 +7651,23 @@ static aur_batch *aur__batch_shell(int B, int T, int C, int H, int W, int lat_2d
         aur_batch_free(b);
         return NULL;
     }
+    return b;
+}
+
+/* The same on the tape (a step's predictions and the rollout's inputs): the
+   struct from the tape's result blocks, the coordinates in its arena. */
+static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, int W, int lat_2d, int lon_2d)
+{
+    aur_batch *b = (aur_batch *)aur__tape_object(t, sizeof *b);
+    if (!b) return NULL;
+    b->on_tape = 1;
+    b->B = B, b->T = T, b->C = C, b->H = H, b->W = W;
+    b->lat_2d = lat_2d;
+    b->lon_2d = lon_2d;
+    b->lat = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lat_2d ? H * W : H));
+    b->lon = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lon_2d ? H * W : W));
+    b->time = (double *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(double) * (size_t)B);
+    if (!b->lat || !b->lon || !b->time) return aur__err(AUR_ENOMEM, "out of memory for a batch on the tape"), (aur_batch *)NULL;
     return b;
 }
 
@@ -8132,11 +8206,11 @@ static int aur__clamp_positive_inputs(aur__fwd *F)
 
 /* ---- outputs: clamp positive variables, unnormalise ---- */
 
-/* The prediction batch: the next step's time, the batch's grid and levels. */
+/* The prediction batch on the tape: the next step's time, the batch's grid and levels. */
 static aur_batch *aur__pred_shell(const aur__fwd *F, const aur_var_list *surf_names)
 {
     const aur_batch *b = F->in;
-    aur_batch *p = aur__batch_shell(F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    aur_batch *p = aur__batch_on_tape(F->t, F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
     if (!p) return NULL;
     memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
     memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
@@ -8159,25 +8233,20 @@ static aur_batch *aur__fwd_outputs(aur__fwd *F, const aur__decoded *d)
     aur_batch *p = aur__pred_shell(F, &d->surf_names);
     if (!p) return NULL;
     int clamp = p->rollout_step > 1 || c->clamp_at_first_step;
-    int ok = 1;
-    for (int i = 0; i < d->surf_names.n && ok; i++) {
+    for (int i = 0; i < d->surf_names.n; i++) {
         const char *v = d->surf_names.name[i];
         aur_tensor *y = aur_reshape(t, d->surf[i], aur_shape4(F->B, 1, F->H, F->W));
         if (clamp) y = aur__clamp_if_positive(t, y, v, &c->positive_surf_vars);
-        ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
+        if (!(p->surf[i] = aur__norm_surf(F, y, v, 1))) return NULL;
     }
-    for (int i = 0; i < b->atmos_names.n && ok; i++) {
+    for (int i = 0; i < b->atmos_names.n; i++) {
         const char *v = b->atmos_names.name[i];
         aur_tensor *y = aur_reshape(t, d->atmos[i], aur_shape5(F->B, 1, F->C, F->H, F->W));
         if (clamp) y = aur__clamp_if_positive(t, y, v, &c->positive_atmos_vars);
-        ok = (p->atmos[i] = aur__norm_atmos(F, y, v, 1)) != NULL;
+        if (!(p->atmos[i] = aur__norm_atmos(F, y, v, 1))) return NULL;
     }
-    for (int i = 0; i < b->static_names.n && ok; i++) /* normalised then unnormalised, as the reference returns them */
-        ok = (p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1)) != NULL;
-    if (!ok) {
-        aur_batch_free(p);
-        return NULL;
-    }
+    for (int i = 0; i < b->static_names.n; i++) /* normalised then unnormalised, as the reference returns them */
+        if (!(p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1))) return NULL;
     return p;
 }
 
@@ -8506,7 +8575,7 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x)
     crop.H = F->H;
     crop.lat = F->lat;
     crop.lon = F->lon;
-    if (aur__patch_encodings(&crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
+    if (aur__patch_encodings(t, &crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
     aur__probe(F, "encoder/pos_encode", aur__const(t, A->m->device, aur_shape2(L, D), pos));
     aur__probe(F, "encoder/scale_encode", aur__const(t, A->m->device, aur_shape2(L, D), scl));
     if (A->pos_override) {
@@ -9183,7 +9252,7 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
 {
-    aur_batch *nx = aur__batch_shell(cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    aur_batch *nx = aur__batch_on_tape(t, cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
     if (!nx) return NULL;
     memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
     memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
@@ -9205,11 +9274,7 @@ static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_b
         ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
     }
     for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
-    if (!ok) {
-        aur_batch_free(nx);
-        return NULL;
-    }
-    return nx;
+    return ok ? nx : NULL;
 }
 
 /* The input batch cropped to whole patches, as rollout() does before stepping. */
@@ -9217,7 +9282,7 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
 {
     int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
     if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
-    aur_batch *c = aur__batch_shell(b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    aur_batch *c = aur__batch_on_tape(t, b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
     if (!c) return NULL;
     for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
     memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
@@ -9231,11 +9296,7 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
     for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
     for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;
     for (int i = 0; i < b->atmos_names.n && ok; i++) ok = (c->atmos[i] = aur__crop_rows(t, b->atmos[i], H)) != NULL;
-    if (!ok) {
-        aur_batch_free(c);
-        return NULL;
-    }
-    return c;
+    return ok ? c : NULL;
 }
 
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds)
@@ -9244,22 +9305,15 @@ AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int
     if (!A) return AUR_EINVAL;
     if (steps < 1) return aur__err(AUR_EINVAL, "rollout: %d steps", steps);
     for (int s = 0; s < steps; s++) preds[s] = NULL;
-    aur_batch *cur = aur__cropped_input(A, t, b);
+    aur_batch *cur = aur__cropped_input(A, t, b); /* every batch here lives on the tape */
     int rc = cur ? 0 : AUR_EINVAL;
     if (!rc && A->cfg.wave) rc = aur__wave_transform(t, cur); /* as the reference's rollout, before the first step */
     for (int s = 0; s < steps && !rc; s++) {
         preds[s] = aur_aurora_forward(m, t, cur);
-        aur_batch *next = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
-        if (!preds[s] || (s + 1 < steps && !next)) rc = AUR_EINVAL;
-        aur_batch_free(cur);
-        cur = next;
+        cur = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
+        if (!preds[s] || (s + 1 < steps && !cur)) rc = AUR_EINVAL;
     }
-    aur_batch_free(cur);
-    if (rc)
-        for (int s = 0; s < steps; s++) {
-            aur_batch_free(preds[s]);
-            preds[s] = NULL;
-        }
+    for (int s = 0; rc && s < steps; s++) preds[s] = NULL;
     return rc;
 }
 

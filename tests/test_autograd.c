@@ -18,7 +18,7 @@ static void *count_realloc(void *p, size_t n)
 #define AUR_REALLOC(p, n) count_realloc(p, n)
 #define AUR_FREE(p) free(p)
 #define AURORA_IMPLEMENTATION
-#include "../aurora.h"
+#include "../surya.h" /* includes aurora.h */
 #include "aur_test.h"
 
 typedef struct mlp {
@@ -242,6 +242,110 @@ static void test_no_malloc_after_first_step(void)
     aur_model_free(n.m);
 }
 
+/* The mallocs of n training steps (forward and loss by fn, backward, clipping,
+   an AdamW step, zero_grad, reset) of a model, into counts. */
+typedef aur_tensor *(*step_loss_fn)(aur_model *m, aur_tape *t, void *ctx);
+static void count_step_mallocs(aur_model *m, step_loss_fn fn, void *ctx, long *counts, int n)
+{
+    aur_optim_opts oo = aur_adamw_defaults();
+    aur_optim *opt = aur_optim_create(m, &oo);
+    aur_tape *t = aur_tape_create();
+    for (int step = 0; step < n; step++) {
+        long before = n_mallocs;
+        aur_tensor *l = fn(m, t, ctx);
+        double norm;
+        int rc = !l || aur_backward(t, l) || aur_clip_grad_norm(m, 1.0, &norm) || aur_optim_step(opt);
+        AUR_CHECK(!rc, "training step %d runs: %s", step, rc ? aur_last_error() : "");
+        aur_model_zero_grad(m);
+        aur_tape_reset(t);
+        counts[step] = n_mallocs - before;
+    }
+    aur_tape_free(t);
+    aur_optim_free(opt);
+}
+
+/* A 2-step rollout of a small Aurora and its loss against a target. */
+typedef struct aurora_case {
+    aur_batch *in, *target;
+} aurora_case;
+
+static aur_tensor *aurora_rollout_loss(aur_model *m, aur_tape *t, void *ctx)
+{
+    const aurora_case *k = (const aurora_case *)ctx;
+    aur_batch *preds[2];
+    if (aur_aurora_rollout(m, t, k->in, 2, preds)) return NULL;
+    aur_tensor *l = aur_add(t, aur_aurora_loss(m, t, preds[0], k->target), aur_aurora_loss(m, t, preds[1], k->target));
+    aur_batch_free(preds[0]); /* predictions live on the tape: this frees nothing */
+    aur_batch_free(preds[1]);
+    return l;
+}
+
+/* Random fields of H x W with T steps (H = 17: one row more than whole patches, which the rollout crops). */
+static aur_batch *small_aurora_batch(const aur_model *m, int T, int H, int W)
+{
+    const aur_aurora_config *c = aur_aurora_config_of(m);
+    aur_batch *b = aur_batch_create(1, T, 3, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars);
+    double lv[3] = {250, 500, 850};
+    memcpy(b->levels, lv, sizeof lv);
+    for (int i = 0; i < H; i++) b->lat[i] = (float)(90.0 - 180.0 * i / (H - 1));
+    for (int j = 0; j < W; j++) b->lon[j] = (float)(360.0 * j / W);
+    b->time[0] = 1591012800;
+    for (int v = 0; v < b->surf_names.n; v++)
+        for (int64_t i = 0; i < b->surf[v]->numel; i++) aur_tensor_f32(b->surf[v])[i] = (aur_real)(280 + 10 * aur_test_normal());
+    for (int v = 0; v < b->static_names.n; v++)
+        for (int64_t i = 0; i < b->statics[v]->numel; i++) aur_tensor_f32(b->statics[v])[i] = (aur_real)aur_test_normal();
+    for (int v = 0; v < b->atmos_names.n; v++)
+        for (int64_t i = 0; i < b->atmos[v]->numel; i++) aur_tensor_f32(b->atmos[v])[i] = (aur_real)(10 * aur_test_normal());
+    return b;
+}
+
+/* Surya's forecast of ts and its MSE against ts's last frame. */
+static aur_tensor *surya_loss(aur_model *m, aur_tape *t, void *ctx)
+{
+    aur_tensor *ts = (aur_tensor *)ctx;
+    aur_tensor *y = aur_surya_forward(m, t, ts);
+    return y ? aur_mse_loss(t, y, aur_reshape(t, aur_slice(t, ts, 2, ts->shape[2] - 1, 1), aur_tensor_shape(y))) : NULL;
+}
+
+/* The same for Aurora (plain and with checkpointed blocks) and Surya: the
+   models' constant tables are made in the first step, nothing after it. */
+static void test_no_malloc_model_steps(void)
+{
+    for (int ck = 0; ck < 2; ck++) {
+        aur_aurora_config c;
+        aur_aurora_preset("aurora-pretrained", &c);
+        c.embed_dim = 16, c.num_heads = 2, c.window_size[0] = 2, c.window_size[1] = 2, c.window_size[2] = 4;
+        c.n_stages = 2, c.encoder_depths[0] = c.decoder_depths[1] = 2, c.encoder_depths[1] = c.decoder_depths[0] = 1;
+        c.encoder_num_heads[0] = c.decoder_num_heads[1] = 2, c.encoder_num_heads[1] = c.decoder_num_heads[0] = 4;
+        c.checkpoint_blocks = ck;
+        aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
+        AUR_CHECK(m != NULL, "small Aurora: %s", m ? "" : aur_last_error());
+        if (!m) continue;
+        aur_test_rng = 77;
+        aurora_case k = {small_aurora_batch(m, 2, 17, 32), small_aurora_batch(m, 1, 16, 32)};
+        long counts[4];
+        count_step_mallocs(m, aurora_rollout_loss, &k, counts, 4);
+        AUR_CHECK(counts[0] > 0 && counts[2] == 0 && counts[3] == 0, "Aurora%s rollout steps: mallocs per step %ld %ld %ld %ld",
+                  ck ? " (checkpointed blocks)" : "", counts[0], counts[1], counts[2], counts[3]);
+        aur_batch_free(k.in);
+        aur_batch_free(k.target);
+        aur_model_free(m);
+    }
+    aur_surya_config sc;
+    aur_surya_preset("surya-tiny", &sc);
+    sc.img_size = 32, sc.embed_dim = 32, sc.time_dim = 1;
+    aur_model *m = aur_surya_create(&sc, AUR_CPU, 1);
+    AUR_CHECK(m != NULL, "small Surya: %s", m ? "" : aur_last_error());
+    if (!m) return;
+    aur_tensor *ts = random_tensor(aur_shape5(1, sc.in_chans, sc.time_dim, sc.img_size, sc.img_size));
+    long counts[4];
+    count_step_mallocs(m, surya_loss, ts, counts, 4);
+    AUR_CHECK(counts[0] > 0 && counts[2] == 0 && counts[3] == 0, "Surya steps: mallocs per step %ld %ld %ld %ld", counts[0], counts[1],
+              counts[2], counts[3]);
+    aur_tensor_free(ts);
+    aur_model_free(m);
+}
+
 static void test_unreached(void)
 {
     mlp n = make_mlp(4, 8);
@@ -268,6 +372,7 @@ int main(void)
     test_errors_propagate();
     test_dropout();
     test_no_malloc_after_first_step();
+    test_no_malloc_model_steps();
     test_unreached();
     return aur_test_summary();
 }

@@ -89,9 +89,11 @@ AURDEF void aur_level_to_str(double level, char *buf, size_t size);
 
 /* ---- batches ----
    Physical units. The order of the variables is the order of the model's
-   inputs and outputs. A loaded or created batch owns its tensors; a
-   prediction's tensors belong to the tape. aur_batch_free frees the struct,
-   and the tensors only when the batch owns them. */
+   inputs and outputs. A loaded or created batch owns its tensors, and
+   aur_batch_free frees them with it. A prediction belongs to the tape that
+   made it: its tensors and coordinates live until aur_tape_reset, its
+   struct until aur_tape_free; aur_batch_free on it does nothing (so a step
+   allocates nothing once the first has run). */
 typedef struct aur_batch {
     int B, T, C, H, W;
     aur_var_list surf_names, static_names, atmos_names;
@@ -104,6 +106,7 @@ typedef struct aur_batch {
     double *time;                      /* B UTC Unix seconds: the time of the last history step */
     int rollout_step;
     int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
+    int on_tape;                       /* a prediction: the tape owns all of it */
 } aur_batch;
 
 /* A batch from a safetensors file: surf/{v} (B,T,H,W), static/{v} (H,W),
@@ -128,8 +131,7 @@ AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name);
 /* ---- running the model ---- */
 
 /* One forward step: normalise, crop, encode, backbone, decode, unnormalise.
-   The prediction (B, 1, ...) lives on the tape; free the returned struct
-   with aur_batch_free (before or after aur_tape_reset). */
+   The prediction (B, 1, ...) lives on the tape (see batches above). */
 AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b);
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */

@@ -6,7 +6,7 @@
 
 AURDEF void aur_batch_free(aur_batch *b)
 {
-    if (!b) return;
+    if (!b || b->on_tape) return;
     for (int i = 0; b->owns_tensors && i < b->surf_names.n; i++) aur_tensor_free(b->surf[i]);
     for (int i = 0; b->owns_tensors && i < b->static_names.n; i++) aur_tensor_free(b->statics[i]);
     for (int i = 0; b->owns_tensors && i < b->atmos_names.n; i++) aur_tensor_free(b->atmos[i]);
@@ -35,6 +35,23 @@ static aur_batch *aur__batch_shell(int B, int T, int C, int H, int W, int lat_2d
         aur_batch_free(b);
         return NULL;
     }
+    return b;
+}
+
+/* The same on the tape (a step's predictions and the rollout's inputs): the
+   struct from the tape's result blocks, the coordinates in its arena. */
+static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, int W, int lat_2d, int lon_2d)
+{
+    aur_batch *b = (aur_batch *)aur__tape_object(t, sizeof *b);
+    if (!b) return NULL;
+    b->on_tape = 1;
+    b->B = B, b->T = T, b->C = C, b->H = H, b->W = W;
+    b->lat_2d = lat_2d;
+    b->lon_2d = lon_2d;
+    b->lat = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lat_2d ? H * W : H));
+    b->lon = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lon_2d ? H * W : W));
+    b->time = (double *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(double) * (size_t)B);
+    if (!b->lat || !b->lon || !b->time) return aur__err(AUR_ENOMEM, "out of memory for a batch on the tape"), (aur_batch *)NULL;
     return b;
 }
 

@@ -210,7 +210,7 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x)
     crop.H = F->H;
     crop.lat = F->lat;
     crop.lon = F->lon;
-    if (aur__patch_encodings(&crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
+    if (aur__patch_encodings(t, &crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
     aur__probe(F, "encoder/pos_encode", aur__const(t, A->m->device, aur_shape2(L, D), pos));
     aur__probe(F, "encoder/scale_encode", aur__const(t, A->m->device, aur_shape2(L, D), scl));
     if (A->pos_override) {

@@ -56,13 +56,16 @@ static float aur__grid(const float *g, int is_2d, int64_t i, int64_t j, int64_t 
     return along_rows ? g[i] : g[j];
 }
 
-/* Position and scale encodings of every patch (§4.4): (L, D) each. */
-static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P, int D, float *pos, float *scl)
+/* Position and scale encodings of every patch (aurora/model/posencoding.py:
+   pos_scale_enc): (L, D) each, with scratch from the tape's arena. */
+static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int64_t W, int P, int D, float *pos, float *scl)
 {
     const int64_t h = H / P, w = W / P;
     const float cdeg = (float)0.017453292519943295;
-    double *mlat = (double *)aur__malloc(sizeof(double) * (size_t)(3 * h * w + 1), "patch encodings");
-    if (!mlat) return AUR_ENOMEM;
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
+    float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
+    if (!mlat || !tmp) return AUR_ENOMEM;
     double *mlon = mlat + h * w, *root = mlon + h * w;
     int rc = 0;
     for (int64_t pi = 0; pi < h && !rc; pi++)
@@ -93,8 +96,6 @@ static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P,
             if (!(area > 0)) rc = aur__err(AUR_EINVAL, "patch (%lld, %lld) has area %g", (long long)pi, (long long)pj, area);
             root[l] = (double)(float)sqrt((double)area);
         }
-    float *tmp = (float *)aur__malloc(sizeof(float) * (size_t)(D / 2), "an encoding row");
-    if (!tmp) rc = AUR_ENOMEM;
     for (int64_t l = 0; l < h * w && !rc; l++) {
         rc = aur__fourier(&mlat[l], 1, 0.01, 720, D / 2, 1, tmp, "position (latitude)");
         if (!rc) memcpy(pos + l * D, tmp, sizeof(float) * (size_t)(D / 2));
@@ -102,7 +103,6 @@ static int aur__patch_encodings(const aur_batch *b, int64_t H, int64_t W, int P,
         if (!rc) memcpy(pos + l * D + D / 2, tmp, sizeof(float) * (size_t)(D / 2));
     }
     if (!rc) rc = aur__fourier(root, h * w, AUR__A_MIN, 4 * AUR__PI * AUR__EARTH_R * AUR__EARTH_R, D, 1, scl, "scale");
-    AUR_FREE(tmp);
-    AUR_FREE(mlat);
+    aur__arena_release(&t->ar[AUR_CPU], mk);
     return rc;
 }

@@ -243,11 +243,11 @@ static int aur__clamp_positive_inputs(aur__fwd *F)
 
 /* ---- outputs: clamp positive variables, unnormalise ---- */
 
-/* The prediction batch: the next step's time, the batch's grid and levels. */
+/* The prediction batch on the tape: the next step's time, the batch's grid and levels. */
 static aur_batch *aur__pred_shell(const aur__fwd *F, const aur_var_list *surf_names)
 {
     const aur_batch *b = F->in;
-    aur_batch *p = aur__batch_shell(F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    aur_batch *p = aur__batch_on_tape(F->t, F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
     if (!p) return NULL;
     memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
     memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
@@ -270,24 +270,19 @@ static aur_batch *aur__fwd_outputs(aur__fwd *F, const aur__decoded *d)
     aur_batch *p = aur__pred_shell(F, &d->surf_names);
     if (!p) return NULL;
     int clamp = p->rollout_step > 1 || c->clamp_at_first_step;
-    int ok = 1;
-    for (int i = 0; i < d->surf_names.n && ok; i++) {
+    for (int i = 0; i < d->surf_names.n; i++) {
         const char *v = d->surf_names.name[i];
         aur_tensor *y = aur_reshape(t, d->surf[i], aur_shape4(F->B, 1, F->H, F->W));
         if (clamp) y = aur__clamp_if_positive(t, y, v, &c->positive_surf_vars);
-        ok = (p->surf[i] = aur__norm_surf(F, y, v, 1)) != NULL;
+        if (!(p->surf[i] = aur__norm_surf(F, y, v, 1))) return NULL;
     }
-    for (int i = 0; i < b->atmos_names.n && ok; i++) {
+    for (int i = 0; i < b->atmos_names.n; i++) {
         const char *v = b->atmos_names.name[i];
         aur_tensor *y = aur_reshape(t, d->atmos[i], aur_shape5(F->B, 1, F->C, F->H, F->W));
         if (clamp) y = aur__clamp_if_positive(t, y, v, &c->positive_atmos_vars);
-        ok = (p->atmos[i] = aur__norm_atmos(F, y, v, 1)) != NULL;
+        if (!(p->atmos[i] = aur__norm_atmos(F, y, v, 1))) return NULL;
     }
-    for (int i = 0; i < b->static_names.n && ok; i++) /* normalised then unnormalised, as the reference returns them */
-        ok = (p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1)) != NULL;
-    if (!ok) {
-        aur_batch_free(p);
-        return NULL;
-    }
+    for (int i = 0; i < b->static_names.n; i++) /* normalised then unnormalised, as the reference returns them */
+        if (!(p->statics[i] = aur__norm_surf(F, F->statics[i], b->static_names.name[i], 1))) return NULL;
     return p;
 }

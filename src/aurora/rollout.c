@@ -37,7 +37,7 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
 {
-    aur_batch *nx = aur__batch_shell(cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    aur_batch *nx = aur__batch_on_tape(t, cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
     if (!nx) return NULL;
     memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
     memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
@@ -59,11 +59,7 @@ static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_b
         ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
     }
     for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
-    if (!ok) {
-        aur_batch_free(nx);
-        return NULL;
-    }
-    return nx;
+    return ok ? nx : NULL;
 }
 
 /* The input batch cropped to whole patches, as rollout() does before stepping. */
@@ -71,7 +67,7 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
 {
     int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
     if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
-    aur_batch *c = aur__batch_shell(b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    aur_batch *c = aur__batch_on_tape(t, b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
     if (!c) return NULL;
     for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
     memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
@@ -85,11 +81,7 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
     for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
     for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;
     for (int i = 0; i < b->atmos_names.n && ok; i++) ok = (c->atmos[i] = aur__crop_rows(t, b->atmos[i], H)) != NULL;
-    if (!ok) {
-        aur_batch_free(c);
-        return NULL;
-    }
-    return c;
+    return ok ? c : NULL;
 }
 
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds)
@@ -98,21 +90,14 @@ AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int
     if (!A) return AUR_EINVAL;
     if (steps < 1) return aur__err(AUR_EINVAL, "rollout: %d steps", steps);
     for (int s = 0; s < steps; s++) preds[s] = NULL;
-    aur_batch *cur = aur__cropped_input(A, t, b);
+    aur_batch *cur = aur__cropped_input(A, t, b); /* every batch here lives on the tape */
     int rc = cur ? 0 : AUR_EINVAL;
     if (!rc && A->cfg.wave) rc = aur__wave_transform(t, cur); /* as the reference's rollout, before the first step */
     for (int s = 0; s < steps && !rc; s++) {
         preds[s] = aur_aurora_forward(m, t, cur);
-        aur_batch *next = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
-        if (!preds[s] || (s + 1 < steps && !next)) rc = AUR_EINVAL;
-        aur_batch_free(cur);
-        cur = next;
+        cur = preds[s] && s + 1 < steps ? aur__next_input(t, cur, preds[s]) : NULL;
+        if (!preds[s] || (s + 1 < steps && !cur)) rc = AUR_EINVAL;
     }
-    aur_batch_free(cur);
-    if (rc)
-        for (int s = 0; s < steps; s++) {
-            aur_batch_free(preds[s]);
-            preds[s] = NULL;
-        }
+    for (int s = 0; rc && s < steps; s++) preds[s] = NULL;
     return rc;
 }

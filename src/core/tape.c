@@ -20,7 +20,17 @@ struct aur__node {
     void *ctx;
 };
 
+/* The blocks of aur__tape_object: kept across resets, freed with the tape. */
+typedef struct aur__objects {
+    void **block;
+    size_t *size;
+    int n, cap, used; /* blocks allocated, their capacity, handed out this step */
+    void **retired;   /* blocks replaced by larger ones (a caller may still hold them) */
+    int n_retired, cap_retired;
+} aur__objects;
+
 struct aur_tape {
+    aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
     aur__arena main[2];    /* [device]: struct and activations of the step */
     aur__arena scratch[2]; /* recomputation of checkpointed segments */
     aur__arena *ar;        /* where ops allocate now: main or scratch */
@@ -32,6 +42,49 @@ struct aur_tape {
     int backward_done;
     uint64_t seed, rng_offset;
 };
+
+static void aur__objects_free(aur__objects *o)
+{
+    for (int i = 0; i < o->n; i++) AUR_FREE(o->block[i]);
+    for (int i = 0; i < o->n_retired; i++) AUR_FREE(o->retired[i]);
+    AUR_FREE(o->block);
+    AUR_FREE(o->size);
+    AUR_FREE(o->retired);
+}
+
+/* A zeroed struct of a step's result that the caller holds a pointer to
+   (Aurora's prediction batches). The step's k-th request gets the k-th
+   block, and blocks survive aur_tape_reset: a caller may look at the struct
+   after the reset (its free function then does nothing), and a step like the
+   last one allocates nothing. A block is never moved or freed before the
+   tape: one too small for a request is retired, not reallocated. */
+static void *aur__tape_object(aur_tape *t, size_t bytes)
+{
+    aur__objects *o = &t->objects;
+    if (o->used == o->n) {
+        int cap = o->cap;
+        if (aur__grow((void **)&o->block, &cap, o->n + 1, sizeof(void *)) ||
+            aur__grow((void **)&o->size, &o->cap, o->n + 1, sizeof(size_t)))
+            return NULL;
+        o->block[o->n] = NULL;
+        o->size[o->n++] = 0;
+    }
+    int k = o->used;
+    if (o->size[k] < bytes) {
+        void *p = aur__malloc(bytes, "a result struct on the tape");
+        if (!p) return NULL;
+        if (o->block[k] && aur__grow((void **)&o->retired, &o->cap_retired, o->n_retired + 1, sizeof(void *))) {
+            AUR_FREE(p);
+            return NULL;
+        }
+        if (o->block[k]) o->retired[o->n_retired++] = o->block[k];
+        o->block[k] = p;
+        o->size[k] = bytes;
+    }
+    o->used++;
+    memset(o->block[k], 0, bytes);
+    return o->block[k];
+}
 
 AURDEF aur_tape *aur_tape_create(void)
 {
@@ -56,6 +109,7 @@ AURDEF void aur_tape_free(aur_tape *t)
         aur__arena_free_chunks(&t->scratch[d]);
     }
     AUR_FREE(t->nodes);
+    aur__objects_free(&t->objects);
     AUR_FREE(t);
 }
 
@@ -68,6 +122,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
     }
     t->ar = t->main;
     t->n_nodes = 0;
+    t->objects.used = 0;
     t->no_record = t->in_segment = t->backward_done = 0;
 }
 
