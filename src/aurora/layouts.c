@@ -13,7 +13,8 @@ static aur__layout *aur__layout_find(aur__aurora *A, const int64_t *key)
     return NULL;
 }
 
-static aur__layout *aur__layout_new(aur__aurora *A, const int64_t *key, int64_t n_fwd, int64_t n_back)
+/* A layout's tables, not yet in the cache: the caller fills them, then publishes them. */
+static aur__layout *aur__layout_new(const int64_t *key, int64_t n_fwd, int64_t n_back)
 {
     aur__layout *l = (aur__layout *)aur__calloc(sizeof *l, "a layout");
     if (!l) return NULL;
@@ -21,13 +22,18 @@ static aur__layout *aur__layout_new(aur__aurora *A, const int64_t *key, int64_t 
     l->fwd.idx = (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)(n_fwd + 1), "an index table");
     l->back.idx = n_back ? (int64_t *)aur__malloc(sizeof(int64_t) * (size_t)n_back, "an index table") : NULL;
     if (!l->fwd.idx || (n_back && !l->back.idx)) {
-        AUR_FREE(l->fwd.idx);
-        AUR_FREE(l);
+        aur__layout_free(l);
         return NULL;
     }
     l->fwd.n_out = n_fwd;
     l->back.n_out = n_back;
     l->fwd.injective = l->back.injective = 1;
+    return l;
+}
+
+/* Puts a complete layout in the model's cache, so a failure halfway never leaves a half-built entry. */
+static aur__layout *aur__layout_publish(aur__aurora *A, aur__layout *l)
+{
     l->next = A->layouts;
     A->layouts = l;
     return l;
@@ -69,7 +75,7 @@ static aur__layout *aur__windows(aur__aurora *A, const int64_t *res, const int *
         nw[a] = np[a] / ws[a];
     }
     const int64_t C = res[0], H = res[1], W = res[2], n = ws[0] * ws[1] * ws[2], nwin = nw[0] * nw[1] * nw[2];
-    l = aur__layout_new(A, key, nwin * n, C * H * W);
+    l = aur__layout_new(key, nwin * n, C * H * W);
     if (!l) return NULL;
     l->nwin = nwin;
     l->n = n;
@@ -80,6 +86,7 @@ static aur__layout *aur__windows(aur__aurora *A, const int64_t *res, const int *
     if (has_shift) l->mask = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(nwin * n * n), "a window mask");
     if (!group || (has_shift && !l->mask)) {
         AUR_FREE(group);
+        aur__layout_free(l);
         return NULL;
     }
     for (int64_t win = 0; win < nwin; win++)
@@ -106,7 +113,7 @@ static aur__layout *aur__windows(aur__aurora *A, const int64_t *res, const int *
             for (int64_t j = 0; j < n; j++)
                 l->mask[(win * n + i) * n + j] = group[win * n + i] == group[win * n + j] ? 0 : -100;
     AUR_FREE(group);
-    return l;
+    return aur__layout_publish(A, l);
 }
 
 /* PatchMerging3D: (C, H, W) tokens -> (C, H2, W2) tokens of 4 neighbours,
@@ -117,7 +124,7 @@ static aur__layout *aur__merge_layout(aur__aurora *A, const int64_t *res)
     aur__layout *l = aur__layout_find(A, key);
     if (l) return l;
     const int64_t C = res[0], H = res[1], W = res[2], H2 = (H + H % 2) / 2, W2 = (W + W % 2) / 2;
-    l = aur__layout_new(A, key, C * H2 * W2 * 4, 0);
+    l = aur__layout_new(key, C * H2 * W2 * 4, 0);
     if (!l) return NULL;
     l->fwd.n_in = C * H * W;
     for (int64_t c = 0; c < C; c++)
@@ -127,7 +134,7 @@ static aur__layout *aur__merge_layout(aur__aurora *A, const int64_t *res)
                     int64_t hh = 2 * i + k / 2, ww = 2 * j + k % 2;
                     l->fwd.idx[((c * H2 + i) * W2 + j) * 4 + k] = hh < H && ww < W ? (c * H + hh) * W + ww : -1;
                 }
-    return l;
+    return aur__layout_publish(A, l);
 }
 
 /* PatchSplitting3D: token (c,i,j) with 4 sub-rows (h,w) -> grid (C, 2H-cH, 2W-cW). */
@@ -137,12 +144,12 @@ static aur__layout *aur__split_layout(aur__aurora *A, const int64_t *res, int64_
     aur__layout *l = aur__layout_find(A, key);
     if (l) return l;
     const int64_t C = res[0], H = res[1], W = res[2], H2 = 2 * H - cH, W2 = 2 * W - cW;
-    l = aur__layout_new(A, key, C * H2 * W2, 0);
+    l = aur__layout_new(key, C * H2 * W2, 0);
     if (!l) return NULL;
     l->fwd.n_in = C * H * W * 4;
     for (int64_t c = 0; c < C; c++)
         for (int64_t r = 0; r < H2; r++)
             for (int64_t s = 0; s < W2; s++)
                 l->fwd.idx[(c * H2 + r) * W2 + s] = ((c * H + r / 2) * W + s / 2) * 4 + (r % 2) * 2 + s % 2;
-    return l;
+    return aur__layout_publish(A, l);
 }

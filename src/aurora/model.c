@@ -43,16 +43,22 @@ static aur__aurora *aur__A(const aur_model *m)
     return (aur__aurora *)m->impl;
 }
 
+static void aur__layout_free(aur__layout *l)
+{
+    if (!l) return;
+    AUR_FREE(l->fwd.idx);
+    AUR_FREE(l->back.idx);
+    AUR_FREE(l->mask);
+    AUR_FREE(l);
+}
+
 static void aur__aurora_free(void *p)
 {
     aur__aurora *A = (aur__aurora *)p;
     if (!A) return;
     for (aur__layout *l = A->layouts, *n; l; l = n) {
         n = l->next;
-        AUR_FREE(l->fwd.idx);
-        AUR_FREE(l->back.idx);
-        AUR_FREE(l->mask);
-        AUR_FREE(l);
+        aur__layout_free(l);
     }
     AUR_FREE(A->stats);
     AUR_FREE(A->pos_override);
