@@ -7254,7 +7254,10 @@ static int aur__ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* The initial value of one parameter element, by the reference's rules (§1.3). */
+/* The initial value of one parameter element, by the reference's rules: aurora/model/util.py:
+   init_weights (Linear weights N(0, 0.02), truncated at +-2 absolute), the modules' own
+   init_weights (patchembed.py: LevelPatchEmbed, film.py: AdaptiveLayerNorm, lora.py: LoRA)
+   and the encoder's latents (encoder.py: Perceiver3DEncoder.__init__). */
 static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, aur__rng *r)
 {
     const char *n = p->name;
@@ -7375,7 +7378,8 @@ AURDEF int aur_aurora_override_encodings(aur_model *m, const float *pos, const f
 }
 
 /* ==== Aurora: Fourier encodings ====
-   Computed once per call on the host in double precision (§4): the phases
+   Computed once per call on the host in double precision (aurora/model/fourier.py:
+   FourierExpansion, aurora/model/posencoding.py): the phases
    reach 1e8 rad, so float32 sin would not be reproducible between builds. */
 
 #define AUR__PI 3.14159265358979323846
@@ -7461,7 +7465,7 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
                               (long long)pi, (long long)pj, lat_min, lat_max, lon_min, lon_max);
                 break;
             }
-            /* the area in float32, one rounding per operation (§4.4 step 3) */
+            /* the area in float32, one rounding per operation, as posencoding.py: patch_root_area */
             float a1 = lat_max * cdeg, a2 = lat_min * cdeg, o1 = lon_max * cdeg, o2 = lon_min * cdeg;
             float ds = (float)sin((double)a1) - (float)sin((double)a2), dl = o1 - o2;
             float area = ((float)127516117.97744706 * ds) * dl;
@@ -7516,8 +7520,8 @@ static aur__layout *aur__layout_publish(aur__aurora *A, aur__layout *l)
     return l;
 }
 
-/* Window and shift per axis (§5.3 step 1): an axis no longer than its window
-   takes the whole axis and no shift. */
+/* Window and shift per axis (aurora/model/util.py: maybe_adjust_windows): an
+   axis no longer than its window takes the whole axis and no shift. */
 static void aur__adjust_window(const int *window, int shifted, const int64_t *res, int64_t *ws, int64_t *ss)
 {
     for (int a = 0; a < 3; a++) {
@@ -7530,7 +7534,7 @@ static void aur__adjust_window(const int *window, int shifted, const int64_t *re
     }
 }
 
-/* Shifted-window group label of a position on one axis (§5.4). */
+/* Shifted-window group label of a position on one axis (swin3d.py: compute_3d_shifted_window_mask). */
 static int aur__shift_label(int64_t i, int64_t N, int64_t w, int64_t s)
 {
     if (s == 0) return 2; /* Python's slices with s = 0 give the last group everywhere */
@@ -7950,7 +7954,7 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path)
     return rc;
 }
 
-/* The reference's metadata checks (§2.1), as errors. */
+/* The reference's metadata checks (aurora/batch.py: Metadata.__post_init__), as errors. */
 static int aur__check_coords(const aur_batch *b)
 {
     if (b->lat_2d != b->lon_2d) return aur__err(AUR_EINVAL, "batch: lat and lon must both be 1-D or both 2-D");
@@ -9330,7 +9334,10 @@ AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int
     return rc;
 }
 
-/* ==== Aurora: checkpoint adaptation (§12.2, §12.3) ==== */
+/* ==== Aurora: checkpoint adaptation ====
+   What aurora/model/aurora.py: Aurora.load_checkpoint_local does to a released
+   checkpoint before loading it: _adapt_checkpoint (aurora/model/compat.py) and
+   adapt_checkpoint_max_history_size. */
 
 /* Replaces the fused tensor `fused` (channel axis `axis`, n = names) by one entry per name. */
 static int aur__split_fused(aur__ckpt *ck, const char *fused, const char *prefix, const char *suffix, const char *const *names, int n,
@@ -9431,7 +9438,7 @@ static int aur__aurora_adapt(aur_model *m, aur__ckpt *ck)
     aur__aurora *A = aur__A(m);
     static const char *const surf7[7] = {"2t", "10u", "10v", "msl", "lsm", "z", "slt"}, *const atmos5[5] = {"z", "u", "v", "t", "q"};
     int rc = aur__rename_keys(ck);
-    /* the pretrained files' fused embeddings and heads (§12.3) */
+    /* the pretrained files' fused embeddings and heads (compat.py: _adapt_checkpoint_pretrained) */
     if (!rc) rc = aur__split_fused(ck, "encoder.surf_token_embeds.weight", "encoder.surf_token_embeds.weights.", "", surf7, 7, 0);
     if (!rc) rc = aur__split_fused(ck, "encoder.atmos_token_embeds.weight", "encoder.atmos_token_embeds.weights.", "", atmos5, 5, 0);
     if (!rc) rc = aur__split_fused(ck, "decoder.surf_head.weight", "decoder.surf_heads.", ".weight", surf7, 4, 1);

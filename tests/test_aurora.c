@@ -23,7 +23,7 @@ static void test_manifests(void)
                   aur_model_count(m), (long long)aur_model_numel(m, 0));
         aur_model_free(m);
     }
-    /* presets without a manifest: the counts of §1.4's formula and the reference's extras */
+    /* presets without a manifest: the parameter counts of the reference's tables */
     aur_aurora_config c;
     aur_model *m = aur_model_create();
     AUR_CHECK(!aur_aurora_preset("aurora-12h-pretrained", &c) && !aur_aurora_declare(m, &c) && aur_model_numel(m, 0) == 1256300176 &&
@@ -133,7 +133,7 @@ static aur_batch *tiny_batch(const aur_model *m, int H, int W, int T)
     return b;
 }
 
-/* ---- initialisation (§1.3 and the reference's decoder-init test) ---- */
+/* ---- initialisation (aurora/model/util.py: init_weights and the reference's decoder-init test) ---- */
 
 static void test_init(void)
 {

@@ -321,7 +321,7 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path)
     return rc;
 }
 
-/* The reference's metadata checks (§2.1), as errors. */
+/* The reference's metadata checks (aurora/batch.py: Metadata.__post_init__), as errors. */
 static int aur__check_coords(const aur_batch *b)
 {
     if (b->lat_2d != b->lon_2d) return aur__err(AUR_EINVAL, "batch: lat and lon must both be 1-D or both 2-D");

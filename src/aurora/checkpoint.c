@@ -2,7 +2,10 @@
 #include "../core/platform.h"
 #include "api.h"
 
-/* ==== Aurora: checkpoint adaptation (§12.2, §12.3) ==== */
+/* ==== Aurora: checkpoint adaptation ====
+   What aurora/model/aurora.py: Aurora.load_checkpoint_local does to a released
+   checkpoint before loading it: _adapt_checkpoint (aurora/model/compat.py) and
+   adapt_checkpoint_max_history_size. */
 
 /* Replaces the fused tensor `fused` (channel axis `axis`, n = names) by one entry per name. */
 static int aur__split_fused(aur__ckpt *ck, const char *fused, const char *prefix, const char *suffix, const char *const *names, int n,
@@ -103,7 +106,7 @@ static int aur__aurora_adapt(aur_model *m, aur__ckpt *ck)
     aur__aurora *A = aur__A(m);
     static const char *const surf7[7] = {"2t", "10u", "10v", "msl", "lsm", "z", "slt"}, *const atmos5[5] = {"z", "u", "v", "t", "q"};
     int rc = aur__rename_keys(ck);
-    /* the pretrained files' fused embeddings and heads (§12.3) */
+    /* the pretrained files' fused embeddings and heads (compat.py: _adapt_checkpoint_pretrained) */
     if (!rc) rc = aur__split_fused(ck, "encoder.surf_token_embeds.weight", "encoder.surf_token_embeds.weights.", "", surf7, 7, 0);
     if (!rc) rc = aur__split_fused(ck, "encoder.atmos_token_embeds.weight", "encoder.atmos_token_embeds.weights.", "", atmos5, 5, 0);
     if (!rc) rc = aur__split_fused(ck, "decoder.surf_head.weight", "decoder.surf_heads.", ".weight", surf7, 4, 1);

@@ -3,7 +3,8 @@
 #include "api.h"
 
 /* ==== Aurora: Fourier encodings ====
-   Computed once per call on the host in double precision (§4): the phases
+   Computed once per call on the host in double precision (aurora/model/fourier.py:
+   FourierExpansion, aurora/model/posencoding.py): the phases
    reach 1e8 rad, so float32 sin would not be reproducible between builds. */
 
 #define AUR__PI 3.14159265358979323846
@@ -89,7 +90,7 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
                               (long long)pi, (long long)pj, lat_min, lat_max, lon_min, lon_max);
                 break;
             }
-            /* the area in float32, one rounding per operation (§4.4 step 3) */
+            /* the area in float32, one rounding per operation, as posencoding.py: patch_root_area */
             float a1 = lat_max * cdeg, a2 = lat_min * cdeg, o1 = lon_max * cdeg, o2 = lon_min * cdeg;
             float ds = (float)sin((double)a1) - (float)sin((double)a2), dl = o1 - o2;
             float area = ((float)127516117.97744706 * ds) * dl;

@@ -39,8 +39,8 @@ static aur__layout *aur__layout_publish(aur__aurora *A, aur__layout *l)
     return l;
 }
 
-/* Window and shift per axis (§5.3 step 1): an axis no longer than its window
-   takes the whole axis and no shift. */
+/* Window and shift per axis (aurora/model/util.py: maybe_adjust_windows): an
+   axis no longer than its window takes the whole axis and no shift. */
 static void aur__adjust_window(const int *window, int shifted, const int64_t *res, int64_t *ws, int64_t *ss)
 {
     for (int a = 0; a < 3; a++) {
@@ -53,7 +53,7 @@ static void aur__adjust_window(const int *window, int shifted, const int64_t *re
     }
 }
 
-/* Shifted-window group label of a position on one axis (§5.4). */
+/* Shifted-window group label of a position on one axis (swin3d.py: compute_3d_shifted_window_mask). */
 static int aur__shift_label(int64_t i, int64_t N, int64_t w, int64_t s)
 {
     if (s == 0) return 2; /* Python's slices with s = 0 give the last group everywhere */

@@ -154,7 +154,10 @@ static int aur__ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* The initial value of one parameter element, by the reference's rules (§1.3). */
+/* The initial value of one parameter element, by the reference's rules: aurora/model/util.py:
+   init_weights (Linear weights N(0, 0.02), truncated at +-2 absolute), the modules' own
+   init_weights (patchembed.py: LevelPatchEmbed, film.py: AdaptiveLayerNorm, lora.py: LoRA)
+   and the encoder's latents (encoder.py: Perceiver3DEncoder.__init__). */
 static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, aur__rng *r)
 {
     const char *n = p->name;

@@ -5,9 +5,10 @@
        y = x W^T + b + scaling * (dropout(x) A^T) B^T,   A (r, in), B (out, r),
    scaling = alpha / r (alpha / sqrt(r) with rsLoRA). Only A and B train, so a
    1.3 B model fine-tunes with a few million parameters. PEFT's rules are
-   kept exactly (shared/spec/conventions.md section 10): which modules a
-   target list matches, the names of the tensors, the adapter directory
-   (adapter_config.json + adapter_model.safetensors), and what stays frozen.
+   kept exactly (huggingface/peft: src/peft/tuners/lora,
+   src/peft/utils/save_and_load.py): which modules a target list matches, the
+   names of the tensors, the adapter directory (adapter_config.json +
+   adapter_model.safetensors), and what stays frozen.
 
    USAGE (include after aurora.h or surya.h; the implementation comes with
    AURORA_IMPLEMENTATION):
