@@ -5016,6 +5016,22 @@ typedef struct aur__buf {
     int failed;
 } aur__buf;
 
+/* Room for `more` bytes and a NUL after the current end; on failure the buffer is marked failed. */
+static int aur__buf_reserve(aur__buf *b, size_t more)
+{
+    if (b->failed) return 0;
+    if (b->p && b->n + more + 1 <= b->cap) return 1;
+    size_t nc = (b->cap ? b->cap * 2 : 4096) + more;
+    char *np = (char *)AUR_REALLOC(b->p, nc);
+    if (!np) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = np;
+    b->cap = nc;
+    return 1;
+}
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -5034,31 +5050,14 @@ static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
             b->n += (size_t)k;
             return;
         }
-        size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)k;
-        char *np = (char *)AUR_REALLOC(b->p, nc);
-        if (!np) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
+        if (!aur__buf_reserve(b, (size_t)k)) return;
     }
 }
 
 /* Appends n raw bytes (NUL bytes included). */
 static void aur__buf_append(aur__buf *b, const char *p, size_t n)
 {
-    if (b->failed) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 4096) + n;
-        char *np = (char *)AUR_REALLOC(b->p, nc);
-        if (!np) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
+    if (!aur__buf_reserve(b, n)) return;
     memcpy(b->p + b->n, p, n);
     b->n += n;
     b->p[b->n] = 0;
