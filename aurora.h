@@ -5402,6 +5402,20 @@ AURDEF aur_tensor *aur_model_param(const aur_model *m, const char *name)
     return m->params[i];
 }
 
+/* aur_model_param with a printf-style name (the models' modules look their weights up this way). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static aur_tensor *aur__paramf(const aur_model *m, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return aur_model_param(m, name);
+}
+
 AURDEF int64_t aur_model_numel(const aur_model *m, int trainable_only)
 {
     int64_t n = 0;
@@ -7687,6 +7701,23 @@ static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, in
     return b;
 }
 
+/* A batch on the tape with src's metadata: its grid's first H rows, times,
+   levels, rollout step and variable names; T history steps, no tensors yet. */
+static aur_batch *aur__batch_like(aur_tape *t, const aur_batch *src, int T, int H)
+{
+    aur_batch *b = aur__batch_on_tape(t, src->B, T, src->C, H, src->W, src->lat_2d, src->lon_2d);
+    if (!b) return NULL;
+    memcpy(b->lat, src->lat, sizeof(float) * (size_t)(src->lat_2d ? H * src->W : H));
+    memcpy(b->lon, src->lon, sizeof(float) * (size_t)(src->lon_2d ? H * src->W : src->W));
+    memcpy(b->time, src->time, sizeof(double) * (size_t)src->B);
+    memcpy(b->levels, src->levels, sizeof b->levels);
+    b->rollout_step = src->rollout_step;
+    b->surf_names = src->surf_names;
+    b->static_names = src->static_names;
+    b->atmos_names = src->atmos_names;
+    return b;
+}
+
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos)
 {
@@ -8020,7 +8051,6 @@ typedef struct aur__fwd {
     /* the encoder's inputs: positive variables clamped, then the pre-encoder hook (`transformed_batch`) */
     aur_tensor *enc_surf[AUR_MAX_VARS], *enc_atmos[AUR_MAX_VARS];
     double levels[AUR_MAX_LEVELS]; /* hPa */
-    float *lat, *lon;   /* the cropped grid */
     float *lead_enc;    /* (B, D): the lead time's Fourier encoding (the encoder and the backbone's time_mlp) */
 } aur__fwd;
 
@@ -8165,16 +8195,11 @@ static int aur__fwd_sizes(aur__fwd *F, const aur_batch *b)
     return 0;
 }
 
-/* The cropped coordinates, and the lead time's encoding (the same for every sample). */
-static int aur__fwd_grid(aur__fwd *F, const aur_batch *b)
+/* The lead time's encoding (the same for every sample). */
+static int aur__lead_time_encoding(aur__fwd *F)
 {
-    int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
-    F->lat = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
-    if (!F->lat) return AUR_ENOMEM;
-    F->lon = F->lat + nlat;
-    F->lead_enc = F->lon + nlon;
-    memcpy(F->lat, b->lat, sizeof(float) * (size_t)nlat);
-    memcpy(F->lon, b->lon, sizeof(float) * (size_t)nlon);
+    F->lead_enc = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)F->B * (size_t)F->D);
+    if (!F->lead_enc) return AUR_ENOMEM;
     double hours = (double)(float)(F->c->timestep_seconds / 3600.0);
     if (aur__fourier(&hours, 1, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
     for (int i = 1; i < F->B; i++) memcpy(F->lead_enc + (int64_t)i * F->D, F->lead_enc, sizeof(float) * (size_t)F->D);
@@ -8200,7 +8225,7 @@ static int aur__fwd_inputs(aur__fwd *F)
         if (!F->statics[i]) return AUR_EINVAL;
     for (int i = 0; i < b->atmos_names.n; i++)
         if (!F->atmos[i]) return AUR_EINVAL;
-    return aur__fwd_grid(F, b);
+    return aur__lead_time_encoding(F);
 }
 
 /* x clamped at 0 when v is one of the positive variables. */
@@ -8222,20 +8247,14 @@ static int aur__clamp_positive_inputs(aur__fwd *F)
 
 /* ---- outputs: clamp positive variables, unnormalise ---- */
 
-/* The prediction batch on the tape: the next step's time, the batch's grid and levels. */
+/* The prediction batch on the tape: the batch's cropped grid, levels and names, the next step's time. */
 static aur_batch *aur__pred_shell(const aur__fwd *F, const aur_var_list *surf_names)
 {
-    const aur_batch *b = F->in;
-    aur_batch *p = aur__batch_on_tape(F->t, F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    aur_batch *p = aur__batch_like(F->t, F->in, 1, F->H);
     if (!p) return NULL;
-    memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
-    memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
-    for (int i = 0; i < F->B; i++) p->time[i] = b->time[i] + F->c->timestep_seconds;
-    memcpy(p->levels, F->levels, sizeof p->levels);
-    p->rollout_step = b->rollout_step + 1;
+    for (int i = 0; i < F->B; i++) p->time[i] += F->c->timestep_seconds;
+    p->rollout_step++;
     p->surf_names = *surf_names;
-    p->static_names = b->static_names;
-    p->atmos_names = b->atmos_names;
     return p;
 }
 
@@ -8271,25 +8290,6 @@ static aur_batch *aur__fwd_outputs(aur__fwd *F, const aur__decoded *d)
    model's device, the Perceivers' MLP and PerceiverResampler
    (aurora/model/perceiver.py), and the head split of attention. */
 
-/* A parameter by formatted name, or NULL with an error naming it. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static aur_tensor *aur__P(const aur__fwd *F, const char *fmt, ...)
-{
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int i = aur__index_find(F->A->m, name);
-    if (i < 0) {
-        aur__err(AUR_EINVAL, "Aurora: no parameter '%s'", name);
-        return NULL;
-    }
-    return F->A->m->params[i];
-}
-
 /* A constant tensor in the arena from host floats (no gradient), on dev. */
 static aur_tensor *aur__const(aur_tape *t, aur_device dev, aur_shape s, const float *v)
 {
@@ -8317,7 +8317,7 @@ static aur_tensor *aur__lin(const aur__fwd *F, aur_tensor *x, const char *prefix
 
 static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix, double eps)
 {
-    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = aur__P(F, "%s.bias", prefix);
+    aur_tensor *w = aur__paramf(F->A->m, "%s.weight", prefix), *b = aur__paramf(F->A->m, "%s.bias", prefix);
     return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
 }
 
@@ -8411,7 +8411,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
     aur__probe(F, "encoder/surf_patch_embed", xs);
-    xs = aur_add(t, xs, aur__P(F, "encoder.surf_level_encoding"));
+    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2"), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
@@ -8437,7 +8437,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     /* aggregate_levels: per patch (B L independent problems), Ld - 1 latents attend to the C levels */
     static const int blcd[4] = {0, 2, 1, 3};
     aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
-    aur_tensor *lat = aur_reshape(t, aur__P(F, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
+    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
     aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
                                                c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
     aur__probe(F, "encoder/level_agg_out", agg);
@@ -8523,12 +8523,12 @@ static aur_tensor *aur__level_patch_embed(const aur__fwd *F, aur_tensor *x, cons
     xp = aur_reshape(t, xp, aur_shape3(N, F->L, V * T * P * P));
     aur_tensor *kernels[AUR_MAX_VARS * 2];
     for (int v = 0; v < V; v++) {
-        aur_tensor *k = aur__P(F, "%s.weights.%s", prefix, names->name[v]);
+        aur_tensor *k = aur__paramf(F->A->m, "%s.weights.%s", prefix, names->name[v]);
         kernels[v] = aur_slice(t, k, 2, 0, T);
         if (!kernels[v]) return NULL;
     }
     aur_tensor *K = aur_reshape(t, aur_concat(t, kernels, (int)V, 1), aur_shape2(F->D, V * T * P * P));
-    return aur_linear(t, xp, K, aur__P(F, "%s.bias", prefix));
+    return aur_linear(t, xp, K, aur__paramf(F->A->m, "%s.bias", prefix));
 }
 
 /* Stacks (B, T, H, W) variables into (B, V*T, H, W). */
@@ -8587,10 +8587,8 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x)
     float *pos = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(2 * L * D));
     if (!x || !pos) return NULL;
     float *scl = pos + L * D;
-    aur_batch crop = *F->in; /* the cropped grid */
+    aur_batch crop = *F->in; /* the grid's first H rows */
     crop.H = F->H;
-    crop.lat = F->lat;
-    crop.lon = F->lon;
     if (aur__patch_encodings(t, &crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
     aur__probe(F, "encoder/pos_encode", aur__const(t, A->m->device, aur_shape2(L, D), pos));
     aur__probe(F, "encoder/scale_encode", aur__const(t, A->m->device, aur_shape2(L, D), scl));
@@ -8760,7 +8758,7 @@ static aur_tensor *aur__lora_linear(const aur__fwd *F, aur_tensor *x, const char
 {
     aur_tensor *y = aur__lin(F, x, prefix, 1);
     if (set < 0) return y;
-    aur_tensor *a = aur__P(F, "%s.loras.%d.lora_A", lora, set), *b = aur__P(F, "%s.loras.%d.lora_B", lora, set);
+    aur_tensor *a = aur__paramf(F->A->m, "%s.loras.%d.lora_A", lora, set), *b = aur__paramf(F->A->m, "%s.loras.%d.lora_B", lora, set);
     if (!a || !b) return NULL;
     return aur_add(F->t, y, aur_linear(F->t, aur_linear(F->t, x, a, NULL), b, NULL));
 }
@@ -9268,16 +9266,8 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
 {
-    aur_batch *nx = aur__batch_on_tape(t, cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    aur_batch *nx = aur__batch_like(t, pred, cur->T, pred->H);
     if (!nx) return NULL;
-    memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
-    memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
-    memcpy(nx->time, pred->time, sizeof(double) * (size_t)cur->B);
-    memcpy(nx->levels, pred->levels, sizeof nx->levels);
-    nx->rollout_step = pred->rollout_step;
-    nx->surf_names = pred->surf_names;
-    nx->static_names = pred->static_names;
-    nx->atmos_names = pred->atmos_names;
     int ok = 1;
     for (int i = 0; i < pred->surf_names.n && ok; i++) {
         aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
@@ -9298,16 +9288,8 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
 {
     int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
     if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
-    aur_batch *c = aur__batch_on_tape(t, b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    aur_batch *c = aur__batch_like(t, b, b->T, H);
     if (!c) return NULL;
-    for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
-    memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
-    memcpy(c->time, b->time, sizeof(double) * (size_t)b->B);
-    memcpy(c->levels, b->levels, sizeof c->levels);
-    c->rollout_step = b->rollout_step;
-    c->surf_names = b->surf_names;
-    c->static_names = b->static_names;
-    c->atmos_names = b->atmos_names;
     int ok = 1;
     for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
     for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;

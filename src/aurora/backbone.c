@@ -138,7 +138,7 @@ static aur_tensor *aur__lora_linear(const aur__fwd *F, aur_tensor *x, const char
 {
     aur_tensor *y = aur__lin(F, x, prefix, 1);
     if (set < 0) return y;
-    aur_tensor *a = aur__P(F, "%s.loras.%d.lora_A", lora, set), *b = aur__P(F, "%s.loras.%d.lora_B", lora, set);
+    aur_tensor *a = aur__paramf(F->A->m, "%s.loras.%d.lora_A", lora, set), *b = aur__paramf(F->A->m, "%s.loras.%d.lora_B", lora, set);
     if (!a || !b) return NULL;
     return aur_add(F->t, y, aur_linear(F->t, aur_linear(F->t, x, a, NULL), b, NULL));
 }

@@ -55,6 +55,23 @@ static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, in
     return b;
 }
 
+/* A batch on the tape with src's metadata: its grid's first H rows, times,
+   levels, rollout step and variable names; T history steps, no tensors yet. */
+static aur_batch *aur__batch_like(aur_tape *t, const aur_batch *src, int T, int H)
+{
+    aur_batch *b = aur__batch_on_tape(t, src->B, T, src->C, H, src->W, src->lat_2d, src->lon_2d);
+    if (!b) return NULL;
+    memcpy(b->lat, src->lat, sizeof(float) * (size_t)(src->lat_2d ? H * src->W : H));
+    memcpy(b->lon, src->lon, sizeof(float) * (size_t)(src->lon_2d ? H * src->W : src->W));
+    memcpy(b->time, src->time, sizeof(double) * (size_t)src->B);
+    memcpy(b->levels, src->levels, sizeof b->levels);
+    b->rollout_step = src->rollout_step;
+    b->surf_names = src->surf_names;
+    b->static_names = src->static_names;
+    b->atmos_names = src->atmos_names;
+    return b;
+}
+
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos)
 {

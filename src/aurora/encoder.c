@@ -30,7 +30,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
     aur__probe(F, "encoder/surf_patch_embed", xs);
-    xs = aur_add(t, xs, aur__P(F, "encoder.surf_level_encoding"));
+    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2"), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
@@ -56,7 +56,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     /* aggregate_levels: per patch (B L independent problems), Ld - 1 latents attend to the C levels */
     static const int blcd[4] = {0, 2, 1, 3};
     aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
-    aur_tensor *lat = aur_reshape(t, aur__P(F, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
+    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
     aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
                                                c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
     aur__probe(F, "encoder/level_agg_out", agg);
@@ -142,12 +142,12 @@ static aur_tensor *aur__level_patch_embed(const aur__fwd *F, aur_tensor *x, cons
     xp = aur_reshape(t, xp, aur_shape3(N, F->L, V * T * P * P));
     aur_tensor *kernels[AUR_MAX_VARS * 2];
     for (int v = 0; v < V; v++) {
-        aur_tensor *k = aur__P(F, "%s.weights.%s", prefix, names->name[v]);
+        aur_tensor *k = aur__paramf(F->A->m, "%s.weights.%s", prefix, names->name[v]);
         kernels[v] = aur_slice(t, k, 2, 0, T);
         if (!kernels[v]) return NULL;
     }
     aur_tensor *K = aur_reshape(t, aur_concat(t, kernels, (int)V, 1), aur_shape2(F->D, V * T * P * P));
-    return aur_linear(t, xp, K, aur__P(F, "%s.bias", prefix));
+    return aur_linear(t, xp, K, aur__paramf(F->A->m, "%s.bias", prefix));
 }
 
 /* Stacks (B, T, H, W) variables into (B, V*T, H, W). */
@@ -206,10 +206,8 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x)
     float *pos = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(2 * L * D));
     if (!x || !pos) return NULL;
     float *scl = pos + L * D;
-    aur_batch crop = *F->in; /* the cropped grid */
+    aur_batch crop = *F->in; /* the grid's first H rows */
     crop.H = F->H;
-    crop.lat = F->lat;
-    crop.lon = F->lon;
     if (aur__patch_encodings(t, &crop, F->H, F->W, F->P, (int)D, pos, scl)) return NULL;
     aur__probe(F, "encoder/pos_encode", aur__const(t, A->m->device, aur_shape2(L, D), pos));
     aur__probe(F, "encoder/scale_encode", aur__const(t, A->m->device, aur_shape2(L, D), scl));

@@ -41,7 +41,6 @@ typedef struct aur__fwd {
     /* the encoder's inputs: positive variables clamped, then the pre-encoder hook (`transformed_batch`) */
     aur_tensor *enc_surf[AUR_MAX_VARS], *enc_atmos[AUR_MAX_VARS];
     double levels[AUR_MAX_LEVELS]; /* hPa */
-    float *lat, *lon;   /* the cropped grid */
     float *lead_enc;    /* (B, D): the lead time's Fourier encoding (the encoder and the backbone's time_mlp) */
 } aur__fwd;
 
@@ -186,16 +185,11 @@ static int aur__fwd_sizes(aur__fwd *F, const aur_batch *b)
     return 0;
 }
 
-/* The cropped coordinates, and the lead time's encoding (the same for every sample). */
-static int aur__fwd_grid(aur__fwd *F, const aur_batch *b)
+/* The lead time's encoding (the same for every sample). */
+static int aur__lead_time_encoding(aur__fwd *F)
 {
-    int64_t nlat = b->lat_2d ? (int64_t)F->H * F->W : F->H, nlon = b->lon_2d ? (int64_t)F->H * F->W : F->W;
-    F->lat = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)(nlat + nlon + (int64_t)F->B * F->D));
-    if (!F->lat) return AUR_ENOMEM;
-    F->lon = F->lat + nlat;
-    F->lead_enc = F->lon + nlon;
-    memcpy(F->lat, b->lat, sizeof(float) * (size_t)nlat);
-    memcpy(F->lon, b->lon, sizeof(float) * (size_t)nlon);
+    F->lead_enc = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)F->B * (size_t)F->D);
+    if (!F->lead_enc) return AUR_ENOMEM;
     double hours = (double)(float)(F->c->timestep_seconds / 3600.0);
     if (aur__fourier(&hours, 1, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
     for (int i = 1; i < F->B; i++) memcpy(F->lead_enc + (int64_t)i * F->D, F->lead_enc, sizeof(float) * (size_t)F->D);
@@ -221,7 +215,7 @@ static int aur__fwd_inputs(aur__fwd *F)
         if (!F->statics[i]) return AUR_EINVAL;
     for (int i = 0; i < b->atmos_names.n; i++)
         if (!F->atmos[i]) return AUR_EINVAL;
-    return aur__fwd_grid(F, b);
+    return aur__lead_time_encoding(F);
 }
 
 /* x clamped at 0 when v is one of the positive variables. */
@@ -243,20 +237,14 @@ static int aur__clamp_positive_inputs(aur__fwd *F)
 
 /* ---- outputs: clamp positive variables, unnormalise ---- */
 
-/* The prediction batch on the tape: the next step's time, the batch's grid and levels. */
+/* The prediction batch on the tape: the batch's cropped grid, levels and names, the next step's time. */
 static aur_batch *aur__pred_shell(const aur__fwd *F, const aur_var_list *surf_names)
 {
-    const aur_batch *b = F->in;
-    aur_batch *p = aur__batch_on_tape(F->t, F->B, 1, F->C, F->H, F->W, b->lat_2d, b->lon_2d);
+    aur_batch *p = aur__batch_like(F->t, F->in, 1, F->H);
     if (!p) return NULL;
-    memcpy(p->lat, F->lat, sizeof(float) * (size_t)(b->lat_2d ? F->H * F->W : F->H));
-    memcpy(p->lon, F->lon, sizeof(float) * (size_t)(b->lon_2d ? F->H * F->W : F->W));
-    for (int i = 0; i < F->B; i++) p->time[i] = b->time[i] + F->c->timestep_seconds;
-    memcpy(p->levels, F->levels, sizeof p->levels);
-    p->rollout_step = b->rollout_step + 1;
+    for (int i = 0; i < F->B; i++) p->time[i] += F->c->timestep_seconds;
+    p->rollout_step++;
     p->surf_names = *surf_names;
-    p->static_names = b->static_names;
-    p->atmos_names = b->atmos_names;
     return p;
 }
 

@@ -7,25 +7,6 @@
    model's device, the Perceivers' MLP and PerceiverResampler
    (aurora/model/perceiver.py), and the head split of attention. */
 
-/* A parameter by formatted name, or NULL with an error naming it. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static aur_tensor *aur__P(const aur__fwd *F, const char *fmt, ...)
-{
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int i = aur__index_find(F->A->m, name);
-    if (i < 0) {
-        aur__err(AUR_EINVAL, "Aurora: no parameter '%s'", name);
-        return NULL;
-    }
-    return F->A->m->params[i];
-}
-
 /* A constant tensor in the arena from host floats (no gradient), on dev. */
 static aur_tensor *aur__const(aur_tape *t, aur_device dev, aur_shape s, const float *v)
 {
@@ -53,7 +34,7 @@ static aur_tensor *aur__lin(const aur__fwd *F, aur_tensor *x, const char *prefix
 
 static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix, double eps)
 {
-    aur_tensor *w = aur__P(F, "%s.weight", prefix), *b = aur__P(F, "%s.bias", prefix);
+    aur_tensor *w = aur__paramf(F->A->m, "%s.weight", prefix), *b = aur__paramf(F->A->m, "%s.bias", prefix);
     return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
 }
 

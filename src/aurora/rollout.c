@@ -37,16 +37,8 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
 {
-    aur_batch *nx = aur__batch_on_tape(t, cur->B, cur->T, cur->C, pred->H, pred->W, pred->lat_2d, pred->lon_2d);
+    aur_batch *nx = aur__batch_like(t, pred, cur->T, pred->H);
     if (!nx) return NULL;
-    memcpy(nx->lat, pred->lat, sizeof(float) * (size_t)(pred->lat_2d ? pred->H * pred->W : pred->H));
-    memcpy(nx->lon, pred->lon, sizeof(float) * (size_t)(pred->lon_2d ? pred->H * pred->W : pred->W));
-    memcpy(nx->time, pred->time, sizeof(double) * (size_t)cur->B);
-    memcpy(nx->levels, pred->levels, sizeof nx->levels);
-    nx->rollout_step = pred->rollout_step;
-    nx->surf_names = pred->surf_names;
-    nx->static_names = pred->static_names;
-    nx->atmos_names = pred->atmos_names;
     int ok = 1;
     for (int i = 0; i < pred->surf_names.n && ok; i++) {
         aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
@@ -67,16 +59,8 @@ static aur_batch *aur__cropped_input(aur__aurora *A, aur_tape *t, const aur_batc
 {
     int P = A->cfg.patch_size, H = b->H - (b->H % P == 1);
     if (b->H % P > 1) return aur__err(AUR_ESHAPE, "batch: height %d is more than one row off a multiple of %d", b->H, P), (aur_batch *)NULL;
-    aur_batch *c = aur__batch_on_tape(t, b->B, b->T, b->C, H, b->W, b->lat_2d, b->lon_2d);
+    aur_batch *c = aur__batch_like(t, b, b->T, H);
     if (!c) return NULL;
-    for (int i = 0; i < H * (b->lat_2d ? b->W : 1); i++) c->lat[i] = b->lat[i];
-    memcpy(c->lon, b->lon, sizeof(float) * (size_t)(b->lon_2d ? H * b->W : b->W));
-    memcpy(c->time, b->time, sizeof(double) * (size_t)b->B);
-    memcpy(c->levels, b->levels, sizeof c->levels);
-    c->rollout_step = b->rollout_step;
-    c->surf_names = b->surf_names;
-    c->static_names = b->static_names;
-    c->atmos_names = b->atmos_names;
     int ok = 1;
     for (int i = 0; i < b->surf_names.n && ok; i++) ok = (c->surf[i] = aur__crop_rows(t, b->surf[i], H)) != NULL;
     for (int i = 0; i < b->static_names.n && ok; i++) ok = (c->statics[i] = aur__crop_rows(t, b->statics[i], H)) != NULL;

@@ -231,6 +231,20 @@ AURDEF aur_tensor *aur_model_param(const aur_model *m, const char *name)
     return m->params[i];
 }
 
+/* aur_model_param with a printf-style name (the models' modules look their weights up this way). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static aur_tensor *aur__paramf(const aur_model *m, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return aur_model_param(m, name);
+}
+
 AURDEF int64_t aur_model_numel(const aur_model *m, int trainable_only)
 {
     int64_t n = 0;

@@ -9,16 +9,6 @@ typedef struct aur__sfwd {
     const aur_surya_config *c;
 } aur__sfwd;
 
-static aur_tensor *aur__SP(const aur__sfwd *F, const char *fmt, ...)
-{
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return aur_model_param(F->S->m, name);
-}
-
 static void aur__sprobe(const aur__sfwd *F, const char *name, const aur_tensor *x)
 {
     if (F->S->probe && x) F->S->probe(F->S->probe_ctx, name, 0, x);
@@ -31,7 +21,7 @@ static aur_tensor *aur__slin(const aur__sfwd *F, aur_tensor *x, const char *pref
 
 static aur_tensor *aur__sln(const aur__sfwd *F, aur_tensor *x, const char *prefix)
 {
-    return aur_layernorm(F->t, x, aur__SP(F, "%s.weight", prefix), aur__SP(F, "%s.bias", prefix), 1e-5);
+    return aur_layernorm(F->t, x, aur__paramf(F->S->m, "%s.weight", prefix), aur__paramf(F->S->m, "%s.bias", prefix), 1e-5);
 }
 
 /* Mlp: fc2(GELU(fc1(x))) (dropout off in eval and at drop_rate 0). */
@@ -53,9 +43,9 @@ static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
     static const int perm[6] = {0, 2, 4, 1, 3, 5};
     int64_t six[6] = {B, CT, G, p, G, p};
     aur_tensor *patches = aur_reshape(F->t, aur_permute(F->t, aur_reshape(F->t, ts, aur_shapev(6, six)), perm), aur_shape3(B, G * G, CT * p * p));
-    aur_tensor *w = aur_reshape(F->t, aur__SP(F, "embedding.patch_embed.proj.weight"), aur_shape2(D, CT * p * p));
-    aur_tensor *x = aur_linear(F->t, patches, w, aur__SP(F, "embedding.patch_embed.proj.bias"));
-    return aur_dropout(F->t, aur_add(F->t, x, aur__SP(F, "embedding.pos_embed")), c->drop_rate);
+    aur_tensor *w = aur_reshape(F->t, aur__paramf(F->S->m, "embedding.patch_embed.proj.weight"), aur_shape2(D, CT * p * p));
+    aur_tensor *x = aur_linear(F->t, patches, w, aur__paramf(F->S->m, "embedding.patch_embed.proj.bias"));
+    return aur_dropout(F->t, aur_add(F->t, x, aur__paramf(F->S->m, "embedding.pos_embed")), c->drop_rate);
 }
 
 static aur_tensor *aur__resampler(const aur__sfwd *F, const char *prefix, aur_tensor *lat, aur_tensor *ctx);
@@ -75,13 +65,13 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
     int64_t six[6] = {B * C, T, G, p, G, p};
     aur_tensor *patches = aur_reshape(t, aur_permute(t, aur_reshape(t, ts, aur_shapev(6, six)), patch_perm), aur_shape4(B, C, N, K));
     patches = aur_reshape(t, aur_permute(t, patches, cfirst), aur_shape3(C, B * N, K));
-    aur_tensor *w = aur_reshape(t, aur__SP(F, "embedding.proj.weight"), aur_shape3(C, D, K));
+    aur_tensor *w = aur_reshape(t, aur__paramf(F->S->m, "embedding.proj.weight"), aur_shape3(C, D, K));
     aur_tensor *z = aur_matmul(t, patches, w, 0, 1); /* (C, B*N, D) */
-    z = aur_add(t, z, aur_reshape(t, aur__SP(F, "embedding.proj.bias"), aur_shape3(C, 1, D)));
-    aur_tensor *pos = aur_reshape(t, aur_permute(t, aur__SP(F, "embedding.pos_embed"), nd), aur_shape3(1, N, D)); /* (1, N, D) */
+    z = aur_add(t, z, aur_reshape(t, aur__paramf(F->S->m, "embedding.proj.bias"), aur_shape3(C, 1, D)));
+    aur_tensor *pos = aur_reshape(t, aur_permute(t, aur__paramf(F->S->m, "embedding.pos_embed"), nd), aur_shape3(1, N, D)); /* (1, N, D) */
     z = aur_add(t, aur_reshape(t, z, aur_shape4(C, B, N, D)), aur_reshape(t, pos, aur_shape4(1, 1, N, D)));
     aur_tensor *ctx = aur_reshape(t, aur_permute(t, z, tok), aur_shape3(B * N, C, D)); /* each token's C channel tokens */
-    aur_tensor *lat = aur_expand(t, aur__SP(F, "embedding.latent_queries"), aur_shape3(B * N, NQ, D));
+    aur_tensor *lat = aur_expand(t, aur__paramf(F->S->m, "embedding.latent_queries"), aur_shape3(B * N, NQ, D));
     lat = aur_reshape(t, aur__resampler(F, "embedding", lat, ctx), aur_shape3(B, N, NQ * D));
     return aur_dropout(t, aur__slin(F, lat, "embedding.latent_aggregation", 1), c->drop_rate);
 }
@@ -101,7 +91,7 @@ static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pr
     aur_tensor *frames = aur_permute(t, ts, tlast); /* (B, T, C, H, W) */
     aur_tensor *last = aur_reshape(t, aur_slice(t, frames, 1, T - 1, 1), aur_shape4(B, C, H, W));
     if (T > 1) last = aur_scale(t, aur_add(t, last, aur_reshape(t, aur_slice(t, frames, 1, T - 2, 1), aur_shape4(B, C, H, W))), 0.5);
-    aur_tensor *hm = aur__SP(F, "learned_flow_model.higher_modes");
+    aur_tensor *hm = aur__paramf(F->S->m, "learned_flow_model.higher_modes");
     if (F->c->flow_latitude) { /* (u, v, 1) * (1, 1, latitude / 7) per sample */
         if (!F->S->latitude || F->S->n_latitude != B) {
             aur__err(AUR_EINVAL, "Surya learned flow with latitude: give %lld forecast latitudes (aur_surya_set_latitude)", (long long)B);
@@ -113,7 +103,7 @@ static aur_tensor *aur__learned_flow(const aur__sfwd *F, aur_tensor *ts, int *pr
         hm = aur_mul(t, hm, aur__on(t, scale, F->S->m->device));
     }
     aur_tensor *shift = aur__slin(F, aur_gelu(t, aur__slin(F, hm, "learned_flow_model.flow_generator.0", 1)), "learned_flow_model.flow_generator.2", 1);
-    aur_tensor *field = aur_add(t, aur__SP(F, "learned_flow_model.grid"), shift);
+    aur_tensor *field = aur_add(t, aur__paramf(F->S->m, "learned_flow_model.grid"), shift);
     if (field && field->shape[0] != B) field = aur_expand(t, field, aur_shape4(B, H, W, 2));
     *pretraining = 0;
     for (int i = 0; i < F->S->m->n; i++)
@@ -143,7 +133,7 @@ static aur_tensor *aur__spectral_filter(const aur__sfwd *F, aur_tensor *x, const
     aur_tensor *yr = aur_add(t, aur__dft(F, re, S->dft_ac, a, a), aur__dft(F, im, S->dft_as, a, a));
     aur_tensor *yi = aur_sub(t, aur__dft(F, im, S->dft_ac, a, a), aur__dft(F, re, S->dft_as, a, a));
     /* times the complex weight (a, K, D, 2), laid out as (D, K, a) */
-    aur_tensor *cw = aur__SP(F, "%s.filter.complex_weight", block);
+    aur_tensor *cw = aur__paramf(F->S->m, "%s.filter.complex_weight", block);
     aur_tensor *wr = aur_permute(t, aur_reshape(t, aur_slice(t, cw, 3, 0, 1), aur_shape3(a, K, D)), w_perm);
     aur_tensor *wi = aur_permute(t, aur_reshape(t, aur_slice(t, cw, 3, 1, 1), aur_shape3(a, K, D)), w_perm);
     aur_tensor *zr = aur_sub(t, aur_mul(t, yr, wr), aur_mul(t, yi, wi));
@@ -230,7 +220,7 @@ static aur_tensor *aur__attention_ls(const aur__sfwd *F, aur_tensor *x, const ch
     if (c->rpe) { /* table[index] as (nh, w^2, kw^2), added to every window of every sample */
         snprintf(p, sizeof p, "%s.local_relative_position_bias_table", prefix);
         static const int hfirst[3] = {2, 0, 1};
-        aur_tensor *tab = aur__SP(F, "%s", p);
+        aur_tensor *tab = aur__paramf(F->S->m, "%s", p);
         aur_tensor *bias = aur__model_gather(t, S->m, tab, 1, nh, &S->rpe_index, aur_shape3(nq, nk, nh));
         bias = aur_reshape(t, aur_permute(t, bias, hfirst), aur_shape5(1, nh, 1, nq, nk));
         win = aur_reshape(t, aur_add(t, aur_reshape(t, win, aur_shape5(B, nh, ng * ng, nq, nk)), bias), aur_shape4(BH, ng * ng, nq, nk));
@@ -345,7 +335,7 @@ static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int cl
     }
     for (int i = 0; i < F->c->depth && x; i++) {
         if (class_token && i == F->c->n_spectral_blocks) {
-            aur_tensor *cls = aur_expand(F->t, aur__SP(F, "cls_token"), aur_shape3(x->shape[0], 1, x->shape[2])), *both[2] = {cls, x};
+            aur_tensor *cls = aur_expand(F->t, aur__paramf(F->S->m, "cls_token"), aur_shape3(x->shape[0], 1, x->shape[2])), *both[2] = {cls, x};
             x = aur_concat(F->t, both, 2, 1);
         }
         aur__sblock_ctx *ctx = (aur__sblock_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
@@ -372,8 +362,8 @@ static aur_tensor *aur__pixel_decoder(const aur__sfwd *F, aur_tensor *z, int64_t
 static aur_tensor *aur__linear_decoder(const aur__sfwd *F, aur_tensor *x, int64_t Co)
 {
     int64_t D = x->shape[2], p = F->c->patch_size;
-    aur_tensor *w = aur_reshape(F->t, aur__SP(F, "unembed.unembed.0.weight"), aur_shape2(p * p * Co, D));
-    return aur__pixel_decoder(F, aur_linear(F->t, x, w, aur__SP(F, "unembed.unembed.0.bias")), Co);
+    aur_tensor *w = aur_reshape(F->t, aur__paramf(F->S->m, "unembed.unembed.0.weight"), aur_shape2(p * p * Co, D));
+    return aur__pixel_decoder(F, aur_linear(F->t, x, w, aur__paramf(F->S->m, "unembed.unembed.0.bias")), Co);
 }
 
 /* PerceiverResampler, one layer, residual_latent off: latents (N, Lq, D)
@@ -408,13 +398,13 @@ static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x, int
     aur_tape *t = F->t;
     int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], p = F->c->patch_size;
     aur_tensor *ctx = aur_reshape(t, x, aur_shape3(B * L, 1, D));
-    aur_tensor *lat = aur__resampler(F, "unembed", aur_expand(t, aur__SP(F, "unembed.latent_queries"), aur_shape3(B * L, Co, D)), ctx);
+    aur_tensor *lat = aur__resampler(F, "unembed", aur_expand(t, aur__paramf(F->S->m, "unembed.latent_queries"), aur_shape3(B * L, Co, D)), ctx);
     /* grouped 1x1 conv: latent c's D values -> p^2 outputs of channel c */
-    aur_tensor *w = aur_reshape(t, aur__SP(F, "unembed.proj.weight"), aur_shape3(Co, p * p, D));
+    aur_tensor *w = aur_reshape(t, aur__paramf(F->S->m, "unembed.proj.weight"), aur_shape3(Co, p * p, D));
     static const int cfirst[3] = {1, 0, 2};
     aur_tensor *z = aur_matmul(t, aur_permute(t, lat, cfirst), w, 0, 1); /* (Co, B*L, p^2) */
     z = aur_reshape(t, aur_permute(t, z, cfirst), aur_shape3(B, L, Co * p * p));
-    z = aur_add(t, z, aur__SP(F, "unembed.proj.bias"));
+    z = aur_add(t, z, aur__paramf(F->S->m, "unembed.proj.bias"));
     return aur__pixel_decoder(F, z, Co);
 }
 
@@ -423,13 +413,13 @@ static aur_tensor *aur__mha(const aur__sfwd *F, aur_tensor *x, const char *prefi
 {
     aur_tape *t = F->t;
     int64_t D = x->shape[2];
-    aur_tensor *qkv = aur_linear(t, x, aur__SP(F, "%s.in_proj_weight", prefix), aur__SP(F, "%s.in_proj_bias", prefix)), *p3[3];
+    aur_tensor *qkv = aur_linear(t, x, aur__paramf(F->S->m, "%s.in_proj_weight", prefix), aur__paramf(F->S->m, "%s.in_proj_bias", prefix)), *p3[3];
     int64_t sizes[3] = {D, D, D};
     if (aur_split(t, qkv, 2, 3, sizes, p3)) return NULL;
     aur_tensor *o = aur__merge_heads(t, aur_sdpa(t, aur__split_heads(t, p3[0], heads), aur__split_heads(t, p3[1], heads),
                                                  aur__split_heads(t, p3[2], heads), NULL, 0));
     /* out_proj's weight is read directly, as torch does: a PEFT adapter on it has no effect there either */
-    return aur_linear(t, o, aur__SP(F, "%s.out_proj.weight", prefix), aur__SP(F, "%s.out_proj.bias", prefix));
+    return aur_linear(t, o, aur__paramf(F->S->m, "%s.out_proj.weight", prefix), aur__paramf(F->S->m, "%s.out_proj.bias", prefix));
 }
 
 /* TransformerEncoderLayer (post-norm, ReLU, feed-forward width D). */
@@ -461,7 +451,7 @@ static aur_tensor *aur__head1d(const aur__sfwd *F, aur_tensor *tokens)
     case AUR_POOL_MAX: agg = aur_max(t, x, 1, 0); break;
     case AUR_POOL_ATTENTION: agg = aur_sum(t, aur__mha(F, x, "attention", c->penult_heads), 1, 0); break; /* a sum, as the reference */
     case AUR_POOL_TRANSFORMER: {
-        aur_tensor *cls = aur_expand(t, aur__SP(F, "cls_token"), aur_shape3(B, 1, D)), *both[2] = {cls, x};
+        aur_tensor *cls = aur_expand(t, aur__paramf(F->S->m, "cls_token"), aur_shape3(B, 1, D)), *both[2] = {cls, x};
         aur_tensor *s = aur_concat(t, both, 2, 1);
         for (int l = 0; l < c->penult_layers; l++) s = aur__encoder_layer(F, s, l);
         agg = aur_reshape(t, aur_slice(t, s, 1, 0, 1), aur_shape2(B, D));
