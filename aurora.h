@@ -6306,14 +6306,31 @@ static int aur__vl_add(aur_var_list *l, const char *name)
     return 0;
 }
 
+/* Appends the names in s, separated by any of the characters in seps (no
+   strtok: its hidden state would make concurrent calls interleave). */
+static int aur__vl_split(aur_var_list *l, const char *s, const char *seps)
+{
+    char name[AUR_NAME_LEN];
+    while (*s) {
+        size_t n = strcspn(s, seps);
+        if (n >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "variable name '%.*s' is longer than %d", (int)n, s, AUR_NAME_LEN - 1);
+        if (n) {
+            memcpy(name, s, n);
+            name[n] = 0;
+            if (aur__vl_add(l, name)) return AUR_EINVAL;
+        }
+        s += n;
+        s += strspn(s, seps);
+    }
+    return 0;
+}
+
 /* A list from a space-separated string (presets). */
 static aur_var_list aur__vl(const char *names)
 {
     aur_var_list l;
     memset(&l, 0, sizeof l);
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) aur__vl_add(&l, tok);
+    aur__vl_split(&l, names, " ");
     return l;
 }
 
@@ -7756,16 +7773,11 @@ AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name) { retu
    "{group}/{v}" tensor in name order. */
 static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_list *out)
 {
-    char key[64], buf[4096];
+    char key[64];
     memset(out, 0, sizeof *out);
     snprintf(key, sizeof key, "%s_vars", group);
     const char *list = aur_st_meta(f, key);
-    if (list) {
-        snprintf(buf, sizeof buf, "%s", list);
-        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", "))
-            if (aur__vl_add(out, tok)) return AUR_EINVAL;
-        return 0;
-    }
+    if (list) return aur__vl_split(out, list, ", ");
     size_t k = strlen(group);
     for (int i = 0; i < f->n; i++)
         if (!strncmp(f->tensors[i].name, group, k) && f->tensors[i].name[k] == '/')

@@ -4,6 +4,7 @@
 #define AURORA_IMPLEMENTATION
 #include "../aurora.h"
 #include "aur_test.h"
+#include <pthread.h>
 
 /* ---- presets: every state_dict key and shape, in order ---- */
 
@@ -346,6 +347,38 @@ static void test_checkpoint_adaptation(void)
     aur_model_free(m);
 }
 
+/* ---- calls from several threads ---- */
+
+/* Presets from four threads at once give the lists one thread gets (the
+   variable lists were once cut with strtok, whose state threads shared). */
+static const char *const thread_presets[4] = {"aurora-air-pollution", "aurora-wave", "aurora-pretrained", "aurora-small-pretrained"};
+static aur_aurora_config thread_want[4];
+
+static void *preset_worker(void *arg)
+{
+    long k = (long)(intptr_t)arg, bad = 0;
+    for (int i = 0; i < 300; i++) {
+        aur_aurora_config c;
+        int which = (int)((k + i) % 4);
+        bad += aur_aurora_preset(thread_presets[which], &c) != 0 || memcmp(&c, &thread_want[which], sizeof c) != 0;
+    }
+    return (void *)(intptr_t)bad;
+}
+
+static void test_threads(void)
+{
+    for (int k = 0; k < 4; k++) aur_aurora_preset(thread_presets[k], &thread_want[k]);
+    pthread_t th[4];
+    long bad = 0;
+    for (long k = 0; k < 4; k++) pthread_create(&th[k], NULL, preset_worker, (void *)(intptr_t)k);
+    for (int k = 0; k < 4; k++) {
+        void *r;
+        pthread_join(th[k], &r);
+        bad += (long)(intptr_t)r;
+    }
+    AUR_CHECK(bad == 0, "presets from 4 threads at once: %ld of 1200 differ from one thread's", bad);
+}
+
 int main(void)
 {
     aur_test_tmpdir_begin("aurora");
@@ -356,6 +389,7 @@ int main(void)
     test_forward_errors();
     test_rollout();
     test_checkpoint_adaptation();
+    test_threads();
     aur_test_tmpdir_end();
     return aur_test_summary();
 }

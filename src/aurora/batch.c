@@ -110,16 +110,11 @@ AURDEF aur_tensor *aur_batch_static(const aur_batch *b, const char *name) { retu
    "{group}/{v}" tensor in name order. */
 static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_list *out)
 {
-    char key[64], buf[4096];
+    char key[64];
     memset(out, 0, sizeof *out);
     snprintf(key, sizeof key, "%s_vars", group);
     const char *list = aur_st_meta(f, key);
-    if (list) {
-        snprintf(buf, sizeof buf, "%s", list);
-        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", "))
-            if (aur__vl_add(out, tok)) return AUR_EINVAL;
-        return 0;
-    }
+    if (list) return aur__vl_split(out, list, ", ");
     size_t k = strlen(group);
     for (int i = 0; i < f->n; i++)
         if (!strncmp(f->tensors[i].name, group, k) && f->tensors[i].name[k] == '/')

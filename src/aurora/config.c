@@ -23,14 +23,31 @@ static int aur__vl_add(aur_var_list *l, const char *name)
     return 0;
 }
 
+/* Appends the names in s, separated by any of the characters in seps (no
+   strtok: its hidden state would make concurrent calls interleave). */
+static int aur__vl_split(aur_var_list *l, const char *s, const char *seps)
+{
+    char name[AUR_NAME_LEN];
+    while (*s) {
+        size_t n = strcspn(s, seps);
+        if (n >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "variable name '%.*s' is longer than %d", (int)n, s, AUR_NAME_LEN - 1);
+        if (n) {
+            memcpy(name, s, n);
+            name[n] = 0;
+            if (aur__vl_add(l, name)) return AUR_EINVAL;
+        }
+        s += n;
+        s += strspn(s, seps);
+    }
+    return 0;
+}
+
 /* A list from a space-separated string (presets). */
 static aur_var_list aur__vl(const char *names)
 {
     aur_var_list l;
     memset(&l, 0, sizeof l);
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) aur__vl_add(&l, tok);
+    aur__vl_split(&l, names, " ");
     return l;
 }
 
