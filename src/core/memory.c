@@ -38,6 +38,10 @@ static int aur__grow(void **arr, int *cap, int want, size_t elem)
     return 0;
 }
 
+/* ---- the GPU's memory: the one place that calls the CUDA runtime for it ----
+   Every GPU block of the library is allocated here and counted, so
+   aur_cuda_memory can report the current and peak bytes. A build without
+   CUDA gets the same functions failing (it can make no CUDA tensor). */
 #ifdef AUR__HAS_CUDA
 /* GPU blocks and their sizes, so frees can be counted. Allocations are rare
    (slabs and arena chunks), so a plain array is enough. */
@@ -54,14 +58,9 @@ static int aur__cuda_check(cudaError_t e, const char *what)
     if (e == cudaSuccess) return 0;
     return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
 }
-#endif
 
-/* Memory on a device. All GPU memory of the library comes through here, so
-   aur_cuda_memory can report the current and peak bytes. */
-static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+static void *aur__cuda_alloc(size_t n, const char *what)
 {
-    if (dev == AUR_CPU) return aur__malloc(n, what);
-#ifdef AUR__HAS_CUDA
     void *p = NULL;
     if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
         return NULL;
@@ -77,20 +76,10 @@ static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
     aur__cuda_cur += n;
     if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
-    return NULL;
-#endif
 }
 
-static void aur__dev_free(aur_device dev, void *p)
+static void aur__cuda_free(void *p)
 {
-    if (!p) return;
-    if (dev == AUR_CPU) {
-        AUR_FREE(p);
-        return;
-    }
-#ifdef AUR__HAS_CUDA
     for (int i = 0; i < aur__cuda_nblocks; i++) {
         if (aur__cuda_blocks[i].p != p) continue;
         aur__cuda_cur -= aur__cuda_blocks[i].n;
@@ -98,7 +87,6 @@ static void aur__dev_free(aur_device dev, void *p)
         break;
     }
     cudaFree(p);
-#endif
 }
 
 /* Pinned host memory mapped into the GPU's address space (unified
@@ -106,7 +94,6 @@ static void aur__dev_free(aur_device dev, void *p)
    counted as GPU memory. */
 static void *aur__pinned_alloc(size_t n, const char *what)
 {
-#ifdef AUR__HAS_CUDA
     void *p = NULL, *dev = NULL;
     if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
     if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess || dev != p) { /* kernels get p itself */
@@ -115,20 +102,98 @@ static void *aur__pinned_alloc(size_t n, const char *what)
         return NULL;
     }
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
-    (void)n;
-    return NULL;
-#endif
 }
 
 static void aur__pinned_free(void *p)
 {
-#ifdef AUR__HAS_CUDA
     if (p) cudaFreeHost(p);
-#else
-    (void)p;
+}
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
+    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
+                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
+                                            : cudaMemcpyDeviceToDevice;
+#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
+    enum cudaMemcpyKind k = cudaMemcpyDefault;
+    (void)dd, (void)sd;
 #endif
+    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
+}
+
+static int aur__cuda_zero(void *p, size_t n) { return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset"); }
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    if (current) *current = aur__cuda_cur;
+    if (peak) *peak = aur__cuda_peak;
+}
+
+AURDEF void aur_cuda_reset_peak(void) { aur__cuda_peak = aur__cuda_cur; }
+
+AURDEF int aur_cuda_available(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+static int aur__cuda_build(void) { return 1; }
+#else
+static void *aur__cuda_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__cuda_free(void *p) { (void)p; }
+
+static void *aur__pinned_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__pinned_free(void *p) { (void)p; }
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+    (void)dst, (void)dd, (void)src, (void)sd, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
+}
+
+static int aur__cuda_zero(void *p, size_t n)
+{
+    (void)p, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
+}
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    if (current) *current = 0;
+    if (peak) *peak = 0;
+}
+
+AURDEF void aur_cuda_reset_peak(void) {}
+
+AURDEF int aur_cuda_available(void) { return 0; }
+
+static int aur__cuda_build(void) { return 0; }
+#endif
+
+/* Memory on a device. All GPU memory of the library comes through here. */
+static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+{
+    return dev == AUR_CPU ? aur__malloc(n, what) : aur__cuda_alloc(n, what);
+}
+
+static void aur__dev_free(aur_device dev, void *p)
+{
+    if (!p) return;
+    if (dev == AUR_CPU) AUR_FREE(p);
+    else aur__cuda_free(p);
 }
 
 /* Copies n bytes between any two devices. */
@@ -139,20 +204,7 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
         memmove(dst, src, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
-    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
-                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
-                                            : cudaMemcpyDeviceToDevice;
-#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
-    enum cudaMemcpyKind k = cudaMemcpyDefault;
-#endif
-    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
-#else
-    (void)dst;
-    (void)src;
-    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
-#endif
+    return aur__cuda_copy(dst, dd, src, sd, n);
 }
 
 static int aur__zero_bytes(void *p, aur_device dev, size_t n)
@@ -162,49 +214,8 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
         memset(p, 0, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-    return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset");
-#else
-    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
-#endif
-}
-
-AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
-{
-#ifdef AUR__HAS_CUDA
-    if (current) *current = aur__cuda_cur;
-    if (peak) *peak = aur__cuda_peak;
-#else
-    if (current) *current = 0;
-    if (peak) *peak = 0;
-#endif
+    return aur__cuda_zero(p, n);
 }
 
 static int aur__fused_attention = 1;
 AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
-
-AURDEF void aur_cuda_reset_peak(void)
-{
-#ifdef AUR__HAS_CUDA
-    aur__cuda_peak = aur__cuda_cur;
-#endif
-}
-
-static int aur__cuda_build(void)
-{
-#ifdef AUR__HAS_CUDA
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-AURDEF int aur_cuda_available(void)
-{
-#ifdef AUR__HAS_CUDA
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-    return 0;
-#endif
-}

@@ -51,7 +51,7 @@ static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const au
     return 0;
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: the GPU forward and backward (several launches each) ---- */
 static const aur_real *aur__sdpa_operand(aur_tape *t, int ac, const aur_real *x, int64_t n)
 {
     return ac ? aur__cuda_rounded(t, x, n) : x;
@@ -121,9 +121,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
     const aur_real *P = (const aur_real *)n->saved[0];
-#ifdef AUR__HAS_CUDA
-    if (q->device == AUR_CUDA) return aur__sdpa_back_cuda(t, n, &g, dq, dk, dv, dm, P);
-#endif
+    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, P);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -185,13 +183,11 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
         aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
-        if (!lse || aur__sdpa_fwd_cuda(t, &g, y, lse, q, k, v, mask)) return NULL;
+        if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
         return aur__sdpa_record(t, y, in, lse, scale);
     }
-#endif
     int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
     int threads = aur__threads();
     aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);
