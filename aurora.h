@@ -1542,6 +1542,7 @@ struct aur_tape {
     int in_segment; /* inside a checkpointed function (forward or recompute) */
     int backward_done;
     uint64_t seed, rng_offset;
+    aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
 AURDEF aur_tape *aur_tape_create(void)
@@ -1647,12 +1648,14 @@ static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
 }
 
-static int aur__records(const aur_tape *t, const aur_tensor *y) { return y->requires_grad && !t->no_record; }
-
-/* Appends a node for y = op(in). Returns NULL (with an error) only when out of memory. */
+/* Appends a node for y = op(in), for the op to put its arguments in. When y
+   needs no gradient, or inside a checkpointed forward, nothing is recorded and
+   the tape's scratch node comes back instead, so every op ends the same way.
+   Returns NULL (with an error) only when out of memory. */
 static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__backward_fn fn,
                               aur_tensor *const *in, int n_in)
 {
+    if (!y->requires_grad || t->no_record) return &t->unrecorded;
     aur__node *n = (aur__node *)aur__alloc(t, AUR_CPU, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
@@ -1820,13 +1823,11 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     aur__arena_release(&t->scratch[0], mk[0]);
     aur__arena_release(&t->scratch[1], mk[1]);
     if (!y) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
-        if (!n) return NULL;
-        n->fn = fn;
-        n->ctx = ctx;
-        n->iarg[0] = (int64_t)offset;
-    }
+    aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
+    if (!n) return NULL;
+    n->fn = fn;
+    n->ctx = ctx;
+    n->iarg[0] = (int64_t)offset;
     return y;
 }
 
@@ -2520,11 +2521,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -2633,13 +2632,11 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ta;
-        n->iarg[1] = tb;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ta;
+    n->iarg[1] = tb;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -2750,11 +2747,9 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
         if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
     } else
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -2789,11 +2784,9 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = s;
     return y;
 }
 
@@ -2893,12 +2886,10 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
             return NULL;
     } else
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
-        if (!n) return NULL;
-        n->saved[0] = stats;
-        n->saved[1] = stats + N;
-    }
+    aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
+    if (!n) return NULL;
+    n->saved[0] = stats;
+    n->saved[1] = stats + N;
     return y;
 }
 
@@ -2978,11 +2969,9 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
         if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
     } else
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -3045,8 +3034,7 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
 }
 
 /* ==== op: scaled dot-product attention ====
@@ -3212,13 +3200,11 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
 {
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
-        if (!n) return NULL;
-        n->saved[0] = P;
-        n->farg[0] = scale;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+    if (!n) return NULL;
+    n->saved[0] = P;
+    n->farg[0] = scale;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -3348,11 +3334,9 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
         if (aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0)) return NULL;
         off += len;
     }
-    if (aur__records(t, y)) {
-        aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
-        if (!nd) return NULL;
-        nd->iarg[0] = a;
-    }
+    aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
+    if (!nd) return NULL;
+    nd->iarg[0] = a;
     return y;
 }
 
@@ -3383,12 +3367,10 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                        len * inner, 0))
         return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = start;
-    }
+    aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = start;
     return y;
 }
 
@@ -3483,11 +3465,9 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     } else
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
-    }
+    aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
     return y;
 }
 
@@ -3544,11 +3524,9 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
-    }
+    aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
     return y;
 }
 
@@ -3587,8 +3565,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
     aur__tensor_init(y, x->dtype, x->device, shape);
     y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
@@ -3634,11 +3611,9 @@ AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
-    }
+    aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
     return y;
 }
 
@@ -3695,12 +3670,10 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
                 yd[o * inner + i] = (aur_real)(acc * s);
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->farg[0] = s;
     return y;
 }
 
@@ -3748,11 +3721,9 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = arg;
-    }
+    aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = arg;
     return y;
 }
 
@@ -3866,12 +3837,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-        n->farg[0] = (double)count;
-    }
+    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
+    n->farg[0] = (double)count;
     return out;
 }
 
@@ -3959,13 +3928,11 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ignore_index;
-        n->farg[0] = label_smoothing;
-        n->farg[1] = (double)valid;
-    }
+    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ignore_index;
+    n->farg[0] = label_smoothing;
+    n->farg[1] = (double)valid;
     return out;
 }
 
@@ -4016,13 +3983,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
     uint64_t offset = t->rng_offset;
     t->rng_offset += (uint64_t)x->numel;
     if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = (int64_t)t->seed;
-        n->iarg[1] = (int64_t)offset;
-        n->farg[0] = p;
-    }
+    aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = (int64_t)t->seed;
+    n->iarg[1] = (int64_t)offset;
+    n->farg[0] = p;
     return y;
 }
 
@@ -4064,12 +4029,10 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = lo;
-        n->farg[1] = hi;
-    }
+    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = lo;
+    n->farg[1] = hi;
     return y;
 }
 
@@ -4106,8 +4069,7 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
             for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
         }
     }
-    if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -4180,13 +4142,11 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
                     for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = inverse;
-        n->saved[0] = ls + C;
-    }
+    aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = inverse;
+    n->saved[0] = ls + C;
     return y;
 }
 
@@ -4242,14 +4202,12 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
                 else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
             }
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = (void *)ix;
-        n->saved[1] = (void *)dev_idx;
-        n->iarg[0] = nb;
-        n->iarg[1] = d;
-    }
+    aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = (void *)ix;
+    n->saved[1] = (void *)dev_idx;
+    n->iarg[0] = nb;
+    n->iarg[1] = d;
     return y;
 }
 
@@ -4277,8 +4235,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
 }
 
 
@@ -4312,8 +4269,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -4330,11 +4286,8 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur_tensor *in[2] = {x, NULL};
-        if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
-    }
-    return y;
+    aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
+    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -4348,8 +4301,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
-    return y;
+    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -4358,8 +4310,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "remainder", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* ==== ops: device and dtype changes ==== */
@@ -4385,15 +4336,13 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     aur_tensor *y = aur__tensor(t, x->dtype, device, aur_tensor_shape(x));
     if (!y || aur__copy_bytes(y->data, device, x->data, x->device, aur__nbytes(x))) return NULL;
     y->requires_grad = t->grad_on && x->requires_grad && x->dtype == AUR_F32;
-    if (aur__records(t, y) && !aur__record(t, y, "to_device", aur__to_device_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "to_device", aur__to_device_back, &x, 1) ? y : NULL;
 }
 
 static aur_tensor *aur__cast_record(aur_tape *t, aur_tensor *x, aur_tensor *y)
 {
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "cast", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)

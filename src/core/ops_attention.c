@@ -164,13 +164,11 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
 {
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
-        if (!n) return NULL;
-        n->saved[0] = P;
-        n->farg[0] = scale;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+    if (!n) return NULL;
+    n->saved[0] = P;
+    n->farg[0] = scale;
+    n->iarg[7] = t->autocast;
     return y;
 }
 

@@ -66,11 +66,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -179,13 +177,11 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ta;
-        n->iarg[1] = tb;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ta;
+    n->iarg[1] = tb;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -296,11 +292,9 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
         if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
     } else
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -335,11 +329,9 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = s;
     return y;
 }
 
@@ -439,12 +431,10 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
             return NULL;
     } else
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
-        if (!n) return NULL;
-        n->saved[0] = stats;
-        n->saved[1] = stats + N;
-    }
+    aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
+    if (!n) return NULL;
+    n->saved[0] = stats;
+    n->saved[1] = stats + N;
     return y;
 }
 
@@ -524,11 +514,9 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
         if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
     } else
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -591,6 +579,5 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
 }

@@ -48,13 +48,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
     uint64_t offset = t->rng_offset;
     t->rng_offset += (uint64_t)x->numel;
     if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = (int64_t)t->seed;
-        n->iarg[1] = (int64_t)offset;
-        n->farg[0] = p;
-    }
+    aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = (int64_t)t->seed;
+    n->iarg[1] = (int64_t)offset;
+    n->farg[0] = p;
     return y;
 }
 
@@ -96,12 +94,10 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = lo;
-        n->farg[1] = hi;
-    }
+    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = lo;
+    n->farg[1] = hi;
     return y;
 }
 
@@ -138,8 +134,7 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
             for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
         }
     }
-    if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -212,13 +207,11 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
                     for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = inverse;
-        n->saved[0] = ls + C;
-    }
+    aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = inverse;
+    n->saved[0] = ls + C;
     return y;
 }
 
@@ -274,14 +267,12 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
                 else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
             }
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = (void *)ix;
-        n->saved[1] = (void *)dev_idx;
-        n->iarg[0] = nb;
-        n->iarg[1] = d;
-    }
+    aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = (void *)ix;
+    n->saved[1] = (void *)dev_idx;
+    n->iarg[0] = nb;
+    n->iarg[1] = d;
     return y;
 }
 
@@ -309,8 +300,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
 }
 
 
@@ -344,8 +334,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -362,11 +351,8 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur_tensor *in[2] = {x, NULL};
-        if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
-    }
-    return y;
+    aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
+    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -380,8 +366,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
-    return y;
+    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -390,8 +375,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "remainder", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* ==== ops: device and dtype changes ==== */
@@ -417,15 +401,13 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     aur_tensor *y = aur__tensor(t, x->dtype, device, aur_tensor_shape(x));
     if (!y || aur__copy_bytes(y->data, device, x->data, x->device, aur__nbytes(x))) return NULL;
     y->requires_grad = t->grad_on && x->requires_grad && x->dtype == AUR_F32;
-    if (aur__records(t, y) && !aur__record(t, y, "to_device", aur__to_device_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "to_device", aur__to_device_back, &x, 1) ? y : NULL;
 }
 
 static aur_tensor *aur__cast_record(aur_tape *t, aur_tensor *x, aur_tensor *y)
 {
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "cast", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)

@@ -54,12 +54,10 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
                 yd[o * inner + i] = (aur_real)(acc * s);
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->farg[0] = s;
     return y;
 }
 
@@ -107,11 +105,9 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = arg;
-    }
+    aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = arg;
     return y;
 }
 
@@ -225,12 +221,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-        n->farg[0] = (double)count;
-    }
+    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
+    n->farg[0] = (double)count;
     return out;
 }
 
@@ -318,12 +312,10 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ignore_index;
-        n->farg[0] = label_smoothing;
-        n->farg[1] = (double)valid;
-    }
+    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ignore_index;
+    n->farg[0] = label_smoothing;
+    n->farg[1] = (double)valid;
     return out;
 }

@@ -82,11 +82,9 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
         if (aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0)) return NULL;
         off += len;
     }
-    if (aur__records(t, y)) {
-        aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
-        if (!nd) return NULL;
-        nd->iarg[0] = a;
-    }
+    aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
+    if (!nd) return NULL;
+    nd->iarg[0] = a;
     return y;
 }
 
@@ -117,12 +115,10 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                        len * inner, 0))
         return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = start;
-    }
+    aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = start;
     return y;
 }
 
@@ -217,11 +213,9 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     } else
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
-    }
+    aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
     return y;
 }
 
@@ -278,11 +272,9 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
-    }
+    aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
     return y;
 }
 
@@ -321,8 +313,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
     aur__tensor_init(y, x->dtype, x->device, shape);
     y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
@@ -368,10 +359,8 @@ AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
-    }
+    aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
     return y;
 }
