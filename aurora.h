@@ -177,6 +177,9 @@ AURDEF void aur_tape_reset(aur_tape *t);
 AURDEF void aur_tape_set_grad(aur_tape *t, int on);     /* default on; off = inference */
 AURDEF void aur_tape_set_training(aur_tape *t, int on); /* default on; off = dropout is the identity */
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with BF16 operands, F32 accumulation */
+/* Attention on a GPU: fused kernels that never form the score matrix (default on), or
+   cuBLAS products with the weights formed (off). Backward takes its forward's path. */
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on);
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
 /* Bytes held by the arena now and at most since creation (host+device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
@@ -484,7 +487,10 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
 
-/* ==== CUDA ==== */
+/* ==== CUDA ====
+   What stays process-wide: the GPU allocation counters aur_cuda_memory reports
+   (and the table behind them) and the cuBLAS handle. A lock guards them, so
+   several threads may allocate and free GPU memory at once. */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
 AURDEF int aur_cuda_available(void);
@@ -492,9 +498,6 @@ AURDEF int aur_cuda_available(void);
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 /* Starts a new peak: from now on the peak is measured from the current bytes. */
 AURDEF void aur_cuda_reset_peak(void);
-/* Attention on the GPU: fused kernels that never form the score matrix (1,
-   the default), or cuBLAS products with the weights formed per call (0). */
-AURDEF void aur_cuda_fused_attention(int on);
 
 /* ==== Aurora ====
    Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
@@ -848,6 +851,7 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1019,7 +1023,9 @@ static int aur__grow(void **arr, int *cap, int want, size_t elem)
    CUDA gets the same functions failing (it can make no CUDA tensor). */
 #ifdef AUR__HAS_CUDA
 /* GPU blocks and their sizes, so frees can be counted. Allocations are rare
-   (slabs and arena chunks), so a plain array is enough. */
+   (slabs and arena chunks), so a plain array is enough. The table, the
+   counters and the cuBLAS handle (launch.cu) are the process's, shared by
+   every thread: aur__cuda_lock guards them. */
 typedef struct aur__cuda_block {
     void *p;
     size_t n;
@@ -1027,6 +1033,7 @@ typedef struct aur__cuda_block {
 static aur__cuda_block *aur__cuda_blocks;
 static int aur__cuda_nblocks, aur__cuda_capblocks;
 static size_t aur__cuda_cur, aur__cuda_peak;
+static pthread_mutex_t aur__cuda_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int aur__cuda_check(cudaError_t e, const char *what)
 {
@@ -1034,27 +1041,32 @@ static int aur__cuda_check(cudaError_t e, const char *what)
     return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
 }
 
+/* The allocation and its entry happen under the lock together, so a
+   failure's message and the counters agree with the table. */
 static void *aur__cuda_alloc(size_t n, const char *what)
 {
     void *p = NULL;
-    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
-        return NULL;
-    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    pthread_mutex_lock(&aur__cuda_lock);
+    int full = aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block));
+    cudaError_t e = full ? cudaSuccess : cudaMalloc(&p, n ? n : 1);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
         aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
                  (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
-        return NULL;
+        p = NULL;
+    } else if (p) {
+        aur__cuda_blocks[aur__cuda_nblocks].p = p;
+        aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+        aur__cuda_cur += n;
+        if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
     }
-    aur__cuda_blocks[aur__cuda_nblocks].p = p;
-    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
-    aur__cuda_cur += n;
-    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
     return p;
 }
 
 static void aur__cuda_free(void *p)
 {
+    pthread_mutex_lock(&aur__cuda_lock);
     for (int i = 0; i < aur__cuda_nblocks; i++) {
         if (aur__cuda_blocks[i].p != p) continue;
         aur__cuda_cur -= aur__cuda_blocks[i].n;
@@ -1062,6 +1074,7 @@ static void aur__cuda_free(void *p)
         break;
     }
     cudaFree(p);
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
 /* Pinned host memory mapped into the GPU's address space (unified
@@ -1101,11 +1114,18 @@ static int aur__cuda_zero(void *p, size_t n) { return aur__cuda_check(cudaMemset
 
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
 {
+    pthread_mutex_lock(&aur__cuda_lock);
     if (current) *current = aur__cuda_cur;
     if (peak) *peak = aur__cuda_peak;
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
-AURDEF void aur_cuda_reset_peak(void) { aur__cuda_peak = aur__cuda_cur; }
+AURDEF void aur_cuda_reset_peak(void)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
 
 AURDEF int aur_cuda_available(void)
 {
@@ -1191,9 +1211,6 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
     }
     return aur__cuda_zero(p, n);
 }
-
-static int aur__fused_attention = 1;
-AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
 
 /* ==== memory: the arena ====
    A bump allocator made of chunks. Pointers never move during a step; a
@@ -1537,7 +1554,7 @@ struct aur_tape {
     aur__arena *ar;        /* where ops allocate now: main or scratch */
     aur__node **nodes;
     int n_nodes, cap_nodes;
-    int grad_on, training, autocast;
+    int grad_on, training, autocast, fused_attention;
     int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int in_segment; /* inside a checkpointed function (forward or recompute) */
     int backward_done;
@@ -1556,6 +1573,7 @@ AURDEF aur_tape *aur_tape_create(void)
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
+    t->fused_attention = 1;
     t->seed = 0x5EED;
     return t;
 }
@@ -1586,6 +1604,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
 AURDEF void aur_tape_set_training(aur_tape *t, int on) { t->training = on != 0; }
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on) { t->autocast = on != 0; }
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on) { t->fused_attention = on != 0; }
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 {
     t->seed = seed;
@@ -3098,7 +3117,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
-    int fused = aur__attn_fusable(g); /* no score matrix at all */
+    int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
@@ -3132,7 +3151,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
-    int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
+    int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
@@ -3204,6 +3223,7 @@ static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in,
     if (!n) return NULL;
     n->saved[0] = P;
     n->farg[0] = scale;
+    n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
     n->iarg[7] = t->autocast;
     return y;
 }

@@ -221,11 +221,15 @@ static gpu_case cases[] = {
     {"autocast_attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 1},
 };
 
+/* How a run's tape does attention on the GPU: fused, or through cuBLAS. */
+enum { ATTN_FUSED, ATTN_CUBLAS };
+
 /* Runs a case on one device: inputs from host data, loss on the CPU. */
-static int run(const gpu_case *c, aur_device dev, double **host_in, double *out, double **grads, int64_t *out_n)
+static int run(const gpu_case *c, aur_device dev, int attn, double **host_in, double *out, double **grads, int64_t *out_n)
 {
     aur_tape *t = aur_tape_create();
     aur_tape_set_autocast(t, c->autocast);
+    aur_tape_set_fused_attention(t, attn != ATTN_CUBLAS);
     aur_tensor *in[MAX_IN];
     for (int i = 0; i < c->n_in; i++) {
         in[i] = aur_tensor_create(AUR_F32, dev, c->shape[i]);
@@ -336,7 +340,7 @@ static void test_optimisers(void)
 }
 
 /* One case on both devices: outputs and input gradients compared. */
-static void check_case(const gpu_case *c, const char *label)
+static void check_case(const gpu_case *c, int attn, const char *label)
 {
     double *host[MAX_IN], *g_cpu[MAX_IN], *g_gpu[MAX_IN];
     double *o_cpu = (double *)malloc(sizeof(double) * 1000000), *o_gpu = (double *)malloc(sizeof(double) * 1000000);
@@ -348,7 +352,7 @@ static void check_case(const gpu_case *c, const char *label)
         for (int64_t k = 0; k < n; k++) host[i][k] = aur_test_normal();
     }
     int64_t n1 = 0, n2 = 0;
-    int bad = run(c, AUR_CPU, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, host, o_gpu, g_gpu, &n2);
+    int bad = run(c, AUR_CPU, attn, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, attn, host, o_gpu, g_gpu, &n2);
     AUR_CHECK(!bad && n1 == n2, "%s ran on both devices", c->name);
     if (!bad) {
         char name[96];
@@ -391,11 +395,9 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) check_case(&cases[ci], "");
-    aur_cuda_fused_attention(0); /* the attention cases again through the cuBLAS path */
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], " (cuBLAS)");
-    aur_cuda_fused_attention(1);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) check_case(&cases[ci], ATTN_FUSED, "");
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) /* the attention cases again through the cuBLAS path */
+        if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], ATTN_CUBLAS, " (cuBLAS)");
     test_optimisers();
     test_errors();
     size_t cur, peak;

@@ -44,7 +44,9 @@ static int aur__grow(void **arr, int *cap, int want, size_t elem)
    CUDA gets the same functions failing (it can make no CUDA tensor). */
 #ifdef AUR__HAS_CUDA
 /* GPU blocks and their sizes, so frees can be counted. Allocations are rare
-   (slabs and arena chunks), so a plain array is enough. */
+   (slabs and arena chunks), so a plain array is enough. The table, the
+   counters and the cuBLAS handle (launch.cu) are the process's, shared by
+   every thread: aur__cuda_lock guards them. */
 typedef struct aur__cuda_block {
     void *p;
     size_t n;
@@ -52,6 +54,7 @@ typedef struct aur__cuda_block {
 static aur__cuda_block *aur__cuda_blocks;
 static int aur__cuda_nblocks, aur__cuda_capblocks;
 static size_t aur__cuda_cur, aur__cuda_peak;
+static pthread_mutex_t aur__cuda_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int aur__cuda_check(cudaError_t e, const char *what)
 {
@@ -59,27 +62,32 @@ static int aur__cuda_check(cudaError_t e, const char *what)
     return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
 }
 
+/* The allocation and its entry happen under the lock together, so a
+   failure's message and the counters agree with the table. */
 static void *aur__cuda_alloc(size_t n, const char *what)
 {
     void *p = NULL;
-    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
-        return NULL;
-    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    pthread_mutex_lock(&aur__cuda_lock);
+    int full = aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block));
+    cudaError_t e = full ? cudaSuccess : cudaMalloc(&p, n ? n : 1);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
         aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
                  (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
-        return NULL;
+        p = NULL;
+    } else if (p) {
+        aur__cuda_blocks[aur__cuda_nblocks].p = p;
+        aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+        aur__cuda_cur += n;
+        if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
     }
-    aur__cuda_blocks[aur__cuda_nblocks].p = p;
-    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
-    aur__cuda_cur += n;
-    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
     return p;
 }
 
 static void aur__cuda_free(void *p)
 {
+    pthread_mutex_lock(&aur__cuda_lock);
     for (int i = 0; i < aur__cuda_nblocks; i++) {
         if (aur__cuda_blocks[i].p != p) continue;
         aur__cuda_cur -= aur__cuda_blocks[i].n;
@@ -87,6 +95,7 @@ static void aur__cuda_free(void *p)
         break;
     }
     cudaFree(p);
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
 /* Pinned host memory mapped into the GPU's address space (unified
@@ -126,11 +135,18 @@ static int aur__cuda_zero(void *p, size_t n) { return aur__cuda_check(cudaMemset
 
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
 {
+    pthread_mutex_lock(&aur__cuda_lock);
     if (current) *current = aur__cuda_cur;
     if (peak) *peak = aur__cuda_peak;
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
-AURDEF void aur_cuda_reset_peak(void) { aur__cuda_peak = aur__cuda_cur; }
+AURDEF void aur_cuda_reset_peak(void)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
 
 AURDEF int aur_cuda_available(void)
 {
@@ -216,6 +232,3 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
     }
     return aur__cuda_zero(p, n);
 }
-
-static int aur__fused_attention = 1;
-AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }

@@ -62,7 +62,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
-    int fused = aur__attn_fusable(g); /* no score matrix at all */
+    int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
@@ -96,7 +96,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
-    int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
+    int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
@@ -168,6 +168,7 @@ static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in,
     if (!n) return NULL;
     n->saved[0] = P;
     n->farg[0] = scale;
+    n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
     n->iarg[7] = t->autocast;
     return y;
 }

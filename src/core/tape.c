@@ -26,7 +26,7 @@ struct aur_tape {
     aur__arena *ar;        /* where ops allocate now: main or scratch */
     aur__node **nodes;
     int n_nodes, cap_nodes;
-    int grad_on, training, autocast;
+    int grad_on, training, autocast, fused_attention;
     int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int in_segment; /* inside a checkpointed function (forward or recompute) */
     int backward_done;
@@ -45,6 +45,7 @@ AURDEF aur_tape *aur_tape_create(void)
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
+    t->fused_attention = 1;
     t->seed = 0x5EED;
     return t;
 }
@@ -75,6 +76,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
 AURDEF void aur_tape_set_training(aur_tape *t, int on) { t->training = on != 0; }
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on) { t->autocast = on != 0; }
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on) { t->fused_attention = on != 0; }
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 {
     t->seed = seed;
