@@ -177,6 +177,9 @@ AURDEF void aur_tape_reset(aur_tape *t);
 AURDEF void aur_tape_set_grad(aur_tape *t, int on);     /* default on; off = inference */
 AURDEF void aur_tape_set_training(aur_tape *t, int on); /* default on; off = dropout is the identity */
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with BF16 operands, F32 accumulation */
+/* Attention on a GPU: fused kernels that never form the score matrix (default on), or
+   cuBLAS products with the weights formed (off). Backward takes its forward's path. */
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on);
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
 /* Bytes held by the arena now and at most since creation (host+device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
@@ -484,7 +487,10 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
 
-/* ==== CUDA ==== */
+/* ==== CUDA ====
+   What stays process-wide: the GPU allocation counters aur_cuda_memory reports
+   (and the table behind them) and the cuBLAS handle. A lock guards them, so
+   several threads may allocate and free GPU memory at once. */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
 AURDEF int aur_cuda_available(void);
@@ -492,9 +498,6 @@ AURDEF int aur_cuda_available(void);
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 /* Starts a new peak: from now on the peak is measured from the current bytes. */
 AURDEF void aur_cuda_reset_peak(void);
-/* Attention on the GPU: fused kernels that never form the score matrix (1,
-   the default), or cuBLAS products with the weights formed per call (0). */
-AURDEF void aur_cuda_fused_attention(int on);
 
 /* ==== Aurora ====
    Microsoft's Aurora (microsoft/aurora v1.x): a Perceiver encoder, a 3-D
@@ -850,6 +853,7 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -946,6 +950,20 @@ static int aur__err(int code, const char *fmt, ...)
     return code;
 }
 
+/* ---- GPU dispatch ----
+   An op runs its GPU launcher as `if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_op, args...);`.
+   A build without CUDA has no launchers (and can make no CUDA tensor), so there the call
+   becomes an error; passing it the arguments keeps them used. */
+#ifdef AUR__HAS_CUDA
+#define AUR__GPU(launch, ...) launch(__VA_ARGS__)
+#else
+#define AUR__GPU(launch, ...) aur__no_cuda(#launch, __VA_ARGS__)
+static int aur__no_cuda(const char *launch, ...)
+{
+    return aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", launch);
+}
+#endif
+
 AURDEF const char *aur_last_error(void) { return aur__errmsg; }
 
 AURDEF const char *aur_error_name(int code)
@@ -1001,9 +1019,15 @@ static int aur__grow(void **arr, int *cap, int want, size_t elem)
     return 0;
 }
 
+/* ---- the GPU's memory: the one place that calls the CUDA runtime for it ----
+   Every GPU block of the library is allocated here and counted, so
+   aur_cuda_memory can report the current and peak bytes. A build without
+   CUDA gets the same functions failing (it can make no CUDA tensor). */
 #ifdef AUR__HAS_CUDA
 /* GPU blocks and their sizes, so frees can be counted. Allocations are rare
-   (slabs and arena chunks), so a plain array is enough. */
+   (slabs and arena chunks), so a plain array is enough. The table, the
+   counters and the cuBLAS handle (launch.cu) are the process's, shared by
+   every thread: aur__cuda_lock guards them. */
 typedef struct aur__cuda_block {
     void *p;
     size_t n;
@@ -1011,49 +1035,40 @@ typedef struct aur__cuda_block {
 static aur__cuda_block *aur__cuda_blocks;
 static int aur__cuda_nblocks, aur__cuda_capblocks;
 static size_t aur__cuda_cur, aur__cuda_peak;
+static pthread_mutex_t aur__cuda_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int aur__cuda_check(cudaError_t e, const char *what)
 {
     if (e == cudaSuccess) return 0;
     return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
 }
-#endif
 
-/* Memory on a device. All GPU memory of the library comes through here, so
-   aur_cuda_memory can report the current and peak bytes. */
-static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+/* The allocation and its entry happen under the lock together, so a
+   failure's message and the counters agree with the table. */
+static void *aur__cuda_alloc(size_t n, const char *what)
 {
-    if (dev == AUR_CPU) return aur__malloc(n, what);
-#ifdef AUR__HAS_CUDA
     void *p = NULL;
-    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
-        return NULL;
-    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    pthread_mutex_lock(&aur__cuda_lock);
+    int full = aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block));
+    cudaError_t e = full ? cudaSuccess : cudaMalloc(&p, n ? n : 1);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
         aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
                  (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
-        return NULL;
+        p = NULL;
+    } else if (p) {
+        aur__cuda_blocks[aur__cuda_nblocks].p = p;
+        aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+        aur__cuda_cur += n;
+        if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
     }
-    aur__cuda_blocks[aur__cuda_nblocks].p = p;
-    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
-    aur__cuda_cur += n;
-    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
-    return NULL;
-#endif
 }
 
-static void aur__dev_free(aur_device dev, void *p)
+static void aur__cuda_free(void *p)
 {
-    if (!p) return;
-    if (dev == AUR_CPU) {
-        AUR_FREE(p);
-        return;
-    }
-#ifdef AUR__HAS_CUDA
+    pthread_mutex_lock(&aur__cuda_lock);
     for (int i = 0; i < aur__cuda_nblocks; i++) {
         if (aur__cuda_blocks[i].p != p) continue;
         aur__cuda_cur -= aur__cuda_blocks[i].n;
@@ -1061,7 +1076,7 @@ static void aur__dev_free(aur_device dev, void *p)
         break;
     }
     cudaFree(p);
-#endif
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
 /* Pinned host memory mapped into the GPU's address space (unified
@@ -1069,7 +1084,6 @@ static void aur__dev_free(aur_device dev, void *p)
    counted as GPU memory. */
 static void *aur__pinned_alloc(size_t n, const char *what)
 {
-#ifdef AUR__HAS_CUDA
     void *p = NULL, *dev = NULL;
     if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
     if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess || dev != p) { /* kernels get p itself */
@@ -1078,20 +1092,105 @@ static void *aur__pinned_alloc(size_t n, const char *what)
         return NULL;
     }
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
-    (void)n;
-    return NULL;
-#endif
 }
 
 static void aur__pinned_free(void *p)
 {
-#ifdef AUR__HAS_CUDA
     if (p) cudaFreeHost(p);
-#else
-    (void)p;
+}
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
+    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
+                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
+                                            : cudaMemcpyDeviceToDevice;
+#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
+    enum cudaMemcpyKind k = cudaMemcpyDefault;
+    (void)dd, (void)sd;
 #endif
+    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
+}
+
+static int aur__cuda_zero(void *p, size_t n) { return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset"); }
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    if (current) *current = aur__cuda_cur;
+    if (peak) *peak = aur__cuda_peak;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
+
+AURDEF void aur_cuda_reset_peak(void)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
+
+AURDEF int aur_cuda_available(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+static int aur__cuda_build(void) { return 1; }
+#else
+static void *aur__cuda_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__cuda_free(void *p) { (void)p; }
+
+static void *aur__pinned_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__pinned_free(void *p) { (void)p; }
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+    (void)dst, (void)dd, (void)src, (void)sd, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
+}
+
+static int aur__cuda_zero(void *p, size_t n)
+{
+    (void)p, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
+}
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    if (current) *current = 0;
+    if (peak) *peak = 0;
+}
+
+AURDEF void aur_cuda_reset_peak(void) {}
+
+AURDEF int aur_cuda_available(void) { return 0; }
+
+static int aur__cuda_build(void) { return 0; }
+#endif
+
+/* Memory on a device. All GPU memory of the library comes through here. */
+static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+{
+    return dev == AUR_CPU ? aur__malloc(n, what) : aur__cuda_alloc(n, what);
+}
+
+static void aur__dev_free(aur_device dev, void *p)
+{
+    if (!p) return;
+    if (dev == AUR_CPU) AUR_FREE(p);
+    else aur__cuda_free(p);
 }
 
 /* Copies n bytes between any two devices. */
@@ -1102,20 +1201,7 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
         memmove(dst, src, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
-    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
-                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
-                                            : cudaMemcpyDeviceToDevice;
-#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
-    enum cudaMemcpyKind k = cudaMemcpyDefault;
-#endif
-    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
-#else
-    (void)dst;
-    (void)src;
-    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
-#endif
+    return aur__cuda_copy(dst, dd, src, sd, n);
 }
 
 static int aur__zero_bytes(void *p, aur_device dev, size_t n)
@@ -1125,51 +1211,7 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
         memset(p, 0, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-    return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset");
-#else
-    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
-#endif
-}
-
-AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
-{
-#ifdef AUR__HAS_CUDA
-    if (current) *current = aur__cuda_cur;
-    if (peak) *peak = aur__cuda_peak;
-#else
-    if (current) *current = 0;
-    if (peak) *peak = 0;
-#endif
-}
-
-static int aur__fused_attention = 1;
-AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
-
-AURDEF void aur_cuda_reset_peak(void)
-{
-#ifdef AUR__HAS_CUDA
-    aur__cuda_peak = aur__cuda_cur;
-#endif
-}
-
-static int aur__cuda_build(void)
-{
-#ifdef AUR__HAS_CUDA
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-AURDEF int aur_cuda_available(void)
-{
-#ifdef AUR__HAS_CUDA
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-    return 0;
-#endif
+    return aur__cuda_zero(p, n);
 }
 
 /* ==== memory: the arena ====
@@ -1524,11 +1566,12 @@ struct aur_tape {
     aur__arena *ar;        /* where ops allocate now: main or scratch */
     aur__node **nodes;
     int n_nodes, cap_nodes;
-    int grad_on, training, autocast;
+    int grad_on, training, autocast, fused_attention;
     int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int in_segment; /* inside a checkpointed function (forward or recompute) */
     int backward_done;
     uint64_t seed, rng_offset;
+    aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
 static void aur__objects_free(aur__objects *o)
@@ -1585,6 +1628,7 @@ AURDEF aur_tape *aur_tape_create(void)
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
+    t->fused_attention = 1;
     t->seed = 0x5EED;
     return t;
 }
@@ -1617,6 +1661,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
 AURDEF void aur_tape_set_training(aur_tape *t, int on) { t->training = on != 0; }
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on) { t->autocast = on != 0; }
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on) { t->fused_attention = on != 0; }
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 {
     t->seed = seed;
@@ -1679,12 +1724,14 @@ static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
 }
 
-static int aur__records(const aur_tape *t, const aur_tensor *y) { return y->requires_grad && !t->no_record; }
-
-/* Appends a node for y = op(in). Returns NULL (with an error) only when out of memory. */
+/* Appends a node for y = op(in), for the op to put its arguments in. When y
+   needs no gradient, or inside a checkpointed forward, nothing is recorded and
+   the tape's scratch node comes back instead, so every op ends the same way.
+   Returns NULL (with an error) only when out of memory. */
 static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__backward_fn fn,
                               aur_tensor *const *in, int n_in)
 {
+    if (!y->requires_grad || t->no_record) return &t->unrecorded;
     aur__node *n = (aur__node *)aur__alloc(t, AUR_CPU, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
@@ -1852,13 +1899,11 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     aur__arena_release(&t->scratch[0], mk[0]);
     aur__arena_release(&t->scratch[1], mk[1]);
     if (!y) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
-        if (!n) return NULL;
-        n->fn = fn;
-        n->ctx = ctx;
-        n->iarg[0] = (int64_t)offset;
-    }
+    aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
+    if (!n) return NULL;
+    n->fn = fn;
+    n->ctx = ctx;
+    n->iarg[0] = (int64_t)offset;
     return y;
 }
 
@@ -2091,12 +2136,6 @@ static int aur__axis(const char *op, int axis, int ndim, int *out)
     if (a < 0 || a >= ndim) return aur__err(AUR_EINVAL, "%s: axis %d out of range for rank %d", op, axis, ndim);
     *out = a;
     return 0;
-}
-
-static int aur__cpu_only(const char *op, const aur_tensor *x)
-{
-    if (x->device == AUR_CPU) return 0;
-    return aur__err(AUR_EUNSUPPORTED, "%s: no CUDA path yet", op);
 }
 
 static const aur_real *aur__cr(const aur_tensor *x) { return (const aur_real *)x->data; }
@@ -2501,9 +2540,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
     aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_linear_bwd(t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     const aur_real *xc = dw ? aur__autocast_in(t, ac, aur__cr(x), x->numel) : NULL;
@@ -2543,13 +2580,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     ys.d[ys.ndim - 1] = N;
     aur_tensor *y = aur__output(t, ys, x->device, in, 3);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_linear_fwd(t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
-    } else
-#endif
-    {
-        if (aur__cpu_only("linear", x)) return NULL;
+        if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
+    } else {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
@@ -2564,11 +2597,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -2598,9 +2629,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_real *da = aur__grad(a), *db = aur__grad(b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_matmul_bwd(t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     if (ac) {
@@ -2667,13 +2696,9 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     ys.d[ys.ndim - 1] = g.N;
     aur_tensor *y = aur__output(t, ys, a->device, in, 2);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (a->device == AUR_CUDA) {
-        if (aur_cuda_matmul_fwd(t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
-    } else
-#endif
-    {
-        if (aur__cpu_only("matmul", a)) return NULL;
+        if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
+    } else {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
@@ -2683,13 +2708,11 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ta;
-        n->iarg[1] = tb;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ta;
+    n->iarg[1] = tb;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -2783,10 +2806,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
     aur_real *da = aur__grad(a), *db = aur__grad(b);
-#ifdef AUR__HAS_CUDA
-    if (a->device == AUR_CUDA) return aur_cuda_binary_bwd(t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
-#endif
-    (void)t;
+    if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
     return 0;
@@ -2799,17 +2819,13 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
     if (aur__check(op, in, 2) || aur__broadcast(op, a, b, &g)) return NULL;
     aur_tensor *y = aur__output(t, aur_shapev(g.ndim, g.shape), a->device, in, 2);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (a->device == AUR_CUDA) {
-        if (aur_cuda_binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
+        if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
     } else
-#endif
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -2825,9 +2841,7 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, s, N);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += s * dy[i];
     return 0;
@@ -2840,20 +2854,15 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
     if (!y) return NULL;
     aur_real sr = (aur_real)s, *yd = aur__wr(y);
     const aur_real *xd = aur__cr(x);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_scale(yd, xd, sr, x->numel)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_scale, yd, xd, sr, x->numel)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = s;
     return y;
 }
 
@@ -2916,12 +2925,9 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     aur_real *dyx = dw ? aur__reals(t, x->device, x->numel) : NULL;
     if (dw && !dyx) return AUR_ENOMEM;
     int rc = 0;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA)
-        rc = aur_cuda_layernorm_bwd(t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
-    else
-#endif
-    {
+    if (x->device == AUR_CUDA) {
+        rc = AUR__GPU(aur_cuda_layernorm_bwd, t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
+    } else {
         aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
@@ -2951,19 +2957,15 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
     aur_real *stats = y ? aur__reals(t, x->device, 2 * N) : NULL;
     if (!stats) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
+        if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
             return NULL;
     } else
-#endif
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
-        if (!n) return NULL;
-        n->saved[0] = stats;
-        n->saved[1] = stats + N;
-    }
+    aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
+    if (!n) return NULL;
+    n->saved[0] = stats;
+    n->saved[1] = stats + N;
     return y;
 }
 
@@ -3028,9 +3030,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     (void)t;
     aur_real *dx = aur__grad(x);
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
 }
@@ -3041,17 +3041,13 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     if (aur__check(op, &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
+        if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
     } else
-#endif
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -3092,9 +3088,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(n->in[0]);
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_softmax_bwd(dx, y->grad, aur__cr(y), R, C);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
     return 0;
@@ -3110,17 +3104,13 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_softmax_fwd(aur__wr(y), aur__cr(x), R, C)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_softmax_fwd, aur__wr(y), aur__cr(x), R, C)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
 }
 
 /* ==== op: scaled dot-product attention ====
@@ -3173,7 +3163,7 @@ static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const au
     return 0;
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: the GPU forward and backward (several launches each) ---- */
 static const aur_real *aur__sdpa_operand(aur_tape *t, int ac, const aur_real *x, int64_t n)
 {
     return ac ? aur__cuda_rounded(t, x, n) : x;
@@ -3184,7 +3174,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
-    int fused = aur__attn_fusable(g); /* no score matrix at all */
+    int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
@@ -3218,7 +3208,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
-    int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
+    int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
@@ -3243,9 +3233,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
     const aur_real *P = (const aur_real *)n->saved[0];
-#ifdef AUR__HAS_CUDA
-    if (q->device == AUR_CUDA) return aur__sdpa_back_cuda(t, n, &g, dq, dk, dv, dm, P);
-#endif
+    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, P);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -3288,13 +3276,12 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
 {
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
-        if (!n) return NULL;
-        n->saved[0] = P;
-        n->farg[0] = scale;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+    if (!n) return NULL;
+    n->saved[0] = P;
+    n->farg[0] = scale;
+    n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -3307,13 +3294,11 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
         aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
-        if (!lse || aur__sdpa_fwd_cuda(t, &g, y, lse, q, k, v, mask)) return NULL;
+        if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
         return aur__sdpa_record(t, y, in, lse, scale);
     }
-#endif
     int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
     int threads = aur__threads();
     aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);
@@ -3353,10 +3338,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
 static int aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
                            int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
-#ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) return aur_cuda_copy_rows(dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
-#endif
-    (void)dev;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_copy_rows, dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
         aur_real *d = dst + o * dst_row + dst_off;
@@ -3429,11 +3411,9 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
         if (aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0)) return NULL;
         off += len;
     }
-    if (aur__records(t, y)) {
-        aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
-        if (!nd) return NULL;
-        nd->iarg[0] = a;
-    }
+    aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
+    if (!nd) return NULL;
+    nd->iarg[0] = a;
     return y;
 }
 
@@ -3464,12 +3444,10 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                        len * inner, 0))
         return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = start;
-    }
+    aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = start;
     return y;
 }
 
@@ -3500,8 +3478,8 @@ static int64_t aur__box_row(const aur_tensor *x, const int64_t *ystride, const i
     return off + pos[x->ndim - 1];
 }
 
-#ifdef AUR__HAS_CUDA
-/* The map of a tensor of shape `shape` into one with strides `stride`, shifted by add (wrapping where wrap). */
+/* The map of a tensor of shape `shape` into one with strides `stride`, shifted by add (wrapping where wrap):
+   what the GPU's strided copy (pad, permute, roll) walks. */
 static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t *stride, const int64_t *add, int wrap)
 {
     aur__strided m;
@@ -3515,19 +3493,16 @@ static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t
     }
     return m;
 }
-#endif
 
 static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
                          int to_y)
 {
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
         int64_t yst[AUR_MAX_DIMS];
         aur__strides(y->shape, y->ndim, yst);
         aur__strided m = aur__strided_map(x->shape, x->ndim, yst, before, 0);
-        return aur_cuda_strided(&m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
     }
-#endif
     int64_t st[AUR_MAX_DIMS], last = x->ndim ? x->shape[x->ndim - 1] : 1, rows = last ? x->numel / last : 0;
     aur__strides(y->shape, y->ndim, st);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -3562,18 +3537,14 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     aur_real v = (aur_real)value, *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (y->device == AUR_CUDA) {
-        if (aur_cuda_fill(yd, v, y->numel)) return NULL;
+        if (AUR__GPU(aur_cuda_fill, yd, v, y->numel)) return NULL;
     } else
-#endif
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
-    }
+    aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
     return y;
 }
 
@@ -3586,14 +3557,12 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
     aur__strides(x->shape, x->ndim, xs);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* y is the dense side; x is read with permuted strides */
         int64_t ps[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
         aur__strided m = aur__strided_map(y->shape, nd, ps, NULL, 0);
-        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
-#endif
     int64_t js = nd ? xs[perm[nd - 1]] : 1;
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -3632,11 +3601,9 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
-    }
+    aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
     return y;
 }
 
@@ -3647,9 +3614,7 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, 1, N);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
     return 0;
@@ -3677,8 +3642,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
     aur__tensor_init(y, x->dtype, x->device, shape);
     y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
@@ -3688,14 +3652,12 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
     int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
     aur__strides(x->shape, nd, st);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* y[idx] = x[(idx - shift) mod shape] */
         int64_t back[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));
         aur__strided m = aur__strided_map(x->shape, nd, st, back, 1);
-        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
-#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         int64_t idx[AUR_MAX_DIMS], src = 0;
@@ -3726,11 +3688,9 @@ AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
-    }
+    aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
     return y;
 }
 
@@ -3758,9 +3718,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_sum_axis(dx, dy, outer, len, inner, s, 1);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < len; k++)
@@ -3778,12 +3736,9 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
     double s = mean ? 1.0 / (double)len : 1.0;
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_sum_axis(yd, xd, outer, len, inner, s, 0)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_sum_axis, yd, xd, outer, len, inner, s, 0)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
@@ -3792,12 +3747,10 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
                 yd[o * inner + i] = (aur_real)(acc * s);
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->farg[0] = s;
     return y;
 }
 
@@ -3820,9 +3773,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x);
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_max_bwd(dx, dy, arg, n->out->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
     return 0;
 }
@@ -3840,20 +3791,16 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
     if (!arg) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     const aur_real *xd = aur__cr(x);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_max_axis(aur__wr(y), arg, xd, outer, len, inner)) return NULL;
+        if (AUR__GPU(aur_cuda_max_axis, aur__wr(y), arg, xd, outer, len, inner)) return NULL;
     } else
-#endif
         for (int64_t e = 0; e < outer * inner; e++) {
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = arg;
-    }
+    aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = arg;
     return y;
 }
 
@@ -3878,9 +3825,7 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     (void)t;
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
-#ifdef AUR__HAS_CUDA
-    if (p->device == AUR_CUDA) return aur_cuda_loss_bwd(kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
-#endif
+    if (p->device == AUR_CUDA) return AUR__GPU(aur_cuda_loss_bwd, kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         double a, b;
@@ -3915,7 +3860,7 @@ static int aur__set_scalar(aur_tensor *y, double v)
     return aur__copy_bytes(y->data, y->device, &r, AUR_CPU, sizeof r);
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: the losses' GPU sums (a launch and two copies) ---- */
 /* The chunk sums (and the count of non-finite pairs) on the GPU, brought to the host. */
 static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, const aur_tensor *y, const aur_tensor *pw,
                                  double *part, int chunks, int64_t *bad)
@@ -3953,14 +3898,11 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
     if (!out) return NULL;
     int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS, count = N;
     double part[CHUNKS];
-#ifdef AUR__HAS_CUDA
     if (p->device == AUR_CUDA) {
         int64_t bad = 0;
-        if (aur__loss_chunks_cuda(t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
+        if (AUR__GPU(aur__loss_chunks_cuda, t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
         if (kind == AUR__MSE_FINITE) count -= bad;
-    } else
-#endif
-    {
+    } else {
         if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
             for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
         AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -3972,12 +3914,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-        n->farg[0] = (double)count;
-    }
+    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
+    n->farg[0] = (double)count;
     return out;
 }
 
@@ -4001,20 +3941,15 @@ AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tens
 /* On the GPU: each row's loss (0 where ignored), brought to the host to be added in order. NULL on the CPU. */
 static double *aur__row_losses(aur_tape *t, const aur_tensor *logits, const aur_tensor *labels, int64_t ignore, double s)
 {
-#ifdef AUR__HAS_CUDA
-    if (logits->device == AUR_CUDA) {
-        int64_t N = logits->shape[0];
-        double *dev = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)N);
-        double *host = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)N);
-        if (!dev || !host ||
-            aur_cuda_cross_entropy(NULL, dev, aur__cr(logits), aur__cr(labels), N, logits->shape[1], ignore, s, 0) ||
-            aur__copy_bytes(host, AUR_CPU, dev, AUR_CUDA, sizeof(double) * (size_t)N))
-            return NULL;
-        return host;
-    }
-#endif
-    (void)t, (void)logits, (void)labels, (void)ignore, (void)s;
-    return NULL;
+    if (logits->device != AUR_CUDA) return NULL;
+    int64_t N = logits->shape[0];
+    double *dev = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)N);
+    double *host = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)N);
+    if (!dev || !host ||
+        AUR__GPU(aur_cuda_cross_entropy, NULL, dev, aur__cr(logits), aur__cr(labels), N, logits->shape[1], ignore, s, 0) ||
+        aur__copy_bytes(host, AUR_CPU, dev, AUR_CUDA, sizeof(double) * (size_t)N))
+        return NULL;
+    return host;
 }
 
 /* torch cross_entropy with mean reduction over the rows whose label is not
@@ -4027,9 +3962,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), g;
     (void)t;
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
-#ifdef AUR__HAS_CUDA
-    if (!rc && x->device == AUR_CUDA) return aur_cuda_cross_entropy(dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
-#endif
+    if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
     for (int64_t r = 0; r < N && !rc; r++) {
         int64_t y = (int64_t)aur__cr(lab)[r];
         if (y != ignore) aur__ce_row_grad(dx + r * C, aur__cr(x) + r * C, C, y, s, (double)g / valid);
@@ -4072,13 +4005,11 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ignore_index;
-        n->farg[0] = label_smoothing;
-        n->farg[1] = (double)valid;
-    }
+    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ignore_index;
+    n->farg[0] = label_smoothing;
+    n->farg[1] = (double)valid;
     return out;
 }
 
@@ -4103,10 +4034,7 @@ static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64
 static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
                             double p, int accumulate)
 {
-#ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) return aur_cuda_dropout(y, x, n, seed, offset, p, accumulate);
-#endif
-    (void)dev;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_dropout, y, x, n, seed, offset, p, accumulate);
     aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
     return 0;
 }
@@ -4132,13 +4060,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
     uint64_t offset = t->rng_offset;
     t->rng_offset += (uint64_t)x->numel;
     if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = (int64_t)t->seed;
-        n->iarg[1] = (int64_t)offset;
-        n->farg[0] = p;
-    }
+    aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = (int64_t)t->seed;
+    n->iarg[1] = (int64_t)offset;
+    n->farg[0] = p;
     return y;
 }
 
@@ -4149,9 +4075,7 @@ static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const au
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real *yd = aur__wr(y), av = (aur_real)a, bv = (aur_real)b;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_fwd(kind, yd, xd, x2d, a, b, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_fwd, kind, yd, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++) yd[i] = aur__pw_value(kind, xd[i], x2d ? x2d[i] : 0, av, bv);
     return 0;
@@ -4163,9 +4087,7 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real av = (aur_real)a, bv = (aur_real)b;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_bwd(kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_bwd, kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
         aur__pw_grad(kind, xd[i], x2d ? x2d[i] : 0, av, bv, dy[i], dx ? dx + i : NULL, dx2 ? dx2 + i : NULL);
@@ -4184,12 +4106,10 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = lo;
-        n->farg[1] = hi;
-    }
+    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = lo;
+    n->farg[1] = hi;
     return y;
 }
 
@@ -4198,9 +4118,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_broadcast_sum(t, &g, aur__grad(n->in[0]), n->out->grad);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(n->in[0]), n->out->grad);
     aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
 }
@@ -4218,12 +4136,9 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
         return NULL;
     }
     int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_expand_fwd(aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             int64_t oa, ob;
@@ -4231,8 +4146,7 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
             for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
         }
     }
-    if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -4253,9 +4167,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_normalise(dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_normalise, dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < C; c++) {
@@ -4284,16 +4196,13 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
     }
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* the statistics go to the GPU, kept there for backward */
         float *dls = (float *)aur__alloc(t, AUR_CUDA, sizeof(float) * (size_t)(2 * C));
         if (!dls || aur__copy_bytes(dls, AUR_CUDA, ls, AUR_CPU, sizeof(float) * (size_t)(2 * C)) ||
-            aur_cuda_normalise(yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
+            AUR__GPU(aur_cuda_normalise, yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
             return NULL;
         ls = dls;
-    } else
-#endif
-    {
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t c = 0; c < C; c++) {
@@ -4310,13 +4219,11 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
                     for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = inverse;
-        n->saved[0] = ls + C;
-    }
+    aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = inverse;
+    n->saved[0] = ls + C;
     return y;
 }
 
@@ -4327,10 +4234,8 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
     if (n->out->device == AUR_CUDA)
-        return aur_cuda_gather(dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
-#endif
+        return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
     for (int64_t b = 0; b < nb; b++) {
         aur_real *dxb = dx + b * ix->n_in * d;
         const aur_real *dyb = dy + b * ix->n_out * d;
@@ -4358,15 +4263,13 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
     const int64_t *dev_idx = table; /* the table on the GPU */
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
         size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
         int64_t *copy = table ? NULL : (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
         if (!table && (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes))) return NULL;
         if (!table) dev_idx = copy;
-        if (aur_cuda_gather(aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
+        if (AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
     } else
-#endif
         for (int64_t b = 0; b < nb; b++) {
             const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
             aur_real *yb = aur__wr(y) + b * ix->n_out * d;
@@ -4376,14 +4279,12 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
                 else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
             }
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = (void *)ix;
-        n->saved[1] = (void *)dev_idx;
-        n->iarg[0] = nb;
-        n->iarg[1] = d;
-    }
+    aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = (void *)ix;
+    n->saved[1] = (void *)dev_idx;
+    n->iarg[0] = nb;
+    n->iarg[1] = d;
     return y;
 }
 
@@ -4411,8 +4312,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
 }
 
 
@@ -4423,9 +4323,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_grid_sample(NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
     for (int64_t bc = 0; dx && bc < N * C; bc++) aur__gs_dx(dx, g, gd, C, H, W, Ho * Wo, bc);
     return 0;
@@ -4444,14 +4342,11 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
     aur_tensor *out = aur__output(t, aur_shape4(N, C, Ho, Wo), x->device, in, 2);
     if (!out) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_grid_sample(aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
+        if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
-#endif
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -4468,11 +4363,8 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur_tensor *in[2] = {x, NULL};
-        if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
-    }
-    return y;
+    aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
+    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -4486,8 +4378,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
-    return y;
+    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -4496,8 +4387,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "remainder", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* ==== ops: device and dtype changes ==== */
@@ -4509,10 +4399,8 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
-#ifdef AUR__HAS_CUDA
-    if (!rc && x->device == AUR_CUDA) rc = aur_cuda_axpy(dx, tmp, 1, y->numel);
+    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_axpy, dx, tmp, 1, y->numel);
     else
-#endif
         for (int64_t i = 0; i < y->numel && !rc; i++) dx[i] += tmp[i];
     aur__arena_release(&t->ar[x->device], mk);
     return rc;
@@ -4525,15 +4413,13 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     aur_tensor *y = aur__tensor(t, x->dtype, device, aur_tensor_shape(x));
     if (!y || aur__copy_bytes(y->data, device, x->data, x->device, aur__nbytes(x))) return NULL;
     y->requires_grad = t->grad_on && x->requires_grad && x->dtype == AUR_F32;
-    if (aur__records(t, y) && !aur__record(t, y, "to_device", aur__to_device_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "to_device", aur__to_device_back, &x, 1) ? y : NULL;
 }
 
 static aur_tensor *aur__cast_record(aur_tape *t, aur_tensor *x, aur_tensor *y)
 {
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "cast", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
@@ -4542,10 +4428,8 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
     if (x->dtype == dtype) return x;
     aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA)
-        return aur_cuda_cast(y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
-#endif
+        return AUR__GPU(aur_cuda_cast, y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
     for (int64_t i = 0; i < x->numel; i++) {
         if (dtype == AUR_BF16) ((uint16_t *)y->data)[i] = aur_f32_to_bf16((float)aur__cr(x)[i]);
         else aur__wr(y)[i] = aur_bf16_to_f32(((const uint16_t *)x->data)[i]);
@@ -5969,9 +5853,7 @@ static int aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, doubl
     k.decoupled = o->o.kind == AUR_ADAMW && wd != 0;
     k.l2_on = o->o.kind != AUR_ADAMW && wd != 0;
     int64_t n = s->p->numel;
-#ifdef AUR__HAS_CUDA
-    if (s->p->device == AUR_CUDA) return aur_cuda_adam(&k, p, m, v, g, n);
-#endif
+    if (s->p->device == AUR_CUDA) return AUR__GPU(aur_cuda_adam, &k, p, m, v, g, n);
     AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
     for (int64_t i = 0; i < n; i++) aur__adam_elem(&k, p + i, m + i, v + i, g[i]);
     return 0;
@@ -5981,17 +5863,14 @@ static int aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, doubl
 static double aur__norm(const aur_model *m, const aur_real *x, int64_t n)
 {
     double s = 0;
-#ifdef AUR__HAS_CUDA
     if (m->device == AUR_CUDA) {
-        if (aur_cuda_sumsq(x, n, m->reduce, &s)) return NAN;
+        if (AUR__GPU(aur_cuda_sumsq, x, n, m->reduce, &s)) return NAN;
     } else
-#endif
         for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    (void)m;
     return (double)(float)sqrt(s); /* torch returns the norm as a float tensor */
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: Adafactor's GPU steps ---- */
 /* Adafactor on the GPU: the same steps as below, one kernel each; the two
    norms come back to the host, which computes the scalars as the CPU does. */
 static int aur__adafactor_cuda(const aur_optim *o, aur__pstate *s, float w, double alpha, double lr, double wd)
@@ -6025,9 +5904,7 @@ static int aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, 
     float w = (float)pow(t, o->o.beta2_decay);
     double rho = lr < 1 / sqrt(t) ? lr : 1 / sqrt(t);
     double rms = aur__norm(o->m, p, n) / sqrt((double)n), alpha = (rms > o->o.eps2 ? rms : o->o.eps2) * rho;
-#ifdef AUR__HAS_CUDA
-    if (P->device == AUR_CUDA) return aur__adafactor_cuda(o, s, w, alpha, lr, wd);
-#endif
+    if (P->device == AUR_CUDA) return AUR__GPU(aur__adafactor_cuda, o, s, w, alpha, lr, wd);
     if (wd != 0) {
         float decay = (float)(1 - lr * wd);
         for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] * decay);
@@ -6186,19 +6063,17 @@ static int aur__grad_norms(const aur_model *m, const char *patterns, double *nor
 {
     int rc = 0;
     for (int i = 0; i < m->n; i++) norms[i] = 0;
-#ifdef AUR__HAS_CUDA
     if (m->device == AUR_CUDA) {
         double *sums = m->reduce + AUR__REDUCE_SLOTS + 1; /* one slot per parameter */
         for (int i = 0; i < m->n && !rc; i++) {
             const aur_tensor *p = m->params[i];
             if (p->grad && (!patterns || aur_name_matches(patterns, p->name)))
-                rc = aur_cuda_sumsq_into(p->grad, p->numel, m->reduce, sums + i);
+                rc = AUR__GPU(aur_cuda_sumsq_into, p->grad, p->numel, m->reduce, sums + i);
         }
         if (!rc) rc = aur__copy_bytes(norms, AUR_CPU, sums, AUR_CUDA, sizeof(double) * (size_t)m->n);
         for (int i = 0; i < m->n; i++) norms[i] = m->params[i]->grad ? (double)(float)sqrt(norms[i]) : 0;
         return rc;
     }
-#endif
     for (int i = 0; i < m->n; i++) {
         const aur_tensor *p = m->params[i];
         if (p->grad && (!patterns || aur_name_matches(patterns, p->name))) norms[i] = aur__norm(m, p->grad, p->numel);
@@ -6231,12 +6106,10 @@ AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
     if (coef > 1) coef = 1;
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
-#ifdef AUR__HAS_CUDA
         if (p->grad && m->device == AUR_CUDA) {
-            if (aur_cuda_scale(p->grad, p->grad, coef, p->numel)) return AUR_ECUDA;
+            if (AUR__GPU(aur_cuda_scale, p->grad, p->grad, coef, p->numel)) return AUR_ECUDA;
             continue;
         }
-#endif
         for (int64_t k = 0; p->grad && k < p->numel; k++) p->grad[k] = (aur_real)((float)p->grad[k] * coef);
     }
     return 0;
@@ -11068,12 +10941,10 @@ static void aur__round_params_bf16(aur_model *m)
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
         if (!p->requires_grad) continue;
-#ifdef AUR__HAS_CUDA
         if (p->device == AUR_CUDA) {
-            aur__cuda_round((float *)p->data, (const float *)p->data, 0, p->numel);
+            AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
             continue;
         }
-#endif
         aur_real *v = aur_tensor_f32(p);
         for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
     }

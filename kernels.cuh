@@ -47,7 +47,7 @@ static unsigned aur__cuda_grid(int64_t n)
 
 /* ==== cuBLAS ==== */
 
-static cublasHandle_t aur__cublas;
+static cublasHandle_t aur__cublas; /* the process's, made on first use under aur__cuda_lock (memory.c) */
 
 static const char *aur__cublas_status(cublasStatus_t s)
 {
@@ -61,18 +61,24 @@ static const char *aur__cublas_status(cublasStatus_t s)
     }
 }
 
+/* Threads that start together make one handle; a failed creation is tried again next time. */
 static int aur__cublas_handle(void)
 {
-    if (aur__cublas) return 0;
-    cublasStatus_t s = cublasCreate(&aur__cublas);
-    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasCreate: %s", aur__cublas_status(s));
-    /* default math never lowers F32 products to TF32 (that takes TF32_TENSOR_OP_MATH, as
-       torch's allow_tf32), and lets BF16 products use the tensor cores */
+    cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+    cublasHandle_t h;
+    pthread_mutex_lock(&aur__cuda_lock);
+    if (!aur__cublas && (s = cublasCreate(&h)) == CUBLAS_STATUS_SUCCESS) {
+        /* default math never lowers F32 products to TF32 (that takes TF32_TENSOR_OP_MATH, as
+           torch's allow_tf32), and lets BF16 products use the tensor cores */
 #ifdef AUR_ALLOW_TF32
-    cublasSetMathMode(aur__cublas, CUBLAS_TF32_TENSOR_OP_MATH);
+        cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH);
 #else
-    cublasSetMathMode(aur__cublas, CUBLAS_DEFAULT_MATH);
+        cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
 #endif
+        aur__cublas = h; /* set once it is ready to use */
+    }
+    pthread_mutex_unlock(&aur__cuda_lock);
+    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasCreate: %s", aur__cublas_status(s));
     return 0;
 }
 
@@ -958,9 +964,10 @@ __global__ void aur_k_attn_dkv(float *dk, float *dv, const float *D, const float
         for (int64_t c = 0; c < g.d; c++) dk[(b * g.Lk + j) * g.d + c] += (float)g.scale * ak[c];
 }
 
-static int aur__attn_fusable(const aur__attn *g)
+/* on: the tape's choice (aur_tape_set_fused_attention), as it was at the forward */
+static int aur__attn_fusable(const aur__attn *g, int on)
 {
-    return aur__fused_attention && g->d <= AUR__ATTN_DMAX && g->dv <= AUR__ATTN_DMAX && g->nb <= 65535;
+    return on && g->d <= AUR__ATTN_DMAX && g->dv <= AUR__ATTN_DMAX && g->nb <= 65535;
 }
 
 static dim3 aur__attn_grid(const aur__attn *g, int64_t rows) { return dim3((unsigned)((rows + 127) / 128), (unsigned)g->nb); }

@@ -14,7 +14,7 @@
    one H100 80GB (recorded in the issue) with the ratio PyTorch / ours:
    above 1 is faster or leaner here. The goal: 1.5x faster, half the memory.
 
-   --unfused times the attention as cuBLAS products (aur_cuda_fused_attention(0)).
+   --unfused times the attention as cuBLAS products (aur_tape_set_fused_attention(t, 0)).
    --tiny runs a small model on a 32 x 64 grid: it checks the program itself
    (it runs under tests/cuda_emu.h on a CPU), not the speed. */
 #define AURORA_IMPLEMENTATION
@@ -37,6 +37,7 @@ static const char *const row_names[3] = {"forward", "step, no checkpointing", "s
 typedef struct bench_opts {
     int H, W, reps, warmup, tiny;
     const char *model;
+    int unfused;
 } bench_opts;
 
 static double now_ms(cudaEvent_t a, cudaEvent_t b)
@@ -159,6 +160,7 @@ static result measure(const bench_opts *o, const char *name, int row)
         snprintf(r.why, sizeof r.why, "%.150s", aur_last_error());
     } else {
         aur_tape_set_grad(t, train);
+        aur_tape_set_fused_attention(t, !o->unfused);
         double times[64];
         cudaEvent_t a, b;
         cudaEventCreate(&a);
@@ -199,14 +201,14 @@ static void print_cell(double torch, double ours, const char *unit)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {721, 1440, 5, 2, 0, NULL};
+    bench_opts o = {721, 1440, 5, 2, 0, NULL, 0};
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--model") && a + 1 < argc) o.model = argv[++a];
         else if (!strcmp(argv[a], "--grid") && a + 1 < argc && sscanf(argv[++a], "%dx%d", &o.H, &o.W) == 2) continue;
         else if (!strcmp(argv[a], "--reps") && a + 1 < argc) o.reps = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--warmup") && a + 1 < argc) o.warmup = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--tiny")) o.tiny = 1, o.H = 32, o.W = 64;
-        else if (!strcmp(argv[a], "--unfused")) aur_cuda_fused_attention(0);
+        else if (!strcmp(argv[a], "--unfused")) o.unfused = 1;
         else {
             fprintf(stderr, "usage: bench_cuda [--model NAME] [--grid HxW] [--reps N] [--warmup N] [--unfused] [--tiny]\n");
             return 1;

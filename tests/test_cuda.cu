@@ -5,6 +5,7 @@
 #include "../aurora.h"
 #include "aur_test.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #define MAX_IN 4
@@ -221,11 +222,16 @@ static gpu_case cases[] = {
     {"autocast_attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 1},
 };
 
+/* How a run's tape does attention on the GPU: fused, through cuBLAS, or fused
+   with the tape switched to cuBLAS between forward and backward. */
+enum { ATTN_FUSED, ATTN_CUBLAS, ATTN_SWITCHED };
+
 /* Runs a case on one device: inputs from host data, loss on the CPU. */
-static int run(const gpu_case *c, aur_device dev, double **host_in, double *out, double **grads, int64_t *out_n)
+static int run(const gpu_case *c, aur_device dev, int attn, double **host_in, double *out, double **grads, int64_t *out_n)
 {
     aur_tape *t = aur_tape_create();
     aur_tape_set_autocast(t, c->autocast);
+    aur_tape_set_fused_attention(t, attn != ATTN_CUBLAS);
     aur_tensor *in[MAX_IN];
     for (int i = 0; i < c->n_in; i++) {
         in[i] = aur_tensor_create(AUR_F32, dev, c->shape[i]);
@@ -237,6 +243,7 @@ static int run(const gpu_case *c, aur_device dev, double **host_in, double *out,
         in[i]->requires_grad = 1;
     }
     aur_tensor *y = c->fn(t, in, c->arg);
+    if (attn == ATTN_SWITCHED) aur_tape_set_fused_attention(t, 0); /* backward must keep the forward's path */
     aur_tensor *yc = aur_to_device(t, y, AUR_CPU);
     if (!yc) {
         printf("FAIL %s on %s: %s\n", c->name, dev == AUR_CUDA ? "cuda" : "cpu", aur_last_error());
@@ -335,8 +342,23 @@ static void test_optimisers(void)
     }
 }
 
+/* Two runs of a case agree: the output and each input's gradient, named "<case><label> forward" and "... grad i". */
+static void compare_runs(const gpu_case *c, const char *label, const double *o, const double *o_ref, int64_t n,
+                         double *const *g, double *const *g_ref)
+{
+    char name[96];
+    /* F32: round-off; BF16 autocast: a few rounding flips (2^-8 each) between the devices' sums */
+    double tol = c->autocast ? 2e-2 : 1e-5;
+    snprintf(name, sizeof name, "%s%s forward", c->name, label);
+    aur_test_close(name, o, o_ref, n, tol);
+    for (int i = 0; i < c->n_in; i++) {
+        snprintf(name, sizeof name, "%s%s grad %d", c->name, label, i);
+        aur_test_close(name, g[i], g_ref[i], aur_shape_numel(c->shape[i]), tol);
+    }
+}
+
 /* One case on both devices: outputs and input gradients compared. */
-static void check_case(const gpu_case *c, const char *label)
+static void check_case(const gpu_case *c, int attn, const char *label)
 {
     double *host[MAX_IN], *g_cpu[MAX_IN], *g_gpu[MAX_IN];
     double *o_cpu = (double *)malloc(sizeof(double) * 1000000), *o_gpu = (double *)malloc(sizeof(double) * 1000000);
@@ -348,19 +370,9 @@ static void check_case(const gpu_case *c, const char *label)
         for (int64_t k = 0; k < n; k++) host[i][k] = aur_test_normal();
     }
     int64_t n1 = 0, n2 = 0;
-    int bad = run(c, AUR_CPU, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, host, o_gpu, g_gpu, &n2);
+    int bad = run(c, AUR_CPU, attn, host, o_cpu, g_cpu, &n1) | run(c, AUR_CUDA, attn, host, o_gpu, g_gpu, &n2);
     AUR_CHECK(!bad && n1 == n2, "%s ran on both devices", c->name);
-    if (!bad) {
-        char name[96];
-        snprintf(name, sizeof name, "%s%s forward", c->name, label);
-        /* F32: round-off; BF16 autocast: a few rounding flips (2^-8 each) between the devices' sums */
-        double tol = c->autocast ? 2e-2 : 1e-5;
-        aur_test_close(name, o_gpu, o_cpu, n1, tol);
-        for (int i = 0; i < c->n_in; i++) {
-            snprintf(name, sizeof name, "%s%s grad %d", c->name, label, i);
-            aur_test_close(name, g_gpu[i], g_cpu[i], aur_shape_numel(c->shape[i]), tol);
-        }
-    }
+    if (!bad) compare_runs(c, label, o_gpu, o_cpu, n1, g_gpu, g_cpu);
     for (int i = 0; i < c->n_in; i++) {
         free(host[i]);
         free(g_cpu[i]);
@@ -368,6 +380,80 @@ static void check_case(const gpu_case *c, const char *label)
     }
     free(o_cpu);
     free(o_gpu);
+}
+
+/* Attention chosen per tape: fused and cuBLAS agree, and a tape switched to
+   cuBLAS between forward and backward still runs the fused backward its
+   forward recorded (bit for bit what a fused tape computes). */
+static void test_attention_per_tape(void)
+{
+    enum { MAX_OUT = 1000000 };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const gpu_case *c = &cases[ci];
+        if (!strstr(c->name, "sdpa") && !strstr(c->name, "attention")) continue;
+        double *host[MAX_IN], *g[3][MAX_IN], *o[3];
+        int64_t n[3], sizes[MAX_IN];
+        for (int i = 0; i < c->n_in; i++) {
+            sizes[i] = aur_shape_numel(c->shape[i]);
+            host[i] = (double *)malloc(sizeof(double) * (size_t)sizes[i]);
+            for (int64_t k = 0; k < sizes[i]; k++) host[i][k] = aur_test_normal();
+        }
+        int bad = 0;
+        for (int a = 0; a < 3; a++) {
+            o[a] = (double *)malloc(sizeof(double) * MAX_OUT);
+            for (int i = 0; i < c->n_in; i++) g[a][i] = (double *)malloc(sizeof(double) * (size_t)sizes[i]);
+            bad |= run(c, AUR_CUDA, a, host, o[a], g[a], &n[a]);
+        }
+        AUR_CHECK(!bad, "%s ran on the GPU with each attention path", c->name);
+        if (!bad) {
+            compare_runs(c, " fused vs cuBLAS tape", o[1], o[0], n[0], g[1], g[0]);
+            int same = n[2] == n[0] && !memcmp(o[2], o[0], sizeof(double) * (size_t)n[0]);
+            for (int i = 0; i < c->n_in; i++) same = same && !memcmp(g[2][i], g[0][i], sizeof(double) * (size_t)sizes[i]);
+            AUR_CHECK(same, "%s: a tape switched after the forward runs the forward's backward", c->name);
+        }
+        for (int a = 0; a < 3; a++) {
+            free(o[a]);
+            for (int i = 0; i < c->n_in; i++) free(g[a][i]);
+        }
+        for (int i = 0; i < c->n_in; i++) free(host[i]);
+    }
+}
+
+/* Threads that allocate and free GPU memory at once keep the library's
+   table and counters right (they are the process's, under one lock). */
+enum { ALLOC_THREADS = 4, ALLOC_ROUNDS = 200, ALLOC_LIVE = 8 };
+
+static void *alloc_worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    intptr_t failed = 0;
+    void *live[ALLOC_LIVE] = {NULL};
+    for (int r = 0; r < ALLOC_ROUNDS; r++) {
+        int slot = r % ALLOC_LIVE;
+        aur__dev_free(AUR_CUDA, live[slot]);
+        live[slot] = aur__dev_alloc(AUR_CUDA, sizeof(float) * (size_t)(1 + (r * 37 + id * 101) % 5000), "a test block");
+        failed |= live[slot] == NULL;
+    }
+    for (int k = 0; k < ALLOC_LIVE; k++) aur__dev_free(AUR_CUDA, live[k]);
+    return (void *)failed;
+}
+
+static void test_concurrent_alloc(void)
+{
+    size_t before, after, peak;
+    pthread_t th[ALLOC_THREADS];
+    int started = 0, failed = 0;
+    aur_cuda_memory(&before, &peak);
+    for (int i = 0; i < ALLOC_THREADS; i++) started += pthread_create(&th[started], NULL, alloc_worker, (void *)(intptr_t)i) == 0;
+    for (int i = 0; i < started; i++) {
+        void *r = NULL;
+        pthread_join(th[i], &r);
+        failed |= r != NULL;
+    }
+    aur_cuda_memory(&after, &peak);
+    AUR_CHECK(started == ALLOC_THREADS && !failed && after == before,
+              "%d threads allocating GPU memory at once: every block counted and freed (%zu bytes before, %zu after)",
+              started, before, after);
 }
 
 /* The errors a GPU user meets are clear messages, not crashes. */
@@ -391,12 +477,12 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) check_case(&cases[ci], "");
-    aur_cuda_fused_attention(0); /* the attention cases again through the cuBLAS path */
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], " (cuBLAS)");
-    aur_cuda_fused_attention(1);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) check_case(&cases[ci], ATTN_FUSED, "");
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) /* the attention cases again through the cuBLAS path */
+        if (strstr(cases[ci].name, "sdpa") || strstr(cases[ci].name, "attention")) check_case(&cases[ci], ATTN_CUBLAS, " (cuBLAS)");
+    test_attention_per_tape();
     test_optimisers();
+    test_concurrent_alloc();
     test_errors();
     size_t cur, peak;
     aur_cuda_memory(&cur, &peak);

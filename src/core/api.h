@@ -118,6 +118,9 @@ AURDEF void aur_tape_reset(aur_tape *t);
 AURDEF void aur_tape_set_grad(aur_tape *t, int on);     /* default on; off = inference */
 AURDEF void aur_tape_set_training(aur_tape *t, int on); /* default on; off = dropout is the identity */
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with BF16 operands, F32 accumulation */
+/* Attention on a GPU: fused kernels that never form the score matrix (default on), or
+   cuBLAS products with the weights formed (off). Backward takes its forward's path. */
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on);
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
 /* Bytes held by the arena now and at most since creation (host+device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
@@ -425,7 +428,10 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
 
-/* ==== CUDA ==== */
+/* ==== CUDA ====
+   What stays process-wide: the GPU allocation counters aur_cuda_memory reports
+   (and the table behind them) and the cuBLAS handle. A lock guards them, so
+   several threads may allocate and free GPU memory at once. */
 
 /* 1 if this build has the CUDA paths and a GPU answers. */
 AURDEF int aur_cuda_available(void);
@@ -433,6 +439,3 @@ AURDEF int aur_cuda_available(void);
 AURDEF void aur_cuda_memory(size_t *current, size_t *peak);
 /* Starts a new peak: from now on the peak is measured from the current bytes. */
 AURDEF void aur_cuda_reset_peak(void);
-/* Attention on the GPU: fused kernels that never form the score matrix (1,
-   the default), or cuBLAS products with the weights formed per call (0). */
-AURDEF void aur_cuda_fused_attention(int on);

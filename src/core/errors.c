@@ -17,6 +17,20 @@ static int aur__err(int code, const char *fmt, ...)
     return code;
 }
 
+/* ---- GPU dispatch ----
+   An op runs its GPU launcher as `if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_op, args...);`.
+   A build without CUDA has no launchers (and can make no CUDA tensor), so there the call
+   becomes an error; passing it the arguments keeps them used. */
+#ifdef AUR__HAS_CUDA
+#define AUR__GPU(launch, ...) launch(__VA_ARGS__)
+#else
+#define AUR__GPU(launch, ...) aur__no_cuda(#launch, __VA_ARGS__)
+static int aur__no_cuda(const char *launch, ...)
+{
+    return aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", launch);
+}
+#endif
+
 AURDEF const char *aur_last_error(void) { return aur__errmsg; }
 
 AURDEF const char *aur_error_name(int code)

@@ -38,9 +38,15 @@ static int aur__grow(void **arr, int *cap, int want, size_t elem)
     return 0;
 }
 
+/* ---- the GPU's memory: the one place that calls the CUDA runtime for it ----
+   Every GPU block of the library is allocated here and counted, so
+   aur_cuda_memory can report the current and peak bytes. A build without
+   CUDA gets the same functions failing (it can make no CUDA tensor). */
 #ifdef AUR__HAS_CUDA
 /* GPU blocks and their sizes, so frees can be counted. Allocations are rare
-   (slabs and arena chunks), so a plain array is enough. */
+   (slabs and arena chunks), so a plain array is enough. The table, the
+   counters and the cuBLAS handle (launch.cu) are the process's, shared by
+   every thread: aur__cuda_lock guards them. */
 typedef struct aur__cuda_block {
     void *p;
     size_t n;
@@ -48,49 +54,40 @@ typedef struct aur__cuda_block {
 static aur__cuda_block *aur__cuda_blocks;
 static int aur__cuda_nblocks, aur__cuda_capblocks;
 static size_t aur__cuda_cur, aur__cuda_peak;
+static pthread_mutex_t aur__cuda_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int aur__cuda_check(cudaError_t e, const char *what)
 {
     if (e == cudaSuccess) return 0;
     return aur__err(AUR_ECUDA, "%s: %s", what, cudaGetErrorString(e));
 }
-#endif
 
-/* Memory on a device. All GPU memory of the library comes through here, so
-   aur_cuda_memory can report the current and peak bytes. */
-static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+/* The allocation and its entry happen under the lock together, so a
+   failure's message and the counters agree with the table. */
+static void *aur__cuda_alloc(size_t n, const char *what)
 {
-    if (dev == AUR_CPU) return aur__malloc(n, what);
-#ifdef AUR__HAS_CUDA
     void *p = NULL;
-    if (aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block)))
-        return NULL;
-    cudaError_t e = cudaMalloc(&p, n ? n : 1);
+    pthread_mutex_lock(&aur__cuda_lock);
+    int full = aur__grow((void **)&aur__cuda_blocks, &aur__cuda_capblocks, aur__cuda_nblocks + 1, sizeof(aur__cuda_block));
+    cudaError_t e = full ? cudaSuccess : cudaMalloc(&p, n ? n : 1);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear it: the failed allocation is reported here, not by the next launch */
         aur__err(AUR_ENOMEM, "GPU: %s for %.2f GiB (%s; the library holds %.2f GiB)", cudaGetErrorString(e),
                  (double)n / 1073741824.0, what, (double)aur__cuda_cur / 1073741824.0);
-        return NULL;
+        p = NULL;
+    } else if (p) {
+        aur__cuda_blocks[aur__cuda_nblocks].p = p;
+        aur__cuda_blocks[aur__cuda_nblocks++].n = n;
+        aur__cuda_cur += n;
+        if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
     }
-    aur__cuda_blocks[aur__cuda_nblocks].p = p;
-    aur__cuda_blocks[aur__cuda_nblocks++].n = n;
-    aur__cuda_cur += n;
-    if (aur__cuda_cur > aur__cuda_peak) aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
-    return NULL;
-#endif
 }
 
-static void aur__dev_free(aur_device dev, void *p)
+static void aur__cuda_free(void *p)
 {
-    if (!p) return;
-    if (dev == AUR_CPU) {
-        AUR_FREE(p);
-        return;
-    }
-#ifdef AUR__HAS_CUDA
+    pthread_mutex_lock(&aur__cuda_lock);
     for (int i = 0; i < aur__cuda_nblocks; i++) {
         if (aur__cuda_blocks[i].p != p) continue;
         aur__cuda_cur -= aur__cuda_blocks[i].n;
@@ -98,7 +95,7 @@ static void aur__dev_free(aur_device dev, void *p)
         break;
     }
     cudaFree(p);
-#endif
+    pthread_mutex_unlock(&aur__cuda_lock);
 }
 
 /* Pinned host memory mapped into the GPU's address space (unified
@@ -106,7 +103,6 @@ static void aur__dev_free(aur_device dev, void *p)
    counted as GPU memory. */
 static void *aur__pinned_alloc(size_t n, const char *what)
 {
-#ifdef AUR__HAS_CUDA
     void *p = NULL, *dev = NULL;
     if (aur__cuda_check(cudaHostAlloc(&p, n ? n : 1, cudaHostAllocMapped), what)) return NULL;
     if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess || dev != p) { /* kernels get p itself */
@@ -115,20 +111,105 @@ static void *aur__pinned_alloc(size_t n, const char *what)
         return NULL;
     }
     return p;
-#else
-    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
-    (void)n;
-    return NULL;
-#endif
 }
 
 static void aur__pinned_free(void *p)
 {
-#ifdef AUR__HAS_CUDA
     if (p) cudaFreeHost(p);
-#else
-    (void)p;
+}
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
+    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
+                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
+                                            : cudaMemcpyDeviceToDevice;
+#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
+    enum cudaMemcpyKind k = cudaMemcpyDefault;
+    (void)dd, (void)sd;
 #endif
+    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
+}
+
+static int aur__cuda_zero(void *p, size_t n) { return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset"); }
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    if (current) *current = aur__cuda_cur;
+    if (peak) *peak = aur__cuda_peak;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
+
+AURDEF void aur_cuda_reset_peak(void)
+{
+    pthread_mutex_lock(&aur__cuda_lock);
+    aur__cuda_peak = aur__cuda_cur;
+    pthread_mutex_unlock(&aur__cuda_lock);
+}
+
+AURDEF int aur_cuda_available(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+static int aur__cuda_build(void) { return 1; }
+#else
+static void *aur__cuda_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: this build has no CUDA (compile the implementation with nvcc -DAURORA_CUDA)", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__cuda_free(void *p) { (void)p; }
+
+static void *aur__pinned_alloc(size_t n, const char *what)
+{
+    aur__err(AUR_EUNSUPPORTED, "%s: pinned memory needs a CUDA build", what);
+    (void)n;
+    return NULL;
+}
+
+static void aur__pinned_free(void *p) { (void)p; }
+
+static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
+{
+    (void)dst, (void)dd, (void)src, (void)sd, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
+}
+
+static int aur__cuda_zero(void *p, size_t n)
+{
+    (void)p, (void)n;
+    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
+}
+
+AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
+{
+    if (current) *current = 0;
+    if (peak) *peak = 0;
+}
+
+AURDEF void aur_cuda_reset_peak(void) {}
+
+AURDEF int aur_cuda_available(void) { return 0; }
+
+static int aur__cuda_build(void) { return 0; }
+#endif
+
+/* Memory on a device. All GPU memory of the library comes through here. */
+static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
+{
+    return dev == AUR_CPU ? aur__malloc(n, what) : aur__cuda_alloc(n, what);
+}
+
+static void aur__dev_free(aur_device dev, void *p)
+{
+    if (!p) return;
+    if (dev == AUR_CPU) AUR_FREE(p);
+    else aur__cuda_free(p);
 }
 
 /* Copies n bytes between any two devices. */
@@ -139,20 +220,7 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
         memmove(dst, src, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-#ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
-    enum cudaMemcpyKind k = dd == AUR_CPU ? cudaMemcpyDeviceToHost
-                            : sd == AUR_CPU ? cudaMemcpyHostToDevice
-                                            : cudaMemcpyDeviceToDevice;
-#else /* unified addressing finds the direction, also for the pinned host memory of offloaded state */
-    enum cudaMemcpyKind k = cudaMemcpyDefault;
-#endif
-    return aur__cuda_check(cudaMemcpy(dst, src, n, k), "cudaMemcpy");
-#else
-    (void)dst;
-    (void)src;
-    return aur__err(AUR_EUNSUPPORTED, "copy to or from CUDA memory: this build has no CUDA");
-#endif
+    return aur__cuda_copy(dst, dd, src, sd, n);
 }
 
 static int aur__zero_bytes(void *p, aur_device dev, size_t n)
@@ -162,49 +230,5 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
         memset(p, 0, n);
         return 0;
     }
-#ifdef AUR__HAS_CUDA
-    return aur__cuda_check(cudaMemset(p, 0, n), "cudaMemset");
-#else
-    return aur__err(AUR_EUNSUPPORTED, "cudaMemset: this build has no CUDA");
-#endif
-}
-
-AURDEF void aur_cuda_memory(size_t *current, size_t *peak)
-{
-#ifdef AUR__HAS_CUDA
-    if (current) *current = aur__cuda_cur;
-    if (peak) *peak = aur__cuda_peak;
-#else
-    if (current) *current = 0;
-    if (peak) *peak = 0;
-#endif
-}
-
-static int aur__fused_attention = 1;
-AURDEF void aur_cuda_fused_attention(int on) { aur__fused_attention = on != 0; }
-
-AURDEF void aur_cuda_reset_peak(void)
-{
-#ifdef AUR__HAS_CUDA
-    aur__cuda_peak = aur__cuda_cur;
-#endif
-}
-
-static int aur__cuda_build(void)
-{
-#ifdef AUR__HAS_CUDA
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-AURDEF int aur_cuda_available(void)
-{
-#ifdef AUR__HAS_CUDA
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-    return 0;
-#endif
+    return aur__cuda_zero(p, n);
 }

@@ -26,12 +26,6 @@ static int aur__axis(const char *op, int axis, int ndim, int *out)
     return 0;
 }
 
-static int aur__cpu_only(const char *op, const aur_tensor *x)
-{
-    if (x->device == AUR_CPU) return 0;
-    return aur__err(AUR_EUNSUPPORTED, "%s: no CUDA path yet", op);
-}
-
 static const aur_real *aur__cr(const aur_tensor *x) { return (const aur_real *)x->data; }
 static aur_real *aur__wr(aur_tensor *x) { return (aur_real *)x->data; }
 

@@ -51,7 +51,7 @@ static int aur__attn_geometry(const aur_tensor *q, const aur_tensor *k, const au
     return 0;
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: the GPU forward and backward (several launches each) ---- */
 static const aur_real *aur__sdpa_operand(aur_tape *t, int ac, const aur_real *x, int64_t n)
 {
     return ac ? aur__cuda_rounded(t, x, n) : x;
@@ -62,7 +62,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
                               const aur_tensor *k, const aur_tensor *v, const aur_tensor *mask)
 {
     int ac = t->autocast;
-    int fused = aur__attn_fusable(g); /* no score matrix at all */
+    int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
@@ -96,7 +96,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
-    int fused = aur__attn_fusable(g) && !dm; /* a mask gradient needs the score gradient itself */
+    int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
@@ -121,9 +121,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
     const aur_real *P = (const aur_real *)n->saved[0];
-#ifdef AUR__HAS_CUDA
-    if (q->device == AUR_CUDA) return aur__sdpa_back_cuda(t, n, &g, dq, dk, dv, dm, P);
-#endif
+    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, P);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -166,13 +164,12 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
 {
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
-        if (!n) return NULL;
-        n->saved[0] = P;
-        n->farg[0] = scale;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
+    if (!n) return NULL;
+    n->saved[0] = P;
+    n->farg[0] = scale;
+    n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -185,13 +182,11 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
         aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
-        if (!lse || aur__sdpa_fwd_cuda(t, &g, y, lse, q, k, v, mask)) return NULL;
+        if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
         return aur__sdpa_record(t, y, in, lse, scale);
     }
-#endif
     int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
     int threads = aur__threads();
     aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);

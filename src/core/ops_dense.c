@@ -9,9 +9,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
     aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_linear_bwd(t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     const aur_real *xc = dw ? aur__autocast_in(t, ac, aur__cr(x), x->numel) : NULL;
@@ -51,13 +49,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     ys.d[ys.ndim - 1] = N;
     aur_tensor *y = aur__output(t, ys, x->device, in, 3);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_linear_fwd(t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
-    } else
-#endif
-    {
-        if (aur__cpu_only("linear", x)) return NULL;
+        if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
+    } else {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
@@ -72,11 +66,9 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -106,9 +98,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_real *da = aur__grad(a), *db = aur__grad(b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_matmul_bwd(t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     if (ac) {
@@ -175,13 +165,9 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     ys.d[ys.ndim - 1] = g.N;
     aur_tensor *y = aur__output(t, ys, a->device, in, 2);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (a->device == AUR_CUDA) {
-        if (aur_cuda_matmul_fwd(t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
-    } else
-#endif
-    {
-        if (aur__cpu_only("matmul", a)) return NULL;
+        if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
+    } else {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
@@ -191,13 +177,11 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->ar[AUR_CPU], mk);
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ta;
-        n->iarg[1] = tb;
-        n->iarg[7] = t->autocast;
-    }
+    aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ta;
+    n->iarg[1] = tb;
+    n->iarg[7] = t->autocast;
     return y;
 }
 
@@ -291,10 +275,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
     aur_real *da = aur__grad(a), *db = aur__grad(b);
-#ifdef AUR__HAS_CUDA
-    if (a->device == AUR_CUDA) return aur_cuda_binary_bwd(t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
-#endif
-    (void)t;
+    if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
     return 0;
@@ -307,17 +288,13 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
     if (aur__check(op, in, 2) || aur__broadcast(op, a, b, &g)) return NULL;
     aur_tensor *y = aur__output(t, aur_shapev(g.ndim, g.shape), a->device, in, 2);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (a->device == AUR_CUDA) {
-        if (aur_cuda_binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
+        if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
     } else
-#endif
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -333,9 +310,7 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, s, N);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += s * dy[i];
     return 0;
@@ -348,20 +323,15 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
     if (!y) return NULL;
     aur_real sr = (aur_real)s, *yd = aur__wr(y);
     const aur_real *xd = aur__cr(x);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_scale(yd, xd, sr, x->numel)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_scale, yd, xd, sr, x->numel)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, "scale", aur__scale_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = s;
     return y;
 }
 
@@ -424,12 +394,9 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     aur_real *dyx = dw ? aur__reals(t, x->device, x->numel) : NULL;
     if (dw && !dyx) return AUR_ENOMEM;
     int rc = 0;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA)
-        rc = aur_cuda_layernorm_bwd(t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
-    else
-#endif
-    {
+    if (x->device == AUR_CUDA) {
+        rc = AUR__GPU(aur_cuda_layernorm_bwd, t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
+    } else {
         aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
@@ -459,19 +426,15 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
     aur_real *stats = y ? aur__reals(t, x->device, 2 * N) : NULL;
     if (!stats) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
+        if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
             return NULL;
     } else
-#endif
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
-        if (!n) return NULL;
-        n->saved[0] = stats;
-        n->saved[1] = stats + N;
-    }
+    aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
+    if (!n) return NULL;
+    n->saved[0] = stats;
+    n->saved[1] = stats + N;
     return y;
 }
 
@@ -536,9 +499,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     (void)t;
     aur_real *dx = aur__grad(x);
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
 }
@@ -549,17 +510,13 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     if (aur__check(op, &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
+        if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
     } else
-#endif
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-    }
+    aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
     return y;
 }
 
@@ -600,9 +557,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(n->in[0]);
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (y->device == AUR_CUDA) return aur_cuda_softmax_bwd(dx, y->grad, aur__cr(y), R, C);
-#endif
+    if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
     return 0;
@@ -618,15 +573,11 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_softmax_fwd(aur__wr(y), aur__cr(x), R, C)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_softmax_fwd, aur__wr(y), aur__cr(x), R, C)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    if (aur__records(t, y) && !aur__record(t, y, "softmax", aur__softmax_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
 }

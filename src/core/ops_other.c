@@ -22,10 +22,7 @@ static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64
 static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
                             double p, int accumulate)
 {
-#ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) return aur_cuda_dropout(y, x, n, seed, offset, p, accumulate);
-#endif
-    (void)dev;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_dropout, y, x, n, seed, offset, p, accumulate);
     aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
     return 0;
 }
@@ -51,13 +48,11 @@ AURDEF aur_tensor *aur_dropout(aur_tape *t, aur_tensor *x, double p)
     uint64_t offset = t->rng_offset;
     t->rng_offset += (uint64_t)x->numel;
     if (aur__dropout_run(x->device, aur__wr(y), aur__cr(x), x->numel, t->seed, offset, p, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = (int64_t)t->seed;
-        n->iarg[1] = (int64_t)offset;
-        n->farg[0] = p;
-    }
+    aur__node *n = aur__record(t, y, "dropout", aur__dropout_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = (int64_t)t->seed;
+    n->iarg[1] = (int64_t)offset;
+    n->farg[0] = p;
     return y;
 }
 
@@ -68,9 +63,7 @@ static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const au
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real *yd = aur__wr(y), av = (aur_real)a, bv = (aur_real)b;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_fwd(kind, yd, xd, x2d, a, b, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_fwd, kind, yd, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++) yd[i] = aur__pw_value(kind, xd[i], x2d ? x2d[i] : 0, av, bv);
     return 0;
@@ -82,9 +75,7 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real av = (aur_real)a, bv = (aur_real)b;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_pointwise_bwd(kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_bwd, kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
         aur__pw_grad(kind, xd[i], x2d ? x2d[i] : 0, av, bv, dy[i], dx ? dx + i : NULL, dx2 ? dx2 + i : NULL);
@@ -103,12 +94,10 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
-        if (!n) return NULL;
-        n->farg[0] = lo;
-        n->farg[1] = hi;
-    }
+    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    if (!n) return NULL;
+    n->farg[0] = lo;
+    n->farg[1] = hi;
     return y;
 }
 
@@ -117,9 +106,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_broadcast_sum(t, &g, aur__grad(n->in[0]), n->out->grad);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(n->in[0]), n->out->grad);
     aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
 }
@@ -137,12 +124,9 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
         return NULL;
     }
     int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_expand_fwd(aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             int64_t oa, ob;
@@ -150,8 +134,7 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
             for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
         }
     }
-    if (aur__records(t, y) && !aur__record(t, y, "expand", aur__expand_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -172,9 +155,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_normalise(dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_normalise, dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < C; c++) {
@@ -203,16 +184,13 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
     }
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* the statistics go to the GPU, kept there for backward */
         float *dls = (float *)aur__alloc(t, AUR_CUDA, sizeof(float) * (size_t)(2 * C));
         if (!dls || aur__copy_bytes(dls, AUR_CUDA, ls, AUR_CPU, sizeof(float) * (size_t)(2 * C)) ||
-            aur_cuda_normalise(yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
+            AUR__GPU(aur_cuda_normalise, yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
             return NULL;
         ls = dls;
-    } else
-#endif
-    {
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t c = 0; c < C; c++) {
@@ -229,13 +207,11 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
                     for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - l) / s;
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = inverse;
-        n->saved[0] = ls + C;
-    }
+    aur__node *n = aur__record(t, y, "normalise", aur__normalise_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = inverse;
+    n->saved[0] = ls + C;
     return y;
 }
 
@@ -246,10 +222,8 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
     if (n->out->device == AUR_CUDA)
-        return aur_cuda_gather(dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
-#endif
+        return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
     for (int64_t b = 0; b < nb; b++) {
         aur_real *dxb = dx + b * ix->n_in * d;
         const aur_real *dyb = dy + b * ix->n_out * d;
@@ -277,15 +251,13 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
     const int64_t *dev_idx = table; /* the table on the GPU */
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
         size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
         int64_t *copy = table ? NULL : (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
         if (!table && (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes))) return NULL;
         if (!table) dev_idx = copy;
-        if (aur_cuda_gather(aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
+        if (AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
     } else
-#endif
         for (int64_t b = 0; b < nb; b++) {
             const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
             aur_real *yb = aur__wr(y) + b * ix->n_out * d;
@@ -295,14 +267,12 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
                 else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
             }
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = (void *)ix;
-        n->saved[1] = (void *)dev_idx;
-        n->iarg[0] = nb;
-        n->iarg[1] = d;
-    }
+    aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = (void *)ix;
+    n->saved[1] = (void *)dev_idx;
+    n->iarg[0] = nb;
+    n->iarg[1] = d;
     return y;
 }
 
@@ -330,8 +300,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    if (aur__records(t, out) && !aur__record(t, out, "atan2", aur__atan2_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
 }
 
 
@@ -342,9 +311,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_grid_sample(NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
     for (int64_t bc = 0; dx && bc < N * C; bc++) aur__gs_dx(dx, g, gd, C, H, W, Ho * Wo, bc);
     return 0;
@@ -363,14 +330,11 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
     aur_tensor *out = aur__output(t, aur_shape4(N, C, Ho, Wo), x->device, in, 2);
     if (!out) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_grid_sample(aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
+        if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
-#endif
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    if (aur__records(t, out) && !aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) return NULL;
-    return out;
+    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -387,11 +351,8 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
-    if (aur__records(t, y)) {
-        aur_tensor *in[2] = {x, NULL};
-        if (!aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) return NULL;
-    }
-    return y;
+    aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
+    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -405,8 +366,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) return NULL;
-    return y;
+    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -415,8 +375,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_REMAINDER, y, x, NULL, m, 0)) return NULL;
-    if (aur__records(t, y) && !aur__record(t, y, "remainder", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "remainder", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* ==== ops: device and dtype changes ==== */
@@ -428,10 +387,8 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
-#ifdef AUR__HAS_CUDA
-    if (!rc && x->device == AUR_CUDA) rc = aur_cuda_axpy(dx, tmp, 1, y->numel);
+    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_axpy, dx, tmp, 1, y->numel);
     else
-#endif
         for (int64_t i = 0; i < y->numel && !rc; i++) dx[i] += tmp[i];
     aur__arena_release(&t->ar[x->device], mk);
     return rc;
@@ -444,15 +401,13 @@ AURDEF aur_tensor *aur_to_device(aur_tape *t, aur_tensor *x, aur_device device)
     aur_tensor *y = aur__tensor(t, x->dtype, device, aur_tensor_shape(x));
     if (!y || aur__copy_bytes(y->data, device, x->data, x->device, aur__nbytes(x))) return NULL;
     y->requires_grad = t->grad_on && x->requires_grad && x->dtype == AUR_F32;
-    if (aur__records(t, y) && !aur__record(t, y, "to_device", aur__to_device_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "to_device", aur__to_device_back, &x, 1) ? y : NULL;
 }
 
 static aur_tensor *aur__cast_record(aur_tape *t, aur_tensor *x, aur_tensor *y)
 {
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "cast", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "cast", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
@@ -461,10 +416,8 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
     if (x->dtype == dtype) return x;
     aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
     if (!y) return NULL;
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA)
-        return aur_cuda_cast(y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
-#endif
+        return AUR__GPU(aur_cuda_cast, y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
     for (int64_t i = 0; i < x->numel; i++) {
         if (dtype == AUR_BF16) ((uint16_t *)y->data)[i] = aur_f32_to_bf16((float)aur__cr(x)[i]);
         else aur__wr(y)[i] = aur_bf16_to_f32(((const uint16_t *)x->data)[i]);

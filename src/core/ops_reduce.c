@@ -25,9 +25,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_sum_axis(dx, dy, outer, len, inner, s, 1);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < len; k++)
@@ -45,12 +43,9 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
     double s = mean ? 1.0 / (double)len : 1.0;
     const aur_real *xd = aur__cr(x);
     aur_real *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_sum_axis(yd, xd, outer, len, inner, s, 0)) return NULL;
-    } else
-#endif
-    {
+        if (AUR__GPU(aur_cuda_sum_axis, yd, xd, outer, len, inner, s, 0)) return NULL;
+    } else {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
@@ -59,12 +54,10 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
                 yd[o * inner + i] = (aur_real)(acc * s);
             }
     }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->farg[0] = s;
-    }
+    aur__node *n = aur__record(t, y, op, aur__sum_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->farg[0] = s;
     return y;
 }
 
@@ -87,9 +80,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x);
     const aur_real *dy = n->out->grad;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (x->device == AUR_CUDA) return aur_cuda_max_bwd(dx, dy, arg, n->out->numel);
-#endif
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
     return 0;
 }
@@ -107,20 +98,16 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
     if (!arg) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     const aur_real *xd = aur__cr(x);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) {
-        if (aur_cuda_max_axis(aur__wr(y), arg, xd, outer, len, inner)) return NULL;
+        if (AUR__GPU(aur_cuda_max_axis, aur__wr(y), arg, xd, outer, len, inner)) return NULL;
     } else
-#endif
         for (int64_t e = 0; e < outer * inner; e++) {
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
         }
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
-        if (!n) return NULL;
-        n->saved[0] = arg;
-    }
+    aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
+    if (!n) return NULL;
+    n->saved[0] = arg;
     return y;
 }
 
@@ -145,9 +132,7 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     (void)t;
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
-#ifdef AUR__HAS_CUDA
-    if (p->device == AUR_CUDA) return aur_cuda_loss_bwd(kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
-#endif
+    if (p->device == AUR_CUDA) return AUR__GPU(aur_cuda_loss_bwd, kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         double a, b;
@@ -182,7 +167,7 @@ static int aur__set_scalar(aur_tensor *y, double v)
     return aur__copy_bytes(y->data, y->device, &r, AUR_CPU, sizeof r);
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: the losses' GPU sums (a launch and two copies) ---- */
 /* The chunk sums (and the count of non-finite pairs) on the GPU, brought to the host. */
 static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, const aur_tensor *y, const aur_tensor *pw,
                                  double *part, int chunks, int64_t *bad)
@@ -220,14 +205,11 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
     if (!out) return NULL;
     int64_t N = p->numel, C = p->shape[p->ndim - 1], per = (N + CHUNKS - 1) / CHUNKS, count = N;
     double part[CHUNKS];
-#ifdef AUR__HAS_CUDA
     if (p->device == AUR_CUDA) {
         int64_t bad = 0;
-        if (aur__loss_chunks_cuda(t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
+        if (AUR__GPU(aur__loss_chunks_cuda, t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
         if (kind == AUR__MSE_FINITE) count -= bad;
-    } else
-#endif
-    {
+    } else {
         if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
             for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
         AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -239,12 +221,10 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
-        if (!n) return NULL;
-        n->iarg[0] = kind;
-        n->farg[0] = (double)count;
-    }
+    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    if (!n) return NULL;
+    n->iarg[0] = kind;
+    n->farg[0] = (double)count;
     return out;
 }
 
@@ -268,20 +248,15 @@ AURDEF aur_tensor *aur_bce_logits_loss(aur_tape *t, aur_tensor *logits, aur_tens
 /* On the GPU: each row's loss (0 where ignored), brought to the host to be added in order. NULL on the CPU. */
 static double *aur__row_losses(aur_tape *t, const aur_tensor *logits, const aur_tensor *labels, int64_t ignore, double s)
 {
-#ifdef AUR__HAS_CUDA
-    if (logits->device == AUR_CUDA) {
-        int64_t N = logits->shape[0];
-        double *dev = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)N);
-        double *host = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)N);
-        if (!dev || !host ||
-            aur_cuda_cross_entropy(NULL, dev, aur__cr(logits), aur__cr(labels), N, logits->shape[1], ignore, s, 0) ||
-            aur__copy_bytes(host, AUR_CPU, dev, AUR_CUDA, sizeof(double) * (size_t)N))
-            return NULL;
-        return host;
-    }
-#endif
-    (void)t, (void)logits, (void)labels, (void)ignore, (void)s;
-    return NULL;
+    if (logits->device != AUR_CUDA) return NULL;
+    int64_t N = logits->shape[0];
+    double *dev = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)N);
+    double *host = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)N);
+    if (!dev || !host ||
+        AUR__GPU(aur_cuda_cross_entropy, NULL, dev, aur__cr(logits), aur__cr(labels), N, logits->shape[1], ignore, s, 0) ||
+        aur__copy_bytes(host, AUR_CPU, dev, AUR_CUDA, sizeof(double) * (size_t)N))
+        return NULL;
+    return host;
 }
 
 /* torch cross_entropy with mean reduction over the rows whose label is not
@@ -294,9 +269,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(x), g;
     (void)t;
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
-#ifdef AUR__HAS_CUDA
-    if (!rc && x->device == AUR_CUDA) return aur_cuda_cross_entropy(dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
-#endif
+    if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
     for (int64_t r = 0; r < N && !rc; r++) {
         int64_t y = (int64_t)aur__cr(lab)[r];
         if (y != ignore) aur__ce_row_grad(dx + r * C, aur__cr(x) + r * C, C, y, s, (double)g / valid);
@@ -339,12 +312,10 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    if (aur__records(t, out)) {
-        aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
-        if (!n) return NULL;
-        n->iarg[0] = ignore_index;
-        n->farg[0] = label_smoothing;
-        n->farg[1] = (double)valid;
-    }
+    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    if (!n) return NULL;
+    n->iarg[0] = ignore_index;
+    n->farg[0] = label_smoothing;
+    n->farg[1] = (double)valid;
     return out;
 }

@@ -9,10 +9,7 @@
 static int aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
                            int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
-#ifdef AUR__HAS_CUDA
-    if (dev == AUR_CUDA) return aur_cuda_copy_rows(dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
-#endif
-    (void)dev;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_copy_rows, dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
         aur_real *d = dst + o * dst_row + dst_off;
@@ -85,11 +82,9 @@ AURDEF aur_tensor *aur_concat(aur_tape *t, aur_tensor *const *xs, int n, int axi
         if (aur__copy_rows(y->device, aur__wr(y), row, off, aur__cr(xs[i]), len, 0, outer, len, 0)) return NULL;
         off += len;
     }
-    if (aur__records(t, y)) {
-        aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
-        if (!nd) return NULL;
-        nd->iarg[0] = a;
-    }
+    aur__node *nd = aur__record(t, y, "concat", aur__concat_back, xs, n);
+    if (!nd) return NULL;
+    nd->iarg[0] = a;
     return y;
 }
 
@@ -120,12 +115,10 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                        len * inner, 0))
         return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
-        if (!n) return NULL;
-        n->iarg[0] = a;
-        n->iarg[1] = start;
-    }
+    aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
+    if (!n) return NULL;
+    n->iarg[0] = a;
+    n->iarg[1] = start;
     return y;
 }
 
@@ -156,8 +149,8 @@ static int64_t aur__box_row(const aur_tensor *x, const int64_t *ystride, const i
     return off + pos[x->ndim - 1];
 }
 
-#ifdef AUR__HAS_CUDA
-/* The map of a tensor of shape `shape` into one with strides `stride`, shifted by add (wrapping where wrap). */
+/* The map of a tensor of shape `shape` into one with strides `stride`, shifted by add (wrapping where wrap):
+   what the GPU's strided copy (pad, permute, roll) walks. */
 static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t *stride, const int64_t *add, int wrap)
 {
     aur__strided m;
@@ -171,19 +164,16 @@ static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t
     }
     return m;
 }
-#endif
 
 static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
                          int to_y)
 {
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
         int64_t yst[AUR_MAX_DIMS];
         aur__strides(y->shape, y->ndim, yst);
         aur__strided m = aur__strided_map(x->shape, x->ndim, yst, before, 0);
-        return aur_cuda_strided(&m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__SCATTER : AUR__GATHER_ADD, xd, yd);
     }
-#endif
     int64_t st[AUR_MAX_DIMS], last = x->ndim ? x->shape[x->ndim - 1] : 1, rows = last ? x->numel / last : 0;
     aur__strides(y->shape, y->ndim, st);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -218,18 +208,14 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     aur_real v = (aur_real)value, *yd = aur__wr(y);
-#ifdef AUR__HAS_CUDA
     if (y->device == AUR_CUDA) {
-        if (aur_cuda_fill(yd, v, y->numel)) return NULL;
+        if (AUR__GPU(aur_cuda_fill, yd, v, y->numel)) return NULL;
     } else
-#endif
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
-    }
+    aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = before[d];
     return y;
 }
 
@@ -242,14 +228,12 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
     aur__strides(x->shape, x->ndim, xs);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* y is the dense side; x is read with permuted strides */
         int64_t ps[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
         aur__strided m = aur__strided_map(y->shape, nd, ps, NULL, 0);
-        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
-#endif
     int64_t js = nd ? xs[perm[nd - 1]] : 1;
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -288,11 +272,9 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
-    }
+    aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
     return y;
 }
 
@@ -303,9 +285,7 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
-#ifdef AUR__HAS_CUDA
-    if (n->out->device == AUR_CUDA) return aur_cuda_axpy(dx, dy, 1, N);
-#endif
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
     return 0;
@@ -333,8 +313,7 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
     aur__tensor_init(y, x->dtype, x->device, shape);
     y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
-    if (aur__records(t, y) && !aur__record(t, y, "reshape", aur__identity_back, &x, 1)) return NULL;
-    return y;
+    return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
 
 /* y = roll(x, shifts) (to_y), or dx += roll(dy, -shifts). */
@@ -344,14 +323,12 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
     int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
     aur__strides(x->shape, nd, st);
-#ifdef AUR__HAS_CUDA
     if (x->device == AUR_CUDA) { /* y[idx] = x[(idx - shift) mod shape] */
         int64_t back[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));
         aur__strided m = aur__strided_map(x->shape, nd, st, back, 1);
-        return aur_cuda_strided(&m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
+        return AUR__GPU(aur_cuda_strided, &m, to_y ? AUR__GATHER : AUR__SCATTER_ADD, yd, xd);
     }
-#endif
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         int64_t idx[AUR_MAX_DIMS], src = 0;
@@ -382,10 +359,8 @@ AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__roll_rows(aur__wr(x), aur__wr(y), x, shifts, 1)) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
-        if (!n) return NULL;
-        for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
-    }
+    aur__node *n = aur__record(t, y, "roll", aur__roll_back, &x, 1);
+    if (!n) return NULL;
+    for (int d = 0; d < x->ndim; d++) n->iarg[d] = shifts[d];
     return y;
 }

@@ -200,9 +200,7 @@ static int aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, doubl
     k.decoupled = o->o.kind == AUR_ADAMW && wd != 0;
     k.l2_on = o->o.kind != AUR_ADAMW && wd != 0;
     int64_t n = s->p->numel;
-#ifdef AUR__HAS_CUDA
-    if (s->p->device == AUR_CUDA) return aur_cuda_adam(&k, p, m, v, g, n);
-#endif
+    if (s->p->device == AUR_CUDA) return AUR__GPU(aur_cuda_adam, &k, p, m, v, g, n);
     AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
     for (int64_t i = 0; i < n; i++) aur__adam_elem(&k, p + i, m + i, v + i, g[i]);
     return 0;
@@ -212,17 +210,14 @@ static int aur__adam_update(const aur_optim *o, aur__pstate *s, double lr, doubl
 static double aur__norm(const aur_model *m, const aur_real *x, int64_t n)
 {
     double s = 0;
-#ifdef AUR__HAS_CUDA
     if (m->device == AUR_CUDA) {
-        if (aur_cuda_sumsq(x, n, m->reduce, &s)) return NAN;
+        if (AUR__GPU(aur_cuda_sumsq, x, n, m->reduce, &s)) return NAN;
     } else
-#endif
         for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    (void)m;
     return (double)(float)sqrt(s); /* torch returns the norm as a float tensor */
 }
 
-#ifdef AUR__HAS_CUDA
+#ifdef AUR__HAS_CUDA /* ---- CUDA builds only: Adafactor's GPU steps ---- */
 /* Adafactor on the GPU: the same steps as below, one kernel each; the two
    norms come back to the host, which computes the scalars as the CPU does. */
 static int aur__adafactor_cuda(const aur_optim *o, aur__pstate *s, float w, double alpha, double lr, double wd)
@@ -256,9 +251,7 @@ static int aur__adafactor_update(const aur_optim *o, aur__pstate *s, double lr, 
     float w = (float)pow(t, o->o.beta2_decay);
     double rho = lr < 1 / sqrt(t) ? lr : 1 / sqrt(t);
     double rms = aur__norm(o->m, p, n) / sqrt((double)n), alpha = (rms > o->o.eps2 ? rms : o->o.eps2) * rho;
-#ifdef AUR__HAS_CUDA
-    if (P->device == AUR_CUDA) return aur__adafactor_cuda(o, s, w, alpha, lr, wd);
-#endif
+    if (P->device == AUR_CUDA) return AUR__GPU(aur__adafactor_cuda, o, s, w, alpha, lr, wd);
     if (wd != 0) {
         float decay = (float)(1 - lr * wd);
         for (int64_t i = 0; i < n; i++) p[i] = (aur_real)((float)p[i] * decay);
@@ -417,19 +410,17 @@ static int aur__grad_norms(const aur_model *m, const char *patterns, double *nor
 {
     int rc = 0;
     for (int i = 0; i < m->n; i++) norms[i] = 0;
-#ifdef AUR__HAS_CUDA
     if (m->device == AUR_CUDA) {
         double *sums = m->reduce + AUR__REDUCE_SLOTS + 1; /* one slot per parameter */
         for (int i = 0; i < m->n && !rc; i++) {
             const aur_tensor *p = m->params[i];
             if (p->grad && (!patterns || aur_name_matches(patterns, p->name)))
-                rc = aur_cuda_sumsq_into(p->grad, p->numel, m->reduce, sums + i);
+                rc = AUR__GPU(aur_cuda_sumsq_into, p->grad, p->numel, m->reduce, sums + i);
         }
         if (!rc) rc = aur__copy_bytes(norms, AUR_CPU, sums, AUR_CUDA, sizeof(double) * (size_t)m->n);
         for (int i = 0; i < m->n; i++) norms[i] = m->params[i]->grad ? (double)(float)sqrt(norms[i]) : 0;
         return rc;
     }
-#endif
     for (int i = 0; i < m->n; i++) {
         const aur_tensor *p = m->params[i];
         if (p->grad && (!patterns || aur_name_matches(patterns, p->name))) norms[i] = aur__norm(m, p->grad, p->numel);
@@ -462,12 +453,10 @@ AURDEF int aur_clip_grad_norm(aur_model *m, double max_norm, double *total_norm)
     if (coef > 1) coef = 1;
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
-#ifdef AUR__HAS_CUDA
         if (p->grad && m->device == AUR_CUDA) {
-            if (aur_cuda_scale(p->grad, p->grad, coef, p->numel)) return AUR_ECUDA;
+            if (AUR__GPU(aur_cuda_scale, p->grad, p->grad, coef, p->numel)) return AUR_ECUDA;
             continue;
         }
-#endif
         for (int64_t k = 0; p->grad && k < p->numel; k++) p->grad[k] = (aur_real)((float)p->grad[k] * coef);
     }
     return 0;

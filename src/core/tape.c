@@ -36,11 +36,12 @@ struct aur_tape {
     aur__arena *ar;        /* where ops allocate now: main or scratch */
     aur__node **nodes;
     int n_nodes, cap_nodes;
-    int grad_on, training, autocast;
+    int grad_on, training, autocast, fused_attention;
     int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int in_segment; /* inside a checkpointed function (forward or recompute) */
     int backward_done;
     uint64_t seed, rng_offset;
+    aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
 static void aur__objects_free(aur__objects *o)
@@ -97,6 +98,7 @@ AURDEF aur_tape *aur_tape_create(void)
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
+    t->fused_attention = 1;
     t->seed = 0x5EED;
     return t;
 }
@@ -129,6 +131,7 @@ AURDEF void aur_tape_reset(aur_tape *t)
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
 AURDEF void aur_tape_set_training(aur_tape *t, int on) { t->training = on != 0; }
 AURDEF void aur_tape_set_autocast(aur_tape *t, int on) { t->autocast = on != 0; }
+AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on) { t->fused_attention = on != 0; }
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 {
     t->seed = seed;
@@ -191,12 +194,14 @@ static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
 }
 
-static int aur__records(const aur_tape *t, const aur_tensor *y) { return y->requires_grad && !t->no_record; }
-
-/* Appends a node for y = op(in). Returns NULL (with an error) only when out of memory. */
+/* Appends a node for y = op(in), for the op to put its arguments in. When y
+   needs no gradient, or inside a checkpointed forward, nothing is recorded and
+   the tape's scratch node comes back instead, so every op ends the same way.
+   Returns NULL (with an error) only when out of memory. */
 static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__backward_fn fn,
                               aur_tensor *const *in, int n_in)
 {
+    if (!y->requires_grad || t->no_record) return &t->unrecorded;
     aur__node *n = (aur__node *)aur__alloc(t, AUR_CPU, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
@@ -364,12 +369,10 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     aur__arena_release(&t->scratch[0], mk[0]);
     aur__arena_release(&t->scratch[1], mk[1]);
     if (!y) return NULL;
-    if (aur__records(t, y)) {
-        aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
-        if (!n) return NULL;
-        n->fn = fn;
-        n->ctx = ctx;
-        n->iarg[0] = (int64_t)offset;
-    }
+    aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
+    if (!n) return NULL;
+    n->fn = fn;
+    n->ctx = ctx;
+    n->iarg[0] = (int64_t)offset;
     return y;
 }

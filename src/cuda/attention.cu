@@ -179,9 +179,10 @@ __global__ void aur_k_attn_dkv(float *dk, float *dv, const float *D, const float
         for (int64_t c = 0; c < g.d; c++) dk[(b * g.Lk + j) * g.d + c] += (float)g.scale * ak[c];
 }
 
-static int aur__attn_fusable(const aur__attn *g)
+/* on: the tape's choice (aur_tape_set_fused_attention), as it was at the forward */
+static int aur__attn_fusable(const aur__attn *g, int on)
 {
-    return aur__fused_attention && g->d <= AUR__ATTN_DMAX && g->dv <= AUR__ATTN_DMAX && g->nb <= 65535;
+    return on && g->d <= AUR__ATTN_DMAX && g->dv <= AUR__ATTN_DMAX && g->nb <= 65535;
 }
 
 static dim3 aur__attn_grid(const aur__attn *g, int64_t rows) { return dim3((unsigned)((rows + 127) / 128), (unsigned)g->nb); }

@@ -27,7 +27,7 @@ static unsigned aur__cuda_grid(int64_t n)
 
 /* ==== cuBLAS ==== */
 
-static cublasHandle_t aur__cublas;
+static cublasHandle_t aur__cublas; /* the process's, made on first use under aur__cuda_lock (memory.c) */
 
 static const char *aur__cublas_status(cublasStatus_t s)
 {
@@ -41,18 +41,24 @@ static const char *aur__cublas_status(cublasStatus_t s)
     }
 }
 
+/* Threads that start together make one handle; a failed creation is tried again next time. */
 static int aur__cublas_handle(void)
 {
-    if (aur__cublas) return 0;
-    cublasStatus_t s = cublasCreate(&aur__cublas);
-    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasCreate: %s", aur__cublas_status(s));
-    /* default math never lowers F32 products to TF32 (that takes TF32_TENSOR_OP_MATH, as
-       torch's allow_tf32), and lets BF16 products use the tensor cores */
+    cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+    cublasHandle_t h;
+    pthread_mutex_lock(&aur__cuda_lock);
+    if (!aur__cublas && (s = cublasCreate(&h)) == CUBLAS_STATUS_SUCCESS) {
+        /* default math never lowers F32 products to TF32 (that takes TF32_TENSOR_OP_MATH, as
+           torch's allow_tf32), and lets BF16 products use the tensor cores */
 #ifdef AUR_ALLOW_TF32
-    cublasSetMathMode(aur__cublas, CUBLAS_TF32_TENSOR_OP_MATH);
+        cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH);
 #else
-    cublasSetMathMode(aur__cublas, CUBLAS_DEFAULT_MATH);
+        cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
 #endif
+        aur__cublas = h; /* set once it is ready to use */
+    }
+    pthread_mutex_unlock(&aur__cuda_lock);
+    if (s != CUBLAS_STATUS_SUCCESS) return aur__err(AUR_ECUDA, "cublasCreate: %s", aur__cublas_status(s));
     return 0;
 }
 

@@ -118,12 +118,10 @@ static void aur__round_params_bf16(aur_model *m)
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
         if (!p->requires_grad) continue;
-#ifdef AUR__HAS_CUDA
         if (p->device == AUR_CUDA) {
-            aur__cuda_round((float *)p->data, (const float *)p->data, 0, p->numel);
+            AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
             continue;
         }
-#endif
         aur_real *v = aur_tensor_f32(p);
         for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
     }
