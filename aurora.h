@@ -6158,6 +6158,217 @@ AURDEF cJSON *aur_json_load(const char *path)
     return j;
 }
 
+/* ---- typed values ----
+   Every config (Aurora's keywords, Surya's, the run config, LoRA's, the
+   trainer's state) reads its values here, so a type is checked one way and
+   every refusal reads "<where> '<key>': expected <what>, found <value>".
+   `where` says whose value it is ("Aurora keyword", "run config: optimizer");
+   the key is the value's own (v->string).  A NULL value (the key is absent)
+   keeps *out, the default; JSON null is a value like any other (refused where
+   a scalar is expected, an empty list where a list may be empty).  Surya's
+   config writes null for "the default": it passes NULL for null. */
+
+/* The value, briefly, for "found ...". */
+static const char *aur__json_found(const cJSON *v, char *buf, size_t size)
+{
+    if (cJSON_IsNumber(v)) snprintf(buf, size, "%.16g", v->valuedouble);
+    else if (cJSON_IsString(v)) snprintf(buf, size, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+    else if (cJSON_IsArray(v)) snprintf(buf, size, "a list of %d", cJSON_GetArraySize(v));
+    else snprintf(buf, size, "%s", cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : cJSON_IsNull(v) ? "null" : "an object");
+    return buf;
+}
+
+static int aur__json_bad(const cJSON *v, const char *where, const char *key, const char *expected)
+{
+    char found[64];
+    return aur__err(AUR_EINVAL, "%s '%s': expected %s, found %s", where, key, expected, aur__json_found(v, found, sizeof found));
+}
+
+/* `names` (NULL-ended) quoted and joined: "a", "b" or "c". */
+static const char *aur__json_join(const char *const *names, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; names[i] && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s\"%s\"", !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
+    return buf;
+}
+
+/* A number in [lo, hi], whole if asked.  The message names the bounds
+   but for int's limits and infinity, which say nothing beyond "an integer". */
+static int aur__json_number(const cJSON *v, const char *where, const char *key, double lo, double hi, int whole, double *out)
+{
+    if (!v) return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (d >= lo && d <= hi && (!whole || d == floor(d))) {
+        *out = d;
+        return 0;
+    }
+    int has_lo = lo != INT_MIN && lo != -HUGE_VAL, has_hi = hi != INT_MAX && hi != HUGE_VAL;
+    char what[96];
+    int n = snprintf(what, sizeof what, "%s", whole ? "an integer" : "a number");
+    if (has_lo && has_hi) snprintf(what + n, sizeof what - (size_t)n, " in [%.16g, %.16g]", lo, hi);
+    else if (has_lo || has_hi) snprintf(what + n, sizeof what - (size_t)n, " %s %.16g", has_lo ? ">=" : "<=", has_lo ? lo : hi);
+    return aur__json_bad(v, where, key, what);
+}
+
+static const char *aur__json_key(const cJSON *v) { return v && v->string ? v->string : "?"; }
+
+static int aur__json_num(const cJSON *v, const char *where, double lo, double hi, double *out)
+{
+    return aur__json_number(v, where, aur__json_key(v), lo, hi, 0, out);
+}
+
+static int aur__json_i64(const cJSON *v, const char *where, double lo, double hi, int64_t *out)
+{
+    double d = 0;
+    int rc = aur__json_number(v, where, aur__json_key(v), lo, hi, 1, &d);
+    if (v && !rc) *out = (int64_t)d;
+    return rc;
+}
+
+/* lo and hi within int's range. */
+static int aur__json_int(const cJSON *v, const char *where, double lo, double hi, int *out)
+{
+    int64_t x = 0;
+    int rc = aur__json_i64(v, where, lo, hi, &x);
+    if (v && !rc) *out = (int)x;
+    return rc;
+}
+
+static int aur__json_bool(const cJSON *v, const char *where, int *out)
+{
+    if (v && !cJSON_IsBool(v)) return aur__json_bad(v, where, aur__json_key(v), "true or false");
+    if (v) *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* A boolean that may also be written 0 or 1 (the run config has always taken both). */
+static int aur__json_flag(const cJSON *v, const char *where, int *out)
+{
+    if (!cJSON_IsNumber(v) || (v->valuedouble != 0 && v->valuedouble != 1)) return aur__json_bool(v, where, out);
+    *out = v->valuedouble == 1;
+    return 0;
+}
+
+/* A string (borrowed from v). */
+static int aur__json_str(const cJSON *v, const char *where, const char **out)
+{
+    if (v && !cJSON_IsString(v)) return aur__json_bad(v, where, aur__json_key(v), "a string");
+    if (v) *out = v->valuestring;
+    return 0;
+}
+
+/* One of the NULL-ended `names`: *out is its index. */
+static int aur__json_enum(const cJSON *v, const char *where, const char *const *names, int *out)
+{
+    for (int i = 0; cJSON_IsString(v) && names[i]; i++)
+        if (!strcmp(v->valuestring, names[i])) {
+            *out = i;
+            return 0;
+        }
+    char what[256];
+    return v ? aur__json_bad(v, where, aur__json_key(v), aur__json_join(names, what, sizeof what)) : 0;
+}
+
+/* A list of min..max items (null: none where none will do) of `what`; its length in *n. */
+static int aur__json_len(const cJSON *v, const char *where, int min, int max, const char *what, int *n)
+{
+    int len = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : cJSON_IsNull(v) && min == 0 ? 0 : -1;
+    if (len >= min && len <= max) {
+        *n = len;
+        return 0;
+    }
+    char expected[96];
+    if (min == max) snprintf(expected, sizeof expected, "a list of %d %s", min, what);
+    else if (max == INT_MAX && !min) snprintf(expected, sizeof expected, "a list of %s", what);
+    else if (!min) snprintf(expected, sizeof expected, "a list of at most %d %s", max, what);
+    else snprintf(expected, sizeof expected, "a list of %d to %d %s", min, max, what);
+    return aur__json_bad(v, where, aur__json_key(v), expected);
+}
+
+/* A list of min..max numbers into dout, or of integers (each an int) into iout. */
+static int aur__json_list(const cJSON *v, const char *where, double *dout, int *iout, int min, int max, int *n)
+{
+    if (!v) return 0;
+    int len = 0, i = 0, rc = aur__json_len(v, where, min, max, iout ? "integers" : "numbers", &len);
+    double lo = iout ? INT_MIN : -HUGE_VAL, hi = iout ? INT_MAX : HUGE_VAL;
+    char key[128];
+    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
+        double d = 0;
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        rc = aur__json_number(e, where, key, lo, hi, iout != NULL, &d);
+        if (iout) iout[i] = (int)d;
+        else dout[i] = d;
+    }
+    if (!rc) *n = len;
+    return rc;
+}
+
+static int aur__json_nums(const cJSON *v, const char *where, double *out, int min, int max, int *n)
+{
+    return aur__json_list(v, where, out, NULL, min, max, n);
+}
+
+static int aur__json_ints(const cJSON *v, const char *where, int *out, int min, int max, int *n)
+{
+    return aur__json_list(v, where, NULL, out, min, max, n);
+}
+
+/* A list of at most max names, each shorter than len, into out (max rows of len). */
+static int aur__json_names(const cJSON *v, const char *where, char *out, size_t len, int max, int *n)
+{
+    if (!v) return 0;
+    int count = 0, i = 0, rc = aur__json_len(v, where, 0, max, "names", &count);
+    char key[128], what[64];
+    snprintf(what, sizeof what, "a name of at most %d characters", (int)len - 1);
+    if (!rc) memset(out, 0, len * (size_t)max);
+    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= len) rc = aur__json_bad(e, where, key, what);
+        else memcpy(out + (size_t)i * len, e->valuestring, strlen(e->valuestring));
+    }
+    if (!rc) *n = count;
+    return rc;
+}
+
+/* An object (or null) of name: [x, y], two numbers each ("[location, scale]"
+   says which); the caller then reads e->child and e->child->next. */
+static int aur__json_pairs(const cJSON *v, const char *where, const char *pair)
+{
+    char key[160];
+    int rc = !v || cJSON_IsObject(v) || cJSON_IsNull(v) ? 0 : aur__json_bad(v, where, aur__json_key(v), "an object or null");
+    for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+        snprintf(key, sizeof key, "%s.%s", aur__json_key(v), e->string);
+        if (cJSON_GetArraySize(e) != 2 || !cJSON_IsArray(e) || !cJSON_IsNumber(e->child) || !cJSON_IsNumber(e->child->next))
+            rc = aur__json_bad(e, where, key, pair);
+    }
+    return rc;
+}
+
+/* An object whose keys are all in the NULL-ended `allowed`: a typo must not
+   silently fall back to a default. */
+static int aur__json_keys(const cJSON *obj, const char *where, const char *const *allowed)
+{
+    char found[64], known[512];
+    if (!cJSON_IsObject(obj))
+        return aur__err(AUR_EINVAL, "%s: expected an object, found %s", where, aur__json_found(obj, found, sizeof found));
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ok = 0;
+        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
+        if (!ok)
+            return aur__err(AUR_EINVAL, "%s: unknown key '%s' (expected %s)", where, it->string,
+                            aur__json_join(allowed, known, sizeof known));
+    }
+    return 0;
+}
+
+/* obj's member `key`, or NULL (also when obj is not an object). */
+static const cJSON *aur__json_at(const cJSON *obj, const char *key)
+{
+    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
 /* ======================================================================== */
 /*                                 AURORA                                   */
 /* ======================================================================== */
@@ -6355,121 +6566,84 @@ AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
 
 /* ---- the configuration from JSON keywords ---- */
 
-static int aur__json_int(const cJSON *v, const char *key, int *out)
+#define AUR__KW "Aurora keyword"
+
+/* A list of names (null: none, as the reference's None). */
+static int aur__kw_vars(const cJSON *v, aur_var_list *out)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
-        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected an integer", key);
-    *out = (int)v->valuedouble;
-    return 0;
+    return aur__json_names(v, AUR__KW, out->name[0], AUR_NAME_LEN, AUR_MAX_VARS, &out->n);
 }
 
-static int aur__json_bool(const cJSON *v, const char *key, int *out)
+/* surf_stats: {name: [location, scale]} or null. */
+static int aur__kw_surf_stats(const cJSON *v, aur_aurora_config *c)
 {
-    if (!cJSON_IsBool(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected true or false", key);
-    *out = cJSON_IsTrue(v);
-    return 0;
-}
-
-static int aur__json_num(const cJSON *v, const char *key, double *out)
-{
-    if (!cJSON_IsNumber(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a number", key);
-    *out = v->valuedouble;
-    return 0;
-}
-
-static int aur__json_names(const cJSON *v, const char *key, aur_var_list *out)
-{
-    memset(out, 0, sizeof *out);
-    if (cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsArray(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of names", key);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsString(e)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': a name is not a string", key);
-        if (aur__vl_add(out, e->valuestring)) return AUR_EINVAL;
+    int rc = aur__json_pairs(v, AUR__KW, "[location, scale]");
+    c->n_surf_stats = 0;
+    for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+        if (c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
+            return aur__err(AUR_EINVAL, "Aurora keyword 'surf_stats': more than %d names, or '%s' is longer than %d", AUR_MAX_VARS,
+                            e->string, AUR_NAME_LEN - 1);
+        snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
+        c->surf_stats[c->n_surf_stats][0] = e->child->valuedouble;
+        c->surf_stats[c->n_surf_stats++][1] = e->child->next->valuedouble;
     }
-    return 0;
-}
-
-static int aur__json_ints(const cJSON *v, const char *key, int *out, int max, int *n)
-{
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
-        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of at most %d integers", key, max);
-    int k = 0;
-    for (const cJSON *e = v->child; e; e = e->next)
-        if (aur__json_int(e, key, &out[k++])) return AUR_EINVAL;
-    *n = k;
-    return 0;
+    return rc;
 }
 
 /* One keyword; returns 1 if the key is not an Aurora keyword. */
 static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 {
+    static const char *const lora_modes[] = {"single", "from_second", "all", NULL}; /* aur_lora_mode's order */
     const char *k = v->string;
-    int n = 0, rc = 0;
+    int n = 0, rc = 0, mode = c->lora_mode;
     if (!strcmp(k, "surf_vars")) {
-        rc = aur__json_names(v, k, &c->surf_vars);
+        rc = aur__kw_vars(v, &c->surf_vars);
         if (!rc && c->wave) c->surf_vars = aur__wave_expand(&c->surf_vars); /* as the AuroraWave subclass does */
     }
-    else if (!strcmp(k, "static_vars")) rc = aur__json_names(v, k, &c->static_vars);
-    else if (!strcmp(k, "atmos_vars")) rc = aur__json_names(v, k, &c->atmos_vars);
-    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, k, c->window_size, 3, &n) || (n != 3 ? aur__err(AUR_EINVAL, "window_size needs 3 values") : 0);
-    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, k, c->encoder_depths, AUR_MAX_STAGES, &c->n_stages);
-    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, k, c->encoder_num_heads, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, k, c->decoder_depths, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, k, c->decoder_num_heads, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, k, &c->latent_levels);
-    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, k, &c->patch_size);
-    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, k, &c->embed_dim);
-    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, k, &c->num_heads);
-    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, k, &c->mlp_ratio);
-    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, k, &c->dec_mlp_ratio);
-    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, k, &c->drop_path);
-    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, k, &c->drop_rate);
-    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, k, &c->enc_depth);
-    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, k, &c->dec_depth);
-    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, k, &c->perceiver_ln_eps);
-    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, k, &c->max_history_size);
-    else if (!strcmp(k, "timestep")) {
-        const cJSON *s = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "timedelta_seconds") : v;
-        rc = aur__json_num(s, k, &c->timestep_seconds);
-    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, k, &c->stabilise_level_agg);
-    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, k, &c->use_lora);
-    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, k, &c->lora_steps);
+    else if (!strcmp(k, "static_vars")) rc = aur__kw_vars(v, &c->static_vars);
+    else if (!strcmp(k, "atmos_vars")) rc = aur__kw_vars(v, &c->atmos_vars);
+    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, AUR__KW, c->window_size, 3, 3, &n);
+    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, AUR__KW, c->encoder_depths, 1, AUR_MAX_STAGES, &c->n_stages);
+    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, AUR__KW, c->encoder_num_heads, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, AUR__KW, c->decoder_depths, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, AUR__KW, c->decoder_num_heads, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->latent_levels);
+    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->patch_size);
+    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->embed_dim);
+    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->num_heads);
+    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->mlp_ratio);
+    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->dec_mlp_ratio);
+    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->drop_path);
+    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->drop_rate);
+    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->enc_depth);
+    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->dec_depth);
+    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->perceiver_ln_eps);
+    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->max_history_size);
+    else if (!strcmp(k, "timestep")) { /* seconds, or a timedelta as {"timedelta_seconds": s} */
+        const cJSON *s = aur__json_at(v, "timedelta_seconds");
+        rc = aur__json_num(s ? s : v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->timestep_seconds);
+    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, AUR__KW, &c->stabilise_level_agg);
+    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, AUR__KW, &c->use_lora);
+    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->lora_steps);
     else if (!strcmp(k, "lora_mode")) {
-        const char *m = cJSON_IsString(v) ? v->valuestring : "";
-        if (!strcmp(m, "single")) c->lora_mode = AUR_LORA_SINGLE;
-        else if (!strcmp(m, "from_second")) c->lora_mode = AUR_LORA_FROM_SECOND;
-        else if (!strcmp(m, "all")) c->lora_mode = AUR_LORA_ALL;
-        else rc = aur__err(AUR_EINVAL, "lora_mode '%s': expected single, from_second or all", m);
-    } else if (!strcmp(k, "surf_stats")) {
-        c->n_surf_stats = 0;
-        for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
-            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
-                rc = aur__err(AUR_EINVAL, "surf_stats['%s']: expected [location, scale]", e->string);
-            else {
-                snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
-                c->surf_stats[c->n_surf_stats][0] = cJSON_GetArrayItem(e, 0)->valuedouble;
-                c->surf_stats[c->n_surf_stats++][1] = cJSON_GetArrayItem(e, 1)->valuedouble;
-            }
-        }
-        if (!cJSON_IsNull(v) && !cJSON_IsObject(v)) rc = aur__err(AUR_EINVAL, "surf_stats: expected an object or null");
-    } else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, k, &c->autocast);
+        rc = aur__json_enum(v, AUR__KW, lora_modes, &mode);
+        c->lora_mode = (aur_lora_mode)mode;
+    } else if (!strcmp(k, "surf_stats")) rc = aur__kw_surf_stats(v, c);
+    else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, AUR__KW, &c->autocast);
     else if (!strcmp(k, "bf16_mode")) { /* deprecated: sets autocast */
         int on = 0;
-        rc = aur__json_bool(v, k, &on);
+        rc = aur__json_bool(v, AUR__KW, &on);
         if (on) c->autocast = 1;
-    } else if (!strcmp(k, "level_condition")) {
-        c->n_level_condition = 0;
-        for (const cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && !rc; e = e->next)
-            rc = c->n_level_condition >= AUR_MAX_LEVELS ? aur__err(AUR_EINVAL, "level_condition: too many levels")
-                                                        : aur__json_num(e, k, &c->level_condition[c->n_level_condition++]);
-    } else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, k, &c->dynamic_vars);
-    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, k, &c->atmos_static_vars);
-    else if (!strcmp(k, "separate_perceiver")) rc = aur__json_names(v, k, &c->separate_perceiver);
-    else if (!strcmp(k, "modulation_heads")) rc = aur__json_names(v, k, &c->modulation_heads);
-    else if (!strcmp(k, "positive_surf_vars")) rc = aur__json_names(v, k, &c->positive_surf_vars);
-    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__json_names(v, k, &c->positive_atmos_vars);
-    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, k, &c->clamp_at_first_step);
-    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, k, &c->simulate_indexing_bug);
+    } else if (!strcmp(k, "level_condition"))
+        rc = aur__json_nums(v, AUR__KW, c->level_condition, 0, AUR_MAX_LEVELS, &c->n_level_condition);
+    else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, AUR__KW, &c->dynamic_vars);
+    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, AUR__KW, &c->atmos_static_vars);
+    else if (!strcmp(k, "separate_perceiver")) rc = aur__kw_vars(v, &c->separate_perceiver);
+    else if (!strcmp(k, "modulation_heads")) rc = aur__kw_vars(v, &c->modulation_heads);
+    else if (!strcmp(k, "positive_surf_vars")) rc = aur__kw_vars(v, &c->positive_surf_vars);
+    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__kw_vars(v, &c->positive_atmos_vars);
+    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, AUR__KW, &c->clamp_at_first_step);
+    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, AUR__KW, &c->simulate_indexing_bug);
     else return 1;
     return rc ? AUR_EINVAL : 0;
 }
@@ -10420,57 +10594,6 @@ static double aur__wall(void)
 
 /* ---- the JSON run config ---- */
 
-/* An unknown key is an error naming it: a typo must not silently fall back to a default. */
-static int aur__cfg_keys(const cJSON *obj, const char *section, const char *const *allowed)
-{
-    if (!cJSON_IsObject(obj)) return aur__err(AUR_EINVAL, "run config: '%s' must be an object", section);
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int ok = 0;
-        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
-        if (!ok) return aur__err(AUR_EINVAL, "run config: unknown key '%s' in %s", it->string, section);
-    }
-    return 0;
-}
-
-static int aur__cfg_num(const cJSON *obj, const char *key, double lo, double hi, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v) return 0;
-    if (cJSON_IsBool(v)) *out = cJSON_IsTrue(v);
-    else if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) *out = v->valuedouble;
-    else return aur__err(AUR_EINVAL, "run config: '%s' must be a number in [%g, %g]", key, lo, hi);
-    return 0;
-}
-
-static int aur__cfg_int(const cJSON *obj, const char *key, double lo, double hi, int64_t *out)
-{
-    double d = (double)*out;
-    int rc = aur__cfg_num(obj, key, lo, hi, &d);
-    if (!rc && d != floor(d)) rc = aur__err(AUR_EINVAL, "run config: '%s' must be a whole number", key);
-    *out = (int64_t)d;
-    return rc;
-}
-
-static int aur__cfg_flag(const cJSON *obj, const char *key, int *out)
-{
-    int64_t v = *out;
-    int rc = aur__cfg_int(obj, key, 0, 1, &v);
-    *out = (int)v;
-    return rc;
-}
-
-static const char *aur__cfg_str(const cJSON *obj, const char *key, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static int aur__cfg_is_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return !v || cJSON_IsString(v) ? 0 : aur__err(AUR_EINVAL, "run config: '%s' must be a string", key);
-}
-
 /* A config path: relative ones are taken from the config file's directory. */
 static int aur__path(const aur_trainer *tr, const char *rel, char *out, size_t size)
 {
@@ -10495,31 +10618,31 @@ static char *aur__expand_new(const aur_trainer *tr, const char *patterns)
 /* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only} */
 static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only", NULL};
+    static const char *const keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only",
+                                       NULL};
+    static const char *const loads[] = {"strict", "non-strict", "filtered", NULL}; /* aur_load_mode's order */
+    static const char *const inits[] = {"random", "zero", NULL};
+    const char *W = "run config: model", *preset = "aurora-small-pretrained", *ckpt = NULL, *train_only = NULL, *frozen = NULL;
+    int load = AUR_LOAD_NONSTRICT, zero = 0;
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'model' section is required");
-    int rc = aur__cfg_keys(j, "model", keys);
-    for (int i = 0; keys[i] && !rc; i++)
-        if (strcmp(keys[i], "kwargs") && strcmp(keys[i], "stats")) rc = aur__cfg_is_str(j, keys[i]);
-    if (!rc) rc = aur_aurora_preset(aur__cfg_str(j, "preset", "aurora-small-pretrained"), &tr->mcfg);
-    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(j, "kwargs");
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "preset"), W, &preset);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &ckpt);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &load);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &zero);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &train_only);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &frozen);
+    if (!rc) rc = aur__json_pairs(aur__json_at(j, "stats"), W, "[location, scale]");
+    if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
+    const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
     tr->mcfg.checkpoint_blocks = tr->checkpointing;
     tr->mcfg.autocast = tr->autocast;
     if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
-    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(j, "stats");
-    for (const cJSON *s = stats ? stats->child : NULL; s && !rc; s = s->next) {
-        if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(s, 0)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(s, 1)))
-            return aur__err(AUR_EINVAL, "run config: stats '%s' must be [location, scale]", s->string);
-        rc = aur_aurora_set_stats(tr->m, s->string, cJSON_GetArrayItem(s, 0)->valuedouble, cJSON_GetArrayItem(s, 1)->valuedouble);
-    }
-    const char *ckpt = aur__cfg_str(j, "checkpoint", NULL), *load = aur__cfg_str(j, "load", "non-strict");
-    const char *init = aur__cfg_str(j, "new_embeddings", "random");
-    if (!rc && strcmp(init, "random") && strcmp(init, "zero"))
-        rc = aur__err(AUR_EINVAL, "run config: new_embeddings is '%s'; use \"random\" or \"zero\"", init);
-    aur_load_mode mode = !strcmp(load, "strict") ? AUR_LOAD_STRICT : !strcmp(load, "filtered") ? AUR_LOAD_FILTERED : AUR_LOAD_NONSTRICT;
-    if (!rc && mode == AUR_LOAD_NONSTRICT && strcmp(load, "non-strict"))
-        rc = aur__err(AUR_EINVAL, "run config: load is '%s'; use \"strict\", \"non-strict\" or \"filtered\"", load);
+    const cJSON *stats = aur__json_at(j, "stats");
+    for (const cJSON *s = cJSON_IsObject(stats) ? stats->child : NULL; s && !rc; s = s->next)
+        rc = aur_aurora_set_stats(tr->m, s->string, s->child->valuedouble, s->child->next->valuedouble);
+    aur_load_mode mode = (aur_load_mode)load;
     if (!rc && ckpt) {
         char path[2048];
         rc = aur__path(tr, ckpt, path, sizeof path);
@@ -10527,7 +10650,7 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
         if (!rc && !tr->new_params) rc = AUR_ENOMEM;
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
-        if (!rc && !strcmp(init, "zero") && tr->new_params[0]) {
+        if (!rc && zero && tr->new_params[0]) {
             char *embeds = aur__strdup(tr->new_params);
             if (!embeds) return AUR_ENOMEM;
             for (char *tok = strtok(embeds, ","); tok && rc >= 0; tok = strtok(NULL, ","))
@@ -10537,8 +10660,8 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
-    char *only = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "train_only", NULL));
-    char *freeze = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "freeze", NULL));
+    char *only = rc ? NULL : aur__expand_new(tr, train_only);
+    char *freeze = rc ? NULL : aur__expand_new(tr, frozen);
     if (!rc && only) {
         aur_model_freeze(tr->m, "*");
         rc = aur_model_unfreeze(tr->m, only) < 0 ? AUR_EINVAL : 0;
@@ -10550,16 +10673,18 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
 }
 
 /* A file list: a string or an array of strings. */
-static int aur__trainer_files(aur_trainer *tr, const cJSON *v, const char *key, aur__data *d)
+static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
 {
+    const char *W = "run config: data";
     int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0) return aur__err(AUR_EINVAL, "run config: data.%s must be a file name or a list of them", key);
+    if (n < 0) return aur__json_bad(v, W, aur__json_key(v), "a file name or a list of them");
     d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
     if (!d->files) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) {
         const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
-        if (!cJSON_IsString(f)) return aur__err(AUR_EINVAL, "run config: data.%s[%d] is not a file name", key, i);
         char path[2048];
+        snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
+        if (!cJSON_IsString(f)) return aur__json_bad(f, W, path, "a file name");
         if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
         if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
         d->n_files++;
@@ -10602,22 +10727,21 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 /* "data": {train, val, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
-    int64_t hist = tr->mcfg.max_history_size, roll = 1, ev = 8;
+    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
     tr->check = aur_check_defaults();
-    int rc = aur__cfg_keys(j, "data", keys);
-    if (!rc) rc = aur__cfg_int(j, "history", 1, tr->mcfg.max_history_size, &hist);
-    if (!rc) rc = aur__cfg_int(j, "rollout_steps", 1, 64, &roll);
-    if (!rc) rc = aur__cfg_int(j, "eval_windows", 1, 1e6, &ev);
-    if (!rc) rc = aur__cfg_num(j, "outlier_z", 1, 1e9, &tr->check.outlier_z);
-    if (!rc) rc = aur__cfg_is_str(j, "nan_ok");
-    tr->check.nan_ok = aur__cfg_str(j, "nan_ok", NULL);
-    tr->history = (int)hist, tr->rollout = (int)roll, tr->eval_windows = (int)ev;
-    const cJSON *train = cJSON_GetObjectItemCaseSensitive(j, "train"), *val = cJSON_GetObjectItemCaseSensitive(j, "val");
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "history"), W, 1, tr->mcfg.max_history_size, &tr->history);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, 64, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "eval_windows"), W, 1, 1e6, &tr->eval_windows);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
+    const cJSON *train = aur__json_at(j, "train"), *val = aur__json_at(j, "val");
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
-    if (!rc) rc = aur__trainer_files(tr, train, "train", &tr->train);
-    if (!rc && val) rc = aur__trainer_files(tr, val, "val", &tr->val);
+    if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
+    if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
     if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
     if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
     return rc;
@@ -10637,115 +10761,105 @@ static int aur__trainer_group(aur_trainer *tr, const char *name, const char *par
 /* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]} */
 static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
-    static const char *gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
-    cJSON *empty = cJSON_CreateObject();
-    if (!j) j = empty;
-    int rc = aur__cfg_keys(j, "optimizer", keys);
-    const char *name = aur__cfg_str(j, "name", "adamw");
-    aur_optim_opts o = !strcmp(name, "adam") ? aur_adam_defaults() : !strcmp(name, "adafactor") ? aur_adafactor_defaults() : aur_adamw_defaults();
-    if (!rc && strcmp(name, "adam") && strcmp(name, "adamw") && strcmp(name, "adafactor"))
-        rc = aur__err(AUR_EINVAL, "run config: optimizer '%s'; use \"adam\", \"adamw\" or \"adafactor\"", name);
+    static const char *const keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
+    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
+    static const char *const names[] = {"adam", "adamw", "adafactor", NULL}; /* aur_optim_kind's order */
+    const char *W = "run config: optimizer";
+    int kind = AUR_ADAMW, n = 0, n_groups = 0;
+    int rc = j ? aur__json_keys(j, W, keys) : 0;
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &kind);
+    aur_optim_opts o = kind == AUR_ADAM ? aur_adam_defaults() : kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
     if (o.kind != AUR_ADAFACTOR) o.lr = 3e-4; /* the guide's rate for the pretrained weights */
-    if (!rc) rc = aur__cfg_num(j, "lr", 0, 10, &o.lr);
-    if (!rc) rc = aur__cfg_num(j, "weight_decay", 0, 10, &o.weight_decay);
-    if (!rc) rc = aur__cfg_num(j, "eps", 0, 1, &o.eps);
-    if (!rc) rc = aur__cfg_flag(j, "offload", &tr->offload);
-    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(j, "betas");
-    if (!rc && betas) {
-        if (cJSON_GetArraySize(betas) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 1)))
-            rc = aur__err(AUR_EINVAL, "run config: betas must be [beta1, beta2]");
-        else o.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble, o.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
-    }
+    double betas[2] = {o.beta1, o.beta2}, new_lr = -1;
+    if (!rc) rc = aur__json_num(aur__json_at(j, "lr"), W, 0, 10, &o.lr);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "weight_decay"), W, 0, 10, &o.weight_decay);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "eps"), W, 0, 1, &o.eps);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "offload"), W, &tr->offload);
+    if (!rc) rc = aur__json_nums(aur__json_at(j, "betas"), W, betas, 2, 2, &n);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &new_lr);
+    const cJSON *groups = aur__json_at(j, "groups");
+    if (!rc && groups) rc = aur__json_len(groups, W, 0, INT_MAX, "groups", &n_groups);
+    o.beta1 = betas[0], o.beta2 = betas[1];
     o.offload = tr->offload; /* on a GPU: the state in pinned host memory; on the CPU it is there already */
     if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;
-    double new_lr = -1;
-    if (!rc) rc = aur__cfg_num(j, "new_vars_lr", 0, 10, &new_lr);
     if (!rc && new_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, new_lr, o.weight_decay);
-    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "groups");
-    for (int i = 0; !rc && groups && i < cJSON_GetArraySize(groups); i++) {
+    for (int i = 0; !rc && i < n_groups; i++) {
         const cJSON *g = cJSON_GetArrayItem(groups, i);
+        const char *params = NULL, *name = NULL;
         double lr = o.lr, wd = o.weight_decay;
-        rc = aur__cfg_keys(g, "optimizer.groups[]", gkeys);
-        if (!rc) rc = aur__cfg_num(g, "lr", 0, 10, &lr);
-        if (!rc) rc = aur__cfg_num(g, "weight_decay", 0, 10, &wd);
-        const char *params = aur__cfg_str(g, "params", NULL);
-        if (!rc && !params) rc = aur__err(AUR_EINVAL, "run config: optimizer.groups[%d] needs 'params' (name patterns)", i);
-        if (!rc) rc = aur__trainer_group(tr, aur__cfg_str(g, "name", params), params, lr, wd);
+        char gw[64];
+        snprintf(gw, sizeof gw, "%s.groups[%d]", W, i);
+        rc = aur__json_keys(g, gw, gkeys);
+        if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
+        if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
+        if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
+        if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
+        if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
+        if (!rc) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
     }
-    cJSON_Delete(empty);
     return rc;
 }
 
 /* "schedule": {kind, warmup_steps, final_factor} over the run's steps */
 static int aur__trainer_schedule(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"kind", "warmup_steps", "final_factor", NULL};
-    tr->sched.kind = AUR_LR_CONSTANT;
+    static const char *const keys[] = {"kind", "warmup_steps", "final_factor", NULL};
+    static const char *const kinds[] = {"constant", "linear", "cosine", NULL}; /* aur_lr_kind's order */
+    const char *W = "run config: schedule";
+    int kind = AUR_LR_CONSTANT;
     tr->sched.total_steps = tr->steps;
     tr->sched.final_factor = 0;
-    if (!j) return 0;
-    int rc = aur__cfg_keys(j, "schedule", keys);
-    const char *kind = aur__cfg_str(j, "kind", "constant");
-    tr->sched.kind = !strcmp(kind, "cosine") ? AUR_LR_COSINE : !strcmp(kind, "linear") ? AUR_LR_LINEAR : AUR_LR_CONSTANT;
-    if (!rc && tr->sched.kind == AUR_LR_CONSTANT && strcmp(kind, "constant"))
-        rc = aur__err(AUR_EINVAL, "run config: schedule kind '%s'; use \"constant\", \"linear\" or \"cosine\"", kind);
-    if (!rc) rc = aur__cfg_int(j, "warmup_steps", 0, 1e12, &tr->sched.warmup_steps);
-    if (!rc) rc = aur__cfg_num(j, "final_factor", 0, 1, &tr->sched.final_factor);
+    int rc = j ? aur__json_keys(j, W, keys) : 0;
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "kind"), W, kinds, &kind);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "warmup_steps"), W, 0, 1e12, &tr->sched.warmup_steps);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "final_factor"), W, 0, 1, &tr->sched.final_factor);
+    tr->sched.kind = (aur_lr_kind)kind;
     return rc;
 }
 
 /* The top-level keys: run length, numerics, stability and output. */
 static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
-                                 "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
-                                 "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
-    static const char *akeys[] = {"window", "z", "skip", NULL};
-    int64_t seed = 0, log_every = 1, eval_every = 0, save_every = 0, plot_every = 0, keep = 2, window = 50;
+    static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
+                                       "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
+                                       "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
+    static const char *const akeys[] = {"window", "z", "skip", NULL};
+    static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
+    const char *W = "run config", *A = "run config: alarm", *out = "run-out";
+    int64_t seed = 0;
+    int window = 50, skip = 1, device = AUR_CPU;
     double z = 6;
-    int skip = 1;
-    tr->steps = 100;
-    int rc = aur__cfg_keys(j, "the run config", keys);
-    if (!rc) rc = aur__cfg_int(j, "steps", 0, 1e12, &tr->steps);
-    if (!rc) rc = aur__cfg_int(j, "seed", 0, 9007199254740992.0, &seed);
-    if (!rc) rc = aur__cfg_num(j, "clip_grad_norm", 0, 1e30, &tr->clip);
-    if (!rc) rc = aur__cfg_flag(j, "activation_checkpointing", &tr->checkpointing);
-    if (!rc) rc = aur__cfg_flag(j, "autocast", &tr->autocast);
-    if (!rc) rc = aur__cfg_flag(j, "pure_bf16", &tr->pure_bf16);
-    if (!rc) rc = aur__cfg_int(j, "log_every", 1, 1e12, &log_every);
-    if (!rc) rc = aur__cfg_int(j, "eval_every", 0, 1e12, &eval_every);
-    if (!rc) rc = aur__cfg_int(j, "save_every", 0, 1e12, &save_every);
-    if (!rc) rc = aur__cfg_int(j, "plot_every", 0, 1e12, &plot_every);
-    if (!rc) rc = aur__cfg_int(j, "keep_last", 1, 1e6, &keep);
-    if (!rc) rc = aur__cfg_is_str(j, "output_dir");
-    if (!rc) rc = aur__cfg_is_str(j, "device");
-    const char *device = aur__cfg_str(j, "device", "cpu");
-    tr->device = !strcmp(device, "cuda") ? AUR_CUDA : AUR_CPU;
-    if (!rc && strcmp(device, "cpu") && strcmp(device, "cuda"))
-        rc = aur__err(AUR_EINVAL, "run config: device '%s'; use \"cpu\" or \"cuda\"", device);
+    tr->steps = 100, tr->log_every = 1, tr->keep_last = 2;
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "steps"), W, 0, 1e12, &tr->steps);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "seed"), W, 0, 9007199254740992.0, &seed);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "clip_grad_norm"), W, 0, 1e30, &tr->clip);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "activation_checkpointing"), W, &tr->checkpointing);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "autocast"), W, &tr->autocast);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "pure_bf16"), W, &tr->pure_bf16);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "log_every"), W, 1, INT_MAX, &tr->log_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "eval_every"), W, 0, INT_MAX, &tr->eval_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "save_every"), W, 0, INT_MAX, &tr->save_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "plot_every"), W, 0, INT_MAX, &tr->plot_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
+    if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
+    const cJSON *alarm = aur__json_at(j, "alarm");
+    if (!rc && alarm) rc = aur__json_keys(alarm, A, akeys);
+    if (!rc) rc = aur__json_int(aur__json_at(alarm, "window"), A, 2, AUR_ALARM_WINDOW, &window);
+    if (!rc) rc = aur__json_num(aur__json_at(alarm, "z"), A, 0.1, 1e6, &z);
+    if (!rc) rc = aur__json_flag(aur__json_at(alarm, "skip"), A, &skip);
+    tr->device = (aur_device)device;
     if (!rc && tr->device == AUR_CUDA && !aur_cuda_available())
         rc = aur__err(AUR_EUNSUPPORTED, "run config: device \"cuda\", but %s", aur__cuda_build() ? "no GPU is visible" :
                       "this program was built without CUDA (compile the implementation with nvcc -DAURORA_CUDA)");
-    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(j, "alarm");
-    if (!rc && alarm) rc = aur__cfg_keys(alarm, "alarm", akeys);
-    if (!rc && alarm) rc = aur__cfg_int(alarm, "window", 2, AUR_ALARM_WINDOW, &window);
-    if (!rc && alarm) rc = aur__cfg_num(alarm, "z", 0.1, 1e6, &z);
-    if (!rc && alarm) rc = aur__cfg_flag(alarm, "skip", &skip);
-    aur_grad_alarm_init(&tr->alarm, (int)window, z, skip);
+    aur_grad_alarm_init(&tr->alarm, window, z, skip);
     if (tr->pure_bf16) tr->autocast = 1;
     tr->seed = (uint64_t)seed;
-    tr->log_every = (int)log_every, tr->eval_every = (int)eval_every, tr->save_every = (int)save_every;
-    tr->plot_every = (int)plot_every, tr->keep_last = (int)keep;
-    if (!rc) rc = aur__path(tr, aur__cfg_str(j, "output_dir", "run-out"), tr->out_dir, sizeof tr->out_dir);
-    const cJSON *maps = cJSON_GetObjectItemCaseSensitive(j, "map_vars");
-    for (int i = 0; !rc && maps && i < cJSON_GetArraySize(maps) && i < AUR__MAX_MAPS; i++) {
-        const cJSON *v = cJSON_GetArrayItem(maps, i);
-        if (!cJSON_IsString(v)) rc = aur__err(AUR_EINVAL, "run config: map_vars must list variable names");
-        else snprintf(tr->map_vars[tr->n_maps++], AUR_NAME_LEN, "%s", v->valuestring);
-    }
+    if (!rc) rc = aur__path(tr, out, tr->out_dir, sizeof tr->out_dir);
     return rc;
 }
 
@@ -11150,14 +11264,6 @@ static cJSON *aur__json_doubles(const double *v, int n)
     return a;
 }
 
-static int aur__json_read_doubles(const cJSON *a, double *v, int n)
-{
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return -1;
-    int i = 0;
-    for (const cJSON *it = a->child; it; it = it->next) v[i++] = it->valuedouble;
-    return 0;
-}
-
 /* trainer_state.json: the step, the gradient alarm's windows and the
    history (exact: cJSON writes doubles with enough digits to round-trip). */
 static char *aur__trainer_state(const aur_trainer *tr)
@@ -11180,13 +11286,13 @@ static char *aur__trainer_state(const aur_trainer *tr)
     return text;
 }
 
-static int aur__restore_table(const cJSON *a, aur__table *t)
+static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
 {
     int n = cJSON_GetArraySize(a);
     if (!cJSON_IsArray(a) || n % t->cols) return -1;
     t->rows = 0;
     if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
-    if (aur__json_read_doubles(a, t->v, n)) return -1;
+    if (aur__json_nums(a, path, t->v, n, n, &n)) return -1;
     t->rows = n / t->cols;
     return 0;
 }
@@ -11195,23 +11301,18 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
 {
     cJSON *s = aur_json_load(path);
     if (!s) return AUR_EFORMAT;
-    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(s, "alarm");
-    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(alarm, "count"), *hist = cJSON_GetObjectItemCaseSensitive(alarm, "hist");
-    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(s, "n_groups"), *step = cJSON_GetObjectItemCaseSensitive(s, "step");
-    int rc = cJSON_IsNumber(step) && cJSON_IsNumber(ng) && ng->valueint == tr->n_groups && cJSON_GetArraySize(counts) == tr->n_groups + 1 &&
-                     cJSON_GetArraySize(hist) == tr->n_groups + 1
-                 ? 0
-                 : -1;
-    for (int g = 0; !rc && g <= tr->n_groups; g++) {
-        tr->alarm.count[g] = cJSON_GetArrayItem(counts, g)->valueint;
-        rc = aur__json_read_doubles(cJSON_GetArrayItem(hist, g), tr->alarm.hist[g], tr->alarm.window);
-    }
-    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "history"), &tr->hist);
-    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "val_history"), &tr->val_hist);
-    if (!rc) {
-        tr->step = (int64_t)step->valuedouble;
-        tr->alarm.alarms = (int64_t)cJSON_GetObjectItemCaseSensitive(alarm, "alarms")->valuedouble;
-    }
+    const cJSON *alarm = aur__json_at(s, "alarm"), *hist = aur__json_at(alarm, "hist");
+    int64_t step = -1;
+    int ng = -1, n = 0, rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &step);
+    if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
+    if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
+    if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
+    if (!rc) rc = step >= 0 && ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1 ? 0 : -1;
+    for (int g = 0; !rc && g <= tr->n_groups; g++)
+        rc = aur__json_nums(cJSON_GetArrayItem(hist, g), path, tr->alarm.hist[g], tr->alarm.window, tr->alarm.window, &n);
+    if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
+    if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
+    if (!rc) tr->step = step;
     cJSON_Delete(s);
     return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
 }

@@ -143,8 +143,8 @@ static void test_bad_adapters(void)
     fp = fopen(path, "w");
     fputs("{\"peft_type\": \"LORA\", \"r\": \"four\"}", fp);
     fclose(fp);
-    AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) == AUR_EINVAL && strstr(aur_last_error(), "r must be"), "a bad r is named: %s",
-              aur_last_error());
+    AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) == AUR_EINVAL && strstr(aur_last_error(), "'r': expected an integer >= 1, found \"four\""),
+              "a bad r is named: %s", aur_last_error());
     /* an adapter of rank 4 into a model declared with rank 8: the shape mismatch is named */
     aur_surya_config c = tiny_config();
     aur_model *m = aur_surya_declare_model(&c), *m4 = aur_surya_declare_model(&c);
@@ -378,6 +378,50 @@ static void test_errors_and_scalers(void)
     aur_tensor_free(img);
 }
 
+/* Aurora's keywords, Surya's config and the run config read their values the
+   same way: a value of the wrong type is refused naming its key and what was found. */
+static int refused(char config, const char *json)
+{
+    aur_aurora_config ac;
+    aur_surya_config sc;
+    aur_aurora_preset("aurora-small-pretrained", &ac);
+    aur_surya_preset("surya-tiny", &sc);
+    cJSON *j = cJSON_Parse(json);
+    aur_trainer *tr = config == 'r' ? aur_trainer_create_json(j, NULL) : NULL;
+    int rc = config == 'a'   ? aur_aurora_config_json(j, &ac)
+             : config == 's' ? aur_surya_config_json(j, "HelioSpectFormer", NULL, &sc)
+                             : !tr;
+    aur_trainer_free(tr);
+    cJSON_Delete(j);
+    return rc != 0;
+}
+
+static void test_config_types(void)
+{
+    static const struct { char config; const char *json, *want; } bad[] = {
+        {'a', "{\"embed_dim\": \"wide\"}", "Aurora keyword 'embed_dim': expected an integer, found \"wide\""},
+        {'a', "{\"use_lora\": 1}", "Aurora keyword 'use_lora': expected true or false, found 1"},
+        {'a', "{\"surf_vars\": [\"2t\", 7]}", "Aurora keyword 'surf_vars[1]': expected a name of at most 47 characters, found 7"},
+        {'s', "{\"depth\": 2.5}", "Surya keyword 'depth': expected an integer, found 2.5"},
+        {'s', "{\"rpe\": \"yes\"}", "Surya keyword 'rpe': expected true or false, found \"yes\""},
+        {'s', "{\"time_embedding\": {\"type\": \"linear\", \"time_dim\": [2]}}",
+         "Surya time_embedding 'time_dim': expected an integer, found a list"},
+        {'r', "{\"steps\": \"many\"}", "run config 'steps': expected an integer in [0, 1000000000000], found \"many\""},
+        {'r', "{\"autocast\": \"yes\"}", "run config 'autocast': expected true or false, found \"yes\""},
+        {'r', "{\"alarm\": {\"z\": -1}}", "run config: alarm 'z': expected a number in [0.1, 1000000], found -1"},
+        {'r', "{\"model\": {\"preset\": 3}}", "run config: model 'preset': expected a string, found 3"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        AUR_CHECK(refused(bad[i].config, bad[i].json) && strstr(aur_last_error(), bad[i].want), "%s refused: %s", bad[i].json,
+                  aur_last_error());
+    aur_surya_config c;
+    aur_surya_preset("surya-tiny", &c);
+    cJSON *j = cJSON_Parse("{\"depth\": null, \"mlp_ratio\": null}");
+    AUR_CHECK(aur_surya_config_json(j, "HelioSpectFormer", NULL, &c) == 0 && c.depth == 4 && c.mlp_ratio == 4.0,
+              "Surya's null keeps the default: %s", aur_last_error());
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     aur_test_tmpdir_begin("surya");
@@ -389,6 +433,7 @@ int main(void)
     test_rpe();
     test_perceiver_embedding();
     test_errors_and_scalers();
+    test_config_types();
     aur_test_tmpdir_end();
     return aur_test_summary();
 }

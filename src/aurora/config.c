@@ -199,121 +199,84 @@ AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg)
 
 /* ---- the configuration from JSON keywords ---- */
 
-static int aur__json_int(const cJSON *v, const char *key, int *out)
+#define AUR__KW "Aurora keyword"
+
+/* A list of names (null: none, as the reference's None). */
+static int aur__kw_vars(const cJSON *v, aur_var_list *out)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
-        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected an integer", key);
-    *out = (int)v->valuedouble;
-    return 0;
+    return aur__json_names(v, AUR__KW, out->name[0], AUR_NAME_LEN, AUR_MAX_VARS, &out->n);
 }
 
-static int aur__json_bool(const cJSON *v, const char *key, int *out)
+/* surf_stats: {name: [location, scale]} or null. */
+static int aur__kw_surf_stats(const cJSON *v, aur_aurora_config *c)
 {
-    if (!cJSON_IsBool(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected true or false", key);
-    *out = cJSON_IsTrue(v);
-    return 0;
-}
-
-static int aur__json_num(const cJSON *v, const char *key, double *out)
-{
-    if (!cJSON_IsNumber(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a number", key);
-    *out = v->valuedouble;
-    return 0;
-}
-
-static int aur__json_names(const cJSON *v, const char *key, aur_var_list *out)
-{
-    memset(out, 0, sizeof *out);
-    if (cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsArray(v)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of names", key);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsString(e)) return aur__err(AUR_EINVAL, "Aurora keyword '%s': a name is not a string", key);
-        if (aur__vl_add(out, e->valuestring)) return AUR_EINVAL;
+    int rc = aur__json_pairs(v, AUR__KW, "[location, scale]");
+    c->n_surf_stats = 0;
+    for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+        if (c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
+            return aur__err(AUR_EINVAL, "Aurora keyword 'surf_stats': more than %d names, or '%s' is longer than %d", AUR_MAX_VARS,
+                            e->string, AUR_NAME_LEN - 1);
+        snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
+        c->surf_stats[c->n_surf_stats][0] = e->child->valuedouble;
+        c->surf_stats[c->n_surf_stats++][1] = e->child->next->valuedouble;
     }
-    return 0;
-}
-
-static int aur__json_ints(const cJSON *v, const char *key, int *out, int max, int *n)
-{
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
-        return aur__err(AUR_EINVAL, "Aurora keyword '%s': expected a list of at most %d integers", key, max);
-    int k = 0;
-    for (const cJSON *e = v->child; e; e = e->next)
-        if (aur__json_int(e, key, &out[k++])) return AUR_EINVAL;
-    *n = k;
-    return 0;
+    return rc;
 }
 
 /* One keyword; returns 1 if the key is not an Aurora keyword. */
 static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 {
+    static const char *const lora_modes[] = {"single", "from_second", "all", NULL}; /* aur_lora_mode's order */
     const char *k = v->string;
-    int n = 0, rc = 0;
+    int n = 0, rc = 0, mode = c->lora_mode;
     if (!strcmp(k, "surf_vars")) {
-        rc = aur__json_names(v, k, &c->surf_vars);
+        rc = aur__kw_vars(v, &c->surf_vars);
         if (!rc && c->wave) c->surf_vars = aur__wave_expand(&c->surf_vars); /* as the AuroraWave subclass does */
     }
-    else if (!strcmp(k, "static_vars")) rc = aur__json_names(v, k, &c->static_vars);
-    else if (!strcmp(k, "atmos_vars")) rc = aur__json_names(v, k, &c->atmos_vars);
-    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, k, c->window_size, 3, &n) || (n != 3 ? aur__err(AUR_EINVAL, "window_size needs 3 values") : 0);
-    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, k, c->encoder_depths, AUR_MAX_STAGES, &c->n_stages);
-    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, k, c->encoder_num_heads, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, k, c->decoder_depths, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, k, c->decoder_num_heads, AUR_MAX_STAGES, &n);
-    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, k, &c->latent_levels);
-    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, k, &c->patch_size);
-    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, k, &c->embed_dim);
-    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, k, &c->num_heads);
-    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, k, &c->mlp_ratio);
-    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, k, &c->dec_mlp_ratio);
-    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, k, &c->drop_path);
-    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, k, &c->drop_rate);
-    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, k, &c->enc_depth);
-    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, k, &c->dec_depth);
-    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, k, &c->perceiver_ln_eps);
-    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, k, &c->max_history_size);
-    else if (!strcmp(k, "timestep")) {
-        const cJSON *s = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "timedelta_seconds") : v;
-        rc = aur__json_num(s, k, &c->timestep_seconds);
-    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, k, &c->stabilise_level_agg);
-    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, k, &c->use_lora);
-    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, k, &c->lora_steps);
+    else if (!strcmp(k, "static_vars")) rc = aur__kw_vars(v, &c->static_vars);
+    else if (!strcmp(k, "atmos_vars")) rc = aur__kw_vars(v, &c->atmos_vars);
+    else if (!strcmp(k, "window_size")) rc = aur__json_ints(v, AUR__KW, c->window_size, 3, 3, &n);
+    else if (!strcmp(k, "encoder_depths")) rc = aur__json_ints(v, AUR__KW, c->encoder_depths, 1, AUR_MAX_STAGES, &c->n_stages);
+    else if (!strcmp(k, "encoder_num_heads")) rc = aur__json_ints(v, AUR__KW, c->encoder_num_heads, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_depths")) rc = aur__json_ints(v, AUR__KW, c->decoder_depths, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "decoder_num_heads")) rc = aur__json_ints(v, AUR__KW, c->decoder_num_heads, 1, AUR_MAX_STAGES, &n);
+    else if (!strcmp(k, "latent_levels")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->latent_levels);
+    else if (!strcmp(k, "patch_size")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->patch_size);
+    else if (!strcmp(k, "embed_dim")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->embed_dim);
+    else if (!strcmp(k, "num_heads")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->num_heads);
+    else if (!strcmp(k, "mlp_ratio")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->mlp_ratio);
+    else if (!strcmp(k, "dec_mlp_ratio")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->dec_mlp_ratio);
+    else if (!strcmp(k, "drop_path")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->drop_path);
+    else if (!strcmp(k, "drop_rate")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->drop_rate);
+    else if (!strcmp(k, "enc_depth")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->enc_depth);
+    else if (!strcmp(k, "dec_depth")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->dec_depth);
+    else if (!strcmp(k, "perceiver_ln_eps")) rc = aur__json_num(v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->perceiver_ln_eps);
+    else if (!strcmp(k, "max_history_size")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->max_history_size);
+    else if (!strcmp(k, "timestep")) { /* seconds, or a timedelta as {"timedelta_seconds": s} */
+        const cJSON *s = aur__json_at(v, "timedelta_seconds");
+        rc = aur__json_num(s ? s : v, AUR__KW, -HUGE_VAL, HUGE_VAL, &c->timestep_seconds);
+    } else if (!strcmp(k, "stabilise_level_agg")) rc = aur__json_bool(v, AUR__KW, &c->stabilise_level_agg);
+    else if (!strcmp(k, "use_lora")) rc = aur__json_bool(v, AUR__KW, &c->use_lora);
+    else if (!strcmp(k, "lora_steps")) rc = aur__json_int(v, AUR__KW, INT_MIN, INT_MAX, &c->lora_steps);
     else if (!strcmp(k, "lora_mode")) {
-        const char *m = cJSON_IsString(v) ? v->valuestring : "";
-        if (!strcmp(m, "single")) c->lora_mode = AUR_LORA_SINGLE;
-        else if (!strcmp(m, "from_second")) c->lora_mode = AUR_LORA_FROM_SECOND;
-        else if (!strcmp(m, "all")) c->lora_mode = AUR_LORA_ALL;
-        else rc = aur__err(AUR_EINVAL, "lora_mode '%s': expected single, from_second or all", m);
-    } else if (!strcmp(k, "surf_stats")) {
-        c->n_surf_stats = 0;
-        for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
-            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || c->n_surf_stats >= AUR_MAX_VARS || strlen(e->string) >= AUR_NAME_LEN)
-                rc = aur__err(AUR_EINVAL, "surf_stats['%s']: expected [location, scale]", e->string);
-            else {
-                snprintf(c->surf_stats_name[c->n_surf_stats], AUR_NAME_LEN, "%s", e->string);
-                c->surf_stats[c->n_surf_stats][0] = cJSON_GetArrayItem(e, 0)->valuedouble;
-                c->surf_stats[c->n_surf_stats++][1] = cJSON_GetArrayItem(e, 1)->valuedouble;
-            }
-        }
-        if (!cJSON_IsNull(v) && !cJSON_IsObject(v)) rc = aur__err(AUR_EINVAL, "surf_stats: expected an object or null");
-    } else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, k, &c->autocast);
+        rc = aur__json_enum(v, AUR__KW, lora_modes, &mode);
+        c->lora_mode = (aur_lora_mode)mode;
+    } else if (!strcmp(k, "surf_stats")) rc = aur__kw_surf_stats(v, c);
+    else if (!strcmp(k, "autocast")) rc = aur__json_bool(v, AUR__KW, &c->autocast);
     else if (!strcmp(k, "bf16_mode")) { /* deprecated: sets autocast */
         int on = 0;
-        rc = aur__json_bool(v, k, &on);
+        rc = aur__json_bool(v, AUR__KW, &on);
         if (on) c->autocast = 1;
-    } else if (!strcmp(k, "level_condition")) {
-        c->n_level_condition = 0;
-        for (const cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && !rc; e = e->next)
-            rc = c->n_level_condition >= AUR_MAX_LEVELS ? aur__err(AUR_EINVAL, "level_condition: too many levels")
-                                                        : aur__json_num(e, k, &c->level_condition[c->n_level_condition++]);
-    } else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, k, &c->dynamic_vars);
-    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, k, &c->atmos_static_vars);
-    else if (!strcmp(k, "separate_perceiver")) rc = aur__json_names(v, k, &c->separate_perceiver);
-    else if (!strcmp(k, "modulation_heads")) rc = aur__json_names(v, k, &c->modulation_heads);
-    else if (!strcmp(k, "positive_surf_vars")) rc = aur__json_names(v, k, &c->positive_surf_vars);
-    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__json_names(v, k, &c->positive_atmos_vars);
-    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, k, &c->clamp_at_first_step);
-    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, k, &c->simulate_indexing_bug);
+    } else if (!strcmp(k, "level_condition"))
+        rc = aur__json_nums(v, AUR__KW, c->level_condition, 0, AUR_MAX_LEVELS, &c->n_level_condition);
+    else if (!strcmp(k, "dynamic_vars")) rc = aur__json_bool(v, AUR__KW, &c->dynamic_vars);
+    else if (!strcmp(k, "atmos_static_vars")) rc = aur__json_bool(v, AUR__KW, &c->atmos_static_vars);
+    else if (!strcmp(k, "separate_perceiver")) rc = aur__kw_vars(v, &c->separate_perceiver);
+    else if (!strcmp(k, "modulation_heads")) rc = aur__kw_vars(v, &c->modulation_heads);
+    else if (!strcmp(k, "positive_surf_vars")) rc = aur__kw_vars(v, &c->positive_surf_vars);
+    else if (!strcmp(k, "positive_atmos_vars")) rc = aur__kw_vars(v, &c->positive_atmos_vars);
+    else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, AUR__KW, &c->clamp_at_first_step);
+    else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, AUR__KW, &c->simulate_indexing_bug);
     else return 1;
     return rc ? AUR_EINVAL : 0;
 }

@@ -327,14 +327,6 @@ static cJSON *aur__json_doubles(const double *v, int n)
     return a;
 }
 
-static int aur__json_read_doubles(const cJSON *a, double *v, int n)
-{
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return -1;
-    int i = 0;
-    for (const cJSON *it = a->child; it; it = it->next) v[i++] = it->valuedouble;
-    return 0;
-}
-
 /* trainer_state.json: the step, the gradient alarm's windows and the
    history (exact: cJSON writes doubles with enough digits to round-trip). */
 static char *aur__trainer_state(const aur_trainer *tr)
@@ -357,13 +349,13 @@ static char *aur__trainer_state(const aur_trainer *tr)
     return text;
 }
 
-static int aur__restore_table(const cJSON *a, aur__table *t)
+static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
 {
     int n = cJSON_GetArraySize(a);
     if (!cJSON_IsArray(a) || n % t->cols) return -1;
     t->rows = 0;
     if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
-    if (aur__json_read_doubles(a, t->v, n)) return -1;
+    if (aur__json_nums(a, path, t->v, n, n, &n)) return -1;
     t->rows = n / t->cols;
     return 0;
 }
@@ -372,23 +364,18 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
 {
     cJSON *s = aur_json_load(path);
     if (!s) return AUR_EFORMAT;
-    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(s, "alarm");
-    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(alarm, "count"), *hist = cJSON_GetObjectItemCaseSensitive(alarm, "hist");
-    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(s, "n_groups"), *step = cJSON_GetObjectItemCaseSensitive(s, "step");
-    int rc = cJSON_IsNumber(step) && cJSON_IsNumber(ng) && ng->valueint == tr->n_groups && cJSON_GetArraySize(counts) == tr->n_groups + 1 &&
-                     cJSON_GetArraySize(hist) == tr->n_groups + 1
-                 ? 0
-                 : -1;
-    for (int g = 0; !rc && g <= tr->n_groups; g++) {
-        tr->alarm.count[g] = cJSON_GetArrayItem(counts, g)->valueint;
-        rc = aur__json_read_doubles(cJSON_GetArrayItem(hist, g), tr->alarm.hist[g], tr->alarm.window);
-    }
-    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "history"), &tr->hist);
-    if (!rc) rc = aur__restore_table(cJSON_GetObjectItemCaseSensitive(s, "val_history"), &tr->val_hist);
-    if (!rc) {
-        tr->step = (int64_t)step->valuedouble;
-        tr->alarm.alarms = (int64_t)cJSON_GetObjectItemCaseSensitive(alarm, "alarms")->valuedouble;
-    }
+    const cJSON *alarm = aur__json_at(s, "alarm"), *hist = aur__json_at(alarm, "hist");
+    int64_t step = -1;
+    int ng = -1, n = 0, rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &step);
+    if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
+    if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
+    if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
+    if (!rc) rc = step >= 0 && ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1 ? 0 : -1;
+    for (int g = 0; !rc && g <= tr->n_groups; g++)
+        rc = aur__json_nums(cJSON_GetArrayItem(hist, g), path, tr->alarm.hist[g], tr->alarm.window, tr->alarm.window, &n);
+    if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
+    if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
+    if (!rc) tr->step = step;
     cJSON_Delete(s);
     return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
 }

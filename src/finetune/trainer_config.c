@@ -78,57 +78,6 @@ static double aur__wall(void)
 
 /* ---- the JSON run config ---- */
 
-/* An unknown key is an error naming it: a typo must not silently fall back to a default. */
-static int aur__cfg_keys(const cJSON *obj, const char *section, const char *const *allowed)
-{
-    if (!cJSON_IsObject(obj)) return aur__err(AUR_EINVAL, "run config: '%s' must be an object", section);
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int ok = 0;
-        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
-        if (!ok) return aur__err(AUR_EINVAL, "run config: unknown key '%s' in %s", it->string, section);
-    }
-    return 0;
-}
-
-static int aur__cfg_num(const cJSON *obj, const char *key, double lo, double hi, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v) return 0;
-    if (cJSON_IsBool(v)) *out = cJSON_IsTrue(v);
-    else if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) *out = v->valuedouble;
-    else return aur__err(AUR_EINVAL, "run config: '%s' must be a number in [%g, %g]", key, lo, hi);
-    return 0;
-}
-
-static int aur__cfg_int(const cJSON *obj, const char *key, double lo, double hi, int64_t *out)
-{
-    double d = (double)*out;
-    int rc = aur__cfg_num(obj, key, lo, hi, &d);
-    if (!rc && d != floor(d)) rc = aur__err(AUR_EINVAL, "run config: '%s' must be a whole number", key);
-    *out = (int64_t)d;
-    return rc;
-}
-
-static int aur__cfg_flag(const cJSON *obj, const char *key, int *out)
-{
-    int64_t v = *out;
-    int rc = aur__cfg_int(obj, key, 0, 1, &v);
-    *out = (int)v;
-    return rc;
-}
-
-static const char *aur__cfg_str(const cJSON *obj, const char *key, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static int aur__cfg_is_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return !v || cJSON_IsString(v) ? 0 : aur__err(AUR_EINVAL, "run config: '%s' must be a string", key);
-}
-
 /* A config path: relative ones are taken from the config file's directory. */
 static int aur__path(const aur_trainer *tr, const char *rel, char *out, size_t size)
 {
@@ -153,31 +102,31 @@ static char *aur__expand_new(const aur_trainer *tr, const char *patterns)
 /* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only} */
 static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only", NULL};
+    static const char *const keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only",
+                                       NULL};
+    static const char *const loads[] = {"strict", "non-strict", "filtered", NULL}; /* aur_load_mode's order */
+    static const char *const inits[] = {"random", "zero", NULL};
+    const char *W = "run config: model", *preset = "aurora-small-pretrained", *ckpt = NULL, *train_only = NULL, *frozen = NULL;
+    int load = AUR_LOAD_NONSTRICT, zero = 0;
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'model' section is required");
-    int rc = aur__cfg_keys(j, "model", keys);
-    for (int i = 0; keys[i] && !rc; i++)
-        if (strcmp(keys[i], "kwargs") && strcmp(keys[i], "stats")) rc = aur__cfg_is_str(j, keys[i]);
-    if (!rc) rc = aur_aurora_preset(aur__cfg_str(j, "preset", "aurora-small-pretrained"), &tr->mcfg);
-    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(j, "kwargs");
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "preset"), W, &preset);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &ckpt);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &load);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &zero);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &train_only);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &frozen);
+    if (!rc) rc = aur__json_pairs(aur__json_at(j, "stats"), W, "[location, scale]");
+    if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
+    const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
     tr->mcfg.checkpoint_blocks = tr->checkpointing;
     tr->mcfg.autocast = tr->autocast;
     if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
-    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(j, "stats");
-    for (const cJSON *s = stats ? stats->child : NULL; s && !rc; s = s->next) {
-        if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(s, 0)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(s, 1)))
-            return aur__err(AUR_EINVAL, "run config: stats '%s' must be [location, scale]", s->string);
-        rc = aur_aurora_set_stats(tr->m, s->string, cJSON_GetArrayItem(s, 0)->valuedouble, cJSON_GetArrayItem(s, 1)->valuedouble);
-    }
-    const char *ckpt = aur__cfg_str(j, "checkpoint", NULL), *load = aur__cfg_str(j, "load", "non-strict");
-    const char *init = aur__cfg_str(j, "new_embeddings", "random");
-    if (!rc && strcmp(init, "random") && strcmp(init, "zero"))
-        rc = aur__err(AUR_EINVAL, "run config: new_embeddings is '%s'; use \"random\" or \"zero\"", init);
-    aur_load_mode mode = !strcmp(load, "strict") ? AUR_LOAD_STRICT : !strcmp(load, "filtered") ? AUR_LOAD_FILTERED : AUR_LOAD_NONSTRICT;
-    if (!rc && mode == AUR_LOAD_NONSTRICT && strcmp(load, "non-strict"))
-        rc = aur__err(AUR_EINVAL, "run config: load is '%s'; use \"strict\", \"non-strict\" or \"filtered\"", load);
+    const cJSON *stats = aur__json_at(j, "stats");
+    for (const cJSON *s = cJSON_IsObject(stats) ? stats->child : NULL; s && !rc; s = s->next)
+        rc = aur_aurora_set_stats(tr->m, s->string, s->child->valuedouble, s->child->next->valuedouble);
+    aur_load_mode mode = (aur_load_mode)load;
     if (!rc && ckpt) {
         char path[2048];
         rc = aur__path(tr, ckpt, path, sizeof path);
@@ -185,7 +134,7 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
         if (!rc && !tr->new_params) rc = AUR_ENOMEM;
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
-        if (!rc && !strcmp(init, "zero") && tr->new_params[0]) {
+        if (!rc && zero && tr->new_params[0]) {
             char *embeds = aur__strdup(tr->new_params);
             if (!embeds) return AUR_ENOMEM;
             for (char *tok = strtok(embeds, ","); tok && rc >= 0; tok = strtok(NULL, ","))
@@ -195,8 +144,8 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
-    char *only = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "train_only", NULL));
-    char *freeze = rc ? NULL : aur__expand_new(tr, aur__cfg_str(j, "freeze", NULL));
+    char *only = rc ? NULL : aur__expand_new(tr, train_only);
+    char *freeze = rc ? NULL : aur__expand_new(tr, frozen);
     if (!rc && only) {
         aur_model_freeze(tr->m, "*");
         rc = aur_model_unfreeze(tr->m, only) < 0 ? AUR_EINVAL : 0;
@@ -208,16 +157,18 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
 }
 
 /* A file list: a string or an array of strings. */
-static int aur__trainer_files(aur_trainer *tr, const cJSON *v, const char *key, aur__data *d)
+static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
 {
+    const char *W = "run config: data";
     int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0) return aur__err(AUR_EINVAL, "run config: data.%s must be a file name or a list of them", key);
+    if (n < 0) return aur__json_bad(v, W, aur__json_key(v), "a file name or a list of them");
     d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
     if (!d->files) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) {
         const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
-        if (!cJSON_IsString(f)) return aur__err(AUR_EINVAL, "run config: data.%s[%d] is not a file name", key, i);
         char path[2048];
+        snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
+        if (!cJSON_IsString(f)) return aur__json_bad(f, W, path, "a file name");
         if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
         if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
         d->n_files++;
@@ -260,22 +211,21 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 /* "data": {train, val, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
-    int64_t hist = tr->mcfg.max_history_size, roll = 1, ev = 8;
+    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
     tr->check = aur_check_defaults();
-    int rc = aur__cfg_keys(j, "data", keys);
-    if (!rc) rc = aur__cfg_int(j, "history", 1, tr->mcfg.max_history_size, &hist);
-    if (!rc) rc = aur__cfg_int(j, "rollout_steps", 1, 64, &roll);
-    if (!rc) rc = aur__cfg_int(j, "eval_windows", 1, 1e6, &ev);
-    if (!rc) rc = aur__cfg_num(j, "outlier_z", 1, 1e9, &tr->check.outlier_z);
-    if (!rc) rc = aur__cfg_is_str(j, "nan_ok");
-    tr->check.nan_ok = aur__cfg_str(j, "nan_ok", NULL);
-    tr->history = (int)hist, tr->rollout = (int)roll, tr->eval_windows = (int)ev;
-    const cJSON *train = cJSON_GetObjectItemCaseSensitive(j, "train"), *val = cJSON_GetObjectItemCaseSensitive(j, "val");
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "history"), W, 1, tr->mcfg.max_history_size, &tr->history);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, 64, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "eval_windows"), W, 1, 1e6, &tr->eval_windows);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
+    const cJSON *train = aur__json_at(j, "train"), *val = aur__json_at(j, "val");
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
-    if (!rc) rc = aur__trainer_files(tr, train, "train", &tr->train);
-    if (!rc && val) rc = aur__trainer_files(tr, val, "val", &tr->val);
+    if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
+    if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
     if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
     if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
     return rc;
@@ -295,115 +245,105 @@ static int aur__trainer_group(aur_trainer *tr, const char *name, const char *par
 /* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]} */
 static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
-    static const char *gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
-    cJSON *empty = cJSON_CreateObject();
-    if (!j) j = empty;
-    int rc = aur__cfg_keys(j, "optimizer", keys);
-    const char *name = aur__cfg_str(j, "name", "adamw");
-    aur_optim_opts o = !strcmp(name, "adam") ? aur_adam_defaults() : !strcmp(name, "adafactor") ? aur_adafactor_defaults() : aur_adamw_defaults();
-    if (!rc && strcmp(name, "adam") && strcmp(name, "adamw") && strcmp(name, "adafactor"))
-        rc = aur__err(AUR_EINVAL, "run config: optimizer '%s'; use \"adam\", \"adamw\" or \"adafactor\"", name);
+    static const char *const keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
+    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
+    static const char *const names[] = {"adam", "adamw", "adafactor", NULL}; /* aur_optim_kind's order */
+    const char *W = "run config: optimizer";
+    int kind = AUR_ADAMW, n = 0, n_groups = 0;
+    int rc = j ? aur__json_keys(j, W, keys) : 0;
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &kind);
+    aur_optim_opts o = kind == AUR_ADAM ? aur_adam_defaults() : kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
     if (o.kind != AUR_ADAFACTOR) o.lr = 3e-4; /* the guide's rate for the pretrained weights */
-    if (!rc) rc = aur__cfg_num(j, "lr", 0, 10, &o.lr);
-    if (!rc) rc = aur__cfg_num(j, "weight_decay", 0, 10, &o.weight_decay);
-    if (!rc) rc = aur__cfg_num(j, "eps", 0, 1, &o.eps);
-    if (!rc) rc = aur__cfg_flag(j, "offload", &tr->offload);
-    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(j, "betas");
-    if (!rc && betas) {
-        if (cJSON_GetArraySize(betas) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(betas, 1)))
-            rc = aur__err(AUR_EINVAL, "run config: betas must be [beta1, beta2]");
-        else o.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble, o.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
-    }
+    double betas[2] = {o.beta1, o.beta2}, new_lr = -1;
+    if (!rc) rc = aur__json_num(aur__json_at(j, "lr"), W, 0, 10, &o.lr);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "weight_decay"), W, 0, 10, &o.weight_decay);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "eps"), W, 0, 1, &o.eps);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "offload"), W, &tr->offload);
+    if (!rc) rc = aur__json_nums(aur__json_at(j, "betas"), W, betas, 2, 2, &n);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &new_lr);
+    const cJSON *groups = aur__json_at(j, "groups");
+    if (!rc && groups) rc = aur__json_len(groups, W, 0, INT_MAX, "groups", &n_groups);
+    o.beta1 = betas[0], o.beta2 = betas[1];
     o.offload = tr->offload; /* on a GPU: the state in pinned host memory; on the CPU it is there already */
     if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;
-    double new_lr = -1;
-    if (!rc) rc = aur__cfg_num(j, "new_vars_lr", 0, 10, &new_lr);
     if (!rc && new_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, new_lr, o.weight_decay);
-    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "groups");
-    for (int i = 0; !rc && groups && i < cJSON_GetArraySize(groups); i++) {
+    for (int i = 0; !rc && i < n_groups; i++) {
         const cJSON *g = cJSON_GetArrayItem(groups, i);
+        const char *params = NULL, *name = NULL;
         double lr = o.lr, wd = o.weight_decay;
-        rc = aur__cfg_keys(g, "optimizer.groups[]", gkeys);
-        if (!rc) rc = aur__cfg_num(g, "lr", 0, 10, &lr);
-        if (!rc) rc = aur__cfg_num(g, "weight_decay", 0, 10, &wd);
-        const char *params = aur__cfg_str(g, "params", NULL);
-        if (!rc && !params) rc = aur__err(AUR_EINVAL, "run config: optimizer.groups[%d] needs 'params' (name patterns)", i);
-        if (!rc) rc = aur__trainer_group(tr, aur__cfg_str(g, "name", params), params, lr, wd);
+        char gw[64];
+        snprintf(gw, sizeof gw, "%s.groups[%d]", W, i);
+        rc = aur__json_keys(g, gw, gkeys);
+        if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
+        if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
+        if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
+        if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
+        if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
+        if (!rc) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
     }
-    cJSON_Delete(empty);
     return rc;
 }
 
 /* "schedule": {kind, warmup_steps, final_factor} over the run's steps */
 static int aur__trainer_schedule(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"kind", "warmup_steps", "final_factor", NULL};
-    tr->sched.kind = AUR_LR_CONSTANT;
+    static const char *const keys[] = {"kind", "warmup_steps", "final_factor", NULL};
+    static const char *const kinds[] = {"constant", "linear", "cosine", NULL}; /* aur_lr_kind's order */
+    const char *W = "run config: schedule";
+    int kind = AUR_LR_CONSTANT;
     tr->sched.total_steps = tr->steps;
     tr->sched.final_factor = 0;
-    if (!j) return 0;
-    int rc = aur__cfg_keys(j, "schedule", keys);
-    const char *kind = aur__cfg_str(j, "kind", "constant");
-    tr->sched.kind = !strcmp(kind, "cosine") ? AUR_LR_COSINE : !strcmp(kind, "linear") ? AUR_LR_LINEAR : AUR_LR_CONSTANT;
-    if (!rc && tr->sched.kind == AUR_LR_CONSTANT && strcmp(kind, "constant"))
-        rc = aur__err(AUR_EINVAL, "run config: schedule kind '%s'; use \"constant\", \"linear\" or \"cosine\"", kind);
-    if (!rc) rc = aur__cfg_int(j, "warmup_steps", 0, 1e12, &tr->sched.warmup_steps);
-    if (!rc) rc = aur__cfg_num(j, "final_factor", 0, 1, &tr->sched.final_factor);
+    int rc = j ? aur__json_keys(j, W, keys) : 0;
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "kind"), W, kinds, &kind);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "warmup_steps"), W, 0, 1e12, &tr->sched.warmup_steps);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "final_factor"), W, 0, 1, &tr->sched.final_factor);
+    tr->sched.kind = (aur_lr_kind)kind;
     return rc;
 }
 
 /* The top-level keys: run length, numerics, stability and output. */
 static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
 {
-    static const char *keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
-                                 "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
-                                 "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
-    static const char *akeys[] = {"window", "z", "skip", NULL};
-    int64_t seed = 0, log_every = 1, eval_every = 0, save_every = 0, plot_every = 0, keep = 2, window = 50;
+    static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
+                                       "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
+                                       "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
+    static const char *const akeys[] = {"window", "z", "skip", NULL};
+    static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
+    const char *W = "run config", *A = "run config: alarm", *out = "run-out";
+    int64_t seed = 0;
+    int window = 50, skip = 1, device = AUR_CPU;
     double z = 6;
-    int skip = 1;
-    tr->steps = 100;
-    int rc = aur__cfg_keys(j, "the run config", keys);
-    if (!rc) rc = aur__cfg_int(j, "steps", 0, 1e12, &tr->steps);
-    if (!rc) rc = aur__cfg_int(j, "seed", 0, 9007199254740992.0, &seed);
-    if (!rc) rc = aur__cfg_num(j, "clip_grad_norm", 0, 1e30, &tr->clip);
-    if (!rc) rc = aur__cfg_flag(j, "activation_checkpointing", &tr->checkpointing);
-    if (!rc) rc = aur__cfg_flag(j, "autocast", &tr->autocast);
-    if (!rc) rc = aur__cfg_flag(j, "pure_bf16", &tr->pure_bf16);
-    if (!rc) rc = aur__cfg_int(j, "log_every", 1, 1e12, &log_every);
-    if (!rc) rc = aur__cfg_int(j, "eval_every", 0, 1e12, &eval_every);
-    if (!rc) rc = aur__cfg_int(j, "save_every", 0, 1e12, &save_every);
-    if (!rc) rc = aur__cfg_int(j, "plot_every", 0, 1e12, &plot_every);
-    if (!rc) rc = aur__cfg_int(j, "keep_last", 1, 1e6, &keep);
-    if (!rc) rc = aur__cfg_is_str(j, "output_dir");
-    if (!rc) rc = aur__cfg_is_str(j, "device");
-    const char *device = aur__cfg_str(j, "device", "cpu");
-    tr->device = !strcmp(device, "cuda") ? AUR_CUDA : AUR_CPU;
-    if (!rc && strcmp(device, "cpu") && strcmp(device, "cuda"))
-        rc = aur__err(AUR_EINVAL, "run config: device '%s'; use \"cpu\" or \"cuda\"", device);
+    tr->steps = 100, tr->log_every = 1, tr->keep_last = 2;
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "steps"), W, 0, 1e12, &tr->steps);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "seed"), W, 0, 9007199254740992.0, &seed);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "clip_grad_norm"), W, 0, 1e30, &tr->clip);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "activation_checkpointing"), W, &tr->checkpointing);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "autocast"), W, &tr->autocast);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "pure_bf16"), W, &tr->pure_bf16);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "log_every"), W, 1, INT_MAX, &tr->log_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "eval_every"), W, 0, INT_MAX, &tr->eval_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "save_every"), W, 0, INT_MAX, &tr->save_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "plot_every"), W, 0, INT_MAX, &tr->plot_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
+    if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
+    const cJSON *alarm = aur__json_at(j, "alarm");
+    if (!rc && alarm) rc = aur__json_keys(alarm, A, akeys);
+    if (!rc) rc = aur__json_int(aur__json_at(alarm, "window"), A, 2, AUR_ALARM_WINDOW, &window);
+    if (!rc) rc = aur__json_num(aur__json_at(alarm, "z"), A, 0.1, 1e6, &z);
+    if (!rc) rc = aur__json_flag(aur__json_at(alarm, "skip"), A, &skip);
+    tr->device = (aur_device)device;
     if (!rc && tr->device == AUR_CUDA && !aur_cuda_available())
         rc = aur__err(AUR_EUNSUPPORTED, "run config: device \"cuda\", but %s", aur__cuda_build() ? "no GPU is visible" :
                       "this program was built without CUDA (compile the implementation with nvcc -DAURORA_CUDA)");
-    const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(j, "alarm");
-    if (!rc && alarm) rc = aur__cfg_keys(alarm, "alarm", akeys);
-    if (!rc && alarm) rc = aur__cfg_int(alarm, "window", 2, AUR_ALARM_WINDOW, &window);
-    if (!rc && alarm) rc = aur__cfg_num(alarm, "z", 0.1, 1e6, &z);
-    if (!rc && alarm) rc = aur__cfg_flag(alarm, "skip", &skip);
-    aur_grad_alarm_init(&tr->alarm, (int)window, z, skip);
+    aur_grad_alarm_init(&tr->alarm, window, z, skip);
     if (tr->pure_bf16) tr->autocast = 1;
     tr->seed = (uint64_t)seed;
-    tr->log_every = (int)log_every, tr->eval_every = (int)eval_every, tr->save_every = (int)save_every;
-    tr->plot_every = (int)plot_every, tr->keep_last = (int)keep;
-    if (!rc) rc = aur__path(tr, aur__cfg_str(j, "output_dir", "run-out"), tr->out_dir, sizeof tr->out_dir);
-    const cJSON *maps = cJSON_GetObjectItemCaseSensitive(j, "map_vars");
-    for (int i = 0; !rc && maps && i < cJSON_GetArraySize(maps) && i < AUR__MAX_MAPS; i++) {
-        const cJSON *v = cJSON_GetArrayItem(maps, i);
-        if (!cJSON_IsString(v)) rc = aur__err(AUR_EINVAL, "run config: map_vars must list variable names");
-        else snprintf(tr->map_vars[tr->n_maps++], AUR_NAME_LEN, "%s", v->valuestring);
-    }
+    if (!rc) rc = aur__path(tr, out, tr->out_dir, sizeof tr->out_dir);
     return rc;
 }
 

@@ -20,18 +20,10 @@ AURDEF int aur_lora_add_target(aur_lora_config *c, const char *module)
     return 0;
 }
 
-/* A string list (or null) into fixed slots. */
-static int aur__lora_names(const cJSON *v, const char *key, char (*out)[96], int *n)
+/* A list of names (or null) into fixed slots. */
+static int aur__lora_names(const cJSON *v, char (*out)[96], int *n)
 {
-    *n = 0;
-    if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsArray(v)) return aur__err(AUR_EINVAL, "LoRA config '%s': expected a list of names", key);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsString(e) || *n >= AUR_LORA_MAX_TARGETS || strlen(e->valuestring) >= 96)
-            return aur__err(AUR_EINVAL, "LoRA config '%s': a name is not a string, too long, or there are too many", key);
-        snprintf(out[(*n)++], 96, "%s", e->valuestring);
-    }
-    return 0;
+    return aur__json_names(v, "LoRA config", out[0], sizeof out[0], AUR_LORA_MAX_TARGETS, n);
 }
 
 /* Keys PEFT writes that change nothing here when they hold their defaults. */
@@ -67,21 +59,20 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
     memset(&warn, 0, sizeof warn);
     if (warnings) *warnings = NULL;
     if (!cJSON_IsObject(j)) return aur__err(AUR_EINVAL, "LoRA config: expected a JSON object");
+    const char *W = "LoRA config";
     int rc = 0;
     for (const cJSON *it = j->child; it && !rc; it = it->next) {
         const char *k = it->string;
         if (aur__lora_variant(k, it)) rc = aur__err(AUR_EUNSUPPORTED, "LoRA config: '%s' (a PEFT variant) is not supported", k);
-        else if (!strcmp(k, "r")) rc = cJSON_IsNumber(it) && it->valueint >= 1 ? (c->r = it->valueint, 0) : aur__err(AUR_EINVAL, "LoRA config: r must be >= 1");
-        else if (!strcmp(k, "lora_alpha")) rc = cJSON_IsNumber(it) ? (c->lora_alpha = it->valuedouble, 0) : aur__err(AUR_EINVAL, "LoRA config: lora_alpha must be a number");
-        else if (!strcmp(k, "lora_dropout"))
-            rc = cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < 1 ? (c->lora_dropout = it->valuedouble, 0)
-                                                                                 : aur__err(AUR_EINVAL, "LoRA config: lora_dropout must be in [0, 1)");
+        else if (!strcmp(k, "r")) rc = aur__json_int(it, W, 1, INT_MAX, &c->r);
+        else if (!strcmp(k, "lora_alpha")) rc = aur__json_num(it, W, -HUGE_VAL, HUGE_VAL, &c->lora_alpha);
+        else if (!strcmp(k, "lora_dropout")) rc = aur__json_num(it, W, 0, nextafter(1.0, 0.0), &c->lora_dropout); /* [0, 1) */
         else if (!strcmp(k, "use_rslora")) c->use_rslora = cJSON_IsTrue(it);
         else if (!strcmp(k, "target_modules")) {
             c->target_regex[0] = 0;
             if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
-            else rc = aur__lora_names(it, k, c->target_modules, &c->n_targets);
-        } else if (!strcmp(k, "modules_to_save")) rc = aur__lora_names(it, k, c->modules_to_save, &c->n_modules_to_save);
+            else rc = aur__lora_names(it, c->target_modules, &c->n_targets);
+        } else if (!strcmp(k, "modules_to_save")) rc = aur__lora_names(it, c->modules_to_save, &c->n_modules_to_save);
         else if (!strcmp(k, "base_model_name_or_path")) {
             if (cJSON_IsString(it)) snprintf(c->base_model_name_or_path, sizeof c->base_model_name_or_path, "%s", it->valuestring);
         } else if (!strcmp(k, "peft_type")) {
