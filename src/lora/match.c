@@ -64,6 +64,7 @@ AURDEF int aur_lora_declare(aur_model *m, const aur_lora_config *c, aur_lora_rep
     if (c->r < 1) return aur__err(AUR_EINVAL, "LoRA: r must be >= 1 (it is %d)", c->r);
     regex_t rx;
     int use_rx = c->target_regex[0] != 0, rc = use_rx ? aur__lora_regex(c->target_regex, &rx) : 0;
+    int compiled = use_rx && !rc; /* regfree only what regcomp made */
     int hits[AUR_LORA_MAX_TARGETS] = {0}, n0 = m->n; /* the model grows as adapters are added */
     double scaling = c->use_rslora ? c->lora_alpha / sqrt((double)c->r) : c->lora_alpha / c->r;
     char module[256];
@@ -75,7 +76,7 @@ AURDEF int aur_lora_declare(aur_model *m, const aur_lora_config *c, aur_lora_rep
         if (match) rc = aur_model_add_adapter(m, module, c->r, scaling, c->lora_dropout);
         if (match && !rc) rc = aur__lora_push(&r->matched, &r->n_matched, module);
     }
-    if (use_rx) regfree(&rx);
+    if (compiled) regfree(&rx);
     for (int k = 0; !rc && k < c->n_targets; k++)
         if (!hits[k]) rc = aur__lora_push(&r->unmatched, &r->n_unmatched, c->target_modules[k]);
     if (!rc && !r->n_matched)
