@@ -10650,13 +10650,10 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
         if (!rc && !tr->new_params) rc = AUR_ENOMEM;
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
-        if (!rc && zero && tr->new_params[0]) {
-            char *embeds = aur__strdup(tr->new_params);
-            if (!embeds) return AUR_ENOMEM;
-            for (char *tok = strtok(embeds, ","); tok && rc >= 0; tok = strtok(NULL, ","))
-                if (aur_name_matches("encoder.*_token_embeds.weights.*", tok)) rc = aur_model_fill(tr->m, tok, 0);
-            AUR_FREE(embeds);
-            rc = rc < 0 ? rc : 0;
+        for (int i = 0; !rc && zero && i < aur_model_count(tr->m); i++) {
+            const char *name = aur_model_at(tr->m, i)->name;
+            if (aur_name_matches(tr->new_params, name) && aur_name_matches("encoder.*_token_embeds.weights.*", name))
+                rc = aur_model_fill(tr->m, name, 0) < 0 ? AUR_EINVAL : 0;
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
