@@ -6464,22 +6464,31 @@ static const char *const aur__preset_names[] = {"aurora-pretrained", "aurora-sma
 
 AURDEF const char *const *aur_aurora_preset_names(void) { return aur__preset_names; }
 
-/* AuroraWave models each angle as sin and cos, and each wave variable with a
-   density channel: its surf_vars keyword lists the data's names, expanded here. */
+/* AuroraWave's angle variables (modelled as sin and cos) and the variables with
+   a density channel (aurora/model/aurora.py: AuroraWave.__init__). */
+static const char *const aur__wave_angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
+static const char *const aur__wave_density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
+                                                "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
+#define AUR__COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* 1 if v is one of the n names in l. */
+static int aur__listed(const char *const *l, int n, const char *v)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(l[i], v)) return 1;
+    return 0;
+}
+
+/* AuroraWave's surf_vars keyword lists the data's names: each angle becomes
+   its sin and cos, and each wave variable gets its density channel. */
 static aur_var_list aur__wave_expand(const aur_var_list *in)
 {
-    static const char *const angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
-    static const char *const density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
-                                          "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
     aur_var_list out;
     memset(&out, 0, sizeof out);
     char name[AUR_NAME_LEN + 16];
     for (int i = 0; i < in->n; i++) {
         const char *v = in->name[i];
-        int is_angle = 0, has_density = 0;
-        for (size_t k = 0; k < sizeof angles / sizeof angles[0]; k++) is_angle |= !strcmp(v, angles[k]);
-        for (size_t k = 0; k < sizeof density / sizeof density[0]; k++) has_density |= !strcmp(v, density[k]);
-        if (is_angle) {
+        if (aur__listed(aur__wave_angles, AUR__COUNT(aur__wave_angles), v)) {
             snprintf(name, sizeof name, "%s_sin", v);
             aur__vl_add(&out, name);
             snprintf(name, sizeof name, "%s_cos", v);
@@ -6487,7 +6496,7 @@ static aur_var_list aur__wave_expand(const aur_var_list *in)
         } else {
             aur__vl_add(&out, v);
         }
-        if (has_density) {
+        if (aur__listed(aur__wave_density, AUR__COUNT(aur__wave_density), v)) {
             snprintf(name, sizeof name, "%s_density", v);
             aur__vl_add(&out, name);
         }
@@ -9128,19 +9137,8 @@ static int aur__air_pollution_post(const aur__fwd *F, aur__decoded *d)
 
 /* ---- AuroraWave ---- */
 
-static const char *const aur__wave_angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
-static const char *const aur__wave_density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
-                                                "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
-#define AUR__COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define AUR__DEG2RAD 0.017453292519943295
 #define AUR__RAD2DEG 57.295779513082323
-
-static int aur__listed(const char *const *l, int n, const char *v)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(l[i], v)) return 1;
-    return 0;
-}
 
 /* Sets a surface variable of a working list (replacing it in place, or appending). */
 static int aur__set_var(aur_var_list *names, aur_tensor **xs, const char *v, aur_tensor *x)

@@ -120,19 +120,8 @@ static int aur__air_pollution_post(const aur__fwd *F, aur__decoded *d)
 
 /* ---- AuroraWave ---- */
 
-static const char *const aur__wave_angles[] = {"mwd", "mdww", "mdts", "mwd1", "mwd2"};
-static const char *const aur__wave_density[] = {"swh", "mwd", "mwp", "pp1d", "shww", "mdww", "mpww", "shts", "mdts", "mpts",
-                                                "swh1", "mwd1", "mwp1", "swh2", "mwd2", "mwp2", "wind", "10u_wave", "10v_wave"};
-#define AUR__COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define AUR__DEG2RAD 0.017453292519943295
 #define AUR__RAD2DEG 57.295779513082323
-
-static int aur__listed(const char *const *l, int n, const char *v)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(l[i], v)) return 1;
-    return 0;
-}
 
 /* Sets a surface variable of a working list (replacing it in place, or appending). */
 static int aur__set_var(aur_var_list *names, aur_tensor **xs, const char *v, aur_tensor *x)
