@@ -52,7 +52,13 @@
 
    Memory: parameters, gradients and optimiser state live in one slab each.
    Activations live in the tape's arena, which aur_tape_reset() recycles
-   without calling malloc again once the first step has sized it. */
+   without calling malloc again once the first step has sized it.
+
+   THREADS: the library has no hidden state but the error message (one per
+   thread) and, in a CUDA build, the GPU allocation counters and the cuBLAS
+   handle (both locked). Separate models, tapes and optimisers may be used
+   from separate threads at once; one model, tape or optimiser is used by one
+   thread at a time (a model caches index tables on first use). */
 
 #ifndef AUR__AURORA_H
 #define AUR__AURORA_H
