@@ -562,8 +562,8 @@ typedef struct aur_aurora_config {
 AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg);
 /* The list of preset names, NULL-terminated. */
 AURDEF const char *const *aur_aurora_preset_names(void);
-/* Applies constructor keywords from a JSON object (as the fixtures' model.kwargs)
-   on top of cfg; an unknown key or a bad value is an error naming it. */
+/* Applies constructor keywords from a JSON object (the reference's Aurora(...)
+   keyword arguments, e.g. {"embed_dim": 256, "use_lora": false}) on top of cfg; an unknown key or a bad value is an error naming it. */
 AURDEF int aur_aurora_config_json(const struct cJSON *kwargs, aur_aurora_config *cfg);
 
 /* Declares the parameter table of a configuration into an empty model,
@@ -641,7 +641,7 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
-/* The fine-tuning loss of the fixtures: the mean over variables (surface,
+/* The fine-tuning loss (the one the golden cases were made with): the mean over variables (surface,
    then atmospheric) of the MSE of normalised prediction and target, over
    the cells where both are finite (AuroraWave predicts NaN where there are
    no waves; everywhere else this is the plain MSE). */
@@ -6667,6 +6667,12 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 static int aur__config_check(const aur_aurora_config *c)
 {
     const int D = c->embed_dim;
+    /* the encoder's inputs: surface variables, statics and the dynamic ones; atmospheric ones and their static_ copies */
+    int n_surf = c->surf_vars.n + c->static_vars.n + (c->dynamic_vars ? 6 : 0);
+    int n_atmos = c->atmos_vars.n + (c->atmos_static_vars ? n_surf - c->surf_vars.n : 0);
+    if (n_surf > AUR_MAX_VARS || n_atmos > AUR_MAX_VARS)
+        return aur__err(AUR_EINVAL, "Aurora: %d surface and %d atmospheric encoder inputs (variables, statics, dynamic ones); at most %d each",
+                        n_surf, n_atmos, AUR_MAX_VARS);
     if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
     int se = 0, sd = 0;
     for (int i = 0; i < c->n_stages; i++) {
@@ -7211,15 +7217,16 @@ typedef struct aur__layout {
     int64_t nwin, n;     /* windows per sample and tokens per window */
 } aur__layout;
 
+/* An Aurora model: its configuration, its table (m) and what it keeps between calls. */
 typedef struct aur__aurora {
     aur_aurora_config cfg;
     aur_model *m;
-    aur__stat *stats;
+    aur__stat *stats;                     /* the normalisation statistics by key ("2t", "z_500") */
     int n_stats, cap_stats;
-    aur__layout *layouts;
-    aur_probe_fn probe;
+    aur__layout *layouts;                 /* the backbone's index tables, made per grid on first use */
+    aur_probe_fn probe;                   /* test hook: sees named intermediates */
     void *probe_ctx;
-    float *pos_override, *scale_override;
+    float *pos_override, *scale_override; /* injected patch encodings (override_L x D each), or NULL */
     int64_t override_L;
 } aur__aurora;
 
@@ -8176,8 +8183,8 @@ static int aur__lora_set(const aur_aurora_config *c, int step)
 static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
 {
     const aur_aurora_config *c = &A->cfg;
-    if (c->drop_rate > 0 && t->training && t->grad_on)
-        return aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented"),
+    if (c->drop_rate > 0 && t->training) /* (aur_tape_set_training(t, 0) evaluates with it) */
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training mode needs attention-weight dropout, not implemented"),
                (aur__fwd *)NULL;
     aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
     aur_batch *w = (aur_batch *)aur_tape_alloc(t, sizeof *w);
@@ -8275,7 +8282,8 @@ static int aur__lead_time_encoding(aur__fwd *F)
     F->lead_enc = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)F->B * (size_t)F->D);
     if (!F->lead_enc) return AUR_ENOMEM;
     double hours = (double)(float)(F->c->timestep_seconds / 3600.0);
-    if (aur__fourier(&hours, 1, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
+    /* fourier.py: lead_time_expansion, from a minute to three weeks */
+    if (aur__fourier(&hours, 1, 1.0 / 60, 24 * 7 * 3, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
     for (int i = 1; i < F->B; i++) memcpy(F->lead_enc + (int64_t)i * F->D, F->lead_enc, sizeof(float) * (size_t)F->D);
     return 0;
 }
@@ -8395,11 +8403,12 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
     return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
 }
 
-/* Linear -> GELU -> Linear (-> dropout): the MLPs of the Perceivers, the surface path and the Swin blocks. */
-static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2)
+/* Linear -> GELU -> Linear -> dropout: perceiver.py: MLP (the Perceivers' and the surface level's);
+   the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
+static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
-    h = aur_dropout(F->t, h, F->c->drop_rate);
+    if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
 }
 
@@ -8450,7 +8459,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
         snprintf(p2, sizeof p2, "%s.layers.%d.1.net.2", prefix, k);
-        aur_tensor *h = aur__mlp(F, Q, p, p2);
+        aur_tensor *h = aur__mlp(F, Q, p, p2, 0);
         snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
         Q = aur_add(t, aur__ln(F, h, p, eps), Q);
     }
@@ -8458,8 +8467,9 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
 }
 
 /* ==== Aurora: Perceiver3DEncoder (aurora/model/encoder.py) ====
-   Every variable's (T, P, P) patches become a D-wide token through its own
-   kernel (LevelPatchEmbed). The surface level keeps its tokens; the C
+   Each patch becomes one D-wide token per level: the (T, P, P) values of
+   every variable, each through its own kernel, summed (LevelPatchEmbed).
+   The surface level keeps its tokens; the C
    pressure levels, tagged with their levels' encodings, are aggregated into
    Ld - 1 latent levels by a PerceiverResampler per patch. Position, scale,
    lead-time and absolute-time encodings are added: -> (B, Ld L, D). */
@@ -8486,7 +8496,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
-    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2"), "encoder.surf_norm", 1e-5));
+    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
     aur_tensor *xa;
@@ -8555,7 +8565,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
     for (int i = 0; i < b->surf_names.n; i++) sx[V++] = F->enc_surf[i];
     for (int i = 0; i < b->static_names.n; i++) {
         sx[V++] = aur_expand(t, F->statics[i], aur_shape4(F->B, F->T, F->H, F->W));
-        aur__vl_add(snames, b->static_names.name[i]);
+        if (aur__vl_add(snames, b->static_names.name[i])) return AUR_EINVAL;
     }
     for (int k = 0; F->c->dynamic_vars && k < 6; k++) {
         aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape4(F->B, F->T, F->H, F->W));
@@ -8566,7 +8576,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
             for (int64_t i = 0; i < (int64_t)F->T * F->H * F->W; i++) aur__wr(x)[bi * (int64_t)F->T * F->H * F->W + i] = (aur_real)(float)v;
         }
         sx[V++] = aur__on(t, x, F->A->m->device);
-        aur__vl_add(snames, aur__dynamic_names[k]);
+        if (aur__vl_add(snames, aur__dynamic_names[k])) return AUR_EINVAL;
     }
     V = 0;
     *anames = b->atmos_names;
@@ -8574,7 +8584,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
     int z = aur__vl_find(&b->atmos_names, "z");
     for (int i = b->surf_names.n; F->c->atmos_static_vars && i < snames->n; i++) {
         snprintf(name, sizeof name, "static_%s", snames->name[i]);
-        aur__vl_add(anames, name);
+        if (aur__vl_add(anames, name)) return AUR_EINVAL;
         aur_tensor *s = aur_reshape(t, sx[i], aur_shape5(F->B, F->T, 1, F->H, F->W));
         ax[V] = aur_expand(t, s, aur_shape5(F->B, F->T, F->C, F->H, F->W));
         /* the reference's simulate_indexing_bug: static_z takes the slice of atmospheric z */
@@ -8882,9 +8892,10 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
+    char fc2[160];
     snprintf(p, sizeof p, "%s.mlp.fc1", k->prefix);
-    snprintf(lora, sizeof lora, "%s.mlp.fc2", k->prefix);
-    aur_tensor *h = aur__mlp(F, x, p, lora);
+    snprintf(fc2, sizeof fc2, "%s.mlp.fc2", k->prefix);
+    aur_tensor *h = aur__mlp(F, x, p, fc2, 1);
     snprintf(p, sizeof p, "%s.norm2.ln_modulation.1", k->prefix);
     return aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, h, c, p, d), k->drop_path));
 }
@@ -9325,6 +9336,14 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
     return aur_mean_all(t, aur_concat(t, terms, n, 0));
 }
 
+/* A variable's next history (B, T, ...): its last T - 1 steps, then the prediction (B, 1, ...). */
+static aur_tensor *aur__shift_history(aur_tape *t, aur_tensor *cur, aur_tensor *pred, int T)
+{
+    if (T == 1) return pred;
+    aur_tensor *parts[2] = {aur_slice(t, aur__on(t, cur, pred->device), 1, 1, T - 1), pred};
+    return aur_concat(t, parts, 2, 1);
+}
+
 /* The next step's input, as aurora/rollout.py: rollout builds it: the history
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
@@ -9333,14 +9352,10 @@ static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_b
     if (!nx) return NULL;
     int ok = 1;
     for (int i = 0; i < pred->surf_names.n && ok; i++) {
-        aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
-        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->surf[i]};
-        ok = (nx->surf[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->surf[i]) != NULL;
+        ok = (nx->surf[i] = aur__shift_history(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i], cur->T)) != NULL;
     }
     for (int i = 0; i < pred->atmos_names.n && ok; i++) {
-        aur_tensor *kept = aur__on(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i]->device);
-        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->atmos[i]};
-        ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
+        ok = (nx->atmos[i] = aur__shift_history(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i], cur->T)) != NULL;
     }
     for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
     return ok ? nx : NULL;

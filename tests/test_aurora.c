@@ -245,6 +245,22 @@ static void test_forward_errors(void)
     aur_batch_free(p);
     aur_batch_free(b);
     aur_model_free(m2);
+    /* dropout in training mode would need the attention weights' dropout too: refused, with or without gradients */
+    aur_aurora_config c3 = c;
+    c3.drop_rate = 0.1;
+    aur_model *m3 = aur_aurora_create(&c3, AUR_CPU, 1);
+    b = tiny_batch(m3, 17, 24, 2);
+    aur_tape_reset(t);
+    aur_tape_set_grad(t, 0);
+    AUR_CHECK(!aur_aurora_forward(m3, t, b) && strstr(aur_last_error(), "drop_rate"), "drop_rate in training mode: %s", aur_last_error());
+    aur_tape_set_training(t, 0);
+    AUR_CHECK(aur_aurora_forward(m3, t, b) != NULL, "drop_rate when evaluating: %s", aur_last_error());
+    aur_batch_free(b);
+    aur_model_free(m3);
+    /* more encoder inputs than a variable list holds: refused when the model is made */
+    aur_aurora_config c4 = c;
+    for (int i = c4.surf_vars.n; i < AUR_MAX_VARS - 2; i++) snprintf(c4.surf_vars.name[c4.surf_vars.n++], AUR_NAME_LEN, "v%d", i);
+    AUR_CHECK(!aur_aurora_create(&c4, AUR_CPU, 1) && strstr(aur_last_error(), "encoder inputs"), "too many inputs: %s", aur_last_error());
     aur_tape_free(t);
     aur_model_free(m);
 }

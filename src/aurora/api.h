@@ -57,8 +57,8 @@ typedef struct aur_aurora_config {
 AURDEF int aur_aurora_preset(const char *name, aur_aurora_config *cfg);
 /* The list of preset names, NULL-terminated. */
 AURDEF const char *const *aur_aurora_preset_names(void);
-/* Applies constructor keywords from a JSON object (as the fixtures' model.kwargs)
-   on top of cfg; an unknown key or a bad value is an error naming it. */
+/* Applies constructor keywords from a JSON object (the reference's Aurora(...)
+   keyword arguments, e.g. {"embed_dim": 256, "use_lora": false}) on top of cfg; an unknown key or a bad value is an error naming it. */
 AURDEF int aur_aurora_config_json(const struct cJSON *kwargs, aur_aurora_config *cfg);
 
 /* Declares the parameter table of a configuration into an empty model,
@@ -136,7 +136,7 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
-/* The fine-tuning loss of the fixtures: the mean over variables (surface,
+/* The fine-tuning loss (the one the golden cases were made with): the mean over variables (surface,
    then atmospheric) of the MSE of normalised prediction and target, over
    the cells where both are finite (AuroraWave predicts NaN where there are
    no waves; everywhere else this is the plain MSE). */

@@ -188,9 +188,10 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
+    char fc2[160];
     snprintf(p, sizeof p, "%s.mlp.fc1", k->prefix);
-    snprintf(lora, sizeof lora, "%s.mlp.fc2", k->prefix);
-    aur_tensor *h = aur__mlp(F, x, p, lora);
+    snprintf(fc2, sizeof fc2, "%s.mlp.fc2", k->prefix);
+    aur_tensor *h = aur__mlp(F, x, p, fc2, 1);
     snprintf(p, sizeof p, "%s.norm2.ln_modulation.1", k->prefix);
     return aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, h, c, p, d), k->drop_path));
 }

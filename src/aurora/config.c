@@ -294,6 +294,12 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 static int aur__config_check(const aur_aurora_config *c)
 {
     const int D = c->embed_dim;
+    /* the encoder's inputs: surface variables, statics and the dynamic ones; atmospheric ones and their static_ copies */
+    int n_surf = c->surf_vars.n + c->static_vars.n + (c->dynamic_vars ? 6 : 0);
+    int n_atmos = c->atmos_vars.n + (c->atmos_static_vars ? n_surf - c->surf_vars.n : 0);
+    if (n_surf > AUR_MAX_VARS || n_atmos > AUR_MAX_VARS)
+        return aur__err(AUR_EINVAL, "Aurora: %d surface and %d atmospheric encoder inputs (variables, statics, dynamic ones); at most %d each",
+                        n_surf, n_atmos, AUR_MAX_VARS);
     if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
     int se = 0, sd = 0;
     for (int i = 0; i < c->n_stages; i++) {

@@ -3,8 +3,9 @@
 #include "api.h"
 
 /* ==== Aurora: Perceiver3DEncoder (aurora/model/encoder.py) ====
-   Every variable's (T, P, P) patches become a D-wide token through its own
-   kernel (LevelPatchEmbed). The surface level keeps its tokens; the C
+   Each patch becomes one D-wide token per level: the (T, P, P) values of
+   every variable, each through its own kernel, summed (LevelPatchEmbed).
+   The surface level keeps its tokens; the C
    pressure levels, tagged with their levels' encodings, are aggregated into
    Ld - 1 latent levels by a PerceiverResampler per patch. Position, scale,
    lead-time and absolute-time encodings are added: -> (B, Ld L, D). */
@@ -31,7 +32,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
-    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2"), "encoder.surf_norm", 1e-5));
+    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
     aur_tensor *xa;
@@ -100,7 +101,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
     for (int i = 0; i < b->surf_names.n; i++) sx[V++] = F->enc_surf[i];
     for (int i = 0; i < b->static_names.n; i++) {
         sx[V++] = aur_expand(t, F->statics[i], aur_shape4(F->B, F->T, F->H, F->W));
-        aur__vl_add(snames, b->static_names.name[i]);
+        if (aur__vl_add(snames, b->static_names.name[i])) return AUR_EINVAL;
     }
     for (int k = 0; F->c->dynamic_vars && k < 6; k++) {
         aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape4(F->B, F->T, F->H, F->W));
@@ -111,7 +112,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
             for (int64_t i = 0; i < (int64_t)F->T * F->H * F->W; i++) aur__wr(x)[bi * (int64_t)F->T * F->H * F->W + i] = (aur_real)(float)v;
         }
         sx[V++] = aur__on(t, x, F->A->m->device);
-        aur__vl_add(snames, aur__dynamic_names[k]);
+        if (aur__vl_add(snames, aur__dynamic_names[k])) return AUR_EINVAL;
     }
     V = 0;
     *anames = b->atmos_names;
@@ -119,7 +120,7 @@ static int aur__encoder_inputs(const aur__fwd *F, aur_tensor **sx, aur_var_list 
     int z = aur__vl_find(&b->atmos_names, "z");
     for (int i = b->surf_names.n; F->c->atmos_static_vars && i < snames->n; i++) {
         snprintf(name, sizeof name, "static_%s", snames->name[i]);
-        aur__vl_add(anames, name);
+        if (aur__vl_add(anames, name)) return AUR_EINVAL;
         aur_tensor *s = aur_reshape(t, sx[i], aur_shape5(F->B, F->T, 1, F->H, F->W));
         ax[V] = aur_expand(t, s, aur_shape5(F->B, F->T, F->C, F->H, F->W));
         /* the reference's simulate_indexing_bug: static_z takes the slice of atmospheric z */

@@ -92,8 +92,8 @@ static int aur__lora_set(const aur_aurora_config *c, int step)
 static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
 {
     const aur_aurora_config *c = &A->cfg;
-    if (c->drop_rate > 0 && t->training && t->grad_on)
-        return aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training needs attention-weight dropout, not implemented"),
+    if (c->drop_rate > 0 && t->training) /* (aur_tape_set_training(t, 0) evaluates with it) */
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: drop_rate > 0 in training mode needs attention-weight dropout, not implemented"),
                (aur__fwd *)NULL;
     aur__fwd *F = (aur__fwd *)aur_tape_alloc(t, sizeof *F);
     aur_batch *w = (aur_batch *)aur_tape_alloc(t, sizeof *w);
@@ -191,7 +191,8 @@ static int aur__lead_time_encoding(aur__fwd *F)
     F->lead_enc = (float *)aur_tape_alloc(F->t, sizeof(float) * (size_t)F->B * (size_t)F->D);
     if (!F->lead_enc) return AUR_ENOMEM;
     double hours = (double)(float)(F->c->timestep_seconds / 3600.0);
-    if (aur__fourier(&hours, 1, 1.0 / 60, 504, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
+    /* fourier.py: lead_time_expansion, from a minute to three weeks */
+    if (aur__fourier(&hours, 1, 1.0 / 60, 24 * 7 * 3, F->D, 1, F->lead_enc, "lead time")) return AUR_EINVAL;
     for (int i = 1; i < F->B; i++) memcpy(F->lead_enc + (int64_t)i * F->D, F->lead_enc, sizeof(float) * (size_t)F->D);
     return 0;
 }

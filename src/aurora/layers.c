@@ -38,11 +38,12 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
     return w && b ? aur_layernorm(F->t, x, w, b, eps) : NULL;
 }
 
-/* Linear -> GELU -> Linear (-> dropout): the MLPs of the Perceivers, the surface path and the Swin blocks. */
-static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2)
+/* Linear -> GELU -> Linear -> dropout: perceiver.py: MLP (the Perceivers' and the surface level's);
+   the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
+static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
-    h = aur_dropout(F->t, h, F->c->drop_rate);
+    if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
 }
 
@@ -93,7 +94,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
         snprintf(p2, sizeof p2, "%s.layers.%d.1.net.2", prefix, k);
-        aur_tensor *h = aur__mlp(F, Q, p, p2);
+        aur_tensor *h = aur__mlp(F, Q, p, p2, 0);
         snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
         Q = aur_add(t, aur__ln(F, h, p, eps), Q);
     }

@@ -19,15 +19,16 @@ typedef struct aur__layout {
     int64_t nwin, n;     /* windows per sample and tokens per window */
 } aur__layout;
 
+/* An Aurora model: its configuration, its table (m) and what it keeps between calls. */
 typedef struct aur__aurora {
     aur_aurora_config cfg;
     aur_model *m;
-    aur__stat *stats;
+    aur__stat *stats;                     /* the normalisation statistics by key ("2t", "z_500") */
     int n_stats, cap_stats;
-    aur__layout *layouts;
-    aur_probe_fn probe;
+    aur__layout *layouts;                 /* the backbone's index tables, made per grid on first use */
+    aur_probe_fn probe;                   /* test hook: sees named intermediates */
     void *probe_ctx;
-    float *pos_override, *scale_override;
+    float *pos_override, *scale_override; /* injected patch encodings (override_L x D each), or NULL */
     int64_t override_L;
 } aur__aurora;
 

@@ -33,6 +33,14 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
     return aur_mean_all(t, aur_concat(t, terms, n, 0));
 }
 
+/* A variable's next history (B, T, ...): its last T - 1 steps, then the prediction (B, 1, ...). */
+static aur_tensor *aur__shift_history(aur_tape *t, aur_tensor *cur, aur_tensor *pred, int T)
+{
+    if (T == 1) return pred;
+    aur_tensor *parts[2] = {aur_slice(t, aur__on(t, cur, pred->device), 1, 1, T - 1), pred};
+    return aur_concat(t, parts, 2, 1);
+}
+
 /* The next step's input, as aurora/rollout.py: rollout builds it: the history
    shifted by one, with the prediction appended. */
 static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_batch *pred)
@@ -41,14 +49,10 @@ static aur_batch *aur__next_input(aur_tape *t, const aur_batch *cur, const aur_b
     if (!nx) return NULL;
     int ok = 1;
     for (int i = 0; i < pred->surf_names.n && ok; i++) {
-        aur_tensor *kept = aur__on(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i]->device);
-        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->surf[i]};
-        ok = (nx->surf[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->surf[i]) != NULL;
+        ok = (nx->surf[i] = aur__shift_history(t, aur_batch_surf(cur, pred->surf_names.name[i]), pred->surf[i], cur->T)) != NULL;
     }
     for (int i = 0; i < pred->atmos_names.n && ok; i++) {
-        aur_tensor *kept = aur__on(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i]->device);
-        aur_tensor *parts[2] = {aur_slice(t, kept, 1, 1, cur->T - 1), pred->atmos[i]};
-        ok = (nx->atmos[i] = cur->T > 1 ? aur_concat(t, parts, 2, 1) : pred->atmos[i]) != NULL;
+        ok = (nx->atmos[i] = aur__shift_history(t, aur_batch_atmos(cur, pred->atmos_names.name[i]), pred->atmos[i], cur->T)) != NULL;
     }
     for (int i = 0; i < pred->static_names.n; i++) nx->statics[i] = pred->statics[i];
     return ok ? nx : NULL;
