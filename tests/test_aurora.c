@@ -363,6 +363,49 @@ static void test_checkpoint_adaptation(void)
     aur_model_free(m);
 }
 
+/* ---- activation checkpointing under autocast ---- */
+
+/* The gradients of one step's loss, flattened (owned: free). */
+static aur_real *step_grads(aur_aurora_config c, int64_t *n)
+{
+    aur_model *m = aur_aurora_create(&c, AUR_CPU, 3);
+    aur_tape *t = aur_tape_create();
+    aur_batch *b = tiny_batch(m, 17, 24, 2), *target = tiny_batch(m, 16, 24, 1);
+    aur_batch *p = aur_aurora_forward(m, t, b);
+    int rc = !p || aur_backward(t, aur_aurora_loss(m, t, p, target));
+    AUR_CHECK(!rc, "a step runs: %s", rc ? aur_last_error() : "");
+    *n = aur_model_numel(m, 0);
+    aur_real *g = (aur_real *)calloc((size_t)*n, sizeof(aur_real));
+    int64_t k = 0;
+    for (int i = 0; i < aur_model_count(m); i++) {
+        aur_tensor *q = aur_model_at(m, i);
+        if (!q->is_buffer && q->grad) memcpy(g + k, q->grad, sizeof(aur_real) * (size_t)q->numel);
+        k += q->is_buffer ? 0 : q->numel;
+    }
+    aur_batch_free(b);
+    aur_batch_free(target);
+    aur_tape_free(t);
+    aur_model_free(m);
+    return g;
+}
+
+/* Checkpointed blocks recompute with the autocast of their forward (the backbone turns it on only around itself). */
+static void test_checkpoint_autocast(void)
+{
+    aur_aurora_config c = tiny_config();
+    c.autocast = 1;
+    int64_t n1, n2;
+    aur_real *plain = step_grads(c, &n1);
+    c.checkpoint_blocks = 1;
+    aur_real *ckpt = step_grads(c, &n2);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n1 && n1 == n2; i++) differ += plain[i] != ckpt[i];
+    AUR_CHECK(n1 == n2 && differ == 0, "autocast: checkpointed gradients equal the plain ones bit for bit (%lld of %lld differ)",
+              (long long)differ, (long long)n1);
+    free(plain);
+    free(ckpt);
+}
+
 /* ---- calls from several threads ---- */
 
 /* Presets from four threads at once give the lists one thread gets (the
@@ -405,6 +448,7 @@ int main(void)
     test_forward_errors();
     test_rollout();
     test_checkpoint_adaptation();
+    test_checkpoint_autocast();
     test_threads();
     aur_test_tmpdir_end();
     return aur_test_summary();

@@ -21,12 +21,13 @@ struct aur__node {
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
+typedef struct aur__object {
+    void *p;
+    size_t size;
+} aur__object;
 typedef struct aur__objects {
-    void **block;
-    size_t *size;
-    int n, cap, used; /* blocks allocated, their capacity, handed out this step */
-    void **retired;   /* blocks replaced by larger ones (a caller may still hold them) */
-    int n_retired, cap_retired;
+    aur__object *slot;
+    int n, cap, used; /* slots with a block, the array's capacity, slots handed out this step */
 } aur__objects;
 
 struct aur_tape {
@@ -46,45 +47,35 @@ struct aur_tape {
 
 static void aur__objects_free(aur__objects *o)
 {
-    for (int i = 0; i < o->n; i++) AUR_FREE(o->block[i]);
-    for (int i = 0; i < o->n_retired; i++) AUR_FREE(o->retired[i]);
-    AUR_FREE(o->block);
-    AUR_FREE(o->size);
-    AUR_FREE(o->retired);
+    for (int i = 0; i < o->n; i++) AUR_FREE(o->slot[i].p);
+    AUR_FREE(o->slot);
 }
 
 /* A zeroed struct of a step's result that the caller holds a pointer to
-   (Aurora's prediction batches). The step's k-th request gets the k-th
-   block, and blocks survive aur_tape_reset: a caller may look at the struct
-   after the reset (its free function then does nothing), and a step like the
-   last one allocates nothing. A block is never moved or freed before the
-   tape: one too small for a request is retired, not reallocated. */
+   (Aurora's prediction batches), valid until the next aur_tape_reset, which
+   hands the same block to the next step's k-th request: a step like the last
+   one allocates nothing. No block is freed before the tape, so a free
+   function may look at the struct at any time before aur_tape_free (a block
+   too small for a request becomes a spare slot rather than being freed). */
 static void *aur__tape_object(aur_tape *t, size_t bytes)
 {
     aur__objects *o = &t->objects;
+    if (aur__grow((void **)&o->slot, &o->cap, o->n + 2, sizeof *o->slot)) return NULL;
     if (o->used == o->n) {
-        int cap = o->cap;
-        if (aur__grow((void **)&o->block, &cap, o->n + 1, sizeof(void *)) ||
-            aur__grow((void **)&o->size, &o->cap, o->n + 1, sizeof(size_t)))
-            return NULL;
-        o->block[o->n] = NULL;
-        o->size[o->n++] = 0;
+        o->slot[o->n].p = NULL;
+        o->slot[o->n++].size = 0;
     }
-    int k = o->used;
-    if (o->size[k] < bytes) {
+    aur__object *s = &o->slot[o->used];
+    if (s->size < bytes) {
         void *p = aur__malloc(bytes, "a result struct on the tape");
         if (!p) return NULL;
-        if (o->block[k] && aur__grow((void **)&o->retired, &o->cap_retired, o->n_retired + 1, sizeof(void *))) {
-            AUR_FREE(p);
-            return NULL;
-        }
-        if (o->block[k]) o->retired[o->n_retired++] = o->block[k];
-        o->block[k] = p;
-        o->size[k] = bytes;
+        if (s->p) o->slot[o->n++] = *s;
+        s->p = p;
+        s->size = bytes;
     }
     o->used++;
-    memset(o->block[k], 0, bytes);
-    return o->block[k];
+    memset(s->p, 0, bytes);
+    return s->p;
 }
 
 AURDEF aur_tape *aur_tape_create(void)
@@ -315,11 +306,13 @@ static int aur__add_grad(aur_real *dst, const aur_real *src, int64_t n, aur_devi
 static int aur__checkpoint_back(aur_tape *t, aur__node *n)
 {
     uint64_t saved_offset = t->rng_offset;
-    int from = t->n_nodes, rc = 0;
+    int from = t->n_nodes, rc = 0, modes[3] = {t->training, t->autocast, t->fused_attention};
     aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
     t->ar = t->scratch;
     t->in_segment = 1;
     t->rng_offset = (uint64_t)n->iarg[0];
+    /* recompute as the forward ran: the same dropout, autocast and attention path */
+    t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
@@ -339,6 +332,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     t->ar = t->main;
     t->in_segment = 0;
     t->rng_offset = saved_offset;
+    t->training = modes[0], t->autocast = modes[1], t->fused_attention = modes[2];
     aur__arena_release(&t->scratch[0], mk[0]);
     aur__arena_release(&t->scratch[1], mk[1]);
     return rc;
@@ -374,5 +368,6 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     n->fn = fn;
     n->ctx = ctx;
     n->iarg[0] = (int64_t)offset;
+    n->iarg[1] = t->training, n->iarg[2] = t->autocast, n->iarg[3] = t->fused_attention;
     return y;
 }
