@@ -91,9 +91,10 @@ AURDEF void aur_level_to_str(double level, char *buf, size_t size);
    Physical units. The order of the variables is the order of the model's
    inputs and outputs. A loaded or created batch owns its tensors, and
    aur_batch_free frees them with it. A prediction belongs to the tape that
-   made it: its tensors and coordinates live until aur_tape_reset, its
-   struct until aur_tape_free; aur_batch_free on it does nothing (so a step
-   allocates nothing once the first has run). */
+   made it and lives until aur_tape_reset (the next step reuses it, so a
+   step allocates nothing once the first has run); aur_batch_free on it does
+   nothing, and may be called before or after the reset, but not after
+   aur_tape_free. */
 typedef struct aur_batch {
     int B, T, C, H, W;
     aur_var_list surf_names, static_names, atmos_names;

@@ -48,11 +48,10 @@ static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, in
     b->B = B, b->T = T, b->C = C, b->H = H, b->W = W;
     b->lat_2d = lat_2d;
     b->lon_2d = lon_2d;
-    b->lat = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lat_2d ? H * W : H));
-    b->lon = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lon_2d ? H * W : W));
-    b->time = (double *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(double) * (size_t)B);
-    if (!b->lat || !b->lon || !b->time) return aur__err(AUR_ENOMEM, "out of memory for a batch on the tape"), (aur_batch *)NULL;
-    return b;
+    b->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(lat_2d ? H * W : H));
+    b->lon = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(lon_2d ? H * W : W));
+    b->time = (double *)aur_tape_alloc(t, sizeof(double) * (size_t)B);
+    return b->lat && b->lon && b->time ? b : NULL;
 }
 
 /* A batch on the tape with src's metadata: its grid's first H rows, times,

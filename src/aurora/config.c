@@ -325,6 +325,8 @@ static int aur__config_check(const aur_aurora_config *c)
         return aur__err(AUR_EINVAL, "Aurora: mlp ratios, perceiver_ln_eps and timestep must be positive");
     if (!(c->drop_path >= 0 && c->drop_path < 1 && c->drop_rate >= 0 && c->drop_rate < 1))
         return aur__err(AUR_EINVAL, "Aurora: drop_path and drop_rate must be in [0, 1)");
+    if (c->wave && c->positive_surf_vars.n) /* its pre-encoder hook changes the batch itself, which a clamped copy would hide */
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: AuroraWave with positive_surf_vars cannot run in the reference either");
     if (c->atmos_static_vars && !c->dynamic_vars)
         return aur__err(AUR_EUNSUPPORTED, "Aurora: atmos_static_vars without dynamic_vars cannot run in the reference either");
     return 0;

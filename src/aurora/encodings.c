@@ -66,7 +66,10 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
     float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
-    if (!mlat || !tmp) return AUR_ENOMEM;
+    if (!mlat || !tmp) {
+        aur__arena_release(&t->ar[AUR_CPU], mk);
+        return AUR_ENOMEM;
+    }
     double *mlon = mlat + h * w, *root = mlon + h * w;
     int rc = 0;
     for (int64_t pi = 0; pi < h && !rc; pi++)

@@ -228,7 +228,8 @@ static int aur__wave_pre_encoder(aur__fwd *F)
             aur__drop_var(&w->surf_names, F->surf, v);
         }
     }
-    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf") || aur__clamp_positive_inputs(F) ? AUR_EINVAL : 0;
+    for (int i = 0; i < w->surf_names.n; i++) F->enc_surf[i] = F->surf[i]; /* no positive variables (the config check) */
+    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf");
 }
 
 /* _post_decoder_hook, on normalised predictions: angles from sin and cos; NaN
