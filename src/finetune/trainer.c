@@ -113,18 +113,20 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
 }
 
 /* Rounds the trainable weights to BF16: what a pure-BF16 run stores. */
-static void aur__round_params_bf16(aur_model *m)
+static int aur__round_params_bf16(aur_model *m)
 {
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
         if (!p->requires_grad) continue;
         if (p->device == AUR_CUDA) {
-            AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
+            int rc = AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
+            if (rc) return rc;
             continue;
         }
         aur_real *v = aur_tensor_f32(p);
         for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
     }
+    return 0;
 }
 
 /* Group norms: group 0 ("rest") is what the named groups leave of the total. */
@@ -169,7 +171,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     if (!si.skipped && tr->clip > 0) rc = aur_clip_grad_norm(tr->m, tr->clip, NULL);
     if (!si.skipped && !rc) rc = aur_optim_step(tr->o);
     if (rc) return rc;
-    if (!si.skipped && tr->pure_bf16) aur__round_params_bf16(tr->m);
+    if (!si.skipped && tr->pure_bf16 && (rc = aur__round_params_bf16(tr->m))) return rc;
     tr->step++;
     si.step = tr->step;
     si.seconds = aur__wall() - t0;
@@ -352,10 +354,10 @@ static char *aur__trainer_state(const aur_trainer *tr)
 static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
 {
     int n = cJSON_GetArraySize(a);
-    if (!cJSON_IsArray(a) || n % t->cols) return -1;
+    if (!cJSON_IsArray(a) || n % t->cols) return aur__err(AUR_EFORMAT, "%s: a history is not a list of rows of %d numbers", path, t->cols);
     t->rows = 0;
-    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
-    if (aur__json_nums(a, path, t->v, n, n, &n)) return -1;
+    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return AUR_ENOMEM;
+    if (aur__json_nums(a, path, t->v, n, n, &n)) return AUR_EFORMAT;
     t->rows = n / t->cols;
     return 0;
 }
@@ -370,14 +372,16 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
     if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
     if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
-    if (!rc) rc = step >= 0 && ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1 ? 0 : -1;
+    int mismatch = !rc && !(ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1);
+    if (mismatch) rc = AUR_EFORMAT;
     for (int g = 0; !rc && g <= tr->n_groups; g++)
         rc = aur__json_nums(cJSON_GetArrayItem(hist, g), path, tr->alarm.hist[g], tr->alarm.window, tr->alarm.window, &n);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
     cJSON_Delete(s);
-    return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
+    if (mismatch) return aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ)", path);
+    return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
 static void aur__remove_checkpoint(const char *dir)

@@ -136,8 +136,10 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
         for (int i = 0; !rc && zero && i < aur_model_count(tr->m); i++) {
             const char *name = aur_model_at(tr->m, i)->name;
-            if (aur_name_matches(tr->new_params, name) && aur_name_matches("encoder.*_token_embeds.weights.*", name))
-                rc = aur_model_fill(tr->m, name, 0) < 0 ? AUR_EINVAL : 0;
+            if (aur_name_matches(tr->new_params, name) && aur_name_matches("encoder.*_token_embeds.weights.*", name)) {
+                int hits = aur_model_fill(tr->m, name, 0);
+                rc = hits < 0 ? hits : 0;
+            }
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
