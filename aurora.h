@@ -596,9 +596,10 @@ AURDEF void aur_level_to_str(double level, char *buf, size_t size);
    Physical units. The order of the variables is the order of the model's
    inputs and outputs. A loaded or created batch owns its tensors, and
    aur_batch_free frees them with it. A prediction belongs to the tape that
-   made it: its tensors and coordinates live until aur_tape_reset, its
-   struct until aur_tape_free; aur_batch_free on it does nothing (so a step
-   allocates nothing once the first has run). */
+   made it and lives until aur_tape_reset (the next step reuses it, so a
+   step allocates nothing once the first has run); aur_batch_free on it does
+   nothing, and may be called before or after the reset, but not after
+   aur_tape_free. */
 typedef struct aur_batch {
     int B, T, C, H, W;
     aur_var_list surf_names, static_names, atmos_names;
@@ -1557,12 +1558,13 @@ struct aur__node {
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
+typedef struct aur__object {
+    void *p;
+    size_t size;
+} aur__object;
 typedef struct aur__objects {
-    void **block;
-    size_t *size;
-    int n, cap, used; /* blocks allocated, their capacity, handed out this step */
-    void **retired;   /* blocks replaced by larger ones (a caller may still hold them) */
-    int n_retired, cap_retired;
+    aur__object *slot;
+    int n, cap, used; /* slots with a block, the array's capacity, slots handed out this step */
 } aur__objects;
 
 struct aur_tape {
@@ -1582,45 +1584,35 @@ struct aur_tape {
 
 static void aur__objects_free(aur__objects *o)
 {
-    for (int i = 0; i < o->n; i++) AUR_FREE(o->block[i]);
-    for (int i = 0; i < o->n_retired; i++) AUR_FREE(o->retired[i]);
-    AUR_FREE(o->block);
-    AUR_FREE(o->size);
-    AUR_FREE(o->retired);
+    for (int i = 0; i < o->n; i++) AUR_FREE(o->slot[i].p);
+    AUR_FREE(o->slot);
 }
 
 /* A zeroed struct of a step's result that the caller holds a pointer to
-   (Aurora's prediction batches). The step's k-th request gets the k-th
-   block, and blocks survive aur_tape_reset: a caller may look at the struct
-   after the reset (its free function then does nothing), and a step like the
-   last one allocates nothing. A block is never moved or freed before the
-   tape: one too small for a request is retired, not reallocated. */
+   (Aurora's prediction batches), valid until the next aur_tape_reset, which
+   hands the same block to the next step's k-th request: a step like the last
+   one allocates nothing. No block is freed before the tape, so a free
+   function may look at the struct at any time before aur_tape_free (a block
+   too small for a request becomes a spare slot rather than being freed). */
 static void *aur__tape_object(aur_tape *t, size_t bytes)
 {
     aur__objects *o = &t->objects;
+    if (aur__grow((void **)&o->slot, &o->cap, o->n + 2, sizeof *o->slot)) return NULL;
     if (o->used == o->n) {
-        int cap = o->cap;
-        if (aur__grow((void **)&o->block, &cap, o->n + 1, sizeof(void *)) ||
-            aur__grow((void **)&o->size, &o->cap, o->n + 1, sizeof(size_t)))
-            return NULL;
-        o->block[o->n] = NULL;
-        o->size[o->n++] = 0;
+        o->slot[o->n].p = NULL;
+        o->slot[o->n++].size = 0;
     }
-    int k = o->used;
-    if (o->size[k] < bytes) {
+    aur__object *s = &o->slot[o->used];
+    if (s->size < bytes) {
         void *p = aur__malloc(bytes, "a result struct on the tape");
         if (!p) return NULL;
-        if (o->block[k] && aur__grow((void **)&o->retired, &o->cap_retired, o->n_retired + 1, sizeof(void *))) {
-            AUR_FREE(p);
-            return NULL;
-        }
-        if (o->block[k]) o->retired[o->n_retired++] = o->block[k];
-        o->block[k] = p;
-        o->size[k] = bytes;
+        if (s->p) o->slot[o->n++] = *s;
+        s->p = p;
+        s->size = bytes;
     }
     o->used++;
-    memset(o->block[k], 0, bytes);
-    return o->block[k];
+    memset(s->p, 0, bytes);
+    return s->p;
 }
 
 AURDEF aur_tape *aur_tape_create(void)
@@ -1851,11 +1843,13 @@ static int aur__add_grad(aur_real *dst, const aur_real *src, int64_t n, aur_devi
 static int aur__checkpoint_back(aur_tape *t, aur__node *n)
 {
     uint64_t saved_offset = t->rng_offset;
-    int from = t->n_nodes, rc = 0;
+    int from = t->n_nodes, rc = 0, modes[3] = {t->training, t->autocast, t->fused_attention};
     aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
     t->ar = t->scratch;
     t->in_segment = 1;
     t->rng_offset = (uint64_t)n->iarg[0];
+    /* recompute as the forward ran: the same dropout, autocast and attention path */
+    t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
@@ -1875,6 +1869,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     t->ar = t->main;
     t->in_segment = 0;
     t->rng_offset = saved_offset;
+    t->training = modes[0], t->autocast = modes[1], t->fused_attention = modes[2];
     aur__arena_release(&t->scratch[0], mk[0]);
     aur__arena_release(&t->scratch[1], mk[1]);
     return rc;
@@ -1910,6 +1905,7 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     n->fn = fn;
     n->ctx = ctx;
     n->iarg[0] = (int64_t)offset;
+    n->iarg[1] = t->training, n->iarg[2] = t->autocast, n->iarg[3] = t->fused_attention;
     return y;
 }
 
@@ -6698,6 +6694,8 @@ static int aur__config_check(const aur_aurora_config *c)
         return aur__err(AUR_EINVAL, "Aurora: mlp ratios, perceiver_ln_eps and timestep must be positive");
     if (!(c->drop_path >= 0 && c->drop_path < 1 && c->drop_rate >= 0 && c->drop_rate < 1))
         return aur__err(AUR_EINVAL, "Aurora: drop_path and drop_rate must be in [0, 1)");
+    if (c->wave && c->positive_surf_vars.n) /* its pre-encoder hook changes the batch itself, which a clamped copy would hide */
+        return aur__err(AUR_EUNSUPPORTED, "Aurora: AuroraWave with positive_surf_vars cannot run in the reference either");
     if (c->atmos_static_vars && !c->dynamic_vars)
         return aur__err(AUR_EUNSUPPORTED, "Aurora: atmos_static_vars without dynamic_vars cannot run in the reference either");
     return 0;
@@ -7540,7 +7538,10 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
     float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
-    if (!mlat || !tmp) return AUR_ENOMEM;
+    if (!mlat || !tmp) {
+        aur__arena_release(&t->ar[AUR_CPU], mk);
+        return AUR_ENOMEM;
+    }
     double *mlon = mlat + h * w, *root = mlon + h * w;
     int rc = 0;
     for (int64_t pi = 0; pi < h && !rc; pi++)
@@ -7780,11 +7781,10 @@ static aur_batch *aur__batch_on_tape(aur_tape *t, int B, int T, int C, int H, in
     b->B = B, b->T = T, b->C = C, b->H = H, b->W = W;
     b->lat_2d = lat_2d;
     b->lon_2d = lon_2d;
-    b->lat = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lat_2d ? H * W : H));
-    b->lon = (float *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(float) * (size_t)(lon_2d ? H * W : W));
-    b->time = (double *)aur__arena_alloc(&t->main[AUR_CPU], sizeof(double) * (size_t)B);
-    if (!b->lat || !b->lon || !b->time) return aur__err(AUR_ENOMEM, "out of memory for a batch on the tape"), (aur_batch *)NULL;
-    return b;
+    b->lat = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(lat_2d ? H * W : H));
+    b->lon = (float *)aur_tape_alloc(t, sizeof(float) * (size_t)(lon_2d ? H * W : W));
+    b->time = (double *)aur_tape_alloc(t, sizeof(double) * (size_t)B);
+    return b->lat && b->lon && b->time ? b : NULL;
 }
 
 /* A batch on the tape with src's metadata: its grid's first H rows, times,
@@ -9262,7 +9262,8 @@ static int aur__wave_pre_encoder(aur__fwd *F)
             aur__drop_var(&w->surf_names, F->surf, v);
         }
     }
-    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf") || aur__clamp_positive_inputs(F) ? AUR_EINVAL : 0;
+    for (int i = 0; i < w->surf_names.n; i++) F->enc_surf[i] = F->surf[i]; /* no positive variables (the config check) */
+    return aur__check_names(&w->surf_names, &F->c->surf_vars, "surf");
 }
 
 /* _post_decoder_hook, on normalised predictions: angles from sin and cos; NaN
@@ -10671,8 +10672,10 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
         for (int i = 0; !rc && zero && i < aur_model_count(tr->m); i++) {
             const char *name = aur_model_at(tr->m, i)->name;
-            if (aur_name_matches(tr->new_params, name) && aur_name_matches("encoder.*_token_embeds.weights.*", name))
-                rc = aur_model_fill(tr->m, name, 0) < 0 ? AUR_EINVAL : 0;
+            if (aur_name_matches(tr->new_params, name) && aur_name_matches("encoder.*_token_embeds.weights.*", name)) {
+                int hits = aur_model_fill(tr->m, name, 0);
+                rc = hits < 0 ? hits : 0;
+            }
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
@@ -11066,18 +11069,20 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
 }
 
 /* Rounds the trainable weights to BF16: what a pure-BF16 run stores. */
-static void aur__round_params_bf16(aur_model *m)
+static int aur__round_params_bf16(aur_model *m)
 {
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
         if (!p->requires_grad) continue;
         if (p->device == AUR_CUDA) {
-            AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
+            int rc = AUR__GPU(aur__cuda_round, (float *)p->data, (const float *)p->data, 0, p->numel);
+            if (rc) return rc;
             continue;
         }
         aur_real *v = aur_tensor_f32(p);
         for (int64_t k = 0; k < p->numel; k++) v[k] = aur_round_bf16(v[k]);
     }
+    return 0;
 }
 
 /* Group norms: group 0 ("rest") is what the named groups leave of the total. */
@@ -11122,7 +11127,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     if (!si.skipped && tr->clip > 0) rc = aur_clip_grad_norm(tr->m, tr->clip, NULL);
     if (!si.skipped && !rc) rc = aur_optim_step(tr->o);
     if (rc) return rc;
-    if (!si.skipped && tr->pure_bf16) aur__round_params_bf16(tr->m);
+    if (!si.skipped && tr->pure_bf16 && (rc = aur__round_params_bf16(tr->m))) return rc;
     tr->step++;
     si.step = tr->step;
     si.seconds = aur__wall() - t0;
@@ -11305,10 +11310,10 @@ static char *aur__trainer_state(const aur_trainer *tr)
 static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
 {
     int n = cJSON_GetArraySize(a);
-    if (!cJSON_IsArray(a) || n % t->cols) return -1;
+    if (!cJSON_IsArray(a) || n % t->cols) return aur__err(AUR_EFORMAT, "%s: a history is not a list of rows of %d numbers", path, t->cols);
     t->rows = 0;
-    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return -1;
-    if (aur__json_nums(a, path, t->v, n, n, &n)) return -1;
+    if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return AUR_ENOMEM;
+    if (aur__json_nums(a, path, t->v, n, n, &n)) return AUR_EFORMAT;
     t->rows = n / t->cols;
     return 0;
 }
@@ -11323,14 +11328,16 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
     if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
     if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
-    if (!rc) rc = step >= 0 && ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1 ? 0 : -1;
+    int mismatch = !rc && !(ng == tr->n_groups && n == ng + 1 && cJSON_GetArraySize(hist) == ng + 1);
+    if (mismatch) rc = AUR_EFORMAT;
     for (int g = 0; !rc && g <= tr->n_groups; g++)
         rc = aur__json_nums(cJSON_GetArrayItem(hist, g), path, tr->alarm.hist[g], tr->alarm.window, tr->alarm.window, &n);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
     cJSON_Delete(s);
-    return rc ? aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ, or it is damaged)", path) : 0;
+    if (mismatch) return aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ)", path);
+    return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
 static void aur__remove_checkpoint(const char *dir)

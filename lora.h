@@ -159,14 +159,16 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
         else if (!strcmp(k, "r")) rc = aur__json_int(it, W, 1, INT_MAX, &c->r);
         else if (!strcmp(k, "lora_alpha")) rc = aur__json_num(it, W, -HUGE_VAL, HUGE_VAL, &c->lora_alpha);
         else if (!strcmp(k, "lora_dropout")) rc = aur__json_num(it, W, 0, nextafter(1.0, 0.0), &c->lora_dropout); /* [0, 1) */
-        else if (!strcmp(k, "use_rslora")) c->use_rslora = cJSON_IsTrue(it);
+        else if (!strcmp(k, "use_rslora")) rc = aur__json_bool(it, W, &c->use_rslora);
         else if (!strcmp(k, "target_modules")) {
             c->target_regex[0] = 0;
             if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
             else rc = aur__lora_names(it, c->target_modules, &c->n_targets);
         } else if (!strcmp(k, "modules_to_save")) rc = aur__lora_names(it, c->modules_to_save, &c->n_modules_to_save);
-        else if (!strcmp(k, "base_model_name_or_path")) {
-            if (cJSON_IsString(it)) snprintf(c->base_model_name_or_path, sizeof c->base_model_name_or_path, "%s", it->valuestring);
+        else if (!strcmp(k, "base_model_name_or_path")) { /* PEFT writes a name or null */
+            const char *name = NULL;
+            if (!cJSON_IsNull(it)) rc = aur__json_str(it, W, &name);
+            if (name) snprintf(c->base_model_name_or_path, sizeof c->base_model_name_or_path, "%s", name);
         } else if (!strcmp(k, "peft_type")) {
             if (!cJSON_IsString(it) || strcmp(it->valuestring, "LORA"))
                 rc = aur__err(AUR_EUNSUPPORTED, "adapter peft_type '%s': only LORA", cJSON_IsString(it) ? it->valuestring : "?");

@@ -209,11 +209,15 @@ static int aur__surya_key(const cJSON *it, aur_surya_config *c)
         if (c->head == AUR_SURYA_FORECAST || c->head == AUR_SURYA_TOKENS) c->head = ft ? AUR_SURYA_TOKENS : AUR_SURYA_FORECAST;
         return rc;
     }
-    if (!strcmp(k, "checkpoint_layers")) {
+    if (!strcmp(k, "checkpoint_layers")) { /* the reference's list of blocks to checkpoint: here all or none */
+        if (!cJSON_IsNull(it) && !cJSON_IsArray(it)) return aur__json_bad(it, W, k, "a list of block indices or null");
         c->checkpoint_blocks = cJSON_GetArraySize(it) > 0;
         return 0;
     }
-    if (!strcmp(k, "config")) return aur__surya_head_json(aur__sj(aur__json_at(it, "model")), c);
+    if (!strcmp(k, "config")) {
+        if (!cJSON_IsObject(it)) return aur__json_bad(it, W, k, "an object (the downstream config, with its model section)");
+        return aur__surya_head_json(aur__sj(aur__json_at(it, "model")), c);
+    }
     /* init_weights only changes a fresh model's initialisation; dtype is ignored by the reference too */
     if (!strcmp(k, "init_weights") || !strcmp(k, "dtype")) return 0;
     return aur__err(AUR_EINVAL, "Surya keyword '%s' is unknown", k);

@@ -13,8 +13,9 @@
 #   --lines      adds #line directives, so compiler errors and debuggers point
 #                into src/ (make headers LINES=1; never commit these)
 #
-# In each file, an #include "..." of another file in src/ is dropped (it is
-# there for editors; the join puts everything in order); other includes stay.
+# In each file, an #include "..." of another file in src/ at the top of the
+# file is dropped (it is there for editors; the join puts everything in
+# order); other includes, and any below the first other line, stay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0 lines=0
@@ -35,7 +36,7 @@ emit() {
     [ -f "$f" ] || { echo "$manifest: $1: no such file in src/" >&2; exit 1; }
     awk -v path="$f" -v dir="$(dirname "$f")" -v lines=$lines '
         BEGIN { if (lines) printf "#line 1 \"%s\"\n", path }
-        /^[ \t]*#[ \t]*include[ \t]*"[^"]*"/ {
+        !body && /^[ \t]*#[ \t]*include[ \t]*"[^"]*"/ {
             inc = $0; sub(/^[^"]*"/, "", inc); sub(/".*$/, "", inc)
             if ((getline junk < (dir "/" inc)) >= 0) {   # the file exists in src/: drop the line
                 close(dir "/" inc)
@@ -45,7 +46,7 @@ emit() {
             }
         }
         dropped && /^$/ { dropped = 0; if (lines) printf "#line %d \"%s\"\n", NR + 1, path; next }   # and the blank line after them
-        { dropped = 0; print }' "$f"
+        { dropped = 0; if ($0 != "") body = 1; print }' "$f"
 }
 
 # generate HEADER GUARD IMPL_GUARD INTRO API IMPL: one header from its parts (space-separated lists)
