@@ -158,7 +158,10 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
         if (aur__lora_variant(k, it)) rc = aur__err(AUR_EUNSUPPORTED, "LoRA config: '%s' (a PEFT variant) is not supported", k);
         else if (!strcmp(k, "r")) rc = aur__json_int(it, W, 1, INT_MAX, &c->r);
         else if (!strcmp(k, "lora_alpha")) rc = aur__json_num(it, W, -HUGE_VAL, HUGE_VAL, &c->lora_alpha);
-        else if (!strcmp(k, "lora_dropout")) rc = aur__json_num(it, W, 0, nextafter(1.0, 0.0), &c->lora_dropout); /* [0, 1) */
+        else if (!strcmp(k, "lora_dropout")) {
+            rc = aur__json_num(it, W, 0, 1, &c->lora_dropout);
+            if (!rc && c->lora_dropout == 1) rc = aur__json_bad(it, W, k, "a probability below 1");
+        }
         else if (!strcmp(k, "use_rslora")) rc = aur__json_bool(it, W, &c->use_rslora);
         else if (!strcmp(k, "target_modules")) {
             c->target_regex[0] = 0;
