@@ -4,6 +4,7 @@
 #   make demo       the end-to-end CPU fine-tuning demo (Aurora)
 #   make demo-surya Surya's 1D and 2D heads on a synthetic Sun
 #   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
+#   make bench-memory  memory and time of training steps at the real architectures (BASE=rev: beside that commit)
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
 #                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
@@ -21,9 +22,10 @@ WARN = -Wall -Wextra
 ifndef NO_OMP
 OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 endif
-BASE = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
+BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
 LIBS = -lcjson -lm
-ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# the sanitizer builds also fill freed tensor bytes with NaN, so a tensor read after its bytes went shows
+ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
 
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya
@@ -32,7 +34,7 @@ EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d bui
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
-.PHONY: all binaries headers test asan demo demo-surya bench cuda test-cuda bench-cuda fuzz deps deps-bench clean
+.PHONY: all binaries headers test asan demo demo-surya bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench clean
 # the binaries build in parallel (about 30 translation units of the whole header)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 all: deps
@@ -44,17 +46,17 @@ build build/asan:
 
 # test_grad runs in double precision (finite differences need it)
 build/test_grad: tests/test_grad.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
 build/asan/test_grad: tests/test_grad.c $(HEADERS) | build/asan
-	$(CC) $(BASE) $(ASAN) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(ASAN) -DAUR_REAL_DOUBLE $< -o $@ $(LIBS)
 build/test_%: tests/test_%.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/asan/test_%: tests/test_%.c $(HEADERS) | build/asan
-	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(ASAN) $< -o $@ $(LIBS)
 build/refcheck: tests/refcheck.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/asan/refcheck: tests/refcheck.c $(HEADERS) | build/asan
-	$(CC) $(BASE) $(ASAN) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(ASAN) $< -o $@ $(LIBS)
 # the CUDA paths compiled by g++ and run on the CPU by tests/cuda_emu.h (no GPU needed)
 # (the emulator is a test tool: the build injects it before the program's first line; the library never includes it)
 EMU = -std=c++17 -x c++ -DAURORA_CUDA -include tests/cuda_emu.h $(WARN) $(OMP) -I.
@@ -68,15 +70,15 @@ build/test_train_cuda_emu: tests/test_train.c tests/cuda_emu.h $(HEADERS) | buil
 build/bench_cuda_emu: bench/bench_cuda.cu tests/cuda_emu.h $(HEADERS) | build
 	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_surya_%: examples/finetune_surya_%.c examples/surya_demo.h $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) $< -o $@ $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 
 headers:
 	@bash tools/make_headers.sh $(if $(filter 1,$(LINES)),--lines)
@@ -96,9 +98,24 @@ demo-surya: deps build/finetune_surya_1d build/finetune_surya_2d
 
 # ---- benchmarks ----
 build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build
-	$(CC) $(BASE) $(CFLAGS) -DAUR_BENCH_OPENBLAS $< -o $@ $(LIBS) -lopenblas
+	$(CC) $(BASE_FLAGS) $(CFLAGS) -DAUR_BENCH_OPENBLAS $< -o $@ $(LIBS) -lopenblas
 bench: deps-bench build/bench_cpu
 	./build/bench_cpu
+
+# memory and time of training steps at the real architectures, beside PyTorch's figures;
+# BASE=rev also runs the same program built against that commit's headers
+build/bench_memory: bench/bench_memory.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+bench-memory: deps build/bench_memory
+ifdef BASE
+	@mkdir -p build/base/bench
+	@for h in aurora.h surya.h lora.h kernels.cuh; do git show $(BASE):$$h > build/base/$$h; done
+	@cp bench/bench_memory.c build/base/bench/
+	$(CC) $(BASE_FLAGS) $(CFLAGS) build/base/bench/bench_memory.c -o build/base/bench_memory $(LIBS)
+	@echo "== $(BASE)"; ./build/base/bench_memory $(ARGS)
+	@echo "== this tree"
+endif
+	./build/bench_memory $(ARGS)
 
 # ---- CUDA ----
 HAVE_NVCC := $(shell command -v $(NVCC) 2>/dev/null)

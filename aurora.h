@@ -147,6 +147,7 @@ typedef struct aur_tensor {
     struct aur_model *model; /* parameters: the owning model; NULL otherwise */
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
+    struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
 } aur_tensor;
 
 /* An owned tensor, zero-filled, outside any tape. Free with aur_tensor_free. */
@@ -171,9 +172,15 @@ AURDEF float aur_round_bf16(float x); /* f32 -> bf16 -> f32 */
 
 /* ==== tape (autograd) ==== */
 
-/* The tape is the context of a training step: ops called with it allocate
-   their outputs in its arena and, while gradients are on, record how to
-   run backward. aur_backward walks the record in reverse. */
+/* The tape is the context of a training step: ops called with it make their
+   outputs on it and, while gradients are on, record how to run backward.
+   aur_backward walks the record in reverse. A tensor's bytes live as long as
+   something needs them: the forward (until the scope it was made in ends, or
+   the step ends), or a recorded backward that reads it (until that backward
+   has run). An activation's gradient lives from its first write until the
+   backward of the op that made it has consumed it (as torch frees .grad of
+   non-leaf tensors). Freed bytes are reused within the step, and a step like
+   the last one asks the system for no memory. */
 typedef struct aur_tape aur_tape;
 
 AURDEF aur_tape *aur_tape_create(void); /* owned: free with aur_tape_free */
@@ -187,23 +194,47 @@ AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with 
    cuBLAS products with the weights formed (off). Backward takes its forward's path. */
 AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on);
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
-/* Bytes held by the arena now and at most since creation (host+device). */
+/* Bytes the tape holds now and at most since creation (host and device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
+/* The peak and what it was made of at that moment. */
+typedef struct aur_memory_stats {
+    size_t current, peak;
+    size_t activations; /* tensor data held for the forward or for a backward */
+    size_t gradients;   /* activations' gradients not yet consumed */
+    size_t saved;       /* buffers ops keep for backward (statistics, indices) */
+    size_t scratch;     /* workspaces of the op running, and the step's small structs */
+} aur_memory_stats;
+AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
 AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes);
-/* A zero-filled tensor in the arena (lives until aur_tape_reset). */
+/* A zero-filled tensor on the tape. */
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape);
+
+/* Scopes: a part of the forward (a block, a module) whose temporaries are
+   given back when it ends. Every tensor made since aur_scope_begin, but the
+   n_keep in keep, loses the forward's hold: its bytes go at once unless a
+   recorded backward still reads them. A tensor used after its scope ended
+   (and not kept) is a bug; test builds (-DAUR_POISON_FREED) make its bytes
+   NaN. Scopes nest. */
+typedef struct aur_scope {
+    int first;
+} aur_scope;
+AURDEF aur_scope aur_scope_begin(aur_tape *t);
+AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep);
 
 /* d loss / d every trainable tensor, accumulated (+=) into .grad. loss has one
    element. A tape can run backward once. */
 AURDEF int aur_backward(aur_tape *t, aur_tensor *loss);
 
-/* Activation checkpointing: run fn(in) without keeping its activations and
-   recompute them during backward. fn must be a pure function of its inputs,
-   the parameters and the tape's dropout stream (which is replayed); ctx and
-   the inputs must stay valid until backward has run. Inside a checkpointed
-   fn, a nested aur_checkpoint is a plain call. With gradients off it is a
-   way to run a segment and keep only its output (inference memory). */
+/* Activation checkpointing: run fn(in) keeping only its output (and
+   holding its inputs), and recompute it during backward. fn must be a pure
+   function of its inputs, the parameters and the tape's dropout stream
+   (which is replayed with the forward's training, autocast and attention
+   settings); ctx and the inputs must stay valid until backward has run.
+   Checkpoints nest: inside a checkpointed forward a nested aur_checkpoint
+   is a plain call, and when the outer segment is recomputed the inner ones
+   are checkpoints again, so only one segment's activations exist at a time.
+   With gradients off it is a way to run a segment and keep only its output. */
 typedef aur_tensor *(*aur_segment_fn)(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
 AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur_tensor *const *in, int n_in);
 
@@ -1222,9 +1253,10 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
 }
 
 /* ==== memory: the arena ====
-   A bump allocator made of chunks. Pointers never move during a step; a
-   reset keeps the memory, and if the step needed several chunks it swaps
-   them for one chunk of the peak size, so the next step allocates nothing. */
+   A bump allocator made of chunks, for the step's small structs (tensors,
+   nodes) and the workspaces an op takes and gives back (mark, release).
+   Pointers never move during a step; a reset keeps the chunks. Tensor data
+   lives in the tape's heap (heap.c). */
 
 #define AUR__ALIGN 64
 #define AUR__CHUNK_MIN ((size_t)1 << 20)
@@ -1318,13 +1350,9 @@ static void aur__arena_free_chunks(aur__arena *a)
     a->used = a->before = 0;
 }
 
+/* Starts over in the first chunk; the chunks stay, with their pages, so the next step like this one allocates nothing. */
 static void aur__arena_reset(aur__arena *a)
 {
-    if (a->first && a->first->next) { /* coalesce into one chunk of the peak size */
-        size_t peak = a->peak;
-        aur__arena_free_chunks(a);
-        a->first = aur__chunk_new(a->device, peak);
-    }
     a->cur = a->first;
     a->used = a->before = 0;
 }
@@ -1343,6 +1371,172 @@ static void aur__arena_release(aur__arena *a, aur__mark m)
     a->cur = m.cur ? m.cur : a->first;
     a->used = m.cur ? m.used : 0;
     a->before = m.cur ? m.before : 0;
+}
+
+/* ==== memory: the tape's heap ====
+   Tensor data, gradients and the buffers nodes keep for backward come from a
+   heap of large chunks, so that each can be given back as soon as nothing
+   needs it and its bytes reused by the next allocation (the arena, a bump
+   allocator, keeps everything to the end of the step). The free space is a
+   list of ranges sorted by address; an allocation takes the smallest range
+   that fits (best fit) and a free merges a range with its neighbours. The
+   same sequence of allocations lands at the same places, so a step like the
+   last one touches only memory the last one touched, and adds no chunk.
+   The bookkeeping lives on the host for both devices. */
+
+/* What the bytes are for (the split aur_tape_memory_stats reports). */
+enum { AUR__MEM_ACTIVATION, AUR__MEM_GRADIENT, AUR__MEM_SAVED, AUR__MEM_KINDS };
+
+#define AUR__HEAP_CHUNK_MIN ((size_t)16 << 20)
+
+typedef struct aur__range {
+    char *base;
+    size_t size;
+    int chunk; /* ranges of different chunks never merge, even when their addresses touch */
+} aur__range;
+
+typedef struct aur__heap_chunk {
+    char *base; /* aligned */
+    void *raw;  /* what the device allocator returned */
+    size_t cap;
+} aur__heap_chunk;
+
+typedef struct aur__heap {
+    aur_device device;
+    aur__heap_chunk *chunk;
+    int n_chunks, cap_chunks;
+    aur__range *free;  /* sorted by address */
+    int n_free, cap_free;
+    size_t capacity;   /* all chunks */
+    size_t used, peak; /* bytes handed out, now and at most since the heap was made */
+    size_t kind[AUR__MEM_KINDS], kind_at_peak[AUR__MEM_KINDS];
+} aur__heap;
+
+static int aur__heap_insert_free(aur__heap *h, int at, aur__range r)
+{
+    if (aur__grow((void **)&h->free, &h->cap_free, h->n_free + 1, sizeof *h->free)) return AUR_ENOMEM;
+    memmove(h->free + at + 1, h->free + at, sizeof *h->free * (size_t)(h->n_free - at));
+    h->free[at] = r;
+    h->n_free++;
+    return 0;
+}
+
+/* The first free range at or after address p. */
+static int aur__heap_lower_bound(const aur__heap *h, const char *p)
+{
+    int lo = 0, hi = h->n_free;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (h->free[mid].base < p) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static int aur__heap_add_chunk(aur__heap *h, size_t want)
+{
+    size_t cap = want > AUR__HEAP_CHUNK_MIN ? want : AUR__HEAP_CHUNK_MIN;
+    if (h->device == AUR_CPU && cap < h->capacity) cap = h->capacity; /* double the host heap: untouched pages cost nothing */
+    if (h->device != AUR_CPU && cap > AUR__CHUNK_DEV_MAX && want <= AUR__CHUNK_DEV_MAX) cap = AUR__CHUNK_DEV_MAX;
+    if (aur__grow((void **)&h->chunk, &h->cap_chunks, h->n_chunks + 1, sizeof *h->chunk)) return AUR_ENOMEM;
+    void *raw = aur__dev_alloc(h->device, cap + (h->device == AUR_CPU ? AUR__ALIGN : 0), "the tape's tensors");
+    if (!raw) return AUR_ENOMEM;
+    char *base = h->device == AUR_CPU ? (char *)(((uintptr_t)raw + AUR__ALIGN - 1) & ~(uintptr_t)(AUR__ALIGN - 1)) : (char *)raw;
+    aur__range r = {base, cap, h->n_chunks};
+    if (aur__heap_insert_free(h, aur__heap_lower_bound(h, base), r)) {
+        aur__dev_free(h->device, raw);
+        return AUR_ENOMEM;
+    }
+    h->chunk[h->n_chunks].base = base, h->chunk[h->n_chunks].raw = raw, h->chunk[h->n_chunks].cap = cap;
+    h->n_chunks++;
+    h->capacity += cap;
+    return 0;
+}
+
+/* n bytes (rounded to whole 64-byte lines), or NULL with an error. */
+static void *aur__heap_alloc(aur__heap *h, size_t n, int kind)
+{
+    n = aur__align(n ? n : 1);
+    int best = -1;
+    for (int i = 0; i < h->n_free; i++)
+        if (h->free[i].size >= n && (best < 0 || h->free[i].size < h->free[best].size)) best = i;
+    if (best < 0) {
+        if (aur__heap_add_chunk(h, n)) return NULL;
+        return aur__heap_alloc(h, n, kind);
+    }
+    char *p = h->free[best].base;
+    h->free[best].base += n;
+    h->free[best].size -= n;
+    if (!h->free[best].size) {
+        memmove(h->free + best, h->free + best + 1, sizeof *h->free * (size_t)(h->n_free - best - 1));
+        h->n_free--;
+    }
+    h->used += n;
+    h->kind[kind] += n;
+    if (h->used > h->peak) {
+        h->peak = h->used;
+        memcpy(h->kind_at_peak, h->kind, sizeof h->kind);
+    }
+    return p;
+}
+
+/* The chunk holding p. */
+static int aur__heap_chunk_of(const aur__heap *h, const char *p)
+{
+    for (int c = 0; c < h->n_chunks; c++)
+        if (p >= h->chunk[c].base && p < h->chunk[c].base + h->chunk[c].cap) return c;
+    AUR_ASSERT(0 && "aur__heap_free: not a block of this heap");
+    return -1;
+}
+
+/* Gives back a block of n bytes (as asked of aur__heap_alloc). Never fails:
+   if the free list cannot grow, the bytes are lost until the reset. */
+static void aur__heap_free(aur__heap *h, void *ptr, size_t n, int kind)
+{
+    if (!ptr) return;
+    char *p = (char *)ptr;
+    n = aur__align(n ? n : 1);
+    h->used -= n;
+    h->kind[kind] -= n;
+#ifdef AUR_POISON_FREED /* test builds: a read of freed data gives NaN, never a plausible number */
+    if (h->device == AUR_CPU) memset(p, 0xFF, n);
+#endif
+    int c = aur__heap_chunk_of(h, p), at = aur__heap_lower_bound(h, p);
+    int left = at > 0 && h->free[at - 1].chunk == c && h->free[at - 1].base + h->free[at - 1].size == p;
+    int right = at < h->n_free && h->free[at].chunk == c && p + n == h->free[at].base;
+    if (left && right) {
+        h->free[at - 1].size += n + h->free[at].size;
+        memmove(h->free + at, h->free + at + 1, sizeof *h->free * (size_t)(h->n_free - at - 1));
+        h->n_free--;
+    } else if (left) {
+        h->free[at - 1].size += n;
+    } else if (right) {
+        h->free[at].base = p;
+        h->free[at].size += n;
+    } else {
+        aur__range r = {p, n, c};
+        aur__heap_insert_free(h, at, r);
+    }
+}
+
+/* Everything free again; the chunks stay (and keep their pages). */
+static void aur__heap_reset(aur__heap *h)
+{
+    h->n_free = 0;
+    for (int c = 0; c < h->n_chunks; c++) {
+        aur__range r = {h->chunk[c].base, h->chunk[c].cap, c};
+        aur__heap_insert_free(h, aur__heap_lower_bound(h, r.base), r);
+    }
+    h->used = 0;
+    memset(h->kind, 0, sizeof h->kind);
+}
+
+static void aur__heap_release(aur__heap *h)
+{
+    for (int c = 0; c < h->n_chunks; c++) aur__dev_free(h->device, h->chunk[c].raw);
+    AUR_FREE(h->chunk);
+    AUR_FREE(h->free);
+    memset(h, 0, sizeof *h);
 }
 
 /* ==== tensors ==== */
@@ -1540,6 +1734,16 @@ AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
 
 /* ==== tape: recording ops for backward ==== */
 
+/* The bytes of a tape tensor (data or gradient), with how many hold them:
+   the forward (until the tensor's scope ends) and each recorded node whose
+   backward reads them (until it has run). Shared by views. */
+typedef struct aur__storage {
+    void *ptr;
+    size_t bytes;
+    int holders;
+    unsigned char device, kind; /* kind: AUR__MEM_* */
+} aur__storage;
+
 typedef struct aur__node aur__node;
 /* Adds this op's contribution to the gradients of its inputs. */
 typedef int (*aur__backward_fn)(aur_tape *t, aur__node *n);
@@ -1555,6 +1759,8 @@ struct aur__node {
     double farg[4];
     aur_segment_fn fn; /* checkpoint segments */
     void *ctx;
+    aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
+    int n_held, cap_held;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -1569,16 +1775,19 @@ typedef struct aur__objects {
 
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
-    aur__arena main[2];    /* [device]: struct and activations of the step */
-    aur__arena scratch[2]; /* recomputation of checkpointed segments */
-    aur__arena *ar;        /* where ops allocate now: main or scratch */
+    aur__arena main[2];    /* [device]: the step's structs and the ops' workspaces */
+    aur__arena *ar;        /* where ops take workspaces (main) */
+    aur__heap heap[2];     /* [device]: tensor data, gradients, saved buffers */
+    aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
+    int n_live, cap_live;
     aur__node **nodes;
     int n_nodes, cap_nodes;
     int grad_on, training, autocast, fused_attention;
-    int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
-    int in_segment; /* inside a checkpointed function (forward or recompute) */
+    int no_record;   /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int backward_done;
+    int backward_rc; /* an allocation that failed inside a backward function */
     uint64_t seed, rng_offset;
+    aur_memory_stats at_peak;
     aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
@@ -1621,7 +1830,7 @@ AURDEF aur_tape *aur_tape_create(void)
     if (!t) return NULL;
     for (int d = 0; d < 2; d++) {
         t->main[d].device = (aur_device)d;
-        t->scratch[d].device = (aur_device)d;
+        t->heap[d].device = (aur_device)d;
     }
     t->ar = t->main;
     t->grad_on = 1;
@@ -1636,9 +1845,10 @@ AURDEF void aur_tape_free(aur_tape *t)
     if (!t) return;
     for (int d = 0; d < 2; d++) {
         aur__arena_free_chunks(&t->main[d]);
-        aur__arena_free_chunks(&t->scratch[d]);
+        aur__heap_release(&t->heap[d]);
     }
     AUR_FREE(t->nodes);
+    AUR_FREE(t->live);
     aur__objects_free(&t->objects);
     AUR_FREE(t);
 }
@@ -1648,12 +1858,11 @@ AURDEF void aur_tape_reset(aur_tape *t)
     if (!t) return;
     for (int d = 0; d < 2; d++) {
         aur__arena_reset(&t->main[d]);
-        aur__arena_reset(&t->scratch[d]);
+        aur__heap_reset(&t->heap[d]);
     }
-    t->ar = t->main;
-    t->n_nodes = 0;
+    t->n_nodes = t->n_live = 0;
     t->objects.used = 0;
-    t->no_record = t->in_segment = t->backward_done = 0;
+    t->no_record = t->backward_done = t->backward_rc = 0;
 }
 
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
@@ -1666,37 +1875,127 @@ AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
     t->rng_offset = 0;
 }
 
-AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
+/* ---- what the tape holds ---- */
+
+static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 {
-    size_t c = 0, p = 0;
+    memset(s, 0, sizeof *s);
     for (int d = 0; d < 2; d++) {
-        c += t->main[d].before + t->main[d].used + t->scratch[d].before + t->scratch[d].used;
-        p += t->main[d].peak + t->scratch[d].peak;
+        s->activations += t->heap[d].kind[AUR__MEM_ACTIVATION];
+        s->gradients += t->heap[d].kind[AUR__MEM_GRADIENT];
+        s->saved += t->heap[d].kind[AUR__MEM_SAVED];
+        s->scratch += t->main[d].before + t->main[d].used;
     }
-    if (current) *current = c;
-    if (peak) *peak = p;
+    s->current = s->activations + s->gradients + s->saved + s->scratch;
 }
 
-/* Arena memory of the current allocation target (main or scratch). */
+/* Called after every allocation: keeps the peak and its make-up. */
+static void aur__note_memory(aur_tape *t)
+{
+    aur_memory_stats s;
+    aur__memory_now(t, &s);
+    if (s.current > t->at_peak.peak) {
+        t->at_peak = s;
+        t->at_peak.peak = s.current;
+    }
+}
+
+AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
+{
+    aur_memory_stats s;
+    aur_tape_memory_stats(t, &s);
+    if (current) *current = s.current;
+    if (peak) *peak = s.peak;
+}
+
+AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
+{
+    size_t current;
+    aur__memory_now(t, s);
+    current = s->current;
+    *s = t->at_peak;
+    s->current = current;
+}
+
+/* Arena memory: the step's structs and an op's workspaces. */
 static void *aur__alloc(aur_tape *t, aur_device dev, size_t n)
 {
     void *p = aur__arena_alloc(&t->ar[dev], n);
     if (!p && dev == AUR_CPU) aur__err(AUR_ENOMEM, "out of memory: %zu bytes in the tape's arena", n);
+    if (p) aur__note_memory(t);
     return p;
 }
 
-/* A fresh tensor in the arena, data uninitialised. */
+AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes) { return aur__alloc(t, AUR_CPU, bytes); }
+
+/* ---- storage: bytes that go when nothing holds them ---- */
+
+/* bytes from the heap of dev, held once (by the caller). */
+static aur__storage *aur__storage_new(aur_tape *t, aur_device dev, size_t bytes, int kind)
+{
+    aur__storage *s = (aur__storage *)aur__alloc(t, AUR_CPU, sizeof *s);
+    if (!s) return NULL;
+    s->ptr = aur__heap_alloc(&t->heap[dev], bytes, kind); /* a failure says why (no memory, no CUDA) */
+    if (!s->ptr) return NULL;
+    s->bytes = bytes, s->holders = 1, s->device = (unsigned char)dev, s->kind = (unsigned char)kind;
+    aur__note_memory(t);
+    return s;
+}
+
+static void aur__storage_hold(aur__storage *s)
+{
+    if (s) s->holders++;
+}
+
+static void aur__storage_drop(aur_tape *t, aur__storage *s)
+{
+    if (!s || --s->holders > 0) return;
+    AUR_ASSERT(s->holders == 0);
+    aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
+    s->ptr = NULL;
+}
+
+/* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
+static void *aur__buffer(aur_tape *t, aur_device dev, size_t bytes, aur__storage **s)
+{
+    *s = aur__storage_new(t, dev, bytes, AUR__MEM_SAVED);
+    return *s ? (*s)->ptr : NULL;
+}
+
+/* ---- tensors on the tape ---- */
+
+static int aur__live_push(aur_tape *t, aur_tensor *x)
+{
+    if (aur__grow((void **)&t->live, &t->cap_live, t->n_live + 1, sizeof *t->live)) return AUR_ENOMEM;
+    t->live[t->n_live++] = x;
+    return 0;
+}
+
+/* A fresh tensor on the tape, data uninitialised. */
 static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur_shape s)
 {
     if (aur__shape_ok(s, "tensor")) return NULL;
     aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
     if (!x) return NULL;
     aur__tensor_init(x, dtype, dev, s);
-    x->data = aur__alloc(t, dev, aur__nbytes(x));
-    return x->data ? x : NULL;
+    x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
+    if (!x->storage || aur__live_push(t, x)) return NULL;
+    x->data = x->storage->ptr;
+    return x;
 }
 
-AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes) { return aur__alloc(t, AUR_CPU, bytes); }
+/* A tensor of another shape on the same bytes (their holders are shared). */
+static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
+{
+    aur_tensor *y = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *y);
+    if (!y) return NULL;
+    aur__tensor_init(y, x->dtype, x->device, s);
+    y->data = x->data;
+    y->storage = x->storage;
+    aur__storage_hold(y->storage);
+    if (y->storage && aur__live_push(t, y)) return NULL;
+    return y;
+}
 
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
 {
@@ -1716,11 +2015,41 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
     return y;
 }
 
-/* Scratch memory of the step (uninitialised), e.g. saved statistics. */
+/* Scratch memory of the op running (uninitialised): give it back with aur__arena_release. */
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
 {
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
 }
+
+/* ---- scopes ---- */
+
+AURDEF aur_scope aur_scope_begin(aur_tape *t)
+{
+    aur_scope s;
+    s.first = t ? t->n_live : 0;
+    return s;
+}
+
+static int aur__kept(const aur_tensor *x, aur_tensor *const *keep, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (keep[i] == x) return 1;
+    return 0;
+}
+
+AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep)
+{
+    if (!t || s.first > t->n_live) return;
+    int k = s.first;
+    for (int i = s.first; i < t->n_live; i++) {
+        aur_tensor *x = t->live[i];
+        if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
+        else aur__storage_drop(t, x->storage);
+    }
+    t->n_live = k;
+}
+
+/* ---- recording ---- */
 
 /* Appends a node for y = op(in), for the op to put its arguments in. When y
    needs no gradient, or inside a checkpointed forward, nothing is recorded and
@@ -1734,7 +2063,9 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
-    if (!n->in) return NULL;
+    n->cap_held = n_in + 4;
+    n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
+    if (!n->in || !n->held) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -1745,45 +2076,83 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     return n;
 }
 
+/* The node's backward reads x's data: hold it until the backward has run. */
+static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
+{
+    if (n == &t->unrecorded || !x || !x->storage) return;
+    AUR_ASSERT(n->n_held < n->cap_held);
+    aur__storage_hold(x->storage);
+    n->held[n->n_held++] = x->storage;
+}
+
+/* The node's backward reads all its inputs' data (losses, element rules of two inputs). Returns n. */
+static aur__node *aur__save_inputs(aur_tape *t, aur__node *n)
+{
+    for (int i = 0; n && i < n->n_in; i++) aur__save(t, n, n->in[i]);
+    return n;
+}
+
+/* Hands a buffer made by aur__buffer to the node (freed now when nothing is recorded). */
+static void aur__keep_buffer(aur_tape *t, aur__node *n, aur__storage *s)
+{
+    if (n == &t->unrecorded) {
+        aur__storage_drop(t, s);
+        return;
+    }
+    AUR_ASSERT(n->n_held < n->cap_held);
+    n->held[n->n_held++] = s;
+}
+
+static void aur__node_release(aur_tape *t, aur__node *n)
+{
+    for (int i = 0; i < n->n_held; i++) aur__storage_drop(t, n->held[i]);
+    n->n_held = 0;
+}
+
 /* The gradient buffer of x for a backward function to accumulate into, or
-   NULL when x needs none. Buffers were made before the walk began. */
-static aur_real *aur__grad(aur_tensor *x)
+   NULL when x needs none. An activation's is made (zeroed) on first use;
+   a failure is kept in backward_rc, which the walk reports. */
+static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
 {
     if (!x || !x->requires_grad) return NULL;
-    AUR_ASSERT(x->grad);
+    if (!x->grad) {
+        size_t bytes = (size_t)x->numel * sizeof(aur_real);
+        if (x->owned) { /* owned tensors keep theirs across steps (torch leaf .grad) */
+            x->grad = (aur_real *)aur__dev_alloc(x->device, bytes, "a gradient");
+        } else {
+            x->grad_storage = aur__storage_new(t, x->device, bytes, AUR__MEM_GRADIENT);
+            x->grad = x->grad_storage ? (aur_real *)x->grad_storage->ptr : NULL;
+        }
+        if (!x->grad || aur__zero_bytes(x->grad, x->device, bytes)) {
+            t->backward_rc = AUR_ENOMEM;
+            return NULL;
+        }
+    }
     x->grad_written = 1;
     return x->grad;
 }
 
-/* ==== tape: backward ==== */
-
-/* Zero-filled gradient buffers for every tensor of nodes[from..] that needs one. */
-static int aur__alloc_grads(aur_tape *t, int from)
+/* An activation's gradient, consumed: its bytes go. */
+static void aur__grad_release(aur_tape *t, aur_tensor *x)
 {
-    for (int i = from; i < t->n_nodes; i++) {
-        aur__node *n = t->nodes[i];
-        for (int k = -1; k < n->n_in; k++) {
-            aur_tensor *x = k < 0 ? n->out : n->in[k];
-            if (!x || !x->requires_grad || x->grad) continue;
-            if (x->model) /* parameters have slab gradients; missing means frozen at allocation */
-                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer",
-                                x->name);
-            /* owned tensors keep theirs across steps (torch leaf .grad); activations use the arena */
-            size_t bytes = (size_t)x->numel * sizeof(aur_real);
-            x->grad = x->owned ? (aur_real *)aur__dev_alloc(x->device, bytes, "a gradient") : aur__reals(t, x->device, x->numel);
-            if (!x->grad || aur__zero_bytes(x->grad, x->device, bytes)) return AUR_ENOMEM;
-        }
-    }
-    return 0;
+    if (!x->grad_storage) return;
+    aur__storage_drop(t, x->grad_storage);
+    x->grad_storage = NULL;
+    x->grad = NULL;
 }
 
-/* Runs the backward functions of nodes[from..n_nodes) in reverse order. */
+/* ==== tape: backward ==== */
+
+/* Runs the backward functions of nodes[from..n_nodes) in reverse order; each
+   node then lets go of what it held and of its output's gradient. */
 static int aur__walk_back(aur_tape *t, int from)
 {
     for (int i = t->n_nodes - 1; i >= from; i--) {
         aur__node *n = t->nodes[i];
-        if (!n->out->grad_written) continue; /* not on a path to the loss */
-        int rc = n->backward(t, n);
+        int rc = n->out->grad_written ? n->backward(t, n) : 0; /* a node off the path to the loss has nothing to add */
+        if (!rc) rc = t->backward_rc;
+        aur__node_release(t, n);
+        aur__grad_release(t, n->out);
         if (rc) return rc;
     }
     return 0;
@@ -1795,6 +2164,18 @@ static int aur__set_one(aur_real *p, aur_device dev)
     return aur__copy_bytes(p, dev, &one, AUR_CPU, sizeof one);
 }
 
+/* Parameters have slab gradients; one missing means it was frozen when the slabs were made. */
+static int aur__check_param_grads(const aur_tape *t)
+{
+    for (int i = 0; i < t->n_nodes; i++)
+        for (int k = 0; k < t->nodes[i]->n_in; k++) {
+            const aur_tensor *x = t->nodes[i]->in[k];
+            if (x && x->model && x->requires_grad && !x->grad)
+                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+        }
+    return 0;
+}
+
 AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
 {
     if (!t || !loss) return aur__err(AUR_EINVAL, "aur_backward: no loss (did an op fail? %s)", aur__errmsg);
@@ -1803,19 +2184,20 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
                         (long long)loss->numel);
     if (t->backward_done) return aur__err(AUR_EINVAL, "aur_backward: this tape already ran backward; reset it");
     if (!loss->requires_grad) return aur__err(AUR_EINVAL, "aur_backward: the loss does not depend on any trainable tensor");
-    int rc = aur__alloc_grads(t, 0);
-    if (!rc) rc = aur__set_one(loss->grad, loss->device);
+    int rc = aur__check_param_grads(t);
+    aur_real *g = rc ? NULL : aur__grad(t, loss);
+    if (!rc && !g) rc = AUR_ENOMEM;
+    if (!rc) rc = aur__set_one(g, loss->device);
     if (rc) return rc;
-    loss->grad_written = 1;
     t->backward_done = 1;
     return aur__walk_back(t, 0);
 }
 
 /* ==== tape: activation checkpointing ====
-   Forward: run the segment with recording off in the scratch arena, copy its
-   output to the main arena, drop the rest. Backward: rerun it with
-   recording on (same dropout stream), seed its output with our gradient,
-   and walk the nodes it recorded. */
+   Forward: run the segment recording nothing, in a scope that keeps only its
+   output; the node holds the segment's inputs. Backward: rerun it recording
+   (same dropout stream and settings), seed its output with the node's
+   gradient, walk the nodes it recorded, and let its tensors go. */
 
 static int aur__is_input(const aur__node *n, const aur_tensor *x)
 {
@@ -1824,19 +2206,20 @@ static int aur__is_input(const aur__node *n, const aur_tensor *x)
     return 0;
 }
 
-/* dst += src on either device (through a host copy for CUDA: rare and small). */
-static int aur__add_grad(aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
+/* dst += src on either device (through host copies in the arena on a GPU: rare and small). */
+static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
 {
     if (dev == AUR_CPU) {
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;
     }
-    aur_real *a = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * n + 1), "a gradient copy");
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur_real *a = aur__reals(t, AUR_CPU, 2 * n + 1);
     int rc = a ? aur__copy_bytes(a, AUR_CPU, dst, dev, sizeof(aur_real) * (size_t)n) : AUR_ENOMEM;
     if (!rc) rc = aur__copy_bytes(a + n, AUR_CPU, src, dev, sizeof(aur_real) * (size_t)n);
     for (int64_t i = 0; i < n && !rc; i++) a[i] += a[n + i];
     if (!rc) rc = aur__copy_bytes(dst, dev, a, AUR_CPU, sizeof(aur_real) * (size_t)n);
-    AUR_FREE(a);
+    aur__arena_release(&t->ar[AUR_CPU], mk);
     return rc;
 }
 
@@ -1844,9 +2227,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
 {
     uint64_t saved_offset = t->rng_offset;
     int from = t->n_nodes, rc = 0, modes[3] = {t->training, t->autocast, t->fused_attention};
-    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
-    t->ar = t->scratch;
-    t->in_segment = 1;
+    aur_scope s = aur_scope_begin(t);
     t->rng_offset = (uint64_t)n->iarg[0];
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
@@ -1857,21 +2238,20 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
         rc = aur__err(AUR_ESHAPE, "checkpoint: the recomputed output has %lld elements, not %lld",
                       (long long)y->numel, (long long)n->out->numel);
     } else if (aur__is_input(n, y)) { /* the segment returned an input unchanged */
-        aur_real *dx = aur__grad(y);
-        rc = dx ? aur__add_grad(dx, n->out->grad, y->numel, y->device) : 0;
+        aur_real *dx = aur__grad(t, y);
+        rc = dx ? aur__add_grad(t, dx, n->out->grad, y->numel, y->device) : t->backward_rc;
     } else if (y->requires_grad) {
         y->grad = n->out->grad; /* share the incoming gradient */
-        rc = aur__alloc_grads(t, from);
+        y->grad_storage = n->out->grad_storage;
+        aur__storage_hold(y->grad_storage);
         y->grad_written = 1;
-        if (!rc) rc = aur__walk_back(t, from);
+        rc = aur__walk_back(t, from);
     }
+    for (int i = from; i < t->n_nodes; i++) aur__node_release(t, t->nodes[i]); /* nodes the walk did not reach */
     t->n_nodes = from;
-    t->ar = t->main;
-    t->in_segment = 0;
+    aur_scope_end(t, s, NULL, 0);
     t->rng_offset = saved_offset;
     t->training = modes[0], t->autocast = modes[1], t->fused_attention = modes[2];
-    aur__arena_release(&t->scratch[0], mk[0]);
-    aur__arena_release(&t->scratch[1], mk[1]);
     return rc;
 }
 
@@ -1883,25 +2263,24 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     }
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL;
-    if (t->in_segment) return fn(t, ctx, in, n_in);
-    /* with gradients off nothing is recorded, and the segment's memory is freed at once */
+    if (t->no_record) return fn(t, ctx, in, n_in); /* inside a checkpointed forward */
+    /* run the segment recording nothing; its scope frees all but its output (with gradients off too) */
     uint64_t offset = t->rng_offset;
-    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
-    t->ar = t->scratch;
-    t->no_record = t->in_segment = 1;
-    aur_tensor *tmp = fn(t, ctx, in, n_in);
-    t->ar = t->main;
-    t->no_record = t->in_segment = 0;
-
-    aur_tensor *y = NULL;
-    if (tmp) y = aur__tensor(t, tmp->dtype, tmp->device, aur_tensor_shape(tmp));
-    if (y && aur__copy_bytes(y->data, y->device, tmp->data, tmp->device, aur__nbytes(tmp))) y = NULL;
-    if (y) y->requires_grad = tmp->requires_grad;
-    aur__arena_release(&t->scratch[0], mk[0]);
-    aur__arena_release(&t->scratch[1], mk[1]);
+    aur_scope s = aur_scope_begin(t);
+    t->no_record = 1;
+    aur_tensor *y = fn(t, ctx, in, n_in);
+    t->no_record = 0;
+    for (int i = 0; y && i < n_in; i++) /* the node needs an output of its own */
+        if (y == in[i]) {
+            aur_tensor *v = aur__view(t, y, aur_tensor_shape(y));
+            if (v) v->requires_grad = y->requires_grad;
+            y = v;
+        }
+    aur_scope_end(t, s, &y, y ? 1 : 0);
     if (!y) return NULL;
     aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
     if (!n) return NULL;
+    for (int i = 0; i < n_in; i++) aur__save(t, n, in[i]); /* the recomputation reads every input */
     n->fn = fn;
     n->ctx = ctx;
     n->iarg[0] = (int64_t)offset;
@@ -2540,7 +2919,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
-    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -2601,6 +2980,8 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     }
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
+    if (w->requires_grad) aur__save(t, n, x); /* dw = dy^T x */
+    if (x->requires_grad) aur__save(t, n, w); /* dx = dy w */
     n->iarg[7] = t->autocast;
     return y;
 }
@@ -2628,7 +3009,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     int ta = (int)n->iarg[0], tb = (int)n->iarg[1], ac = (int)n->iarg[7]; /* autocast as in the forward */
     aur__mm_geom g = aur__mm_geometry(a, b, ta, tb);
-    aur_real *da = aur__grad(a), *db = aur__grad(b);
+    aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
@@ -2712,6 +3093,8 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     }
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
+    if (b->requires_grad) aur__save(t, n, a);
+    if (a->requires_grad) aur__save(t, n, b);
     n->iarg[0] = ta;
     n->iarg[1] = tb;
     n->iarg[7] = t->autocast;
@@ -2807,7 +3190,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     int kind = (int)n->iarg[0];
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
-    aur_real *da = aur__grad(a), *db = aur__grad(b);
+    aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
@@ -2827,6 +3210,8 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
     aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
     if (!n) return NULL;
+    if (kind == AUR__MUL && b->requires_grad) aur__save(t, n, a); /* a sum or difference reads neither */
+    if (kind == AUR__MUL && a->requires_grad) aur__save(t, n, b);
     n->iarg[0] = kind;
     return y;
 }
@@ -2839,7 +3224,7 @@ AURDEF aur_tensor *aur_mul(aur_tape *t, aur_tensor *a, aur_tensor *b) { return a
 
 static int aur__scale_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]), s = (aur_real)n->farg[0];
+    aur_real *dx = aur__grad(t, n->in[0]), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
@@ -2920,7 +3305,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int64_t C = x->shape[x->ndim - 1], N = C ? x->numel / C : 0;
-    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     const aur_real *dy = n->out->grad;
     const aur_real *mean = (const aur_real *)n->saved[0], *rstd = (const aur_real *)n->saved[1];
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
@@ -2957,7 +3342,8 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     }
     int64_t N = x->numel / C;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
-    aur_real *stats = y ? aur__reals(t, x->device, 2 * N) : NULL;
+    aur__storage *kept = NULL;
+    aur_real *stats = y ? (aur_real *)aur__buffer(t, x->device, sizeof(aur_real) * (size_t)(2 * N), &kept) : NULL;
     if (!stats) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
@@ -2966,6 +3352,9 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
+    aur__keep_buffer(t, n, kept);
+    if (x->requires_grad || (w && w->requires_grad)) aur__save(t, n, x); /* the bias's gradient needs only dy */
+    if (x->requires_grad) aur__save(t, n, w);
     n->saved[0] = stats;
     n->saved[1] = stats + N;
     return y;
@@ -3031,7 +3420,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     (void)t;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
@@ -3049,6 +3438,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
+    aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
     n->iarg[0] = kind;
     return y;
 }
@@ -3088,7 +3478,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->out;
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
@@ -3112,11 +3502,15 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
+    aur__node *n = aur__record(t, y, "softmax", aur__softmax_back, &x, 1);
+    if (!n) return NULL;
+    aur__save(t, n, y);
+    return y;
 }
 
 /* ==== op: scaled dot-product attention ====
-   Per batch: P = softmax(q k^T * scale + mask) (kept for backward), o = P v.
+   Per batch: P = softmax(q k^T * scale + mask), o = P v. P is not kept:
+   backward rebuilds it per batch (on a GPU from each row's log-sum-exp).
    Backward: dP = do v^T, dv += P^T do, dS = P (dP - rowsum(dP P)),
    dq += scale dS k, dk += scale dS^T q, dmask += dS (summed where broadcast). */
 
@@ -3228,27 +3622,43 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
 }
 #endif
 
+/* The attention weights of batch b into P (Lq x Lk): softmax(q k^T scale + mask).
+   Backward rebuilds them with this same code (bit for bit) instead of keeping them. */
+static void aur__sdpa_weights(const aur__attn *g, aur_real *ws, aur_real *P, const aur_real *qd, const aur_real *kd, const aur_real *md,
+                              int64_t b)
+{
+    aur__gemm(ws, g->Lq, g->Lk, g->d, aur__matv(qd + b * g->Lq * g->d, g->d, 1), aur__matv(kd + b * g->Lk * g->d, 1, g->d), P, g->Lk, 0, 0);
+    int64_t off = md ? aur__mask_offset(g, b) : 0;
+    aur_real sc = (aur_real)g->scale;
+    for (int64_t i = 0; i < g->Lq; i++) {
+        aur_real *r = P + i * g->Lk;
+        for (int64_t j = 0; j < g->Lk; j++) r[j] = r[j] * sc + (md ? md[off + i * g->ms[g->lead] + j * g->ms[g->lead + 1]] : 0);
+        aur__softmax_row(r, r, g->Lk);
+    }
+}
+
 static int aur__sdpa_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     aur__attn g;
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
-    aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
-    const aur_real *P = (const aur_real *)n->saved[0];
-    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, P);
+    aur_real *dq = aur__grad(t, q), *dk = aur__grad(t, k), *dv = aur__grad(t, v), *dm = aur__grad(t, mask);
+    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
-    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
+    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__autocast_in(t, ac, aur__cr(k), k->numel), *vd = aur__autocast_in(t, ac, aur__cr(v), v->numel);
-    if (!ws || (dm && !dS_all) || !dO || !qd || !kd || !vd) return AUR_ENOMEM;
+    const aur_real *md = mask ? aur__autocast_in(t, ac, aur__cr(mask), mask->numel) : NULL;
+    if (!ws || (dm && !dS_all) || !dO || !qd || !kd || !vd || (mask && !md)) return AUR_ENOMEM;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * slice, *dS = w + per;
-        const aur_real *Pb = P + b * LL, *qb = qd + b * g.Lq * g.d, *kb = kd + b * g.Lk * g.d;
+        aur_real *w = ws + aur__thread_id() * slice, *Pb = w + per, *dS = Pb + aur__lines(LL);
+        const aur_real *qb = qd + b * g.Lq * g.d, *kb = kd + b * g.Lk * g.d;
         const aur_real *vb = vd + b * g.Lk * g.dv, *dOb = dO + b * g.Lq * g.dv;
+        aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         if (dv) aur__gemm(w, g.Lk, g.dv, g.Lq, aur__matv(Pb, 1, g.Lk), aur__matv(dOb, g.dv, 1), dv + b * g.Lk * g.dv, g.dv, 1, 0);
         if (!dq && !dk && !dm) continue;
         aur__gemm(w, g.Lq, g.Lk, g.dv, aur__matv(dOb, g.dv, 1), aur__matv(vb, 1, g.dv), dS, g.Lk, 0, 0);
@@ -3275,12 +3685,16 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
-/* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
-static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
+/* Backward reads q, k, v and the mask (and on a GPU the rows' log-sum-exp, kept in lse). */
+static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur__storage *lse, double scale)
 {
     aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
     if (!n) return NULL;
-    n->saved[0] = P;
+    for (int i = 0; i < 4; i++) aur__save(t, n, in[i]);
+    if (lse) {
+        n->saved[0] = lse->ptr;
+        aur__keep_buffer(t, n, lse);
+    }
     n->farg[0] = scale;
     n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
     n->iarg[7] = t->autocast;
@@ -3297,14 +3711,13 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
     if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
-        aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
+        aur__storage *kept = NULL;
+        aur_real *lse = (aur_real *)aur__buffer(t, AUR_CUDA, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
         if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
-        return aur__sdpa_record(t, y, in, lse, scale);
+        return aur__sdpa_record(t, y, in, kept, scale);
     }
-    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
+    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1) + aur__lines(LL);
     int threads = aur__threads();
-    aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);
-    if (!P) return NULL;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
@@ -3314,22 +3727,14 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!ws || !qd || !kd || !vd || (mask && !md)) return NULL;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * per, *Pb = P + b * LL;
-        aur__gemm(w, g.Lq, g.Lk, g.d, aur__matv(qd + b * g.Lq * g.d, g.d, 1), aur__matv(kd + b * g.Lk * g.d, 1, g.d), Pb, g.Lk, 0, 0);
-        int64_t off = md ? aur__mask_offset(&g, b) : 0;
-        aur_real sc = (aur_real)g.scale;
-        for (int64_t i = 0; i < g.Lq; i++) {
-            aur_real *r = Pb + i * g.Lk;
-            for (int64_t j = 0; j < g.Lk; j++)
-                r[j] = r[j] * sc + (md ? md[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] : 0);
-            aur__softmax_row(r, r, g.Lk);
-        }
+        aur_real *w = ws + aur__thread_id() * per, *Pb = w + aur__gemm_ws(1);
+        aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(vd + b * g.Lk * g.dv, g.dv, 1), aur__wr(y) + b * g.Lq * g.dv,
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
-    return aur__sdpa_record(t, y, in, P, scale);
+    return aur__sdpa_record(t, y, in, NULL, scale);
 }
 
 /* ==== ops: concat, slice, split, pad ====
@@ -3376,7 +3781,7 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
     for (int i = 0; i < n->n_in && !rc; i++) {
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
-        aur_real *dx = aur__grad(x);
+        aur_real *dx = aur__grad(t, x);
         if (dx) rc = aur__copy_rows(x->device, dx, len, 0, n->out->grad, row, off, outer, len, 1);
         off += len;
     }
@@ -3424,7 +3829,7 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     int axis = (int)n->iarg[0];
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     (void)t;
     return aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
 }
@@ -3520,7 +3925,7 @@ static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_r
 
 static int aur__pad_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     return aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
 }
@@ -3585,7 +3990,7 @@ static int aur__permute_back(aur_tape *t, aur__node *n)
     int perm[AUR_MAX_DIMS];
     (void)t;
     for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
-    return aur__permute_rows(n->in[0], aur__grad(n->in[0]), n->out, n->out->grad, perm, 0);
+    return aur__permute_rows(n->in[0], aur__grad(t, n->in[0]), n->out, n->out->grad, perm, 0);
 }
 
 AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
@@ -3612,7 +4017,7 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
 /* dx += dy: the backward of every op that only relabels or rounds (reshape, cast, remainder). */
 static int aur__identity_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
@@ -3639,10 +4044,8 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
                  aur_shape_str(shape.d, shape.ndim > 0 && shape.ndim <= AUR_MAX_DIMS ? shape.ndim : 0, s2, sizeof s2));
         return NULL;
     }
-    aur_tensor *y = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *y);
+    aur_tensor *y = aur__view(t, x, shape);
     if (!y) return NULL;
-    aur__tensor_init(y, x->dtype, x->device, shape);
-    y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
     return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
@@ -3681,7 +4084,7 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
 static int aur__roll_back(aur_tape *t, aur__node *n)
 {
     (void)t;
-    return aur__roll_rows(aur__grad(n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
+    return aur__roll_rows(aur__grad(t, n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
 }
 
 AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)
@@ -3717,7 +4120,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     int a = (int)n->iarg[0];
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
-    aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
+    aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
@@ -3772,7 +4175,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     const int64_t *arg = (const int64_t *)n->saved[0];
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
@@ -3789,7 +4192,8 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
         return NULL;
     }
     aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
-    int64_t *arg = y ? (int64_t *)aur__alloc(t, x->device, sizeof(int64_t) * (size_t)y->numel) : NULL;
+    aur__storage *kept = NULL;
+    int64_t *arg = y ? (int64_t *)aur__buffer(t, x->device, sizeof(int64_t) * (size_t)y->numel, &kept) : NULL;
     if (!arg) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     const aur_real *xd = aur__cr(x);
@@ -3802,6 +4206,7 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
         }
     aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
     if (!n) return NULL;
+    aur__keep_buffer(t, n, kept); /* the index of each maximum, not x */
     n->saved[0] = arg;
     return y;
 }
@@ -3821,7 +4226,7 @@ static double aur__chunked_sum(const double *part, int chunks)
 static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *p = n->in[0], *y = n->in[1], *pw = n->in[2];
-    aur_real *dp = aur__grad(p), *dy = aur__grad(y), g;
+    aur_real *dp = aur__grad(t, p), *dy = aur__grad(t, y), g;
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
@@ -3916,7 +4321,7 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    aur__node *n = aur__save_inputs(t, aur__record(t, out, op, aur__pointwise_loss_back, in, 3));
     if (!n) return NULL;
     n->iarg[0] = kind;
     n->farg[0] = (double)count;
@@ -3961,7 +4366,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0], *lab = n->in[1];
     int64_t N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
     double s = n->farg[0], valid = n->farg[1];
-    aur_real *dx = aur__grad(x), g;
+    aur_real *dx = aur__grad(t, x), g;
     (void)t;
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
@@ -4007,7 +4412,7 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    aur__node *n = aur__save_inputs(t, aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2));
     if (!n) return NULL;
     n->iarg[0] = ignore_index;
     n->farg[0] = label_smoothing;
@@ -4043,7 +4448,7 @@ static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int6
 
 static int aur__dropout_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
                             n->farg[0], 1);
@@ -4100,7 +4505,7 @@ static int aur__clamp_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     (void)t;
-    return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
+    return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(t, x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
 }
 
 AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
@@ -4108,7 +4513,7 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    aur__node *n = aur__save_inputs(t, aur__record(t, y, "clamp", aur__clamp_back, &x, 1));
     if (!n) return NULL;
     n->farg[0] = lo;
     n->farg[1] = hi;
@@ -4120,8 +4525,8 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
-    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(n->in[0]), n->out->grad);
-    aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
+    aur__binary_acc(&g, aur__grad(t, n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
 }
 
@@ -4164,7 +4569,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     const float *sc = (const float *)n->saved[0];
     int64_t outer, C, inner;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
@@ -4233,7 +4638,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
 {
     const aur_index *ix = (const aur_index *)n->saved[0];
     int64_t nb = n->iarg[0], d = n->iarg[1];
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
     if (n->out->device == AUR_CUDA)
@@ -4301,7 +4706,7 @@ static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
     (void)t;
-    return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(y), aur__grad(x), n->out->grad, y, x, 0, 0);
+    return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(t, y), aur__grad(t, x), n->out->grad, y, x, 0, 0);
 }
 
 AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
@@ -4314,7 +4719,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
+    return aur__save_inputs(t, aur__record(t, out, "atan2", aur__atan2_back, in, 2)) ? out : NULL;
 }
 
 
@@ -4322,7 +4727,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *grid = n->in[1];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
-    aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
+    aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
@@ -4348,7 +4753,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
+    return aur__save_inputs(t, aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -4356,7 +4761,7 @@ static int aur__pass_where_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *mask = n->in[1];
     (void)t;
-    return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(x), NULL, n->out->grad, x, mask, 0, 0);
+    return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(t, x), NULL, n->out->grad, x, mask, 0, 0);
 }
 
 AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
@@ -4366,7 +4771,7 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
     aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
-    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
+    return aur__save_inputs(t, aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -4380,7 +4785,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
+    return aur__save_inputs(t, aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -4397,7 +4802,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
 static int aur__to_device_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *y = n->out;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
@@ -8155,11 +8560,13 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
 static int aur__fwd_inputs(aur__fwd *F);
 static int aur__clamp_positive_inputs(aur__fwd *F);
 static aur_batch *aur__fwd_outputs(aur__fwd *F, const aur__decoded *d);
+static void aur__keep_batch(aur_tape *t, aur_scope scope, const aur_batch *p);
 
 AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b)
 {
     aur__aurora *A = aur__A(m);
     if (!A || !t || !b) return NULL;
+    aur_scope scope = aur_scope_begin(t); /* what the step made goes at its end, but the prediction and what backward reads */
     aur__fwd *F = aur__fwd_begin(A, t, b);
     if (!F || aur__batch_transform_hook(t, F->c, F->in)) return NULL;
     if (aur__fwd_inputs(F) || aur__clamp_positive_inputs(F) || aur__pre_encoder_hook(F)) return NULL;
@@ -8167,7 +8574,20 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     x = aur__swin3d_backbone(F, x);
     aur__decoded *d = (aur__decoded *)aur_tape_alloc(t, sizeof *d);
     if (!x || !d || aur__perceiver3d_decoder(F, x, d) || aur__post_decoder_hook(F, d)) return NULL;
-    return aur__fwd_outputs(F, d);
+    aur_batch *p = aur__fwd_outputs(F, d);
+    if (p) aur__keep_batch(t, scope, p);
+    return p;
+}
+
+/* Ends the forward's scope keeping the prediction's tensors. */
+static void aur__keep_batch(aur_tape *t, aur_scope scope, const aur_batch *p)
+{
+    aur_tensor *keep[3 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < p->surf_names.n; i++) keep[n++] = p->surf[i];
+    for (int i = 0; i < p->static_names.n; i++) keep[n++] = p->statics[i];
+    for (int i = 0; i < p->atmos_names.n; i++) keep[n++] = p->atmos[i];
+    aur_scope_end(t, scope, keep, n);
 }
 
 /* The LoRA set a step uses (aurora/model/lora.py: LoRARollout), or -1. */
@@ -8440,6 +8860,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
     for (int k = 0; k < depth && Q; k++) {
+        aur_scope s = aur_scope_begin(t); /* a layer's temporaries go at its end */
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
@@ -8462,6 +8883,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         aur_tensor *h = aur__mlp(F, Q, p, p2, 0);
         snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
         Q = aur_add(t, aur__ln(F, h, p, eps), Q);
+        aur_scope_end(t, s, &Q, 1);
     }
     return Q;
 }
@@ -8817,9 +9239,9 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->lora_set = F->lora_set;
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
-        /* checkpointed blocks keep only their outputs; inference always does (nothing to recompute) */
-        int segment = F->c->checkpoint_blocks || !t->grad_on;
-        x = segment ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
+        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        aur_scope_end(t, s, &x, 1);
     }
     return x;
 }

@@ -113,9 +113,9 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->lora_set = F->lora_set;
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
-        /* checkpointed blocks keep only their outputs; inference always does (nothing to recompute) */
-        int segment = F->c->checkpoint_blocks || !t->grad_on;
-        x = segment ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
+        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        aur_scope_end(t, s, &x, 1);
     }
     return x;
 }

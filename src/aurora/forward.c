@@ -64,11 +64,13 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
 static int aur__fwd_inputs(aur__fwd *F);
 static int aur__clamp_positive_inputs(aur__fwd *F);
 static aur_batch *aur__fwd_outputs(aur__fwd *F, const aur__decoded *d);
+static void aur__keep_batch(aur_tape *t, aur_scope scope, const aur_batch *p);
 
 AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch *b)
 {
     aur__aurora *A = aur__A(m);
     if (!A || !t || !b) return NULL;
+    aur_scope scope = aur_scope_begin(t); /* what the step made goes at its end, but the prediction and what backward reads */
     aur__fwd *F = aur__fwd_begin(A, t, b);
     if (!F || aur__batch_transform_hook(t, F->c, F->in)) return NULL;
     if (aur__fwd_inputs(F) || aur__clamp_positive_inputs(F) || aur__pre_encoder_hook(F)) return NULL;
@@ -76,7 +78,20 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
     x = aur__swin3d_backbone(F, x);
     aur__decoded *d = (aur__decoded *)aur_tape_alloc(t, sizeof *d);
     if (!x || !d || aur__perceiver3d_decoder(F, x, d) || aur__post_decoder_hook(F, d)) return NULL;
-    return aur__fwd_outputs(F, d);
+    aur_batch *p = aur__fwd_outputs(F, d);
+    if (p) aur__keep_batch(t, scope, p);
+    return p;
+}
+
+/* Ends the forward's scope keeping the prediction's tensors. */
+static void aur__keep_batch(aur_tape *t, aur_scope scope, const aur_batch *p)
+{
+    aur_tensor *keep[3 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < p->surf_names.n; i++) keep[n++] = p->surf[i];
+    for (int i = 0; i < p->static_names.n; i++) keep[n++] = p->statics[i];
+    for (int i = 0; i < p->atmos_names.n; i++) keep[n++] = p->atmos[i];
+    aur_scope_end(t, scope, keep, n);
 }
 
 /* The LoRA set a step uses (aurora/model/lora.py: LoRARollout), or -1. */

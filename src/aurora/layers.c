@@ -75,6 +75,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
     for (int k = 0; k < depth && Q; k++) {
+        aur_scope s = aur_scope_begin(t); /* a layer's temporaries go at its end */
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
@@ -97,6 +98,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         aur_tensor *h = aur__mlp(F, Q, p, p2, 0);
         snprintf(p, sizeof p, "%s.layers.%d.3", prefix, k);
         Q = aur_add(t, aur__ln(F, h, p, eps), Q);
+        aur_scope_end(t, s, &Q, 1);
     }
     return Q;
 }

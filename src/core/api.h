@@ -82,6 +82,7 @@ typedef struct aur_tensor {
     struct aur_model *model; /* parameters: the owning model; NULL otherwise */
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
+    struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
 } aur_tensor;
 
 /* An owned tensor, zero-filled, outside any tape. Free with aur_tensor_free. */
@@ -106,9 +107,15 @@ AURDEF float aur_round_bf16(float x); /* f32 -> bf16 -> f32 */
 
 /* ==== tape (autograd) ==== */
 
-/* The tape is the context of a training step: ops called with it allocate
-   their outputs in its arena and, while gradients are on, record how to
-   run backward. aur_backward walks the record in reverse. */
+/* The tape is the context of a training step: ops called with it make their
+   outputs on it and, while gradients are on, record how to run backward.
+   aur_backward walks the record in reverse. A tensor's bytes live as long as
+   something needs them: the forward (until the scope it was made in ends, or
+   the step ends), or a recorded backward that reads it (until that backward
+   has run). An activation's gradient lives from its first write until the
+   backward of the op that made it has consumed it (as torch frees .grad of
+   non-leaf tensors). Freed bytes are reused within the step, and a step like
+   the last one asks the system for no memory. */
 typedef struct aur_tape aur_tape;
 
 AURDEF aur_tape *aur_tape_create(void); /* owned: free with aur_tape_free */
@@ -122,23 +129,47 @@ AURDEF void aur_tape_set_autocast(aur_tape *t, int on); /* matrix products with 
    cuBLAS products with the weights formed (off). Backward takes its forward's path. */
 AURDEF void aur_tape_set_fused_attention(aur_tape *t, int on);
 AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed);  /* dropout's random stream */
-/* Bytes held by the arena now and at most since creation (host+device). */
+/* Bytes the tape holds now and at most since creation (host and device). */
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak);
+/* The peak and what it was made of at that moment. */
+typedef struct aur_memory_stats {
+    size_t current, peak;
+    size_t activations; /* tensor data held for the forward or for a backward */
+    size_t gradients;   /* activations' gradients not yet consumed */
+    size_t saved;       /* buffers ops keep for backward (statistics, indices) */
+    size_t scratch;     /* workspaces of the op running, and the step's small structs */
+} aur_memory_stats;
+AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
 AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes);
-/* A zero-filled tensor in the arena (lives until aur_tape_reset). */
+/* A zero-filled tensor on the tape. */
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape);
+
+/* Scopes: a part of the forward (a block, a module) whose temporaries are
+   given back when it ends. Every tensor made since aur_scope_begin, but the
+   n_keep in keep, loses the forward's hold: its bytes go at once unless a
+   recorded backward still reads them. A tensor used after its scope ended
+   (and not kept) is a bug; test builds (-DAUR_POISON_FREED) make its bytes
+   NaN. Scopes nest. */
+typedef struct aur_scope {
+    int first;
+} aur_scope;
+AURDEF aur_scope aur_scope_begin(aur_tape *t);
+AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep);
 
 /* d loss / d every trainable tensor, accumulated (+=) into .grad. loss has one
    element. A tape can run backward once. */
 AURDEF int aur_backward(aur_tape *t, aur_tensor *loss);
 
-/* Activation checkpointing: run fn(in) without keeping its activations and
-   recompute them during backward. fn must be a pure function of its inputs,
-   the parameters and the tape's dropout stream (which is replayed); ctx and
-   the inputs must stay valid until backward has run. Inside a checkpointed
-   fn, a nested aur_checkpoint is a plain call. With gradients off it is a
-   way to run a segment and keep only its output (inference memory). */
+/* Activation checkpointing: run fn(in) keeping only its output (and
+   holding its inputs), and recompute it during backward. fn must be a pure
+   function of its inputs, the parameters and the tape's dropout stream
+   (which is replayed with the forward's training, autocast and attention
+   settings); ctx and the inputs must stay valid until backward has run.
+   Checkpoints nest: inside a checkpointed forward a nested aur_checkpoint
+   is a plain call, and when the outer segment is recomputed the inner ones
+   are checkpoints again, so only one segment's activations exist at a time.
+   With gradients off it is a way to run a segment and keep only its output. */
 typedef aur_tensor *(*aur_segment_fn)(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
 AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur_tensor *const *in, int n_in);
 

@@ -2,9 +2,10 @@
 #include "platform.h"
 
 /* ==== memory: the arena ====
-   A bump allocator made of chunks. Pointers never move during a step; a
-   reset keeps the memory, and if the step needed several chunks it swaps
-   them for one chunk of the peak size, so the next step allocates nothing. */
+   A bump allocator made of chunks, for the step's small structs (tensors,
+   nodes) and the workspaces an op takes and gives back (mark, release).
+   Pointers never move during a step; a reset keeps the chunks. Tensor data
+   lives in the tape's heap (heap.c). */
 
 #define AUR__ALIGN 64
 #define AUR__CHUNK_MIN ((size_t)1 << 20)
@@ -98,13 +99,9 @@ static void aur__arena_free_chunks(aur__arena *a)
     a->used = a->before = 0;
 }
 
+/* Starts over in the first chunk; the chunks stay, with their pages, so the next step like this one allocates nothing. */
 static void aur__arena_reset(aur__arena *a)
 {
-    if (a->first && a->first->next) { /* coalesce into one chunk of the peak size */
-        size_t peak = a->peak;
-        aur__arena_free_chunks(a);
-        a->first = aur__chunk_new(a->device, peak);
-    }
     a->cur = a->first;
     a->used = a->before = 0;
 }

@@ -2,7 +2,8 @@
 #include "platform.h"
 
 /* ==== op: scaled dot-product attention ====
-   Per batch: P = softmax(q k^T * scale + mask) (kept for backward), o = P v.
+   Per batch: P = softmax(q k^T * scale + mask), o = P v. P is not kept:
+   backward rebuilds it per batch (on a GPU from each row's log-sum-exp).
    Backward: dP = do v^T, dv += P^T do, dS = P (dP - rowsum(dP P)),
    dq += scale dS k, dk += scale dS^T q, dmask += dS (summed where broadcast). */
 
@@ -114,27 +115,43 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
 }
 #endif
 
+/* The attention weights of batch b into P (Lq x Lk): softmax(q k^T scale + mask).
+   Backward rebuilds them with this same code (bit for bit) instead of keeping them. */
+static void aur__sdpa_weights(const aur__attn *g, aur_real *ws, aur_real *P, const aur_real *qd, const aur_real *kd, const aur_real *md,
+                              int64_t b)
+{
+    aur__gemm(ws, g->Lq, g->Lk, g->d, aur__matv(qd + b * g->Lq * g->d, g->d, 1), aur__matv(kd + b * g->Lk * g->d, 1, g->d), P, g->Lk, 0, 0);
+    int64_t off = md ? aur__mask_offset(g, b) : 0;
+    aur_real sc = (aur_real)g->scale;
+    for (int64_t i = 0; i < g->Lq; i++) {
+        aur_real *r = P + i * g->Lk;
+        for (int64_t j = 0; j < g->Lk; j++) r[j] = r[j] * sc + (md ? md[off + i * g->ms[g->lead] + j * g->ms[g->lead + 1]] : 0);
+        aur__softmax_row(r, r, g->Lk);
+    }
+}
+
 static int aur__sdpa_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     aur__attn g;
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
-    aur_real *dq = aur__grad(q), *dk = aur__grad(k), *dv = aur__grad(v), *dm = aur__grad(mask);
-    const aur_real *P = (const aur_real *)n->saved[0];
-    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, P);
+    aur_real *dq = aur__grad(t, q), *dk = aur__grad(t, k), *dv = aur__grad(t, v), *dm = aur__grad(t, mask);
+    if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
-    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + aur__lines(LL);
+    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__autocast_in(t, ac, aur__cr(k), k->numel), *vd = aur__autocast_in(t, ac, aur__cr(v), v->numel);
-    if (!ws || (dm && !dS_all) || !dO || !qd || !kd || !vd) return AUR_ENOMEM;
+    const aur_real *md = mask ? aur__autocast_in(t, ac, aur__cr(mask), mask->numel) : NULL;
+    if (!ws || (dm && !dS_all) || !dO || !qd || !kd || !vd || (mask && !md)) return AUR_ENOMEM;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * slice, *dS = w + per;
-        const aur_real *Pb = P + b * LL, *qb = qd + b * g.Lq * g.d, *kb = kd + b * g.Lk * g.d;
+        aur_real *w = ws + aur__thread_id() * slice, *Pb = w + per, *dS = Pb + aur__lines(LL);
+        const aur_real *qb = qd + b * g.Lq * g.d, *kb = kd + b * g.Lk * g.d;
         const aur_real *vb = vd + b * g.Lk * g.dv, *dOb = dO + b * g.Lq * g.dv;
+        aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         if (dv) aur__gemm(w, g.Lk, g.dv, g.Lq, aur__matv(Pb, 1, g.Lk), aur__matv(dOb, g.dv, 1), dv + b * g.Lk * g.dv, g.dv, 1, 0);
         if (!dq && !dk && !dm) continue;
         aur__gemm(w, g.Lq, g.Lk, g.dv, aur__matv(dOb, g.dv, 1), aur__matv(vb, 1, g.dv), dS, g.Lk, 0, 0);
@@ -161,12 +178,16 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
-/* Keeps P (the attention weights; on a GPU their rows' log-sum-exp) for backward. */
-static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur_real *P, double scale)
+/* Backward reads q, k, v and the mask (and on a GPU the rows' log-sum-exp, kept in lse). */
+static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur__storage *lse, double scale)
 {
     aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
     if (!n) return NULL;
-    n->saved[0] = P;
+    for (int i = 0; i < 4; i++) aur__save(t, n, in[i]);
+    if (lse) {
+        n->saved[0] = lse->ptr;
+        aur__keep_buffer(t, n, lse);
+    }
     n->farg[0] = scale;
     n->iarg[6] = t->fused_attention; /* a GPU backward takes the forward's path */
     n->iarg[7] = t->autocast;
@@ -183,14 +204,13 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
     if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
-        aur_real *lse = aur__reals(t, AUR_CUDA, g.nb * g.Lq);
+        aur__storage *kept = NULL;
+        aur_real *lse = (aur_real *)aur__buffer(t, AUR_CUDA, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
         if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
-        return aur__sdpa_record(t, y, in, lse, scale);
+        return aur__sdpa_record(t, y, in, kept, scale);
     }
-    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1);
+    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1) + aur__lines(LL);
     int threads = aur__threads();
-    aur_real *P = aur__reals(t, AUR_CPU, g.nb * LL);
-    if (!P) return NULL;
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
@@ -200,20 +220,12 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!ws || !qd || !kd || !vd || (mask && !md)) return NULL;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * per, *Pb = P + b * LL;
-        aur__gemm(w, g.Lq, g.Lk, g.d, aur__matv(qd + b * g.Lq * g.d, g.d, 1), aur__matv(kd + b * g.Lk * g.d, 1, g.d), Pb, g.Lk, 0, 0);
-        int64_t off = md ? aur__mask_offset(&g, b) : 0;
-        aur_real sc = (aur_real)g.scale;
-        for (int64_t i = 0; i < g.Lq; i++) {
-            aur_real *r = Pb + i * g.Lk;
-            for (int64_t j = 0; j < g.Lk; j++)
-                r[j] = r[j] * sc + (md ? md[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] : 0);
-            aur__softmax_row(r, r, g.Lk);
-        }
+        aur_real *w = ws + aur__thread_id() * per, *Pb = w + aur__gemm_ws(1);
+        aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(vd + b * g.Lk * g.dv, g.dv, 1), aur__wr(y) + b * g.Lq * g.dv,
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
-    return aur__sdpa_record(t, y, in, P, scale);
+    return aur__sdpa_record(t, y, in, NULL, scale);
 }

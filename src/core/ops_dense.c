@@ -7,7 +7,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
-    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
@@ -68,6 +68,8 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     }
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
+    if (w->requires_grad) aur__save(t, n, x); /* dw = dy^T x */
+    if (x->requires_grad) aur__save(t, n, w); /* dx = dy w */
     n->iarg[7] = t->autocast;
     return y;
 }
@@ -95,7 +97,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     int ta = (int)n->iarg[0], tb = (int)n->iarg[1], ac = (int)n->iarg[7]; /* autocast as in the forward */
     aur__mm_geom g = aur__mm_geometry(a, b, ta, tb);
-    aur_real *da = aur__grad(a), *db = aur__grad(b);
+    aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
@@ -179,6 +181,8 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     }
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
+    if (b->requires_grad) aur__save(t, n, a);
+    if (a->requires_grad) aur__save(t, n, b);
     n->iarg[0] = ta;
     n->iarg[1] = tb;
     n->iarg[7] = t->autocast;
@@ -274,7 +278,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     int kind = (int)n->iarg[0];
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
-    aur_real *da = aur__grad(a), *db = aur__grad(b);
+    aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
@@ -294,6 +298,8 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
     aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
     if (!n) return NULL;
+    if (kind == AUR__MUL && b->requires_grad) aur__save(t, n, a); /* a sum or difference reads neither */
+    if (kind == AUR__MUL && a->requires_grad) aur__save(t, n, b);
     n->iarg[0] = kind;
     return y;
 }
@@ -306,7 +312,7 @@ AURDEF aur_tensor *aur_mul(aur_tape *t, aur_tensor *a, aur_tensor *b) { return a
 
 static int aur__scale_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]), s = (aur_real)n->farg[0];
+    aur_real *dx = aur__grad(t, n->in[0]), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
@@ -387,7 +393,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int64_t C = x->shape[x->ndim - 1], N = C ? x->numel / C : 0;
-    aur_real *dx = aur__grad(x), *dw = aur__grad(w), *db = aur__grad(b);
+    aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     const aur_real *dy = n->out->grad;
     const aur_real *mean = (const aur_real *)n->saved[0], *rstd = (const aur_real *)n->saved[1];
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
@@ -424,7 +430,8 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     }
     int64_t N = x->numel / C;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
-    aur_real *stats = y ? aur__reals(t, x->device, 2 * N) : NULL;
+    aur__storage *kept = NULL;
+    aur_real *stats = y ? (aur_real *)aur__buffer(t, x->device, sizeof(aur_real) * (size_t)(2 * N), &kept) : NULL;
     if (!stats) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
@@ -433,6 +440,9 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
+    aur__keep_buffer(t, n, kept);
+    if (x->requires_grad || (w && w->requires_grad)) aur__save(t, n, x); /* the bias's gradient needs only dy */
+    if (x->requires_grad) aur__save(t, n, w);
     n->saved[0] = stats;
     n->saved[1] = stats + N;
     return y;
@@ -498,7 +508,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     (void)t;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
@@ -516,6 +526,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
+    aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
     n->iarg[0] = kind;
     return y;
 }
@@ -555,7 +566,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->out;
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
@@ -579,5 +590,8 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
-    return aur__record(t, y, "softmax", aur__softmax_back, &x, 1) ? y : NULL;
+    aur__node *n = aur__record(t, y, "softmax", aur__softmax_back, &x, 1);
+    if (!n) return NULL;
+    aur__save(t, n, y);
+    return y;
 }

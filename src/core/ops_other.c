@@ -29,7 +29,7 @@ static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int6
 
 static int aur__dropout_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
                             n->farg[0], 1);
@@ -86,7 +86,7 @@ static int aur__clamp_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     (void)t;
-    return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
+    return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(t, x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
 }
 
 AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
@@ -94,7 +94,7 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
     if (aur__check("clamp", &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y || aur__pointwise(AUR__PW_CLAMP, y, x, NULL, lo, hi)) return NULL;
-    aur__node *n = aur__record(t, y, "clamp", aur__clamp_back, &x, 1);
+    aur__node *n = aur__save_inputs(t, aur__record(t, y, "clamp", aur__clamp_back, &x, 1));
     if (!n) return NULL;
     n->farg[0] = lo;
     n->farg[1] = hi;
@@ -106,8 +106,8 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
-    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(n->in[0]), n->out->grad);
-    aur__binary_acc(&g, aur__grad(n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
+    if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
+    aur__binary_acc(&g, aur__grad(t, n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
 }
 
@@ -150,7 +150,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     const float *sc = (const float *)n->saved[0];
     int64_t outer, C, inner;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
@@ -219,7 +219,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
 {
     const aur_index *ix = (const aur_index *)n->saved[0];
     int64_t nb = n->iarg[0], d = n->iarg[1];
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
     if (n->out->device == AUR_CUDA)
@@ -287,7 +287,7 @@ static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
     (void)t;
-    return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(y), aur__grad(x), n->out->grad, y, x, 0, 0);
+    return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(t, y), aur__grad(t, x), n->out->grad, y, x, 0, 0);
 }
 
 AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
@@ -300,7 +300,7 @@ AURDEF aur_tensor *aur_atan2(aur_tape *t, aur_tensor *y, aur_tensor *x)
     }
     aur_tensor *out = aur__output(t, aur_tensor_shape(y), y->device, in, 2);
     if (!out || aur__pointwise(AUR__PW_ATAN2, out, y, x, 0, 0)) return NULL;
-    return aur__record(t, out, "atan2", aur__atan2_back, in, 2) ? out : NULL;
+    return aur__save_inputs(t, aur__record(t, out, "atan2", aur__atan2_back, in, 2)) ? out : NULL;
 }
 
 
@@ -308,7 +308,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *grid = n->in[1];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
-    aur_real *dx = aur__grad(x), *dg = aur__grad(grid);
+    aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
@@ -334,7 +334,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
     } else
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
-    return aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2) ? out : NULL;
+    return aur__save_inputs(t, aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) ? out : NULL;
 }
 
 /* dx += dy where keep (the source is finite, or the mask is clear). */
@@ -342,7 +342,7 @@ static int aur__pass_where_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *mask = n->in[1];
     (void)t;
-    return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(x), NULL, n->out->grad, x, mask, 0, 0);
+    return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(t, x), NULL, n->out->grad, x, mask, 0, 0);
 }
 
 AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
@@ -352,7 +352,7 @@ AURDEF aur_tensor *aur_nan_to_num(aur_tape *t, aur_tensor *x, double nan)
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_NAN_TO_NUM, y, x, NULL, nan, 0)) return NULL;
     aur_tensor *in[2] = {x, NULL}; /* no mask: the backward tells nan_to_num from masked_fill by it */
-    return aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2) ? y : NULL;
+    return aur__save_inputs(t, aur__record(t, y, "nan_to_num", aur__pass_where_back, in, 2)) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask, double value)
@@ -366,7 +366,7 @@ AURDEF aur_tensor *aur_masked_fill(aur_tape *t, aur_tensor *x, aur_tensor *mask,
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
     if (!y) return NULL;
     if (aur__pointwise(AUR__PW_MASKED_FILL, y, x, mask, value, 0)) return NULL;
-    return aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2) ? y : NULL;
+    return aur__save_inputs(t, aur__record(t, y, "masked_fill", aur__pass_where_back, in, 2)) ? y : NULL;
 }
 
 AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
@@ -383,7 +383,7 @@ AURDEF aur_tensor *aur_remainder(aur_tape *t, aur_tensor *x, double m)
 static int aur__to_device_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *y = n->out;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;

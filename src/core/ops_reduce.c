@@ -22,7 +22,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     int a = (int)n->iarg[0];
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
-    aur_real *dx = aur__grad(x), s = (aur_real)n->farg[0];
+    aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
@@ -77,7 +77,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
     const int64_t *arg = (const int64_t *)n->saved[0];
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
@@ -94,7 +94,8 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
         return NULL;
     }
     aur_tensor *y = aur__output(t, aur__reduced_shape(x, a, keepdim), x->device, &x, 1);
-    int64_t *arg = y ? (int64_t *)aur__alloc(t, x->device, sizeof(int64_t) * (size_t)y->numel) : NULL;
+    aur__storage *kept = NULL;
+    int64_t *arg = y ? (int64_t *)aur__buffer(t, x->device, sizeof(int64_t) * (size_t)y->numel, &kept) : NULL;
     if (!arg) return NULL;
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     const aur_real *xd = aur__cr(x);
@@ -107,6 +108,7 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
         }
     aur__node *n = aur__record(t, y, "max", aur__max_back, &x, 1);
     if (!n) return NULL;
+    aur__keep_buffer(t, n, kept); /* the index of each maximum, not x */
     n->saved[0] = arg;
     return y;
 }
@@ -126,7 +128,7 @@ static double aur__chunked_sum(const double *part, int chunks)
 static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *p = n->in[0], *y = n->in[1], *pw = n->in[2];
-    aur_real *dp = aur__grad(p), *dy = aur__grad(y), g;
+    aur_real *dp = aur__grad(t, p), *dy = aur__grad(t, y), g;
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
@@ -221,7 +223,7 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         }
     }
     if (aur__set_scalar(out, aur__chunked_sum(part, CHUNKS) / (double)count)) return NULL; /* 0/0 = NaN with nothing to average */
-    aur__node *n = aur__record(t, out, op, aur__pointwise_loss_back, in, 3);
+    aur__node *n = aur__save_inputs(t, aur__record(t, out, op, aur__pointwise_loss_back, in, 3));
     if (!n) return NULL;
     n->iarg[0] = kind;
     n->farg[0] = (double)count;
@@ -266,7 +268,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0], *lab = n->in[1];
     int64_t N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
     double s = n->farg[0], valid = n->farg[1];
-    aur_real *dx = aur__grad(x), g;
+    aur_real *dx = aur__grad(t, x), g;
     (void)t;
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
@@ -312,7 +314,7 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     }
     aur_tensor *out = aur__output(t, aur_shape1(1), logits->device, in, 1);
     if (!out || aur__set_scalar(out, total / (double)valid)) return NULL; /* no valid rows: NaN, as torch */
-    aur__node *n = aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2);
+    aur__node *n = aur__save_inputs(t, aur__record(t, out, "cross_entropy", aur__cross_entropy_back, in, 2));
     if (!n) return NULL;
     n->iarg[0] = ignore_index;
     n->farg[0] = label_smoothing;

@@ -45,7 +45,7 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
     for (int i = 0; i < n->n_in && !rc; i++) {
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
-        aur_real *dx = aur__grad(x);
+        aur_real *dx = aur__grad(t, x);
         if (dx) rc = aur__copy_rows(x->device, dx, len, 0, n->out->grad, row, off, outer, len, 1);
         off += len;
     }
@@ -93,7 +93,7 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     int axis = (int)n->iarg[0];
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
-    aur_real *dx = aur__grad(x);
+    aur_real *dx = aur__grad(t, x);
     (void)t;
     return aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
 }
@@ -189,7 +189,7 @@ static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_r
 
 static int aur__pad_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
     return aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
 }
@@ -254,7 +254,7 @@ static int aur__permute_back(aur_tape *t, aur__node *n)
     int perm[AUR_MAX_DIMS];
     (void)t;
     for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
-    return aur__permute_rows(n->in[0], aur__grad(n->in[0]), n->out, n->out->grad, perm, 0);
+    return aur__permute_rows(n->in[0], aur__grad(t, n->in[0]), n->out, n->out->grad, perm, 0);
 }
 
 AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
@@ -281,7 +281,7 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
 /* dx += dy: the backward of every op that only relabels or rounds (reshape, cast, remainder). */
 static int aur__identity_back(aur_tape *t, aur__node *n)
 {
-    aur_real *dx = aur__grad(n->in[0]);
+    aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
@@ -308,10 +308,8 @@ AURDEF aur_tensor *aur_reshape(aur_tape *t, aur_tensor *x, aur_shape shape)
                  aur_shape_str(shape.d, shape.ndim > 0 && shape.ndim <= AUR_MAX_DIMS ? shape.ndim : 0, s2, sizeof s2));
         return NULL;
     }
-    aur_tensor *y = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *y);
+    aur_tensor *y = aur__view(t, x, shape);
     if (!y) return NULL;
-    aur__tensor_init(y, x->dtype, x->device, shape);
-    y->data = x->data;
     y->requires_grad = t->grad_on && x->requires_grad;
     return aur__record(t, y, "reshape", aur__identity_back, &x, 1) ? y : NULL;
 }
@@ -350,7 +348,7 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
 static int aur__roll_back(aur_tape *t, aur__node *n)
 {
     (void)t;
-    return aur__roll_rows(aur__grad(n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
+    return aur__roll_rows(aur__grad(t, n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
 }
 
 AURDEF aur_tensor *aur_roll(aur_tape *t, aur_tensor *x, const int64_t *shifts)

@@ -3,6 +3,16 @@
 
 /* ==== tape: recording ops for backward ==== */
 
+/* The bytes of a tape tensor (data or gradient), with how many hold them:
+   the forward (until the tensor's scope ends) and each recorded node whose
+   backward reads them (until it has run). Shared by views. */
+typedef struct aur__storage {
+    void *ptr;
+    size_t bytes;
+    int holders;
+    unsigned char device, kind; /* kind: AUR__MEM_* */
+} aur__storage;
+
 typedef struct aur__node aur__node;
 /* Adds this op's contribution to the gradients of its inputs. */
 typedef int (*aur__backward_fn)(aur_tape *t, aur__node *n);
@@ -18,6 +28,8 @@ struct aur__node {
     double farg[4];
     aur_segment_fn fn; /* checkpoint segments */
     void *ctx;
+    aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
+    int n_held, cap_held;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -32,16 +44,19 @@ typedef struct aur__objects {
 
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
-    aur__arena main[2];    /* [device]: struct and activations of the step */
-    aur__arena scratch[2]; /* recomputation of checkpointed segments */
-    aur__arena *ar;        /* where ops allocate now: main or scratch */
+    aur__arena main[2];    /* [device]: the step's structs and the ops' workspaces */
+    aur__arena *ar;        /* where ops take workspaces (main) */
+    aur__heap heap[2];     /* [device]: tensor data, gradients, saved buffers */
+    aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
+    int n_live, cap_live;
     aur__node **nodes;
     int n_nodes, cap_nodes;
     int grad_on, training, autocast, fused_attention;
-    int no_record;  /* inside a checkpointed forward: propagate requires_grad, record nothing */
-    int in_segment; /* inside a checkpointed function (forward or recompute) */
+    int no_record;   /* inside a checkpointed forward: propagate requires_grad, record nothing */
     int backward_done;
+    int backward_rc; /* an allocation that failed inside a backward function */
     uint64_t seed, rng_offset;
+    aur_memory_stats at_peak;
     aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
@@ -84,7 +99,7 @@ AURDEF aur_tape *aur_tape_create(void)
     if (!t) return NULL;
     for (int d = 0; d < 2; d++) {
         t->main[d].device = (aur_device)d;
-        t->scratch[d].device = (aur_device)d;
+        t->heap[d].device = (aur_device)d;
     }
     t->ar = t->main;
     t->grad_on = 1;
@@ -99,9 +114,10 @@ AURDEF void aur_tape_free(aur_tape *t)
     if (!t) return;
     for (int d = 0; d < 2; d++) {
         aur__arena_free_chunks(&t->main[d]);
-        aur__arena_free_chunks(&t->scratch[d]);
+        aur__heap_release(&t->heap[d]);
     }
     AUR_FREE(t->nodes);
+    AUR_FREE(t->live);
     aur__objects_free(&t->objects);
     AUR_FREE(t);
 }
@@ -111,12 +127,11 @@ AURDEF void aur_tape_reset(aur_tape *t)
     if (!t) return;
     for (int d = 0; d < 2; d++) {
         aur__arena_reset(&t->main[d]);
-        aur__arena_reset(&t->scratch[d]);
+        aur__heap_reset(&t->heap[d]);
     }
-    t->ar = t->main;
-    t->n_nodes = 0;
+    t->n_nodes = t->n_live = 0;
     t->objects.used = 0;
-    t->no_record = t->in_segment = t->backward_done = 0;
+    t->no_record = t->backward_done = t->backward_rc = 0;
 }
 
 AURDEF void aur_tape_set_grad(aur_tape *t, int on) { t->grad_on = on != 0; }
@@ -129,37 +144,127 @@ AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
     t->rng_offset = 0;
 }
 
-AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
+/* ---- what the tape holds ---- */
+
+static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 {
-    size_t c = 0, p = 0;
+    memset(s, 0, sizeof *s);
     for (int d = 0; d < 2; d++) {
-        c += t->main[d].before + t->main[d].used + t->scratch[d].before + t->scratch[d].used;
-        p += t->main[d].peak + t->scratch[d].peak;
+        s->activations += t->heap[d].kind[AUR__MEM_ACTIVATION];
+        s->gradients += t->heap[d].kind[AUR__MEM_GRADIENT];
+        s->saved += t->heap[d].kind[AUR__MEM_SAVED];
+        s->scratch += t->main[d].before + t->main[d].used;
     }
-    if (current) *current = c;
-    if (peak) *peak = p;
+    s->current = s->activations + s->gradients + s->saved + s->scratch;
 }
 
-/* Arena memory of the current allocation target (main or scratch). */
+/* Called after every allocation: keeps the peak and its make-up. */
+static void aur__note_memory(aur_tape *t)
+{
+    aur_memory_stats s;
+    aur__memory_now(t, &s);
+    if (s.current > t->at_peak.peak) {
+        t->at_peak = s;
+        t->at_peak.peak = s.current;
+    }
+}
+
+AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
+{
+    aur_memory_stats s;
+    aur_tape_memory_stats(t, &s);
+    if (current) *current = s.current;
+    if (peak) *peak = s.peak;
+}
+
+AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
+{
+    size_t current;
+    aur__memory_now(t, s);
+    current = s->current;
+    *s = t->at_peak;
+    s->current = current;
+}
+
+/* Arena memory: the step's structs and an op's workspaces. */
 static void *aur__alloc(aur_tape *t, aur_device dev, size_t n)
 {
     void *p = aur__arena_alloc(&t->ar[dev], n);
     if (!p && dev == AUR_CPU) aur__err(AUR_ENOMEM, "out of memory: %zu bytes in the tape's arena", n);
+    if (p) aur__note_memory(t);
     return p;
 }
 
-/* A fresh tensor in the arena, data uninitialised. */
+AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes) { return aur__alloc(t, AUR_CPU, bytes); }
+
+/* ---- storage: bytes that go when nothing holds them ---- */
+
+/* bytes from the heap of dev, held once (by the caller). */
+static aur__storage *aur__storage_new(aur_tape *t, aur_device dev, size_t bytes, int kind)
+{
+    aur__storage *s = (aur__storage *)aur__alloc(t, AUR_CPU, sizeof *s);
+    if (!s) return NULL;
+    s->ptr = aur__heap_alloc(&t->heap[dev], bytes, kind); /* a failure says why (no memory, no CUDA) */
+    if (!s->ptr) return NULL;
+    s->bytes = bytes, s->holders = 1, s->device = (unsigned char)dev, s->kind = (unsigned char)kind;
+    aur__note_memory(t);
+    return s;
+}
+
+static void aur__storage_hold(aur__storage *s)
+{
+    if (s) s->holders++;
+}
+
+static void aur__storage_drop(aur_tape *t, aur__storage *s)
+{
+    if (!s || --s->holders > 0) return;
+    AUR_ASSERT(s->holders == 0);
+    aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
+    s->ptr = NULL;
+}
+
+/* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
+static void *aur__buffer(aur_tape *t, aur_device dev, size_t bytes, aur__storage **s)
+{
+    *s = aur__storage_new(t, dev, bytes, AUR__MEM_SAVED);
+    return *s ? (*s)->ptr : NULL;
+}
+
+/* ---- tensors on the tape ---- */
+
+static int aur__live_push(aur_tape *t, aur_tensor *x)
+{
+    if (aur__grow((void **)&t->live, &t->cap_live, t->n_live + 1, sizeof *t->live)) return AUR_ENOMEM;
+    t->live[t->n_live++] = x;
+    return 0;
+}
+
+/* A fresh tensor on the tape, data uninitialised. */
 static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur_shape s)
 {
     if (aur__shape_ok(s, "tensor")) return NULL;
     aur_tensor *x = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *x);
     if (!x) return NULL;
     aur__tensor_init(x, dtype, dev, s);
-    x->data = aur__alloc(t, dev, aur__nbytes(x));
-    return x->data ? x : NULL;
+    x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
+    if (!x->storage || aur__live_push(t, x)) return NULL;
+    x->data = x->storage->ptr;
+    return x;
 }
 
-AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes) { return aur__alloc(t, AUR_CPU, bytes); }
+/* A tensor of another shape on the same bytes (their holders are shared). */
+static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
+{
+    aur_tensor *y = (aur_tensor *)aur__alloc(t, AUR_CPU, sizeof *y);
+    if (!y) return NULL;
+    aur__tensor_init(y, x->dtype, x->device, s);
+    y->data = x->data;
+    y->storage = x->storage;
+    aur__storage_hold(y->storage);
+    if (y->storage && aur__live_push(t, y)) return NULL;
+    return y;
+}
 
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
 {
@@ -179,11 +284,41 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
     return y;
 }
 
-/* Scratch memory of the step (uninitialised), e.g. saved statistics. */
+/* Scratch memory of the op running (uninitialised): give it back with aur__arena_release. */
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
 {
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
 }
+
+/* ---- scopes ---- */
+
+AURDEF aur_scope aur_scope_begin(aur_tape *t)
+{
+    aur_scope s;
+    s.first = t ? t->n_live : 0;
+    return s;
+}
+
+static int aur__kept(const aur_tensor *x, aur_tensor *const *keep, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (keep[i] == x) return 1;
+    return 0;
+}
+
+AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep)
+{
+    if (!t || s.first > t->n_live) return;
+    int k = s.first;
+    for (int i = s.first; i < t->n_live; i++) {
+        aur_tensor *x = t->live[i];
+        if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
+        else aur__storage_drop(t, x->storage);
+    }
+    t->n_live = k;
+}
+
+/* ---- recording ---- */
 
 /* Appends a node for y = op(in), for the op to put its arguments in. When y
    needs no gradient, or inside a checkpointed forward, nothing is recorded and
@@ -197,7 +332,9 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
-    if (!n->in) return NULL;
+    n->cap_held = n_in + 4;
+    n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
+    if (!n->in || !n->held) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -208,45 +345,83 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     return n;
 }
 
+/* The node's backward reads x's data: hold it until the backward has run. */
+static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
+{
+    if (n == &t->unrecorded || !x || !x->storage) return;
+    AUR_ASSERT(n->n_held < n->cap_held);
+    aur__storage_hold(x->storage);
+    n->held[n->n_held++] = x->storage;
+}
+
+/* The node's backward reads all its inputs' data (losses, element rules of two inputs). Returns n. */
+static aur__node *aur__save_inputs(aur_tape *t, aur__node *n)
+{
+    for (int i = 0; n && i < n->n_in; i++) aur__save(t, n, n->in[i]);
+    return n;
+}
+
+/* Hands a buffer made by aur__buffer to the node (freed now when nothing is recorded). */
+static void aur__keep_buffer(aur_tape *t, aur__node *n, aur__storage *s)
+{
+    if (n == &t->unrecorded) {
+        aur__storage_drop(t, s);
+        return;
+    }
+    AUR_ASSERT(n->n_held < n->cap_held);
+    n->held[n->n_held++] = s;
+}
+
+static void aur__node_release(aur_tape *t, aur__node *n)
+{
+    for (int i = 0; i < n->n_held; i++) aur__storage_drop(t, n->held[i]);
+    n->n_held = 0;
+}
+
 /* The gradient buffer of x for a backward function to accumulate into, or
-   NULL when x needs none. Buffers were made before the walk began. */
-static aur_real *aur__grad(aur_tensor *x)
+   NULL when x needs none. An activation's is made (zeroed) on first use;
+   a failure is kept in backward_rc, which the walk reports. */
+static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
 {
     if (!x || !x->requires_grad) return NULL;
-    AUR_ASSERT(x->grad);
+    if (!x->grad) {
+        size_t bytes = (size_t)x->numel * sizeof(aur_real);
+        if (x->owned) { /* owned tensors keep theirs across steps (torch leaf .grad) */
+            x->grad = (aur_real *)aur__dev_alloc(x->device, bytes, "a gradient");
+        } else {
+            x->grad_storage = aur__storage_new(t, x->device, bytes, AUR__MEM_GRADIENT);
+            x->grad = x->grad_storage ? (aur_real *)x->grad_storage->ptr : NULL;
+        }
+        if (!x->grad || aur__zero_bytes(x->grad, x->device, bytes)) {
+            t->backward_rc = AUR_ENOMEM;
+            return NULL;
+        }
+    }
     x->grad_written = 1;
     return x->grad;
 }
 
-/* ==== tape: backward ==== */
-
-/* Zero-filled gradient buffers for every tensor of nodes[from..] that needs one. */
-static int aur__alloc_grads(aur_tape *t, int from)
+/* An activation's gradient, consumed: its bytes go. */
+static void aur__grad_release(aur_tape *t, aur_tensor *x)
 {
-    for (int i = from; i < t->n_nodes; i++) {
-        aur__node *n = t->nodes[i];
-        for (int k = -1; k < n->n_in; k++) {
-            aur_tensor *x = k < 0 ? n->out : n->in[k];
-            if (!x || !x->requires_grad || x->grad) continue;
-            if (x->model) /* parameters have slab gradients; missing means frozen at allocation */
-                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer",
-                                x->name);
-            /* owned tensors keep theirs across steps (torch leaf .grad); activations use the arena */
-            size_t bytes = (size_t)x->numel * sizeof(aur_real);
-            x->grad = x->owned ? (aur_real *)aur__dev_alloc(x->device, bytes, "a gradient") : aur__reals(t, x->device, x->numel);
-            if (!x->grad || aur__zero_bytes(x->grad, x->device, bytes)) return AUR_ENOMEM;
-        }
-    }
-    return 0;
+    if (!x->grad_storage) return;
+    aur__storage_drop(t, x->grad_storage);
+    x->grad_storage = NULL;
+    x->grad = NULL;
 }
 
-/* Runs the backward functions of nodes[from..n_nodes) in reverse order. */
+/* ==== tape: backward ==== */
+
+/* Runs the backward functions of nodes[from..n_nodes) in reverse order; each
+   node then lets go of what it held and of its output's gradient. */
 static int aur__walk_back(aur_tape *t, int from)
 {
     for (int i = t->n_nodes - 1; i >= from; i--) {
         aur__node *n = t->nodes[i];
-        if (!n->out->grad_written) continue; /* not on a path to the loss */
-        int rc = n->backward(t, n);
+        int rc = n->out->grad_written ? n->backward(t, n) : 0; /* a node off the path to the loss has nothing to add */
+        if (!rc) rc = t->backward_rc;
+        aur__node_release(t, n);
+        aur__grad_release(t, n->out);
         if (rc) return rc;
     }
     return 0;
@@ -258,6 +433,18 @@ static int aur__set_one(aur_real *p, aur_device dev)
     return aur__copy_bytes(p, dev, &one, AUR_CPU, sizeof one);
 }
 
+/* Parameters have slab gradients; one missing means it was frozen when the slabs were made. */
+static int aur__check_param_grads(const aur_tape *t)
+{
+    for (int i = 0; i < t->n_nodes; i++)
+        for (int k = 0; k < t->nodes[i]->n_in; k++) {
+            const aur_tensor *x = t->nodes[i]->in[k];
+            if (x && x->model && x->requires_grad && !x->grad)
+                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+        }
+    return 0;
+}
+
 AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
 {
     if (!t || !loss) return aur__err(AUR_EINVAL, "aur_backward: no loss (did an op fail? %s)", aur__errmsg);
@@ -266,19 +453,20 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
                         (long long)loss->numel);
     if (t->backward_done) return aur__err(AUR_EINVAL, "aur_backward: this tape already ran backward; reset it");
     if (!loss->requires_grad) return aur__err(AUR_EINVAL, "aur_backward: the loss does not depend on any trainable tensor");
-    int rc = aur__alloc_grads(t, 0);
-    if (!rc) rc = aur__set_one(loss->grad, loss->device);
+    int rc = aur__check_param_grads(t);
+    aur_real *g = rc ? NULL : aur__grad(t, loss);
+    if (!rc && !g) rc = AUR_ENOMEM;
+    if (!rc) rc = aur__set_one(g, loss->device);
     if (rc) return rc;
-    loss->grad_written = 1;
     t->backward_done = 1;
     return aur__walk_back(t, 0);
 }
 
 /* ==== tape: activation checkpointing ====
-   Forward: run the segment with recording off in the scratch arena, copy its
-   output to the main arena, drop the rest. Backward: rerun it with
-   recording on (same dropout stream), seed its output with our gradient,
-   and walk the nodes it recorded. */
+   Forward: run the segment recording nothing, in a scope that keeps only its
+   output; the node holds the segment's inputs. Backward: rerun it recording
+   (same dropout stream and settings), seed its output with the node's
+   gradient, walk the nodes it recorded, and let its tensors go. */
 
 static int aur__is_input(const aur__node *n, const aur_tensor *x)
 {
@@ -287,19 +475,20 @@ static int aur__is_input(const aur__node *n, const aur_tensor *x)
     return 0;
 }
 
-/* dst += src on either device (through a host copy for CUDA: rare and small). */
-static int aur__add_grad(aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
+/* dst += src on either device (through host copies in the arena on a GPU: rare and small). */
+static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
 {
     if (dev == AUR_CPU) {
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;
     }
-    aur_real *a = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * n + 1), "a gradient copy");
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur_real *a = aur__reals(t, AUR_CPU, 2 * n + 1);
     int rc = a ? aur__copy_bytes(a, AUR_CPU, dst, dev, sizeof(aur_real) * (size_t)n) : AUR_ENOMEM;
     if (!rc) rc = aur__copy_bytes(a + n, AUR_CPU, src, dev, sizeof(aur_real) * (size_t)n);
     for (int64_t i = 0; i < n && !rc; i++) a[i] += a[n + i];
     if (!rc) rc = aur__copy_bytes(dst, dev, a, AUR_CPU, sizeof(aur_real) * (size_t)n);
-    AUR_FREE(a);
+    aur__arena_release(&t->ar[AUR_CPU], mk);
     return rc;
 }
 
@@ -307,9 +496,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
 {
     uint64_t saved_offset = t->rng_offset;
     int from = t->n_nodes, rc = 0, modes[3] = {t->training, t->autocast, t->fused_attention};
-    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
-    t->ar = t->scratch;
-    t->in_segment = 1;
+    aur_scope s = aur_scope_begin(t);
     t->rng_offset = (uint64_t)n->iarg[0];
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
@@ -320,21 +507,20 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
         rc = aur__err(AUR_ESHAPE, "checkpoint: the recomputed output has %lld elements, not %lld",
                       (long long)y->numel, (long long)n->out->numel);
     } else if (aur__is_input(n, y)) { /* the segment returned an input unchanged */
-        aur_real *dx = aur__grad(y);
-        rc = dx ? aur__add_grad(dx, n->out->grad, y->numel, y->device) : 0;
+        aur_real *dx = aur__grad(t, y);
+        rc = dx ? aur__add_grad(t, dx, n->out->grad, y->numel, y->device) : t->backward_rc;
     } else if (y->requires_grad) {
         y->grad = n->out->grad; /* share the incoming gradient */
-        rc = aur__alloc_grads(t, from);
+        y->grad_storage = n->out->grad_storage;
+        aur__storage_hold(y->grad_storage);
         y->grad_written = 1;
-        if (!rc) rc = aur__walk_back(t, from);
+        rc = aur__walk_back(t, from);
     }
+    for (int i = from; i < t->n_nodes; i++) aur__node_release(t, t->nodes[i]); /* nodes the walk did not reach */
     t->n_nodes = from;
-    t->ar = t->main;
-    t->in_segment = 0;
+    aur_scope_end(t, s, NULL, 0);
     t->rng_offset = saved_offset;
     t->training = modes[0], t->autocast = modes[1], t->fused_attention = modes[2];
-    aur__arena_release(&t->scratch[0], mk[0]);
-    aur__arena_release(&t->scratch[1], mk[1]);
     return rc;
 }
 
@@ -346,25 +532,24 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
     }
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL;
-    if (t->in_segment) return fn(t, ctx, in, n_in);
-    /* with gradients off nothing is recorded, and the segment's memory is freed at once */
+    if (t->no_record) return fn(t, ctx, in, n_in); /* inside a checkpointed forward */
+    /* run the segment recording nothing; its scope frees all but its output (with gradients off too) */
     uint64_t offset = t->rng_offset;
-    aur__mark mk[2] = {aur__arena_mark(&t->scratch[0]), aur__arena_mark(&t->scratch[1])};
-    t->ar = t->scratch;
-    t->no_record = t->in_segment = 1;
-    aur_tensor *tmp = fn(t, ctx, in, n_in);
-    t->ar = t->main;
-    t->no_record = t->in_segment = 0;
-
-    aur_tensor *y = NULL;
-    if (tmp) y = aur__tensor(t, tmp->dtype, tmp->device, aur_tensor_shape(tmp));
-    if (y && aur__copy_bytes(y->data, y->device, tmp->data, tmp->device, aur__nbytes(tmp))) y = NULL;
-    if (y) y->requires_grad = tmp->requires_grad;
-    aur__arena_release(&t->scratch[0], mk[0]);
-    aur__arena_release(&t->scratch[1], mk[1]);
+    aur_scope s = aur_scope_begin(t);
+    t->no_record = 1;
+    aur_tensor *y = fn(t, ctx, in, n_in);
+    t->no_record = 0;
+    for (int i = 0; y && i < n_in; i++) /* the node needs an output of its own */
+        if (y == in[i]) {
+            aur_tensor *v = aur__view(t, y, aur_tensor_shape(y));
+            if (v) v->requires_grad = y->requires_grad;
+            y = v;
+        }
+    aur_scope_end(t, s, &y, y ? 1 : 0);
     if (!y) return NULL;
     aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
     if (!n) return NULL;
+    for (int i = 0; i < n_in; i++) aur__save(t, n, in[i]); /* the recomputation reads every input */
     n->fn = fn;
     n->ctx = ctx;
     n->iarg[0] = (int64_t)offset;

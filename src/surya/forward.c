@@ -342,7 +342,9 @@ static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int cl
         if (!ctx) return NULL;
         ctx->F = *F, ctx->index = i;
         in[0] = x;
+        aur_scope s = aur_scope_begin(F->t); /* the block's temporaries go at its end; backward holds what it reads */
         x = F->c->checkpoint_blocks ? aur_checkpoint(F->t, aur__sblock_segment, ctx, in, n_in) : aur__sblock_segment(F->t, ctx, in, n_in);
+        aur_scope_end(F->t, s, &x, 1);
         snprintf(name, sizeof name, "block%d_out", i);
         aur__sprobe(F, name, x);
     }
@@ -465,7 +467,17 @@ static aur_tensor *aur__head1d(const aur__sfwd *F, aur_tensor *tokens)
     return out;
 }
 
+static aur_tensor *aur__surya_run(aur_model *m, aur_tape *t, aur_tensor *ts);
+
 AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
+{
+    aur_scope s = aur_scope_begin(t); /* what the forward made goes at its end, but the output and what backward reads */
+    aur_tensor *y = aur__surya_run(m, t, ts);
+    if (y) aur_scope_end(t, s, &y, 1);
+    return y;
+}
+
+static aur_tensor *aur__surya_run(aur_model *m, aur_tape *t, aur_tensor *ts)
 {
     aur__surya *S = aur__S(m);
     if (!S || !ts) return NULL;
