@@ -111,7 +111,7 @@ ifdef BASE
 	@mkdir -p build/base/bench
 	@for h in aurora.h surya.h lora.h kernels.cuh; do git show $(BASE):$$h > build/base/$$h; done
 	@cp bench/bench_memory.c build/base/bench/
-	$(CC) $(BASE_FLAGS) $(CFLAGS) build/base/bench/bench_memory.c -o build/base/bench_memory $(LIBS)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) -DAUR_BENCH_BASE build/base/bench/bench_memory.c -o build/base/bench_memory $(LIBS)
 	@echo "== $(BASE)"; ./build/base/bench_memory $(ARGS)
 	@echo "== this tree"
 endif

@@ -148,6 +148,7 @@ typedef struct aur_tensor {
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
+    struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
 } aur_tensor;
 
 /* An owned tensor, zero-filled, outside any tape. Free with aur_tensor_free. */
@@ -583,8 +584,27 @@ typedef struct aur_aurora_config {
     aur_var_list separate_perceiver, modulation_heads, positive_surf_vars, positive_atmos_vars;
     int clamp_at_first_step, simulate_indexing_bug;
     int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
-    int checkpoint_blocks;   /* activation checkpointing of every backbone block (no numerical effect) */
+    unsigned checkpoint;     /* AUR_CHECKPOINT_* modules checkpointed (no numerical effect); see below */
 } aur_aurora_config;
+
+/* Activation checkpointing by module, as the reference's
+   Aurora.configure_activation_checkpointing(module_names): each module of a
+   checked kind keeps only its inputs and output, and is recomputed in
+   backward (nested modules are checkpoints again inside the recomputation). */
+enum {
+    AUR_CHECKPOINT_ENCODER = 1,               /* Perceiver3DEncoder */
+    AUR_CHECKPOINT_BACKBONE = 2,              /* Swin3DTransformerBackbone */
+    AUR_CHECKPOINT_ENCODER_LAYERS = 4,        /* Basic3DEncoderLayer (its blocks, then its patch merging) */
+    AUR_CHECKPOINT_DECODER_LAYERS = 8,        /* Basic3DDecoderLayer (its blocks, then its patch splitting) */
+    AUR_CHECKPOINT_BLOCKS = 16,               /* Swin3DTransformerBlock */
+    AUR_CHECKPOINT_DECODER = 32,              /* Perceiver3DDecoder */
+    AUR_CHECKPOINT_PATCH_RECONSTRUCTION = 64, /* LinearPatchReconstruction (each decoder head) */
+    AUR_CHECKPOINT_ALL = 127                  /* the reference's default module_names */
+};
+/* cfg->checkpoint from the reference's class names, comma-separated (e.g.
+   "Swin3DTransformerBlock,Perceiver3DEncoder"); NULL or "" for the default
+   (all seven), "none" for none. An unknown name is an error naming it. */
+AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names);
 
 /* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
    "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",
@@ -1744,6 +1764,18 @@ typedef struct aur__storage {
     unsigned char device, kind; /* kind: AUR__MEM_* */
 } aur__storage;
 
+/* How an op makes its output's bytes again from its inputs (GELU, layer norm,
+   a gather: cheaper to redo than to keep). A node whose backward reads such
+   an output holds the inputs instead, so the output's bytes go with its
+   scope and are made again, for that backward only, if they are gone. */
+typedef struct aur__rebuild {
+    int (*fn)(aur_tape *t, const struct aur__rebuild *r, aur_tensor *y); /* fills y->data */
+    aur_tensor *in[3];
+    int kind;
+    double arg;
+    const void *aux[2];
+} aur__rebuild;
+
 typedef struct aur__node aur__node;
 /* Adds this op's contribution to the gradients of its inputs. */
 typedef int (*aur__backward_fn)(aur_tape *t, aur__node *n);
@@ -1761,6 +1793,8 @@ struct aur__node {
     void *ctx;
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
+    aur_tensor **rebuilt; /* inputs it reads whose bytes are made again for it (aur__rebuild) */
+    int n_rebuilt;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -2063,9 +2097,10 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
-    n->cap_held = n_in + 4;
+    n->cap_held = 3 * n_in + 4; /* an input, or the up to 3 inputs of its rebuild; buffers */
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
-    if (!n->in || !n->held) return NULL;
+    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
+    if (!n->in || !n->held || !n->rebuilt) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -2076,13 +2111,57 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     return n;
 }
 
-/* The node's backward reads x's data: hold it until the backward has run. */
+static void aur__hold_in_node(aur__node *n, aur__storage *s)
+{
+    if (!s) return;
+    AUR_ASSERT(n->n_held < n->cap_held);
+    aur__storage_hold(s);
+    n->held[n->n_held++] = s;
+}
+
+/* The node's backward reads x's data: hold it until the backward has run,
+   or, when x's op can make it again, hold that op's inputs. */
 static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
-    AUR_ASSERT(n->n_held < n->cap_held);
-    aur__storage_hold(x->storage);
-    n->held[n->n_held++] = x->storage;
+    if (!x->rebuild) {
+        aur__hold_in_node(n, x->storage);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (x->rebuild->in[i]) aur__hold_in_node(n, x->rebuild->in[i]->storage);
+    n->rebuilt[n->n_rebuilt++] = x;
+}
+
+/* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
+static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
+{
+    int rc = 0;
+    for (int i = 0; i < n->n_rebuilt; i++) {
+        aur_tensor *x = n->rebuilt[i];
+        tmp[i] = NULL;
+        if (rc || x->storage->ptr) continue; /* still held by someone: as it is */
+        tmp[i] = aur__storage_new(t, x->device, aur__nbytes(x), AUR__MEM_ACTIVATION);
+        if (!tmp[i]) rc = AUR_ENOMEM;
+        else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
+    }
+    return rc;
+}
+
+static void aur__unmake(aur_tape *t, aur__node *n, aur__storage **tmp)
+{
+    for (int i = 0; i < n->n_rebuilt; i++) aur__storage_drop(t, tmp[i]);
+}
+
+/* Leaves a recipe for y's bytes (kept only if a later backward reads y). */
+static void aur__rebuildable(aur_tape *t, aur_tensor *y, int (*fn)(aur_tape *, const aur__rebuild *, aur_tensor *), aur_tensor *a,
+                             aur_tensor *b, aur_tensor *c, int kind, double arg, const void *aux0, const void *aux1)
+{
+    if (!y->requires_grad || t->no_record) return; /* nothing will be recorded that reads it */
+    aur__rebuild *r = (aur__rebuild *)aur__alloc(t, AUR_CPU, sizeof *r);
+    if (!r) return; /* then y is kept, as without a recipe */
+    r->fn = fn, r->in[0] = a, r->in[1] = b, r->in[2] = c, r->kind = kind, r->arg = arg, r->aux[0] = aux0, r->aux[1] = aux1;
+    y->rebuild = r;
 }
 
 /* The node's backward reads all its inputs' data (losses, element rules of two inputs). Returns n. */
@@ -2112,9 +2191,8 @@ static void aur__node_release(aur_tape *t, aur__node *n)
 /* The gradient buffer of x for a backward function to accumulate into, or
    NULL when x needs none. An activation's is made (zeroed) on first use;
    a failure is kept in backward_rc, which the walk reports. */
-static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
+static aur_real *aur__grad_buffer(aur_tape *t, aur_tensor *x)
 {
-    if (!x || !x->requires_grad) return NULL;
     if (!x->grad) {
         size_t bytes = (size_t)x->numel * sizeof(aur_real);
         if (x->owned) { /* owned tensors keep theirs across steps (torch leaf .grad) */
@@ -2128,6 +2206,12 @@ static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
             return NULL;
         }
     }
+    return x->grad;
+}
+
+static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
+{
+    if (!x || !x->requires_grad || !aur__grad_buffer(t, x)) return NULL;
     x->grad_written = 1;
     return x->grad;
 }
@@ -2149,7 +2233,14 @@ static int aur__walk_back(aur_tape *t, int from)
 {
     for (int i = t->n_nodes - 1; i >= from; i--) {
         aur__node *n = t->nodes[i];
-        int rc = n->out->grad_written ? n->backward(t, n) : 0; /* a node off the path to the loss has nothing to add */
+        int rc = 0;
+        if (n->out->grad_written) { /* a node off the path to the loss has nothing to add */
+            aur__storage *tmp[8];
+            aur__storage **remade = n->n_rebuilt <= 8 ? tmp : (aur__storage **)aur__alloc(t, AUR_CPU, sizeof *remade * (size_t)n->n_rebuilt);
+            rc = remade ? aur__remake(t, n, remade) : AUR_ENOMEM;
+            if (!rc) rc = n->backward(t, n);
+            if (remade) aur__unmake(t, n, remade);
+        }
         if (!rc) rc = t->backward_rc;
         aur__node_release(t, n);
         aur__grad_release(t, n->out);
@@ -2164,14 +2255,16 @@ static int aur__set_one(aur_real *p, aur_device dev)
     return aur__copy_bytes(p, dev, &one, AUR_CPU, sizeof one);
 }
 
-/* Parameters have slab gradients; one missing means it was frozen when the slabs were made. */
-static int aur__check_param_grads(const aur_tape *t)
+/* Parameters have slab gradients; one missing means it was frozen when the slabs
+   were made. Owned tensors (leaves) get theirs, zeroed, even where nothing flows. */
+static int aur__leaf_grads(aur_tape *t)
 {
     for (int i = 0; i < t->n_nodes; i++)
         for (int k = 0; k < t->nodes[i]->n_in; k++) {
-            const aur_tensor *x = t->nodes[i]->in[k];
-            if (x && x->model && x->requires_grad && !x->grad)
-                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+            aur_tensor *x = t->nodes[i]->in[k];
+            if (!x || !x->requires_grad || x->grad) continue;
+            if (x->model) return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+            if (x->owned && !aur__grad_buffer(t, x)) return AUR_ENOMEM;
         }
     return 0;
 }
@@ -2184,7 +2277,7 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
                         (long long)loss->numel);
     if (t->backward_done) return aur__err(AUR_EINVAL, "aur_backward: this tape already ran backward; reset it");
     if (!loss->requires_grad) return aur__err(AUR_EINVAL, "aur_backward: the loss does not depend on any trainable tensor");
-    int rc = aur__check_param_grads(t);
+    int rc = aur__leaf_grads(t);
     aur_real *g = rc ? NULL : aur__grad(t, loss);
     if (!rc && !g) rc = AUR_ENOMEM;
     if (!rc) rc = aur__set_one(g, loss->device);
@@ -3301,6 +3394,21 @@ static void aur__layernorm_bwd(aur_real *dx, aur_real *dy_xhat, const aur_real *
     }
 }
 
+/* y's bytes again: the same forward over the same input (its statistics come out the same). */
+static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur_real *stats = aur__reals(t, x->device, 2 * N);
+    int rc = stats ? 0 : AUR_ENOMEM;
+    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
+    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    else if (!rc) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    aur__arena_release(&t->ar[x->device], mk);
+    return rc;
+}
+
 static int aur__layernorm_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -3353,6 +3461,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
     aur__keep_buffer(t, n, kept);
+    aur__rebuildable(t, y, aur__layernorm_rebuild, x, w, b, 0, eps, NULL, NULL);
     if (x->requires_grad || (w && w->requires_grad)) aur__save(t, n, x); /* the bias's gradient needs only dy */
     if (x->requires_grad) aur__save(t, n, w);
     n->saved[0] = stats;
@@ -3416,6 +3525,15 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
     }
 }
 
+static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    const aur_tensor *x = r->in[0];
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
+    aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
+    return 0;
+}
+
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
@@ -3439,6 +3557,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
     aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
+    if (kind != AUR__SIGMOID) aur__rebuildable(t, y, aur__unary_rebuild, x, NULL, NULL, kind, 0, NULL, NULL);
     n->iarg[0] = kind;
     return y;
 }
@@ -3845,12 +3964,18 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     }
     aur_shape ys = aur_tensor_shape(x);
     ys.d[a] = len;
-    aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
-    if (!y) return NULL;
     int64_t inner = aur__inner(x, a);
-    if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
-                       len * inner, 0))
-        return NULL;
+    aur_tensor *y;
+    if (aur__outer(x, a) == 1) { /* one contiguous run of x: a view of its bytes */
+        if (!(y = aur__view(t, x, ys))) return NULL;
+        y->data = aur__wr(x) + start * inner;
+        y->requires_grad = t->grad_on && x->requires_grad;
+    } else {
+        if (!(y = aur__output(t, ys, x->device, &x, 1))) return NULL;
+        if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
+                           len * inner, 0))
+            return NULL;
+    }
     aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
     if (!n) return NULL;
     n->iarg[0] = a;
@@ -4530,6 +4655,28 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* y from x, broadcast (numpy rules). */
+static int aur__expand_rows(aur_tensor *y, const aur_tensor *x)
+{
+    aur__bcast g;
+    aur__broadcast("expand", y, x, &g);
+    int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel);
+    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t oa, ob;
+        aur__bcast_row(&g, r, &oa, &ob);
+        for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
+    }
+    return 0;
+}
+
+static int aur__expand_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    return aur__expand_rows(y, r->in[0]);
+}
+
 AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
 {
     char s1[64], s2[64];
@@ -4542,18 +4689,11 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
                  aur_shape_str(shape.d, shape.ndim, s2, sizeof s2));
         return NULL;
     }
-    int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
-    } else {
-        AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t oa, ob;
-            aur__bcast_row(&g, r, &oa, &ob);
-            for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
-        }
-    }
-    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
+    if (aur__expand_rows(y, x)) return NULL;
+    aur__node *n = aur__record(t, y, "expand", aur__expand_back, &x, 1);
+    if (!n) return NULL;
+    aur__rebuildable(t, y, aur__expand_rebuild, x, NULL, NULL, 0, 0, NULL, NULL); /* a broadcast copy: redone, not kept */
+    return y;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -4657,6 +4797,31 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* y's rows from x's by the table (dev_idx: its copy on the GPU). */
+static int aur__gather_rows(aur_tensor *y, const aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *dev_idx)
+{
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0);
+    for (int64_t b = 0; b < nb; b++) {
+        const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
+        aur_real *yb = aur__wr(y) + b * ix->n_out * d;
+        AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
+        for (int64_t i = 0; i < ix->n_out; i++) {
+            if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
+            else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
+        }
+    }
+    return 0;
+}
+
+static int aur__gather_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    const aur_tensor *x = r->in[0];
+    int64_t nb = (int64_t)r->arg;
+    return aur__gather_rows(y, x, nb, x->numel / (nb * ((const aur_index *)r->aux[0])->n_in), (const aur_index *)r->aux[0],
+                            (const int64_t *)r->aux[1]);
+}
+
 /* aur_gather with the table's GPU copy given (a model's cached one), or NULL: copied for this step. */
 static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *table,
                                aur_shape out_shape)
@@ -4670,24 +4835,16 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
     const int64_t *dev_idx = table; /* the table on the GPU */
-    if (x->device == AUR_CUDA) {
+    if (x->device == AUR_CUDA && !table) {
         size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
-        int64_t *copy = table ? NULL : (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
-        if (!table && (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes))) return NULL;
-        if (!table) dev_idx = copy;
-        if (AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
-    } else
-        for (int64_t b = 0; b < nb; b++) {
-            const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
-            aur_real *yb = aur__wr(y) + b * ix->n_out * d;
-            AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
-            for (int64_t i = 0; i < ix->n_out; i++) {
-                if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
-                else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
-            }
-        }
+        int64_t *copy = (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
+        if (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes)) return NULL;
+        dev_idx = copy;
+    }
+    if (aur__gather_rows(y, x, nb, d, ix, dev_idx)) return NULL;
     aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
     if (!n) return NULL;
+    aur__rebuildable(t, y, aur__gather_rebuild, x, NULL, NULL, 0, (double)nb, ix, dev_idx); /* a copy: redone, not kept */
     n->saved[0] = (void *)ix;
     n->saved[1] = (void *)dev_idx;
     n->iarg[0] = nb;
@@ -7006,6 +7163,60 @@ static int aur__kw_surf_stats(const cJSON *v, aur_aurora_config *c)
     return rc;
 }
 
+static const char *const aur__checkpoint_names[] = {"Perceiver3DEncoder",  "Swin3DTransformerBackbone", "Basic3DEncoderLayer",
+                                                    "Basic3DDecoderLayer", "Swin3DTransformerBlock",    "Perceiver3DDecoder",
+                                                    "LinearPatchReconstruction", NULL};
+
+/* One class name into cfg->checkpoint. */
+static int aur__checkpoint_module(aur_aurora_config *cfg, const char *name, size_t n)
+{
+    for (int k = 0; aur__checkpoint_names[k]; k++)
+        if (strlen(aur__checkpoint_names[k]) == n && !strncmp(aur__checkpoint_names[k], name, n)) {
+            cfg->checkpoint |= 1u << k;
+            return 0;
+        }
+    return aur__err(AUR_EINVAL, "checkpoint modules: '%.*s' is not a module of Aurora (Perceiver3DEncoder, Swin3DTransformerBackbone, "
+                    "Basic3DEncoderLayer, Basic3DDecoderLayer, Swin3DTransformerBlock, Perceiver3DDecoder, LinearPatchReconstruction)",
+                    (int)n, name);
+}
+
+AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names)
+{
+    if (!names || !*names) {
+        cfg->checkpoint = AUR_CHECKPOINT_ALL;
+        return 0;
+    }
+    unsigned before = cfg->checkpoint;
+    cfg->checkpoint = 0;
+    if (!strcmp(names, "none")) return 0;
+    for (const char *s = names; *s;) {
+        size_t n = strcspn(s, ", ");
+        if (n && aur__checkpoint_module(cfg, s, n)) {
+            cfg->checkpoint = before;
+            return AUR_EINVAL;
+        }
+        s += n;
+        s += strspn(s, ", ");
+    }
+    return 0;
+}
+
+/* "checkpoint_modules": true (the reference's default set), false, or a list of class names. */
+static int aur__checkpoint_json(aur_aurora_config *c, const cJSON *v)
+{
+    if (cJSON_IsBool(v)) {
+        c->checkpoint = cJSON_IsTrue(v) ? AUR_CHECKPOINT_ALL : 0;
+        return 0;
+    }
+    if (!cJSON_IsArray(v)) return aur__json_bad(v, AUR__KW, "checkpoint_modules", "true, false or a list of module class names");
+    c->checkpoint = 0;
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return aur__json_bad(e, AUR__KW, "checkpoint_modules[]", "a module class name");
+        if (aur__checkpoint_module(c, e->valuestring, strlen(e->valuestring))) return AUR_EINVAL;
+    }
+    return 0;
+}
+
 /* One keyword; returns 1 if the key is not an Aurora keyword. */
 static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 {
@@ -7060,6 +7271,7 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
     else if (!strcmp(k, "positive_atmos_vars")) rc = aur__kw_vars(v, &c->positive_atmos_vars);
     else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, AUR__KW, &c->clamp_at_first_step);
     else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, AUR__KW, &c->simulate_indexing_bug);
+    else if (!strcmp(k, "checkpoint_modules")) rc = aur__checkpoint_json(c, v);
     else return 1;
     return rc ? AUR_EINVAL : 0;
 }
@@ -8545,6 +8757,7 @@ typedef struct aur__decoded {
     aur_var_list surf_names;     /* the post-decoder hook of AuroraWave renames them */
     aur_tensor *surf[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];   /* (B, H, W) and (B, C, H, W) */
     aur_tensor *surf_mod[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS]; /* modulation heads (AuroraAirPollution), or NULL */
+    int n_atmos;
 } aur__decoded;
 
 /* The modules, in the order they run (encoder.c, backbone.c, decoder.c). */
@@ -8827,9 +9040,12 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
    the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
 static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
+    aur_scope s = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
-    return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+    aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+    aur_scope_end(F->t, s, &y, y ? 1 : 0);
+    return y;
 }
 
 /* (N, L, nh*hd) -> (N, nh, L, hd) and back. */
@@ -8849,6 +9065,18 @@ static aur_tensor *aur__merge_heads(aur_tape *t, aur_tensor *x)
     return aur_reshape(t, aur_permute(t, x, perm), aur_shape3(N, L, nh * hd));
 }
 
+/* kv (N, L, 2 nh hd) -> k and v (N, nh, L, hd), views of one head-major copy (2, N, nh, L, hd). */
+static void aur__split_kv(aur_tape *t, aur_tensor *kv, int nh, aur_tensor **k, aur_tensor **v)
+{
+    *k = *v = NULL;
+    if (!kv) return;
+    static const int perm[5] = {2, 0, 3, 1, 4};
+    int64_t N = kv->shape[0], L = kv->shape[1], hd = kv->shape[2] / (2 * nh), s5[5] = {N, L, 2, nh, hd};
+    aur_tensor *both = aur_permute(t, aur_reshape(t, kv, aur_shapev(5, s5)), perm);
+    *k = aur_reshape(t, aur_slice(t, both, 0, 0, 1), aur_shape4(N, nh, L, hd));
+    *v = aur_reshape(t, aur_slice(t, both, 0, 1, 1), aur_shape4(N, nh, L, hd));
+}
+
 /* aurora/model/perceiver.py: PerceiverResampler. Latents Q (N, Lq, dim)
    attend to the context X (N, Lc, dim), depth times: attention
    (PerceiverAttention), then the MLP, each with a post-norm residual. With
@@ -8860,22 +9088,27 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
     for (int k = 0; k < depth && Q; k++) {
-        aur_scope s = aur_scope_begin(t); /* a layer's temporaries go at its end */
+        aur_scope s = aur_scope_begin(t), attn = aur_scope_begin(t); /* a layer's temporaries go at its end */
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
         aur_tensor *kv = aur__lin(F, X, p, 0);
         int64_t inner = q ? q->shape[2] : 0;
-        aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
-        if (ln_kq && k == 0) { /* before the head split, eps 1e-5 */
+        aur_tensor *kh, *vh;
+        if (ln_kq && k == 0) { /* k normalised before the head split, eps 1e-5 */
+            aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
             snprintf(p, sizeof p, "%s.layers.0.0.ln_k", prefix);
-            kk = aur__ln(F, kk, p, 1e-5);
+            kh = aur__split_heads(t, aur__ln(F, kk, p, 1e-5), nh);
+            vh = aur__split_heads(t, vv, nh);
             snprintf(p, sizeof p, "%s.layers.0.0.ln_q", prefix);
             q = aur__ln(F, q, p, 1e-5);
+        } else { /* k and v split into heads by one copy, as views of it */
+            aur__split_kv(t, kv, nh, &kh, &vh);
         }
-        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), aur__split_heads(t, kk, nh), aur__split_heads(t, vv, nh), NULL, 0);
+        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), kh, vh, NULL, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
         o = aur__lin(F, aur__merge_heads(t, o), p, 0);
+        aur_scope_end(t, attn, &o, o ? 1 : 0); /* the attention's temporaries go at once */
         snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
@@ -8904,7 +9137,28 @@ static aur_tensor *aur__encoded_levels(const aur__fwd *F, int width, const char 
 static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
+static aur_tensor *aur__encoder_run(aur__fwd *F);
+
+/* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
+static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)t, (void)in, (void)n_in;
+    return aur__encoder_run((aur__fwd *)ctx);
+}
+
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER)) return aur__encoder_run(F);
+    const aur_batch *b = F->in;
+    aur_tensor *in[3 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < b->surf_names.n; i++) in[n++] = F->enc_surf[i];
+    for (int i = 0; i < b->static_names.n; i++) in[n++] = F->statics[i];
+    for (int i = 0; i < b->atmos_names.n; i++) in[n++] = F->enc_atmos[i];
+    return aur_checkpoint(F->t, aur__encoder_segment, F, in, n);
+}
+
+static aur_tensor *aur__encoder_run(aur__fwd *F)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
@@ -8915,13 +9169,16 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     if (aur__encoder_inputs(F, sx, &snames, ax, &anames)) return NULL;
 
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
+    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
+    aur_scope_end(t, s, &xs, xs ? 1 : 0);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
     aur_tensor *xa;
+    s = aur_scope_begin(t);
     if (!c->n_level_condition) {
         xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, -1), "encoder.atmos_token_embeds", &anames);
         aur__probe(F, "encoder/atmos_patch_embed", xa);
@@ -8936,6 +9193,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
         }
         xa = aur_concat(t, per, C, 1);
     }
+    aur_scope_end(t, s, &xa, xa ? 1 : 0);
     xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
     aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
     xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
@@ -9143,7 +9401,25 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
 static aur_tensor *aur__patch_merging3d(const aur__fwd *F, aur_tensor *x, const int64_t *res, const char *prefix);
 static aur_tensor *aur__patch_splitting3d(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix);
 
+static aur_tensor *aur__stage_blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                     const int64_t *res, int64_t d, const double *dpr, unsigned checkpoint);
+static aur_tensor *aur__stage_resample(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix,
+                                       int split, unsigned checkpoint);
+static aur_tensor *aur__backbone_run(aur__fwd *F, aur_tensor *x);
+
+static aur_tensor *aur__backbone_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)t, (void)n_in;
+    return aur__backbone_run((aur__fwd *)ctx, in[0]);
+}
+
 static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_BACKBONE)) return aur__backbone_run(F, x);
+    return aur_checkpoint(F->t, aur__backbone_segment, F, &x, 1);
+}
+
+static aur_tensor *aur__backbone_run(aur__fwd *F, aur_tensor *x)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
@@ -9173,25 +9449,27 @@ static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
     aur_tensor *skips[AUR_MAX_STAGES] = {0};
     for (int i = 0, first = 0; i < S; first += c->encoder_depths[i], i++) {
         snprintf(layer, sizeof layer, "backbone.encoder_layers.%d", i);
-        x = aur__basic_layer3d(F, x, cond, layer, c->encoder_depths[i], c->encoder_num_heads[i], res[i], (int64_t)D << i, dpr + first);
+        x = aur__stage_blocks(F, x, cond, layer, c->encoder_depths[i], c->encoder_num_heads[i], res[i], (int64_t)D << i, dpr + first,
+                              c->checkpoint & AUR_CHECKPOINT_ENCODER_LAYERS);
         skips[i] = x;
         snprintf(name, sizeof name, i < S - 1 ? "backbone/enc%d_blocks_out" : "backbone/enc%d_out", i);
         aur__probe(F, name, x);
         if (i == S - 1) break;
         snprintf(layer, sizeof layer, "backbone.encoder_layers.%d.downsample", i);
-        x = aur__patch_merging3d(F, x, res[i], layer);
+        x = aur__stage_resample(F, x, res[i], 0, 0, layer, 0, c->checkpoint & AUR_CHECKPOINT_ENCODER_LAYERS);
         snprintf(name, sizeof name, "backbone/enc%d_resampled", i);
         aur__probe(F, name, x);
     }
     for (int i = 0, first = 0; i < S; first += c->decoder_depths[i], i++) {
         int k = S - 1 - i;
         snprintf(layer, sizeof layer, "backbone.decoder_layers.%d", i);
-        x = aur__basic_layer3d(F, x, cond, layer, c->decoder_depths[i], c->decoder_num_heads[i], res[k], (int64_t)D << k, dpr + first);
+        x = aur__stage_blocks(F, x, cond, layer, c->decoder_depths[i], c->decoder_num_heads[i], res[k], (int64_t)D << k, dpr + first,
+                              c->checkpoint & AUR_CHECKPOINT_DECODER_LAYERS);
         snprintf(name, sizeof name, i < S - 1 ? "backbone/dec%d_blocks_out" : "backbone/dec%d_out", i);
         aur__probe(F, name, x);
         if (i < S - 1) {
             snprintf(layer, sizeof layer, "backbone.decoder_layers.%d.upsample", i);
-            x = aur__patch_splitting3d(F, x, res[k], pad[k - 1][1], pad[k - 1][2], layer);
+            x = aur__stage_resample(F, x, res[k], pad[k - 1][1], pad[k - 1][2], layer, 1, c->checkpoint & AUR_CHECKPOINT_DECODER_LAYERS);
             snprintf(name, sizeof name, "backbone/dec%d_resampled", i);
             aur__probe(F, name, x);
         }
@@ -9206,7 +9484,68 @@ static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
     return x;
 }
 
-/* ---- a stage: BasicLayer3D's blocks ---- */
+/* ---- a stage: BasicLayer3D (its blocks, then its patch merging or splitting) ---- */
+
+/* A checkpointed stage: its blocks as one segment and its resampling as another (the
+   reference's layer returns both outputs, the skip and the resampled tokens). */
+typedef struct aur__stage_ctx {
+    const aur__fwd *F;
+    char layer[96];
+    int depth, heads, split;
+    int64_t res[3], d, crop[2];
+    const double *dpr;
+} aur__stage_ctx;
+
+static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                      const int64_t *res, int64_t d, const double *dpr);
+
+static aur_tensor *aur__stage_blocks_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__stage_ctx *k = (const aur__stage_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__basic_layer3d(k->F, in[0], in[1], k->layer, k->depth, k->heads, k->res, k->d, k->dpr);
+}
+
+static aur_tensor *aur__stage_resample_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__stage_ctx *k = (const aur__stage_ctx *)ctx;
+    (void)t, (void)n_in;
+    return k->split ? aur__patch_splitting3d(k->F, in[0], k->res, k->crop[0], k->crop[1], k->layer)
+                    : aur__patch_merging3d(k->F, in[0], k->res, k->layer);
+}
+
+static aur__stage_ctx *aur__stage_ctx_new(const aur__fwd *F, const char *layer, const int64_t *res)
+{
+    aur__stage_ctx *k = (aur__stage_ctx *)aur_tape_alloc(F->t, sizeof *k); /* lives until backward */
+    if (!k) return NULL;
+    memset(k, 0, sizeof *k);
+    k->F = F;
+    snprintf(k->layer, sizeof k->layer, "%s", layer);
+    memcpy(k->res, res, sizeof k->res);
+    return k;
+}
+
+static aur_tensor *aur__stage_blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                     const int64_t *res, int64_t d, const double *dpr, unsigned checkpoint)
+{
+    if (!checkpoint) return aur__basic_layer3d(F, x, c, layer, depth, heads, res, d, dpr);
+    aur__stage_ctx *k = aur__stage_ctx_new(F, layer, res);
+    if (!k) return NULL;
+    k->depth = depth, k->heads = heads, k->d = d, k->dpr = dpr;
+    aur_tensor *in[2] = {x, c};
+    return aur_checkpoint(F->t, aur__stage_blocks_segment, k, in, 2);
+}
+
+static aur_tensor *aur__stage_resample(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix,
+                                       int split, unsigned checkpoint)
+{
+    if (!checkpoint)
+        return split ? aur__patch_splitting3d(F, x, res, cH, cW, prefix) : aur__patch_merging3d(F, x, res, prefix);
+    aur__stage_ctx *k = aur__stage_ctx_new(F, prefix, res);
+    if (!k) return NULL;
+    k->split = split, k->crop[0] = cH, k->crop[1] = cW;
+    return aur_checkpoint(F->t, aur__stage_resample_segment, k, &x, 1);
+}
 
 /* Everything a Swin block needs; in the arena, so that a checkpointed block
    can be recomputed during backward. */
@@ -9220,8 +9559,8 @@ typedef struct aur__block_ctx {
 
 static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
 
-/* BasicLayer3D: depth blocks, every second one with shifted windows; each
-   checkpointed (aur_checkpoint) when configured. */
+/* BasicLayer3D's blocks: depth of them, every second one with shifted windows;
+   each checkpointed (aur_checkpoint) when configured. */
 static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
                                       const int64_t *res, int64_t d, const double *dpr)
 {
@@ -9240,7 +9579,7 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
         aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
-        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        x = F->c->checkpoint & AUR_CHECKPOINT_BLOCKS ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
         aur_scope_end(t, s, &x, 1);
     }
     return x;
@@ -9367,17 +9706,36 @@ static aur_tensor *aur__patch_splitting3d(const aur__fwd *F, aur_tensor *x, cons
 
 static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels);
 static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v);
+static aur_tensor *aur__surf_head(const aur__fwd *F, aur_tensor *x0, const char *v);
+static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out);
+static aur_tensor *aur__pack_decoded(aur_tape *t, const aur__decoded *d);
+static int aur__unpack_decoded(aur__fwd *F, aur_tensor *packed, aur__decoded *out);
+
+/* A checkpointed decoder is one segment: its outputs packed into one tensor, and views of it unpacked. */
+static aur_tensor *aur__decoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)n_in;
+    aur__decoded *d = (aur__decoded *)aur_tape_alloc(t, sizeof *d);
+    return d && !aur__decoder_run((aur__fwd *)ctx, in[0], d) ? aur__pack_decoded(t, d) : NULL;
+}
 
 static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_DECODER)) return aur__decoder_run(F, x, out);
+    return aur__unpack_decoded(F, aur_checkpoint(F->t, aur__decoder_segment, F, &x, 1), out);
+}
+
+static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     const aur_aurora_config *c = F->c;
     const aur_batch *b = F->in;
     aur_tape *t = F->t;
-    char p[160], name[160];
+    char name[160];
     const int B = F->B, C = F->C, Ld = F->Ld;
     const int64_t L = F->L, E = 2 * (int64_t)F->D;
     memset(out, 0, sizeof *out);
     out->surf_names = b->surf_names;
+    out->n_atmos = b->atmos_names.n;
     static const int blcd[4] = {0, 2, 1, 3};
     x = aur_permute(t, aur_reshape(t, x, aur_shape4(B, Ld, L, E)), blcd); /* (B, L, Ld, E) */
 
@@ -9385,13 +9743,12 @@ static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *ou
     aur_tensor *x0 = aur_reshape(t, aur_slice(t, x, 2, 0, 1), aur_shape3(B, L, E));
     for (int i = 0; i < b->surf_names.n; i++) {
         const char *v = b->surf_names.name[i];
-        snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
-        out->surf[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        out->surf[i] = aur__surf_head(F, x0, v);
         snprintf(name, sizeof name, "decoder_norm/surf/%s", v);
         aur__probe(F, name, out->surf[i]);
         if (aur__vl_find(&c->modulation_heads, v) >= 0) {
-            snprintf(p, sizeof p, "decoder.surf_heads.%s_mod", v);
-            out->surf_mod[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+            snprintf(name, sizeof name, "%s_mod", v);
+            out->surf_mod[i] = aur__surf_head(F, x0, name);
         }
         if (!out->surf[i]) return AUR_EINVAL;
     }
@@ -9438,7 +9795,88 @@ static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels)
 
 /* An atmospheric variable's head on (B, L, C, E) levels -> (B, C, H, W); with
    level_condition each level has its own head (aurora/model/levelcond.py: LevelConditioned). */
-static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v)
+static aur_tensor *aur__atmos_head_run(const aur__fwd *F, aur_tensor *x, const char *v);
+
+/* A variable's head (LinearPatchReconstruction and the unpatchify), in a scope or as a checkpoint. */
+typedef struct aur__head_ctx {
+    const aur__fwd *F;
+    char v[AUR_NAME_LEN + 8];
+    int atmos;
+} aur__head_ctx;
+
+static aur_tensor *aur__surf_head_run(const aur__fwd *F, aur_tensor *x0, const char *v)
+{
+    char p[160];
+    snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
+    return aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+}
+
+static aur_tensor *aur__head_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__head_ctx *k = (const aur__head_ctx *)ctx;
+    (void)t, (void)n_in;
+    return k->atmos ? aur__atmos_head_run(k->F, in[0], k->v) : aur__surf_head_run(k->F, in[0], k->v);
+}
+
+static aur_tensor *aur__head(const aur__fwd *F, aur_tensor *x, const char *v, int atmos)
+{
+    if (F->c->checkpoint & AUR_CHECKPOINT_PATCH_RECONSTRUCTION) {
+        aur__head_ctx *k = (aur__head_ctx *)aur_tape_alloc(F->t, sizeof *k);
+        if (!k) return NULL;
+        k->F = F, k->atmos = atmos;
+        snprintf(k->v, sizeof k->v, "%s", v);
+        return aur_checkpoint(F->t, aur__head_segment, k, &x, 1);
+    }
+    aur_scope s = aur_scope_begin(F->t); /* the head's slices and reshuffles go when it has made its field */
+    aur_tensor *y = atmos ? aur__atmos_head_run(F, x, v) : aur__surf_head_run(F, x, v);
+    if (y) aur_scope_end(F->t, s, &y, 1);
+    return y;
+}
+
+static aur_tensor *aur__surf_head(const aur__fwd *F, aur_tensor *x0, const char *v) { return aur__head(F, x0, v, 0); }
+static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v) { return aur__head(F, x, v, 1); }
+
+/* The decoder's outputs flattened and joined: surface (each with its modulation head), then atmospheric. */
+static aur_tensor *aur__pack_decoded(aur_tape *t, const aur__decoded *d)
+{
+    aur_tensor *flat[4 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < d->surf_names.n; i++) {
+        flat[n++] = aur_reshape(t, d->surf[i], aur_shape1(d->surf[i]->numel));
+        if (d->surf_mod[i]) flat[n++] = aur_reshape(t, d->surf_mod[i], aur_shape1(d->surf_mod[i]->numel));
+    }
+    for (int i = 0; i < d->n_atmos; i++) {
+        flat[n++] = aur_reshape(t, d->atmos[i], aur_shape1(d->atmos[i]->numel));
+        if (d->atmos_mod[i]) flat[n++] = aur_reshape(t, d->atmos_mod[i], aur_shape1(d->atmos_mod[i]->numel));
+    }
+    return aur_concat(t, flat, n, 0);
+}
+
+/* Views of a packed output, in aur__pack_decoded's order (the modulation heads where configured). */
+static int aur__unpack_decoded(aur__fwd *F, aur_tensor *packed, aur__decoded *out)
+{
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    if (!packed) return AUR_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->surf_names = b->surf_names;
+    out->n_atmos = b->atmos_names.n;
+    int64_t at = 0, S = (int64_t)F->B * F->H * F->W, A = S * F->C;
+    aur_tensor **dst[2][2] = {{out->surf, out->surf_mod}, {out->atmos, out->atmos_mod}};
+    const aur_var_list *names[2] = {&b->surf_names, &b->atmos_names};
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < names[g]->n; i++)
+            for (int mod = 0; mod < 2; mod++) {
+                if (mod && aur__vl_find(&F->c->modulation_heads, names[g]->name[i]) < 0) continue;
+                int64_t n = g ? A : S;
+                aur_shape sh = g ? aur_shape4(F->B, F->C, F->H, F->W) : aur_shape3(F->B, F->H, F->W);
+                if (!(dst[g][mod][i] = aur_reshape(t, aur_slice(t, packed, 0, at, n), sh))) return AUR_EINVAL;
+                at += n;
+            }
+    return at == packed->numel ? 0 : aur__err(AUR_ESHAPE, "decoder: %lld packed outputs for %lld", (long long)packed->numel, (long long)at);
+}
+
+static aur_tensor *aur__atmos_head_run(const aur__fwd *F, aur_tensor *x, const char *v)
 {
     aur_tape *t = F->t;
     char p[160], lv[32];
@@ -11078,7 +11516,7 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
-    tr->mcfg.checkpoint_blocks = tr->checkpointing;
+    if (tr->checkpointing) tr->mcfg.checkpoint = AUR_CHECKPOINT_ALL; /* the reference's default modules (model.kwargs may list others) */
     tr->mcfg.autocast = tr->autocast;
     if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
     const cJSON *stats = aur__json_at(j, "stats");

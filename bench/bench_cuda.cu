@@ -110,7 +110,7 @@ static aur_model *make_model(const bench_opts *o, const char *name, int train, i
         c.window_size[0] = 2, c.window_size[1] = c.window_size[2] = 4;
     }
     c.autocast = 1; /* the backbone in BF16, as the reference */
-    c.checkpoint_blocks = checkpointing;
+    c.checkpoint = checkpointing ? AUR_CHECKPOINT_ALL : 0;
     aur_model *m = aur_aurora_declare_model(&c);
     if (!m) return NULL;
     if (!train) aur_model_freeze(m, "*"); /* forward only: no gradient slab */

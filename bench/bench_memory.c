@@ -82,7 +82,11 @@ typedef struct bench_result {
 } bench_result;
 
 /* Turns on activation checkpointing of everything the build can checkpoint. */
+#ifdef AUR_BENCH_BASE /* built against an older commit's headers (make bench-memory BASE=rev) */
 static void checkpoint_all(aur_aurora_config *c) { c->checkpoint_blocks = 1; }
+#else
+static void checkpoint_all(aur_aurora_config *c) { c->checkpoint = AUR_CHECKPOINT_ALL; }
+#endif
 
 static aur_batch *aurora_batch(const aur_aurora_config *c, int T, int H, int W)
 {

@@ -544,7 +544,7 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
     if (aur_aurora_preset(cJSON_IsString(cls) ? cls->valuestring : "Aurora", &ac) ||
         aur_aurora_config_json(cJSON_GetObjectItemCaseSensitive(model, "kwargs"), &ac))
         return fail(aur_last_error(), NULL);
-    ac.checkpoint_blocks = opt_checkpoint;
+    if (opt_checkpoint) ac.checkpoint = AUR_CHECKPOINT_ALL; /* every module the reference checkpoints */
     if (opt_autocast) ac.autocast = 1;
     aur_model *m = aur_aurora_create(&ac, opt_device, 0);
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);

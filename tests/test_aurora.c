@@ -396,7 +396,7 @@ static void test_checkpoint_autocast(void)
     c.autocast = 1;
     int64_t n1, n2;
     aur_real *plain = step_grads(c, &n1);
-    c.checkpoint_blocks = 1;
+    c.checkpoint = AUR_CHECKPOINT_ALL;
     aur_real *ckpt = step_grads(c, &n2);
     int64_t differ = 0;
     for (int64_t i = 0; i < n1 && n1 == n2; i++) differ += plain[i] != ckpt[i];

@@ -317,7 +317,7 @@ static void test_no_malloc_model_steps(void)
         c.embed_dim = 16, c.num_heads = 2, c.window_size[0] = 2, c.window_size[1] = 2, c.window_size[2] = 4;
         c.n_stages = 2, c.encoder_depths[0] = c.decoder_depths[1] = 2, c.encoder_depths[1] = c.decoder_depths[0] = 1;
         c.encoder_num_heads[0] = c.decoder_num_heads[1] = 2, c.encoder_num_heads[1] = c.decoder_num_heads[0] = 4;
-        c.checkpoint_blocks = ck;
+        c.checkpoint = ck ? AUR_CHECKPOINT_ALL : 0;
         aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
         AUR_CHECK(m != NULL, "small Aurora: %s", m ? "" : aur_last_error());
         if (!m) continue;

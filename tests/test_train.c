@@ -156,7 +156,7 @@ static void test_memory_plan(void)
         aur_aurora_config c;
         aur_aurora_preset("aurora-small-pretrained", &c);
         c.embed_dim = 32, c.num_heads = 4, c.window_size[0] = 2, c.window_size[1] = c.window_size[2] = 4;
-        c.n_stages = 2, c.latent_levels = 2, c.checkpoint_blocks = ckpt;
+        c.n_stages = 2, c.latent_levels = 2, c.checkpoint = ckpt ? AUR_CHECKPOINT_ALL : 0;
         for (int i = 0; i < 2; i++) c.encoder_depths[i] = c.decoder_depths[i] = 2, c.encoder_num_heads[i] = c.decoder_num_heads[1 - i] = 2 << i;
         aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
         aur_batch *s = synth_series(m, 3, C, LEVELS, 32, 64, &c.surf_vars, &c.static_vars, &c.atmos_vars, 1);

@@ -47,8 +47,27 @@ typedef struct aur_aurora_config {
     aur_var_list separate_perceiver, modulation_heads, positive_surf_vars, positive_atmos_vars;
     int clamp_at_first_step, simulate_indexing_bug;
     int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
-    int checkpoint_blocks;   /* activation checkpointing of every backbone block (no numerical effect) */
+    unsigned checkpoint;     /* AUR_CHECKPOINT_* modules checkpointed (no numerical effect); see below */
 } aur_aurora_config;
+
+/* Activation checkpointing by module, as the reference's
+   Aurora.configure_activation_checkpointing(module_names): each module of a
+   checked kind keeps only its inputs and output, and is recomputed in
+   backward (nested modules are checkpoints again inside the recomputation). */
+enum {
+    AUR_CHECKPOINT_ENCODER = 1,               /* Perceiver3DEncoder */
+    AUR_CHECKPOINT_BACKBONE = 2,              /* Swin3DTransformerBackbone */
+    AUR_CHECKPOINT_ENCODER_LAYERS = 4,        /* Basic3DEncoderLayer (its blocks, then its patch merging) */
+    AUR_CHECKPOINT_DECODER_LAYERS = 8,        /* Basic3DDecoderLayer (its blocks, then its patch splitting) */
+    AUR_CHECKPOINT_BLOCKS = 16,               /* Swin3DTransformerBlock */
+    AUR_CHECKPOINT_DECODER = 32,              /* Perceiver3DDecoder */
+    AUR_CHECKPOINT_PATCH_RECONSTRUCTION = 64, /* LinearPatchReconstruction (each decoder head) */
+    AUR_CHECKPOINT_ALL = 127                  /* the reference's default module_names */
+};
+/* cfg->checkpoint from the reference's class names, comma-separated (e.g.
+   "Swin3DTransformerBlock,Perceiver3DEncoder"); NULL or "" for the default
+   (all seven), "none" for none. An unknown name is an error naming it. */
+AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names);
 
 /* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
    "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",

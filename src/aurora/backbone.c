@@ -17,7 +17,25 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
 static aur_tensor *aur__patch_merging3d(const aur__fwd *F, aur_tensor *x, const int64_t *res, const char *prefix);
 static aur_tensor *aur__patch_splitting3d(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix);
 
+static aur_tensor *aur__stage_blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                     const int64_t *res, int64_t d, const double *dpr, unsigned checkpoint);
+static aur_tensor *aur__stage_resample(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix,
+                                       int split, unsigned checkpoint);
+static aur_tensor *aur__backbone_run(aur__fwd *F, aur_tensor *x);
+
+static aur_tensor *aur__backbone_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)t, (void)n_in;
+    return aur__backbone_run((aur__fwd *)ctx, in[0]);
+}
+
 static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_BACKBONE)) return aur__backbone_run(F, x);
+    return aur_checkpoint(F->t, aur__backbone_segment, F, &x, 1);
+}
+
+static aur_tensor *aur__backbone_run(aur__fwd *F, aur_tensor *x)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
@@ -47,25 +65,27 @@ static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
     aur_tensor *skips[AUR_MAX_STAGES] = {0};
     for (int i = 0, first = 0; i < S; first += c->encoder_depths[i], i++) {
         snprintf(layer, sizeof layer, "backbone.encoder_layers.%d", i);
-        x = aur__basic_layer3d(F, x, cond, layer, c->encoder_depths[i], c->encoder_num_heads[i], res[i], (int64_t)D << i, dpr + first);
+        x = aur__stage_blocks(F, x, cond, layer, c->encoder_depths[i], c->encoder_num_heads[i], res[i], (int64_t)D << i, dpr + first,
+                              c->checkpoint & AUR_CHECKPOINT_ENCODER_LAYERS);
         skips[i] = x;
         snprintf(name, sizeof name, i < S - 1 ? "backbone/enc%d_blocks_out" : "backbone/enc%d_out", i);
         aur__probe(F, name, x);
         if (i == S - 1) break;
         snprintf(layer, sizeof layer, "backbone.encoder_layers.%d.downsample", i);
-        x = aur__patch_merging3d(F, x, res[i], layer);
+        x = aur__stage_resample(F, x, res[i], 0, 0, layer, 0, c->checkpoint & AUR_CHECKPOINT_ENCODER_LAYERS);
         snprintf(name, sizeof name, "backbone/enc%d_resampled", i);
         aur__probe(F, name, x);
     }
     for (int i = 0, first = 0; i < S; first += c->decoder_depths[i], i++) {
         int k = S - 1 - i;
         snprintf(layer, sizeof layer, "backbone.decoder_layers.%d", i);
-        x = aur__basic_layer3d(F, x, cond, layer, c->decoder_depths[i], c->decoder_num_heads[i], res[k], (int64_t)D << k, dpr + first);
+        x = aur__stage_blocks(F, x, cond, layer, c->decoder_depths[i], c->decoder_num_heads[i], res[k], (int64_t)D << k, dpr + first,
+                              c->checkpoint & AUR_CHECKPOINT_DECODER_LAYERS);
         snprintf(name, sizeof name, i < S - 1 ? "backbone/dec%d_blocks_out" : "backbone/dec%d_out", i);
         aur__probe(F, name, x);
         if (i < S - 1) {
             snprintf(layer, sizeof layer, "backbone.decoder_layers.%d.upsample", i);
-            x = aur__patch_splitting3d(F, x, res[k], pad[k - 1][1], pad[k - 1][2], layer);
+            x = aur__stage_resample(F, x, res[k], pad[k - 1][1], pad[k - 1][2], layer, 1, c->checkpoint & AUR_CHECKPOINT_DECODER_LAYERS);
             snprintf(name, sizeof name, "backbone/dec%d_resampled", i);
             aur__probe(F, name, x);
         }
@@ -80,7 +100,68 @@ static aur_tensor *aur__swin3d_backbone(aur__fwd *F, aur_tensor *x)
     return x;
 }
 
-/* ---- a stage: BasicLayer3D's blocks ---- */
+/* ---- a stage: BasicLayer3D (its blocks, then its patch merging or splitting) ---- */
+
+/* A checkpointed stage: its blocks as one segment and its resampling as another (the
+   reference's layer returns both outputs, the skip and the resampled tokens). */
+typedef struct aur__stage_ctx {
+    const aur__fwd *F;
+    char layer[96];
+    int depth, heads, split;
+    int64_t res[3], d, crop[2];
+    const double *dpr;
+} aur__stage_ctx;
+
+static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                      const int64_t *res, int64_t d, const double *dpr);
+
+static aur_tensor *aur__stage_blocks_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__stage_ctx *k = (const aur__stage_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__basic_layer3d(k->F, in[0], in[1], k->layer, k->depth, k->heads, k->res, k->d, k->dpr);
+}
+
+static aur_tensor *aur__stage_resample_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__stage_ctx *k = (const aur__stage_ctx *)ctx;
+    (void)t, (void)n_in;
+    return k->split ? aur__patch_splitting3d(k->F, in[0], k->res, k->crop[0], k->crop[1], k->layer)
+                    : aur__patch_merging3d(k->F, in[0], k->res, k->layer);
+}
+
+static aur__stage_ctx *aur__stage_ctx_new(const aur__fwd *F, const char *layer, const int64_t *res)
+{
+    aur__stage_ctx *k = (aur__stage_ctx *)aur_tape_alloc(F->t, sizeof *k); /* lives until backward */
+    if (!k) return NULL;
+    memset(k, 0, sizeof *k);
+    k->F = F;
+    snprintf(k->layer, sizeof k->layer, "%s", layer);
+    memcpy(k->res, res, sizeof k->res);
+    return k;
+}
+
+static aur_tensor *aur__stage_blocks(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
+                                     const int64_t *res, int64_t d, const double *dpr, unsigned checkpoint)
+{
+    if (!checkpoint) return aur__basic_layer3d(F, x, c, layer, depth, heads, res, d, dpr);
+    aur__stage_ctx *k = aur__stage_ctx_new(F, layer, res);
+    if (!k) return NULL;
+    k->depth = depth, k->heads = heads, k->d = d, k->dpr = dpr;
+    aur_tensor *in[2] = {x, c};
+    return aur_checkpoint(F->t, aur__stage_blocks_segment, k, in, 2);
+}
+
+static aur_tensor *aur__stage_resample(const aur__fwd *F, aur_tensor *x, const int64_t *res, int64_t cH, int64_t cW, const char *prefix,
+                                       int split, unsigned checkpoint)
+{
+    if (!checkpoint)
+        return split ? aur__patch_splitting3d(F, x, res, cH, cW, prefix) : aur__patch_merging3d(F, x, res, prefix);
+    aur__stage_ctx *k = aur__stage_ctx_new(F, prefix, res);
+    if (!k) return NULL;
+    k->split = split, k->crop[0] = cH, k->crop[1] = cW;
+    return aur_checkpoint(F->t, aur__stage_resample_segment, k, &x, 1);
+}
 
 /* Everything a Swin block needs; in the arena, so that a checkpointed block
    can be recomputed during backward. */
@@ -94,8 +175,8 @@ typedef struct aur__block_ctx {
 
 static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in);
 
-/* BasicLayer3D: depth blocks, every second one with shifted windows; each
-   checkpointed (aur_checkpoint) when configured. */
+/* BasicLayer3D's blocks: depth of them, every second one with shifted windows;
+   each checkpointed (aur_checkpoint) when configured. */
 static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tensor *c, const char *layer, int depth, int heads,
                                       const int64_t *res, int64_t d, const double *dpr)
 {
@@ -114,7 +195,7 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
         aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
-        x = F->c->checkpoint_blocks ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
+        x = F->c->checkpoint & AUR_CHECKPOINT_BLOCKS ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
         aur_scope_end(t, s, &x, 1);
     }
     return x;

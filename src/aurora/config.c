@@ -232,6 +232,60 @@ static int aur__kw_surf_stats(const cJSON *v, aur_aurora_config *c)
     return rc;
 }
 
+static const char *const aur__checkpoint_names[] = {"Perceiver3DEncoder",  "Swin3DTransformerBackbone", "Basic3DEncoderLayer",
+                                                    "Basic3DDecoderLayer", "Swin3DTransformerBlock",    "Perceiver3DDecoder",
+                                                    "LinearPatchReconstruction", NULL};
+
+/* One class name into cfg->checkpoint. */
+static int aur__checkpoint_module(aur_aurora_config *cfg, const char *name, size_t n)
+{
+    for (int k = 0; aur__checkpoint_names[k]; k++)
+        if (strlen(aur__checkpoint_names[k]) == n && !strncmp(aur__checkpoint_names[k], name, n)) {
+            cfg->checkpoint |= 1u << k;
+            return 0;
+        }
+    return aur__err(AUR_EINVAL, "checkpoint modules: '%.*s' is not a module of Aurora (Perceiver3DEncoder, Swin3DTransformerBackbone, "
+                    "Basic3DEncoderLayer, Basic3DDecoderLayer, Swin3DTransformerBlock, Perceiver3DDecoder, LinearPatchReconstruction)",
+                    (int)n, name);
+}
+
+AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names)
+{
+    if (!names || !*names) {
+        cfg->checkpoint = AUR_CHECKPOINT_ALL;
+        return 0;
+    }
+    unsigned before = cfg->checkpoint;
+    cfg->checkpoint = 0;
+    if (!strcmp(names, "none")) return 0;
+    for (const char *s = names; *s;) {
+        size_t n = strcspn(s, ", ");
+        if (n && aur__checkpoint_module(cfg, s, n)) {
+            cfg->checkpoint = before;
+            return AUR_EINVAL;
+        }
+        s += n;
+        s += strspn(s, ", ");
+    }
+    return 0;
+}
+
+/* "checkpoint_modules": true (the reference's default set), false, or a list of class names. */
+static int aur__checkpoint_json(aur_aurora_config *c, const cJSON *v)
+{
+    if (cJSON_IsBool(v)) {
+        c->checkpoint = cJSON_IsTrue(v) ? AUR_CHECKPOINT_ALL : 0;
+        return 0;
+    }
+    if (!cJSON_IsArray(v)) return aur__json_bad(v, AUR__KW, "checkpoint_modules", "true, false or a list of module class names");
+    c->checkpoint = 0;
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return aur__json_bad(e, AUR__KW, "checkpoint_modules[]", "a module class name");
+        if (aur__checkpoint_module(c, e->valuestring, strlen(e->valuestring))) return AUR_EINVAL;
+    }
+    return 0;
+}
+
 /* One keyword; returns 1 if the key is not an Aurora keyword. */
 static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 {
@@ -286,6 +340,7 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
     else if (!strcmp(k, "positive_atmos_vars")) rc = aur__kw_vars(v, &c->positive_atmos_vars);
     else if (!strcmp(k, "clamp_at_first_step")) rc = aur__json_bool(v, AUR__KW, &c->clamp_at_first_step);
     else if (!strcmp(k, "simulate_indexing_bug")) rc = aur__json_bool(v, AUR__KW, &c->simulate_indexing_bug);
+    else if (!strcmp(k, "checkpoint_modules")) rc = aur__checkpoint_json(c, v);
     else return 1;
     return rc ? AUR_EINVAL : 0;
 }

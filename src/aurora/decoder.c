@@ -12,17 +12,36 @@
 
 static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels);
 static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v);
+static aur_tensor *aur__surf_head(const aur__fwd *F, aur_tensor *x0, const char *v);
+static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out);
+static aur_tensor *aur__pack_decoded(aur_tape *t, const aur__decoded *d);
+static int aur__unpack_decoded(aur__fwd *F, aur_tensor *packed, aur__decoded *out);
+
+/* A checkpointed decoder is one segment: its outputs packed into one tensor, and views of it unpacked. */
+static aur_tensor *aur__decoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)n_in;
+    aur__decoded *d = (aur__decoded *)aur_tape_alloc(t, sizeof *d);
+    return d && !aur__decoder_run((aur__fwd *)ctx, in[0], d) ? aur__pack_decoded(t, d) : NULL;
+}
 
 static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_DECODER)) return aur__decoder_run(F, x, out);
+    return aur__unpack_decoded(F, aur_checkpoint(F->t, aur__decoder_segment, F, &x, 1), out);
+}
+
+static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     const aur_aurora_config *c = F->c;
     const aur_batch *b = F->in;
     aur_tape *t = F->t;
-    char p[160], name[160];
+    char name[160];
     const int B = F->B, C = F->C, Ld = F->Ld;
     const int64_t L = F->L, E = 2 * (int64_t)F->D;
     memset(out, 0, sizeof *out);
     out->surf_names = b->surf_names;
+    out->n_atmos = b->atmos_names.n;
     static const int blcd[4] = {0, 2, 1, 3};
     x = aur_permute(t, aur_reshape(t, x, aur_shape4(B, Ld, L, E)), blcd); /* (B, L, Ld, E) */
 
@@ -30,13 +49,12 @@ static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *ou
     aur_tensor *x0 = aur_reshape(t, aur_slice(t, x, 2, 0, 1), aur_shape3(B, L, E));
     for (int i = 0; i < b->surf_names.n; i++) {
         const char *v = b->surf_names.name[i];
-        snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
-        out->surf[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+        out->surf[i] = aur__surf_head(F, x0, v);
         snprintf(name, sizeof name, "decoder_norm/surf/%s", v);
         aur__probe(F, name, out->surf[i]);
         if (aur__vl_find(&c->modulation_heads, v) >= 0) {
-            snprintf(p, sizeof p, "decoder.surf_heads.%s_mod", v);
-            out->surf_mod[i] = aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+            snprintf(name, sizeof name, "%s_mod", v);
+            out->surf_mod[i] = aur__surf_head(F, x0, name);
         }
         if (!out->surf[i]) return AUR_EINVAL;
     }
@@ -83,7 +101,88 @@ static aur_tensor *aur__unpatchify(const aur__fwd *F, aur_tensor *y, int levels)
 
 /* An atmospheric variable's head on (B, L, C, E) levels -> (B, C, H, W); with
    level_condition each level has its own head (aurora/model/levelcond.py: LevelConditioned). */
-static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v)
+static aur_tensor *aur__atmos_head_run(const aur__fwd *F, aur_tensor *x, const char *v);
+
+/* A variable's head (LinearPatchReconstruction and the unpatchify), in a scope or as a checkpoint. */
+typedef struct aur__head_ctx {
+    const aur__fwd *F;
+    char v[AUR_NAME_LEN + 8];
+    int atmos;
+} aur__head_ctx;
+
+static aur_tensor *aur__surf_head_run(const aur__fwd *F, aur_tensor *x0, const char *v)
+{
+    char p[160];
+    snprintf(p, sizeof p, "decoder.surf_heads.%s", v);
+    return aur__unpatchify(F, aur__lin(F, x0, p, 1), 0);
+}
+
+static aur_tensor *aur__head_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__head_ctx *k = (const aur__head_ctx *)ctx;
+    (void)t, (void)n_in;
+    return k->atmos ? aur__atmos_head_run(k->F, in[0], k->v) : aur__surf_head_run(k->F, in[0], k->v);
+}
+
+static aur_tensor *aur__head(const aur__fwd *F, aur_tensor *x, const char *v, int atmos)
+{
+    if (F->c->checkpoint & AUR_CHECKPOINT_PATCH_RECONSTRUCTION) {
+        aur__head_ctx *k = (aur__head_ctx *)aur_tape_alloc(F->t, sizeof *k);
+        if (!k) return NULL;
+        k->F = F, k->atmos = atmos;
+        snprintf(k->v, sizeof k->v, "%s", v);
+        return aur_checkpoint(F->t, aur__head_segment, k, &x, 1);
+    }
+    aur_scope s = aur_scope_begin(F->t); /* the head's slices and reshuffles go when it has made its field */
+    aur_tensor *y = atmos ? aur__atmos_head_run(F, x, v) : aur__surf_head_run(F, x, v);
+    if (y) aur_scope_end(F->t, s, &y, 1);
+    return y;
+}
+
+static aur_tensor *aur__surf_head(const aur__fwd *F, aur_tensor *x0, const char *v) { return aur__head(F, x0, v, 0); }
+static aur_tensor *aur__atmos_head(const aur__fwd *F, aur_tensor *x, const char *v) { return aur__head(F, x, v, 1); }
+
+/* The decoder's outputs flattened and joined: surface (each with its modulation head), then atmospheric. */
+static aur_tensor *aur__pack_decoded(aur_tape *t, const aur__decoded *d)
+{
+    aur_tensor *flat[4 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < d->surf_names.n; i++) {
+        flat[n++] = aur_reshape(t, d->surf[i], aur_shape1(d->surf[i]->numel));
+        if (d->surf_mod[i]) flat[n++] = aur_reshape(t, d->surf_mod[i], aur_shape1(d->surf_mod[i]->numel));
+    }
+    for (int i = 0; i < d->n_atmos; i++) {
+        flat[n++] = aur_reshape(t, d->atmos[i], aur_shape1(d->atmos[i]->numel));
+        if (d->atmos_mod[i]) flat[n++] = aur_reshape(t, d->atmos_mod[i], aur_shape1(d->atmos_mod[i]->numel));
+    }
+    return aur_concat(t, flat, n, 0);
+}
+
+/* Views of a packed output, in aur__pack_decoded's order (the modulation heads where configured). */
+static int aur__unpack_decoded(aur__fwd *F, aur_tensor *packed, aur__decoded *out)
+{
+    const aur_batch *b = F->in;
+    aur_tape *t = F->t;
+    if (!packed) return AUR_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->surf_names = b->surf_names;
+    out->n_atmos = b->atmos_names.n;
+    int64_t at = 0, S = (int64_t)F->B * F->H * F->W, A = S * F->C;
+    aur_tensor **dst[2][2] = {{out->surf, out->surf_mod}, {out->atmos, out->atmos_mod}};
+    const aur_var_list *names[2] = {&b->surf_names, &b->atmos_names};
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < names[g]->n; i++)
+            for (int mod = 0; mod < 2; mod++) {
+                if (mod && aur__vl_find(&F->c->modulation_heads, names[g]->name[i]) < 0) continue;
+                int64_t n = g ? A : S;
+                aur_shape sh = g ? aur_shape4(F->B, F->C, F->H, F->W) : aur_shape3(F->B, F->H, F->W);
+                if (!(dst[g][mod][i] = aur_reshape(t, aur_slice(t, packed, 0, at, n), sh))) return AUR_EINVAL;
+                at += n;
+            }
+    return at == packed->numel ? 0 : aur__err(AUR_ESHAPE, "decoder: %lld packed outputs for %lld", (long long)packed->numel, (long long)at);
+}
+
+static aur_tensor *aur__atmos_head_run(const aur__fwd *F, aur_tensor *x, const char *v)
 {
     aur_tape *t = F->t;
     char p[160], lv[32];

@@ -18,7 +18,28 @@ static aur_tensor *aur__encoded_levels(const aur__fwd *F, int width, const char 
 static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
+static aur_tensor *aur__encoder_run(aur__fwd *F);
+
+/* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
+static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    (void)t, (void)in, (void)n_in;
+    return aur__encoder_run((aur__fwd *)ctx);
+}
+
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
+{
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER)) return aur__encoder_run(F);
+    const aur_batch *b = F->in;
+    aur_tensor *in[3 * AUR_MAX_VARS];
+    int n = 0;
+    for (int i = 0; i < b->surf_names.n; i++) in[n++] = F->enc_surf[i];
+    for (int i = 0; i < b->static_names.n; i++) in[n++] = F->statics[i];
+    for (int i = 0; i < b->atmos_names.n; i++) in[n++] = F->enc_atmos[i];
+    return aur_checkpoint(F->t, aur__encoder_segment, F, in, n);
+}
+
+static aur_tensor *aur__encoder_run(aur__fwd *F)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
@@ -29,13 +50,16 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     if (aur__encoder_inputs(F, sx, &snames, ax, &anames)) return NULL;
 
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
+    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
+    aur_scope_end(t, s, &xs, xs ? 1 : 0);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
     /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
     aur_tensor *xa;
+    s = aur_scope_begin(t);
     if (!c->n_level_condition) {
         xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, -1), "encoder.atmos_token_embeds", &anames);
         aur__probe(F, "encoder/atmos_patch_embed", xa);
@@ -50,6 +74,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
         }
         xa = aur_concat(t, per, C, 1);
     }
+    aur_scope_end(t, s, &xa, xa ? 1 : 0);
     xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
     aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
     xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));

@@ -49,6 +49,7 @@ typedef struct aur__decoded {
     aur_var_list surf_names;     /* the post-decoder hook of AuroraWave renames them */
     aur_tensor *surf[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];   /* (B, H, W) and (B, C, H, W) */
     aur_tensor *surf_mod[AUR_MAX_VARS], *atmos_mod[AUR_MAX_VARS]; /* modulation heads (AuroraAirPollution), or NULL */
+    int n_atmos;
 } aur__decoded;
 
 /* The modules, in the order they run (encoder.c, backbone.c, decoder.c). */

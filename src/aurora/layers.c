@@ -42,9 +42,12 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
    the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
 static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
+    aur_scope s = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
-    return aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+    aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
+    aur_scope_end(F->t, s, &y, y ? 1 : 0);
+    return y;
 }
 
 /* (N, L, nh*hd) -> (N, nh, L, hd) and back. */
@@ -64,6 +67,18 @@ static aur_tensor *aur__merge_heads(aur_tape *t, aur_tensor *x)
     return aur_reshape(t, aur_permute(t, x, perm), aur_shape3(N, L, nh * hd));
 }
 
+/* kv (N, L, 2 nh hd) -> k and v (N, nh, L, hd), views of one head-major copy (2, N, nh, L, hd). */
+static void aur__split_kv(aur_tape *t, aur_tensor *kv, int nh, aur_tensor **k, aur_tensor **v)
+{
+    *k = *v = NULL;
+    if (!kv) return;
+    static const int perm[5] = {2, 0, 3, 1, 4};
+    int64_t N = kv->shape[0], L = kv->shape[1], hd = kv->shape[2] / (2 * nh), s5[5] = {N, L, 2, nh, hd};
+    aur_tensor *both = aur_permute(t, aur_reshape(t, kv, aur_shapev(5, s5)), perm);
+    *k = aur_reshape(t, aur_slice(t, both, 0, 0, 1), aur_shape4(N, nh, L, hd));
+    *v = aur_reshape(t, aur_slice(t, both, 0, 1, 1), aur_shape4(N, nh, L, hd));
+}
+
 /* aurora/model/perceiver.py: PerceiverResampler. Latents Q (N, Lq, dim)
    attend to the context X (N, Lc, dim), depth times: attention
    (PerceiverAttention), then the MLP, each with a post-norm residual. With
@@ -75,22 +90,27 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
     for (int k = 0; k < depth && Q; k++) {
-        aur_scope s = aur_scope_begin(t); /* a layer's temporaries go at its end */
+        aur_scope s = aur_scope_begin(t), attn = aur_scope_begin(t); /* a layer's temporaries go at its end */
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
         aur_tensor *kv = aur__lin(F, X, p, 0);
         int64_t inner = q ? q->shape[2] : 0;
-        aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
-        if (ln_kq && k == 0) { /* before the head split, eps 1e-5 */
+        aur_tensor *kh, *vh;
+        if (ln_kq && k == 0) { /* k normalised before the head split, eps 1e-5 */
+            aur_tensor *kk = aur_slice(t, kv, -1, 0, inner), *vv = aur_slice(t, kv, -1, inner, inner);
             snprintf(p, sizeof p, "%s.layers.0.0.ln_k", prefix);
-            kk = aur__ln(F, kk, p, 1e-5);
+            kh = aur__split_heads(t, aur__ln(F, kk, p, 1e-5), nh);
+            vh = aur__split_heads(t, vv, nh);
             snprintf(p, sizeof p, "%s.layers.0.0.ln_q", prefix);
             q = aur__ln(F, q, p, 1e-5);
+        } else { /* k and v split into heads by one copy, as views of it */
+            aur__split_kv(t, kv, nh, &kh, &vh);
         }
-        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), aur__split_heads(t, kk, nh), aur__split_heads(t, vv, nh), NULL, 0);
+        aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), kh, vh, NULL, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
         o = aur__lin(F, aur__merge_heads(t, o), p, 0);
+        aur_scope_end(t, attn, &o, o ? 1 : 0); /* the attention's temporaries go at once */
         snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);

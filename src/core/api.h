@@ -83,6 +83,7 @@ typedef struct aur_tensor {
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
+    struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
 } aur_tensor;
 
 /* An owned tensor, zero-filled, outside any tape. Free with aur_tensor_free. */

@@ -389,6 +389,21 @@ static void aur__layernorm_bwd(aur_real *dx, aur_real *dy_xhat, const aur_real *
     }
 }
 
+/* y's bytes again: the same forward over the same input (its statistics come out the same). */
+static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur_real *stats = aur__reals(t, x->device, 2 * N);
+    int rc = stats ? 0 : AUR_ENOMEM;
+    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
+    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    else if (!rc) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    aur__arena_release(&t->ar[x->device], mk);
+    return rc;
+}
+
 static int aur__layernorm_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -441,6 +456,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
     aur__keep_buffer(t, n, kept);
+    aur__rebuildable(t, y, aur__layernorm_rebuild, x, w, b, 0, eps, NULL, NULL);
     if (x->requires_grad || (w && w->requires_grad)) aur__save(t, n, x); /* the bias's gradient needs only dy */
     if (x->requires_grad) aur__save(t, n, w);
     n->saved[0] = stats;
@@ -504,6 +520,15 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
     }
 }
 
+static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    const aur_tensor *x = r->in[0];
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
+    aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
+    return 0;
+}
+
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
@@ -527,6 +552,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
     aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
+    if (kind != AUR__SIGMOID) aur__rebuildable(t, y, aur__unary_rebuild, x, NULL, NULL, kind, 0, NULL, NULL);
     n->iarg[0] = kind;
     return y;
 }

@@ -111,6 +111,28 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* y from x, broadcast (numpy rules). */
+static int aur__expand_rows(aur_tensor *y, const aur_tensor *x)
+{
+    aur__bcast g;
+    aur__broadcast("expand", y, x, &g);
+    int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel);
+    AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t oa, ob;
+        aur__bcast_row(&g, r, &oa, &ob);
+        for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
+    }
+    return 0;
+}
+
+static int aur__expand_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    return aur__expand_rows(y, r->in[0]);
+}
+
 AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
 {
     char s1[64], s2[64];
@@ -123,18 +145,11 @@ AURDEF aur_tensor *aur_expand(aur_tape *t, aur_tensor *x, aur_shape shape)
                  aur_shape_str(shape.d, shape.ndim, s2, sizeof s2));
         return NULL;
     }
-    int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel)) return NULL;
-    } else {
-        AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t oa, ob;
-            aur__bcast_row(&g, r, &oa, &ob);
-            for (int64_t j = 0; j < last; j++) aur__wr(y)[r * last + j] = aur__cr(x)[ob + j * jb];
-        }
-    }
-    return aur__record(t, y, "expand", aur__expand_back, &x, 1) ? y : NULL;
+    if (aur__expand_rows(y, x)) return NULL;
+    aur__node *n = aur__record(t, y, "expand", aur__expand_back, &x, 1);
+    if (!n) return NULL;
+    aur__rebuildable(t, y, aur__expand_rebuild, x, NULL, NULL, 0, 0, NULL, NULL); /* a broadcast copy: redone, not kept */
+    return y;
 }
 
 /* x viewed as (outer, C, inner) with C along axis. */
@@ -238,6 +253,31 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     return 0;
 }
 
+/* y's rows from x's by the table (dev_idx: its copy on the GPU). */
+static int aur__gather_rows(aur_tensor *y, const aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *dev_idx)
+{
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0);
+    for (int64_t b = 0; b < nb; b++) {
+        const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
+        aur_real *yb = aur__wr(y) + b * ix->n_out * d;
+        AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
+        for (int64_t i = 0; i < ix->n_out; i++) {
+            if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
+            else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
+        }
+    }
+    return 0;
+}
+
+static int aur__gather_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
+{
+    (void)t;
+    const aur_tensor *x = r->in[0];
+    int64_t nb = (int64_t)r->arg;
+    return aur__gather_rows(y, x, nb, x->numel / (nb * ((const aur_index *)r->aux[0])->n_in), (const aur_index *)r->aux[0],
+                            (const int64_t *)r->aux[1]);
+}
+
 /* aur_gather with the table's GPU copy given (a model's cached one), or NULL: copied for this step. */
 static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *table,
                                aur_shape out_shape)
@@ -251,24 +291,16 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
     aur_tensor *y = aur__output(t, out_shape, x->device, &x, 1);
     if (!y) return NULL;
     const int64_t *dev_idx = table; /* the table on the GPU */
-    if (x->device == AUR_CUDA) {
+    if (x->device == AUR_CUDA && !table) {
         size_t bytes = sizeof(int64_t) * (size_t)ix->n_out;
-        int64_t *copy = table ? NULL : (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
-        if (!table && (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes))) return NULL;
-        if (!table) dev_idx = copy;
-        if (AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0)) return NULL;
-    } else
-        for (int64_t b = 0; b < nb; b++) {
-            const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
-            aur_real *yb = aur__wr(y) + b * ix->n_out * d;
-            AUR__OMP_FOR_IF(ix->n_out * d > AUR__PAR_MIN)
-            for (int64_t i = 0; i < ix->n_out; i++) {
-                if (ix->idx[i] < 0) memset(yb + i * d, 0, (size_t)d * sizeof(aur_real));
-                else memcpy(yb + i * d, xb + ix->idx[i] * d, (size_t)d * sizeof(aur_real));
-            }
-        }
+        int64_t *copy = (int64_t *)aur__alloc(t, AUR_CUDA, bytes);
+        if (!copy || aur__copy_bytes(copy, AUR_CUDA, ix->idx, AUR_CPU, bytes)) return NULL;
+        dev_idx = copy;
+    }
+    if (aur__gather_rows(y, x, nb, d, ix, dev_idx)) return NULL;
     aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
     if (!n) return NULL;
+    aur__rebuildable(t, y, aur__gather_rebuild, x, NULL, NULL, 0, (double)nb, ix, dev_idx); /* a copy: redone, not kept */
     n->saved[0] = (void *)ix;
     n->saved[1] = (void *)dev_idx;
     n->iarg[0] = nb;

@@ -109,12 +109,18 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     }
     aur_shape ys = aur_tensor_shape(x);
     ys.d[a] = len;
-    aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
-    if (!y) return NULL;
     int64_t inner = aur__inner(x, a);
-    if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
-                       len * inner, 0))
-        return NULL;
+    aur_tensor *y;
+    if (aur__outer(x, a) == 1) { /* one contiguous run of x: a view of its bytes */
+        if (!(y = aur__view(t, x, ys))) return NULL;
+        y->data = aur__wr(x) + start * inner;
+        y->requires_grad = t->grad_on && x->requires_grad;
+    } else {
+        if (!(y = aur__output(t, ys, x->device, &x, 1))) return NULL;
+        if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
+                           len * inner, 0))
+            return NULL;
+    }
     aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
     if (!n) return NULL;
     n->iarg[0] = a;

@@ -13,6 +13,18 @@ typedef struct aur__storage {
     unsigned char device, kind; /* kind: AUR__MEM_* */
 } aur__storage;
 
+/* How an op makes its output's bytes again from its inputs (GELU, layer norm,
+   a gather: cheaper to redo than to keep). A node whose backward reads such
+   an output holds the inputs instead, so the output's bytes go with its
+   scope and are made again, for that backward only, if they are gone. */
+typedef struct aur__rebuild {
+    int (*fn)(aur_tape *t, const struct aur__rebuild *r, aur_tensor *y); /* fills y->data */
+    aur_tensor *in[3];
+    int kind;
+    double arg;
+    const void *aux[2];
+} aur__rebuild;
+
 typedef struct aur__node aur__node;
 /* Adds this op's contribution to the gradients of its inputs. */
 typedef int (*aur__backward_fn)(aur_tape *t, aur__node *n);
@@ -30,6 +42,8 @@ struct aur__node {
     void *ctx;
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
+    aur_tensor **rebuilt; /* inputs it reads whose bytes are made again for it (aur__rebuild) */
+    int n_rebuilt;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -332,9 +346,10 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
-    n->cap_held = n_in + 4;
+    n->cap_held = 3 * n_in + 4; /* an input, or the up to 3 inputs of its rebuild; buffers */
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
-    if (!n->in || !n->held) return NULL;
+    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
+    if (!n->in || !n->held || !n->rebuilt) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -345,13 +360,57 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     return n;
 }
 
-/* The node's backward reads x's data: hold it until the backward has run. */
+static void aur__hold_in_node(aur__node *n, aur__storage *s)
+{
+    if (!s) return;
+    AUR_ASSERT(n->n_held < n->cap_held);
+    aur__storage_hold(s);
+    n->held[n->n_held++] = s;
+}
+
+/* The node's backward reads x's data: hold it until the backward has run,
+   or, when x's op can make it again, hold that op's inputs. */
 static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
-    AUR_ASSERT(n->n_held < n->cap_held);
-    aur__storage_hold(x->storage);
-    n->held[n->n_held++] = x->storage;
+    if (!x->rebuild) {
+        aur__hold_in_node(n, x->storage);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (x->rebuild->in[i]) aur__hold_in_node(n, x->rebuild->in[i]->storage);
+    n->rebuilt[n->n_rebuilt++] = x;
+}
+
+/* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
+static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
+{
+    int rc = 0;
+    for (int i = 0; i < n->n_rebuilt; i++) {
+        aur_tensor *x = n->rebuilt[i];
+        tmp[i] = NULL;
+        if (rc || x->storage->ptr) continue; /* still held by someone: as it is */
+        tmp[i] = aur__storage_new(t, x->device, aur__nbytes(x), AUR__MEM_ACTIVATION);
+        if (!tmp[i]) rc = AUR_ENOMEM;
+        else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
+    }
+    return rc;
+}
+
+static void aur__unmake(aur_tape *t, aur__node *n, aur__storage **tmp)
+{
+    for (int i = 0; i < n->n_rebuilt; i++) aur__storage_drop(t, tmp[i]);
+}
+
+/* Leaves a recipe for y's bytes (kept only if a later backward reads y). */
+static void aur__rebuildable(aur_tape *t, aur_tensor *y, int (*fn)(aur_tape *, const aur__rebuild *, aur_tensor *), aur_tensor *a,
+                             aur_tensor *b, aur_tensor *c, int kind, double arg, const void *aux0, const void *aux1)
+{
+    if (!y->requires_grad || t->no_record) return; /* nothing will be recorded that reads it */
+    aur__rebuild *r = (aur__rebuild *)aur__alloc(t, AUR_CPU, sizeof *r);
+    if (!r) return; /* then y is kept, as without a recipe */
+    r->fn = fn, r->in[0] = a, r->in[1] = b, r->in[2] = c, r->kind = kind, r->arg = arg, r->aux[0] = aux0, r->aux[1] = aux1;
+    y->rebuild = r;
 }
 
 /* The node's backward reads all its inputs' data (losses, element rules of two inputs). Returns n. */
@@ -381,9 +440,8 @@ static void aur__node_release(aur_tape *t, aur__node *n)
 /* The gradient buffer of x for a backward function to accumulate into, or
    NULL when x needs none. An activation's is made (zeroed) on first use;
    a failure is kept in backward_rc, which the walk reports. */
-static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
+static aur_real *aur__grad_buffer(aur_tape *t, aur_tensor *x)
 {
-    if (!x || !x->requires_grad) return NULL;
     if (!x->grad) {
         size_t bytes = (size_t)x->numel * sizeof(aur_real);
         if (x->owned) { /* owned tensors keep theirs across steps (torch leaf .grad) */
@@ -397,6 +455,12 @@ static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
             return NULL;
         }
     }
+    return x->grad;
+}
+
+static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
+{
+    if (!x || !x->requires_grad || !aur__grad_buffer(t, x)) return NULL;
     x->grad_written = 1;
     return x->grad;
 }
@@ -418,7 +482,14 @@ static int aur__walk_back(aur_tape *t, int from)
 {
     for (int i = t->n_nodes - 1; i >= from; i--) {
         aur__node *n = t->nodes[i];
-        int rc = n->out->grad_written ? n->backward(t, n) : 0; /* a node off the path to the loss has nothing to add */
+        int rc = 0;
+        if (n->out->grad_written) { /* a node off the path to the loss has nothing to add */
+            aur__storage *tmp[8];
+            aur__storage **remade = n->n_rebuilt <= 8 ? tmp : (aur__storage **)aur__alloc(t, AUR_CPU, sizeof *remade * (size_t)n->n_rebuilt);
+            rc = remade ? aur__remake(t, n, remade) : AUR_ENOMEM;
+            if (!rc) rc = n->backward(t, n);
+            if (remade) aur__unmake(t, n, remade);
+        }
         if (!rc) rc = t->backward_rc;
         aur__node_release(t, n);
         aur__grad_release(t, n->out);
@@ -433,14 +504,16 @@ static int aur__set_one(aur_real *p, aur_device dev)
     return aur__copy_bytes(p, dev, &one, AUR_CPU, sizeof one);
 }
 
-/* Parameters have slab gradients; one missing means it was frozen when the slabs were made. */
-static int aur__check_param_grads(const aur_tape *t)
+/* Parameters have slab gradients; one missing means it was frozen when the slabs
+   were made. Owned tensors (leaves) get theirs, zeroed, even where nothing flows. */
+static int aur__leaf_grads(aur_tape *t)
 {
     for (int i = 0; i < t->n_nodes; i++)
         for (int k = 0; k < t->nodes[i]->n_in; k++) {
-            const aur_tensor *x = t->nodes[i]->in[k];
-            if (x && x->model && x->requires_grad && !x->grad)
-                return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+            aur_tensor *x = t->nodes[i]->in[k];
+            if (!x || !x->requires_grad || x->grad) continue;
+            if (x->model) return aur__err(AUR_EINVAL, "backward: parameter '%s' is trainable but has no gradient buffer", x->name);
+            if (x->owned && !aur__grad_buffer(t, x)) return AUR_ENOMEM;
         }
     return 0;
 }
@@ -453,7 +526,7 @@ AURDEF int aur_backward(aur_tape *t, aur_tensor *loss)
                         (long long)loss->numel);
     if (t->backward_done) return aur__err(AUR_EINVAL, "aur_backward: this tape already ran backward; reset it");
     if (!loss->requires_grad) return aur__err(AUR_EINVAL, "aur_backward: the loss does not depend on any trainable tensor");
-    int rc = aur__check_param_grads(t);
+    int rc = aur__leaf_grads(t);
     aur_real *g = rc ? NULL : aur__grad(t, loss);
     if (!rc && !g) rc = AUR_ENOMEM;
     if (!rc) rc = aur__set_one(g, loss->device);

@@ -120,7 +120,7 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
-    tr->mcfg.checkpoint_blocks = tr->checkpointing;
+    if (tr->checkpointing) tr->mcfg.checkpoint = AUR_CHECKPOINT_ALL; /* the reference's default modules (model.kwargs may list others) */
     tr->mcfg.autocast = tr->autocast;
     if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
     const cJSON *stats = aur__json_at(j, "stats");
