@@ -8743,6 +8743,7 @@ typedef struct aur__fwd {
     int D;              /* embed_dim: the token width (the decoder works at 2 D) */
     int Ld;             /* latent_levels: the surface level and Ld - 1 aggregated atmospheric ones */
     int step;           /* the input's rollout_step (for LoRA sets and probes) */
+    int band_row;       /* the first patch row of this band of the grid (0: the whole grid or its first band) */
     int lora_set;       /* the LoRA set this step uses, or -1 */
     /* the normalised, cropped batch (the `batch` the decoder and the post-decoder hook see) */
     aur_tensor *surf[AUR_MAX_VARS], *statics[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];
@@ -8830,6 +8831,32 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
     F->step = b->rollout_step;
     F->lora_set = aur__lora_set(c, F->step);
     return F;
+}
+
+/* ---- bands of patch rows ----
+   The encoder and the decoder work patch by patch, so a large grid goes
+   through them in bands of patch rows, one after another: only a band's
+   activations exist at a time in a checkpointed module (and a band's
+   temporaries in a plain one). A grid of up to AUR__BAND_FLOATS floats per
+   unit (B L C width) is one band, so small grids run as before. */
+#define AUR__BAND_FLOATS ((int64_t)1 << 23)
+
+/* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
+static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
+{
+    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? AUR__BAND_FLOATS / row : F->h;
+    return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
+}
+
+/* The working state of patch rows [r0, r0 + rows): the same step, a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int r0, int rows)
+{
+    aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
+    if (!G) return NULL;
+    *G = *F;
+    G->band_row = F->band_row + r0;
+    G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
+    return G;
 }
 
 /* A probe sees a named intermediate with the step's rollout_step (test hook). */
@@ -9719,10 +9746,51 @@ static aur_tensor *aur__decoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
     return d && !aur__decoder_run((aur__fwd *)ctx, in[0], d) ? aur__pack_decoded(t, d) : NULL;
 }
 
-static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+/* The decoder on one band of patch rows, checkpointed or not. */
+static int aur__decoder_band(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     if (!(F->c->checkpoint & AUR_CHECKPOINT_DECODER)) return aur__decoder_run(F, x, out);
     return aur__unpack_decoded(F, aur_checkpoint(F->t, aur__decoder_segment, F, &x, 1), out);
+}
+
+/* The bands' fields joined along the latitude (axis -2). */
+static aur_tensor *aur__join_rows(aur_tape *t, aur__decoded *parts, int n, int atmos, int mod, int i)
+{
+    aur_tensor *xs[1024];
+    for (int k = 0; k < n; k++) {
+        xs[k] = atmos ? (mod ? parts[k].atmos_mod[i] : parts[k].atmos[i]) : (mod ? parts[k].surf_mod[i] : parts[k].surf[i]);
+        if (!xs[k]) return NULL;
+    }
+    return n == 1 ? xs[0] : aur_concat(t, xs, n, -2);
+}
+
+static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+{
+    const int64_t E = 2 * (int64_t)F->D;
+    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * E), n = (F->h + rows - 1) / rows;
+    if (n == 1) return aur__decoder_band(F, x, out);
+    if (n > 1024) return aur__err(AUR_EINVAL, "decoder: %d bands of patch rows (at most 1024)", n);
+    aur__decoded *parts = (aur__decoded *)aur_tape_alloc(F->t, sizeof *parts * (size_t)n);
+    if (!parts || !x) return AUR_ENOMEM;
+    aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
+    for (int k = 0; k < n; k++) {
+        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
+        aur__fwd *G = aur__fwd_band(F, r0, nr);
+        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
+        if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->surf_names = parts[0].surf_names;
+    out->n_atmos = parts[0].n_atmos;
+    for (int i = 0; i < out->surf_names.n; i++) {
+        if (!(out->surf[i] = aur__join_rows(F->t, parts, n, 0, 0, i))) return AUR_EINVAL;
+        if (parts[0].surf_mod[i] && !(out->surf_mod[i] = aur__join_rows(F->t, parts, n, 0, 1, i))) return AUR_EINVAL;
+    }
+    for (int i = 0; i < out->n_atmos; i++) {
+        if (!(out->atmos[i] = aur__join_rows(F->t, parts, n, 1, 0, i))) return AUR_EINVAL;
+        if (parts[0].atmos_mod[i] && !(out->atmos_mod[i] = aur__join_rows(F->t, parts, n, 1, 1, i))) return AUR_EINVAL;
+    }
+    return 0;
 }
 
 static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out)

@@ -25,10 +25,51 @@ static aur_tensor *aur__decoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
     return d && !aur__decoder_run((aur__fwd *)ctx, in[0], d) ? aur__pack_decoded(t, d) : NULL;
 }
 
-static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+/* The decoder on one band of patch rows, checkpointed or not. */
+static int aur__decoder_band(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     if (!(F->c->checkpoint & AUR_CHECKPOINT_DECODER)) return aur__decoder_run(F, x, out);
     return aur__unpack_decoded(F, aur_checkpoint(F->t, aur__decoder_segment, F, &x, 1), out);
+}
+
+/* The bands' fields joined along the latitude (axis -2). */
+static aur_tensor *aur__join_rows(aur_tape *t, aur__decoded *parts, int n, int atmos, int mod, int i)
+{
+    aur_tensor *xs[1024];
+    for (int k = 0; k < n; k++) {
+        xs[k] = atmos ? (mod ? parts[k].atmos_mod[i] : parts[k].atmos[i]) : (mod ? parts[k].surf_mod[i] : parts[k].surf[i]);
+        if (!xs[k]) return NULL;
+    }
+    return n == 1 ? xs[0] : aur_concat(t, xs, n, -2);
+}
+
+static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
+{
+    const int64_t E = 2 * (int64_t)F->D;
+    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * E), n = (F->h + rows - 1) / rows;
+    if (n == 1) return aur__decoder_band(F, x, out);
+    if (n > 1024) return aur__err(AUR_EINVAL, "decoder: %d bands of patch rows (at most 1024)", n);
+    aur__decoded *parts = (aur__decoded *)aur_tape_alloc(F->t, sizeof *parts * (size_t)n);
+    if (!parts || !x) return AUR_ENOMEM;
+    aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
+    for (int k = 0; k < n; k++) {
+        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
+        aur__fwd *G = aur__fwd_band(F, r0, nr);
+        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
+        if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->surf_names = parts[0].surf_names;
+    out->n_atmos = parts[0].n_atmos;
+    for (int i = 0; i < out->surf_names.n; i++) {
+        if (!(out->surf[i] = aur__join_rows(F->t, parts, n, 0, 0, i))) return AUR_EINVAL;
+        if (parts[0].surf_mod[i] && !(out->surf_mod[i] = aur__join_rows(F->t, parts, n, 0, 1, i))) return AUR_EINVAL;
+    }
+    for (int i = 0; i < out->n_atmos; i++) {
+        if (!(out->atmos[i] = aur__join_rows(F->t, parts, n, 1, 0, i))) return AUR_EINVAL;
+        if (parts[0].atmos_mod[i] && !(out->atmos_mod[i] = aur__join_rows(F->t, parts, n, 1, 1, i))) return AUR_EINVAL;
+    }
+    return 0;
 }
 
 static int aur__decoder_run(aur__fwd *F, aur_tensor *x, aur__decoded *out)

@@ -35,6 +35,7 @@ typedef struct aur__fwd {
     int D;              /* embed_dim: the token width (the decoder works at 2 D) */
     int Ld;             /* latent_levels: the surface level and Ld - 1 aggregated atmospheric ones */
     int step;           /* the input's rollout_step (for LoRA sets and probes) */
+    int band_row;       /* the first patch row of this band of the grid (0: the whole grid or its first band) */
     int lora_set;       /* the LoRA set this step uses, or -1 */
     /* the normalised, cropped batch (the `batch` the decoder and the post-decoder hook see) */
     aur_tensor *surf[AUR_MAX_VARS], *statics[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];
@@ -122,6 +123,32 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
     F->step = b->rollout_step;
     F->lora_set = aur__lora_set(c, F->step);
     return F;
+}
+
+/* ---- bands of patch rows ----
+   The encoder and the decoder work patch by patch, so a large grid goes
+   through them in bands of patch rows, one after another: only a band's
+   activations exist at a time in a checkpointed module (and a band's
+   temporaries in a plain one). A grid of up to AUR__BAND_FLOATS floats per
+   unit (B L C width) is one band, so small grids run as before. */
+#define AUR__BAND_FLOATS ((int64_t)1 << 23)
+
+/* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
+static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
+{
+    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? AUR__BAND_FLOATS / row : F->h;
+    return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
+}
+
+/* The working state of patch rows [r0, r0 + rows): the same step, a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int r0, int rows)
+{
+    aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
+    if (!G) return NULL;
+    *G = *F;
+    G->band_row = F->band_row + r0;
+    G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
+    return G;
 }
 
 /* A probe sees a named intermediate with the step's rollout_step (test hook). */
