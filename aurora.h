@@ -111,7 +111,12 @@ typedef float aur_real; /* the element type of F32 tensors */
 #endif
 
 typedef enum aur_dtype { AUR_F32 = 0, AUR_BF16 = 1 } aur_dtype;
-typedef enum aur_device { AUR_CPU = 0, AUR_CUDA = 1 } aur_device;
+/* AUR_META holds shapes only (torch's meta device): its tensors have no bytes,
+   ops on them compute nothing, and the tape keeps the exact account of what
+   the same step would hold on a real device (aur_aurora_memory_plan runs a
+   step there). */
+typedef enum aur_device { AUR_CPU = 0, AUR_CUDA = 1, AUR_META = 2 } aur_device;
+#define AUR__DEVICES 3
 
 #define AUR_MAX_DIMS 6
 
@@ -204,6 +209,9 @@ typedef struct aur_memory_stats {
     size_t gradients;   /* activations' gradients not yet consumed */
     size_t saved;       /* buffers ops keep for backward (statistics, indices) */
     size_t scratch;     /* workspaces of the op running, and the step's small structs */
+    size_t per_thread;  /* of scratch: the CPU's per-thread workspaces (matrix-product packing,
+                           attention tiles), which a GPU run does not have */
+    size_t peak_shared; /* the most held at once apart from per_thread: the same on any thread count */
 } aur_memory_stats;
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
@@ -605,6 +613,9 @@ enum {
    "Swin3DTransformerBlock,Perceiver3DEncoder"); NULL or "" for the default
    (all seven), "none" for none. An unknown name is an error naming it. */
 AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names);
+/* A model's checkpointed modules from now on (an AUR_CHECKPOINT_* mask), as
+   the reference's configure_activation_checkpointing does on a built model. */
+AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules);
 
 /* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
    "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",
@@ -796,7 +807,8 @@ AURDEF int aur_grad_alarm_check(aur_grad_alarm *a, double total, const double *g
 /* ---- memory planning ---- */
 typedef struct aur_memory_choice {
     aur_optim_kind optimiser;
-    int checkpointing, autocast, pure_bf16, offload_optimiser;
+    unsigned checkpoint; /* the AUR_CHECKPOINT_* modules checkpointed, as aur_aurora_config.checkpoint (0: none) */
+    int autocast, pure_bf16, offload_optimiser;
     double trainable_fraction; /* 1 = full fine-tuning; LoRA: the adapters' share */
 } aur_memory_choice;
 typedef struct aur_memory_plan {
@@ -804,8 +816,11 @@ typedef struct aur_memory_plan {
     double host;                                          /* bytes moved to the host (offload) */
 } aur_memory_plan;
 /* What a training step of cfg on B samples of T history steps, C levels and
-   an H x W grid needs, from the parameter table and the activation sizes of
-   this implementation. */
+   an H x W grid needs on its device: the weights, gradients and optimiser
+   state from the parameter table, and the activations as the peak of the
+   tape (saved tensors, gradients, workspaces) in that very step, run on the
+   meta device (a second or two at 0.25 degrees). The host's share of the
+   tape (its structs, a CPU run's matrix-product packing) is not included. */
 AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
                                   aur_memory_plan *out);
 
@@ -1001,10 +1016,12 @@ __attribute__((format(printf, 2, 3)))
 #endif
 static int aur__err(int code, const char *fmt, ...)
 {
+    char msg[sizeof aur__errmsg]; /* a message may quote the last one */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(aur__errmsg, sizeof aur__errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(aur__errmsg, msg, sizeof msg);
     return code;
 }
 
@@ -1238,15 +1255,26 @@ AURDEF int aur_cuda_available(void) { return 0; }
 static int aur__cuda_build(void) { return 0; }
 #endif
 
+/* Addresses on the meta device: aligned, distinct within a thread, never
+   backed by memory and never read (only the heap's bookkeeping compares them). */
+static void *aur__meta_alloc(size_t n)
+{
+    static AUR__TLS uintptr_t top = 4096;
+    uintptr_t p = top;
+    top += (n + 4095) & ~(uintptr_t)4095;
+    return (void *)p;
+}
+
 /* Memory on a device. All GPU memory of the library comes through here. */
 static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
 {
+    if (dev == AUR_META) return aur__meta_alloc(n);
     return dev == AUR_CPU ? aur__malloc(n, what) : aur__cuda_alloc(n, what);
 }
 
 static void aur__dev_free(aur_device dev, void *p)
 {
-    if (!p) return;
+    if (!p || dev == AUR_META) return;
     if (dev == AUR_CPU) AUR_FREE(p);
     else aur__cuda_free(p);
 }
@@ -1254,7 +1282,7 @@ static void aur__dev_free(aur_device dev, void *p)
 /* Copies n bytes between any two devices. */
 static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {
-    if (n == 0) return 0;
+    if (n == 0 || dd == AUR_META || sd == AUR_META) return 0; /* no bytes to move */
     if (dd == AUR_CPU && sd == AUR_CPU) {
         memmove(dst, src, n);
         return 0;
@@ -1264,7 +1292,7 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
 
 static int aur__zero_bytes(void *p, aur_device dev, size_t n)
 {
-    if (n == 0) return 0;
+    if (n == 0 || dev == AUR_META) return 0;
     if (dev == AUR_CPU) {
         memset(p, 0, n);
         return 0;
@@ -1743,6 +1771,7 @@ AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
     if (!t || n != t->numel)
         return aur__err(AUR_ESHAPE, "aur_tensor_get: %lld values from a tensor of %lld", (long long)n,
                         t ? (long long)t->numel : 0LL);
+    if (t->device == AUR_META) return aur__err(AUR_EUNSUPPORTED, "aur_tensor_get: a tensor on the meta device has no values");
     if (t->dtype == AUR_F32) return aur__copy_bytes(dst, AUR_CPU, t->data, t->device, (size_t)n * sizeof(aur_real));
     uint16_t *tmp = (uint16_t *)aur__malloc((size_t)n * 2, "aur_tensor_get");
     if (!tmp) return AUR_ENOMEM;
@@ -1809,9 +1838,10 @@ typedef struct aur__objects {
 
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
-    aur__arena main[2];    /* [device]: the step's structs and the ops' workspaces */
+    aur__arena main[AUR__DEVICES]; /* [device]: the step's structs and the ops' workspaces */
     aur__arena *ar;        /* where ops take workspaces (main) */
-    aur__heap heap[2];     /* [device]: tensor data, gradients, saved buffers */
+    aur__arena per_thread; /* the CPU's per-thread workspaces (matrix-product packing, attention tiles): a GPU has none */
+    aur__heap heap[AUR__DEVICES]; /* [device]: tensor data, gradients, saved buffers */
     aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
     int n_live, cap_live;
     aur__node **nodes;
@@ -1822,6 +1852,7 @@ struct aur_tape {
     int backward_rc; /* an allocation that failed inside a backward function */
     uint64_t seed, rng_offset;
     aur_memory_stats at_peak;
+    size_t device_peak[AUR__DEVICES]; /* the most each device held at once (heap and arena) */
     aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
@@ -1862,10 +1893,11 @@ AURDEF aur_tape *aur_tape_create(void)
 {
     aur_tape *t = (aur_tape *)aur__calloc(sizeof *t, "a tape");
     if (!t) return NULL;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         t->main[d].device = (aur_device)d;
         t->heap[d].device = (aur_device)d;
     }
+    t->per_thread.device = AUR_CPU;
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
@@ -1877,10 +1909,11 @@ AURDEF aur_tape *aur_tape_create(void)
 AURDEF void aur_tape_free(aur_tape *t)
 {
     if (!t) return;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         aur__arena_free_chunks(&t->main[d]);
         aur__heap_release(&t->heap[d]);
     }
+    aur__arena_free_chunks(&t->per_thread);
     AUR_FREE(t->nodes);
     AUR_FREE(t->live);
     aur__objects_free(&t->objects);
@@ -1890,10 +1923,11 @@ AURDEF void aur_tape_free(aur_tape *t)
 AURDEF void aur_tape_reset(aur_tape *t)
 {
     if (!t) return;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         aur__arena_reset(&t->main[d]);
         aur__heap_reset(&t->heap[d]);
     }
+    aur__arena_reset(&t->per_thread);
     t->n_nodes = t->n_live = 0;
     t->objects.used = 0;
     t->no_record = t->backward_done = t->backward_rc = 0;
@@ -1914,12 +1948,14 @@ AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 {
     memset(s, 0, sizeof *s);
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         s->activations += t->heap[d].kind[AUR__MEM_ACTIVATION];
         s->gradients += t->heap[d].kind[AUR__MEM_GRADIENT];
         s->saved += t->heap[d].kind[AUR__MEM_SAVED];
         s->scratch += t->main[d].before + t->main[d].used;
     }
+    s->per_thread = t->per_thread.before + t->per_thread.used;
+    s->scratch += s->per_thread;
     s->current = s->activations + s->gradients + s->saved + s->scratch;
 }
 
@@ -1927,11 +1963,17 @@ static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 static void aur__note_memory(aur_tape *t)
 {
     aur_memory_stats s;
+    for (int d = 0; d < AUR__DEVICES; d++) {
+        size_t now = t->heap[d].used + t->main[d].before + t->main[d].used;
+        if (now > t->device_peak[d]) t->device_peak[d] = now;
+    }
     aur__memory_now(t, &s);
+    size_t shared = t->at_peak.peak_shared > s.current - s.per_thread ? t->at_peak.peak_shared : s.current - s.per_thread;
     if (s.current > t->at_peak.peak) {
         t->at_peak = s;
         t->at_peak.peak = s.current;
     }
+    t->at_peak.peak_shared = shared;
 }
 
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
@@ -2053,6 +2095,18 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
 {
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
+}
+
+/* The CPU's per-thread scratch of the op running, `per` elements for each of
+   `threads` threads, apart from the rest so the peak can be told with and
+   without it: give it back with aur__arena_release(&t->per_thread, ...). */
+static aur_real *aur__thread_reals(aur_tape *t, int64_t per, int threads)
+{
+    size_t n = (size_t)per * (size_t)threads * sizeof(aur_real);
+    void *p = aur__arena_alloc(&t->per_thread, n);
+    if (!p) return aur__err(AUR_ENOMEM, "out of memory: %zu bytes of per-thread scratch", n), (aur_real *)NULL;
+    aur__note_memory(t);
+    return (aur_real *)p;
 }
 
 /* ---- scopes ---- */
@@ -2302,6 +2356,7 @@ static int aur__is_input(const aur__node *n, const aur_tensor *x)
 /* dst += src on either device (through host copies in the arena on a GPU: rare and small). */
 static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CPU) {
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;
@@ -2493,12 +2548,6 @@ static void aur__micro(int64_t kc, const aur_real *a, const aur_real *b, aur_rea
     }
 }
 
-/* Workspace (elements) one gemm needs with `threads` threads packing A. */
-static int64_t aur__gemm_ws(int threads)
-{
-    return (int64_t)AUR__KC * AUR__NC + (int64_t)threads * AUR__MC * AUR__KC;
-}
-
 /* n rounded up to whole 64-byte lines, so per-thread slices stay aligned for vector loads. */
 static int64_t aur__lines(int64_t n)
 {
@@ -2506,15 +2555,37 @@ static int64_t aur__lines(int64_t n)
     return (n + k - 1) / k * k;
 }
 
+static int64_t aur__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t aur__round_up(int64_t n, int64_t k) { return (n + k - 1) / k * k; }
+
+/* The packed block of B (at most KC x NC) and one thread's block of A (at
+   most MC x KC) of an M x N x K product: sized by the product, so small
+   products (attention's, per window) take little per thread. */
+static int64_t aur__gemm_b_floats(int64_t N, int64_t K)
+{
+    return aur__lines(aur__min64(K, AUR__KC) * aur__min64(aur__round_up(N, AUR__NR), AUR__NC));
+}
+static int64_t aur__gemm_a_floats(int64_t M, int64_t K)
+{
+    return aur__lines(aur__min64(aur__round_up(M, AUR__MR), AUR__MC) * aur__min64(K, AUR__KC));
+}
+
+/* Workspace (elements) of an M x N x K product with `threads` threads packing A;
+   it also serves any product no larger in each of M, N and K. */
+static int64_t aur__gemm_ws(int64_t M, int64_t N, int64_t K, int threads)
+{
+    return aur__gemm_b_floats(N, K) + (int64_t)threads * aur__gemm_a_floats(M, K);
+}
+
 /* The product over one KC x NC block of B, already packed in bp. */
-static void aur__gemm_block(aur_real *ws_a, const aur_real *bp, aur__mat a, int64_t M, int64_t nc, int64_t kc,
+static void aur__gemm_block(aur_real *ws_a, int64_t a_floats, const aur_real *bp, aur__mat a, int64_t M, int64_t nc, int64_t kc,
                             aur_real *C, int64_t ldc, int accumulate, int parallel)
 {
     int64_t nblocks = (M + AUR__MC - 1) / AUR__MC;
     AUR__OMP_FOR_DYN_IF(parallel && nblocks > 1)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         int64_t ic = blk * AUR__MC, mc = M - ic < AUR__MC ? M - ic : AUR__MC;
-        aur_real *ap = ws_a + (int64_t)(parallel ? aur__thread_id() : 0) * AUR__MC * AUR__KC;
+        aur_real *ap = ws_a + (int64_t)(parallel ? aur__thread_id() : 0) * a_floats;
         aur__pack_a(ap, aur__matv(a.p + ic * a.rs, a.rs, a.cs), mc, kc);
         for (int64_t jr = 0; jr < nc; jr += AUR__NR) {
             int64_t nr = nc - jr < AUR__NR ? nc - jr : AUR__NR;
@@ -2528,7 +2599,8 @@ static void aur__gemm_block(aur_real *ws_a, const aur_real *bp, aur__mat a, int6
     }
 }
 
-/* C = A B (accumulate 0) or C += A B (1). ws holds aur__gemm_ws(threads) elements. */
+/* C = A B (accumulate 0) or C += A B (1). ws holds aur__gemm_ws(M, N, K, threads) elements
+   (threads 1 unless parallel). */
 static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a, aur__mat b, aur_real *C, int64_t ldc,
                       int accumulate, int parallel)
 {
@@ -2538,7 +2610,8 @@ static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a,
             for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(aur_real));
         return;
     }
-    aur_real *bp = ws, *ws_a = ws + (int64_t)AUR__KC * AUR__NC;
+    aur_real *bp = ws, *ws_a = ws + aur__gemm_b_floats(N, K);
+    int64_t a_floats = aur__gemm_a_floats(M, K);
     for (int64_t jc = 0; jc < N; jc += AUR__NC) {
         int64_t nc = N - jc < AUR__NC ? N - jc : AUR__NC;
         for (int64_t pc = 0; pc < K; pc += AUR__KC) {
@@ -2551,7 +2624,7 @@ static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a,
                 aur__pack_b_panel(bp + c * kc * AUR__NR, bsub, kc, nr);
             }
             aur__mat asub = aur__matv(a.p + pc * a.cs, a.rs, a.cs);
-            aur__gemm_block(ws_a, bp, asub, M, nc, kc, C + jc, ldc, accumulate || pc > 0, parallel);
+            aur__gemm_block(ws_a, a_floats, bp, asub, M, nc, kc, C + jc, ldc, accumulate || pc > 0, parallel);
         }
     }
 }
@@ -2564,9 +2637,9 @@ static int aur__gemm_batched(aur_tape *t, int64_t nb, int64_t M, int64_t N, int6
 {
     int threads = aur__threads();
     int by_batch = nb >= 2 * threads || (nb >= threads && M * N < 65536);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    int64_t per = aur__gemm_ws(by_batch ? 1 : threads);
-    aur_real *ws = aur__reals(t, AUR_CPU, per * (by_batch ? threads : 1));
+    aur__mark mk = aur__arena_mark(&t->per_thread);
+    int64_t per = aur__gemm_ws(M, N, K, by_batch ? 1 : threads);
+    aur_real *ws = aur__thread_reals(t, per, by_batch ? threads : 1);
     if (!ws) return AUR_ENOMEM;
     if (by_batch) {
         AUR__OMP_FOR_DYN_IF(threads > 1)
@@ -2578,7 +2651,7 @@ static int aur__gemm_batched(aur_tape *t, int64_t nb, int64_t M, int64_t N, int6
             aur__gemm(ws, M, N, K, aur__matv(a.p + i * sa, a.rs, a.cs), aur__matv(b.p + i * sb, b.rs, b.cs),
                       C + i * sc, ldc, accumulate, 1);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mk);
     return 0;
 }
 
@@ -3014,6 +3087,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
     aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -3056,7 +3130,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     if (!y) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
@@ -3105,6 +3179,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -3174,7 +3249,7 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     if (!y) return NULL;
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
-    } else {
+    } else if (a->device == AUR_CPU) {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
@@ -3284,6 +3359,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
     aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
+    if (a->device == AUR_META) return 0; /* shapes only */
     if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
@@ -3299,7 +3375,7 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
     if (!y) return NULL;
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
-    } else
+    } else if (a->device == AUR_CPU)
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
     aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
     if (!n) return NULL;
@@ -3321,6 +3397,7 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += s * dy[i];
@@ -3336,7 +3413,7 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
     const aur_real *xd = aur__cr(x);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_scale, yd, xd, sr, x->numel)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
@@ -3404,7 +3481,7 @@ static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor
     int rc = stats ? 0 : AUR_ENOMEM;
     const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    else if (!rc) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
     aur__arena_release(&t->ar[x->device], mk);
     return rc;
 }
@@ -3422,7 +3499,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     int rc = 0;
     if (x->device == AUR_CUDA) {
         rc = AUR__GPU(aur_cuda_layernorm_bwd, t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
-    } else {
+    } else if (x->device == AUR_CPU) {
         aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
@@ -3456,7 +3533,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
             return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
@@ -3529,6 +3606,7 @@ static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
     (void)t;
     const aur_tensor *x = r->in[0];
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
     aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
     return 0;
@@ -3539,6 +3617,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     (void)t;
     aur_real *dx = aur__grad(t, x);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
@@ -3552,7 +3631,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     if (!y) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
@@ -3599,6 +3678,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
@@ -3617,7 +3697,7 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
     int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_softmax_fwd, aur__wr(y), aur__cr(x), R, C)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }
@@ -3756,17 +3836,29 @@ static void aur__sdpa_weights(const aur__attn *g, aur_real *ws, aur_real *P, con
     }
 }
 
+/* One thread's workspace for every product of a batch's attention (each of
+   M, N, K is one of Lq, Lk, d, dv). */
+static int64_t aur__sdpa_gemm_ws(const aur__attn *g)
+{
+    int64_t x = g->Lq;
+    if (g->Lk > x) x = g->Lk;
+    if (g->d > x) x = g->d;
+    if (g->dv > x) x = g->dv;
+    return aur__gemm_ws(x, x, x, 1);
+}
+
 static int aur__sdpa_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     aur__attn g;
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(t, q), *dk = aur__grad(t, k), *dv = aur__grad(t, v), *dm = aur__grad(t, mask);
+    if (q->device == AUR_META) return 0; /* shapes only */
     if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
-    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
+    int64_t per = aur__sdpa_gemm_ws(&g), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur_real *ws = aur__thread_reals(t, slice, threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__autocast_in(t, ac, aur__cr(k), k->numel), *vd = aur__autocast_in(t, ac, aur__cr(v), v->numel);
@@ -3801,6 +3893,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
             for (int64_t j = 0; j < g.Lk; j++) dm[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] += s[i * g.Lk + j];
     }
     aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mt);
     return 0;
 }
 
@@ -3829,16 +3922,16 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
-    if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
+    if (q->device != AUR_CPU) { /* keeps the rows' log-sum-exp, not P (the meta device accounts for it as a GPU) */
         aur__storage *kept = NULL;
-        aur_real *lse = (aur_real *)aur__buffer(t, AUR_CUDA, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
-        if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
+        aur_real *lse = (aur_real *)aur__buffer(t, q->device, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
+        if (!lse || (q->device == AUR_CUDA && AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask))) return NULL;
         return aur__sdpa_record(t, y, in, kept, scale);
     }
-    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1) + aur__lines(LL);
+    int64_t LL = g.Lq * g.Lk, ws_gemm = aur__sdpa_gemm_ws(&g), per = ws_gemm + aur__lines(LL);
     int threads = aur__threads();
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur_real *ws = aur__thread_reals(t, per, threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
     const aur_real *qd = aur__autocast_in(t, t->autocast, aur__cr(q), q->numel), *kd = aur__autocast_in(t, t->autocast, aur__cr(k), k->numel);
     const aur_real *vd = aur__autocast_in(t, t->autocast, aur__cr(v), v->numel);
@@ -3846,13 +3939,14 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!ws || !qd || !kd || !vd || (mask && !md)) return NULL;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * per, *Pb = w + aur__gemm_ws(1);
+        aur_real *w = ws + aur__thread_id() * per, *Pb = w + ws_gemm;
         aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(vd + b * g.Lk * g.dv, g.dv, 1), aur__wr(y) + b * g.Lq * g.dv,
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mt);
     return aur__sdpa_record(t, y, in, NULL, scale);
 }
 
@@ -3864,6 +3958,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
 static int aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
                            int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_copy_rows, dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
@@ -4029,6 +4124,7 @@ static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t
 static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
                          int to_y)
 {
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
         int64_t yst[AUR_MAX_DIMS];
         aur__strides(y->shape, y->ndim, yst);
@@ -4071,7 +4167,7 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     aur_real v = (aur_real)value, *yd = aur__wr(y);
     if (y->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_fill, yd, v, y->numel)) return NULL;
-    } else
+    } else if (y->device == AUR_CPU)
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
     aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
@@ -4089,6 +4185,7 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
     aur__strides(x->shape, x->ndim, xs);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* y is the dense side; x is read with permuted strides */
         int64_t ps[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
@@ -4146,6 +4243,7 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
@@ -4182,6 +4280,7 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
     int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
     aur__strides(x->shape, nd, st);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* y[idx] = x[(idx - shift) mod shape] */
         int64_t back[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));
@@ -4248,6 +4347,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
@@ -4268,7 +4368,7 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
     aur_real *yd = aur__wr(y);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_sum_axis, yd, xd, outer, len, inner, s, 0)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
@@ -4303,6 +4403,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
     return 0;
@@ -4324,7 +4425,7 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
     const aur_real *xd = aur__cr(x);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_max_axis, aur__wr(y), arg, xd, outer, len, inner)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         for (int64_t e = 0; e < outer * inner; e++) {
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
@@ -4355,6 +4456,7 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
+    if (p->device == AUR_META) return 0; /* shapes only */
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
     if (p->device == AUR_CUDA) return AUR__GPU(aur_cuda_loss_bwd, kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
@@ -4434,6 +4536,8 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         int64_t bad = 0;
         if (AUR__GPU(aur__loss_chunks_cuda, t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
         if (kind == AUR__MSE_FINITE) count -= bad;
+    } else if (p->device == AUR_META) {
+        memset(part, 0, sizeof part);
     } else {
         if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
             for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
@@ -4493,6 +4597,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     double s = n->farg[0], valid = n->farg[1];
     aur_real *dx = aur__grad(t, x), g;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
     for (int64_t r = 0; r < N && !rc; r++) {
@@ -4519,7 +4624,8 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     double total = 0;
     const aur_real *lab = aur__host_copy(t, labels); /* the labels are checked on the host */
     if (!lab) return NULL;
-    for (int64_t r = 0; r < N; r++) {
+    if (logits->device == AUR_META) valid = N; /* no labels to read */
+    for (int64_t r = 0; r < N && logits->device != AUR_META; r++) {
         aur_real yl = lab[r];
         int64_t y = (int64_t)yl;
         if ((aur_real)y != yl || (y != ignore_index && (y < 0 || y >= C))) {
@@ -4530,8 +4636,8 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
         valid += y != ignore_index;
     }
     double *row_loss = aur__row_losses(t, logits, labels, ignore_index, label_smoothing); /* GPU only */
-    if (logits->device != AUR_CPU && !row_loss) return NULL;
-    for (int64_t r = 0; r < N; r++) { /* rows in order on both devices */
+    if (logits->device == AUR_CUDA && !row_loss) return NULL;
+    for (int64_t r = 0; r < N && logits->device != AUR_META; r++) { /* rows in order on both devices */
         int64_t y = (int64_t)lab[r];
         if (y != ignore_index) total += row_loss ? row_loss[r] : aur__ce_row_loss(aur__cr(logits) + r * C, C, y, label_smoothing);
     }
@@ -4566,6 +4672,7 @@ static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64
 static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
                             double p, int accumulate)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_dropout, y, x, n, seed, offset, p, accumulate);
     aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
     return 0;
@@ -4607,6 +4714,7 @@ static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const au
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real *yd = aur__wr(y), av = (aur_real)a, bv = (aur_real)b;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_fwd, kind, yd, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++) yd[i] = aur__pw_value(kind, xd[i], x2d ? x2d[i] : 0, av, bv);
@@ -4619,6 +4727,7 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real av = (aur_real)a, bv = (aur_real)b;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_bwd, kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
@@ -4650,6 +4759,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
+    if (n->out->device == AUR_META) return aur__grad(t, n->in[0]), 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
     aur__binary_acc(&g, aur__grad(t, n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
@@ -4661,6 +4771,7 @@ static int aur__expand_rows(aur_tensor *y, const aur_tensor *x)
     aur__bcast g;
     aur__broadcast("expand", y, x, &g);
     int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -4714,6 +4825,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_normalise, dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
@@ -4749,7 +4861,7 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
             AUR__GPU(aur_cuda_normalise, yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
             return NULL;
         ls = dls;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t c = 0; c < C; c++) {
@@ -4781,6 +4893,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
     for (int64_t b = 0; b < nb; b++) {
@@ -4800,6 +4913,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
 /* y's rows from x's by the table (dev_idx: its copy on the GPU). */
 static int aur__gather_rows(aur_tensor *y, const aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *dev_idx)
 {
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0);
     for (int64_t b = 0; b < nb; b++) {
         const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
@@ -4887,6 +5001,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
     for (int64_t bc = 0; dx && bc < N * C; bc++) aur__gs_dx(dx, g, gd, C, H, W, Ho * Wo, bc);
@@ -4908,7 +5023,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
     if (!out) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
     return aur__save_inputs(t, aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) ? out : NULL;
 }
@@ -4960,6 +5075,7 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *y = n->out;
     aur_real *dx = aur__grad(t, x);
+    if (x->device == AUR_META || y->device == AUR_META) return 0; /* shapes only */
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
@@ -4992,6 +5108,7 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
     if (x->dtype == dtype) return x;
     aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
     if (!y) return NULL;
+    if (x->device == AUR_META) return aur__cast_record(t, x, y);
     if (x->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_cast, y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
     for (int64_t i = 0; i < x->numel; i++) {
@@ -5343,6 +5460,7 @@ AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype d
 AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t)
 {
     char s1[64], s2[64];
+    if (t->device == AUR_META) return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' would go to the meta device, which holds no values", f->path, e->name);
     int same = e->ndim == t->ndim;
     for (int i = 0; same && i < e->ndim; i++) same = e->shape[i] == t->shape[i];
     if (!same)
@@ -6211,7 +6329,8 @@ AURDEF int aur_save_safetensors(const aur_model *m, const char *path)
 {
     aur_st_writer *w = aur_st_writer_create();
     int rc = w ? 0 : AUR_ENOMEM;
-    if (!rc && !m->allocated) rc = aur__err(AUR_EINVAL, "aur_save_safetensors %s: the model has no data yet", path);
+    if (!rc && (!m->allocated || m->device == AUR_META))
+        rc = aur__err(AUR_EINVAL, "aur_save_safetensors %s: the model has no data%s", path, m->allocated ? " (it is on the meta device)" : " yet");
     for (int i = 0; i < m->n && !rc; i++) rc = aur_st_writer_add(w, m->params[i]->name, m->params[i]);
     if (!rc) rc = aur_st_writer_write(w, path);
     aur_st_writer_free(w);
@@ -6332,6 +6451,10 @@ AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts)
     if (aur__optim_check(opts)) return NULL;
     if (!m->allocated) {
         aur__err(AUR_EINVAL, "aur_optim_create: allocate the model first");
+        return NULL;
+    }
+    if (m->device == AUR_META) {
+        aur__err(AUR_EUNSUPPORTED, "aur_optim_create: the model is on the meta device (shapes only, nothing to update)");
         return NULL;
     }
     aur_optim *o = (aur_optim *)aur__calloc(sizeof *o, "an optimiser");
@@ -7886,6 +8009,15 @@ AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m)
     return A ? &A->cfg : NULL;
 }
 
+AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return aur__err(AUR_EINVAL, "aur_aurora_set_checkpoint: not an Aurora model");
+    if (modules & ~(unsigned)AUR_CHECKPOINT_ALL) return aur__err(AUR_EINVAL, "aur_aurora_set_checkpoint: 0x%x has bits outside AUR_CHECKPOINT_ALL", modules);
+    A->cfg.checkpoint = modules;
+    return 0;
+}
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
@@ -7992,6 +8124,7 @@ static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, a
 static int aur__init_params(aur_model *m, void (*fill)(void *ctx, const aur_tensor *p, aur_real *v), void *ctx)
 {
     int rc = 0;
+    if (m->device == AUR_META) return 0; /* no values to draw */
     for (int i = 0; i < m->n && !rc; i++) {
         aur_tensor *p = m->params[i];
         aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "initial weights");
@@ -8421,8 +8554,9 @@ static aur_batch *aur__batch_like(aur_tape *t, const aur_batch *src, int T, int 
     return b;
 }
 
-AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
-                                   const aur_var_list *atmos)
+/* aur_batch_create with the tensors on dev (zeroed; AUR_META: shapes only). */
+static aur_batch *aur__batch_create_on(aur_device dev, int B, int T, int C, int H, int W, const aur_var_list *surf,
+                                       const aur_var_list *statics, const aur_var_list *atmos)
 {
     if (B < 1 || T < 1 || C < 0 || C > AUR_MAX_LEVELS || H < 1 || W < 1) {
         aur__err(AUR_EINVAL, "aur_batch_create: sizes B %d T %d C %d H %d W %d", B, T, C, H, W);
@@ -8435,15 +8569,21 @@ AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_
     if (surf) b->surf_names = *surf;
     if (statics) b->static_names = *statics;
     if (atmos) b->atmos_names = *atmos;
-    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (b->surf[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape4(B, T, H, W))) != NULL;
-    for (int i = 0; i < b->static_names.n && ok; i++) ok = (b->statics[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape2(H, W))) != NULL;
+    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (b->surf[i] = aur_tensor_create(AUR_F32, dev, aur_shape4(B, T, H, W))) != NULL;
+    for (int i = 0; i < b->static_names.n && ok; i++) ok = (b->statics[i] = aur_tensor_create(AUR_F32, dev, aur_shape2(H, W))) != NULL;
     for (int i = 0; i < b->atmos_names.n && ok; i++)
-        ok = (b->atmos[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape5(B, T, C, H, W))) != NULL;
+        ok = (b->atmos[i] = aur_tensor_create(AUR_F32, dev, aur_shape5(B, T, C, H, W))) != NULL;
     if (!ok) {
         aur_batch_free(b);
         return NULL;
     }
     return b;
+}
+
+AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
+                                   const aur_var_list *atmos)
+{
+    return aur__batch_create_on(AUR_CPU, B, T, C, H, W, surf, statics, atmos);
 }
 
 static aur_tensor *aur__vl_get(const aur_var_list *l, aur_tensor *const *t, const char *name)
@@ -10236,6 +10376,17 @@ static int aur__wave_post(const aur__fwd *F, aur__decoded *dec)
 
 /* ==== Aurora: the loss and the rollout (aurora/rollout.py) ==== */
 
+/* A target on the prediction's device and grid: a 721-row target of a
+   720-row prediction loses its last latitude, as aurora/batch.py: Batch.crop
+   does to the model's input (any other mismatch is the loss's error). */
+static aur_tensor *aur__target_like(aur_tape *t, aur_tensor *y, const aur_tensor *pred)
+{
+    y = aur__on(t, y, pred->device);
+    int rows = y ? y->ndim - 2 : 0;
+    if (y && y->ndim == pred->ndim && y->shape[rows] == pred->shape[rows] + 1) y = aur_slice(t, y, rows, 0, pred->shape[rows]);
+    return y;
+}
+
 /* The fine-tuning loss: the mean over variables of the normalised MSE over finite cells. */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target)
 {
@@ -10251,14 +10402,14 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
         const char *v = pred->surf_names.name[i];
         aur_tensor *y = aur_batch_surf(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
-        y = aur__on(t, y, pred->surf[i]->device); /* targets come to the prediction's device */
+        y = aur__target_like(t, y, pred->surf[i]);
         terms[n] = aur_mse_loss_finite(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0));
     }
     for (int i = 0; i < pred->atmos_names.n; i++, n++) {
         const char *v = pred->atmos_names.name[i];
         aur_tensor *y = aur_batch_atmos(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
-        y = aur__on(t, y, pred->atmos[i]->device);
+        y = aur__target_like(t, y, pred->atmos[i]);
         terms[n] = aur_mse_loss_finite(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
     }
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
@@ -10824,7 +10975,11 @@ AURDEF aur_batch *aur_batch_window(const aur_batch *s, int start, int history, d
     return w;
 }
 
-/* ==== fine-tuning: memory planning ==== */
+/* ==== fine-tuning: memory planning ====
+   The activations are not estimated: the plan runs the training step itself
+   on the meta device (shapes only, nothing computed), where the tape keeps
+   the same account it keeps on a GPU, so the figure is the step's own peak,
+   to the byte, for any architecture, grid and checkpointing choice. */
 
 /* Adafactor's state: a row and a column factor for matrices (over the last
    two dims), a full variance for vectors. */
@@ -10835,61 +10990,81 @@ static double aur__adafactor_floats(const aur_tensor *p)
     return (double)p->numel / (r * c) * (r + c);
 }
 
-static int64_t aur__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/* Peak tape floats of a training step of this implementation (fp32), fitted
-   by least squares to measured peaks over ten configurations (within 10%);
-   tests/test_train.c checks the plan against measurements. */
-#define AUR__MEM_PERCEIVERS 29.4 /* encoder + decoder: per grid cell, per D, per (level + variable + latent) */
-#define AUR__MEM_BLOCK 80.6      /* backbone block: per token, per channel (norms, window copies, qkv, MLP) */
-#define AUR__MEM_ATTN 0.64       /* backbone block: per token, per head, per window token (scores) */
-#define AUR__MEM_IO 15.8         /* per input value: normalised copies, predictions, loss terms */
-
-/* Activation floats of the backbone: every block's, or with checkpointing
-   the block inputs plus one block recomputed in backward. */
-static double aur__backbone_floats(const aur_aurora_config *c, double tokens, int checkpointing)
+/* A batch of the given sizes on the meta device, on a regular global grid
+   (the coordinates shape the encodings' values, never their sizes). */
+static aur_batch *aur__plan_batch(const aur_aurora_config *c, int B, int T, int C, int H, int W)
 {
-    double total = 0, largest = 0, wvol = (double)c->window_size[0] * c->window_size[1] * c->window_size[2];
-    for (int half = 0; half < 2; half++)
-        for (int i = 0; i < c->n_stages; i++) {
-            int depth = half ? c->decoder_depths[i] : c->encoder_depths[i];
-            int heads = half ? c->decoder_num_heads[c->n_stages - 1 - i] : c->encoder_num_heads[i];
-            int stage = half ? c->n_stages - 1 - i : i;
-            double tok = tokens / (double)((int64_t)1 << (2 * stage)), dim = (double)c->embed_dim * (double)((int64_t)1 << stage);
-            double block = tok * (AUR__MEM_BLOCK * dim + AUR__MEM_ATTN * heads * wvol);
-            total += depth * (checkpointing ? 2 * tok * dim : block); /* a checkpoint keeps the block's input and output */
-            if (block > largest) largest = block;
-        }
-    return total + (checkpointing ? 2 * largest : 0); /* the recomputed block and its gradients */
+    aur_batch *b = aur__batch_create_on(AUR_META, B, T, C, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars);
+    if (!b) return NULL;
+    for (int i = 0; i < H; i++) b->lat[i] = (float)(90.0 - 180.0 * i / (H > 1 ? H - 1 : 1));
+    for (int j = 0; j < W; j++) b->lon[j] = (float)(360.0 * j / W);
+    for (int k = 0; k < C; k++) b->levels[k] = 1000.0 - 950.0 * k / (C > 1 ? C - 1 : 1);
+    for (int i = 0; i < B; i++) b->time[i] = 1577836800.0; /* 2020-01-01 00 UTC */
+    return b;
+}
+
+/* Statistics of loc 0 and scale 1 where the model has none (a new variable,
+   an unusual level): the meta device computes nothing, so only their
+   presence matters, and the plan never fails for want of them. */
+static int aur__plan_stats(aur_model *m, const aur_aurora_config *c, const aur_batch *b)
+{
+    const aur_var_list *sets[3] = {&c->surf_vars, &c->static_vars, &c->atmos_vars};
+    char key[AUR_NAME_LEN + 32], lv[32];
+    double loc, scale;
+    int rc = 0;
+    for (int s = 0; s < 3 && !rc; s++)
+        for (int v = 0; v < sets[s]->n && !rc; v++)
+            for (int k = 0; k < (s == 2 ? b->C : 1) && !rc; k++) {
+                snprintf(key, sizeof key, "%s", sets[s]->name[v]);
+                if (s == 2) aur_level_to_str(b->levels[k], lv, sizeof lv), snprintf(key, sizeof key, "%s_%s", sets[s]->name[v], lv);
+                if (aur_aurora_get_stats(m, key, &loc, &scale)) rc = aur_aurora_set_stats(m, key, 0, 1);
+            }
+    return rc;
+}
+
+/* The device bytes of one training step (forward, loss, backward) of m at these sizes. */
+static int aur__plan_step(aur_model *m, const aur_aurora_config *c, int B, int T, int C, int H, int W, int autocast, double *bytes)
+{
+    aur_batch *in = aur__plan_batch(c, B, T, C, H, W), *target = aur__plan_batch(c, B, 1, C, H, W);
+    aur_tape *t = aur_tape_create();
+    int rc = in && target && t ? 0 : AUR_ENOMEM;
+    if (!rc) rc = aur__plan_stats(m, c, in);
+    if (!rc) {
+        aur_tape_set_autocast(t, autocast);
+        aur_batch *pred = aur_aurora_forward(m, t, in);
+        rc = pred ? aur_backward(t, aur_aurora_loss(m, t, pred, target)) : AUR_EINVAL;
+        *bytes = (double)t->device_peak[AUR_META];
+    }
+    if (rc) aur__err(rc, "memory plan: the step at B %d T %d C %d %d x %d failed: %s", B, T, C, H, W, aur__errmsg);
+    aur_tape_free(t);
+    aur_batch_free(in);
+    aur_batch_free(target);
+    return rc;
 }
 
 AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
                                   aur_memory_plan *out)
 {
-    if (B < 1 || T < 1 || C < 0 || H < 1 || W < 1 || !ch || ch->trainable_fraction < 0 || ch->trainable_fraction > 1)
-        return aur__err(AUR_EINVAL, "memory plan: sizes B %d T %d C %d H %d W %d and a trainable fraction in [0, 1] are needed", B, T, C,
-                        H, W);
-    aur_model *m = aur_model_create();
-    if (!m) return AUR_ENOMEM;
-    int rc = aur_aurora_declare(m, cfg);
-    double n = 0, ada = 0;
-    for (int i = 0; !rc && i < m->n; i++)
+    if (B < 1 || T < 1 || C < 0 || C > AUR_MAX_LEVELS || H < 1 || W < 1 || !ch || ch->trainable_fraction < 0 || ch->trainable_fraction > 1)
+        return aur__err(AUR_EINVAL, "memory plan: sizes B %d T %d C %d (at most %d) H %d W %d and a trainable fraction in [0, 1] are needed", B,
+                        T, C, AUR_MAX_LEVELS, H, W);
+    aur_aurora_config c = *cfg;
+    c.checkpoint = ch->checkpoint;
+    aur_model *m = aur_aurora_create(&c, AUR_META, 1);
+    if (!m) return AUR_EINVAL; /* the reason is in aur_last_error() */
+    double n = 0, ada = 0, act = 0;
+    for (int i = 0; i < m->n; i++)
         if (!m->params[i]->is_buffer) n += (double)m->params[i]->numel, ada += aur__adafactor_floats(m->params[i]);
+    /* every parameter trains here: LoRA's adapters on every linear layer keep the same activations */
+    int rc = aur__plan_step(m, &c, B, T, C, H, W, ch->autocast || ch->pure_bf16, &act);
     aur_model_free(m);
     if (rc) return rc;
-    double f = ch->trainable_fraction, wbytes = ch->pure_bf16 ? 2 : 4;
+    double f = ch->trainable_fraction, wbytes = sizeof(aur_real); /* pure BF16 rounds F32 weights: still 4 bytes each */
     memset(out, 0, sizeof *out);
     out->params = n * wbytes;
     out->grads = n * f * wbytes;
     out->optimiser = (ch->optimiser == AUR_ADAFACTOR ? ada : 2 * n) * f * wbytes;
-    double tokens = (double)B * cfg->latent_levels * (double)aur__ceil_div(H, cfg->patch_size) * (double)aur__ceil_div(W, cfg->patch_size);
-    double grid = tokens / cfg->latent_levels, vars = (double)(C + cfg->surf_vars.n + cfg->static_vars.n + cfg->latent_levels);
-    double backbone = aur__backbone_floats(cfg, tokens, ch->checkpointing);
-    /* autocast (and pure BF16) keep the backbone's matrix-product operands in BF16: about 40% less there */
-    /* autocast keeps the backbone's matrix-product operands in BF16: assumed 40% less there (the CUDA build's plan) */
-    double act = grid * vars * AUR__MEM_PERCEIVERS * cfg->embed_dim + backbone * (ch->autocast || ch->pure_bf16 ? 0.6 : 1);
-    act += (double)B * T * H * W * (C * cfg->atmos_vars.n + cfg->surf_vars.n) * AUR__MEM_IO;
-    out->activations = act * (ch->pure_bf16 ? 2 : 4);
+    out->activations = act;
     if (ch->offload_optimiser) out->host = out->optimiser, out->optimiser = 0;
     out->total = out->params + out->grads + out->optimiser + out->activations;
     return 0;

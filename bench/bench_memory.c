@@ -255,7 +255,7 @@ static void print_plan(const char *preset, int ckpt, int autocast)
     aur_aurora_preset(preset, &c);
     aur_memory_choice ch;
     memset(&ch, 0, sizeof ch);
-    ch.optimiser = AUR_ADAMW, ch.checkpointing = ckpt, ch.autocast = autocast, ch.trainable_fraction = 1;
+    ch.optimiser = AUR_ADAMW, ch.checkpoint = ckpt ? AUR_CHECKPOINT_ALL : 0, ch.autocast = autocast, ch.trainable_fraction = 1;
     aur_memory_plan p;
     if (aur_aurora_memory_plan(&c, 1, 2, 13, 721, 1440, &ch, &p)) {
         printf("plan %-24s %s\n", preset, aur_last_error());

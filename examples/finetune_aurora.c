@@ -49,11 +49,11 @@ static void print_memory_plans(const char *preset)
     struct { const char *name; aur_memory_choice ch; } rows[] = {
         {"AdamW, fp32", {AUR_ADAMW, 0, 0, 0, 0, 1}},
         {"AdamW, autocast", {AUR_ADAMW, 0, 1, 0, 0, 1}},
-        {"AdamW, autocast + checkpointing", {AUR_ADAMW, 1, 1, 0, 0, 1}},
-        {"Adafactor, autocast + checkpointing", {AUR_ADAFACTOR, 1, 1, 0, 0, 1}},
-        {"AdamW offloaded, autocast + ckpt", {AUR_ADAMW, 1, 1, 0, 1, 1}},
-        {"pure BF16, AdamW + checkpointing", {AUR_ADAMW, 1, 1, 1, 0, 1}},
-        {"LoRA (1%), autocast + checkpointing", {AUR_ADAMW, 1, 1, 0, 0, 0.01}},
+        {"AdamW, autocast + checkpointing", {AUR_ADAMW, AUR_CHECKPOINT_ALL, 1, 0, 0, 1}},
+        {"Adafactor, autocast + checkpointing", {AUR_ADAFACTOR, AUR_CHECKPOINT_ALL, 1, 0, 0, 1}},
+        {"AdamW offloaded, autocast + ckpt", {AUR_ADAMW, AUR_CHECKPOINT_ALL, 1, 0, 1, 1}},
+        {"pure BF16, AdamW + checkpointing", {AUR_ADAMW, AUR_CHECKPOINT_ALL, 1, 1, 0, 1}},
+        {"LoRA (1%), autocast + checkpointing", {AUR_ADAMW, AUR_CHECKPOINT_ALL, 1, 0, 0, 0.01}},
     };
     printf("memory plan of a training step: %s, 721 x 1440, 13 levels, B 1, T 2 (GiB)\n", preset);
     printf("  %-38s %8s %8s %8s %8s %8s\n", "choice", "weights", "grads", "optim", "activ", "total");

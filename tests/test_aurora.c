@@ -363,6 +363,34 @@ static void test_checkpoint_adaptation(void)
     aur_model_free(m);
 }
 
+/* A 721-row target of a 720-row prediction loses its last latitude (Batch.crop); other row counts are refused. */
+static void test_loss_crops_target(void)
+{
+    aur_aurora_config c = tiny_config();
+    aur_model *m = aur_aurora_create(&c, AUR_CPU, 3);
+    aur_tape *t = aur_tape_create();
+    aur_batch *b = tiny_batch(m, 17, 24, 2), *target = tiny_batch(m, 17, 24, 1), *short_target = tiny_batch(m, 15, 24, 1);
+    aur_batch *p = aur_aurora_forward(m, t, b);
+    aur_tensor *l1 = p ? aur_aurora_loss(m, t, p, target) : NULL;
+    for (int i = 0; i < target->surf_names.n; i++) { /* the dropped row may hold anything */
+        aur_tensor *y = target->surf[i];
+        float *v = (float *)aur_tensor_f32(y);
+        for (int64_t k = 0; k < y->numel; k++)
+            if (k / y->shape[3] % y->shape[2] == 16) v[k] = 1e6f;
+    }
+    aur_tensor *l2 = p ? aur_aurora_loss(m, t, p, target) : NULL;
+    AUR_CHECK(l1 && l2 && aur_tensor_f32(l1)[0] == aur_tensor_f32(l2)[0] && isfinite(aur_tensor_f32(l1)[0]),
+              "a 17-row target of a 16-row prediction: its last row is not in the loss");
+    AUR_CHECK(p && !aur_aurora_loss(m, t, p, short_target) && strstr(aur_last_error(), "same non-empty shape"), "15 rows are refused: %s",
+              aur_last_error());
+    aur_batch_free(p);
+    aur_batch_free(b);
+    aur_batch_free(target);
+    aur_batch_free(short_target);
+    aur_tape_free(t);
+    aur_model_free(m);
+}
+
 /* ---- activation checkpointing under autocast ---- */
 
 /* The gradients of one step's loss, flattened (owned: free). */
@@ -447,6 +475,7 @@ int main(void)
     test_batches();
     test_forward_errors();
     test_rollout();
+    test_loss_crops_target();
     test_checkpoint_adaptation();
     test_checkpoint_autocast();
     test_threads();

@@ -68,6 +68,9 @@ enum {
    "Swin3DTransformerBlock,Perceiver3DEncoder"); NULL or "" for the default
    (all seven), "none" for none. An unknown name is an error naming it. */
 AURDEF int aur_aurora_checkpoint_modules(aur_aurora_config *cfg, const char *names);
+/* A model's checkpointed modules from now on (an AUR_CHECKPOINT_* mask), as
+   the reference's configure_activation_checkpointing does on a built model. */
+AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules);
 
 /* Presets by name: "aurora-pretrained", "aurora-small-pretrained",
    "aurora-0.25-finetuned" (the reference's default Aurora), "aurora-12h-pretrained",

@@ -71,8 +71,9 @@ static aur_batch *aur__batch_like(aur_tape *t, const aur_batch *src, int T, int 
     return b;
 }
 
-AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
-                                   const aur_var_list *atmos)
+/* aur_batch_create with the tensors on dev (zeroed; AUR_META: shapes only). */
+static aur_batch *aur__batch_create_on(aur_device dev, int B, int T, int C, int H, int W, const aur_var_list *surf,
+                                       const aur_var_list *statics, const aur_var_list *atmos)
 {
     if (B < 1 || T < 1 || C < 0 || C > AUR_MAX_LEVELS || H < 1 || W < 1) {
         aur__err(AUR_EINVAL, "aur_batch_create: sizes B %d T %d C %d H %d W %d", B, T, C, H, W);
@@ -85,15 +86,21 @@ AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_
     if (surf) b->surf_names = *surf;
     if (statics) b->static_names = *statics;
     if (atmos) b->atmos_names = *atmos;
-    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (b->surf[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape4(B, T, H, W))) != NULL;
-    for (int i = 0; i < b->static_names.n && ok; i++) ok = (b->statics[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape2(H, W))) != NULL;
+    for (int i = 0; i < b->surf_names.n && ok; i++) ok = (b->surf[i] = aur_tensor_create(AUR_F32, dev, aur_shape4(B, T, H, W))) != NULL;
+    for (int i = 0; i < b->static_names.n && ok; i++) ok = (b->statics[i] = aur_tensor_create(AUR_F32, dev, aur_shape2(H, W))) != NULL;
     for (int i = 0; i < b->atmos_names.n && ok; i++)
-        ok = (b->atmos[i] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape5(B, T, C, H, W))) != NULL;
+        ok = (b->atmos[i] = aur_tensor_create(AUR_F32, dev, aur_shape5(B, T, C, H, W))) != NULL;
     if (!ok) {
         aur_batch_free(b);
         return NULL;
     }
     return b;
+}
+
+AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
+                                   const aur_var_list *atmos)
+{
+    return aur__batch_create_on(AUR_CPU, B, T, C, H, W, surf, statics, atmos);
 }
 
 static aur_tensor *aur__vl_get(const aur_var_list *l, aur_tensor *const *t, const char *name)

@@ -73,6 +73,15 @@ AURDEF const aur_aurora_config *aur_aurora_config_of(const aur_model *m)
     return A ? &A->cfg : NULL;
 }
 
+AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A) return aur__err(AUR_EINVAL, "aur_aurora_set_checkpoint: not an Aurora model");
+    if (modules & ~(unsigned)AUR_CHECKPOINT_ALL) return aur__err(AUR_EINVAL, "aur_aurora_set_checkpoint: 0x%x has bits outside AUR_CHECKPOINT_ALL", modules);
+    A->cfg.checkpoint = modules;
+    return 0;
+}
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
@@ -179,6 +188,7 @@ static double aur__init_value(const aur_aurora_config *c, const aur_tensor *p, a
 static int aur__init_params(aur_model *m, void (*fill)(void *ctx, const aur_tensor *p, aur_real *v), void *ctx)
 {
     int rc = 0;
+    if (m->device == AUR_META) return 0; /* no values to draw */
     for (int i = 0; i < m->n && !rc; i++) {
         aur_tensor *p = m->params[i];
         aur_real *v = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(p->numel ? p->numel : 1), "initial weights");

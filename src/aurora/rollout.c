@@ -4,6 +4,17 @@
 
 /* ==== Aurora: the loss and the rollout (aurora/rollout.py) ==== */
 
+/* A target on the prediction's device and grid: a 721-row target of a
+   720-row prediction loses its last latitude, as aurora/batch.py: Batch.crop
+   does to the model's input (any other mismatch is the loss's error). */
+static aur_tensor *aur__target_like(aur_tape *t, aur_tensor *y, const aur_tensor *pred)
+{
+    y = aur__on(t, y, pred->device);
+    int rows = y ? y->ndim - 2 : 0;
+    if (y && y->ndim == pred->ndim && y->shape[rows] == pred->shape[rows] + 1) y = aur_slice(t, y, rows, 0, pred->shape[rows]);
+    return y;
+}
+
 /* The fine-tuning loss: the mean over variables of the normalised MSE over finite cells. */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target)
 {
@@ -19,14 +30,14 @@ AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *p
         const char *v = pred->surf_names.name[i];
         aur_tensor *y = aur_batch_surf(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no surface variable '%s'", v), (aur_tensor *)NULL;
-        y = aur__on(t, y, pred->surf[i]->device); /* targets come to the prediction's device */
+        y = aur__target_like(t, y, pred->surf[i]);
         terms[n] = aur_mse_loss_finite(t, aur__norm_surf(&F, pred->surf[i], v, 0), aur__norm_surf(&F, y, v, 0));
     }
     for (int i = 0; i < pred->atmos_names.n; i++, n++) {
         const char *v = pred->atmos_names.name[i];
         aur_tensor *y = aur_batch_atmos(target, v);
         if (!y) return aur__err(AUR_EINVAL, "loss: the target has no atmospheric variable '%s'", v), (aur_tensor *)NULL;
-        y = aur__on(t, y, pred->atmos[i]->device);
+        y = aur__target_like(t, y, pred->atmos[i]);
         terms[n] = aur_mse_loss_finite(t, aur__norm_atmos(&F, pred->atmos[i], v, 0), aur__norm_atmos(&F, y, v, 0));
     }
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;

@@ -46,7 +46,12 @@ typedef float aur_real; /* the element type of F32 tensors */
 #endif
 
 typedef enum aur_dtype { AUR_F32 = 0, AUR_BF16 = 1 } aur_dtype;
-typedef enum aur_device { AUR_CPU = 0, AUR_CUDA = 1 } aur_device;
+/* AUR_META holds shapes only (torch's meta device): its tensors have no bytes,
+   ops on them compute nothing, and the tape keeps the exact account of what
+   the same step would hold on a real device (aur_aurora_memory_plan runs a
+   step there). */
+typedef enum aur_device { AUR_CPU = 0, AUR_CUDA = 1, AUR_META = 2 } aur_device;
+#define AUR__DEVICES 3
 
 #define AUR_MAX_DIMS 6
 
@@ -139,6 +144,9 @@ typedef struct aur_memory_stats {
     size_t gradients;   /* activations' gradients not yet consumed */
     size_t saved;       /* buffers ops keep for backward (statistics, indices) */
     size_t scratch;     /* workspaces of the op running, and the step's small structs */
+    size_t per_thread;  /* of scratch: the CPU's per-thread workspaces (matrix-product packing,
+                           attention tiles), which a GPU run does not have */
+    size_t peak_shared; /* the most held at once apart from per_thread: the same on any thread count */
 } aur_memory_stats;
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */

@@ -10,10 +10,12 @@ __attribute__((format(printf, 2, 3)))
 #endif
 static int aur__err(int code, const char *fmt, ...)
 {
+    char msg[sizeof aur__errmsg]; /* a message may quote the last one */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(aur__errmsg, sizeof aur__errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(aur__errmsg, msg, sizeof msg);
     return code;
 }
 

@@ -113,12 +113,6 @@ static void aur__micro(int64_t kc, const aur_real *a, const aur_real *b, aur_rea
     }
 }
 
-/* Workspace (elements) one gemm needs with `threads` threads packing A. */
-static int64_t aur__gemm_ws(int threads)
-{
-    return (int64_t)AUR__KC * AUR__NC + (int64_t)threads * AUR__MC * AUR__KC;
-}
-
 /* n rounded up to whole 64-byte lines, so per-thread slices stay aligned for vector loads. */
 static int64_t aur__lines(int64_t n)
 {
@@ -126,15 +120,37 @@ static int64_t aur__lines(int64_t n)
     return (n + k - 1) / k * k;
 }
 
+static int64_t aur__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t aur__round_up(int64_t n, int64_t k) { return (n + k - 1) / k * k; }
+
+/* The packed block of B (at most KC x NC) and one thread's block of A (at
+   most MC x KC) of an M x N x K product: sized by the product, so small
+   products (attention's, per window) take little per thread. */
+static int64_t aur__gemm_b_floats(int64_t N, int64_t K)
+{
+    return aur__lines(aur__min64(K, AUR__KC) * aur__min64(aur__round_up(N, AUR__NR), AUR__NC));
+}
+static int64_t aur__gemm_a_floats(int64_t M, int64_t K)
+{
+    return aur__lines(aur__min64(aur__round_up(M, AUR__MR), AUR__MC) * aur__min64(K, AUR__KC));
+}
+
+/* Workspace (elements) of an M x N x K product with `threads` threads packing A;
+   it also serves any product no larger in each of M, N and K. */
+static int64_t aur__gemm_ws(int64_t M, int64_t N, int64_t K, int threads)
+{
+    return aur__gemm_b_floats(N, K) + (int64_t)threads * aur__gemm_a_floats(M, K);
+}
+
 /* The product over one KC x NC block of B, already packed in bp. */
-static void aur__gemm_block(aur_real *ws_a, const aur_real *bp, aur__mat a, int64_t M, int64_t nc, int64_t kc,
+static void aur__gemm_block(aur_real *ws_a, int64_t a_floats, const aur_real *bp, aur__mat a, int64_t M, int64_t nc, int64_t kc,
                             aur_real *C, int64_t ldc, int accumulate, int parallel)
 {
     int64_t nblocks = (M + AUR__MC - 1) / AUR__MC;
     AUR__OMP_FOR_DYN_IF(parallel && nblocks > 1)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         int64_t ic = blk * AUR__MC, mc = M - ic < AUR__MC ? M - ic : AUR__MC;
-        aur_real *ap = ws_a + (int64_t)(parallel ? aur__thread_id() : 0) * AUR__MC * AUR__KC;
+        aur_real *ap = ws_a + (int64_t)(parallel ? aur__thread_id() : 0) * a_floats;
         aur__pack_a(ap, aur__matv(a.p + ic * a.rs, a.rs, a.cs), mc, kc);
         for (int64_t jr = 0; jr < nc; jr += AUR__NR) {
             int64_t nr = nc - jr < AUR__NR ? nc - jr : AUR__NR;
@@ -148,7 +164,8 @@ static void aur__gemm_block(aur_real *ws_a, const aur_real *bp, aur__mat a, int6
     }
 }
 
-/* C = A B (accumulate 0) or C += A B (1). ws holds aur__gemm_ws(threads) elements. */
+/* C = A B (accumulate 0) or C += A B (1). ws holds aur__gemm_ws(M, N, K, threads) elements
+   (threads 1 unless parallel). */
 static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a, aur__mat b, aur_real *C, int64_t ldc,
                       int accumulate, int parallel)
 {
@@ -158,7 +175,8 @@ static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a,
             for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(aur_real));
         return;
     }
-    aur_real *bp = ws, *ws_a = ws + (int64_t)AUR__KC * AUR__NC;
+    aur_real *bp = ws, *ws_a = ws + aur__gemm_b_floats(N, K);
+    int64_t a_floats = aur__gemm_a_floats(M, K);
     for (int64_t jc = 0; jc < N; jc += AUR__NC) {
         int64_t nc = N - jc < AUR__NC ? N - jc : AUR__NC;
         for (int64_t pc = 0; pc < K; pc += AUR__KC) {
@@ -171,7 +189,7 @@ static void aur__gemm(aur_real *ws, int64_t M, int64_t N, int64_t K, aur__mat a,
                 aur__pack_b_panel(bp + c * kc * AUR__NR, bsub, kc, nr);
             }
             aur__mat asub = aur__matv(a.p + pc * a.cs, a.rs, a.cs);
-            aur__gemm_block(ws_a, bp, asub, M, nc, kc, C + jc, ldc, accumulate || pc > 0, parallel);
+            aur__gemm_block(ws_a, a_floats, bp, asub, M, nc, kc, C + jc, ldc, accumulate || pc > 0, parallel);
         }
     }
 }
@@ -184,9 +202,9 @@ static int aur__gemm_batched(aur_tape *t, int64_t nb, int64_t M, int64_t N, int6
 {
     int threads = aur__threads();
     int by_batch = nb >= 2 * threads || (nb >= threads && M * N < 65536);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    int64_t per = aur__gemm_ws(by_batch ? 1 : threads);
-    aur_real *ws = aur__reals(t, AUR_CPU, per * (by_batch ? threads : 1));
+    aur__mark mk = aur__arena_mark(&t->per_thread);
+    int64_t per = aur__gemm_ws(M, N, K, by_batch ? 1 : threads);
+    aur_real *ws = aur__thread_reals(t, per, by_batch ? threads : 1);
     if (!ws) return AUR_ENOMEM;
     if (by_batch) {
         AUR__OMP_FOR_DYN_IF(threads > 1)
@@ -198,7 +216,7 @@ static int aur__gemm_batched(aur_tape *t, int64_t nb, int64_t M, int64_t N, int6
             aur__gemm(ws, M, N, K, aur__matv(a.p + i * sa, a.rs, a.cs), aur__matv(b.p + i * sb, b.rs, b.cs),
                       C + i * sc, ldc, accumulate, 1);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mk);
     return 0;
 }
 

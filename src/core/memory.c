@@ -199,15 +199,26 @@ AURDEF int aur_cuda_available(void) { return 0; }
 static int aur__cuda_build(void) { return 0; }
 #endif
 
+/* Addresses on the meta device: aligned, distinct within a thread, never
+   backed by memory and never read (only the heap's bookkeeping compares them). */
+static void *aur__meta_alloc(size_t n)
+{
+    static AUR__TLS uintptr_t top = 4096;
+    uintptr_t p = top;
+    top += (n + 4095) & ~(uintptr_t)4095;
+    return (void *)p;
+}
+
 /* Memory on a device. All GPU memory of the library comes through here. */
 static void *aur__dev_alloc(aur_device dev, size_t n, const char *what)
 {
+    if (dev == AUR_META) return aur__meta_alloc(n);
     return dev == AUR_CPU ? aur__malloc(n, what) : aur__cuda_alloc(n, what);
 }
 
 static void aur__dev_free(aur_device dev, void *p)
 {
-    if (!p) return;
+    if (!p || dev == AUR_META) return;
     if (dev == AUR_CPU) AUR_FREE(p);
     else aur__cuda_free(p);
 }
@@ -215,7 +226,7 @@ static void aur__dev_free(aur_device dev, void *p)
 /* Copies n bytes between any two devices. */
 static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {
-    if (n == 0) return 0;
+    if (n == 0 || dd == AUR_META || sd == AUR_META) return 0; /* no bytes to move */
     if (dd == AUR_CPU && sd == AUR_CPU) {
         memmove(dst, src, n);
         return 0;
@@ -225,7 +236,7 @@ static int aur__copy_bytes(void *dst, aur_device dd, const void *src, aur_device
 
 static int aur__zero_bytes(void *p, aur_device dev, size_t n)
 {
-    if (n == 0) return 0;
+    if (n == 0 || dev == AUR_META) return 0;
     if (dev == AUR_CPU) {
         memset(p, 0, n);
         return 0;

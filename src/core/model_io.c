@@ -242,7 +242,8 @@ AURDEF int aur_save_safetensors(const aur_model *m, const char *path)
 {
     aur_st_writer *w = aur_st_writer_create();
     int rc = w ? 0 : AUR_ENOMEM;
-    if (!rc && !m->allocated) rc = aur__err(AUR_EINVAL, "aur_save_safetensors %s: the model has no data yet", path);
+    if (!rc && (!m->allocated || m->device == AUR_META))
+        rc = aur__err(AUR_EINVAL, "aur_save_safetensors %s: the model has no data%s", path, m->allocated ? " (it is on the meta device)" : " yet");
     for (int i = 0; i < m->n && !rc; i++) rc = aur_st_writer_add(w, m->params[i]->name, m->params[i]);
     if (!rc) rc = aur_st_writer_write(w, path);
     aur_st_writer_free(w);

@@ -130,17 +130,29 @@ static void aur__sdpa_weights(const aur__attn *g, aur_real *ws, aur_real *P, con
     }
 }
 
+/* One thread's workspace for every product of a batch's attention (each of
+   M, N, K is one of Lq, Lk, d, dv). */
+static int64_t aur__sdpa_gemm_ws(const aur__attn *g)
+{
+    int64_t x = g->Lq;
+    if (g->Lk > x) x = g->Lk;
+    if (g->d > x) x = g->d;
+    if (g->dv > x) x = g->dv;
+    return aur__gemm_ws(x, x, x, 1);
+}
+
 static int aur__sdpa_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2], *mask = n->in[3];
     aur__attn g;
     aur__attn_geometry(q, k, v, mask, n->farg[0], &g);
     aur_real *dq = aur__grad(t, q), *dk = aur__grad(t, k), *dv = aur__grad(t, v), *dm = aur__grad(t, mask);
+    if (q->device == AUR_META) return 0; /* shapes only */
     if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
-    int64_t per = aur__gemm_ws(1), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    aur_real *ws = aur__reals(t, AUR_CPU, slice * threads);
+    int64_t per = aur__sdpa_gemm_ws(&g), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur_real *ws = aur__thread_reals(t, slice, threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
     const aur_real *kd = aur__autocast_in(t, ac, aur__cr(k), k->numel), *vd = aur__autocast_in(t, ac, aur__cr(v), v->numel);
@@ -175,6 +187,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
             for (int64_t j = 0; j < g.Lk; j++) dm[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] += s[i * g.Lk + j];
     }
     aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mt);
     return 0;
 }
 
@@ -203,16 +216,16 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     ys.d[ys.ndim - 1] = g.dv;
     aur_tensor *y = aur__output(t, ys, q->device, in, 4);
     if (!y) return NULL;
-    if (q->device == AUR_CUDA) { /* keeps the rows' log-sum-exp, not P */
+    if (q->device != AUR_CPU) { /* keeps the rows' log-sum-exp, not P (the meta device accounts for it as a GPU) */
         aur__storage *kept = NULL;
-        aur_real *lse = (aur_real *)aur__buffer(t, AUR_CUDA, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
-        if (!lse || AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask)) return NULL;
+        aur_real *lse = (aur_real *)aur__buffer(t, q->device, sizeof(aur_real) * (size_t)(g.nb * g.Lq), &kept);
+        if (!lse || (q->device == AUR_CUDA && AUR__GPU(aur__sdpa_fwd_cuda, t, &g, y, lse, q, k, v, mask))) return NULL;
         return aur__sdpa_record(t, y, in, kept, scale);
     }
-    int64_t LL = g.Lq * g.Lk, per = aur__gemm_ws(1) + aur__lines(LL);
+    int64_t LL = g.Lq * g.Lk, ws_gemm = aur__sdpa_gemm_ws(&g), per = ws_gemm + aur__lines(LL);
     int threads = aur__threads();
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
-    aur_real *ws = aur__reals(t, AUR_CPU, per * threads);
+    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur_real *ws = aur__thread_reals(t, per, threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
     const aur_real *qd = aur__autocast_in(t, t->autocast, aur__cr(q), q->numel), *kd = aur__autocast_in(t, t->autocast, aur__cr(k), k->numel);
     const aur_real *vd = aur__autocast_in(t, t->autocast, aur__cr(v), v->numel);
@@ -220,12 +233,13 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     if (!ws || !qd || !kd || !vd || (mask && !md)) return NULL;
     AUR__OMP_FOR_DYN_IF(threads > 1 && g.nb > 1)
     for (int64_t b = 0; b < g.nb; b++) {
-        aur_real *w = ws + aur__thread_id() * per, *Pb = w + aur__gemm_ws(1);
+        aur_real *w = ws + aur__thread_id() * per, *Pb = w + ws_gemm;
         aur__sdpa_weights(&g, w, Pb, qd, kd, md, b);
         aur__gemm(w, g.Lq, g.dv, g.Lk, aur__matv(Pb, g.Lk, 1), aur__matv(vd + b * g.Lk * g.dv, g.dv, 1), aur__wr(y) + b * g.Lq * g.dv,
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
     aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->per_thread, mt);
     return aur__sdpa_record(t, y, in, NULL, scale);
 }

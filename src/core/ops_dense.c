@@ -9,6 +9,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int64_t K = w->shape[1], N = w->shape[0], M = x->numel / K;
     aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -51,7 +52,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     if (!y) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
@@ -100,6 +101,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
     int64_t ldy = g.N, sy = g.M * g.N;
     int rc = 0;
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
     aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
@@ -169,7 +171,7 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     if (!y) return NULL;
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
-    } else {
+    } else if (a->device == AUR_CPU) {
         aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
@@ -279,6 +281,7 @@ static int aur__binary_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     aur__broadcast(n->op, a, b, &g);
     aur_real *da = aur__grad(t, a), *db = aur__grad(t, b);
+    if (a->device == AUR_META) return 0; /* shapes only */
     if (a->device == AUR_CUDA) return AUR__GPU(aur_cuda_binary_bwd, t, kind, &g, da, db, n->out->grad, aur__cr(a), aur__cr(b));
     if (da) aur__binary_acc(&g, da, g.sa, n->out->grad, kind == AUR__MUL ? aur__cr(b) : NULL, g.sb, 1);
     if (db) aur__binary_acc(&g, db, g.sb, n->out->grad, kind == AUR__MUL ? aur__cr(a) : NULL, g.sa, kind == AUR__SUB ? -1 : 1);
@@ -294,7 +297,7 @@ static aur_tensor *aur__binary(aur_tape *t, int kind, const char *op, aur_tensor
     if (!y) return NULL;
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_binary_fwd, kind, &g, aur__wr(y), aur__cr(a), aur__cr(b))) return NULL;
-    } else
+    } else if (a->device == AUR_CPU)
         aur__binary_fwd(kind, &g, aur__wr(y), aur__cr(a), aur__cr(b));
     aur__node *n = aur__record(t, y, op, aur__binary_back, in, 2);
     if (!n) return NULL;
@@ -316,6 +319,7 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += s * dy[i];
@@ -331,7 +335,7 @@ AURDEF aur_tensor *aur_scale(aur_tape *t, aur_tensor *x, double s)
     const aur_real *xd = aur__cr(x);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_scale, yd, xd, sr, x->numel)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t i = 0; i < x->numel; i++) yd[i] = xd[i] * sr;
     }
@@ -399,7 +403,7 @@ static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor
     int rc = stats ? 0 : AUR_ENOMEM;
     const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    else if (!rc) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
     aur__arena_release(&t->ar[x->device], mk);
     return rc;
 }
@@ -417,7 +421,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     int rc = 0;
     if (x->device == AUR_CUDA) {
         rc = AUR__GPU(aur_cuda_layernorm_bwd, t, dx, dw, db, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
-    } else {
+    } else if (x->device == AUR_CPU) {
         aur__layernorm_bwd(dx, dyx, dy, aur__cr(x), w ? aur__cr(w) : NULL, mean, rstd, N, C);
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
@@ -451,7 +455,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
             return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
@@ -524,6 +528,7 @@ static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
     (void)t;
     const aur_tensor *x = r->in[0];
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
     aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
     return 0;
@@ -534,6 +539,7 @@ static int aur__unary_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0];
     (void)t;
     aur_real *dx = aur__grad(t, x);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
     return 0;
@@ -547,7 +553,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     if (!y) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
@@ -594,6 +600,7 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(t, n->in[0]);
     (void)t;
+    if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < R; r++) aur__softmax_row_bwd(dx + r * C, y->grad + r * C, aur__cr(y) + r * C, C);
@@ -612,7 +619,7 @@ AURDEF aur_tensor *aur_softmax(aur_tape *t, aur_tensor *x)
     int64_t C = x->shape[x->ndim - 1], R = C ? x->numel / C : 0;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_softmax_fwd, aur__wr(y), aur__cr(x), R, C)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t r = 0; r < R; r++) aur__softmax_row(aur__wr(y) + r * C, aur__cr(x) + r * C, C);
     }

@@ -22,6 +22,7 @@ static void aur__dropout_apply(aur_real *y, const aur_real *x, int64_t n, uint64
 static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int64_t n, uint64_t seed, uint64_t offset,
                             double p, int accumulate)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_dropout, y, x, n, seed, offset, p, accumulate);
     aur__dropout_apply(y, x, n, seed, offset, p, accumulate);
     return 0;
@@ -63,6 +64,7 @@ static int aur__pointwise(int kind, aur_tensor *y, const aur_tensor *x, const au
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real *yd = aur__wr(y), av = (aur_real)a, bv = (aur_real)b;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_fwd, kind, yd, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++) yd[i] = aur__pw_value(kind, xd[i], x2d ? x2d[i] : 0, av, bv);
@@ -75,6 +77,7 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 {
     const aur_real *xd = aur__cr(x), *x2d = x2 ? aur__cr(x2) : NULL;
     aur_real av = (aur_real)a, bv = (aur_real)b;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_pointwise_bwd, kind, dx, dx2, dy, xd, x2d, a, b, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t i = 0; i < x->numel; i++)
@@ -106,6 +109,7 @@ static int aur__expand_back(aur_tape *t, aur__node *n)
     aur__bcast g;
     (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
+    if (n->out->device == AUR_META) return aur__grad(t, n->in[0]), 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
     aur__binary_acc(&g, aur__grad(t, n->in[0]), g.sb, n->out->grad, NULL, g.sa, 1);
     return 0;
@@ -117,6 +121,7 @@ static int aur__expand_rows(aur_tensor *y, const aur_tensor *x)
     aur__bcast g;
     aur__broadcast("expand", y, x, &g);
     int64_t last = g.ndim ? g.shape[g.ndim - 1] : 1, rows = last ? y->numel / last : 0, jb = g.ndim ? g.sb[g.ndim - 1] : 1;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_expand_fwd, aur__wr(y), aur__cr(x), &g, y->numel);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -170,6 +175,7 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_normalise, dx, dy, NULL, sc, C, inner, inverse, 1, x->numel);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
@@ -205,7 +211,7 @@ AURDEF aur_tensor *aur_normalise(aur_tape *t, aur_tensor *x, int axis, const dou
             AUR__GPU(aur_cuda_normalise, yd, xd, dls, dls + C, C, inner, inverse, 0, x->numel))
             return NULL;
         ls = dls;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t c = 0; c < C; c++) {
@@ -237,6 +243,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
     for (int64_t b = 0; b < nb; b++) {
@@ -256,6 +263,7 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
 /* y's rows from x's by the table (dev_idx: its copy on the GPU). */
 static int aur__gather_rows(aur_tensor *y, const aur_tensor *x, int64_t nb, int64_t d, const aur_index *ix, const int64_t *dev_idx)
 {
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_gather, aur__wr(y), aur__cr(x), dev_idx, nb, ix->n_out, ix->n_in, d, 0, 0);
     for (int64_t b = 0; b < nb; b++) {
         const aur_real *xb = aur__cr(x) + b * ix->n_in * d;
@@ -343,6 +351,7 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
     for (int64_t bc = 0; dx && bc < N * C; bc++) aur__gs_dx(dx, g, gd, C, H, W, Ho * Wo, bc);
@@ -364,7 +373,7 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
     if (!out) return NULL;
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_grid_sample, aur__wr(out), NULL, NULL, NULL, aur__cr(x), aur__cr(grid), N, C, H, W, Ho * Wo)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         for (int64_t e = 0; e < N * Ho * Wo; e++) aur__gs_sample(aur__wr(out), aur__cr(x), aur__cr(grid), C, H, W, Ho * Wo, e);
     return aur__save_inputs(t, aur__record(t, out, "grid_sample", aur__grid_sample_back, in, 2)) ? out : NULL;
 }
@@ -416,6 +425,7 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *y = n->out;
     aur_real *dx = aur__grad(t, x);
+    if (x->device == AUR_META || y->device == AUR_META) return 0; /* shapes only */
     aur__mark mk = aur__arena_mark(&t->ar[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
@@ -448,6 +458,7 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
     if (x->dtype == dtype) return x;
     aur_tensor *y = aur__tensor(t, dtype, x->device, aur_tensor_shape(x));
     if (!y) return NULL;
+    if (x->device == AUR_META) return aur__cast_record(t, x, y);
     if (x->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_cast, y->data, x->data, dtype == AUR_BF16, x->numel) ? NULL : aur__cast_record(t, x, y);
     for (int64_t i = 0; i < x->numel; i++) {

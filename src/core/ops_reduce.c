@@ -25,6 +25,7 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
@@ -45,7 +46,7 @@ static aur_tensor *aur__reduce_sum(aur_tape *t, aur_tensor *x, int axis, int kee
     aur_real *yd = aur__wr(y);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_sum_axis, yd, xd, outer, len, inner, s, 0)) return NULL;
-    } else {
+    } else if (x->device == AUR_CPU) {
         AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
@@ -80,6 +81,7 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
     return 0;
@@ -101,7 +103,7 @@ AURDEF aur_tensor *aur_max(aur_tape *t, aur_tensor *x, int axis, int keepdim)
     const aur_real *xd = aur__cr(x);
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_max_axis, aur__wr(y), arg, xd, outer, len, inner)) return NULL;
-    } else
+    } else if (x->device == AUR_CPU)
         for (int64_t e = 0; e < outer * inner; e++) {
             arg[e] = aur__argmax_along(xd, e / inner, e % inner, len, inner);
             aur__wr(y)[e] = xd[arg[e]];
@@ -132,6 +134,7 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
     (void)t;
+    if (p->device == AUR_META) return 0; /* shapes only */
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
     if (p->device == AUR_CUDA) return AUR__GPU(aur_cuda_loss_bwd, kind, dp, dy, aur__cr(p), aur__cr(y), pw ? aur__cr(pw) : NULL, C, scale, N);
@@ -211,6 +214,8 @@ static aur_tensor *aur__pointwise_loss(aur_tape *t, int kind, const char *op, au
         int64_t bad = 0;
         if (AUR__GPU(aur__loss_chunks_cuda, t, kind, p, y, pw, part, CHUNKS, &bad)) return NULL;
         if (kind == AUR__MSE_FINITE) count -= bad;
+    } else if (p->device == AUR_META) {
+        memset(part, 0, sizeof part);
     } else {
         if (kind == AUR__MSE_FINITE) /* only the pairs where both are finite count */
             for (int64_t i = 0; i < N; i++) count -= !(isfinite(aur__cr(p)[i]) && isfinite(aur__cr(y)[i]));
@@ -270,6 +275,7 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     double s = n->farg[0], valid = n->farg[1];
     aur_real *dx = aur__grad(t, x), g;
     (void)t;
+    if (x->device == AUR_META) return 0; /* shapes only */
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
     for (int64_t r = 0; r < N && !rc; r++) {
@@ -296,7 +302,8 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
     double total = 0;
     const aur_real *lab = aur__host_copy(t, labels); /* the labels are checked on the host */
     if (!lab) return NULL;
-    for (int64_t r = 0; r < N; r++) {
+    if (logits->device == AUR_META) valid = N; /* no labels to read */
+    for (int64_t r = 0; r < N && logits->device != AUR_META; r++) {
         aur_real yl = lab[r];
         int64_t y = (int64_t)yl;
         if ((aur_real)y != yl || (y != ignore_index && (y < 0 || y >= C))) {
@@ -307,8 +314,8 @@ AURDEF aur_tensor *aur_cross_entropy(aur_tape *t, aur_tensor *logits, aur_tensor
         valid += y != ignore_index;
     }
     double *row_loss = aur__row_losses(t, logits, labels, ignore_index, label_smoothing); /* GPU only */
-    if (logits->device != AUR_CPU && !row_loss) return NULL;
-    for (int64_t r = 0; r < N; r++) { /* rows in order on both devices */
+    if (logits->device == AUR_CUDA && !row_loss) return NULL;
+    for (int64_t r = 0; r < N && logits->device != AUR_META; r++) { /* rows in order on both devices */
         int64_t y = (int64_t)lab[r];
         if (y != ignore_index) total += row_loss ? row_loss[r] : aur__ce_row_loss(aur__cr(logits) + r * C, C, y, label_smoothing);
     }

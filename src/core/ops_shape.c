@@ -9,6 +9,7 @@
 static int aur__copy_rows(aur_device dev, aur_real *dst, int64_t dst_row, int64_t dst_off, const aur_real *src,
                            int64_t src_row, int64_t src_off, int64_t outer, int64_t len, int accumulate)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_copy_rows, dst, dst_row, dst_off, src, src_row, src_off, outer, len, accumulate);
     AUR__OMP_FOR_IF(outer * len > AUR__PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
@@ -174,6 +175,7 @@ static aur__strided aur__strided_map(const int64_t *shape, int nd, const int64_t
 static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_real *yd, const int64_t *before,
                          int to_y)
 {
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* x is the dense side, y the strided one */
         int64_t yst[AUR_MAX_DIMS];
         aur__strides(y->shape, y->ndim, yst);
@@ -216,7 +218,7 @@ AURDEF aur_tensor *aur_pad(aur_tape *t, aur_tensor *x, const int64_t *before, co
     aur_real v = (aur_real)value, *yd = aur__wr(y);
     if (y->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_fill, yd, v, y->numel)) return NULL;
-    } else
+    } else if (y->device == AUR_CPU)
         for (int64_t i = 0; i < y->numel; i++) yd[i] = v;
     if (aur__pad_rows(x, aur__wr(x), y, yd, before, 1)) return NULL;
     aur__node *n = aur__record(t, y, "pad", aur__pad_back, &x, 1);
@@ -234,6 +236,7 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
     int nd = y->ndim;
     int64_t xs[AUR_MAX_DIMS], last = nd ? y->shape[nd - 1] : 1, rows = last ? y->numel / last : 0;
     aur__strides(x->shape, x->ndim, xs);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* y is the dense side; x is read with permuted strides */
         int64_t ps[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) ps[d] = xs[perm[d]];
@@ -291,6 +294,7 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
     (void)t;
+    if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
     for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
@@ -327,6 +331,7 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
     int64_t st[AUR_MAX_DIMS], last = nd ? x->shape[nd - 1] : 1, rows = last ? x->numel / last : 0;
     int64_t s = nd && last ? ((shift[nd - 1] % last) + last) % last : 0;
     aur__strides(x->shape, nd, st);
+    if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) { /* y[idx] = x[(idx - shift) mod shape] */
         int64_t back[AUR_MAX_DIMS];
         for (int d = 0; d < nd; d++) back[d] = -(shift[d] % (x->shape[d] ? x->shape[d] : 1));

@@ -117,6 +117,10 @@ AURDEF aur_optim *aur_optim_create(aur_model *m, const aur_optim_opts *opts)
         aur__err(AUR_EINVAL, "aur_optim_create: allocate the model first");
         return NULL;
     }
+    if (m->device == AUR_META) {
+        aur__err(AUR_EUNSUPPORTED, "aur_optim_create: the model is on the meta device (shapes only, nothing to update)");
+        return NULL;
+    }
     aur_optim *o = (aur_optim *)aur__calloc(sizeof *o, "an optimiser");
     if (!o) return NULL;
     o->m = m;

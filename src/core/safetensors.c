@@ -343,6 +343,7 @@ AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype d
 AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t)
 {
     char s1[64], s2[64];
+    if (t->device == AUR_META) return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' would go to the meta device, which holds no values", f->path, e->name);
     int same = e->ndim == t->ndim;
     for (int i = 0; same && i < e->ndim; i++) same = e->shape[i] == t->shape[i];
     if (!same)

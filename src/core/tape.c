@@ -58,9 +58,10 @@ typedef struct aur__objects {
 
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
-    aur__arena main[2];    /* [device]: the step's structs and the ops' workspaces */
+    aur__arena main[AUR__DEVICES]; /* [device]: the step's structs and the ops' workspaces */
     aur__arena *ar;        /* where ops take workspaces (main) */
-    aur__heap heap[2];     /* [device]: tensor data, gradients, saved buffers */
+    aur__arena per_thread; /* the CPU's per-thread workspaces (matrix-product packing, attention tiles): a GPU has none */
+    aur__heap heap[AUR__DEVICES]; /* [device]: tensor data, gradients, saved buffers */
     aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
     int n_live, cap_live;
     aur__node **nodes;
@@ -71,6 +72,7 @@ struct aur_tape {
     int backward_rc; /* an allocation that failed inside a backward function */
     uint64_t seed, rng_offset;
     aur_memory_stats at_peak;
+    size_t device_peak[AUR__DEVICES]; /* the most each device held at once (heap and arena) */
     aur__node unrecorded; /* what aur__record hands out when nothing is recorded: ops fill it in harmlessly */
 };
 
@@ -111,10 +113,11 @@ AURDEF aur_tape *aur_tape_create(void)
 {
     aur_tape *t = (aur_tape *)aur__calloc(sizeof *t, "a tape");
     if (!t) return NULL;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         t->main[d].device = (aur_device)d;
         t->heap[d].device = (aur_device)d;
     }
+    t->per_thread.device = AUR_CPU;
     t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
@@ -126,10 +129,11 @@ AURDEF aur_tape *aur_tape_create(void)
 AURDEF void aur_tape_free(aur_tape *t)
 {
     if (!t) return;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         aur__arena_free_chunks(&t->main[d]);
         aur__heap_release(&t->heap[d]);
     }
+    aur__arena_free_chunks(&t->per_thread);
     AUR_FREE(t->nodes);
     AUR_FREE(t->live);
     aur__objects_free(&t->objects);
@@ -139,10 +143,11 @@ AURDEF void aur_tape_free(aur_tape *t)
 AURDEF void aur_tape_reset(aur_tape *t)
 {
     if (!t) return;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         aur__arena_reset(&t->main[d]);
         aur__heap_reset(&t->heap[d]);
     }
+    aur__arena_reset(&t->per_thread);
     t->n_nodes = t->n_live = 0;
     t->objects.used = 0;
     t->no_record = t->backward_done = t->backward_rc = 0;
@@ -163,12 +168,14 @@ AURDEF void aur_tape_seed(aur_tape *t, uint64_t seed)
 static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 {
     memset(s, 0, sizeof *s);
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < AUR__DEVICES; d++) {
         s->activations += t->heap[d].kind[AUR__MEM_ACTIVATION];
         s->gradients += t->heap[d].kind[AUR__MEM_GRADIENT];
         s->saved += t->heap[d].kind[AUR__MEM_SAVED];
         s->scratch += t->main[d].before + t->main[d].used;
     }
+    s->per_thread = t->per_thread.before + t->per_thread.used;
+    s->scratch += s->per_thread;
     s->current = s->activations + s->gradients + s->saved + s->scratch;
 }
 
@@ -176,11 +183,17 @@ static void aur__memory_now(const aur_tape *t, aur_memory_stats *s)
 static void aur__note_memory(aur_tape *t)
 {
     aur_memory_stats s;
+    for (int d = 0; d < AUR__DEVICES; d++) {
+        size_t now = t->heap[d].used + t->main[d].before + t->main[d].used;
+        if (now > t->device_peak[d]) t->device_peak[d] = now;
+    }
     aur__memory_now(t, &s);
+    size_t shared = t->at_peak.peak_shared > s.current - s.per_thread ? t->at_peak.peak_shared : s.current - s.per_thread;
     if (s.current > t->at_peak.peak) {
         t->at_peak = s;
         t->at_peak.peak = s.current;
     }
+    t->at_peak.peak_shared = shared;
 }
 
 AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
@@ -302,6 +315,18 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
 {
     return (aur_real *)aur__alloc(t, dev, (size_t)n * sizeof(aur_real));
+}
+
+/* The CPU's per-thread scratch of the op running, `per` elements for each of
+   `threads` threads, apart from the rest so the peak can be told with and
+   without it: give it back with aur__arena_release(&t->per_thread, ...). */
+static aur_real *aur__thread_reals(aur_tape *t, int64_t per, int threads)
+{
+    size_t n = (size_t)per * (size_t)threads * sizeof(aur_real);
+    void *p = aur__arena_alloc(&t->per_thread, n);
+    if (!p) return aur__err(AUR_ENOMEM, "out of memory: %zu bytes of per-thread scratch", n), (aur_real *)NULL;
+    aur__note_memory(t);
+    return (aur_real *)p;
 }
 
 /* ---- scopes ---- */
@@ -551,6 +576,7 @@ static int aur__is_input(const aur__node *n, const aur_tensor *x)
 /* dst += src on either device (through host copies in the arena on a GPU: rare and small). */
 static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_t n, aur_device dev)
 {
+    if (dev == AUR_META) return 0;
     if (dev == AUR_CPU) {
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;

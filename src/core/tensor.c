@@ -185,6 +185,7 @@ AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
     if (!t || n != t->numel)
         return aur__err(AUR_ESHAPE, "aur_tensor_get: %lld values from a tensor of %lld", (long long)n,
                         t ? (long long)t->numel : 0LL);
+    if (t->device == AUR_META) return aur__err(AUR_EUNSUPPORTED, "aur_tensor_get: a tensor on the meta device has no values");
     if (t->dtype == AUR_F32) return aur__copy_bytes(dst, AUR_CPU, t->data, t->device, (size_t)n * sizeof(aur_real));
     uint16_t *tmp = (uint16_t *)aur__malloc((size_t)n * 2, "aur_tensor_get");
     if (!tmp) return AUR_ENOMEM;

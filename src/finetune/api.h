@@ -88,7 +88,8 @@ AURDEF int aur_grad_alarm_check(aur_grad_alarm *a, double total, const double *g
 /* ---- memory planning ---- */
 typedef struct aur_memory_choice {
     aur_optim_kind optimiser;
-    int checkpointing, autocast, pure_bf16, offload_optimiser;
+    unsigned checkpoint; /* the AUR_CHECKPOINT_* modules checkpointed, as aur_aurora_config.checkpoint (0: none) */
+    int autocast, pure_bf16, offload_optimiser;
     double trainable_fraction; /* 1 = full fine-tuning; LoRA: the adapters' share */
 } aur_memory_choice;
 typedef struct aur_memory_plan {
@@ -96,8 +97,11 @@ typedef struct aur_memory_plan {
     double host;                                          /* bytes moved to the host (offload) */
 } aur_memory_plan;
 /* What a training step of cfg on B samples of T history steps, C levels and
-   an H x W grid needs, from the parameter table and the activation sizes of
-   this implementation. */
+   an H x W grid needs on its device: the weights, gradients and optimiser
+   state from the parameter table, and the activations as the peak of the
+   tape (saved tensors, gradients, workspaces) in that very step, run on the
+   meta device (a second or two at 0.25 degrees). The host's share of the
+   tape (its structs, a CPU run's matrix-product packing) is not included. */
 AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, int C, int H, int W, const aur_memory_choice *ch,
                                   aur_memory_plan *out);
 
