@@ -593,6 +593,8 @@ typedef struct aur_aurora_config {
     int clamp_at_first_step, simulate_indexing_bug;
     int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
     unsigned checkpoint;     /* AUR_CHECKPOINT_* modules checkpointed (no numerical effect); see below */
+    double band_floats;      /* the encoder and decoder take patch rows in bands of about this many
+                                floats of activations (0: 2^23); no numerical effect */
 } aur_aurora_config;
 
 /* Activation checkpointing by module, as the reference's
@@ -2135,6 +2137,12 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
         else aur__storage_drop(t, x->storage);
     }
     t->n_live = k;
+    /* a kept tensor whose recipe reads bytes that went here keeps its own bytes instead */
+    for (int i = 0; i < n_keep; i++)
+        for (int j = 0; keep[i] && keep[i]->rebuild && j < 3; j++) {
+            const aur_tensor *src = keep[i]->rebuild->in[j];
+            if (src && src->storage && !src->storage->ptr) keep[i]->rebuild = NULL;
+        }
 }
 
 /* ---- recording ---- */
@@ -8978,13 +8986,15 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
    through them in bands of patch rows, one after another: only a band's
    activations exist at a time in a checkpointed module (and a band's
    temporaries in a plain one). A grid of up to AUR__BAND_FLOATS floats per
-   unit (B L C width) is one band, so small grids run as before. */
+   unit (B L C width) is one band, so small grids run as before
+   (cfg.band_floats sets another size). */
 #define AUR__BAND_FLOATS ((int64_t)1 << 23)
 
 /* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
 static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
 {
-    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? AUR__BAND_FLOATS / row : F->h;
+    int64_t band = F->c->band_floats > 0 ? (int64_t)F->c->band_floats : AUR__BAND_FLOATS;
+    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? band / row : F->h;
     return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
 }
 
@@ -9254,8 +9264,9 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     char p[256], p2[256];
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
+    aur_scope s = aur_scope_begin(t); /* ended after each layer: its temporaries and its input go */
     for (int k = 0; k < depth && Q; k++) {
-        aur_scope s = aur_scope_begin(t), attn = aur_scope_begin(t); /* a layer's temporaries go at its end */
+        aur_scope attn = aur_scope_begin(t);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);
@@ -9305,6 +9316,8 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
+static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
+static int aur__encoder_bands(const aur__fwd *F);
 
 /* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
 static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
@@ -9313,9 +9326,17 @@ static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
     return aur__encoder_run((aur__fwd *)ctx);
 }
 
+/* Checkpointed, the encoder is one segment on a grid of one band; on more,
+   each band's atmospheric levels are a segment of their own (below), so only
+   one band's activations are remade at a time. */
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
 {
-    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER)) return aur__encoder_run(F);
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
+        aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
+        aur_tensor *x = aur__encoder_run(F);
+        aur_scope_end(F->t, s, &x, x ? 1 : 0);
+        return x;
+    }
     const aur_batch *b = F->in;
     aur_tensor *in[3 * AUR_MAX_VARS];
     int n = 0;
@@ -9329,7 +9350,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
-    const int B = F->B, C = F->C, D = F->D, Ld = F->Ld;
+    const int B = F->B, D = F->D, Ld = F->Ld;
     const int64_t L = F->L;
     aur_tensor *sx[AUR_MAX_VARS * 2], *ax[AUR_MAX_VARS * 3];
     aur_var_list snames, anames;
@@ -9343,36 +9364,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
-    /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
-    aur_tensor *xa;
-    s = aur_scope_begin(t);
-    if (!c->n_level_condition) {
-        xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, -1), "encoder.atmos_token_embeds", &anames);
-        aur__probe(F, "encoder/atmos_patch_embed", xa);
-    } else {
-        aur_tensor *per[AUR_MAX_LEVELS];
-        char prefix[128], lv[32];
-        for (int l = 0; l < C; l++) {
-            aur_level_to_str(F->levels[l], lv, sizeof lv);
-            snprintf(prefix, sizeof prefix, "encoder.atmos_token_embeds.layers.%s", lv);
-            per[l] = aur_reshape(t, aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, l), prefix, &anames), aur_shape4(B, 1, L, D));
-            if (!per[l]) return NULL;
-        }
-        xa = aur_concat(t, per, C, 1);
-    }
-    aur_scope_end(t, s, &xa, xa ? 1 : 0);
-    xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
-    aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
-    xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
-
-    /* aggregate_levels: per patch (B L independent problems), Ld - 1 latents attend to the C levels */
-    static const int blcd[4] = {0, 2, 1, 3};
-    aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
-    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
-    aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
-                                               c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
-    aur__probe(F, "encoder/level_agg_out", agg);
-    agg = aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
+    aur_tensor *agg = aur__atmos_latents(F, ax, &anames); /* (B, Ld - 1, L, D) */
 
     /* the surface level and the latent levels stacked: (B, Ld, L, D) */
     aur_tensor *parts[2] = {aur_reshape(t, xs, aur_shape4(B, 1, L, D)), agg};
@@ -9381,6 +9373,90 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     x = aur_dropout(t, x, c->drop_rate);
     aur__probe(F, "encoder_out", x);
     return x;
+}
+
+/* ---- the atmospheric levels, aggregated patch by patch, in bands of patch rows ---- */
+
+/* Bands of patch rows the atmospheric levels go through (C levels of D-wide tokens per patch). */
+static int aur__encoder_bands(const aur__fwd *F)
+{
+    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D);
+    return (F->h + rows - 1) / rows;
+}
+
+/* The atmospheric variables (B, T, C, H, W) of a band's patch rows -> its
+   latent levels (B, Ld - 1, L, D): the patch embedding (one for all levels,
+   or one per level with level_condition), the levels' encodings, and
+   aggregate_levels, where per patch (B L independent problems) Ld - 1
+   latents attend to the C levels. */
+static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
+{
+    const aur_aurora_config *c = F->c;
+    aur_tape *t = F->t;
+    const int B = F->B, C = F->C, D = F->D, Ld = F->Ld;
+    const int64_t L = F->L;
+    aur_tensor *xa;
+    aur_scope s = aur_scope_begin(t);
+    if (!c->n_level_condition) {
+        xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames->n, -1), "encoder.atmos_token_embeds", anames);
+        aur__probe(F, "encoder/atmos_patch_embed", xa);
+    } else {
+        aur_tensor *per[AUR_MAX_LEVELS];
+        char prefix[128], lv[32];
+        for (int l = 0; l < C; l++) {
+            aur_level_to_str(F->levels[l], lv, sizeof lv);
+            snprintf(prefix, sizeof prefix, "encoder.atmos_token_embeds.layers.%s", lv);
+            per[l] = aur_reshape(t, aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames->n, l), prefix, anames), aur_shape4(B, 1, L, D));
+            if (!per[l]) return NULL;
+        }
+        xa = aur_concat(t, per, C, 1);
+    }
+    aur_scope_end(t, s, &xa, xa ? 1 : 0);
+    xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
+    aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
+    xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
+    static const int blcd[4] = {0, 2, 1, 3};
+    aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
+    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
+    aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
+                                               c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
+    aur__probe(F, "encoder/level_agg_out", agg);
+    return aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
+}
+
+typedef struct aur__atmos_band_ctx {
+    const aur__fwd *F; /* the band's working state */
+    aur_var_list names;
+} aur__atmos_band_ctx;
+
+/* A checkpointed band: its inputs are the band's slices of the variables. */
+static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__atmos_band_ctx *k = (const aur__atmos_band_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__atmos_band(k->F, in, &k->names);
+}
+
+static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
+{
+    int n = aur__encoder_bands(F), rows = (F->h + n - 1) / n, V = anames->n;
+    if (n == 1) return aur__atmos_band(F, ax, anames);
+    if (n > 1024) return aur__err(AUR_EINVAL, "encoder: %d bands of patch rows (at most 1024)", n), (aur_tensor *)NULL;
+    aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
+    if (!parts) return NULL;
+    for (int k = 0; k < n; k++) {
+        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
+        aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+        aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
+        if (!ctx || !(ctx->F = aur__fwd_band(F, r0, nr))) return NULL;
+        ctx->names = *anames;
+        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
+        parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)
+                                                             : aur__atmos_band(ctx->F, slices, anames);
+        if (!parts[k]) return NULL;
+        aur_scope_end(F->t, s, &parts[k], 1);
+    }
+    return aur_concat(F->t, parts, n, 2);
 }
 
 /* ---- the inputs, variable by variable ---- */
@@ -9732,6 +9808,10 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
                                       const int64_t *res, int64_t d, const double *dpr)
 {
     aur_tape *t = F->t;
+    /* one scope for all blocks, ended after each: a block's temporaries go at
+       its end, and so does its input once the next block has its output (a
+       recorded backward still holds what it reads) */
+    aur_scope s = aur_scope_begin(t);
     for (int j = 0; j < depth && x; j++) {
         aur__block_ctx *k = (aur__block_ctx *)aur_tape_alloc(t, sizeof *k);
         if (!k) return NULL;
@@ -9745,7 +9825,6 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->lora_set = F->lora_set;
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
-        aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
         x = F->c->checkpoint & AUR_CHECKPOINT_BLOCKS ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
         aur_scope_end(t, s, &x, 1);
     }
@@ -9800,6 +9879,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur__layout *lay = aur__windows(F->A, k->res, F->c->window_size, k->shifted);
     if (!x || !lay) return NULL;
     const int64_t B = x->shape[0], N = x->shape[1], d = k->d, nh = k->heads, hd = d / nh, nw = lay->nwin, n = lay->n;
+    aur_scope attn = aur_scope_begin(t); /* the windows, q, k, v and the heads' outputs go once back on the grid */
     aur_tensor *xw = aur__model_gather(t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
     snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
@@ -9818,6 +9898,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
     o = aur_dropout(t, aur__lora_linear(F, o, p, lora, k->lora_set), F->c->drop_rate);
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
+    aur_scope_end(t, attn, &a, a ? 1 : 0);
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
     char fc2[160];

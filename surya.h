@@ -1041,6 +1041,7 @@ static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int cl
         n_in = 2;
         if (!in[1]) return NULL;
     }
+    aur_scope s = aur_scope_begin(F->t); /* ended after each block: its temporaries and its input go (backward holds what it reads) */
     for (int i = 0; i < F->c->depth && x; i++) {
         if (class_token && i == F->c->n_spectral_blocks) {
             aur_tensor *cls = aur_expand(F->t, aur__paramf(F->S->m, "cls_token"), aur_shape3(x->shape[0], 1, x->shape[2])), *both[2] = {cls, x};
@@ -1050,7 +1051,6 @@ static aur_tensor *aur__surya_backbone(const aur__sfwd *F, aur_tensor *x, int cl
         if (!ctx) return NULL;
         ctx->F = *F, ctx->index = i;
         in[0] = x;
-        aur_scope s = aur_scope_begin(F->t); /* the block's temporaries go at its end; backward holds what it reads */
         x = F->c->checkpoint_blocks ? aur_checkpoint(F->t, aur__sblock_segment, ctx, in, n_in) : aur__sblock_segment(F->t, ctx, in, n_in);
         aur_scope_end(F->t, s, &x, 1);
         snprintf(name, sizeof name, "block%d_out", i);

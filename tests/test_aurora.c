@@ -417,6 +417,37 @@ static aur_real *step_grads(aur_aurora_config c, int64_t *n)
     return g;
 }
 
+/* The encoder and decoder in bands of patch rows (one row each, or a few):
+   the gradients those of the one-band run but for the order of the weight
+   gradients' sums, and checkpointed ones equal the plain ones bit for bit. */
+static void test_bands(void)
+{
+    aur_aurora_config c = tiny_config();
+    int64_t n0, n1, n2;
+    aur_real *whole = step_grads(c, &n0);
+    const double sizes[2] = {1, 1500};
+    for (int i = 0; i < 2; i++) {
+        c.band_floats = sizes[i], c.checkpoint = 0;
+        aur_real *plain = step_grads(c, &n1);
+        c.checkpoint = AUR_CHECKPOINT_ALL;
+        aur_real *ckpt = step_grads(c, &n2);
+        double err = 0, scale = 0;
+        int64_t differ = 0;
+        for (int64_t j = 0; j < n0 && n1 == n0 && n2 == n0; j++) {
+            err = fmax(err, fabs(plain[j] - whole[j]) / (1e-3 + fabs(whole[j])));
+            scale = fmax(scale, fabs(whole[j]));
+            differ += plain[j] != ckpt[j];
+        }
+        AUR_CHECK(n1 == n0 && n2 == n0 && err < 1e-4 && scale > 0, "bands of %g floats: gradients within %.2g (relative) of one band's",
+                  sizes[i], err);
+        AUR_CHECK(differ == 0, "bands of %g floats: %lld of %lld checkpointed gradients differ from the plain ones", sizes[i],
+                  (long long)differ, (long long)n0);
+        free(plain);
+        free(ckpt);
+    }
+    free(whole);
+}
+
 /* Checkpointed blocks recompute with the autocast of their forward (the backbone turns it on only around itself). */
 static void test_checkpoint_autocast(void)
 {
@@ -476,6 +507,7 @@ int main(void)
     test_forward_errors();
     test_rollout();
     test_loss_crops_target();
+    test_bands();
     test_checkpoint_adaptation();
     test_checkpoint_autocast();
     test_threads();

@@ -48,6 +48,8 @@ typedef struct aur_aurora_config {
     int clamp_at_first_step, simulate_indexing_bug;
     int air_pollution, wave; /* the AuroraAirPollution / AuroraWave subclasses' extra parameters and hooks */
     unsigned checkpoint;     /* AUR_CHECKPOINT_* modules checkpointed (no numerical effect); see below */
+    double band_floats;      /* the encoder and decoder take patch rows in bands of about this many
+                                floats of activations (0: 2^23); no numerical effect */
 } aur_aurora_config;
 
 /* Activation checkpointing by module, as the reference's

@@ -181,6 +181,10 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
                                       const int64_t *res, int64_t d, const double *dpr)
 {
     aur_tape *t = F->t;
+    /* one scope for all blocks, ended after each: a block's temporaries go at
+       its end, and so does its input once the next block has its output (a
+       recorded backward still holds what it reads) */
+    aur_scope s = aur_scope_begin(t);
     for (int j = 0; j < depth && x; j++) {
         aur__block_ctx *k = (aur__block_ctx *)aur_tape_alloc(t, sizeof *k);
         if (!k) return NULL;
@@ -194,7 +198,6 @@ static aur_tensor *aur__basic_layer3d(const aur__fwd *F, aur_tensor *x, aur_tens
         k->lora_set = F->lora_set;
         k->drop_path = dpr[j];
         aur_tensor *in[2] = {x, c};
-        aur_scope s = aur_scope_begin(t); /* the block's temporaries go at its end; backward holds what it reads */
         x = F->c->checkpoint & AUR_CHECKPOINT_BLOCKS ? aur_checkpoint(t, aur__swin3d_block, k, in, 2) : aur__swin3d_block(t, k, in, 2);
         aur_scope_end(t, s, &x, 1);
     }
@@ -249,6 +252,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur__layout *lay = aur__windows(F->A, k->res, F->c->window_size, k->shifted);
     if (!x || !lay) return NULL;
     const int64_t B = x->shape[0], N = x->shape[1], d = k->d, nh = k->heads, hd = d / nh, nw = lay->nwin, n = lay->n;
+    aur_scope attn = aur_scope_begin(t); /* the windows, q, k, v and the heads' outputs go once back on the grid */
     aur_tensor *xw = aur__model_gather(t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
     snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
@@ -267,6 +271,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
     o = aur_dropout(t, aur__lora_linear(F, o, p, lora, k->lora_set), F->c->drop_rate);
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
+    aur_scope_end(t, attn, &a, a ? 1 : 0);
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
     char fc2[160];

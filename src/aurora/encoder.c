@@ -19,6 +19,8 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
+static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
+static int aur__encoder_bands(const aur__fwd *F);
 
 /* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
 static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
@@ -27,9 +29,17 @@ static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
     return aur__encoder_run((aur__fwd *)ctx);
 }
 
+/* Checkpointed, the encoder is one segment on a grid of one band; on more,
+   each band's atmospheric levels are a segment of their own (below), so only
+   one band's activations are remade at a time. */
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
 {
-    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER)) return aur__encoder_run(F);
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
+        aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
+        aur_tensor *x = aur__encoder_run(F);
+        aur_scope_end(F->t, s, &x, x ? 1 : 0);
+        return x;
+    }
     const aur_batch *b = F->in;
     aur_tensor *in[3 * AUR_MAX_VARS];
     int n = 0;
@@ -43,7 +53,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
 {
     const aur_aurora_config *c = F->c;
     aur_tape *t = F->t;
-    const int B = F->B, C = F->C, D = F->D, Ld = F->Ld;
+    const int B = F->B, D = F->D, Ld = F->Ld;
     const int64_t L = F->L;
     aur_tensor *sx[AUR_MAX_VARS * 2], *ax[AUR_MAX_VARS * 3];
     aur_var_list snames, anames;
@@ -57,36 +67,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
 
-    /* the atmospheric levels (B, C, L, D): one embedding for all levels, or one per level with level_condition */
-    aur_tensor *xa;
-    s = aur_scope_begin(t);
-    if (!c->n_level_condition) {
-        xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, -1), "encoder.atmos_token_embeds", &anames);
-        aur__probe(F, "encoder/atmos_patch_embed", xa);
-    } else {
-        aur_tensor *per[AUR_MAX_LEVELS];
-        char prefix[128], lv[32];
-        for (int l = 0; l < C; l++) {
-            aur_level_to_str(F->levels[l], lv, sizeof lv);
-            snprintf(prefix, sizeof prefix, "encoder.atmos_token_embeds.layers.%s", lv);
-            per[l] = aur_reshape(t, aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames.n, l), prefix, &anames), aur_shape4(B, 1, L, D));
-            if (!per[l]) return NULL;
-        }
-        xa = aur_concat(t, per, C, 1);
-    }
-    aur_scope_end(t, s, &xa, xa ? 1 : 0);
-    xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
-    aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
-    xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
-
-    /* aggregate_levels: per patch (B L independent problems), Ld - 1 latents attend to the C levels */
-    static const int blcd[4] = {0, 2, 1, 3};
-    aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
-    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
-    aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
-                                               c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
-    aur__probe(F, "encoder/level_agg_out", agg);
-    agg = aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
+    aur_tensor *agg = aur__atmos_latents(F, ax, &anames); /* (B, Ld - 1, L, D) */
 
     /* the surface level and the latent levels stacked: (B, Ld, L, D) */
     aur_tensor *parts[2] = {aur_reshape(t, xs, aur_shape4(B, 1, L, D)), agg};
@@ -95,6 +76,90 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     x = aur_dropout(t, x, c->drop_rate);
     aur__probe(F, "encoder_out", x);
     return x;
+}
+
+/* ---- the atmospheric levels, aggregated patch by patch, in bands of patch rows ---- */
+
+/* Bands of patch rows the atmospheric levels go through (C levels of D-wide tokens per patch). */
+static int aur__encoder_bands(const aur__fwd *F)
+{
+    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D);
+    return (F->h + rows - 1) / rows;
+}
+
+/* The atmospheric variables (B, T, C, H, W) of a band's patch rows -> its
+   latent levels (B, Ld - 1, L, D): the patch embedding (one for all levels,
+   or one per level with level_condition), the levels' encodings, and
+   aggregate_levels, where per patch (B L independent problems) Ld - 1
+   latents attend to the C levels. */
+static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
+{
+    const aur_aurora_config *c = F->c;
+    aur_tape *t = F->t;
+    const int B = F->B, C = F->C, D = F->D, Ld = F->Ld;
+    const int64_t L = F->L;
+    aur_tensor *xa;
+    aur_scope s = aur_scope_begin(t);
+    if (!c->n_level_condition) {
+        xa = aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames->n, -1), "encoder.atmos_token_embeds", anames);
+        aur__probe(F, "encoder/atmos_patch_embed", xa);
+    } else {
+        aur_tensor *per[AUR_MAX_LEVELS];
+        char prefix[128], lv[32];
+        for (int l = 0; l < C; l++) {
+            aur_level_to_str(F->levels[l], lv, sizeof lv);
+            snprintf(prefix, sizeof prefix, "encoder.atmos_token_embeds.layers.%s", lv);
+            per[l] = aur_reshape(t, aur__level_patch_embed(F, aur__atmos_stack(t, ax, anames->n, l), prefix, anames), aur_shape4(B, 1, L, D));
+            if (!per[l]) return NULL;
+        }
+        xa = aur_concat(t, per, C, 1);
+    }
+    aur_scope_end(t, s, &xa, xa ? 1 : 0);
+    xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
+    aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
+    xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
+    static const int blcd[4] = {0, 2, 1, 3};
+    aur_tensor *ctx = aur_reshape(t, aur_permute(t, xa, blcd), aur_shape3((int64_t)B * L, C, D));
+    aur_tensor *lat = aur_reshape(t, aur__paramf(F->A->m, "encoder.atmos_latents"), aur_shape3(1, Ld - 1, D));
+    aur_tensor *agg = aur__perceiver_resampler(F, "encoder.level_agg", aur_expand(t, lat, aur_shape3((int64_t)B * L, Ld - 1, D)), ctx,
+                                               c->enc_depth, c->stabilise_level_agg, c->perceiver_ln_eps);
+    aur__probe(F, "encoder/level_agg_out", agg);
+    return aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
+}
+
+typedef struct aur__atmos_band_ctx {
+    const aur__fwd *F; /* the band's working state */
+    aur_var_list names;
+} aur__atmos_band_ctx;
+
+/* A checkpointed band: its inputs are the band's slices of the variables. */
+static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__atmos_band_ctx *k = (const aur__atmos_band_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__atmos_band(k->F, in, &k->names);
+}
+
+static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
+{
+    int n = aur__encoder_bands(F), rows = (F->h + n - 1) / n, V = anames->n;
+    if (n == 1) return aur__atmos_band(F, ax, anames);
+    if (n > 1024) return aur__err(AUR_EINVAL, "encoder: %d bands of patch rows (at most 1024)", n), (aur_tensor *)NULL;
+    aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
+    if (!parts) return NULL;
+    for (int k = 0; k < n; k++) {
+        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
+        aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+        aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
+        if (!ctx || !(ctx->F = aur__fwd_band(F, r0, nr))) return NULL;
+        ctx->names = *anames;
+        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
+        parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)
+                                                             : aur__atmos_band(ctx->F, slices, anames);
+        if (!parts[k]) return NULL;
+        aur_scope_end(F->t, s, &parts[k], 1);
+    }
+    return aur_concat(F->t, parts, n, 2);
 }
 
 /* ---- the inputs, variable by variable ---- */

@@ -130,13 +130,15 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
    through them in bands of patch rows, one after another: only a band's
    activations exist at a time in a checkpointed module (and a band's
    temporaries in a plain one). A grid of up to AUR__BAND_FLOATS floats per
-   unit (B L C width) is one band, so small grids run as before. */
+   unit (B L C width) is one band, so small grids run as before
+   (cfg.band_floats sets another size). */
 #define AUR__BAND_FLOATS ((int64_t)1 << 23)
 
 /* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
 static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
 {
-    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? AUR__BAND_FLOATS / row : F->h;
+    int64_t band = F->c->band_floats > 0 ? (int64_t)F->c->band_floats : AUR__BAND_FLOATS;
+    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? band / row : F->h;
     return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
 }
 

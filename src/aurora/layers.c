@@ -89,8 +89,9 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
     char p[256], p2[256];
     aur_tape *t = F->t;
     int nh = F->c->num_heads;
+    aur_scope s = aur_scope_begin(t); /* ended after each layer: its temporaries and its input go */
     for (int k = 0; k < depth && Q; k++) {
-        aur_scope s = aur_scope_begin(t), attn = aur_scope_begin(t); /* a layer's temporaries go at its end */
+        aur_scope attn = aur_scope_begin(t);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_q", prefix, k);
         aur_tensor *q = aur__lin(F, Q, p, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_kv", prefix, k);

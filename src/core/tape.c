@@ -355,6 +355,12 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
         else aur__storage_drop(t, x->storage);
     }
     t->n_live = k;
+    /* a kept tensor whose recipe reads bytes that went here keeps its own bytes instead */
+    for (int i = 0; i < n_keep; i++)
+        for (int j = 0; keep[i] && keep[i]->rebuild && j < 3; j++) {
+            const aur_tensor *src = keep[i]->rebuild->in[j];
+            if (src && src->storage && !src->storage->ptr) keep[i]->rebuild = NULL;
+        }
 }
 
 /* ---- recording ---- */
