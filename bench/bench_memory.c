@@ -52,7 +52,7 @@ static void reset_peak_rss(void)
     }
 }
 
-typedef enum { FORWARD, STEP, STEP_CKPT } run_kind;
+typedef enum { FORWARD, STEP, STEP_CKPT, STEP_CKPT_BLOCKS } run_kind; /* STEP_CKPT_BLOCKS: Swin blocks only, as before issue 12 */
 typedef struct bench_case {
     const char *name, *model; /* model: "aurora" (AuroraSmallPretrained) or "surya" (Surya-1.0) */
     int H, W;
@@ -67,6 +67,7 @@ static const bench_case cases[] = {
     {"aurora-small 128x256 forward", "aurora", 128, 256, FORWARD, 0, 0},
     {"aurora-small 128x256 step", "aurora", 128, 256, STEP, 3292, 8.34},
     {"aurora-small 128x256 step+ckpt", "aurora", 128, 256, STEP_CKPT, 1426, 14.50},
+    {"aurora-small 128x256 step+ckpt blocks", "aurora", 128, 256, STEP_CKPT_BLOCKS, 0, 0},
     {"surya-1.0 256 forward", "surya", 256, 256, FORWARD, 0, 0},
     {"surya-1.0 256 step", "surya", 256, 256, STEP, 0, 0},
     {"surya-1.0 256 step+ckpt", "surya", 256, 256, STEP_CKPT, 0, 0},
@@ -84,8 +85,12 @@ typedef struct bench_result {
 /* Turns on activation checkpointing of everything the build can checkpoint. */
 #ifdef AUR_BENCH_BASE /* built against an older commit's headers (make bench-memory BASE=rev) */
 static void checkpoint_all(aur_aurora_config *c) { c->checkpoint_blocks = 1; }
+static void checkpoint_blocks(aur_aurora_config *c) { c->checkpoint_blocks = 1; }
+static void plan_checkpoint(aur_memory_choice *ch, int on) { ch->checkpointing = on; }
 #else
 static void checkpoint_all(aur_aurora_config *c) { c->checkpoint = AUR_CHECKPOINT_ALL; }
+static void checkpoint_blocks(aur_aurora_config *c) { c->checkpoint = AUR_CHECKPOINT_BLOCKS; }
+static void plan_checkpoint(aur_memory_choice *ch, int on) { ch->checkpoint = on ? AUR_CHECKPOINT_ALL : 0; }
 #endif
 
 static aur_batch *aurora_batch(const aur_aurora_config *c, int T, int H, int W)
@@ -119,6 +124,7 @@ static bench_result run_aurora(const bench_case *k)
     aur_aurora_config c;
     aur_aurora_preset("aurora-small-pretrained", &c);
     if (k->kind == STEP_CKPT) checkpoint_all(&c);
+    if (k->kind == STEP_CKPT_BLOCKS) checkpoint_blocks(&c);
     aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
     aur_batch *b = m ? aurora_batch(&c, 2, k->H, k->W) : NULL, *target = m ? aurora_batch(&c, 1, k->H, k->W) : NULL;
     aur_optim_opts oo = aur_adamw_defaults();
@@ -255,7 +261,8 @@ static void print_plan(const char *preset, int ckpt, int autocast)
     aur_aurora_preset(preset, &c);
     aur_memory_choice ch;
     memset(&ch, 0, sizeof ch);
-    ch.optimiser = AUR_ADAMW, ch.checkpoint = ckpt ? AUR_CHECKPOINT_ALL : 0, ch.autocast = autocast, ch.trainable_fraction = 1;
+    ch.optimiser = AUR_ADAMW, ch.autocast = autocast, ch.trainable_fraction = 1;
+    plan_checkpoint(&ch, ckpt);
     aur_memory_plan p;
     if (aur_aurora_memory_plan(&c, 1, 2, 13, 721, 1440, &ch, &p)) {
         printf("plan %-24s %s\n", preset, aur_last_error());
