@@ -51,8 +51,9 @@
    report of a refused file on stderr).
 
    Memory: parameters, gradients and optimiser state live in one slab each.
-   Activations live in the tape's arena, which aur_tape_reset() recycles
-   without calling malloc again once the first step has sized it.
+   Activations, their gradients and what backward keeps live in the tape's
+   heap, each only as long as something needs it; aur_tape_reset() recycles
+   the heap without calling malloc again once the first step has sized it.
 
    THREADS: the library has no hidden state but the error message (one per
    thread) and, in a CUDA build, the GPU allocation counters and the cuBLAS
@@ -1323,7 +1324,6 @@ typedef struct aur__arena {
     aur__chunk *first, *cur;
     size_t used;    /* bytes used in cur */
     size_t before;  /* capacity of the chunks before cur */
-    size_t peak;
 } aur__arena;
 
 typedef struct aur__mark {
@@ -1361,7 +1361,6 @@ static void *aur__arena_alloc(aur__arena *a, size_t n)
         if (a->cur && a->used + n <= a->cur->cap) {
             char *p = aur__chunk_data(a, a->cur) + a->used;
             a->used += n;
-            if (a->before + a->used > a->peak) a->peak = a->before + a->used;
             return p;
         }
         if (a->cur && a->cur->next) { /* a spare chunk from an earlier step */
@@ -1458,8 +1457,8 @@ typedef struct aur__heap {
     aur__range *free;  /* sorted by address */
     int n_free, cap_free;
     size_t capacity;   /* all chunks */
-    size_t used, peak; /* bytes handed out, now and at most since the heap was made */
-    size_t kind[AUR__MEM_KINDS], kind_at_peak[AUR__MEM_KINDS];
+    size_t used;       /* bytes handed out */
+    size_t kind[AUR__MEM_KINDS]; /* of them, by kind */
 } aur__heap;
 
 static int aur__heap_insert_free(aur__heap *h, int at, aur__range r)
@@ -1523,10 +1522,6 @@ static void *aur__heap_alloc(aur__heap *h, size_t n, int kind)
     }
     h->used += n;
     h->kind[kind] += n;
-    if (h->used > h->peak) {
-        h->peak = h->used;
-        memcpy(h->kind_at_peak, h->kind, sizeof h->kind);
-    }
     return p;
 }
 
@@ -1841,7 +1836,6 @@ typedef struct aur__objects {
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
     aur__arena main[AUR__DEVICES]; /* [device]: the step's structs and the ops' workspaces */
-    aur__arena *ar;        /* where ops take workspaces (main) */
     aur__arena per_thread; /* the CPU's per-thread workspaces (matrix-product packing, attention tiles): a GPU has none */
     aur__heap heap[AUR__DEVICES]; /* [device]: tensor data, gradients, saved buffers */
     aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
@@ -1900,7 +1894,6 @@ AURDEF aur_tape *aur_tape_create(void)
         t->heap[d].device = (aur_device)d;
     }
     t->per_thread.device = AUR_CPU;
-    t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
     t->fused_attention = 1;
@@ -1998,7 +1991,7 @@ AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
 /* Arena memory: the step's structs and an op's workspaces. */
 static void *aur__alloc(aur_tape *t, aur_device dev, size_t n)
 {
-    void *p = aur__arena_alloc(&t->ar[dev], n);
+    void *p = aur__arena_alloc(&t->main[dev], n);
     if (!p && dev == AUR_CPU) aur__err(AUR_ENOMEM, "out of memory: %zu bytes in the tape's arena", n);
     if (p) aur__note_memory(t);
     return p;
@@ -2369,13 +2362,13 @@ static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;
     }
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     aur_real *a = aur__reals(t, AUR_CPU, 2 * n + 1);
     int rc = a ? aur__copy_bytes(a, AUR_CPU, dst, dev, sizeof(aur_real) * (size_t)n) : AUR_ENOMEM;
     if (!rc) rc = aur__copy_bytes(a + n, AUR_CPU, src, dev, sizeof(aur_real) * (size_t)n);
     for (int64_t i = 0; i < n && !rc; i++) a[i] += a[n + i];
     if (!rc) rc = aur__copy_bytes(dst, dev, a, AUR_CPU, sizeof(aur_real) * (size_t)n);
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -2751,7 +2744,7 @@ static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t 
 {
     enum { CHUNKS = 32 };
     int64_t rows = (R + CHUNKS - 1) / CHUNKS;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     double *part = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(CHUNKS * C));
     if (!part) return AUR_ENOMEM;
     AUR__OMP_FOR_IF(R * C > AUR__PAR_MIN)
@@ -2766,7 +2759,7 @@ static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t 
         for (int c = 0; c < CHUNKS; c++) s += part[c * C + j];
         out[j] = accumulate ? out[j] + (aur_real)s : (aur_real)s;
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return 0;
 }
 
@@ -3097,7 +3090,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     const aur_real *xc = dw ? aur__autocast_in(t, ac, aur__cr(x), x->numel) : NULL;
     const aur_real *wc = dx ? aur__autocast_in(t, ac, aur__cr(w), w->numel) : NULL;
@@ -3117,7 +3110,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
         rc = tmp ? aur__sum_rows(t, tmp, dy, M, N, !ac) : AUR_ENOMEM;
         if (!rc && ac) aur__acc_into(ac, db, tmp, N);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -3139,7 +3132,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
     } else if (x->device == AUR_CPU) {
-        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
         if (!xc || !wc || (b && !bc) || aur__gemm1(t, M, N, K, aur__matv(xc, K, 1), aur__matv(wc, 1, K), aur__wr(y), 0))
@@ -3151,7 +3144,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
                 for (int64_t j = 0; j < N; j++) yd[i * N + j] += bc[j];
         }
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
     }
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
@@ -3189,7 +3182,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     int rc = 0;
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     if (ac) {
         g.a.p = aur__autocast_in(t, ac, g.a.p, a->numel);
@@ -3225,7 +3218,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
         }
         if (!rc && ac) aur__acc_into(ac, db, tmp, b->numel);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -3258,14 +3251,14 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
     } else if (a->device == AUR_CPU) {
-        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
         if (!g.a.p || !g.b.p ||
             aur__gemm_batched(t, g.nb, g.M, g.N, g.K, g.a, g.sa, g.b, g.sb, aur__wr(y), g.M * g.N, g.N, 0))
             return NULL;
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
     }
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
@@ -3484,13 +3477,13 @@ static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor
 {
     const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
     int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *stats = aur__reals(t, x->device, 2 * N);
     int rc = stats ? 0 : AUR_ENOMEM;
     const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
     else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 
@@ -3501,7 +3494,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     const aur_real *dy = n->out->grad;
     const aur_real *mean = (const aur_real *)n->saved[0], *rstd = (const aur_real *)n->saved[1];
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *dyx = dw ? aur__reals(t, x->device, x->numel) : NULL;
     if (dw && !dyx) return AUR_ENOMEM;
     int rc = 0;
@@ -3512,7 +3505,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
     }
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 
@@ -3778,7 +3771,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
 {
     int ac = t->autocast;
     int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
     const aur_real *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
@@ -3786,7 +3779,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
     int rc = (P || fused) && qd && kd && vd && (md || !mask) ? 0 : aur__err(AUR_ENOMEM, "sdpa: out of GPU memory for the attention weights");
     if (!rc) rc = fused ? aur_cuda_attn_fwd(g, aur__wr(y), lse, qd, kd, vd, md) : aur_cuda_sdpa_fwd(g, aur__wr(y), P, lse, qd, kd, vd, md);
     if (!rc && ac) rc = aur__cuda_round(aur__wr(y), aur__cr(y), 0, y->numel);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -3812,7 +3805,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
     int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL), *dS = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL);
@@ -3824,7 +3817,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
              : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
     if (!rc) rc = fused ? aur_cuda_attn_bwd(g, dq, dk, dv, D, lse, dO, qd, kd, vd, md)
                         : aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 #endif
@@ -3865,7 +3858,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__sdpa_gemm_ws(&g), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
     aur_real *ws = aur__thread_reals(t, slice, threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
@@ -3900,7 +3893,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
         for (int64_t i = 0; i < g.Lq; i++)
             for (int64_t j = 0; j < g.Lk; j++) dm[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] += s[i * g.Lk + j];
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     aur__arena_release(&t->per_thread, mt);
     return 0;
 }
@@ -3938,7 +3931,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     }
     int64_t LL = g.Lq * g.Lk, ws_gemm = aur__sdpa_gemm_ws(&g), per = ws_gemm + aur__lines(LL);
     int threads = aur__threads();
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
     aur_real *ws = aur__thread_reals(t, per, threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
     const aur_real *qd = aur__autocast_in(t, t->autocast, aur__cr(q), q->numel), *kd = aur__autocast_in(t, t->autocast, aur__cr(k), k->numel);
@@ -3953,7 +3946,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     aur__arena_release(&t->per_thread, mt);
     return aur__sdpa_record(t, y, in, NULL, scale);
 }
@@ -4507,7 +4500,7 @@ static int aur__set_scalar(aur_tensor *y, double v)
 static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, const aur_tensor *y, const aur_tensor *pw,
                                  double *part, int chunks, int64_t *bad)
 {
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     double *dpart = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)chunks);
     int64_t *dbad = (int64_t *)aur__alloc(t, AUR_CUDA, sizeof(int64_t) * (size_t)chunks), hbad[256];
     int rc = !dpart || !dbad || chunks > 256 ? aur__err(AUR_ENOMEM, "loss: no GPU memory for the partial sums") : 0;
@@ -4517,7 +4510,7 @@ static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, con
     if (!rc) rc = aur__copy_bytes(hbad, AUR_CPU, dbad, AUR_CUDA, sizeof(int64_t) * (size_t)chunks);
     *bad = 0;
     for (int c = 0; c < chunks && !rc; c++) *bad += hbad[c];
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 #endif
@@ -5084,13 +5077,13 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0], *y = n->out;
     aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_META || y->device == AUR_META) return 0; /* shapes only */
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_axpy, dx, tmp, 1, y->numel);
     else
         for (int64_t i = 0; i < y->numel && !rc; i++) dx[i] += tmp[i];
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 
@@ -8293,11 +8286,11 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
 {
     const int64_t h = H / P, w = W / P;
     const float cdeg = (float)0.017453292519943295;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
     float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
     if (!mlat || !tmp) {
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
         return AUR_ENOMEM;
     }
     double *mlon = mlat + h * w, *root = mlon + h * w;
@@ -8337,7 +8330,7 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
         if (!rc) memcpy(pos + l * D + D / 2, tmp, sizeof(float) * (size_t)(D / 2));
     }
     if (!rc) rc = aur__fourier(root, h * w, AUR__A_MIN, 4 * AUR__PI * AUR__EARTH_R * AUR__EARTH_R, D, 1, scl, "scale");
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -8891,7 +8884,6 @@ typedef struct aur__fwd {
     int D;              /* embed_dim: the token width (the decoder works at 2 D) */
     int Ld;             /* latent_levels: the surface level and Ld - 1 aggregated atmospheric ones */
     int step;           /* the input's rollout_step (for LoRA sets and probes) */
-    int band_row;       /* the first patch row of this band of the grid (0: the whole grid or its first band) */
     int lora_set;       /* the LoRA set this step uses, or -1 */
     /* the normalised, cropped batch (the `batch` the decoder and the post-decoder hook see) */
     aur_tensor *surf[AUR_MAX_VARS], *statics[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];
@@ -8998,13 +8990,13 @@ static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
     return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
 }
 
-/* The working state of patch rows [r0, r0 + rows): the same step, a shorter grid. */
-static aur__fwd *aur__fwd_band(const aur__fwd *F, int r0, int rows)
+/* The working state of a band of `rows` patch rows (whose tokens the caller
+   slices out): the same step on a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int rows)
 {
     aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
     if (!G) return NULL;
     *G = *F;
-    G->band_row = F->band_row + r0;
     G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
     return G;
 }
@@ -9448,7 +9440,7 @@ static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const 
         int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
         aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
-        if (!ctx || !(ctx->F = aur__fwd_band(F, r0, nr))) return NULL;
+        if (!ctx || !(ctx->F = aur__fwd_band(F, nr))) return NULL;
         ctx->names = *anames;
         for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
         parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)
@@ -9996,7 +9988,7 @@ static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *ou
     aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
     for (int k = 0; k < n; k++) {
         int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
-        aur__fwd *G = aur__fwd_band(F, r0, nr);
+        aur__fwd *G = aur__fwd_band(F, nr);
         aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
         if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
     }

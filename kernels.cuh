@@ -265,12 +265,12 @@ static int aur__cuda_colsum(aur_tape *t, float *out, const float *x, int64_t R, 
 {
     int64_t chunk = aur__colsum_chunk(R), chunks = (R + chunk - 1) / chunk;
     if (R == 0 || C == 0) return 0;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     double *part = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)(chunks * C));
     if (!part) return aur__err(AUR_ENOMEM, "column sum: no GPU memory for %lld partial sums", (long long)(chunks * C));
     AUR__LAUNCH(aur_k_colsum_parts, dim3((unsigned)((C + 31) / 32), (unsigned)chunks), 256, 0, part, x, R, C, chunk);
     AUR__LAUNCH(aur_k_colsum_chunks, aur__cuda_grid(C), AUR__CUDA_THREADS, 0, out, (const double *)part, chunks, C);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return aur__cuda_launch("column sum");
 }
 
@@ -283,14 +283,14 @@ static int aur_cuda_linear_fwd(aur_tape *t, float *y, const float *x, const floa
         if (aur__cuda_launch("linear bias")) return AUR_ECUDA;
         return aur__cuda_gemm(1, M, N, K, aur__matv(x, K, 1), 0, aur__matv(w, 1, K), 0, y, 0, N, 1);
     }
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     const aur_real *xb = aur__cuda_bf16(t, x, M * K), *wb = aur__cuda_bf16(t, w, N * K);
     int rc = xb && wb ? aur__cuda_gemm_t(1, M, N, K, aur__matv(xb, K, 1), 0, aur__matv(wb, 1, K), 0, y, 0, N, 0, 1) : AUR_ENOMEM;
     if (!rc) {
         AUR__LAUNCH(aur_k_bias_round, aur__cuda_grid(M * N), AUR__CUDA_THREADS, 0, y, b, M, N);
         rc = aur__cuda_launch("linear bias");
     }
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -313,7 +313,7 @@ static int aur__acc_finish(const aur__cuda_acc *a, float *out, const float *tmp,
 static int aur_cuda_linear_bwd(aur_tape *t, int ac, float *dx, float *dw, float *db, const float *dy, const float *x,
                                const float *w, int64_t M, int64_t N, int64_t K)
 {
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     aur__cuda_acc A = {t, ac};
     const aur_real *dyb = ac ? aur__cuda_bf16(t, dy, M * N) : dy;
     const aur_real *xb = ac && dw ? aur__cuda_bf16(t, x, M * K) : x, *wb = ac && dx ? aur__cuda_bf16(t, w, N * K) : w;
@@ -335,7 +335,7 @@ static int aur_cuda_linear_bwd(aur_tape *t, int ac, float *dx, float *dw, float 
         if (!rc) rc = aur__cuda_colsum(t, o, dyr, M, N);
         if (!rc) rc = aur__acc_finish(&A, db, o, N);
     }
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -353,11 +353,11 @@ static int aur_cuda_matmul_fwd(aur_tape *t, const aur__mm_geom *g0, int64_t na, 
 {
     aur__mm_geom g = *g0;
     int ac = t->autocast, rc;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     rc = ac ? aur__mm_bf16(t, &g, na, nb) : 0;
     if (!rc) rc = aur__cuda_gemm_t(g.nb, g.M, g.N, g.K, g.a, g.sa, g.b, g.sb, y, g.M * g.N, g.N, 0, ac);
     if (!rc && ac) rc = aur__cuda_round(y, y, 0, g.nb * g.M * g.N);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -367,7 +367,7 @@ static int aur_cuda_matmul_bwd(aur_tape *t, int ac, const aur__mm_geom *g0, int6
     aur__mm_geom g = *g0;
     aur__cuda_acc A = {t, ac};
     int64_t sy = g.M * g.N;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     const aur_real *dyb = ac ? aur__cuda_bf16(t, dy, g.nb * sy) : dy;
     int rc = !dyb ? AUR_ENOMEM : ac ? aur__mm_bf16(t, &g, na, nb) : 0;
     if (!rc && da) {
@@ -396,7 +396,7 @@ static int aur_cuda_matmul_bwd(aur_tape *t, int ac, const aur__mm_geom *g0, int6
         }
         if (!rc) rc = aur__acc_finish(&A, db, o, nb);
     }
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -511,12 +511,12 @@ static int aur__cuda_bcast_grad(aur_tape *t, const aur__bcast *g, int which, flo
     int64_t n = aur__bcast_operand_numel(g, which), rows = aur__bcast_rows(g, which);
     if (sign == 1.0f && rows > 1 && !other) return aur__cuda_colsum(t, d, dy, rows, n);
     if (sign == 1.0f && rows > 1 && aur__bcast_full(g, !which)) { /* d += colsum(dy * other) */
-        aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+        aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
         float *prod = aur__reals(t, AUR_CUDA, rows * n);
         int rc = prod ? 0 : aur__err(AUR_ENOMEM, "broadcast gradient: no GPU memory for %lld products", (long long)(rows * n));
         if (!rc) AUR__LAUNCH(aur_k_mul, aur__cuda_grid(rows * n), AUR__CUDA_THREADS, 0, prod, dy, other, rows * n);
         if (!rc) rc = aur__cuda_colsum(t, d, prod, rows, n);
-        aur__arena_release(&t->ar[AUR_CUDA], mk);
+        aur__arena_release(&t->main[AUR_CUDA], mk);
         return rc;
     }
     AUR__LAUNCH(aur_k_binary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, *g, which, d, n, dy, other, sign);

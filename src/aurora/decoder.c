@@ -54,7 +54,7 @@ static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *ou
     aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
     for (int k = 0; k < n; k++) {
         int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
-        aur__fwd *G = aur__fwd_band(F, r0, nr);
+        aur__fwd *G = aur__fwd_band(F, nr);
         aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
         if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
     }

@@ -151,7 +151,7 @@ static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const 
         int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
         aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
-        if (!ctx || !(ctx->F = aur__fwd_band(F, r0, nr))) return NULL;
+        if (!ctx || !(ctx->F = aur__fwd_band(F, nr))) return NULL;
         ctx->names = *anames;
         for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
         parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)

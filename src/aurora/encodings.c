@@ -63,11 +63,11 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
 {
     const int64_t h = H / P, w = W / P;
     const float cdeg = (float)0.017453292519943295;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     double *mlat = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(3 * h * w + 1));
     float *tmp = (float *)aur__alloc(t, AUR_CPU, sizeof(float) * (size_t)(D / 2));
     if (!mlat || !tmp) {
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
         return AUR_ENOMEM;
     }
     double *mlon = mlat + h * w, *root = mlon + h * w;
@@ -107,6 +107,6 @@ static int aur__patch_encodings(aur_tape *t, const aur_batch *b, int64_t H, int6
         if (!rc) memcpy(pos + l * D + D / 2, tmp, sizeof(float) * (size_t)(D / 2));
     }
     if (!rc) rc = aur__fourier(root, h * w, AUR__A_MIN, 4 * AUR__PI * AUR__EARTH_R * AUR__EARTH_R, D, 1, scl, "scale");
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }

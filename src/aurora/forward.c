@@ -35,7 +35,6 @@ typedef struct aur__fwd {
     int D;              /* embed_dim: the token width (the decoder works at 2 D) */
     int Ld;             /* latent_levels: the surface level and Ld - 1 aggregated atmospheric ones */
     int step;           /* the input's rollout_step (for LoRA sets and probes) */
-    int band_row;       /* the first patch row of this band of the grid (0: the whole grid or its first band) */
     int lora_set;       /* the LoRA set this step uses, or -1 */
     /* the normalised, cropped batch (the `batch` the decoder and the post-decoder hook see) */
     aur_tensor *surf[AUR_MAX_VARS], *statics[AUR_MAX_VARS], *atmos[AUR_MAX_VARS];
@@ -142,13 +141,13 @@ static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
     return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
 }
 
-/* The working state of patch rows [r0, r0 + rows): the same step, a shorter grid. */
-static aur__fwd *aur__fwd_band(const aur__fwd *F, int r0, int rows)
+/* The working state of a band of `rows` patch rows (whose tokens the caller
+   slices out): the same step on a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int rows)
 {
     aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
     if (!G) return NULL;
     *G = *F;
-    G->band_row = F->band_row + r0;
     G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
     return G;
 }

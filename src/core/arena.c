@@ -22,7 +22,6 @@ typedef struct aur__arena {
     aur__chunk *first, *cur;
     size_t used;    /* bytes used in cur */
     size_t before;  /* capacity of the chunks before cur */
-    size_t peak;
 } aur__arena;
 
 typedef struct aur__mark {
@@ -60,7 +59,6 @@ static void *aur__arena_alloc(aur__arena *a, size_t n)
         if (a->cur && a->used + n <= a->cur->cap) {
             char *p = aur__chunk_data(a, a->cur) + a->used;
             a->used += n;
-            if (a->before + a->used > a->peak) a->peak = a->before + a->used;
             return p;
         }
         if (a->cur && a->cur->next) { /* a spare chunk from an earlier step */

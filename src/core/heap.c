@@ -36,8 +36,8 @@ typedef struct aur__heap {
     aur__range *free;  /* sorted by address */
     int n_free, cap_free;
     size_t capacity;   /* all chunks */
-    size_t used, peak; /* bytes handed out, now and at most since the heap was made */
-    size_t kind[AUR__MEM_KINDS], kind_at_peak[AUR__MEM_KINDS];
+    size_t used;       /* bytes handed out */
+    size_t kind[AUR__MEM_KINDS]; /* of them, by kind */
 } aur__heap;
 
 static int aur__heap_insert_free(aur__heap *h, int at, aur__range r)
@@ -101,10 +101,6 @@ static void *aur__heap_alloc(aur__heap *h, size_t n, int kind)
     }
     h->used += n;
     h->kind[kind] += n;
-    if (h->used > h->peak) {
-        h->peak = h->used;
-        memcpy(h->kind_at_peak, h->kind, sizeof h->kind);
-    }
     return p;
 }
 

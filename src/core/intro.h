@@ -49,8 +49,9 @@
    report of a refused file on stderr).
 
    Memory: parameters, gradients and optimiser state live in one slab each.
-   Activations live in the tape's arena, which aur_tape_reset() recycles
-   without calling malloc again once the first step has sized it.
+   Activations, their gradients and what backward keeps live in the tape's
+   heap, each only as long as something needs it; aur_tape_reset() recycles
+   the heap without calling malloc again once the first step has sized it.
 
    THREADS: the library has no hidden state but the error message (one per
    thread) and, in a CUDA build, the GPU allocation counters and the cuBLAS

@@ -84,7 +84,7 @@ static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t 
 {
     enum { CHUNKS = 32 };
     int64_t rows = (R + CHUNKS - 1) / CHUNKS;
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     double *part = (double *)aur__alloc(t, AUR_CPU, sizeof(double) * (size_t)(CHUNKS * C));
     if (!part) return AUR_ENOMEM;
     AUR__OMP_FOR_IF(R * C > AUR__PAR_MIN)
@@ -99,7 +99,7 @@ static int aur__sum_rows(aur_tape *t, aur_real *out, const aur_real *x, int64_t 
         for (int c = 0; c < CHUNKS; c++) s += part[c * C + j];
         out[j] = accumulate ? out[j] + (aur_real)s : (aur_real)s;
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return 0;
 }
 

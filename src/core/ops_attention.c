@@ -64,7 +64,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
 {
     int ac = t->autocast;
     int fused = aur__attn_fusable(g, t->fused_attention); /* no score matrix at all */
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * g->Lq * g->Lk);
     const aur_real *qd = aur__sdpa_operand(t, ac, aur__cr(q), q->numel), *kd = aur__sdpa_operand(t, ac, aur__cr(k), k->numel);
     const aur_real *vd = aur__sdpa_operand(t, ac, aur__cr(v), v->numel);
@@ -72,7 +72,7 @@ static int aur__sdpa_fwd_cuda(aur_tape *t, const aur__attn *g, aur_tensor *y, au
     int rc = (P || fused) && qd && kd && vd && (md || !mask) ? 0 : aur__err(AUR_ENOMEM, "sdpa: out of GPU memory for the attention weights");
     if (!rc) rc = fused ? aur_cuda_attn_fwd(g, aur__wr(y), lse, qd, kd, vd, md) : aur_cuda_sdpa_fwd(g, aur__wr(y), P, lse, qd, kd, vd, md);
     if (!rc && ac) rc = aur__cuda_round(aur__wr(y), aur__cr(y), 0, y->numel);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 
@@ -98,7 +98,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
     int ac = (int)n->iarg[7]; /* autocast as in the forward: the operands rounded to BF16, F32 math, as on the CPU */
     int64_t LL = g->Lq * g->Lk;
     int fused = aur__attn_fusable(g, (int)n->iarg[6]) && !dm; /* a mask gradient needs the score gradient itself */
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     /* fused: one number per query row (rowsum(dP P)); otherwise the weights P and their gradient dS */
     aur_real *D = fused ? aur__reals(t, AUR_CUDA, g->nb * g->Lq) : NULL;
     aur_real *P = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL), *dS = fused ? NULL : aur__reals(t, AUR_CUDA, g->nb * LL);
@@ -110,7 +110,7 @@ static int aur__sdpa_back_cuda(aur_tape *t, aur__node *n, const aur__attn *g, au
              : aur__err(AUR_ENOMEM, "sdpa: no GPU memory for the attention weights and their gradient");
     if (!rc) rc = fused ? aur_cuda_attn_bwd(g, dq, dk, dv, D, lse, dO, qd, kd, vd, md)
                         : aur_cuda_sdpa_bwd(g, dq, dk, dv, dm, P, dS, lse, dO, qd, kd, vd, md, &mb);
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 #endif
@@ -151,7 +151,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
     if (q->device == AUR_CUDA) return AUR__GPU(aur__sdpa_back_cuda, t, n, &g, dq, dk, dv, dm, (const aur_real *)n->saved[0]);
     int threads = aur__threads(), ac = (int)n->iarg[7]; /* autocast as in the forward */
     int64_t per = aur__sdpa_gemm_ws(&g), LL = g.Lq * g.Lk, slice = per + 2 * aur__lines(LL);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
     aur_real *ws = aur__thread_reals(t, slice, threads);
     aur_real *dS_all = dm ? aur__reals(t, AUR_CPU, g.nb * LL) : NULL;
     const aur_real *dO = aur__autocast_in(t, ac, n->out->grad, n->out->numel), *qd = aur__autocast_in(t, ac, aur__cr(q), q->numel);
@@ -186,7 +186,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
         for (int64_t i = 0; i < g.Lq; i++)
             for (int64_t j = 0; j < g.Lk; j++) dm[off + i * g.ms[g.lead] + j * g.ms[g.lead + 1]] += s[i * g.Lk + j];
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     aur__arena_release(&t->per_thread, mt);
     return 0;
 }
@@ -224,7 +224,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
     }
     int64_t LL = g.Lq * g.Lk, ws_gemm = aur__sdpa_gemm_ws(&g), per = ws_gemm + aur__lines(LL);
     int threads = aur__threads();
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]), mt = aur__arena_mark(&t->per_thread);
     aur_real *ws = aur__thread_reals(t, per, threads);
     /* under autocast the operands (and the mask) are BF16, accumulation F32, the result BF16 */
     const aur_real *qd = aur__autocast_in(t, t->autocast, aur__cr(q), q->numel), *kd = aur__autocast_in(t, t->autocast, aur__cr(k), k->numel);
@@ -239,7 +239,7 @@ AURDEF aur_tensor *aur_sdpa(aur_tape *t, aur_tensor *q, aur_tensor *k, aur_tenso
                   g.dv, 0, 0);
     }
     if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     aur__arena_release(&t->per_thread, mt);
     return aur__sdpa_record(t, y, in, NULL, scale);
 }

@@ -11,7 +11,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
     int ac = (int)n->iarg[7]; /* autocast as it was in the forward pass */
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_linear_bwd, t, ac, dx, dw, db, y->grad, aur__cr(x), aur__cr(w), M, N, K);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     const aur_real *xc = dw ? aur__autocast_in(t, ac, aur__cr(x), x->numel) : NULL;
     const aur_real *wc = dx ? aur__autocast_in(t, ac, aur__cr(w), w->numel) : NULL;
@@ -31,7 +31,7 @@ static int aur__linear_back(aur_tape *t, aur__node *n)
         rc = tmp ? aur__sum_rows(t, tmp, dy, M, N, !ac) : AUR_ENOMEM;
         if (!rc && ac) aur__acc_into(ac, db, tmp, N);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -53,7 +53,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
     if (x->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_linear_fwd, t, aur__wr(y), aur__cr(x), aur__cr(w), b ? aur__cr(b) : NULL, M, N, K)) return NULL;
     } else if (x->device == AUR_CPU) {
-        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
         const aur_real *xc = aur__autocast_in(t, t->autocast, aur__cr(x), x->numel), *wc = aur__autocast_in(t, t->autocast, aur__cr(w), w->numel);
         const aur_real *bc = b ? aur__autocast_in(t, t->autocast, aur__cr(b), N) : NULL;
         if (!xc || !wc || (b && !bc) || aur__gemm1(t, M, N, K, aur__matv(xc, K, 1), aur__matv(wc, 1, K), aur__wr(y), 0))
@@ -65,7 +65,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
                 for (int64_t j = 0; j < N; j++) yd[i * N + j] += bc[j];
         }
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
     }
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
@@ -103,7 +103,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
     int rc = 0;
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_matmul_bwd, t, ac, &g, a->numel, b->numel, da, db, y->grad, ta, tb);
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     const aur_real *dy = aur__autocast_in(t, ac, y->grad, y->numel);
     if (ac) {
         g.a.p = aur__autocast_in(t, ac, g.a.p, a->numel);
@@ -139,7 +139,7 @@ static int aur__matmul_back(aur_tape *t, aur__node *n)
         }
         if (!rc && ac) aur__acc_into(ac, db, tmp, b->numel);
     }
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
@@ -172,14 +172,14 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
     if (a->device == AUR_CUDA) {
         if (AUR__GPU(aur_cuda_matmul_fwd, t, &g, a->numel, b->numel, aur__wr(y))) return NULL;
     } else if (a->device == AUR_CPU) {
-        aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+        aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
         g.a.p = aur__autocast_in(t, t->autocast, g.a.p, a->numel);
         g.b.p = aur__autocast_in(t, t->autocast, g.b.p, b->numel);
         if (!g.a.p || !g.b.p ||
             aur__gemm_batched(t, g.nb, g.M, g.N, g.K, g.a, g.sa, g.b, g.sb, aur__wr(y), g.M * g.N, g.N, 0))
             return NULL;
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
-        aur__arena_release(&t->ar[AUR_CPU], mk);
+        aur__arena_release(&t->main[AUR_CPU], mk);
     }
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
@@ -398,13 +398,13 @@ static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor
 {
     const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
     int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *stats = aur__reals(t, x->device, 2 * N);
     int rc = stats ? 0 : AUR_ENOMEM;
     const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
     else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 
@@ -415,7 +415,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, x), *dw = aur__grad(t, w), *db = aur__grad(t, b);
     const aur_real *dy = n->out->grad;
     const aur_real *mean = (const aur_real *)n->saved[0], *rstd = (const aur_real *)n->saved[1];
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *dyx = dw ? aur__reals(t, x->device, x->numel) : NULL;
     if (dw && !dyx) return AUR_ENOMEM;
     int rc = 0;
@@ -426,7 +426,7 @@ static int aur__layernorm_back(aur_tape *t, aur__node *n)
         if (dw) rc = aur__sum_rows(t, dw, dyx, N, C, 1);
         if (db && !rc) rc = aur__sum_rows(t, db, dy, N, C, 1);
     }
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 

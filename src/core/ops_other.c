@@ -426,13 +426,13 @@ static int aur__to_device_back(aur_tape *t, aur__node *n)
     aur_tensor *x = n->in[0], *y = n->out;
     aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_META || y->device == AUR_META) return 0; /* shapes only */
-    aur__mark mk = aur__arena_mark(&t->ar[x->device]);
+    aur__mark mk = aur__arena_mark(&t->main[x->device]);
     aur_real *tmp = aur__reals(t, x->device, y->numel);
     int rc = tmp ? aur__copy_bytes(tmp, x->device, y->grad, y->device, (size_t)y->numel * sizeof(aur_real)) : AUR_ENOMEM;
     if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_axpy, dx, tmp, 1, y->numel);
     else
         for (int64_t i = 0; i < y->numel && !rc; i++) dx[i] += tmp[i];
-    aur__arena_release(&t->ar[x->device], mk);
+    aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
 

@@ -177,7 +177,7 @@ static int aur__set_scalar(aur_tensor *y, double v)
 static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, const aur_tensor *y, const aur_tensor *pw,
                                  double *part, int chunks, int64_t *bad)
 {
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CUDA]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CUDA]);
     double *dpart = (double *)aur__alloc(t, AUR_CUDA, sizeof(double) * (size_t)chunks);
     int64_t *dbad = (int64_t *)aur__alloc(t, AUR_CUDA, sizeof(int64_t) * (size_t)chunks), hbad[256];
     int rc = !dpart || !dbad || chunks > 256 ? aur__err(AUR_ENOMEM, "loss: no GPU memory for the partial sums") : 0;
@@ -187,7 +187,7 @@ static int aur__loss_chunks_cuda(aur_tape *t, int kind, const aur_tensor *p, con
     if (!rc) rc = aur__copy_bytes(hbad, AUR_CPU, dbad, AUR_CUDA, sizeof(int64_t) * (size_t)chunks);
     *bad = 0;
     for (int c = 0; c < chunks && !rc; c++) *bad += hbad[c];
-    aur__arena_release(&t->ar[AUR_CUDA], mk);
+    aur__arena_release(&t->main[AUR_CUDA], mk);
     return rc;
 }
 #endif

@@ -59,7 +59,6 @@ typedef struct aur__objects {
 struct aur_tape {
     aur__objects objects;  /* per-step structs handed to the caller (aur__tape_object) */
     aur__arena main[AUR__DEVICES]; /* [device]: the step's structs and the ops' workspaces */
-    aur__arena *ar;        /* where ops take workspaces (main) */
     aur__arena per_thread; /* the CPU's per-thread workspaces (matrix-product packing, attention tiles): a GPU has none */
     aur__heap heap[AUR__DEVICES]; /* [device]: tensor data, gradients, saved buffers */
     aur_tensor **live;     /* tensors the forward still holds, in creation order (scopes let them go) */
@@ -118,7 +117,6 @@ AURDEF aur_tape *aur_tape_create(void)
         t->heap[d].device = (aur_device)d;
     }
     t->per_thread.device = AUR_CPU;
-    t->ar = t->main;
     t->grad_on = 1;
     t->training = 1;
     t->fused_attention = 1;
@@ -216,7 +214,7 @@ AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
 /* Arena memory: the step's structs and an op's workspaces. */
 static void *aur__alloc(aur_tape *t, aur_device dev, size_t n)
 {
-    void *p = aur__arena_alloc(&t->ar[dev], n);
+    void *p = aur__arena_alloc(&t->main[dev], n);
     if (!p && dev == AUR_CPU) aur__err(AUR_ENOMEM, "out of memory: %zu bytes in the tape's arena", n);
     if (p) aur__note_memory(t);
     return p;
@@ -587,13 +585,13 @@ static int aur__add_grad(aur_tape *t, aur_real *dst, const aur_real *src, int64_
         for (int64_t i = 0; i < n; i++) dst[i] += src[i];
         return 0;
     }
-    aur__mark mk = aur__arena_mark(&t->ar[AUR_CPU]);
+    aur__mark mk = aur__arena_mark(&t->main[AUR_CPU]);
     aur_real *a = aur__reals(t, AUR_CPU, 2 * n + 1);
     int rc = a ? aur__copy_bytes(a, AUR_CPU, dst, dev, sizeof(aur_real) * (size_t)n) : AUR_ENOMEM;
     if (!rc) rc = aur__copy_bytes(a + n, AUR_CPU, src, dev, sizeof(aur_real) * (size_t)n);
     for (int64_t i = 0; i < n && !rc; i++) a[i] += a[n + i];
     if (!rc) rc = aur__copy_bytes(dst, dev, a, AUR_CPU, sizeof(aur_real) * (size_t)n);
-    aur__arena_release(&t->ar[AUR_CPU], mk);
+    aur__arena_release(&t->main[AUR_CPU], mk);
     return rc;
 }
 
