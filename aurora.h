@@ -223,9 +223,9 @@ AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shap
 /* Scopes: a part of the forward (a block, a module) whose temporaries are
    given back when it ends. Every tensor made since aur_scope_begin, but the
    n_keep in keep, loses the forward's hold: its bytes go at once unless a
-   recorded backward still reads them. A tensor used after its scope ended
-   (and not kept) is a bug; test builds (-DAUR_POISON_FREED) make its bytes
-   NaN. Scopes nest. */
+   recorded backward still reads them (NULL entries of keep are ignored). A
+   tensor used after its scope ended (and not kept) is a bug; test builds
+   (-DAUR_POISON_FREED) make its bytes NaN. Scopes nest. */
 typedef struct aur_scope {
     int first;
 } aur_scope;
@@ -2130,12 +2130,6 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
         else aur__storage_drop(t, x->storage);
     }
     t->n_live = k;
-    /* a kept tensor whose recipe reads bytes that went here keeps its own bytes instead */
-    for (int i = 0; i < n_keep; i++)
-        for (int j = 0; keep[i] && keep[i]->rebuild && j < 3; j++) {
-            const aur_tensor *src = keep[i]->rebuild->in[j];
-            if (src && src->storage && !src->storage->ptr) keep[i]->rebuild = NULL;
-        }
 }
 
 /* ---- recording ---- */
@@ -2174,12 +2168,22 @@ static void aur__hold_in_node(aur__node *n, aur__storage *s)
     n->held[n->n_held++] = s;
 }
 
+/* 1 if every input of a recipe still has its bytes (a scope that kept the
+   output may have let them go). */
+static int aur__recipe_inputs_held(const aur__rebuild *r)
+{
+    for (int i = 0; i < 3; i++)
+        if (r->in[i] && r->in[i]->storage && !r->in[i]->storage->ptr) return 0;
+    return 1;
+}
+
 /* The node's backward reads x's data: hold it until the backward has run,
-   or, when x's op can make it again, hold that op's inputs. */
+   or, when x's op can make it again from inputs that are still there, hold
+   those inputs. */
 static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
-    if (!x->rebuild) {
+    if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
         aur__hold_in_node(n, x->storage);
         return;
     }
@@ -2425,7 +2429,7 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
             if (v) v->requires_grad = y->requires_grad;
             y = v;
         }
-    aur_scope_end(t, s, &y, y ? 1 : 0);
+    aur_scope_end(t, s, &y, 1);
     if (!y) return NULL;
     aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
     if (!n) return NULL;
@@ -9213,7 +9217,7 @@ static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, c
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
-    aur_scope_end(F->t, s, &y, y ? 1 : 0);
+    aur_scope_end(F->t, s, &y, 1);
     return y;
 }
 
@@ -9278,7 +9282,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), kh, vh, NULL, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
         o = aur__lin(F, aur__merge_heads(t, o), p, 0);
-        aur_scope_end(t, attn, &o, o ? 1 : 0); /* the attention's temporaries go at once */
+        aur_scope_end(t, attn, &o, 1); /* the attention's temporaries go at once */
         snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);
@@ -9326,7 +9330,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
         aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
         aur_tensor *x = aur__encoder_run(F);
-        aur_scope_end(F->t, s, &x, x ? 1 : 0);
+        aur_scope_end(F->t, s, &x, 1);
         return x;
     }
     const aur_batch *b = F->in;
@@ -9351,7 +9355,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
     aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
-    aur_scope_end(t, s, &xs, xs ? 1 : 0);
+    aur_scope_end(t, s, &xs, 1);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
@@ -9403,7 +9407,7 @@ static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, con
         }
         xa = aur_concat(t, per, C, 1);
     }
-    aur_scope_end(t, s, &xa, xa ? 1 : 0);
+    aur_scope_end(t, s, &xa, 1);
     xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
     aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
     xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));
@@ -9890,7 +9894,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
     o = aur_dropout(t, aur__lora_linear(F, o, p, lora, k->lora_set), F->c->drop_rate);
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
-    aur_scope_end(t, attn, &a, a ? 1 : 0);
+    aur_scope_end(t, attn, &a, 1);
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
     char fc2[160];
@@ -10110,7 +10114,7 @@ static aur_tensor *aur__head(const aur__fwd *F, aur_tensor *x, const char *v, in
     }
     aur_scope s = aur_scope_begin(F->t); /* the head's slices and reshuffles go when it has made its field */
     aur_tensor *y = atmos ? aur__atmos_head_run(F, x, v) : aur__surf_head_run(F, x, v);
-    if (y) aur_scope_end(F->t, s, &y, 1);
+    aur_scope_end(F->t, s, &y, 1);
     return y;
 }
 

@@ -271,7 +271,7 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     snprintf(lora, sizeof lora, "%s.attn.lora_proj", k->prefix);
     o = aur_dropout(t, aur__lora_linear(F, o, p, lora, k->lora_set), F->c->drop_rate);
     aur_tensor *a = aur__model_gather(t, F->A->m, o, B, d, &lay->back, aur_shape3(B, N, d)); /* reverse, crop, roll back */
-    aur_scope_end(t, attn, &a, a ? 1 : 0);
+    aur_scope_end(t, attn, &a, 1);
     snprintf(p, sizeof p, "%s.norm1.ln_modulation.1", k->prefix);
     x = aur_add(t, x, aur__drop_path(t, aur__adaptive_layer_norm(F, a, c, p, d), k->drop_path));
     char fc2[160];

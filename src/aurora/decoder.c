@@ -176,7 +176,7 @@ static aur_tensor *aur__head(const aur__fwd *F, aur_tensor *x, const char *v, in
     }
     aur_scope s = aur_scope_begin(F->t); /* the head's slices and reshuffles go when it has made its field */
     aur_tensor *y = atmos ? aur__atmos_head_run(F, x, v) : aur__surf_head_run(F, x, v);
-    if (y) aur_scope_end(F->t, s, &y, 1);
+    aur_scope_end(F->t, s, &y, 1);
     return y;
 }
 

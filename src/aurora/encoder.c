@@ -37,7 +37,7 @@ static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
     if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
         aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
         aur_tensor *x = aur__encoder_run(F);
-        aur_scope_end(F->t, s, &x, x ? 1 : 0);
+        aur_scope_end(F->t, s, &x, 1);
         return x;
     }
     const aur_batch *b = F->in;
@@ -62,7 +62,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
     aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
     aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
-    aur_scope_end(t, s, &xs, xs ? 1 : 0);
+    aur_scope_end(t, s, &xs, 1);
     aur__probe(F, "encoder/surf_patch_embed", xs);
     xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
     xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
@@ -114,7 +114,7 @@ static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, con
         }
         xa = aur_concat(t, per, C, 1);
     }
-    aur_scope_end(t, s, &xa, xa ? 1 : 0);
+    aur_scope_end(t, s, &xa, 1);
     xa = aur_reshape(t, xa, aur_shape4(B, C, L, D));
     aur_tensor *lev = aur__encoded_levels(F, D, "encoder.atmos_levels_embed", "encoder/levels_encode");
     xa = aur_add(t, xa, aur_reshape(t, lev, aur_shape4(1, C, 1, D)));

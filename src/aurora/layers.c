@@ -46,7 +46,7 @@ static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, c
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
-    aur_scope_end(F->t, s, &y, y ? 1 : 0);
+    aur_scope_end(F->t, s, &y, 1);
     return y;
 }
 
@@ -111,7 +111,7 @@ static aur_tensor *aur__perceiver_resampler(const aur__fwd *F, const char *prefi
         aur_tensor *o = aur_sdpa(t, aur__split_heads(t, q, nh), kh, vh, NULL, 0);
         snprintf(p, sizeof p, "%s.layers.%d.0.to_out", prefix, k);
         o = aur__lin(F, aur__merge_heads(t, o), p, 0);
-        aur_scope_end(t, attn, &o, o ? 1 : 0); /* the attention's temporaries go at once */
+        aur_scope_end(t, attn, &o, 1); /* the attention's temporaries go at once */
         snprintf(p, sizeof p, "%s.layers.%d.2", prefix, k);
         Q = aur_add(t, aur__ln(F, o, p, eps), Q); /* post-norm residuals */
         snprintf(p, sizeof p, "%s.layers.%d.1.net.0", prefix, k);

@@ -157,9 +157,9 @@ AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shap
 /* Scopes: a part of the forward (a block, a module) whose temporaries are
    given back when it ends. Every tensor made since aur_scope_begin, but the
    n_keep in keep, loses the forward's hold: its bytes go at once unless a
-   recorded backward still reads them. A tensor used after its scope ended
-   (and not kept) is a bug; test builds (-DAUR_POISON_FREED) make its bytes
-   NaN. Scopes nest. */
+   recorded backward still reads them (NULL entries of keep are ignored). A
+   tensor used after its scope ended (and not kept) is a bug; test builds
+   (-DAUR_POISON_FREED) make its bytes NaN. Scopes nest. */
 typedef struct aur_scope {
     int first;
 } aur_scope;

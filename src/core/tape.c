@@ -353,12 +353,6 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
         else aur__storage_drop(t, x->storage);
     }
     t->n_live = k;
-    /* a kept tensor whose recipe reads bytes that went here keeps its own bytes instead */
-    for (int i = 0; i < n_keep; i++)
-        for (int j = 0; keep[i] && keep[i]->rebuild && j < 3; j++) {
-            const aur_tensor *src = keep[i]->rebuild->in[j];
-            if (src && src->storage && !src->storage->ptr) keep[i]->rebuild = NULL;
-        }
 }
 
 /* ---- recording ---- */
@@ -397,12 +391,22 @@ static void aur__hold_in_node(aur__node *n, aur__storage *s)
     n->held[n->n_held++] = s;
 }
 
+/* 1 if every input of a recipe still has its bytes (a scope that kept the
+   output may have let them go). */
+static int aur__recipe_inputs_held(const aur__rebuild *r)
+{
+    for (int i = 0; i < 3; i++)
+        if (r->in[i] && r->in[i]->storage && !r->in[i]->storage->ptr) return 0;
+    return 1;
+}
+
 /* The node's backward reads x's data: hold it until the backward has run,
-   or, when x's op can make it again, hold that op's inputs. */
+   or, when x's op can make it again from inputs that are still there, hold
+   those inputs. */
 static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
-    if (!x->rebuild) {
+    if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
         aur__hold_in_node(n, x->storage);
         return;
     }
@@ -648,7 +652,7 @@ AURDEF aur_tensor *aur_checkpoint(aur_tape *t, aur_segment_fn fn, void *ctx, aur
             if (v) v->requires_grad = y->requires_grad;
             y = v;
         }
-    aur_scope_end(t, s, &y, y ? 1 : 0);
+    aur_scope_end(t, s, &y, 1);
     if (!y) return NULL;
     aur__node *n = aur__record(t, y, "checkpoint", aur__checkpoint_back, in, n_in);
     if (!n) return NULL;

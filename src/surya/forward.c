@@ -473,7 +473,7 @@ AURDEF aur_tensor *aur_surya_forward(aur_model *m, aur_tape *t, aur_tensor *ts)
 {
     aur_scope s = aur_scope_begin(t); /* what the forward made goes at its end, but the output and what backward reads */
     aur_tensor *y = aur__surya_run(m, t, ts);
-    if (y) aur_scope_end(t, s, &y, 1);
+    aur_scope_end(t, s, &y, 1);
     return y;
 }
 
