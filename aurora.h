@@ -3401,7 +3401,6 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -3476,17 +3475,23 @@ static void aur__layernorm_bwd(aur_real *dx, aur_real *dy_xhat, const aur_real *
     }
 }
 
+/* y = layernorm(x) on x's device, with each row's mean and 1/std in stats (2 N). */
+static int aur__layernorm_run(aur_tensor *y, aur_real *stats, const aur_tensor *x, const aur_tensor *w, const aur_tensor *b, double eps)
+{
+    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, eps);
+    if (x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, eps);
+    return 0;
+}
+
 /* y's bytes again: the same forward over the same input (its statistics come out the same). */
 static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
-    const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
-    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    const aur_tensor *x = r->in[0];
     aur__mark mk = aur__arena_mark(&t->main[x->device]);
-    aur_real *stats = aur__reals(t, x->device, 2 * N);
-    int rc = stats ? 0 : AUR_ENOMEM;
-    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
-    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    aur_real *stats = aur__reals(t, x->device, 2 * (x->numel / x->shape[x->ndim - 1]));
+    int rc = stats ? aur__layernorm_run(y, stats, x, r->in[1], r->in[2], r->arg) : AUR_ENOMEM;
     aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
@@ -3534,12 +3539,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
     aur__storage *kept = NULL;
     aur_real *stats = y ? (aur_real *)aur__buffer(t, x->device, sizeof(aur_real) * (size_t)(2 * N), &kept) : NULL;
-    if (!stats) return NULL;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
-            return NULL;
-    } else if (x->device == AUR_CPU)
-        aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
+    if (!stats || aur__layernorm_run(y, stats, x, w, b, eps)) return NULL;
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
     aur__keep_buffer(t, n, kept);
@@ -3607,20 +3607,23 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
     }
 }
 
+/* y = f(x) on x's device. */
+static int aur__unary_run(int kind, aur_tensor *y, const aur_tensor *x)
+{
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel);
+    if (x->device == AUR_CPU) aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
+    return 0;
+}
+
 static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
     (void)t;
-    const aur_tensor *x = r->in[0];
-    if (x->device == AUR_META) return 0; /* shapes only */
-    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
-    aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
-    return 0;
+    return aur__unary_run(r->kind, y, r->in[0]);
 }
 
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    (void)t;
     aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
@@ -3633,11 +3636,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     const char *op = aur__unary_names[kind];
     if (aur__check(op, &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
-    if (!y) return NULL;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
-    } else if (x->device == AUR_CPU)
-        aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
+    if (!y || aur__unary_run(kind, y, x)) return NULL;
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
     aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
@@ -3682,7 +3681,6 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     aur_tensor *y = n->out;
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)
@@ -3996,7 +3994,6 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
     int axis = (int)n->iarg[0];
     int64_t outer = aur__outer(n->out, axis), row = n->out->shape[axis] * aur__inner(n->out, axis), off = 0;
     int rc = 0;
-    (void)t;
     for (int i = 0; i < n->n_in && !rc; i++) {
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
@@ -4049,7 +4046,6 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     int axis = (int)n->iarg[0];
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
     aur_real *dx = aur__grad(t, x);
-    (void)t;
     return aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
 }
 
@@ -4152,7 +4148,6 @@ static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_r
 static int aur__pad_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     return aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
 }
 
@@ -4215,7 +4210,6 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
 static int aur__permute_back(aur_tape *t, aur__node *n)
 {
     int perm[AUR_MAX_DIMS];
-    (void)t;
     for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
     return aur__permute_rows(n->in[0], aur__grad(t, n->in[0]), n->out, n->out->grad, perm, 0);
 }
@@ -4247,7 +4241,6 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -4312,7 +4305,6 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
 
 static int aur__roll_back(aur_tape *t, aur__node *n)
 {
-    (void)t;
     return aur__roll_rows(aur__grad(t, n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
 }
 
@@ -4351,7 +4343,6 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -4407,7 +4398,6 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     const int64_t *arg = (const int64_t *)n->saved[0];
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
@@ -4460,7 +4450,6 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     aur_real *dp = aur__grad(t, p), *dy = aur__grad(t, y), g;
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
-    (void)t;
     if (p->device == AUR_META) return 0; /* shapes only */
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
@@ -4601,7 +4590,6 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     int64_t N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
     double s = n->farg[0], valid = n->farg[1];
     aur_real *dx = aur__grad(t, x), g;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);
@@ -4686,7 +4674,6 @@ static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int6
 static int aur__dropout_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
                             n->farg[0], 1);
 }
@@ -4743,7 +4730,6 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 static int aur__clamp_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    (void)t;
     return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(t, x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
 }
 
@@ -4762,7 +4748,6 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
 static int aur__expand_back(aur_tape *t, aur__node *n)
 {
     aur__bcast g;
-    (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
     if (n->out->device == AUR_META) return aur__grad(t, n->in[0]), 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
@@ -4827,7 +4812,6 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     int64_t outer, C, inner;
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
-    (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
     if (x->device == AUR_META) return 0; /* shapes only */
@@ -4897,7 +4881,6 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     int64_t nb = n->iarg[0], d = n->iarg[1];
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
@@ -4981,7 +4964,6 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
 static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
-    (void)t;
     return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(t, y), aur__grad(t, x), n->out->grad, y, x, 0, 0);
 }
 
@@ -5005,7 +4987,6 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
     aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
@@ -5037,7 +5018,6 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
 static int aur__pass_where_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *mask = n->in[1];
-    (void)t;
     return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(t, x), NULL, n->out->grad, x, mask, 0, 0);
 }
 

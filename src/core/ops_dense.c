@@ -318,7 +318,6 @@ static int aur__scale_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, s, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -393,17 +392,23 @@ static void aur__layernorm_bwd(aur_real *dx, aur_real *dy_xhat, const aur_real *
     }
 }
 
+/* y = layernorm(x) on x's device, with each row's mean and 1/std in stats (2 N). */
+static int aur__layernorm_run(aur_tensor *y, aur_real *stats, const aur_tensor *x, const aur_tensor *w, const aur_tensor *b, double eps)
+{
+    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, eps);
+    if (x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, eps);
+    return 0;
+}
+
 /* y's bytes again: the same forward over the same input (its statistics come out the same). */
 static int aur__layernorm_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
-    const aur_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
-    int64_t C = x->shape[x->ndim - 1], N = x->numel / C;
+    const aur_tensor *x = r->in[0];
     aur__mark mk = aur__arena_mark(&t->main[x->device]);
-    aur_real *stats = aur__reals(t, x->device, 2 * N);
-    int rc = stats ? 0 : AUR_ENOMEM;
-    const aur_real *wd = w ? aur__cr(w) : NULL, *bd = b ? aur__cr(b) : NULL;
-    if (!rc && x->device == AUR_CUDA) rc = AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
-    else if (!rc && x->device == AUR_CPU) aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), wd, bd, N, C, r->arg);
+    aur_real *stats = aur__reals(t, x->device, 2 * (x->numel / x->shape[x->ndim - 1]));
+    int rc = stats ? aur__layernorm_run(y, stats, x, r->in[1], r->in[2], r->arg) : AUR_ENOMEM;
     aur__arena_release(&t->main[x->device], mk);
     return rc;
 }
@@ -451,12 +456,7 @@ AURDEF aur_tensor *aur_layernorm(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, in, w ? 3 : 1);
     aur__storage *kept = NULL;
     aur_real *stats = y ? (aur_real *)aur__buffer(t, x->device, sizeof(aur_real) * (size_t)(2 * N), &kept) : NULL;
-    if (!stats) return NULL;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_layernorm_fwd, aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps))
-            return NULL;
-    } else if (x->device == AUR_CPU)
-        aur__layernorm_fwd(aur__wr(y), stats, stats + N, aur__cr(x), w ? aur__cr(w) : NULL, b ? aur__cr(b) : NULL, N, C, eps);
+    if (!stats || aur__layernorm_run(y, stats, x, w, b, eps)) return NULL;
     aur__node *n = aur__record(t, y, "layernorm", aur__layernorm_back, in, 3);
     if (!n) return NULL;
     aur__keep_buffer(t, n, kept);
@@ -524,20 +524,23 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
     }
 }
 
+/* y = f(x) on x's device. */
+static int aur__unary_run(int kind, aur_tensor *y, const aur_tensor *x)
+{
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel);
+    if (x->device == AUR_CPU) aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
+    return 0;
+}
+
 static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 {
     (void)t;
-    const aur_tensor *x = r->in[0];
-    if (x->device == AUR_META) return 0; /* shapes only */
-    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_fwd, r->kind, aur__wr(y), aur__cr(x), x->numel);
-    aur__unary_fwd(r->kind, aur__wr(y), aur__cr(x), x->numel);
-    return 0;
+    return aur__unary_run(r->kind, y, r->in[0]);
 }
 
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    (void)t;
     aur_real *dx = aur__grad(t, x);
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
@@ -550,11 +553,7 @@ static aur_tensor *aur__unary(aur_tape *t, int kind, aur_tensor *x)
     const char *op = aur__unary_names[kind];
     if (aur__check(op, &x, 1)) return NULL;
     aur_tensor *y = aur__output(t, aur_tensor_shape(x), x->device, &x, 1);
-    if (!y) return NULL;
-    if (x->device == AUR_CUDA) {
-        if (AUR__GPU(aur_cuda_unary_fwd, kind, aur__wr(y), aur__cr(x), x->numel)) return NULL;
-    } else if (x->device == AUR_CPU)
-        aur__unary_fwd(kind, aur__wr(y), aur__cr(x), x->numel);
+    if (!y || aur__unary_run(kind, y, x)) return NULL;
     aur__node *n = aur__record(t, y, op, aur__unary_back, &x, 1);
     if (!n) return NULL;
     aur__save(t, n, kind == AUR__SIGMOID ? y : x); /* sigmoid' = y (1 - y) */
@@ -599,7 +598,6 @@ static int aur__softmax_back(aur_tape *t, aur__node *n)
     aur_tensor *y = n->out;
     int64_t C = y->shape[y->ndim - 1], R = C ? y->numel / C : 0;
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     if (y->device == AUR_META) return 0; /* shapes only */
     if (y->device == AUR_CUDA) return AUR__GPU(aur_cuda_softmax_bwd, dx, y->grad, aur__cr(y), R, C);
     AUR__OMP_FOR_IF(y->numel > AUR__PAR_MIN)

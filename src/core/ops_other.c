@@ -31,7 +31,6 @@ static int aur__dropout_run(aur_device dev, aur_real *y, const aur_real *x, int6
 static int aur__dropout_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     return aur__dropout_run(n->out->device, dx, n->out->grad, n->out->numel, (uint64_t)n->iarg[0], (uint64_t)n->iarg[1],
                             n->farg[0], 1);
 }
@@ -88,7 +87,6 @@ static int aur__pointwise_back(int kind, aur_real *dx, aur_real *dx2, const aur_
 static int aur__clamp_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    (void)t;
     return aur__pointwise_back(AUR__PW_CLAMP, aur__grad(t, x), NULL, n->out->grad, x, NULL, n->farg[0], n->farg[1]);
 }
 
@@ -107,7 +105,6 @@ AURDEF aur_tensor *aur_clamp(aur_tape *t, aur_tensor *x, double lo, double hi)
 static int aur__expand_back(aur_tape *t, aur__node *n)
 {
     aur__bcast g;
-    (void)t;
     aur__broadcast("expand", n->out, n->in[0], &g);
     if (n->out->device == AUR_META) return aur__grad(t, n->in[0]), 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_broadcast_sum, t, &g, aur__grad(t, n->in[0]), n->out->grad);
@@ -172,7 +169,6 @@ static int aur__normalise_back(aur_tape *t, aur__node *n)
     int64_t outer, C, inner;
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
-    (void)t;
     aur__channel_geometry(x, (int)n->iarg[0], &outer, &C, &inner);
     int inverse = (int)n->iarg[1];
     if (x->device == AUR_META) return 0; /* shapes only */
@@ -242,7 +238,6 @@ static int aur__gather_back(aur_tape *t, aur__node *n)
     int64_t nb = n->iarg[0], d = n->iarg[1];
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA)
         return AUR__GPU(aur_cuda_gather, dx, dy, (const int64_t *)n->saved[1], nb, ix->n_out, ix->n_in, d, 1, ix->injective);
@@ -326,7 +321,6 @@ AURDEF aur_tensor *aur_gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d,
 static int aur__atan2_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *y = n->in[0], *x = n->in[1];
-    (void)t;
     return aur__pointwise_back(AUR__PW_ATAN2, aur__grad(t, y), aur__grad(t, x), n->out->grad, y, x, 0, 0);
 }
 
@@ -350,7 +344,6 @@ static int aur__grid_sample_back(aur_tape *t, aur__node *n)
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = grid->shape[1], Wo = grid->shape[2];
     aur_real *dx = aur__grad(t, x), *dg = aur__grad(t, grid);
     const aur_real *g = n->out->grad, *gd = aur__cr(grid), *xd = aur__cr(x);
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_grid_sample, NULL, dx, dg, g, xd, gd, N, C, H, W, Ho * Wo);
     for (int64_t e = 0; dg && e < N * Ho * Wo; e++) aur__gs_dgrid(dg, g, xd, gd, C, H, W, Ho * Wo, e);
@@ -382,7 +375,6 @@ AURDEF aur_tensor *aur_grid_sample(aur_tape *t, aur_tensor *x, aur_tensor *grid)
 static int aur__pass_where_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0], *mask = n->in[1];
-    (void)t;
     return aur__pointwise_back(mask ? AUR__PW_MASKED_FILL : AUR__PW_NAN_TO_NUM, aur__grad(t, x), NULL, n->out->grad, x, mask, 0, 0);
 }
 

@@ -24,7 +24,6 @@ static int aur__sum_back(aur_tape *t, aur__node *n)
     int64_t outer = aur__outer(x, a), len = x->shape[a], inner = aur__inner(x, a);
     aur_real *dx = aur__grad(t, x), s = (aur_real)n->farg[0];
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_sum_axis, dx, dy, outer, len, inner, s, 1);
     AUR__OMP_FOR_IF(x->numel > AUR__PAR_MIN)
@@ -80,7 +79,6 @@ static int aur__max_back(aur_tape *t, aur__node *n)
     const int64_t *arg = (const int64_t *)n->saved[0];
     aur_real *dx = aur__grad(t, x);
     const aur_real *dy = n->out->grad;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_max_bwd, dx, dy, arg, n->out->numel);
     for (int64_t i = 0; i < n->out->numel; i++) dx[arg[i]] += dy[i];
@@ -133,7 +131,6 @@ static int aur__pointwise_loss_back(aur_tape *t, aur__node *n)
     aur_real *dp = aur__grad(t, p), *dy = aur__grad(t, y), g;
     int kind = (int)n->iarg[0];
     int64_t N = p->numel, C = p->shape[p->ndim - 1];
-    (void)t;
     if (p->device == AUR_META) return 0; /* shapes only */
     if (aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g)) return AUR_ECUDA;
     double scale = (double)g / n->farg[0]; /* the number of elements averaged */
@@ -274,7 +271,6 @@ static int aur__cross_entropy_back(aur_tape *t, aur__node *n)
     int64_t N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
     double s = n->farg[0], valid = n->farg[1];
     aur_real *dx = aur__grad(t, x), g;
-    (void)t;
     if (x->device == AUR_META) return 0; /* shapes only */
     int rc = aur__copy_bytes(&g, AUR_CPU, n->out->grad, n->out->device, sizeof g);
     if (!rc && x->device == AUR_CUDA) return AUR__GPU(aur_cuda_cross_entropy, dx, NULL, aur__cr(x), aur__cr(lab), N, C, ignore, s, (double)g / valid);

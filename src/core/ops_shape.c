@@ -42,7 +42,6 @@ static int aur__concat_back(aur_tape *t, aur__node *n)
     int axis = (int)n->iarg[0];
     int64_t outer = aur__outer(n->out, axis), row = n->out->shape[axis] * aur__inner(n->out, axis), off = 0;
     int rc = 0;
-    (void)t;
     for (int i = 0; i < n->n_in && !rc; i++) {
         aur_tensor *x = n->in[i];
         int64_t len = x->shape[axis] * aur__inner(x, axis);
@@ -95,7 +94,6 @@ static int aur__slice_back(aur_tape *t, aur__node *n)
     int axis = (int)n->iarg[0];
     int64_t inner = aur__inner(x, axis), len = n->out->shape[axis] * inner;
     aur_real *dx = aur__grad(t, x);
-    (void)t;
     return aur__copy_rows(x->device, dx, x->shape[axis] * inner, n->iarg[1] * inner, n->out->grad, len, 0, aur__outer(x, axis), len, 1);
 }
 
@@ -198,7 +196,6 @@ static int aur__pad_rows(aur_tensor *x, aur_real *xd, const aur_tensor *y, aur_r
 static int aur__pad_back(aur_tape *t, aur__node *n)
 {
     aur_real *dx = aur__grad(t, n->in[0]);
-    (void)t;
     return aur__pad_rows(n->in[0], dx, n->out, n->out->grad, n->iarg, 0);
 }
 
@@ -261,7 +258,6 @@ static int aur__permute_rows(const aur_tensor *x, aur_real *xd, const aur_tensor
 static int aur__permute_back(aur_tape *t, aur__node *n)
 {
     int perm[AUR_MAX_DIMS];
-    (void)t;
     for (int d = 0; d < n->out->ndim; d++) perm[d] = (int)n->iarg[d];
     return aur__permute_rows(n->in[0], aur__grad(t, n->in[0]), n->out, n->out->grad, perm, 0);
 }
@@ -293,7 +289,6 @@ static int aur__identity_back(aur_tape *t, aur__node *n)
     aur_real *dx = aur__grad(t, n->in[0]);
     const aur_real *dy = n->out->grad;
     int64_t N = n->out->numel;
-    (void)t;
     if (n->out->device == AUR_META) return 0;
     if (n->out->device == AUR_CUDA) return AUR__GPU(aur_cuda_axpy, dx, dy, 1, N);
     AUR__OMP_FOR_IF(N > AUR__PAR_MIN)
@@ -358,7 +353,6 @@ static int aur__roll_rows(aur_real *xd, aur_real *yd, const aur_tensor *x, const
 
 static int aur__roll_back(aur_tape *t, aur__node *n)
 {
-    (void)t;
     return aur__roll_rows(aur__grad(t, n->in[0]), n->out->grad, n->in[0], n->iarg, 0);
 }
 
