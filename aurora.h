@@ -8966,22 +8966,28 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
    (cfg.band_floats sets another size). */
 #define AUR__BAND_FLOATS ((int64_t)1 << 23)
 
-/* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
-static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
+/* How many bands a module with `per_patch` floats per patch (C levels x its
+   width) takes the grid in, each of *rows patch rows but the last; at most
+   1024 (-1 with an error naming the module). */
+static int aur__bands(const aur__fwd *F, int64_t per_patch, const char *module, int *rows)
 {
     int64_t band = F->c->band_floats > 0 ? (int64_t)F->c->band_floats : AUR__BAND_FLOATS;
-    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? band / row : F->h;
-    return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
+    int64_t row = (int64_t)F->B * F->w * per_patch, r = row ? band / row : F->h;
+    *rows = r < 1 ? 1 : r > F->h ? F->h : (int)r;
+    int n = (F->h + *rows - 1) / *rows;
+    if (n > 1024) return aur__err(AUR_EINVAL, "%s: %d bands of patch rows (at most 1024)", module, n), -1;
+    return n;
 }
 
-/* The working state of a band of `rows` patch rows (whose tokens the caller
-   slices out): the same step on a shorter grid. */
-static aur__fwd *aur__fwd_band(const aur__fwd *F, int rows)
+/* The working state of band k, patch rows [k rows, k rows + its rows) (whose
+   tokens the caller slices out): the same step on a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int k, int rows)
 {
     aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
     if (!G) return NULL;
     *G = *F;
-    G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
+    G->h = F->h - k * rows < rows ? F->h - k * rows : rows;
+    G->H = G->h * F->P, G->L = (int64_t)G->h * F->w;
     return G;
 }
 
@@ -9293,7 +9299,7 @@ static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
-static int aur__encoder_bands(const aur__fwd *F);
+static int aur__encoder_bands(const aur__fwd *F, int *rows);
 
 /* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
 static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
@@ -9307,7 +9313,8 @@ static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
    one band's activations are remade at a time. */
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
 {
-    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
+    int rows;
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F, &rows) != 1) {
         aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
         aur_tensor *x = aur__encoder_run(F);
         aur_scope_end(F->t, s, &x, 1);
@@ -9354,10 +9361,9 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
 /* ---- the atmospheric levels, aggregated patch by patch, in bands of patch rows ---- */
 
 /* Bands of patch rows the atmospheric levels go through (C levels of D-wide tokens per patch). */
-static int aur__encoder_bands(const aur__fwd *F)
+static int aur__encoder_bands(const aur__fwd *F, int *rows)
 {
-    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D);
-    return (F->h + rows - 1) / rows;
+    return aur__bands(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D, "encoder", rows);
 }
 
 /* The atmospheric variables (B, T, C, H, W) of a band's patch rows -> its
@@ -9415,18 +9421,17 @@ static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *c
 
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
 {
-    int n = aur__encoder_bands(F), rows = (F->h + n - 1) / n, V = anames->n;
+    int rows, n = aur__encoder_bands(F, &rows), V = anames->n;
+    if (n < 0) return NULL;
     if (n == 1) return aur__atmos_band(F, ax, anames);
-    if (n > 1024) return aur__err(AUR_EINVAL, "encoder: %d bands of patch rows (at most 1024)", n), (aur_tensor *)NULL;
     aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
     if (!parts) return NULL;
     for (int k = 0; k < n; k++) {
-        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
         aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
-        if (!ctx || !(ctx->F = aur__fwd_band(F, nr))) return NULL;
+        if (!ctx || !(ctx->F = aur__fwd_band(F, k, rows))) return NULL;
         ctx->names = *anames;
-        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
+        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)k * rows * F->P, ctx->F->H);
         parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)
                                                              : aur__atmos_band(ctx->F, slices, anames);
         if (!parts[k]) return NULL;
@@ -9964,16 +9969,15 @@ static aur_tensor *aur__join_rows(aur_tape *t, aur__decoded *parts, int n, int a
 static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     const int64_t E = 2 * (int64_t)F->D;
-    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * E), n = (F->h + rows - 1) / rows;
+    int rows, n = aur__bands(F, (int64_t)(F->C > 1 ? F->C : 1) * E, "decoder", &rows);
+    if (n < 0) return AUR_EINVAL;
     if (n == 1) return aur__decoder_band(F, x, out);
-    if (n > 1024) return aur__err(AUR_EINVAL, "decoder: %d bands of patch rows (at most 1024)", n);
     aur__decoded *parts = (aur__decoded *)aur_tape_alloc(F->t, sizeof *parts * (size_t)n);
     if (!parts || !x) return AUR_ENOMEM;
     aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
     for (int k = 0; k < n; k++) {
-        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
-        aur__fwd *G = aur__fwd_band(F, nr);
-        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
+        aur__fwd *G = aur__fwd_band(F, k, rows);
+        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)k * rows * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
         if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
     }
     memset(out, 0, sizeof *out);

@@ -46,16 +46,15 @@ static aur_tensor *aur__join_rows(aur_tape *t, aur__decoded *parts, int n, int a
 static int aur__perceiver3d_decoder(aur__fwd *F, aur_tensor *x, aur__decoded *out)
 {
     const int64_t E = 2 * (int64_t)F->D;
-    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * E), n = (F->h + rows - 1) / rows;
+    int rows, n = aur__bands(F, (int64_t)(F->C > 1 ? F->C : 1) * E, "decoder", &rows);
+    if (n < 0) return AUR_EINVAL;
     if (n == 1) return aur__decoder_band(F, x, out);
-    if (n > 1024) return aur__err(AUR_EINVAL, "decoder: %d bands of patch rows (at most 1024)", n);
     aur__decoded *parts = (aur__decoded *)aur_tape_alloc(F->t, sizeof *parts * (size_t)n);
     if (!parts || !x) return AUR_ENOMEM;
     aur_tensor *x4 = aur_reshape(F->t, x, aur_shape4(F->B, F->Ld, F->L, E));
     for (int k = 0; k < n; k++) {
-        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
-        aur__fwd *G = aur__fwd_band(F, nr);
-        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)r0 * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
+        aur__fwd *G = aur__fwd_band(F, k, rows);
+        aur_tensor *xb = G ? aur_reshape(F->t, aur_slice(F->t, x4, 2, (int64_t)k * rows * F->w, G->L), aur_shape3(F->B, F->Ld * G->L, E)) : NULL;
         if (!xb || aur__decoder_band(G, xb, &parts[k])) return AUR_EINVAL;
     }
     memset(out, 0, sizeof *out);

@@ -20,7 +20,7 @@ static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
-static int aur__encoder_bands(const aur__fwd *F);
+static int aur__encoder_bands(const aur__fwd *F, int *rows);
 
 /* A checkpointed encoder reads the batch's tensors through the segment's inputs (so the node holds them). */
 static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
@@ -34,7 +34,8 @@ static aur_tensor *aur__encoder_segment(aur_tape *t, void *ctx, aur_tensor *cons
    one band's activations are remade at a time. */
 static aur_tensor *aur__perceiver3d_encoder(aur__fwd *F)
 {
-    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F) > 1) {
+    int rows;
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F, &rows) != 1) {
         aur_scope s = aur_scope_begin(F->t); /* the encodings' sums and copies go once the tokens are made */
         aur_tensor *x = aur__encoder_run(F);
         aur_scope_end(F->t, s, &x, 1);
@@ -81,10 +82,9 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
 /* ---- the atmospheric levels, aggregated patch by patch, in bands of patch rows ---- */
 
 /* Bands of patch rows the atmospheric levels go through (C levels of D-wide tokens per patch). */
-static int aur__encoder_bands(const aur__fwd *F)
+static int aur__encoder_bands(const aur__fwd *F, int *rows)
 {
-    int rows = aur__band_rows(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D);
-    return (F->h + rows - 1) / rows;
+    return aur__bands(F, (int64_t)(F->C > 1 ? F->C : 1) * F->D, "encoder", rows);
 }
 
 /* The atmospheric variables (B, T, C, H, W) of a band's patch rows -> its
@@ -142,18 +142,17 @@ static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *c
 
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
 {
-    int n = aur__encoder_bands(F), rows = (F->h + n - 1) / n, V = anames->n;
+    int rows, n = aur__encoder_bands(F, &rows), V = anames->n;
+    if (n < 0) return NULL;
     if (n == 1) return aur__atmos_band(F, ax, anames);
-    if (n > 1024) return aur__err(AUR_EINVAL, "encoder: %d bands of patch rows (at most 1024)", n), (aur_tensor *)NULL;
     aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
     if (!parts) return NULL;
     for (int k = 0; k < n; k++) {
-        int r0 = k * rows, nr = F->h - r0 < rows ? F->h - r0 : rows;
         aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
-        if (!ctx || !(ctx->F = aur__fwd_band(F, nr))) return NULL;
+        if (!ctx || !(ctx->F = aur__fwd_band(F, k, rows))) return NULL;
         ctx->names = *anames;
-        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)r0 * F->P, (int64_t)nr * F->P);
+        for (int v = 0; v < V; v++) slices[v] = aur_slice(F->t, ax[v], -2, (int64_t)k * rows * F->P, ctx->F->H);
         parts[k] = F->c->checkpoint & AUR_CHECKPOINT_ENCODER ? aur_checkpoint(F->t, aur__atmos_band_segment, ctx, slices, V)
                                                              : aur__atmos_band(ctx->F, slices, anames);
         if (!parts[k]) return NULL;

@@ -133,22 +133,28 @@ static aur__fwd *aur__fwd_begin(aur__aurora *A, aur_tape *t, const aur_batch *b)
    (cfg.band_floats sets another size). */
 #define AUR__BAND_FLOATS ((int64_t)1 << 23)
 
-/* Patch rows per band for units of `per_patch` floats per patch (C levels x the module's width). */
-static int aur__band_rows(const aur__fwd *F, int64_t per_patch)
+/* How many bands a module with `per_patch` floats per patch (C levels x its
+   width) takes the grid in, each of *rows patch rows but the last; at most
+   1024 (-1 with an error naming the module). */
+static int aur__bands(const aur__fwd *F, int64_t per_patch, const char *module, int *rows)
 {
     int64_t band = F->c->band_floats > 0 ? (int64_t)F->c->band_floats : AUR__BAND_FLOATS;
-    int64_t row = (int64_t)F->B * F->w * per_patch, rows = row ? band / row : F->h;
-    return rows < 1 ? 1 : rows > F->h ? F->h : (int)rows;
+    int64_t row = (int64_t)F->B * F->w * per_patch, r = row ? band / row : F->h;
+    *rows = r < 1 ? 1 : r > F->h ? F->h : (int)r;
+    int n = (F->h + *rows - 1) / *rows;
+    if (n > 1024) return aur__err(AUR_EINVAL, "%s: %d bands of patch rows (at most 1024)", module, n), -1;
+    return n;
 }
 
-/* The working state of a band of `rows` patch rows (whose tokens the caller
-   slices out): the same step on a shorter grid. */
-static aur__fwd *aur__fwd_band(const aur__fwd *F, int rows)
+/* The working state of band k, patch rows [k rows, k rows + its rows) (whose
+   tokens the caller slices out): the same step on a shorter grid. */
+static aur__fwd *aur__fwd_band(const aur__fwd *F, int k, int rows)
 {
     aur__fwd *G = (aur__fwd *)aur_tape_alloc(F->t, sizeof *G); /* lives until backward (checkpoints keep it) */
     if (!G) return NULL;
     *G = *F;
-    G->h = rows, G->H = rows * F->P, G->L = (int64_t)rows * F->w;
+    G->h = F->h - k * rows < rows ? F->h - k * rows : rows;
+    G->H = G->h * F->P, G->L = (int64_t)G->h * F->w;
     return G;
 }
 
