@@ -93,6 +93,44 @@ static void checkpoint_blocks(aur_aurora_config *c) { c->checkpoint = AUR_CHECKP
 static void plan_checkpoint(aur_memory_choice *ch, int on) { ch->checkpoint = on ? AUR_CHECKPOINT_ALL : 0; }
 #endif
 
+/* x uniform in [-0.5, 0.5) from the generator state s (the same values on every run). */
+static void fill_uniform(aur_tensor *x, uint64_t *s)
+{
+    for (int64_t i = 0; i < x->numel; i++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        aur_tensor_f32(x)[i] = (aur_real)((double)(*s >> 40) / 16777216.0 - 0.5);
+    }
+}
+
+/* One step of a case: the forward, and with backward set its loss and backward; 1 if it ran. */
+typedef int (*step_fn)(void *ctx, aur_tape *t, int backward);
+
+/* Four timed steps of m (each with an AdamW update unless only the forward
+   is measured), the tape's peak and the step's peak RSS above the baseline. */
+static void time_steps(const bench_case *k, aur_model *m, aur_optim *opt, aur_tape *t, step_fn step, void *ctx, bench_result *r)
+{
+    int train = k->kind != FORWARD, ok = 1;
+    aur_tape_set_grad(t, train);
+    aur_model_zero_grad(m); /* touches the gradient slab: the baseline holds weights, gradients and AdamW state */
+    double base = status_bytes("VmRSS:");
+    reset_peak_rss();
+    for (int s = 0; s < 4 && ok; s++) {
+        double t0 = now();
+        ok = step(ctx, t, train) && (!train || !aur_optim_step(opt));
+        if (train) aur_model_zero_grad(m);
+        r->seconds[s] = now() - t0;
+        if (s == 3 || !ok) {
+            size_t cur, peak;
+            aur_tape_memory(t, &cur, &peak);
+            r->tape_peak = (double)peak;
+        }
+        aur_tape_reset(t);
+    }
+    if (!ok) fprintf(stderr, "%s: %s\n", k->name, aur_last_error());
+    r->dynamic = status_bytes("VmHWM:") - base;
+    r->ok = ok;
+}
+
 static aur_batch *aurora_batch(const aur_aurora_config *c, int T, int H, int W)
 {
     static const double levels[13] = {50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000};
@@ -106,14 +144,35 @@ static aur_batch *aurora_batch(const aur_aurora_config *c, int T, int H, int W)
     aur_tensor *const *groups[3] = {b->surf, b->statics, b->atmos};
     int counts[3] = {b->surf_names.n, b->static_names.n, b->atmos_names.n};
     for (int g = 0; g < 3; g++)
-        for (int v = 0; v < counts[g]; v++) {
-            aur_real *x = aur_tensor_f32(groups[g][v]);
-            for (int64_t i = 0; i < groups[g][v]->numel; i++) {
-                s = s * 6364136223846793005ull + 1442695040888963407ull;
-                x[i] = (aur_real)((double)(s >> 40) / 16777216.0 - 0.5);
-            }
-        }
+        for (int v = 0; v < counts[g]; v++) fill_uniform(groups[g][v], &s);
     return b;
+}
+
+typedef struct aurora_step_ctx {
+    aur_model *m;
+    aur_batch *in, *target;
+} aurora_step_ctx;
+
+static int aurora_step(void *ctx, aur_tape *t, int backward)
+{
+    aurora_step_ctx *c = (aurora_step_ctx *)ctx;
+    aur_batch *p = aur_aurora_forward(c->m, t, c->in);
+    int ok = p && (!backward || !aur_backward(t, aur_aurora_loss(c->m, t, p, c->target)));
+    aur_batch_free(p);
+    return ok;
+}
+
+typedef struct surya_step_ctx {
+    aur_model *m;
+    aur_tensor *ts;
+} surya_step_ctx;
+
+/* Surya's step: the mean square of its output as the loss. */
+static int surya_step(void *ctx, aur_tape *t, int backward)
+{
+    surya_step_ctx *c = (surya_step_ctx *)ctx;
+    aur_tensor *y = aur_surya_forward(c->m, t, c->ts);
+    return y && (!backward || !aur_backward(t, aur_mean_all(t, aur_mul(t, y, y))));
 }
 
 /* One case, in this (child) process. */
@@ -144,32 +203,8 @@ static bench_result run_aurora(const bench_case *k)
             snprintf(key, sizeof key, "%s_%s", c.atmos_vars.name[i], lv);
             aur_aurora_set_stats(m, key, 0, 1);
         }
-    aur_tape_set_grad(t, k->kind != FORWARD);
-    aur_model_zero_grad(m); /* touches the gradient slab: the baseline holds weights, gradients and AdamW state */
-    double base = status_bytes("VmRSS:");
-    reset_peak_rss();
-    int ok = 1;
-    for (int s = 0; s < 4 && ok; s++) {
-        double t0 = now();
-        aur_batch *p = aur_aurora_forward(m, t, b);
-        ok = p != NULL;
-        if (ok && k->kind != FORWARD) {
-            aur_tensor *l = aur_aurora_loss(m, t, p, target);
-            ok = l && !aur_backward(t, l) && !aur_optim_step(opt);
-            aur_model_zero_grad(m);
-        }
-        r.seconds[s] = now() - t0;
-        if (s == 3 || !ok) {
-            size_t cur, peak;
-            aur_tape_memory(t, &cur, &peak);
-            r.tape_peak = (double)peak;
-        }
-        aur_batch_free(p);
-        aur_tape_reset(t);
-    }
-    if (!ok) fprintf(stderr, "%s: %s\n", k->name, aur_last_error());
-    r.dynamic = status_bytes("VmHWM:") - base;
-    r.ok = ok;
+    aurora_step_ctx sc = {m, b, target};
+    time_steps(k, m, opt, t, aurora_step, &sc, &r);
     return r;
 }
 
@@ -191,35 +226,9 @@ static bench_result run_surya(const bench_case *k)
         return r;
     }
     uint64_t s = 7;
-    for (int64_t i = 0; i < ts->numel; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        aur_tensor_f32(ts)[i] = (aur_real)((double)(s >> 40) / 16777216.0 - 0.5);
-    }
-    aur_tape_set_grad(t, k->kind != FORWARD);
-    aur_model_zero_grad(m); /* touches the gradient slab: the baseline holds weights, gradients and AdamW state */
-    double base = status_bytes("VmRSS:");
-    reset_peak_rss();
-    int ok = 1;
-    for (int st = 0; st < 4 && ok; st++) {
-        double t0 = now();
-        aur_tensor *y = aur_surya_forward(m, t, ts);
-        ok = y != NULL;
-        if (ok && k->kind != FORWARD) {
-            aur_tensor *l = aur_mean_all(t, aur_mul(t, y, y));
-            ok = l && !aur_backward(t, l) && !aur_optim_step(opt);
-            aur_model_zero_grad(m);
-        }
-        r.seconds[st] = now() - t0;
-        if (st == 3 || !ok) {
-            size_t cur, peak;
-            aur_tape_memory(t, &cur, &peak);
-            r.tape_peak = (double)peak;
-        }
-        aur_tape_reset(t);
-    }
-    if (!ok) fprintf(stderr, "%s: %s\n", k->name, aur_last_error());
-    r.dynamic = status_bytes("VmHWM:") - base;
-    r.ok = ok;
+    fill_uniform(ts, &s);
+    surya_step_ctx sc = {m, ts};
+    time_steps(k, m, opt, t, surya_step, &sc, &r);
     return r;
 }
 
