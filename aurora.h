@@ -154,6 +154,7 @@ typedef struct aur_tensor {
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
+    size_t offset;                /* internal: where data starts in its storage, in bytes (a slice's view) */
     struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
 } aur_tensor;
 
@@ -208,13 +209,15 @@ typedef struct aur_memory_stats {
     size_t current, peak;
     size_t activations; /* tensor data held for the forward or for a backward */
     size_t gradients;   /* activations' gradients not yet consumed */
-    size_t saved;       /* buffers ops keep for backward (statistics, indices) */
+    size_t saved;       /* buffers ops keep for backward (statistics, indices, BF16 copies under autocast) */
     size_t scratch;     /* workspaces of the op running, and the step's small structs */
     size_t per_thread;  /* of scratch: the CPU's per-thread workspaces (matrix-product packing,
                            attention tiles), which a GPU run does not have */
     size_t peak_shared; /* the most held at once apart from per_thread: the same on any thread count */
 } aur_memory_stats;
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
+/* What the tape holds now, made up as above (peak and peak_shared as there). */
+AURDEF void aur_tape_memory_now(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
 AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes);
 /* A zero-filled tensor on the tape. */
@@ -1782,12 +1785,18 @@ AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
 
 /* The bytes of a tape tensor (data or gradient), with how many hold them:
    the forward (until the tensor's scope ends) and each recorded node whose
-   backward reads them (until it has run). Shared by views. */
+   backward reads them (until it has run). Shared by views. Bytes whose values
+   are all BF16 numbers (autocast's products and copies of them) go to two
+   bytes each once only backward holds them, as torch's autocast saves the
+   BF16 casts it made; a node gets them back in F32 for its backward. */
 typedef struct aur__storage {
-    void *ptr;
-    size_t bytes;
+    void *ptr;       /* NULL once let go, or once packed */
+    uint16_t *packed; /* the values as BF16, when packed */
+    size_t bytes;    /* of the F32 (or index) bytes */
     int holders;
+    int users;       /* of the holders, the forward's live tensors */
     unsigned char device, kind; /* kind: AUR__MEM_* */
+    unsigned char bf16; /* every value is exactly a BF16 number */
 } aur__storage;
 
 /* How an op makes its output's bytes again from its inputs (GELU, layer norm,
@@ -1819,8 +1828,8 @@ struct aur__node {
     void *ctx;
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
-    aur_tensor **rebuilt; /* inputs it reads whose bytes are made again for it (aur__rebuild) */
-    int n_rebuilt;
+    aur_tensor **rebuilt; /* tensors it reads whose bytes may be gone when it runs: made again (aur__rebuild) or unpacked */
+    int n_rebuilt, cap_rebuilt;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -1979,6 +1988,13 @@ AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
     if (peak) *peak = s.peak;
 }
 
+AURDEF void aur_tape_memory_now(const aur_tape *t, aur_memory_stats *s)
+{
+    aur__memory_now(t, s);
+    s->peak = t->at_peak.peak;
+    s->peak_shared = t->at_peak.peak_shared;
+}
+
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
 {
     size_t current;
@@ -2006,6 +2022,7 @@ static aur__storage *aur__storage_new(aur_tape *t, aur_device dev, size_t bytes,
 {
     aur__storage *s = (aur__storage *)aur__alloc(t, AUR_CPU, sizeof *s);
     if (!s) return NULL;
+    memset(s, 0, sizeof *s);
     s->ptr = aur__heap_alloc(&t->heap[dev], bytes, kind); /* a failure says why (no memory, no CUDA) */
     if (!s->ptr) return NULL;
     s->bytes = bytes, s->holders = 1, s->device = (unsigned char)dev, s->kind = (unsigned char)kind;
@@ -2018,12 +2035,77 @@ static void aur__storage_hold(aur__storage *s)
     if (s) s->holders++;
 }
 
+#ifdef AUR__HAS_CUDA
+static int aur_cuda_cast(void *y, const void *x, int to_bf16, int64_t n); /* kernels.cuh, included after the ops' rules */
+#endif
+
+static size_t aur__packed_bytes(const aur__storage *s) { return s->bytes / sizeof(aur_real) * sizeof(uint16_t); }
+
 static void aur__storage_drop(aur_tape *t, aur__storage *s)
 {
     if (!s || --s->holders > 0) return;
     AUR_ASSERT(s->holders == 0);
     aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
+    aur__heap_free(&t->heap[s->device], s->packed, aur__packed_bytes(s), AUR__MEM_SAVED);
     s->ptr = NULL;
+    s->packed = NULL;
+}
+
+/* dst = src's n values as BF16 (the top half of each float); 1 if one of
+   them is not a BF16 number (the caller keeps the F32 bytes then). */
+static int aur__bf16_pack(uint16_t *dst, const aur_real *src, int64_t n, aur_device dev)
+{
+    if (dev == AUR_META) return 0;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? 1 : 0; /* the flag is trusted there */
+    uint32_t inexact = 0;
+    AUR__PRAGMA(omp parallel for schedule(static) reduction(| : inexact) if (n > AUR__PAR_MIN))
+    for (int64_t i = 0; i < n; i++) {
+        float f = (float)src[i];
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        inexact |= (bits & 0xFFFFu) | (uint32_t)((aur_real)f != src[i] && src[i] == src[i]); /* the second: double test builds */
+        dst[i] = (uint16_t)(bits >> 16);
+    }
+    return inexact != 0;
+}
+
+static int aur__bf16_unpack(aur_real *dst, const uint16_t *src, int64_t n, aur_device dev)
+{
+    if (dev == AUR_META) return 0;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 0, n);
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)src[i] << 16;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        dst[i] = f;
+    }
+    return 0;
+}
+
+/* The forward lets go of s: when backward nodes still hold it and its values
+   are BF16 numbers, they keep two bytes a value from now on. Never fails: short
+   of memory, or on a value that is not BF16 (a bug of the flag), s stays F32. */
+static void aur__storage_let_go(aur_tape *t, aur__storage *s)
+{
+    if (!s) return;
+    s->users--;
+    if (s->users == 0 && s->holders > 1 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
+        aur__heap *h = &t->heap[s->device];
+        uint16_t *p = (uint16_t *)aur__heap_alloc(h, aur__packed_bytes(s), AUR__MEM_SAVED);
+        if (p && aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device)) {
+            AUR_ASSERT(0 && "a storage marked BF16 holds a value that is not");
+            aur__heap_free(h, p, aur__packed_bytes(s), AUR__MEM_SAVED);
+            p = NULL;
+        }
+        if (p) {
+            aur__note_memory(t); /* both copies, for a moment */
+            aur__heap_free(h, s->ptr, s->bytes, s->kind);
+            s->ptr = NULL;
+            s->packed = p;
+        }
+    }
+    aur__storage_drop(t, s);
 }
 
 /* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
@@ -2051,6 +2133,7 @@ static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur
     aur__tensor_init(x, dtype, dev, s);
     x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
     if (!x->storage || aur__live_push(t, x)) return NULL;
+    x->storage->users = 1;
     x->data = x->storage->ptr;
     return x;
 }
@@ -2062,10 +2145,12 @@ static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
     if (!y) return NULL;
     aur__tensor_init(y, x->dtype, x->device, s);
     y->data = x->data;
+    y->offset = x->offset;
     y->storage = x->storage;
+    if (!y->storage) return y;
     aur__storage_hold(y->storage);
-    if (y->storage && aur__live_push(t, y)) return NULL;
-    return y;
+    y->storage->users++;
+    return aur__live_push(t, y) ? NULL : y;
 }
 
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
@@ -2085,6 +2170,15 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
         if (in[i] && in[i]->requires_grad) y->requires_grad = 1;
     return y;
 }
+
+/* y's values are all BF16 numbers when exact: an autocast product, rounded,
+   or a copy of such values (what aur__storage_let_go may pack). */
+static void aur__mark_bf16(aur_tensor *y, int exact)
+{
+    if (y && y->storage && exact && y->dtype == AUR_F32) y->storage->bf16 = 1;
+}
+
+static int aur__is_bf16(const aur_tensor *x) { return x && x->storage && x->storage->bf16; }
 
 /* Scratch memory of the op running (uninitialised): give it back with aur__arena_release. */
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
@@ -2127,7 +2221,7 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
     for (int i = s.first; i < t->n_live; i++) {
         aur_tensor *x = t->live[i];
         if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
-        else aur__storage_drop(t, x->storage);
+        else aur__storage_let_go(t, x->storage);
     }
     t->n_live = k;
 }
@@ -2148,7 +2242,8 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
     n->cap_held = 3 * n_in + 4; /* an input, or the up to 3 inputs of its rebuild; buffers */
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
-    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
+    n->cap_rebuilt = 4 * n_in + 1; /* an input, or a rebuilt one and its recipe's up to 3 inputs */
+    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)n->cap_rebuilt);
     if (!n->in || !n->held || !n->rebuilt) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
@@ -2168,13 +2263,32 @@ static void aur__hold_in_node(aur__node *n, aur__storage *s)
     n->held[n->n_held++] = s;
 }
 
-/* 1 if every input of a recipe still has its bytes (a scope that kept the
+/* 1 if every input of a recipe still has its values (a scope that kept the
    output may have let them go). */
 static int aur__recipe_inputs_held(const aur__rebuild *r)
 {
-    for (int i = 0; i < 3; i++)
-        if (r->in[i] && r->in[i]->storage && !r->in[i]->storage->ptr) return 0;
+    for (int i = 0; i < 3; i++) {
+        const aur__storage *s = r->in[i] ? r->in[i]->storage : NULL;
+        if (s && !s->ptr && !s->packed) return 0;
+    }
     return 1;
+}
+
+/* x's backward-time bytes are to be found again before the node runs (each tensor once, in order). */
+static void aur__rebuilt_add(aur__node *n, aur_tensor *x)
+{
+    for (int i = 0; i < n->n_rebuilt; i++)
+        if (n->rebuilt[i] == x) return;
+    AUR_ASSERT(n->n_rebuilt < n->cap_rebuilt);
+    n->rebuilt[n->n_rebuilt++] = x;
+}
+
+/* The node holds x's bytes; those that may be packed by the time it runs are unpacked for it. */
+static void aur__hold_values(aur__node *n, aur_tensor *x)
+{
+    if (!x || !x->storage) return;
+    aur__hold_in_node(n, x->storage);
+    if (x->storage->bf16) aur__rebuilt_add(n, x);
 }
 
 /* The node's backward reads x's data: hold it until the backward has run,
@@ -2184,22 +2298,47 @@ static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
     if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
-        aur__hold_in_node(n, x->storage);
+        aur__hold_values(n, x);
         return;
     }
-    for (int i = 0; i < 3; i++)
-        if (x->rebuild->in[i]) aur__hold_in_node(n, x->rebuild->in[i]->storage);
-    n->rebuilt[n->n_rebuilt++] = x;
+    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i]); /* first, so they are back before x is remade */
+    aur__rebuilt_add(n, x);
+}
+
+/* x's values back in F32 from its packed storage, into tmp (unless an earlier
+   tensor of the same storage, at tmp_of_same, has them already). */
+static int aur__unpack(aur_tape *t, aur_tensor *x, aur__storage **tmp, aur__storage *tmp_of_same)
+{
+    aur__storage *s = x->storage;
+    if (!tmp_of_same) {
+        if (!(tmp_of_same = *tmp = aur__storage_new(t, x->device, s->bytes, AUR__MEM_ACTIVATION))) return AUR_ENOMEM;
+        int rc = aur__bf16_unpack((aur_real *)tmp_of_same->ptr, s->packed, (int64_t)(s->bytes / sizeof(aur_real)), x->device);
+        if (rc) return rc;
+    }
+    x->data = (char *)tmp_of_same->ptr + x->offset;
+    return 0;
+}
+
+/* The bytes unpacked for an earlier tensor on the packed storage s, or NULL. */
+static aur__storage *aur__unpacked(const aur__node *n, aur__storage *const *tmp, int before, const aur__storage *s)
+{
+    for (int j = 0; j < before; j++)
+        if (tmp[j] && n->rebuilt[j]->storage == s) return tmp[j];
+    return NULL;
 }
 
 /* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
 static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
 {
     int rc = 0;
-    for (int i = 0; i < n->n_rebuilt; i++) {
+    for (int i = 0; i < n->n_rebuilt; i++) tmp[i] = NULL;
+    for (int i = 0; i < n->n_rebuilt && !rc; i++) {
         aur_tensor *x = n->rebuilt[i];
-        tmp[i] = NULL;
-        if (rc || x->storage->ptr) continue; /* still held by someone: as it is */
+        if (x->storage->ptr) continue; /* still held by someone: as it is */
+        if (x->storage->packed) {
+            rc = aur__unpack(t, x, &tmp[i], aur__unpacked(n, tmp, i, x->storage));
+            continue;
+        }
         tmp[i] = aur__storage_new(t, x->device, aur__nbytes(x), AUR__MEM_ACTIVATION);
         if (!tmp[i]) rc = AUR_ENOMEM;
         else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
@@ -2385,6 +2524,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
+    aur_scope_end(t, s, &y, 1); /* what no recorded backward reads goes before the walk, the rest is packed if it can be */
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
     } else if (y->numel != n->out->numel) {
@@ -3150,6 +3290,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->main[AUR_CPU], mk);
     }
+    aur__mark_bf16(y, t->autocast); /* rounded on every device */
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
     if (w->requires_grad) aur__save(t, n, x); /* dw = dy^T x */
@@ -3264,6 +3405,7 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->main[AUR_CPU], mk);
     }
+    aur__mark_bf16(y, t->autocast);
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
     if (b->requires_grad) aur__save(t, n, a);
@@ -3903,6 +4045,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Backward reads q, k, v and the mask (and on a GPU the rows' log-sum-exp, kept in lse). */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur__storage *lse, double scale)
 {
+    aur__mark_bf16(y, t->autocast); /* rounded on every device */
     aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
     if (!n) return NULL;
     for (int i = 0; i < 4; i++) aur__save(t, n, in[i]);
@@ -4065,12 +4208,14 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__outer(x, a) == 1) { /* one contiguous run of x: a view of its bytes */
         if (!(y = aur__view(t, x, ys))) return NULL;
         y->data = aur__wr(x) + start * inner;
+        y->offset += sizeof(aur_real) * (size_t)(start * inner);
         y->requires_grad = t->grad_on && x->requires_grad;
     } else {
         if (!(y = aur__output(t, ys, x->device, &x, 1))) return NULL;
         if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                            len * inner, 0))
             return NULL;
+        aur__mark_bf16(y, aur__is_bf16(x));
     }
     aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
     if (!n) return NULL;
@@ -4229,6 +4374,7 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
+    aur__mark_bf16(y, aur__is_bf16(x));
     aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
     if (!n) return NULL;
     for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];
@@ -4944,6 +5090,7 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
         dev_idx = copy;
     }
     if (aur__gather_rows(y, x, nb, d, ix, dev_idx)) return NULL;
+    aur__mark_bf16(y, aur__is_bf16(x)); /* a copy (zeros where the table says none) */
     aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
     if (!n) return NULL;
     aur__rebuildable(t, y, aur__gather_rebuild, x, NULL, NULL, 0, (double)nb, ix, dev_idx); /* a copy: redone, not kept */
@@ -11084,14 +11231,13 @@ static int aur__plan_stats(aur_model *m, const aur_aurora_config *c, const aur_b
 }
 
 /* The device bytes of one training step (forward, loss, backward) of m at these sizes. */
-static int aur__plan_step(aur_model *m, const aur_aurora_config *c, int B, int T, int C, int H, int W, int autocast, double *bytes)
+static int aur__plan_step(aur_model *m, const aur_aurora_config *c, int B, int T, int C, int H, int W, double *bytes)
 {
     aur_batch *in = aur__plan_batch(c, B, T, C, H, W), *target = aur__plan_batch(c, B, 1, C, H, W);
     aur_tape *t = aur_tape_create();
     int rc = in && target && t ? 0 : AUR_ENOMEM;
     if (!rc) rc = aur__plan_stats(m, c, in);
     if (!rc) {
-        aur_tape_set_autocast(t, autocast);
         aur_batch *pred = aur_aurora_forward(m, t, in);
         rc = pred ? aur_backward(t, aur_aurora_loss(m, t, pred, target)) : AUR_EINVAL;
         *bytes = (double)t->device_peak[AUR_META];
@@ -11111,13 +11257,14 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
                         T, C, AUR_MAX_LEVELS, H, W);
     aur_aurora_config c = *cfg;
     c.checkpoint = ch->checkpoint;
+    c.autocast = ch->autocast || ch->pure_bf16; /* the backbone's products, as the trainer runs them */
     aur_model *m = aur_aurora_create(&c, AUR_META, 1);
     if (!m) return AUR_EINVAL; /* the reason is in aur_last_error() */
     double n = 0, ada = 0, act = 0;
     for (int i = 0; i < m->n; i++)
         if (!m->params[i]->is_buffer) n += (double)m->params[i]->numel, ada += aur__adafactor_floats(m->params[i]);
     /* every parameter trains here: LoRA's adapters on every linear layer keep the same activations */
-    int rc = aur__plan_step(m, &c, B, T, C, H, W, ch->autocast || ch->pure_bf16, &act);
+    int rc = aur__plan_step(m, &c, B, T, C, H, W, &act);
     aur_model_free(m);
     if (rc) return rc;
     double f = ch->trainable_fraction, wbytes = sizeof(aur_real); /* pure BF16 rounds F32 weights: still 4 bytes each */
@@ -12268,7 +12415,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 1);
     aur_tape_set_training(tr->t, 1);
-    aur_tape_set_autocast(tr->t, tr->autocast);
+    aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
     aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
@@ -12313,7 +12460,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_reset(tr->t);
         aur_tape_set_grad(tr->t, 0);
         aur_tape_set_training(tr->t, 0);
-        aur_tape_set_autocast(tr->t, tr->autocast);
+        aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
         aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
         if (!l) return AUR_EINVAL;

@@ -126,6 +126,54 @@ static void test_checkpoint_identity(void)
     aur_tape_free(t);
 }
 
+/* Window attention's shape under autocast: h = x W1^T + b1 split into q, k, v
+   (views into one permuted copy), o = attention, out = GELU(o) * q. With
+   pack, the forward lets go of all but out, so backward holds the permuted
+   copy and o as BF16; otherwise it keeps every tensor. */
+static aur_tensor *packed_attention(aur_tape *t, mlp *n, aur_tensor *x, int pack, size_t *saved)
+{
+    aur_scope s = aur_scope_begin(t);
+    static const int perm[4] = {2, 0, 1, 3};
+    aur_tensor *h = aur_permute(t, aur_reshape(t, aur_linear(t, x, n->w1, n->b1), aur_shape4(2, 10, 4, 16)), perm);
+    aur_tensor *q = aur_reshape(t, aur_slice(t, h, 0, 0, 1), aur_shape3(2, 10, 16));
+    aur_tensor *k = aur_reshape(t, aur_slice(t, h, 0, 1, 1), aur_shape3(2, 10, 16));
+    aur_tensor *v = aur_reshape(t, aur_slice(t, h, 0, 2, 1), aur_shape3(2, 10, 16));
+    aur_tensor *out = aur_mul(t, aur_gelu(t, aur_sdpa(t, q, k, v, NULL, 0)), q);
+    if (pack) aur_scope_end(t, s, &out, 1);
+    aur_memory_stats ms;
+    aur_tape_memory_now(t, &ms);
+    *saved = ms.saved;
+    return out;
+}
+
+static void test_autocast_packs(void)
+{
+    mlp n = make_mlp(16, 64);
+    aur_tensor *x = random_tensor(aur_shape3(2, 10, 16)), *y = random_tensor(aur_shape3(2, 10, 16));
+    int64_t total = aur_model_numel(n.m, 1);
+    aur_real *grads[2];
+    size_t saved[2];
+    for (int pack = 0; pack < 2; pack++) {
+        aur_tape *t = aur_tape_create();
+        aur_tape_set_autocast(t, 1);
+        aur_model_zero_grad(n.m);
+        aur_tensor *l = aur_mse_loss(t, packed_attention(t, &n, x, pack, &saved[pack]), y);
+        AUR_CHECK(l && aur_backward(t, l) == 0, "autocast attention, %s: %s", pack ? "packed" : "kept", aur_last_error());
+        grads[pack] = (aur_real *)malloc(sizeof(aur_real) * (size_t)total);
+        memcpy(grads[pack], n.w1->grad, sizeof(aur_real) * (size_t)total);
+        aur_tape_free(t);
+    }
+    /* q, k, v's copy (4 x 2 x 10 x 16) and o (2 x 10 x 16), two bytes a value */
+    AUR_CHECK(saved[0] == 0 && saved[1] == 2 * (1280 + 320), "backward keeps BF16 copies of what only it reads (%zu bytes, want %d)", saved[1],
+              2 * (1280 + 320));
+    AUR_CHECK(!memcmp(grads[0], grads[1], sizeof(aur_real) * (size_t)total), "gradients from BF16-kept values equal the F32-kept ones bit for bit");
+    free(grads[0]);
+    free(grads[1]);
+    aur_tensor_free(x);
+    aur_tensor_free(y);
+    aur_model_free(n.m);
+}
+
 static void test_accumulation(void)
 {
     aur_tape *t = aur_tape_create();
@@ -370,6 +418,7 @@ int main(void)
 {
     test_checkpoint_identical();
     test_checkpoint_identity();
+    test_autocast_packs();
     test_accumulation();
     test_errors_propagate();
     test_dropout();

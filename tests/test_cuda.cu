@@ -120,9 +120,10 @@ static aur_tensor *f_remainder(aur_tape *t, aur_tensor **x, int arg) { (void)arg
 static aur_tensor *f_cast(aur_tape *t, aur_tensor **x, int arg) { (void)arg; return aur_cast(t, aur_cast(t, x[0], AUR_BF16), AUR_F32); }
 static aur_tensor *f_sincos(aur_tape *t, aur_tensor **x, int arg) { return arg ? aur_cos(t, x[0]) : aur_sin(t, x[0]); }
 /* A pre-norm attention block: most of what a Swin block does, on one device. */
+/* arg 1: in a scope that keeps only the output, so under autocast backward gets q, k, v and o back from BF16 copies */
 static aur_tensor *f_block(aur_tape *t, aur_tensor **x, int arg)
 {
-    (void)arg;
+    aur_scope s = aur_scope_begin(t);
     aur_tensor *h = aur_layernorm(t, x[0], NULL, NULL, 1e-5);
     /* weights at a trained network's scale: N(0, 1) weights make scores near 50, where the
        softmax turns every rounding into a 1e-5 difference on any two machines */
@@ -136,7 +137,9 @@ static aur_tensor *f_block(aur_tape *t, aur_tensor **x, int arg)
     aur_tensor *v = aur_permute(t, aur_reshape(t, parts[2], hs), perm);
     aur_tensor *mask = constant_like(t, x[0], aur_shape2(9, 9), half_ones);
     aur_tensor *o = aur_permute(t, aur_sdpa(t, q, k, v, aur_scale(t, mask, -3), 0), perm);
-    return aur_add(t, x[0], aur_gelu(t, aur_reshape(t, o, aur_shape3(2, 9, 16))));
+    aur_tensor *y = aur_add(t, x[0], aur_gelu(t, aur_reshape(t, o, aur_shape3(2, 9, 16))));
+    if (arg) aur_scope_end(t, s, &y, 1);
+    return y;
 }
 
 typedef struct gpu_case {
@@ -220,6 +223,7 @@ static gpu_case cases[] = {
     {"autocast_matmul_shared_b", f_matmul, 0, 2, {{3, {7, 12, 9}}, {2, {9, 31}}}, 1},
     {"autocast_sdpa_mask", f_sdpa, 1, 4, {{4, {2, 3, 17, 8}}, {4, {2, 3, 19, 8}}, {4, {2, 3, 19, 5}}, {3, {3, 17, 19}}}, 1},
     {"autocast_attention_block", f_block, 0, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 1},
+    {"autocast_attention_block_packed", f_block, 1, 3, {{3, {2, 9, 16}}, {2, {48, 16}}, {1, {48}}}, 1},
 };
 
 /* How a run's tape does attention on the GPU: fused, through cuBLAS, or fused

@@ -88,6 +88,7 @@ typedef struct aur_tensor {
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
     int owned;               /* internal: made by aur_tensor_create */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
+    size_t offset;                /* internal: where data starts in its storage, in bytes (a slice's view) */
     struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
 } aur_tensor;
 
@@ -142,13 +143,15 @@ typedef struct aur_memory_stats {
     size_t current, peak;
     size_t activations; /* tensor data held for the forward or for a backward */
     size_t gradients;   /* activations' gradients not yet consumed */
-    size_t saved;       /* buffers ops keep for backward (statistics, indices) */
+    size_t saved;       /* buffers ops keep for backward (statistics, indices, BF16 copies under autocast) */
     size_t scratch;     /* workspaces of the op running, and the step's small structs */
     size_t per_thread;  /* of scratch: the CPU's per-thread workspaces (matrix-product packing,
                            attention tiles), which a GPU run does not have */
     size_t peak_shared; /* the most held at once apart from per_thread: the same on any thread count */
 } aur_memory_stats;
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s);
+/* What the tape holds now, made up as above (peak and peak_shared as there). */
+AURDEF void aur_tape_memory_now(const aur_tape *t, aur_memory_stats *s);
 /* Scratch memory in the arena until aur_tape_reset (e.g. a checkpoint ctx). */
 AURDEF void *aur_tape_alloc(aur_tape *t, size_t bytes);
 /* A zero-filled tensor on the tape. */

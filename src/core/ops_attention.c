@@ -194,6 +194,7 @@ static int aur__sdpa_back(aur_tape *t, aur__node *n)
 /* Backward reads q, k, v and the mask (and on a GPU the rows' log-sum-exp, kept in lse). */
 static aur_tensor *aur__sdpa_record(aur_tape *t, aur_tensor *y, aur_tensor **in, aur__storage *lse, double scale)
 {
+    aur__mark_bf16(y, t->autocast); /* rounded on every device */
     aur__node *n = aur__record(t, y, "sdpa", aur__sdpa_back, in, 4);
     if (!n) return NULL;
     for (int i = 0; i < 4; i++) aur__save(t, n, in[i]);

@@ -67,6 +67,7 @@ AURDEF aur_tensor *aur_linear(aur_tape *t, aur_tensor *x, aur_tensor *w, aur_ten
         if (t->autocast) aur__round_bf16_inplace(yd, y->numel);
         aur__arena_release(&t->main[AUR_CPU], mk);
     }
+    aur__mark_bf16(y, t->autocast); /* rounded on every device */
     aur__node *n = aur__record(t, y, "linear", aur__linear_back, in, 3);
     if (!n) return NULL;
     if (w->requires_grad) aur__save(t, n, x); /* dw = dy^T x */
@@ -181,6 +182,7 @@ AURDEF aur_tensor *aur_matmul(aur_tape *t, aur_tensor *a, aur_tensor *b, int ta,
         if (t->autocast) aur__round_bf16_inplace(aur__wr(y), y->numel);
         aur__arena_release(&t->main[AUR_CPU], mk);
     }
+    aur__mark_bf16(y, t->autocast);
     aur__node *n = aur__record(t, y, "matmul", aur__matmul_back, in, 2);
     if (!n) return NULL;
     if (b->requires_grad) aur__save(t, n, a);

@@ -301,6 +301,7 @@ static aur_tensor *aur__gather(aur_tape *t, aur_tensor *x, int64_t nb, int64_t d
         dev_idx = copy;
     }
     if (aur__gather_rows(y, x, nb, d, ix, dev_idx)) return NULL;
+    aur__mark_bf16(y, aur__is_bf16(x)); /* a copy (zeros where the table says none) */
     aur__node *n = aur__record(t, y, "gather", aur__gather_back, &x, 1);
     if (!n) return NULL;
     aur__rebuildable(t, y, aur__gather_rebuild, x, NULL, NULL, 0, (double)nb, ix, dev_idx); /* a copy: redone, not kept */

@@ -113,12 +113,14 @@ AURDEF aur_tensor *aur_slice(aur_tape *t, aur_tensor *x, int axis, int64_t start
     if (aur__outer(x, a) == 1) { /* one contiguous run of x: a view of its bytes */
         if (!(y = aur__view(t, x, ys))) return NULL;
         y->data = aur__wr(x) + start * inner;
+        y->offset += sizeof(aur_real) * (size_t)(start * inner);
         y->requires_grad = t->grad_on && x->requires_grad;
     } else {
         if (!(y = aur__output(t, ys, x->device, &x, 1))) return NULL;
         if (aur__copy_rows(x->device, aur__wr(y), len * inner, 0, aur__cr(x), x->shape[a] * inner, start * inner, aur__outer(x, a),
                            len * inner, 0))
             return NULL;
+        aur__mark_bf16(y, aur__is_bf16(x));
     }
     aur__node *n = aur__record(t, y, "slice", aur__slice_back, &x, 1);
     if (!n) return NULL;
@@ -277,6 +279,7 @@ AURDEF aur_tensor *aur_permute(aur_tape *t, aur_tensor *x, const int *perm)
     aur_tensor *y = aur__output(t, ys, x->device, &x, 1);
     if (!y) return NULL;
     if (aur__permute_rows(x, aur__wr(x), y, aur__wr(y), perm, 1)) return NULL;
+    aur__mark_bf16(y, aur__is_bf16(x));
     aur__node *n = aur__record(t, y, "permute", aur__permute_back, &x, 1);
     if (!n) return NULL;
     for (int d = 0; d < x->ndim; d++) n->iarg[d] = perm[d];

@@ -5,12 +5,18 @@
 
 /* The bytes of a tape tensor (data or gradient), with how many hold them:
    the forward (until the tensor's scope ends) and each recorded node whose
-   backward reads them (until it has run). Shared by views. */
+   backward reads them (until it has run). Shared by views. Bytes whose values
+   are all BF16 numbers (autocast's products and copies of them) go to two
+   bytes each once only backward holds them, as torch's autocast saves the
+   BF16 casts it made; a node gets them back in F32 for its backward. */
 typedef struct aur__storage {
-    void *ptr;
-    size_t bytes;
+    void *ptr;       /* NULL once let go, or once packed */
+    uint16_t *packed; /* the values as BF16, when packed */
+    size_t bytes;    /* of the F32 (or index) bytes */
     int holders;
+    int users;       /* of the holders, the forward's live tensors */
     unsigned char device, kind; /* kind: AUR__MEM_* */
+    unsigned char bf16; /* every value is exactly a BF16 number */
 } aur__storage;
 
 /* How an op makes its output's bytes again from its inputs (GELU, layer norm,
@@ -42,8 +48,8 @@ struct aur__node {
     void *ctx;
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
-    aur_tensor **rebuilt; /* inputs it reads whose bytes are made again for it (aur__rebuild) */
-    int n_rebuilt;
+    aur_tensor **rebuilt; /* tensors it reads whose bytes may be gone when it runs: made again (aur__rebuild) or unpacked */
+    int n_rebuilt, cap_rebuilt;
 };
 
 /* The blocks of aur__tape_object: kept across resets, freed with the tape. */
@@ -202,6 +208,13 @@ AURDEF void aur_tape_memory(const aur_tape *t, size_t *current, size_t *peak)
     if (peak) *peak = s.peak;
 }
 
+AURDEF void aur_tape_memory_now(const aur_tape *t, aur_memory_stats *s)
+{
+    aur__memory_now(t, s);
+    s->peak = t->at_peak.peak;
+    s->peak_shared = t->at_peak.peak_shared;
+}
+
 AURDEF void aur_tape_memory_stats(const aur_tape *t, aur_memory_stats *s)
 {
     size_t current;
@@ -229,6 +242,7 @@ static aur__storage *aur__storage_new(aur_tape *t, aur_device dev, size_t bytes,
 {
     aur__storage *s = (aur__storage *)aur__alloc(t, AUR_CPU, sizeof *s);
     if (!s) return NULL;
+    memset(s, 0, sizeof *s);
     s->ptr = aur__heap_alloc(&t->heap[dev], bytes, kind); /* a failure says why (no memory, no CUDA) */
     if (!s->ptr) return NULL;
     s->bytes = bytes, s->holders = 1, s->device = (unsigned char)dev, s->kind = (unsigned char)kind;
@@ -241,12 +255,77 @@ static void aur__storage_hold(aur__storage *s)
     if (s) s->holders++;
 }
 
+#ifdef AUR__HAS_CUDA
+static int aur_cuda_cast(void *y, const void *x, int to_bf16, int64_t n); /* kernels.cuh, included after the ops' rules */
+#endif
+
+static size_t aur__packed_bytes(const aur__storage *s) { return s->bytes / sizeof(aur_real) * sizeof(uint16_t); }
+
 static void aur__storage_drop(aur_tape *t, aur__storage *s)
 {
     if (!s || --s->holders > 0) return;
     AUR_ASSERT(s->holders == 0);
     aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
+    aur__heap_free(&t->heap[s->device], s->packed, aur__packed_bytes(s), AUR__MEM_SAVED);
     s->ptr = NULL;
+    s->packed = NULL;
+}
+
+/* dst = src's n values as BF16 (the top half of each float); 1 if one of
+   them is not a BF16 number (the caller keeps the F32 bytes then). */
+static int aur__bf16_pack(uint16_t *dst, const aur_real *src, int64_t n, aur_device dev)
+{
+    if (dev == AUR_META) return 0;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? 1 : 0; /* the flag is trusted there */
+    uint32_t inexact = 0;
+    AUR__PRAGMA(omp parallel for schedule(static) reduction(| : inexact) if (n > AUR__PAR_MIN))
+    for (int64_t i = 0; i < n; i++) {
+        float f = (float)src[i];
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        inexact |= (bits & 0xFFFFu) | (uint32_t)((aur_real)f != src[i] && src[i] == src[i]); /* the second: double test builds */
+        dst[i] = (uint16_t)(bits >> 16);
+    }
+    return inexact != 0;
+}
+
+static int aur__bf16_unpack(aur_real *dst, const uint16_t *src, int64_t n, aur_device dev)
+{
+    if (dev == AUR_META) return 0;
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 0, n);
+    AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)src[i] << 16;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        dst[i] = f;
+    }
+    return 0;
+}
+
+/* The forward lets go of s: when backward nodes still hold it and its values
+   are BF16 numbers, they keep two bytes a value from now on. Never fails: short
+   of memory, or on a value that is not BF16 (a bug of the flag), s stays F32. */
+static void aur__storage_let_go(aur_tape *t, aur__storage *s)
+{
+    if (!s) return;
+    s->users--;
+    if (s->users == 0 && s->holders > 1 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
+        aur__heap *h = &t->heap[s->device];
+        uint16_t *p = (uint16_t *)aur__heap_alloc(h, aur__packed_bytes(s), AUR__MEM_SAVED);
+        if (p && aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device)) {
+            AUR_ASSERT(0 && "a storage marked BF16 holds a value that is not");
+            aur__heap_free(h, p, aur__packed_bytes(s), AUR__MEM_SAVED);
+            p = NULL;
+        }
+        if (p) {
+            aur__note_memory(t); /* both copies, for a moment */
+            aur__heap_free(h, s->ptr, s->bytes, s->kind);
+            s->ptr = NULL;
+            s->packed = p;
+        }
+    }
+    aur__storage_drop(t, s);
 }
 
 /* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
@@ -274,6 +353,7 @@ static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur
     aur__tensor_init(x, dtype, dev, s);
     x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
     if (!x->storage || aur__live_push(t, x)) return NULL;
+    x->storage->users = 1;
     x->data = x->storage->ptr;
     return x;
 }
@@ -285,10 +365,12 @@ static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
     if (!y) return NULL;
     aur__tensor_init(y, x->dtype, x->device, s);
     y->data = x->data;
+    y->offset = x->offset;
     y->storage = x->storage;
+    if (!y->storage) return y;
     aur__storage_hold(y->storage);
-    if (y->storage && aur__live_push(t, y)) return NULL;
-    return y;
+    y->storage->users++;
+    return aur__live_push(t, y) ? NULL : y;
 }
 
 AURDEF aur_tensor *aur_tensor_new(aur_tape *t, aur_device device, aur_shape shape)
@@ -308,6 +390,15 @@ static aur_tensor *aur__output(aur_tape *t, aur_shape s, aur_device dev, aur_ten
         if (in[i] && in[i]->requires_grad) y->requires_grad = 1;
     return y;
 }
+
+/* y's values are all BF16 numbers when exact: an autocast product, rounded,
+   or a copy of such values (what aur__storage_let_go may pack). */
+static void aur__mark_bf16(aur_tensor *y, int exact)
+{
+    if (y && y->storage && exact && y->dtype == AUR_F32) y->storage->bf16 = 1;
+}
+
+static int aur__is_bf16(const aur_tensor *x) { return x && x->storage && x->storage->bf16; }
 
 /* Scratch memory of the op running (uninitialised): give it back with aur__arena_release. */
 static aur_real *aur__reals(aur_tape *t, aur_device dev, int64_t n)
@@ -350,7 +441,7 @@ AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int
     for (int i = s.first; i < t->n_live; i++) {
         aur_tensor *x = t->live[i];
         if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
-        else aur__storage_drop(t, x->storage);
+        else aur__storage_let_go(t, x->storage);
     }
     t->n_live = k;
 }
@@ -371,7 +462,8 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     n->in = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
     n->cap_held = 3 * n_in + 4; /* an input, or the up to 3 inputs of its rebuild; buffers */
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
-    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)(n_in ? n_in : 1));
+    n->cap_rebuilt = 4 * n_in + 1; /* an input, or a rebuilt one and its recipe's up to 3 inputs */
+    n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)n->cap_rebuilt);
     if (!n->in || !n->held || !n->rebuilt) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
@@ -391,13 +483,32 @@ static void aur__hold_in_node(aur__node *n, aur__storage *s)
     n->held[n->n_held++] = s;
 }
 
-/* 1 if every input of a recipe still has its bytes (a scope that kept the
+/* 1 if every input of a recipe still has its values (a scope that kept the
    output may have let them go). */
 static int aur__recipe_inputs_held(const aur__rebuild *r)
 {
-    for (int i = 0; i < 3; i++)
-        if (r->in[i] && r->in[i]->storage && !r->in[i]->storage->ptr) return 0;
+    for (int i = 0; i < 3; i++) {
+        const aur__storage *s = r->in[i] ? r->in[i]->storage : NULL;
+        if (s && !s->ptr && !s->packed) return 0;
+    }
     return 1;
+}
+
+/* x's backward-time bytes are to be found again before the node runs (each tensor once, in order). */
+static void aur__rebuilt_add(aur__node *n, aur_tensor *x)
+{
+    for (int i = 0; i < n->n_rebuilt; i++)
+        if (n->rebuilt[i] == x) return;
+    AUR_ASSERT(n->n_rebuilt < n->cap_rebuilt);
+    n->rebuilt[n->n_rebuilt++] = x;
+}
+
+/* The node holds x's bytes; those that may be packed by the time it runs are unpacked for it. */
+static void aur__hold_values(aur__node *n, aur_tensor *x)
+{
+    if (!x || !x->storage) return;
+    aur__hold_in_node(n, x->storage);
+    if (x->storage->bf16) aur__rebuilt_add(n, x);
 }
 
 /* The node's backward reads x's data: hold it until the backward has run,
@@ -407,22 +518,47 @@ static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
     if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
-        aur__hold_in_node(n, x->storage);
+        aur__hold_values(n, x);
         return;
     }
-    for (int i = 0; i < 3; i++)
-        if (x->rebuild->in[i]) aur__hold_in_node(n, x->rebuild->in[i]->storage);
-    n->rebuilt[n->n_rebuilt++] = x;
+    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i]); /* first, so they are back before x is remade */
+    aur__rebuilt_add(n, x);
+}
+
+/* x's values back in F32 from its packed storage, into tmp (unless an earlier
+   tensor of the same storage, at tmp_of_same, has them already). */
+static int aur__unpack(aur_tape *t, aur_tensor *x, aur__storage **tmp, aur__storage *tmp_of_same)
+{
+    aur__storage *s = x->storage;
+    if (!tmp_of_same) {
+        if (!(tmp_of_same = *tmp = aur__storage_new(t, x->device, s->bytes, AUR__MEM_ACTIVATION))) return AUR_ENOMEM;
+        int rc = aur__bf16_unpack((aur_real *)tmp_of_same->ptr, s->packed, (int64_t)(s->bytes / sizeof(aur_real)), x->device);
+        if (rc) return rc;
+    }
+    x->data = (char *)tmp_of_same->ptr + x->offset;
+    return 0;
+}
+
+/* The bytes unpacked for an earlier tensor on the packed storage s, or NULL. */
+static aur__storage *aur__unpacked(const aur__node *n, aur__storage *const *tmp, int before, const aur__storage *s)
+{
+    for (int j = 0; j < before; j++)
+        if (tmp[j] && n->rebuilt[j]->storage == s) return tmp[j];
+    return NULL;
 }
 
 /* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
 static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
 {
     int rc = 0;
-    for (int i = 0; i < n->n_rebuilt; i++) {
+    for (int i = 0; i < n->n_rebuilt; i++) tmp[i] = NULL;
+    for (int i = 0; i < n->n_rebuilt && !rc; i++) {
         aur_tensor *x = n->rebuilt[i];
-        tmp[i] = NULL;
-        if (rc || x->storage->ptr) continue; /* still held by someone: as it is */
+        if (x->storage->ptr) continue; /* still held by someone: as it is */
+        if (x->storage->packed) {
+            rc = aur__unpack(t, x, &tmp[i], aur__unpacked(n, tmp, i, x->storage));
+            continue;
+        }
         tmp[i] = aur__storage_new(t, x->device, aur__nbytes(x), AUR__MEM_ACTIVATION);
         if (!tmp[i]) rc = AUR_ENOMEM;
         else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
@@ -608,6 +744,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
+    aur_scope_end(t, s, &y, 1); /* what no recorded backward reads goes before the walk, the rest is packed if it can be */
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
     } else if (y->numel != n->out->numel) {

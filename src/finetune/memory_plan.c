@@ -51,14 +51,13 @@ static int aur__plan_stats(aur_model *m, const aur_aurora_config *c, const aur_b
 }
 
 /* The device bytes of one training step (forward, loss, backward) of m at these sizes. */
-static int aur__plan_step(aur_model *m, const aur_aurora_config *c, int B, int T, int C, int H, int W, int autocast, double *bytes)
+static int aur__plan_step(aur_model *m, const aur_aurora_config *c, int B, int T, int C, int H, int W, double *bytes)
 {
     aur_batch *in = aur__plan_batch(c, B, T, C, H, W), *target = aur__plan_batch(c, B, 1, C, H, W);
     aur_tape *t = aur_tape_create();
     int rc = in && target && t ? 0 : AUR_ENOMEM;
     if (!rc) rc = aur__plan_stats(m, c, in);
     if (!rc) {
-        aur_tape_set_autocast(t, autocast);
         aur_batch *pred = aur_aurora_forward(m, t, in);
         rc = pred ? aur_backward(t, aur_aurora_loss(m, t, pred, target)) : AUR_EINVAL;
         *bytes = (double)t->device_peak[AUR_META];
@@ -78,13 +77,14 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
                         T, C, AUR_MAX_LEVELS, H, W);
     aur_aurora_config c = *cfg;
     c.checkpoint = ch->checkpoint;
+    c.autocast = ch->autocast || ch->pure_bf16; /* the backbone's products, as the trainer runs them */
     aur_model *m = aur_aurora_create(&c, AUR_META, 1);
     if (!m) return AUR_EINVAL; /* the reason is in aur_last_error() */
     double n = 0, ada = 0, act = 0;
     for (int i = 0; i < m->n; i++)
         if (!m->params[i]->is_buffer) n += (double)m->params[i]->numel, ada += aur__adafactor_floats(m->params[i]);
     /* every parameter trains here: LoRA's adapters on every linear layer keep the same activations */
-    int rc = aur__plan_step(m, &c, B, T, C, H, W, ch->autocast || ch->pure_bf16, &act);
+    int rc = aur__plan_step(m, &c, B, T, C, H, W, &act);
     aur_model_free(m);
     if (rc) return rc;
     double f = ch->trainable_fraction, wbytes = sizeof(aur_real); /* pure BF16 rounds F32 weights: still 4 bytes each */

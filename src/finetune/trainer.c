@@ -148,7 +148,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 1);
     aur_tape_set_training(tr->t, 1);
-    aur_tape_set_autocast(tr->t, tr->autocast);
+    aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
     aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
@@ -193,7 +193,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_reset(tr->t);
         aur_tape_set_grad(tr->t, 0);
         aur_tape_set_training(tr->t, 0);
-        aur_tape_set_autocast(tr->t, tr->autocast);
+        aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
         aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
         if (!l) return AUR_EINVAL;
