@@ -1783,9 +1783,10 @@ AURDEF int aur_tensor_get(const aur_tensor *t, aur_real *dst, int64_t n)
 
 /* ==== tape: recording ops for backward ==== */
 
-/* The bytes of a tape tensor (data or gradient), with how many hold them:
-   the forward (until the tensor's scope ends) and each recorded node whose
-   backward reads them (until it has run). Shared by views. Bytes whose values
+/* The bytes of a tape tensor (data or gradient), with who holds them: the
+   forward's live tensors (users, until their scope ends) and each recorded
+   node whose backward reads them (holders, until it has run); they go when
+   neither is left. Shared by views. Bytes whose values
    are all BF16 numbers (autocast's products and copies of them) go to two
    bytes each once only backward holds them, as torch's autocast saves the
    BF16 casts it made; a node gets them back in F32 for its backward. */
@@ -1793,8 +1794,8 @@ typedef struct aur__storage {
     void *ptr;       /* NULL once let go, or once packed */
     uint16_t *packed; /* the values as BF16, when packed */
     size_t bytes;    /* of the F32 (or index) bytes */
-    int holders;
-    int users;       /* of the holders, the forward's live tensors */
+    int holders;     /* nodes (or the one owner of a buffer, a gradient, a remade copy) */
+    int users;       /* the forward's live tensors on them */
     unsigned char device, kind; /* kind: AUR__MEM_* */
     unsigned char bf16; /* every value is exactly a BF16 number */
 } aur__storage;
@@ -1829,6 +1830,7 @@ struct aur__node {
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
     aur_tensor **rebuilt; /* tensors it reads whose bytes may be gone when it runs: made again (aur__rebuild) or unpacked */
+    unsigned char *direct; /* [i]: the backward itself reads rebuilt[i] (not only a later entry's recipe) */
     int n_rebuilt, cap_rebuilt;
 };
 
@@ -2041,22 +2043,28 @@ static int aur_cuda_cast(void *y, const void *x, int to_bf16, int64_t n); /* ker
 
 static size_t aur__packed_bytes(const aur__storage *s) { return s->bytes / sizeof(aur_real) * sizeof(uint16_t); }
 
-static void aur__storage_drop(aur_tape *t, aur__storage *s)
+static void aur__storage_free(aur_tape *t, aur__storage *s)
 {
-    if (!s || --s->holders > 0) return;
-    AUR_ASSERT(s->holders == 0);
     aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
     aur__heap_free(&t->heap[s->device], s->packed, aur__packed_bytes(s), AUR__MEM_SAVED);
     s->ptr = NULL;
     s->packed = NULL;
 }
 
+static void aur__storage_drop(aur_tape *t, aur__storage *s)
+{
+    if (!s || --s->holders > 0 || s->users > 0) return;
+    AUR_ASSERT(s->holders == 0);
+    aur__storage_free(t, s);
+}
+
 /* dst = src's n values as BF16 (the top half of each float); 1 if one of
-   them is not a BF16 number (the caller keeps the F32 bytes then). */
+   them is not a BF16 number, -1 if the GPU failed (the caller keeps the F32
+   bytes then). */
 static int aur__bf16_pack(uint16_t *dst, const aur_real *src, int64_t n, aur_device dev)
 {
     if (dev == AUR_META) return 0;
-    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? 1 : 0; /* the flag is trusted there */
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? -1 : 0; /* the flag is trusted there */
     uint32_t inexact = 0;
     AUR__PRAGMA(omp parallel for schedule(static) reduction(| : inexact) if (n > AUR__PAR_MIN))
     for (int64_t i = 0; i < n; i++) {
@@ -2083,18 +2091,25 @@ static int aur__bf16_unpack(aur_real *dst, const uint16_t *src, int64_t n, aur_d
     return 0;
 }
 
-/* The forward lets go of s: when backward nodes still hold it and its values
-   are BF16 numbers, they keep two bytes a value from now on. Never fails: short
-   of memory, or on a value that is not BF16 (a bug of the flag), s stays F32. */
+/* One of the forward's tensors on s goes: with the last, s goes too unless
+   a node holds it. */
 static void aur__storage_let_go(aur_tape *t, aur__storage *s)
 {
-    if (!s) return;
-    s->users--;
-    if (s->users == 0 && s->holders > 1 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
+    if (!s || --s->users > 0 || s->holders > 0) return;
+    aur__storage_free(t, s);
+}
+
+/* When only backward nodes hold s now and its values are BF16 numbers, they
+   keep two bytes a value from now on. Never fails: short of memory, or on a
+   value that is not BF16 (a bug of the flag), s stays F32. */
+static void aur__storage_pack(aur_tape *t, aur__storage *s)
+{
+    if (s && s->users == 0 && s->holders > 0 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
         aur__heap *h = &t->heap[s->device];
         uint16_t *p = (uint16_t *)aur__heap_alloc(h, aur__packed_bytes(s), AUR__MEM_SAVED);
-        if (p && aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device)) {
-            AUR_ASSERT(0 && "a storage marked BF16 holds a value that is not");
+        int rc = p ? aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device) : 0;
+        AUR_ASSERT(rc <= 0 && "a storage marked BF16 holds a value that is not");
+        if (rc) {
             aur__heap_free(h, p, aur__packed_bytes(s), AUR__MEM_SAVED);
             p = NULL;
         }
@@ -2105,7 +2120,6 @@ static void aur__storage_let_go(aur_tape *t, aur__storage *s)
             s->packed = p;
         }
     }
-    aur__storage_drop(t, s);
 }
 
 /* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
@@ -2133,7 +2147,7 @@ static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur
     aur__tensor_init(x, dtype, dev, s);
     x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
     if (!x->storage || aur__live_push(t, x)) return NULL;
-    x->storage->users = 1;
+    x->storage->users = 1, x->storage->holders = 0;
     x->data = x->storage->ptr;
     return x;
 }
@@ -2148,7 +2162,6 @@ static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
     y->offset = x->offset;
     y->storage = x->storage;
     if (!y->storage) return y;
-    aur__storage_hold(y->storage);
     y->storage->users++;
     return aur__live_push(t, y) ? NULL : y;
 }
@@ -2217,12 +2230,13 @@ static int aur__kept(const aur_tensor *x, aur_tensor *const *keep, int n)
 AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep)
 {
     if (!t || s.first > t->n_live) return;
+    for (int i = s.first; i < t->n_live; i++)
+        if (!aur__kept(t->live[i], keep, n_keep)) aur__storage_let_go(t, t->live[i]->storage);
+    for (int i = s.first; i < t->n_live; i++) /* then, with the temporaries gone, pack what backward alone holds */
+        if (!aur__kept(t->live[i], keep, n_keep)) aur__storage_pack(t, t->live[i]->storage);
     int k = s.first;
-    for (int i = s.first; i < t->n_live; i++) {
-        aur_tensor *x = t->live[i];
-        if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
-        else aur__storage_let_go(t, x->storage);
-    }
+    for (int i = s.first; i < t->n_live; i++)
+        if (aur__kept(t->live[i], keep, n_keep)) t->live[k++] = t->live[i];
     t->n_live = k;
 }
 
@@ -2244,7 +2258,8 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
     n->cap_rebuilt = 4 * n_in + 1; /* an input, or a rebuilt one and its recipe's up to 3 inputs */
     n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)n->cap_rebuilt);
-    if (!n->in || !n->held || !n->rebuilt) return NULL;
+    n->direct = (unsigned char *)aur__alloc(t, AUR_CPU, (size_t)n->cap_rebuilt);
+    if (!n->in || !n->held || !n->rebuilt || !n->direct) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -2274,21 +2289,26 @@ static int aur__recipe_inputs_held(const aur__rebuild *r)
     return 1;
 }
 
-/* x's backward-time bytes are to be found again before the node runs (each tensor once, in order). */
-static void aur__rebuilt_add(aur__node *n, aur_tensor *x)
+/* x's backward-time bytes are to be found again before the node runs (each
+   tensor once, in order); direct: the backward reads x, not only a recipe. */
+static void aur__rebuilt_add(aur__node *n, aur_tensor *x, int direct)
 {
     for (int i = 0; i < n->n_rebuilt; i++)
-        if (n->rebuilt[i] == x) return;
+        if (n->rebuilt[i] == x) {
+            n->direct[i] |= (unsigned char)direct;
+            return;
+        }
     AUR_ASSERT(n->n_rebuilt < n->cap_rebuilt);
+    n->direct[n->n_rebuilt] = (unsigned char)direct;
     n->rebuilt[n->n_rebuilt++] = x;
 }
 
 /* The node holds x's bytes; those that may be packed by the time it runs are unpacked for it. */
-static void aur__hold_values(aur__node *n, aur_tensor *x)
+static void aur__hold_values(aur__node *n, aur_tensor *x, int direct)
 {
     if (!x || !x->storage) return;
     aur__hold_in_node(n, x->storage);
-    if (x->storage->bf16) aur__rebuilt_add(n, x);
+    if (x->storage->bf16) aur__rebuilt_add(n, x, direct);
 }
 
 /* The node's backward reads x's data: hold it until the backward has run,
@@ -2298,11 +2318,11 @@ static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
     if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
-        aur__hold_values(n, x);
+        aur__hold_values(n, x, 1);
         return;
     }
-    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i]); /* first, so they are back before x is remade */
-    aur__rebuilt_add(n, x);
+    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i], 0); /* first, so they are back before x is remade */
+    aur__rebuilt_add(n, x, 1);
 }
 
 /* x's values back in F32 from its packed storage, into tmp (unless an earlier
@@ -2327,6 +2347,14 @@ static aur__storage *aur__unpacked(const aur__node *n, aur__storage *const *tmp,
     return NULL;
 }
 
+/* 1 if the node's backward reads a tensor on storage s itself (its unpacked bytes are shared by the storage's tensors). */
+static int aur__read_directly(const aur__node *n, const aur__storage *s)
+{
+    for (int k = 0; k < n->n_rebuilt; k++)
+        if (n->direct[k] && n->rebuilt[k]->storage == s) return 1;
+    return 0;
+}
+
 /* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
 static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
 {
@@ -2343,6 +2371,11 @@ static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
         if (!tmp[i]) rc = AUR_ENOMEM;
         else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
     }
+    for (int i = 0; i < n->n_rebuilt && !rc; i++) /* what only the recipes read goes before the backward runs */
+        if (tmp[i] && !aur__read_directly(n, n->rebuilt[i]->storage)) {
+            aur__storage_drop(t, tmp[i]);
+            tmp[i] = NULL;
+        }
     return rc;
 }
 
@@ -2412,6 +2445,20 @@ static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
     if (!x || !x->requires_grad || !aur__grad_buffer(t, x)) return NULL;
     x->grad_written = 1;
     return x->grad;
+}
+
+/* For an element-wise backward whose input x has no gradient yet: x's takes
+   over the bytes of its output y's, which nothing reads after this node (the
+   walk runs every reader of y first), so dx is written over dy and no second
+   buffer is made. 1 if it did (x->grad is then dy's bytes). */
+static int aur__grad_in_place(aur_tensor *x, aur_tensor *y)
+{
+    if (!x->requires_grad || x->grad || x->owned || x == y || !y->grad_storage || y->grad_storage->holders != 1 ||
+        x->numel != y->numel || x->device != y->device)
+        return 0;
+    x->grad = y->grad, x->grad_storage = y->grad_storage, x->grad_written = 1;
+    y->grad = NULL, y->grad_storage = NULL;
+    return 1;
 }
 
 /* An activation's gradient, consumed: its bytes go. */
@@ -2524,7 +2571,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
-    aur_scope_end(t, s, &y, 1); /* what no recorded backward reads goes before the walk, the rest is packed if it can be */
+    aur_scope_end(t, s, NULL, 0); /* what no recorded backward reads goes before the walk (y's bytes too), the rest is packed if it can be */
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
     } else if (y->numel != n->out->numel) {
@@ -2534,9 +2581,10 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
         aur_real *dx = aur__grad(t, y);
         rc = dx ? aur__add_grad(t, dx, n->out->grad, y->numel, y->device) : t->backward_rc;
     } else if (y->requires_grad) {
-        y->grad = n->out->grad; /* share the incoming gradient */
+        y->grad = n->out->grad; /* the incoming gradient moves to y: it goes once y's node has used it */
         y->grad_storage = n->out->grad_storage;
-        aur__storage_hold(y->grad_storage);
+        n->out->grad_storage = NULL;
+        n->out->grad = NULL;
         y->grad_written = 1;
         rc = aur__walk_back(t, from);
     }
@@ -3720,7 +3768,8 @@ static void aur__unary_fwd(int kind, aur_real *y, const aur_real *x, int64_t n)
     }
 }
 
-static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur_real *x, const aur_real *y, int64_t n)
+/* dx (+)= dy f'(x); fresh: dx is dy's own bytes (aur__grad_in_place), written over as 0 + dy f'(x) would be */
+static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur_real *x, const aur_real *y, int64_t n, int fresh)
 {
     const aur_real k0 = (aur_real)AUR__SQRT_2_PI, k1 = (aur_real)0.044715, r2 = (aur_real)AUR__SQRT1_2;
     AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
@@ -3745,7 +3794,7 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
         case AUR__SINE: d = AUR__COS(v); break;
         default: d = -AUR__SIN(v); break;
         }
-        dx[i] += dy[i] * d;
+        dx[i] = (fresh ? (aur_real)0 : dx[i]) + dy[i] * d;
     }
 }
 
@@ -3766,10 +3815,12 @@ static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    aur_real *dx = aur__grad(t, x);
+    const aur_real *dy = n->out->grad;
+    int fresh = aur__grad_in_place(x, n->out);
+    aur_real *dx = fresh ? x->grad : aur__grad(t, x);
     if (x->device == AUR_META) return 0; /* shapes only */
-    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
-    aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, dy, aur__cr(x), aur__cr(n->out), x->numel, fresh);
+    aur__unary_bwd((int)n->iarg[0], dx, dy, aur__cr(x), aur__cr(n->out), x->numel, fresh);
     return 0;
 }
 
@@ -9346,8 +9397,9 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
    the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
 static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
-    aur_scope s = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
+    aur_scope s = aur_scope_begin(F->t), pre = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
+    aur_scope_end(F->t, pre, &h, 1); /* fc1's output before fc2 runs (under autocast backward keeps it in BF16) */
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
     aur_scope_end(F->t, s, &y, 1);
@@ -9445,6 +9497,7 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
+static aur_tensor *aur__surface_level(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames);
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
 static int aur__encoder_bands(const aur__fwd *F, int *rows);
 
@@ -9486,14 +9539,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     aur_var_list snames, anames;
     if (aur__encoder_inputs(F, sx, &snames, ax, &anames)) return NULL;
 
-    /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
-    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
-    aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
-    aur_scope_end(t, s, &xs, 1);
-    aur__probe(F, "encoder/surf_patch_embed", xs);
-    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
-    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
-
+    aur_tensor *xs = aur__surface_level(F, sx, &snames);
     aur_tensor *agg = aur__atmos_latents(F, ax, &anames); /* (B, Ld - 1, L, D) */
 
     /* the surface level and the latent levels stacked: (B, Ld, L, D) */
@@ -9553,17 +9599,48 @@ static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, con
     return aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
 }
 
-typedef struct aur__atmos_band_ctx {
-    const aur__fwd *F; /* the band's working state */
+/* A segment of the banded encoder: the working state (of the band) and the variables it reads. */
+typedef struct aur__vars_ctx {
+    const aur__fwd *F;
     aur_var_list names;
-} aur__atmos_band_ctx;
+} aur__vars_ctx;
 
 /* A checkpointed band: its inputs are the band's slices of the variables. */
 static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
 {
-    const aur__atmos_band_ctx *k = (const aur__atmos_band_ctx *)ctx;
+    const aur__vars_ctx *k = (const aur__vars_ctx *)ctx;
     (void)t, (void)n_in;
     return aur__atmos_band(k->F, in, &k->names);
+}
+
+/* The surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated). */
+static aur_tensor *aur__surface_run(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames)
+{
+    aur_tape *t = F->t;
+    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
+    aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames->n), "encoder.surf_token_embeds", snames);
+    aur_scope_end(t, s, &xs, 1);
+    aur__probe(F, "encoder/surf_patch_embed", xs);
+    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
+    return aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
+}
+
+static aur_tensor *aur__surface_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__vars_ctx *k = (const aur__vars_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__surface_run(k->F, in, &k->names);
+}
+
+/* A checkpointed encoder in bands checkpoints the surface level as a segment of its own too. */
+static aur_tensor *aur__surface_level(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames)
+{
+    int rows;
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F, &rows) == 1) return aur__surface_run(F, sx, snames);
+    aur__vars_ctx *ctx = (aur__vars_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+    if (!ctx) return NULL;
+    ctx->F = F, ctx->names = *snames;
+    return aur_checkpoint(F->t, aur__surface_segment, ctx, sx, snames->n);
 }
 
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
@@ -9574,7 +9651,7 @@ static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const 
     aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
     if (!parts) return NULL;
     for (int k = 0; k < n; k++) {
-        aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+        aur__vars_ctx *ctx = (aur__vars_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
         if (!ctx || !(ctx->F = aur__fwd_band(F, k, rows))) return NULL;
         ctx->names = *anames;
@@ -10011,10 +10088,12 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur_tensor *xw = aur__model_gather(t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
     snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
+    aur_scope heads = aur_scope_begin(t); /* the layer's output goes once its heads are apart */
     aur_tensor *qkv = aur__lora_linear(F, xw, p, lora, k->lora_set);
     static const int split[6] = {3, 0, 1, 4, 2, 5}; /* (B, nW, n, 3, nh, hd) -> (3, B, nW, nh, n, hd) */
     int64_t s6[6] = {B, nw, n, 3, nh, hd};
     qkv = aur_permute(t, aur_reshape(t, qkv, aur_shapev(6, s6)), split);
+    aur_scope_end(t, heads, &qkv, 1);
     aur_shape hs = aur_shape5(B, nw, nh, n, hd);
     aur_tensor *q = aur_reshape(t, aur_slice(t, qkv, 0, 0, 1), hs), *kk = aur_reshape(t, aur_slice(t, qkv, 0, 1, 1), hs);
     aur_tensor *v = aur_reshape(t, aur_slice(t, qkv, 0, 2, 1), hs);

@@ -578,7 +578,7 @@ __global__ void aur_k_unary_fwd(int kind, float *y, const float *x, int64_t n)
     }
 }
 
-__global__ void aur_k_unary_bwd(int kind, float *dx, const float *dy, const float *x, const float *y, int64_t n)
+__global__ void aur_k_unary_bwd(int kind, float *dx, const float *dy, const float *x, const float *y, int64_t n, int fresh)
 {
     const float k0 = 0.79788456080286535588f, k1 = 0.044715f;
     AUR__CUDA_FOR(i, n)
@@ -601,7 +601,7 @@ __global__ void aur_k_unary_bwd(int kind, float *dx, const float *dy, const floa
         } else {
             d = -sinf(v);
         }
-        dx[i] += dy[i] * d;
+        dx[i] = (fresh ? 0.0f : dx[i]) + dy[i] * d; /* fresh: dx is dy's bytes (aur__grad_in_place) */
     }
 }
 
@@ -611,9 +611,9 @@ static int aur_cuda_unary_fwd(int kind, float *y, const float *x, int64_t n)
     return aur__cuda_launch("activation");
 }
 
-static int aur_cuda_unary_bwd(int kind, float *dx, const float *dy, const float *x, const float *y, int64_t n)
+static int aur_cuda_unary_bwd(int kind, float *dx, const float *dy, const float *x, const float *y, int64_t n, int fresh)
 {
-    AUR__LAUNCH(aur_k_unary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, dx, dy, x, y, n);
+    AUR__LAUNCH(aur_k_unary_bwd, aur__cuda_grid(n), AUR__CUDA_THREADS, 0, kind, dx, dy, x, y, n, fresh);
     return aur__cuda_launch("activation gradient");
 }
 

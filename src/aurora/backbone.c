@@ -256,10 +256,12 @@ static aur_tensor *aur__swin3d_block(aur_tape *t, void *ctx, aur_tensor *const *
     aur_tensor *xw = aur__model_gather(t, F->A->m, x, B, d, &lay->fwd, aur_shape3(B * nw, n, d)); /* roll, pad, partition */
     snprintf(p, sizeof p, "%s.attn.qkv", k->prefix);
     snprintf(lora, sizeof lora, "%s.attn.lora_qkv", k->prefix);
+    aur_scope heads = aur_scope_begin(t); /* the layer's output goes once its heads are apart */
     aur_tensor *qkv = aur__lora_linear(F, xw, p, lora, k->lora_set);
     static const int split[6] = {3, 0, 1, 4, 2, 5}; /* (B, nW, n, 3, nh, hd) -> (3, B, nW, nh, n, hd) */
     int64_t s6[6] = {B, nw, n, 3, nh, hd};
     qkv = aur_permute(t, aur_reshape(t, qkv, aur_shapev(6, s6)), split);
+    aur_scope_end(t, heads, &qkv, 1);
     aur_shape hs = aur_shape5(B, nw, nh, n, hd);
     aur_tensor *q = aur_reshape(t, aur_slice(t, qkv, 0, 0, 1), hs), *kk = aur_reshape(t, aur_slice(t, qkv, 0, 1, 1), hs);
     aur_tensor *v = aur_reshape(t, aur_slice(t, qkv, 0, 2, 1), hs);

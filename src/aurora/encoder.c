@@ -19,6 +19,7 @@ static aur_tensor *aur__add_patch_encodings(aur__fwd *F, aur_tensor *x);
 static aur_tensor *aur__add_time_encodings(aur__fwd *F, aur_tensor *x);
 
 static aur_tensor *aur__encoder_run(aur__fwd *F);
+static aur_tensor *aur__surface_level(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames);
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames);
 static int aur__encoder_bands(const aur__fwd *F, int *rows);
 
@@ -60,14 +61,7 @@ static aur_tensor *aur__encoder_run(aur__fwd *F)
     aur_var_list snames, anames;
     if (aur__encoder_inputs(F, sx, &snames, ax, &anames)) return NULL;
 
-    /* the surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated) */
-    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
-    aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames.n), "encoder.surf_token_embeds", &snames);
-    aur_scope_end(t, s, &xs, 1);
-    aur__probe(F, "encoder/surf_patch_embed", xs);
-    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
-    xs = aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
-
+    aur_tensor *xs = aur__surface_level(F, sx, &snames);
     aur_tensor *agg = aur__atmos_latents(F, ax, &anames); /* (B, Ld - 1, L, D) */
 
     /* the surface level and the latent levels stacked: (B, Ld, L, D) */
@@ -127,17 +121,48 @@ static aur_tensor *aur__atmos_band(const aur__fwd *F, aur_tensor *const *ax, con
     return aur_permute(t, aur_reshape(t, agg, aur_shape4(B, L, Ld - 1, D)), blcd);
 }
 
-typedef struct aur__atmos_band_ctx {
-    const aur__fwd *F; /* the band's working state */
+/* A segment of the banded encoder: the working state (of the band) and the variables it reads. */
+typedef struct aur__vars_ctx {
+    const aur__fwd *F;
     aur_var_list names;
-} aur__atmos_band_ctx;
+} aur__vars_ctx;
 
 /* A checkpointed band: its inputs are the band's slices of the variables. */
 static aur_tensor *aur__atmos_band_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
 {
-    const aur__atmos_band_ctx *k = (const aur__atmos_band_ctx *)ctx;
+    const aur__vars_ctx *k = (const aur__vars_ctx *)ctx;
     (void)t, (void)n_in;
     return aur__atmos_band(k->F, in, &k->names);
+}
+
+/* The surface level: patch embedding, its level encoding, and a Perceiver-like MLP (not aggregated). */
+static aur_tensor *aur__surface_run(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames)
+{
+    aur_tape *t = F->t;
+    aur_scope s = aur_scope_begin(t); /* the stacked copies go once embedded */
+    aur_tensor *xs = aur__level_patch_embed(F, aur__stack_vars(t, sx, snames->n), "encoder.surf_token_embeds", snames);
+    aur_scope_end(t, s, &xs, 1);
+    aur__probe(F, "encoder/surf_patch_embed", xs);
+    xs = aur_add(t, xs, aur__paramf(F->A->m, "encoder.surf_level_encoding"));
+    return aur_add(t, xs, aur__ln(F, aur__mlp(F, xs, "encoder.surf_mlp.net.0", "encoder.surf_mlp.net.2", 0), "encoder.surf_norm", 1e-5));
+}
+
+static aur_tensor *aur__surface_segment(aur_tape *t, void *ctx, aur_tensor *const *in, int n_in)
+{
+    const aur__vars_ctx *k = (const aur__vars_ctx *)ctx;
+    (void)t, (void)n_in;
+    return aur__surface_run(k->F, in, &k->names);
+}
+
+/* A checkpointed encoder in bands checkpoints the surface level as a segment of its own too. */
+static aur_tensor *aur__surface_level(const aur__fwd *F, aur_tensor *const *sx, const aur_var_list *snames)
+{
+    int rows;
+    if (!(F->c->checkpoint & AUR_CHECKPOINT_ENCODER) || aur__encoder_bands(F, &rows) == 1) return aur__surface_run(F, sx, snames);
+    aur__vars_ctx *ctx = (aur__vars_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+    if (!ctx) return NULL;
+    ctx->F = F, ctx->names = *snames;
+    return aur_checkpoint(F->t, aur__surface_segment, ctx, sx, snames->n);
 }
 
 static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const aur_var_list *anames)
@@ -148,7 +173,7 @@ static aur_tensor *aur__atmos_latents(aur__fwd *F, aur_tensor *const *ax, const 
     aur_tensor **parts = (aur_tensor **)aur_tape_alloc(F->t, sizeof *parts * (size_t)n), *slices[AUR_MAX_VARS * 3];
     if (!parts) return NULL;
     for (int k = 0; k < n; k++) {
-        aur__atmos_band_ctx *ctx = (aur__atmos_band_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
+        aur__vars_ctx *ctx = (aur__vars_ctx *)aur_tape_alloc(F->t, sizeof *ctx); /* lives until backward */
         aur_scope s = aur_scope_begin(F->t); /* the band's slices go once it is made (a checkpoint holds its inputs) */
         if (!ctx || !(ctx->F = aur__fwd_band(F, k, rows))) return NULL;
         ctx->names = *anames;

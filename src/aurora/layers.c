@@ -42,8 +42,9 @@ static aur_tensor *aur__ln(const aur__fwd *F, aur_tensor *x, const char *prefix,
    the Swin blocks' MLP (swin3d.py: MLP) drops out after the GELU as well. */
 static aur_tensor *aur__mlp(const aur__fwd *F, aur_tensor *x, const char *fc1, const char *fc2, int swin)
 {
-    aur_scope s = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
+    aur_scope s = aur_scope_begin(F->t), pre = aur_scope_begin(F->t); /* the hidden layer's bytes go at once (backward holds what it reads) */
     aur_tensor *h = aur_gelu(F->t, aur__lin(F, x, fc1, 1));
+    aur_scope_end(F->t, pre, &h, 1); /* fc1's output before fc2 runs (under autocast backward keeps it in BF16) */
     if (swin) h = aur_dropout(F->t, h, F->c->drop_rate);
     aur_tensor *y = aur_dropout(F->t, aur__lin(F, h, fc2, 1), F->c->drop_rate);
     aur_scope_end(F->t, s, &y, 1);

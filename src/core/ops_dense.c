@@ -497,7 +497,8 @@ static void aur__unary_fwd(int kind, aur_real *y, const aur_real *x, int64_t n)
     }
 }
 
-static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur_real *x, const aur_real *y, int64_t n)
+/* dx (+)= dy f'(x); fresh: dx is dy's own bytes (aur__grad_in_place), written over as 0 + dy f'(x) would be */
+static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur_real *x, const aur_real *y, int64_t n, int fresh)
 {
     const aur_real k0 = (aur_real)AUR__SQRT_2_PI, k1 = (aur_real)0.044715, r2 = (aur_real)AUR__SQRT1_2;
     AUR__OMP_FOR_IF(n > AUR__PAR_MIN)
@@ -522,7 +523,7 @@ static void aur__unary_bwd(int kind, aur_real *dx, const aur_real *dy, const aur
         case AUR__SINE: d = AUR__COS(v); break;
         default: d = -AUR__SIN(v); break;
         }
-        dx[i] += dy[i] * d;
+        dx[i] = (fresh ? (aur_real)0 : dx[i]) + dy[i] * d;
     }
 }
 
@@ -543,10 +544,12 @@ static int aur__unary_rebuild(aur_tape *t, const aur__rebuild *r, aur_tensor *y)
 static int aur__unary_back(aur_tape *t, aur__node *n)
 {
     aur_tensor *x = n->in[0];
-    aur_real *dx = aur__grad(t, x);
+    const aur_real *dy = n->out->grad;
+    int fresh = aur__grad_in_place(x, n->out);
+    aur_real *dx = fresh ? x->grad : aur__grad(t, x);
     if (x->device == AUR_META) return 0; /* shapes only */
-    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
-    aur__unary_bwd((int)n->iarg[0], dx, n->out->grad, aur__cr(x), aur__cr(n->out), x->numel);
+    if (x->device == AUR_CUDA) return AUR__GPU(aur_cuda_unary_bwd, (int)n->iarg[0], dx, dy, aur__cr(x), aur__cr(n->out), x->numel, fresh);
+    aur__unary_bwd((int)n->iarg[0], dx, dy, aur__cr(x), aur__cr(n->out), x->numel, fresh);
     return 0;
 }
 

@@ -3,9 +3,10 @@
 
 /* ==== tape: recording ops for backward ==== */
 
-/* The bytes of a tape tensor (data or gradient), with how many hold them:
-   the forward (until the tensor's scope ends) and each recorded node whose
-   backward reads them (until it has run). Shared by views. Bytes whose values
+/* The bytes of a tape tensor (data or gradient), with who holds them: the
+   forward's live tensors (users, until their scope ends) and each recorded
+   node whose backward reads them (holders, until it has run); they go when
+   neither is left. Shared by views. Bytes whose values
    are all BF16 numbers (autocast's products and copies of them) go to two
    bytes each once only backward holds them, as torch's autocast saves the
    BF16 casts it made; a node gets them back in F32 for its backward. */
@@ -13,8 +14,8 @@ typedef struct aur__storage {
     void *ptr;       /* NULL once let go, or once packed */
     uint16_t *packed; /* the values as BF16, when packed */
     size_t bytes;    /* of the F32 (or index) bytes */
-    int holders;
-    int users;       /* of the holders, the forward's live tensors */
+    int holders;     /* nodes (or the one owner of a buffer, a gradient, a remade copy) */
+    int users;       /* the forward's live tensors on them */
     unsigned char device, kind; /* kind: AUR__MEM_* */
     unsigned char bf16; /* every value is exactly a BF16 number */
 } aur__storage;
@@ -49,6 +50,7 @@ struct aur__node {
     aur__storage **held; /* what backward reads (inputs' data, saved buffers): let go once it has run */
     int n_held, cap_held;
     aur_tensor **rebuilt; /* tensors it reads whose bytes may be gone when it runs: made again (aur__rebuild) or unpacked */
+    unsigned char *direct; /* [i]: the backward itself reads rebuilt[i] (not only a later entry's recipe) */
     int n_rebuilt, cap_rebuilt;
 };
 
@@ -261,22 +263,28 @@ static int aur_cuda_cast(void *y, const void *x, int to_bf16, int64_t n); /* ker
 
 static size_t aur__packed_bytes(const aur__storage *s) { return s->bytes / sizeof(aur_real) * sizeof(uint16_t); }
 
-static void aur__storage_drop(aur_tape *t, aur__storage *s)
+static void aur__storage_free(aur_tape *t, aur__storage *s)
 {
-    if (!s || --s->holders > 0) return;
-    AUR_ASSERT(s->holders == 0);
     aur__heap_free(&t->heap[s->device], s->ptr, s->bytes, s->kind);
     aur__heap_free(&t->heap[s->device], s->packed, aur__packed_bytes(s), AUR__MEM_SAVED);
     s->ptr = NULL;
     s->packed = NULL;
 }
 
+static void aur__storage_drop(aur_tape *t, aur__storage *s)
+{
+    if (!s || --s->holders > 0 || s->users > 0) return;
+    AUR_ASSERT(s->holders == 0);
+    aur__storage_free(t, s);
+}
+
 /* dst = src's n values as BF16 (the top half of each float); 1 if one of
-   them is not a BF16 number (the caller keeps the F32 bytes then). */
+   them is not a BF16 number, -1 if the GPU failed (the caller keeps the F32
+   bytes then). */
 static int aur__bf16_pack(uint16_t *dst, const aur_real *src, int64_t n, aur_device dev)
 {
     if (dev == AUR_META) return 0;
-    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? 1 : 0; /* the flag is trusted there */
+    if (dev == AUR_CUDA) return AUR__GPU(aur_cuda_cast, dst, src, 1, n) ? -1 : 0; /* the flag is trusted there */
     uint32_t inexact = 0;
     AUR__PRAGMA(omp parallel for schedule(static) reduction(| : inexact) if (n > AUR__PAR_MIN))
     for (int64_t i = 0; i < n; i++) {
@@ -303,18 +311,25 @@ static int aur__bf16_unpack(aur_real *dst, const uint16_t *src, int64_t n, aur_d
     return 0;
 }
 
-/* The forward lets go of s: when backward nodes still hold it and its values
-   are BF16 numbers, they keep two bytes a value from now on. Never fails: short
-   of memory, or on a value that is not BF16 (a bug of the flag), s stays F32. */
+/* One of the forward's tensors on s goes: with the last, s goes too unless
+   a node holds it. */
 static void aur__storage_let_go(aur_tape *t, aur__storage *s)
 {
-    if (!s) return;
-    s->users--;
-    if (s->users == 0 && s->holders > 1 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
+    if (!s || --s->users > 0 || s->holders > 0) return;
+    aur__storage_free(t, s);
+}
+
+/* When only backward nodes hold s now and its values are BF16 numbers, they
+   keep two bytes a value from now on. Never fails: short of memory, or on a
+   value that is not BF16 (a bug of the flag), s stays F32. */
+static void aur__storage_pack(aur_tape *t, aur__storage *s)
+{
+    if (s && s->users == 0 && s->holders > 0 && s->bf16 && s->ptr && s->kind == AUR__MEM_ACTIVATION) {
         aur__heap *h = &t->heap[s->device];
         uint16_t *p = (uint16_t *)aur__heap_alloc(h, aur__packed_bytes(s), AUR__MEM_SAVED);
-        if (p && aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device)) {
-            AUR_ASSERT(0 && "a storage marked BF16 holds a value that is not");
+        int rc = p ? aur__bf16_pack(p, (const aur_real *)s->ptr, (int64_t)(s->bytes / sizeof(aur_real)), (aur_device)s->device) : 0;
+        AUR_ASSERT(rc <= 0 && "a storage marked BF16 holds a value that is not");
+        if (rc) {
             aur__heap_free(h, p, aur__packed_bytes(s), AUR__MEM_SAVED);
             p = NULL;
         }
@@ -325,7 +340,6 @@ static void aur__storage_let_go(aur_tape *t, aur__storage *s)
             s->packed = p;
         }
     }
-    aur__storage_drop(t, s);
 }
 
 /* A buffer an op keeps for its backward (statistics, indices): hand it to the node with aur__keep_buffer. */
@@ -353,7 +367,7 @@ static aur_tensor *aur__tensor(aur_tape *t, aur_dtype dtype, aur_device dev, aur
     aur__tensor_init(x, dtype, dev, s);
     x->storage = aur__storage_new(t, dev, aur__nbytes(x), AUR__MEM_ACTIVATION);
     if (!x->storage || aur__live_push(t, x)) return NULL;
-    x->storage->users = 1;
+    x->storage->users = 1, x->storage->holders = 0;
     x->data = x->storage->ptr;
     return x;
 }
@@ -368,7 +382,6 @@ static aur_tensor *aur__view(aur_tape *t, aur_tensor *x, aur_shape s)
     y->offset = x->offset;
     y->storage = x->storage;
     if (!y->storage) return y;
-    aur__storage_hold(y->storage);
     y->storage->users++;
     return aur__live_push(t, y) ? NULL : y;
 }
@@ -437,12 +450,13 @@ static int aur__kept(const aur_tensor *x, aur_tensor *const *keep, int n)
 AURDEF void aur_scope_end(aur_tape *t, aur_scope s, aur_tensor *const *keep, int n_keep)
 {
     if (!t || s.first > t->n_live) return;
+    for (int i = s.first; i < t->n_live; i++)
+        if (!aur__kept(t->live[i], keep, n_keep)) aur__storage_let_go(t, t->live[i]->storage);
+    for (int i = s.first; i < t->n_live; i++) /* then, with the temporaries gone, pack what backward alone holds */
+        if (!aur__kept(t->live[i], keep, n_keep)) aur__storage_pack(t, t->live[i]->storage);
     int k = s.first;
-    for (int i = s.first; i < t->n_live; i++) {
-        aur_tensor *x = t->live[i];
-        if (aur__kept(x, keep, n_keep)) t->live[k++] = x;
-        else aur__storage_let_go(t, x->storage);
-    }
+    for (int i = s.first; i < t->n_live; i++)
+        if (aur__kept(t->live[i], keep, n_keep)) t->live[k++] = t->live[i];
     t->n_live = k;
 }
 
@@ -464,7 +478,8 @@ static aur__node *aur__record(aur_tape *t, aur_tensor *y, const char *op, aur__b
     n->held = (aur__storage **)aur__alloc(t, AUR_CPU, sizeof(aur__storage *) * (size_t)n->cap_held);
     n->cap_rebuilt = 4 * n_in + 1; /* an input, or a rebuilt one and its recipe's up to 3 inputs */
     n->rebuilt = (aur_tensor **)aur__alloc(t, AUR_CPU, sizeof(aur_tensor *) * (size_t)n->cap_rebuilt);
-    if (!n->in || !n->held || !n->rebuilt) return NULL;
+    n->direct = (unsigned char *)aur__alloc(t, AUR_CPU, (size_t)n->cap_rebuilt);
+    if (!n->in || !n->held || !n->rebuilt || !n->direct) return NULL;
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     n->n_in = n_in;
     n->op = op;
@@ -494,21 +509,26 @@ static int aur__recipe_inputs_held(const aur__rebuild *r)
     return 1;
 }
 
-/* x's backward-time bytes are to be found again before the node runs (each tensor once, in order). */
-static void aur__rebuilt_add(aur__node *n, aur_tensor *x)
+/* x's backward-time bytes are to be found again before the node runs (each
+   tensor once, in order); direct: the backward reads x, not only a recipe. */
+static void aur__rebuilt_add(aur__node *n, aur_tensor *x, int direct)
 {
     for (int i = 0; i < n->n_rebuilt; i++)
-        if (n->rebuilt[i] == x) return;
+        if (n->rebuilt[i] == x) {
+            n->direct[i] |= (unsigned char)direct;
+            return;
+        }
     AUR_ASSERT(n->n_rebuilt < n->cap_rebuilt);
+    n->direct[n->n_rebuilt] = (unsigned char)direct;
     n->rebuilt[n->n_rebuilt++] = x;
 }
 
 /* The node holds x's bytes; those that may be packed by the time it runs are unpacked for it. */
-static void aur__hold_values(aur__node *n, aur_tensor *x)
+static void aur__hold_values(aur__node *n, aur_tensor *x, int direct)
 {
     if (!x || !x->storage) return;
     aur__hold_in_node(n, x->storage);
-    if (x->storage->bf16) aur__rebuilt_add(n, x);
+    if (x->storage->bf16) aur__rebuilt_add(n, x, direct);
 }
 
 /* The node's backward reads x's data: hold it until the backward has run,
@@ -518,11 +538,11 @@ static void aur__save(aur_tape *t, aur__node *n, aur_tensor *x)
 {
     if (n == &t->unrecorded || !x || !x->storage) return;
     if (!x->rebuild || !aur__recipe_inputs_held(x->rebuild)) {
-        aur__hold_values(n, x);
+        aur__hold_values(n, x, 1);
         return;
     }
-    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i]); /* first, so they are back before x is remade */
-    aur__rebuilt_add(n, x);
+    for (int i = 0; i < 3; i++) aur__hold_values(n, x->rebuild->in[i], 0); /* first, so they are back before x is remade */
+    aur__rebuilt_add(n, x, 1);
 }
 
 /* x's values back in F32 from its packed storage, into tmp (unless an earlier
@@ -547,6 +567,14 @@ static aur__storage *aur__unpacked(const aur__node *n, aur__storage *const *tmp,
     return NULL;
 }
 
+/* 1 if the node's backward reads a tensor on storage s itself (its unpacked bytes are shared by the storage's tensors). */
+static int aur__read_directly(const aur__node *n, const aur__storage *s)
+{
+    for (int k = 0; k < n->n_rebuilt; k++)
+        if (n->direct[k] && n->rebuilt[k]->storage == s) return 1;
+    return 0;
+}
+
 /* The bytes of the node's rebuilt inputs that are gone, made again (tmp[i], for aur__unmake). */
 static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
 {
@@ -563,6 +591,11 @@ static int aur__remake(aur_tape *t, aur__node *n, aur__storage **tmp)
         if (!tmp[i]) rc = AUR_ENOMEM;
         else x->data = tmp[i]->ptr, rc = x->rebuild->fn(t, x->rebuild, x);
     }
+    for (int i = 0; i < n->n_rebuilt && !rc; i++) /* what only the recipes read goes before the backward runs */
+        if (tmp[i] && !aur__read_directly(n, n->rebuilt[i]->storage)) {
+            aur__storage_drop(t, tmp[i]);
+            tmp[i] = NULL;
+        }
     return rc;
 }
 
@@ -632,6 +665,20 @@ static aur_real *aur__grad(aur_tape *t, aur_tensor *x)
     if (!x || !x->requires_grad || !aur__grad_buffer(t, x)) return NULL;
     x->grad_written = 1;
     return x->grad;
+}
+
+/* For an element-wise backward whose input x has no gradient yet: x's takes
+   over the bytes of its output y's, which nothing reads after this node (the
+   walk runs every reader of y first), so dx is written over dy and no second
+   buffer is made. 1 if it did (x->grad is then dy's bytes). */
+static int aur__grad_in_place(aur_tensor *x, aur_tensor *y)
+{
+    if (!x->requires_grad || x->grad || x->owned || x == y || !y->grad_storage || y->grad_storage->holders != 1 ||
+        x->numel != y->numel || x->device != y->device)
+        return 0;
+    x->grad = y->grad, x->grad_storage = y->grad_storage, x->grad_written = 1;
+    y->grad = NULL, y->grad_storage = NULL;
+    return 1;
 }
 
 /* An activation's gradient, consumed: its bytes go. */
@@ -744,7 +791,7 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
     /* recompute as the forward ran: the same dropout, autocast and attention path */
     t->training = (int)n->iarg[1], t->autocast = (int)n->iarg[2], t->fused_attention = (int)n->iarg[3];
     aur_tensor *y = n->fn(t, n->ctx, n->in, n->n_in);
-    aur_scope_end(t, s, &y, 1); /* what no recorded backward reads goes before the walk, the rest is packed if it can be */
+    aur_scope_end(t, s, NULL, 0); /* what no recorded backward reads goes before the walk (y's bytes too), the rest is packed if it can be */
     if (!y) {
         rc = aur__err(AUR_EINVAL, "checkpoint: the segment failed when recomputed: %s", aur__errmsg);
     } else if (y->numel != n->out->numel) {
@@ -754,9 +801,10 @@ static int aur__checkpoint_back(aur_tape *t, aur__node *n)
         aur_real *dx = aur__grad(t, y);
         rc = dx ? aur__add_grad(t, dx, n->out->grad, y->numel, y->device) : t->backward_rc;
     } else if (y->requires_grad) {
-        y->grad = n->out->grad; /* share the incoming gradient */
+        y->grad = n->out->grad; /* the incoming gradient moves to y: it goes once y's node has used it */
         y->grad_storage = n->out->grad_storage;
-        aur__storage_hold(y->grad_storage);
+        n->out->grad_storage = NULL;
+        n->out->grad = NULL;
         y->grad_written = 1;
         rc = aur__walk_back(t, from);
     }
