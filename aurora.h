@@ -1013,6 +1013,13 @@ static int aur__thread_id(void) { return 0; }
 #define AUR__COS cosf
 #endif
 
+/* qsort for any count: the C library's is undefined for a NULL base, which an
+   empty list has (a safetensors header of `{}`), even with nothing to sort. */
+static void aur__qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) qsort(base, n, size, cmp);
+}
+
 /* ==== errors ==== */
 
 static AUR__TLS char aur__errmsg[2048] = "no error";
@@ -1304,6 +1311,61 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
         return 0;
     }
     return aur__cuda_zero(p, n);
+}
+
+/* ==== a name index: name -> position in a list, in a step or two ====
+   Open addressing over slots holding position + 1 (0: empty), at most half
+   full, so adding n names costs O(n) however many there are (a model's
+   parameters, Aurora's normalisation statistics). The names stay in the
+   caller's list; name_of(set, k) reads the k-th. */
+
+typedef struct aur__names {
+    int *slot;
+    int cap, n; /* slots (a power of two), names indexed */
+} aur__names;
+
+typedef const char *(*aur__name_of)(const void *set, int k);
+
+static uint64_t aur__hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The position of name, or -1. */
+static int aur__names_find(const aur__names *ix, const char *name, aur__name_of name_of, const void *set)
+{
+    if (!ix->cap) return -1;
+    for (uint64_t h = aur__hash(name);; h++) {
+        int slot = ix->slot[h & (uint64_t)(ix->cap - 1)];
+        if (!slot) return -1;
+        if (!strcmp(name_of(set, slot - 1), name)) return slot - 1;
+    }
+}
+
+static void aur__names_put(int *slot, int cap, int k, const char *name)
+{
+    uint64_t h = aur__hash(name);
+    while (slot[h & (uint64_t)(cap - 1)]) h++;
+    slot[h & (uint64_t)(cap - 1)] = k + 1;
+}
+
+/* Indexes the k-th name of the set (k = the number indexed so far), growing the table as needed. */
+static int aur__names_add(aur__names *ix, int k, aur__name_of name_of, const void *set)
+{
+    AUR_ASSERT(k == ix->n);
+    if (2 * (ix->n + 1) > ix->cap) {
+        int cap = ix->cap ? 2 * ix->cap : 64;
+        int *slot = (int *)aur__calloc(sizeof(int) * (size_t)cap, "a name index");
+        if (!slot) return AUR_ENOMEM;
+        for (int i = 0; i < ix->n; i++) aur__names_put(slot, cap, i, name_of(set, i));
+        AUR_FREE(ix->slot);
+        ix->slot = slot, ix->cap = cap;
+    }
+    aur__names_put(ix->slot, ix->cap, k, name_of(set, k));
+    ix->n++;
+    return 0;
 }
 
 /* ==== memory: the arena ====
@@ -5469,7 +5531,7 @@ static int aur__st_check_layout(aur_st_file *f)
     aur_st_tensor **by = (aur_st_tensor **)aur__malloc(sizeof(aur_st_tensor *) * (size_t)(f->n + 1), "a header index");
     if (!by) return AUR_ENOMEM;
     for (int i = 0; i < f->n; i++) by[i] = &f->tensors[i];
-    qsort(by, (size_t)f->n, sizeof *by, aur__st_cmp_offset);
+    aur__qsort(by, (size_t)f->n, sizeof *by, aur__st_cmp_offset);
     uint64_t at = 0;
     int rc = 0;
     for (int i = 0; i < f->n && !rc; i++) {
@@ -5519,7 +5581,7 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
     }
     cJSON_Delete(root);
     if (rc) return rc;
-    qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
+    aur__qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
     for (int i = 1; i < f->n; i++)
         if (!strcmp(f->tensors[i].name, f->tensors[i - 1].name))
             return aur__err(AUR_EFORMAT, "%s: duplicate tensor name '%s'", p, f->tensors[i].name);
@@ -5892,11 +5954,11 @@ static void aur__fsync_dir(const char *path)
 AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
 {
     /* names must be unique: sort by name once to find repeats, then into file order */
-    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_name_cmp);
+    aur__qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_name_cmp);
     for (int i = 1; i < w->n; i++)
         if (!strcmp(w->e[i].name, w->e[i - 1].name))
             return aur__err(AUR_EINVAL, "%s: tensor name '%s' is given twice", path, w->e[i].name);
-    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_cmp);
+    aur__qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_cmp);
     aur__buf hdr;
     memset(&hdr, 0, sizeof hdr);
     aur__st_header(w, &hdr);
@@ -5926,8 +5988,7 @@ AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
 struct aur_model {
     aur_tensor **params; /* in declaration order (the state_dict order) */
     int n, cap;
-    int *index;          /* open-addressing hash: name -> params slot + 1 */
-    int index_cap;
+    aur__names index;    /* name -> params slot */
     aur_device device;
     int allocated;
     void *slab;          /* every parameter and buffer */
@@ -5960,37 +6021,9 @@ typedef struct aur__adapter {
     int merged;        /* folded into the base weight: the forward skips it */
 } aur__adapter;
 
-static uint64_t aur__hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static const char *aur__param_name(const void *m, int k) { return ((const aur_model *)m)->params[k]->name; }
 
-static int aur__index_find(const aur_model *m, const char *name)
-{
-    if (!m->index_cap) return -1;
-    for (uint64_t h = aur__hash(name);; h++) {
-        int slot = m->index[h & (uint64_t)(m->index_cap - 1)];
-        if (!slot) return -1;
-        if (!strcmp(m->params[slot - 1]->name, name)) return slot - 1;
-    }
-}
-
-static int aur__index_rebuild(aur_model *m, int cap)
-{
-    int *idx = (int *)aur__calloc(sizeof(int) * (size_t)cap, "the parameter index");
-    if (!idx) return AUR_ENOMEM;
-    for (int i = 0; i < m->n; i++) {
-        uint64_t h = aur__hash(m->params[i]->name);
-        while (idx[h & (uint64_t)(cap - 1)]) h++;
-        idx[h & (uint64_t)(cap - 1)] = i + 1;
-    }
-    AUR_FREE(m->index);
-    m->index = idx;
-    m->index_cap = cap;
-    return 0;
-}
+static int aur__index_find(const aur_model *m, const char *name) { return aur__names_find(&m->index, name, aur__param_name, m); }
 
 AURDEF aur_model *aur_model_create(void) { return (aur_model *)aur__calloc(sizeof(aur_model), "a model"); }
 
@@ -6011,7 +6044,7 @@ AURDEF void aur_model_free(aur_model *m)
     for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
     AUR_FREE(m->adapters);
     AUR_FREE(m->params);
-    AUR_FREE(m->index);
+    AUR_FREE(m->index.slot);
     AUR_FREE(m);
 }
 
@@ -6027,7 +6060,6 @@ AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape
         return NULL;
     }
     if (aur__grow((void **)&m->params, &m->cap, m->n + 1, sizeof(aur_tensor *))) return NULL;
-    if (2 * (m->n + 1) > m->index_cap && aur__index_rebuild(m, m->index_cap ? 2 * m->index_cap : 64)) return NULL;
     aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a parameter");
     char *nm = aur__strdup(name);
     if (!t || !nm) {
@@ -6040,10 +6072,13 @@ AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape
     t->model = m;
     t->is_buffer = is_buffer != 0;
     t->requires_grad = !is_buffer;
-    m->params[m->n++] = t;
-    uint64_t h = aur__hash(name);
-    while (m->index[h & (uint64_t)(m->index_cap - 1)]) h++;
-    m->index[h & (uint64_t)(m->index_cap - 1)] = m->n;
+    m->params[m->n] = t;
+    if (aur__names_add(&m->index, m->n, aur__param_name, m)) {
+        AUR_FREE(nm);
+        AUR_FREE(t);
+        return NULL;
+    }
+    m->n++;
     return t;
 }
 
@@ -6357,7 +6392,7 @@ static int aur__ckpt_cmp(const void *a, const void *b)
     return strcmp(((const aur__ckpt_entry *)a)->name, ((const aur__ckpt_entry *)b)->name);
 }
 
-static void aur__ckpt_sort(aur__ckpt *ck) { qsort(ck->e, (size_t)ck->n, sizeof *ck->e, aur__ckpt_cmp); }
+static void aur__ckpt_sort(aur__ckpt *ck) { aur__qsort(ck->e, (size_t)ck->n, sizeof *ck->e, aur__ckpt_cmp); }
 
 /* An entry by name (the view must be sorted). */
 static aur__ckpt_entry *aur__ckpt_find(const aur__ckpt *ck, const char *name)
@@ -6998,33 +7033,60 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step)
 
 /* ==== JSON files ==== */
 
-AURDEF cJSON *aur_json_load(const char *path)
+#define AUR__JSON_MAX_BYTES ((size_t)64 << 20) /* configs, states and adapter configs are kilobytes */
+
+/* The line of text[at]. */
+static int aur__line_of(const char *text, size_t at)
 {
+    int line = 1;
+    for (size_t i = 0; i < at; i++) line += text[i] == '\n';
+    return line;
+}
+
+/* The whole of a regular file of at most AUR__JSON_MAX_BYTES, NUL-ended (free with AUR_FREE). */
+static char *aur__read_small_file(const char *path, size_t *n)
+{
+    struct stat st;
     FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)), (char *)NULL;
+    int bad = fstat(fileno(fp), &st) ? aur__err(AUR_EIO, "%s: cannot stat: %s", path, strerror(errno))
+              : !S_ISREG(st.st_mode)   ? aur__err(AUR_EINVAL, "%s: not a regular file", path)
+              : (size_t)st.st_size > AUR__JSON_MAX_BYTES
+                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; a JSON file of at most %zu MiB is expected", path, (long long)st.st_size,
+                             AUR__JSON_MAX_BYTES >> 20)
+                  : 0;
     aur__buf b;
     memset(&b, 0, sizeof b);
     char chunk[65536];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
-    int read_failed = ferror(fp) || b.failed;
+    while (!bad && b.n <= AUR__JSON_MAX_BYTES && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
+    if (!bad && (ferror(fp) || b.failed || b.n > AUR__JSON_MAX_BYTES)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
     fclose(fp);
-    if (read_failed) {
+    if (!bad) aur__buf_append(&b, "", 1); /* the NUL */
+    if (bad || b.failed) {
         AUR_FREE(b.p);
-        aur__err(AUR_EIO, "%s: cannot read", path);
         return NULL;
     }
-    cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.n);
-    if (!j) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1;
-        for (const char *c = b.p; c && at && c < at && c < b.p + b.n; c++) line += *c == '\n';
-        aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, line);
+    *n = b.n - 1;
+    return b.p;
+}
+
+AURDEF cJSON *aur_json_load(const char *path)
+{
+    size_t n = 0;
+    char *text = aur__read_small_file(path, &n);
+    if (!text) return NULL;
+    const char *end = NULL; /* where parsing stopped: per call, unlike cJSON_GetErrorPtr */
+    cJSON *j = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+    size_t at = end ? (size_t)(end - text) : 0;
+    while (j && at < n && isspace((unsigned char)text[at])) at++;
+    if (!j) aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, aur__line_of(text, at));
+    else if (at < n) {
+        aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", path, aur__line_of(text, at));
+        cJSON_Delete(j);
+        j = NULL;
     }
-    AUR_FREE(b.p);
+    AUR_FREE(text);
     return j;
 }
 
@@ -7679,7 +7741,7 @@ static int aur__strcmp_p(const void *a, const void *b) { return strcmp((const ch
 static void aur__sorted(const aur_var_list *in, aur_var_list *out)
 {
     *out = *in;
-    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+    aur__qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
 }
 
 static void aur__sorted_levels(const aur_aurora_config *c, aur_var_list *out)
@@ -7690,7 +7752,7 @@ static void aur__sorted_levels(const aur_aurora_config *c, aur_var_list *out)
         aur_level_to_str(c->level_condition[i], s, sizeof s);
         aur__vl_add(out, s);
     }
-    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+    aur__qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
 }
 
 static void aur__declare_linear(aur_model *m, int *rc, const char *prefix, int64_t out, int64_t in, int bias)
@@ -8144,6 +8206,7 @@ typedef struct aur__aurora {
     aur_model *m;
     aur__stat *stats;                     /* the normalisation statistics by key ("2t", "z_500") */
     int n_stats, cap_stats;
+    aur__names stats_index;
     aur__layout *layouts;                 /* the backbone's index tables, made per grid on first use */
     aur_probe_fn probe;                   /* test hook: sees named intermediates */
     void *probe_ctx;
@@ -8181,6 +8244,7 @@ static void aur__aurora_free(void *p)
         aur__layout_free(l);
     }
     AUR_FREE(A->stats);
+    AUR_FREE(A->stats_index.slot);
     AUR_FREE(A->pos_override);
     AUR_FREE(A->scale_override);
     AUR_FREE(A);
@@ -8201,23 +8265,24 @@ AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
     return 0;
 }
 
+static const char *aur__stat_key(const void *A, int k) { return ((const aur__aurora *)A)->stats[k].key; }
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    if (!(isfinite(loc) && isfinite(scale) && scale != 0))
-        return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and non-zero)", key, loc, scale);
+    if (!(isfinite(loc) && isfinite(scale) && scale > 0))
+        return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and positive)", key, loc, scale);
     if (strlen(key) >= sizeof A->stats[0].key) return aur__err(AUR_EINVAL, "statistics key '%s' is too long", key);
-    for (int i = 0; i < A->n_stats; i++)
-        if (!strcmp(A->stats[i].key, key)) {
-            A->stats[i].loc = loc;
-            A->stats[i].scale = scale;
-            return 0;
-        }
-    if (aur__grow((void **)&A->stats, &A->cap_stats, A->n_stats + 1, sizeof(aur__stat))) return AUR_ENOMEM;
-    snprintf(A->stats[A->n_stats].key, sizeof A->stats[0].key, "%s", key);
-    A->stats[A->n_stats].loc = loc;
-    A->stats[A->n_stats++].scale = scale;
+    int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);
+    if (i < 0) {
+        if (aur__grow((void **)&A->stats, &A->cap_stats, A->n_stats + 1, sizeof(aur__stat))) return AUR_ENOMEM;
+        snprintf(A->stats[A->n_stats].key, sizeof A->stats[0].key, "%s", key);
+        if (aur__names_add(&A->stats_index, A->n_stats, aur__stat_key, A)) return AUR_ENOMEM;
+        i = A->n_stats++;
+    }
+    A->stats[i].loc = loc;
+    A->stats[i].scale = scale;
     return 0;
 }
 
@@ -8225,12 +8290,12 @@ AURDEF int aur_aurora_get_stats(const aur_model *m, const char *key, double *loc
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    for (int i = 0; i < A->n_stats; i++)
-        if (!strcmp(A->stats[i].key, key)) {
-            *loc = A->stats[i].loc;
-            *scale = A->stats[i].scale;
-            return 0;
-        }
+    int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);
+    if (i >= 0) {
+        *loc = A->stats[i].loc;
+        *scale = A->stats[i].scale;
+        return 0;
+    }
     return aur__err(AUR_EINVAL, "no normalisation statistics for '%s'\n---> HINT: register them with aur_aurora_set_stats(m, \"%s\", loc, scale)",
                     key, key);
 }
@@ -11990,6 +12055,8 @@ struct aur_trainer {
     int log_every, eval_every, save_every, plot_every, keep_last;
     char map_vars[AUR__MAX_MAPS][AUR_NAME_LEN];
     int n_maps;
+    double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
+    int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
     aur__table val_hist; /* step, loss */
     double started, steps_at_start;
@@ -12081,12 +12148,12 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
     return rc;
 }
 
-/* A file list: a string or an array of strings. */
+/* A file list: a string or a non-empty array of strings. */
 static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
 {
     const char *W = "run config: data";
     int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0) return aur__json_bad(v, W, aur__json_key(v), "a file name or a list of them");
+    if (n < 1) return aur__json_bad(v, W, aur__json_key(v), "a file name or a non-empty list of them");
     d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
     if (!d->files) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) {
@@ -12122,6 +12189,10 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
                           tr->rollout);
         }
         int n = rc ? 0 : s->T - span + 1;
+        if (!rc && d == &tr->train && f == 0) {
+            tr->n_levels = s->C;
+            memcpy(tr->levels, s->levels, sizeof(double) * (size_t)s->C);
+        }
         aur_check_report_free(&rep);
         aur_batch_free(s);
         if (rc) return rc;
@@ -12286,6 +12357,50 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
+static int aur__in_list(const aur_var_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return 1;
+    return 0;
+}
+
+/* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
+   of the data): a typo must not wait for the last step's plot to fail. */
+static int aur__trainer_check_maps(const aur_trainer *tr)
+{
+    const aur_aurora_config *c = &tr->mcfg;
+    for (int i = 0; i < tr->n_maps; i++) {
+        char var[AUR_NAME_LEN];
+        snprintf(var, sizeof var, "%s", tr->map_vars[i]);
+        char *at = strchr(var, '@');
+        if (at) *at++ = 0;
+        int ok = at ? aur__in_list(&c->atmos_vars, var) : aur__in_list(&c->surf_vars, var) || aur__in_list(&c->atmos_vars, var);
+        for (int k = 0, found = 0; ok && at && !found; k++) {
+            if (k == tr->n_levels) ok = 0;
+            else found = tr->levels[k] == atof(at);
+        }
+        if (!ok)
+            return aur__err(AUR_EINVAL, "run config: map_vars: '%s' is not a predicted variable (a surface variable, or an atmospheric one as 'name@level' "
+                            "at a level of the data)", tr->map_vars[i]);
+    }
+    return 0;
+}
+
+/* output_dir is a directory this run can write, before step 1 rather than at the first save. */
+static int aur__trainer_check_output(const aur_trainer *tr)
+{
+    char probe[1100];
+    struct stat st;
+    int rc = aur__mkdirs(tr->out_dir);
+    if (!rc && (stat(tr->out_dir, &st) || !S_ISDIR(st.st_mode))) rc = aur__err(AUR_EINVAL, "run config: output_dir %s is not a directory", tr->out_dir);
+    snprintf(probe, sizeof probe, "%s/.write-test", tr->out_dir);
+    FILE *fp = rc ? NULL : fopen(probe, "w");
+    if (!rc && (!fp || fclose(fp)))
+        rc = aur__err(AUR_EIO, "run config: output_dir %s is not writable: %s", tr->out_dir, strerror(errno));
+    if (fp) remove(probe);
+    return rc;
+}
+
 AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
 {
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
@@ -12297,6 +12412,8 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     if (!rc) rc = aur__trainer_data(tr, cJSON_GetObjectItemCaseSensitive(config, "data"));
     if (!rc) rc = aur__trainer_optim(tr, cJSON_GetObjectItemCaseSensitive(config, "optimizer"));
     if (!rc) rc = aur__trainer_schedule(tr, cJSON_GetObjectItemCaseSensitive(config, "schedule"));
+    if (!rc) rc = aur__trainer_check_maps(tr);
+    if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
     tr->hist.cols = 4 + tr->n_groups;
     tr->val_hist.cols = 2;
@@ -12726,7 +12843,9 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
     cJSON_Delete(s);
-    if (mismatch) return aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ)", path);
+    if (mismatch)
+        return aur__err(AUR_EFORMAT, "%s: not the state of this run: 'n_groups', 'alarm.count' or 'alarm.hist' do not fit its %d parameter groups",
+                        path, tr->n_groups);
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 

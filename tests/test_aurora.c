@@ -134,6 +134,29 @@ static aur_batch *tiny_batch(const aur_model *m, int H, int W, int T)
     return b;
 }
 
+/* ---- normalisation statistics: many keys (a config of 400 k entries took minutes), only positive scales ---- */
+
+static void test_many_stats(void)
+{
+    aur_aurora_config c = tiny_config();
+    aur_model *m = aur_aurora_create(&c, AUR_CPU, 1);
+    AUR_CHECK(m != NULL, "create: %s", aur_last_error());
+    if (!m) return;
+    char key[32];
+    int bad = 0, n = 200000;
+    for (int i = 0; i < n && !bad; i++) snprintf(key, sizeof key, "v%d", i), bad = aur_aurora_set_stats(m, key, i, 1 + i % 7);
+    aur_aurora_set_stats(m, "v17", -1, 2); /* replaced, not added */
+    for (int i = 0; i < n && !bad; i++) {
+        double loc = 0, scale = 0;
+        snprintf(key, sizeof key, "v%d", i);
+        bad = aur_aurora_get_stats(m, key, &loc, &scale) || loc != (i == 17 ? -1 : i) || scale != (i == 17 ? 2 : 1 + i % 7);
+    }
+    AUR_CHECK(!bad, "%d statistics set and read back", n);
+    AUR_CHECK(aur_aurora_set_stats(m, "neg", 0, -1) != 0 && strstr(aur_last_error(), "positive"), "a negative scale is refused: %s",
+              aur_last_error());
+    aur_model_free(m);
+}
+
 /* ---- initialisation (aurora/model/util.py: init_weights and the reference's decoder-init test) ---- */
 
 static void test_init(void)
@@ -502,6 +525,7 @@ int main(void)
     aur_test_tmpdir_begin("aurora");
     test_manifests();
     test_keywords();
+    test_many_stats();
     test_init();
     test_batches();
     test_forward_errors();

@@ -218,6 +218,16 @@ static void test_malformed(void)
     AUR_CHECK(f && aur_st_read(f, aur_st_find(f, "a"), AUR_F32, &v) == AUR_EUNSUPPORTED && strstr(aur_last_error(), "F64"),
               "F64 reads as unsupported: %s", aur_last_error());
     aur_st_close(f);
+    /* a header of no tensors opens; loading it reports what is missing (sorting its empty list was undefined behaviour) */
+    write_st(aur_test_tmp("empty.safetensors"), "{}", 0, zeros, 0);
+    aur_model *m = aur_model_create();
+    aur_model_add(m, "w", aur_shape1(2), 0);
+    aur_model_alloc(m, AUR_CPU);
+    AUR_CHECK(aur_load_safetensors(m, aur_test_tmp("empty.safetensors"), AUR_LOAD_STRICT, NULL) != 0 && strstr(aur_last_error(), "missing"),
+              "a header of {} in a strict load: %s", aur_last_error());
+    AUR_CHECK(aur_load_safetensors(m, aur_test_tmp("empty.safetensors"), AUR_LOAD_NONSTRICT, NULL) == 0, "a header of {} in a non-strict load: %s",
+              aur_last_error());
+    aur_model_free(m);
     /* a directory and a missing file */
     AUR_CHECK(aur_st_open(aur_test_dir) == NULL && strstr(aur_last_error(), "regular file"), "a directory: %s", aur_last_error());
     AUR_CHECK(aur_st_open(aur_test_tmp("missing.safetensors")) == NULL && strstr(aur_last_error(), "cannot open"),

@@ -391,6 +391,104 @@ static void test_config_errors(void)
     cJSON_Delete(j);
 }
 
+/* A config whose data.KEY (or model.KEY) is set to the JSON text value. */
+static aur_trainer *trainer_with(const char *section, const char *key, const char *value)
+{
+    cJSON *j = config("bad", ""), *v = cJSON_Parse(value);
+    cJSON *s = cJSON_GetObjectItem(j, section);
+    if (!v || !s) printf("FAIL: test config '%s' does not parse\n", value);
+    cJSON_DeleteItemFromObject(s, key);
+    cJSON_AddItemToObject(s, key, v);
+    aur_trainer *tr = aur_trainer_create_json(j, aur_test_dir);
+    cJSON_Delete(j);
+    return tr;
+}
+
+/* Inputs that crashed or hung (issue 13): each is refused with a message naming it. */
+static void test_hostile_configs(void)
+{
+    struct { const char *section, *key, *value, *want; } bad[] = {
+        {"model", "stats", "[[1, 2]]", "model 'stats': expected an object"},
+        {"model", "stats", "{\"tcwv\": [1]}", "model 'stats.tcwv': expected [location, scale]"},
+        {"data", "train", "[]", "data 'train': expected a file name or a non-empty list"},
+        {"data", "val", "[]", "data 'val': expected a file name or a non-empty list"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        aur_trainer *tr = trainer_with(bad[i].section, bad[i].key, bad[i].value);
+        AUR_CHECK(!tr && strstr(aur_last_error(), bad[i].want), "%s.%s = %s is refused: %s", bad[i].section, bad[i].key, bad[i].value,
+                  aur_last_error());
+        aur_trainer_free(tr);
+    }
+    aur_trainer *tr = aur_trainer_create("/dev/zero");
+    AUR_CHECK(!tr && strstr(aur_last_error(), "/dev/zero: not a regular file"), "a config that is not a regular file is refused: %s",
+              aur_last_error());
+    FILE *fp = fopen(aur_test_tmp("garbage.json"), "w");
+    if (fp) fputs("{\"steps\": 3}\n}x", fp), fclose(fp);
+    tr = aur_trainer_create(aur_test_tmp("garbage.json"));
+    AUR_CHECK(!tr && strstr(aur_last_error(), "text after the JSON value, at line 2"), "text after a config's JSON is refused: %s", aur_last_error());
+    if ((fp = fopen(aur_test_tmp("a_file"), "w"))) fclose(fp);
+    /* what failed only at the last step's plot or the first save, refused before step 1 */
+    struct { const char *extra, *want; } late[] = {
+        {"\"map_vars\": [\"t850\"]", "map_vars: 't850' is not a predicted variable"},
+        {"\"map_vars\": [\"t@851\"]", "map_vars: 't@851' is not a predicted variable"},
+        {"\"map_vars\": [\"tcwv@500\"]", "map_vars: 'tcwv@500' is not a predicted variable"},
+        {"\"output_dir\": \"a_file\"", "a_file is not a directory"},
+    };
+    for (size_t i = 0; i < sizeof late / sizeof late[0]; i++) {
+        tr = trainer("bad", late[i].extra);
+        AUR_CHECK(!tr && strstr(aur_last_error(), late[i].want), "%s is refused at the start: %s", late[i].extra, aur_last_error());
+        aur_trainer_free(tr);
+    }
+}
+
+/* A saved run's trainer_state.json with key (a top-level key, or "alarm.KEY") set to the JSON value, or dropped when NULL. */
+static void edit_state(const char *dir, const char *key, const char *value)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/checkpoint-000001/trainer_state.json", aur_test_dir, dir);
+    cJSON *s = aur_json_load(path), *obj = s;
+    const char *dot = strchr(key, '.');
+    if (dot) obj = cJSON_GetObjectItem(s, "alarm"), key = dot + 1;
+    cJSON_DeleteItemFromObject(obj, key);
+    if (value) cJSON_AddItemToObject(obj, key, cJSON_Parse(value));
+    char *text = cJSON_Print(s);
+    FILE *fp = fopen(path, "w");
+    if (fp) fputs(text, fp), fclose(fp);
+    free(text);
+    cJSON_Delete(s);
+}
+
+/* Resuming from a damaged trainer_state.json: refused with the key named, or restored whole (issue 13's crashes). */
+static void test_hostile_states(void)
+{
+    struct { const char *key, *value, *want; } bad[] = {
+        {"alarm.alarms", NULL, NULL}, /* absent: the default, as a fresh run's */
+        {"step", "-5", "'step'"},
+        {"step", "1e30", "'step'"},
+        {"step", "1.5", "'step'"},
+        {"history", "[\"a\", \"b\"]", "history"},
+        {"alarm.hist", "7", "'alarm.hist'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        aur_trainer *a = trainer("state", "\"steps\": 2");
+        aur_step_info si;
+        int rc = a ? aur_trainer_step(a, &si) : -1;
+        if (!rc) rc = aur_trainer_save(a);
+        aur_trainer_free(a);
+        AUR_CHECK(rc == 0, "a run to damage: %s", aur_last_error());
+        edit_state("state", bad[i].key, bad[i].value);
+        aur_trainer *b = trainer("state", "\"steps\": 2");
+        rc = b ? aur_trainer_resume(b, NULL) : -1;
+        if (bad[i].want)
+            AUR_CHECK(rc != 0 && strstr(aur_last_error(), bad[i].want), "trainer state %s = %s is refused: %s", bad[i].key, bad[i].value,
+                      rc ? aur_last_error() : "(resumed)");
+        else
+            AUR_CHECK(rc == 0 && aur_trainer_steps_done(b) == 1 && aur_trainer_step(b, &si) == 0, "trainer state without %s resumes: %s",
+                      bad[i].key, aur_last_error());
+        aur_trainer_free(b);
+    }
+}
+
 /* N steps, save, resume in a new trainer, M steps == N + M steps at once. */
 static void test_resume(const char *extra)
 {
@@ -548,6 +646,8 @@ int main(void)
     test_zero_new_embedding();
     write_data();
     test_config_errors();
+    test_hostile_configs();
+    test_hostile_states();
     test_check_tool();
     test_resume("");
     test_resume("\"pure_bf16\": true, \"optimizer\": {\"name\": \"adafactor\", \"lr\": 1e-2, \"new_vars_lr\": 3e-2}");

@@ -25,6 +25,7 @@ typedef struct aur__aurora {
     aur_model *m;
     aur__stat *stats;                     /* the normalisation statistics by key ("2t", "z_500") */
     int n_stats, cap_stats;
+    aur__names stats_index;
     aur__layout *layouts;                 /* the backbone's index tables, made per grid on first use */
     aur_probe_fn probe;                   /* test hook: sees named intermediates */
     void *probe_ctx;
@@ -62,6 +63,7 @@ static void aur__aurora_free(void *p)
         aur__layout_free(l);
     }
     AUR_FREE(A->stats);
+    AUR_FREE(A->stats_index.slot);
     AUR_FREE(A->pos_override);
     AUR_FREE(A->scale_override);
     AUR_FREE(A);
@@ -82,23 +84,24 @@ AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
     return 0;
 }
 
+static const char *aur__stat_key(const void *A, int k) { return ((const aur__aurora *)A)->stats[k].key; }
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    if (!(isfinite(loc) && isfinite(scale) && scale != 0))
-        return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and non-zero)", key, loc, scale);
+    if (!(isfinite(loc) && isfinite(scale) && scale > 0))
+        return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and positive)", key, loc, scale);
     if (strlen(key) >= sizeof A->stats[0].key) return aur__err(AUR_EINVAL, "statistics key '%s' is too long", key);
-    for (int i = 0; i < A->n_stats; i++)
-        if (!strcmp(A->stats[i].key, key)) {
-            A->stats[i].loc = loc;
-            A->stats[i].scale = scale;
-            return 0;
-        }
-    if (aur__grow((void **)&A->stats, &A->cap_stats, A->n_stats + 1, sizeof(aur__stat))) return AUR_ENOMEM;
-    snprintf(A->stats[A->n_stats].key, sizeof A->stats[0].key, "%s", key);
-    A->stats[A->n_stats].loc = loc;
-    A->stats[A->n_stats++].scale = scale;
+    int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);
+    if (i < 0) {
+        if (aur__grow((void **)&A->stats, &A->cap_stats, A->n_stats + 1, sizeof(aur__stat))) return AUR_ENOMEM;
+        snprintf(A->stats[A->n_stats].key, sizeof A->stats[0].key, "%s", key);
+        if (aur__names_add(&A->stats_index, A->n_stats, aur__stat_key, A)) return AUR_ENOMEM;
+        i = A->n_stats++;
+    }
+    A->stats[i].loc = loc;
+    A->stats[i].scale = scale;
     return 0;
 }
 
@@ -106,12 +109,12 @@ AURDEF int aur_aurora_get_stats(const aur_model *m, const char *key, double *loc
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    for (int i = 0; i < A->n_stats; i++)
-        if (!strcmp(A->stats[i].key, key)) {
-            *loc = A->stats[i].loc;
-            *scale = A->stats[i].scale;
-            return 0;
-        }
+    int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);
+    if (i >= 0) {
+        *loc = A->stats[i].loc;
+        *scale = A->stats[i].scale;
+        return 0;
+    }
     return aur__err(AUR_EINVAL, "no normalisation statistics for '%s'\n---> HINT: register them with aur_aurora_set_stats(m, \"%s\", loc, scale)",
                     key, key);
 }

@@ -43,7 +43,7 @@ static int aur__strcmp_p(const void *a, const void *b) { return strcmp((const ch
 static void aur__sorted(const aur_var_list *in, aur_var_list *out)
 {
     *out = *in;
-    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+    aur__qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
 }
 
 static void aur__sorted_levels(const aur_aurora_config *c, aur_var_list *out)
@@ -54,7 +54,7 @@ static void aur__sorted_levels(const aur_aurora_config *c, aur_var_list *out)
         aur_level_to_str(c->level_condition[i], s, sizeof s);
         aur__vl_add(out, s);
     }
-    qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
+    aur__qsort(out->name, (size_t)out->n, AUR_NAME_LEN, aur__strcmp_p);
 }
 
 static void aur__declare_linear(aur_model *m, int *rc, const char *prefix, int64_t out, int64_t in, int bias)

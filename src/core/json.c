@@ -3,33 +3,60 @@
 
 /* ==== JSON files ==== */
 
-AURDEF cJSON *aur_json_load(const char *path)
+#define AUR__JSON_MAX_BYTES ((size_t)64 << 20) /* configs, states and adapter configs are kilobytes */
+
+/* The line of text[at]. */
+static int aur__line_of(const char *text, size_t at)
 {
+    int line = 1;
+    for (size_t i = 0; i < at; i++) line += text[i] == '\n';
+    return line;
+}
+
+/* The whole of a regular file of at most AUR__JSON_MAX_BYTES, NUL-ended (free with AUR_FREE). */
+static char *aur__read_small_file(const char *path, size_t *n)
+{
+    struct stat st;
     FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)), (char *)NULL;
+    int bad = fstat(fileno(fp), &st) ? aur__err(AUR_EIO, "%s: cannot stat: %s", path, strerror(errno))
+              : !S_ISREG(st.st_mode)   ? aur__err(AUR_EINVAL, "%s: not a regular file", path)
+              : (size_t)st.st_size > AUR__JSON_MAX_BYTES
+                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; a JSON file of at most %zu MiB is expected", path, (long long)st.st_size,
+                             AUR__JSON_MAX_BYTES >> 20)
+                  : 0;
     aur__buf b;
     memset(&b, 0, sizeof b);
     char chunk[65536];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
-    int read_failed = ferror(fp) || b.failed;
+    while (!bad && b.n <= AUR__JSON_MAX_BYTES && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
+    if (!bad && (ferror(fp) || b.failed || b.n > AUR__JSON_MAX_BYTES)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
     fclose(fp);
-    if (read_failed) {
+    if (!bad) aur__buf_append(&b, "", 1); /* the NUL */
+    if (bad || b.failed) {
         AUR_FREE(b.p);
-        aur__err(AUR_EIO, "%s: cannot read", path);
         return NULL;
     }
-    cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.n);
-    if (!j) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1;
-        for (const char *c = b.p; c && at && c < at && c < b.p + b.n; c++) line += *c == '\n';
-        aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, line);
+    *n = b.n - 1;
+    return b.p;
+}
+
+AURDEF cJSON *aur_json_load(const char *path)
+{
+    size_t n = 0;
+    char *text = aur__read_small_file(path, &n);
+    if (!text) return NULL;
+    const char *end = NULL; /* where parsing stopped: per call, unlike cJSON_GetErrorPtr */
+    cJSON *j = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+    size_t at = end ? (size_t)(end - text) : 0;
+    while (j && at < n && isspace((unsigned char)text[at])) at++;
+    if (!j) aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, aur__line_of(text, at));
+    else if (at < n) {
+        aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", path, aur__line_of(text, at));
+        cJSON_Delete(j);
+        j = NULL;
     }
-    AUR_FREE(b.p);
+    AUR_FREE(text);
     return j;
 }
 

@@ -6,8 +6,7 @@
 struct aur_model {
     aur_tensor **params; /* in declaration order (the state_dict order) */
     int n, cap;
-    int *index;          /* open-addressing hash: name -> params slot + 1 */
-    int index_cap;
+    aur__names index;    /* name -> params slot */
     aur_device device;
     int allocated;
     void *slab;          /* every parameter and buffer */
@@ -40,37 +39,9 @@ typedef struct aur__adapter {
     int merged;        /* folded into the base weight: the forward skips it */
 } aur__adapter;
 
-static uint64_t aur__hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static const char *aur__param_name(const void *m, int k) { return ((const aur_model *)m)->params[k]->name; }
 
-static int aur__index_find(const aur_model *m, const char *name)
-{
-    if (!m->index_cap) return -1;
-    for (uint64_t h = aur__hash(name);; h++) {
-        int slot = m->index[h & (uint64_t)(m->index_cap - 1)];
-        if (!slot) return -1;
-        if (!strcmp(m->params[slot - 1]->name, name)) return slot - 1;
-    }
-}
-
-static int aur__index_rebuild(aur_model *m, int cap)
-{
-    int *idx = (int *)aur__calloc(sizeof(int) * (size_t)cap, "the parameter index");
-    if (!idx) return AUR_ENOMEM;
-    for (int i = 0; i < m->n; i++) {
-        uint64_t h = aur__hash(m->params[i]->name);
-        while (idx[h & (uint64_t)(cap - 1)]) h++;
-        idx[h & (uint64_t)(cap - 1)] = i + 1;
-    }
-    AUR_FREE(m->index);
-    m->index = idx;
-    m->index_cap = cap;
-    return 0;
-}
+static int aur__index_find(const aur_model *m, const char *name) { return aur__names_find(&m->index, name, aur__param_name, m); }
 
 AURDEF aur_model *aur_model_create(void) { return (aur_model *)aur__calloc(sizeof(aur_model), "a model"); }
 
@@ -91,7 +62,7 @@ AURDEF void aur_model_free(aur_model *m)
     for (int i = 0; i < m->n_adapters; i++) AUR_FREE(m->adapters[i].module);
     AUR_FREE(m->adapters);
     AUR_FREE(m->params);
-    AUR_FREE(m->index);
+    AUR_FREE(m->index.slot);
     AUR_FREE(m);
 }
 
@@ -107,7 +78,6 @@ AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape
         return NULL;
     }
     if (aur__grow((void **)&m->params, &m->cap, m->n + 1, sizeof(aur_tensor *))) return NULL;
-    if (2 * (m->n + 1) > m->index_cap && aur__index_rebuild(m, m->index_cap ? 2 * m->index_cap : 64)) return NULL;
     aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a parameter");
     char *nm = aur__strdup(name);
     if (!t || !nm) {
@@ -120,10 +90,13 @@ AURDEF aur_tensor *aur_model_add(aur_model *m, const char *name, aur_shape shape
     t->model = m;
     t->is_buffer = is_buffer != 0;
     t->requires_grad = !is_buffer;
-    m->params[m->n++] = t;
-    uint64_t h = aur__hash(name);
-    while (m->index[h & (uint64_t)(m->index_cap - 1)]) h++;
-    m->index[h & (uint64_t)(m->index_cap - 1)] = m->n;
+    m->params[m->n] = t;
+    if (aur__names_add(&m->index, m->n, aur__param_name, m)) {
+        AUR_FREE(nm);
+        AUR_FREE(t);
+        return NULL;
+    }
+    m->n++;
     return t;
 }
 

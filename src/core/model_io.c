@@ -87,7 +87,7 @@ static int aur__ckpt_cmp(const void *a, const void *b)
     return strcmp(((const aur__ckpt_entry *)a)->name, ((const aur__ckpt_entry *)b)->name);
 }
 
-static void aur__ckpt_sort(aur__ckpt *ck) { qsort(ck->e, (size_t)ck->n, sizeof *ck->e, aur__ckpt_cmp); }
+static void aur__ckpt_sort(aur__ckpt *ck) { aur__qsort(ck->e, (size_t)ck->n, sizeof *ck->e, aur__ckpt_cmp); }
 
 /* An entry by name (the view must be sorted). */
 static aur__ckpt_entry *aur__ckpt_find(const aur__ckpt *ck, const char *name)

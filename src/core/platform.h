@@ -94,3 +94,10 @@ static int aur__thread_id(void) { return 0; }
 #define AUR__SIN sinf
 #define AUR__COS cosf
 #endif
+
+/* qsort for any count: the C library's is undefined for a NULL base, which an
+   empty list has (a safetensors header of `{}`), even with nothing to sort. */
+static void aur__qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) qsort(base, n, size, cmp);
+}

@@ -169,7 +169,7 @@ static int aur__st_check_layout(aur_st_file *f)
     aur_st_tensor **by = (aur_st_tensor **)aur__malloc(sizeof(aur_st_tensor *) * (size_t)(f->n + 1), "a header index");
     if (!by) return AUR_ENOMEM;
     for (int i = 0; i < f->n; i++) by[i] = &f->tensors[i];
-    qsort(by, (size_t)f->n, sizeof *by, aur__st_cmp_offset);
+    aur__qsort(by, (size_t)f->n, sizeof *by, aur__st_cmp_offset);
     uint64_t at = 0;
     int rc = 0;
     for (int i = 0; i < f->n && !rc; i++) {
@@ -219,7 +219,7 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
     }
     cJSON_Delete(root);
     if (rc) return rc;
-    qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
+    aur__qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
     for (int i = 1; i < f->n; i++)
         if (!strcmp(f->tensors[i].name, f->tensors[i - 1].name))
             return aur__err(AUR_EFORMAT, "%s: duplicate tensor name '%s'", p, f->tensors[i].name);
@@ -592,11 +592,11 @@ static void aur__fsync_dir(const char *path)
 AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
 {
     /* names must be unique: sort by name once to find repeats, then into file order */
-    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_name_cmp);
+    aur__qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_name_cmp);
     for (int i = 1; i < w->n; i++)
         if (!strcmp(w->e[i].name, w->e[i - 1].name))
             return aur__err(AUR_EINVAL, "%s: tensor name '%s' is given twice", path, w->e[i].name);
-    qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_cmp);
+    aur__qsort(w->e, (size_t)w->n, sizeof *w->e, aur__st_out_cmp);
     aur__buf hdr;
     memset(&hdr, 0, sizeof hdr);
     aur__st_header(w, &hdr);

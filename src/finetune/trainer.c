@@ -380,7 +380,9 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
     cJSON_Delete(s);
-    if (mismatch) return aur__err(AUR_EFORMAT, "%s: not the state of this run (its groups or alarm window differ)", path);
+    if (mismatch)
+        return aur__err(AUR_EFORMAT, "%s: not the state of this run: 'n_groups', 'alarm.count' or 'alarm.hist' do not fit its %d parameter groups",
+                        path, tr->n_groups);
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 

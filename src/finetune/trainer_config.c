@@ -64,6 +64,8 @@ struct aur_trainer {
     int log_every, eval_every, save_every, plot_every, keep_last;
     char map_vars[AUR__MAX_MAPS][AUR_NAME_LEN];
     int n_maps;
+    double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
+    int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
     aur__table val_hist; /* step, loss */
     double started, steps_at_start;
@@ -155,12 +157,12 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
     return rc;
 }
 
-/* A file list: a string or an array of strings. */
+/* A file list: a string or a non-empty array of strings. */
 static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
 {
     const char *W = "run config: data";
     int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0) return aur__json_bad(v, W, aur__json_key(v), "a file name or a list of them");
+    if (n < 1) return aur__json_bad(v, W, aur__json_key(v), "a file name or a non-empty list of them");
     d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
     if (!d->files) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) {
@@ -196,6 +198,10 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
                           tr->rollout);
         }
         int n = rc ? 0 : s->T - span + 1;
+        if (!rc && d == &tr->train && f == 0) {
+            tr->n_levels = s->C;
+            memcpy(tr->levels, s->levels, sizeof(double) * (size_t)s->C);
+        }
         aur_check_report_free(&rep);
         aur_batch_free(s);
         if (rc) return rc;
@@ -360,6 +366,50 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
+static int aur__in_list(const aur_var_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return 1;
+    return 0;
+}
+
+/* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
+   of the data): a typo must not wait for the last step's plot to fail. */
+static int aur__trainer_check_maps(const aur_trainer *tr)
+{
+    const aur_aurora_config *c = &tr->mcfg;
+    for (int i = 0; i < tr->n_maps; i++) {
+        char var[AUR_NAME_LEN];
+        snprintf(var, sizeof var, "%s", tr->map_vars[i]);
+        char *at = strchr(var, '@');
+        if (at) *at++ = 0;
+        int ok = at ? aur__in_list(&c->atmos_vars, var) : aur__in_list(&c->surf_vars, var) || aur__in_list(&c->atmos_vars, var);
+        for (int k = 0, found = 0; ok && at && !found; k++) {
+            if (k == tr->n_levels) ok = 0;
+            else found = tr->levels[k] == atof(at);
+        }
+        if (!ok)
+            return aur__err(AUR_EINVAL, "run config: map_vars: '%s' is not a predicted variable (a surface variable, or an atmospheric one as 'name@level' "
+                            "at a level of the data)", tr->map_vars[i]);
+    }
+    return 0;
+}
+
+/* output_dir is a directory this run can write, before step 1 rather than at the first save. */
+static int aur__trainer_check_output(const aur_trainer *tr)
+{
+    char probe[1100];
+    struct stat st;
+    int rc = aur__mkdirs(tr->out_dir);
+    if (!rc && (stat(tr->out_dir, &st) || !S_ISDIR(st.st_mode))) rc = aur__err(AUR_EINVAL, "run config: output_dir %s is not a directory", tr->out_dir);
+    snprintf(probe, sizeof probe, "%s/.write-test", tr->out_dir);
+    FILE *fp = rc ? NULL : fopen(probe, "w");
+    if (!rc && (!fp || fclose(fp)))
+        rc = aur__err(AUR_EIO, "run config: output_dir %s is not writable: %s", tr->out_dir, strerror(errno));
+    if (fp) remove(probe);
+    return rc;
+}
+
 AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
 {
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
@@ -371,6 +421,8 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     if (!rc) rc = aur__trainer_data(tr, cJSON_GetObjectItemCaseSensitive(config, "data"));
     if (!rc) rc = aur__trainer_optim(tr, cJSON_GetObjectItemCaseSensitive(config, "optimizer"));
     if (!rc) rc = aur__trainer_schedule(tr, cJSON_GetObjectItemCaseSensitive(config, "schedule"));
+    if (!rc) rc = aur__trainer_check_maps(tr);
+    if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
     tr->hist.cols = 4 + tr->n_groups;
     tr->val_hist.cols = 2;
