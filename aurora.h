@@ -371,10 +371,10 @@ typedef struct aur_st_file {
     aur_st_tensor *tensors;
     int n_meta;             /* __metadata__ entries */
     char **meta_keys, **meta_values;
-    const unsigned char *buffer; /* the data section */
-    uint64_t buffer_size;
-    void *map;              /* internal */
-    size_t map_size;
+    uint64_t buffer_size;   /* bytes of the data section */
+    uint64_t data_start;    /* internal: where the data section starts in the file */
+    const unsigned char *buffer; /* internal: the data section of an in-memory file (the fuzz target's), or NULL */
+    int fd;                 /* internal: the open file, read with pread (a file cut short while open is an error, not SIGBUS) */
 } aur_st_file;
 
 /* Opens and validates a safetensors file (every rule of the format; see the
@@ -5565,7 +5565,8 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
         cJSON_Delete(root);
         return aur__err(AUR_EFORMAT, "%s: the header is not valid JSON", p);
     }
-    f->buffer = bytes + 8 + n;
+    f->buffer = bytes + 8 + n; /* aur_st_open reads files with pread instead */
+    f->data_start = 8 + n;
     f->buffer_size = size - 8 - n;
     int count = cJSON_GetArraySize(root), seen_meta = 0;
     f->tensors = (aur_st_tensor *)aur__calloc(sizeof(aur_st_tensor) * (size_t)(count + 1), "the tensor table");
@@ -5599,9 +5600,46 @@ AURDEF void aur_st_close(aur_st_file *f)
     AUR_FREE(f->tensors);
     AUR_FREE(f->meta_keys);
     AUR_FREE(f->meta_values);
-    if (f->map) munmap(f->map, f->map_size);
+    if (f->fd >= 0) close(f->fd);
     AUR_FREE(f->path);
     AUR_FREE(f);
+}
+
+/* n bytes at offset of the file (or of the in-memory data section), all of them. */
+static int aur__st_pread(const aur_st_file *f, uint64_t offset, void *dst, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(f->fd, (char *)dst + got, n - got, (off_t)(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            return aur__err(AUR_EIO, "%s: %s at byte %llu (was the file cut short while open?)", f->path, r < 0 ? strerror(errno) : "the file ends",
+                            (unsigned long long)(offset + got));
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The bytes [begin, begin + n) of the data section. */
+static int aur__st_bytes(const aur_st_file *f, uint64_t begin, void *dst, size_t n)
+{
+    if (f->buffer) {
+        memcpy(dst, f->buffer + begin, n);
+        return 0;
+    }
+    return aur__st_pread(f, f->data_start + begin, dst, n);
+}
+
+/* The length prefix and the header of an opened file of size bytes, into *out (8 + length bytes). */
+static int aur__st_read_header(aur_st_file *f, uint64_t size, unsigned char **out)
+{
+    unsigned char len[8];
+    if (size < 8) return aur__err(AUR_EFORMAT, "%s: %llu bytes is too short for a safetensors file", f->path, (unsigned long long)size);
+    int rc = aur__st_pread(f, 0, len, 8);
+    uint64_t n = rc ? 0 : aur__le64(len);
+    if (!rc && (n > AUR__ST_MAX_HEADER || 8 + n > size)) return aur__st_parse(f, len, size); /* which says why */
+    if (!rc && !(*out = (unsigned char *)aur__malloc((size_t)(8 + n), "a safetensors header"))) rc = AUR_ENOMEM;
+    if (!rc) rc = aur__st_pread(f, 0, *out, (size_t)(8 + n));
+    return rc;
 }
 
 AURDEF aur_st_file *aur_st_open(const char *path)
@@ -5616,23 +5654,23 @@ AURDEF aur_st_file *aur_st_open(const char *path)
         AUR_FREE(f);
         return NULL;
     }
+    f->fd = -1;
     /* O_NONBLOCK: opening a FIFO must not hang; we then insist on a regular file */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = 0;
     struct stat st;
+    unsigned char *header = NULL;
     if (fd < 0) {
         rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
     } else if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         rc = aur__err(AUR_EIO, "%s: not a regular file", path);
-    } else if (st.st_size > 0) {
-        f->map_size = (size_t)st.st_size;
-        f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (f->map == MAP_FAILED) {
-            f->map = NULL;
-            rc = aur__err(AUR_EIO, "%s: cannot map: %s", path, strerror(errno));
-        }
+    } else {
+        f->fd = fd, fd = -1;
+        rc = aur__st_read_header(f, (uint64_t)st.st_size, &header);
     }
     if (fd >= 0) close(fd);
-    if (!rc) rc = aur__st_parse(f, (const unsigned char *)f->map, (uint64_t)f->map_size);
+    if (!rc) rc = aur__st_parse(f, header, (uint64_t)st.st_size);
+    f->buffer = NULL; /* the data section is read from the file */
+    AUR_FREE(header);
     if (rc) {
         aur_st_close(f);
         return NULL;
@@ -5684,22 +5722,20 @@ static double aur__st_value(const unsigned char *d, const char *dtype, int64_t i
 AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
 {
     const aur__st_dtype *info = aur__st_dtype_find(e->dtype);
-    const unsigned char *d = f->buffer + e->begin;
     if (!info || !info->readable)
         return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported (F32, BF16, F16, I64, I32, U8, BOOL)",
                         f->path, e->name, e->dtype);
-    if (dtype == AUR_BF16) {
-        uint16_t *o = (uint16_t *)dst;
-        if (!strcmp(e->dtype, "BF16")) memcpy(o, d, (size_t)e->numel * 2);
-        else
-            for (int64_t i = 0; i < e->numel; i++) o[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
-        return 0;
+    size_t n = (size_t)(e->end - e->begin);
+    if ((dtype == AUR_BF16 && !strcmp(e->dtype, "BF16")) || (dtype != AUR_BF16 && !strcmp(e->dtype, "F32") && sizeof(aur_real) == 4))
+        return aur__st_bytes(f, e->begin, dst, n); /* as stored */
+    unsigned char *d = (unsigned char *)aur__malloc(n ? n : 1, "a tensor's bytes");
+    int rc = d ? aur__st_bytes(f, e->begin, d, n) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && i < e->numel; i++) {
+        if (dtype == AUR_BF16) ((uint16_t *)dst)[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
+        else ((aur_real *)dst)[i] = (aur_real)aur__st_value(d, e->dtype, i);
     }
-    aur_real *o = (aur_real *)dst;
-    if (!strcmp(e->dtype, "F32") && sizeof(aur_real) == 4) memcpy(o, d, (size_t)e->numel * 4);
-    else
-        for (int64_t i = 0; i < e->numel; i++) o[i] = (aur_real)aur__st_value(d, e->dtype, i);
-    return 0;
+    AUR_FREE(d);
+    return rc;
 }
 
 AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t)
@@ -6431,14 +6467,12 @@ static float *aur__ckpt_read_f32(const aur__ckpt *ck, const aur__ckpt_entry *e)
         memcpy(out, e->data, sizeof(float) * (size_t)n);
         return out;
     }
-    const aur__st_dtype *info = aur__st_dtype_find(e->src->dtype);
-    if (!info || !info->readable) {
-        AUR_FREE(out);
-        aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s", ck->f->path, e->src->name, e->src->dtype);
-        return NULL;
-    }
-    for (int64_t i = 0; i < n; i++) out[i] = (float)aur__st_value(ck->f->buffer + e->src->begin, e->src->dtype, i);
-    return out;
+    aur_real *v = sizeof(aur_real) == sizeof(float) ? (aur_real *)out : (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(n ? n : 1), "values");
+    int rc = v ? aur_st_read(ck->f, e->src, AUR_F32, v) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && (void *)v != (void *)out && i < n; i++) out[i] = (float)v[i];
+    if ((void *)v != (void *)out) AUR_FREE(v);
+    if (rc) AUR_FREE(out);
+    return rc ? NULL : out;
 }
 
 static int aur__ckpt_read_into(const aur__ckpt *ck, const aur__ckpt_entry *e, aur_tensor *p)
@@ -6951,7 +6985,7 @@ AURDEF int aur_optim_load(aur_optim *o, const char *path)
             rc = aur_st_read_tensor(f, aur_st_find(f, name), &s->st[k]);
         }
         snprintf(name, sizeof name, "%s/step", s->p->name);
-        memcpy(&s->step, f->buffer + aur_st_find(f, name)->begin, 8);
+        if (!rc) rc = aur__st_bytes(f, aur_st_find(f, name)->begin, &s->step, 8);
     }
     const char *lf = aur_st_meta(f, "lr_factor");
     if (!rc && lf) o->lr_factor = strtod(lf, NULL);

@@ -10,6 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     aur_st_file *f = (aur_st_file *)calloc(1, sizeof *f);
     f->path = aur__strdup("fuzz-input");
+    f->fd = -1; /* in memory: no file */
     if (aur__st_parse(f, data, size) == 0) {
         for (int i = 0; i < f->n; i++) {
             const aur_st_tensor *e = &f->tensors[i];

@@ -218,6 +218,15 @@ static void test_malformed(void)
     AUR_CHECK(f && aur_st_read(f, aur_st_find(f, "a"), AUR_F32, &v) == AUR_EUNSUPPORTED && strstr(aur_last_error(), "F64"),
               "F64 reads as unsupported: %s", aur_last_error());
     aur_st_close(f);
+    /* a file cut short by another process while open: an error on read (it was SIGBUS through a mapping) */
+    float four[4] = {1, 2, 3, 4};
+    write_st(aur_test_tmp("cut.safetensors"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 0, four, 16);
+    aur_st_file *cut = aur_st_open(aur_test_tmp("cut.safetensors"));
+    AUR_CHECK(cut && truncate(aur_test_tmp("cut.safetensors"), 70) == 0, "a file to cut: %s", aur_last_error());
+    float back[4];
+    AUR_CHECK(cut && aur_st_read(cut, aur_st_find(cut, "a"), AUR_F32, back) == AUR_EIO && strstr(aur_last_error(), "cut short"),
+              "a read after the file was cut short fails cleanly: %s", aur_last_error());
+    aur_st_close(cut);
     /* a header of no tensors opens; loading it reports what is missing (sorting its empty list was undefined behaviour) */
     write_st(aur_test_tmp("empty.safetensors"), "{}", 0, zeros, 0);
     aur_model *m = aur_model_create();

@@ -305,10 +305,10 @@ typedef struct aur_st_file {
     aur_st_tensor *tensors;
     int n_meta;             /* __metadata__ entries */
     char **meta_keys, **meta_values;
-    const unsigned char *buffer; /* the data section */
-    uint64_t buffer_size;
-    void *map;              /* internal */
-    size_t map_size;
+    uint64_t buffer_size;   /* bytes of the data section */
+    uint64_t data_start;    /* internal: where the data section starts in the file */
+    const unsigned char *buffer; /* internal: the data section of an in-memory file (the fuzz target's), or NULL */
+    int fd;                 /* internal: the open file, read with pread (a file cut short while open is an error, not SIGBUS) */
 } aur_st_file;
 
 /* Opens and validates a safetensors file (every rule of the format; see the

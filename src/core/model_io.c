@@ -126,14 +126,12 @@ static float *aur__ckpt_read_f32(const aur__ckpt *ck, const aur__ckpt_entry *e)
         memcpy(out, e->data, sizeof(float) * (size_t)n);
         return out;
     }
-    const aur__st_dtype *info = aur__st_dtype_find(e->src->dtype);
-    if (!info || !info->readable) {
-        AUR_FREE(out);
-        aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' has dtype %s", ck->f->path, e->src->name, e->src->dtype);
-        return NULL;
-    }
-    for (int64_t i = 0; i < n; i++) out[i] = (float)aur__st_value(ck->f->buffer + e->src->begin, e->src->dtype, i);
-    return out;
+    aur_real *v = sizeof(aur_real) == sizeof(float) ? (aur_real *)out : (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(n ? n : 1), "values");
+    int rc = v ? aur_st_read(ck->f, e->src, AUR_F32, v) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && (void *)v != (void *)out && i < n; i++) out[i] = (float)v[i];
+    if ((void *)v != (void *)out) AUR_FREE(v);
+    if (rc) AUR_FREE(out);
+    return rc ? NULL : out;
 }
 
 static int aur__ckpt_read_into(const aur__ckpt *ck, const aur__ckpt_entry *e, aur_tensor *p)

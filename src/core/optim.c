@@ -397,7 +397,7 @@ AURDEF int aur_optim_load(aur_optim *o, const char *path)
             rc = aur_st_read_tensor(f, aur_st_find(f, name), &s->st[k]);
         }
         snprintf(name, sizeof name, "%s/step", s->p->name);
-        memcpy(&s->step, f->buffer + aur_st_find(f, name)->begin, 8);
+        if (!rc) rc = aur__st_bytes(f, aur_st_find(f, name)->begin, &s->step, 8);
     }
     const char *lf = aur_st_meta(f, "lr_factor");
     if (!rc && lf) o->lr_factor = strtod(lf, NULL);
