@@ -5973,18 +5973,18 @@ static int aur__st_write_data(FILE *fp, const aur__st_out *o)
 }
 
 /* fsync the directory holding path, so the rename itself is durable. */
-static void aur__fsync_dir(const char *path)
+/* Makes the rename of path durable: an error (EIO) means the file may not survive a crash. */
+static int aur__fsync_dir(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *(slash == dir ? slash + 1 : slash) = 0;
     else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    int fd = open(dir, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd >= 0 && fsync(fd) && errno != EINVAL) rc = aur__err(AUR_EIO, "%s: the directory could not be synced: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return rc;
 }
 
 AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
@@ -6015,8 +6015,7 @@ AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
         unlink(tmp);
         return aur__err(AUR_EIO, "%s: cannot write: %s", path, hdr.failed ? "out of memory" : strerror(saved));
     }
-    aur__fsync_dir(path);
-    return 0;
+    return aur__fsync_dir(path);
 }
 
 /* ==== models: the parameter table ==== */
@@ -12087,6 +12086,7 @@ struct aur_trainer {
     aur_grad_alarm alarm;
     /* output */
     int log_every, eval_every, save_every, plot_every, keep_last;
+    int overwrite_output_dir; /* a fresh run may clear another run's checkpoints and metrics from output_dir */
     char map_vars[AUR__MAX_MAPS][AUR_NAME_LEN];
     int n_maps;
     double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
@@ -12338,7 +12338,8 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
                                        "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
-                                       "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
+                                       "save_every", "plot_every", "keep_last", "output_dir", "overwrite_output_dir", "map_vars", "device",
+                                       NULL};
     static const char *const akeys[] = {"window", "z", "skip", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
     const char *W = "run config", *A = "run config: alarm", *out = "run-out";
@@ -12360,6 +12361,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
     if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
     if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "overwrite_output_dir"), W, &tr->overwrite_output_dir);
     if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
     const cJSON *alarm = aur__json_at(j, "alarm");
     if (!rc && alarm) rc = aur__json_keys(alarm, A, akeys);
@@ -12815,8 +12817,7 @@ static int aur__write_text(const char *path, const char *text)
         unlink(tmp);
         return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
     }
-    aur__fsync_dir(path);
-    return 0;
+    return aur__fsync_dir(path);
 }
 
 static cJSON *aur__json_doubles(const double *v, int n)
@@ -12883,16 +12884,74 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
-static void aur__remove_checkpoint(const char *dir)
+/* Removes one of the run's checkpoint directories with whatever it holds
+   (an interrupted write leaves a file.tmp beside the three files). 0 when
+   it is gone, or was never there. */
+static int aur__remove_checkpoint(const char *dir)
+{
+    DIR *d = opendir(dir);
+    char path[1400];
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    if (d) closedir(d);
+    if (rmdir(dir) && errno != ENOENT) return aur__err(AUR_EIO, "cannot remove %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+/* 1 if dir holds the three files of a checkpoint. */
+static int aur__checkpoint_complete(const char *dir)
 {
     static const char *files[] = {"model.safetensors", "optimizer.safetensors", "trainer_state.json"};
     char path[1400];
     for (int i = 0; i < 3; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) < (int)sizeof path) unlink(path);
-    rmdir(dir);
+        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) >= (int)sizeof path || access(path, R_OK)) return 0;
+    return 1;
 }
 
-/* Keeps the newest keep_last checkpoint-* directories. */
+/* What a save or a prune cut short leaves, set right: a step whose
+   checkpoint-N is missing gets it back from its complete .tmp (the newer) or
+   .old copy; other .tmp and .old directories go; `latest` names the newest
+   complete checkpoint. Run before a save and before a resume. */
+static int aur__recover_checkpoints(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    if (!d) return 0;
+    char side[1400], dir[1400];
+    long long newest = -1, s;
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d)) && !rc;) {
+        char kind[8] = "", tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) == 1) {
+            snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, e->d_name);
+            if (aur__checkpoint_complete(dir) && s > newest) newest = s;
+            continue;
+        }
+        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old"))) continue;
+        snprintf(side, sizeof side, "%s/%s", tr->out_dir, e->d_name);
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, s);
+        if (access(dir, F_OK) && aur__checkpoint_complete(side)) {
+            if (rename(side, dir)) rc = aur__err(AUR_EIO, "cannot restore %s as %s: %s", side, dir, strerror(errno));
+            else if (s > newest) newest = s;
+        } else {
+            rc = aur__remove_checkpoint(side);
+        }
+    }
+    closedir(d);
+    if (rc || newest < 0) return rc;
+    char path[1200], name[64], now[64] = "";
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    snprintf(name, sizeof name, "checkpoint-%06lld\n", newest);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        if (!fgets(now, sizeof now, fp)) now[0] = 0;
+        fclose(fp);
+    }
+    snprintf(dir, sizeof dir, "%s/%.*s", tr->out_dir, (int)strcspn(now, "\r\n"), now);
+    return now[0] && aur__checkpoint_complete(dir) ? 0 : aur__write_text(path, name);
+}
+
+/* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
 static void aur__prune_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -12911,8 +12970,35 @@ static void aur__prune_checkpoints(const aur_trainer *tr)
         if (newer < tr->keep_last) continue;
         char dir[1200];
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
-        aur__remove_checkpoint(dir);
+        if (aur__remove_checkpoint(dir)) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
     }
+}
+
+/* A fresh run into an output_dir that holds another run's checkpoints or
+   metrics would prune its own checkpoints as older and mix both metrics:
+   refused, unless the config says overwrite_output_dir (then they go). */
+static int aur__claim_output_dir(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    char found[300] = "", path[1400];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        int run = !strncmp(e->d_name, "checkpoint-", 11) || !strncmp(e->d_name, ".checkpoint-", 12) || !strcmp(e->d_name, "metrics.jsonl") ||
+                  !strcmp(e->d_name, "latest");
+        if (!run) continue;
+        snprintf(path, sizeof path, "%s/%s", tr->out_dir, e->d_name);
+        int kept = !tr->overwrite_output_dir;
+        if (!kept && strchr(e->d_name, '-')) kept = aur__remove_checkpoint(path) != 0;
+        else if (!kept && unlink(path)) kept = aur__err(AUR_EIO, "cannot remove %s: %s", path, strerror(errno)) != 0;
+        if (kept) {
+            snprintf(found, sizeof found, "%s", e->d_name);
+            break;
+        }
+    }
+    if (d) closedir(d);
+    if (!found[0]) return 0;
+    if (tr->overwrite_output_dir) return AUR_EIO; /* the message says what could not be removed */
+    return aur__err(AUR_EINVAL, "output_dir %s holds another run (%s): resume it (aurora-train CONFIG --resume), choose another output_dir, "
+                    "or set \"overwrite_output_dir\": true", tr->out_dir, found);
 }
 
 AURDEF int aur_trainer_save(aur_trainer *tr)
@@ -12922,7 +13008,7 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, (long long)tr->step);
     snprintf(old, sizeof old, "%s/.checkpoint-%06lld.old", tr->out_dir, (long long)tr->step);
     int rc = aur__mkdirs(tr->out_dir);
-    aur__remove_checkpoint(tmp); /* the leftovers of a run killed while saving */
+    if (!rc) rc = aur__recover_checkpoints(tr); /* the leftovers of a run killed while saving */
     if (!rc) rc = aur__mkdirs(tmp);
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (!rc) rc = aur_save_safetensors(tr->m, path);
@@ -12978,6 +13064,8 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
     if (checkpoint_dir) {
         snprintf(dir, sizeof dir, "%s", checkpoint_dir);
     } else {
+        int rc = aur__recover_checkpoints(tr); /* a save cut short may have left the newest checkpoint aside */
+        if (rc) return rc;
         snprintf(path, sizeof path, "%s/latest", tr->out_dir);
         FILE *fp = fopen(path, "r");
         char name[256] = "";
@@ -13033,6 +13121,7 @@ static int aur__due(int64_t step, int every) { return every > 0 && step % every 
 AURDEF int aur_trainer_run(aur_trainer *tr)
 {
     int rc = aur__mkdirs(tr->out_dir);
+    if (!rc && tr->step == 0) rc = aur__claim_output_dir(tr);
     if (tr->step == 0) aur_trainer_print_setup(tr, stdout);
     double t0 = aur__wall();
     int64_t first = tr->step;

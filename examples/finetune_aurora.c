@@ -160,7 +160,7 @@ int main(int argc, char **argv)
              " \"optimizer\": {\"name\": \"adamw\", \"lr\": 3e-3, \"weight_decay\": 0.0},\n"
              " \"schedule\": {\"kind\": \"cosine\", \"warmup_steps\": 10, \"final_factor\": 0.1},\n"
              " \"steps\": 400, \"seed\": 1, \"clip_grad_norm\": 1.0, \"log_every\": 50, \"keep_last\": 1,\n"
-             " \"output_dir\": \"pretrain\"}\n",
+             " \"output_dir\": \"pretrain\", \"overwrite_output_dir\": true}\n",
              TINY_KWARGS);
     snprintf(path, sizeof path, "%s/pretrain.json", out);
     write_text(path, cfg);
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
              " \"steps\": 200, \"seed\": 2, \"clip_grad_norm\": 1.0, \"activation_checkpointing\": true,\n"
              " \"alarm\": {\"window\": 30, \"z\": 6, \"skip\": true},\n"
              " \"log_every\": 25, \"eval_every\": 25, \"save_every\": 100, \"keep_last\": 2,\n"
-             " \"map_vars\": [\"tcwv\", \"2t\", \"t@850\"], \"output_dir\": \".\"}\n",
+             " \"map_vars\": [\"tcwv\", \"2t\", \"t@850\"], \"output_dir\": \".\", \"overwrite_output_dir\": true}\n",
              TINY_KWARGS, SYNTH_TCWV_LOC, SYNTH_TCWV_SCALE);
     snprintf(path, sizeof path, "%s/finetune.json", out);
     write_text(path, cfg);

@@ -561,6 +561,48 @@ static void test_run_and_abort(void)
     aur_trainer_free(tr);
 }
 
+static void touch(const char *rel)
+{
+    FILE *fp = fopen(aur_test_tmp(rel), "w");
+    if (fp) fputs("x", fp), fclose(fp);
+}
+
+/* What a kill or a failed call during a save leaves is set right; a fresh run does not take over another's output_dir. */
+static void test_checkpoint_recovery(void)
+{
+    aur_trainer *tr = trainer("rec", "\"steps\": 3");
+    aur_step_info si;
+    int rc = tr ? aur_trainer_step(tr, &si) : -1;
+    if (!rc) rc = aur_trainer_save(tr);
+    aur_trainer_free(tr);
+    AUR_CHECK(rc == 0, "a run to interrupt: %s", aur_last_error());
+    /* killed between the two renames of a same-step save: the complete copy is aside as .old, a half-written .tmp beside it */
+    rename(aur_test_tmp("rec/checkpoint-000001"), aur_test_tmp("rec/.checkpoint-000001.old"));
+    mkdir(aur_test_tmp("rec/.checkpoint-000001.tmp"), 0755);
+    touch("rec/.checkpoint-000001.tmp/model.safetensors.tmp");
+    tr = trainer("rec", "\"steps\": 3");
+    rc = tr ? aur_trainer_resume(tr, NULL) : -1;
+    AUR_CHECK(rc == 0 && aur_trainer_steps_done(tr) == 1, "resumed from the copy a cut-short save left aside: %s", aur_last_error());
+    AUR_CHECK(access(aur_test_tmp("rec/.checkpoint-000001.tmp"), F_OK) && access(aur_test_tmp("rec/.checkpoint-000001.old"), F_OK),
+              "the save's leftovers are gone");
+    /* a stale .old holding a stray file no longer blocks replacing that step's checkpoint */
+    mkdir(aur_test_tmp("rec/.checkpoint-000001.old"), 0755);
+    touch("rec/.checkpoint-000001.old/optimizer.safetensors.tmp");
+    rc = aur_trainer_save(tr);
+    AUR_CHECK(rc == 0 && access(aur_test_tmp("rec/.checkpoint-000001.old"), F_OK), "a save beside a stale .old: %s", aur_last_error());
+    aur_trainer_free(tr);
+    /* a fresh run into this output_dir is refused, or clears it when told to */
+    tr = trainer("rec", "\"steps\": 1");
+    rc = tr ? aur_trainer_run(tr) : -1;
+    AUR_CHECK(rc != 0 && strstr(aur_last_error(), "holds another run") && access(aur_test_tmp("rec/checkpoint-000001"), F_OK) == 0,
+              "a fresh run into a used output_dir is refused, the old run kept: %s", aur_last_error());
+    aur_trainer_free(tr);
+    tr = trainer("rec", "\"steps\": 1, \"overwrite_output_dir\": true, \"save_every\": 1");
+    rc = tr ? aur_trainer_run(tr) : -1;
+    AUR_CHECK(rc == 0 && count_lines(aur_test_tmp("rec/metrics.jsonl")) == 1, "overwrite_output_dir starts afresh: %s", aur_last_error());
+    aur_trainer_free(tr);
+}
+
 /* Runs a command, returns its exit status and fills out with its output. */
 static int run_tool(const char *args, char *out, size_t size)
 {
@@ -648,6 +690,7 @@ int main(void)
     test_config_errors();
     test_hostile_configs();
     test_hostile_states();
+    test_checkpoint_recovery();
     test_check_tool();
     test_resume("");
     test_resume("\"pure_bf16\": true, \"optimizer\": {\"name\": \"adafactor\", \"lr\": 1e-2, \"new_vars_lr\": 3e-2}");

@@ -611,18 +611,18 @@ static int aur__st_write_data(FILE *fp, const aur__st_out *o)
 }
 
 /* fsync the directory holding path, so the rename itself is durable. */
-static void aur__fsync_dir(const char *path)
+/* Makes the rename of path durable: an error (EIO) means the file may not survive a crash. */
+static int aur__fsync_dir(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *(slash == dir ? slash + 1 : slash) = 0;
     else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    int fd = open(dir, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd >= 0 && fsync(fd) && errno != EINVAL) rc = aur__err(AUR_EIO, "%s: the directory could not be synced: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return rc;
 }
 
 AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
@@ -653,6 +653,5 @@ AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
         unlink(tmp);
         return aur__err(AUR_EIO, "%s: cannot write: %s", path, hdr.failed ? "out of memory" : strerror(saved));
     }
-    aur__fsync_dir(path);
-    return 0;
+    return aur__fsync_dir(path);
 }

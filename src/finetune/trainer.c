@@ -318,8 +318,7 @@ static int aur__write_text(const char *path, const char *text)
         unlink(tmp);
         return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
     }
-    aur__fsync_dir(path);
-    return 0;
+    return aur__fsync_dir(path);
 }
 
 static cJSON *aur__json_doubles(const double *v, int n)
@@ -386,16 +385,74 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
-static void aur__remove_checkpoint(const char *dir)
+/* Removes one of the run's checkpoint directories with whatever it holds
+   (an interrupted write leaves a file.tmp beside the three files). 0 when
+   it is gone, or was never there. */
+static int aur__remove_checkpoint(const char *dir)
+{
+    DIR *d = opendir(dir);
+    char path[1400];
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    if (d) closedir(d);
+    if (rmdir(dir) && errno != ENOENT) return aur__err(AUR_EIO, "cannot remove %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+/* 1 if dir holds the three files of a checkpoint. */
+static int aur__checkpoint_complete(const char *dir)
 {
     static const char *files[] = {"model.safetensors", "optimizer.safetensors", "trainer_state.json"};
     char path[1400];
     for (int i = 0; i < 3; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) < (int)sizeof path) unlink(path);
-    rmdir(dir);
+        if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) >= (int)sizeof path || access(path, R_OK)) return 0;
+    return 1;
 }
 
-/* Keeps the newest keep_last checkpoint-* directories. */
+/* What a save or a prune cut short leaves, set right: a step whose
+   checkpoint-N is missing gets it back from its complete .tmp (the newer) or
+   .old copy; other .tmp and .old directories go; `latest` names the newest
+   complete checkpoint. Run before a save and before a resume. */
+static int aur__recover_checkpoints(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    if (!d) return 0;
+    char side[1400], dir[1400];
+    long long newest = -1, s;
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d)) && !rc;) {
+        char kind[8] = "", tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) == 1) {
+            snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, e->d_name);
+            if (aur__checkpoint_complete(dir) && s > newest) newest = s;
+            continue;
+        }
+        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old"))) continue;
+        snprintf(side, sizeof side, "%s/%s", tr->out_dir, e->d_name);
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, s);
+        if (access(dir, F_OK) && aur__checkpoint_complete(side)) {
+            if (rename(side, dir)) rc = aur__err(AUR_EIO, "cannot restore %s as %s: %s", side, dir, strerror(errno));
+            else if (s > newest) newest = s;
+        } else {
+            rc = aur__remove_checkpoint(side);
+        }
+    }
+    closedir(d);
+    if (rc || newest < 0) return rc;
+    char path[1200], name[64], now[64] = "";
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    snprintf(name, sizeof name, "checkpoint-%06lld\n", newest);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        if (!fgets(now, sizeof now, fp)) now[0] = 0;
+        fclose(fp);
+    }
+    snprintf(dir, sizeof dir, "%s/%.*s", tr->out_dir, (int)strcspn(now, "\r\n"), now);
+    return now[0] && aur__checkpoint_complete(dir) ? 0 : aur__write_text(path, name);
+}
+
+/* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
 static void aur__prune_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -414,8 +471,35 @@ static void aur__prune_checkpoints(const aur_trainer *tr)
         if (newer < tr->keep_last) continue;
         char dir[1200];
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
-        aur__remove_checkpoint(dir);
+        if (aur__remove_checkpoint(dir)) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
     }
+}
+
+/* A fresh run into an output_dir that holds another run's checkpoints or
+   metrics would prune its own checkpoints as older and mix both metrics:
+   refused, unless the config says overwrite_output_dir (then they go). */
+static int aur__claim_output_dir(const aur_trainer *tr)
+{
+    DIR *d = opendir(tr->out_dir);
+    char found[300] = "", path[1400];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        int run = !strncmp(e->d_name, "checkpoint-", 11) || !strncmp(e->d_name, ".checkpoint-", 12) || !strcmp(e->d_name, "metrics.jsonl") ||
+                  !strcmp(e->d_name, "latest");
+        if (!run) continue;
+        snprintf(path, sizeof path, "%s/%s", tr->out_dir, e->d_name);
+        int kept = !tr->overwrite_output_dir;
+        if (!kept && strchr(e->d_name, '-')) kept = aur__remove_checkpoint(path) != 0;
+        else if (!kept && unlink(path)) kept = aur__err(AUR_EIO, "cannot remove %s: %s", path, strerror(errno)) != 0;
+        if (kept) {
+            snprintf(found, sizeof found, "%s", e->d_name);
+            break;
+        }
+    }
+    if (d) closedir(d);
+    if (!found[0]) return 0;
+    if (tr->overwrite_output_dir) return AUR_EIO; /* the message says what could not be removed */
+    return aur__err(AUR_EINVAL, "output_dir %s holds another run (%s): resume it (aurora-train CONFIG --resume), choose another output_dir, "
+                    "or set \"overwrite_output_dir\": true", tr->out_dir, found);
 }
 
 AURDEF int aur_trainer_save(aur_trainer *tr)
@@ -425,7 +509,7 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, (long long)tr->step);
     snprintf(old, sizeof old, "%s/.checkpoint-%06lld.old", tr->out_dir, (long long)tr->step);
     int rc = aur__mkdirs(tr->out_dir);
-    aur__remove_checkpoint(tmp); /* the leftovers of a run killed while saving */
+    if (!rc) rc = aur__recover_checkpoints(tr); /* the leftovers of a run killed while saving */
     if (!rc) rc = aur__mkdirs(tmp);
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (!rc) rc = aur_save_safetensors(tr->m, path);
@@ -481,6 +565,8 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
     if (checkpoint_dir) {
         snprintf(dir, sizeof dir, "%s", checkpoint_dir);
     } else {
+        int rc = aur__recover_checkpoints(tr); /* a save cut short may have left the newest checkpoint aside */
+        if (rc) return rc;
         snprintf(path, sizeof path, "%s/latest", tr->out_dir);
         FILE *fp = fopen(path, "r");
         char name[256] = "";
@@ -536,6 +622,7 @@ static int aur__due(int64_t step, int every) { return every > 0 && step % every 
 AURDEF int aur_trainer_run(aur_trainer *tr)
 {
     int rc = aur__mkdirs(tr->out_dir);
+    if (!rc && tr->step == 0) rc = aur__claim_output_dir(tr);
     if (tr->step == 0) aur_trainer_print_setup(tr, stdout);
     double t0 = aur__wall();
     int64_t first = tr->step;

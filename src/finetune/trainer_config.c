@@ -62,6 +62,7 @@ struct aur_trainer {
     aur_grad_alarm alarm;
     /* output */
     int log_every, eval_every, save_every, plot_every, keep_last;
+    int overwrite_output_dir; /* a fresh run may clear another run's checkpoints and metrics from output_dir */
     char map_vars[AUR__MAX_MAPS][AUR_NAME_LEN];
     int n_maps;
     double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
@@ -313,7 +314,8 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
                                        "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
-                                       "save_every", "plot_every", "keep_last", "output_dir", "map_vars", "device", NULL};
+                                       "save_every", "plot_every", "keep_last", "output_dir", "overwrite_output_dir", "map_vars", "device",
+                                       NULL};
     static const char *const akeys[] = {"window", "z", "skip", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
     const char *W = "run config", *A = "run config: alarm", *out = "run-out";
@@ -335,6 +337,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
     if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
     if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "overwrite_output_dir"), W, &tr->overwrite_output_dir);
     if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
     const cJSON *alarm = aur__json_at(j, "alarm");
     if (!rc && alarm) rc = aur__json_keys(alarm, A, akeys);
