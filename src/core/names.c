@@ -14,10 +14,13 @@ typedef struct aur__names {
 
 typedef const char *(*aur__name_of)(const void *set, int k);
 
+/* FNV-1a, then a finaliser: FNV's low bits (the ones a table masks) mix
+   poorly, and names like "v1".."v400000" collided into long probe runs. */
 static uint64_t aur__hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33, h *= 0xff51afd7ed558ccdull, h ^= h >> 33; /* murmur3's fmix64 */
     return h;
 }
 
