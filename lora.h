@@ -165,7 +165,10 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
         else if (!strcmp(k, "use_rslora")) rc = aur__json_bool(it, W, &c->use_rslora);
         else if (!strcmp(k, "target_modules")) {
             c->target_regex[0] = 0;
-            if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
+            if (cJSON_IsString(it) && strlen(it->valuestring) >= sizeof c->target_regex)
+                rc = aur__err(AUR_EINVAL, "LoRA config: 'target_modules' is a regular expression of %zu characters; at most %zu are supported",
+                              strlen(it->valuestring), sizeof c->target_regex - 1);
+            else if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
             else rc = aur__lora_names(it, c->target_modules, &c->n_targets);
         } else if (!strcmp(k, "modules_to_save")) rc = aur__lora_names(it, c->modules_to_save, &c->n_modules_to_save);
         else if (!strcmp(k, "base_model_name_or_path")) { /* PEFT writes a name or null */
@@ -268,26 +271,31 @@ AURDEF int aur_lora_declare(aur_model *m, const aur_lora_config *c, aur_lora_rep
     return rc;
 }
 
-static int aur__lora_saved(const aur_lora_config *c, const char *name)
+/* 1 if the parameter belongs to a modules_to_save entry (each one found is marked in used). */
+static int aur__lora_saved(const aur_lora_config *c, const char *name, unsigned char *used)
 {
+    int saved = 0;
     for (int k = 0; k < c->n_modules_to_save; k++) {
         size_t n = strlen(c->modules_to_save[k]);
         const char *hit = strstr(name, c->modules_to_save[k]);
         /* the module is a whole dotted component of the parameter's module path */
-        while (hit) {
-            if ((hit == name || hit[-1] == '.') && hit[n] == '.') return 1;
-            hit = strstr(hit + 1, c->modules_to_save[k]);
-        }
+        while (hit && !((hit == name || hit[-1] == '.') && hit[n] == '.')) hit = strstr(hit + 1, c->modules_to_save[k]);
+        if (hit) used[k] = 1, saved = 1;
     }
-    return 0;
+    return saved;
 }
 
 AURDEF int aur_lora_freeze_base(aur_model *m, const aur_lora_config *c)
 {
+    unsigned char used[AUR_LORA_MAX_TARGETS] = {0};
     if (!m->n_adapters) return aur__err(AUR_EINVAL, "aur_lora_freeze_base: the model has no adapters");
+    for (int k = 0; k < m->n; k++) /* first check: an entry that names nothing changes no parameter */
+        if (!m->params[k]->is_buffer) aur__lora_saved(c, m->params[k]->name, used);
+    for (int k = 0; k < c->n_modules_to_save; k++)
+        if (!used[k]) return aur__err(AUR_EINVAL, "LoRA: modules_to_save entry '%s' names no module of the model", c->modules_to_save[k]);
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
-        if (!p->is_buffer) p->requires_grad = strstr(p->name, ".lora_A.") || strstr(p->name, ".lora_B.") || aur__lora_saved(c, p->name);
+        if (!p->is_buffer) p->requires_grad = strstr(p->name, ".lora_A.") || strstr(p->name, ".lora_B.") || aur__lora_saved(c, p->name, used);
     }
     return 0;
 }
@@ -360,8 +368,9 @@ AURDEF int aur_lora_save(const aur_model *m, const aur_lora_config *c, const cha
         snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", m->adapters[i].module);
         if (!rc) rc = aur_st_writer_add(w, name, m->adapters[i].B);
     }
+    unsigned char used[AUR_LORA_MAX_TARGETS];
     for (int i = 0; i < m->n && !rc; i++)
-        if (aur__lora_saved(c, m->params[i]->name)) {
+        if (aur__lora_saved(c, m->params[i]->name, used)) {
             snprintf(name, sizeof name, "base_model.model.%s", m->params[i]->name);
             rc = aur_st_writer_add(w, name, m->params[i]);
         }

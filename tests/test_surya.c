@@ -145,6 +145,22 @@ static void test_bad_adapters(void)
     fclose(fp);
     AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) == AUR_EINVAL && strstr(aur_last_error(), "'r': expected an integer >= 1, found \"four\""),
               "a bad r is named: %s", aur_last_error());
+    /* what was cut, truncated or taken for false (issue 13) */
+    struct { const char *config, *want; } bad[] = {
+        {"{\"peft_type\": \"LORA\", \"r\": 4.9}", "'r': expected an integer"},
+        {"{\"peft_type\": \"LORA\", \"use_rslora\": \"true\"}", "'use_rslora'"},
+        {"{\"peft_type\": \"LORA\", \"r\": 1e10}", "'r': expected an integer"},
+        {"{\"peft_type\": \"LORA\", \"target_modules\": \".*(fc1|fc2|qkv|proj|aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)\"}", "at most 255"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fp = fopen(path, "w");
+        fputs(bad[i].config, fp);
+        fclose(fp);
+        AUR_CHECK(aur_lora_load_config(dir, &lc, NULL) != 0 && strstr(aur_last_error(), bad[i].want), "adapter config %.40s... refused: %s",
+                  bad[i].config, aur_last_error());
+    }
     /* an adapter of rank 4 into a model declared with rank 8: the shape mismatch is named */
     aur_surya_config c = tiny_config();
     aur_model *m = aur_surya_declare_model(&c), *m4 = aur_surya_declare_model(&c);
@@ -207,6 +223,9 @@ static void test_matching_merge_freeze(void)
     aur_real w1 = aur_tensor_f32(aur_model_param(m, "backbone.blocks_attention.1.mlp.fc1.weight"))[3];
     AUR_CHECK(fabs(w1 - w0) <= 1e-6 * fabs(w0) + 1e-9, "unmerge restores the weight (%.9g vs %.9g)", w1, w0);
     lc.n_modules_to_save = 1;
+    snprintf(lc.modules_to_save[0], sizeof lc.modules_to_save[0], "unembd");
+    AUR_CHECK(aur_lora_freeze_base(m, &lc) != 0 && strstr(aur_last_error(), "'unembd' names no module"), "a misspelt modules_to_save entry: %s",
+              aur_last_error());
     snprintf(lc.modules_to_save[0], sizeof lc.modules_to_save[0], "unembed");
     aur_lora_freeze_base(m, &lc);
     int64_t adapters = 2 * (8 * 32 + 128 * 8), head = 16 * 13 * 32 + 16 * 13; /* two fc1 adapters (A 8x32, B 128x8), the decoder */

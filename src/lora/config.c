@@ -73,7 +73,10 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
         else if (!strcmp(k, "use_rslora")) rc = aur__json_bool(it, W, &c->use_rslora);
         else if (!strcmp(k, "target_modules")) {
             c->target_regex[0] = 0;
-            if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
+            if (cJSON_IsString(it) && strlen(it->valuestring) >= sizeof c->target_regex)
+                rc = aur__err(AUR_EINVAL, "LoRA config: 'target_modules' is a regular expression of %zu characters; at most %zu are supported",
+                              strlen(it->valuestring), sizeof c->target_regex - 1);
+            else if (cJSON_IsString(it)) snprintf(c->target_regex, sizeof c->target_regex, "%s", it->valuestring);
             else rc = aur__lora_names(it, c->target_modules, &c->n_targets);
         } else if (!strcmp(k, "modules_to_save")) rc = aur__lora_names(it, c->modules_to_save, &c->n_modules_to_save);
         else if (!strcmp(k, "base_model_name_or_path")) { /* PEFT writes a name or null */

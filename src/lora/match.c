@@ -86,26 +86,31 @@ AURDEF int aur_lora_declare(aur_model *m, const aur_lora_config *c, aur_lora_rep
     return rc;
 }
 
-static int aur__lora_saved(const aur_lora_config *c, const char *name)
+/* 1 if the parameter belongs to a modules_to_save entry (each one found is marked in used). */
+static int aur__lora_saved(const aur_lora_config *c, const char *name, unsigned char *used)
 {
+    int saved = 0;
     for (int k = 0; k < c->n_modules_to_save; k++) {
         size_t n = strlen(c->modules_to_save[k]);
         const char *hit = strstr(name, c->modules_to_save[k]);
         /* the module is a whole dotted component of the parameter's module path */
-        while (hit) {
-            if ((hit == name || hit[-1] == '.') && hit[n] == '.') return 1;
-            hit = strstr(hit + 1, c->modules_to_save[k]);
-        }
+        while (hit && !((hit == name || hit[-1] == '.') && hit[n] == '.')) hit = strstr(hit + 1, c->modules_to_save[k]);
+        if (hit) used[k] = 1, saved = 1;
     }
-    return 0;
+    return saved;
 }
 
 AURDEF int aur_lora_freeze_base(aur_model *m, const aur_lora_config *c)
 {
+    unsigned char used[AUR_LORA_MAX_TARGETS] = {0};
     if (!m->n_adapters) return aur__err(AUR_EINVAL, "aur_lora_freeze_base: the model has no adapters");
+    for (int k = 0; k < m->n; k++) /* first check: an entry that names nothing changes no parameter */
+        if (!m->params[k]->is_buffer) aur__lora_saved(c, m->params[k]->name, used);
+    for (int k = 0; k < c->n_modules_to_save; k++)
+        if (!used[k]) return aur__err(AUR_EINVAL, "LoRA: modules_to_save entry '%s' names no module of the model", c->modules_to_save[k]);
     for (int i = 0; i < m->n; i++) {
         aur_tensor *p = m->params[i];
-        if (!p->is_buffer) p->requires_grad = strstr(p->name, ".lora_A.") || strstr(p->name, ".lora_B.") || aur__lora_saved(c, p->name);
+        if (!p->is_buffer) p->requires_grad = strstr(p->name, ".lora_A.") || strstr(p->name, ".lora_B.") || aur__lora_saved(c, p->name, used);
     }
     return 0;
 }

@@ -42,8 +42,9 @@ AURDEF int aur_lora_save(const aur_model *m, const aur_lora_config *c, const cha
         snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", m->adapters[i].module);
         if (!rc) rc = aur_st_writer_add(w, name, m->adapters[i].B);
     }
+    unsigned char used[AUR_LORA_MAX_TARGETS];
     for (int i = 0; i < m->n && !rc; i++)
-        if (aur__lora_saved(c, m->params[i]->name)) {
+        if (aur__lora_saved(c, m->params[i]->name, used)) {
             snprintf(name, sizeof name, "base_model.model.%s", m->params[i]->name);
             rc = aur_st_writer_add(w, name, m->params[i]);
         }
