@@ -226,10 +226,16 @@ static aur_model *demo_head_model(const aur_surya_config *c, const cJSON *model,
     printf("  backbone from %s (filtered): %d tensors loaded, %d new or reshaped here (head, adapters), %d unused\n", ckpt,
            rep.n_loaded, rep.n_missing, rep.n_unexpected);
     aur_load_report_free(&rep);
-    static const char *heads[] = {"cls_token", "linear", "unembed"};
-    for (int k = 0; k < 3; k++) snprintf(lc->modules_to_save[k], sizeof lc->modules_to_save[0], "%s", heads[k]);
-    lc->n_modules_to_save = 3;
-    if (use_lora) aur_lora_freeze_base(m, lc);
+    /* the head's modules this head type has (cls_token is a parameter, not a module: unfrozen below) */
+    static const char *heads[] = {"linear", "unembed"};
+    lc->n_modules_to_save = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < aur_model_count(m); i++)
+            if (!strncmp(aur_model_at(m, i)->name, heads[k], strlen(heads[k])) && aur_model_at(m, i)->name[strlen(heads[k])] == '.') {
+                snprintf(lc->modules_to_save[lc->n_modules_to_save++], sizeof lc->modules_to_save[0], "%s", heads[k]);
+                break;
+            }
+    if (use_lora && aur_lora_freeze_base(m, lc)) demo_die("LoRA");
     else if (!full && demo_num(model, "freeze_backbone", 0)) aur_model_freeze(m, "*embedding*,backbone.*");
     aur_model_unfreeze(m, "cls_token,linear.*,unembed.*");
     return m;
