@@ -12396,13 +12396,6 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
-static int aur__in_list(const aur_var_list *l, const char *name)
-{
-    for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->name[i], name)) return 1;
-    return 0;
-}
-
 /* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
    of the data): a typo must not wait for the last step's plot to fail. */
 static int aur__trainer_check_maps(const aur_trainer *tr)
@@ -12413,7 +12406,7 @@ static int aur__trainer_check_maps(const aur_trainer *tr)
         snprintf(var, sizeof var, "%s", tr->map_vars[i]);
         char *at = strchr(var, '@');
         if (at) *at++ = 0;
-        int ok = at ? aur__in_list(&c->atmos_vars, var) : aur__in_list(&c->surf_vars, var) || aur__in_list(&c->atmos_vars, var);
+        int in_atmos = aur__vl_find(&c->atmos_vars, var) >= 0, ok = at ? in_atmos : in_atmos || aur__vl_find(&c->surf_vars, var) >= 0;
         for (int k = 0, found = 0; ok && at && !found; k++) {
             if (k == tr->n_levels) ok = 0;
             else found = tr->levels[k] == atof(at);
@@ -12912,6 +12905,19 @@ static int aur__checkpoint_complete(const char *dir)
     return 1;
 }
 
+/* The checkpoint directory `latest` names, into dir: 0, or -1 when there is no `latest` to read. */
+static int aur__latest_dir(const aur_trainer *tr, char *dir, size_t size)
+{
+    char path[1200], name[256] = "";
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    FILE *fp = fopen(path, "r");
+    int ok = fp && fgets(name, sizeof name, fp);
+    if (fp) fclose(fp);
+    name[strcspn(name, "\r\n")] = 0;
+    if (ok) snprintf(dir, size, "%s/%s", tr->out_dir, name);
+    return ok ? 0 : -1;
+}
+
 /* What a save or a prune cut short leaves, set right: a step whose
    checkpoint-N is missing gets it back from its complete .tmp (the newer) or
    .old copy; other .tmp and .old directories go; `latest` names the newest
@@ -12942,16 +12948,11 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
     }
     closedir(d);
     if (rc || newest < 0) return rc;
-    char path[1200], name[64], now[64] = "";
+    if (!aur__latest_dir(tr, dir, sizeof dir) && aur__checkpoint_complete(dir)) return 0;
+    char path[1200], name[64];
     snprintf(path, sizeof path, "%s/latest", tr->out_dir);
     snprintf(name, sizeof name, "checkpoint-%06lld\n", newest);
-    FILE *fp = fopen(path, "r");
-    if (fp) {
-        if (!fgets(now, sizeof now, fp)) now[0] = 0;
-        fclose(fp);
-    }
-    snprintf(dir, sizeof dir, "%s/%.*s", tr->out_dir, (int)strcspn(now, "\r\n"), now);
-    return now[0] && aur__checkpoint_complete(dir) ? 0 : aur__write_text(path, name);
+    return aur__write_text(path, name);
 }
 
 /* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
@@ -13069,16 +13070,7 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
     } else {
         int rc = aur__recover_checkpoints(tr); /* a save cut short may have left the newest checkpoint aside */
         if (rc) return rc;
-        snprintf(path, sizeof path, "%s/latest", tr->out_dir);
-        FILE *fp = fopen(path, "r");
-        char name[256] = "";
-        if (!fp || !fgets(name, sizeof name, fp)) {
-            if (fp) fclose(fp);
-            return aur__err(AUR_EIO, "%s: no checkpoint to resume from", path);
-        }
-        fclose(fp);
-        name[strcspn(name, "\r\n")] = 0;
-        snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, name);
+        if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);

@@ -410,6 +410,19 @@ static int aur__checkpoint_complete(const char *dir)
     return 1;
 }
 
+/* The checkpoint directory `latest` names, into dir: 0, or -1 when there is no `latest` to read. */
+static int aur__latest_dir(const aur_trainer *tr, char *dir, size_t size)
+{
+    char path[1200], name[256] = "";
+    snprintf(path, sizeof path, "%s/latest", tr->out_dir);
+    FILE *fp = fopen(path, "r");
+    int ok = fp && fgets(name, sizeof name, fp);
+    if (fp) fclose(fp);
+    name[strcspn(name, "\r\n")] = 0;
+    if (ok) snprintf(dir, size, "%s/%s", tr->out_dir, name);
+    return ok ? 0 : -1;
+}
+
 /* What a save or a prune cut short leaves, set right: a step whose
    checkpoint-N is missing gets it back from its complete .tmp (the newer) or
    .old copy; other .tmp and .old directories go; `latest` names the newest
@@ -440,16 +453,11 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
     }
     closedir(d);
     if (rc || newest < 0) return rc;
-    char path[1200], name[64], now[64] = "";
+    if (!aur__latest_dir(tr, dir, sizeof dir) && aur__checkpoint_complete(dir)) return 0;
+    char path[1200], name[64];
     snprintf(path, sizeof path, "%s/latest", tr->out_dir);
     snprintf(name, sizeof name, "checkpoint-%06lld\n", newest);
-    FILE *fp = fopen(path, "r");
-    if (fp) {
-        if (!fgets(now, sizeof now, fp)) now[0] = 0;
-        fclose(fp);
-    }
-    snprintf(dir, sizeof dir, "%s/%.*s", tr->out_dir, (int)strcspn(now, "\r\n"), now);
-    return now[0] && aur__checkpoint_complete(dir) ? 0 : aur__write_text(path, name);
+    return aur__write_text(path, name);
 }
 
 /* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
@@ -567,16 +575,7 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
     } else {
         int rc = aur__recover_checkpoints(tr); /* a save cut short may have left the newest checkpoint aside */
         if (rc) return rc;
-        snprintf(path, sizeof path, "%s/latest", tr->out_dir);
-        FILE *fp = fopen(path, "r");
-        char name[256] = "";
-        if (!fp || !fgets(name, sizeof name, fp)) {
-            if (fp) fclose(fp);
-            return aur__err(AUR_EIO, "%s: no checkpoint to resume from", path);
-        }
-        fclose(fp);
-        name[strcspn(name, "\r\n")] = 0;
-        snprintf(dir, sizeof dir, "%s/%s", tr->out_dir, name);
+        if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);

@@ -369,13 +369,6 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
-static int aur__in_list(const aur_var_list *l, const char *name)
-{
-    for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->name[i], name)) return 1;
-    return 0;
-}
-
 /* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
    of the data): a typo must not wait for the last step's plot to fail. */
 static int aur__trainer_check_maps(const aur_trainer *tr)
@@ -386,7 +379,7 @@ static int aur__trainer_check_maps(const aur_trainer *tr)
         snprintf(var, sizeof var, "%s", tr->map_vars[i]);
         char *at = strchr(var, '@');
         if (at) *at++ = 0;
-        int ok = at ? aur__in_list(&c->atmos_vars, var) : aur__in_list(&c->surf_vars, var) || aur__in_list(&c->atmos_vars, var);
+        int in_atmos = aur__vl_find(&c->atmos_vars, var) >= 0, ok = at ? in_atmos : in_atmos || aur__vl_find(&c->surf_vars, var) >= 0;
         for (int k = 0, found = 0; ok && at && !found; k++) {
             if (k == tr->n_levels) ok = 0;
             else found = tr->levels[k] == atof(at);
