@@ -26,20 +26,23 @@ BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -I.
 LIBS = -lcjson -lm
 # the sanitizer builds also fill freed tensor bytes with NaN, so a tensor read after its bytes went shows
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
-HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h examples/synth_weather.h
+HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h tests/train_data.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya
-TOOLS = build/aurora-inspect build/aurora-train build/refcheck
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_threads
+# libFuzzer targets for the readers of untrusted input (make test runs each briefly from its seed corpus: tests/fuzz.sh)
+FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config
+FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
+TOOLS = build/aurora-inspect build/aurora-train build/refcheck build/test_crash build/asan/aurora-train
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
-BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) \
+BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
-.PHONY: all binaries headers test asan demo demo-surya bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench clean
+.PHONY: all binaries headers test asan tsan demo demo-surya bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
 # the binaries build in parallel (about 30 translation units of the whole header)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-all: deps
+all: deps deps-fuzz
 	@$(MAKE) --no-print-directory -j$(NPROC) binaries
-binaries: $(BINS)
+binaries: $(BINS) $(FUZZ_BINS)
 
 build build/asan:
 	@mkdir -p $@
@@ -73,6 +76,20 @@ build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+build/asan/aurora-train: tools/aurora_train.c $(HEADERS) | build/asan
+	$(CC) $(BASE_FLAGS) $(ASAN) $< -o $@ $(LIBS)
+# kill -9 at random points, then --resume (tests/test_crash.c runs the tool: build/test_crash build/asan/aurora-train)
+build/test_crash: tests/test_crash.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+# ThreadSanitizer (gcc's libtsan comes with gcc): two trainers and concurrent presets, batch loads and errors.
+# Without OpenMP: TSan cannot see libgomp's synchronisation and would report races inside every parallel loop.
+TSAN = -O1 -g -fno-omit-frame-pointer -fsanitize=thread -Wno-unknown-pragmas
+build/tsan:
+	@mkdir -p $@
+build/tsan/test_threads: tests/test_threads.c $(HEADERS) | build/tsan
+	$(CC) $(STD) $(WARN) -ffp-contract=fast -I. $(TSAN) $< -o $@ $(LIBS)
+tsan: deps build/tsan/test_threads
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/test_threads
 build/finetune_tiny: examples/finetune_tiny.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/finetune_aurora: examples/finetune_aurora.c examples/synth_weather.h $(HEADERS) | build
@@ -143,13 +160,19 @@ bench-cuda: deps build/bench_cuda
 endif
 
 # ---- fuzzing (clang + libFuzzer) ----
-fuzz: deps | build
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_safetensors.c -o build/fuzz_safetensors $(LIBS)
-	@echo "run: ./build/fuzz_safetensors -max_total_time=60"
+build/fuzz:
+	@mkdir -p $@
+build/fuzz/%: tests/%.c $(HEADERS) | build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. $< -o $@ $(LIBS)
+fuzz: deps deps-fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) $(FUZZ_BINS)
+	@echo "run one longer: ./build/fuzz/fuzz_run_config -max_total_time=600 build/fuzz/corpus_fuzz_run_config tests/fuzz_corpus/run_config"
 
 # ---- dependencies ----
 deps:
 	@bash tests/deps.sh libcjson-dev:/usr/include/cjson/cJSON.h libstb-dev:/usr/include/stb/stb_image_write.h
+deps-fuzz:
+	@bash tests/deps.sh clang:/usr/bin/clang 'libclang-rt-14-dev:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
 deps-bench:
 	@bash tests/deps.sh libopenblas-dev:/usr/lib/x86_64-linux-gnu/libopenblas.so
 

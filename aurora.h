@@ -531,11 +531,14 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 
 /* ==== JSON files ==== */
 
-/* Reads and parses a JSON file (configs, fixture descriptions). Owned: free
-   with cJSON_Delete. NULL with an error naming the file and the line of a
-   syntax error. */
+/* Reads and parses a JSON file (configs, fixture descriptions): a regular
+   file of at most 64 MiB holding one JSON value, no key twice in an object.
+   Owned: free with cJSON_Delete. NULL with an error naming the file and the
+   line of a syntax error, the text after the value, or the duplicate key.
+   aur_json_parse does the same for n bytes of text (name: for messages). */
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
+AURDEF struct cJSON *aur_json_parse(const char *text, size_t n, const char *name);
 
 /* ==== CUDA ====
    What stays process-wide: the GPU allocation counters aur_cuda_memory reports
@@ -1311,6 +1314,60 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
         return 0;
     }
     return aur__cuda_zero(p, n);
+}
+
+/* ---- a growable string: headers, JSON, metrics lines ---- */
+typedef struct aur__buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} aur__buf;
+
+/* Room for `more` bytes and a NUL after the current end; on failure the buffer is marked failed. */
+static int aur__buf_reserve(aur__buf *b, size_t more)
+{
+    if (b->failed) return 0;
+    if (b->p && b->n + more + 1 <= b->cap) return 1;
+    size_t nc = (b->cap ? b->cap * 2 : 4096) + more;
+    char *np = (char *)AUR_REALLOC(b->p, nc);
+    if (!np) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = np;
+    b->cap = nc;
+    return 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        if (!aur__buf_reserve(b, (size_t)k)) return;
+    }
+}
+
+/* Appends n raw bytes (NUL bytes included). */
+static void aur__buf_append(aur__buf *b, const char *p, size_t n)
+{
+    if (!aur__buf_reserve(b, n)) return;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = 0;
 }
 
 /* ==== a name index: name -> position in a list, in a step or two ====
@@ -5366,6 +5423,332 @@ AURDEF aur_tensor *aur_cast(aur_tape *t, aur_tensor *x, aur_dtype dtype)
     return aur__cast_record(t, x, y);
 }
 
+/* ==== JSON files ==== */
+
+#define AUR__JSON_MAX_BYTES ((size_t)64 << 20) /* configs, states and adapter configs are kilobytes */
+
+/* The line of text[at]. */
+static int aur__line_of(const char *text, size_t at)
+{
+    int line = 1;
+    for (size_t i = 0; i < at; i++) line += text[i] == '\n';
+    return line;
+}
+
+/* The whole of a regular file of at most AUR__JSON_MAX_BYTES, NUL-ended (free with AUR_FREE). */
+static char *aur__read_small_file(const char *path, size_t *n)
+{
+    struct stat st;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)), (char *)NULL;
+    int bad = fstat(fileno(fp), &st) ? aur__err(AUR_EIO, "%s: cannot stat: %s", path, strerror(errno))
+              : !S_ISREG(st.st_mode)   ? aur__err(AUR_EINVAL, "%s: not a regular file", path)
+              : (size_t)st.st_size > AUR__JSON_MAX_BYTES
+                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; a JSON file of at most %zu MiB is expected", path, (long long)st.st_size,
+                             AUR__JSON_MAX_BYTES >> 20)
+                  : 0;
+    aur__buf b;
+    memset(&b, 0, sizeof b);
+    char chunk[65536];
+    size_t got;
+    while (!bad && b.n <= AUR__JSON_MAX_BYTES && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
+    if (!bad && (ferror(fp) || b.failed || b.n > AUR__JSON_MAX_BYTES)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
+    fclose(fp);
+    if (!bad) aur__buf_append(&b, "", 1); /* the NUL */
+    if (bad || b.failed) {
+        AUR_FREE(b.p);
+        return NULL;
+    }
+    *n = b.n - 1;
+    return b.p;
+}
+
+/* cJSON's parser clears a process-wide slot (cJSON_GetErrorPtr's) on every
+   call: two threads parsing at once race on it. The library's parses take
+   turns; where parsing stopped comes back per call in *end. */
+static pthread_mutex_t aur__cjson_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cJSON *aur__cjson_parse(const char *text, size_t n, const char **end)
+{
+    pthread_mutex_lock(&aur__cjson_lock);
+    cJSON *j = cJSON_ParseWithLengthOpts(text, n, end, 0);
+    pthread_mutex_unlock(&aur__cjson_lock);
+    return j;
+}
+
+static int aur__json_cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* A key that obj holds twice, or NULL; *rc is set when the check itself fails.
+   Sorting keeps it O(n log n): Aurora's statistics may hold 100,000s of keys. */
+static const char *aur__json_twice(const cJSON *obj, int *rc)
+{
+    int n = cJSON_GetArraySize(obj), k = 0;
+    if (n < 2) return NULL;
+    const cJSON **by = (const cJSON **)aur__malloc(sizeof *by * (size_t)n, "a key check");
+    if (!by) return *rc = AUR_ENOMEM, (const char *)NULL;
+    for (const cJSON *c = obj->child; c; c = c->next) by[k++] = c;
+    aur__qsort(by, (size_t)n, sizeof *by, aur__json_cmp_key);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (!strcmp(by[i]->string, by[i - 1]->string)) dup = by[i]->string;
+    AUR_FREE(by);
+    return dup;
+}
+
+/* Duplicate keys are an error in every JSON this library reads (a run
+   config, a trainer state, a LoRA config, a safetensors header): JSON leaves
+   their meaning open, and readers differ (cJSON's lookup takes the first,
+   Python's json the last), so a config would mean one thing here and another
+   there. The message names the key and the object holding it. */
+static int aur__json_unique(const cJSON *v, const char *where)
+{
+    int rc = 0;
+    for (const cJSON *c = v ? v->child : NULL; c && !rc; c = c->next) rc = aur__json_unique(c, where);
+    const char *dup = rc || !cJSON_IsObject(v) ? NULL : aur__json_twice(v, &rc);
+    if (dup && v->string) return aur__err(AUR_EFORMAT, "%s: duplicate key '%s' in '%s'", where, dup, v->string);
+    if (dup) return aur__err(AUR_EFORMAT, "%s: duplicate key '%s'", where, dup);
+    return rc;
+}
+
+AURDEF cJSON *aur_json_parse(const char *text, size_t n, const char *name)
+{
+    const char *end = NULL;
+    cJSON *j = aur__cjson_parse(text, n, &end);
+    size_t at = end ? (size_t)(end - text) : 0;
+    while (j && at < n && isspace((unsigned char)text[at])) at++;
+    int rc = !j ? aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", name, aur__line_of(text, at))
+             : at < n ? aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", name, aur__line_of(text, at))
+                      : aur__json_unique(j, name);
+    if (rc) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+AURDEF cJSON *aur_json_load(const char *path)
+{
+    size_t n = 0;
+    char *text = aur__read_small_file(path, &n);
+    cJSON *j = text ? aur_json_parse(text, n, path) : NULL;
+    AUR_FREE(text);
+    return j;
+}
+
+/* ---- typed values ----
+   Every config (Aurora's keywords, Surya's, the run config, LoRA's, the
+   trainer's state) reads its values here, so a type is checked one way and
+   every refusal reads "<where> '<key>': expected <what>, found <value>".
+   `where` says whose value it is ("Aurora keyword", "run config: optimizer");
+   the key is the value's own (v->string).  A NULL value (the key is absent)
+   keeps *out, the default; JSON null is a value like any other (refused where
+   a scalar is expected, an empty list where a list may be empty).  Surya's
+   config writes null for "the default": it passes NULL for null. */
+
+/* The value, briefly, for "found ...". */
+static const char *aur__json_found(const cJSON *v, char *buf, size_t size)
+{
+    if (cJSON_IsNumber(v)) snprintf(buf, size, "%.16g", v->valuedouble);
+    else if (cJSON_IsString(v)) snprintf(buf, size, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+    else if (cJSON_IsArray(v)) snprintf(buf, size, "a list of %d", cJSON_GetArraySize(v));
+    else snprintf(buf, size, "%s", cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : cJSON_IsNull(v) ? "null" : "an object");
+    return buf;
+}
+
+static int aur__json_bad(const cJSON *v, const char *where, const char *key, const char *expected)
+{
+    char found[64];
+    return aur__err(AUR_EINVAL, "%s '%s': expected %s, found %s", where, key, expected, aur__json_found(v, found, sizeof found));
+}
+
+/* `names` (NULL-ended) quoted and joined: "a", "b" or "c". */
+static const char *aur__json_join(const char *const *names, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; names[i] && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s\"%s\"", !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
+    return buf;
+}
+
+/* A number in [lo, hi], whole if asked.  The message names the bounds
+   but for int's limits and infinity, which say nothing beyond "an integer". */
+static int aur__json_number(const cJSON *v, const char *where, const char *key, double lo, double hi, int whole, double *out)
+{
+    if (!v) return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (d >= lo && d <= hi && (!whole || d == floor(d))) {
+        *out = d;
+        return 0;
+    }
+    int has_lo = lo != INT_MIN && lo != -HUGE_VAL, has_hi = hi != INT_MAX && hi != HUGE_VAL;
+    char what[96];
+    int n = snprintf(what, sizeof what, "%s", whole ? "an integer" : "a number");
+    if (has_lo && has_hi) snprintf(what + n, sizeof what - (size_t)n, " in [%.16g, %.16g]", lo, hi);
+    else if (has_lo || has_hi) snprintf(what + n, sizeof what - (size_t)n, " %s %.16g", has_lo ? ">=" : "<=", has_lo ? lo : hi);
+    return aur__json_bad(v, where, key, what);
+}
+
+static const char *aur__json_key(const cJSON *v) { return v && v->string ? v->string : "?"; }
+
+static int aur__json_num(const cJSON *v, const char *where, double lo, double hi, double *out)
+{
+    return aur__json_number(v, where, aur__json_key(v), lo, hi, 0, out);
+}
+
+static int aur__json_i64(const cJSON *v, const char *where, double lo, double hi, int64_t *out)
+{
+    double d = 0;
+    int rc = aur__json_number(v, where, aur__json_key(v), lo, hi, 1, &d);
+    if (v && !rc) *out = (int64_t)d;
+    return rc;
+}
+
+/* lo and hi within int's range. */
+static int aur__json_int(const cJSON *v, const char *where, double lo, double hi, int *out)
+{
+    int64_t x = 0;
+    int rc = aur__json_i64(v, where, lo, hi, &x);
+    if (v && !rc) *out = (int)x;
+    return rc;
+}
+
+static int aur__json_bool(const cJSON *v, const char *where, int *out)
+{
+    if (v && !cJSON_IsBool(v)) return aur__json_bad(v, where, aur__json_key(v), "true or false");
+    if (v) *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* A boolean that may also be written 0 or 1 (the run config has always taken both). */
+static int aur__json_flag(const cJSON *v, const char *where, int *out)
+{
+    if (!cJSON_IsNumber(v) || (v->valuedouble != 0 && v->valuedouble != 1)) return aur__json_bool(v, where, out);
+    *out = v->valuedouble == 1;
+    return 0;
+}
+
+/* A string (borrowed from v). */
+static int aur__json_str(const cJSON *v, const char *where, const char **out)
+{
+    if (v && !cJSON_IsString(v)) return aur__json_bad(v, where, aur__json_key(v), "a string");
+    if (v) *out = v->valuestring;
+    return 0;
+}
+
+/* One of the NULL-ended `names`: *out is its index. */
+static int aur__json_enum(const cJSON *v, const char *where, const char *const *names, int *out)
+{
+    for (int i = 0; cJSON_IsString(v) && names[i]; i++)
+        if (!strcmp(v->valuestring, names[i])) {
+            *out = i;
+            return 0;
+        }
+    char what[256];
+    return v ? aur__json_bad(v, where, aur__json_key(v), aur__json_join(names, what, sizeof what)) : 0;
+}
+
+/* A list of min..max items (null: none where none will do) of `what`; its length in *n. */
+static int aur__json_len(const cJSON *v, const char *where, int min, int max, const char *what, int *n)
+{
+    int len = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : cJSON_IsNull(v) && min == 0 ? 0 : -1;
+    if (len >= min && len <= max) {
+        *n = len;
+        return 0;
+    }
+    char expected[96];
+    if (min == max) snprintf(expected, sizeof expected, "a list of %d %s", min, what);
+    else if (max == INT_MAX && !min) snprintf(expected, sizeof expected, "a list of %s", what);
+    else if (!min) snprintf(expected, sizeof expected, "a list of at most %d %s", max, what);
+    else snprintf(expected, sizeof expected, "a list of %d to %d %s", min, max, what);
+    return aur__json_bad(v, where, aur__json_key(v), expected);
+}
+
+/* A list of min..max numbers into dout, or of integers (each an int) into iout. */
+static int aur__json_list(const cJSON *v, const char *where, double *dout, int *iout, int min, int max, int *n)
+{
+    if (!v) return 0;
+    int len = 0, i = 0, rc = aur__json_len(v, where, min, max, iout ? "integers" : "numbers", &len);
+    double lo = iout ? INT_MIN : -HUGE_VAL, hi = iout ? INT_MAX : HUGE_VAL;
+    char key[128];
+    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
+        double d = 0;
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        rc = aur__json_number(e, where, key, lo, hi, iout != NULL, &d);
+        if (iout) iout[i] = (int)d;
+        else dout[i] = d;
+    }
+    if (!rc) *n = len;
+    return rc;
+}
+
+static int aur__json_nums(const cJSON *v, const char *where, double *out, int min, int max, int *n)
+{
+    return aur__json_list(v, where, out, NULL, min, max, n);
+}
+
+static int aur__json_ints(const cJSON *v, const char *where, int *out, int min, int max, int *n)
+{
+    return aur__json_list(v, where, NULL, out, min, max, n);
+}
+
+/* A list of at most max names, each shorter than len, into out (max rows of len). */
+static int aur__json_names(const cJSON *v, const char *where, char *out, size_t len, int max, int *n)
+{
+    if (!v) return 0;
+    int count = 0, i = 0, rc = aur__json_len(v, where, 0, max, "names", &count);
+    char key[128], what[64];
+    snprintf(what, sizeof what, "a name of at most %d characters", (int)len - 1);
+    if (!rc) memset(out, 0, len * (size_t)max);
+    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= len) rc = aur__json_bad(e, where, key, what);
+        else memcpy(out + (size_t)i * len, e->valuestring, strlen(e->valuestring));
+    }
+    if (!rc) *n = count;
+    return rc;
+}
+
+/* An object (or null) of name: [x, y], two numbers each ("[location, scale]"
+   says which); the caller then reads e->child and e->child->next. */
+static int aur__json_pairs(const cJSON *v, const char *where, const char *pair)
+{
+    char key[160];
+    int rc = !v || cJSON_IsObject(v) || cJSON_IsNull(v) ? 0 : aur__json_bad(v, where, aur__json_key(v), "an object or null");
+    for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
+        snprintf(key, sizeof key, "%s.%s", aur__json_key(v), e->string);
+        if (cJSON_GetArraySize(e) != 2 || !cJSON_IsArray(e) || !cJSON_IsNumber(e->child) || !cJSON_IsNumber(e->child->next))
+            rc = aur__json_bad(e, where, key, pair);
+    }
+    return rc;
+}
+
+/* An object whose keys are all in the NULL-ended `allowed`: a typo must not
+   silently fall back to a default. */
+static int aur__json_keys(const cJSON *obj, const char *where, const char *const *allowed)
+{
+    char found[64], known[512];
+    if (!cJSON_IsObject(obj))
+        return aur__err(AUR_EINVAL, "%s: expected an object, found %s", where, aur__json_found(obj, found, sizeof found));
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ok = 0;
+        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
+        if (!ok)
+            return aur__err(AUR_EINVAL, "%s: unknown key '%s' (expected %s)", where, it->string,
+                            aur__json_join(allowed, known, sizeof known));
+    }
+    return 0;
+}
+
+/* obj's member `key`, or NULL (also when obj is not an object). */
+static const cJSON *aur__json_at(const cJSON *obj, const char *key)
+{
+    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
 /* ==== safetensors: reading ====
    Layout: u64 little-endian N | N bytes of JSON | data. The reader trusts
    nothing: every rule below is checked before a byte of data is used, and a
@@ -5404,8 +5787,37 @@ static uint64_t aur__le64(const unsigned char *p)
 
 static int aur__is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-/* Structural checks cJSON does not make: control bytes, an escaped NUL,
-   nesting depth, and nothing but whitespace after the top-level object. */
+/* The length of the UTF-8 sequence at h[i] (of n bytes), 0 if it is not
+   one: overlong forms, surrogates and code points above U+10FFFF are not. */
+static int aur__utf8_length(const unsigned char *h, uint64_t i, uint64_t n)
+{
+    unsigned char c = h[i];
+    int len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!len || i + (uint64_t)len > n) return 0;
+    for (int k = 1; k < len; k++)
+        if ((h[i + (uint64_t)k] & 0xc0) != 0x80) return 0;
+    unsigned char c1 = len > 1 ? h[i + 1] : 0;
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) return 0;
+    return len;
+}
+
+/* The number token at h[i]: safetensors' only numbers are shapes and
+   offsets, which the reference reader takes as unsigned integers, so
+   "1e0", "1.0", "-0" and "01" are refused as it refuses them. */
+static int aur__st_scan_number(const char *path, const unsigned char *h, uint64_t n, uint64_t *i)
+{
+    uint64_t at = *i, k = at;
+    int digits = 1;
+    while (k < n && (isdigit(h[k]) || h[k] == '-' || h[k] == '+' || h[k] == '.' || h[k] == 'e' || h[k] == 'E')) digits &= isdigit(h[k++]) != 0;
+    *i = k - 1;
+    if (digits && !(h[at] == '0' && k - at > 1)) return 0;
+    return aur__err(AUR_EFORMAT, "%s: the number '%.*s' at header offset %llu: shapes and offsets are written as unsigned integers (digits only)",
+                    path, (int)(k - at > 24 ? 24 : k - at), (const char *)h + at, (unsigned long long)at);
+}
+
+/* Structural checks cJSON does not make: UTF-8, control bytes, an escaped
+   NUL, numbers as plain integers, nesting depth, and nothing but whitespace
+   after the top-level object. */
 static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t n)
 {
     int depth = 0, in_str = 0;
@@ -5416,6 +5828,9 @@ static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t 
         if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
             return aur__err(AUR_EFORMAT, "%s: control byte 0x%02x at header offset %llu (a NUL in a name?)", path, c,
                             (unsigned long long)i);
+        int len = aur__utf8_length(h, i, n);
+        if (!len) return aur__err(AUR_EFORMAT, "%s: the header is not valid UTF-8 (byte 0x%02x at offset %llu)", path, c, (unsigned long long)i);
+        i += (uint64_t)len - 1;
         if (end) {
             if (!aur__is_ws(c))
                 return aur__err(AUR_EFORMAT, "%s: bytes after the header's JSON object at offset %llu", path,
@@ -5433,6 +5848,7 @@ static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t 
             continue;
         }
         if (c == '"') in_str = 1;
+        else if ((isdigit(c) || c == '-') && aur__st_scan_number(path, h, n, &i)) return AUR_EFORMAT;
         else if (c == '{' || c == '[') {
             if (++depth > AUR__ST_MAX_DEPTH)
                 return aur__err(AUR_EFORMAT, "%s: the header nests deeper than %d", path, AUR__ST_MAX_DEPTH);
@@ -5563,20 +5979,25 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
                         (unsigned long long)n, (unsigned long long)size);
     int rc = aur__st_scan_json(p, bytes + 8, n);
     if (rc) return rc;
-    cJSON *root = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)n);
+    const char *stop = NULL;
+    cJSON *root = aur__cjson_parse((const char *)bytes + 8, (size_t)n, &stop);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return aur__err(AUR_EFORMAT, "%s: the header is not valid JSON", p);
     }
+    if ((rc = aur__json_unique(root, p))) { /* "dtype" twice in an entry, __metadata__ twice, a tensor name twice */
+        cJSON_Delete(root);
+        return rc;
+    }
     f->buffer = bytes + 8 + n; /* aur_st_open reads files with pread instead */
     f->data_start = 8 + n;
     f->buffer_size = size - 8 - n;
-    int count = cJSON_GetArraySize(root), seen_meta = 0;
+    int count = cJSON_GetArraySize(root);
     f->tensors = (aur_st_tensor *)aur__calloc(sizeof(aur_st_tensor) * (size_t)(count + 1), "the tensor table");
     if (!f->tensors) rc = AUR_ENOMEM;
     for (const cJSON *e = root->child; e && !rc; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) {
-            rc = seen_meta++ ? aur__err(AUR_EFORMAT, "%s: duplicate key '__metadata__'", p) : aur__st_metadata(f, e);
+            rc = aur__st_metadata(f, e);
             continue;
         }
         aur_st_tensor *t = &f->tensors[f->n++];
@@ -5586,9 +6007,6 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
     cJSON_Delete(root);
     if (rc) return rc;
     aur__qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
-    for (int i = 1; i < f->n; i++)
-        if (!strcmp(f->tensors[i].name, f->tensors[i - 1].name))
-            return aur__err(AUR_EFORMAT, "%s: duplicate tensor name '%s'", p, f->tensors[i].name);
     return aur__st_check_layout(f);
 }
 
@@ -5857,60 +6275,6 @@ static int aur__st_out_cmp(const void *a, const void *b)
 static int aur__st_out_name_cmp(const void *a, const void *b)
 {
     return strcmp(((const aur__st_out *)a)->name, ((const aur__st_out *)b)->name);
-}
-
-/* A growable string for the header. */
-typedef struct aur__buf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} aur__buf;
-
-/* Room for `more` bytes and a NUL after the current end; on failure the buffer is marked failed. */
-static int aur__buf_reserve(aur__buf *b, size_t more)
-{
-    if (b->failed) return 0;
-    if (b->p && b->n + more + 1 <= b->cap) return 1;
-    size_t nc = (b->cap ? b->cap * 2 : 4096) + more;
-    char *np = (char *)AUR_REALLOC(b->p, nc);
-    if (!np) {
-        b->failed = 1;
-        return 0;
-    }
-    b->p = np;
-    b->cap = nc;
-    return 1;
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        if (!aur__buf_reserve(b, (size_t)k)) return;
-    }
-}
-
-/* Appends n raw bytes (NUL bytes included). */
-static void aur__buf_append(aur__buf *b, const char *p, size_t n)
-{
-    if (!aur__buf_reserve(b, n)) return;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = 0;
 }
 
 static void aur__buf_json_string(aur__buf *b, const char *s)
@@ -6921,7 +7285,8 @@ static const char *aur__optim_kind_name(aur_optim_kind k)
 }
 
 /* File layout: "<param>/<state>" F32 tensors and "<param>/step" I64 [1]. */
-AURDEF int aur_optim_save(const aur_optim *o, const char *path)
+/* The state with the metadata pairs `meta` (key, value, ..., NULL) besides the optimiser's own. */
+static int aur__optim_save(const aur_optim *o, const char *path, const char *const *meta)
 {
     aur_st_writer *w = aur_st_writer_create();
     char name[1024], num[64];
@@ -6930,6 +7295,7 @@ AURDEF int aur_optim_save(const aur_optim *o, const char *path)
     snprintf(num, sizeof num, "%.17g", o->lr_factor);
     if (!rc) rc = aur_st_writer_meta(w, "optimizer", aur__optim_kind_name(o->o.kind));
     if (!rc) rc = aur_st_writer_meta(w, "lr_factor", num);
+    for (int i = 0; meta && meta[i] && !rc; i += 2) rc = aur_st_writer_meta(w, meta[i], meta[i + 1]);
     for (int i = 0; i < o->n && !rc; i++) {
         const aur__pstate *s = &o->ps[i];
         for (int k = 0; k < s->n_st && !rc; k++) {
@@ -6943,6 +7309,8 @@ AURDEF int aur_optim_save(const aur_optim *o, const char *path)
     aur_st_writer_free(w);
     return rc;
 }
+
+AURDEF int aur_optim_save(const aur_optim *o, const char *path) { return aur__optim_save(o, path, NULL); }
 
 /* Checks everything before changing anything, so a bad file leaves the optimiser as it was. */
 static int aur__optim_load_check(const aur_optim *o, const aur_st_file *f)
@@ -7065,276 +7433,6 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step)
     x = x < 0 ? 0 : x > 1 ? 1 : x;
     if (s->kind == AUR_LR_LINEAR) return 1 - (1 - s->final_factor) * x;
     return s->final_factor + (1 - s->final_factor) * 0.5 * (1 + cos(3.14159265358979323846 * x));
-}
-
-/* ==== JSON files ==== */
-
-#define AUR__JSON_MAX_BYTES ((size_t)64 << 20) /* configs, states and adapter configs are kilobytes */
-
-/* The line of text[at]. */
-static int aur__line_of(const char *text, size_t at)
-{
-    int line = 1;
-    for (size_t i = 0; i < at; i++) line += text[i] == '\n';
-    return line;
-}
-
-/* The whole of a regular file of at most AUR__JSON_MAX_BYTES, NUL-ended (free with AUR_FREE). */
-static char *aur__read_small_file(const char *path, size_t *n)
-{
-    struct stat st;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)), (char *)NULL;
-    int bad = fstat(fileno(fp), &st) ? aur__err(AUR_EIO, "%s: cannot stat: %s", path, strerror(errno))
-              : !S_ISREG(st.st_mode)   ? aur__err(AUR_EINVAL, "%s: not a regular file", path)
-              : (size_t)st.st_size > AUR__JSON_MAX_BYTES
-                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; a JSON file of at most %zu MiB is expected", path, (long long)st.st_size,
-                             AUR__JSON_MAX_BYTES >> 20)
-                  : 0;
-    aur__buf b;
-    memset(&b, 0, sizeof b);
-    char chunk[65536];
-    size_t got;
-    while (!bad && b.n <= AUR__JSON_MAX_BYTES && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
-    if (!bad && (ferror(fp) || b.failed || b.n > AUR__JSON_MAX_BYTES)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
-    fclose(fp);
-    if (!bad) aur__buf_append(&b, "", 1); /* the NUL */
-    if (bad || b.failed) {
-        AUR_FREE(b.p);
-        return NULL;
-    }
-    *n = b.n - 1;
-    return b.p;
-}
-
-AURDEF cJSON *aur_json_load(const char *path)
-{
-    size_t n = 0;
-    char *text = aur__read_small_file(path, &n);
-    if (!text) return NULL;
-    const char *end = NULL; /* where parsing stopped: per call, unlike cJSON_GetErrorPtr */
-    cJSON *j = cJSON_ParseWithLengthOpts(text, n, &end, 0);
-    size_t at = end ? (size_t)(end - text) : 0;
-    while (j && at < n && isspace((unsigned char)text[at])) at++;
-    if (!j) aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, aur__line_of(text, at));
-    else if (at < n) {
-        aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", path, aur__line_of(text, at));
-        cJSON_Delete(j);
-        j = NULL;
-    }
-    AUR_FREE(text);
-    return j;
-}
-
-/* ---- typed values ----
-   Every config (Aurora's keywords, Surya's, the run config, LoRA's, the
-   trainer's state) reads its values here, so a type is checked one way and
-   every refusal reads "<where> '<key>': expected <what>, found <value>".
-   `where` says whose value it is ("Aurora keyword", "run config: optimizer");
-   the key is the value's own (v->string).  A NULL value (the key is absent)
-   keeps *out, the default; JSON null is a value like any other (refused where
-   a scalar is expected, an empty list where a list may be empty).  Surya's
-   config writes null for "the default": it passes NULL for null. */
-
-/* The value, briefly, for "found ...". */
-static const char *aur__json_found(const cJSON *v, char *buf, size_t size)
-{
-    if (cJSON_IsNumber(v)) snprintf(buf, size, "%.16g", v->valuedouble);
-    else if (cJSON_IsString(v)) snprintf(buf, size, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
-    else if (cJSON_IsArray(v)) snprintf(buf, size, "a list of %d", cJSON_GetArraySize(v));
-    else snprintf(buf, size, "%s", cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : cJSON_IsNull(v) ? "null" : "an object");
-    return buf;
-}
-
-static int aur__json_bad(const cJSON *v, const char *where, const char *key, const char *expected)
-{
-    char found[64];
-    return aur__err(AUR_EINVAL, "%s '%s': expected %s, found %s", where, key, expected, aur__json_found(v, found, sizeof found));
-}
-
-/* `names` (NULL-ended) quoted and joined: "a", "b" or "c". */
-static const char *aur__json_join(const char *const *names, char *buf, size_t size)
-{
-    size_t n = 0;
-    buf[0] = 0;
-    for (int i = 0; names[i] && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s\"%s\"", !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
-    return buf;
-}
-
-/* A number in [lo, hi], whole if asked.  The message names the bounds
-   but for int's limits and infinity, which say nothing beyond "an integer". */
-static int aur__json_number(const cJSON *v, const char *where, const char *key, double lo, double hi, int whole, double *out)
-{
-    if (!v) return 0;
-    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (d >= lo && d <= hi && (!whole || d == floor(d))) {
-        *out = d;
-        return 0;
-    }
-    int has_lo = lo != INT_MIN && lo != -HUGE_VAL, has_hi = hi != INT_MAX && hi != HUGE_VAL;
-    char what[96];
-    int n = snprintf(what, sizeof what, "%s", whole ? "an integer" : "a number");
-    if (has_lo && has_hi) snprintf(what + n, sizeof what - (size_t)n, " in [%.16g, %.16g]", lo, hi);
-    else if (has_lo || has_hi) snprintf(what + n, sizeof what - (size_t)n, " %s %.16g", has_lo ? ">=" : "<=", has_lo ? lo : hi);
-    return aur__json_bad(v, where, key, what);
-}
-
-static const char *aur__json_key(const cJSON *v) { return v && v->string ? v->string : "?"; }
-
-static int aur__json_num(const cJSON *v, const char *where, double lo, double hi, double *out)
-{
-    return aur__json_number(v, where, aur__json_key(v), lo, hi, 0, out);
-}
-
-static int aur__json_i64(const cJSON *v, const char *where, double lo, double hi, int64_t *out)
-{
-    double d = 0;
-    int rc = aur__json_number(v, where, aur__json_key(v), lo, hi, 1, &d);
-    if (v && !rc) *out = (int64_t)d;
-    return rc;
-}
-
-/* lo and hi within int's range. */
-static int aur__json_int(const cJSON *v, const char *where, double lo, double hi, int *out)
-{
-    int64_t x = 0;
-    int rc = aur__json_i64(v, where, lo, hi, &x);
-    if (v && !rc) *out = (int)x;
-    return rc;
-}
-
-static int aur__json_bool(const cJSON *v, const char *where, int *out)
-{
-    if (v && !cJSON_IsBool(v)) return aur__json_bad(v, where, aur__json_key(v), "true or false");
-    if (v) *out = cJSON_IsTrue(v);
-    return 0;
-}
-
-/* A boolean that may also be written 0 or 1 (the run config has always taken both). */
-static int aur__json_flag(const cJSON *v, const char *where, int *out)
-{
-    if (!cJSON_IsNumber(v) || (v->valuedouble != 0 && v->valuedouble != 1)) return aur__json_bool(v, where, out);
-    *out = v->valuedouble == 1;
-    return 0;
-}
-
-/* A string (borrowed from v). */
-static int aur__json_str(const cJSON *v, const char *where, const char **out)
-{
-    if (v && !cJSON_IsString(v)) return aur__json_bad(v, where, aur__json_key(v), "a string");
-    if (v) *out = v->valuestring;
-    return 0;
-}
-
-/* One of the NULL-ended `names`: *out is its index. */
-static int aur__json_enum(const cJSON *v, const char *where, const char *const *names, int *out)
-{
-    for (int i = 0; cJSON_IsString(v) && names[i]; i++)
-        if (!strcmp(v->valuestring, names[i])) {
-            *out = i;
-            return 0;
-        }
-    char what[256];
-    return v ? aur__json_bad(v, where, aur__json_key(v), aur__json_join(names, what, sizeof what)) : 0;
-}
-
-/* A list of min..max items (null: none where none will do) of `what`; its length in *n. */
-static int aur__json_len(const cJSON *v, const char *where, int min, int max, const char *what, int *n)
-{
-    int len = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : cJSON_IsNull(v) && min == 0 ? 0 : -1;
-    if (len >= min && len <= max) {
-        *n = len;
-        return 0;
-    }
-    char expected[96];
-    if (min == max) snprintf(expected, sizeof expected, "a list of %d %s", min, what);
-    else if (max == INT_MAX && !min) snprintf(expected, sizeof expected, "a list of %s", what);
-    else if (!min) snprintf(expected, sizeof expected, "a list of at most %d %s", max, what);
-    else snprintf(expected, sizeof expected, "a list of %d to %d %s", min, max, what);
-    return aur__json_bad(v, where, aur__json_key(v), expected);
-}
-
-/* A list of min..max numbers into dout, or of integers (each an int) into iout. */
-static int aur__json_list(const cJSON *v, const char *where, double *dout, int *iout, int min, int max, int *n)
-{
-    if (!v) return 0;
-    int len = 0, i = 0, rc = aur__json_len(v, where, min, max, iout ? "integers" : "numbers", &len);
-    double lo = iout ? INT_MIN : -HUGE_VAL, hi = iout ? INT_MAX : HUGE_VAL;
-    char key[128];
-    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
-        double d = 0;
-        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
-        rc = aur__json_number(e, where, key, lo, hi, iout != NULL, &d);
-        if (iout) iout[i] = (int)d;
-        else dout[i] = d;
-    }
-    if (!rc) *n = len;
-    return rc;
-}
-
-static int aur__json_nums(const cJSON *v, const char *where, double *out, int min, int max, int *n)
-{
-    return aur__json_list(v, where, out, NULL, min, max, n);
-}
-
-static int aur__json_ints(const cJSON *v, const char *where, int *out, int min, int max, int *n)
-{
-    return aur__json_list(v, where, NULL, out, min, max, n);
-}
-
-/* A list of at most max names, each shorter than len, into out (max rows of len). */
-static int aur__json_names(const cJSON *v, const char *where, char *out, size_t len, int max, int *n)
-{
-    if (!v) return 0;
-    int count = 0, i = 0, rc = aur__json_len(v, where, 0, max, "names", &count);
-    char key[128], what[64];
-    snprintf(what, sizeof what, "a name of at most %d characters", (int)len - 1);
-    if (!rc) memset(out, 0, len * (size_t)max);
-    for (const cJSON *e = rc ? NULL : v->child; e && !rc; e = e->next, i++) {
-        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
-        if (!cJSON_IsString(e) || strlen(e->valuestring) >= len) rc = aur__json_bad(e, where, key, what);
-        else memcpy(out + (size_t)i * len, e->valuestring, strlen(e->valuestring));
-    }
-    if (!rc) *n = count;
-    return rc;
-}
-
-/* An object (or null) of name: [x, y], two numbers each ("[location, scale]"
-   says which); the caller then reads e->child and e->child->next. */
-static int aur__json_pairs(const cJSON *v, const char *where, const char *pair)
-{
-    char key[160];
-    int rc = !v || cJSON_IsObject(v) || cJSON_IsNull(v) ? 0 : aur__json_bad(v, where, aur__json_key(v), "an object or null");
-    for (const cJSON *e = cJSON_IsObject(v) ? v->child : NULL; e && !rc; e = e->next) {
-        snprintf(key, sizeof key, "%s.%s", aur__json_key(v), e->string);
-        if (cJSON_GetArraySize(e) != 2 || !cJSON_IsArray(e) || !cJSON_IsNumber(e->child) || !cJSON_IsNumber(e->child->next))
-            rc = aur__json_bad(e, where, key, pair);
-    }
-    return rc;
-}
-
-/* An object whose keys are all in the NULL-ended `allowed`: a typo must not
-   silently fall back to a default. */
-static int aur__json_keys(const cJSON *obj, const char *where, const char *const *allowed)
-{
-    char found[64], known[512];
-    if (!cJSON_IsObject(obj))
-        return aur__err(AUR_EINVAL, "%s: expected an object, found %s", where, aur__json_found(obj, found, sizeof found));
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int ok = 0;
-        for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], it->string);
-        if (!ok)
-            return aur__err(AUR_EINVAL, "%s: unknown key '%s' (expected %s)", where, it->string,
-                            aur__json_join(allowed, known, sizeof known));
-    }
-    return 0;
-}
-
-/* obj's member `key`, or NULL (also when obj is not an object). */
-static const cJSON *aur__json_at(const cJSON *obj, const char *key)
-{
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
 }
 
 /* ======================================================================== */
@@ -7681,6 +7779,9 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 }
 
 /* The rules the reference asserts (and the combinations it cannot run). */
+#define AUR__MAX_WIDTH 65536
+#define AUR__MAX_SIZE 1024
+
 static int aur__config_check(const aur_aurora_config *c)
 {
     const int D = c->embed_dim;
@@ -7691,8 +7792,19 @@ static int aur__config_check(const aur_aurora_config *c)
         return aur__err(AUR_EINVAL, "Aurora: %d surface and %d atmospheric encoder inputs (variables, statics, dynamic ones); at most %d each",
                         n_surf, n_atmos, AUR_MAX_VARS);
     if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
+    /* sizes far beyond any Aurora (embed_dim 512, patch 4-10, 4 latent levels) would only overflow the shapes built from them */
+    if (D < 4 || D % 4 || D > AUR__MAX_WIDTH)
+        return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4, at most %d", D, AUR__MAX_WIDTH);
+    int sizes[] = {c->patch_size, c->latent_levels, c->window_size[0], c->window_size[1], c->window_size[2], c->max_history_size,
+                   c->enc_depth, c->dec_depth, c->lora_steps};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        if (sizes[k] > AUR__MAX_SIZE)
+            return aur__err(AUR_EINVAL, "Aurora: patch_size, latent_levels, window_size, max_history_size, enc_depth, dec_depth and lora_steps "
+                            "must be at most %d (found %d)", AUR__MAX_SIZE, sizes[k]);
     int se = 0, sd = 0;
     for (int i = 0; i < c->n_stages; i++) {
+        if (c->encoder_depths[i] < 0 || c->decoder_depths[i] < 0 || c->encoder_depths[i] > AUR__MAX_SIZE || c->decoder_depths[i] > AUR__MAX_SIZE)
+            return aur__err(AUR_EINVAL, "Aurora: stage %d depths must be in [0, %d]", i, AUR__MAX_SIZE);
         se += c->encoder_depths[i];
         sd += c->decoder_depths[i];
         int di = D << i;
@@ -7701,7 +7813,6 @@ static int aur__config_check(const aur_aurora_config *c)
             return aur__err(AUR_EINVAL, "Aurora: stage %d width does not split into its heads", i);
     }
     if (se != sd) return aur__err(AUR_EINVAL, "Aurora: encoder depths sum to %d, decoder depths to %d", se, sd);
-    if (D < 4 || D % 4) return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4", D);
     if (c->num_heads < 1 || c->num_heads > D) return aur__err(AUR_EINVAL, "Aurora: num_heads %d", c->num_heads);
     if (c->latent_levels < 2) return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be > 1", c->latent_levels);
     for (int a = 0; a < 3; a++)
@@ -7725,6 +7836,7 @@ static int aur__config_check(const aur_aurora_config *c)
 AURDEF int aur_aurora_config_json(const cJSON *kwargs, aur_aurora_config *cfg)
 {
     if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Aurora keywords: expected a JSON object");
+    if (aur__json_unique(kwargs, "Aurora keywords")) return AUR_EINVAL;
     aur_aurora_config c = *cfg;
     for (const cJSON *v = kwargs->child; v; v = v->next) {
         int rc = aur__config_key(&c, v);
@@ -12065,6 +12177,7 @@ typedef struct aur__data {
 
 struct aur_trainer {
     cJSON *config;
+    char run_id[24]; /* written into each checkpoint's state and optimiser files: a resume checks that they belong together */
     char base_dir[1024], out_dir[1024];
     aur_aurora_config mcfg;
     aur_device device; /* "device": where the model, its gradients and the optimiser live */
@@ -12073,11 +12186,18 @@ struct aur_trainer {
     aur_tape *t;
     aur_load_report rep;
     char *new_params; /* the new variables' per-variable parameters, comma-joined */
+    /* the model section as read (strings borrowed from config), before the model is built */
+    const char *checkpoint, *train_only, *freeze;
+    const cJSON *stats;
+    int load_mode, zero_new_embeddings;
     /* data */
     aur__data train, val;
     int history, rollout, eval_windows;
     aur_check_opts check;
     /* optimisation */
+    aur_optim_opts opt;
+    double new_vars_lr; /* < 0: the new variables train at the rate of the rest */
+    const cJSON *groups;
     int n_groups;
     char group_name[AUR__MAX_GROUPS][32];
     char *group_params[AUR__MAX_GROUPS]; /* owned patterns; group 0 = the rest */
@@ -12106,6 +12226,21 @@ static double aur__wall(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A run's id: 64 random bits in hex (the clock and the process id where
+   /dev/urandom cannot be read). */
+static void aur__new_run_id(char *id, size_t size)
+{
+    uint64_t r = 0;
+    FILE *fp = fopen("/dev/urandom", "rb");
+    if (!fp || fread(&r, sizeof r, 1, fp) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() * 0x9e3779b97f4a7c15ull);
+    }
+    if (fp) fclose(fp);
+    snprintf(id, size, "%016llx", (unsigned long long)r);
+}
+
 /* ---- the JSON run config ---- */
 
 /* A config path: relative ones are taken from the config file's directory. */
@@ -12129,38 +12264,47 @@ static char *aur__expand_new(const aur_trainer *tr, const char *patterns)
     return out;
 }
 
-/* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only} */
-static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
+/* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only}, read */
+static int aur__trainer_model_config(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only",
                                        NULL};
     static const char *const loads[] = {"strict", "non-strict", "filtered", NULL}; /* aur_load_mode's order */
     static const char *const inits[] = {"random", "zero", NULL};
-    const char *W = "run config: model", *preset = "aurora-small-pretrained", *ckpt = NULL, *train_only = NULL, *frozen = NULL;
-    int load = AUR_LOAD_NONSTRICT, zero = 0;
+    const char *W = "run config: model", *preset = "aurora-small-pretrained";
+    tr->load_mode = AUR_LOAD_NONSTRICT;
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'model' section is required");
     int rc = aur__json_keys(j, W, keys);
     if (!rc) rc = aur__json_str(aur__json_at(j, "preset"), W, &preset);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &ckpt);
-    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &load);
-    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &zero);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &train_only);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &frozen);
-    if (!rc) rc = aur__json_pairs(aur__json_at(j, "stats"), W, "[location, scale]");
+    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &tr->checkpoint);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &tr->load_mode);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &tr->zero_new_embeddings);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &tr->train_only);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &tr->freeze);
+    if (!rc) rc = aur__json_pairs(tr->stats = aur__json_at(j, "stats"), W, "[location, scale]");
+    char key[160];
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
+        if (snprintf(key, sizeof key, "stats.%s", s->string) && !(s->child->next->valuedouble > 0))
+            rc = aur__json_bad(s, W, key, "[location, scale] with a scale > 0");
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
     if (tr->checkpointing) tr->mcfg.checkpoint = AUR_CHECKPOINT_ALL; /* the reference's default modules (model.kwargs may list others) */
     tr->mcfg.autocast = tr->autocast;
-    if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
-    const cJSON *stats = aur__json_at(j, "stats");
-    for (const cJSON *s = cJSON_IsObject(stats) ? stats->child : NULL; s && !rc; s = s->next)
+    return rc;
+}
+
+/* The model the section describes: built, its statistics set, the checkpoint loaded, what trains chosen. */
+static int aur__trainer_model_build(aur_trainer *tr)
+{
+    int rc = 0, zero = tr->zero_new_embeddings;
+    if (!(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
         rc = aur_aurora_set_stats(tr->m, s->string, s->child->valuedouble, s->child->next->valuedouble);
-    aur_load_mode mode = (aur_load_mode)load;
-    if (!rc && ckpt) {
+    if (!rc && tr->checkpoint) {
         char path[2048];
-        rc = aur__path(tr, ckpt, path, sizeof path);
-        if (!rc) rc = aur_aurora_load(tr->m, path, mode, &tr->rep);
+        rc = aur__path(tr, tr->checkpoint, path, sizeof path);
+        if (!rc) rc = aur_aurora_load(tr->m, path, (aur_load_mode)tr->load_mode, &tr->rep);
         if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
         if (!rc && !tr->new_params) rc = AUR_ENOMEM;
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
@@ -12173,8 +12317,8 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
-    char *only = rc ? NULL : aur__expand_new(tr, train_only);
-    char *freeze = rc ? NULL : aur__expand_new(tr, frozen);
+    char *only = rc ? NULL : aur__expand_new(tr, tr->train_only);
+    char *freeze = rc ? NULL : aur__expand_new(tr, tr->freeze);
     if (!rc && only) {
         aur_model_freeze(tr->m, "*");
         rc = aur_model_unfreeze(tr->m, only) < 0 ? AUR_EINVAL : 0;
@@ -12197,7 +12341,7 @@ static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
         const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
         char path[2048];
         snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
-        if (!cJSON_IsString(f)) return aur__json_bad(f, W, path, "a file name");
+        if (!cJSON_IsString(f) || !f->valuestring[0]) return aur__json_bad(f, W, path, "a file name");
         if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
         if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
         d->n_files++;
@@ -12259,8 +12403,6 @@ static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
     if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
     if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
-    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
-    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
     return rc;
 }
 
@@ -12275,11 +12417,30 @@ static int aur__trainer_group(aur_trainer *tr, const char *name, const char *par
     return 0;
 }
 
-/* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]} */
-static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
+/* One entry of optimizer.groups: {name, params, lr, weight_decay}, read
+   (with the optimiser's rate and decay as defaults); add: also made a group. */
+static int aur__trainer_group_config(aur_trainer *tr, int i, int add)
+{
+    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
+    const cJSON *g = cJSON_GetArrayItem(tr->groups, i);
+    const char *params = NULL, *name = NULL;
+    double lr = tr->opt.lr, wd = tr->opt.weight_decay;
+    char gw[64];
+    snprintf(gw, sizeof gw, "run config: optimizer.groups[%d]", i);
+    int rc = aur__json_keys(g, gw, gkeys);
+    if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
+    if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
+    if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
+    if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
+    if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
+    if (!rc && add) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
+    return rc;
+}
+
+/* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]}, read */
+static int aur__trainer_optim_config(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
-    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
     static const char *const names[] = {"adam", "adamw", "adafactor", NULL}; /* aur_optim_kind's order */
     const char *W = "run config: optimizer";
     int kind = AUR_ADAMW, n = 0, n_groups = 0;
@@ -12287,35 +12448,31 @@ static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &kind);
     aur_optim_opts o = kind == AUR_ADAM ? aur_adam_defaults() : kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
     if (o.kind != AUR_ADAFACTOR) o.lr = 3e-4; /* the guide's rate for the pretrained weights */
-    double betas[2] = {o.beta1, o.beta2}, new_lr = -1;
+    double betas[2] = {o.beta1, o.beta2};
+    tr->new_vars_lr = -1;
     if (!rc) rc = aur__json_num(aur__json_at(j, "lr"), W, 0, 10, &o.lr);
     if (!rc) rc = aur__json_num(aur__json_at(j, "weight_decay"), W, 0, 10, &o.weight_decay);
     if (!rc) rc = aur__json_num(aur__json_at(j, "eps"), W, 0, 1, &o.eps);
     if (!rc) rc = aur__json_flag(aur__json_at(j, "offload"), W, &tr->offload);
     if (!rc) rc = aur__json_nums(aur__json_at(j, "betas"), W, betas, 2, 2, &n);
-    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &new_lr);
-    const cJSON *groups = aur__json_at(j, "groups");
-    if (!rc && groups) rc = aur__json_len(groups, W, 0, INT_MAX, "groups", &n_groups);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &tr->new_vars_lr);
+    tr->groups = aur__json_at(j, "groups");
+    if (!rc && tr->groups) rc = aur__json_len(tr->groups, W, 0, AUR__MAX_GROUPS - 1 - (tr->new_vars_lr >= 0), "groups", &n_groups);
     o.beta1 = betas[0], o.beta2 = betas[1];
     o.offload = tr->offload; /* on a GPU: the state in pinned host memory; on the CPU it is there already */
-    if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
+    tr->opt = o;
+    for (int i = 0; !rc && i < n_groups; i++) rc = aur__trainer_group_config(tr, i, 0);
+    return rc;
+}
+
+/* The optimiser: the rest, the new variables' group, the config's groups. */
+static int aur__trainer_optim_build(aur_trainer *tr)
+{
+    int rc = (tr->o = aur_optim_create(tr->m, &tr->opt)) ? 0 : AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;
-    if (!rc && new_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, new_lr, o.weight_decay);
-    for (int i = 0; !rc && i < n_groups; i++) {
-        const cJSON *g = cJSON_GetArrayItem(groups, i);
-        const char *params = NULL, *name = NULL;
-        double lr = o.lr, wd = o.weight_decay;
-        char gw[64];
-        snprintf(gw, sizeof gw, "%s.groups[%d]", W, i);
-        rc = aur__json_keys(g, gw, gkeys);
-        if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
-        if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
-        if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
-        if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
-        if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
-        if (!rc) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
-    }
+    if (!rc && tr->new_vars_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, tr->new_vars_lr, tr->opt.weight_decay);
+    for (int i = 0; !rc && i < cJSON_GetArraySize(tr->groups); i++) rc = aur__trainer_group_config(tr, i, 1);
     return rc;
 }
 
@@ -12363,6 +12520,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_int(aur__json_at(j, "plot_every"), W, 0, INT_MAX, &tr->plot_every);
     if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
     if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
+    if (!rc && !out[0]) rc = aur__json_bad(aur__json_at(j, "output_dir"), W, "output_dir", "a directory name");
     if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
     if (!rc) rc = aur__json_flag(aur__json_at(j, "overwrite_output_dir"), W, &tr->overwrite_output_dir);
     if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
@@ -12394,6 +12552,22 @@ static int aur__mkdirs(const char *path)
         }
     if (mkdir(buf, 0755) && errno != EEXIST) return aur__err(AUR_EIO, "cannot create directory %s: %s", path, strerror(errno));
     return 0;
+}
+
+/* Every key of the run config (tr->config), read and checked before
+   anything is built or read from disk: a typo in the last section costs
+   no time. Files, variables and output_dir are checked next, as the
+   trainer is made, all before step 1. */
+static int aur__trainer_read_config(aur_trainer *tr)
+{
+    const cJSON *c = tr->config;
+    int rc = aur__json_unique(c, "run config");
+    if (!rc) rc = aur__trainer_top(tr, c);
+    if (!rc) rc = aur__trainer_model_config(tr, aur__json_at(c, "model"));
+    if (!rc) rc = aur__trainer_data(tr, aur__json_at(c, "data"));
+    if (!rc) rc = aur__trainer_optim_config(tr, aur__json_at(c, "optimizer"));
+    if (!rc) rc = aur__trainer_schedule(tr, aur__json_at(c, "schedule"));
+    return rc;
 }
 
 /* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
@@ -12438,12 +12612,13 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
     if (!tr) return NULL;
     snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
+    aur__new_run_id(tr->run_id, sizeof tr->run_id);
     tr->config = cJSON_Duplicate(config, 1);
-    int rc = tr->config ? aur__trainer_top(tr, config) : AUR_ENOMEM;
-    if (!rc) rc = aur__trainer_model(tr, cJSON_GetObjectItemCaseSensitive(config, "model"));
-    if (!rc) rc = aur__trainer_data(tr, cJSON_GetObjectItemCaseSensitive(config, "data"));
-    if (!rc) rc = aur__trainer_optim(tr, cJSON_GetObjectItemCaseSensitive(config, "optimizer"));
-    if (!rc) rc = aur__trainer_schedule(tr, cJSON_GetObjectItemCaseSensitive(config, "schedule"));
+    int rc = tr->config ? aur__trainer_read_config(tr) : AUR_ENOMEM;
+    if (!rc) rc = aur__trainer_model_build(tr);
+    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
+    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
+    if (!rc) rc = aur__trainer_optim_build(tr);
     if (!rc) rc = aur__trainer_check_maps(tr);
     if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
@@ -12828,6 +13003,7 @@ static cJSON *aur__json_doubles(const double *v, int n)
 static char *aur__trainer_state(const aur_trainer *tr)
 {
     cJSON *s = cJSON_CreateObject(), *alarm = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "run_id", tr->run_id);
     cJSON_AddNumberToObject(s, "step", (double)tr->step);
     cJSON_AddNumberToObject(s, "n_groups", tr->n_groups);
     cJSON_AddNumberToObject(alarm, "alarms", (double)tr->alarm.alarms);
@@ -12856,13 +13032,13 @@ static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
     return 0;
 }
 
-static int aur__trainer_restore(aur_trainer *tr, const char *path)
+/* The step, alarm and histories of a parsed trainer_state.json (path: for messages). */
+static int aur__trainer_restore_json(aur_trainer *tr, const cJSON *s, const char *path)
 {
-    cJSON *s = aur_json_load(path);
-    if (!s) return AUR_EFORMAT;
     const cJSON *alarm = aur__json_at(s, "alarm"), *hist = aur__json_at(alarm, "hist");
     int64_t step = -1;
     int ng = -1, n = 0, rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &step);
+    if (!rc && step < 0) rc = aur__err(AUR_EFORMAT, "%s: no 'step'", path);
     if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
     if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
     if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
@@ -12873,11 +13049,18 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
-    cJSON_Delete(s);
     if (mismatch)
         return aur__err(AUR_EFORMAT, "%s: not the state of this run: 'n_groups', 'alarm.count' or 'alarm.hist' do not fit its %d parameter groups",
                         path, tr->n_groups);
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
+}
+
+static int aur__trainer_restore(aur_trainer *tr, const char *path)
+{
+    cJSON *s = aur_json_load(path);
+    int rc = s ? aur__trainer_restore_json(tr, s, path) : AUR_EFORMAT;
+    cJSON_Delete(s);
+    return rc;
 }
 
 /* Removes one of the run's checkpoint directories with whatever it holds
@@ -12920,8 +13103,9 @@ static int aur__latest_dir(const aur_trainer *tr, char *dir, size_t size)
 
 /* What a save or a prune cut short leaves, set right: a step whose
    checkpoint-N is missing gets it back from its complete .tmp (the newer) or
-   .old copy; other .tmp and .old directories go; `latest` names the newest
-   complete checkpoint. Run before a save and before a resume. */
+   .old copy; other .tmp and .old directories go, and so do the .del ones a
+   prune was removing; `latest` names the newest complete checkpoint. Run
+   before a save and before a resume. */
 static int aur__recover_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -12936,10 +13120,11 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
             if (aur__checkpoint_complete(dir) && s > newest) newest = s;
             continue;
         }
-        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old"))) continue;
+        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old") && strcmp(kind, "del")))
+            continue;
         snprintf(side, sizeof side, "%s/%s", tr->out_dir, e->d_name);
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, s);
-        if (access(dir, F_OK) && aur__checkpoint_complete(side)) {
+        if (strcmp(kind, "del") && access(dir, F_OK) && aur__checkpoint_complete(side)) {
             if (rename(side, dir)) rc = aur__err(AUR_EIO, "cannot restore %s as %s: %s", side, dir, strerror(errno));
             else if (s > newest) newest = s;
         } else {
@@ -12955,7 +13140,10 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
     return aur__write_text(path, name);
 }
 
-/* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
+/* Keeps the newest keep_last checkpoint-* directories. Each goes by a rename
+   to .checkpoint-N.del first, so a prune cut short never leaves a
+   checkpoint-N half removed; what it cannot remove is said, and the next
+   save's recovery tries again. */
 static void aur__prune_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -12972,9 +13160,11 @@ static void aur__prune_checkpoints(const aur_trainer *tr)
         int newer = 0;
         for (int k = 0; k < n; k++) newer += steps[k] > steps[i];
         if (newer < tr->keep_last) continue;
-        char dir[1200];
+        char dir[1200], del[1200];
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
-        if (aur__remove_checkpoint(dir)) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
+        snprintf(del, sizeof del, "%s/.checkpoint-%06lld.del", tr->out_dir, steps[i]);
+        int rc = rename(dir, del) ? aur__err(AUR_EIO, "cannot move %s aside: %s", dir, strerror(errno)) : aur__remove_checkpoint(del);
+        if (rc) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
     }
 }
 
@@ -13017,7 +13207,10 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (!rc) rc = aur_save_safetensors(tr->m, path);
     snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-    if (!rc) rc = aur_optim_save(tr->o, path);
+    char step[32];
+    snprintf(step, sizeof step, "%lld", (long long)tr->step);
+    const char *const meta[] = {"run_id", tr->run_id, "step", step, NULL};
+    if (!rc) rc = aur__optim_save(tr->o, path, meta);
     char *state = rc ? NULL : aur__trainer_state(tr);
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
     if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
@@ -13051,7 +13244,7 @@ static int aur__trim_metrics(const aur_trainer *tr)
     memset(&keep, 0, sizeof keep);
     char line[8192];
     while (fgets(line, sizeof line, fp)) {
-        cJSON *j = cJSON_Parse(line);
+        cJSON *j = aur__cjson_parse(line, strlen(line), NULL);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
         if (cJSON_IsNumber(st) && st->valuedouble <= (double)tr->step) aur__buf_printf(&keep, "%s", line);
         cJSON_Delete(j);
@@ -13059,6 +13252,33 @@ static int aur__trim_metrics(const aur_trainer *tr)
     fclose(fp);
     int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
     AUR_FREE(keep.p);
+    return rc;
+}
+
+/* The state and optimiser files of dir were written by one save: the same
+   run id and step (a copied-in optimizer.safetensors of another run or step
+   would resume silently wrong). Checkpoints from before run ids have none in
+   either file. The run id read is put in *id. */
+static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
+{
+    char path[1500], opath[1500], step[32] = "";
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    snprintf(opath, sizeof opath, "%s/optimizer.safetensors", dir);
+    cJSON *s = aur_json_load(path);
+    aur_st_file *f = s ? aur_st_open(opath) : NULL;
+    const char *sid = NULL, *oid = f ? aur_st_meta(f, "run_id") : NULL, *ostep = f ? aur_st_meta(f, "step") : NULL;
+    int64_t n = -1;
+    int rc = !s || !f ? AUR_EFORMAT : aur__json_str(aur__json_at(s, "run_id"), path, &sid);
+    if (!rc) rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &n);
+    if (!rc) snprintf(step, sizeof step, "%lld", (long long)n);
+    if (!rc && (!sid != !oid || (sid && strcmp(sid, oid))))
+        rc = aur__err(AUR_EFORMAT, "%s: written by run %s, but %s by run %s: the files of two runs are mixed", opath, oid ? oid : "(none)", path,
+                      sid ? sid : "(none)");
+    else if (!rc && oid && (!ostep || strcmp(ostep, step)))
+        rc = aur__err(AUR_EFORMAT, "%s: the state of step %s, but %s is of step %s", opath, ostep ? ostep : "(none)", path, step);
+    if (!rc) snprintf(id, size, "%s", sid ? sid : "");
+    aur_st_close(f);
+    cJSON_Delete(s);
     return rc;
 }
 
@@ -13072,13 +13292,16 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
         if (rc) return rc;
         if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
+    char id[sizeof tr->run_id] = "";
+    int rc = aur__checkpoint_belongs(dir, id, sizeof id);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
+    if (!rc) rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     if (!rc) rc = aur_optim_load(tr->o, path);
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
     if (!rc) rc = aur__trainer_restore(tr, path);
     if (!rc) rc = aur__trim_metrics(tr);
+    if (!rc && id[0]) snprintf(tr->run_id, sizeof tr->run_id, "%s", id); /* the run goes on under its id */
     return rc;
 }
 

@@ -152,7 +152,7 @@ AURDEF int aur_lora_config_json(const cJSON *j, aur_lora_config *c, char **warni
     if (warnings) *warnings = NULL;
     if (!cJSON_IsObject(j)) return aur__err(AUR_EINVAL, "LoRA config: expected a JSON object");
     const char *W = "LoRA config";
-    int rc = 0;
+    int rc = aur__json_unique(j, W);
     for (const cJSON *it = j->child; it && !rc; it = it->next) {
         const char *k = it->string;
         if (aur__lora_variant(k, it)) rc = aur__err(AUR_EUNSUPPORTED, "LoRA config: '%s' (a PEFT variant) is not supported", k);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh PKG:FILE ... - installs each Debian package whose FILE is missing.
+# deps.sh PKG:FILE ... - installs each Debian package whose FILE (a path or a glob) is missing.
 # Uses apt-get as root (or through passwordless sudo); otherwise prints the
 # exact command and fails.
 missing=()
@@ -7,7 +7,7 @@ for spec in "$@"; do
     pkg=${spec%%:*} file=${spec#*:}
     # the OpenBLAS library moves between multiarch and plain lib dirs (and libblas-dev also ships a cblas.h,
     # so the header alone does not prove OpenBLAS is there)
-    if [ -e "$file" ] || { [ "$pkg" = libopenblas-dev ] && ls /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so >/dev/null 2>&1; }; then
+    if compgen -G "$file" >/dev/null || { [ "$pkg" = libopenblas-dev ] && ls /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so >/dev/null 2>&1; }; then
         continue
     fi
     missing+=("$pkg")

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # run.sh [all|asan|cuda] - runs every CPU test program (plain and under
 # ASan+UBSan), every fixture case, and the CUDA paths emulated on the CPU;
-# adds up their "N passed, N failed" lines and ends with the total in the
+# the thread test under TSan, the kill -9 test and brief fuzzing of the
+# untrusted-input readers; adds up their "N passed, N failed" lines and ends with the total in the
 # same form. Exit status 1 if anything failed. "cuda" runs the GPU build
 # instead (make test-cuda, on a machine with a GPU): every op against the
 # CPU and every fixture case on the GPU.
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
-tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya"
+tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_threads"
 passed=0 failed=0
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
 
 # count LINE: adds "N passed, M failed" or "refcheck: N checked, M failed"
 count() {
@@ -73,5 +74,10 @@ fi
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
 [ "$mode" = all ] && run "refcheck --checkpoint surya_tiny" build/refcheck --checkpoint tests/fixtures/surya_tiny
 run "asan/refcheck --checkpoint flare_class_token" build/asan/refcheck --checkpoint tests/fixtures/surya_heads/flare_class_token
+# never crash, never lose a run (issue 13): two trainers and concurrent calls under ThreadSanitizer;
+# the training tool (ASan build) killed with SIGKILL 10 times and resumed; each untrusted-input reader fuzzed briefly
+run "tsan/test_threads" build/tsan/test_threads
+run "test_crash (10 x kill -9 + resume, seed 13)" build/test_crash build/asan/aurora-train 13
+for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -157,6 +157,17 @@ static const bad_case bad[] = {
     {"control byte", "{\"a\x01\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "control"},
     {"duplicate tensor", "{" T1 "," T1 "}", 0, 8, AUR_EFORMAT, "duplicate"},
     {"duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}," T1 "}", 0, 8, AUR_EFORMAT, "duplicate"},
+    /* what the reference reader (serde) refuses and cJSON alone would take (issue 13) */
+    {"dtype twice in an entry", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "duplicate key 'dtype' in 'a'"},
+    {"metadata key twice", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}," T1 "}", 0, 8, AUR_EFORMAT, "duplicate key 'k' in '__metadata__'"},
+    {"invalid UTF-8 in a name", "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "UTF-8"},
+    {"overlong UTF-8", "{\"a\xc0\xaf\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "UTF-8"},
+    {"UTF-8 surrogate", "{\"a\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "UTF-8"},
+    {"cut UTF-8 sequence", "{\"a\xe2\x82\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "UTF-8"},
+    {"shape written 2e0", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2e0],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "'2e0'"},
+    {"shape written 2.0", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "unsigned integers"},
+    {"offset with a leading zero", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,08]}}", 0, 8, AUR_EFORMAT, "'08'"},
+    {"offset written -0", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-0,8]}}", 0, 8, AUR_EFORMAT, "'-0'"},
     {"metadata not strings", "{\"__metadata__\":{\"k\":1}," T1 "}", 0, 8, AUR_EFORMAT, "__metadata__"},
     {"entry not an object", "{\"a\":[1,2]}", 0, 0, AUR_EFORMAT, "not an object"},
     {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, AUR_EFORMAT, "dtype"},
@@ -211,6 +222,13 @@ static void test_malformed(void)
         if (ok) printf("ok   refused: %-30s -> %s\n", c->what, aur_last_error());
         aur_st_close(f);
     }
+    /* UTF-8 names (2, 3 and 4 bytes) and a metadata string in one open fine */
+    write_st(aur_test_tmp("utf8.safetensors"),
+             "{\"__metadata__\":{\"note\":\"\xe2\x82\xac\"},\"t\xc3\xa9\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+             "\"\xf0\x9f\x8c\x8d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 0, zeros, 8);
+    aur_st_file *u = aur_st_open(aur_test_tmp("utf8.safetensors"));
+    AUR_CHECK(u && aur_st_find(u, "t\xc3\xa9") && aur_st_find(u, "\xf0\x9f\x8c\x8d"), "UTF-8 names open: %s", u ? "" : aur_last_error());
+    aur_st_close(u);
     /* a valid but unsupported dtype opens (sizes are known) and fails on read */
     write_st(aur_test_tmp("f64.safetensors"), "{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 0, zeros, 8);
     aur_st_file *f = aur_st_open(aur_test_tmp("f64.safetensors"));

@@ -150,6 +150,7 @@ static void test_bad_adapters(void)
         {"{\"peft_type\": \"LORA\", \"r\": 4.9}", "'r': expected an integer"},
         {"{\"peft_type\": \"LORA\", \"use_rslora\": \"true\"}", "'use_rslora'"},
         {"{\"peft_type\": \"LORA\", \"r\": 1e10}", "'r': expected an integer"},
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"r\": 8}", "adapter_config.json: duplicate key 'r'"}, /* the last won here, the first elsewhere */
         {"{\"peft_type\": \"LORA\", \"target_modules\": \".*(fc1|fc2|qkv|proj|aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)\"}", "at most 255"},

@@ -5,33 +5,10 @@
 #define AURORA_IMPLEMENTATION
 #include "../aurora.h"
 #include "aur_test.h"
-#include "../examples/synth_weather.h"
+#include "train_data.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
-
-enum { H = 16, W = 32, C = 3, T = 8 };
-static const double LEVELS[3] = {250, 500, 850};
-
-static const char *TINY_KWARGS = "\"embed_dim\": 16, \"num_heads\": 2, \"patch_size\": 4, \"window_size\": [2, 2, 4],"
-                                 "\"encoder_depths\": [1, 1], \"encoder_num_heads\": [2, 4], \"decoder_depths\": [1, 1],"
-                                 "\"decoder_num_heads\": [4, 2], \"latent_levels\": 2";
-
-static aur_model *stats_model(int with_tcwv)
-{
-    aur_aurora_config c;
-    aur_aurora_preset("aurora-small-pretrained", &c);
-    if (with_tcwv) snprintf(c.surf_vars.name[c.surf_vars.n++], AUR_NAME_LEN, "tcwv");
-    aur_model *m = aur_aurora_declare_model(&c);
-    if (with_tcwv) aur_aurora_set_stats(m, "tcwv", SYNTH_TCWV_LOC, SYNTH_TCWV_SCALE);
-    return m;
-}
-
-static aur_batch *series(const aur_model *m, int steps, uint64_t seed)
-{
-    const aur_aurora_config *c = aur_aurora_config_of(m);
-    return synth_series(m, steps, C, LEVELS, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars, seed);
-}
 
 /* The finding for a variable, or NULL. */
 static const aur_var_check *finding(const aur_check_report *r, const char *name)
@@ -320,15 +297,7 @@ static void write_data(void)
 static cJSON *config(const char *out, const char *extra)
 {
     char text[4096];
-    snprintf(text, sizeof text,
-             "{\"model\": {\"preset\": \"aurora-small-pretrained\", \"kwargs\": {%s, \"surf_vars\": [\"2t\", \"10u\", \"10v\", \"msl\", \"tcwv\"],"
-             " \"use_lora\": true, \"lora_mode\": \"all\", \"lora_steps\": 2}, \"stats\": {\"tcwv\": [25, 16]}},"
-             " \"data\": {\"train\": [\"series_0.safetensors\", \"series_1.safetensors\"], \"val\": \"series_2.safetensors\","
-             " \"rollout_steps\": 2, \"eval_windows\": 2},"
-             " \"optimizer\": {\"name\": \"adamw\", \"lr\": 1e-3, \"groups\": [{\"name\": \"heads\", \"params\": \"decoder.*_heads.*\", \"lr\": 3e-3}]},"
-             " \"schedule\": {\"kind\": \"cosine\", \"warmup_steps\": 2, \"final_factor\": 0.1},"
-             " \"steps\": 6, \"seed\": 5, \"clip_grad_norm\": 0.5, \"activation_checkpointing\": true, \"output_dir\": \"%s\"}",
-             TINY_KWARGS, out);
+    train_config_text(text, sizeof text, out);
     cJSON *j = cJSON_Parse(text);
     snprintf(text, sizeof text, "{%s}", extra);
     cJSON *x = cJSON_Parse(text);
@@ -412,6 +381,12 @@ static void test_hostile_configs(void)
         {"model", "stats", "{\"tcwv\": [1]}", "model 'stats.tcwv': expected [location, scale]"},
         {"data", "train", "[]", "data 'train': expected a file name or a non-empty list"},
         {"data", "val", "[]", "data 'val': expected a file name or a non-empty list"},
+        {"data", "train", "[\"\"]", "data 'train[0]': expected a file name, found \"\""},
+        /* found by fuzz_run_config: a negative width was shifted (undefined) before it was checked */
+        {"model", "kwargs", "{\"embed_dim\": -6}", "embed_dim -6 must be a positive multiple of 4"},
+        {"model", "kwargs", "{\"embed_dim\": 1073741824}", "at most 65536"},
+        {"model", "kwargs", "{\"patch_size\": 100000}", "at most 1024 (found 100000)"},
+        {"model", "kwargs", "{\"encoder_depths\": [-1, 1], \"decoder_depths\": [1, -1]}", "stage 0 depths must be in [0, 1024]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         aur_trainer *tr = trainer_with(bad[i].section, bad[i].key, bad[i].value);
@@ -419,7 +394,41 @@ static void test_hostile_configs(void)
                   aur_last_error());
         aur_trainer_free(tr);
     }
-    aur_trainer *tr = aur_trainer_create("/dev/zero");
+    /* a value of the wrong type is named, never taken for a number or ignored */
+    struct { const char *extra, *want; } typed[] = {
+        {"\"steps\": true", "run config 'steps': expected an integer in [0, 1000000000000], found true"},
+        {"\"optimizer\": {\"lr\": true}", "run config: optimizer 'lr': expected a number in [0, 10], found true"},
+        {"\"optimizer\": {\"groups\": \"decoder.*\"}", "run config: optimizer 'groups': expected a list of at most 7 groups, found \"decoder.*\""},
+        {"\"map_vars\": \"2t\"", "run config 'map_vars': expected a list of at most 8 names, found \"2t\""},
+        {"\"seed\": \"5\"", "run config 'seed': expected an integer"},
+        {"\"autocast\": \"true\"", "run config 'autocast': expected true or false, found \"true\""},
+        {"\"schedule\": {\"warmup_steps\": 2.5}", "run config: schedule 'warmup_steps': expected an integer"},
+        {"\"output_dir\": \"\"", "run config 'output_dir': expected a directory name, found \"\""}, /* found by fuzz_run_config */
+    };
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+        aur_trainer *tr = trainer("bad", typed[i].extra);
+        AUR_CHECK(!tr && strstr(aur_last_error(), typed[i].want), "%s is refused: %s", typed[i].extra, aur_last_error());
+        aur_trainer_free(tr);
+    }
+    /* one rule for duplicate keys everywhere: an error naming the key (cJSON would take the first, Python the last) */
+    cJSON *dup = config("bad", "");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(dup, "optimizer"), "lr", cJSON_CreateNumber(1));
+    aur_trainer *tr = aur_trainer_create_json(dup, aur_test_dir);
+    AUR_CHECK(!tr && strstr(aur_last_error(), "run config: duplicate key 'lr' in 'optimizer'"), "a key twice in a config is refused: %s",
+              aur_last_error());
+    cJSON_Delete(dup);
+    static const char *const twice[][2] = {
+        {"{\"steps\": 3, \"steps\": 4}", "x.json: duplicate key 'steps'"},
+        {"{\"a\": [{\"r\": 1, \"r\": 2}]}", "x.json: duplicate key 'r'"},
+        {"{\"stats\": {\"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5, \"k6\": 6, \"k7\": 7, \"k8\": 8, \"k9\": 9, \"k3\": 3}}",
+         "x.json: duplicate key 'k3' in 'stats'"},
+    };
+    for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+        cJSON *j = aur_json_parse(twice[i][0], strlen(twice[i][0]), "x.json");
+        AUR_CHECK(!j && strstr(aur_last_error(), twice[i][1]), "duplicate keys refused in %s: %s", twice[i][0], aur_last_error());
+        cJSON_Delete(j);
+    }
+    tr = aur_trainer_create("/dev/zero");
     AUR_CHECK(!tr && strstr(aur_last_error(), "/dev/zero: not a regular file"), "a config that is not a regular file is refused: %s",
               aur_last_error());
     FILE *fp = fopen(aur_test_tmp("garbage.json"), "w");
@@ -486,6 +495,47 @@ static void test_hostile_states(void)
             AUR_CHECK(rc == 0 && aur_trainer_steps_done(b) == 1 && aur_trainer_step(b, &si) == 0, "trainer state without %s resumes: %s",
                       bad[i].key, aur_last_error());
         aur_trainer_free(b);
+    }
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    if (in) fclose(in);
+    if (out) fclose(out);
+}
+
+/* A checkpoint whose optimizer.safetensors was copied in from another run or another step is refused, not resumed wrong. */
+static void test_mixed_checkpoint(void)
+{
+    aur_trainer *a = trainer("mixed_a", "\"steps\": 2, \"keep_last\": 3, \"save_every\": 1"), *b = trainer("mixed_b", "\"steps\": 1");
+    int rc = a && b ? aur_trainer_run(a) : -1;
+    if (!rc) rc = aur_trainer_run(b);
+    AUR_CHECK(rc == 0, "two runs to mix: %s", aur_last_error());
+    aur_trainer_free(a);
+    aur_trainer_free(b);
+    char from[512], to[512];
+    snprintf(to, sizeof to, "%s", aur_test_tmp("mixed_a/checkpoint-000001/optimizer.safetensors"));
+    copy_file(to, aur_test_tmp("mixed_a/optimizer.safetensors.keep"));
+    struct { const char *from, *want; } cases[] = {
+        {"mixed_b/checkpoint-000001/optimizer.safetensors", "the files of two runs are mixed"},
+        {"mixed_a/checkpoint-000002/optimizer.safetensors", "the state of step 2, but"},
+        {"mixed_a/optimizer.safetensors.keep", NULL}, /* its own file back: resumes */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(from, sizeof from, "%s", aur_test_tmp(cases[i].from));
+        copy_file(from, to);
+        aur_trainer *c = trainer("mixed_a", "\"steps\": 2");
+        rc = c ? aur_trainer_resume(c, aur_test_tmp("mixed_a/checkpoint-000001")) : -1;
+        if (cases[i].want)
+            AUR_CHECK(rc != 0 && strstr(aur_last_error(), cases[i].want), "an optimiser file from %s is refused: %s", cases[i].from,
+                      rc ? aur_last_error() : "(resumed)");
+        else
+            AUR_CHECK(rc == 0, "the checkpoint's own optimiser file resumes: %s", aur_last_error());
+        aur_trainer_free(c);
     }
 }
 
@@ -690,6 +740,7 @@ int main(void)
     test_config_errors();
     test_hostile_configs();
     test_hostile_states();
+    test_mixed_checkpoint();
     test_checkpoint_recovery();
     test_check_tool();
     test_resume("");

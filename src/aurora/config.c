@@ -346,6 +346,9 @@ static int aur__config_key(aur_aurora_config *c, const cJSON *v)
 }
 
 /* The rules the reference asserts (and the combinations it cannot run). */
+#define AUR__MAX_WIDTH 65536
+#define AUR__MAX_SIZE 1024
+
 static int aur__config_check(const aur_aurora_config *c)
 {
     const int D = c->embed_dim;
@@ -356,8 +359,19 @@ static int aur__config_check(const aur_aurora_config *c)
         return aur__err(AUR_EINVAL, "Aurora: %d surface and %d atmospheric encoder inputs (variables, statics, dynamic ones); at most %d each",
                         n_surf, n_atmos, AUR_MAX_VARS);
     if (c->n_stages < 1 || c->n_stages > AUR_MAX_STAGES) return aur__err(AUR_EINVAL, "Aurora: %d backbone stages", c->n_stages);
+    /* sizes far beyond any Aurora (embed_dim 512, patch 4-10, 4 latent levels) would only overflow the shapes built from them */
+    if (D < 4 || D % 4 || D > AUR__MAX_WIDTH)
+        return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4, at most %d", D, AUR__MAX_WIDTH);
+    int sizes[] = {c->patch_size, c->latent_levels, c->window_size[0], c->window_size[1], c->window_size[2], c->max_history_size,
+                   c->enc_depth, c->dec_depth, c->lora_steps};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        if (sizes[k] > AUR__MAX_SIZE)
+            return aur__err(AUR_EINVAL, "Aurora: patch_size, latent_levels, window_size, max_history_size, enc_depth, dec_depth and lora_steps "
+                            "must be at most %d (found %d)", AUR__MAX_SIZE, sizes[k]);
     int se = 0, sd = 0;
     for (int i = 0; i < c->n_stages; i++) {
+        if (c->encoder_depths[i] < 0 || c->decoder_depths[i] < 0 || c->encoder_depths[i] > AUR__MAX_SIZE || c->decoder_depths[i] > AUR__MAX_SIZE)
+            return aur__err(AUR_EINVAL, "Aurora: stage %d depths must be in [0, %d]", i, AUR__MAX_SIZE);
         se += c->encoder_depths[i];
         sd += c->decoder_depths[i];
         int di = D << i;
@@ -366,7 +380,6 @@ static int aur__config_check(const aur_aurora_config *c)
             return aur__err(AUR_EINVAL, "Aurora: stage %d width does not split into its heads", i);
     }
     if (se != sd) return aur__err(AUR_EINVAL, "Aurora: encoder depths sum to %d, decoder depths to %d", se, sd);
-    if (D < 4 || D % 4) return aur__err(AUR_EINVAL, "Aurora: embed_dim %d must be a positive multiple of 4", D);
     if (c->num_heads < 1 || c->num_heads > D) return aur__err(AUR_EINVAL, "Aurora: num_heads %d", c->num_heads);
     if (c->latent_levels < 2) return aur__err(AUR_EINVAL, "Aurora: latent_levels %d must be > 1", c->latent_levels);
     for (int a = 0; a < 3; a++)
@@ -390,6 +403,7 @@ static int aur__config_check(const aur_aurora_config *c)
 AURDEF int aur_aurora_config_json(const cJSON *kwargs, aur_aurora_config *cfg)
 {
     if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Aurora keywords: expected a JSON object");
+    if (aur__json_unique(kwargs, "Aurora keywords")) return AUR_EINVAL;
     aur_aurora_config c = *cfg;
     for (const cJSON *v = kwargs->child; v; v = v->next) {
         int rc = aur__config_key(&c, v);

@@ -465,11 +465,14 @@ AURDEF double aur_lr_factor(const aur_lr_schedule *s, int64_t step);
 
 /* ==== JSON files ==== */
 
-/* Reads and parses a JSON file (configs, fixture descriptions). Owned: free
-   with cJSON_Delete. NULL with an error naming the file and the line of a
-   syntax error. */
+/* Reads and parses a JSON file (configs, fixture descriptions): a regular
+   file of at most 64 MiB holding one JSON value, no key twice in an object.
+   Owned: free with cJSON_Delete. NULL with an error naming the file and the
+   line of a syntax error, the text after the value, or the duplicate key.
+   aur_json_parse does the same for n bytes of text (name: for messages). */
 struct cJSON;
 AURDEF struct cJSON *aur_json_load(const char *path);
+AURDEF struct cJSON *aur_json_parse(const char *text, size_t n, const char *name);
 
 /* ==== CUDA ====
    What stays process-wide: the GPU allocation counters aur_cuda_memory reports

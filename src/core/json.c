@@ -41,21 +41,77 @@ static char *aur__read_small_file(const char *path, size_t *n)
     return b.p;
 }
 
+/* cJSON's parser clears a process-wide slot (cJSON_GetErrorPtr's) on every
+   call: two threads parsing at once race on it. The library's parses take
+   turns; where parsing stopped comes back per call in *end. */
+static pthread_mutex_t aur__cjson_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cJSON *aur__cjson_parse(const char *text, size_t n, const char **end)
+{
+    pthread_mutex_lock(&aur__cjson_lock);
+    cJSON *j = cJSON_ParseWithLengthOpts(text, n, end, 0);
+    pthread_mutex_unlock(&aur__cjson_lock);
+    return j;
+}
+
+static int aur__json_cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* A key that obj holds twice, or NULL; *rc is set when the check itself fails.
+   Sorting keeps it O(n log n): Aurora's statistics may hold 100,000s of keys. */
+static const char *aur__json_twice(const cJSON *obj, int *rc)
+{
+    int n = cJSON_GetArraySize(obj), k = 0;
+    if (n < 2) return NULL;
+    const cJSON **by = (const cJSON **)aur__malloc(sizeof *by * (size_t)n, "a key check");
+    if (!by) return *rc = AUR_ENOMEM, (const char *)NULL;
+    for (const cJSON *c = obj->child; c; c = c->next) by[k++] = c;
+    aur__qsort(by, (size_t)n, sizeof *by, aur__json_cmp_key);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (!strcmp(by[i]->string, by[i - 1]->string)) dup = by[i]->string;
+    AUR_FREE(by);
+    return dup;
+}
+
+/* Duplicate keys are an error in every JSON this library reads (a run
+   config, a trainer state, a LoRA config, a safetensors header): JSON leaves
+   their meaning open, and readers differ (cJSON's lookup takes the first,
+   Python's json the last), so a config would mean one thing here and another
+   there. The message names the key and the object holding it. */
+static int aur__json_unique(const cJSON *v, const char *where)
+{
+    int rc = 0;
+    for (const cJSON *c = v ? v->child : NULL; c && !rc; c = c->next) rc = aur__json_unique(c, where);
+    const char *dup = rc || !cJSON_IsObject(v) ? NULL : aur__json_twice(v, &rc);
+    if (dup && v->string) return aur__err(AUR_EFORMAT, "%s: duplicate key '%s' in '%s'", where, dup, v->string);
+    if (dup) return aur__err(AUR_EFORMAT, "%s: duplicate key '%s'", where, dup);
+    return rc;
+}
+
+AURDEF cJSON *aur_json_parse(const char *text, size_t n, const char *name)
+{
+    const char *end = NULL;
+    cJSON *j = aur__cjson_parse(text, n, &end);
+    size_t at = end ? (size_t)(end - text) : 0;
+    while (j && at < n && isspace((unsigned char)text[at])) at++;
+    int rc = !j ? aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", name, aur__line_of(text, at))
+             : at < n ? aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", name, aur__line_of(text, at))
+                      : aur__json_unique(j, name);
+    if (rc) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 AURDEF cJSON *aur_json_load(const char *path)
 {
     size_t n = 0;
     char *text = aur__read_small_file(path, &n);
-    if (!text) return NULL;
-    const char *end = NULL; /* where parsing stopped: per call, unlike cJSON_GetErrorPtr */
-    cJSON *j = cJSON_ParseWithLengthOpts(text, n, &end, 0);
-    size_t at = end ? (size_t)(end - text) : 0;
-    while (j && at < n && isspace((unsigned char)text[at])) at++;
-    if (!j) aur__err(AUR_EFORMAT, "%s: invalid JSON near line %d", path, aur__line_of(text, at));
-    else if (at < n) {
-        aur__err(AUR_EFORMAT, "%s: text after the JSON value, at line %d", path, aur__line_of(text, at));
-        cJSON_Delete(j);
-        j = NULL;
-    }
+    cJSON *j = text ? aur_json_parse(text, n, path) : NULL;
     AUR_FREE(text);
     return j;
 }

@@ -243,3 +243,57 @@ static int aur__zero_bytes(void *p, aur_device dev, size_t n)
     }
     return aur__cuda_zero(p, n);
 }
+
+/* ---- a growable string: headers, JSON, metrics lines ---- */
+typedef struct aur__buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} aur__buf;
+
+/* Room for `more` bytes and a NUL after the current end; on failure the buffer is marked failed. */
+static int aur__buf_reserve(aur__buf *b, size_t more)
+{
+    if (b->failed) return 0;
+    if (b->p && b->n + more + 1 <= b->cap) return 1;
+    size_t nc = (b->cap ? b->cap * 2 : 4096) + more;
+    char *np = (char *)AUR_REALLOC(b->p, nc);
+    if (!np) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = np;
+    b->cap = nc;
+    return 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        if (!aur__buf_reserve(b, (size_t)k)) return;
+    }
+}
+
+/* Appends n raw bytes (NUL bytes included). */
+static void aur__buf_append(aur__buf *b, const char *p, size_t n)
+{
+    if (!aur__buf_reserve(b, n)) return;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}

@@ -331,7 +331,8 @@ static const char *aur__optim_kind_name(aur_optim_kind k)
 }
 
 /* File layout: "<param>/<state>" F32 tensors and "<param>/step" I64 [1]. */
-AURDEF int aur_optim_save(const aur_optim *o, const char *path)
+/* The state with the metadata pairs `meta` (key, value, ..., NULL) besides the optimiser's own. */
+static int aur__optim_save(const aur_optim *o, const char *path, const char *const *meta)
 {
     aur_st_writer *w = aur_st_writer_create();
     char name[1024], num[64];
@@ -340,6 +341,7 @@ AURDEF int aur_optim_save(const aur_optim *o, const char *path)
     snprintf(num, sizeof num, "%.17g", o->lr_factor);
     if (!rc) rc = aur_st_writer_meta(w, "optimizer", aur__optim_kind_name(o->o.kind));
     if (!rc) rc = aur_st_writer_meta(w, "lr_factor", num);
+    for (int i = 0; meta && meta[i] && !rc; i += 2) rc = aur_st_writer_meta(w, meta[i], meta[i + 1]);
     for (int i = 0; i < o->n && !rc; i++) {
         const aur__pstate *s = &o->ps[i];
         for (int k = 0; k < s->n_st && !rc; k++) {
@@ -353,6 +355,8 @@ AURDEF int aur_optim_save(const aur_optim *o, const char *path)
     aur_st_writer_free(w);
     return rc;
 }
+
+AURDEF int aur_optim_save(const aur_optim *o, const char *path) { return aur__optim_save(o, path, NULL); }
 
 /* Checks everything before changing anything, so a bad file leaves the optimiser as it was. */
 static int aur__optim_load_check(const aur_optim *o, const aur_st_file *f)

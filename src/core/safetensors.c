@@ -39,8 +39,37 @@ static uint64_t aur__le64(const unsigned char *p)
 
 static int aur__is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-/* Structural checks cJSON does not make: control bytes, an escaped NUL,
-   nesting depth, and nothing but whitespace after the top-level object. */
+/* The length of the UTF-8 sequence at h[i] (of n bytes), 0 if it is not
+   one: overlong forms, surrogates and code points above U+10FFFF are not. */
+static int aur__utf8_length(const unsigned char *h, uint64_t i, uint64_t n)
+{
+    unsigned char c = h[i];
+    int len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!len || i + (uint64_t)len > n) return 0;
+    for (int k = 1; k < len; k++)
+        if ((h[i + (uint64_t)k] & 0xc0) != 0x80) return 0;
+    unsigned char c1 = len > 1 ? h[i + 1] : 0;
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) return 0;
+    return len;
+}
+
+/* The number token at h[i]: safetensors' only numbers are shapes and
+   offsets, which the reference reader takes as unsigned integers, so
+   "1e0", "1.0", "-0" and "01" are refused as it refuses them. */
+static int aur__st_scan_number(const char *path, const unsigned char *h, uint64_t n, uint64_t *i)
+{
+    uint64_t at = *i, k = at;
+    int digits = 1;
+    while (k < n && (isdigit(h[k]) || h[k] == '-' || h[k] == '+' || h[k] == '.' || h[k] == 'e' || h[k] == 'E')) digits &= isdigit(h[k++]) != 0;
+    *i = k - 1;
+    if (digits && !(h[at] == '0' && k - at > 1)) return 0;
+    return aur__err(AUR_EFORMAT, "%s: the number '%.*s' at header offset %llu: shapes and offsets are written as unsigned integers (digits only)",
+                    path, (int)(k - at > 24 ? 24 : k - at), (const char *)h + at, (unsigned long long)at);
+}
+
+/* Structural checks cJSON does not make: UTF-8, control bytes, an escaped
+   NUL, numbers as plain integers, nesting depth, and nothing but whitespace
+   after the top-level object. */
 static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t n)
 {
     int depth = 0, in_str = 0;
@@ -51,6 +80,9 @@ static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t 
         if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
             return aur__err(AUR_EFORMAT, "%s: control byte 0x%02x at header offset %llu (a NUL in a name?)", path, c,
                             (unsigned long long)i);
+        int len = aur__utf8_length(h, i, n);
+        if (!len) return aur__err(AUR_EFORMAT, "%s: the header is not valid UTF-8 (byte 0x%02x at offset %llu)", path, c, (unsigned long long)i);
+        i += (uint64_t)len - 1;
         if (end) {
             if (!aur__is_ws(c))
                 return aur__err(AUR_EFORMAT, "%s: bytes after the header's JSON object at offset %llu", path,
@@ -68,6 +100,7 @@ static int aur__st_scan_json(const char *path, const unsigned char *h, uint64_t 
             continue;
         }
         if (c == '"') in_str = 1;
+        else if ((isdigit(c) || c == '-') && aur__st_scan_number(path, h, n, &i)) return AUR_EFORMAT;
         else if (c == '{' || c == '[') {
             if (++depth > AUR__ST_MAX_DEPTH)
                 return aur__err(AUR_EFORMAT, "%s: the header nests deeper than %d", path, AUR__ST_MAX_DEPTH);
@@ -198,20 +231,25 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
                         (unsigned long long)n, (unsigned long long)size);
     int rc = aur__st_scan_json(p, bytes + 8, n);
     if (rc) return rc;
-    cJSON *root = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)n);
+    const char *stop = NULL;
+    cJSON *root = aur__cjson_parse((const char *)bytes + 8, (size_t)n, &stop);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return aur__err(AUR_EFORMAT, "%s: the header is not valid JSON", p);
     }
+    if ((rc = aur__json_unique(root, p))) { /* "dtype" twice in an entry, __metadata__ twice, a tensor name twice */
+        cJSON_Delete(root);
+        return rc;
+    }
     f->buffer = bytes + 8 + n; /* aur_st_open reads files with pread instead */
     f->data_start = 8 + n;
     f->buffer_size = size - 8 - n;
-    int count = cJSON_GetArraySize(root), seen_meta = 0;
+    int count = cJSON_GetArraySize(root);
     f->tensors = (aur_st_tensor *)aur__calloc(sizeof(aur_st_tensor) * (size_t)(count + 1), "the tensor table");
     if (!f->tensors) rc = AUR_ENOMEM;
     for (const cJSON *e = root->child; e && !rc; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) {
-            rc = seen_meta++ ? aur__err(AUR_EFORMAT, "%s: duplicate key '__metadata__'", p) : aur__st_metadata(f, e);
+            rc = aur__st_metadata(f, e);
             continue;
         }
         aur_st_tensor *t = &f->tensors[f->n++];
@@ -221,9 +259,6 @@ static int aur__st_parse(aur_st_file *f, const unsigned char *bytes, uint64_t si
     cJSON_Delete(root);
     if (rc) return rc;
     aur__qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, aur__st_cmp_name);
-    for (int i = 1; i < f->n; i++)
-        if (!strcmp(f->tensors[i].name, f->tensors[i - 1].name))
-            return aur__err(AUR_EFORMAT, "%s: duplicate tensor name '%s'", p, f->tensors[i].name);
     return aur__st_check_layout(f);
 }
 
@@ -492,60 +527,6 @@ static int aur__st_out_cmp(const void *a, const void *b)
 static int aur__st_out_name_cmp(const void *a, const void *b)
 {
     return strcmp(((const aur__st_out *)a)->name, ((const aur__st_out *)b)->name);
-}
-
-/* A growable string for the header. */
-typedef struct aur__buf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} aur__buf;
-
-/* Room for `more` bytes and a NUL after the current end; on failure the buffer is marked failed. */
-static int aur__buf_reserve(aur__buf *b, size_t more)
-{
-    if (b->failed) return 0;
-    if (b->p && b->n + more + 1 <= b->cap) return 1;
-    size_t nc = (b->cap ? b->cap * 2 : 4096) + more;
-    char *np = (char *)AUR_REALLOC(b->p, nc);
-    if (!np) {
-        b->failed = 1;
-        return 0;
-    }
-    b->p = np;
-    b->cap = nc;
-    return 1;
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void aur__buf_printf(aur__buf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        if (!aur__buf_reserve(b, (size_t)k)) return;
-    }
-}
-
-/* Appends n raw bytes (NUL bytes included). */
-static void aur__buf_append(aur__buf *b, const char *p, size_t n)
-{
-    if (!aur__buf_reserve(b, n)) return;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = 0;
 }
 
 static void aur__buf_json_string(aur__buf *b, const char *s)

@@ -333,6 +333,7 @@ static cJSON *aur__json_doubles(const double *v, int n)
 static char *aur__trainer_state(const aur_trainer *tr)
 {
     cJSON *s = cJSON_CreateObject(), *alarm = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "run_id", tr->run_id);
     cJSON_AddNumberToObject(s, "step", (double)tr->step);
     cJSON_AddNumberToObject(s, "n_groups", tr->n_groups);
     cJSON_AddNumberToObject(alarm, "alarms", (double)tr->alarm.alarms);
@@ -361,13 +362,13 @@ static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
     return 0;
 }
 
-static int aur__trainer_restore(aur_trainer *tr, const char *path)
+/* The step, alarm and histories of a parsed trainer_state.json (path: for messages). */
+static int aur__trainer_restore_json(aur_trainer *tr, const cJSON *s, const char *path)
 {
-    cJSON *s = aur_json_load(path);
-    if (!s) return AUR_EFORMAT;
     const cJSON *alarm = aur__json_at(s, "alarm"), *hist = aur__json_at(alarm, "hist");
     int64_t step = -1;
     int ng = -1, n = 0, rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &step);
+    if (!rc && step < 0) rc = aur__err(AUR_EFORMAT, "%s: no 'step'", path);
     if (!rc) rc = aur__json_int(aur__json_at(s, "n_groups"), path, 0, AUR__MAX_GROUPS, &ng);
     if (!rc) rc = aur__json_i64(aur__json_at(alarm, "alarms"), path, 0, 9007199254740992.0, &tr->alarm.alarms);
     if (!rc) rc = aur__json_ints(aur__json_at(alarm, "count"), path, tr->alarm.count, 0, AUR_ALARM_GROUPS + 1, &n);
@@ -378,11 +379,18 @@ static int aur__trainer_restore(aur_trainer *tr, const char *path)
     if (!rc) rc = aur__restore_table(aur__json_at(s, "history"), path, &tr->hist);
     if (!rc) rc = aur__restore_table(aur__json_at(s, "val_history"), path, &tr->val_hist);
     if (!rc) tr->step = step;
-    cJSON_Delete(s);
     if (mismatch)
         return aur__err(AUR_EFORMAT, "%s: not the state of this run: 'n_groups', 'alarm.count' or 'alarm.hist' do not fit its %d parameter groups",
                         path, tr->n_groups);
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
+}
+
+static int aur__trainer_restore(aur_trainer *tr, const char *path)
+{
+    cJSON *s = aur_json_load(path);
+    int rc = s ? aur__trainer_restore_json(tr, s, path) : AUR_EFORMAT;
+    cJSON_Delete(s);
+    return rc;
 }
 
 /* Removes one of the run's checkpoint directories with whatever it holds
@@ -425,8 +433,9 @@ static int aur__latest_dir(const aur_trainer *tr, char *dir, size_t size)
 
 /* What a save or a prune cut short leaves, set right: a step whose
    checkpoint-N is missing gets it back from its complete .tmp (the newer) or
-   .old copy; other .tmp and .old directories go; `latest` names the newest
-   complete checkpoint. Run before a save and before a resume. */
+   .old copy; other .tmp and .old directories go, and so do the .del ones a
+   prune was removing; `latest` names the newest complete checkpoint. Run
+   before a save and before a resume. */
 static int aur__recover_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -441,10 +450,11 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
             if (aur__checkpoint_complete(dir) && s > newest) newest = s;
             continue;
         }
-        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old"))) continue;
+        if (sscanf(e->d_name, ".checkpoint-%lld.%3s%c", &s, kind, &tail) != 2 || (strcmp(kind, "tmp") && strcmp(kind, "old") && strcmp(kind, "del")))
+            continue;
         snprintf(side, sizeof side, "%s/%s", tr->out_dir, e->d_name);
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, s);
-        if (access(dir, F_OK) && aur__checkpoint_complete(side)) {
+        if (strcmp(kind, "del") && access(dir, F_OK) && aur__checkpoint_complete(side)) {
             if (rename(side, dir)) rc = aur__err(AUR_EIO, "cannot restore %s as %s: %s", side, dir, strerror(errno));
             else if (s > newest) newest = s;
         } else {
@@ -460,7 +470,10 @@ static int aur__recover_checkpoints(const aur_trainer *tr)
     return aur__write_text(path, name);
 }
 
-/* Keeps the newest keep_last checkpoint-* directories (what it cannot remove is said, and the next save's recovery tries again). */
+/* Keeps the newest keep_last checkpoint-* directories. Each goes by a rename
+   to .checkpoint-N.del first, so a prune cut short never leaves a
+   checkpoint-N half removed; what it cannot remove is said, and the next
+   save's recovery tries again. */
 static void aur__prune_checkpoints(const aur_trainer *tr)
 {
     DIR *d = opendir(tr->out_dir);
@@ -477,9 +490,11 @@ static void aur__prune_checkpoints(const aur_trainer *tr)
         int newer = 0;
         for (int k = 0; k < n; k++) newer += steps[k] > steps[i];
         if (newer < tr->keep_last) continue;
-        char dir[1200];
+        char dir[1200], del[1200];
         snprintf(dir, sizeof dir, "%s/checkpoint-%06lld", tr->out_dir, steps[i]);
-        if (aur__remove_checkpoint(dir)) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
+        snprintf(del, sizeof del, "%s/.checkpoint-%06lld.del", tr->out_dir, steps[i]);
+        int rc = rename(dir, del) ? aur__err(AUR_EIO, "cannot move %s aside: %s", dir, strerror(errno)) : aur__remove_checkpoint(del);
+        if (rc) fprintf(stderr, "warning: pruning old checkpoints: %s\n", aur_last_error());
     }
 }
 
@@ -522,7 +537,10 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (!rc) rc = aur_save_safetensors(tr->m, path);
     snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-    if (!rc) rc = aur_optim_save(tr->o, path);
+    char step[32];
+    snprintf(step, sizeof step, "%lld", (long long)tr->step);
+    const char *const meta[] = {"run_id", tr->run_id, "step", step, NULL};
+    if (!rc) rc = aur__optim_save(tr->o, path, meta);
     char *state = rc ? NULL : aur__trainer_state(tr);
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
     if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
@@ -556,7 +574,7 @@ static int aur__trim_metrics(const aur_trainer *tr)
     memset(&keep, 0, sizeof keep);
     char line[8192];
     while (fgets(line, sizeof line, fp)) {
-        cJSON *j = cJSON_Parse(line);
+        cJSON *j = aur__cjson_parse(line, strlen(line), NULL);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
         if (cJSON_IsNumber(st) && st->valuedouble <= (double)tr->step) aur__buf_printf(&keep, "%s", line);
         cJSON_Delete(j);
@@ -564,6 +582,33 @@ static int aur__trim_metrics(const aur_trainer *tr)
     fclose(fp);
     int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
     AUR_FREE(keep.p);
+    return rc;
+}
+
+/* The state and optimiser files of dir were written by one save: the same
+   run id and step (a copied-in optimizer.safetensors of another run or step
+   would resume silently wrong). Checkpoints from before run ids have none in
+   either file. The run id read is put in *id. */
+static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
+{
+    char path[1500], opath[1500], step[32] = "";
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    snprintf(opath, sizeof opath, "%s/optimizer.safetensors", dir);
+    cJSON *s = aur_json_load(path);
+    aur_st_file *f = s ? aur_st_open(opath) : NULL;
+    const char *sid = NULL, *oid = f ? aur_st_meta(f, "run_id") : NULL, *ostep = f ? aur_st_meta(f, "step") : NULL;
+    int64_t n = -1;
+    int rc = !s || !f ? AUR_EFORMAT : aur__json_str(aur__json_at(s, "run_id"), path, &sid);
+    if (!rc) rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &n);
+    if (!rc) snprintf(step, sizeof step, "%lld", (long long)n);
+    if (!rc && (!sid != !oid || (sid && strcmp(sid, oid))))
+        rc = aur__err(AUR_EFORMAT, "%s: written by run %s, but %s by run %s: the files of two runs are mixed", opath, oid ? oid : "(none)", path,
+                      sid ? sid : "(none)");
+    else if (!rc && oid && (!ostep || strcmp(ostep, step)))
+        rc = aur__err(AUR_EFORMAT, "%s: the state of step %s, but %s is of step %s", opath, ostep ? ostep : "(none)", path, step);
+    if (!rc) snprintf(id, size, "%s", sid ? sid : "");
+    aur_st_close(f);
+    cJSON_Delete(s);
     return rc;
 }
 
@@ -577,13 +622,16 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
         if (rc) return rc;
         if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
+    char id[sizeof tr->run_id] = "";
+    int rc = aur__checkpoint_belongs(dir, id, sizeof id);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
+    if (!rc) rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     if (!rc) rc = aur_optim_load(tr->o, path);
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
     if (!rc) rc = aur__trainer_restore(tr, path);
     if (!rc) rc = aur__trim_metrics(tr);
+    if (!rc && id[0]) snprintf(tr->run_id, sizeof tr->run_id, "%s", id); /* the run goes on under its id */
     return rc;
 }
 

@@ -38,6 +38,7 @@ typedef struct aur__data {
 
 struct aur_trainer {
     cJSON *config;
+    char run_id[24]; /* written into each checkpoint's state and optimiser files: a resume checks that they belong together */
     char base_dir[1024], out_dir[1024];
     aur_aurora_config mcfg;
     aur_device device; /* "device": where the model, its gradients and the optimiser live */
@@ -46,11 +47,18 @@ struct aur_trainer {
     aur_tape *t;
     aur_load_report rep;
     char *new_params; /* the new variables' per-variable parameters, comma-joined */
+    /* the model section as read (strings borrowed from config), before the model is built */
+    const char *checkpoint, *train_only, *freeze;
+    const cJSON *stats;
+    int load_mode, zero_new_embeddings;
     /* data */
     aur__data train, val;
     int history, rollout, eval_windows;
     aur_check_opts check;
     /* optimisation */
+    aur_optim_opts opt;
+    double new_vars_lr; /* < 0: the new variables train at the rate of the rest */
+    const cJSON *groups;
     int n_groups;
     char group_name[AUR__MAX_GROUPS][32];
     char *group_params[AUR__MAX_GROUPS]; /* owned patterns; group 0 = the rest */
@@ -79,6 +87,21 @@ static double aur__wall(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A run's id: 64 random bits in hex (the clock and the process id where
+   /dev/urandom cannot be read). */
+static void aur__new_run_id(char *id, size_t size)
+{
+    uint64_t r = 0;
+    FILE *fp = fopen("/dev/urandom", "rb");
+    if (!fp || fread(&r, sizeof r, 1, fp) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() * 0x9e3779b97f4a7c15ull);
+    }
+    if (fp) fclose(fp);
+    snprintf(id, size, "%016llx", (unsigned long long)r);
+}
+
 /* ---- the JSON run config ---- */
 
 /* A config path: relative ones are taken from the config file's directory. */
@@ -102,38 +125,47 @@ static char *aur__expand_new(const aur_trainer *tr, const char *patterns)
     return out;
 }
 
-/* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only} */
-static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
+/* "model": {preset, kwargs, checkpoint, load, new_embeddings, stats, freeze, train_only}, read */
+static int aur__trainer_model_config(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"preset", "kwargs", "checkpoint", "load", "new_embeddings", "stats", "freeze", "train_only",
                                        NULL};
     static const char *const loads[] = {"strict", "non-strict", "filtered", NULL}; /* aur_load_mode's order */
     static const char *const inits[] = {"random", "zero", NULL};
-    const char *W = "run config: model", *preset = "aurora-small-pretrained", *ckpt = NULL, *train_only = NULL, *frozen = NULL;
-    int load = AUR_LOAD_NONSTRICT, zero = 0;
+    const char *W = "run config: model", *preset = "aurora-small-pretrained";
+    tr->load_mode = AUR_LOAD_NONSTRICT;
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'model' section is required");
     int rc = aur__json_keys(j, W, keys);
     if (!rc) rc = aur__json_str(aur__json_at(j, "preset"), W, &preset);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &ckpt);
-    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &load);
-    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &zero);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &train_only);
-    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &frozen);
-    if (!rc) rc = aur__json_pairs(aur__json_at(j, "stats"), W, "[location, scale]");
+    if (!rc) rc = aur__json_str(aur__json_at(j, "checkpoint"), W, &tr->checkpoint);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "load"), W, loads, &tr->load_mode);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "new_embeddings"), W, inits, &tr->zero_new_embeddings);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &tr->train_only);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &tr->freeze);
+    if (!rc) rc = aur__json_pairs(tr->stats = aur__json_at(j, "stats"), W, "[location, scale]");
+    char key[160];
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
+        if (snprintf(key, sizeof key, "stats.%s", s->string) && !(s->child->next->valuedouble > 0))
+            rc = aur__json_bad(s, W, key, "[location, scale] with a scale > 0");
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
     if (tr->checkpointing) tr->mcfg.checkpoint = AUR_CHECKPOINT_ALL; /* the reference's default modules (model.kwargs may list others) */
     tr->mcfg.autocast = tr->autocast;
-    if (!rc && !(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
-    const cJSON *stats = aur__json_at(j, "stats");
-    for (const cJSON *s = cJSON_IsObject(stats) ? stats->child : NULL; s && !rc; s = s->next)
+    return rc;
+}
+
+/* The model the section describes: built, its statistics set, the checkpoint loaded, what trains chosen. */
+static int aur__trainer_model_build(aur_trainer *tr)
+{
+    int rc = 0, zero = tr->zero_new_embeddings;
+    if (!(tr->m = aur_aurora_create(&tr->mcfg, tr->device, tr->seed))) rc = AUR_EINVAL;
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
         rc = aur_aurora_set_stats(tr->m, s->string, s->child->valuedouble, s->child->next->valuedouble);
-    aur_load_mode mode = (aur_load_mode)load;
-    if (!rc && ckpt) {
+    if (!rc && tr->checkpoint) {
         char path[2048];
-        rc = aur__path(tr, ckpt, path, sizeof path);
-        if (!rc) rc = aur_aurora_load(tr->m, path, mode, &tr->rep);
+        rc = aur__path(tr, tr->checkpoint, path, sizeof path);
+        if (!rc) rc = aur_aurora_load(tr->m, path, (aur_load_mode)tr->load_mode, &tr->rep);
         if (!rc) tr->new_params = aur_aurora_new_var_params(tr->m, &tr->rep);
         if (!rc && !tr->new_params) rc = AUR_ENOMEM;
         /* the guide: zero new encoder embeddings leave the old variables' predictions unchanged */
@@ -146,8 +178,8 @@ static int aur__trainer_model(aur_trainer *tr, const cJSON *j)
         }
     }
     if (!rc && !tr->new_params) rc = (tr->new_params = aur__strdup("")) ? 0 : AUR_ENOMEM;
-    char *only = rc ? NULL : aur__expand_new(tr, train_only);
-    char *freeze = rc ? NULL : aur__expand_new(tr, frozen);
+    char *only = rc ? NULL : aur__expand_new(tr, tr->train_only);
+    char *freeze = rc ? NULL : aur__expand_new(tr, tr->freeze);
     if (!rc && only) {
         aur_model_freeze(tr->m, "*");
         rc = aur_model_unfreeze(tr->m, only) < 0 ? AUR_EINVAL : 0;
@@ -170,7 +202,7 @@ static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
         const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
         char path[2048];
         snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
-        if (!cJSON_IsString(f)) return aur__json_bad(f, W, path, "a file name");
+        if (!cJSON_IsString(f) || !f->valuestring[0]) return aur__json_bad(f, W, path, "a file name");
         if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
         if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
         d->n_files++;
@@ -232,8 +264,6 @@ static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
     if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
     if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
-    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
-    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
     return rc;
 }
 
@@ -248,11 +278,30 @@ static int aur__trainer_group(aur_trainer *tr, const char *name, const char *par
     return 0;
 }
 
-/* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]} */
-static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
+/* One entry of optimizer.groups: {name, params, lr, weight_decay}, read
+   (with the optimiser's rate and decay as defaults); add: also made a group. */
+static int aur__trainer_group_config(aur_trainer *tr, int i, int add)
+{
+    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
+    const cJSON *g = cJSON_GetArrayItem(tr->groups, i);
+    const char *params = NULL, *name = NULL;
+    double lr = tr->opt.lr, wd = tr->opt.weight_decay;
+    char gw[64];
+    snprintf(gw, sizeof gw, "run config: optimizer.groups[%d]", i);
+    int rc = aur__json_keys(g, gw, gkeys);
+    if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
+    if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
+    if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
+    if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
+    if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
+    if (!rc && add) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
+    return rc;
+}
+
+/* "optimizer": {name, lr, weight_decay, betas, eps, offload, new_vars_lr, groups: [{name, params, lr, weight_decay}]}, read */
+static int aur__trainer_optim_config(aur_trainer *tr, const cJSON *j)
 {
     static const char *const keys[] = {"name", "lr", "weight_decay", "betas", "eps", "offload", "new_vars_lr", "groups", NULL};
-    static const char *const gkeys[] = {"name", "params", "lr", "weight_decay", NULL};
     static const char *const names[] = {"adam", "adamw", "adafactor", NULL}; /* aur_optim_kind's order */
     const char *W = "run config: optimizer";
     int kind = AUR_ADAMW, n = 0, n_groups = 0;
@@ -260,35 +309,31 @@ static int aur__trainer_optim(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &kind);
     aur_optim_opts o = kind == AUR_ADAM ? aur_adam_defaults() : kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
     if (o.kind != AUR_ADAFACTOR) o.lr = 3e-4; /* the guide's rate for the pretrained weights */
-    double betas[2] = {o.beta1, o.beta2}, new_lr = -1;
+    double betas[2] = {o.beta1, o.beta2};
+    tr->new_vars_lr = -1;
     if (!rc) rc = aur__json_num(aur__json_at(j, "lr"), W, 0, 10, &o.lr);
     if (!rc) rc = aur__json_num(aur__json_at(j, "weight_decay"), W, 0, 10, &o.weight_decay);
     if (!rc) rc = aur__json_num(aur__json_at(j, "eps"), W, 0, 1, &o.eps);
     if (!rc) rc = aur__json_flag(aur__json_at(j, "offload"), W, &tr->offload);
     if (!rc) rc = aur__json_nums(aur__json_at(j, "betas"), W, betas, 2, 2, &n);
-    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &new_lr);
-    const cJSON *groups = aur__json_at(j, "groups");
-    if (!rc && groups) rc = aur__json_len(groups, W, 0, INT_MAX, "groups", &n_groups);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "new_vars_lr"), W, 0, 10, &tr->new_vars_lr);
+    tr->groups = aur__json_at(j, "groups");
+    if (!rc && tr->groups) rc = aur__json_len(tr->groups, W, 0, AUR__MAX_GROUPS - 1 - (tr->new_vars_lr >= 0), "groups", &n_groups);
     o.beta1 = betas[0], o.beta2 = betas[1];
     o.offload = tr->offload; /* on a GPU: the state in pinned host memory; on the CPU it is there already */
-    if (!rc && !(tr->o = aur_optim_create(tr->m, &o))) rc = AUR_EINVAL;
+    tr->opt = o;
+    for (int i = 0; !rc && i < n_groups; i++) rc = aur__trainer_group_config(tr, i, 0);
+    return rc;
+}
+
+/* The optimiser: the rest, the new variables' group, the config's groups. */
+static int aur__trainer_optim_build(aur_trainer *tr)
+{
+    int rc = (tr->o = aur_optim_create(tr->m, &tr->opt)) ? 0 : AUR_EINVAL;
     snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
     tr->n_groups = 1;
-    if (!rc && new_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, new_lr, o.weight_decay);
-    for (int i = 0; !rc && i < n_groups; i++) {
-        const cJSON *g = cJSON_GetArrayItem(groups, i);
-        const char *params = NULL, *name = NULL;
-        double lr = o.lr, wd = o.weight_decay;
-        char gw[64];
-        snprintf(gw, sizeof gw, "%s.groups[%d]", W, i);
-        rc = aur__json_keys(g, gw, gkeys);
-        if (!rc) rc = aur__json_num(aur__json_at(g, "lr"), gw, 0, 10, &lr);
-        if (!rc) rc = aur__json_num(aur__json_at(g, "weight_decay"), gw, 0, 10, &wd);
-        if (!rc) rc = aur__json_str(aur__json_at(g, "params"), gw, &params);
-        if (!rc) rc = aur__json_str(aur__json_at(g, "name"), gw, &name);
-        if (!rc && !params) rc = aur__err(AUR_EINVAL, "%s: 'params' (name patterns) is required", gw);
-        if (!rc) rc = aur__trainer_group(tr, name ? name : params, params, lr, wd);
-    }
+    if (!rc && tr->new_vars_lr >= 0) rc = aur__trainer_group(tr, "new_vars", tr->new_params, tr->new_vars_lr, tr->opt.weight_decay);
+    for (int i = 0; !rc && i < cJSON_GetArraySize(tr->groups); i++) rc = aur__trainer_group_config(tr, i, 1);
     return rc;
 }
 
@@ -336,6 +381,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_int(aur__json_at(j, "plot_every"), W, 0, INT_MAX, &tr->plot_every);
     if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
     if (!rc) rc = aur__json_str(aur__json_at(j, "output_dir"), W, &out);
+    if (!rc && !out[0]) rc = aur__json_bad(aur__json_at(j, "output_dir"), W, "output_dir", "a directory name");
     if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
     if (!rc) rc = aur__json_flag(aur__json_at(j, "overwrite_output_dir"), W, &tr->overwrite_output_dir);
     if (!rc) rc = aur__json_names(aur__json_at(j, "map_vars"), W, tr->map_vars[0], AUR_NAME_LEN, AUR__MAX_MAPS, &tr->n_maps);
@@ -367,6 +413,22 @@ static int aur__mkdirs(const char *path)
         }
     if (mkdir(buf, 0755) && errno != EEXIST) return aur__err(AUR_EIO, "cannot create directory %s: %s", path, strerror(errno));
     return 0;
+}
+
+/* Every key of the run config (tr->config), read and checked before
+   anything is built or read from disk: a typo in the last section costs
+   no time. Files, variables and output_dir are checked next, as the
+   trainer is made, all before step 1. */
+static int aur__trainer_read_config(aur_trainer *tr)
+{
+    const cJSON *c = tr->config;
+    int rc = aur__json_unique(c, "run config");
+    if (!rc) rc = aur__trainer_top(tr, c);
+    if (!rc) rc = aur__trainer_model_config(tr, aur__json_at(c, "model"));
+    if (!rc) rc = aur__trainer_data(tr, aur__json_at(c, "data"));
+    if (!rc) rc = aur__trainer_optim_config(tr, aur__json_at(c, "optimizer"));
+    if (!rc) rc = aur__trainer_schedule(tr, aur__json_at(c, "schedule"));
+    return rc;
 }
 
 /* Every map_vars entry names a predicted variable ("2t", or "t@850" at a level
@@ -411,12 +473,13 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
     if (!tr) return NULL;
     snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
+    aur__new_run_id(tr->run_id, sizeof tr->run_id);
     tr->config = cJSON_Duplicate(config, 1);
-    int rc = tr->config ? aur__trainer_top(tr, config) : AUR_ENOMEM;
-    if (!rc) rc = aur__trainer_model(tr, cJSON_GetObjectItemCaseSensitive(config, "model"));
-    if (!rc) rc = aur__trainer_data(tr, cJSON_GetObjectItemCaseSensitive(config, "data"));
-    if (!rc) rc = aur__trainer_optim(tr, cJSON_GetObjectItemCaseSensitive(config, "optimizer"));
-    if (!rc) rc = aur__trainer_schedule(tr, cJSON_GetObjectItemCaseSensitive(config, "schedule"));
+    int rc = tr->config ? aur__trainer_read_config(tr) : AUR_ENOMEM;
+    if (!rc) rc = aur__trainer_model_build(tr);
+    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
+    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
+    if (!rc) rc = aur__trainer_optim_build(tr);
     if (!rc) rc = aur__trainer_check_maps(tr);
     if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;

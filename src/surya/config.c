@@ -111,6 +111,7 @@ AURDEF int aur_surya_config_json(const cJSON *kwargs, const char *cls, const cha
         c->sigmoid_output = task && !strcmp(task, "euv");
     }
     if (!cJSON_IsObject(kwargs)) return aur__err(AUR_EINVAL, "Surya keywords: expected an object");
+    if (aur__json_unique(kwargs, "Surya keywords")) return AUR_EINVAL;
     for (const cJSON *it = kwargs->child; it; it = it->next)
         if (aur__surya_key(it, c)) return AUR_EINVAL;
     return 0;
