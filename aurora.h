@@ -7342,11 +7342,10 @@ static int aur__optim_load_check(const aur_optim *o, const aur_st_file *f)
     return 0;
 }
 
-AURDEF int aur_optim_load(aur_optim *o, const char *path)
+/* The state of an opened file, checked before anything changes. */
+static int aur__optim_load_file(aur_optim *o, const aur_st_file *f)
 {
     char name[1024];
-    aur_st_file *f = aur_st_open(path);
-    if (!f) return AUR_EFORMAT;
     int rc = aur__optim_load_check(o, f);
     for (int i = 0; i < o->n && !rc; i++) {
         aur__pstate *s = &o->ps[i];
@@ -7359,6 +7358,13 @@ AURDEF int aur_optim_load(aur_optim *o, const char *path)
     }
     const char *lf = aur_st_meta(f, "lr_factor");
     if (!rc && lf) o->lr_factor = strtod(lf, NULL);
+    return rc;
+}
+
+AURDEF int aur_optim_load(aur_optim *o, const char *path)
+{
+    aur_st_file *f = aur_st_open(path);
+    int rc = f ? aur__optim_load_file(o, f) : AUR_EFORMAT;
     aur_st_close(f);
     return rc;
 }
@@ -8415,11 +8421,14 @@ AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
 
 static const char *aur__stat_key(const void *A, int k) { return ((const aur__aurora *)A)->stats[k].key; }
 
+/* Normalisation statistics a model can use: x' = (x - loc) / scale. */
+static int aur__stats_usable(double loc, double scale) { return isfinite(loc) && isfinite(scale) && scale > 0; }
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    if (!(isfinite(loc) && isfinite(scale) && scale > 0))
+    if (!aur__stats_usable(loc, scale))
         return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and positive)", key, loc, scale);
     if (strlen(key) >= sizeof A->stats[0].key) return aur__err(AUR_EINVAL, "statistics key '%s' is too long", key);
     int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);
@@ -12282,10 +12291,13 @@ static int aur__trainer_model_config(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &tr->train_only);
     if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &tr->freeze);
     if (!rc) rc = aur__json_pairs(tr->stats = aur__json_at(j, "stats"), W, "[location, scale]");
-    char key[160];
-    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
-        if (snprintf(key, sizeof key, "stats.%s", s->string) && !(s->child->next->valuedouble > 0))
+    /* aur_aurora_set_stats's rule, checked now rather than once the model is built */
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next) {
+        char key[160];
+        snprintf(key, sizeof key, "stats.%s", s->string);
+        if (!aur__stats_usable(s->child->valuedouble, s->child->next->valuedouble))
             rc = aur__json_bad(s, W, key, "[location, scale] with a scale > 0");
+    }
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
@@ -13055,14 +13067,6 @@ static int aur__trainer_restore_json(aur_trainer *tr, const cJSON *s, const char
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
-static int aur__trainer_restore(aur_trainer *tr, const char *path)
-{
-    cJSON *s = aur_json_load(path);
-    int rc = s ? aur__trainer_restore_json(tr, s, path) : AUR_EFORMAT;
-    cJSON_Delete(s);
-    return rc;
-}
-
 /* Removes one of the run's checkpoint directories with whatever it holds
    (an interrupted write leaves a file.tmp beside the three files). 0 when
    it is gone, or was never there. */
@@ -13255,20 +13259,17 @@ static int aur__trim_metrics(const aur_trainer *tr)
     return rc;
 }
 
-/* The state and optimiser files of dir were written by one save: the same
-   run id and step (a copied-in optimizer.safetensors of another run or step
-   would resume silently wrong). Checkpoints from before run ids have none in
-   either file. The run id read is put in *id. */
-static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
+/* A checkpoint's state (s, read from path) and optimiser file (f) were
+   written by one save: the same run id and step (a copied-in
+   optimizer.safetensors of another run or step would resume silently
+   wrong). Checkpoints from before run ids have none in either file. The run
+   id read is put in *id. */
+static int aur__checkpoint_belongs(const cJSON *s, const char *path, const aur_st_file *f, char *id, size_t size)
 {
-    char path[1500], opath[1500], step[32] = "";
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    snprintf(opath, sizeof opath, "%s/optimizer.safetensors", dir);
-    cJSON *s = aur_json_load(path);
-    aur_st_file *f = s ? aur_st_open(opath) : NULL;
-    const char *sid = NULL, *oid = f ? aur_st_meta(f, "run_id") : NULL, *ostep = f ? aur_st_meta(f, "step") : NULL;
+    char step[32] = "";
+    const char *opath = f->path, *sid = NULL, *oid = aur_st_meta(f, "run_id"), *ostep = aur_st_meta(f, "step");
     int64_t n = -1;
-    int rc = !s || !f ? AUR_EFORMAT : aur__json_str(aur__json_at(s, "run_id"), path, &sid);
+    int rc = aur__json_str(aur__json_at(s, "run_id"), path, &sid);
     if (!rc) rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &n);
     if (!rc) snprintf(step, sizeof step, "%lld", (long long)n);
     if (!rc && (!sid != !oid || (sid && strcmp(sid, oid))))
@@ -13277,8 +13278,6 @@ static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
     else if (!rc && oid && (!ostep || strcmp(ostep, step)))
         rc = aur__err(AUR_EFORMAT, "%s: the state of step %s, but %s is of step %s", opath, ostep ? ostep : "(none)", path, step);
     if (!rc) snprintf(id, size, "%s", sid ? sid : "");
-    aur_st_close(f);
-    cJSON_Delete(s);
     return rc;
 }
 
@@ -13292,14 +13291,19 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
         if (rc) return rc;
         if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
-    char id[sizeof tr->run_id] = "";
-    int rc = aur__checkpoint_belongs(dir, id, sizeof id);
+    /* the state and the optimiser file are read once: checked to belong together before the model is loaded */
+    char id[sizeof tr->run_id] = "", state[1500];
+    snprintf(state, sizeof state, "%s/trainer_state.json", dir);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    cJSON *s = aur_json_load(state);
+    aur_st_file *f = s ? aur_st_open(path) : NULL;
+    int rc = s && f ? aur__checkpoint_belongs(s, state, f, id, sizeof id) : AUR_EFORMAT;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!rc) rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    if (!rc) rc = aur_optim_load(tr->o, path);
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    if (!rc) rc = aur__trainer_restore(tr, path);
+    if (!rc) rc = aur__optim_load_file(tr->o, f);
+    if (!rc) rc = aur__trainer_restore_json(tr, s, state);
+    aur_st_close(f);
+    cJSON_Delete(s);
     if (!rc) rc = aur__trim_metrics(tr);
     if (!rc && id[0]) snprintf(tr->run_id, sizeof tr->run_id, "%s", id); /* the run goes on under its id */
     return rc;

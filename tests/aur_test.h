@@ -63,6 +63,16 @@ static int aur_test_summary(void)
     return aur_test_failed != 0;
 }
 
+/* The number of lines of a text file (0 if it cannot be read). */
+static inline int aur_test_count_lines(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    int n = 0, ch;
+    while (fp && (ch = fgetc(fp)) != EOF) n += ch == '\n';
+    if (fp) fclose(fp);
+    return n;
+}
+
 /* A small deterministic generator for test data. */
 static uint64_t aur_test_rng = 88172645463325252ull;
 static inline double aur_test_uniform(void)

@@ -62,15 +62,6 @@ static pid_t start(const char *tool, const char *config, int resume, const char 
     return pid;
 }
 
-static int count_lines(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    int n = 0, ch;
-    while (fp && (ch = fgetc(fp)) != EOF) n += ch == '\n';
-    if (fp) fclose(fp);
-    return n;
-}
-
 /* Waits for pid until `metrics` has at least `lines` lines (0: at once), then
    `seconds` more: its exit status, or -1 if it still runs then. */
 static int wait_for(pid_t pid, const char *metrics, int lines, double seconds)
@@ -79,7 +70,7 @@ static int wait_for(pid_t pid, const char *metrics, int lines, double seconds)
     for (;;) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (until < 0 && (!lines || count_lines(metrics) >= lines)) until = now() + seconds;
+        if (until < 0 && (!lines || aur_test_count_lines(metrics) >= lines)) until = now() + seconds;
         if (until >= 0 && now() >= until) return -1;
         struct timespec nap = {0, 1000000};
         nanosleep(&nap, NULL);
@@ -162,19 +153,6 @@ static int read_losses(const char *run, double *loss)
     return lines;
 }
 
-static void write_series(void)
-{
-    aur_model *m = stats_model(1);
-    for (int i = 0; i < 3; i++) {
-        aur_batch *b = series(m, T, 10 + (uint64_t)i);
-        char name[64];
-        snprintf(name, sizeof name, "series_%d.safetensors", i);
-        aur_batch_save(b, aur_test_tmp(name));
-        aur_batch_free(b);
-    }
-    aur_model_free(m);
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -185,7 +163,7 @@ int main(int argc, char **argv)
     uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10) : 13;
     aur_test_rng = seed * 0x9e3779b97f4a7c15ull + 1; /* the kill times */
     aur_test_tmpdir_begin("crash");
-    write_series();
+    write_train_series(0);
     char log[512], ref_config[512], config[512];
     snprintf(log, sizeof log, "%s", aur_test_tmp("runs.log"));
 

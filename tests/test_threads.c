@@ -17,19 +17,6 @@
 
 enum { PRESET_CALLS = 400, BATCH_LOADS = 12, ERROR_CALLS = 200 };
 
-static void write_series(void)
-{
-    aur_model *m = stats_model(1);
-    for (int i = 0; i < 3; i++) {
-        aur_batch *b = series(m, T, 10 + (uint64_t)i);
-        char name[64];
-        snprintf(name, sizeof name, "series_%d.safetensors", i);
-        aur_batch_save(b, aur_test_tmp(name));
-        aur_batch_free(b);
-    }
-    aur_model_free(m);
-}
-
 /* ---- trainers ---- */
 
 typedef struct train_job {
@@ -138,7 +125,7 @@ static void *errors(void *arg)
 int main(void)
 {
     aur_test_tmpdir_begin("threads");
-    write_series();
+    write_train_series(0);
     for (int i = 0; i < N_PRESETS; i++) aur_aurora_preset(PRESETS[i], &preset_alone[i]);
     snprintf(batch_path, sizeof batch_path, "%s", aur_test_tmp("series_0.safetensors"));
     batch_alone = aur_batch_load(batch_path);

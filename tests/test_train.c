@@ -276,23 +276,6 @@ static void test_zero_new_embedding(void)
 
 /* ---- the trainer ---- */
 
-static void write_data(void)
-{
-    aur_model *m = stats_model(1);
-    for (int i = 0; i < 3; i++) {
-        aur_batch *b = series(m, T, 10 + (uint64_t)i);
-        char name[64];
-        snprintf(name, sizeof name, "series_%d.safetensors", i);
-        aur_batch_save(b, aur_test_tmp(name));
-        if (i == 0) { /* a broken copy: a NaN in msl */
-            aur_tensor_f32(aur_batch_surf(b, "msl"))[3] = NAN;
-            aur_batch_save(b, aur_test_tmp("nan.safetensors"));
-        }
-        aur_batch_free(b);
-    }
-    aur_model_free(m);
-}
-
 /* A run config over the test data; the keys of extra replace or join the top level. */
 static cJSON *config(const char *out, const char *extra)
 {
@@ -323,15 +306,6 @@ static int same_params(const aur_model *a, const aur_model *b)
     for (int i = 0; i < aur_model_count(a); i++)
         if (memcmp(aur_model_at(a, i)->data, aur_model_at(b, i)->data, sizeof(aur_real) * (size_t)aur_model_at(a, i)->numel)) return 0;
     return 1;
-}
-
-static int count_lines(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    int n = 0, ch;
-    while (fp && (ch = fgetc(fp)) != EOF) n += ch == '\n';
-    if (fp) fclose(fp);
-    return n;
 }
 
 static void test_config_errors(void)
@@ -568,7 +542,7 @@ static void test_run_and_abort(void)
     aur_trainer *tr = trainer("run", "\"eval_every\": 3, \"save_every\": 3, \"map_vars\": [\"tcwv\", \"t@500\"]");
     AUR_CHECK(tr && aur_trainer_run(tr) == 0, "run: %s", aur_last_error());
     aur_trainer_free(tr);
-    AUR_CHECK(count_lines(aur_test_tmp("run/metrics.jsonl")) == 6, "6 metrics lines");
+    AUR_CHECK(aur_test_count_lines(aur_test_tmp("run/metrics.jsonl")) == 6, "6 metrics lines");
     const char *files[] = {"run/curves.png", "run/maps_tcwv.png", "run/maps_t_500_error.png", "run/checkpoint-000003/model.safetensors",
                            "run/checkpoint-000006/optimizer.safetensors", "run/checkpoint-000006/trainer_state.json", "run/latest"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) AUR_CHECK(access(aur_test_tmp(files[i]), F_OK) == 0, "%s written", files[i]);
@@ -577,7 +551,7 @@ static void test_run_and_abort(void)
     tr = trainer("run", "\"eval_every\": 3, \"steps\": 9");
     AUR_CHECK(tr && aur_trainer_resume(tr, NULL) == 0 && aur_trainer_run(tr) == 0, "resumed run: %s", aur_last_error());
     aur_trainer_free(tr);
-    AUR_CHECK(count_lines(aur_test_tmp("run/metrics.jsonl")) == 9, "9 metrics lines after resuming");
+    AUR_CHECK(aur_test_count_lines(aur_test_tmp("run/metrics.jsonl")) == 9, "9 metrics lines after resuming");
 
     /* a NaN weight with alarm.skip off: the run stops, no checkpoint is written or replaced */
     const char *model = aur_test_tmp("run/checkpoint-000009/model.safetensors");
@@ -649,7 +623,7 @@ static void test_checkpoint_recovery(void)
     aur_trainer_free(tr);
     tr = trainer("rec", "\"steps\": 1, \"overwrite_output_dir\": true, \"save_every\": 1");
     rc = tr ? aur_trainer_run(tr) : -1;
-    AUR_CHECK(rc == 0 && count_lines(aur_test_tmp("rec/metrics.jsonl")) == 1, "overwrite_output_dir starts afresh: %s", aur_last_error());
+    AUR_CHECK(rc == 0 && aur_test_count_lines(aur_test_tmp("rec/metrics.jsonl")) == 1, "overwrite_output_dir starts afresh: %s", aur_last_error());
     aur_trainer_free(tr);
 }
 
@@ -725,7 +699,7 @@ int main(void)
 {
     aur_test_tmpdir_begin("train");
 #ifdef AUR_CUDA_EMU /* the CUDA paths under the emulator (build/test_train_cuda_emu): only the device test */
-    write_data();
+    write_train_series(1);
     test_device();
     aur_test_tmpdir_end();
     return aur_test_summary();
@@ -736,7 +710,7 @@ int main(void)
     test_memory_plan_threads();
     test_memory_plan_real();
     test_zero_new_embedding();
-    write_data();
+    write_train_series(1);
     test_config_errors();
     test_hostile_configs();
     test_hostile_states();

@@ -30,6 +30,25 @@ static aur_batch *series(const aur_model *m, int steps, uint64_t seed)
     return synth_series(m, steps, C, LEVELS, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars, seed);
 }
 
+/* series_0..2.safetensors in the test directory: T steps each (seeds 10, 11, 12);
+   with nan_copy, also nan.safetensors: series_0 with a NaN in msl. */
+static void write_train_series(int nan_copy)
+{
+    aur_model *m = stats_model(1);
+    for (int i = 0; i < 3; i++) {
+        aur_batch *b = series(m, T, 10 + (uint64_t)i);
+        char name[64];
+        snprintf(name, sizeof name, "series_%d.safetensors", i);
+        aur_batch_save(b, aur_test_tmp(name));
+        if (i == 0 && nan_copy) {
+            aur_tensor_f32(aur_batch_surf(b, "msl"))[3] = NAN;
+            aur_batch_save(b, aur_test_tmp("nan.safetensors"));
+        }
+        aur_batch_free(b);
+    }
+    aur_model_free(m);
+}
+
 /* The run config over series_0..2.safetensors (relative to the config's
    directory) writing into output_dir `out`: LoRA on every module, a head group,
    cosine schedule, clipping, activation checkpointing. */

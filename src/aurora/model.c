@@ -86,11 +86,14 @@ AURDEF int aur_aurora_set_checkpoint(aur_model *m, unsigned modules)
 
 static const char *aur__stat_key(const void *A, int k) { return ((const aur__aurora *)A)->stats[k].key; }
 
+/* Normalisation statistics a model can use: x' = (x - loc) / scale. */
+static int aur__stats_usable(double loc, double scale) { return isfinite(loc) && isfinite(scale) && scale > 0; }
+
 AURDEF int aur_aurora_set_stats(aur_model *m, const char *key, double loc, double scale)
 {
     aur__aurora *A = aur__A(m);
     if (!A) return AUR_EINVAL;
-    if (!(isfinite(loc) && isfinite(scale) && scale > 0))
+    if (!aur__stats_usable(loc, scale))
         return aur__err(AUR_EINVAL, "statistics for '%s': location %g and scale %g (the scale must be finite and positive)", key, loc, scale);
     if (strlen(key) >= sizeof A->stats[0].key) return aur__err(AUR_EINVAL, "statistics key '%s' is too long", key);
     int i = aur__names_find(&A->stats_index, key, aur__stat_key, A);

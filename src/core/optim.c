@@ -388,11 +388,10 @@ static int aur__optim_load_check(const aur_optim *o, const aur_st_file *f)
     return 0;
 }
 
-AURDEF int aur_optim_load(aur_optim *o, const char *path)
+/* The state of an opened file, checked before anything changes. */
+static int aur__optim_load_file(aur_optim *o, const aur_st_file *f)
 {
     char name[1024];
-    aur_st_file *f = aur_st_open(path);
-    if (!f) return AUR_EFORMAT;
     int rc = aur__optim_load_check(o, f);
     for (int i = 0; i < o->n && !rc; i++) {
         aur__pstate *s = &o->ps[i];
@@ -405,6 +404,13 @@ AURDEF int aur_optim_load(aur_optim *o, const char *path)
     }
     const char *lf = aur_st_meta(f, "lr_factor");
     if (!rc && lf) o->lr_factor = strtod(lf, NULL);
+    return rc;
+}
+
+AURDEF int aur_optim_load(aur_optim *o, const char *path)
+{
+    aur_st_file *f = aur_st_open(path);
+    int rc = f ? aur__optim_load_file(o, f) : AUR_EFORMAT;
     aur_st_close(f);
     return rc;
 }

@@ -385,14 +385,6 @@ static int aur__trainer_restore_json(aur_trainer *tr, const cJSON *s, const char
     return rc ? AUR_EFORMAT : 0; /* the readers' messages name the key */
 }
 
-static int aur__trainer_restore(aur_trainer *tr, const char *path)
-{
-    cJSON *s = aur_json_load(path);
-    int rc = s ? aur__trainer_restore_json(tr, s, path) : AUR_EFORMAT;
-    cJSON_Delete(s);
-    return rc;
-}
-
 /* Removes one of the run's checkpoint directories with whatever it holds
    (an interrupted write leaves a file.tmp beside the three files). 0 when
    it is gone, or was never there. */
@@ -585,20 +577,17 @@ static int aur__trim_metrics(const aur_trainer *tr)
     return rc;
 }
 
-/* The state and optimiser files of dir were written by one save: the same
-   run id and step (a copied-in optimizer.safetensors of another run or step
-   would resume silently wrong). Checkpoints from before run ids have none in
-   either file. The run id read is put in *id. */
-static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
+/* A checkpoint's state (s, read from path) and optimiser file (f) were
+   written by one save: the same run id and step (a copied-in
+   optimizer.safetensors of another run or step would resume silently
+   wrong). Checkpoints from before run ids have none in either file. The run
+   id read is put in *id. */
+static int aur__checkpoint_belongs(const cJSON *s, const char *path, const aur_st_file *f, char *id, size_t size)
 {
-    char path[1500], opath[1500], step[32] = "";
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    snprintf(opath, sizeof opath, "%s/optimizer.safetensors", dir);
-    cJSON *s = aur_json_load(path);
-    aur_st_file *f = s ? aur_st_open(opath) : NULL;
-    const char *sid = NULL, *oid = f ? aur_st_meta(f, "run_id") : NULL, *ostep = f ? aur_st_meta(f, "step") : NULL;
+    char step[32] = "";
+    const char *opath = f->path, *sid = NULL, *oid = aur_st_meta(f, "run_id"), *ostep = aur_st_meta(f, "step");
     int64_t n = -1;
-    int rc = !s || !f ? AUR_EFORMAT : aur__json_str(aur__json_at(s, "run_id"), path, &sid);
+    int rc = aur__json_str(aur__json_at(s, "run_id"), path, &sid);
     if (!rc) rc = aur__json_i64(aur__json_at(s, "step"), path, 0, 9007199254740992.0, &n);
     if (!rc) snprintf(step, sizeof step, "%lld", (long long)n);
     if (!rc && (!sid != !oid || (sid && strcmp(sid, oid))))
@@ -607,8 +596,6 @@ static int aur__checkpoint_belongs(const char *dir, char *id, size_t size)
     else if (!rc && oid && (!ostep || strcmp(ostep, step)))
         rc = aur__err(AUR_EFORMAT, "%s: the state of step %s, but %s is of step %s", opath, ostep ? ostep : "(none)", path, step);
     if (!rc) snprintf(id, size, "%s", sid ? sid : "");
-    aur_st_close(f);
-    cJSON_Delete(s);
     return rc;
 }
 
@@ -622,14 +609,19 @@ AURDEF int aur_trainer_resume(aur_trainer *tr, const char *checkpoint_dir)
         if (rc) return rc;
         if (aur__latest_dir(tr, dir, sizeof dir)) return aur__err(AUR_EIO, "%s/latest: no checkpoint to resume from", tr->out_dir);
     }
-    char id[sizeof tr->run_id] = "";
-    int rc = aur__checkpoint_belongs(dir, id, sizeof id);
+    /* the state and the optimiser file are read once: checked to belong together before the model is loaded */
+    char id[sizeof tr->run_id] = "", state[1500];
+    snprintf(state, sizeof state, "%s/trainer_state.json", dir);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    cJSON *s = aur_json_load(state);
+    aur_st_file *f = s ? aur_st_open(path) : NULL;
+    int rc = s && f ? aur__checkpoint_belongs(s, state, f, id, sizeof id) : AUR_EFORMAT;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!rc) rc = aur_load_safetensors(tr->m, path, AUR_LOAD_STRICT, NULL);
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    if (!rc) rc = aur_optim_load(tr->o, path);
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    if (!rc) rc = aur__trainer_restore(tr, path);
+    if (!rc) rc = aur__optim_load_file(tr->o, f);
+    if (!rc) rc = aur__trainer_restore_json(tr, s, state);
+    aur_st_close(f);
+    cJSON_Delete(s);
     if (!rc) rc = aur__trim_metrics(tr);
     if (!rc && id[0]) snprintf(tr->run_id, sizeof tr->run_id, "%s", id); /* the run goes on under its id */
     return rc;

@@ -143,10 +143,13 @@ static int aur__trainer_model_config(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_str(aur__json_at(j, "train_only"), W, &tr->train_only);
     if (!rc) rc = aur__json_str(aur__json_at(j, "freeze"), W, &tr->freeze);
     if (!rc) rc = aur__json_pairs(tr->stats = aur__json_at(j, "stats"), W, "[location, scale]");
-    char key[160];
-    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next)
-        if (snprintf(key, sizeof key, "stats.%s", s->string) && !(s->child->next->valuedouble > 0))
+    /* aur_aurora_set_stats's rule, checked now rather than once the model is built */
+    for (const cJSON *s = cJSON_IsObject(tr->stats) ? tr->stats->child : NULL; s && !rc; s = s->next) {
+        char key[160];
+        snprintf(key, sizeof key, "stats.%s", s->string);
+        if (!aur__stats_usable(s->child->valuedouble, s->child->next->valuedouble))
             rc = aur__json_bad(s, W, key, "[location, scale] with a scale > 0");
+    }
     if (!rc) rc = aur_aurora_preset(preset, &tr->mcfg);
     const cJSON *kw = aur__json_at(j, "kwargs");
     if (!rc && kw) rc = aur_aurora_config_json(kw, &tr->mcfg);
