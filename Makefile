@@ -112,6 +112,7 @@ demo: deps build/finetune_aurora
 demo-surya: deps build/finetune_surya_1d build/finetune_surya_2d
 	./build/finetune_surya_1d demo-out-surya
 	./build/finetune_surya_2d demo-out-surya
+	@echo; cat demo-out-surya/flare_result.txt demo-out-surya/wind_result.txt demo-out-surya/ar_result.txt
 
 # ---- benchmarks ----
 build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build

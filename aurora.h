@@ -462,6 +462,12 @@ AURDEF void aur_load_report_free(aur_load_report *rep);
 AURDEF void aur_load_report_print(const aur_load_report *rep, FILE *out);
 /* Saves every parameter and buffer (atomically). */
 AURDEF int aur_save_safetensors(const aur_model *m, const char *path);
+/* Prints what trains and what is frozen, one row per top-level module (the
+   names' first component) with element counts, LoRA adapters counted in
+   their row, and with rep (the load's report, or NULL) how many tensors the
+   checkpoint did not fill. Warns for each such new tensor that is frozen
+   (a random head nobody trains) and returns how many warnings it printed. */
+AURDEF int aur_model_print_trainable(const aur_model *m, const aur_load_report *rep, FILE *out);
 
 /* ==== optimisers ==== */
 
@@ -786,9 +792,6 @@ AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value);
    variable (encoder patch embeddings and decoder heads): the guide's
    separate-learning-rate group. "" if none. Owned: free(). */
 AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report *rep);
-/* Trainable / frozen / new (not loaded) parameter counts, overall and per
-   top-level module. rep may be NULL. */
-AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out);
 
 /* ---- exploding gradients ---- */
 #define AUR_ALARM_GROUPS 16
@@ -839,6 +842,17 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
 /* The input window of `history` steps starting at step `start`, or the
    target at step `start` (history 1). Owned. */
 AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* ---- TensorBoard event files ---- */
+/* Scalars in TensorBoard's event file format (what tf.summary and
+   torch.utils.tensorboard write), which TensorBoard shows and Weights &
+   Biases (`wandb sync --sync-tensorboard`) and MLflow import. A file's name
+   must contain "tfevents" for TensorBoard to find it; runs to compare go in
+   sibling directories of one log directory. */
+AURDEF int aur_events_create(const char *path, double wall_time); /* a new file (truncated): the version record */
+AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, const char *tag, double value);
+/* Every number of a metrics.jsonl line but "step" as a scalar at that step. */
+AURDEF int aur_events_from_json(const char *path, double wall_time, const char *json_line);
 
 /* ---- plots (PNG, through stb_image_write) ---- */
 /* One line of a line chart. */
@@ -6955,6 +6969,78 @@ AURDEF int aur_save_safetensors(const aur_model *m, const char *path)
     return rc;
 }
 
+/* ==== models: what trains and what is frozen ==== */
+
+/* One row of the report: the parameters whose names start with `module.`. */
+typedef struct aur__train_row {
+    char module[96];
+    int64_t trainable, frozen, adapter; /* elements; adapter counts the trainable ".lora_" ones too */
+    int n_new, n_new_frozen;            /* tensors the checkpoint did not fill (of them frozen) */
+} aur__train_row;
+
+static int aur__is_new(const char *name, const aur_load_report *rep)
+{
+    for (int i = 0; rep && i < rep->n_missing; i++)
+        if (!strcmp(rep->missing[i], name)) return 1;
+    return 0;
+}
+
+/* The row of p's top-level module, added if it is the first of its module. */
+static aur__train_row *aur__train_row_of(aur__train_row *rows, int *n, const char *name)
+{
+    size_t len = strcspn(name, ".");
+    for (int i = 0; i < *n; i++)
+        if (strlen(rows[i].module) == len && !strncmp(rows[i].module, name, len)) return &rows[i];
+    aur__train_row *r = &rows[(*n)++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->module, sizeof r->module, "%.*s", (int)len, name);
+    return r;
+}
+
+static void aur__print_train_row(FILE *out, const char *module, int64_t trainable, int64_t frozen, int64_t adapter, int n_new)
+{
+    char note[64] = "";
+    if (adapter) snprintf(note, sizeof note, "LoRA %lld", (long long)adapter);
+    if (n_new) snprintf(note + strlen(note), sizeof note - strlen(note), "%snew %d", adapter ? ", " : "", n_new);
+    fprintf(out, "  %-28s %14lld %14lld  %s\n", module, (long long)trainable, (long long)frozen, note);
+}
+
+AURDEF int aur_model_print_trainable(const aur_model *m, const aur_load_report *rep, FILE *out)
+{
+    int n_rows = 0, n_warn = 0;
+    aur__train_row *rows = (aur__train_row *)aur__calloc(sizeof *rows * (size_t)(aur_model_count(m) + 1), "the parameter report");
+    if (!rows) return AUR_ENOMEM;
+    aur__train_row total = {"total", 0, 0, 0, 0, 0};
+    for (int i = 0; i < aur_model_count(m); i++) {
+        const aur_tensor *p = aur_model_at(m, i);
+        if (p->is_buffer) continue;
+        aur__train_row *r = aur__train_row_of(rows, &n_rows, p->name);
+        int is_new = aur__is_new(p->name, rep);
+        *(p->requires_grad ? &r->trainable : &r->frozen) += p->numel;
+        if (p->requires_grad && strstr(p->name, ".lora_")) r->adapter += p->numel;
+        r->n_new += is_new, r->n_new_frozen += is_new && !p->requires_grad;
+    }
+    fprintf(out, "  %-28s %14s %14s\n", "module", "trainable", "frozen");
+    for (int i = 0; i < n_rows; i++) {
+        aur__train_row *r = &rows[i];
+        aur__print_train_row(out, r->module, r->trainable, r->frozen, r->adapter, rep ? r->n_new : 0);
+        total.trainable += r->trainable, total.frozen += r->frozen, total.adapter += r->adapter, total.n_new += r->n_new;
+    }
+    aur__print_train_row(out, "total", total.trainable, total.frozen, total.adapter, rep ? total.n_new : 0);
+    int64_t all = total.trainable + total.frozen;
+    fprintf(out, "  trainable: %lld of %lld parameters (%.2f%%)\n", (long long)total.trainable, (long long)all,
+            all ? 100.0 * (double)total.trainable / (double)all : 0.0);
+    for (int i = 0; i < aur_model_count(m); i++) { /* a tensor left at its random start and frozen never learns */
+        const aur_tensor *p = aur_model_at(m, i);
+        if (p->is_buffer || p->requires_grad || !aur__is_new(p->name, rep)) continue;
+        fprintf(out, "warning: '%s' is newly initialised (not in the checkpoint) and frozen: it stays random; "
+                     "train it (modules_to_save, unfreeze) or load it\n", p->name);
+        n_warn++;
+    }
+    AUR_FREE(rows);
+    return n_warn;
+}
+
 /* ==== optimisers ====
    torch.optim's single-tensor arithmetic, element by element: scalars in
    double, rounded to float where they meet tensors. */
@@ -11352,44 +11438,6 @@ AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report
     return out;
 }
 
-static int aur__report_has(const aur_load_report *rep, const char *name)
-{
-    for (int i = 0; rep && i < rep->n_missing; i++)
-        if (!strcmp(rep->missing[i], name)) return 1;
-    return 0;
-}
-
-AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out)
-{
-    enum { MODS = 8 };
-    char mods[MODS][32];
-    int64_t train[MODS] = {0}, frozen[MODS] = {0}, fresh[MODS] = {0};
-    int n_mods = 0;
-    for (int i = 0; i < m->n; i++) {
-        const aur_tensor *p = m->params[i];
-        if (p->is_buffer) continue;
-        char top[32];
-        size_t len = strcspn(p->name, ".");
-        snprintf(top, sizeof top, "%.*s", (int)(len < sizeof top ? len : sizeof top - 1), p->name);
-        int j = 0;
-        while (j < n_mods && strcmp(mods[j], top)) j++;
-        if (j == n_mods) {
-            if (n_mods == MODS - 1) snprintf(top, sizeof top, "(other)"); /* the last row collects the rest */
-            j = n_mods < MODS ? n_mods++ : MODS - 1;
-            snprintf(mods[j], sizeof mods[j], "%s", top);
-        }
-        (p->requires_grad ? train : frozen)[j] += p->numel;
-        if (rep && aur__report_has(rep, p->name)) fresh[j] += p->numel;
-    }
-    int64_t T = 0, F = 0, N = 0;
-    fprintf(out, "%-12s %14s %14s %14s\n", "module", "trainable", "frozen", "new");
-    for (int j = 0; j < n_mods; j++) {
-        fprintf(out, "%-12s %14lld %14lld %14lld\n", mods[j], (long long)train[j], (long long)frozen[j], (long long)fresh[j]);
-        T += train[j], F += frozen[j], N += fresh[j];
-    }
-    fprintf(out, "%-12s %14lld %14lld %14lld   (%.2f%% trainable)\n", "total", (long long)T, (long long)F, (long long)N,
-            T + F ? 100.0 * (double)T / (double)(T + F) : 0.0);
-}
 
 /* ==== fine-tuning: exploding gradients ==== */
 
@@ -12151,6 +12199,146 @@ AURDEF int aur_plot_lines(const char *path, int width, int height, const char *t
     return aur_plot_panels(path, width, height, xlabel, &p, 1);
 }
 
+/* ==== TensorBoard event files ==== */
+/* The format tf.summary and torch.utils.tensorboard write: TFRecord framing
+   (tensorflow/core/lib/io/record_writer.cc: a little-endian uint64 length,
+   its masked CRC-32C, the bytes, their masked CRC-32C) around Event protocol
+   buffers (tensorflow/core/util/event.proto; scalars as Summary.Value's
+   simple_value). The first record carries file_version "brain.Event:2".
+   Only these few fields are needed, so they are encoded here directly;
+   Debian packages no CRC-32C library, so that is here too (8 lines). */
+
+/* Seconds since the Unix epoch: an Event's wall_time. */
+static double aur__unix_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit: the
+   records are short and written once per logged step. */
+static uint32_t aur__crc32c(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+/* TFRecord's masked CRC: rotated right by 15 bits, plus a constant. */
+static uint32_t aur__masked_crc(const uint8_t *p, size_t n)
+{
+    uint32_t c = aur__crc32c(p, n);
+    return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
+}
+
+typedef struct aur__pb {
+    uint8_t b[1024];
+    size_t n;
+    int overflow;
+} aur__pb;
+
+static void aur__pb_bytes(aur__pb *pb, const void *p, size_t n)
+{
+    if (pb->n + n > sizeof pb->b) {
+        pb->overflow = 1;
+        return;
+    }
+    memcpy(pb->b + pb->n, p, n);
+    pb->n += n;
+}
+
+static void aur__pb_varint(aur__pb *pb, uint64_t v)
+{
+    do {
+        uint8_t byte = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+        aur__pb_bytes(pb, &byte, 1);
+        v >>= 7;
+    } while (v);
+}
+
+/* A field's key: (number << 3) | wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit). */
+static void aur__pb_key(aur__pb *pb, int field, int wire) { aur__pb_varint(pb, (uint64_t)(field << 3 | wire)); }
+
+static void aur__pb_le(aur__pb *pb, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t byte = (uint8_t)(v >> (8 * i));
+        aur__pb_bytes(pb, &byte, 1);
+    }
+}
+
+static void aur__pb_string(aur__pb *pb, int field, const void *s, size_t n)
+{
+    aur__pb_key(pb, field, 2);
+    aur__pb_varint(pb, n);
+    aur__pb_bytes(pb, s, n);
+}
+
+/* Event { double wall_time = 1; int64 step = 2; string file_version = 3 | Summary summary = 5; } */
+static void aur__event_head(aur__pb *pb, double wall_time, int64_t step)
+{
+    uint64_t bits;
+    memcpy(&bits, &wall_time, 8);
+    aur__pb_key(pb, 1, 1);
+    aur__pb_le(pb, bits, 8);
+    if (step) aur__pb_key(pb, 2, 0), aur__pb_varint(pb, (uint64_t)step);
+}
+
+static int aur__record_append(const char *path, const aur__pb *ev, const char *mode)
+{
+    if (ev->overflow) return aur__err(AUR_EINVAL, "%s: an event record over %zu bytes (a tag too long?)", path, sizeof ev->b);
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)ev->n >> (8 * i));
+    uint32_t crcs[2] = {aur__masked_crc(len, 8), aur__masked_crc(ev->b, ev->n)};
+    uint8_t c[2][4];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++) c[k][i] = (uint8_t)(crcs[k] >> (8 * i));
+    FILE *fp = fopen(path, mode);
+    if (!fp) return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
+    int ok = fwrite(len, 1, 8, fp) == 8 && fwrite(c[0], 1, 4, fp) == 4 && fwrite(ev->b, 1, ev->n, fp) == ev->n && fwrite(c[1], 1, 4, fp) == 4;
+    return fclose(fp) || !ok ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+}
+
+AURDEF int aur_events_create(const char *path, double wall_time)
+{
+    aur__pb ev = {{0}, 0, 0};
+    aur__event_head(&ev, wall_time, 0);
+    aur__pb_string(&ev, 3, "brain.Event:2", 13);
+    return aur__record_append(path, &ev, "wb");
+}
+
+AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, const char *tag, double value)
+{
+    if (!tag || !*tag) return aur__err(AUR_EINVAL, "%s: a scalar needs a tag", path);
+    aur__pb value_pb = {{0}, 0, 0}, summary = {{0}, 0, 0}, ev = {{0}, 0, 0};
+    float f = (float)value; /* simple_value is a float, as TensorBoard stores it */
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    aur__pb_string(&value_pb, 1, tag, strlen(tag)); /* Summary.Value { string tag = 1; float simple_value = 2; } */
+    aur__pb_key(&value_pb, 2, 5);
+    aur__pb_le(&value_pb, bits, 4);
+    aur__pb_string(&summary, 1, value_pb.b, value_pb.n); /* Summary { repeated Value value = 1; } */
+    aur__event_head(&ev, wall_time, step);
+    aur__pb_string(&ev, 5, summary.b, summary.n);
+    ev.overflow |= value_pb.overflow | summary.overflow;
+    return aur__record_append(path, &ev, "ab");
+}
+
+AURDEF int aur_events_from_json(const char *path, double wall_time, const char *json_line)
+{
+    cJSON *j = aur__cjson_parse(json_line, strlen(json_line), NULL);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+    int rc = cJSON_IsNumber(st) ? 0 : aur__err(AUR_EFORMAT, "%s: a metrics line without a step: %.60s", path, json_line);
+    for (const cJSON *it = j ? j->child : NULL; it && !rc; it = it->next)
+        if (cJSON_IsNumber(it) && strcmp(it->string, "step")) rc = aur_events_scalar(path, wall_time, (int64_t)st->valuedouble, it->string, it->valuedouble);
+    cJSON_Delete(j);
+    return rc;
+}
+
 /* ==== fine-tuning: the trainer ==== */
 
 
@@ -12685,6 +12873,8 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
 AURDEF aur_model *aur_trainer_model(const aur_trainer *tr) { return tr ? tr->m : NULL; }
 AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr) { return tr ? tr->step : 0; }
 
+#define AUR__EVENTS_FILE "events.out.tfevents.aurora" /* TensorBoard finds files named *tfevents* */
+
 /* ---- the setup, printed ---- */
 
 /* Prints names with every run of digits as '*', each pattern once with its
@@ -12729,7 +12919,7 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
         if (r->n_unexpected) fprintf(out, "  unused from the checkpoint:\n");
         aur__print_patterns(r->unexpected, r->n_unexpected, out);
     }
-    aur_model_summary(tr->m, r, out);
+    aur_model_print_trainable(tr->m, r, out);
     fprintf(out, "optimiser groups:");
     for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
     fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
@@ -13181,7 +13371,7 @@ static int aur__claim_output_dir(const aur_trainer *tr)
     char found[300] = "", path[1400];
     for (struct dirent *e; d && (e = readdir(d));) {
         int run = !strncmp(e->d_name, "checkpoint-", 11) || !strncmp(e->d_name, ".checkpoint-", 12) || !strcmp(e->d_name, "metrics.jsonl") ||
-                  !strcmp(e->d_name, "latest");
+                  !strcmp(e->d_name, "latest") || !strcmp(e->d_name, AUR__EVENTS_FILE);
         if (!run) continue;
         snprintf(path, sizeof path, "%s/%s", tr->out_dir, e->d_name);
         int kept = !tr->overwrite_output_dir;
@@ -13237,11 +13427,13 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
 }
 
 /* Keeps the metrics lines up to the resumed step, so a resumed run's file
-   reads as if it had never stopped. */
+   reads as if it had never stopped, and writes the TensorBoard events
+   again from them (TensorBoard would show a resumed run's repeated steps twice). */
 static int aur__trim_metrics(const aur_trainer *tr)
 {
-    char path[1100];
+    char path[1100], events[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    snprintf(events, sizeof events, "%s/%s", tr->out_dir, AUR__EVENTS_FILE);
     FILE *fp = fopen(path, "rb");
     if (!fp) return 0;
     aur__buf keep;
@@ -13255,6 +13447,12 @@ static int aur__trim_metrics(const aur_trainer *tr)
     }
     fclose(fp);
     int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
+    if (!rc) rc = aur_events_create(events, aur__unix_time());
+    for (char *line = keep.p, *next; !rc && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        rc = aur_events_from_json(events, aur__unix_time(), line);
+    }
     AUR_FREE(keep.p);
     return rc;
 }
@@ -13323,19 +13521,31 @@ static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double
     fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
 }
 
+/* One line of metrics.jsonl, and the same numbers as TensorBoard scalars beside it. */
 static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, double rate, double val)
 {
-    char path[1100];
+    char path[1100], events[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
-    FILE *fp = fopen(path, "ab");
-    if (!fp) return aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
-    fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
+    snprintf(events, sizeof events, "%s/%s", tr->out_dir, AUR__EVENTS_FILE);
+    aur__buf line;
+    memset(&line, 0, sizeof line);
+    aur__buf_printf(&line, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
     const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
-    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) fprintf(fp, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
-    fprintf(fp, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
-    if (isfinite(val)) fprintf(fp, ", \"val_loss\": %.9g", val);
-    fprintf(fp, "}\n");
-    return fclose(fp) ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
+    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
+    aur__buf_printf(&line, "}");
+    int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;
+    FILE *fp = rc ? NULL : fopen(path, "ab");
+    if (!rc && !fp) rc = aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
+    if (fp) {
+        int bad = fprintf(fp, "%s\n", line.p) < 0;
+        if (fclose(fp) || bad) rc = aur__err(AUR_EIO, "cannot write %s", path);
+    }
+    if (!rc && access(events, F_OK) != 0) rc = aur_events_create(events, aur__unix_time());
+    if (!rc) rc = aur_events_from_json(events, aur__unix_time(), line.p);
+    AUR_FREE(line.p);
+    return rc;
 }
 
 static int aur__due(int64_t step, int every) { return every > 0 && step % every == 0; }

@@ -651,6 +651,9 @@ static void aur__surya_pos_embed(const aur_surya_config *c, aur_real *out)
             }
 }
 
+/* fan_in of a Linear or Conv2d weight: every dimension but the first. */
+static double aur__fan_in(const aur_tensor *w) { return (double)(w->numel / w->shape[0]); }
+
 static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
 {
     const char *n = p->name;
@@ -659,12 +662,34 @@ static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
     if (strstr(n, "local_relative_position_bias_table")) return 0.02 * aur__rng_normal(r);
     if (!strcmp(n, "cls_token")) return 0;
     if (strstr(n, "complex_weight") || strstr(n, "latent_queries")) return 0.02 * aur__rng_normal(r);
-    if (p->ndim == 4) { /* convolutions: torch's default kaiming-uniform bound 1/sqrt(fan_in) */
-        double fan_in = (double)(p->numel / p->shape[0]);
-        return (2 * aur__rng_uniform(r) - 1) / sqrt(fan_in);
-    }
+    if (p->ndim == 4) return (2 * aur__rng_uniform(r) - 1) / sqrt(aur__fan_in(p)); /* convolutions: torch's default bound */
     if (p->ndim == 1) return aur__ends_with(n, ".weight") ? 1 : 0; /* every 1-D weight is a LayerNorm's; biases 0 */
     return 0.02 * aur__rng_normal(r); /* Linear weights: trunc_normal(std 0.02) */
+}
+
+/* The fine-tuning heads (HelioSpectformer1D's linear and unembed,
+   HelioSpectformer2D's decoder in the downstream examples' models.py) are built
+   after HelioSpectFormer.__init__ ran _init_weights, so they keep torch's
+   module defaults: Linear and Conv2d weights and biases uniform in
+   +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)), LayerNorm 1 and 0,
+   the Perceiver decoder's latent queries zeros. */
+static double aur__surya_head_value(const aur_model *m, const aur_tensor *p, aur__rng *r)
+{
+    if (strstr(p->name, "latent_queries")) return 0;
+    if (p->ndim >= 2) return (2 * aur__rng_uniform(r) - 1) / sqrt(aur__fan_in(p));
+    if (!aur__ends_with(p->name, ".bias")) return 1; /* a LayerNorm's weight */
+    size_t module = strlen(p->name) - 5;
+    for (int i = 0; i < aur_model_count(m); i++) { /* a bias takes its weight's fan_in; a LayerNorm's is 0 */
+        const aur_tensor *w = aur_model_at(m, i);
+        if (w->ndim >= 2 && !strncmp(w->name, p->name, module) && !strcmp(w->name + module, ".weight"))
+            return (2 * aur__rng_uniform(r) - 1) / sqrt(aur__fan_in(w));
+    }
+    return 0;
+}
+
+static int aur__surya_is_head(const aur__surya *S, const char *name)
+{
+    return S->cfg.head != AUR_SURYA_FORECAST && (!strncmp(name, "linear.", 7) || !strncmp(name, "unembed.", 8));
 }
 
 typedef struct aur__surya_init {
@@ -687,6 +712,8 @@ static void aur__surya_fill(void *ctx, const aur_tensor *p, aur_real *v)
             }
     else if (aur__ends_with(p->name, ".relative_position_index"))
         for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)S->rpe_index.idx[k];
+    else if (aur__surya_is_head(S, p->name))
+        for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_head_value(S->m, p, &in->r);
     else
         for (int64_t k = 0; k < p->numel; k++) v[k] = (aur_real)aur__surya_init_value(p, &in->r);
 }

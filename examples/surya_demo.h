@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define SUN 32 /* image side */
 #define SUN_C 13
@@ -210,34 +211,35 @@ static void demo_pretrain(const aur_surya_config *head_cfg, const char *path, co
 }
 
 /* The head model: the backbone from the checkpoint (filtered: the forecast
-   decoder does not fit a head), LoRA on fc1/fc2, the head trained in full
-   (modules_to_save), everything else frozen as PEFT does. */
-static aur_model *demo_head_model(const aur_surya_config *c, const cJSON *model, const char *ckpt, aur_lora_config *lc, int full)
+   decoder does not fit a head), then as the config asks: LoRA with PEFT's
+   freezing (the adapters and lora_config.modules_to_save train), the
+   backbone frozen (freeze_backbone), or everything trained (full). The
+   class token is a bare parameter, which PEFT's modules_to_save cannot name:
+   it trains with the head. verbose prints what trains and what is frozen. */
+static aur_model *demo_head_model(const aur_surya_config *c, const cJSON *model, const char *ckpt, uint64_t seed, int full,
+                                  aur_lora_config *lc, int verbose)
 {
     aur_model *m = aur_surya_declare_model(c);
     if (!m) demo_die("model");
     *lc = aur_lora_defaults();
-    const cJSON *lj = cJSON_GetObjectItemCaseSensitive(model, "lora_config");
     int use_lora = !full && (int)demo_num(model, "use_lora", 1);
-    if (use_lora && (aur_lora_config_json(lj, lc, NULL) || aur_lora_declare(m, lc, NULL))) demo_die("LoRA");
-    if (aur_model_alloc(m, AUR_CPU) || aur_surya_init_weights(m, 3)) demo_die("model");
+    aur_lora_report lrep = {0};
+    if (use_lora && (aur_lora_config_json(cJSON_GetObjectItemCaseSensitive(model, "lora_config"), lc, NULL) || aur_lora_declare(m, lc, &lrep)))
+        demo_die("LoRA");
+    if (verbose && use_lora) aur_lora_report_print(&lrep, stdout);
+    aur_lora_report_free(&lrep);
+    if (aur_model_alloc(m, AUR_CPU) || aur_surya_init_weights(m, seed)) demo_die("model");
     aur_load_report rep;
     if (aur_load_safetensors(m, ckpt, AUR_LOAD_FILTERED, &rep)) demo_die(ckpt);
-    printf("  backbone from %s (filtered): %d tensors loaded, %d new or reshaped here (head, adapters), %d unused\n", ckpt,
-           rep.n_loaded, rep.n_missing, rep.n_unexpected);
-    aur_load_report_free(&rep);
-    /* the head's modules this head type has (cls_token is a parameter, not a module: unfrozen below) */
-    static const char *heads[] = {"linear", "unembed"};
-    lc->n_modules_to_save = 0;
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < aur_model_count(m); i++)
-            if (!strncmp(aur_model_at(m, i)->name, heads[k], strlen(heads[k])) && aur_model_at(m, i)->name[strlen(heads[k])] == '.') {
-                snprintf(lc->modules_to_save[lc->n_modules_to_save++], sizeof lc->modules_to_save[0], "%s", heads[k]);
-                break;
-            }
     if (use_lora && aur_lora_freeze_base(m, lc)) demo_die("LoRA");
     else if (!full && demo_num(model, "freeze_backbone", 0)) aur_model_freeze(m, "*embedding*,backbone.*");
-    aur_model_unfreeze(m, "cls_token,linear.*,unembed.*");
+    if (!full && aur_model_param(m, "cls_token")) aur_model_unfreeze(m, "cls_token");
+    if (verbose) {
+        printf("  backbone from %s: %d tensors loaded, %d new here (head, adapters), %d unused\n", ckpt, rep.n_loaded, rep.n_missing,
+               rep.n_unexpected);
+        aur_model_print_trainable(m, &rep, stdout);
+    }
+    aur_load_report_free(&rep);
     return m;
 }
 
@@ -295,19 +297,25 @@ static aur_tensor *demo_loss(aur_tape *t, aur_tensor *out, aur_tensor *y, int ta
     return task == TASK_WIND ? aur_mse_loss(t, out, y) : aur_bce_logits_loss(t, out, y, NULL);
 }
 
-/* Fine-tunes for `steps` (warm-up then cosine to min_lr); curve[s] = the loss of step s. */
-static void demo_train(aur_model *m, const sun_sample *d, int n, int T, int task, double lr, double min_lr, int warmup, int steps,
-                       int B, double *curve)
+/* The run's sample order: a fixed stride through the training set, shifted per seed. */
+static int demo_sample(int64_t s, int b, int B, int n, uint64_t seed) { return (int)(((s * B + b) * 7919 + (int64_t)seed * 104729) % n); }
+
+/* Fine-tunes for `steps` (warm-up then cosine to min_lr; AdamW, clipping at 1)
+   with the head's parameters (head_patterns, may be NULL) in their own group
+   at head_lr; curve[s] = the loss of step s. */
+static void demo_train(aur_model *m, const sun_sample *d, int n, int T, int task, const double lr[2], const char *head_patterns,
+                       double min_lr, int warmup, int steps, int B, uint64_t seed, double *curve)
 {
     aur_optim_opts o = aur_adamw_defaults();
-    o.lr = lr;
+    o.lr = lr[0];
     aur_optim *opt = aur_optim_create(m, &o);
-    aur_lr_schedule sched = {AUR_LR_COSINE, warmup, steps, min_lr / lr};
+    if (head_patterns && aur_optim_add_group(opt, head_patterns, lr[1], o.weight_decay) < 0) demo_die("the head's parameter group");
+    aur_lr_schedule sched = {AUR_LR_COSINE, warmup, steps, min_lr / lr[0]};
     aur_tape *t = aur_tape_create();
-    aur_tape_seed(t, 5);
+    aur_tape_seed(t, 5 + seed);
     int *idx = (int *)malloc(sizeof(int) * (size_t)B);
     for (int s = 0; s < steps; s++) {
-        for (int b = 0; b < B; b++) idx[b] = (int)(((int64_t)s * B + b) * 7919 % n);
+        for (int b = 0; b < B; b++) idx[b] = demo_sample(s, b, B, n, seed);
         aur_tape_reset(t);
         aur_tensor *loss = demo_loss(t, aur_surya_forward(m, t, sun_batch(t, d, idx, B, T)), demo_target(t, d, idx, B, task), task);
         aur_model_zero_grad(m);
@@ -352,52 +360,66 @@ static void demo_features(const sun_sample *s, float *f)
     }
 }
 
-/* A linear model trained with Adam: on image features (1D tasks) or per pixel
-   on the 13 channel values (segmentation). Predictions for the validation set. */
-static void demo_baseline(const sun_sample *tr, int ntr, const sun_sample *va, int nva, int task, float *pred, double *curve, int steps)
+/* The baseline's inputs and targets for samples idx[0..B): image features and
+   a label (1D tasks), or each pixel's 13 channel values and its mask value. */
+static void demo_linear_rows(const sun_sample *d, const int *idx, int B, int task, aur_real *x, aur_real *y)
 {
     int F = task == TASK_SEGMENT ? SUN_C : 3 * SUN_C;
+    for (int b = 0; b < B; b++) {
+        const sun_sample *s = &d[idx[b]];
+        if (task == TASK_SEGMENT)
+            for (int i = 0; i < SUN * SUN; i++) {
+                for (int c = 0; c < SUN_C; c++) x[((int64_t)b * SUN * SUN + i) * F + c] = (&s->x[c][0][0])[i];
+                y[(int64_t)b * SUN * SUN + i] = (&s->mask[0][0])[i];
+            }
+        else {
+            float f[3 * SUN_C];
+            demo_features(s, f);
+            for (int c = 0; c < F; c++) x[(int64_t)b * F + c] = f[c];
+            y[b] = task == TASK_FLARE ? s->flare : s->wind;
+        }
+    }
+}
+
+/* The linear baseline: logistic or linear regression on those rows, trained
+   with the same mini-batches, steps, schedule and AdamW as the networks (an
+   equal sample budget), at its own learning rate. Predicts the validation set. */
+static void demo_baseline(const sun_sample *tr, int ntr, const sun_sample *va, int nva, int task, double lr, double min_lr, int warmup,
+                          int steps, int B, uint64_t seed, float *pred, double *curve)
+{
+    int F = task == TASK_SEGMENT ? SUN_C : 3 * SUN_C;
+    int64_t per_sample = task == TASK_SEGMENT ? SUN * SUN : 1;
     aur_model *m = aur_model_create();
     aur_tensor *w = aur_model_add(m, "baseline.weight", aur_shape2(1, F), 0), *bias = aur_model_add(m, "baseline.bias", aur_shape1(1), 0);
     aur_model_alloc(m, AUR_CPU);
     aur_optim_opts o = aur_adamw_defaults();
-    o.lr = 1e-2;
+    o.lr = lr;
     aur_optim *opt = aur_optim_create(m, &o);
+    aur_lr_schedule sched = {AUR_LR_COSINE, warmup, steps, min_lr / lr};
     aur_tape *t = aur_tape_create();
-    for (int pass = 0; pass < 2; pass++) { /* 0: train, 1: predict the validation set */
-        const sun_sample *d = pass ? va : tr;
-        int n = pass ? nva : ntr;
-        int64_t rows = task == TASK_SEGMENT ? (int64_t)n * SUN * SUN : n;
-        for (int s = 0; s < (pass ? 1 : steps); s++) {
-            aur_tape_reset(t);
-            aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape2(rows, F)), *y = aur_tensor_new(t, AUR_CPU, aur_shape2(rows, 1));
-            for (int k = 0; k < n; k++) {
-                if (task == TASK_SEGMENT)
-                    for (int i = 0; i < SUN * SUN; i++) {
-                        for (int c = 0; c < SUN_C; c++) aur_tensor_f32(x)[((int64_t)k * SUN * SUN + i) * F + c] = (&d[k].x[c][0][0])[i];
-                        aur_tensor_f32(y)[(int64_t)k * SUN * SUN + i] = (&d[k].mask[0][0])[i];
-                    }
-                else {
-                    float f[3 * SUN_C];
-                    demo_features(&d[k], f);
-                    for (int c = 0; c < F; c++) aur_tensor_f32(x)[(int64_t)k * F + c] = f[c];
-                    aur_tensor_f32(y)[k] = task == TASK_FLARE ? d[k].flare : d[k].wind;
-                }
-            }
-            aur_tensor *out = aur_linear(t, x, w, bias);
-            if (pass) {
-                for (int64_t r = 0; r < rows; r++) {
-                    double v = aur_tensor_f32(out)[r];
-                    pred[r] = (float)(task == TASK_WIND ? v : 1 / (1 + exp(-v)));
-                }
-                break;
-            }
-            aur_tensor *loss = task == TASK_WIND ? aur_mse_loss(t, out, y) : aur_bce_logits_loss(t, out, y, NULL);
-            aur_model_zero_grad(m);
-            if (!loss || aur_backward(t, loss) || aur_optim_step(opt)) demo_die("baseline");
-            curve[s] = aur_tensor_f32(loss)[0];
-        }
+    int *idx = (int *)malloc(sizeof(int) * (size_t)(B > nva ? B : nva));
+    for (int s = 0; s < steps; s++) {
+        for (int b = 0; b < B; b++) idx[b] = demo_sample(s, b, B, ntr, seed);
+        aur_tape_reset(t);
+        aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape2(B * per_sample, F)), *y = aur_tensor_new(t, AUR_CPU, aur_shape2(B * per_sample, 1));
+        demo_linear_rows(tr, idx, B, task, aur_tensor_f32(x), aur_tensor_f32(y));
+        aur_tensor *out = aur_linear(t, x, w, bias);
+        aur_tensor *loss = task == TASK_WIND ? aur_mse_loss(t, out, y) : aur_bce_logits_loss(t, out, y, NULL);
+        aur_model_zero_grad(m);
+        aur_optim_set_lr_factor(opt, aur_lr_factor(&sched, s));
+        if (!loss || aur_backward(t, loss) || aur_optim_step(opt)) demo_die("baseline");
+        curve[s] = aur_tensor_f32(loss)[0];
     }
+    for (int i = 0; i < nva; i++) idx[i] = i;
+    aur_tape_reset(t);
+    aur_tensor *x = aur_tensor_new(t, AUR_CPU, aur_shape2(nva * per_sample, F)), *y = aur_tensor_new(t, AUR_CPU, aur_shape2(nva * per_sample, 1));
+    demo_linear_rows(va, idx, nva, task, aur_tensor_f32(x), aur_tensor_f32(y));
+    aur_tensor *out = aur_linear(t, x, w, bias);
+    for (int64_t r = 0; r < nva * per_sample; r++) {
+        double v = aur_tensor_f32(out)[r];
+        pred[r] = (float)(task == TASK_WIND ? v : 1 / (1 + exp(-v)));
+    }
+    free(idx);
     aur_tape_free(t);
     aur_optim_free(opt);
     aur_model_free(m);
@@ -405,19 +427,20 @@ static void demo_baseline(const sun_sample *tr, int ntr, const sun_sample *va, i
 
 /* ---- one run config and the comparison it asks for ---- */
 
-#define DEMO_MAX_RUNS 8
+#define DEMO_MAX_LR 6
+#define DEMO_MAX_SEEDS 8
+enum { RUN_LORA = 0, RUN_FULL = 1, RUN_BASELINE = 2, N_METHODS = 3 };
+static const char *const demo_method_names[N_METHODS] = {"LoRA", "full FT", "linear baseline"};
 
-/* A run config (keys as the reference YAML) and the runs it asks for: LoRA at
-   each learning rate, full fine-tuning at the first, the linear baseline last. */
+/* A run config (the reference YAML's keys, plus the recipe's): optimizer.learning_rate
+   is the LoRA rate, or a list whose first entry is and whose others are the
+   sweep (LoRA, seed 0 only); head_lr_multiplier scales it for the head. */
 typedef struct demo_config {
     cJSON *json;
     const cJSON *model;
     aur_surya_config surya;
-    int n_train, n_valid, batch, steps, warmup, runs;
-    double min_lr, lr[DEMO_MAX_RUNS - 2];
-    double *curve[DEMO_MAX_RUNS]; /* each run's training loss per step */
-    char label[DEMO_MAX_RUNS][48];
-    const char *labels[DEMO_MAX_RUNS];
+    int n_train, n_valid, batch, steps, warmup, seeds, n_lr;
+    double min_lr, lr[DEMO_MAX_LR], head_lr_multiplier, full_lr, baseline_lr;
 } demo_config;
 
 static void demo_read_config(const char *path, aur_surya_head head, int n_valid, demo_config *dc)
@@ -429,55 +452,167 @@ static void demo_read_config(const char *path, aur_surya_head head, int n_valid,
     dc->model = cJSON_GetObjectItemCaseSensitive(dc->json, "model");
     demo_surya_config(dc->model, head, &dc->surya);
     dc->n_train = (int)demo_num(data, "n_train", 192), dc->n_valid = (int)demo_num(data, "n_valid", n_valid);
-    dc->batch = (int)demo_num(data, "batch_size", 8);
-    dc->steps = (int)demo_num(opt, "max_steps", 80), dc->warmup = (int)demo_num(opt, "warm_up_steps", 0);
+    dc->batch = (int)demo_num(data, "batch_size", 1);
+    dc->steps = (int)demo_num(opt, "max_steps", 600), dc->warmup = (int)demo_num(opt, "warm_up_steps", 0);
     dc->min_lr = demo_num(opt, "min_lr", 1e-5);
-    int n_lr = cJSON_IsArray(lrs) ? cJSON_GetArraySize(lrs) : 1;
-    if (n_lr > DEMO_MAX_RUNS - 2) n_lr = DEMO_MAX_RUNS - 2;
-    for (int i = 0; i < n_lr; i++) dc->lr[i] = cJSON_IsArray(lrs) ? cJSON_GetArrayItem(lrs, i)->valuedouble : demo_num(opt, "learning_rate", 1e-3);
-    dc->runs = n_lr + 2;
+    dc->n_lr = cJSON_IsArray(lrs) ? cJSON_GetArraySize(lrs) : 1;
+    if (dc->n_lr < 1 || dc->n_lr > DEMO_MAX_LR) fprintf(stderr, "%s: optimizer.learning_rate: 1 to %d rates\n", path, DEMO_MAX_LR), exit(1);
+    for (int i = 0; i < dc->n_lr; i++) dc->lr[i] = cJSON_IsArray(lrs) ? cJSON_GetArrayItem(lrs, i)->valuedouble : demo_num(opt, "learning_rate", 1e-3);
+    dc->head_lr_multiplier = demo_num(opt, "head_lr_multiplier", 10);
+    dc->full_lr = demo_num(opt, "full_finetune_learning_rate", dc->lr[0]);
+    dc->baseline_lr = demo_num(opt, "baseline_learning_rate", 1e-2);
+    dc->seeds = (int)demo_num(dc->json, "seeds", 3);
+    if (dc->seeds < 1 || dc->seeds > DEMO_MAX_SEEDS) fprintf(stderr, "%s: seeds: 1 to %d\n", path, DEMO_MAX_SEEDS), exit(1);
 }
 
-static void demo_config_free(demo_config *dc)
-{
-    for (int r = 0; r < dc->runs; r++) free(dc->curve[r]);
-    cJSON_Delete(dc->json);
-}
+static void demo_config_free(demo_config *dc) { cJSON_Delete(dc->json); }
 
-/* Run r of the comparison: trains it, predicts the validation set into pred,
-   fills its curve and label. Returns the model (owned; NULL for the baseline);
-   *full says whether it was full fine-tuning. */
-static aur_model *demo_fit(demo_config *dc, int r, int task, const sun_sample *tr, const sun_sample *va, const char *base, float *pred,
-                           aur_lora_config *lc, int *full)
+/* Scores a run's validation predictions, prints and logs them (jl may be
+   NULL); returns the task's headline metric. method is RUN_* (-1: a sweep run). */
+typedef double (*demo_score_fn)(const float *pred, const sun_sample *va, int n, FILE *jl, const char *run, int seed, int method);
+
+/* What a task is, for the comparison: its name, headline metric and scorer. */
+typedef struct demo_task {
+    const char *name, *metric;
+    int task, higher_is_better;
+    demo_score_fn score;
+    const char *adapter_dir; /* where the seed-0 LoRA adapter goes in PEFT's format, or NULL */
+} demo_task;
+
+/* The comparison's results: the headline metric per method and seed, and the
+   training curves of seed 0's runs and of the sweep. */
+typedef struct demo_results {
+    double score[N_METHODS][DEMO_MAX_SEEDS];
+    double *curve[N_METHODS + DEMO_MAX_LR];
+    char label[N_METHODS + DEMO_MAX_LR][48];
+    int n_curves;
+} demo_results;
+
+/* One run: trains method at lr with seed, predicts the validation set into
+   pred, logs its curve; returns the model (NULL for the baseline; owned). */
+static aur_model *demo_run(const demo_config *dc, int method, double lr, uint64_t seed, const demo_task *tk, const sun_sample *tr,
+                           const sun_sample *va, const char *base, float *pred, double *curve, aur_lora_config *lc)
 {
-    int baseline = r == dc->runs - 1;
-    *full = r == dc->runs - 2;
-    double lr = baseline ? 1e-2 : dc->lr[*full ? 0 : r];
-    dc->curve[r] = (double *)calloc((size_t)dc->steps, sizeof(double));
-    snprintf(dc->label[r], sizeof dc->label[r], baseline ? "linear baseline" : *full ? "full FT lr %g" : "LoRA lr %g", lr);
-    dc->labels[r] = dc->label[r];
-    if (baseline) {
-        demo_baseline(tr, dc->n_train, va, dc->n_valid, task, pred, dc->curve[r], dc->steps);
+    if (method == RUN_BASELINE) {
+        demo_baseline(tr, dc->n_train, va, dc->n_valid, tk->task, lr, dc->min_lr, dc->warmup, dc->steps, dc->batch, seed, pred, curve);
         return NULL;
     }
-    aur_model *m = demo_head_model(&dc->surya, dc->model, base, lc, *full);
-    if (r == 0)
-        printf("  trainable %lld of %lld parameters (LoRA + head)\n", (long long)aur_model_numel(m, 1), (long long)aur_model_numel(m, 0));
-    demo_train(m, tr, dc->n_train, dc->surya.time_dim, task, lr, dc->min_lr, dc->warmup, dc->steps, dc->batch, dc->curve[r]);
-    demo_predict(m, va, dc->n_valid, dc->surya.time_dim, task, pred);
+    int verbose = seed == 0 && lr == (method == RUN_FULL ? dc->full_lr : dc->lr[0]);
+    if (verbose) printf("  %s, seed 0:\n", demo_method_names[method]);
+    aur_model *m = demo_head_model(&dc->surya, dc->model, base, seed, method == RUN_FULL, lc, verbose);
+    double rates[2] = {lr, lr * dc->head_lr_multiplier};
+    const char *head = method == RUN_LORA ? "cls_token,linear.*,unembed.*" : NULL; /* full fine-tuning: one rate for all */
+    demo_train(m, tr, dc->n_train, dc->surya.time_dim, tk->task, rates, head, dc->min_lr, dc->warmup, dc->steps, dc->batch, seed, curve);
+    demo_predict(m, va, dc->n_valid, dc->surya.time_dim, tk->task, pred);
     return m;
 }
 
-/* The run's loss per step as metrics lines. */
-static void demo_log_curve(FILE *jl, const char *task, const demo_config *dc, int r)
+static void demo_log_curve(FILE *jl, const char *task, const char *run, int seed, const double *curve, int steps)
 {
-    for (int s = 0; s < dc->steps && jl; s++)
-        fprintf(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"step\": %d, \"loss\": %.6g}\n", task, dc->label[r], s + 1, dc->curve[r][s]);
+    for (int s = 0; s < steps && jl; s++)
+        fprintf(jl, "{\"task\": \"%s\", \"run\": \"%s\", \"seed\": %d, \"step\": %d, \"loss\": %.6g}\n", task, run, seed, s + 1, curve[s]);
+}
+
+/* The run as TensorBoard events, OUT/tensorboard/{task}/{run}_seed{n}/: the
+   loss per step and the validation metric at the last step, so TensorBoard
+   (or W&B, MLflow) puts the runs side by side. Runs are directories there. */
+static void demo_events(const char *out, const demo_task *tk, const char *run, int seed, const double *curve, int steps, double score)
+{
+    char dir[900], path[1000];
+    snprintf(dir, sizeof dir, "%s/tensorboard", out);
+    mkdir(dir, 0755);
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", tk->name);
+    mkdir(dir, 0755);
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s_seed%d", run, seed);
+    for (char *c = dir + strlen(out); *c; c++) *c = *c == ' ' ? '_' : *c;
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/events.out.tfevents.demo", dir);
+    char tag[64];
+    snprintf(tag, sizeof tag, "valid/%s", tk->metric);
+    int rc = aur_events_create(path, (double)time(NULL));
+    for (int s = 0; s < steps && !rc; s++) rc = aur_events_scalar(path, (double)time(NULL), s + 1, "train/loss", curve[s]);
+    if (!rc) rc = aur_events_scalar(path, (double)time(NULL), steps, tag, score);
+    if (rc) demo_die(path);
+}
+
+static void demo_mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+static void demo_plot_curves(const char *path, const char *title, double **curves, char (*labels)[48], int n_runs, int steps);
+
+/* The lecture's comparison for one task: LoRA (head at head_lr_multiplier x),
+   full fine-tuning and the linear baseline, each for every seed with the
+   same samples in the same order; then the LoRA learning-rate sweep on seed
+   0. Prints the mean and spread, writes OUT/{task}_metrics.jsonl, one figure
+   of every seed-0 curve (OUT/{task}_curves.png) and OUT/{task}_result.txt
+   with the RESULT line. */
+static void demo_compare(const demo_config *dc, const demo_task *tk, const sun_sample *tr, const sun_sample *va, const char *base,
+                         const char *out, float *pred)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s_metrics.jsonl", out, tk->name);
+    FILE *jl = fopen(path, "w");
+    demo_results R;
+    memset(&R, 0, sizeof R);
+    for (int k = 0; k < N_METHODS + DEMO_MAX_LR; k++) R.curve[k] = (double *)calloc((size_t)dc->steps, sizeof(double));
+    double *scratch = (double *)calloc((size_t)dc->steps, sizeof(double));
+    for (int seed = 0; seed < dc->seeds; seed++)
+        for (int method = 0; method < N_METHODS; method++) {
+            double lr = method == RUN_LORA ? dc->lr[0] : method == RUN_FULL ? dc->full_lr : dc->baseline_lr;
+            double *curve = seed == 0 ? R.curve[method] : scratch;
+            char run[48];
+            snprintf(run, sizeof run, "%s lr %g", demo_method_names[method], lr);
+            aur_lora_config lc;
+            aur_model *m = demo_run(dc, method, lr, (uint64_t)seed, tk, tr, va, base, pred, curve, &lc);
+            demo_log_curve(jl, tk->name, run, seed, curve, dc->steps);
+            R.score[method][seed] = tk->score(pred, va, dc->n_valid, jl, run, seed, method);
+            demo_events(out, tk, run, seed, curve, dc->steps, R.score[method][seed]);
+            if (seed == 0) snprintf(R.label[method], sizeof R.label[0], "%s", run);
+            if (m && method == RUN_LORA && seed == 0 && tk->adapter_dir && aur_lora_save(m, &lc, tk->adapter_dir)) demo_die(tk->adapter_dir);
+            aur_model_free(m);
+        }
+    R.n_curves = N_METHODS;
+    for (int i = 1; i < dc->n_lr; i++) { /* the sweep: how the learning rate is chosen from the curves */
+        char run[48];
+        snprintf(run, sizeof run, "LoRA lr %g", dc->lr[i]);
+        aur_lora_config lc;
+        aur_model *m = demo_run(dc, RUN_LORA, dc->lr[i], 0, tk, tr, va, base, pred, R.curve[R.n_curves], &lc);
+        demo_log_curve(jl, tk->name, run, 0, R.curve[R.n_curves], dc->steps);
+        demo_events(out, tk, run, 0, R.curve[R.n_curves], dc->steps, tk->score(pred, va, dc->n_valid, jl, run, 0, -1));
+        snprintf(R.label[R.n_curves++], sizeof R.label[0], "%s", run);
+        aur_model_free(m);
+    }
+    if (jl) fclose(jl);
+    snprintf(path, sizeof path, "%s/%s_curves.png", out, tk->name);
+    char title[128];
+    snprintf(title, sizeof title, "%s: training loss per run, seed 0", tk->name);
+    demo_plot_curves(path, title, R.curve, R.label, R.n_curves, dc->steps);
+
+    double mean[N_METHODS], sd[N_METHODS];
+    printf("  %s over %d seeds (%s is better):", tk->metric, dc->seeds, tk->higher_is_better ? "higher" : "lower");
+    for (int k = 0; k < N_METHODS; k++) {
+        demo_mean_sd(R.score[k], dc->seeds, &mean[k], &sd[k]);
+        printf("  %s %.3f +- %.3f%s", demo_method_names[k], mean[k], sd[k], k + 1 < N_METHODS ? "," : "\n");
+    }
+    snprintf(path, sizeof path, "%s/%s_result.txt", out, tk->name);
+    FILE *rf = fopen(path, "w");
+    if (!rf) fprintf(stderr, "%s: cannot write\n", path), exit(1);
+    fprintf(rf, "RESULT task=%s metric=%s lora=%.4f+-%.4f baseline=%.4f+-%.4f full=%.4f+-%.4f seeds=%d\n", tk->name, tk->metric, mean[RUN_LORA],
+            sd[RUN_LORA], mean[RUN_BASELINE], sd[RUN_BASELINE], mean[RUN_FULL], sd[RUN_FULL], dc->seeds);
+    fclose(rf);
+    for (int k = 0; k < N_METHODS + DEMO_MAX_LR; k++) free(R.curve[k]);
+    free(scratch);
 }
 
 /* loss-vs-step curves of several runs on one log-scale chart, each smoothed
    by an exponential moving average (0.9) so mini-batch noise does not hide them. */
-static void demo_plot_curves(const char *path, const char *title, double **curves, const char **labels, int n_runs, int steps)
+static void demo_plot_curves(const char *path, const char *title, double **curves, char (*labels)[48], int n_runs, int steps)
 {
     double *x = (double *)malloc(sizeof(double) * (size_t)steps), *smooth = (double *)malloc(sizeof(double) * (size_t)(steps * 8));
     for (int s = 0; s < steps; s++) x[s] = s + 1;

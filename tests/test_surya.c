@@ -442,6 +442,95 @@ static void test_config_types(void)
     cJSON_Delete(j);
 }
 
+/* max |x| and the standard deviation of a tensor's values. */
+static void value_stats(aur_tensor *p, double *max_abs, double *sd)
+{
+    double s = 0, q = 0;
+    *max_abs = 0;
+    for (int64_t i = 0; i < p->numel; i++) {
+        double v = aur_tensor_f32(p)[i];
+        s += v, q += v * v, *max_abs = fmax(*max_abs, fabs(v));
+    }
+    *sd = sqrt(fmax(0, q / p->numel - (s / p->numel) * (s / p->numel)));
+}
+
+/* A new head keeps torch's module defaults (the downstream models build it
+   after HelioSpectFormer's _init_weights): Linear/Conv2d weights and biases
+   uniform in +-1/sqrt(fan_in), whose standard deviation is 1/sqrt(3 fan_in);
+   the class token zeros; the backbone keeps normal(0.02). */
+static void test_head_init(void)
+{
+    aur_surya_config c = tiny_config();
+    c.head = AUR_SURYA_1D, c.nglo = 1, c.pooling = AUR_POOL_CLASS_TOKEN, c.penultimate_linear = 1;
+    aur_model *m = aur_surya_create(&c, AUR_CPU, 3);
+    AUR_CHECK(m != NULL, "1D head model: %s", aur_last_error());
+    if (!m) return;
+    struct { const char *name; double fan_in; } uniform[] = {{"linear.weight", 32}, {"linear.bias", 32}, {"unembed.weight", 32}, {"unembed.bias", 32}};
+    for (int k = 0; k < 4; k++) {
+        double mx, sd, bound = 1 / sqrt(uniform[k].fan_in);
+        value_stats(aur_model_param(m, uniform[k].name), &mx, &sd);
+        AUR_CHECK(mx <= bound && mx > 0, "%s within torch's bound: max %.4f, bound %.4f", uniform[k].name, mx, bound);
+        if (aur_model_param(m, uniform[k].name)->numel >= 32)
+            AUR_CHECK(fabs(sd * sqrt(3 * uniform[k].fan_in) - 1) < 0.15, "%s spread as uniform(+-bound): sd %.4f vs %.4f", uniform[k].name, sd,
+                      bound / sqrt(3));
+    }
+    double mx, sd;
+    value_stats(aur_model_param(m, "cls_token"), &mx, &sd);
+    AUR_CHECK(mx == 0, "the class token starts at zero (torch.zeros): max %g", mx);
+    value_stats(aur_model_param(m, "backbone.blocks_attention.0.mlp.fc1.weight"), &mx, &sd);
+    AUR_CHECK(fabs(sd - 0.02) < 0.003, "the backbone keeps normal(0.02): sd %.4f", sd);
+    aur_model_free(m);
+    c = tiny_config();
+    c.head = AUR_SURYA_2D, c.out_chans = 1;
+    m = aur_surya_create(&c, AUR_CPU, 3);
+    AUR_CHECK(m != NULL, "2D head model: %s", aur_last_error());
+    if (!m) return;
+    value_stats(aur_model_param(m, "unembed.unembed.0.bias"), &mx, &sd);
+    AUR_CHECK(mx > 0 && mx <= 1 / sqrt(32.0), "the decoder's Conv2d bias is uniform(+-1/sqrt(fan_in)), not zero: max %.4f", mx);
+    aur_model_free(m);
+}
+
+/* The trainable-parameter report: rows per module, and a warning for each
+   tensor the checkpoint did not fill that is frozen. */
+static void test_trainable_report(void)
+{
+    aur_surya_config c = tiny_config();
+    aur_model *base = aur_surya_create(&c, AUR_CPU, 1);
+    char ckpt[300], out[300];
+    snprintf(ckpt, sizeof ckpt, "%s", aur_test_tmp("report_base.safetensors"));
+    snprintf(out, sizeof out, "%s", aur_test_tmp("report.txt"));
+    AUR_CHECK(base && aur_save_safetensors(base, ckpt) == 0, "a forecast checkpoint: %s", aur_last_error());
+    aur_model_free(base);
+    c.head = AUR_SURYA_1D, c.nglo = 1, c.pooling = AUR_POOL_CLASS_TOKEN, c.penultimate_linear = 1;
+    aur_model *m = aur_surya_create(&c, AUR_CPU, 2);
+    aur_load_report rep;
+    AUR_CHECK(aur_load_safetensors(m, ckpt, AUR_LOAD_FILTERED, &rep) == 0, "filtered load: %s", aur_last_error());
+    aur_model_freeze(m, "*");
+    FILE *fp = fopen(out, "w");
+    int warned = aur_model_print_trainable(m, &rep, fp);
+    fclose(fp);
+    AUR_CHECK(warned == 5, "a frozen new head is warned about, tensor by tensor (cls_token, linear and unembed weight and bias): %d", warned);
+    aur_model_unfreeze(m, "cls_token,linear.*,unembed.*");
+    fp = fopen(out, "w");
+    warned = aur_model_print_trainable(m, &rep, fp);
+    fclose(fp);
+    int64_t head = 32 + 32 * 32 + 32 + 32 + 1;
+    char line[200], want_total[64];
+    snprintf(want_total, sizeof want_total, "trainable: %lld of %lld", (long long)head, (long long)aur_model_numel(m, 0));
+    int found_total = 0, backbone_frozen = 0;
+    fp = fopen(out, "r");
+    while (fp && fgets(line, sizeof line, fp)) {
+        long long tr, fr;
+        found_total |= strstr(line, want_total) != NULL;
+        if (sscanf(line, "  backbone %lld %lld", &tr, &fr) == 2) backbone_frozen = tr == 0 && fr > 0;
+    }
+    if (fp) fclose(fp);
+    AUR_CHECK(warned == 0 && found_total && backbone_frozen, "the head trains, the backbone row is frozen (%d warnings, total %d, backbone %d)",
+              warned, found_total, backbone_frozen);
+    aur_load_report_free(&rep);
+    aur_model_free(m);
+}
+
 int main(void)
 {
     aur_test_tmpdir_begin("surya");
@@ -454,6 +543,8 @@ int main(void)
     test_perceiver_embedding();
     test_errors_and_scalers();
     test_config_types();
+    test_head_init();
+    test_trainable_report();
     aur_test_tmpdir_end();
     return aur_test_summary();
 }

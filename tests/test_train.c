@@ -6,6 +6,7 @@
 #include "../aurora.h"
 #include "aur_test.h"
 #include "train_data.h"
+#include "events_read.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -536,6 +537,58 @@ static void test_resume(const char *extra)
     aur_trainer_free(b);
 }
 
+/* The events the fixture holds (tests/fixtures/tensorboard/), at a fixed wall time. */
+static int write_fixture_events(const char *path)
+{
+    double t = 1764633600.25;
+    int rc = aur_events_create(path, t);
+    if (!rc) rc = aur_events_scalar(path, t + 1, 1, "loss", 0.75);
+    if (!rc) rc = aur_events_scalar(path, t + 2, 2, "loss", 0.5);
+    if (!rc) rc = aur_events_scalar(path, t + 2, 2, "val_loss", 0.625);
+    if (!rc) rc = aur_events_from_json(path, t + 3, "{\"step\": 300, \"lr\": 0.0003, \"grad_norm/encoder\": 1.25, \"alarm\": false}");
+    return rc;
+}
+
+/* TensorBoard event files: the writer's bytes equal the fixture file, which
+   TensorBoard's own reader read as tests/fixtures/tensorboard/scalars.json
+   (tools/read_tensorboard.py); and our reading of them agrees with TensorBoard's. */
+static void test_events(void)
+{
+    const uint8_t check[] = "123456789";
+    AUR_CHECK(aur__crc32c(check, 9) == 0xE3069283u, "CRC-32C of \"123456789\" is the standard check value (%08x)", aur__crc32c(check, 9));
+    const char *path = aur_test_tmp("events.out.tfevents.test");
+    AUR_CHECK(write_fixture_events(path) == 0, "events written: %s", aur_last_error());
+    FILE *a = fopen(path, "rb"), *b = fopen("tests/fixtures/tensorboard/events.out.tfevents.fixture", "rb");
+    int same = a && b, ca, cb;
+    while (same && ((ca = fgetc(a)) != EOF) | ((cb = fgetc(b)) != EOF)) same = ca == cb;
+    if (a) fclose(a);
+    if (b) fclose(b);
+    AUR_CHECK(same, "the events file equals the one TensorBoard read (tests/fixtures/tensorboard/)");
+    ev_scalar s[16];
+    int n = ev_read_scalars(path, s, 16);
+    cJSON *want = aur_json_load("tests/fixtures/tensorboard/scalars.json");
+    int agree = n == cJSON_GetArraySize(want);
+    for (int i = 0; agree && i < n; i++) { /* TensorBoard lists by tag, the file is in write order: matched by (tag, step) */
+        agree = 0;
+        for (const cJSON *w = want ? want->child : NULL; w && !agree; w = w->next)
+            agree = !strcmp(s[i].tag, cJSON_GetObjectItem(w, "tag")->valuestring) && s[i].step == cJSON_GetObjectItem(w, "step")->valuedouble &&
+                    s[i].value == (float)cJSON_GetObjectItem(w, "value")->valuedouble;
+    }
+    AUR_CHECK(n == 5 && agree, "5 scalars, as TensorBoard read them (%d)", n);
+    cJSON_Delete(want);
+    AUR_CHECK(aur_events_scalar(path, 0, 1, "", 1) == AUR_EINVAL, "an empty tag is refused");
+}
+
+/* The "loss" steps in a run's events file: 1..n in order, once each. */
+static int events_loss_steps(const char *path, int n)
+{
+    ev_scalar s[64];
+    int k = ev_read_scalars(path, s, 64), seen = 0;
+    for (int i = 0; i < k; i++)
+        if (!strcmp(s[i].tag, "loss") && s[i].step != ++seen) return 0;
+    return k > 0 && seen == n;
+}
+
 /* The loop's outputs; then a run that blows up must leave the checkpoint alone. */
 static void test_run_and_abort(void)
 {
@@ -543,6 +596,7 @@ static void test_run_and_abort(void)
     AUR_CHECK(tr && aur_trainer_run(tr) == 0, "run: %s", aur_last_error());
     aur_trainer_free(tr);
     AUR_CHECK(aur_test_count_lines(aur_test_tmp("run/metrics.jsonl")) == 6, "6 metrics lines");
+    AUR_CHECK(events_loss_steps(aur_test_tmp("run/events.out.tfevents.aurora"), 6), "TensorBoard events beside them: loss at steps 1..6");
     const char *files[] = {"run/curves.png", "run/maps_tcwv.png", "run/maps_t_500_error.png", "run/checkpoint-000003/model.safetensors",
                            "run/checkpoint-000006/optimizer.safetensors", "run/checkpoint-000006/trainer_state.json", "run/latest"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) AUR_CHECK(access(aur_test_tmp(files[i]), F_OK) == 0, "%s written", files[i]);
@@ -552,6 +606,7 @@ static void test_run_and_abort(void)
     AUR_CHECK(tr && aur_trainer_resume(tr, NULL) == 0 && aur_trainer_run(tr) == 0, "resumed run: %s", aur_last_error());
     aur_trainer_free(tr);
     AUR_CHECK(aur_test_count_lines(aur_test_tmp("run/metrics.jsonl")) == 9, "9 metrics lines after resuming");
+    AUR_CHECK(events_loss_steps(aur_test_tmp("run/events.out.tfevents.aurora"), 9), "the events read as one run too: loss at steps 1..9");
 
     /* a NaN weight with alarm.skip off: the run stops, no checkpoint is written or replaced */
     const char *model = aur_test_tmp("run/checkpoint-000009/model.safetensors");
@@ -707,6 +762,7 @@ int main(void)
     test_check_batch();
     test_window();
     test_alarm();
+    test_events();
     test_memory_plan_threads();
     test_memory_plan_real();
     test_zero_new_embedding();

@@ -396,6 +396,12 @@ AURDEF void aur_load_report_free(aur_load_report *rep);
 AURDEF void aur_load_report_print(const aur_load_report *rep, FILE *out);
 /* Saves every parameter and buffer (atomically). */
 AURDEF int aur_save_safetensors(const aur_model *m, const char *path);
+/* Prints what trains and what is frozen, one row per top-level module (the
+   names' first component) with element counts, LoRA adapters counted in
+   their row, and with rep (the load's report, or NULL) how many tensors the
+   checkpoint did not fill. Warns for each such new tensor that is frozen
+   (a random head nobody trains) and returns how many warnings it printed. */
+AURDEF int aur_model_print_trainable(const aur_model *m, const aur_load_report *rep, FILE *out);
 
 /* ==== optimisers ==== */
 

@@ -58,9 +58,6 @@ AURDEF int aur_model_fill(aur_model *m, const char *patterns, double value);
    variable (encoder patch embeddings and decoder heads): the guide's
    separate-learning-rate group. "" if none. Owned: free(). */
 AURDEF char *aur_aurora_new_var_params(const aur_model *m, const aur_load_report *rep);
-/* Trainable / frozen / new (not loaded) parameter counts, overall and per
-   top-level module. rep may be NULL. */
-AURDEF void aur_model_summary(const aur_model *m, const aur_load_report *rep, FILE *out);
 
 /* ---- exploding gradients ---- */
 #define AUR_ALARM_GROUPS 16
@@ -111,6 +108,17 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
 /* The input window of `history` steps starting at step `start`, or the
    target at step `start` (history 1). Owned. */
 AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* ---- TensorBoard event files ---- */
+/* Scalars in TensorBoard's event file format (what tf.summary and
+   torch.utils.tensorboard write), which TensorBoard shows and Weights &
+   Biases (`wandb sync --sync-tensorboard`) and MLflow import. A file's name
+   must contain "tfevents" for TensorBoard to find it; runs to compare go in
+   sibling directories of one log directory. */
+AURDEF int aur_events_create(const char *path, double wall_time); /* a new file (truncated): the version record */
+AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, const char *tag, double value);
+/* Every number of a metrics.jsonl line but "step" as a scalar at that step. */
+AURDEF int aur_events_from_json(const char *path, double wall_time, const char *json_line);
 
 /* ---- plots (PNG, through stb_image_write) ---- */
 /* One line of a line chart. */

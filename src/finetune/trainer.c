@@ -3,6 +3,8 @@
 #include "../aurora/api.h"
 #include "api.h"
 
+#define AUR__EVENTS_FILE "events.out.tfevents.aurora" /* TensorBoard finds files named *tfevents* */
+
 /* ---- the setup, printed ---- */
 
 /* Prints names with every run of digits as '*', each pattern once with its
@@ -47,7 +49,7 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
         if (r->n_unexpected) fprintf(out, "  unused from the checkpoint:\n");
         aur__print_patterns(r->unexpected, r->n_unexpected, out);
     }
-    aur_model_summary(tr->m, r, out);
+    aur_model_print_trainable(tr->m, r, out);
     fprintf(out, "optimiser groups:");
     for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
     fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
@@ -499,7 +501,7 @@ static int aur__claim_output_dir(const aur_trainer *tr)
     char found[300] = "", path[1400];
     for (struct dirent *e; d && (e = readdir(d));) {
         int run = !strncmp(e->d_name, "checkpoint-", 11) || !strncmp(e->d_name, ".checkpoint-", 12) || !strcmp(e->d_name, "metrics.jsonl") ||
-                  !strcmp(e->d_name, "latest");
+                  !strcmp(e->d_name, "latest") || !strcmp(e->d_name, AUR__EVENTS_FILE);
         if (!run) continue;
         snprintf(path, sizeof path, "%s/%s", tr->out_dir, e->d_name);
         int kept = !tr->overwrite_output_dir;
@@ -555,11 +557,13 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
 }
 
 /* Keeps the metrics lines up to the resumed step, so a resumed run's file
-   reads as if it had never stopped. */
+   reads as if it had never stopped, and writes the TensorBoard events
+   again from them (TensorBoard would show a resumed run's repeated steps twice). */
 static int aur__trim_metrics(const aur_trainer *tr)
 {
-    char path[1100];
+    char path[1100], events[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
+    snprintf(events, sizeof events, "%s/%s", tr->out_dir, AUR__EVENTS_FILE);
     FILE *fp = fopen(path, "rb");
     if (!fp) return 0;
     aur__buf keep;
@@ -573,6 +577,12 @@ static int aur__trim_metrics(const aur_trainer *tr)
     }
     fclose(fp);
     int rc = keep.failed ? aur__err(AUR_ENOMEM, "out of memory trimming %s", path) : aur__write_text(path, keep.p ? keep.p : "");
+    if (!rc) rc = aur_events_create(events, aur__unix_time());
+    for (char *line = keep.p, *next; !rc && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        rc = aur_events_from_json(events, aur__unix_time(), line);
+    }
     AUR_FREE(keep.p);
     return rc;
 }
@@ -641,19 +651,31 @@ static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double
     fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
 }
 
+/* One line of metrics.jsonl, and the same numbers as TensorBoard scalars beside it. */
 static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, double rate, double val)
 {
-    char path[1100];
+    char path[1100], events[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
-    FILE *fp = fopen(path, "ab");
-    if (!fp) return aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
-    fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
+    snprintf(events, sizeof events, "%s/%s", tr->out_dir, AUR__EVENTS_FILE);
+    aur__buf line;
+    memset(&line, 0, sizeof line);
+    aur__buf_printf(&line, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
     const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
-    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) fprintf(fp, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
-    fprintf(fp, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
-    if (isfinite(val)) fprintf(fp, ", \"val_loss\": %.9g", val);
-    fprintf(fp, "}\n");
-    return fclose(fp) ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+    for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
+    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
+    aur__buf_printf(&line, "}");
+    int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;
+    FILE *fp = rc ? NULL : fopen(path, "ab");
+    if (!rc && !fp) rc = aur__err(AUR_EIO, "cannot append to %s: %s", path, strerror(errno));
+    if (fp) {
+        int bad = fprintf(fp, "%s\n", line.p) < 0;
+        if (fclose(fp) || bad) rc = aur__err(AUR_EIO, "cannot write %s", path);
+    }
+    if (!rc && access(events, F_OK) != 0) rc = aur_events_create(events, aur__unix_time());
+    if (!rc) rc = aur_events_from_json(events, aur__unix_time(), line.p);
+    AUR_FREE(line.p);
+    return rc;
 }
 
 static int aur__due(int64_t step, int every) { return every > 0 && step % every == 0; }
