@@ -436,9 +436,14 @@ AURDEF size_t aur_model_bytes(const aur_model *m, size_t *grad_bytes);
 /* Declares a LoRA adapter of rank r on the linear module `module` (whose
    "{module}.weight" (out, in) is declared): parameters
    "{module}.lora_A.default.weight" (r, in) and "...lora_B.default.weight"
-   (out, r), PEFT's names. Before aur_model_alloc. lora.h does the matching. */
+   (out, r), PEFT's names; on a Conv2d (weight (out, in, kh, kw)) PEFT's
+   conv adapter, A (r, in, kh, kw) and B (out, r, 1, 1). Before
+   aur_model_alloc. lora.h does the matching. */
 AURDEF int aur_model_add_adapter(aur_model *m, const char *module, int r, double scaling, double dropout);
-/* The linear module `module` of a model: x W^T + b, plus its adapter if it has one. */
+/* The linear module `module` of a model: x W^T + b, plus its adapter if it
+   has one. A Conv2d module whose stride equals its kernel (a patch
+   embedding, a 1x1 convolution) is the same product on x's flattened
+   patches (in, kh, kw), its adapter too. */
 AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char *module, aur_tensor *x, int bias);
 
 typedef enum aur_load_mode {
@@ -6549,16 +6554,20 @@ AURDEF int aur_model_add_adapter(aur_model *m, const char *module, int r, double
     char name[512];
     snprintf(name, sizeof name, "%s.weight", module);
     int wi = aur__index_find(m, name);
-    if (wi < 0 || m->params[wi]->ndim != 2 || r < 1)
-        return aur__err(AUR_EINVAL, "LoRA on '%s': not a linear module (no 2-D %s) or rank %d < 1", module, name, r);
-    int64_t out = m->params[wi]->shape[0], in = m->params[wi]->shape[1];
+    const aur_tensor *w = wi < 0 ? NULL : m->params[wi];
+    if (!w || (w->ndim != 2 && w->ndim != 4) || r < 1)
+        return aur__err(AUR_EINVAL, "LoRA on '%s': not a Linear or Conv2d module (no 2-D or 4-D %s) or rank %d < 1", module, name, r);
+    /* PEFT's shapes: Linear A (r, in), B (out, r); Conv2d A (r, in, kh, kw) (a convolution like the base's), B (out, r, 1, 1) */
+    int64_t out = w->shape[0], in = w->shape[1];
+    aur_shape a_shape = w->ndim == 4 ? aur_shape4(r, in, w->shape[2], w->shape[3]) : aur_shape2(r, in);
+    aur_shape b_shape = w->ndim == 4 ? aur_shape4(out, r, 1, 1) : aur_shape2(out, r);
     if (aur__grow((void **)&m->adapters, &m->cap_adapters, m->n_adapters + 1, sizeof(aur__adapter))) return AUR_ENOMEM;
     aur__adapter *a = &m->adapters[m->n_adapters];
     memset(a, 0, sizeof *a);
     snprintf(name, sizeof name, "%s.lora_A.default.weight", module);
-    a->A = aur_model_add(m, name, aur_shape2(r, in), 0);
+    a->A = aur_model_add(m, name, a_shape, 0);
     snprintf(name, sizeof name, "%s.lora_B.default.weight", module);
-    a->B = a->A ? aur_model_add(m, name, aur_shape2(out, r), 0) : NULL;
+    a->B = a->A ? aur_model_add(m, name, b_shape, 0) : NULL;
     a->module = a->B ? aur__strdup(module) : NULL;
     if (!a->module) return a->B ? AUR_ENOMEM : AUR_EINVAL;
     a->scaling = scaling;
@@ -6574,6 +6583,13 @@ static const aur__adapter *aur__find_adapter(const aur_model *m, const char *mod
     return NULL;
 }
 
+/* A Conv2d weight (out, in, kh, kw) as the matrix (out, in kh kw) of its
+   product with flattened patches; a Linear weight as it is. */
+static aur_tensor *aur__as_matrix(aur_tape *t, aur_tensor *w)
+{
+    return w->ndim == 2 ? w : aur_reshape(t, w, aur_shape2(w->shape[0], w->numel / w->shape[0]));
+}
+
 AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char *module, aur_tensor *x, int bias)
 {
     char name[512];
@@ -6581,11 +6597,11 @@ AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char 
     aur_tensor *w = aur_model_param(m, name), *b = NULL;
     if (bias) snprintf(name, sizeof name, "%s.bias", module), b = aur_model_param(m, name);
     if (!w || (bias && !b)) return NULL;
-    aur_tensor *y = aur_linear(t, x, w, b);
+    aur_tensor *y = aur_linear(t, x, aur__as_matrix(t, w), b);
     const aur__adapter *a = m->n_adapters ? aur__find_adapter(m, module) : NULL;
     if (!a || a->merged) return y;
     /* PEFT's order: the base result, then + lora_B(lora_A(dropout(x))) * scaling */
-    aur_tensor *low = aur_linear(t, aur_linear(t, aur_dropout(t, x, a->dropout), a->A, NULL), a->B, NULL);
+    aur_tensor *low = aur_linear(t, aur_linear(t, aur_dropout(t, x, a->dropout), aur__as_matrix(t, a->A), NULL), aur__as_matrix(t, a->B), NULL);
     return aur_add(t, y, aur_scale(t, low, a->scaling));
 }
 

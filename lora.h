@@ -195,11 +195,12 @@ static int aur__lora_list_match(const char *module, const char *target)
     return !strcmp(module, target) || (n > k && module[n - k - 1] == '.' && !strcmp(module + n - k, target));
 }
 
-/* A linear module: "{m}.weight" 2-D, not an adapter tensor itself. Writes m. */
+/* A Linear or Conv2d module, as PEFT adapts them: "{m}.weight" 2-D or 4-D,
+   not an adapter tensor itself. Writes m. */
 static int aur__lora_linear_module(const aur_tensor *p, char *module, size_t size)
 {
     size_t n = strlen(p->name);
-    if (p->ndim != 2 || p->is_buffer || n < 8 || strcmp(p->name + n - 7, ".weight") || strstr(p->name, ".lora_")) return 0;
+    if ((p->ndim != 2 && p->ndim != 4) || p->is_buffer || n < 8 || strcmp(p->name + n - 7, ".weight") || strstr(p->name, ".lora_")) return 0;
     snprintf(module, size, "%.*s", (int)(n - 7), p->name);
     return 1;
 }
@@ -310,7 +311,7 @@ static int aur__lora_fold(aur_model *m, double sign, int merged)
         snprintf(name, sizeof name, "%s.weight", a->module);
         aur_tensor *W = aur_model_param(m, name);
         if (!W || W->device != AUR_CPU) return W ? aur__err(AUR_EUNSUPPORTED, "LoRA merge: CPU models only for now") : AUR_EINVAL;
-        int64_t out = W->shape[0], in = W->shape[1], r = a->A->shape[0];
+        int64_t out = W->shape[0], in = W->numel / out, r = a->A->shape[0]; /* a Conv2d's weight as (out, in kh kw) */
         const aur_real *A = (const aur_real *)a->A->data, *B = (const aur_real *)a->B->data;
         aur_real *w = aur_tensor_f32(W);
         for (int64_t o = 0; o < out; o++)

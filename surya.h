@@ -658,7 +658,7 @@ static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
 {
     const char *n = p->name;
     if (aur__ends_with(n, ".lora_B.default.weight")) return 0;
-    if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt((double)p->shape[1]);
+    if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt(aur__fan_in(p)); /* PEFT: kaiming_uniform(a=sqrt 5) */
     if (strstr(n, "local_relative_position_bias_table")) return 0.02 * aur__rng_normal(r);
     if (!strcmp(n, "cls_token")) return 0;
     if (strstr(n, "complex_weight") || strstr(n, "latent_queries")) return 0.02 * aur__rng_normal(r);
@@ -770,6 +770,15 @@ static aur_tensor *aur__smlp(const aur__sfwd *F, aur_tensor *x, const char *bloc
     return aur_dropout(F->t, aur__slin(F, h, p2, 1), F->c->drop_rate);
 }
 
+/* The Perceiver embedding's and decoder's convolutions are grouped (one
+   group per channel): an adapter declared on one is refused, not ignored. */
+static int aur__grouped_conv_adapter(const aur__sfwd *F, const char *module)
+{
+    if (!aur__find_adapter(F->S->m, module)) return 0;
+    aur__err(AUR_EUNSUPPORTED, "LoRA on %s: a grouped Conv2d (one group per channel) is not supported; leave it out of target_modules", module);
+    return 1;
+}
+
 /* The linear time embedding: T frames stacked as input channels (c*T + t)
    of a p x p, stride p convolution, as one matrix product over patches. */
 static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
@@ -779,8 +788,8 @@ static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
     static const int perm[6] = {0, 2, 4, 1, 3, 5};
     int64_t six[6] = {B, CT, G, p, G, p};
     aur_tensor *patches = aur_reshape(F->t, aur_permute(F->t, aur_reshape(F->t, ts, aur_shapev(6, six)), perm), aur_shape3(B, G * G, CT * p * p));
-    aur_tensor *w = aur_reshape(F->t, aur__paramf(F->S->m, "embedding.patch_embed.proj.weight"), aur_shape2(D, CT * p * p));
-    aur_tensor *x = aur_linear(F->t, patches, w, aur__paramf(F->S->m, "embedding.patch_embed.proj.bias"));
+    aur_tensor *x = aur_model_linear(F->t, F->S->m, "embedding.patch_embed.proj", patches, 1); /* with PEFT's Conv2d adapter, if any */
+    (void)D;
     return aur_dropout(F->t, aur_add(F->t, x, aur__paramf(F->S->m, "embedding.pos_embed")), c->drop_rate);
 }
 
@@ -801,6 +810,7 @@ static aur_tensor *aur__surya_perceiver_embed(const aur__sfwd *F, aur_tensor *ts
     int64_t six[6] = {B * C, T, G, p, G, p};
     aur_tensor *patches = aur_reshape(t, aur_permute(t, aur_reshape(t, ts, aur_shapev(6, six)), patch_perm), aur_shape4(B, C, N, K));
     patches = aur_reshape(t, aur_permute(t, patches, cfirst), aur_shape3(C, B * N, K));
+    if (aur__grouped_conv_adapter(F, "embedding.proj")) return NULL;
     aur_tensor *w = aur_reshape(t, aur__paramf(F->S->m, "embedding.proj.weight"), aur_shape3(C, D, K));
     aur_tensor *z = aur_matmul(t, patches, w, 0, 1); /* (C, B*N, D) */
     z = aur_add(t, z, aur_reshape(t, aur__paramf(F->S->m, "embedding.proj.bias"), aur_shape3(C, 1, D)));
@@ -1100,8 +1110,8 @@ static aur_tensor *aur__pixel_decoder(const aur__sfwd *F, aur_tensor *z, int64_t
 static aur_tensor *aur__linear_decoder(const aur__sfwd *F, aur_tensor *x, int64_t Co)
 {
     int64_t D = x->shape[2], p = F->c->patch_size;
-    aur_tensor *w = aur_reshape(F->t, aur__paramf(F->S->m, "unembed.unembed.0.weight"), aur_shape2(p * p * Co, D));
-    return aur__pixel_decoder(F, aur_linear(F->t, x, w, aur__paramf(F->S->m, "unembed.unembed.0.bias")), Co);
+    (void)D, (void)p;
+    return aur__pixel_decoder(F, aur_model_linear(F->t, F->S->m, "unembed.unembed.0", x, 1), Co);
 }
 
 /* PerceiverResampler, one layer, residual_latent off: latents (N, Lq, D)
@@ -1138,6 +1148,7 @@ static aur_tensor *aur__perceiver_decoder(const aur__sfwd *F, aur_tensor *x, int
     aur_tensor *ctx = aur_reshape(t, x, aur_shape3(B * L, 1, D));
     aur_tensor *lat = aur__resampler(F, "unembed", aur_expand(t, aur__paramf(F->S->m, "unembed.latent_queries"), aur_shape3(B * L, Co, D)), ctx);
     /* grouped 1x1 conv: latent c's D values -> p^2 outputs of channel c */
+    if (aur__grouped_conv_adapter(F, "unembed.proj")) return NULL;
     aur_tensor *w = aur_reshape(t, aur__paramf(F->S->m, "unembed.proj.weight"), aur_shape3(Co, p * p, D));
     static const int cfirst[3] = {1, 0, 2};
     aur_tensor *z = aur_matmul(t, aur_permute(t, lat, cfirst), w, 0, 1); /* (Co, B*L, p^2) */

@@ -506,6 +506,100 @@ static void test_head_init(void)
     cJSON_Delete(fx);
 }
 
+/* Max-normalised error of a tensor against a fixture entry (INFINITY if absent or of another size). */
+static double fixture_err(const aur_st_file *f, const char *name, const aur_tensor *got)
+{
+    const aur_st_tensor *e = f ? aur_st_find(f, name) : NULL;
+    int64_t n = 1, at;
+    for (int d = 0; e && d < e->ndim; d++) n *= e->shape[d];
+    if (!e || n != got->numel) return INFINITY;
+    double *want = (double *)malloc(sizeof(double) * (size_t)n), *have = (double *)malloc(sizeof(double) * (size_t)n);
+    aur_real *buf = (aur_real *)malloc(sizeof(aur_real) * (size_t)n);
+    aur_st_read(f, e, AUR_F32, buf);
+    for (int64_t i = 0; i < n; i++) want[i] = buf[i], have[i] = ((const aur_real *)got->data)[i];
+    double err = aur_test_maxerr(have, want, n, &at);
+    free(want), free(have), free(buf);
+    return err;
+}
+
+/* LoRA on a Conv2d as PEFT does it (tests/fixtures/surya_conv_lora, made by
+   tools/make_surya_conv_lora.py with PEFT on the reference model): the bare
+   target "proj" adapts the patch embedding's Conv2d and the attentions'
+   attn.proj, the same modules as PEFT; the forward, the loss and every
+   adapter's gradient agree within the fixture's tolerances. */
+static void test_conv_lora_peft(void)
+{
+    const char *dir = "tests/fixtures/surya_conv_lora";
+    cJSON *cfg = aur_json_load("tests/fixtures/surya_conv_lora/config.json");
+    aur_surya_config c;
+    aur_surya_preset("surya-1.0", &c);
+    int rc = cfg ? aur_surya_config_json(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "model"), "kwargs"), "HelioSpectFormer", NULL, &c) : AUR_EINVAL;
+    aur_model *m = rc ? NULL : aur_surya_declare_model(&c);
+    aur_lora_config lc;
+    aur_lora_report rep;
+    memset(&rep, 0, sizeof rep);
+    rc = m ? aur_lora_load_config("tests/fixtures/surya_conv_lora/adapter", &lc, NULL) : AUR_EINVAL;
+    if (!rc) rc = aur_lora_declare(m, &lc, &rep);
+    const cJSON *adapted = cJSON_GetObjectItem(cfg, "adapted");
+    int same = !rc && rep.n_matched == cJSON_GetArraySize(adapted);
+    for (int i = 0; same && i < rep.n_matched; i++) {
+        int found = 0;
+        for (const cJSON *a = adapted->child; a && !found; a = a->next) found = !strcmp(a->valuestring, rep.matched[i]);
+        same = found;
+    }
+    AUR_CHECK(same, "the modules PEFT adapted, Conv2d included (%d of %d): %s", rep.n_matched, cJSON_GetArraySize(adapted), aur_last_error());
+    aur_lora_report_free(&rep);
+    aur_tensor *A = m ? aur_model_param(m, "embedding.patch_embed.proj.lora_A.default.weight") : NULL;
+    AUR_CHECK(A && A->ndim == 4 && A->shape[0] == 4 && A->shape[2] == 4, "the Conv2d adapter has PEFT's shape: A (r, in, kh, kw)");
+    if (!rc) rc = aur_model_alloc(m, AUR_CPU);
+    char path[300];
+    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
+    if (!rc) rc = aur_lora_load_peft_state_dict(m, path, AUR_LOAD_STRICT, NULL);
+    AUR_CHECK(rc == 0, "PEFT's state dict loads strictly: %s", aur_last_error());
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    aur_st_file *in = rc ? NULL : aur_st_open(path);
+    snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
+    aur_st_file *outs = rc ? NULL : aur_st_open(path);
+    snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+    aur_st_file *grads = rc ? NULL : aur_st_open(path);
+    if (in && outs && grads) {
+        aur_tape *t = aur_tape_create();
+        aur_tape_set_training(t, 0);
+        aur_tensor *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(1, 13, 2, 32, 32)), *tg = aur_tensor_new(t, AUR_CPU, aur_shape4(1, 13, 32, 32));
+        aur_st_read(in, aur_st_find(in, "ts"), AUR_F32, ts->data);
+        aur_st_read(in, aur_st_find(in, "target"), AUR_F32, tg->data);
+        aur_tensor *y = aur_surya_forward(m, t, ts), *loss = y ? aur_mse_loss(t, y, tg) : NULL;
+        aur_model_zero_grad(m);
+        AUR_CHECK(loss && aur_backward(t, loss) == 0, "forward and backward with a Conv2d adapter: %s", aur_last_error());
+        if (loss) {
+            double e_out = fixture_err(outs, "output", y), e_loss = fixture_err(outs, "loss", loss), worst = 0;
+            AUR_CHECK(e_out <= 1e-5 && e_loss <= 1e-5, "output and loss as PEFT's (max err %.2e, %.2e)", e_out, e_loss);
+            int n = 0;
+            for (int i = 0; i < aur_model_count(m); i++) {
+                aur_tensor *p = aur_model_at(m, i);
+                if (!strstr(p->name, ".lora_")) continue;
+                char peft[300];
+                snprintf(peft, sizeof peft, "base_model.model.%s", p->name);
+                aur_tensor g = *p;
+                g.data = p->grad;
+                double e = fixture_err(grads, peft, &g);
+                worst = fmax(worst, e), n++;
+                if (e > 1e-4) AUR_CHECK(0, "gradient of %s as PEFT's: max err %.2e", p->name, e);
+            }
+            AUR_CHECK(n == 12 && worst <= 1e-4, "all %d adapter gradients as PEFT's (worst max err %.2e)", n, worst);
+        }
+        aur_tape_free(t);
+    }
+    aur_st_close(in), aur_st_close(outs), aur_st_close(grads);
+    char saved[300], a[400], b[400];
+    snprintf(saved, sizeof saved, "%s", aur_test_tmp("conv_adapter"));
+    snprintf(a, sizeof a, "%s/adapter/adapter_model.safetensors", dir);
+    snprintf(b, sizeof b, "%s/adapter_model.safetensors", saved);
+    AUR_CHECK(m && aur_lora_save(m, &lc, saved) == 0 && same_file_tensors(a, b), "the Conv2d adapter saves as PEFT saved it: %s", aur_last_error());
+    aur_model_free(m);
+    cJSON_Delete(cfg);
+}
+
 /* The trainable-parameter report: rows per module, and a warning for each
    tensor the checkpoint did not fill that is frozen. */
 static void test_trainable_report(void)
@@ -560,6 +654,7 @@ int main(void)
     test_errors_and_scalers();
     test_config_types();
     test_head_init();
+    test_conv_lora_peft();
     test_trainable_report();
     aur_test_tmpdir_end();
     return aur_test_summary();

@@ -370,9 +370,14 @@ AURDEF size_t aur_model_bytes(const aur_model *m, size_t *grad_bytes);
 /* Declares a LoRA adapter of rank r on the linear module `module` (whose
    "{module}.weight" (out, in) is declared): parameters
    "{module}.lora_A.default.weight" (r, in) and "...lora_B.default.weight"
-   (out, r), PEFT's names. Before aur_model_alloc. lora.h does the matching. */
+   (out, r), PEFT's names; on a Conv2d (weight (out, in, kh, kw)) PEFT's
+   conv adapter, A (r, in, kh, kw) and B (out, r, 1, 1). Before
+   aur_model_alloc. lora.h does the matching. */
 AURDEF int aur_model_add_adapter(aur_model *m, const char *module, int r, double scaling, double dropout);
-/* The linear module `module` of a model: x W^T + b, plus its adapter if it has one. */
+/* The linear module `module` of a model: x W^T + b, plus its adapter if it
+   has one. A Conv2d module whose stride equals its kernel (a patch
+   embedding, a 1x1 convolution) is the same product on x's flattened
+   patches (in, kh, kw), its adapter too. */
 AURDEF aur_tensor *aur_model_linear(aur_tape *t, const aur_model *m, const char *module, aur_tensor *x, int bias);
 
 typedef enum aur_load_mode {

@@ -420,7 +420,7 @@ static double aur__surya_init_value(const aur_tensor *p, aur__rng *r)
 {
     const char *n = p->name;
     if (aur__ends_with(n, ".lora_B.default.weight")) return 0;
-    if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt((double)p->shape[1]);
+    if (aur__ends_with(n, ".lora_A.default.weight")) return (2 * aur__rng_uniform(r) - 1) / sqrt(aur__fan_in(p)); /* PEFT: kaiming_uniform(a=sqrt 5) */
     if (strstr(n, "local_relative_position_bias_table")) return 0.02 * aur__rng_normal(r);
     if (!strcmp(n, "cls_token")) return 0;
     if (strstr(n, "complex_weight") || strstr(n, "latent_queries")) return 0.02 * aur__rng_normal(r);
