@@ -48,12 +48,11 @@ static int aur__grouped_conv_adapter(const aur__sfwd *F, const char *module)
 static aur_tensor *aur__surya_embed(const aur__sfwd *F, aur_tensor *ts)
 {
     const aur_surya_config *c = F->c;
-    int64_t B = ts->shape[0], CT = (int64_t)c->in_chans * ts->shape[2], p = c->patch_size, G = c->img_size / p, D = c->embed_dim;
+    int64_t B = ts->shape[0], CT = (int64_t)c->in_chans * ts->shape[2], p = c->patch_size, G = c->img_size / p;
     static const int perm[6] = {0, 2, 4, 1, 3, 5};
     int64_t six[6] = {B, CT, G, p, G, p};
     aur_tensor *patches = aur_reshape(F->t, aur_permute(F->t, aur_reshape(F->t, ts, aur_shapev(6, six)), perm), aur_shape3(B, G * G, CT * p * p));
     aur_tensor *x = aur_model_linear(F->t, F->S->m, "embedding.patch_embed.proj", patches, 1); /* with PEFT's Conv2d adapter, if any */
-    (void)D;
     return aur_dropout(F->t, aur_add(F->t, x, aur__paramf(F->S->m, "embedding.pos_embed")), c->drop_rate);
 }
 
@@ -373,9 +372,7 @@ static aur_tensor *aur__pixel_decoder(const aur__sfwd *F, aur_tensor *z, int64_t
 
 static aur_tensor *aur__linear_decoder(const aur__sfwd *F, aur_tensor *x, int64_t Co)
 {
-    int64_t D = x->shape[2], p = F->c->patch_size;
-    (void)D, (void)p;
-    return aur__pixel_decoder(F, aur_model_linear(F->t, F->S->m, "unembed.unembed.0", x, 1), Co);
+    return aur__pixel_decoder(F, aur_model_linear(F->t, F->S->m, "unembed.unembed.0", x, 1), Co); /* a 1x1 Conv2d on each token */
 }
 
 /* PerceiverResampler, one layer, residual_latent off: latents (N, Lq, D)
