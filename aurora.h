@@ -13451,7 +13451,7 @@ static int aur__trim_metrics(const aur_trainer *tr)
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->out_dir);
     snprintf(events, sizeof events, "%s/%s", tr->out_dir, AUR__EVENTS_FILE);
     FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
+    if (!fp) return access(events, F_OK) == 0 ? aur_events_create(events, aur__unix_time()) : 0; /* no metrics: no events either */
     aur__buf keep;
     memset(&keep, 0, sizeof keep);
     char line[8192];
