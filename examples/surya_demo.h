@@ -488,6 +488,16 @@ typedef struct demo_results {
     int n_curves;
 } demo_results;
 
+/* The head's optimiser group: the class token and every lora_config.modules_to_save
+   module (PEFT's rule: the name as a whole component of the parameter's). */
+static const char *demo_head_patterns(const aur_lora_config *lc, char *buf, size_t size)
+{
+    int k = snprintf(buf, size, "cls_token");
+    for (int i = 0; i < lc->n_modules_to_save && k > 0 && (size_t)k < size; i++)
+        k += snprintf(buf + k, size - (size_t)k, ",%s.*,*.%s.*", lc->modules_to_save[i], lc->modules_to_save[i]);
+    return buf;
+}
+
 /* One run: trains method at lr with seed, predicts the validation set into
    pred, logs its curve; returns the model (NULL for the baseline; owned). */
 static aur_model *demo_run(const demo_config *dc, int method, double lr, uint64_t seed, const demo_task *tk, const sun_sample *tr,
@@ -501,7 +511,8 @@ static aur_model *demo_run(const demo_config *dc, int method, double lr, uint64_
     if (verbose) printf("  %s, seed 0:\n", demo_method_names[method]);
     aur_model *m = demo_head_model(&dc->surya, dc->model, base, seed, method == RUN_FULL, lc, verbose);
     double rates[2] = {lr, lr * dc->head_lr_multiplier};
-    const char *head = method == RUN_LORA ? "cls_token,linear.*,unembed.*" : NULL; /* full fine-tuning: one rate for all */
+    char patterns[AUR_LORA_MAX_TARGETS * 200];
+    const char *head = method == RUN_LORA ? demo_head_patterns(lc, patterns, sizeof patterns) : NULL; /* full fine-tuning: one rate for all */
     demo_train(m, tr, dc->n_train, dc->surya.time_dim, tk->task, rates, head, dc->min_lr, dc->warmup, dc->steps, dc->batch, seed, curve);
     demo_predict(m, va, dc->n_valid, dc->surya.time_dim, tk->task, pred);
     return m;

@@ -91,33 +91,23 @@ static void aur__event_head(aur__pb *pb, double wall_time, int64_t step)
     if (step) aur__pb_key(pb, 2, 0), aur__pb_varint(pb, (uint64_t)step);
 }
 
-static int aur__record_append(const char *path, const aur__pb *ev, const char *mode)
+/* One record into an open file: 1 if written whole. */
+static int aur__record_write(FILE *fp, const aur__pb *ev)
 {
-    if (ev->overflow) return aur__err(AUR_EINVAL, "%s: an event record over %zu bytes (a tag too long?)", path, sizeof ev->b);
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)ev->n >> (8 * i));
     uint32_t crcs[2] = {aur__masked_crc(len, 8), aur__masked_crc(ev->b, ev->n)};
     uint8_t c[2][4];
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 4; i++) c[k][i] = (uint8_t)(crcs[k] >> (8 * i));
-    FILE *fp = fopen(path, mode);
-    if (!fp) return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
-    int ok = fwrite(len, 1, 8, fp) == 8 && fwrite(c[0], 1, 4, fp) == 4 && fwrite(ev->b, 1, ev->n, fp) == ev->n && fwrite(c[1], 1, 4, fp) == 4;
-    return fclose(fp) || !ok ? aur__err(AUR_EIO, "cannot write %s", path) : 0;
+    return !ev->overflow && fwrite(len, 1, 8, fp) == 8 && fwrite(c[0], 1, 4, fp) == 4 && fwrite(ev->b, 1, ev->n, fp) == ev->n &&
+           fwrite(c[1], 1, 4, fp) == 4;
 }
 
-AURDEF int aur_events_create(const char *path, double wall_time)
+/* Event { wall_time, step, summary { value { tag, simple_value } } }, one scalar. */
+static void aur__scalar_event(aur__pb *ev, double wall_time, int64_t step, const char *tag, double value)
 {
-    aur__pb ev = {{0}, 0, 0};
-    aur__event_head(&ev, wall_time, 0);
-    aur__pb_string(&ev, 3, "brain.Event:2", 13);
-    return aur__record_append(path, &ev, "wb");
-}
-
-AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, const char *tag, double value)
-{
-    if (!tag || !*tag) return aur__err(AUR_EINVAL, "%s: a scalar needs a tag", path);
-    aur__pb value_pb = {{0}, 0, 0}, summary = {{0}, 0, 0}, ev = {{0}, 0, 0};
+    aur__pb value_pb = {{0}, 0, 0}, summary = {{0}, 0, 0};
     float f = (float)value; /* simple_value is a float, as TensorBoard stores it */
     uint32_t bits;
     memcpy(&bits, &f, 4);
@@ -125,19 +115,73 @@ AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, c
     aur__pb_key(&value_pb, 2, 5);
     aur__pb_le(&value_pb, bits, 4);
     aur__pb_string(&summary, 1, value_pb.b, value_pb.n); /* Summary { repeated Value value = 1; } */
-    aur__event_head(&ev, wall_time, step);
-    aur__pb_string(&ev, 5, summary.b, summary.n);
-    ev.overflow |= value_pb.overflow | summary.overflow;
-    return aur__record_append(path, &ev, "ab");
+    aur__event_head(ev, wall_time, step);
+    aur__pb_string(ev, 5, summary.b, summary.n);
+    ev->overflow |= value_pb.overflow | summary.overflow;
 }
 
+/* Writes n events into path (opened with mode), each made by make(ctx, i, &event); an event too large is an error. */
+static int aur__events_write(const char *path, const char *mode, int n, void (*make)(const void *ctx, int i, aur__pb *ev), const void *ctx)
+{
+    FILE *fp = fopen(path, mode);
+    if (!fp) return aur__err(AUR_EIO, "cannot write %s: %s", path, strerror(errno));
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        aur__pb ev = {{0}, 0, 0};
+        make(ctx, i, &ev);
+        if (ev.overflow) rc = aur__err(AUR_EINVAL, "%s: an event record over %zu bytes (a tag too long?)", path, sizeof ev.b);
+        else if (!aur__record_write(fp, &ev)) rc = aur__err(AUR_EIO, "cannot write %s", path);
+    }
+    if (fclose(fp) && !rc) rc = aur__err(AUR_EIO, "cannot write %s", path);
+    return rc;
+}
+
+static void aur__version_event(const void *ctx, int i, aur__pb *ev)
+{
+    (void)i;
+    aur__event_head(ev, *(const double *)ctx, 0);
+    aur__pb_string(ev, 3, "brain.Event:2", 13);
+}
+
+AURDEF int aur_events_create(const char *path, double wall_time) { return aur__events_write(path, "wb", 1, aur__version_event, &wall_time); }
+
+/* Scalars to write: tags[i] = values[i] at one step. */
+typedef struct aur__scalars {
+    double wall_time;
+    int64_t step;
+    const char *const *tags;
+    const double *values;
+} aur__scalars;
+
+static void aur__scalars_event(const void *ctx, int i, aur__pb *ev)
+{
+    const aur__scalars *s = (const aur__scalars *)ctx;
+    aur__scalar_event(ev, s->wall_time, s->step, s->tags[i], s->values[i]);
+}
+
+AURDEF int aur_events_scalar(const char *path, double wall_time, int64_t step, const char *tag, double value)
+{
+    if (!tag || !*tag) return aur__err(AUR_EINVAL, "%s: a scalar needs a tag", path);
+    aur__scalars s = {wall_time, step, &tag, &value};
+    return aur__events_write(path, "ab", 1, aur__scalars_event, &s);
+}
+
+/* A metrics line's numbers, written through one open of the file. */
 AURDEF int aur_events_from_json(const char *path, double wall_time, const char *json_line)
 {
     cJSON *j = aur__cjson_parse(json_line, strlen(json_line), NULL);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-    int rc = cJSON_IsNumber(st) ? 0 : aur__err(AUR_EFORMAT, "%s: a metrics line without a step: %.60s", path, json_line);
+    int rc = cJSON_IsNumber(st) ? 0 : aur__err(AUR_EFORMAT, "%s: a metrics line without a step: %.60s", path, json_line), n = 0;
+    int cap = j ? cJSON_GetArraySize(j) : 0;
+    const char **tags = (const char **)aur__calloc(sizeof(char *) * (size_t)(cap + 1), "a metrics line's tags");
+    double *values = (double *)aur__calloc(sizeof(double) * (size_t)(cap + 1), "a metrics line's values");
+    if (!rc && (!tags || !values)) rc = AUR_ENOMEM;
     for (const cJSON *it = j ? j->child : NULL; it && !rc; it = it->next)
-        if (cJSON_IsNumber(it) && strcmp(it->string, "step")) rc = aur_events_scalar(path, wall_time, (int64_t)st->valuedouble, it->string, it->valuedouble);
+        if (cJSON_IsNumber(it) && strcmp(it->string, "step")) tags[n] = it->string, values[n++] = it->valuedouble;
+    aur__scalars s = {wall_time, rc ? 0 : (int64_t)st->valuedouble, tags, values};
+    if (!rc) rc = aur__events_write(path, "ab", n, aur__scalars_event, &s);
+    AUR_FREE(tags);
+    AUR_FREE(values);
     cJSON_Delete(j);
     return rc;
 }
