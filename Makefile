@@ -28,11 +28,11 @@ LIBS = -lcjson -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h tests/train_data.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_threads
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads
 # libFuzzer targets for the readers of untrusted input (make test runs each briefly from its seed corpus: tests/fuzz.sh)
 FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
-TOOLS = build/aurora-inspect build/aurora-train build/refcheck build/test_crash build/asan/aurora-train
+TOOLS = build/aurora-inspect build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
@@ -75,6 +75,8 @@ build/bench_cuda_emu: bench/bench_cuda.cu tests/cuda_emu.h $(HEADERS) | build
 build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+build/aurora-compare: tools/aurora_compare.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/asan/aurora-train: tools/aurora_train.c $(HEADERS) | build/asan
 	$(CC) $(BASE_FLAGS) $(ASAN) $< -o $@ $(LIBS)

@@ -882,6 +882,12 @@ typedef struct aur_plot_panel {
 AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel, const aur_plot_panel *p,
                            int n_panels);
 
+/* Several runs' curves on one figure (choosing a learning rate; LoRA against
+   full fine-tuning): one panel per metric (names as in metrics.jsonl: "loss",
+   "val_loss", "val/tss"; n_metrics 0: loss, val_loss and every val/ metric the
+   runs logged), one line per run directory (up to 8), labelled by its name. */
+AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_runs, const char *const *metrics, int n_metrics);
+
 /* Maps side by side: n_maps fields of H x W floats (row 0 at the top), each
    `scale` pixels per cell with a title, on one colour scale (vmin..vmax, or
    from the finite values when vmin >= vmax) shown as a colour bar; NaN is
@@ -12215,6 +12221,157 @@ AURDEF int aur_plot_lines(const char *path, int width, int height, const char *t
     return aur_plot_panels(path, width, height, xlabel, &p, 1);
 }
 
+/* ==== Fine-tuning: several runs' curves on one figure ==== */
+/* The way the Surya lecture chooses a learning rate (and compares LoRA, full
+   fine-tuning and a baseline): every run's curves on one chart. This reads
+   each run directory's metrics.jsonl (what the trainer writes) and draws one
+   panel per metric, one line per run, labelled by the directory's name. */
+
+#define AUR__COMPARE_MAX_METRICS 16
+
+typedef struct aur__run_curves {
+    double *step, *value; /* [metric * cap + i] */
+    int *n;               /* points per metric */
+    int cap;              /* lines read */
+} aur__run_curves;
+
+/* The directory's last path component: "runs/lr-1e-3/" -> "lr-1e-3". */
+static void aur__run_label(const char *dir, char *out, size_t size)
+{
+    size_t end = strlen(dir);
+    while (end > 1 && dir[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    snprintf(out, size, "%.*s", (int)(end - start), dir + start);
+}
+
+/* Every key of a line that names a number (or null: a metric without a value
+   at that step), in the order a reader expects: loss first, then validation. */
+static int aur__metric_wanted(const char *key)
+{
+    return !strcmp(key, "loss") || !strcmp(key, "val_loss") || !strncmp(key, "val/", 4);
+}
+
+static int aur__metric_index(char names[][64], int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], key)) return i;
+    return -1;
+}
+
+/* Finds the metrics to draw when none are named: loss, val_loss and each
+   val/<metric>, in the order they first appear in the runs. */
+static int aur__discover_metrics(FILE *const *fps, int n_runs, char names[][64], int *n_names)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    for (int r = 0; r < n_runs; r++) {
+        rewind(fps[r]);
+        while (getline(&line, &cap, fps[r]) > 0) {
+            cJSON *j = aur__cjson_parse(line, strlen(line), NULL);
+            for (const cJSON *it = j ? j->child : NULL; it; it = it->next)
+                if (aur__metric_wanted(it->string) && (cJSON_IsNumber(it) || cJSON_IsNull(it)) &&
+                    aur__metric_index(names, *n_names, it->string) < 0 && *n_names < AUR__COMPARE_MAX_METRICS)
+                    snprintf(names[(*n_names)++], 64, "%s", it->string);
+            cJSON_Delete(j);
+        }
+    }
+    free(line);
+    return 0;
+}
+
+/* One run's (step, value) points for each metric; lines that do not parse are
+   named with their line number. */
+static int aur__read_curves(FILE *fp, const char *path, char names[][64], int n_names, aur__run_curves *c)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int lines = 0, rc = 0;
+    rewind(fp);
+    while (getline(&line, &cap, fp) > 0) lines++;
+    c->cap = lines > 0 ? lines : 1;
+    c->step = (double *)AUR_MALLOC(sizeof(double) * (size_t)c->cap * (size_t)n_names);
+    c->value = (double *)AUR_MALLOC(sizeof(double) * (size_t)c->cap * (size_t)n_names);
+    c->n = (int *)calloc((size_t)n_names, sizeof(int));
+    if (!c->step || !c->value || !c->n) rc = aur__err(AUR_ENOMEM, "out of memory reading %s", path);
+    rewind(fp);
+    for (int ln = 1; !rc && getline(&line, &cap, fp) > 0; ln++) {
+        if (line[0] == '\n' || !line[0]) continue;
+        cJSON *j = aur__cjson_parse(line, strlen(line), NULL);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (!cJSON_IsNumber(st)) rc = aur__err(AUR_EFORMAT, "%s:%d: not a metrics line (a JSON object with a \"step\" number expected)", path, ln);
+        for (int m = 0; !rc && m < n_names; m++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, names[m]);
+            if (!v || !(cJSON_IsNumber(v) || cJSON_IsNull(v))) continue;
+            int i = c->n[m]++;
+            c->step[(size_t)m * c->cap + i] = st->valuedouble;
+            c->value[(size_t)m * c->cap + i] = cJSON_IsNumber(v) ? v->valuedouble : NAN; /* null: a gap */
+        }
+        cJSON_Delete(j);
+    }
+    free(line);
+    return rc;
+}
+
+static void aur__curves_free(aur__run_curves *c)
+{
+    AUR_FREE(c->step);
+    AUR_FREE(c->value);
+    free(c->n);
+}
+
+/* The panels: metric m of every run that logged it. */
+static int aur__draw_runs(const char *png, char names[][64], int n_names, const aur__run_curves *c, char labels[][128], int n_runs)
+{
+    aur_plot_series series[8 * AUR__COMPARE_MAX_METRICS];
+    aur_plot_panel panels[AUR__COMPARE_MAX_METRICS];
+    for (int m = 0; m < n_names; m++) {
+        int k = 0;
+        for (int r = 0; r < n_runs; r++)
+            if (c[r].n[m] > 0)
+                series[m * 8 + k++] = (aur_plot_series){labels[r], c[r].step + (size_t)m * c[r].cap, c[r].value + (size_t)m * c[r].cap, c[r].n[m]};
+        panels[m] = (aur_plot_panel){names[m], series + m * 8, k, 0};
+    }
+    return aur_plot_panels(png, 900, 240, "step", panels, n_names);
+}
+
+AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_runs, const char *const *metrics, int n_metrics)
+{
+    if (!png || !run_dirs || n_runs < 1 || n_runs > 8)
+        return aur__err(AUR_EINVAL, "aur_plot_runs: %d runs given; 1 to 8 run directories fit one figure", n_runs);
+    if (n_metrics < 0 || n_metrics > AUR__COMPARE_MAX_METRICS || (n_metrics && !metrics))
+        return aur__err(AUR_EINVAL, "aur_plot_runs: %d metrics given; 0 (all found) to %d", n_metrics, AUR__COMPARE_MAX_METRICS);
+    FILE *fps[8] = {0};
+    char paths[8][1100], labels[8][128], names[AUR__COMPARE_MAX_METRICS][64];
+    aur__run_curves curves[8];
+    memset(curves, 0, sizeof curves);
+    int rc = 0, n_names = 0;
+    for (int r = 0; !rc && r < n_runs; r++) {
+        snprintf(paths[r], sizeof paths[r], "%s/metrics.jsonl", run_dirs[r]);
+        aur__run_label(run_dirs[r], labels[r], sizeof labels[r]);
+        fps[r] = fopen(paths[r], "rb");
+        if (!fps[r]) rc = aur__err(AUR_EIO, "%s: %s (a run directory of aurora-train expected)", paths[r], strerror(errno));
+    }
+    for (int m = 0; !rc && m < n_metrics; m++) {
+        if (!metrics[m] || !metrics[m][0] || strlen(metrics[m]) >= 64) rc = aur__err(AUR_EINVAL, "aur_plot_runs: metric %d: a name of 1 to 63 characters expected", m);
+        else snprintf(names[n_names++], 64, "%s", metrics[m]);
+    }
+    if (!rc && n_metrics == 0) rc = aur__discover_metrics(fps, n_runs, names, &n_names);
+    if (!rc && n_names == 0) rc = aur__err(AUR_EFORMAT, "%s: no loss or val_ metrics to draw (an empty run?)", paths[0]);
+    for (int r = 0; !rc && r < n_runs; r++) rc = aur__read_curves(fps[r], paths[r], names, n_names, &curves[r]);
+    for (int m = 0; !rc && m < n_names; m++) {
+        int found = 0;
+        for (int r = 0; r < n_runs; r++) found += curves[r].n[m] > 0;
+        if (!found) rc = aur__err(AUR_EINVAL, "metric '%s': in none of the runs' metrics.jsonl (e.g. loss, val_loss, val/tss)", names[m]);
+    }
+    if (!rc) rc = aur__draw_runs(png, names, n_names, curves, labels, n_runs);
+    for (int r = 0; r < n_runs; r++) {
+        if (fps[r]) fclose(fps[r]);
+        aur__curves_free(&curves[r]);
+    }
+    return rc;
+}
+
 /* ==== TensorBoard event files ==== */
 /* The format tf.summary and torch.utils.tensorboard write: TFRecord framing
    (tensorflow/core/lib/io/record_writer.cc: a little-endian uint64 length,
@@ -12432,7 +12589,26 @@ typedef struct aur__data {
     int cache_file;
 } aur__data;
 
+/* What a model family other than Aurora plugs into the loop (Surya's is in
+   surya.h); Aurora's run uses the built-in windows and rollout (task NULL).
+   Everything else, the optimiser and its groups, the schedule, the alarm,
+   clipping, metrics.jsonl and TensorBoard, checkpoints and an exact resume,
+   is the loop's own. */
+#define AUR__MAX_METRICS 12
+typedef struct aur__trainer_task {
+    aur_tensor *(*train_loss)(aur_trainer *tr, int64_t step);  /* the loss of optimiser step `step` on tr->t (training mode set) */
+    int (*eval)(aur_trainer *tr, double *loss, double *metrics); /* validation loss and the n_metrics task metrics */
+    int n_metrics;
+    const char *metric_names[AUR__MAX_METRICS];                 /* logged as "val/{name}" */
+    int (*plot)(aur_trainer *tr);                                /* the task's figures beside curves.png, or NULL */
+    int (*save)(const aur_trainer *tr, const char *dir);         /* extra files of a checkpoint being written, or NULL */
+    void (*print_data)(const aur_trainer *tr, FILE *out);
+    void (*free_ctx)(void *ctx);
+} aur__trainer_task;
+
 struct aur_trainer {
+    const aur__trainer_task *task; /* NULL: an Aurora run */
+    void *task_ctx;                /* the task's own state (owned: task->free_ctx) */
     cJSON *config;
     char run_id[24]; /* written into each checkpoint's state and optimiser files: a resume checks that they belong together */
     char base_dir[1024], out_dir[1024];
@@ -12472,7 +12648,7 @@ struct aur_trainer {
     double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
     int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
-    aur__table val_hist; /* step, loss */
+    aur__table val_hist; /* step, loss, the task's metrics */
     double started, steps_at_start;
 };
 
@@ -12867,23 +13043,28 @@ static int aur__trainer_check_output(const aur_trainer *tr)
     return rc;
 }
 
-AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
+/* A trainer holding a copy of the config and a fresh run id, nothing built yet. */
+static aur_trainer *aur__trainer_alloc(const cJSON *config, const char *base_dir)
 {
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
     if (!tr) return NULL;
     snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
     aur__new_run_id(tr->run_id, sizeof tr->run_id);
-    tr->config = cJSON_Duplicate(config, 1);
-    int rc = tr->config ? aur__trainer_read_config(tr) : AUR_ENOMEM;
-    if (!rc) rc = aur__trainer_model_build(tr);
-    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
-    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
-    if (!rc) rc = aur__trainer_optim_build(tr);
-    if (!rc) rc = aur__trainer_check_maps(tr);
+    if (!(tr->config = cJSON_Duplicate(config, 1))) {
+        AUR_FREE(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+/* The last checks and pieces every run needs once its model and optimiser
+   are built (rc: how the building went); frees tr and returns NULL on error. */
+static aur_trainer *aur__trainer_finish(aur_trainer *tr, int rc)
+{
     if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
     tr->hist.cols = 4 + tr->n_groups;
-    tr->val_hist.cols = 2;
+    tr->val_hist.cols = 2 + (tr->task ? tr->task->n_metrics : 0);
     if (rc) {
         aur_trainer_free(tr);
         return NULL;
@@ -12891,15 +13072,34 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     return tr;
 }
 
+AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
+{
+    aur_trainer *tr = aur__trainer_alloc(config, base_dir);
+    if (!tr) return NULL;
+    int rc = aur__trainer_read_config(tr);
+    if (!rc) rc = aur__trainer_model_build(tr);
+    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
+    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
+    if (!rc) rc = aur__trainer_optim_build(tr);
+    if (!rc) rc = aur__trainer_check_maps(tr);
+    return aur__trainer_finish(tr, rc);
+}
+
+/* A config file's directory, for its relative paths. */
+static void aur__config_dir(const char *config_path, char *dir, size_t size)
+{
+    snprintf(dir, size, "%s", config_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else dir[0] = 0;
+}
+
 AURDEF aur_trainer *aur_trainer_create(const char *config_path)
 {
     cJSON *j = aur_json_load(config_path);
     if (!j) return NULL;
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s", config_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else dir[0] = 0;
+    aur__config_dir(config_path, dir, sizeof dir);
     aur_trainer *tr = aur_trainer_create_json(j, dir);
     cJSON_Delete(j);
     return tr;
@@ -12916,6 +13116,7 @@ static void aur__data_free(aur__data *d)
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
+    if (tr->task && tr->task->free_ctx) tr->task->free_ctx(tr->task_ctx);
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);
@@ -12982,7 +13183,12 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
     aur_model_print_trainable(tr->m, r, out);
     fprintf(out, "optimiser groups:");
     for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
-    fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
+    fprintf(out, "\n");
+    if (tr->task) {
+        tr->task->print_data(tr, out);
+        return;
+    }
+    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
             tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
 }
 
@@ -12998,23 +13204,29 @@ static const aur_batch *aur__series(aur__data *d, int file)
     return d->cache;
 }
 
-/* The training window of a step: a fresh shuffle of all windows every epoch,
-   a pure function of (seed, epoch) so a resumed run sees the same order. */
-static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+/* Item `pos` of epoch `epoch`'s shuffle of n items: a fresh permutation
+   every epoch, a pure function of (seed, epoch) so a resumed run sees the
+   same order. (pos itself where memory is short.) */
+static int aur__shuffled(uint64_t seed, int64_t epoch, int n, int pos)
 {
-    int n = tr->train.n_win;
-    int64_t epoch = step / n, pos = step % n;
-    aur__rng r = {aur__mix64(tr->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
+    aur__rng r = {aur__mix64(seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
     int *perm = (int *)aur__malloc(sizeof(int) * (size_t)n, "a shuffle");
-    if (!perm) return tr->train.win[pos];
+    if (!perm) return pos;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int k = (int)(aur__rng_uniform(&r) * (i + 1)), s = perm[i];
         perm[i] = perm[k], perm[k] = s;
     }
-    aur__window w = tr->train.win[perm[pos]];
+    int item = perm[pos];
     AUR_FREE(perm);
-    return w;
+    return item;
+}
+
+/* The training window of a step: every window once per epoch, shuffled. */
+static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+{
+    int n = tr->train.n_win;
+    return tr->train.win[aur__shuffled(tr->seed, step / n, n, (int)(step % n))];
 }
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */
@@ -13083,7 +13295,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -13116,8 +13328,22 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
 
 /* ---- evaluation ---- */
 
+/* A task's evaluation: its loss and metrics as one row of the validation history. */
+static int aur__task_eval(aur_trainer *tr, double *loss)
+{
+    double row[2 + AUR__MAX_METRICS] = {(double)tr->step};
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 0);
+    aur_tape_set_training(tr->t, 0);
+    int rc = tr->task->eval(tr, loss, row + 2);
+    aur_tape_reset(tr->t);
+    row[1] = *loss;
+    return rc ? rc : aur__table_add(&tr->val_hist, row);
+}
+
 AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
 {
+    if (tr->task) return aur__task_eval(tr, loss);
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
     double sum = 0;
@@ -13150,21 +13376,25 @@ static aur_plot_series aur__hist_series(const aur__table *t, int col, const char
 static int aur__plot_curves(const aur_trainer *tr)
 {
     int n = tr->hist.rows, nv = tr->val_hist.rows, ng = tr->n_groups > 1 ? tr->n_groups : 0;
-    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv + 2), "plot data");
+    int nm = tr->task ? tr->task->n_metrics : 0;
+    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv * (1 + nm) + 2), "plot data");
     if (!buf) return AUR_ENOMEM;
     double *p = buf;
-    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1];
+    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1], metric[AUR__MAX_METRICS];
     loss[0] = aur__hist_series(&tr->hist, 1, "train", p, p + n), p += 2 * n;
     loss[1] = aur__hist_series(&tr->val_hist, 1, "validation", p, p + nv), p += 2 * nv;
     gn[0] = aur__hist_series(&tr->hist, 2, "total", p, p + n), p += 2 * n;
     for (int g = 0; g < ng; g++) gn[1 + g] = aur__hist_series(&tr->hist, 4 + g, tr->group_name[g], p, p + n), p += 2 * n;
-    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n);
-    aur_plot_panel panels[3] = {{"loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n), p += 2 * n;
+    for (int k = 0; k < nm; k++) metric[k] = aur__hist_series(&tr->val_hist, 2 + k, tr->task->metric_names[k], p, p + nv), p += 2 * nv;
+    aur_plot_panel panels[4] = {{tr->task ? "loss" : "loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+                                {"validation metrics", metric, nm < 8 ? nm : 8, 0},
                                 {"gradient norm (before clipping)", gn, 1 + ng, 1},
                                 {"learning rate", lr, 1, 0}};
+    if (!nm || !nv) panels[1] = panels[2], panels[2] = panels[3];
     char path[1100];
     snprintf(path, sizeof path, "%s/curves.png", tr->out_dir);
-    int rc = aur_plot_panels(path, 720, 260, "step", panels, 3);
+    int rc = aur_plot_panels(path, 720, 260, "step", panels, nm && nv ? 4 : 3);
     AUR_FREE(buf);
     return rc;
 }
@@ -13222,6 +13452,7 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
 {
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc) rc = aur__plot_curves(tr);
+    if (!rc && tr->task) return tr->task->plot ? tr->task->plot(tr) : 0;
     if (rc || !tr->n_maps) return rc;
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     aur_tape_reset(tr->t);
@@ -13289,7 +13520,11 @@ static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
     if (!cJSON_IsArray(a) || n % t->cols) return aur__err(AUR_EFORMAT, "%s: a history is not a list of rows of %d numbers", path, t->cols);
     t->rows = 0;
     if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return AUR_ENOMEM;
-    if (aur__json_nums(a, path, t->v, n, n, &n)) return AUR_EFORMAT;
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) { /* null: a metric without a value (cJSON writes NaN so) */
+        if (!cJSON_IsNumber(e) && !cJSON_IsNull(e)) return aur__err(AUR_EFORMAT, "%s: a history holds a %s where numbers belong", path, cJSON_IsString(e) ? "string" : "non-number");
+        t->v[i] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    }
     t->rows = n / t->cols;
     return 0;
 }
@@ -13469,6 +13704,7 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
     if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
     cJSON_free(state);
+    if (!rc && tr->task && tr->task->save) rc = tr->task->save(tr, tmp);
     if (rc) {
         aur__remove_checkpoint(tmp);
         return rc;
@@ -13594,6 +13830,12 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
     aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
     if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
+    /* the validation row exists only on a step that evaluated */
+    const double *vrow = isfinite(val) ? tr->val_hist.v + (size_t)(tr->val_hist.rows - 1) * tr->val_hist.cols : NULL;
+    for (int k = 0; vrow && tr->task && k < tr->task->n_metrics; k++) {
+        if (isfinite(vrow[2 + k])) aur__buf_printf(&line, ", \"val/%s\": %.9g", tr->task->metric_names[k], vrow[2 + k]);
+        else aur__buf_printf(&line, ", \"val/%s\": null", tr->task->metric_names[k]); /* R^2 of a constant target; JSON has no NaN */
+    }
     aur__buf_printf(&line, "}");
     int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;
     FILE *fp = rc ? NULL : fopen(path, "ab");

@@ -32,6 +32,7 @@
 #define AUR__SURYA_H
 
 #include "aurora.h"
+#include "lora.h" /* the fine-tuning runs' LoRA */
 
 typedef enum aur_surya_head {
     AUR_SURYA_FORECAST = 0, /* HelioSpectFormer, finetune=False: the linear decoder + pixel shuffle -> (B, C, H, W) */
@@ -113,6 +114,54 @@ AURDEF const char *const *aur_surya_channel_names(void);
    from (0, 1) (the scalers do not fit) are warnings. names: C channel names
    or NULL (SDO's). Returns 0 or AUR_EFORMAT naming the first bad channel. */
 AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names, const aur_check_opts *opts, aur_check_report *rep);
+
+/* ---- fine-tuning: data, metrics, runs ---- */
+
+/* The reference's downstream config.yaml "model" section (as JSON: the
+   same keys) on top of cfg: the keywords its finetune.py scripts pass to
+   HelioSpectformer1D/2D (in_channels, spectral_blocks, ... and the pooling
+   flags through config=config). task: "flare", "wind", "euv" (1D heads) or
+   "ar" (2D). Keys of other parts of the run (use_lora, lora_config,
+   freeze_backbone, model_type, ...) are left to the caller; unknown keys
+   are errors. */
+AURDEF int aur_surya_config_yaml(const struct cJSON *model, const char *task, aur_surya_config *cfg);
+
+/* A fine-tuning set in one safetensors file: "ts" (N, C, T, H, W) the
+   normalised inputs (the reference's batch["ts"]) and "target" (N, ...) the
+   labels: flare (N), wind speed (N, 1), EUV spectra (N, K), AR masks (N, 1, H, W). */
+typedef struct aur_surya_samples {
+    int64_t n;
+    int C, T, H, W;
+    aur_real *ts;                        /* n x C x T x H x W */
+    int target_ndim;                     /* of one sample's target */
+    int64_t target_shape[AUR_MAX_DIMS - 1], target_size;
+    aur_real *target;                    /* n x target_size */
+} aur_surya_samples;
+AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s);
+AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path);
+AURDEF void aur_surya_samples_free(aur_surya_samples *s);
+
+/* The downstream tasks' metrics over a whole set. Binary (flare; prob is
+   the predicted probability, a positive above 0.5): accuracy, precision,
+   recall, F1, TSS, HSS. Regression (wind, EUV): MAE, RMSE, R^2. Segmentation
+   (AR masks, a pixel positive above 0.5): IoU, Dice of the positive class. */
+#define AUR_BINARY_SCORES 6
+#define AUR_REGRESSION_SCORES 3
+#define AUR_SEGMENTATION_SCORES 2
+AURDEF void aur_binary_scores(const aur_real *prob, const aur_real *label, int64_t n, double out[AUR_BINARY_SCORES]);
+AURDEF void aur_regression_scores(const aur_real *pred, const aur_real *target, int64_t n, double out[AUR_REGRESSION_SCORES]);
+AURDEF void aur_segmentation_scores(const aur_real *prob, const aur_real *mask, int64_t n, double out[AUR_SEGMENTATION_SCORES]);
+
+/* A Surya fine-tuning run from a JSON config whose keys are the reference's
+   downstream config.yaml (README "Fine-tuning Surya" lists them and the few
+   added here), run by aur_trainer_run/_resume/_free as an Aurora run is:
+   metrics.jsonl with the task's metrics per evaluation, TensorBoard events,
+   curves.png, atomic checkpoints (with the LoRA adapter in PEFT's format)
+   that resume bit for bit. */
+AURDEF aur_trainer *aur_surya_trainer_create(const char *config_path);
+AURDEF aur_trainer *aur_surya_trainer_create_json(const struct cJSON *config, const char *base_dir);
+/* 1 if a parsed run config is a Surya one (its model section has the reference's model_type). */
+AURDEF int aur_surya_is_run_config(const struct cJSON *config);
 
 #endif /* AUR__SURYA_H */
 
@@ -237,6 +286,58 @@ AURDEF int aur_surya_config_json(const cJSON *kwargs, const char *cls, const cha
     for (const cJSON *it = kwargs->child; it; it = it->next)
         if (aur__surya_key(it, c)) return AUR_EINVAL;
     return 0;
+}
+
+/* ---- the downstream configs' model section ---- */
+
+/* What finetune.py does with each key of config.yaml's model section: a
+   constructor keyword under another name, the head's config.model, or
+   nothing the model sees. */
+static const char *const aur__yaml_renamed[][2] = {{"in_channels", "in_chans"}, {"spectral_blocks", "n_spectral_blocks"}};
+static const char *const aur__yaml_kwargs[] = {"img_size", "patch_size", "embed_dim", "time_embedding", "depth", "num_heads",
+                                               "mlp_ratio", "drop_rate", "window_size", "dp_rank", "learned_flow", "init_weights",
+                                               "checkpoint_layers", "rpe", "ensemble", "finetune", "nglo", "dropout", "num_outputs",
+                                               NULL};
+static const char *const aur__yaml_head[] = {"global_average_pooling", "global_max_pooling", "attention_pooling", "transformer_pooling",
+                                             "global_class_token", "penultimate_linear_layer", "ft_unembedding_type", "ft_out_chans",
+                                             NULL};
+/* model_type, freeze_backbone, use_lora and lora_config are the run's; the
+   UNet baseline's keys and epochs_to_learn_flow are read by no Surya model;
+   AR's loss keys (select, bce, dice, iou): its script trains with BCE whatever they say */
+static const char *const aur__yaml_run[] = {"model_type", "freeze_backbone", "use_lora", "lora_config", "unet_embed_dim", "unet_blocks",
+                                            "unet_concat_activations", "epochs_to_learn_flow", "select", "bce", "dice", "iou", NULL};
+
+static int aur__in_list(const char *const *list, const char *k)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, k)) return 1;
+    return 0;
+}
+
+AURDEF int aur_surya_config_yaml(const cJSON *model, const char *task, aur_surya_config *c)
+{
+    static const char *const tasks[] = {"flare", "wind", "euv", "ar", NULL};
+    if (!cJSON_IsObject(model)) return aur__err(AUR_EINVAL, "Surya run config: 'model' must be an object");
+    if (!task || !aur__in_list(tasks, task)) return aur__err(AUR_EINVAL, "Surya run config: task '%s' is not flare, wind, euv or ar", task ? task : "");
+    int ar = !strcmp(task, "ar"), rc = aur__json_unique(model, "Surya run config: model");
+    cJSON *kw = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(kw, "config"), *head = cJSON_AddObjectToObject(cfg, "model");
+    for (const cJSON *it = model->child; it && !rc; it = it->next) {
+        const char *k = it->string, *as = NULL;
+        for (size_t i = 0; i < sizeof aur__yaml_renamed / sizeof aur__yaml_renamed[0]; i++)
+            if (!strcmp(k, aur__yaml_renamed[i][0])) as = aur__yaml_renamed[i][1];
+        /* finetune.py passes nglo, ensemble and dropout to the 1D head only */
+        int for_2d = strcmp(k, "nglo") && strcmp(k, "ensemble") && strcmp(k, "dropout");
+        if (as || aur__in_list(aur__yaml_kwargs, k)) {
+            if (!ar || for_2d) cJSON_AddItemToObject(kw, as ? as : k, cJSON_Duplicate(it, 1));
+        } else if (aur__in_list(aur__yaml_head, k)) {
+            cJSON_AddItemToObject(head, k, cJSON_Duplicate(it, 1));
+        } else if (!aur__in_list(aur__yaml_run, k)) {
+            rc = aur__err(AUR_EINVAL, "Surya run config: model.%s is not a key of the reference's downstream configs", k);
+        }
+    }
+    if (!rc) rc = aur_surya_config_json(kw, ar ? "HelioSpectformer2D" : "HelioSpectformer1D", ar ? NULL : task, c);
+    cJSON_Delete(kw);
+    return rc;
 }
 
 /* ==== Surya: the parameter table ==== */
@@ -1332,6 +1433,700 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
     if (rep) *rep = r;
     else AUR_FREE(r.vars);
     return rc;
+}
+
+/* ==== Surya: the downstream tasks' metrics ====
+   As the reference's downstream examples report them, from counts and sums
+   over a whole validation set (not averages of per-batch values). A ratio
+   with a zero denominator is 0 here (torch gives NaN, which JSON cannot
+   carry), except R^2 of a constant target, NaN as in the reference. */
+
+AURDEF void aur_binary_scores(const aur_real *prob, const aur_real *label, int64_t n, double out[AUR_BINARY_SCORES])
+{
+    double tp = 0, tn = 0, fp = 0, fn = 0;
+    for (int64_t i = 0; i < n; i++) {
+        /* solar_flare_forcasting/metrics.py: prediction > threshold, target cast to int.
+           Its script compares the logits with 0.5; here the probability is compared (logit > 0). */
+        int p = prob[i] > 0.5f, y = (int)label[i] != 0;
+        tp += p && y, tn += !p && !y, fp += p && !y, fn += !p && y;
+    }
+    double tpr = tp + fn > 0 ? tp / (tp + fn) : 0, fpr = fp + tn > 0 ? fp / (fp + tn) : 0;
+    double hss_den = (tp + fn) * (fn + tn) + (tp + fp) * (tn + fp);
+    out[0] = n > 0 ? (tp + tn) / (double)n : 0;                      /* accuracy */
+    out[1] = tp + fp > 0 ? tp / (tp + fp) : 0;                       /* precision */
+    out[2] = tpr;                                                    /* recall */
+    out[3] = 2 * tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : 0; /* F1 */
+    out[4] = tpr - fpr;                                              /* TSS, the true skill statistic */
+    out[5] = hss_den > 0 ? 2 * (tp * tn - fn * fp) / hss_den : 0;    /* HSS, the Heidke skill score */
+}
+
+AURDEF void aur_regression_scores(const aur_real *pred, const aur_real *target, int64_t n, double out[AUR_REGRESSION_SCORES])
+{
+    /* solar_wind_forcasting/finetune.py evaluate_model: sums of |d|, d^2, y, y^2 */
+    double abs_sum = 0, sq_sum = 0, y_sum = 0, y_sq = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)pred[i] - target[i];
+        abs_sum += fabs(d), sq_sum += d * d, y_sum += target[i], y_sq += (double)target[i] * target[i];
+    }
+    double mse = n ? sq_sum / (double)n : 0, var_y = n ? (y_sq - y_sum * y_sum / (double)n) / (double)n : 0;
+    out[0] = n ? abs_sum / (double)n : 0; /* MAE */
+    out[1] = sqrt(mse);                   /* RMSE */
+    out[2] = var_y == 0 ? NAN : 1 - mse / var_y; /* R^2 */
+}
+
+AURDEF void aur_segmentation_scores(const aur_real *prob, const aur_real *mask, int64_t n, double out[AUR_SEGMENTATION_SCORES])
+{
+    double tp = 0, fp = 0, fn = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int p = prob[i] > 0.5f, y = mask[i] > 0.5f;
+        tp += p && y, fp += p && !y, fn += !p && y;
+    }
+    out[0] = tp + fp + fn > 0 ? tp / (tp + fp + fn) : 1;         /* IoU of the positive class (both empty: a perfect 1) */
+    out[1] = tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : 1; /* Dice */
+}
+
+/* ==== Surya: sample sets ====
+   A fine-tuning set as one safetensors file: "ts" (N, C, T, H, W), the
+   normalised input stacks the reference's datasets return as batch["ts"],
+   and "target" (N, ...), batch["label"] or batch["forecast"] of each sample:
+   a flare label, a wind speed, an EUV spectrum, an AR mask. */
+
+AURDEF void aur_surya_samples_free(aur_surya_samples *s)
+{
+    if (!s) return;
+    AUR_FREE(s->ts);
+    AUR_FREE(s->target);
+    memset(s, 0, sizeof *s);
+}
+
+/* One F32 entry of the file into a new host buffer. */
+static int aur__samples_read(const aur_st_file *f, const aur_st_tensor *e, aur_real **out)
+{
+    *out = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(e->numel ? e->numel : 1), "a sample set");
+    if (!*out) return AUR_ENOMEM;
+    return aur_st_read(f, e, AUR_F32, *out);
+}
+
+AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s)
+{
+    memset(s, 0, sizeof *s);
+    aur_st_file *f = aur_st_open(path);
+    if (!f) return AUR_EFORMAT;
+    const aur_st_tensor *ts = aur_st_find(f, "ts"), *y = aur_st_find(f, "target");
+    int rc = 0;
+    if (!ts || ts->ndim != 5 || ts->shape[0] < 1)
+        rc = aur__err(AUR_EFORMAT, "%s: tensor 'ts' must be (N, C, T, H, W) with N >= 1 (%s)", path, ts ? "another shape" : "missing");
+    else if (!y || y->ndim < 1 || y->shape[0] != ts->shape[0])
+        rc = aur__err(AUR_EFORMAT, "%s: tensor 'target' must be (N, ...) with N = %lld, as 'ts' (%s)", path, (long long)ts->shape[0],
+                      y ? "another first dimension" : "missing");
+    if (!rc) {
+        s->n = ts->shape[0], s->C = (int)ts->shape[1], s->T = (int)ts->shape[2], s->H = (int)ts->shape[3], s->W = (int)ts->shape[4];
+        s->target_ndim = y->ndim - 1;
+        for (int d = 1; d < y->ndim; d++) s->target_shape[d - 1] = y->shape[d];
+        s->target_size = y->numel / s->n;
+        rc = aur__samples_read(f, ts, &s->ts);
+    }
+    if (!rc) rc = aur__samples_read(f, y, &s->target);
+    for (int64_t i = 0; !rc && i < s->n * s->C * s->T * (int64_t)s->H * s->W; i++)
+        if (!isfinite(s->ts[i])) rc = aur__err(AUR_EFORMAT, "%s: 'ts' holds a non-finite value (sample %lld)", path,
+                                               (long long)(i / ((int64_t)s->C * s->T * s->H * s->W)));
+    for (int64_t i = 0; !rc && i < s->n * s->target_size; i++)
+        if (!isfinite(s->target[i])) rc = aur__err(AUR_EFORMAT, "%s: 'target' holds a non-finite value (sample %lld)", path,
+                                                   (long long)(i / s->target_size));
+    aur_st_close(f);
+    if (rc) aur_surya_samples_free(s);
+    return rc;
+}
+
+AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
+{
+    int64_t ts_shape[5] = {s->n, s->C, s->T, s->H, s->W}, y_shape[AUR_MAX_DIMS] = {s->n};
+    for (int d = 0; d < s->target_ndim; d++) y_shape[d + 1] = s->target_shape[d];
+    aur_tensor ts, y; /* views of the buffers, for the writer */
+    memset(&ts, 0, sizeof ts);
+    memset(&y, 0, sizeof y);
+    ts.ndim = 5, ts.numel = s->n * ts_shape[1] * ts_shape[2] * ts_shape[3] * ts_shape[4], ts.data = s->ts;
+    y.ndim = 1 + s->target_ndim, y.numel = s->n * s->target_size, y.data = s->target;
+    memcpy(ts.shape, ts_shape, sizeof ts_shape);
+    memcpy(y.shape, y_shape, sizeof y_shape);
+    aur_st_writer *w = aur_st_writer_create();
+    int rc = w ? aur_st_writer_add(w, "ts", &ts) : AUR_ENOMEM;
+    if (!rc) rc = aur_st_writer_add(w, "target", &y);
+    if (!rc) rc = aur_st_writer_write(w, path);
+    aur_st_writer_free(w);
+    return rc;
+}
+
+/* Stacks samples idx[0..B) into ts (B, C, T, H, W) and target (B, ...) on the tape. */
+static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int64_t *idx, int B, aur_tensor **ts, aur_tensor **target)
+{
+    int64_t per = (int64_t)s->C * s->T * s->H * s->W, y_shape[AUR_MAX_DIMS] = {B};
+    for (int d = 0; d < s->target_ndim; d++) y_shape[d + 1] = s->target_shape[d];
+    *ts = aur_tensor_new(t, AUR_CPU, aur_shape5(B, s->C, s->T, s->H, s->W));
+    *target = aur_tensor_new(t, AUR_CPU, aur_shapev(1 + s->target_ndim, y_shape));
+    if (!*ts || !*target) return AUR_ENOMEM;
+    for (int b = 0; b < B; b++) {
+        memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        memcpy(aur_tensor_f32(*target) + b * s->target_size, s->target + idx[b] * s->target_size, sizeof(aur_real) * (size_t)s->target_size);
+    }
+    return 0;
+}
+
+/* ==== Surya: a run's config ====
+   The keys of the reference's downstream config.yaml files, as JSON, each
+   read and checked before anything is built; keys the reference reads that
+   change nothing here (W&B, data workers, DDP) are accepted and said at the
+   start. Added here: task, seed, device, clip_grad_norm, keep_last,
+   overwrite_output_dir, alarm, lora_config.modules_to_save (PEFT's key),
+   optimizer.{name, weight_decay, scheduler, head_lr_multiplier}. */
+
+#define AUR__SURYA_MAX_BATCH 512
+#define AUR__SURYA_MAX_CHANNELS 64
+
+enum { AUR__SURYA_FLARE = 0, AUR__SURYA_WIND = 1, AUR__SURYA_EUV = 2, AUR__SURYA_AR = 3 };
+static const char *const aur__surya_task_names[] = {"flare", "wind", "euv", "ar", NULL};
+
+typedef struct aur__surya_tune {
+    int task;
+    aur_surya_config cfg;
+    int use_lora, freeze_backbone, autocast;
+    aur_lora_config lora;
+    aur_lora_report lora_rep;
+    aur_surya_samples train, val; /* val.n == 0: evaluated on the training set */
+    char train_path[1024], val_path[1024], pretrained[1024];
+    int batch, iters_train, iters_valid, epochs, validate_every, save_every;
+    double head_lr_multiplier;
+    int64_t steps_per_epoch;
+    char unused[512]; /* keys of the reference read here but without effect, said at the start */
+} aur__surya_tune;
+
+static aur__surya_tune *aur__surya_tune_of(const aur_trainer *tr) { return (aur__surya_tune *)tr->task_ctx; }
+
+static void aur__surya_tune_free(void *ctx)
+{
+    aur__surya_tune *r = (aur__surya_tune *)ctx;
+    if (!r) return;
+    aur_surya_samples_free(&r->train);
+    aur_surya_samples_free(&r->val);
+    aur_lora_report_free(&r->lora_rep);
+    AUR_FREE(r);
+}
+
+/* Notes a key that is read but changes nothing here. */
+static void aur__surya_unused(aur__surya_tune *r, const char *key)
+{
+    size_t n = strlen(r->unused);
+    if (n + strlen(key) + 3 < sizeof r->unused) snprintf(r->unused + n, sizeof r->unused - n, "%s%s", n ? ", " : "", key);
+}
+
+
+/* A key whose only value here is `only` (what finetune.py does otherwise is not done here: refused, not ignored). */
+static int aur__surya_only(const cJSON *j, const char *key, double only, const char *why)
+{
+    const cJSON *v = aur__json_at(j, key);
+    if (!v || (cJSON_IsNumber(v) && v->valuedouble == only)) return 0;
+    char found[64];
+    return aur__err(AUR_EUNSUPPORTED, "Surya run config: %s is %s; only %g here: %s", key, aur__json_found(v, found, sizeof found), only, why);
+}
+
+/* The top-level keys: the run's length, output and numerics. */
+static int aur__surya_top(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
+{
+    static const char *const keys[] = {"job_id", "task", "data", "model", "optimizer", "classifier_metrics", "metrics", "pretrained_path",
+                                       "from_checkpoint", "use_latitude_in_learned_flow", "loss_weights", "rollout_steps",
+                                       "num_mask_aia_channels", "drop_hmi_probability", "drop_hmi_probablity", "validate_after_epoch",
+                                       "wandb_log_train_after", "wandb_project", "visualization_samples", "save_wt_after_iter",
+                                       "path_experiment", "iters_per_epoch_train", "iters_per_epoch_valid", "iters_grad_accum", "dtype",
+                                       "parallelism", "freeze_backbone", "seed", "device", "clip_grad_norm", "keep_last",
+                                       "overwrite_output_dir", "alarm", NULL};
+    static const char *const dtypes[] = {"float32", "bfloat16", NULL};
+    static const char *const akeys[] = {"window", "z", "skip", NULL};
+    static const char *const devices[] = {"cpu", "cuda", NULL};
+    /* W&B, the metrics lists (every metric of the task is logged) and DDP */
+    static const char *const reference_only[] = {"job_id", "classifier_metrics", "metrics", "wandb_project", "visualization_samples",
+                                                 "parallelism", NULL};
+    const char *W = "Surya run config", *task = NULL, *out = "checkpoints", *pre = NULL, *A = "Surya run config: alarm";
+    int64_t seed = 0;
+    int rc = aur__json_keys(j, W, keys), window = 50, skip = 1, device = AUR_CPU, lat = 0, n = 0;
+    double z = 6;
+    r->iters_train = r->iters_valid = INT_MAX, r->validate_every = 1, r->save_every = INT_MAX;
+    tr->log_every = 1, tr->keep_last = 2;
+    if (!rc) rc = aur__json_str(aur__json_at(j, "task"), W, &task);
+    if (!rc && !task) rc = aur__err(AUR_EINVAL, "Surya run config: 'task' is required: flare, wind, euv or ar (the reference picks it by "
+                                    "the finetune.py script run)");
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "task"), W, aur__surya_task_names, &r->task);
+    if (!rc) rc = aur__json_str(aur__sj(aur__json_at(j, "pretrained_path")), W, &pre);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "path_experiment"), W, &out);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "iters_per_epoch_train"), W, 1, INT_MAX, &r->iters_train);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "iters_per_epoch_valid"), W, 1, INT_MAX, &r->iters_valid);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "validate_after_epoch"), W, 1, INT_MAX, &r->validate_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "save_wt_after_iter"), W, 1, INT_MAX, &r->save_every);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "wandb_log_train_after"), W, 1, INT_MAX, &tr->log_every);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "dtype"), W, dtypes, &r->autocast);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "use_latitude_in_learned_flow"), W, &lat);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "freeze_backbone"), W, &r->freeze_backbone);
+    /* what finetune.py would do differently: refused rather than silently not done */
+    if (!rc) rc = aur__surya_only(j, "rollout_steps", 0, "the downstream heads predict one lead time");
+    if (!rc) rc = aur__surya_only(j, "num_mask_aia_channels", 0, "channels are not masked");
+    if (!rc) rc = aur__surya_only(j, "drop_hmi_probability", 0, "HMI channels are not dropped");
+    if (!rc) rc = aur__surya_only(j, "drop_hmi_probablity", 0, "HMI channels are not dropped");
+    if (!rc) rc = aur__surya_only(j, "iters_grad_accum", 1, "gradient accumulation is not built yet (raise data.batch_size)");
+    if (!rc && aur__json_at(j, "loss_weights")) rc = aur__json_len(aur__json_at(j, "loss_weights"), W, 0, 0, "loss_weights (per-channel weights are not used by the downstream heads)", &n);
+    if (!rc && aur__sj(aur__json_at(j, "from_checkpoint")))
+        rc = aur__err(AUR_EUNSUPPORTED, "Surya run config: from_checkpoint: continue a run with aurora-train CONFIG --resume [CHECKPOINT_DIR]");
+    /* added here */
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "seed"), W, 0, 9007199254740992.0, &seed);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "device"), W, devices, &device);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "clip_grad_norm"), W, 0, 1e30, &tr->clip);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "keep_last"), W, 1, 1e6, &tr->keep_last);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "overwrite_output_dir"), W, &tr->overwrite_output_dir);
+    const cJSON *alarm = aur__json_at(j, "alarm");
+    if (!rc && alarm) rc = aur__json_keys(alarm, A, akeys);
+    if (!rc) rc = aur__json_int(aur__json_at(alarm, "window"), A, 2, AUR_ALARM_WINDOW, &window);
+    if (!rc) rc = aur__json_num(aur__json_at(alarm, "z"), A, 0.1, 1e6, &z);
+    if (!rc) rc = aur__json_flag(aur__json_at(alarm, "skip"), A, &skip);
+    if (!rc && device == AUR_CUDA && !aur_cuda_available())
+        rc = aur__err(AUR_EUNSUPPORTED, "Surya run config: device \"cuda\", but no GPU is visible or the program was built without CUDA");
+    for (int k = 0; reference_only[k]; k++)
+        if (aur__json_at(j, reference_only[k])) aur__surya_unused(r, reference_only[k]);
+    if (!rc && !out[0]) rc = aur__json_bad(aur__json_at(j, "path_experiment"), W, "path_experiment", "a directory name");
+    if (!rc) rc = aur__path(tr, out, tr->out_dir, sizeof tr->out_dir);
+    if (!rc && pre) rc = aur__path(tr, pre, r->pretrained, sizeof r->pretrained);
+    r->cfg.flow_latitude = lat;
+    tr->device = (aur_device)device, tr->seed = (uint64_t)seed;
+    aur_grad_alarm_init(&tr->alarm, window, z, skip);
+    return rc;
+}
+
+/* "model": the architecture (aur_surya_config_yaml), freeze_backbone, use_lora, lora_config. */
+static int aur__surya_model_config(aur__surya_tune *r, const cJSON *j)
+{
+    const char *W = "Surya run config: model", *type = NULL;
+    int freeze = 0;
+    if (!j) return aur__err(AUR_EINVAL, "Surya run config: the 'model' section is required");
+    aur_surya_preset("surya-1.0", &r->cfg);
+    int lat = r->cfg.flow_latitude, rc = aur__json_str(aur__json_at(j, "model_type"), W, &type);
+    if (!rc && type && strcmp(type, "spectformer") && strcmp(type, "spectformer_lora"))
+        rc = aur__err(AUR_EUNSUPPORTED, "Surya run config: model.model_type '%s': only the Surya models (spectformer, spectformer_lora), "
+                      "not the reference's CNN and UNet baselines", type);
+    if (!rc) rc = aur_surya_config_yaml(j, aur__surya_task_names[r->task], &r->cfg);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "freeze_backbone"), W, &freeze);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "use_lora"), W, &r->use_lora);
+    r->freeze_backbone |= freeze;
+    r->cfg.flow_latitude = lat;
+    r->lora = aur_lora_defaults();
+    const cJSON *lc = aur__json_at(j, "lora_config");
+    char *warnings = NULL;
+    if (!rc && r->use_lora && !lc) rc = aur__err(AUR_EINVAL, "Surya run config: use_lora is true but model.lora_config is missing");
+    if (!rc && r->use_lora) rc = aur_lora_config_json(lc, &r->lora, &warnings);
+    if (warnings && warnings[0]) fprintf(stderr, "warning: Surya run config: model.lora_config: %s\n", warnings);
+    AUR_FREE(warnings);
+    return rc;
+}
+
+/* One sample set: a safetensors file of "ts" and "target" (the reference's
+   index CSV of NetCDF files is not read yet: said so). */
+static int aur__surya_data_file(aur_trainer *tr, const cJSON *v, char *path, size_t size, aur_surya_samples *s)
+{
+    const char *W = "Surya run config: data", *name = NULL;
+    int rc = aur__json_str(v, W, &name);
+    if (!rc && (!name || !name[0])) rc = aur__json_bad(v, W, aur__json_key(v), "a sample set file (.safetensors)");
+    if (!rc) rc = aur__path(tr, name, path, size);
+    size_t n = rc ? 0 : strlen(path);
+    if (!rc && n > 4 && !strcmp(path + n - 4, ".csv"))
+        return aur__err(AUR_EUNSUPPORTED, "Surya run config: data.%s: %s is an index CSV of NetCDF files, which this version cannot read yet; "
+                        "give a sample set (.safetensors with 'ts' and 'target', aur_surya_samples_save)", aur__json_key(v), path);
+    return rc ? rc : aur_surya_samples_load(path, s);
+}
+
+/* A sample set fits the model: channels, times, image size, and the target's shape for the task. */
+static int aur__surya_check_set(const aur__surya_tune *r, const aur_surya_samples *s, const char *path)
+{
+    const aur_surya_config *c = &r->cfg;
+    if (s->C != c->in_chans || s->T != c->time_dim || s->H != c->img_size || s->W != c->img_size)
+        return aur__err(AUR_EFORMAT, "%s: 'ts' is (N, %d, %d, %d, %d) but the model takes (N, in_channels %d, time_dim %d, img_size %d, %d)", path,
+                        s->C, s->T, s->H, s->W, c->in_chans, c->time_dim, c->img_size, c->img_size);
+    int64_t want = r->task == AUR__SURYA_AR ? (int64_t)c->out_chans * s->H * s->W : r->task == AUR__SURYA_EUV ? c->num_outputs : 1;
+    if (s->target_size != want)
+        return aur__err(AUR_EFORMAT, "%s: 'target' has %lld values per sample; task %s needs %lld", path, (long long)s->target_size,
+                        aur__surya_task_names[r->task], (long long)want);
+    if (r->task == AUR__SURYA_FLARE || r->task == AUR__SURYA_AR)
+        for (int64_t i = 0; i < s->n * s->target_size; i++)
+            if (s->target[i] < 0 || s->target[i] > 1)
+                return aur__err(AUR_EFORMAT, "%s: 'target' of sample %lld is %g; a %s target lies in [0, 1]", path, (long long)(i / s->target_size),
+                                (double)s->target[i], r->task == AUR__SURYA_AR ? "mask" : "flare label");
+    return 0;
+}
+
+/* "data": the sample sets and the batch; the reference's time and channel keys must agree with the model. */
+static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
+{
+    static const char *const keys[] = {"train_data_path", "valid_data_path", "batch_size", "channels", "time_delta_input_minutes",
+                                       "time_delta_target_minutes", "n_input_timestamps", "num_data_workers", "prefetch_factor",
+                                       "pooling", "random_vert_flip", "scalers_path", "sdo_data_root_path", "flare_data_path",
+                                       "solarwind_train_index", "solarwind_valid_index", "train_solar_data_path", "valid_solar_data_path",
+                                       "ar_index_train", "ar_index_valid", "ar_index_test", "ds_match_direction", "ds_normalize",
+                                       "ds_scaler", "ds_time_column", "ds_time_delta_in_out", "ds_time_tolerance", NULL};
+    static const char *const index_keys[] = {"scalers_path", "sdo_data_root_path", "flare_data_path", "solarwind_train_index",
+                                             "solarwind_valid_index", "train_solar_data_path", "valid_solar_data_path", "ar_index_train",
+                                             "ar_index_valid", "ar_index_test", "ds_match_direction", "ds_normalize", "ds_scaler",
+                                             "ds_time_column", "ds_time_delta_in_out", "ds_time_tolerance", "num_data_workers",
+                                             "prefetch_factor", "pooling", NULL};
+    const char *W = "Surya run config: data";
+    char names[AUR__SURYA_MAX_CHANNELS][AUR_NAME_LEN];
+    double deltas[64];
+    int flip = 0, n_names = -1, n_deltas = -1, n_times = -1;
+    r->batch = 1;
+    if (!j) return aur__err(AUR_EINVAL, "Surya run config: the 'data' section is required");
+    int rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "batch_size"), W, 1, AUR__SURYA_MAX_BATCH, &r->batch);
+    if (!rc) rc = aur__json_names(aur__json_at(j, "channels"), W, names[0], AUR_NAME_LEN, AUR__SURYA_MAX_CHANNELS, &n_names);
+    if (!rc) rc = aur__json_nums(aur__json_at(j, "time_delta_input_minutes"), W, deltas, 1, 64, &n_deltas);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "n_input_timestamps"), W, 1, 64, &n_times);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "random_vert_flip"), W, &flip);
+    if (!rc && flip) rc = aur__err(AUR_EUNSUPPORTED, "Surya run config: data.random_vert_flip: flipping is not done here; set it false");
+    const aur_surya_config *c = &r->cfg;
+    if (!rc && aur__json_at(j, "channels") && n_names != c->in_chans)
+        rc = aur__err(AUR_EINVAL, "Surya run config: data.channels lists %d channels but model.in_channels is %d", n_names, c->in_chans);
+    if (!rc && aur__json_at(j, "time_delta_input_minutes") && n_deltas != c->time_dim)
+        rc = aur__err(AUR_EINVAL, "Surya run config: data.time_delta_input_minutes has %d times but model.time_embedding.time_dim is %d", n_deltas,
+                      c->time_dim);
+    if (!rc && aur__json_at(j, "n_input_timestamps") && n_times != c->time_dim)
+        rc = aur__err(AUR_EINVAL, "Surya run config: data.n_input_timestamps is %d but model.time_embedding.time_dim is %d", n_times, c->time_dim);
+    const cJSON *train = aur__json_at(j, "train_data_path"), *val = aur__json_at(j, "valid_data_path");
+    if (!rc && !train) rc = aur__err(AUR_EINVAL, "Surya run config: data.train_data_path is required");
+    for (int k = 0; !rc && index_keys[k]; k++)
+        if (aur__json_at(j, index_keys[k])) {
+            char key[64];
+            snprintf(key, sizeof key, "data.%s", index_keys[k]);
+            aur__surya_unused(r, key); /* the NetCDF index's: a sample set holds normalised inputs and targets */
+        }
+    if (!rc) rc = aur__surya_data_file(tr, train, r->train_path, sizeof r->train_path, &r->train);
+    if (!rc && val) rc = aur__surya_data_file(tr, val, r->val_path, sizeof r->val_path, &r->val);
+    return rc;
+}
+
+/* "optimizer": torch.optim.AdamW(lr=learning_rate) as finetune.py; the
+   scripts read warm_up_steps and min_lr but schedule nothing, so the rate is
+   constant unless scheduler is "cosine" (warm-up, then cosine to min_lr). */
+static int aur__surya_optim_config(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
+{
+    static const char *const keys[] = {"learning_rate", "max_epochs", "warm_up_steps", "min_lr", "max_steps", "name", "weight_decay",
+                                       "betas", "eps", "scheduler", "head_lr_multiplier", NULL};
+    static const char *const names[] = {"adam", "adamw", "adafactor", NULL};
+    static const char *const kinds[] = {"constant", "linear", "cosine", NULL};
+    const char *W = "Surya run config: optimizer";
+    int kind = AUR_ADAMW, sched = AUR_LR_CONSTANT, nb = 0;
+    double min_lr = 0;
+    r->epochs = 1, r->head_lr_multiplier = 1;
+    int rc = j ? aur__json_keys(j, W, keys) : 0;
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &kind);
+    aur_optim_opts o = kind == AUR_ADAM ? aur_adam_defaults() : kind == AUR_ADAFACTOR ? aur_adafactor_defaults() : aur_adamw_defaults();
+    double betas[2] = {o.beta1, o.beta2};
+    if (!rc) rc = aur__json_num(aur__json_at(j, "learning_rate"), W, 0, 10, &o.lr);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "max_epochs"), W, 1, INT_MAX, &r->epochs);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "warm_up_steps"), W, 0, 1e12, &tr->sched.warmup_steps);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "min_lr"), W, 0, 10, &min_lr);
+    if (!rc) rc = aur__json_i64(aur__json_at(j, "max_steps"), W, 1, 1e12, &tr->steps);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "weight_decay"), W, 0, 10, &o.weight_decay);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "eps"), W, 0, 1, &o.eps);
+    if (!rc) rc = aur__json_nums(aur__json_at(j, "betas"), W, betas, 2, 2, &nb);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "scheduler"), W, kinds, &sched);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "head_lr_multiplier"), W, 1e-6, 1e6, &r->head_lr_multiplier);
+    o.beta1 = betas[0], o.beta2 = betas[1];
+    tr->opt = o;
+    tr->sched.kind = (aur_lr_kind)sched;
+    tr->sched.final_factor = o.lr > 0 ? fmin(1, min_lr / o.lr) : 0;
+    return rc;
+}
+
+/* The run's length and rhythm from the epochs and the training set:
+   an epoch is min(iters_per_epoch_train, N / batch_size) steps (drop_last). */
+static int aur__surya_schedule(aur_trainer *tr, aur__surya_tune *r)
+{
+    int64_t batches = r->train.n / r->batch;
+    if (batches < 1)
+        return aur__err(AUR_EINVAL, "Surya run config: data.batch_size %d is larger than the %lld training samples of %s", r->batch,
+                        (long long)r->train.n, r->train_path);
+    if (r->val.n && r->val.n < r->batch)
+        return aur__err(AUR_EINVAL, "Surya run config: data.batch_size %d is larger than the %lld validation samples of %s", r->batch,
+                        (long long)r->val.n, r->val_path);
+    r->steps_per_epoch = batches < r->iters_train ? batches : r->iters_train;
+    if (!tr->steps) tr->steps = r->steps_per_epoch * r->epochs; /* optimizer.max_steps (added here) overrides */
+    else r->epochs = (int)((tr->steps + r->steps_per_epoch - 1) / r->steps_per_epoch);
+    int64_t every = r->steps_per_epoch * r->validate_every;
+    tr->eval_every = tr->plot_every = every < INT_MAX ? (int)every : INT_MAX;
+    tr->save_every = r->steps_per_epoch < r->save_every ? (int)r->steps_per_epoch : r->save_every; /* each epoch, as finetune.py */
+    tr->sched.total_steps = tr->steps;
+    return 0;
+}
+
+/* ==== Surya: fine-tuning runs ====
+   The reference's downstream_examples/{task}/finetune.py as one config-driven
+   run on aurora.h's trainer loop: the same config.yaml keys (as JSON), the
+   same model construction, filtered load of the pretrained weights,
+   freeze_backbone and PEFT LoRA, AdamW at learning_rate, an epoch of
+   min(iters_per_epoch_train, batches) steps, evaluation every
+   validate_after_epoch epochs with the task's metrics. The loop, its
+   checkpoints, exact resume, metrics.jsonl and TensorBoard events are the
+   trainer's (src/finetune/trainer.c). */
+
+/* The reference's configs list q_proj, k_proj, v_proj and out_proj, which name no Surya module. */
+static const char *const aur__surya_lora_names = "Surya's attention modules are qkv, proj and to_dynamic_projection; its MLPs fc1 and fc2";
+
+/* ---- one step and an evaluation ---- */
+
+/* The samples of batch `b` of a set: training batches follow the epoch's
+   shuffle (a function of seed and epoch), evaluation batches the file's order. */
+static void aur__surya_batch_index(const aur_trainer *tr, int64_t step, int64_t *idx)
+{
+    const aur__surya_tune *r = aur__surya_tune_of(tr);
+    int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * r->batch;
+    for (int b = 0; b < r->batch; b++) idx[b] = aur__shuffled(tr->seed, epoch, (int)r->train.n, (int)(first + b));
+}
+
+/* The task's loss of the model's output against the targets (reshaped to the output's shape). */
+static aur_tensor *aur__surya_loss(aur_trainer *tr, aur_tensor *out, aur_tensor *target)
+{
+    const aur__surya_tune *r = aur__surya_tune_of(tr);
+    if (!out || !target) return NULL;
+    if (out->numel != target->numel) {
+        char a[64], b[64];
+        aur__err(AUR_EFORMAT, "Surya run: the model's output %s does not fit the targets %s", aur_shape_str(out->shape, out->ndim, a, sizeof a),
+                 aur_shape_str(target->shape, target->ndim, b, sizeof b));
+        return NULL;
+    }
+    target = aur_reshape(tr->t, target, aur_tensor_shape(out));
+    /* finetune.py: BCEWithLogitsLoss for flares and AR masks, MSELoss for wind and EUV spectra */
+    if (r->task == AUR__SURYA_FLARE || r->task == AUR__SURYA_AR) return aur_bce_logits_loss(tr->t, out, target, NULL);
+    return aur_mse_loss(tr->t, out, target);
+}
+
+static aur_tensor *aur__surya_forward_loss(aur_trainer *tr, const aur_surya_samples *s, const int64_t *idx, int B, aur_tensor **out)
+{
+    const aur__surya_tune *r = aur__surya_tune_of(tr);
+    aur_tensor *ts = NULL, *target = NULL;
+    if (aur__samples_batch(tr->t, s, idx, B, &ts, &target)) return NULL;
+    aur_tape_set_autocast(tr->t, r->autocast); /* dtype bfloat16: the reference's autocast around the whole model */
+    aur_tensor *y = aur_surya_forward(tr->m, tr->t, ts);
+    aur_tape_set_autocast(tr->t, 0);
+    if (out) *out = y;
+    return aur__surya_loss(tr, y, target);
+}
+
+static aur_tensor *aur__surya_train_loss(aur_trainer *tr, int64_t step)
+{
+    int64_t idx[512];
+    aur__surya_batch_index(tr, step, idx);
+    return aur__surya_forward_loss(tr, &aur__surya_tune_of(tr)->train, idx, aur__surya_tune_of(tr)->batch, NULL);
+}
+
+/* The evaluation set's batches as finetune.py's evaluate_model sees them:
+   whole batches (drop_last), at most iters_per_epoch_valid of them. */
+static int64_t aur__surya_eval_batches(const aur__surya_tune *r, const aur_surya_samples *s)
+{
+    int64_t n = s->n / r->batch;
+    return n < r->iters_valid ? n : r->iters_valid;
+}
+
+static int aur__surya_eval(aur_trainer *tr, double *loss, double *metrics)
+{
+    aur__surya_tune *r = aur__surya_tune_of(tr);
+    const aur_surya_samples *s = r->val.n ? &r->val : &r->train;
+    int64_t nb = aur__surya_eval_batches(r, s), per = s->target_size, n = nb * r->batch * per;
+    aur_real *pred = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * n), "the evaluation's predictions"), *y = pred ? pred + n : NULL;
+    if (!pred) return AUR_ENOMEM;
+    double sum = 0;
+    int rc = 0;
+    for (int64_t b = 0; b < nb && !rc; b++) {
+        int64_t idx[512];
+        for (int k = 0; k < r->batch; k++) idx[k] = b * r->batch + k;
+        aur_tape_reset(tr->t);
+        aur_tensor *out = NULL, *l = aur__surya_forward_loss(tr, s, idx, r->batch, &out);
+        if (!l) {
+            rc = AUR_EINVAL;
+            break;
+        }
+        sum += aur__value(l);
+        int probability = r->task == AUR__SURYA_FLARE || r->task == AUR__SURYA_AR;
+        aur_tensor *p = probability ? aur_sigmoid(tr->t, out) : out;
+        rc = p ? aur_tensor_get(p, pred + b * r->batch * per, r->batch * per) : AUR_EINVAL;
+        memcpy(y + b * r->batch * per, s->target + idx[0] * per, sizeof(aur_real) * (size_t)(r->batch * per));
+    }
+    *loss = nb ? sum / (double)nb : NAN;
+    if (!rc && r->task == AUR__SURYA_FLARE) aur_binary_scores(pred, y, n, metrics);
+    else if (!rc && r->task == AUR__SURYA_AR) aur_segmentation_scores(pred, y, n, metrics);
+    else if (!rc) aur_regression_scores(pred, y, n, metrics);
+    AUR_FREE(pred);
+    return rc;
+}
+
+/* ---- what a run shows and keeps ---- */
+
+/* ar_masks.png: the first evaluation samples' target masks beside the predicted probabilities. */
+static int aur__surya_plot(aur_trainer *tr)
+{
+    aur__surya_tune *r = aur__surya_tune_of(tr);
+    if (r->task != AUR__SURYA_AR) return 0;
+    const aur_surya_samples *s = r->val.n ? &r->val : &r->train;
+    int n = s->n < 3 ? (int)s->n : 3, H = s->H, W = s->W;
+    int64_t hw = (int64_t)H * W;
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(2 * n * hw), "the mask figure");
+    if (!buf) return AUR_ENOMEM;
+    const float *maps[6];
+    const char *titles[6] = {"target 0", "predicted 0", "target 1", "predicted 1", "target 2", "predicted 2"};
+    int rc = 0;
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 0);
+    aur_tape_set_training(tr->t, 0);
+    for (int i = 0; i < n && !rc; i++) {
+        int64_t idx = i;
+        aur_tensor *out = NULL;
+        aur_tensor *l = aur__surya_forward_loss(tr, s, &idx, 1, &out);
+        aur_tensor *p = l ? aur_sigmoid(tr->t, out) : NULL;
+        aur_real *v = p ? aur_tensor_f32(p) : NULL;
+        if (!v) rc = AUR_EINVAL;
+        for (int64_t k = 0; v && k < hw; k++) buf[(2 * i) * hw + k] = (float)s->target[i * s->target_size + k], buf[(2 * i + 1) * hw + k] = (float)v[k];
+        maps[2 * i] = buf + 2 * i * hw, maps[2 * i + 1] = buf + (2 * i + 1) * hw;
+    }
+    aur_tape_reset(tr->t);
+    char path[1100], title[160];
+    snprintf(path, sizeof path, "%s/ar_masks.png", tr->out_dir);
+    snprintf(title, sizeof title, "active-region masks after %lld steps (evaluation samples 0-%d)", (long long)tr->step, n - 1);
+    int scale = W >= 256 ? 1 : 256 / W;
+    if (!rc) rc = aur_plot_maps(path, maps, titles, 2 * n, H, W, scale, 0, 1, 0, title);
+    AUR_FREE(buf);
+    return rc;
+}
+
+/* A checkpoint of a LoRA run also holds the adapter in PEFT's format
+   (adapter_config.json, adapter_model.safetensors): PeftModel.from_pretrained
+   reads the checkpoint directory as it is. */
+static int aur__surya_save(const aur_trainer *tr, const char *dir)
+{
+    const aur__surya_tune *r = aur__surya_tune_of(tr);
+    return r->use_lora ? aur_lora_save(tr->m, &r->lora, dir) : 0;
+}
+
+static void aur__surya_print_data(const aur_trainer *tr, FILE *out)
+{
+    const aur__surya_tune *r = aur__surya_tune_of(tr);
+    const aur_surya_samples *s = &r->train;
+    fprintf(out, "task %s: %lld training samples (%d channels, %d times, %dx%d) from %s; ", aur__surya_task_names[r->task],
+            (long long)s->n, s->C, s->T, s->H, s->W, r->train_path);
+    if (r->val.n) fprintf(out, "%lld validation samples from %s\n", (long long)r->val.n, r->val_path);
+    else fprintf(out, "no validation set: evaluated on the training samples\n");
+    fprintf(out, "batch %d, %lld steps per epoch, %d epochs (%lld steps); evaluation every %d epoch%s on %lld batches\n", r->batch,
+            (long long)r->steps_per_epoch, r->epochs, (long long)tr->steps, r->validate_every, r->validate_every > 1 ? "s" : "",
+            (long long)aur__surya_eval_batches(r, r->val.n ? &r->val : &r->train));
+    if (r->unused[0]) fprintf(out, "read but without effect here: %s\n", r->unused);
+    if (r->use_lora) aur_lora_report_print(&r->lora_rep, out);
+    if (r->use_lora && r->lora_rep.n_unmatched) fprintf(out, "LoRA: %s\n", aur__surya_lora_names);
+}
+
+static const aur__trainer_task aur__surya_tasks[4] = {
+    {aur__surya_train_loss, aur__surya_eval, 6, {"accuracy", "precision", "recall", "f1", "tss", "hss"}, aur__surya_plot, aur__surya_save,
+     aur__surya_print_data, aur__surya_tune_free},
+    {aur__surya_train_loss, aur__surya_eval, 3, {"mae", "rmse", "r2"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
+     aur__surya_tune_free},
+    {aur__surya_train_loss, aur__surya_eval, 3, {"mae", "rmse", "r2"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
+     aur__surya_tune_free},
+    {aur__surya_train_loss, aur__surya_eval, 2, {"iou", "dice"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
+     aur__surya_tune_free},
+};
+
+/* ---- building the run ---- */
+
+/* The head's parameters, its own optimiser group at head_lr_multiplier x
+   the rate: the class token and every lora_config.modules_to_save module
+   (the name as a whole component of the parameter's, PEFT's rule). */
+static char *aur__surya_head_patterns(const aur__surya_tune *r)
+{
+    aur__buf b;
+    memset(&b, 0, sizeof b);
+    aur__buf_printf(&b, "cls_token");
+    for (int i = 0; i < r->lora.n_modules_to_save; i++)
+        aur__buf_printf(&b, ",%s.*,*.%s.*", r->lora.modules_to_save[i], r->lora.modules_to_save[i]);
+    if (b.failed) AUR_FREE(b.p);
+    return b.failed ? NULL : b.p;
+}
+
+/* finetune.py's get_model and apply_peft_lora: the model, the pretrained
+   weights loaded where names and shapes match, freeze_backbone ("embedding"
+   or "backbone" in a name), then PEFT's freezing (the adapters and
+   modules_to_save train). The class token is a bare parameter, which
+   modules_to_save cannot name: it trains with the head. */
+static int aur__surya_build(aur_trainer *tr, aur__surya_tune *r)
+{
+    if (!(tr->m = aur_surya_declare_model(&r->cfg))) return AUR_EINVAL;
+    int rc = r->use_lora ? aur_lora_declare(tr->m, &r->lora, &r->lora_rep) : 0;
+    if (rc) {
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s", aur_last_error());
+        return aur__err(rc, "%s (%s)", msg, aur__surya_lora_names);
+    }
+    if (!rc) rc = aur_model_alloc(tr->m, tr->device);
+    if (!rc) rc = aur_surya_init_weights(tr->m, tr->seed);
+    if (!rc && r->pretrained[0]) rc = aur_load_safetensors(tr->m, r->pretrained, AUR_LOAD_FILTERED, &tr->rep);
+    if (!rc && r->freeze_backbone) rc = aur_model_freeze(tr->m, "*embedding*,*backbone*") < 0 ? AUR_EINVAL : 0;
+    if (!rc && r->use_lora) rc = aur_lora_freeze_base(tr->m, &r->lora);
+    if (!rc && (r->use_lora || r->freeze_backbone) && aur_model_param(tr->m, "cls_token")) rc = aur_model_unfreeze(tr->m, "cls_token") < 0;
+    return rc;
+}
+
+/* The optimiser over what trains: the rest, and the head at its multiple of the rate. */
+static int aur__surya_optim_build(aur_trainer *tr, aur__surya_tune *r)
+{
+    int rc = (tr->o = aur_optim_create(tr->m, &tr->opt)) ? 0 : AUR_EINVAL;
+    snprintf(tr->group_name[0], sizeof tr->group_name[0], "rest");
+    tr->n_groups = 1;
+    if (rc || r->head_lr_multiplier == 1) return rc;
+    char *head = aur__surya_head_patterns(r);
+    rc = head ? aur__trainer_group(tr, "head", head, tr->opt.lr * r->head_lr_multiplier, tr->opt.weight_decay) : AUR_ENOMEM;
+    AUR_FREE(head);
+    return rc;
+}
+
+AURDEF aur_trainer *aur_surya_trainer_create_json(const cJSON *config, const char *base_dir)
+{
+    aur_trainer *tr = aur__trainer_alloc(config, base_dir);
+    aur__surya_tune *r = tr ? (aur__surya_tune *)aur__calloc(sizeof *r, "a Surya run") : NULL;
+    if (!r) {
+        aur_trainer_free(tr);
+        return NULL;
+    }
+    tr->task_ctx = r;
+    const cJSON *c = tr->config;
+    int rc = aur__json_unique(c, "Surya run config");
+    if (!rc) rc = aur__surya_top(tr, r, c);
+    tr->task = &aur__surya_tasks[r->task];
+    if (!rc) rc = aur__surya_model_config(r, aur__json_at(c, "model"));
+    if (!rc) rc = aur__surya_optim_config(tr, r, aur__json_at(c, "optimizer"));
+    if (!rc) rc = aur__surya_data(tr, r, aur__json_at(c, "data"));
+    /* the EUV head's width is the spectra's (the reference hard-codes its 1343) */
+    if (!rc && r->task == AUR__SURYA_EUV && !aur__json_at(aur__json_at(c, "model"), "num_outputs")) r->cfg.num_outputs = (int)r->train.target_size;
+    if (!rc) rc = aur__surya_check_set(r, &r->train, r->train_path);
+    if (!rc && r->val.n) rc = aur__surya_check_set(r, &r->val, r->val_path);
+    if (!rc) rc = aur__surya_schedule(tr, r);
+    if (!rc) rc = aur__surya_build(tr, r);
+    if (!rc) rc = aur__surya_optim_build(tr, r);
+    return aur__trainer_finish(tr, rc);
+}
+
+AURDEF aur_trainer *aur_surya_trainer_create(const char *config_path)
+{
+    cJSON *j = aur_json_load(config_path);
+    if (!j) return NULL;
+    char dir[1024];
+    aur__config_dir(config_path, dir, sizeof dir);
+    aur_trainer *tr = aur_surya_trainer_create_json(j, dir);
+    cJSON_Delete(j);
+    return tr;
+}
+
+AURDEF int aur_surya_is_run_config(const cJSON *config)
+{
+    return cJSON_IsString(aur__json_at(aur__json_at(config, "model"), "model_type"));
 }
 
 #endif /* AUR__SURYA_IMPL_DONE */

@@ -109,6 +109,10 @@ static inline const char *aur_test_tmp(const char *name)
 static inline void aur_test_tmpdir_end(void)
 {
     char cmd[300];
+    if (getenv("AUR_TEST_KEEP")) { /* to look at what a test wrote */
+        printf("kept %s\n", aur_test_dir);
+        return;
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", aur_test_dir);
     if (system(cmd)) printf("note: could not remove %s\n", aur_test_dir);
 }

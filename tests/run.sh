@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
-tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_threads"
+tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads"
 passed=0 failed=0
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
 

@@ -3,12 +3,22 @@
    usage: aurora-train CONFIG.json [--resume [CHECKPOINT_DIR]]
 
    Everything about the run is in the config (README "Fine-tuning" lists
-   every key). --resume continues from the output directory's latest
+   every key of an Aurora run; "Fine-tuning Surya" those of a Surya run, the
+   reference's downstream config.yaml keys, told apart by model.model_type). --resume continues from the output directory's latest
    checkpoint (or the one given) exactly where it stopped. Exit status 1 on
    any error, with the reason on stderr; an aborted run never writes or
    replaces a checkpoint. */
 #define AURORA_IMPLEMENTATION
-#include "../aurora.h"
+#include "../surya.h" /* a Surya config (the reference's downstream config.yaml keys) runs on the same loop */
+
+static aur_trainer *create(const char *path)
+{
+    cJSON *j = aur_json_load(path);
+    int surya = j && aur_surya_is_run_config(j);
+    cJSON_Delete(j);
+    if (!j) return NULL;
+    return surya ? aur_surya_trainer_create(path) : aur_trainer_create(path);
+}
 
 int main(int argc, char **argv)
 {
@@ -16,7 +26,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: aurora-train CONFIG.json [--resume [CHECKPOINT_DIR]]\n");
         return 2;
     }
-    aur_trainer *tr = aur_trainer_create(argv[1]);
+    aur_trainer *tr = create(argv[1]);
     int rc = tr ? 0 : 1;
     if (!rc && argc >= 3) rc = aur_trainer_resume(tr, argc == 4 ? argv[3] : NULL) ? 1 : 0;
     if (!rc && argc >= 3) printf("resumed at step %lld\n", (long long)aur_trainer_steps_done(tr));

@@ -143,6 +143,12 @@ typedef struct aur_plot_panel {
 AURDEF int aur_plot_panels(const char *path, int width, int panel_height, const char *xlabel, const aur_plot_panel *p,
                            int n_panels);
 
+/* Several runs' curves on one figure (choosing a learning rate; LoRA against
+   full fine-tuning): one panel per metric (names as in metrics.jsonl: "loss",
+   "val_loss", "val/tss"; n_metrics 0: loss, val_loss and every val/ metric the
+   runs logged), one line per run directory (up to 8), labelled by its name. */
+AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_runs, const char *const *metrics, int n_metrics);
+
 /* Maps side by side: n_maps fields of H x W floats (row 0 at the top), each
    `scale` pixels per cell with a title, on one colour scale (vmin..vmax, or
    from the finite values when vmin >= vmax) shown as a colour bar; NaN is

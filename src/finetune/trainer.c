@@ -52,7 +52,12 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
     aur_model_print_trainable(tr->m, r, out);
     fprintf(out, "optimiser groups:");
     for (int g = 0; g < tr->n_groups; g++) fprintf(out, "%s %s (lr %g)", g ? "," : "", tr->group_name[g], aur_optim_group_lr(tr->o, g));
-    fprintf(out, "\ndata: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
+    fprintf(out, "\n");
+    if (tr->task) {
+        tr->task->print_data(tr, out);
+        return;
+    }
+    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
             tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
 }
 
@@ -68,23 +73,29 @@ static const aur_batch *aur__series(aur__data *d, int file)
     return d->cache;
 }
 
-/* The training window of a step: a fresh shuffle of all windows every epoch,
-   a pure function of (seed, epoch) so a resumed run sees the same order. */
-static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+/* Item `pos` of epoch `epoch`'s shuffle of n items: a fresh permutation
+   every epoch, a pure function of (seed, epoch) so a resumed run sees the
+   same order. (pos itself where memory is short.) */
+static int aur__shuffled(uint64_t seed, int64_t epoch, int n, int pos)
 {
-    int n = tr->train.n_win;
-    int64_t epoch = step / n, pos = step % n;
-    aur__rng r = {aur__mix64(tr->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
+    aur__rng r = {aur__mix64(seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
     int *perm = (int *)aur__malloc(sizeof(int) * (size_t)n, "a shuffle");
-    if (!perm) return tr->train.win[pos];
+    if (!perm) return pos;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int k = (int)(aur__rng_uniform(&r) * (i + 1)), s = perm[i];
         perm[i] = perm[k], perm[k] = s;
     }
-    aur__window w = tr->train.win[perm[pos]];
+    int item = perm[pos];
     AUR_FREE(perm);
-    return w;
+    return item;
+}
+
+/* The training window of a step: every window once per epoch, shuffled. */
+static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+{
+    int n = tr->train.n_win;
+    return tr->train.win[aur__shuffled(tr->seed, step / n, n, (int)(step % n))];
 }
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */
@@ -153,7 +164,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -186,8 +197,22 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
 
 /* ---- evaluation ---- */
 
+/* A task's evaluation: its loss and metrics as one row of the validation history. */
+static int aur__task_eval(aur_trainer *tr, double *loss)
+{
+    double row[2 + AUR__MAX_METRICS] = {(double)tr->step};
+    aur_tape_reset(tr->t);
+    aur_tape_set_grad(tr->t, 0);
+    aur_tape_set_training(tr->t, 0);
+    int rc = tr->task->eval(tr, loss, row + 2);
+    aur_tape_reset(tr->t);
+    row[1] = *loss;
+    return rc ? rc : aur__table_add(&tr->val_hist, row);
+}
+
 AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
 {
+    if (tr->task) return aur__task_eval(tr, loss);
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
     double sum = 0;
@@ -220,21 +245,25 @@ static aur_plot_series aur__hist_series(const aur__table *t, int col, const char
 static int aur__plot_curves(const aur_trainer *tr)
 {
     int n = tr->hist.rows, nv = tr->val_hist.rows, ng = tr->n_groups > 1 ? tr->n_groups : 0;
-    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv + 2), "plot data");
+    int nm = tr->task ? tr->task->n_metrics : 0;
+    double *buf = (double *)aur__malloc(sizeof(double) * (size_t)(2 * (n * (3 + ng)) + 2 * nv * (1 + nm) + 2), "plot data");
     if (!buf) return AUR_ENOMEM;
     double *p = buf;
-    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1];
+    aur_plot_series loss[2], gn[1 + AUR__MAX_GROUPS], lr[1], metric[AUR__MAX_METRICS];
     loss[0] = aur__hist_series(&tr->hist, 1, "train", p, p + n), p += 2 * n;
     loss[1] = aur__hist_series(&tr->val_hist, 1, "validation", p, p + nv), p += 2 * nv;
     gn[0] = aur__hist_series(&tr->hist, 2, "total", p, p + n), p += 2 * n;
     for (int g = 0; g < ng; g++) gn[1 + g] = aur__hist_series(&tr->hist, 4 + g, tr->group_name[g], p, p + n), p += 2 * n;
-    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n);
-    aur_plot_panel panels[3] = {{"loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+    lr[0] = aur__hist_series(&tr->hist, 3, "lr (group rest)", p, p + n), p += 2 * n;
+    for (int k = 0; k < nm; k++) metric[k] = aur__hist_series(&tr->val_hist, 2 + k, tr->task->metric_names[k], p, p + nv), p += 2 * nv;
+    aur_plot_panel panels[4] = {{tr->task ? "loss" : "loss (normalised MSE)", loss, nv ? 2 : 1, 1},
+                                {"validation metrics", metric, nm < 8 ? nm : 8, 0},
                                 {"gradient norm (before clipping)", gn, 1 + ng, 1},
                                 {"learning rate", lr, 1, 0}};
+    if (!nm || !nv) panels[1] = panels[2], panels[2] = panels[3];
     char path[1100];
     snprintf(path, sizeof path, "%s/curves.png", tr->out_dir);
-    int rc = aur_plot_panels(path, 720, 260, "step", panels, 3);
+    int rc = aur_plot_panels(path, 720, 260, "step", panels, nm && nv ? 4 : 3);
     AUR_FREE(buf);
     return rc;
 }
@@ -292,6 +321,7 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
 {
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc) rc = aur__plot_curves(tr);
+    if (!rc && tr->task) return tr->task->plot ? tr->task->plot(tr) : 0;
     if (rc || !tr->n_maps) return rc;
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     aur_tape_reset(tr->t);
@@ -359,7 +389,11 @@ static int aur__restore_table(const cJSON *a, const char *path, aur__table *t)
     if (!cJSON_IsArray(a) || n % t->cols) return aur__err(AUR_EFORMAT, "%s: a history is not a list of rows of %d numbers", path, t->cols);
     t->rows = 0;
     if (n && aur__grow((void **)&t->v, &t->cap, n, sizeof(double))) return AUR_ENOMEM;
-    if (aur__json_nums(a, path, t->v, n, n, &n)) return AUR_EFORMAT;
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) { /* null: a metric without a value (cJSON writes NaN so) */
+        if (!cJSON_IsNumber(e) && !cJSON_IsNull(e)) return aur__err(AUR_EFORMAT, "%s: a history holds a %s where numbers belong", path, cJSON_IsString(e) ? "string" : "non-number");
+        t->v[i] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    }
     t->rows = n / t->cols;
     return 0;
 }
@@ -539,6 +573,7 @@ AURDEF int aur_trainer_save(aur_trainer *tr)
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
     if (!rc) rc = state ? aur__write_text(path, state) : aur__err(AUR_ENOMEM, "out of memory writing the trainer state");
     cJSON_free(state);
+    if (!rc && tr->task && tr->task->save) rc = tr->task->save(tr, tmp);
     if (rc) {
         aur__remove_checkpoint(tmp);
         return rc;
@@ -664,6 +699,12 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
     aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
     if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
+    /* the validation row exists only on a step that evaluated */
+    const double *vrow = isfinite(val) ? tr->val_hist.v + (size_t)(tr->val_hist.rows - 1) * tr->val_hist.cols : NULL;
+    for (int k = 0; vrow && tr->task && k < tr->task->n_metrics; k++) {
+        if (isfinite(vrow[2 + k])) aur__buf_printf(&line, ", \"val/%s\": %.9g", tr->task->metric_names[k], vrow[2 + k]);
+        else aur__buf_printf(&line, ", \"val/%s\": null", tr->task->metric_names[k]); /* R^2 of a constant target; JSON has no NaN */
+    }
     aur__buf_printf(&line, "}");
     int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;
     FILE *fp = rc ? NULL : fopen(path, "ab");

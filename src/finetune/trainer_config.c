@@ -36,7 +36,26 @@ typedef struct aur__data {
     int cache_file;
 } aur__data;
 
+/* What a model family other than Aurora plugs into the loop (Surya's is in
+   surya.h); Aurora's run uses the built-in windows and rollout (task NULL).
+   Everything else, the optimiser and its groups, the schedule, the alarm,
+   clipping, metrics.jsonl and TensorBoard, checkpoints and an exact resume,
+   is the loop's own. */
+#define AUR__MAX_METRICS 12
+typedef struct aur__trainer_task {
+    aur_tensor *(*train_loss)(aur_trainer *tr, int64_t step);  /* the loss of optimiser step `step` on tr->t (training mode set) */
+    int (*eval)(aur_trainer *tr, double *loss, double *metrics); /* validation loss and the n_metrics task metrics */
+    int n_metrics;
+    const char *metric_names[AUR__MAX_METRICS];                 /* logged as "val/{name}" */
+    int (*plot)(aur_trainer *tr);                                /* the task's figures beside curves.png, or NULL */
+    int (*save)(const aur_trainer *tr, const char *dir);         /* extra files of a checkpoint being written, or NULL */
+    void (*print_data)(const aur_trainer *tr, FILE *out);
+    void (*free_ctx)(void *ctx);
+} aur__trainer_task;
+
 struct aur_trainer {
+    const aur__trainer_task *task; /* NULL: an Aurora run */
+    void *task_ctx;                /* the task's own state (owned: task->free_ctx) */
     cJSON *config;
     char run_id[24]; /* written into each checkpoint's state and optimiser files: a resume checks that they belong together */
     char base_dir[1024], out_dir[1024];
@@ -76,7 +95,7 @@ struct aur_trainer {
     double levels[AUR_MAX_LEVELS]; /* the first training series' pressure levels (map_vars are checked against them) */
     int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
-    aur__table val_hist; /* step, loss */
+    aur__table val_hist; /* step, loss, the task's metrics */
     double started, steps_at_start;
 };
 
@@ -471,23 +490,28 @@ static int aur__trainer_check_output(const aur_trainer *tr)
     return rc;
 }
 
-AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
+/* A trainer holding a copy of the config and a fresh run id, nothing built yet. */
+static aur_trainer *aur__trainer_alloc(const cJSON *config, const char *base_dir)
 {
     aur_trainer *tr = (aur_trainer *)aur__calloc(sizeof *tr, "a trainer");
     if (!tr) return NULL;
     snprintf(tr->base_dir, sizeof tr->base_dir, "%s", base_dir ? base_dir : "");
     aur__new_run_id(tr->run_id, sizeof tr->run_id);
-    tr->config = cJSON_Duplicate(config, 1);
-    int rc = tr->config ? aur__trainer_read_config(tr) : AUR_ENOMEM;
-    if (!rc) rc = aur__trainer_model_build(tr);
-    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
-    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
-    if (!rc) rc = aur__trainer_optim_build(tr);
-    if (!rc) rc = aur__trainer_check_maps(tr);
+    if (!(tr->config = cJSON_Duplicate(config, 1))) {
+        AUR_FREE(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+/* The last checks and pieces every run needs once its model and optimiser
+   are built (rc: how the building went); frees tr and returns NULL on error. */
+static aur_trainer *aur__trainer_finish(aur_trainer *tr, int rc)
+{
     if (!rc) rc = aur__trainer_check_output(tr);
     if (!rc && !(tr->t = aur_tape_create())) rc = AUR_ENOMEM;
     tr->hist.cols = 4 + tr->n_groups;
-    tr->val_hist.cols = 2;
+    tr->val_hist.cols = 2 + (tr->task ? tr->task->n_metrics : 0);
     if (rc) {
         aur_trainer_free(tr);
         return NULL;
@@ -495,15 +519,34 @@ AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *bas
     return tr;
 }
 
+AURDEF aur_trainer *aur_trainer_create_json(const cJSON *config, const char *base_dir)
+{
+    aur_trainer *tr = aur__trainer_alloc(config, base_dir);
+    if (!tr) return NULL;
+    int rc = aur__trainer_read_config(tr);
+    if (!rc) rc = aur__trainer_model_build(tr);
+    if (!rc) rc = aur__trainer_scan(tr, &tr->train, "training");
+    if (!rc) rc = aur__trainer_scan(tr, &tr->val, "validation");
+    if (!rc) rc = aur__trainer_optim_build(tr);
+    if (!rc) rc = aur__trainer_check_maps(tr);
+    return aur__trainer_finish(tr, rc);
+}
+
+/* A config file's directory, for its relative paths. */
+static void aur__config_dir(const char *config_path, char *dir, size_t size)
+{
+    snprintf(dir, size, "%s", config_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else dir[0] = 0;
+}
+
 AURDEF aur_trainer *aur_trainer_create(const char *config_path)
 {
     cJSON *j = aur_json_load(config_path);
     if (!j) return NULL;
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s", config_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else dir[0] = 0;
+    aur__config_dir(config_path, dir, sizeof dir);
     aur_trainer *tr = aur_trainer_create_json(j, dir);
     cJSON_Delete(j);
     return tr;
@@ -520,6 +563,7 @@ static void aur__data_free(aur__data *d)
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
+    if (tr->task && tr->task->free_ctx) tr->task->free_ctx(tr->task_ctx);
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);

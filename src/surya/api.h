@@ -1,4 +1,5 @@
 #include "aurora.h"
+#include "lora.h" /* the fine-tuning runs' LoRA */
 
 typedef enum aur_surya_head {
     AUR_SURYA_FORECAST = 0, /* HelioSpectFormer, finetune=False: the linear decoder + pixel shuffle -> (B, C, H, W) */
@@ -80,3 +81,51 @@ AURDEF const char *const *aur_surya_channel_names(void);
    from (0, 1) (the scalers do not fit) are warnings. names: C channel names
    or NULL (SDO's). Returns 0 or AUR_EFORMAT naming the first bad channel. */
 AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names, const aur_check_opts *opts, aur_check_report *rep);
+
+/* ---- fine-tuning: data, metrics, runs ---- */
+
+/* The reference's downstream config.yaml "model" section (as JSON: the
+   same keys) on top of cfg: the keywords its finetune.py scripts pass to
+   HelioSpectformer1D/2D (in_channels, spectral_blocks, ... and the pooling
+   flags through config=config). task: "flare", "wind", "euv" (1D heads) or
+   "ar" (2D). Keys of other parts of the run (use_lora, lora_config,
+   freeze_backbone, model_type, ...) are left to the caller; unknown keys
+   are errors. */
+AURDEF int aur_surya_config_yaml(const struct cJSON *model, const char *task, aur_surya_config *cfg);
+
+/* A fine-tuning set in one safetensors file: "ts" (N, C, T, H, W) the
+   normalised inputs (the reference's batch["ts"]) and "target" (N, ...) the
+   labels: flare (N), wind speed (N, 1), EUV spectra (N, K), AR masks (N, 1, H, W). */
+typedef struct aur_surya_samples {
+    int64_t n;
+    int C, T, H, W;
+    aur_real *ts;                        /* n x C x T x H x W */
+    int target_ndim;                     /* of one sample's target */
+    int64_t target_shape[AUR_MAX_DIMS - 1], target_size;
+    aur_real *target;                    /* n x target_size */
+} aur_surya_samples;
+AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s);
+AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path);
+AURDEF void aur_surya_samples_free(aur_surya_samples *s);
+
+/* The downstream tasks' metrics over a whole set. Binary (flare; prob is
+   the predicted probability, a positive above 0.5): accuracy, precision,
+   recall, F1, TSS, HSS. Regression (wind, EUV): MAE, RMSE, R^2. Segmentation
+   (AR masks, a pixel positive above 0.5): IoU, Dice of the positive class. */
+#define AUR_BINARY_SCORES 6
+#define AUR_REGRESSION_SCORES 3
+#define AUR_SEGMENTATION_SCORES 2
+AURDEF void aur_binary_scores(const aur_real *prob, const aur_real *label, int64_t n, double out[AUR_BINARY_SCORES]);
+AURDEF void aur_regression_scores(const aur_real *pred, const aur_real *target, int64_t n, double out[AUR_REGRESSION_SCORES]);
+AURDEF void aur_segmentation_scores(const aur_real *prob, const aur_real *mask, int64_t n, double out[AUR_SEGMENTATION_SCORES]);
+
+/* A Surya fine-tuning run from a JSON config whose keys are the reference's
+   downstream config.yaml (README "Fine-tuning Surya" lists them and the few
+   added here), run by aur_trainer_run/_resume/_free as an Aurora run is:
+   metrics.jsonl with the task's metrics per evaluation, TensorBoard events,
+   curves.png, atomic checkpoints (with the LoRA adapter in PEFT's format)
+   that resume bit for bit. */
+AURDEF aur_trainer *aur_surya_trainer_create(const char *config_path);
+AURDEF aur_trainer *aur_surya_trainer_create_json(const struct cJSON *config, const char *base_dir);
+/* 1 if a parsed run config is a Surya one (its model section has the reference's model_type). */
+AURDEF int aur_surya_is_run_config(const struct cJSON *config);

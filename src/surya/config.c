@@ -116,3 +116,55 @@ AURDEF int aur_surya_config_json(const cJSON *kwargs, const char *cls, const cha
         if (aur__surya_key(it, c)) return AUR_EINVAL;
     return 0;
 }
+
+/* ---- the downstream configs' model section ---- */
+
+/* What finetune.py does with each key of config.yaml's model section: a
+   constructor keyword under another name, the head's config.model, or
+   nothing the model sees. */
+static const char *const aur__yaml_renamed[][2] = {{"in_channels", "in_chans"}, {"spectral_blocks", "n_spectral_blocks"}};
+static const char *const aur__yaml_kwargs[] = {"img_size", "patch_size", "embed_dim", "time_embedding", "depth", "num_heads",
+                                               "mlp_ratio", "drop_rate", "window_size", "dp_rank", "learned_flow", "init_weights",
+                                               "checkpoint_layers", "rpe", "ensemble", "finetune", "nglo", "dropout", "num_outputs",
+                                               NULL};
+static const char *const aur__yaml_head[] = {"global_average_pooling", "global_max_pooling", "attention_pooling", "transformer_pooling",
+                                             "global_class_token", "penultimate_linear_layer", "ft_unembedding_type", "ft_out_chans",
+                                             NULL};
+/* model_type, freeze_backbone, use_lora and lora_config are the run's; the
+   UNet baseline's keys and epochs_to_learn_flow are read by no Surya model;
+   AR's loss keys (select, bce, dice, iou): its script trains with BCE whatever they say */
+static const char *const aur__yaml_run[] = {"model_type", "freeze_backbone", "use_lora", "lora_config", "unet_embed_dim", "unet_blocks",
+                                            "unet_concat_activations", "epochs_to_learn_flow", "select", "bce", "dice", "iou", NULL};
+
+static int aur__in_list(const char *const *list, const char *k)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, k)) return 1;
+    return 0;
+}
+
+AURDEF int aur_surya_config_yaml(const cJSON *model, const char *task, aur_surya_config *c)
+{
+    static const char *const tasks[] = {"flare", "wind", "euv", "ar", NULL};
+    if (!cJSON_IsObject(model)) return aur__err(AUR_EINVAL, "Surya run config: 'model' must be an object");
+    if (!task || !aur__in_list(tasks, task)) return aur__err(AUR_EINVAL, "Surya run config: task '%s' is not flare, wind, euv or ar", task ? task : "");
+    int ar = !strcmp(task, "ar"), rc = aur__json_unique(model, "Surya run config: model");
+    cJSON *kw = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(kw, "config"), *head = cJSON_AddObjectToObject(cfg, "model");
+    for (const cJSON *it = model->child; it && !rc; it = it->next) {
+        const char *k = it->string, *as = NULL;
+        for (size_t i = 0; i < sizeof aur__yaml_renamed / sizeof aur__yaml_renamed[0]; i++)
+            if (!strcmp(k, aur__yaml_renamed[i][0])) as = aur__yaml_renamed[i][1];
+        /* finetune.py passes nglo, ensemble and dropout to the 1D head only */
+        int for_2d = strcmp(k, "nglo") && strcmp(k, "ensemble") && strcmp(k, "dropout");
+        if (as || aur__in_list(aur__yaml_kwargs, k)) {
+            if (!ar || for_2d) cJSON_AddItemToObject(kw, as ? as : k, cJSON_Duplicate(it, 1));
+        } else if (aur__in_list(aur__yaml_head, k)) {
+            cJSON_AddItemToObject(head, k, cJSON_Duplicate(it, 1));
+        } else if (!aur__in_list(aur__yaml_run, k)) {
+            rc = aur__err(AUR_EINVAL, "Surya run config: model.%s is not a key of the reference's downstream configs", k);
+        }
+    }
+    if (!rc) rc = aur_surya_config_json(kw, ar ? "HelioSpectformer2D" : "HelioSpectformer1D", ar ? NULL : task, c);
+    cJSON_Delete(kw);
+    return rc;
+}
