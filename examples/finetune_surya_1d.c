@@ -21,39 +21,39 @@
 #include "../lora.h"
 #include "surya_demo.h"
 
-/* Flare: accuracy, precision, recall, F1, TSS and HSS at threshold 0.5; TSS is the headline. */
+/* Flare: accuracy, precision, recall, F1, TSS and HSS at threshold 0.5 (aur_binary_scores, as the trainer
+   logs them); TSS is the headline. */
 static double flare_score(const float *prob, const sun_sample *va, int n, FILE *jl, const char *run, int seed, int method)
 {
     (void)method;
     float *label = (float *)malloc(sizeof(float) * (size_t)n);
     for (int i = 0; i < n; i++) label[i] = va[i].flare;
-    binary_metrics bm = binary_scores(prob, label, n);
+    double s[AUR_BINARY_SCORES]; /* accuracy, precision, recall, F1, TSS, HSS */
+    aur_binary_scores(prob, label, n, s);
     free(label);
-    printf("    %-22s seed %d  accuracy %.3f  precision %.3f  recall %.3f  F1 %.3f  TSS %.3f  HSS %.3f\n", run, seed, bm.accuracy,
-           bm.precision, bm.recall, bm.f1, bm.tss, bm.hss);
+    printf("    %-22s seed %d  accuracy %.3f  precision %.3f  recall %.3f  F1 %.3f  TSS %.3f  HSS %.3f\n", run, seed, s[0], s[1], s[2],
+           s[3], s[4], s[5]);
     if (jl)
         write_line(jl, "{\"task\": \"flare\", \"run\": \"%s\", \"seed\": %d, \"valid\": {\"accuracy\": %.4f, \"precision\": %.4f, "
                        "\"recall\": %.4f, \"f1\": %.4f, \"tss\": %.4f, \"hss\": %.4f}}\n",
-                   run, seed, bm.accuracy, bm.precision, bm.recall, bm.f1, bm.tss, bm.hss);
-    return bm.tss;
+                   run, seed, s[0], s[1], s[2], s[3], s[4], s[5]);
+    return s[4];
 }
 
-/* Wind: MAE, RMSE and R^2 of the scaled speed; MAE is the headline. */
+/* Wind: MAE, RMSE and R^2 of the scaled speed (aur_regression_scores); MAE is the headline. */
 static double wind_score(const float *pred, const sun_sample *va, int n, FILE *jl, const char *run, int seed, int method)
 {
     (void)method;
-    double mae = 0, mse = 0, mean = 0, var = 0;
-    for (int i = 0; i < n; i++) mean += va[i].wind / n;
-    for (int i = 0; i < n; i++) {
-        double e = pred[i] - va[i].wind;
-        mae += fabs(e) / n, mse += e * e / n, var += (va[i].wind - mean) * (va[i].wind - mean) / n;
-    }
-    double r2 = var > 0 ? 1 - mse / var : 0;
-    printf("    %-22s seed %d  MAE %.4f  RMSE %.4f  R2 %.3f (speed scaled to [0, 1])\n", run, seed, mae, sqrt(mse), r2);
+    float *speed = (float *)malloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < n; i++) speed[i] = va[i].wind;
+    double s[AUR_REGRESSION_SCORES]; /* MAE, RMSE, R^2 */
+    aur_regression_scores(pred, speed, n, s);
+    free(speed);
+    printf("    %-22s seed %d  MAE %.4f  RMSE %.4f  R2 %.3f (speed scaled to [0, 1])\n", run, seed, s[0], s[1], s[2]);
     if (jl)
         write_line(jl, "{\"task\": \"wind\", \"run\": \"%s\", \"seed\": %d, \"valid\": {\"mae\": %.5f, \"rmse\": %.5f, \"r2\": %.4f}}\n", run,
-                   seed, mae, sqrt(mse), r2);
-    return mae;
+                   seed, s[0], s[1], s[2]);
+    return s[0];
 }
 
 static void run_task(const char *out, const char *config_path, const demo_task *tk, const char *base)

@@ -21,16 +21,16 @@
 
 static float shown[N_METHODS][SUN * SUN]; /* seed 0's probabilities on validation Sun 0, per method */
 
-/* IoU and Dice of probabilities thresholded at 0.5, over all pixels; IoU is the headline. */
+/* IoU and Dice of probabilities thresholded at 0.5, over all pixels (aur_segmentation_scores, as the
+   trainer logs them); IoU is the headline. */
 static double ar_score(const float *prob, const sun_sample *va, int n, FILE *jl, const char *run, int seed, int method)
 {
-    double inter = 0, p = 0, y = 0;
-    for (int k = 0; k < n; k++)
-        for (int i = 0; i < SUN * SUN; i++) {
-            int a = prob[(int64_t)k * SUN * SUN + i] >= 0.5f, b = (&va[k].mask[0][0])[i] >= 0.5f;
-            inter += a && b, p += a, y += b;
-        }
-    double iou = p + y - inter > 0 ? inter / (p + y - inter) : 1, dice = p + y > 0 ? 2 * inter / (p + y) : 1;
+    float *mask = (float *)malloc(sizeof(float) * SUN * SUN * (size_t)n);
+    for (int k = 0; k < n; k++) memcpy(mask + (size_t)k * SUN * SUN, va[k].mask, sizeof(float) * SUN * SUN);
+    double s[AUR_SEGMENTATION_SCORES];
+    aur_segmentation_scores(prob, mask, (int64_t)n * SUN * SUN, s);
+    free(mask);
+    double iou = s[0], dice = s[1];
     printf("    %-22s seed %d  IoU %.3f  Dice %.3f\n", run, seed, iou, dice);
     if (jl) write_line(jl, "{\"task\": \"ar\", \"run\": \"%s\", \"seed\": %d, \"valid\": {\"iou\": %.4f, \"dice\": %.4f}}\n", run, seed, iou, dice);
     if (seed == 0 && method >= 0) memcpy(shown[method], prob, sizeof shown[0]);

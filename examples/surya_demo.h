@@ -243,30 +243,6 @@ static aur_model *demo_head_model(const aur_surya_config *c, const cJSON *model,
     return m;
 }
 
-/* ---- metrics ---- */
-
-typedef struct binary_metrics {
-    double accuracy, precision, recall, f1, tss, hss;
-} binary_metrics;
-
-static inline binary_metrics binary_scores(const float *prob, const float *label, int n)
-{
-    double tp = 0, tn = 0, fp = 0, fn = 0;
-    for (int i = 0; i < n; i++) {
-        int p = prob[i] >= 0.5f, y = label[i] >= 0.5f;
-        tp += p && y, tn += !p && !y, fp += p && !y, fn += !p && y;
-    }
-    binary_metrics s;
-    s.accuracy = (tp + tn) / n;
-    s.precision = tp + fp > 0 ? tp / (tp + fp) : 0;
-    s.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
-    s.f1 = s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0;
-    s.tss = s.recall - (fp + tn > 0 ? fp / (fp + tn) : 0); /* true skill statistic: TPR - FPR */
-    double den = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn);
-    s.hss = den > 0 ? 2 * (tp * tn - fn * fp) / den : 0; /* Heidke skill score */
-    return s;
-}
-
 static void write_line(FILE *fp, const char *fmt, ...)
 {
     va_list ap;

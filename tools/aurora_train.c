@@ -2,9 +2,10 @@
 
    usage: aurora-train CONFIG.json [--resume [CHECKPOINT_DIR]]
 
-   Everything about the run is in the config (README "Fine-tuning" lists
-   every key of an Aurora run; "Fine-tuning Surya" those of a Surya run, the
-   reference's downstream config.yaml keys, told apart by model.model_type). --resume continues from the output directory's latest
+   Everything about the run is in the config: README "Fine-tuning" lists
+   every key of an Aurora run, "Fine-tuning Surya with aurora-train" those of
+   a Surya run (the reference's downstream config.yaml keys; a string
+   model.model_type tells the two apart). --resume continues from the output directory's latest
    checkpoint (or the one given) exactly where it stopped. Exit status 1 on
    any error, with the reason on stderr; an aborted run never writes or
    replaces a checkpoint. */

@@ -725,7 +725,7 @@ AURDEF int aur_trainer_run(aur_trainer *tr)
 {
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc && tr->step == 0) rc = aur__claim_output_dir(tr);
-    if (tr->step == 0) aur_trainer_print_setup(tr, stdout);
+    if (!rc && tr->step == 0) aur_trainer_print_setup(tr, stdout);
     double t0 = aur__wall();
     int64_t first = tr->step;
     while (!rc && tr->step < tr->steps) {
