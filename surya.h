@@ -2115,13 +2115,7 @@ AURDEF aur_trainer *aur_surya_trainer_create_json(const cJSON *config, const cha
 
 AURDEF aur_trainer *aur_surya_trainer_create(const char *config_path)
 {
-    cJSON *j = aur_json_load(config_path);
-    if (!j) return NULL;
-    char dir[1024];
-    aur__config_dir(config_path, dir, sizeof dir);
-    aur_trainer *tr = aur_surya_trainer_create_json(j, dir);
-    cJSON_Delete(j);
-    return tr;
+    return aur__trainer_from_file(config_path, aur_surya_trainer_create_json);
 }
 
 AURDEF int aur_surya_is_run_config(const cJSON *config)

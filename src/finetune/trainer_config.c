@@ -541,16 +541,19 @@ static void aur__config_dir(const char *config_path, char *dir, size_t size)
     else dir[0] = 0;
 }
 
-AURDEF aur_trainer *aur_trainer_create(const char *config_path)
+/* A trainer from a config file, its relative paths taken from the file's directory (Aurora's and Surya's creators). */
+static aur_trainer *aur__trainer_from_file(const char *config_path, aur_trainer *(*create_json)(const cJSON *, const char *))
 {
     cJSON *j = aur_json_load(config_path);
     if (!j) return NULL;
     char dir[1024];
     aur__config_dir(config_path, dir, sizeof dir);
-    aur_trainer *tr = aur_trainer_create_json(j, dir);
+    aur_trainer *tr = create_json(j, dir);
     cJSON_Delete(j);
     return tr;
 }
+
+AURDEF aur_trainer *aur_trainer_create(const char *config_path) { return aur__trainer_from_file(config_path, aur_trainer_create_json); }
 
 static void aur__data_free(aur__data *d)
 {
