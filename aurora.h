@@ -13119,7 +13119,9 @@ static void aur__data_free(aur__data *d)
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
-    if (tr->task && tr->task->free_ctx) tr->task->free_ctx(tr->task_ctx);
+    const aur__trainer_task *task = tr->task;
+    tr->task = NULL; /* a task may keep its hooks in its own state */
+    if (task && task->free_ctx) task->free_ctx(tr->task_ctx);
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);
@@ -13207,29 +13209,30 @@ static const aur_batch *aur__series(aur__data *d, int file)
     return d->cache;
 }
 
-/* Item `pos` of epoch `epoch`'s shuffle of n items: a fresh permutation
-   every epoch, a pure function of (seed, epoch) so a resumed run sees the
-   same order. (pos itself where memory is short.) */
-static int aur__shuffled(uint64_t seed, int64_t epoch, int n, int pos)
+/* Items first..first+count-1 of epoch `epoch`'s shuffle of n items, into
+   out: a fresh permutation every epoch, a pure function of (seed, epoch) so
+   a resumed run sees the same order. (The positions themselves where memory
+   is short.) */
+static void aur__shuffled(uint64_t seed, int64_t epoch, int n, int first, int count, int64_t *out)
 {
     aur__rng r = {aur__mix64(seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1)};
     int *perm = (int *)aur__malloc(sizeof(int) * (size_t)n, "a shuffle");
-    if (!perm) return pos;
-    for (int i = 0; i < n; i++) perm[i] = i;
-    for (int i = n - 1; i > 0; i--) {
+    for (int i = 0; perm && i < n; i++) perm[i] = i;
+    for (int i = n - 1; perm && i > 0; i--) {
         int k = (int)(aur__rng_uniform(&r) * (i + 1)), s = perm[i];
         perm[i] = perm[k], perm[k] = s;
     }
-    int item = perm[pos];
+    for (int i = 0; i < count; i++) out[i] = perm ? perm[first + i] : first + i;
     AUR_FREE(perm);
-    return item;
 }
 
 /* The training window of a step: every window once per epoch, shuffled. */
 static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
 {
     int n = tr->train.n_win;
-    return tr->train.win[aur__shuffled(tr->seed, step / n, n, (int)(step % n))];
+    int64_t item;
+    aur__shuffled(tr->seed, step / n, n, (int)(step % n), 1, &item);
+    return tr->train.win[item];
 }
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */

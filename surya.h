@@ -1598,6 +1598,7 @@ typedef struct aur__surya_tune {
     double head_lr_multiplier;
     int64_t steps_per_epoch;
     char unused[512]; /* keys of the reference read here but without effect, said at the start */
+    aur__trainer_task hooks; /* the trainer's task (aur__surya_hooks) */
 } aur__surya_tune;
 
 static aur__surya_tune *aur__surya_tune_of(const aur_trainer *tr) { return (aur__surya_tune *)tr->task_ctx; }
@@ -1882,7 +1883,7 @@ static void aur__surya_batch_index(const aur_trainer *tr, int64_t step, int64_t 
 {
     const aur__surya_tune *r = aur__surya_tune_of(tr);
     int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * r->batch;
-    for (int b = 0; b < r->batch; b++) idx[b] = aur__shuffled(tr->seed, epoch, (int)r->train.n, (int)(first + b));
+    aur__shuffled(tr->seed, epoch, (int)r->train.n, (int)first, r->batch, idx); /* one permutation for the whole batch */
 }
 
 /* The task's loss of the model's output against the targets (reshaped to the output's shape). */
@@ -2024,16 +2025,18 @@ static void aur__surya_print_data(const aur_trainer *tr, FILE *out)
     if (r->use_lora && r->lora_rep.n_unmatched) fprintf(out, "LoRA: %s\n", aur__surya_lora_names);
 }
 
-static const aur__trainer_task aur__surya_tasks[4] = {
-    {aur__surya_train_loss, aur__surya_eval, 6, {"accuracy", "precision", "recall", "f1", "tss", "hss"}, aur__surya_plot, aur__surya_save,
-     aur__surya_print_data, aur__surya_tune_free},
-    {aur__surya_train_loss, aur__surya_eval, 3, {"mae", "rmse", "r2"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
-     aur__surya_tune_free},
-    {aur__surya_train_loss, aur__surya_eval, 3, {"mae", "rmse", "r2"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
-     aur__surya_tune_free},
-    {aur__surya_train_loss, aur__surya_eval, 2, {"iou", "dice"}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
-     aur__surya_tune_free},
-};
+/* The loop's hooks, the same for every task but for the metrics it logs (aur__surya_eval's order). */
+static const char *const aur__surya_metrics[4][AUR__MAX_METRICS] = {
+    {"accuracy", "precision", "recall", "f1", "tss", "hss"}, {"mae", "rmse", "r2"}, {"mae", "rmse", "r2"}, {"iou", "dice"}};
+
+static void aur__surya_hooks(aur__surya_tune *r)
+{
+    aur__trainer_task h = {aur__surya_train_loss, aur__surya_eval, 0, {0}, aur__surya_plot, aur__surya_save, aur__surya_print_data,
+                           aur__surya_tune_free};
+    while (h.n_metrics < AUR__MAX_METRICS && aur__surya_metrics[r->task][h.n_metrics])
+        h.metric_names[h.n_metrics] = aur__surya_metrics[r->task][h.n_metrics], h.n_metrics++;
+    r->hooks = h;
+}
 
 /* ---- building the run ---- */
 
@@ -2099,7 +2102,8 @@ AURDEF aur_trainer *aur_surya_trainer_create_json(const cJSON *config, const cha
     const cJSON *c = tr->config;
     int rc = aur__json_unique(c, "Surya run config");
     if (!rc) rc = aur__surya_top(tr, r, c);
-    tr->task = &aur__surya_tasks[r->task];
+    aur__surya_hooks(r);
+    tr->task = &r->hooks;
     if (!rc) rc = aur__surya_model_config(r, aur__json_at(c, "model"));
     if (!rc) rc = aur__surya_optim_config(tr, r, aur__json_at(c, "optimizer"));
     if (!rc) rc = aur__surya_data(tr, r, aur__json_at(c, "data"));

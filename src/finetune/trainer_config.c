@@ -566,7 +566,9 @@ static void aur__data_free(aur__data *d)
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
-    if (tr->task && tr->task->free_ctx) tr->task->free_ctx(tr->task_ctx);
+    const aur__trainer_task *task = tr->task;
+    tr->task = NULL; /* a task may keep its hooks in its own state */
+    if (task && task->free_ctx) task->free_ctx(tr->task_ctx);
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);

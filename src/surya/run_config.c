@@ -27,6 +27,7 @@ typedef struct aur__surya_tune {
     double head_lr_multiplier;
     int64_t steps_per_epoch;
     char unused[512]; /* keys of the reference read here but without effect, said at the start */
+    aur__trainer_task hooks; /* the trainer's task (aur__surya_hooks) */
 } aur__surya_tune;
 
 static aur__surya_tune *aur__surya_tune_of(const aur_trainer *tr) { return (aur__surya_tune *)tr->task_ctx; }
