@@ -15,7 +15,10 @@
 
    USAGE: as aurora.h (#define AURORA_IMPLEMENTATION in one file, then
    #include "surya.h"; it includes aurora.h). Parameter names are the
-   reference's state_dict keys.
+   reference's state_dict keys. To read SDO data in the reference's layout
+   (NetCDF files through an index CSV, scalers.yaml: aur_sdo_open), compile
+   that file with -DAUR_NETCDF and link -lnetcdf -lyaml; without it those
+   calls return AUR_EUNSUPPORTED.
 
        aur_surya_config cfg;
        aur_surya_preset("surya-1.0", &cfg);
@@ -106,6 +109,58 @@ typedef struct aur_surya_scaler {
 } aur_surya_scaler;
 /* In place over x (B, C, ...) with C scalers. */
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse);
+/* The scalers of channels[0..C) from a scalers.yaml file (Surya-1.0's: channel ->
+   StandardScaler fields, numbers as strings). Needs AUR_NETCDF (libyaml). */
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out);
+
+/* ---- data: SDO files in the reference's layout ----
+   surya/datasets/helio.py: HelioNetCDFDataset and, with a label table,
+   solar_flare_forcasting/dataset.py: SolarFlareDataset. An index CSV
+   (",path,timestep,present") names one NetCDF file per time, a 2-D variable
+   per channel; a sample at reference time t reads the files at t + each
+   input time and t + k * time_delta_target_minutes (k = 1 .. rollout_steps + 1),
+   pools them (block means) and scales them. A time is a sample when all its
+   files are present (and, with labels, when it and the times it reads have a
+   label: the reference loads its files from the label-joined index). Needs
+   the implementation compiled with -DAUR_NETCDF, linked with -lnetcdf -lyaml;
+   compressed files need their HDF5 filter plugins installed. */
+#define AUR_SDO_MAX_CHANNELS 64
+typedef struct aur_sdo_options {
+    const char *index_path;            /* the index CSV */
+    const char *data_root;             /* sdo_data_root_path: joined to the index's relative paths (NULL: as they are) */
+    const char *scalers_path;          /* scalers.yaml */
+    const char *label_path;            /* flare_data_path: CSV "timestamp,...,<label_column>"; NULL: no labels */
+    const char *label_column;          /* NULL: "label_max" */
+    const char *const *channels;       /* the variables to read, in order */
+    int n_channels;
+    const int *time_delta_input_minutes; /* any order (sorted, as the reference) */
+    int n_inputs;                      /* how many input times (the reference's n_input_timestamps equals it) */
+    int time_delta_target_minutes, rollout_steps, pooling; /* pooling 1: none */
+} aur_sdo_options;
+typedef struct aur_sdo_dataset aur_sdo_dataset;
+typedef struct aur_sdo_info {
+    int64_t n;       /* samples */
+    int C, T, L;     /* channels, input times, lead times (rollout_steps + 1) */
+    int H, W;        /* after pooling */
+    int labelled;
+    int64_t files;   /* distinct files the samples read (each checked when opened) */
+} aur_sdo_info;
+/* Reads the tables and the scalers, and checks every file the samples need
+   (it opens, has the channels, one shape, readable filters) before it returns. */
+AURDEF int aur_sdo_open(const aur_sdo_options *o, aur_sdo_dataset **out);
+AURDEF aur_sdo_info aur_sdo_describe(const aur_sdo_dataset *d);
+/* Sample i, as the reference's __getitem__: any output may be NULL.
+   ts (C, T, H, W) and forecast (C, L, H, W) scaled; time_delta_input (T) and
+   lead_time_delta (L) in hours before the last input time; times (T + L) in ns
+   since 1970; label (with a label table). */
+typedef struct aur_sdo_sample {
+    float *ts, *forecast, *time_delta_input, *lead_time_delta;
+    int64_t *times;
+    double label;
+} aur_sdo_sample;
+AURDEF int aur_sdo_read(aur_sdo_dataset *d, int64_t i, aur_sdo_sample *out);
+AURDEF void aur_sdo_close(aur_sdo_dataset *d);
+
 /* SDO's 13 channel names in Surya's order (aia94 ... hmi_v). */
 AURDEF const char *const *aur_surya_channel_names(void);
 /* The fine-tuning guide's data checks on normalised solar images ts
@@ -136,10 +191,14 @@ typedef struct aur_surya_samples {
     int target_ndim;                     /* of one sample's target */
     int64_t target_shape[AUR_MAX_DIMS - 1], target_size;
     aur_real *target;                    /* n x target_size */
+    aur_sdo_dataset *sdo;                /* when set, ts is NULL: batches are read from these files */
 } aur_surya_samples;
 AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s);
 AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path);
 AURDEF void aur_surya_samples_free(aur_surya_samples *s);
+/* A labelled sample set read from SDO files as batches are drawn: the
+   targets are the labels (flare: N), the inputs stay in the files. */
+AURDEF int aur_surya_samples_from_sdo(const aur_sdo_options *o, aur_surya_samples *s);
 
 /* The downstream tasks' metrics over a whole set. Binary (flare; prob is
    the predicted probability, a positive above 0.5): accuracy, precision,
@@ -1435,6 +1494,834 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
     return rc;
 }
 
+/* ---- the scalers file ----
+   Surya-1.0's scalers.yaml: channel -> the StandardScaler.to_dict() of
+   surya/datasets/transformations.py (base, class, epsilon, mean, std, min,
+   max, sl_scale_factor, is_fitted; numbers written as strings), read by
+   surya/utils/data.py: build_scalers, which keeps each as np.float32. */
+
+#ifdef AUR_NETCDF
+#include <yaml.h>
+
+/* A scaler field's value: a number, quoted or not. */
+static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
+{
+    char *end = NULL;
+    *v = strtod(text, &end);
+    if (end == text || *end || !isfinite(*v))
+        return aur__err(AUR_EFORMAT, "%s: %s.%s is '%s', not a number (is the scaler fitted?)", path, channel, key, text);
+    return 0;
+}
+
+/* One channel's mapping (the parser just past its MAPPING_START): its fields into s. */
+static int aur__scaler_fields(yaml_parser_t *p, const char *path, const char *channel, aur_surya_scaler *s, int *have)
+{
+    char key[64] = "";
+    for (int want_key = 1;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        int type = e.type, rc = 0;
+        const char *text = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
+        if (type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&e); return 0; }
+        if (type != YAML_SCALAR_EVENT) rc = aur__err(AUR_EFORMAT, "%s: %s.%s: expected a single value", path, channel, want_key ? "(a key)" : key);
+        else if (want_key) snprintf(key, sizeof key, "%s", text);
+        else if (!strcmp(key, "class") && strcmp(text, "StandardScaler"))
+            rc = aur__err(AUR_EUNSUPPORTED, "%s: %s is a %s; Surya's data are scaled by StandardScaler", path, channel, text);
+        else {
+            static const char *const names[] = {"mean", "std", "epsilon", "sl_scale_factor"};
+            double *slot[] = {&s->mean, &s->std, &s->epsilon, &s->sl_scale_factor};
+            for (int k = 0; k < 4 && !rc; k++)
+                if (!strcmp(key, names[k])) rc = aur__scaler_number(path, channel, key, text, slot[k]), *have |= 1 << k;
+        }
+        want_key = !want_key;
+        yaml_event_delete(&e);
+        if (rc) return rc;
+    }
+}
+
+/* Skips one node (the parser just read its first event e). */
+static int aur__yaml_skip(yaml_parser_t *p, yaml_event_type_t first, const char *path)
+{
+    int depth = first == YAML_MAPPING_START_EVENT || first == YAML_SEQUENCE_START_EVENT;
+    while (depth > 0) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        depth += (e.type == YAML_MAPPING_START_EVENT || e.type == YAML_SEQUENCE_START_EVENT) -
+                 (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT);
+        yaml_event_delete(&e);
+    }
+    return 0;
+}
+
+/* The top-level mapping: each wanted channel's scaler; the others skipped. */
+static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *const *channels, int C, aur_surya_scaler *out, int *have)
+{
+    int depth = 0, rc = 0;
+    for (int done = 0; !done && !rc;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (e.type == YAML_STREAM_END_EVENT) done = 1;
+        else if (e.type == YAML_MAPPING_START_EVENT && depth == 0) depth = 1;
+        else if (e.type == YAML_MAPPING_END_EVENT && depth == 1) depth = 0;
+        else if (depth == 1 && e.type == YAML_SCALAR_EVENT) {
+            int c = 0;
+            while (c < C && strcmp(channels[c], (const char *)e.data.scalar.value)) c++;
+            yaml_event_t v;
+            if (!yaml_parser_parse(p, &v)) rc = aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+            else {
+                if (c < C && v.type != YAML_MAPPING_START_EVENT)
+                    rc = aur__err(AUR_EFORMAT, "%s: %s: expected a mapping of the scaler's fields", path, channels[c]);
+                else if (c < C) rc = aur__scaler_fields(p, path, channels[c], &out[c], &have[c]);
+                else rc = aur__yaml_skip(p, v.type, path);
+                yaml_event_delete(&v);
+            }
+        } else if (depth == 1) rc = aur__err(AUR_EFORMAT, "%s: expected channel names as the top-level keys", path);
+        yaml_event_delete(&e);
+    }
+    return rc;
+}
+
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    yaml_parser_t p;
+    int have[AUR_SDO_MAX_CHANNELS] = {0}, rc = C < 1 || C > AUR_SDO_MAX_CHANNELS ? aur__err(AUR_EINVAL, "aur_surya_scalers_load: 1 to %d channels",
+                                                                                               AUR_SDO_MAX_CHANNELS) : 0;
+    if (!rc && !yaml_parser_initialize(&p)) rc = aur__err(AUR_ENOMEM, "%s: cannot start the YAML parser", path);
+    if (!rc) {
+        yaml_parser_set_input_file(&p, fp);
+        memset(out, 0, sizeof *out * (size_t)C);
+        rc = aur__scalers_walk(&p, path, channels, C, out, have);
+        yaml_parser_delete(&p);
+    }
+    fclose(fp);
+    for (int c = 0; c < C && !rc; c++)
+        if (have[c] != 15)
+            rc = aur__err(AUR_EFORMAT, "%s: %s: %s", path, channels[c], have[c] ? "needs mean, std, epsilon and sl_scale_factor" : "no scaler for this channel");
+    return rc;
+}
+
+#else
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out)
+{
+    (void)channels, (void)C, (void)out;
+    return aur__err(AUR_EUNSUPPORTED, "%s: reading a scalers YAML file needs the implementation compiled with -DAUR_NETCDF and linked with "
+                    "-lyaml (Debian: libyaml-dev)", path);
+}
+#endif
+
+/* ==== Surya: the SDO index and label tables ====
+   surya/datasets/helio.py: HelioNetCDFDataset reads an index CSV with
+   pandas (",path,timestep,present": one NetCDF file per time), keeps the
+   rows with present == 1 and sorts them by time;
+   solar_flare_forcasting/dataset.py: SolarFlareDataset inner-joins a label
+   CSV ("timestamp,...,label_max") on the time. Times here are nanoseconds
+   since 1970, pandas' datetime64[ns]. */
+
+#define AUR__CSV_MAX_FIELDS 64
+
+typedef struct aur__sdo_row {
+    int64_t time;
+    char *path;   /* as the index has it; owned */
+    double label; /* of the joined label table */
+    int line;     /* in its CSV, for messages */
+} aur__sdo_row;
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
+static int64_t aur__days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* "YYYY-MM-DD", then optionally " HH:MM[:SS[.fraction]]" (or "T" between): the
+   forms pandas.to_datetime reads in the reference's CSV files. */
+static int aur__parse_time(const char *s, int64_t *ns)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
+    long long frac_ns = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3) return AUR_EFORMAT;
+    s += used;
+    if (*s == ' ' || *s == 'T') {
+        if (sscanf(s + 1, "%2d:%2d%n", &h, &mi, &used) != 2) return AUR_EFORMAT;
+        s += 1 + used;
+        if (*s == ':') {
+            if (sscanf(s + 1, "%2d%n", &sec, &used) != 1) return AUR_EFORMAT;
+            s += 1 + used;
+            if (*s == '.') {
+                long long scale = 100000000;
+                for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10) frac_ns += scale * (*s - '0');
+            }
+        }
+    }
+    /* pandas' datetime64[ns] spans 1677-09-21 to 2262-04-11 */
+    static const int days_in[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (*s || y < 1678 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > days_in[mo - 1] - (mo == 2 && !leap) || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 59)
+        return AUR_EFORMAT;
+    *ns = ((aur__days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * 1000000000LL + sec * 1000000000LL + frac_ns;
+    return 0;
+}
+
+/* A time as pandas prints it ("2014-01-07 15:00:00"), for messages. */
+static const char *aur__format_time(int64_t ns, char *buf, size_t size)
+{
+    int64_t s = ns / 1000000000LL - (ns % 1000000000LL < 0), days = s / 86400 - (s % 86400 < 0), rest = s - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097; /* Hinnant's civil_from_days */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    snprintf(buf, size, "%04lld-%02d-%02d %02d:%02d:%02d", (long long)(yoe + era * 400 + (m <= 2)) % 100000, m % 100, d % 100,
+             (int)(rest / 3600) % 100, (int)(rest / 60 % 60), (int)(rest % 60));
+    return buf;
+}
+
+/* Splits one CSV record in place (RFC 4180: quoted fields, "" inside them).
+   Returns the number of fields, or -1 for an unclosed quote or too many fields. */
+static int aur__csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        if (n == max) return -1;
+        char *out = p;
+        fields[n++] = p;
+        if (*p == '"') {
+            for (p++;; p++) {
+                if (!*p) return -1;
+                if (*p == '"' && p[1] == '"') *out++ = '"', p++;
+                else if (*p == '"') { p++; break; }
+                else *out++ = *p;
+            }
+        }
+        while (*p && *p != ',') *out++ = *p++;
+        int more = *p == ',';
+        *out = 0;
+        if (!more) return n;
+        p++;
+    }
+}
+
+/* The column named `name` in a header's fields, or -1. */
+static int aur__csv_column(char **head, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(head[i], name)) return i;
+    return -1;
+}
+
+/* Reads a CSV: calls row(ctx, fields, n, line) for each record after the
+   header, whose columns `want` (NULL-ended) are found first into cols. */
+typedef int (*aur__csv_row_fn)(void *ctx, char **fields, int n, int line, const int *cols, const char *path);
+static int aur__csv_read(const char *path, const char *const *want, aur__csv_row_fn row, void *ctx)
+{
+    size_t size = 0;
+    char *text = aur__read_small_file(path, &size);
+    if (!text) return AUR_EIO;
+    char *fields[AUR__CSV_MAX_FIELDS], *next = NULL;
+    int cols[8], rc = 0, line = 0, header = 1;
+    for (char *ln = text; ln && !rc; ln = next) {
+        if ((next = strchr(ln, '\n'))) *next++ = 0;
+        line++;
+        size_t len = strlen(ln);
+        if (len && ln[len - 1] == '\r') ln[--len] = 0;
+        if (!len) continue;
+        int n = aur__csv_split(ln, fields, AUR__CSV_MAX_FIELDS);
+        if (n < 0) rc = aur__err(AUR_EFORMAT, "%s line %d: an unclosed quote or more than %d fields", path, line, AUR__CSV_MAX_FIELDS);
+        else if (header) {
+            for (int k = 0; want[k] && !rc; k++)
+                if ((cols[k] = aur__csv_column(fields, n, want[k])) < 0)
+                    rc = aur__err(AUR_EFORMAT, "%s: no column '%s' in its header line", path, want[k]);
+            header = 0;
+        } else rc = row(ctx, fields, n, line, cols, path);
+    }
+    if (!rc && header) rc = aur__err(AUR_EFORMAT, "%s: empty (a header line and rows were expected)", path);
+    AUR_FREE(text);
+    return rc;
+}
+
+typedef struct aur__sdo_table {
+    aur__sdo_row *rows;
+    int n, cap;
+} aur__sdo_table;
+
+static void aur__sdo_table_free(aur__sdo_table *t)
+{
+    for (int i = 0; t && i < t->n; i++) AUR_FREE(t->rows[i].path);
+    if (t) AUR_FREE(t->rows), memset(t, 0, sizeof *t);
+}
+
+/* A field of a row as a number (pandas reads the column as numbers). */
+static int aur__csv_number(char **f, int n, int col, int line, const char *path, const char *what, double *v)
+{
+    char *end = NULL;
+    *v = col < n ? strtod(f[col], &end) : 0;
+    if (col >= n || end == f[col] || *end)
+        return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a number", path, line, what, col < n ? f[col] : "");
+    return 0;
+}
+
+static int aur__csv_time(char **f, int n, int col, int line, const char *path, int64_t *t)
+{
+    if (col < n && !aur__parse_time(f[col], t)) return 0;
+    return aur__err(AUR_EFORMAT, "%s line %d: '%s' is not a time (YYYY-MM-DD HH:MM:SS, years 1678 to 2261)", path, line, col < n ? f[col] : "");
+}
+
+/* One index row: kept when present == 1, as the reference's filter. */
+static int aur__sdo_index_row(void *ctx, char **f, int n, int line, const int *cols, const char *path)
+{
+    aur__sdo_table *t = (aur__sdo_table *)ctx;
+    double present;
+    int64_t time;
+    int rc = aur__csv_number(f, n, cols[2], line, path, "present", &present);
+    if (!rc) rc = aur__csv_time(f, n, cols[1], line, path, &time);
+    if (rc || present != 1) return rc;
+    if (cols[0] >= n || !f[cols[0]][0]) return aur__err(AUR_EFORMAT, "%s line %d: the path is empty", path, line);
+    if (aur__grow((void **)&t->rows, &t->cap, t->n + 1, sizeof *t->rows)) return AUR_ENOMEM;
+    aur__sdo_row *r = &t->rows[t->n];
+    if (!(r->path = aur__strdup(f[cols[0]]))) return AUR_ENOMEM;
+    r->time = time, r->label = 0, r->line = line, t->n++;
+    return 0;
+}
+
+/* One label row: its time and the label column. */
+static int aur__sdo_label_row(void *ctx, char **f, int n, int line, const int *cols, const char *path)
+{
+    aur__sdo_table *t = (aur__sdo_table *)ctx;
+    if (aur__grow((void **)&t->rows, &t->cap, t->n + 1, sizeof *t->rows)) return AUR_ENOMEM;
+    aur__sdo_row *r = &t->rows[t->n];
+    memset(r, 0, sizeof *r);
+    int rc = aur__csv_time(f, n, cols[0], line, path, &r->time);
+    if (!rc) rc = aur__csv_number(f, n, cols[1], line, path, "the label", &r->label);
+    if (!rc) r->line = line, t->n++;
+    return rc;
+}
+
+static int aur__sdo_row_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const aur__sdo_row *)a)->time, y = ((const aur__sdo_row *)b)->time;
+    return (x > y) - (x < y);
+}
+
+/* Sorted by time; a time twice is an error (the reference's .loc lookups, and its
+   one-to-one join, fail on it). */
+static int aur__sdo_table_sort(aur__sdo_table *t, const char *path)
+{
+    if (t->n > 1) qsort(t->rows, (size_t)t->n, sizeof *t->rows, aur__sdo_row_cmp);
+    for (int i = 1; i < t->n; i++)
+        if (t->rows[i].time == t->rows[i - 1].time) {
+            char when[64];
+            return aur__err(AUR_EFORMAT, "%s: time %s is on lines %d and %d; one row per time", path,
+                            aur__format_time(t->rows[i].time, when, sizeof when), t->rows[i - 1].line, t->rows[i].line);
+        }
+    return 0;
+}
+
+/* The row at time t of a sorted table, or NULL. */
+static aur__sdo_row *aur__sdo_find(const aur__sdo_table *t, int64_t time)
+{
+    int lo = 0, hi = t->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (t->rows[mid].time == time) return &t->rows[mid];
+        if (t->rows[mid].time < time) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+static int aur__sdo_read_index(const char *path, aur__sdo_table *t)
+{
+    static const char *const want[] = {"path", "timestep", "present", NULL};
+    memset(t, 0, sizeof *t);
+    int rc = aur__csv_read(path, want, aur__sdo_index_row, t);
+    if (!rc) rc = aur__sdo_table_sort(t, path);
+    if (!rc && !t->n) rc = aur__err(AUR_EFORMAT, "%s: no row has present == 1", path);
+    if (rc) aur__sdo_table_free(t);
+    return rc;
+}
+
+/* The inner join on the time with a label table (column `column`): index rows
+   without a label are dropped, as SolarFlareDataset's join. */
+static int aur__sdo_join_labels(aur__sdo_table *index, const char *path, const char *column)
+{
+    const char *const want[] = {"timestamp", column, NULL};
+    aur__sdo_table labels = {NULL, 0, 0};
+    int rc = aur__csv_read(path, want, aur__sdo_label_row, &labels), kept = 0;
+    if (!rc) rc = aur__sdo_table_sort(&labels, path);
+    for (int i = 0; !rc && i < index->n; i++) {
+        const aur__sdo_row *l = aur__sdo_find(&labels, index->rows[i].time);
+        if (!l) { AUR_FREE(index->rows[i].path); continue; }
+        index->rows[kept] = index->rows[i];
+        index->rows[kept++].label = l->label;
+    }
+    if (!rc) index->n = kept;
+    if (!rc && !kept) rc = aur__err(AUR_EFORMAT, "%s: none of its times is in the index", path);
+    aur__sdo_table_free(&labels);
+    return rc;
+}
+
+/* ==== Surya: one SDO NetCDF file ====
+   HelioNetCDFDataset.load_nc_data opens a file with xarray (engine
+   "h5netcdf") and stacks the channels' 2-D variables into (C, H, W), CF
+   decoded; transform_data pools it with skimage.measure.block_reduce(mean)
+   and applies the signum-log scalers. Done here with libnetcdf (HDF5 and the
+   HDF5 filter plugins the files were compressed with), in the precision
+   numpy would use: float32 unless a channel decodes to float64. */
+
+#ifdef AUR_NETCDF
+#include <netcdf.h>
+#include <netcdf_filter.h>
+
+/* What a channel's values become in numpy (xarray's decoding, then stacking). */
+enum { AUR__DT_SMALLINT = 1, AUR__DT_BIGINT = 2, AUR__DT_F32 = 3, AUR__DT_F64 = 4 };
+
+typedef struct aur__cf_var {
+    int id, dtype, nfill;
+    nc_type type;
+    size_t H, W;
+    double scale, offset, fill[4]; /* fill: _FillValue and missing_value, as raw values */
+    int has_scale, has_offset;
+} aur__cf_var;
+
+static int aur__nc_err(int status, const char *path, const char *what)
+{
+    return aur__err(status == NC_ENOMEM ? AUR_ENOMEM : AUR_EFORMAT, "%s: %s: %s", path, what, nc_strerror(status));
+}
+
+static int aur__nc_is_int(nc_type t) { return t != NC_FLOAT && t != NC_DOUBLE; }
+static int aur__nc_size(nc_type t)
+{
+    return t == NC_BYTE || t == NC_UBYTE ? 1 : t == NC_SHORT || t == NC_USHORT ? 2 : t == NC_INT || t == NC_UINT || t == NC_FLOAT ? 4 : 8;
+}
+
+/* A numeric attribute's first value; *type its type (NC_NAT if absent). */
+static int aur__nc_att(int nc, int id, const char *name, double *v, size_t *len, nc_type *type)
+{
+    *type = NC_NAT;
+    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, 0;
+    if (*type == NC_CHAR || *type == NC_STRING || *len < 1) return AUR_EFORMAT;
+    return nc_get_att_double(nc, id, name, v) == NC_NOERR ? 0 : AUR_EFORMAT;
+}
+
+/* xarray's dtype for a variable: CFMaskCoder promotes masked integers to
+   float (32 bits for 1-2 byte ones), CFScaleOffsetCoder (_choose_float_dtype)
+   picks the scale's float type, float64 for a lone offset or a 4-byte
+   integer; otherwise the stored type. */
+static int aur__cf_dtype(const aur__cf_var *v, nc_type scale_type, nc_type offset_type)
+{
+    int is_int = aur__nc_is_int(v->type), size = aur__nc_size(v->type);
+    int masked = is_int && v->nfill ? (size <= 2 ? AUR__DT_F32 : AUR__DT_F64) : 0;
+    if (v->has_scale || v->has_offset) {
+        if (v->has_scale && v->has_offset && scale_type == offset_type)
+            return is_int && !masked && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+        if (v->has_offset) return AUR__DT_F64;
+        return scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+    }
+    if (masked) return masked;
+    if (!is_int) return v->type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+    return size <= 2 ? AUR__DT_SMALLINT : AUR__DT_BIGINT;
+}
+
+/* The filters a variable was written with must be installed (HDF5 filter plugins). */
+static int aur__nc_filters(int nc, int id, const char *path, const char *name)
+{
+    unsigned ids[16];
+    size_t n = 0;
+    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR) return 0;
+    for (size_t k = 0; k < n; k++)
+        if (nc_inq_filter_avail(nc, ids[k]) != NC_NOERR)
+            return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' is compressed with HDF5 filter %u, which is not installed (Debian: "
+                            "hdf5-filter-plugin, hdf5-filter-plugin-blosc-serial; or point HDF5_PLUGIN_PATH at hdf5plugin's plugins)",
+                            path, name, ids[k]);
+    return 0;
+}
+
+/* A channel's variable: 2-D, numeric, its CF attributes read. */
+static int aur__cf_inspect(int nc, const char *path, const char *name, aur__cf_var *v)
+{
+    int dims[NC_MAX_VAR_DIMS], ndims = 0, nvars = 0;
+    memset(v, 0, sizeof *v);
+    if (nc_inq_varid(nc, name, &v->id) != NC_NOERR) {
+        char list[256] = "", var[NC_MAX_NAME + 1];
+        nc_inq_nvars(nc, &nvars);
+        for (int i = 0; i < nvars && strlen(list) < 200; i++)
+            if (nc_inq_varname(nc, i, var) == NC_NOERR) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.40s", i ? ", " : "", var);
+        return aur__err(AUR_EFORMAT, "%s: no variable '%s' (it has: %s)", path, name, list);
+    }
+    int st = nc_inq_var(nc, v->id, NULL, &v->type, &ndims, dims, NULL);
+    if (st != NC_NOERR) return aur__nc_err(st, path, name);
+    if (ndims != 2) return aur__err(AUR_EFORMAT, "%s: variable '%s' has %d dimensions; a channel is 2-D (y, x)", path, name, ndims);
+    if (v->type == NC_CHAR || v->type == NC_STRING || v->type > NC_STRING)
+        return aur__err(AUR_EFORMAT, "%s: variable '%s' is not numeric", path, name);
+    nc_inq_dimlen(nc, dims[0], &v->H), nc_inq_dimlen(nc, dims[1], &v->W);
+    if (!v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
+    static const char *const fills[] = {"_FillValue", "missing_value"};
+    nc_type scale_type, offset_type, t;
+    size_t len;
+    for (int k = 0; k < 2; k++) {
+        double f;
+        if (aur__nc_att(nc, v->id, fills[k], &f, &len, &t)) return aur__err(AUR_EFORMAT, "%s: '%s' attribute %s is not a number", path, name, fills[k]);
+        if (t != NC_NAT) v->fill[v->nfill++] = f;
+    }
+    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, &len, &scale_type);
+    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, &len, &offset_type);
+    if (bad || (scale_type != NC_NAT && scale_type != NC_FLOAT && scale_type != NC_DOUBLE) ||
+        (offset_type != NC_NAT && offset_type != NC_FLOAT && offset_type != NC_DOUBLE))
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be float or double numbers", path, name);
+    if (nc_inq_att(nc, v->id, "_Unsigned", &t, &len) == NC_NOERR)
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' has the _Unsigned attribute; store it as an unsigned type instead", path, name);
+    v->has_scale = scale_type != NC_NAT, v->has_offset = offset_type != NC_NAT;
+    v->dtype = aur__cf_dtype(v, scale_type, offset_type);
+    return aur__nc_filters(nc, v->id, path, name);
+}
+
+/* The stacked array's dtype (numpy promotion over the channels). */
+static int aur__stack_dtype(const aur__cf_var *v, int C)
+{
+    int f64 = 0, f32 = 0, big = 0;
+    for (int c = 0; c < C; c++) f64 |= v[c].dtype == AUR__DT_F64, f32 |= v[c].dtype == AUR__DT_F32, big |= v[c].dtype == AUR__DT_BIGINT;
+    return f64 || (f32 && big) ? AUR__DT_F64 : f32 ? AUR__DT_F32 : big ? AUR__DT_BIGINT : AUR__DT_SMALLINT;
+}
+
+/* Opens a file and inspects its channels; all must have one shape. */
+static int aur__sdo_open_file(const char *path, const char *const *names, int C, int *nc, aur__cf_var *v)
+{
+    int st = nc_open(path, NC_NOWRITE, nc);
+    if (st != NC_NOERR) return aur__nc_err(st, path, "cannot open as NetCDF");
+    int rc = 0;
+    for (int c = 0; c < C && !rc; c++) {
+        rc = aur__cf_inspect(*nc, path, names[c], &v[c]);
+        if (!rc && (v[c].H != v[0].H || v[c].W != v[0].W))
+            rc = aur__err(AUR_EFORMAT, "%s: variable '%s' is %zu x %zu but '%s' is %zu x %zu", path, names[c], v[c].H, v[c].W, names[0],
+                          v[0].H, v[0].W);
+    }
+    if (rc) nc_close(*nc);
+    return rc;
+}
+
+/* numpy's float32 / float64 rounding of a sum (f32: round every addition to float). */
+static double aur__rnd(double x, int f32) { return f32 ? (double)(float)x : x; }
+
+/* numpy's pairwise summation of a contiguous run (umath loops: 8 partial
+   sums below 128 values, halves above), each addition rounded as numpy's. */
+static double aur__np_sum(const double *a, int n, int f32)
+{
+    if (n < 8) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s = aur__rnd(s + a[i], f32);
+        return s;
+    }
+    if (n <= 128) {
+        double r[8];
+        int i;
+        for (i = 0; i < 8; i++) r[i] = a[i];
+        for (; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] = aur__rnd(r[j] + a[i + j], f32);
+        double s = aur__rnd(aur__rnd(aur__rnd(r[0] + r[1], f32) + aur__rnd(r[2] + r[3], f32), f32) +
+                                aur__rnd(aur__rnd(r[4] + r[5], f32) + aur__rnd(r[6] + r[7], f32), f32), f32);
+        for (; i < n; i++) s = aur__rnd(s + a[i], f32);
+        return s;
+    }
+    int half = n / 2;
+    half -= half % 8;
+    return aur__rnd(aur__np_sum(a, half, f32) + aur__np_sum(a + half, n - half, f32), f32);
+}
+
+/* skimage.measure.block_reduce(x, (p, p), np.mean) in place: zero padding to
+   a multiple of p, each block's rows summed pairwise then added in order
+   (numpy's reduction over the block axes), divided by p*p. */
+static void aur__block_mean(double *x, int H, int W, int p, int f32)
+{
+    int Hp = (H + p - 1) / p, Wp = (W + p - 1) / p;
+    double row[4096];
+    for (int i = 0; i < Hp; i++)
+        for (int j = 0; j < Wp; j++) {
+            double s = 0;
+            for (int r = 0; r < p; r++) {
+                for (int c = 0; c < p; c++) {
+                    int y = i * p + r, xx = j * p + c;
+                    row[c] = y < H && xx < W ? x[(size_t)y * W + xx] : 0;
+                }
+                s = aur__rnd(s + aur__np_sum(row, p, f32), f32);
+            }
+            x[(size_t)i * Wp + j] = aur__rnd(s / ((double)p * p), f32); /* in place: block (i, j) was read before it is written */
+        }
+}
+
+/* One channel's values as xarray decodes them: fill values to NaN, then * scale_factor + add_offset,
+   rounded to the decoded dtype. */
+static void aur__cf_decode(const aur__cf_var *v, double *x, size_t n)
+{
+    int f32 = v->dtype == AUR__DT_F32;
+    for (size_t i = 0; i < n; i++) {
+        int fill = 0;
+        for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
+        /* volatile: numpy multiplies, rounds, then adds; a fused multiply-add (-ffp-contract) would not round between */
+        volatile double y = fill ? NAN : aur__rnd(x[i], f32);
+        if (v->has_scale) y = aur__rnd(y * aur__rnd(v->scale, f32), f32);
+        if (v->has_offset) y = aur__rnd(y + aur__rnd(v->offset, f32), f32);
+        x[i] = y;
+    }
+}
+
+/* helio.py transform(): signum-log, then standardise, in float32 or float64 as numpy's promotion
+   gives (the scalers are float32 numbers). Writes floats; counts values that are not finite. */
+static int64_t aur__sdo_transform(const double *x, size_t n, const aur_surya_scaler *s, int f64, float *out)
+{
+    float sl = (float)s->sl_scale_factor, mean = (float)s->mean, den = (float)s->std + (float)s->epsilon;
+    int64_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (f64) {
+            double y = x[i] * sl;
+            y = y >= 0 ? log1p(y) : -log1p(-y);
+            out[i] = (float)((y - mean) / den);
+        } else {
+            float y = (float)x[i] * sl;
+            y = y >= 0 ? log1pf(y) : -log1pf(-y);
+            out[i] = (y - mean) / den;
+        }
+        bad += !isfinite(out[i]);
+    }
+    return bad;
+}
+
+/* The shape of a file's channels (and that it can be read: variables, types, filters). */
+static int aur__sdo_file_shape(const char *path, const char *const *names, int C, int *H, int *W)
+{
+    aur__cf_var v[AUR_SDO_MAX_CHANNELS];
+    int nc, rc = C > AUR_SDO_MAX_CHANNELS ? aur__err(AUR_EINVAL, "at most %d channels", AUR_SDO_MAX_CHANNELS)
+                                          : aur__sdo_open_file(path, names, C, &nc, v);
+    if (rc) return rc;
+    nc_close(nc);
+    if (v[0].H > INT_MAX / 2 || v[0].W > INT_MAX / 2 || v[0].H * v[0].W > ((size_t)1 << 31))
+        return aur__err(AUR_EFORMAT, "%s: channels of %zu x %zu are too large", path, v[0].H, v[0].W);
+    *H = (int)v[0].H, *W = (int)v[0].W;
+    return 0;
+}
+
+/* Reads a file's C channels, pooled by p and scaled, into out + c * stride (Hp x Wp floats each).
+   work: H x W doubles. */
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
+                              float *out, size_t stride)
+{
+    aur__cf_var v[AUR_SDO_MAX_CHANNELS];
+    int nc, rc = aur__sdo_open_file(path, names, C, &nc, v);
+    if (rc) return rc;
+    int stacked = aur__stack_dtype(v, C), H = (int)v[0].H, W = (int)v[0].W;
+    int pooled = p > 1 && stacked <= AUR__DT_BIGINT ? AUR__DT_F64 : stacked; /* np.mean of integers is float64 */
+    int f64 = pooled == AUR__DT_F64 || pooled == AUR__DT_BIGINT; /* small integers times float32 scalers stay float32 */
+    size_t n = (size_t)((H + p - 1) / p) * ((W + p - 1) / p);
+    for (int c = 0; c < C && !rc; c++) {
+        int st = nc_get_var_double(nc, v[c].id, work);
+        if (st != NC_NOERR) { rc = aur__nc_err(st, path, names[c]); break; }
+        aur__cf_decode(&v[c], work, (size_t)H * W);
+        if (p > 1) aur__block_mean(work, H, W, p, pooled == AUR__DT_F32);
+        int64_t bad = aur__sdo_transform(work, n, &s[c], f64, out + (size_t)c * stride);
+        if (bad) rc = aur__err(AUR_EFORMAT, "%s: channel '%s' has %lld values that are NaN (a _FillValue) or infinite after scaling", path,
+                               names[c], (long long)bad);
+    }
+    nc_close(nc);
+    return rc;
+}
+
+#else /* built without libnetcdf */
+
+static int aur__sdo_no_netcdf(const char *path)
+{
+    return aur__err(AUR_EUNSUPPORTED, "%s: reading NetCDF needs the implementation compiled with -DAUR_NETCDF and linked with "
+                    "-lnetcdf -lyaml (Debian: libnetcdf-dev libyaml-dev)", path);
+}
+static int aur__sdo_file_shape(const char *path, const char *const *names, int C, int *H, int *W)
+{
+    (void)names, (void)C, (void)H, (void)W;
+    return aur__sdo_no_netcdf(path);
+}
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
+                              float *out, size_t stride)
+{
+    (void)names, (void)C, (void)p, (void)s, (void)work, (void)out, (void)stride;
+    return aur__sdo_no_netcdf(path);
+}
+#endif
+
+/* ==== Surya: SDO samples ====
+   surya/datasets/helio.py: HelioNetCDFDataset.filter_valid_indices and
+   _get_index_data over the index (sdo_index.c) and the files (sdo_netcdf.c). */
+
+#define AUR__SDO_MAX_TIMES 64
+#define AUR__MINUTE_NS (60 * 1000000000LL)
+
+struct aur_sdo_dataset {
+    aur__sdo_table index;                /* present rows, by time (label-joined when labelled) */
+    int labelled, C, T, L, pooling, H0, W0, H, W;
+    char root[1024];
+    char (*names)[AUR_NAME_LEN];
+    const char *name_of[AUR_SDO_MAX_CHANNELS];
+    aur_surya_scaler scalers[AUR_SDO_MAX_CHANNELS];
+    int64_t deltas[AUR__SDO_MAX_TIMES];  /* the T sorted input times, then the L targets, in ns */
+    int64_t *valid, n, files;            /* index rows of the samples' reference times */
+    double *work;                        /* one raw channel */
+};
+
+AURDEF void aur_sdo_close(aur_sdo_dataset *d)
+{
+    if (!d) return;
+    aur__sdo_table_free(&d->index);
+    AUR_FREE(d->names);
+    AUR_FREE(d->valid);
+    AUR_FREE(d->work);
+    AUR_FREE(d);
+}
+
+static int aur__int_cmp(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+/* The options, checked; the reference's times as offsets in ns. */
+static int aur__sdo_options(const aur_sdo_options *o, aur_sdo_dataset *d)
+{
+    const char *E = "SDO data";
+    if (!o || !o->index_path || !o->scalers_path || !o->channels) return aur__err(AUR_EINVAL, "%s: index_path, scalers_path and channels are required", E);
+    if (o->n_channels < 1 || o->n_channels > AUR_SDO_MAX_CHANNELS) return aur__err(AUR_EINVAL, "%s: 1 to %d channels, not %d", E, AUR_SDO_MAX_CHANNELS, o->n_channels);
+    if (o->n_inputs < 1 || o->n_inputs + o->rollout_steps + 1 > AUR__SDO_MAX_TIMES || o->rollout_steps < 0)
+        return aur__err(AUR_EINVAL, "%s: 1 to %d input times and rollout_steps >= 0 (%d, %d)", E, AUR__SDO_MAX_TIMES / 2, o->n_inputs, o->rollout_steps);
+    if (!o->time_delta_input_minutes)
+        return aur__err(AUR_EINVAL, "%s: time_delta_input_minutes is required", E);
+    if (o->pooling < 1 || o->pooling > 1024) return aur__err(AUR_EINVAL, "%s: pooling must be 1 to 1024, not %d", E, o->pooling);
+    d->C = o->n_channels, d->T = o->n_inputs, d->L = o->rollout_steps + 1, d->pooling = o->pooling;
+    int in[AUR__SDO_MAX_TIMES];
+    memcpy(in, o->time_delta_input_minutes, sizeof *in * (size_t)d->T);
+    qsort(in, (size_t)d->T, sizeof *in, aur__int_cmp);
+    for (int k = 0; k < d->T; k++) d->deltas[k] = in[k] * AUR__MINUTE_NS;
+    for (int k = 1; k <= d->L; k++) d->deltas[d->T + k - 1] = (int64_t)k * o->time_delta_target_minutes * AUR__MINUTE_NS;
+    d->names = (char(*)[AUR_NAME_LEN])aur__calloc(sizeof *d->names * (size_t)d->C, "channel names");
+    if (!d->names) return AUR_ENOMEM;
+    for (int c = 0; c < d->C; c++) {
+        if (!o->channels[c] || !o->channels[c][0] || strlen(o->channels[c]) >= AUR_NAME_LEN)
+            return aur__err(AUR_EINVAL, "%s: channel %d has no name or one too long", E, c);
+        snprintf(d->names[c], AUR_NAME_LEN, "%s", o->channels[c]);
+        d->name_of[c] = d->names[c];
+    }
+    snprintf(d->root, sizeof d->root, "%s", o->data_root ? o->data_root : "");
+    return 0;
+}
+
+/* A row's file: the index's path, joined to the data root when relative (load_nc_data). */
+static void aur__sdo_path(const aur_sdo_dataset *d, const aur__sdo_row *r, char *path, size_t size)
+{
+    if (d->root[0] && r->path[0] != '/') snprintf(path, size, "%s/%s", d->root, r->path);
+    else snprintf(path, size, "%s", r->path);
+}
+
+/* The rows a reference time reads, or 0 if one is missing. */
+static int aur__sdo_rows(const aur_sdo_dataset *d, int64_t t, const aur__sdo_row **rows)
+{
+    for (int k = 0; k < d->T + d->L; k++)
+        if (!(rows[k] = aur__sdo_find(&d->index, t + d->deltas[k]))) return 0;
+    return 1;
+}
+
+/* filter_valid_indices: the times whose every file is present. */
+static int aur__sdo_valid(aur_sdo_dataset *d)
+{
+    const aur__sdo_row *rows[AUR__SDO_MAX_TIMES];
+    d->valid = (int64_t *)aur__malloc(sizeof *d->valid * (size_t)(d->index.n ? d->index.n : 1), "the sample times");
+    if (!d->valid) return AUR_ENOMEM;
+    for (int i = 0; i < d->index.n; i++)
+        if (aur__sdo_rows(d, d->index.rows[i].time, rows)) d->valid[d->n++] = i;
+    return 0;
+}
+
+/* Every file a sample reads: opened, its channels and shape checked (before any step). */
+static int aur__sdo_check_files(aur_sdo_dataset *d)
+{
+    const aur__sdo_row *rows[AUR__SDO_MAX_TIMES];
+    char *seen = (char *)aur__calloc((size_t)d->index.n, "the file checks"), path[2048];
+    if (!seen) return AUR_ENOMEM;
+    int rc = 0;
+    for (int64_t i = 0; i < d->n && !rc; i++) {
+        aur__sdo_rows(d, d->index.rows[d->valid[i]].time, rows);
+        for (int k = 0; k < d->T + d->L && !rc; k++) {
+            int row = (int)(rows[k] - d->index.rows), H = 0, W = 0;
+            if (seen[row]) continue;
+            seen[row] = 1, d->files++;
+            aur__sdo_path(d, rows[k], path, sizeof path);
+            rc = aur__sdo_file_shape(path, d->name_of, d->C, &H, &W);
+            if (!rc && !d->H0) d->H0 = H, d->W0 = W;
+            else if (!rc && (H != d->H0 || W != d->W0))
+                rc = aur__err(AUR_EFORMAT, "%s: channels of %d x %d, but the first file's are %d x %d", path, H, W, d->H0, d->W0);
+        }
+    }
+    AUR_FREE(seen);
+    return rc;
+}
+
+AURDEF int aur_sdo_open(const aur_sdo_options *o, aur_sdo_dataset **out)
+{
+    *out = NULL;
+    aur_sdo_dataset *d = (aur_sdo_dataset *)aur__calloc(sizeof *d, "an SDO dataset");
+    if (!d) return AUR_ENOMEM;
+    int rc = aur__sdo_options(o, d);
+    if (!rc) rc = aur_surya_scalers_load(o->scalers_path, d->name_of, d->C, d->scalers);
+    if (!rc) rc = aur__sdo_read_index(o->index_path, &d->index);
+    if (!rc && o->label_path) rc = aur__sdo_join_labels(&d->index, o->label_path, o->label_column ? o->label_column : "label_max");
+    d->labelled = o && o->label_path;
+    if (!rc) rc = aur__sdo_valid(d);
+    if (!rc && !d->n)
+        rc = aur__err(AUR_EINVAL, "%s: no time has all the files its inputs and targets need (%d input times, %d lead times%s)", o->index_path, d->T,
+                      d->L, d->labelled ? ", labelled" : "");
+    if (!rc) rc = aur__sdo_check_files(d);
+    if (!rc) {
+        d->H = (d->H0 + d->pooling - 1) / d->pooling, d->W = (d->W0 + d->pooling - 1) / d->pooling;
+        d->work = (double *)aur__malloc(sizeof *d->work * (size_t)d->H0 * (size_t)d->W0, "an SDO channel");
+        if (!d->work) rc = AUR_ENOMEM;
+    }
+    if (rc) aur_sdo_close(d);
+    else *out = d;
+    return rc;
+}
+
+AURDEF aur_sdo_info aur_sdo_describe(const aur_sdo_dataset *d)
+{
+    aur_sdo_info i = {d->n, d->C, d->T, d->L, d->H, d->W, d->labelled, d->files};
+    return i;
+}
+
+/* The files of sample i into ts (C, T, H, W) and forecast (C, L, H, W). */
+static int aur__sdo_read_files(aur_sdo_dataset *d, const aur__sdo_row **rows, float *ts, float *forecast)
+{
+    size_t hw = (size_t)d->H * d->W;
+    char path[2048];
+    for (int k = 0; k < d->T + d->L; k++) {
+        int input = k < d->T, slot = input ? k : k - d->T, times = input ? d->T : d->L;
+        float *out = input ? ts : forecast;
+        if (!out) continue;
+        aur__sdo_path(d, rows[k], path, sizeof path);
+        int rc = aur__sdo_file_read(path, d->name_of, d->C, d->pooling, d->scalers, d->work, out + slot * hw, (size_t)times * hw);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+AURDEF int aur_sdo_read(aur_sdo_dataset *d, int64_t i, aur_sdo_sample *out)
+{
+    if (!d || !out || i < 0 || i >= d->n) return aur__err(AUR_EINVAL, "aur_sdo_read: sample %lld of %lld", (long long)i, (long long)(d ? d->n : 0));
+    const aur__sdo_row *rows[AUR__SDO_MAX_TIMES];
+    const aur__sdo_row *ref = &d->index.rows[d->valid[i]];
+    aur__sdo_rows(d, ref->time, rows);
+    int64_t last = d->deltas[d->T - 1];
+    for (int k = 0; k < d->T + d->L; k++) {
+        float hours = (float)((double)(last - d->deltas[k]) / (60.0 * AUR__MINUTE_NS)); /* (t_last - t_k) / np.timedelta64(1, "h") */
+        if (k < d->T && out->time_delta_input) out->time_delta_input[k] = hours;
+        if (k >= d->T && out->lead_time_delta) out->lead_time_delta[k - d->T] = hours;
+        if (out->times) out->times[k] = ref->time + d->deltas[k];
+    }
+    out->label = ref->label;
+    return aur__sdo_read_files(d, rows, out->ts, out->forecast);
+}
+
 /* ==== Surya: the downstream tasks' metrics ====
    As the reference's downstream examples report them, from counts and sums
    over a whole validation set (not averages of per-batch values). A ratio
@@ -1489,14 +2376,34 @@ AURDEF void aur_segmentation_scores(const aur_real *prob, const aur_real *mask, 
    A fine-tuning set as one safetensors file: "ts" (N, C, T, H, W), the
    normalised input stacks the reference's datasets return as batch["ts"],
    and "target" (N, ...), batch["label"] or batch["forecast"] of each sample:
-   a flare label, a wind speed, an EUV spectrum, an AR mask. */
+   a flare label, a wind speed, an EUV spectrum, an AR mask. Or read from
+   SDO files in the reference's layout (sdo_dataset.c) batch by batch. */
 
 AURDEF void aur_surya_samples_free(aur_surya_samples *s)
 {
     if (!s) return;
     AUR_FREE(s->ts);
     AUR_FREE(s->target);
+    aur_sdo_close(s->sdo);
     memset(s, 0, sizeof *s);
+}
+
+AURDEF int aur_surya_samples_from_sdo(const aur_sdo_options *o, aur_surya_samples *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!o || !o->label_path) return aur__err(AUR_EINVAL, "aur_surya_samples_from_sdo: a label table (label_path) gives the targets");
+    int rc = aur_sdo_open(o, &s->sdo);
+    if (rc) return rc;
+    aur_sdo_info in = aur_sdo_describe(s->sdo);
+    s->n = in.n, s->C = in.C, s->T = in.T, s->H = in.H, s->W = in.W, s->target_ndim = 0, s->target_size = 1;
+    s->target = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)in.n, "the labels");
+    for (int64_t i = 0; s->target && i < in.n; i++) {
+        aur_sdo_sample one = {NULL, NULL, NULL, NULL, NULL, 0};
+        aur_sdo_read(s->sdo, i, &one); /* no outputs: only the label, no file read */
+        s->target[i] = (aur_real)one.label;
+    }
+    if (!s->target) aur_surya_samples_free(s), rc = AUR_ENOMEM;
+    return rc;
 }
 
 /* One F32 entry of the file into a new host buffer. */
@@ -1540,6 +2447,7 @@ AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s)
 
 AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
 {
+    if (!s->ts) return aur__err(AUR_EINVAL, "%s: a sample set read from SDO files is not held in memory; nothing to save", path);
     int64_t ts_shape[5] = {s->n, s->C, s->T, s->H, s->W}, y_shape[AUR_MAX_DIMS] = {s->n};
     for (int d = 0; d < s->target_ndim; d++) y_shape[d + 1] = s->target_shape[d];
     aur_tensor ts, y; /* views of the buffers, for the writer */
@@ -1557,6 +2465,18 @@ AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
     return rc;
 }
 
+/* Sample i's inputs from its files (as floats, then aur_real). */
+static int aur__samples_read_sdo(const aur_surya_samples *s, int64_t i, aur_real *out, int64_t per)
+{
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
+    if (!buf) return AUR_ENOMEM;
+    aur_sdo_sample one = {buf, NULL, NULL, NULL, NULL, 0};
+    int rc = aur_sdo_read(s->sdo, i, &one);
+    for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
+    AUR_FREE(buf);
+    return rc;
+}
+
 /* Stacks samples idx[0..B) into ts (B, C, T, H, W) and target (B, ...) on the tape. */
 static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int64_t *idx, int B, aur_tensor **ts, aur_tensor **target)
 {
@@ -1566,7 +2486,9 @@ static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int
     *target = aur_tensor_new(t, AUR_CPU, aur_shapev(1 + s->target_ndim, y_shape));
     if (!*ts || !*target) return AUR_ENOMEM;
     for (int b = 0; b < B; b++) {
-        memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        int rc = s->sdo ? aur__samples_read_sdo(s, idx[b], aur_tensor_f32(*ts) + b * per, per) : 0;
+        if (rc) return rc;
+        if (!s->sdo) memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
         memcpy(aur_tensor_f32(*target) + b * s->target_size, s->target + idx[b] * s->target_size, sizeof(aur_real) * (size_t)s->target_size);
     }
     return 0;
@@ -1725,19 +2647,66 @@ static int aur__surya_model_config(aur__surya_tune *r, const cJSON *j)
     return rc;
 }
 
-/* One sample set: a safetensors file of "ts" and "target" (the reference's
-   index CSV of NetCDF files is not read yet: said so). */
-static int aur__surya_data_file(aur_trainer *tr, const cJSON *v, char *path, size_t size, aur_surya_samples *s)
+/* The reference's own data: an index CSV of SDO NetCDF files (scaled by
+   scalers_path, files under sdo_data_root_path), labelled by flare_data_path,
+   as its finetune.py builds SolarFlareDataset. */
+typedef struct aur__surya_sdo_keys {
+    const char *const *channels;
+    int n_channels, deltas[64], n_deltas;
+} aur__surya_sdo_keys;
+
+static int aur__surya_sdo_set(aur_trainer *tr, const aur__surya_tune *r, const cJSON *j, const char *index, const aur__surya_sdo_keys *k,
+                              aur_surya_samples *s)
+{
+    const char *W = "Surya run config: data", *scalers = NULL, *labels = NULL, *root = NULL;
+    char scalers_p[1024], labels_p[1024], root_p[1024];
+    int target = 0, pooling = 1;
+    if (r->task != AUR__SURYA_FLARE)
+        return aur__err(AUR_EUNSUPPORTED, "Surya run config: data: %s is an index CSV of SDO files; of the reference's label tables only the "
+                        "flare one (flare_data_path) is read here, not task %s's: give a sample set (.safetensors with 'ts' and 'target')",
+                        index, aur__surya_task_names[r->task]);
+    int rc = aur__json_str(aur__json_at(j, "scalers_path"), W, &scalers);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "flare_data_path"), W, &labels);
+    if (!rc) rc = aur__json_str(aur__sj(aur__json_at(j, "sdo_data_root_path")), W, &root);
+    if (!rc && (!scalers || !labels || k->n_deltas < 1 || !aur__json_at(j, "time_delta_target_minutes")))
+        rc = aur__err(AUR_EINVAL, "Surya run config: data: reading the index CSV %s needs scalers_path, flare_data_path, time_delta_input_minutes "
+                      "and time_delta_target_minutes", index);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "time_delta_target_minutes"), W, -100000000, 100000000, &target);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "pooling"), W, 1, 1024, &pooling);
+    if (!rc) rc = aur__path(tr, scalers, scalers_p, sizeof scalers_p);
+    if (!rc) rc = aur__path(tr, labels, labels_p, sizeof labels_p);
+    if (!rc && root) rc = aur__path(tr, root, root_p, sizeof root_p);
+    if (rc) return rc;
+    aur_sdo_options o = {index, root ? root_p : NULL, scalers_p, labels_p, "label_max", k->channels, k->n_channels, k->deltas, k->n_deltas,
+                         target, 0, pooling};
+    return aur_surya_samples_from_sdo(&o, s);
+}
+
+/* The data keys an index CSV reads. */
+static int aur__surya_sdo_key(const char *key)
+{
+    static const char *const used[] = {"scalers_path", "sdo_data_root_path", "flare_data_path", "pooling", NULL};
+    for (int k = 0; used[k]; k++)
+        if (!strcmp(key, used[k])) return 1;
+    return 0;
+}
+
+static int aur__is_csv(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && !strcmp(path + n - 4, ".csv");
+}
+
+/* One sample set: a safetensors file of "ts" and "target", or the reference's index CSV. */
+static int aur__surya_data_file(aur_trainer *tr, const aur__surya_tune *r, const cJSON *j, const cJSON *v, const aur__surya_sdo_keys *k,
+                                char *path, size_t size, aur_surya_samples *s)
 {
     const char *W = "Surya run config: data", *name = NULL;
     int rc = aur__json_str(v, W, &name);
-    if (!rc && (!name || !name[0])) rc = aur__json_bad(v, W, aur__json_key(v), "a sample set file (.safetensors)");
+    if (!rc && (!name || !name[0])) rc = aur__json_bad(v, W, aur__json_key(v), "a sample set file (.safetensors) or an index CSV");
     if (!rc) rc = aur__path(tr, name, path, size);
-    size_t n = rc ? 0 : strlen(path);
-    if (!rc && n > 4 && !strcmp(path + n - 4, ".csv"))
-        return aur__err(AUR_EUNSUPPORTED, "Surya run config: data.%s: %s is an index CSV of NetCDF files, which this version cannot read yet; "
-                        "give a sample set (.safetensors with 'ts' and 'target', aur_surya_samples_save)", aur__json_key(v), path);
-    return rc ? rc : aur_surya_samples_load(path, s);
+    if (rc) return rc;
+    return aur__is_csv(path) ? aur__surya_sdo_set(tr, r, j, path, k, s) : aur_surya_samples_load(path, s);
 }
 
 /* A sample set fits the model: channels, times, image size, and the target's shape for the task. */
@@ -1773,8 +2742,11 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
                                              "ar_index_valid", "ar_index_test", "ds_match_direction", "ds_normalize", "ds_scaler",
                                              "ds_time_column", "ds_time_delta_in_out", "ds_time_tolerance", "num_data_workers",
                                              "prefetch_factor", "pooling", NULL};
+    /* helio.py's channels when the config names none */
+    static const char *const default_channels[] = {"0094", "0131", "0171", "0193", "0211", "0304", "0335", "hmi"};
     const char *W = "Surya run config: data";
     char names[AUR__SURYA_MAX_CHANNELS][AUR_NAME_LEN];
+    const char *name_of[AUR__SURYA_MAX_CHANNELS];
     double deltas[64];
     int flip = 0, n_names = -1, n_deltas = -1, n_times = -1;
     r->batch = 1;
@@ -1796,14 +2768,24 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
         rc = aur__err(AUR_EINVAL, "Surya run config: data.n_input_timestamps is %d but model.time_embedding.time_dim is %d", n_times, c->time_dim);
     const cJSON *train = aur__json_at(j, "train_data_path"), *val = aur__json_at(j, "valid_data_path");
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "Surya run config: data.train_data_path is required");
+    const char *tname = cJSON_IsString(train) ? train->valuestring : "", *vname = cJSON_IsString(val) ? val->valuestring : "";
+    int sdo = aur__is_csv(tname) || aur__is_csv(vname);
     for (int k = 0; !rc && index_keys[k]; k++)
-        if (aur__json_at(j, index_keys[k])) {
+        if (aur__json_at(j, index_keys[k]) && !(sdo && aur__surya_sdo_key(index_keys[k]))) {
             char key[64];
             snprintf(key, sizeof key, "data.%s", index_keys[k]);
-            aur__surya_unused(r, key); /* the NetCDF index's: a sample set holds normalised inputs and targets */
+            aur__surya_unused(r, key); /* a sample set holds normalised inputs and targets */
         }
-    if (!rc) rc = aur__surya_data_file(tr, train, r->train_path, sizeof r->train_path, &r->train);
-    if (!rc && val) rc = aur__surya_data_file(tr, val, r->val_path, sizeof r->val_path, &r->val);
+    aur__surya_sdo_keys keys_sdo = {name_of, n_names > 0 ? n_names : 8, {0}, n_deltas > 0 ? n_deltas : 0};
+    for (int c = 0; c < AUR__SURYA_MAX_CHANNELS; c++) name_of[c] = n_names > 0 ? names[c] : c < 8 ? default_channels[c] : NULL;
+    for (int k = 0; !rc && k < keys_sdo.n_deltas; k++)
+        if (deltas[k] != floor(deltas[k]) || fabs(deltas[k]) > 1e8) rc = aur__err(AUR_EINVAL, "Surya run config: data.time_delta_input_minutes: %g is not whole minutes", deltas[k]);
+        else keys_sdo.deltas[k] = (int)deltas[k];
+    if (!rc && sdo && n_names < 0 && c->in_chans != 8)
+        rc = aur__err(AUR_EINVAL, "Surya run config: data.channels is not given, so the reference's 8 (0094 ... hmi) are read, but "
+                      "model.in_channels is %d", c->in_chans);
+    if (!rc) rc = aur__surya_data_file(tr, r, j, train, &keys_sdo, r->train_path, sizeof r->train_path, &r->train);
+    if (!rc && val) rc = aur__surya_data_file(tr, r, j, val, &keys_sdo, r->val_path, sizeof r->val_path, &r->val);
     return rc;
 }
 
@@ -2013,8 +2995,10 @@ static void aur__surya_print_data(const aur_trainer *tr, FILE *out)
 {
     const aur__surya_tune *r = aur__surya_tune_of(tr);
     const aur_surya_samples *s = &r->train;
-    fprintf(out, "task %s: %lld training samples (%d channels, %d times, %dx%d) from %s; ", aur__surya_task_names[r->task],
+    fprintf(out, "task %s: %lld training samples (%d channels, %d times, %dx%d) from %s", aur__surya_task_names[r->task],
             (long long)s->n, s->C, s->T, s->H, s->W, r->train_path);
+    if (s->sdo) fprintf(out, " (%lld SDO files, each checked)", (long long)aur_sdo_describe(s->sdo).files);
+    fprintf(out, "; ");
     if (r->val.n) fprintf(out, "%lld validation samples from %s\n", (long long)r->val.n, r->val_path);
     else fprintf(out, "no validation set: evaluated on the training samples\n");
     fprintf(out, "batch %d, %lld steps per epoch, %d epochs (%lld steps); evaluation every %d epoch%s on %lld batches\n", r->batch,

@@ -9,9 +9,9 @@
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
-tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads"
+tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_threads"
 passed=0 failed=0
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
 
 # count LINE: adds "N passed, M failed" or "refcheck: N checked, M failed"
 count() {
@@ -78,6 +78,6 @@ run "asan/refcheck --checkpoint flare_class_token" build/asan/refcheck --checkpo
 # the training tool (ASan build) killed with SIGKILL 10 times and resumed; each untrusted-input reader fuzzed briefly
 run "tsan/test_threads" build/tsan/test_threads
 run "test_crash (10 x kill -9 + resume, seed 13)" build/test_crash build/asan/aurora-train 13
-for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
+for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

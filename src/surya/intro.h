@@ -13,7 +13,10 @@
 
    USAGE: as aurora.h (#define AURORA_IMPLEMENTATION in one file, then
    #include "surya.h"; it includes aurora.h). Parameter names are the
-   reference's state_dict keys.
+   reference's state_dict keys. To read SDO data in the reference's layout
+   (NetCDF files through an index CSV, scalers.yaml: aur_sdo_open), compile
+   that file with -DAUR_NETCDF and link -lnetcdf -lyaml; without it those
+   calls return AUR_EUNSUPPORTED.
 
        aur_surya_config cfg;
        aur_surya_preset("surya-1.0", &cfg);

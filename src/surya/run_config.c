@@ -154,19 +154,66 @@ static int aur__surya_model_config(aur__surya_tune *r, const cJSON *j)
     return rc;
 }
 
-/* One sample set: a safetensors file of "ts" and "target" (the reference's
-   index CSV of NetCDF files is not read yet: said so). */
-static int aur__surya_data_file(aur_trainer *tr, const cJSON *v, char *path, size_t size, aur_surya_samples *s)
+/* The reference's own data: an index CSV of SDO NetCDF files (scaled by
+   scalers_path, files under sdo_data_root_path), labelled by flare_data_path,
+   as its finetune.py builds SolarFlareDataset. */
+typedef struct aur__surya_sdo_keys {
+    const char *const *channels;
+    int n_channels, deltas[64], n_deltas;
+} aur__surya_sdo_keys;
+
+static int aur__surya_sdo_set(aur_trainer *tr, const aur__surya_tune *r, const cJSON *j, const char *index, const aur__surya_sdo_keys *k,
+                              aur_surya_samples *s)
+{
+    const char *W = "Surya run config: data", *scalers = NULL, *labels = NULL, *root = NULL;
+    char scalers_p[1024], labels_p[1024], root_p[1024];
+    int target = 0, pooling = 1;
+    if (r->task != AUR__SURYA_FLARE)
+        return aur__err(AUR_EUNSUPPORTED, "Surya run config: data: %s is an index CSV of SDO files; of the reference's label tables only the "
+                        "flare one (flare_data_path) is read here, not task %s's: give a sample set (.safetensors with 'ts' and 'target')",
+                        index, aur__surya_task_names[r->task]);
+    int rc = aur__json_str(aur__json_at(j, "scalers_path"), W, &scalers);
+    if (!rc) rc = aur__json_str(aur__json_at(j, "flare_data_path"), W, &labels);
+    if (!rc) rc = aur__json_str(aur__sj(aur__json_at(j, "sdo_data_root_path")), W, &root);
+    if (!rc && (!scalers || !labels || k->n_deltas < 1 || !aur__json_at(j, "time_delta_target_minutes")))
+        rc = aur__err(AUR_EINVAL, "Surya run config: data: reading the index CSV %s needs scalers_path, flare_data_path, time_delta_input_minutes "
+                      "and time_delta_target_minutes", index);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "time_delta_target_minutes"), W, -100000000, 100000000, &target);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "pooling"), W, 1, 1024, &pooling);
+    if (!rc) rc = aur__path(tr, scalers, scalers_p, sizeof scalers_p);
+    if (!rc) rc = aur__path(tr, labels, labels_p, sizeof labels_p);
+    if (!rc && root) rc = aur__path(tr, root, root_p, sizeof root_p);
+    if (rc) return rc;
+    aur_sdo_options o = {index, root ? root_p : NULL, scalers_p, labels_p, "label_max", k->channels, k->n_channels, k->deltas, k->n_deltas,
+                         target, 0, pooling};
+    return aur_surya_samples_from_sdo(&o, s);
+}
+
+/* The data keys an index CSV reads. */
+static int aur__surya_sdo_key(const char *key)
+{
+    static const char *const used[] = {"scalers_path", "sdo_data_root_path", "flare_data_path", "pooling", NULL};
+    for (int k = 0; used[k]; k++)
+        if (!strcmp(key, used[k])) return 1;
+    return 0;
+}
+
+static int aur__is_csv(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && !strcmp(path + n - 4, ".csv");
+}
+
+/* One sample set: a safetensors file of "ts" and "target", or the reference's index CSV. */
+static int aur__surya_data_file(aur_trainer *tr, const aur__surya_tune *r, const cJSON *j, const cJSON *v, const aur__surya_sdo_keys *k,
+                                char *path, size_t size, aur_surya_samples *s)
 {
     const char *W = "Surya run config: data", *name = NULL;
     int rc = aur__json_str(v, W, &name);
-    if (!rc && (!name || !name[0])) rc = aur__json_bad(v, W, aur__json_key(v), "a sample set file (.safetensors)");
+    if (!rc && (!name || !name[0])) rc = aur__json_bad(v, W, aur__json_key(v), "a sample set file (.safetensors) or an index CSV");
     if (!rc) rc = aur__path(tr, name, path, size);
-    size_t n = rc ? 0 : strlen(path);
-    if (!rc && n > 4 && !strcmp(path + n - 4, ".csv"))
-        return aur__err(AUR_EUNSUPPORTED, "Surya run config: data.%s: %s is an index CSV of NetCDF files, which this version cannot read yet; "
-                        "give a sample set (.safetensors with 'ts' and 'target', aur_surya_samples_save)", aur__json_key(v), path);
-    return rc ? rc : aur_surya_samples_load(path, s);
+    if (rc) return rc;
+    return aur__is_csv(path) ? aur__surya_sdo_set(tr, r, j, path, k, s) : aur_surya_samples_load(path, s);
 }
 
 /* A sample set fits the model: channels, times, image size, and the target's shape for the task. */
@@ -202,8 +249,11 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
                                              "ar_index_valid", "ar_index_test", "ds_match_direction", "ds_normalize", "ds_scaler",
                                              "ds_time_column", "ds_time_delta_in_out", "ds_time_tolerance", "num_data_workers",
                                              "prefetch_factor", "pooling", NULL};
+    /* helio.py's channels when the config names none */
+    static const char *const default_channels[] = {"0094", "0131", "0171", "0193", "0211", "0304", "0335", "hmi"};
     const char *W = "Surya run config: data";
     char names[AUR__SURYA_MAX_CHANNELS][AUR_NAME_LEN];
+    const char *name_of[AUR__SURYA_MAX_CHANNELS];
     double deltas[64];
     int flip = 0, n_names = -1, n_deltas = -1, n_times = -1;
     r->batch = 1;
@@ -225,14 +275,24 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
         rc = aur__err(AUR_EINVAL, "Surya run config: data.n_input_timestamps is %d but model.time_embedding.time_dim is %d", n_times, c->time_dim);
     const cJSON *train = aur__json_at(j, "train_data_path"), *val = aur__json_at(j, "valid_data_path");
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "Surya run config: data.train_data_path is required");
+    const char *tname = cJSON_IsString(train) ? train->valuestring : "", *vname = cJSON_IsString(val) ? val->valuestring : "";
+    int sdo = aur__is_csv(tname) || aur__is_csv(vname);
     for (int k = 0; !rc && index_keys[k]; k++)
-        if (aur__json_at(j, index_keys[k])) {
+        if (aur__json_at(j, index_keys[k]) && !(sdo && aur__surya_sdo_key(index_keys[k]))) {
             char key[64];
             snprintf(key, sizeof key, "data.%s", index_keys[k]);
-            aur__surya_unused(r, key); /* the NetCDF index's: a sample set holds normalised inputs and targets */
+            aur__surya_unused(r, key); /* a sample set holds normalised inputs and targets */
         }
-    if (!rc) rc = aur__surya_data_file(tr, train, r->train_path, sizeof r->train_path, &r->train);
-    if (!rc && val) rc = aur__surya_data_file(tr, val, r->val_path, sizeof r->val_path, &r->val);
+    aur__surya_sdo_keys keys_sdo = {name_of, n_names > 0 ? n_names : 8, {0}, n_deltas > 0 ? n_deltas : 0};
+    for (int c = 0; c < AUR__SURYA_MAX_CHANNELS; c++) name_of[c] = n_names > 0 ? names[c] : c < 8 ? default_channels[c] : NULL;
+    for (int k = 0; !rc && k < keys_sdo.n_deltas; k++)
+        if (deltas[k] != floor(deltas[k]) || fabs(deltas[k]) > 1e8) rc = aur__err(AUR_EINVAL, "Surya run config: data.time_delta_input_minutes: %g is not whole minutes", deltas[k]);
+        else keys_sdo.deltas[k] = (int)deltas[k];
+    if (!rc && sdo && n_names < 0 && c->in_chans != 8)
+        rc = aur__err(AUR_EINVAL, "Surya run config: data.channels is not given, so the reference's 8 (0094 ... hmi) are read, but "
+                      "model.in_channels is %d", c->in_chans);
+    if (!rc) rc = aur__surya_data_file(tr, r, j, train, &keys_sdo, r->train_path, sizeof r->train_path, &r->train);
+    if (!rc && val) rc = aur__surya_data_file(tr, r, j, val, &keys_sdo, r->val_path, sizeof r->val_path, &r->val);
     return rc;
 }
 

@@ -5,14 +5,34 @@
    A fine-tuning set as one safetensors file: "ts" (N, C, T, H, W), the
    normalised input stacks the reference's datasets return as batch["ts"],
    and "target" (N, ...), batch["label"] or batch["forecast"] of each sample:
-   a flare label, a wind speed, an EUV spectrum, an AR mask. */
+   a flare label, a wind speed, an EUV spectrum, an AR mask. Or read from
+   SDO files in the reference's layout (sdo_dataset.c) batch by batch. */
 
 AURDEF void aur_surya_samples_free(aur_surya_samples *s)
 {
     if (!s) return;
     AUR_FREE(s->ts);
     AUR_FREE(s->target);
+    aur_sdo_close(s->sdo);
     memset(s, 0, sizeof *s);
+}
+
+AURDEF int aur_surya_samples_from_sdo(const aur_sdo_options *o, aur_surya_samples *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!o || !o->label_path) return aur__err(AUR_EINVAL, "aur_surya_samples_from_sdo: a label table (label_path) gives the targets");
+    int rc = aur_sdo_open(o, &s->sdo);
+    if (rc) return rc;
+    aur_sdo_info in = aur_sdo_describe(s->sdo);
+    s->n = in.n, s->C = in.C, s->T = in.T, s->H = in.H, s->W = in.W, s->target_ndim = 0, s->target_size = 1;
+    s->target = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)in.n, "the labels");
+    for (int64_t i = 0; s->target && i < in.n; i++) {
+        aur_sdo_sample one = {NULL, NULL, NULL, NULL, NULL, 0};
+        aur_sdo_read(s->sdo, i, &one); /* no outputs: only the label, no file read */
+        s->target[i] = (aur_real)one.label;
+    }
+    if (!s->target) aur_surya_samples_free(s), rc = AUR_ENOMEM;
+    return rc;
 }
 
 /* One F32 entry of the file into a new host buffer. */
@@ -56,6 +76,7 @@ AURDEF int aur_surya_samples_load(const char *path, aur_surya_samples *s)
 
 AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
 {
+    if (!s->ts) return aur__err(AUR_EINVAL, "%s: a sample set read from SDO files is not held in memory; nothing to save", path);
     int64_t ts_shape[5] = {s->n, s->C, s->T, s->H, s->W}, y_shape[AUR_MAX_DIMS] = {s->n};
     for (int d = 0; d < s->target_ndim; d++) y_shape[d + 1] = s->target_shape[d];
     aur_tensor ts, y; /* views of the buffers, for the writer */
@@ -73,6 +94,18 @@ AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
     return rc;
 }
 
+/* Sample i's inputs from its files (as floats, then aur_real). */
+static int aur__samples_read_sdo(const aur_surya_samples *s, int64_t i, aur_real *out, int64_t per)
+{
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
+    if (!buf) return AUR_ENOMEM;
+    aur_sdo_sample one = {buf, NULL, NULL, NULL, NULL, 0};
+    int rc = aur_sdo_read(s->sdo, i, &one);
+    for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
+    AUR_FREE(buf);
+    return rc;
+}
+
 /* Stacks samples idx[0..B) into ts (B, C, T, H, W) and target (B, ...) on the tape. */
 static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int64_t *idx, int B, aur_tensor **ts, aur_tensor **target)
 {
@@ -82,7 +115,9 @@ static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int
     *target = aur_tensor_new(t, AUR_CPU, aur_shapev(1 + s->target_ndim, y_shape));
     if (!*ts || !*target) return AUR_ENOMEM;
     for (int b = 0; b < B; b++) {
-        memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        int rc = s->sdo ? aur__samples_read_sdo(s, idx[b], aur_tensor_f32(*ts) + b * per, per) : 0;
+        if (rc) return rc;
+        if (!s->sdo) memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
         memcpy(aur_tensor_f32(*target) + b * s->target_size, s->target + idx[b] * s->target_size, sizeof(aur_real) * (size_t)s->target_size);
     }
     return 0;

@@ -65,3 +65,120 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
     else AUR_FREE(r.vars);
     return rc;
 }
+
+/* ---- the scalers file ----
+   Surya-1.0's scalers.yaml: channel -> the StandardScaler.to_dict() of
+   surya/datasets/transformations.py (base, class, epsilon, mean, std, min,
+   max, sl_scale_factor, is_fitted; numbers written as strings), read by
+   surya/utils/data.py: build_scalers, which keeps each as np.float32. */
+
+#ifdef AUR_NETCDF
+#include <yaml.h>
+
+/* A scaler field's value: a number, quoted or not. */
+static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
+{
+    char *end = NULL;
+    *v = strtod(text, &end);
+    if (end == text || *end || !isfinite(*v))
+        return aur__err(AUR_EFORMAT, "%s: %s.%s is '%s', not a number (is the scaler fitted?)", path, channel, key, text);
+    return 0;
+}
+
+/* One channel's mapping (the parser just past its MAPPING_START): its fields into s. */
+static int aur__scaler_fields(yaml_parser_t *p, const char *path, const char *channel, aur_surya_scaler *s, int *have)
+{
+    char key[64] = "";
+    for (int want_key = 1;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        int type = e.type, rc = 0;
+        const char *text = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
+        if (type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&e); return 0; }
+        if (type != YAML_SCALAR_EVENT) rc = aur__err(AUR_EFORMAT, "%s: %s.%s: expected a single value", path, channel, want_key ? "(a key)" : key);
+        else if (want_key) snprintf(key, sizeof key, "%s", text);
+        else if (!strcmp(key, "class") && strcmp(text, "StandardScaler"))
+            rc = aur__err(AUR_EUNSUPPORTED, "%s: %s is a %s; Surya's data are scaled by StandardScaler", path, channel, text);
+        else {
+            static const char *const names[] = {"mean", "std", "epsilon", "sl_scale_factor"};
+            double *slot[] = {&s->mean, &s->std, &s->epsilon, &s->sl_scale_factor};
+            for (int k = 0; k < 4 && !rc; k++)
+                if (!strcmp(key, names[k])) rc = aur__scaler_number(path, channel, key, text, slot[k]), *have |= 1 << k;
+        }
+        want_key = !want_key;
+        yaml_event_delete(&e);
+        if (rc) return rc;
+    }
+}
+
+/* Skips one node (the parser just read its first event e). */
+static int aur__yaml_skip(yaml_parser_t *p, yaml_event_type_t first, const char *path)
+{
+    int depth = first == YAML_MAPPING_START_EVENT || first == YAML_SEQUENCE_START_EVENT;
+    while (depth > 0) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        depth += (e.type == YAML_MAPPING_START_EVENT || e.type == YAML_SEQUENCE_START_EVENT) -
+                 (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT);
+        yaml_event_delete(&e);
+    }
+    return 0;
+}
+
+/* The top-level mapping: each wanted channel's scaler; the others skipped. */
+static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *const *channels, int C, aur_surya_scaler *out, int *have)
+{
+    int depth = 0, rc = 0;
+    for (int done = 0; !done && !rc;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (e.type == YAML_STREAM_END_EVENT) done = 1;
+        else if (e.type == YAML_MAPPING_START_EVENT && depth == 0) depth = 1;
+        else if (e.type == YAML_MAPPING_END_EVENT && depth == 1) depth = 0;
+        else if (depth == 1 && e.type == YAML_SCALAR_EVENT) {
+            int c = 0;
+            while (c < C && strcmp(channels[c], (const char *)e.data.scalar.value)) c++;
+            yaml_event_t v;
+            if (!yaml_parser_parse(p, &v)) rc = aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+            else {
+                if (c < C && v.type != YAML_MAPPING_START_EVENT)
+                    rc = aur__err(AUR_EFORMAT, "%s: %s: expected a mapping of the scaler's fields", path, channels[c]);
+                else if (c < C) rc = aur__scaler_fields(p, path, channels[c], &out[c], &have[c]);
+                else rc = aur__yaml_skip(p, v.type, path);
+                yaml_event_delete(&v);
+            }
+        } else if (depth == 1) rc = aur__err(AUR_EFORMAT, "%s: expected channel names as the top-level keys", path);
+        yaml_event_delete(&e);
+    }
+    return rc;
+}
+
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    yaml_parser_t p;
+    int have[AUR_SDO_MAX_CHANNELS] = {0}, rc = C < 1 || C > AUR_SDO_MAX_CHANNELS ? aur__err(AUR_EINVAL, "aur_surya_scalers_load: 1 to %d channels",
+                                                                                               AUR_SDO_MAX_CHANNELS) : 0;
+    if (!rc && !yaml_parser_initialize(&p)) rc = aur__err(AUR_ENOMEM, "%s: cannot start the YAML parser", path);
+    if (!rc) {
+        yaml_parser_set_input_file(&p, fp);
+        memset(out, 0, sizeof *out * (size_t)C);
+        rc = aur__scalers_walk(&p, path, channels, C, out, have);
+        yaml_parser_delete(&p);
+    }
+    fclose(fp);
+    for (int c = 0; c < C && !rc; c++)
+        if (have[c] != 15)
+            rc = aur__err(AUR_EFORMAT, "%s: %s: %s", path, channels[c], have[c] ? "needs mean, std, epsilon and sl_scale_factor" : "no scaler for this channel");
+    return rc;
+}
+
+#else
+AURDEF int aur_surya_scalers_load(const char *path, const char *const *channels, int C, aur_surya_scaler *out)
+{
+    (void)channels, (void)C, (void)out;
+    return aur__err(AUR_EUNSUPPORTED, "%s: reading a scalers YAML file needs the implementation compiled with -DAUR_NETCDF and linked with "
+                    "-lyaml (Debian: libyaml-dev)", path);
+}
+#endif

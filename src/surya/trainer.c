@@ -152,8 +152,10 @@ static void aur__surya_print_data(const aur_trainer *tr, FILE *out)
 {
     const aur__surya_tune *r = aur__surya_tune_of(tr);
     const aur_surya_samples *s = &r->train;
-    fprintf(out, "task %s: %lld training samples (%d channels, %d times, %dx%d) from %s; ", aur__surya_task_names[r->task],
+    fprintf(out, "task %s: %lld training samples (%d channels, %d times, %dx%d) from %s", aur__surya_task_names[r->task],
             (long long)s->n, s->C, s->T, s->H, s->W, r->train_path);
+    if (s->sdo) fprintf(out, " (%lld SDO files, each checked)", (long long)aur_sdo_describe(s->sdo).files);
+    fprintf(out, "; ");
     if (r->val.n) fprintf(out, "%lld validation samples from %s\n", (long long)r->val.n, r->val_path);
     else fprintf(out, "no validation set: evaluated on the training samples\n");
     fprintf(out, "batch %d, %lld steps per epoch, %d epochs (%lld steps); evaluation every %d epoch%s on %lld batches\n", r->batch,
