@@ -8,7 +8,7 @@
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
 #                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
-#   make deps       installs missing Debian packages (libcjson-dev, libstb-dev, libnetcdf-dev, libyaml-dev,
+#   make deps       installs missing Debian packages (libcjson-dev, libstb-dev, libnetcdf-dev, libyaml-dev, libzip-dev,
 #                   the HDF5 filter plugins for compressed SDO files)
 #   make headers    joins src/ into aurora.h, surya.h, lora.h, kernels.cuh (the library is
 #                   written in src/; the headers are generated and committed). LINES=1 adds
@@ -24,15 +24,16 @@ ifndef NO_OMP
 OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 endif
 # AUR_NETCDF: Surya's SDO data in the reference's layout (NetCDF through libnetcdf, scalers YAML through libyaml)
-BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -DAUR_NETCDF -I.
-LIBS = -lcjson -lnetcdf -lyaml -lm
+# AUR_TORCH_CKPT: PyTorch's zip checkpoints (.ckpt, .pt) through libzip
+BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -DAUR_NETCDF -DAUR_TORCH_CKPT -I.
+LIBS = -lcjson -lnetcdf -lyaml -lzip -lm
 # the sanitizer builds also fill freed tensor bytes with NaN, so a tensor read after its bytes went shows
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h tests/train_data.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_threads
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_ckpt test_threads
 # libFuzzer targets for the readers of untrusted input (make test runs each briefly from its seed corpus: tests/fuzz.sh)
-FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables
+FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
 TOOLS = build/aurora-inspect build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
@@ -168,7 +169,7 @@ endif
 build/fuzz:
 	@mkdir -p $@
 build/fuzz/%: tests/%.c $(HEADERS) | build/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DAUR_NETCDF -I. $< -o $@ $(LIBS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DAUR_NETCDF -DAUR_TORCH_CKPT -I. $< -o $@ $(LIBS)
 fuzz: deps deps-fuzz
 	@$(MAKE) --no-print-directory -j$(NPROC) $(FUZZ_BINS)
 	@echo "run one longer: ./build/fuzz/fuzz_run_config -max_total_time=600 build/fuzz/corpus_fuzz_run_config tests/fuzz_corpus/run_config"
@@ -176,7 +177,7 @@ fuzz: deps deps-fuzz
 # ---- dependencies ----
 deps:
 	@bash tests/deps.sh libcjson-dev:/usr/include/cjson/cJSON.h libstb-dev:/usr/include/stb/stb_image_write.h \
-		libnetcdf-dev:/usr/include/netcdf.h libyaml-dev:/usr/include/yaml.h \
+		libnetcdf-dev:/usr/include/netcdf.h libyaml-dev:/usr/include/yaml.h libzip-dev:/usr/include/zip.h \
 		'hdf5-filter-plugin:/usr/lib/*/hdf5/serial/plugins/libh5lz4.so' \
 		'hdf5-filter-plugin-blosc-serial:/usr/lib/*/hdf5/serial/plugins/libH5Zblosc.so'
 deps-fuzz:

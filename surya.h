@@ -1503,6 +1503,12 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
 #ifdef AUR_NETCDF
 #include <yaml.h>
 
+/* The parser's error, naming the line. */
+static int aur__yaml_error(const yaml_parser_t *p, const char *path)
+{
+    return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem ? p->problem : "not YAML");
+}
+
 /* A scaler field's value: a number, quoted or not. */
 static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
 {
@@ -1519,7 +1525,7 @@ static int aur__scaler_fields(yaml_parser_t *p, const char *path, const char *ch
     char key[64] = "";
     for (int want_key = 1;;) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         int type = e.type, rc = 0;
         const char *text = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
         if (type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&e); return 0; }
@@ -1545,7 +1551,7 @@ static int aur__yaml_skip(yaml_parser_t *p, yaml_event_type_t first, const char 
     int depth = first == YAML_MAPPING_START_EVENT || first == YAML_SEQUENCE_START_EVENT;
     while (depth > 0) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         depth += (e.type == YAML_MAPPING_START_EVENT || e.type == YAML_SEQUENCE_START_EVENT) -
                  (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT);
         yaml_event_delete(&e);
@@ -1559,7 +1565,7 @@ static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *con
     int depth = 0, rc = 0;
     for (int done = 0; !done && !rc;) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         if (e.type == YAML_STREAM_END_EVENT) done = 1;
         else if (e.type == YAML_MAPPING_START_EVENT && depth == 0) depth = 1;
         else if (e.type == YAML_MAPPING_END_EVENT && depth == 1) depth = 0;
@@ -1567,7 +1573,7 @@ static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *con
             int c = 0;
             while (c < C && strcmp(channels[c], (const char *)e.data.scalar.value)) c++;
             yaml_event_t v;
-            if (!yaml_parser_parse(p, &v)) rc = aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+            if (!yaml_parser_parse(p, &v)) rc = aur__yaml_error(p, path);
             else {
                 if (c < C && v.type != YAML_MAPPING_START_EVENT)
                     rc = aur__err(AUR_EFORMAT, "%s: %s: expected a mapping of the scaler's fields", path, channels[c]);
@@ -1719,11 +1725,17 @@ typedef int (*aur__csv_row_fn)(void *ctx, char **fields, int n, int line, const 
 static int aur__csv_read(const char *path, const char *const *want, aur__csv_row_fn row, void *ctx)
 {
     size_t size = 0;
-    char *text = aur__read_small_file(path, &size);
+    char *text = aur__read_text_file(path, (size_t)1 << 30, "a CSV file", &size);
     if (!text) return AUR_EIO;
+    size_t nul = strlen(text);
+    if (nul != size) {
+        AUR_FREE(text);
+        return aur__err(AUR_EFORMAT, "%s: a NUL byte at byte %zu; a CSV file is text", path, nul);
+    }
     char *fields[AUR__CSV_MAX_FIELDS], *next = NULL;
     int cols[8], rc = 0, line = 0, header = 1;
-    for (char *ln = text; ln && !rc; ln = next) {
+    char *start = !strncmp(text, "\xef\xbb\xbf", 3) ? text + 3 : text; /* a UTF-8 byte-order mark, as pandas skips it */
+    for (char *ln = start; ln && !rc; ln = next) {
         if ((next = strchr(ln, '\n'))) *next++ = 0;
         line++;
         size_t len = strlen(ln);
@@ -1759,8 +1771,8 @@ static int aur__csv_number(char **f, int n, int col, int line, const char *path,
 {
     char *end = NULL;
     *v = col < n ? strtod(f[col], &end) : 0;
-    if (col >= n || end == f[col] || *end)
-        return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a number", path, line, what, col < n ? f[col] : "");
+    if (col >= n || end == f[col] || *end || !isfinite(*v))
+        return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a finite number", path, line, what, col < n ? f[col] : "");
     return 0;
 }
 
@@ -1776,9 +1788,11 @@ static int aur__sdo_index_row(void *ctx, char **f, int n, int line, const int *c
     aur__sdo_table *t = (aur__sdo_table *)ctx;
     double present;
     int64_t time;
+    if (cols[2] < n && !f[cols[2]][0]) return 0; /* pandas reads an empty field as NaN, which is not 1 */
     int rc = aur__csv_number(f, n, cols[2], line, path, "present", &present);
-    if (!rc) rc = aur__csv_time(f, n, cols[1], line, path, &time);
     if (rc || present != 1) return rc;
+    rc = aur__csv_time(f, n, cols[1], line, path, &time);
+    if (rc) return rc;
     if (cols[0] >= n || !f[cols[0]][0]) return aur__err(AUR_EFORMAT, "%s line %d: the path is empty", path, line);
     if (aur__grow((void **)&t->rows, &t->cap, t->n + 1, sizeof *t->rows)) return AUR_ENOMEM;
     aur__sdo_row *r = &t->rows[t->n];
@@ -1898,26 +1912,26 @@ static int aur__nc_size(nc_type t)
     return t == NC_BYTE || t == NC_UBYTE ? 1 : t == NC_SHORT || t == NC_USHORT ? 2 : t == NC_INT || t == NC_UINT || t == NC_FLOAT ? 4 : 8;
 }
 
-/* A numeric attribute's first value; *type its type (NC_NAT if absent). */
-static int aur__nc_att(int nc, int id, const char *name, double *v, size_t *len, nc_type *type)
+/* A numeric attribute's values, at most max of them (*len how many); *type its type (NC_NAT if absent). */
+static int aur__nc_att(int nc, int id, const char *name, double *v, size_t max, size_t *len, nc_type *type)
 {
-    *type = NC_NAT;
-    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, 0;
-    if (*type == NC_CHAR || *type == NC_STRING || *len < 1) return AUR_EFORMAT;
+    *type = NC_NAT, *len = 0;
+    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, *len = 0, 0;
+    if (*type == NC_CHAR || *type == NC_STRING || *len < 1 || *len > max) return AUR_EFORMAT;
     return nc_get_att_double(nc, id, name, v) == NC_NOERR ? 0 : AUR_EFORMAT;
 }
 
-/* xarray's dtype for a variable: CFMaskCoder promotes masked integers to
-   float (32 bits for 1-2 byte ones), CFScaleOffsetCoder (_choose_float_dtype)
-   picks the scale's float type, float64 for a lone offset or a 4-byte
-   integer; otherwise the stored type. */
+/* xarray's dtype for a variable (xarray/coding/variables.py): with a scale or
+   an offset, _choose_float_dtype of the stored type: the scale's float type
+   (float64 for a 4-byte integer, or a lone offset); else CFMaskCoder promotes
+   masked integers to float (32 bits for 1-2 byte ones); else the stored type. */
 static int aur__cf_dtype(const aur__cf_var *v, nc_type scale_type, nc_type offset_type)
 {
     int is_int = aur__nc_is_int(v->type), size = aur__nc_size(v->type);
     int masked = is_int && v->nfill ? (size <= 2 ? AUR__DT_F32 : AUR__DT_F64) : 0;
     if (v->has_scale || v->has_offset) {
         if (v->has_scale && v->has_offset && scale_type == offset_type)
-            return is_int && !masked && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+            return is_int && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
         if (v->has_offset) return AUR__DT_F64;
         return scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
     }
@@ -1931,7 +1945,8 @@ static int aur__nc_filters(int nc, int id, const char *path, const char *name)
 {
     unsigned ids[16];
     size_t n = 0;
-    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR) return 0;
+    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR)
+        return aur__err(AUR_EFORMAT, "%s: variable '%s': cannot list its HDF5 filters (or more than 16)", path, name);
     for (size_t k = 0; k < n; k++)
         if (nc_inq_filter_avail(nc, ids[k]) != NC_NOERR)
             return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' is compressed with HDF5 filter %u, which is not installed (Debian: "
@@ -1957,21 +1972,20 @@ static int aur__cf_inspect(int nc, const char *path, const char *name, aur__cf_v
     if (ndims != 2) return aur__err(AUR_EFORMAT, "%s: variable '%s' has %d dimensions; a channel is 2-D (y, x)", path, name, ndims);
     if (v->type == NC_CHAR || v->type == NC_STRING || v->type > NC_STRING)
         return aur__err(AUR_EFORMAT, "%s: variable '%s' is not numeric", path, name);
-    nc_inq_dimlen(nc, dims[0], &v->H), nc_inq_dimlen(nc, dims[1], &v->W);
-    if (!v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
+    if (nc_inq_dimlen(nc, dims[0], &v->H) != NC_NOERR || nc_inq_dimlen(nc, dims[1], &v->W) != NC_NOERR || !v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
     static const char *const fills[] = {"_FillValue", "missing_value"};
     nc_type scale_type, offset_type, t;
     size_t len;
-    for (int k = 0; k < 2; k++) {
-        double f;
-        if (aur__nc_att(nc, v->id, fills[k], &f, &len, &t)) return aur__err(AUR_EFORMAT, "%s: '%s' attribute %s is not a number", path, name, fills[k]);
-        if (t != NC_NAT) v->fill[v->nfill++] = f;
+    for (int k = 0; k < 2; k++) { /* CF allows a list of missing values */
+        if (aur__nc_att(nc, v->id, fills[k], v->fill + v->nfill, 4 - (size_t)v->nfill, &len, &t))
+            return aur__err(AUR_EFORMAT, "%s: variable '%s': attribute %s is not 1 to %d numbers", path, name, fills[k], 4 - v->nfill);
+        v->nfill += (int)len;
     }
-    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, &len, &scale_type);
-    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, &len, &offset_type);
+    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, 1, &len, &scale_type);
+    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, 1, &len, &offset_type);
     if (bad || (scale_type != NC_NAT && scale_type != NC_FLOAT && scale_type != NC_DOUBLE) ||
         (offset_type != NC_NAT && offset_type != NC_FLOAT && offset_type != NC_DOUBLE))
-        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be float or double numbers", path, name);
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be one float or double number each", path, name);
     if (nc_inq_att(nc, v->id, "_Unsigned", &t, &len) == NC_NOERR)
         return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' has the _Unsigned attribute; store it as an unsigned type instead", path, name);
     v->has_scale = scale_type != NC_NAT, v->has_offset = offset_type != NC_NAT;
@@ -2033,23 +2047,30 @@ static double aur__np_sum(const double *a, int n, int f32)
 
 /* skimage.measure.block_reduce(x, (p, p), np.mean) in place: zero padding to
    a multiple of p, each block's rows summed pairwise then added in order
-   (numpy's reduction over the block axes), divided by p*p. */
-static void aur__block_mean(double *x, int H, int W, int p, int f32)
+   (numpy's reduction over the block axes), divided by p*p. When the padded
+   width is p, a block's rows follow each other in memory and numpy's
+   iterator sums the block as one pairwise run of p*p. */
+static int aur__block_mean(double *x, int H, int W, int p, int f32)
 {
-    int Hp = (H + p - 1) / p, Wp = (W + p - 1) / p;
-    double row[4096];
+    int Hp = (H + p - 1) / p, Wp = (W + p - 1) / p, one_run = Wp == 1;
+    double *run = (double *)aur__malloc(sizeof *run * (size_t)p * (one_run ? p : 1), "a pooling block");
+    if (!run) return AUR_ENOMEM;
     for (int i = 0; i < Hp; i++)
         for (int j = 0; j < Wp; j++) {
             double s = 0;
             for (int r = 0; r < p; r++) {
+                double *row = run + (one_run ? (size_t)r * p : 0);
                 for (int c = 0; c < p; c++) {
                     int y = i * p + r, xx = j * p + c;
                     row[c] = y < H && xx < W ? x[(size_t)y * W + xx] : 0;
                 }
-                s = aur__rnd(s + aur__np_sum(row, p, f32), f32);
+                if (!one_run) s = aur__rnd(s + aur__np_sum(row, p, f32), f32);
             }
+            if (one_run) s = aur__np_sum(run, p * p, f32);
             x[(size_t)i * Wp + j] = aur__rnd(s / ((double)p * p), f32); /* in place: block (i, j) was read before it is written */
         }
+    AUR_FREE(run);
+    return 0;
 }
 
 /* One channel's values as xarray decodes them: fill values to NaN, then * scale_factor + add_offset,
@@ -2105,13 +2126,18 @@ static int aur__sdo_file_shape(const char *path, const char *const *names, int C
 
 /* Reads a file's C channels, pooled by p and scaled, into out + c * stride (Hp x Wp floats each).
    work: H x W doubles. */
-static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
-                              float *out, size_t stride)
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, int H, int W,
+                              double *work, float *out, size_t stride)
 {
     aur__cf_var v[AUR_SDO_MAX_CHANNELS];
     int nc, rc = aur__sdo_open_file(path, names, C, &nc, v);
     if (rc) return rc;
-    int stacked = aur__stack_dtype(v, C), H = (int)v[0].H, W = (int)v[0].W;
+    if (v[0].H != (size_t)H || v[0].W != (size_t)W) {
+        nc_close(nc);
+        return aur__err(AUR_EFORMAT, "%s: channels of %zu x %zu now, %d x %d when the data were opened (was the file replaced?)", path, v[0].H,
+                        v[0].W, H, W);
+    }
+    int stacked = aur__stack_dtype(v, C);
     int pooled = p > 1 && stacked <= AUR__DT_BIGINT ? AUR__DT_F64 : stacked; /* np.mean of integers is float64 */
     int f64 = pooled == AUR__DT_F64 || pooled == AUR__DT_BIGINT; /* small integers times float32 scalers stay float32 */
     size_t n = (size_t)((H + p - 1) / p) * ((W + p - 1) / p);
@@ -2119,7 +2145,7 @@ static int aur__sdo_file_read(const char *path, const char *const *names, int C,
         int st = nc_get_var_double(nc, v[c].id, work);
         if (st != NC_NOERR) { rc = aur__nc_err(st, path, names[c]); break; }
         aur__cf_decode(&v[c], work, (size_t)H * W);
-        if (p > 1) aur__block_mean(work, H, W, p, pooled == AUR__DT_F32);
+        if (p > 1 && (rc = aur__block_mean(work, H, W, p, pooled == AUR__DT_F32))) break;
         int64_t bad = aur__sdo_transform(work, n, &s[c], f64, out + (size_t)c * stride);
         if (bad) rc = aur__err(AUR_EFORMAT, "%s: channel '%s' has %lld values that are NaN (a _FillValue) or infinite after scaling", path,
                                names[c], (long long)bad);
@@ -2140,10 +2166,10 @@ static int aur__sdo_file_shape(const char *path, const char *const *names, int C
     (void)names, (void)C, (void)H, (void)W;
     return aur__sdo_no_netcdf(path);
 }
-static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
-                              float *out, size_t stride)
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, int H, int W,
+                              double *work, float *out, size_t stride)
 {
-    (void)names, (void)C, (void)p, (void)s, (void)work, (void)out, (void)stride;
+    (void)names, (void)C, (void)p, (void)s, (void)H, (void)W, (void)work, (void)out, (void)stride;
     return aur__sdo_no_netcdf(path);
 }
 #endif
@@ -2185,10 +2211,19 @@ static int aur__sdo_options(const aur_sdo_options *o, aur_sdo_dataset *d)
     const char *E = "SDO data";
     if (!o || !o->index_path || !o->scalers_path || !o->channels) return aur__err(AUR_EINVAL, "%s: index_path, scalers_path and channels are required", E);
     if (o->n_channels < 1 || o->n_channels > AUR_SDO_MAX_CHANNELS) return aur__err(AUR_EINVAL, "%s: 1 to %d channels, not %d", E, AUR_SDO_MAX_CHANNELS, o->n_channels);
-    if (o->n_inputs < 1 || o->n_inputs + o->rollout_steps + 1 > AUR__SDO_MAX_TIMES || o->rollout_steps < 0)
-        return aur__err(AUR_EINVAL, "%s: 1 to %d input times and rollout_steps >= 0 (%d, %d)", E, AUR__SDO_MAX_TIMES / 2, o->n_inputs, o->rollout_steps);
+    if (o->n_inputs < 1 || o->rollout_steps < 0 || o->n_inputs > AUR__SDO_MAX_TIMES - 1 || o->rollout_steps > AUR__SDO_MAX_TIMES - 1 - o->n_inputs)
+        return aur__err(AUR_EINVAL, "%s: input times and rollout_steps + 1 lead times: %d in all at most, not %d and %d", E, AUR__SDO_MAX_TIMES,
+                        o->n_inputs, o->rollout_steps + 1);
     if (!o->time_delta_input_minutes)
         return aur__err(AUR_EINVAL, "%s: time_delta_input_minutes is required", E);
+    /* ten years each way keeps t + every offset inside int64 nanoseconds */
+    int64_t far = 10LL * 366 * 24 * 60;
+    for (int k = 0; k < o->n_inputs; k++)
+        if (llabs((long long)o->time_delta_input_minutes[k]) > far)
+            return aur__err(AUR_EINVAL, "%s: time_delta_input_minutes %d is more than ten years", E, o->time_delta_input_minutes[k]);
+    if (llabs((long long)o->time_delta_target_minutes) * (o->rollout_steps + 1) > far)
+        return aur__err(AUR_EINVAL, "%s: time_delta_target_minutes %d x %d lead times is more than ten years", E, o->time_delta_target_minutes,
+                        o->rollout_steps + 1);
     if (o->pooling < 1 || o->pooling > 1024) return aur__err(AUR_EINVAL, "%s: pooling must be 1 to 1024, not %d", E, o->pooling);
     d->C = o->n_channels, d->T = o->n_inputs, d->L = o->rollout_steps + 1, d->pooling = o->pooling;
     int in[AUR__SDO_MAX_TIMES];
@@ -2204,15 +2239,17 @@ static int aur__sdo_options(const aur_sdo_options *o, aur_sdo_dataset *d)
         snprintf(d->names[c], AUR_NAME_LEN, "%s", o->channels[c]);
         d->name_of[c] = d->names[c];
     }
+    if (o->data_root && strlen(o->data_root) >= sizeof d->root) return aur__err(AUR_EINVAL, "%s: data_root is longer than %zu bytes", E, sizeof d->root - 1);
     snprintf(d->root, sizeof d->root, "%s", o->data_root ? o->data_root : "");
     return 0;
 }
 
 /* A row's file: the index's path, joined to the data root when relative (load_nc_data). */
-static void aur__sdo_path(const aur_sdo_dataset *d, const aur__sdo_row *r, char *path, size_t size)
+static int aur__sdo_path(const aur_sdo_dataset *d, const aur__sdo_row *r, char *path, size_t size)
 {
-    if (d->root[0] && r->path[0] != '/') snprintf(path, size, "%s/%s", d->root, r->path);
-    else snprintf(path, size, "%s", r->path);
+    int n = d->root[0] && r->path[0] != '/' ? snprintf(path, size, "%s/%s", d->root, r->path) : snprintf(path, size, "%s", r->path);
+    if (n < 0 || (size_t)n >= size) return aur__err(AUR_EINVAL, "line %d of the index: the path %s is longer than %zu bytes", r->line, r->path, size - 1);
+    return 0;
 }
 
 /* The rows a reference time reads, or 0 if one is missing. */
@@ -2247,8 +2284,8 @@ static int aur__sdo_check_files(aur_sdo_dataset *d)
             int row = (int)(rows[k] - d->index.rows), H = 0, W = 0;
             if (seen[row]) continue;
             seen[row] = 1, d->files++;
-            aur__sdo_path(d, rows[k], path, sizeof path);
-            rc = aur__sdo_file_shape(path, d->name_of, d->C, &H, &W);
+            rc = aur__sdo_path(d, rows[k], path, sizeof path);
+            if (!rc) rc = aur__sdo_file_shape(path, d->name_of, d->C, &H, &W);
             if (!rc && !d->H0) d->H0 = H, d->W0 = W;
             else if (!rc && (H != d->H0 || W != d->W0))
                 rc = aur__err(AUR_EFORMAT, "%s: channels of %d x %d, but the first file's are %d x %d", path, H, W, d->H0, d->W0);
@@ -2298,8 +2335,8 @@ static int aur__sdo_read_files(aur_sdo_dataset *d, const aur__sdo_row **rows, fl
         int input = k < d->T, slot = input ? k : k - d->T, times = input ? d->T : d->L;
         float *out = input ? ts : forecast;
         if (!out) continue;
-        aur__sdo_path(d, rows[k], path, sizeof path);
-        int rc = aur__sdo_file_read(path, d->name_of, d->C, d->pooling, d->scalers, d->work, out + slot * hw, (size_t)times * hw);
+        int rc = aur__sdo_path(d, rows[k], path, sizeof path);
+        if (!rc) rc = aur__sdo_file_read(path, d->name_of, d->C, d->pooling, d->scalers, d->H0, d->W0, d->work, out + slot * hw, (size_t)times * hw);
         if (rc) return rc;
     }
     return 0;

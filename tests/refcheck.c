@@ -1,12 +1,13 @@
 /* refcheck - run a golden fixture case and compare with the reference.
 
-   usage: refcheck [--checkpoint] [--autocast] [--cuda] DIR
+   usage: refcheck [--checkpoint] [--autocast] [--cuda] [--weights FILE] DIR
 
    --checkpoint runs Aurora with activation checkpointing of every backbone
    block (the results must not change); --autocast runs its backbone in BF16
    (only the loss and outputs are then compared, at 1e-2); --cuda runs the
    model, its gradients and the optimisers on the GPU (with tests/cuda_emu.h,
-   on the CPU through the CUDA paths).
+   on the CPU through the CUDA paths). --weights loads the model from FILE
+   (a torch.save checkpoint, say) instead of DIR/weights.safetensors.
 
    DIR holds config.json and the case's safetensors files (see
    tests/fixtures/README.md). Every output, gradient or trajectory tensor is
@@ -290,6 +291,15 @@ static int run_optim_case(const char *dir, const cJSON *cfg)
 /* ---- kind "aurora": forward, loss, backward of microsoft/aurora ---- */
 
 static int opt_checkpoint, opt_autocast;
+static const char *opt_weights; /* --weights FILE */
+
+/* The case's weights: DIR/weights.safetensors or --weights FILE. */
+static const char *weights_path(const char *dir, char *path, size_t size)
+{
+    if (opt_weights) snprintf(path, size, "%s", opt_weights);
+    else snprintf(path, size, "%s/weights.safetensors", dir);
+    return path;
+}
 
 typedef struct aurora_probe_ctx {
     const aur_st_file *out;
@@ -547,8 +557,7 @@ static int run_aurora_case(const char *dir, const cJSON *cfg)
     if (opt_checkpoint) ac.checkpoint = AUR_CHECKPOINT_ALL; /* every module the reference checkpoints */
     if (opt_autocast) ac.autocast = 1;
     aur_model *m = aur_aurora_create(&ac, opt_device, 0);
-    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
-    if (!m || aur_aurora_load(m, path, AUR_LOAD_STRICT, NULL) || aurora_stats(m, cfg)) return fail(aur_last_error(), NULL);
+    if (!m || aur_aurora_load(m, weights_path(dir, path, sizeof path), AUR_LOAD_STRICT, NULL) || aurora_stats(m, cfg)) return fail(aur_last_error(), NULL);
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
     aur_st_file *in = aur_st_open(path);
     snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
@@ -636,8 +645,7 @@ static aur_model *surya_model(const char *dir, const cJSON *cfg)
         aur_model_free(m);
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
-    if (m && (aur_model_alloc(m, opt_device) || aur_lora_load_peft_state_dict(m, path, AUR_LOAD_STRICT, NULL))) {
+    if (m && (aur_model_alloc(m, opt_device) || aur_lora_load_peft_state_dict(m, weights_path(dir, path, sizeof path), AUR_LOAD_STRICT, NULL))) {
         aur_model_free(m);
         return NULL;
     }
@@ -749,10 +757,11 @@ int main(int argc, char **argv)
         if (!strcmp(argv[a], "--checkpoint")) opt_checkpoint = 1;
         else if (!strcmp(argv[a], "--autocast")) opt_autocast = 1;
         else if (!strcmp(argv[a], "--cuda")) opt_device = AUR_CUDA;
+        else if (!strcmp(argv[a], "--weights") && a + 1 < argc) opt_weights = argv[++a];
         else break;
     }
     if (a != argc - 1) {
-        fprintf(stderr, "usage: refcheck [--checkpoint] [--autocast] [--cuda] DIR (a fixture case with config.json)\n");
+        fprintf(stderr, "usage: refcheck [--checkpoint] [--autocast] [--cuda] [--weights FILE] DIR (a fixture case with config.json)\n");
         return 1;
     }
     const char *dir = argv[a];

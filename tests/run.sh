@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
-tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_threads"
+tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_ckpt test_threads"
 passed=0 failed=0
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
 
@@ -69,6 +69,12 @@ if [ "$mode" = all ]; then
     run "refcheck --cuda --autocast aurora_tiny (emulated)" build/refcheck_cuda_emu --cuda --autocast tests/fixtures/aurora_tiny
     run "refcheck --autocast aurora_tiny" build/refcheck --autocast tests/fixtures/aurora_tiny
 fi
+# the fixture models from torch.save checkpoints (PyTorch's zip format, read without Python) against the reference
+for w in "aurora_tiny aurora_tiny_net.ckpt" "surya_tiny surya_tiny.pt"; do
+    set -- $w
+    [ "$mode" = all ] && run "refcheck $1 --weights $2" build/refcheck --weights "tests/fixtures/torch_ckpt/$2" "tests/fixtures/$1"
+    run "asan/refcheck $1 --weights $2" build/asan/refcheck --weights "tests/fixtures/torch_ckpt/$2" "tests/fixtures/$1"
+done
 # activation checkpointing must not change a single number
 [ "$mode" = all ] && run "refcheck --checkpoint aurora_tiny_ext" build/refcheck --checkpoint tests/fixtures/aurora_tiny_ext
 run "asan/refcheck --checkpoint lora_all" build/asan/refcheck --checkpoint tests/fixtures/aurora_gen/lora_all_rollout
@@ -78,6 +84,6 @@ run "asan/refcheck --checkpoint flare_class_token" build/asan/refcheck --checkpo
 # the training tool (ASan build) killed with SIGKILL 10 times and resumed; each untrusted-input reader fuzzed briefly
 run "tsan/test_threads" build/tsan/test_threads
 run "test_crash (10 x kill -9 + resume, seed 13)" build/test_crash build/asan/aurora-train 13
-for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
+for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -120,7 +120,8 @@ static void write_text(const char *path, const char *text)
     if (f) fclose(f);
 }
 
-/* A NetCDF-4 file of C float channels H x W; value (c, i) from the time k. bad: one pixel a _FillValue (1) or a 3-D variable (2). */
+/* A NetCDF-4 file of C float channels H x W; value (c, i) from the time k. bad: one pixel a _FillValue (1), a 3-D variable (2),
+   a missing_value list of 3 holding one pixel's value (3) or a list of 6 (4). */
 static void write_nc(const char *path, const char *const *names, int C, int H, int W, int k, int bad)
 {
     int nc, dims[3], var;
@@ -132,6 +133,8 @@ static void write_nc(const char *path, const char *const *names, int C, int H, i
         ok = ok && nc_def_var_deflate(nc, var, 1, 1, 2) == NC_NOERR && nc_put_att_float(nc, var, "_FillValue", NC_FLOAT, 1, &fill) == NC_NOERR;
         for (int i = 0; i < H * W; i++) v[i] = (float)(10 + 5 * c + ((i * 7 + k * 3 + c) % 11));
         if (bad == 1) v[3] = fill;
+        float missing[6] = {-7, -8, v[5], -9, -10, -11};
+        if (bad >= 3) ok = ok && nc_put_att_float(nc, var, "missing_value", NC_FLOAT, bad == 3 ? 3 : 6, missing) == NC_NOERR;
         ok = ok && nc_put_var_float(nc, var, v) == NC_NOERR;
     }
     AUR_CHECK(ok && nc_close(nc) == NC_NOERR, "writing %s", path);
@@ -257,7 +260,12 @@ static void test_errors(void)
     write_text(csv, ",path,timestep,present\n0,\"01.nc,2014-01-07 01:00:00,1\n");
     expect_error(square_options(csv, NULL), "line 2: an unclosed quote", "an unclosed quote");
     write_text(csv, ",path,timestep,present\n0,01.nc,2014-01-07 01:00:00,yes\n");
-    expect_error(square_options(csv, NULL), "present 'yes' is not a number", "present not a number");
+    expect_error(square_options(csv, NULL), "present 'yes' is not a finite number", "present not a number");
+    write_text(csv, ",path,timestep,present\n0,01.nc,not a time,0\n1,01.nc,2014-01-07 02:00:00,\n");
+    expect_error(square_options(csv, NULL), "no row has present == 1", "rows not present are not read further (an empty present is NaN)");
+    write_text(aur_test_tmp("e_flare.csv"), "\xef\xbb\xbftimestamp,label_max\n2014-01-07 02:00:00,nan\n");
+    expect_error(square_options(aur_test_tmp("sq_index.csv"), aur_test_tmp("e_flare.csv")), "the label 'nan' is not a finite number",
+                 "a NaN label (after a byte-order mark)");
     write_text(csv, ",path,timestep,present\n0,01.nc,2014-01-07 02:00:00,1\n1,02.nc,2014-01-07 03:00:00,1\n2,missing.nc,2014-01-07 04:00:00,1\n");
     expect_error(square_options(csv, NULL), "missing.nc: cannot open as NetCDF", "a file that is not there");
     write_text(aur_test_tmp("sq/text.nc"), "not a NetCDF file\n");
@@ -286,7 +294,14 @@ static void test_errors(void)
     int rc = aur_sdo_open(&o, &d);
     AUR_CHECK(!rc && aur_sdo_read(d, 0, &s) && strstr(aur_last_error(), "holed.nc: channel 'aia94' has 1 values that are NaN"),
               "a fill value in a channel: %s", aur_last_error());
-    aur_sdo_close(d);
+    aur_sdo_close(d), d = NULL;
+    write_nc(aur_test_tmp("sq/holed.nc"), two, 2, 16, 16, 0, 3);
+    rc = aur_sdo_open(&o, &d);
+    AUR_CHECK(!rc && aur_sdo_read(d, 0, &s) && strstr(aur_last_error(), "has 23 values that are NaN"),
+              "a missing_value list (CF): each of its values is masked (one pixel value, 23 pixels): %s", aur_last_error());
+    aur_sdo_close(d), d = NULL;
+    write_nc(aur_test_tmp("sq/holed.nc"), two, 2, 16, 16, 0, 4);
+    expect_error(o, "attribute missing_value is not 1 to 3 numbers", "six missing values");
     /* the channels and the scalers */
     o = square_options(aur_test_tmp("sq_index.csv"), NULL);
     static const char *const wrong[] = {"aia94", "aia171"};
@@ -324,6 +339,7 @@ int main(void)
     test_fixture_case("pool2");
     test_fixture_case("float32");
     test_fixture_case("float32_pool3");
+    test_fixture_case("pool13");
     test_run_from_index();
     test_errors();
     aur_test_tmpdir_end();

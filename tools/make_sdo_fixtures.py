@@ -65,16 +65,18 @@ def channel_values(rng, name, k):
 
 def write_file(path, rng, k, encoding):
     """One time's channels. aia94 is float32; hmi_m float64; aia1600 int16 packed
-    (scale_factor, add_offset, _FillValue: xarray decodes it to float32); aia171 float32
-    with a _FillValue no pixel holds. An extra variable the channels do not name."""
+    (scale_factor, add_offset, _FillValue: xarray decodes it to float32); aia335 int32
+    packed the same way (decoded to float64); aia171 float32 with a _FillValue no pixel
+    holds. An extra variable the channels do not name."""
     data = {}
-    for name in CHANNELS + ["aia4500"]:
+    for name in CHANNELS + ["aia335", "aia4500"]:
         v = channel_values(rng, name, k)
         data[name] = (("y", "x"), v.astype(np.float64 if name == "hmi_m" else np.float32))
     ds = xr.Dataset(data, attrs={"T_OBS": str(START + pd.Timedelta(hours=k))})
     enc = {name: dict(encoding) for name in data}
     enc["aia171"]["_FillValue"] = np.float32(-9999.0)
     enc["aia1600"].update(dtype="int16", scale_factor=np.float32(0.25), add_offset=np.float32(100.0), _FillValue=np.int16(-32768))
+    enc["aia335"].update(dtype="int32", scale_factor=np.float32(0.001), add_offset=np.float32(3.0), _FillValue=np.int32(-2147483647))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     ds.to_netcdf(path, engine="h5netcdf", encoding=enc)
 
@@ -107,7 +109,7 @@ def write_data():
 def write_scalers():
     """The scalers file as the reference writes it: StandardScaler.to_dict, values as strings."""
     info, rng = {}, np.random.default_rng(5)
-    for name in CHANNELS + ["aia4500"]:
+    for name in CHANNELS + ["aia335", "aia4500"]:
         s = StandardScaler(epsilon=1e-8)
         s._mean, s._std = np.float32(rng.uniform(1, 4)), np.float32(rng.uniform(0.5, 2))
         s._min, s._max, s._is_fitted = np.float32(0), np.float32(1e4), True
@@ -158,6 +160,9 @@ def main():
         # without the float64 channel numpy works in float32 throughout (decoding the int16 one, pooling, scaling)
         "float32": dict(flare=True, time_delta_input_minutes=[-60, 0], time_delta_target_minutes=60, rollout_steps=0, pooling=1,
                         channels=["aia94", "aia171", "aia1600"]),
+        # one block per image (13 wide, padded to 13): numpy sums each block as one run; int32 packed decodes to float64
+        "pool13": dict(flare=False, time_delta_input_minutes=[0], time_delta_target_minutes=60, rollout_steps=0, pooling=13,
+                       channels=["aia335", "aia94"]),
         "float32_pool3": dict(flare=False, time_delta_input_minutes=[-60, 0], time_delta_target_minutes=60, rollout_steps=0, pooling=3,
                               channels=["aia1600", "aia94"]),
     }

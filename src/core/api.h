@@ -309,6 +309,7 @@ typedef struct aur_st_file {
     uint64_t data_start;    /* internal: where the data section starts in the file */
     const unsigned char *buffer; /* internal: the data section of an in-memory file (the fuzz target's), or NULL */
     int fd;                 /* internal: the open file, read with pread (a file cut short while open is an error, not SIGBUS) */
+    void *torch;            /* internal: a PyTorch zip checkpoint's archive (torch_ckpt.c), or NULL */
 } aur_st_file;
 
 /* Opens and validates a safetensors file (every rule of the format; see the

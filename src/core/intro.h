@@ -36,6 +36,9 @@
      AURORA_CUDA                      with nvcc: compile the CUDA paths (kernels.cuh, cuBLAS)
      AUR_NO_OPENMP                    ignore OpenMP even when compiled with -fopenmp
      AUR_REAL_DOUBLE                  F32 tensors hold double (tests only: finite differences)
+     AUR_TORCH_CKPT                   read PyTorch's zip checkpoints (.ckpt, .pt) wherever safetensors
+                                      are read; link -lzip (Debian's libzip-dev)
+     AUR_NETCDF                       (surya.h) SDO data in the reference's layout; link -lnetcdf -lyaml
      AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
                                       stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 

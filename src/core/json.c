@@ -13,24 +13,23 @@ static int aur__line_of(const char *text, size_t at)
     return line;
 }
 
-/* The whole of a regular file of at most AUR__JSON_MAX_BYTES, NUL-ended (free with AUR_FREE). */
-static char *aur__read_small_file(const char *path, size_t *n)
+/* The whole of a regular text file of at most max bytes (what: its kind, for the message), NUL-ended (free with AUR_FREE). */
+static char *aur__read_text_file(const char *path, size_t max, const char *what, size_t *n)
 {
     struct stat st;
     FILE *fp = fopen(path, "rb");
     if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)), (char *)NULL;
     int bad = fstat(fileno(fp), &st) ? aur__err(AUR_EIO, "%s: cannot stat: %s", path, strerror(errno))
               : !S_ISREG(st.st_mode)   ? aur__err(AUR_EINVAL, "%s: not a regular file", path)
-              : (size_t)st.st_size > AUR__JSON_MAX_BYTES
-                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; a JSON file of at most %zu MiB is expected", path, (long long)st.st_size,
-                             AUR__JSON_MAX_BYTES >> 20)
+              : (size_t)st.st_size > max
+                  ? aur__err(AUR_EINVAL, "%s: %lld bytes; %s of at most %zu MiB is expected", path, (long long)st.st_size, what, max >> 20)
                   : 0;
     aur__buf b;
     memset(&b, 0, sizeof b);
     char chunk[65536];
     size_t got;
-    while (!bad && b.n <= AUR__JSON_MAX_BYTES && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
-    if (!bad && (ferror(fp) || b.failed || b.n > AUR__JSON_MAX_BYTES)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
+    while (!bad && b.n <= max && (got = fread(chunk, 1, sizeof chunk, fp)) > 0) aur__buf_append(&b, chunk, got);
+    if (!bad && (ferror(fp) || b.failed || b.n > max)) bad = aur__err(AUR_EIO, "%s: cannot read (or it grew while read)", path);
     fclose(fp);
     if (!bad) aur__buf_append(&b, "", 1); /* the NUL */
     if (bad || b.failed) {
@@ -40,6 +39,8 @@ static char *aur__read_small_file(const char *path, size_t *n)
     *n = b.n - 1;
     return b.p;
 }
+
+static char *aur__read_small_file(const char *path, size_t *n) { return aur__read_text_file(path, AUR__JSON_MAX_BYTES, "a JSON file", n); }
 
 /* cJSON's parser clears a process-wide slot (cJSON_GetErrorPtr's) on every
    call: two threads parsing at once race on it. The library's parses take

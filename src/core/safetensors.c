@@ -23,6 +23,11 @@ static const aur__st_dtype aur__st_dtypes[] = {
     {"F8_E8M0", 8, 0},  {"F6_E2M3", 6, 0},  {"F6_E3M2", 6, 0},  {"F4", 4, 0},       {"C64", 64, 0},
 };
 
+/* PyTorch's zip checkpoints are read into the same table (torch_ckpt.c) */
+static int aur__torch_open(aur_st_file *f);
+static int aur__torch_bytes(const aur_st_file *f, uint64_t at, void *dst, size_t n);
+static void aur__torch_close(aur_st_file *f);
+
 static const aur__st_dtype *aur__st_dtype_find(const char *name)
 {
     for (size_t i = 0; i < sizeof aur__st_dtypes / sizeof aur__st_dtypes[0]; i++)
@@ -273,6 +278,7 @@ AURDEF void aur_st_close(aur_st_file *f)
     AUR_FREE(f->tensors);
     AUR_FREE(f->meta_keys);
     AUR_FREE(f->meta_values);
+    aur__torch_close(f);
     if (f->fd >= 0) close(f->fd);
     AUR_FREE(f->path);
     AUR_FREE(f);
@@ -295,6 +301,7 @@ static int aur__st_pread(const aur_st_file *f, uint64_t offset, void *dst, size_
 /* The bytes [begin, begin + n) of the data section. */
 static int aur__st_bytes(const aur_st_file *f, uint64_t begin, void *dst, size_t n)
 {
+    if (f->torch) return aur__torch_bytes(f, begin, dst, n);
     if (f->buffer) {
         memcpy(dst, f->buffer + begin, n);
         return 0;
@@ -313,6 +320,21 @@ static int aur__st_read_header(aur_st_file *f, uint64_t size, unsigned char **ou
     if (!rc && !(*out = (unsigned char *)aur__malloc((size_t)(8 + n), "a safetensors header"))) rc = AUR_ENOMEM;
     if (!rc) rc = aur__st_pread(f, 0, *out, (size_t)(8 + n));
     return rc;
+}
+
+/* 1 for a zip archive (torch.save's format), an error for torch's legacy
+   pickle format, 0 for anything else (a safetensors file, or what its parser refuses). */
+static int aur__st_format(aur_st_file *f, uint64_t size)
+{
+    /* torch's legacy files open with a pickle (protocol 2) of its magic number 0x1950a86a20f9469cfc6c */
+    static const unsigned char legacy[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    unsigned char magic[14] = {0};
+    if (size >= 14 && aur__st_pread(f, 0, magic, 14)) return AUR_EIO;
+    if (size >= 14 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) return 1;
+    if (size >= 14 && !memcmp(magic, legacy, sizeof legacy))
+        return aur__err(AUR_EUNSUPPORTED, "%s: a PyTorch checkpoint in the legacy format (torch < 1.6, or _use_new_zipfile_serialization=False): "
+                        "load and torch.save it again with a current torch", f->path);
+    return 0;
 }
 
 AURDEF aur_st_file *aur_st_open(const char *path)
@@ -338,10 +360,12 @@ AURDEF aur_st_file *aur_st_open(const char *path)
         rc = aur__err(AUR_EIO, "%s: not a regular file", path);
     } else {
         f->fd = fd, fd = -1;
-        rc = aur__st_read_header(f, (uint64_t)st.st_size, &header);
+        rc = aur__st_format(f, (uint64_t)st.st_size);
+        if (rc == 1) rc = aur__torch_open(f); /* a PyTorch checkpoint */
+        else if (!rc) rc = aur__st_read_header(f, (uint64_t)st.st_size, &header);
     }
     if (fd >= 0) close(fd);
-    if (!rc) rc = aur__st_parse(f, header, (uint64_t)st.st_size);
+    if (!rc && !f->torch) rc = aur__st_parse(f, header, (uint64_t)st.st_size);
     f->buffer = NULL; /* the data section is read from the file */
     AUR_FREE(header);
     if (rc) {

@@ -75,6 +75,12 @@ AURDEF int aur_surya_check_batch(const aur_tensor *ts, const char *const *names,
 #ifdef AUR_NETCDF
 #include <yaml.h>
 
+/* The parser's error, naming the line. */
+static int aur__yaml_error(const yaml_parser_t *p, const char *path)
+{
+    return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem ? p->problem : "not YAML");
+}
+
 /* A scaler field's value: a number, quoted or not. */
 static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
 {
@@ -91,7 +97,7 @@ static int aur__scaler_fields(yaml_parser_t *p, const char *path, const char *ch
     char key[64] = "";
     for (int want_key = 1;;) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         int type = e.type, rc = 0;
         const char *text = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
         if (type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&e); return 0; }
@@ -117,7 +123,7 @@ static int aur__yaml_skip(yaml_parser_t *p, yaml_event_type_t first, const char 
     int depth = first == YAML_MAPPING_START_EVENT || first == YAML_SEQUENCE_START_EVENT;
     while (depth > 0) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         depth += (e.type == YAML_MAPPING_START_EVENT || e.type == YAML_SEQUENCE_START_EVENT) -
                  (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT);
         yaml_event_delete(&e);
@@ -131,7 +137,7 @@ static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *con
     int depth = 0, rc = 0;
     for (int done = 0; !done && !rc;) {
         yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) return aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+        if (!yaml_parser_parse(p, &e)) return aur__yaml_error(p, path);
         if (e.type == YAML_STREAM_END_EVENT) done = 1;
         else if (e.type == YAML_MAPPING_START_EVENT && depth == 0) depth = 1;
         else if (e.type == YAML_MAPPING_END_EVENT && depth == 1) depth = 0;
@@ -139,7 +145,7 @@ static int aur__scalers_walk(yaml_parser_t *p, const char *path, const char *con
             int c = 0;
             while (c < C && strcmp(channels[c], (const char *)e.data.scalar.value)) c++;
             yaml_event_t v;
-            if (!yaml_parser_parse(p, &v)) rc = aur__err(AUR_EFORMAT, "%s line %zu: %s", path, p->problem_mark.line + 1, p->problem);
+            if (!yaml_parser_parse(p, &v)) rc = aur__yaml_error(p, path);
             else {
                 if (c < C && v.type != YAML_MAPPING_START_EVENT)
                     rc = aur__err(AUR_EFORMAT, "%s: %s: expected a mapping of the scaler's fields", path, channels[c]);

@@ -38,10 +38,19 @@ static int aur__sdo_options(const aur_sdo_options *o, aur_sdo_dataset *d)
     const char *E = "SDO data";
     if (!o || !o->index_path || !o->scalers_path || !o->channels) return aur__err(AUR_EINVAL, "%s: index_path, scalers_path and channels are required", E);
     if (o->n_channels < 1 || o->n_channels > AUR_SDO_MAX_CHANNELS) return aur__err(AUR_EINVAL, "%s: 1 to %d channels, not %d", E, AUR_SDO_MAX_CHANNELS, o->n_channels);
-    if (o->n_inputs < 1 || o->n_inputs + o->rollout_steps + 1 > AUR__SDO_MAX_TIMES || o->rollout_steps < 0)
-        return aur__err(AUR_EINVAL, "%s: 1 to %d input times and rollout_steps >= 0 (%d, %d)", E, AUR__SDO_MAX_TIMES / 2, o->n_inputs, o->rollout_steps);
+    if (o->n_inputs < 1 || o->rollout_steps < 0 || o->n_inputs > AUR__SDO_MAX_TIMES - 1 || o->rollout_steps > AUR__SDO_MAX_TIMES - 1 - o->n_inputs)
+        return aur__err(AUR_EINVAL, "%s: input times and rollout_steps + 1 lead times: %d in all at most, not %d and %d", E, AUR__SDO_MAX_TIMES,
+                        o->n_inputs, o->rollout_steps + 1);
     if (!o->time_delta_input_minutes)
         return aur__err(AUR_EINVAL, "%s: time_delta_input_minutes is required", E);
+    /* ten years each way keeps t + every offset inside int64 nanoseconds */
+    int64_t far = 10LL * 366 * 24 * 60;
+    for (int k = 0; k < o->n_inputs; k++)
+        if (llabs((long long)o->time_delta_input_minutes[k]) > far)
+            return aur__err(AUR_EINVAL, "%s: time_delta_input_minutes %d is more than ten years", E, o->time_delta_input_minutes[k]);
+    if (llabs((long long)o->time_delta_target_minutes) * (o->rollout_steps + 1) > far)
+        return aur__err(AUR_EINVAL, "%s: time_delta_target_minutes %d x %d lead times is more than ten years", E, o->time_delta_target_minutes,
+                        o->rollout_steps + 1);
     if (o->pooling < 1 || o->pooling > 1024) return aur__err(AUR_EINVAL, "%s: pooling must be 1 to 1024, not %d", E, o->pooling);
     d->C = o->n_channels, d->T = o->n_inputs, d->L = o->rollout_steps + 1, d->pooling = o->pooling;
     int in[AUR__SDO_MAX_TIMES];
@@ -57,15 +66,17 @@ static int aur__sdo_options(const aur_sdo_options *o, aur_sdo_dataset *d)
         snprintf(d->names[c], AUR_NAME_LEN, "%s", o->channels[c]);
         d->name_of[c] = d->names[c];
     }
+    if (o->data_root && strlen(o->data_root) >= sizeof d->root) return aur__err(AUR_EINVAL, "%s: data_root is longer than %zu bytes", E, sizeof d->root - 1);
     snprintf(d->root, sizeof d->root, "%s", o->data_root ? o->data_root : "");
     return 0;
 }
 
 /* A row's file: the index's path, joined to the data root when relative (load_nc_data). */
-static void aur__sdo_path(const aur_sdo_dataset *d, const aur__sdo_row *r, char *path, size_t size)
+static int aur__sdo_path(const aur_sdo_dataset *d, const aur__sdo_row *r, char *path, size_t size)
 {
-    if (d->root[0] && r->path[0] != '/') snprintf(path, size, "%s/%s", d->root, r->path);
-    else snprintf(path, size, "%s", r->path);
+    int n = d->root[0] && r->path[0] != '/' ? snprintf(path, size, "%s/%s", d->root, r->path) : snprintf(path, size, "%s", r->path);
+    if (n < 0 || (size_t)n >= size) return aur__err(AUR_EINVAL, "line %d of the index: the path %s is longer than %zu bytes", r->line, r->path, size - 1);
+    return 0;
 }
 
 /* The rows a reference time reads, or 0 if one is missing. */
@@ -100,8 +111,8 @@ static int aur__sdo_check_files(aur_sdo_dataset *d)
             int row = (int)(rows[k] - d->index.rows), H = 0, W = 0;
             if (seen[row]) continue;
             seen[row] = 1, d->files++;
-            aur__sdo_path(d, rows[k], path, sizeof path);
-            rc = aur__sdo_file_shape(path, d->name_of, d->C, &H, &W);
+            rc = aur__sdo_path(d, rows[k], path, sizeof path);
+            if (!rc) rc = aur__sdo_file_shape(path, d->name_of, d->C, &H, &W);
             if (!rc && !d->H0) d->H0 = H, d->W0 = W;
             else if (!rc && (H != d->H0 || W != d->W0))
                 rc = aur__err(AUR_EFORMAT, "%s: channels of %d x %d, but the first file's are %d x %d", path, H, W, d->H0, d->W0);
@@ -151,8 +162,8 @@ static int aur__sdo_read_files(aur_sdo_dataset *d, const aur__sdo_row **rows, fl
         int input = k < d->T, slot = input ? k : k - d->T, times = input ? d->T : d->L;
         float *out = input ? ts : forecast;
         if (!out) continue;
-        aur__sdo_path(d, rows[k], path, sizeof path);
-        int rc = aur__sdo_file_read(path, d->name_of, d->C, d->pooling, d->scalers, d->work, out + slot * hw, (size_t)times * hw);
+        int rc = aur__sdo_path(d, rows[k], path, sizeof path);
+        if (!rc) rc = aur__sdo_file_read(path, d->name_of, d->C, d->pooling, d->scalers, d->H0, d->W0, d->work, out + slot * hw, (size_t)times * hw);
         if (rc) return rc;
     }
     return 0;

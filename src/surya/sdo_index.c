@@ -109,11 +109,17 @@ typedef int (*aur__csv_row_fn)(void *ctx, char **fields, int n, int line, const 
 static int aur__csv_read(const char *path, const char *const *want, aur__csv_row_fn row, void *ctx)
 {
     size_t size = 0;
-    char *text = aur__read_small_file(path, &size);
+    char *text = aur__read_text_file(path, (size_t)1 << 30, "a CSV file", &size);
     if (!text) return AUR_EIO;
+    size_t nul = strlen(text);
+    if (nul != size) {
+        AUR_FREE(text);
+        return aur__err(AUR_EFORMAT, "%s: a NUL byte at byte %zu; a CSV file is text", path, nul);
+    }
     char *fields[AUR__CSV_MAX_FIELDS], *next = NULL;
     int cols[8], rc = 0, line = 0, header = 1;
-    for (char *ln = text; ln && !rc; ln = next) {
+    char *start = !strncmp(text, "\xef\xbb\xbf", 3) ? text + 3 : text; /* a UTF-8 byte-order mark, as pandas skips it */
+    for (char *ln = start; ln && !rc; ln = next) {
         if ((next = strchr(ln, '\n'))) *next++ = 0;
         line++;
         size_t len = strlen(ln);
@@ -149,8 +155,8 @@ static int aur__csv_number(char **f, int n, int col, int line, const char *path,
 {
     char *end = NULL;
     *v = col < n ? strtod(f[col], &end) : 0;
-    if (col >= n || end == f[col] || *end)
-        return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a number", path, line, what, col < n ? f[col] : "");
+    if (col >= n || end == f[col] || *end || !isfinite(*v))
+        return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a finite number", path, line, what, col < n ? f[col] : "");
     return 0;
 }
 
@@ -166,9 +172,11 @@ static int aur__sdo_index_row(void *ctx, char **f, int n, int line, const int *c
     aur__sdo_table *t = (aur__sdo_table *)ctx;
     double present;
     int64_t time;
+    if (cols[2] < n && !f[cols[2]][0]) return 0; /* pandas reads an empty field as NaN, which is not 1 */
     int rc = aur__csv_number(f, n, cols[2], line, path, "present", &present);
-    if (!rc) rc = aur__csv_time(f, n, cols[1], line, path, &time);
     if (rc || present != 1) return rc;
+    rc = aur__csv_time(f, n, cols[1], line, path, &time);
+    if (rc) return rc;
     if (cols[0] >= n || !f[cols[0]][0]) return aur__err(AUR_EFORMAT, "%s line %d: the path is empty", path, line);
     if (aur__grow((void **)&t->rows, &t->cap, t->n + 1, sizeof *t->rows)) return AUR_ENOMEM;
     aur__sdo_row *r = &t->rows[t->n];

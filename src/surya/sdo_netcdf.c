@@ -35,26 +35,26 @@ static int aur__nc_size(nc_type t)
     return t == NC_BYTE || t == NC_UBYTE ? 1 : t == NC_SHORT || t == NC_USHORT ? 2 : t == NC_INT || t == NC_UINT || t == NC_FLOAT ? 4 : 8;
 }
 
-/* A numeric attribute's first value; *type its type (NC_NAT if absent). */
-static int aur__nc_att(int nc, int id, const char *name, double *v, size_t *len, nc_type *type)
+/* A numeric attribute's values, at most max of them (*len how many); *type its type (NC_NAT if absent). */
+static int aur__nc_att(int nc, int id, const char *name, double *v, size_t max, size_t *len, nc_type *type)
 {
-    *type = NC_NAT;
-    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, 0;
-    if (*type == NC_CHAR || *type == NC_STRING || *len < 1) return AUR_EFORMAT;
+    *type = NC_NAT, *len = 0;
+    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, *len = 0, 0;
+    if (*type == NC_CHAR || *type == NC_STRING || *len < 1 || *len > max) return AUR_EFORMAT;
     return nc_get_att_double(nc, id, name, v) == NC_NOERR ? 0 : AUR_EFORMAT;
 }
 
-/* xarray's dtype for a variable: CFMaskCoder promotes masked integers to
-   float (32 bits for 1-2 byte ones), CFScaleOffsetCoder (_choose_float_dtype)
-   picks the scale's float type, float64 for a lone offset or a 4-byte
-   integer; otherwise the stored type. */
+/* xarray's dtype for a variable (xarray/coding/variables.py): with a scale or
+   an offset, _choose_float_dtype of the stored type: the scale's float type
+   (float64 for a 4-byte integer, or a lone offset); else CFMaskCoder promotes
+   masked integers to float (32 bits for 1-2 byte ones); else the stored type. */
 static int aur__cf_dtype(const aur__cf_var *v, nc_type scale_type, nc_type offset_type)
 {
     int is_int = aur__nc_is_int(v->type), size = aur__nc_size(v->type);
     int masked = is_int && v->nfill ? (size <= 2 ? AUR__DT_F32 : AUR__DT_F64) : 0;
     if (v->has_scale || v->has_offset) {
         if (v->has_scale && v->has_offset && scale_type == offset_type)
-            return is_int && !masked && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+            return is_int && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
         if (v->has_offset) return AUR__DT_F64;
         return scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
     }
@@ -68,7 +68,8 @@ static int aur__nc_filters(int nc, int id, const char *path, const char *name)
 {
     unsigned ids[16];
     size_t n = 0;
-    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR) return 0;
+    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR)
+        return aur__err(AUR_EFORMAT, "%s: variable '%s': cannot list its HDF5 filters (or more than 16)", path, name);
     for (size_t k = 0; k < n; k++)
         if (nc_inq_filter_avail(nc, ids[k]) != NC_NOERR)
             return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' is compressed with HDF5 filter %u, which is not installed (Debian: "
@@ -94,21 +95,20 @@ static int aur__cf_inspect(int nc, const char *path, const char *name, aur__cf_v
     if (ndims != 2) return aur__err(AUR_EFORMAT, "%s: variable '%s' has %d dimensions; a channel is 2-D (y, x)", path, name, ndims);
     if (v->type == NC_CHAR || v->type == NC_STRING || v->type > NC_STRING)
         return aur__err(AUR_EFORMAT, "%s: variable '%s' is not numeric", path, name);
-    nc_inq_dimlen(nc, dims[0], &v->H), nc_inq_dimlen(nc, dims[1], &v->W);
-    if (!v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
+    if (nc_inq_dimlen(nc, dims[0], &v->H) != NC_NOERR || nc_inq_dimlen(nc, dims[1], &v->W) != NC_NOERR || !v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
     static const char *const fills[] = {"_FillValue", "missing_value"};
     nc_type scale_type, offset_type, t;
     size_t len;
-    for (int k = 0; k < 2; k++) {
-        double f;
-        if (aur__nc_att(nc, v->id, fills[k], &f, &len, &t)) return aur__err(AUR_EFORMAT, "%s: '%s' attribute %s is not a number", path, name, fills[k]);
-        if (t != NC_NAT) v->fill[v->nfill++] = f;
+    for (int k = 0; k < 2; k++) { /* CF allows a list of missing values */
+        if (aur__nc_att(nc, v->id, fills[k], v->fill + v->nfill, 4 - (size_t)v->nfill, &len, &t))
+            return aur__err(AUR_EFORMAT, "%s: variable '%s': attribute %s is not 1 to %d numbers", path, name, fills[k], 4 - v->nfill);
+        v->nfill += (int)len;
     }
-    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, &len, &scale_type);
-    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, &len, &offset_type);
+    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, 1, &len, &scale_type);
+    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, 1, &len, &offset_type);
     if (bad || (scale_type != NC_NAT && scale_type != NC_FLOAT && scale_type != NC_DOUBLE) ||
         (offset_type != NC_NAT && offset_type != NC_FLOAT && offset_type != NC_DOUBLE))
-        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be float or double numbers", path, name);
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be one float or double number each", path, name);
     if (nc_inq_att(nc, v->id, "_Unsigned", &t, &len) == NC_NOERR)
         return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' has the _Unsigned attribute; store it as an unsigned type instead", path, name);
     v->has_scale = scale_type != NC_NAT, v->has_offset = offset_type != NC_NAT;
@@ -170,23 +170,30 @@ static double aur__np_sum(const double *a, int n, int f32)
 
 /* skimage.measure.block_reduce(x, (p, p), np.mean) in place: zero padding to
    a multiple of p, each block's rows summed pairwise then added in order
-   (numpy's reduction over the block axes), divided by p*p. */
-static void aur__block_mean(double *x, int H, int W, int p, int f32)
+   (numpy's reduction over the block axes), divided by p*p. When the padded
+   width is p, a block's rows follow each other in memory and numpy's
+   iterator sums the block as one pairwise run of p*p. */
+static int aur__block_mean(double *x, int H, int W, int p, int f32)
 {
-    int Hp = (H + p - 1) / p, Wp = (W + p - 1) / p;
-    double row[4096];
+    int Hp = (H + p - 1) / p, Wp = (W + p - 1) / p, one_run = Wp == 1;
+    double *run = (double *)aur__malloc(sizeof *run * (size_t)p * (one_run ? p : 1), "a pooling block");
+    if (!run) return AUR_ENOMEM;
     for (int i = 0; i < Hp; i++)
         for (int j = 0; j < Wp; j++) {
             double s = 0;
             for (int r = 0; r < p; r++) {
+                double *row = run + (one_run ? (size_t)r * p : 0);
                 for (int c = 0; c < p; c++) {
                     int y = i * p + r, xx = j * p + c;
                     row[c] = y < H && xx < W ? x[(size_t)y * W + xx] : 0;
                 }
-                s = aur__rnd(s + aur__np_sum(row, p, f32), f32);
+                if (!one_run) s = aur__rnd(s + aur__np_sum(row, p, f32), f32);
             }
+            if (one_run) s = aur__np_sum(run, p * p, f32);
             x[(size_t)i * Wp + j] = aur__rnd(s / ((double)p * p), f32); /* in place: block (i, j) was read before it is written */
         }
+    AUR_FREE(run);
+    return 0;
 }
 
 /* One channel's values as xarray decodes them: fill values to NaN, then * scale_factor + add_offset,
@@ -242,13 +249,18 @@ static int aur__sdo_file_shape(const char *path, const char *const *names, int C
 
 /* Reads a file's C channels, pooled by p and scaled, into out + c * stride (Hp x Wp floats each).
    work: H x W doubles. */
-static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
-                              float *out, size_t stride)
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, int H, int W,
+                              double *work, float *out, size_t stride)
 {
     aur__cf_var v[AUR_SDO_MAX_CHANNELS];
     int nc, rc = aur__sdo_open_file(path, names, C, &nc, v);
     if (rc) return rc;
-    int stacked = aur__stack_dtype(v, C), H = (int)v[0].H, W = (int)v[0].W;
+    if (v[0].H != (size_t)H || v[0].W != (size_t)W) {
+        nc_close(nc);
+        return aur__err(AUR_EFORMAT, "%s: channels of %zu x %zu now, %d x %d when the data were opened (was the file replaced?)", path, v[0].H,
+                        v[0].W, H, W);
+    }
+    int stacked = aur__stack_dtype(v, C);
     int pooled = p > 1 && stacked <= AUR__DT_BIGINT ? AUR__DT_F64 : stacked; /* np.mean of integers is float64 */
     int f64 = pooled == AUR__DT_F64 || pooled == AUR__DT_BIGINT; /* small integers times float32 scalers stay float32 */
     size_t n = (size_t)((H + p - 1) / p) * ((W + p - 1) / p);
@@ -256,7 +268,7 @@ static int aur__sdo_file_read(const char *path, const char *const *names, int C,
         int st = nc_get_var_double(nc, v[c].id, work);
         if (st != NC_NOERR) { rc = aur__nc_err(st, path, names[c]); break; }
         aur__cf_decode(&v[c], work, (size_t)H * W);
-        if (p > 1) aur__block_mean(work, H, W, p, pooled == AUR__DT_F32);
+        if (p > 1 && (rc = aur__block_mean(work, H, W, p, pooled == AUR__DT_F32))) break;
         int64_t bad = aur__sdo_transform(work, n, &s[c], f64, out + (size_t)c * stride);
         if (bad) rc = aur__err(AUR_EFORMAT, "%s: channel '%s' has %lld values that are NaN (a _FillValue) or infinite after scaling", path,
                                names[c], (long long)bad);
@@ -277,10 +289,10 @@ static int aur__sdo_file_shape(const char *path, const char *const *names, int C
     (void)names, (void)C, (void)H, (void)W;
     return aur__sdo_no_netcdf(path);
 }
-static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, double *work,
-                              float *out, size_t stride)
+static int aur__sdo_file_read(const char *path, const char *const *names, int C, int p, const aur_surya_scaler *s, int H, int W,
+                              double *work, float *out, size_t stride)
 {
-    (void)names, (void)C, (void)p, (void)s, (void)work, (void)out, (void)stride;
+    (void)names, (void)C, (void)p, (void)s, (void)H, (void)W, (void)work, (void)out, (void)stride;
     return aur__sdo_no_netcdf(path);
 }
 #endif
