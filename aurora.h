@@ -1130,6 +1130,7 @@ static char *aur__strdup(const char *s)
 static int aur__grow(void **arr, int *cap, int want, size_t elem)
 {
     if (want <= *cap) return 0;
+    if (want > INT_MAX / 2) return aur__err(AUR_ENOMEM, "an array of %d items is more than this library holds", want);
     int nc = *cap ? *cap * 2 : 16;
     while (nc < want) nc *= 2;
     void *p = AUR_REALLOC(*arr, (size_t)nc * elem);
@@ -6453,11 +6454,16 @@ AURDEF int aur_st_writer_write(aur_st_writer *w, const char *path)
 #ifdef AUR_TORCH_CKPT
 #include <zip.h>
 
+/* what a pickle may build: a state dict of thousands of tensors needs far less */
 #define AUR__PK_MAX_STACK (1 << 22)
 #define AUR__PK_MAX_MEMO (1 << 24)
+#define AUR__PK_MAX_VALUES (1 << 21)
+#define AUR__PK_MAX_BYTES ((size_t)256 << 20)
 
+/* OPAQUE: a value outside the state dict that weights_only would build (a set, a
+   torch.Size, a dtype, a big integer ...); kept as a token, never constructed */
 enum { AUR__PK_NONE, AUR__PK_BOOL, AUR__PK_INT, AUR__PK_FLOAT, AUR__PK_STR, AUR__PK_TUPLE, AUR__PK_LIST, AUR__PK_DICT,
-       AUR__PK_GLOBAL, AUR__PK_STORAGE, AUR__PK_TENSOR, AUR__PK_MARK };
+       AUR__PK_GLOBAL, AUR__PK_STORAGE, AUR__PK_TENSOR, AUR__PK_OPAQUE };
 
 typedef struct aur__pk {
     int kind, n, cap;
@@ -6474,7 +6480,8 @@ typedef struct aur__unpickler {
     const unsigned char *p, *end;
     const char *path;
     aur__pk **stack, **memo, **all;
-    int sp, stack_cap, n_memo, memo_cap, n_all, all_cap, *marks, n_marks, marks_cap;
+    int sp, stack_cap, n_memo, memo_cap, memo_entries, n_all, all_cap, *marks, n_marks, marks_cap;
+    int64_t n_items; /* items added to containers, all together */
 } aur__unpickler;
 
 static int aur__pk_bad(const aur__unpickler *u, const char *what)
@@ -6484,6 +6491,7 @@ static int aur__pk_bad(const aur__unpickler *u, const char *what)
 
 static aur__pk *aur__pk_new(aur__unpickler *u, int kind)
 {
+    if (u->n_all >= AUR__PK_MAX_VALUES) return aur__pk_bad(u, "more than 2M values"), (aur__pk *)NULL;
     aur__pk *v = (aur__pk *)aur__calloc(sizeof *v, "a pickle value");
     if (!v || aur__grow((void **)&u->all, &u->all_cap, u->n_all + 1, sizeof *u->all)) return AUR_FREE(v), (aur__pk *)NULL;
     u->all[u->n_all++] = v;
@@ -6512,8 +6520,9 @@ static aur__pk *aur__pk_pop(aur__unpickler *u)
     return u->stack[--u->sp];
 }
 
-static int aur__pk_add(aur__pk *c, aur__pk *item)
+static int aur__pk_add(aur__unpickler *u, aur__pk *c, aur__pk *item)
 {
+    if (++u->n_items > 4 * (int64_t)AUR__PK_MAX_VALUES) return aur__pk_bad(u, "containers of more than 8M items in all");
     if (aur__grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) return AUR_ENOMEM;
     c->v[c->n++] = item;
     return 0;
@@ -6542,6 +6551,7 @@ static int aur__pk_str(aur__unpickler *u, uint64_t n)
     if (!v) return b ? AUR_ENOMEM : AUR_EFORMAT;
     if (!(v->s = (char *)aur__malloc((size_t)n + 1, "a pickle string"))) return AUR_ENOMEM;
     memcpy(v->s, b, (size_t)n), v->s[n] = 0;
+    v->i = (int64_t)n; /* a NUL inside shows as strlen(s) < i */
     return aur__pk_push(u, v);
 }
 
@@ -6557,7 +6567,7 @@ static int aur__pk_collect(aur__unpickler *u, aur__pk *into)
 {
     if (!u->n_marks) return aur__pk_bad(u, "an opcode needs a mark that is not there");
     int from = u->marks[--u->n_marks], rc = 0;
-    for (int k = from; k < u->sp && !rc; k++) rc = aur__pk_add(into, u->stack[k]);
+    for (int k = from; k < u->sp && !rc; k++) rc = aur__pk_add(u, into, u->stack[k]);
     u->sp = from;
     return rc;
 }
@@ -6571,14 +6581,14 @@ static int aur__pk_extend(aur__unpickler *u, int pairs, int one)
     if (one) {
         int k = pairs ? 2 : 1;
         if (u->sp - (u->n_marks ? u->marks[u->n_marks - 1] : 0) < k + 1) return aur__pk_bad(u, "SETITEM/APPEND without its operands");
-        for (int j = 0; j < k && !rc; j++) rc = aur__pk_add(&tmp, u->stack[u->sp - k + j]);
+        for (int j = 0; j < k && !rc; j++) rc = aur__pk_add(u, &tmp, u->stack[u->sp - k + j]);
         u->sp -= k;
     } else rc = aur__pk_collect(u, &tmp);
     aur__pk *c = rc ? NULL : aur__pk_pop(u);
     if (!rc && !c) rc = AUR_EFORMAT;
     if (!rc && c->kind != (pairs ? AUR__PK_DICT : AUR__PK_LIST)) rc = aur__pk_bad(u, pairs ? "SETITEMS on what is not a dict" : "APPENDS on what is not a list");
     if (!rc && pairs && tmp.n % 2) rc = aur__pk_bad(u, "SETITEMS with a key but no value");
-    for (int j = 0; !rc && j < tmp.n; j++) rc = aur__pk_add(c, tmp.v[j]);
+    for (int j = 0; !rc && j < tmp.n; j++) rc = aur__pk_add(u, c, tmp.v[j]);
     AUR_FREE(tmp.v);
     return rc ? rc : aur__pk_push(u, c);
 }
@@ -6595,13 +6605,30 @@ static const char *aur__torch_storage_dtype(const char *global)
     return NULL;
 }
 
+/* Globals weights_only allows that a checkpoint holds beside its state dict
+   (hyper-parameters, optimiser and callback state): their values become opaque tokens. */
+static int aur__pk_opaque_global(const char *full)
+{
+    static const char *const names[] = {"builtins.set", "builtins.frozenset", "builtins.complex", "builtins.slice", "builtins.range",
+                                        "builtins.bytearray", "__builtin__.set", "__builtin__.frozenset", "__builtin__.complex",
+                                        "__builtin__.slice", "__builtin__.bytearray", "_codecs.encode", "collections.Counter",
+                                        "torch.Size", "torch.device", NULL};
+    static const char *const dtypes[] = {"float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32",
+                                         "int", "int16", "short", "int8", "uint8", "bool", "complex64", "complex128", NULL};
+    for (int k = 0; names[k]; k++)
+        if (!strcmp(full, names[k])) return 1;
+    for (int k = 0; dtypes[k]; k++)
+        if (!strncmp(full, "torch.", 6) && !strcmp(full + 6, dtypes[k])) return 1;
+    return 0;
+}
+
 /* GLOBAL: only the names a state dict needs (weights_only's allow-list, reduced to them). */
 static int aur__pk_global(aur__unpickler *u, const char *module, const char *name)
 {
     static const char *const allowed[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter", NULL};
     char full[256];
     snprintf(full, sizeof full, "%.120s.%.120s", module, name);
-    int ok = aur__torch_storage_dtype(full) != NULL;
+    int ok = aur__torch_storage_dtype(full) != NULL || aur__pk_opaque_global(full);
     for (int k = 0; allowed[k] && !ok; k++) ok = !strcmp(full, allowed[k]);
     if (!ok)
         return aur__err(AUR_EFORMAT, "%s: data.pkl: global '%s' is not allowed: a checkpoint is read as torch.load(weights_only=True) "
@@ -6631,6 +6658,8 @@ static aur__pk *aur__pk_tensor(aur__unpickler *u, const aur__pk *a)
     t->ndim = ok ? aur__pk_int_tuple(a->v[2], t->shape, AUR_ST_MAX_DIMS) : -1;
     ok = ok && t->ndim >= 0 && aur__pk_int_tuple(a->v[3], stride, AUR_ST_MAX_DIMS) == t->ndim;
     if (!ok) return aur__pk_bad(u, "_rebuild_tensor_v2 without (storage, offset, size, stride)"), (aur__pk *)NULL;
+    if (a->n >= 7 && a->v[6]->kind == AUR__PK_DICT && a->v[6]->n)
+        return aur__pk_bad(u, "a tensor saved with metadata (a negated or conjugated view); save tensor.resolve_neg() instead"), (aur__pk *)NULL;
     t->storage = a->v[0], t->offset = a->v[1]->i;
     memcpy(t->stride, stride, sizeof stride);
     return t;
@@ -6642,6 +6671,7 @@ static int aur__pk_reduce(aur__unpickler *u)
     aur__pk *args = aur__pk_pop(u), *fn = args ? aur__pk_pop(u) : NULL;
     if (!fn) return AUR_EFORMAT;
     if (fn->kind != AUR__PK_GLOBAL || args->kind != AUR__PK_TUPLE) return aur__pk_bad(u, "REDUCE of what is not a global and a tuple");
+    if (aur__pk_opaque_global(fn->s)) return aur__pk_push(u, aur__pk_new(u, AUR__PK_OPAQUE));
     if (!strcmp(fn->s, "collections.OrderedDict")) {
         if (args->n) return aur__pk_bad(u, "OrderedDict with arguments");
         return aur__pk_push(u, aur__pk_new(u, AUR__PK_DICT));
@@ -6679,6 +6709,7 @@ static int aur__pk_memo_put(aur__unpickler *u, uint64_t idx)
     if (aur__grow((void **)&u->memo, &u->memo_cap, (int)idx + 1, sizeof *u->memo)) return AUR_ENOMEM;
     for (int k = u->n_memo; k <= (int)idx; k++) u->memo[k] = NULL;
     if ((int)idx >= u->n_memo) u->n_memo = (int)idx + 1;
+    u->memo_entries += !u->memo[idx];
     u->memo[idx] = u->stack[u->sp - 1];
     return 0;
 }
@@ -6716,7 +6747,7 @@ static int aur__pk_tuple_of(aur__unpickler *u, int n)
     if (!t) return AUR_ENOMEM;
     if (u->sp - (u->n_marks ? u->marks[u->n_marks - 1] : 0) < n) return aur__pk_bad(u, "TUPLE of more values than the stack holds");
     for (int k = 0; k < n; k++)
-        if (aur__pk_add(t, u->stack[u->sp - n + k])) return AUR_ENOMEM;
+        if (aur__pk_add(u, t, u->stack[u->sp - n + k])) return AUR_ENOMEM;
     u->sp -= n;
     return aur__pk_push(u, t);
 }
@@ -6726,6 +6757,7 @@ static int aur__pk_build(aur__unpickler *u)
 {
     aur__pk *state = aur__pk_pop(u), *obj = state ? aur__pk_pop(u) : NULL;
     if (!obj) return AUR_EFORMAT;
+    if (obj->kind == AUR__PK_OPAQUE) return aur__pk_push(u, obj);
     if (obj->kind != AUR__PK_DICT || (state->kind != AUR__PK_DICT && state->kind != AUR__PK_NONE && state->kind != AUR__PK_TUPLE))
         return aur__pk_bad(u, "BUILD of what is not a dict");
     return aur__pk_push(u, obj);
@@ -6745,6 +6777,7 @@ static int aur__pk_step(aur__unpickler *u)
     case 'N': return aur__pk_push(u, aur__pk_new(u, AUR__PK_NONE));            /* NONE */
     case 0x88: case 0x89: return aur__pk_int(u, *b == 0x88, AUR__PK_BOOL);     /* NEWTRUE, NEWFALSE */
     case '(':                                                                    /* MARK */
+        if (u->n_marks >= AUR__PK_MAX_STACK) return aur__pk_bad(u, "more than 4M open marks");
         if (aur__grow((void **)&u->marks, &u->marks_cap, u->n_marks + 1, sizeof *u->marks)) return AUR_ENOMEM;
         u->marks[u->n_marks++] = u->sp;
         return 0;
@@ -6754,7 +6787,7 @@ static int aur__pk_step(aur__unpickler *u)
     case 0x8a: {                                                                 /* LONG1: little-endian two's complement */
         const unsigned char *n = aur__pk_take(u, 1), *d = n ? aur__pk_take(u, n[0]) : NULL;
         if (!d) return AUR_EFORMAT;
-        if (n[0] > 8) return aur__pk_bad(u, "an integer past 64 bits");
+        if (n[0] > 8) return aur__pk_push(u, aur__pk_new(u, AUR__PK_OPAQUE)); /* past 64 bits: no shape or offset */
         uint64_t v = n[0] ? aur__pk_le(d, n[0]) : 0;
         if (n[0] && n[0] < 8 && (d[n[0] - 1] & 0x80)) v |= ~(uint64_t)0 << (8 * n[0]);
         return aur__pk_int(u, (int64_t)v, AUR__PK_INT);
@@ -6771,7 +6804,7 @@ static int aur__pk_step(aur__unpickler *u)
     case 0x93: return aur__pk_stack_global(u);                                   /* STACK_GLOBAL */
     case 'q': if (!(b = aur__pk_take(u, 1))) return AUR_EFORMAT; return aur__pk_memo_put(u, b[0]);                /* BINPUT */
     case 'r': if (!(b = aur__pk_take(u, 4))) return AUR_EFORMAT; return aur__pk_memo_put(u, aur__pk_le(b, 4));    /* LONG_BINPUT */
-    case 0x94: return aur__pk_memo_put(u, (uint64_t)u->n_memo);                  /* MEMOIZE */
+    case 0x94: return aur__pk_memo_put(u, (uint64_t)u->memo_entries);            /* MEMOIZE: at len(memo), as Python */
     case 'h': if (!(b = aur__pk_take(u, 1))) return AUR_EFORMAT; return aur__pk_memo_get(u, b[0]);                /* BINGET */
     case 'j': if (!(b = aur__pk_take(u, 4))) return AUR_EFORMAT; return aur__pk_memo_get(u, aur__pk_le(b, 4));    /* LONG_BINGET */
     case 't': {                                                                  /* TUPLE */
@@ -6827,6 +6860,8 @@ typedef struct aur__torch_entry {
     zip_int64_t index;
     uint64_t base, size;
     char key[64];
+    const char *dtype; /* as its persistent id names it */
+    int64_t numel;
 } aur__torch_entry;
 
 typedef struct aur__torch_zip {
@@ -6842,7 +6877,12 @@ static int aur__torch_elem(const char *dtype) { return aur__st_dtype_find(dtype)
 static int aur__torch_storage(const aur_st_file *f, aur__torch_zip *tz, const aur__pk *s, const aur__torch_entry **out)
 {
     for (int k = 0; k < tz->n; k++)
-        if (!strcmp(tz->e[k].key, s->s)) return *out = &tz->e[k], 0;
+        if (!strcmp(tz->e[k].key, s->s)) {
+            if (strcmp(tz->e[k].dtype, s->dtype) || tz->e[k].numel != s->i)
+                return aur__err(AUR_EFORMAT, "%s: storage '%s' is named as %lld %s and as %lld %s elements", f->path, s->s, (long long)tz->e[k].numel,
+                                tz->e[k].dtype, (long long)s->i, s->dtype);
+            return *out = &tz->e[k], 0;
+        }
     char name[512];
     snprintf(name, sizeof name, "%s/data/%.60s", tz->prefix, s->s);
     zip_int64_t idx = zip_name_locate(tz->z, name, 0);
@@ -6856,6 +6896,7 @@ static int aur__torch_storage(const aur_st_file *f, aur__torch_zip *tz, const au
     aur__torch_entry *e = &tz->e[tz->n];
     e->index = idx, e->size = st.size, e->base = tz->n ? tz->e[tz->n - 1].base + tz->e[tz->n - 1].size : 0;
     snprintf(e->key, sizeof e->key, "%s", s->s);
+    e->dtype = s->dtype, e->numel = s->i;
     *out = &tz->e[tz->n++];
     return 0;
 }
@@ -6866,12 +6907,16 @@ static int aur__torch_tensor(aur_st_file *f, aur__torch_zip *tz, const char *nam
     const aur__torch_entry *e = NULL;
     int rc = aur__torch_storage(f, tz, t->storage, &e);
     if (rc) return rc;
-    int64_t numel = 1, expect = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
+    int64_t numel = 1, expect = 1, span = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] > ((int64_t)1 << 48) || (t->shape[d] && span > INT64_MAX / t->shape[d]))
+            return aur__err(AUR_EFORMAT, "%s: tensor '%s' has too many elements", f->path, name);
+        span *= t->shape[d] ? t->shape[d] : 1, numel *= t->shape[d];
+    }
+    for (int d = t->ndim - 1; d >= 0 && numel; d--) { /* an empty tensor's strides say nothing */
         if (t->shape[d] > 1 && t->stride[d] != expect)
             return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s' is a non-contiguous view (strides); save tensor.contiguous() instead", f->path, name);
-        if (t->shape[d] && numel > INT64_MAX / t->shape[d]) return aur__err(AUR_EFORMAT, "%s: tensor '%s' has too many elements", f->path, name);
-        numel *= t->shape[d], expect *= t->shape[d] ? t->shape[d] : 1;
+        expect *= t->shape[d];
     }
     if (t->offset > t->storage->i || numel > t->storage->i - t->offset)
         return aur__err(AUR_EFORMAT, "%s: tensor '%s' (%lld elements from %lld) runs past its storage of %lld", f->path, name, (long long)numel,
@@ -6896,7 +6941,8 @@ static int aur__torch_table(aur_st_file *f, aur__torch_zip *tz, const aur__pk *r
     int rc = 0;
     for (int i = 0; i + 1 < sd->n && !rc; i += 2) {
         if (sd->v[i + 1]->kind != AUR__PK_TENSOR) continue;
-        if (sd->v[i]->kind != AUR__PK_STR) return aur__err(AUR_EFORMAT, "%s: a state dict key is not a string", f->path);
+        if (sd->v[i]->kind != AUR__PK_STR || (int64_t)strlen(sd->v[i]->s) != sd->v[i]->i)
+            return aur__err(AUR_EFORMAT, "%s: a state dict key is not a string (or holds a NUL byte)", f->path);
         rc = aur__torch_tensor(f, tz, sd->v[i]->s, sd->v[i + 1], &f->tensors[f->n]);
         if (!rc) f->n++;
     }
@@ -6941,7 +6987,7 @@ static int aur__torch_pickle(aur_st_file *f, aur__torch_zip *tz, unsigned char *
     if (found < 0) return aur__err(AUR_EFORMAT, "%s: a zip archive without <name>/data.pkl: not a torch.save checkpoint", f->path);
     int rc = aur__torch_byteorder(f, tz);
     if (rc) return rc;
-    if (zip_stat_index(tz->z, (zip_uint64_t)found, 0, &st) || st.size > ((uint64_t)1 << 31))
+    if (zip_stat_index(tz->z, (zip_uint64_t)found, 0, &st) || st.size > AUR__PK_MAX_BYTES)
         return aur__err(AUR_EFORMAT, "%s: data.pkl of %llu bytes", f->path, (unsigned long long)st.size);
     *n = (size_t)st.size;
     *data = (unsigned char *)aur__malloc(*n ? *n : 1, "a checkpoint's pickle");
@@ -6993,7 +7039,10 @@ static int aur__torch_bytes(const aur_st_file *f, uint64_t at, void *dst, size_t
     if (!zf) return aur__err(AUR_EIO, "%s: cannot read storage '%s': %s", f->path, e->key, zip_strerror(tz->z));
     uint64_t skip = at - e->base;
     int rc = 0;
-    if (skip && zip_fseek(zf, (zip_int64_t)skip, SEEK_SET)) { /* compressed: read up to it */
+    if (skip && zip_fseek(zf, (zip_int64_t)skip, SEEK_SET)) { /* compressed: read up to it, on a fresh handle (a failed seek sticks) */
+        zip_fclose(zf);
+        if (!(zf = zip_fopen_index(tz->z, (zip_uint64_t)e->index, 0)))
+            return aur__err(AUR_EIO, "%s: cannot read storage '%s': %s", f->path, e->key, zip_strerror(tz->z));
         unsigned char buf[65536];
         for (uint64_t left = skip; left && !rc;) {
             zip_int64_t r = zip_fread(zf, buf, left < sizeof buf ? left : sizeof buf);

@@ -84,6 +84,14 @@ static void test_errors(void)
     expect_refused(FIX "/transposed.pt", "tensor 't' is a non-contiguous view", "a transposed view");
     expect_refused(FIX "/evil.pt", "global 'posix.system' is not allowed", "a pickle that would run os.system");
     expect_refused(FIX "/legacy.pt", "legacy format", "torch's pre-zip format");
+    expect_refused(FIX "/neg_view.pt", "a negated or conjugated view", "a negated view (its values are not the storage's)");
+    /* two tensors naming storage "0", as 12 and as 24 floats (split strings: \x escapes are greedy) */
+    static const char twice[] = "\x80\x02}(X\x01\x00\x00\x00" "a"
+        "ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00" "storage" "ctorch\nFloatStorage\n" "X\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpu" "K\x0c" "tQ" "K\x00K\x0c\x85K\x01\x85\x89)tR"
+        "X\x01\x00\x00\x00" "b"
+        "ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00" "storage" "ctorch\nFloatStorage\n" "X\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpu" "K\x18" "tQ" "K\x00K\x18\x85K\x01\x85\x89)tR" "u.";
+    write_zip(aur_test_tmp("twice.pt"), "views/data.pkl", twice, sizeof twice - 1);
+    expect_refused(aur_test_tmp("twice.pt"), "storage '0' is named as 12 F32 and as 24 F32 elements", "one storage claimed with two sizes");
     copy_cut(FIX "/views.pt", aur_test_tmp("cut.pt"), 2000);
     expect_refused(aur_test_tmp("cut.pt"), "not a readable zip archive", "a checkpoint cut short");
     static const unsigned char eight[8] = {0};
@@ -98,6 +106,13 @@ static void test_errors(void)
     static const char no_tensors[] = "\x80\x02}q\x00X\x05\x00\x00\x00" "epochq\x01K\x03" "s.";
     write_zip(aur_test_tmp("epoch.pt"), "views/data.pkl", no_tensors, sizeof no_tensors - 1);
     expect_refused(aur_test_tmp("epoch.pt"), "holds no tensors", "a checkpoint without tensors");
+    /* a small file that would build without bound: 5M marks (deflated, a few KB) */
+    size_t n_marks = (size_t)5 << 20;
+    char *marks = (char *)malloc(n_marks);
+    memset(marks, '(', n_marks);
+    write_zip(aur_test_tmp("marks.pt"), "views/data.pkl", marks, n_marks);
+    free(marks);
+    expect_refused(aur_test_tmp("marks.pt"), "more than 4M open marks", "a pickle of 5M marks");
     write_zip(aur_test_tmp("notes.zip"), NULL, "hello", 5);
     expect_refused(aur_test_tmp("notes.zip"), "without <name>/data.pkl", "a zip that is not a checkpoint");
 }
@@ -117,6 +132,7 @@ int main(void)
     same_tensors(FIX "/aurora_tiny_net.ckpt", "tests/fixtures/aurora_tiny/weights.safetensors", "net.", 0);
     same_tensors(FIX "/aurora_tiny_bf16.ckpt", "tests/fixtures/aurora_tiny/weights.safetensors", "", 1);
     same_tensors(FIX "/surya_tiny.pt", "tests/fixtures/surya_tiny/weights.safetensors", "", 0);
+    same_tensors(FIX "/lightning.ckpt", FIX "/lightning.safetensors", "", 0); /* the state_dict entry; the rest as tokens */
     test_errors();
     test_model_load();
     aur_test_tmpdir_end();

@@ -47,6 +47,12 @@ def main():
     torch.save({"t": a.t()}, os.path.join(OUT, "transposed.pt"))
     torch.save({"w": a, "x": Evil()}, os.path.join(OUT, "evil.pt"))
     torch.save({"w": a}, os.path.join(OUT, "legacy.pt"), _use_new_zipfile_serialization=False)
+    torch.save({"n": torch.arange(1.0, 4.0)._neg_view()}, os.path.join(OUT, "neg_view.pt"))
+    # a Lightning-style checkpoint: what weights_only builds beside the state dict (sets, sizes, dtypes, big ints, bytes)
+    torch.save({"state_dict": {"a": a, "row": a[1]}, "epoch": 2, "hyper_parameters": {"tags": {"x", "y"}, "size": torch.Size([2, 3]),
+                "dtype": torch.bfloat16, "seed": 2 ** 70, "blob": b"\x00\x01", "device": torch.device("cpu")}},
+               os.path.join(OUT, "lightning.ckpt"), pickle_protocol=2)
+    save_file({"a": a.clone(), "row": a[1].clone()}, os.path.join(OUT, "lightning.safetensors"))
     for name in sorted(os.listdir(OUT)):
         print(f"{name}: {os.path.getsize(os.path.join(OUT, name))} bytes")
 

@@ -29,6 +29,7 @@ static char *aur__strdup(const char *s)
 static int aur__grow(void **arr, int *cap, int want, size_t elem)
 {
     if (want <= *cap) return 0;
+    if (want > INT_MAX / 2) return aur__err(AUR_ENOMEM, "an array of %d items is more than this library holds", want);
     int nc = *cap ? *cap * 2 : 16;
     while (nc < want) nc *= 2;
     void *p = AUR_REALLOC(*arr, (size_t)nc * elem);
