@@ -84,6 +84,6 @@ run "asan/refcheck --checkpoint flare_class_token" build/asan/refcheck --checkpo
 # the training tool (ASan build) killed with SIGKILL 10 times and resumed; each untrusted-input reader fuzzed briefly
 run "tsan/test_threads" build/tsan/test_threads
 run "test_crash (10 x kill -9 + resume, seed 13)" build/test_crash build/asan/aurora-train 13
-for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle; do run "fuzz/$f (10 s)" bash tests/fuzz.sh "$f" 10; done
+for f in fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle; do run "fuzz/$f (6 s)" bash tests/fuzz.sh "$f" 6; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
