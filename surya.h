@@ -1431,6 +1431,22 @@ static aur_tensor *aur__surya_run(aur_model *m, aur_tape *t, aur_tensor *ts)
 
 /* ==== Surya: scalers ==== */
 
+/* 1 if text is one whole finite number (strtod's forms), into *v. */
+static int aur__text_number(const char *text, double *v)
+{
+    char *end = NULL;
+    *v = strtod(text, &end);
+    return end != text && !*end && isfinite(*v);
+}
+
+/* helio.py transform() of one value in float32: signum-log of x * sl, then (. - mean) / den. */
+static float aur__surya_scale_f32(float x, float sl, float mean, float den)
+{
+    float y = x * sl;
+    y = y >= 0 ? log1pf(y) : -log1pf(-y);
+    return (y - mean) / den;
+}
+
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse)
 {
     if (!x || x->ndim < 2 || x->shape[1] != C || x->device != AUR_CPU)
@@ -1443,9 +1459,7 @@ AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, 
             aur_real *p = v + (b * C + c) * inner;
             for (int64_t i = 0; i < inner; i++) {
                 if (!inverse) {
-                    float y = (float)p[i] * scale;
-                    y = y >= 0 ? log1pf(y) : -log1pf(-y);
-                    p[i] = (aur_real)((y - mean) / den);
+                    p[i] = (aur_real)aur__surya_scale_f32((float)p[i], scale, mean, den);
                 } else {
                     float y = (float)p[i] * den + mean;
                     p[i] = (aur_real)((y >= 0 ? expm1f(y) : -expm1f(-y)) / scale);
@@ -1512,9 +1526,7 @@ static int aur__yaml_error(const yaml_parser_t *p, const char *path)
 /* A scaler field's value: a number, quoted or not. */
 static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
 {
-    char *end = NULL;
-    *v = strtod(text, &end);
-    if (end == text || *end || !isfinite(*v))
+    if (!aur__text_number(text, v))
         return aur__err(AUR_EFORMAT, "%s: %s.%s is '%s', not a number (is the scaler fitted?)", path, channel, key, text);
     return 0;
 }
@@ -1769,9 +1781,8 @@ static void aur__sdo_table_free(aur__sdo_table *t)
 /* A field of a row as a number (pandas reads the column as numbers). */
 static int aur__csv_number(char **f, int n, int col, int line, const char *path, const char *what, double *v)
 {
-    char *end = NULL;
-    *v = col < n ? strtod(f[col], &end) : 0;
-    if (col >= n || end == f[col] || *end || !isfinite(*v))
+    *v = 0;
+    if (col >= n || !aur__text_number(f[col], v))
         return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a finite number", path, line, what, col < n ? f[col] : "");
     return 0;
 }
@@ -2101,9 +2112,7 @@ static int64_t aur__sdo_transform(const double *x, size_t n, const aur_surya_sca
             y = y >= 0 ? log1p(y) : -log1p(-y);
             out[i] = (float)((y - mean) / den);
         } else {
-            float y = (float)x[i] * sl;
-            y = y >= 0 ? log1pf(y) : -log1pf(-y);
-            out[i] = (y - mean) / den;
+            out[i] = aur__surya_scale_f32((float)x[i], sl, mean, den);
         }
         bad += !isfinite(out[i]);
     }
@@ -2502,15 +2511,18 @@ AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
     return rc;
 }
 
-/* Sample i's inputs from its files (as floats, then aur_real). */
+/* Sample i's inputs from its files, straight into out (through a float buffer when aur_real is double). */
 static int aur__samples_read_sdo(const aur_surya_samples *s, int64_t i, aur_real *out, int64_t per)
 {
-    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
+    int direct = sizeof(aur_real) == sizeof(float);
+    float *buf = direct ? (float *)(void *)out : (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
     if (!buf) return AUR_ENOMEM;
     aur_sdo_sample one = {buf, NULL, NULL, NULL, NULL, 0};
     int rc = aur_sdo_read(s->sdo, i, &one);
-    for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
-    AUR_FREE(buf);
+    if (!direct) {
+        for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
+        AUR_FREE(buf);
+    }
     return rc;
 }
 
@@ -2523,9 +2535,12 @@ static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int
     *target = aur_tensor_new(t, AUR_CPU, aur_shapev(1 + s->target_ndim, y_shape));
     if (!*ts || !*target) return AUR_ENOMEM;
     for (int b = 0; b < B; b++) {
-        int rc = s->sdo ? aur__samples_read_sdo(s, idx[b], aur_tensor_f32(*ts) + b * per, per) : 0;
-        if (rc) return rc;
-        if (!s->sdo) memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        aur_real *at = aur_tensor_f32(*ts) + b * per;
+        if (!s->sdo) memcpy(at, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        else {
+            int rc = aur__samples_read_sdo(s, idx[b], at, per);
+            if (rc) return rc;
+        }
         memcpy(aur_tensor_f32(*target) + b * s->target_size, s->target + idx[b] * s->target_size, sizeof(aur_real) * (size_t)s->target_size);
     }
     return 0;
@@ -2815,7 +2830,7 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
         }
     aur__surya_sdo_keys keys_sdo = {name_of, n_names > 0 ? n_names : 8, {0}, n_deltas > 0 ? n_deltas : 0};
     for (int c = 0; c < AUR__SURYA_MAX_CHANNELS; c++) name_of[c] = n_names > 0 ? names[c] : c < 8 ? default_channels[c] : NULL;
-    for (int k = 0; !rc && k < keys_sdo.n_deltas; k++)
+    for (int k = 0; !rc && sdo && k < keys_sdo.n_deltas; k++) /* the index's times are whole minutes */
         if (deltas[k] != floor(deltas[k]) || fabs(deltas[k]) > 1e8) rc = aur__err(AUR_EINVAL, "Surya run config: data.time_delta_input_minutes: %g is not whole minutes", deltas[k]);
         else keys_sdo.deltas[k] = (int)deltas[k];
     if (!rc && sdo && n_names < 0 && c->in_chans != 8)

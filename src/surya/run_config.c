@@ -285,7 +285,7 @@ static int aur__surya_data(aur_trainer *tr, aur__surya_tune *r, const cJSON *j)
         }
     aur__surya_sdo_keys keys_sdo = {name_of, n_names > 0 ? n_names : 8, {0}, n_deltas > 0 ? n_deltas : 0};
     for (int c = 0; c < AUR__SURYA_MAX_CHANNELS; c++) name_of[c] = n_names > 0 ? names[c] : c < 8 ? default_channels[c] : NULL;
-    for (int k = 0; !rc && k < keys_sdo.n_deltas; k++)
+    for (int k = 0; !rc && sdo && k < keys_sdo.n_deltas; k++) /* the index's times are whole minutes */
         if (deltas[k] != floor(deltas[k]) || fabs(deltas[k]) > 1e8) rc = aur__err(AUR_EINVAL, "Surya run config: data.time_delta_input_minutes: %g is not whole minutes", deltas[k]);
         else keys_sdo.deltas[k] = (int)deltas[k];
     if (!rc && sdo && n_names < 0 && c->in_chans != 8)

@@ -94,15 +94,18 @@ AURDEF int aur_surya_samples_save(const aur_surya_samples *s, const char *path)
     return rc;
 }
 
-/* Sample i's inputs from its files (as floats, then aur_real). */
+/* Sample i's inputs from its files, straight into out (through a float buffer when aur_real is double). */
 static int aur__samples_read_sdo(const aur_surya_samples *s, int64_t i, aur_real *out, int64_t per)
 {
-    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
+    int direct = sizeof(aur_real) == sizeof(float);
+    float *buf = direct ? (float *)(void *)out : (float *)aur__malloc(sizeof(float) * (size_t)per, "an SDO sample");
     if (!buf) return AUR_ENOMEM;
     aur_sdo_sample one = {buf, NULL, NULL, NULL, NULL, 0};
     int rc = aur_sdo_read(s->sdo, i, &one);
-    for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
-    AUR_FREE(buf);
+    if (!direct) {
+        for (int64_t k = 0; !rc && k < per; k++) out[k] = (aur_real)buf[k];
+        AUR_FREE(buf);
+    }
     return rc;
 }
 
@@ -115,9 +118,12 @@ static int aur__samples_batch(aur_tape *t, const aur_surya_samples *s, const int
     *target = aur_tensor_new(t, AUR_CPU, aur_shapev(1 + s->target_ndim, y_shape));
     if (!*ts || !*target) return AUR_ENOMEM;
     for (int b = 0; b < B; b++) {
-        int rc = s->sdo ? aur__samples_read_sdo(s, idx[b], aur_tensor_f32(*ts) + b * per, per) : 0;
-        if (rc) return rc;
-        if (!s->sdo) memcpy(aur_tensor_f32(*ts) + b * per, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        aur_real *at = aur_tensor_f32(*ts) + b * per;
+        if (!s->sdo) memcpy(at, s->ts + idx[b] * per, sizeof(aur_real) * (size_t)per);
+        else {
+            int rc = aur__samples_read_sdo(s, idx[b], at, per);
+            if (rc) return rc;
+        }
         memcpy(aur_tensor_f32(*target) + b * s->target_size, s->target + idx[b] * s->target_size, sizeof(aur_real) * (size_t)s->target_size);
     }
     return 0;

@@ -3,6 +3,22 @@
 
 /* ==== Surya: scalers ==== */
 
+/* 1 if text is one whole finite number (strtod's forms), into *v. */
+static int aur__text_number(const char *text, double *v)
+{
+    char *end = NULL;
+    *v = strtod(text, &end);
+    return end != text && !*end && isfinite(*v);
+}
+
+/* helio.py transform() of one value in float32: signum-log of x * sl, then (. - mean) / den. */
+static float aur__surya_scale_f32(float x, float sl, float mean, float den)
+{
+    float y = x * sl;
+    y = y >= 0 ? log1pf(y) : -log1pf(-y);
+    return (y - mean) / den;
+}
+
 AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, int inverse)
 {
     if (!x || x->ndim < 2 || x->shape[1] != C || x->device != AUR_CPU)
@@ -15,9 +31,7 @@ AURDEF int aur_surya_normalise(aur_tensor *x, const aur_surya_scaler *s, int C, 
             aur_real *p = v + (b * C + c) * inner;
             for (int64_t i = 0; i < inner; i++) {
                 if (!inverse) {
-                    float y = (float)p[i] * scale;
-                    y = y >= 0 ? log1pf(y) : -log1pf(-y);
-                    p[i] = (aur_real)((y - mean) / den);
+                    p[i] = (aur_real)aur__surya_scale_f32((float)p[i], scale, mean, den);
                 } else {
                     float y = (float)p[i] * den + mean;
                     p[i] = (aur_real)((y >= 0 ? expm1f(y) : -expm1f(-y)) / scale);
@@ -84,9 +98,7 @@ static int aur__yaml_error(const yaml_parser_t *p, const char *path)
 /* A scaler field's value: a number, quoted or not. */
 static int aur__scaler_number(const char *path, const char *channel, const char *key, const char *text, double *v)
 {
-    char *end = NULL;
-    *v = strtod(text, &end);
-    if (end == text || *end || !isfinite(*v))
+    if (!aur__text_number(text, v))
         return aur__err(AUR_EFORMAT, "%s: %s.%s is '%s', not a number (is the scaler fitted?)", path, channel, key, text);
     return 0;
 }

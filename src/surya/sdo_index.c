@@ -153,9 +153,8 @@ static void aur__sdo_table_free(aur__sdo_table *t)
 /* A field of a row as a number (pandas reads the column as numbers). */
 static int aur__csv_number(char **f, int n, int col, int line, const char *path, const char *what, double *v)
 {
-    char *end = NULL;
-    *v = col < n ? strtod(f[col], &end) : 0;
-    if (col >= n || end == f[col] || *end || !isfinite(*v))
+    *v = 0;
+    if (col >= n || !aur__text_number(f[col], v))
         return aur__err(AUR_EFORMAT, "%s line %d: %s '%s' is not a finite number", path, line, what, col < n ? f[col] : "");
     return 0;
 }

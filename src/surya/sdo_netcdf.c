@@ -224,9 +224,7 @@ static int64_t aur__sdo_transform(const double *x, size_t n, const aur_surya_sca
             y = y >= 0 ? log1p(y) : -log1p(-y);
             out[i] = (float)((y - mean) / den);
         } else {
-            float y = (float)x[i] * sl;
-            y = y >= 0 ? log1pf(y) : -log1pf(-y);
-            out[i] = (y - mean) / den;
+            out[i] = aur__surya_scale_f32((float)x[i], sl, mean, den);
         }
         bad += !isfinite(out[i]);
     }
