@@ -23,7 +23,8 @@ WARN = -Wall -Wextra
 ifndef NO_OMP
 OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 endif
-# AUR_NETCDF: Surya's SDO data in the reference's layout (NetCDF through libnetcdf, scalers YAML through libyaml)
+# AUR_NETCDF: weather NetCDF/Zarr files, and Surya's SDO data in the reference's layout (NetCDF through libnetcdf,
+#             scalers YAML through libyaml)
 # AUR_TORCH_CKPT: PyTorch's zip checkpoints (.ckpt, .pt) through libzip
 BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -DAUR_NETCDF -DAUR_TORCH_CKPT -I.
 LIBS = -lcjson -lnetcdf -lyaml -lzip -lm
@@ -31,13 +32,15 @@ LIBS = -lcjson -lnetcdf -lyaml -lzip -lm
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h tests/train_data.h examples/synth_weather.h
 
-TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_sdo test_ckpt test_threads
+TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads
+# the file readers' tests build only under ASan+UBSan: they check formats and errors, where the sanitizers matter and speed does not
+ASAN_ONLY_TESTS = test_sdo test_ckpt test_weather
 # libFuzzer targets for the readers of untrusted input (make test runs each briefly from its seed corpus: tests/fuzz.sh)
 FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
-TOOLS = build/aurora-inspect build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
+TOOLS = build/aurora-inspect build/aurora-convert build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
-BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
+BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS) $(ASAN_ONLY_TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
 .PHONY: all binaries headers test asan tsan demo demo-surya bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
@@ -76,6 +79,8 @@ build/test_train_cuda_emu: tests/test_train.c tests/cuda_emu.h $(HEADERS) | buil
 build/bench_cuda_emu: bench/bench_cuda.cu tests/cuda_emu.h $(HEADERS) | build
 	$(CXX) $(EMU) -O1 -g $< -o $@ $(LIBS)
 build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+build/aurora-convert: tools/aurora_convert.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)

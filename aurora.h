@@ -40,7 +40,8 @@
      AUR_REAL_DOUBLE                  F32 tensors hold double (tests only: finite differences)
      AUR_TORCH_CKPT                   read PyTorch's zip checkpoints (.ckpt, .pt) wherever safetensors
                                       are read; link -lzip (Debian's libzip-dev)
-     AUR_NETCDF                       (surya.h) SDO data in the reference's layout; link -lnetcdf -lyaml
+     AUR_NETCDF                       weather NetCDF files and Zarr stores (aur_weather_load); link -lnetcdf.
+                                      With surya.h also SDO data in the reference's layout; link -lyaml too
      AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
                                       stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 
@@ -696,6 +697,7 @@ typedef struct aur_batch {
     int lat_2d, lon_2d;
     double levels[AUR_MAX_LEVELS];     /* hPa, C of them */
     double *time;                      /* B UTC Unix seconds: the time of the last history step */
+    double step_seconds;               /* a series' spacing of its steps, when its file says (0: the model's timestep) */
     int rollout_step;
     int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
     int on_tape;                       /* a prediction: the tape owns all of it */
@@ -711,6 +713,24 @@ AURDEF aur_batch *aur_batch_load(const char *path);
    that aur_aurora_check_batch should report on). */
 AURDEF aur_batch *aur_batch_load_unchecked(const char *path);
 AURDEF int aur_batch_save(const aur_batch *b, const char *path);
+
+/* Weather files as one series (B = 1, every time step in time order):
+   NetCDF (classic or NetCDF-4, ERA5/HRES/CAMS as the Copernicus stores
+   deliver them: packed shorts or floats, time or valid_time) and local
+   Zarr v2 stores (WeatherBench2), through libnetcdf (-DAUR_NETCDF,
+   -lnetcdf). Several files make one series: surface, atmospheric and
+   static files, or consecutive times. Every variable on the latitude-
+   longitude grid is taken, renamed to Aurora's (t2m -> 2t, u10 -> 10u,
+   v10 -> 10v, WeatherBench2's long names; renames "file_name=aurora,..."
+   first), grouped (a level dimension: atmospheric; no time dimension, or
+   z, lsm, slt: static, its first step), checked (units, one grid, one set
+   of levels, evenly spaced times, each once) and put into the reference's
+   conventions: latitudes decreasing, longitudes in [0, 360), levels in
+   hPa. step_seconds is set. NaN (fill values) are kept. log: a summary of
+   what was read, or NULL. Owned. */
+AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log);
+/* A safetensors batch or series (one file), or weather files as above. */
+AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log);
 /* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos);
@@ -1004,6 +1024,13 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 #define AUR__TLS thread_local
 #else
 #define AUR__TLS _Thread_local
+#endif
+
+/* a helper some configurations leave unused (e.g. the calendar without AUR_NETCDF in aurora.h alone) */
+#if defined(__GNUC__) || defined(__clang__)
+#define AUR__MAYBE_UNUSED __attribute__((unused))
+#else
+#define AUR__MAYBE_UNUSED
 #endif
 
 /* OpenMP through _Pragma, so builds without -fopenmp see no unknown pragmas. */
@@ -7080,6 +7107,170 @@ static int aur__torch_bytes(const aur_st_file *f, uint64_t at, void *dst, size_t
 static void aur__torch_close(aur_st_file *f) { (void)f; }
 #endif
 
+/* ==== calendar: proleptic Gregorian dates ====
+   Times in data files (CF "hours since 1900-01-01", the SDO index's
+   timestamps) become Unix time here, as numpy's datetime64 counts them. */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
+AUR__MAYBE_UNUSED static int64_t aur__days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* A time as pandas prints it ("2014-01-07 15:00:00"), for messages. */
+AUR__MAYBE_UNUSED static const char *aur__format_time(int64_t ns, char *buf, size_t size)
+{
+    int64_t s = ns / 1000000000LL - (ns % 1000000000LL < 0), days = s / 86400 - (s % 86400 < 0), rest = s - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097; /* Hinnant's civil_from_days */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    snprintf(buf, size, "%04lld-%02d-%02d %02d:%02d:%02d", (long long)(yoe + era * 400 + (m <= 2)) % 100000, m % 100, d % 100,
+             (int)(rest / 3600) % 100, (int)(rest / 60 % 60), (int)(rest % 60));
+    return buf;
+}
+
+/* ==== NetCDF variables as xarray decodes them ====
+   Weather files (aurora.h) and SDO files (surya.h) are read with libnetcdf
+   (HDF5, the HDF5 filter plugins, and NCZarr for Zarr stores). xarray's
+   CF decoding (xarray/coding/variables.py) decides what the Python stack
+   sees: fill values become NaN, packed integers are unpacked with
+   scale_factor and add_offset, each in the dtype xarray chooses. The
+   helpers here reproduce that, value for value. */
+
+#ifdef AUR_NETCDF
+#include <netcdf.h>
+#include <netcdf_filter.h>
+
+/* What a variable's values become in numpy (xarray's decoding). */
+enum { AUR__DT_SMALLINT = 1, AUR__DT_BIGINT = 2, AUR__DT_F32 = 3, AUR__DT_F64 = 4 };
+
+typedef struct aur__cf_var {
+    int id, dtype, nfill;
+    nc_type type;
+    size_t H, W;                   /* a 2-D variable's sizes (SDO channels) */
+    double scale, offset, fill[4]; /* fill: _FillValue and missing_value, as raw values */
+    int has_scale, has_offset;
+} aur__cf_var;
+
+static int aur__nc_err(int status, const char *path, const char *what)
+{
+    return aur__err(status == NC_ENOMEM ? AUR_ENOMEM : AUR_EFORMAT, "%s: %s: %s", path, what, nc_strerror(status));
+}
+
+static int aur__nc_is_int(nc_type t) { return t != NC_FLOAT && t != NC_DOUBLE; }
+static int aur__nc_size(nc_type t)
+{
+    return t == NC_BYTE || t == NC_UBYTE ? 1 : t == NC_SHORT || t == NC_USHORT ? 2 : t == NC_INT || t == NC_UINT || t == NC_FLOAT ? 4 : 8;
+}
+static int aur__nc_numeric(nc_type t) { return t >= NC_BYTE && t <= NC_UINT64 && t != NC_CHAR; }
+
+/* A numeric attribute's values, at most max of them (*len how many); *type its type (NC_NAT if absent). */
+static int aur__nc_att(int nc, int id, const char *name, double *v, size_t max, size_t *len, nc_type *type)
+{
+    *type = NC_NAT, *len = 0;
+    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, *len = 0, 0;
+    if (*type == NC_CHAR || *type == NC_STRING || *len < 1 || *len > max) return AUR_EFORMAT;
+    return nc_get_att_double(nc, id, name, v) == NC_NOERR ? 0 : AUR_EFORMAT;
+}
+
+/* A text attribute into buf ("" if absent or not text). */
+static const char *aur__nc_text_att(int nc, int id, const char *name, char *buf, size_t size)
+{
+    nc_type t;
+    size_t len;
+    buf[0] = 0;
+    if (nc_inq_att(nc, id, name, &t, &len) != NC_NOERR) return buf;
+    if (t == NC_CHAR && len < size) {
+        if (nc_get_att_text(nc, id, name, buf) == NC_NOERR) buf[len] = 0;
+        else buf[0] = 0;
+    } else if (t == NC_STRING && len == 1) {
+        char *s = NULL;
+        if (nc_get_att_string(nc, id, name, &s) == NC_NOERR && s) snprintf(buf, size, "%s", s);
+        if (s) nc_free_string(1, &s);
+    }
+    return buf;
+}
+
+/* xarray's dtype for a variable: with a scale or an offset, _choose_float_dtype
+   of the stored type: the scale's float type (float64 for a 4-byte integer,
+   or a lone offset); else CFMaskCoder promotes masked integers to float (32
+   bits for 1-2 byte ones); else the stored type. */
+static int aur__cf_dtype(const aur__cf_var *v, nc_type scale_type, nc_type offset_type)
+{
+    int is_int = aur__nc_is_int(v->type), size = aur__nc_size(v->type);
+    int masked = is_int && v->nfill ? (size <= 2 ? AUR__DT_F32 : AUR__DT_F64) : 0;
+    if (v->has_scale || v->has_offset) {
+        if (v->has_scale && v->has_offset && scale_type == offset_type)
+            return is_int && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+        if (v->has_offset) return AUR__DT_F64;
+        return scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+    }
+    if (masked) return masked;
+    if (!is_int) return v->type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
+    return size <= 2 ? AUR__DT_SMALLINT : AUR__DT_BIGINT;
+}
+
+/* The filters a variable was written with must be installed (HDF5 filter plugins). */
+static int aur__nc_filters(int nc, int id, const char *path, const char *name)
+{
+    unsigned ids[16];
+    size_t n = 0;
+    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR)
+        return aur__err(AUR_EFORMAT, "%s: variable '%s': cannot list its HDF5 filters (or more than 16)", path, name);
+    for (size_t k = 0; k < n; k++)
+        if (nc_inq_filter_avail(nc, ids[k]) != NC_NOERR)
+            return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' is compressed with HDF5 filter %u, which is not installed (Debian: "
+                            "hdf5-filter-plugin, hdf5-filter-plugin-blosc-serial; or point HDF5_PLUGIN_PATH at hdf5plugin's plugins)",
+                            path, name, ids[k]);
+    return 0;
+}
+
+/* A numeric variable's CF attributes (fill values, packing) and decoded dtype; v->id and v->type set first. */
+static int aur__cf_attributes(int nc, const char *path, const char *name, aur__cf_var *v)
+{
+    static const char *const fills[] = {"_FillValue", "missing_value"};
+    nc_type scale_type, offset_type, t;
+    size_t len;
+    for (int k = 0; k < 2; k++) { /* CF allows a list of missing values */
+        if (aur__nc_att(nc, v->id, fills[k], v->fill + v->nfill, 4 - (size_t)v->nfill, &len, &t))
+            return aur__err(AUR_EFORMAT, "%s: variable '%s': attribute %s is not 1 to %d numbers", path, name, fills[k], 4 - v->nfill);
+        v->nfill += (int)len;
+    }
+    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, 1, &len, &scale_type);
+    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, 1, &len, &offset_type);
+    if (bad || (scale_type != NC_NAT && scale_type != NC_FLOAT && scale_type != NC_DOUBLE) ||
+        (offset_type != NC_NAT && offset_type != NC_FLOAT && offset_type != NC_DOUBLE))
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be one float or double number each", path, name);
+    if (nc_inq_att(nc, v->id, "_Unsigned", &t, &len) == NC_NOERR)
+        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' has the _Unsigned attribute; store it as an unsigned type instead", path, name);
+    v->has_scale = scale_type != NC_NAT, v->has_offset = offset_type != NC_NAT;
+    v->dtype = aur__cf_dtype(v, scale_type, offset_type);
+    return aur__nc_filters(nc, v->id, path, name);
+}
+
+/* numpy's float32 / float64 rounding of a result (f32: round to float). */
+static double aur__rnd(double x, int f32) { return f32 ? (double)(float)x : x; }
+
+/* Values as xarray decodes them: fill values to NaN, then * scale_factor + add_offset,
+   rounded to the decoded dtype. */
+static void aur__cf_decode(const aur__cf_var *v, double *x, size_t n)
+{
+    int f32 = v->dtype == AUR__DT_F32;
+    for (size_t i = 0; i < n; i++) {
+        int fill = 0;
+        for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
+        /* volatile: numpy multiplies, rounds, then adds; a fused multiply-add (-ffp-contract) would not round between */
+        volatile double y = fill ? NAN : aur__rnd(x[i], f32);
+        if (v->has_scale) y = aur__rnd(y * aur__rnd(v->scale, f32), f32);
+        if (v->has_offset) y = aur__rnd(y + aur__rnd(v->offset, f32), f32);
+        x[i] = y;
+    }
+}
+#endif
+
 /* ==== models: the parameter table ==== */
 
 struct aur_model {
@@ -9902,6 +10093,9 @@ static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
     if (tu && aur__parse_doubles(tu, b->time, b->B) != b->B)
         return aur__err(AUR_EFORMAT, "%s: metadata time_unix '%s' does not give %d times", f->path, tu, b->B);
     b->rollout_step = rs ? atoi(rs) : 0;
+    const char *ss = aur_st_meta(f, "step_seconds");
+    if (ss && (aur__parse_doubles(ss, &b->step_seconds, 1) != 1 || !(b->step_seconds >= 0)))
+        return aur__err(AUR_EFORMAT, "%s: metadata step_seconds '%s' is not a number of seconds", f->path, ss);
     const aur_st_tensor *lv = aur_st_find(f, "meta/levels");
     if (b->C > 0) {
         aur_real tmp[AUR_MAX_LEVELS];
@@ -9996,6 +10190,8 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path)
         if (!rc) rc = aur_st_writer_meta(w, "time_unix", list);
         snprintf(num, sizeof num, "%d", b->rollout_step);
         if (!rc) rc = aur_st_writer_meta(w, "rollout_step", num);
+        snprintf(num, sizeof num, "%.17g", b->step_seconds);
+        if (!rc && b->step_seconds > 0) rc = aur_st_writer_meta(w, "step_seconds", num);
     }
     if (!rc) rc = aur_st_writer_write(w, path);
     aur_st_writer_free(w);
@@ -10031,6 +10227,737 @@ static int aur__check_coords(const aur_batch *b)
         if (!differ) return aur__err(AUR_EINVAL, "batch: 2-D latitude rows %d and %d do not differ", i, i + 1);
     }
     return 0;
+}
+
+/* ==== Aurora: weather files as a series ====
+   The reference's examples (docs/example_era5.ipynb, example_hres_t0,
+   example_cams) open ERA5, HRES or CAMS NetCDF files with xarray, rename
+   the variables to Aurora's (t2m -> 2t, ...), stack them into a Batch and
+   rely on the data stores' conventions: latitudes decreasing, longitudes
+   in [0, 360), pressure levels in hPa. Here the same with libnetcdf
+   (NetCDF-3, NetCDF-4/HDF5, and local Zarr v2 stores through NCZarr):
+   every variable of the files that lies on the latitude-longitude grid,
+   renamed, checked (units, grid, levels, times), flipped or rolled into
+   the conventions, as one series of B = 1 with every time step in order.
+   Values are what xarray decodes, rounded to float32 as the model's
+   batch.type(float32) does. */
+
+#ifdef AUR_NETCDF
+#include <netcdf.h>
+#include <netcdf_filter.h>
+
+/* The files' names of Aurora's variables: ERA5/HRES short names as the
+   Copernicus stores write them, and WeatherBench2's long names. */
+static const char *const aur__wx_renames[][2] = {
+    {"t2m", "2t"},
+    {"u10", "10u"},
+    {"v10", "10v"},
+    {"2m_temperature", "2t"},
+    {"10m_u_component_of_wind", "10u"},
+    {"10m_v_component_of_wind", "10v"},
+    {"mean_sea_level_pressure", "msl"},
+    {"geopotential", "z"},
+    {"temperature", "t"},
+    {"u_component_of_wind", "u"},
+    {"v_component_of_wind", "v"},
+    {"specific_humidity", "q"},
+    {"geopotential_at_surface", "z"},
+    {"land_sea_mask", "lsm"},
+    {"soil_type", "slt"},
+};
+
+/* The units the model's statistics assume, spelt without spaces, "**" or "^"
+   (lower case); and what to say when a common other unit comes instead. */
+typedef struct aur__wx_unit {
+    const char *name; /* Aurora's */
+    const char *want; /* as the stores write it, for messages */
+    const char *ok[4];
+    const char *other, *hint;
+} aur__wx_unit;
+static const aur__wx_unit aur__wx_units[] = {
+    {"2t", "K", {"k", "kelvin"}, "degc", "add 273.15"},
+    {"t", "K", {"k", "kelvin"}, "degc", "add 273.15"},
+    {"10u", "m s**-1", {"ms-1", "m/s"}, NULL, NULL},
+    {"10v", "m s**-1", {"ms-1", "m/s"}, NULL, NULL},
+    {"u", "m s**-1", {"ms-1", "m/s"}, NULL, NULL},
+    {"v", "m s**-1", {"ms-1", "m/s"}, NULL, NULL},
+    {"msl", "Pa", {"pa"}, "hpa", "multiply by 100"},
+    {"z", "m**2 s**-2", {"m2s-2", "m2/s2"}, "m", "this is geopotential height: multiply by 9.80665"},
+    {"q", "kg kg**-1", {"kgkg-1", "kg/kg", "1"}, NULL, NULL},
+};
+
+
+enum { AUR__WX_TIME, AUR__WX_LEVEL, AUR__WX_LAT, AUR__WX_LON, AUR__WX_OTHER };
+enum { AUR__WX_SURF, AUR__WX_ATMOS, AUR__WX_STATIC };
+static const char *const aur__wx_group_name[] = {"surf", "atmos", "static"};
+
+typedef struct aur__wx_file {
+    const char *path;
+    int nc, zarr;
+    int dim[4];      /* ids of the time, level, latitude and longitude dimensions (-1: none) */
+    size_t len[4];
+    double *time;    /* Unix seconds */
+    double *level;   /* hPa */
+    double *lat, *lon;
+    int level_in_pa; /* the file's levels were in Pa */
+} aur__wx_file;
+
+/* One data variable of one file. */
+typedef struct aur__wx_var {
+    char name[AUR_NAME_LEN], file_name[NC_MAX_NAME + 1];
+    int group, file, ndims;
+    int role[NC_MAX_VAR_DIMS]; /* AUR__WX_* of each dimension, in the file's order */
+    size_t len[NC_MAX_VAR_DIMS];
+    aur__cf_var cf;
+} aur__wx_var;
+
+typedef struct aur__wx_set {
+    aur__wx_file *files;
+    int n_files;
+    aur__wx_var *vars;
+    int n_vars;
+    double *times; /* every time step of the series, increasing */
+    int T, C, H, W;
+    double step;   /* seconds between steps (0: one step) */
+    int grid_file, level_var, flip_lat, lon_shift;
+} aur__wx_set;
+
+/* ---- names, roles, units ---- */
+
+static int aur__name_in(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list)) return 1;
+    return 0;
+}
+
+/* "m s**-1" -> "ms-1": no spaces, "**" or "^", lower case. */
+static void aur__units_key(const char *u, char *out, size_t size)
+{
+    size_t k = 0;
+    for (; *u && k + 1 < size; u++)
+        if (*u != ' ' && *u != '*' && *u != '^') out[k++] = (char)tolower((unsigned char)*u);
+    out[k] = 0;
+}
+
+/* A dimension's role, from its name or its coordinate's CF attributes. */
+static int aur__wx_dim_role(int nc, const char *dim)
+{
+    static const char *const times[] = {"time", "valid_time", NULL};
+    static const char *const levels[] = {"level", "pressure_level", "isobaricInhPa", "plev", "lev", "air_pressure", NULL};
+    static const char *const lats[] = {"latitude", "lat", NULL}, *const lons[] = {"longitude", "lon", NULL};
+    if (aur__name_in(dim, times)) return AUR__WX_TIME;
+    if (aur__name_in(dim, levels)) return AUR__WX_LEVEL;
+    if (aur__name_in(dim, lats)) return AUR__WX_LAT;
+    if (aur__name_in(dim, lons)) return AUR__WX_LON;
+    int id;
+    char sn[64], units[128];
+    if (nc_inq_varid(nc, dim, &id) != NC_NOERR) return AUR__WX_OTHER;
+    aur__nc_text_att(nc, id, "standard_name", sn, sizeof sn);
+    aur__nc_text_att(nc, id, "units", units, sizeof units);
+    if (!strcmp(sn, "latitude") || !strcmp(units, "degrees_north")) return AUR__WX_LAT;
+    if (!strcmp(sn, "longitude") || !strcmp(units, "degrees_east")) return AUR__WX_LON;
+    if (!strcmp(sn, "time") || strstr(units, " since ")) return AUR__WX_TIME;
+    if (!strcmp(sn, "air_pressure")) return AUR__WX_LEVEL;
+    return AUR__WX_OTHER;
+}
+
+/* Aurora's name of a file's variable: the caller's renames ("from=to,..."), then the table, else its own. */
+static int aur__wx_aurora_name(const char *file_name, const char *renames, char *out)
+{
+    const char *s = renames ? renames : "";
+    size_t k = strlen(file_name);
+    while (*s) {
+        const char *end = strchr(s, ','), *eq = strchr(s, '=');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        if (eq && eq < s + n && (size_t)(eq - s) == k && !strncmp(s, file_name, k)) {
+            size_t m = n - k - 1;
+            if (!m || m >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "rename '%.*s': the new name must be 1 to %d characters", (int)n, s, AUR_NAME_LEN - 1);
+            memcpy(out, eq + 1, m);
+            out[m] = 0;
+            return 0;
+        }
+        s += n + (end != NULL);
+    }
+    for (size_t i = 0; i < sizeof aur__wx_renames / sizeof aur__wx_renames[0]; i++)
+        if (!strcmp(file_name, aur__wx_renames[i][0])) return snprintf(out, AUR_NAME_LEN, "%s", aur__wx_renames[i][1]), 0;
+    if (k >= AUR_NAME_LEN) return aur__err(AUR_EINVAL, "variable '%s': a name of at most %d characters is needed (rename it)", file_name, AUR_NAME_LEN - 1);
+    memcpy(out, file_name, k + 1);
+    return 0;
+}
+
+/* The variable's units attribute must be what the model's statistics assume (when it has one). */
+static int aur__wx_check_units(const aur__wx_file *f, const aur__wx_var *v)
+{
+    char units[128], key[128];
+    aur__nc_text_att(f->nc, v->cf.id, "units", units, sizeof units);
+    if (!units[0]) return 0;
+    aur__units_key(units, key, sizeof key);
+    for (size_t i = 0; i < sizeof aur__wx_units / sizeof aur__wx_units[0]; i++) {
+        const aur__wx_unit *u = &aur__wx_units[i];
+        if (strcmp(u->name, v->name)) continue;
+        for (int k = 0; k < 4 && u->ok[k]; k++)
+            if (!strcmp(key, u->ok[k])) return 0;
+        int known = u->other && (!strcmp(key, u->other) || (!strcmp(u->other, "m") && !strcmp(key, "gpm")));
+        return aur__err(AUR_EFORMAT, "%s: variable '%s' (Aurora's %s) is in '%s'; the model expects %s%s%s", f->path, v->file_name, v->name, units,
+                        u->want, known ? ": " : "", known ? u->hint : "");
+    }
+    return 0;
+}
+
+/* ---- CF times ---- */
+
+/* "hours since 1900-01-01 00:00:00.0" (or days, minutes, seconds; a "T"
+   or a trailing "Z"/"UTC"/"+00:00") -> seconds per unit and the epoch in
+   Unix seconds; calendars the proleptic Gregorian count fits only. */
+static int aur__cf_time_units(const char *units, const char *calendar, double *unit, double *epoch)
+{
+    static const struct { const char *name; double s; } u[] = {
+        {"days", 86400}, {"day", 86400}, {"d", 86400}, {"hours", 3600}, {"hour", 3600}, {"hrs", 3600}, {"hr", 3600}, {"h", 3600},
+        {"minutes", 60}, {"minute", 60}, {"mins", 60}, {"min", 60}, {"seconds", 1}, {"second", 1}, {"secs", 1}, {"sec", 1}, {"s", 1},
+        {"milliseconds", 1e-3}, {"ms", 1e-3}, {"microseconds", 1e-6}, {"us", 1e-6}, {"nanoseconds", 1e-9}, {"ns", 1e-9}};
+    static const char *const calendars[] = {"", "standard", "gregorian", "proleptic_gregorian", NULL};
+    char word[32];
+    int used = 0, y, mo, d, h = 0, mi = 0;
+    double sec = 0;
+    if (!aur__name_in(calendar, calendars))
+        return aur__err(AUR_EUNSUPPORTED, "calendar '%s': only the standard (proleptic Gregorian) calendar is read", calendar);
+    if (sscanf(units, "%31s since %d-%d-%d%n", word, &y, &mo, &d, &used) != 4) return aur__err(AUR_EFORMAT, "time units '%s' are not 'UNIT since DATE'", units);
+    const char *s = units + used;
+    if (*s == ' ' || *s == 'T') {
+        int n = 0;
+        if (sscanf(s + 1, "%d:%d%n", &h, &mi, &n) == 2) {
+            s += 1 + n;
+            if (*s == ':' && sscanf(s + 1, "%lf%n", &sec, &n) == 1) s += 1 + n;
+        }
+    }
+    while (*s == ' ') s++;
+    if (*s && strcmp(s, "Z") && strcmp(s, "UTC") && strcmp(s, "+00:00") && strcmp(s, "+0000") && strcmp(s, "00:00"))
+        return aur__err(AUR_EUNSUPPORTED, "time units '%s': only UTC reference times are read", units);
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || !(sec >= 0 && sec < 61))
+        return aur__err(AUR_EFORMAT, "time units '%s': not a valid date", units);
+    if (strcmp(calendar, "proleptic_gregorian") && (y < 1582 || (y == 1582 && (mo < 10 || (mo == 10 && d < 15)))))
+        return aur__err(AUR_EUNSUPPORTED, "time units '%s': a Julian-calendar reference date (before 1582-10-15)", units);
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (!strcmp(word, u[i].name)) {
+            *unit = u[i].s;
+            *epoch = (double)((aur__days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
+            return 0;
+        }
+    return aur__err(AUR_EFORMAT, "time units '%s': unknown unit '%s'", units, word);
+}
+
+static const char *aur__wx_time_str(double t, char *buf, size_t size) { return aur__format_time((int64_t)llround(t) * 1000000000LL, buf, size); }
+
+/* ---- one file ---- */
+
+/* A coordinate variable (1-D, over its own dimension), as doubles. */
+static double *aur__wx_coord(const aur__wx_file *f, int role, const char *dim, int *id)
+{
+    int ndims = 0;
+    nc_type type;
+    if (nc_inq_varid(f->nc, dim, id) != NC_NOERR || nc_inq_var(f->nc, *id, NULL, &type, &ndims, NULL, NULL) != NC_NOERR || ndims != 1 ||
+        !aur__nc_numeric(type)) {
+        static const char *const what[] = {"time", "level", "latitude", "longitude"};
+        aur__err(AUR_EFORMAT, "%s: dimension '%s' (%s) has no numeric coordinate variable '%s'", f->path, dim, what[role], dim);
+        return NULL;
+    }
+    double *v = (double *)aur__malloc(sizeof(double) * (f->len[role] + 1), "a coordinate");
+    int st = v ? nc_get_var_double(f->nc, *id, v) : NC_ENOMEM;
+    if (st != NC_NOERR) {
+        AUR_FREE(v);
+        aur__nc_err(st, f->path, dim);
+        return NULL;
+    }
+    return v;
+}
+
+/* The coordinates' units: times to Unix seconds, levels to hPa. */
+static int aur__wx_coord_units(aur__wx_file *f, int role, int id, const char *dim)
+{
+    char units[128], cal[64];
+    aur__nc_text_att(f->nc, id, "units", units, sizeof units);
+    if (role == AUR__WX_TIME) {
+        double unit = 1, epoch = 0;
+        aur__nc_text_att(f->nc, id, "calendar", cal, sizeof cal);
+        if (aur__cf_time_units(units, cal, &unit, &epoch)) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
+            return aur__err(AUR_EFORMAT, "%s: coordinate '%s': %s", f->path, dim, msg);
+        }
+        for (size_t i = 0; i < f->len[role]; i++) f->time[i] = epoch + f->time[i] * unit;
+    } else if (role == AUR__WX_LEVEL) {
+        char key[128];
+        aur__units_key(units, key, sizeof key);
+        static const char *const hpa[] = {"", "hpa", "millibars", "millibar", "mbar", "mb", NULL};
+        f->level_in_pa = !strcmp(key, "pa");
+        if (!f->level_in_pa && !aur__name_in(key, hpa))
+            return aur__err(AUR_EFORMAT, "%s: pressure levels '%s' are in '%s'; hPa or Pa are read", f->path, dim, units);
+        for (size_t i = 0; f->level_in_pa && i < f->len[role]; i++) f->level[i] /= 100;
+    }
+    return 0;
+}
+
+/* A Zarr store's path for libnetcdf ("file:///abs/store#mode=zarr,file"); 0 if path is no directory. */
+static int aur__wx_zarr_url(const char *path, char *url, size_t size)
+{
+    struct stat st;
+    if (stat(path, &st) || !S_ISDIR(st.st_mode)) return 0;
+    char abs[PATH_MAX], cwd[PATH_MAX], probe[PATH_MAX + 32];
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd)) return aur__err(AUR_EIO, "%s: cannot find the working directory: %s", path, strerror(errno));
+    if (snprintf(abs, sizeof abs, "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path) >= (int)sizeof abs || strchr(abs, '#'))
+        return aur__err(AUR_EINVAL, "%s: a Zarr path must be shorter than %d characters, without '#'", path, PATH_MAX);
+    snprintf(probe, sizeof probe, "%s/zarr.json", abs);
+    if (!access(probe, F_OK)) return aur__err(AUR_EUNSUPPORTED, "%s: a Zarr v3 store; libnetcdf reads Zarr v2 (write it with zarr_format=2)", path);
+    snprintf(probe, sizeof probe, "%s/.zgroup", abs);
+    if (access(probe, F_OK)) return aur__err(AUR_EFORMAT, "%s: a directory without .zgroup (not a Zarr v2 store)", path);
+    if (snprintf(url, size, "file://%s#mode=zarr,file", abs) >= (int)size) return aur__err(AUR_EINVAL, "%s: path too long", path);
+    return 1;
+}
+
+/* NCZarr hands back a chunk's stored bytes when it lacks the store's codec
+   (Debian's libnetcdf has no NCZarr codec plugins), so a compressed array
+   it does not report a filter for is refused here, from its .zarray. */
+static int aur__wx_zarr_codec(const aur__wx_file *f, const aur__wx_var *v)
+{
+    size_t n = 0;
+    if (nc_inq_var_filter_ids(f->nc, v->cf.id, &n, NULL) == NC_NOERR && n > 0) return 0; /* libnetcdf decodes it (checked as for HDF5) */
+    char meta[PATH_MAX + NC_MAX_NAME + 16];
+    size_t len;
+    snprintf(meta, sizeof meta, "%s/%s/.zarray", f->path, v->file_name);
+    char *text = aur__read_text_file(meta, (size_t)1 << 20, "a .zarray", &len);
+    if (!text) return AUR_EFORMAT;
+    cJSON *j = cJSON_Parse(text);
+    AUR_FREE(text);
+    const cJSON *comp = j ? cJSON_GetObjectItemCaseSensitive(j, "compressor") : NULL, *filt = j ? cJSON_GetObjectItemCaseSensitive(j, "filters") : NULL;
+    const cJSON *id = cJSON_IsObject(comp) ? cJSON_GetObjectItemCaseSensitive(comp, "id") : NULL;
+    int plain = j && (!comp || cJSON_IsNull(comp)) && (!filt || cJSON_IsNull(filt) || (cJSON_IsArray(filt) && !cJSON_GetArraySize(filt)));
+    char codec[64];
+    snprintf(codec, sizeof codec, "%s", cJSON_IsString(id) ? id->valuestring : !j ? "?" : comp && !cJSON_IsNull(comp) ? "a compressor" : "filters");
+    cJSON_Delete(j);
+    if (plain) return 0;
+    return aur__err(AUR_EUNSUPPORTED, "%s: Zarr array '%s' is stored with %s, which this libnetcdf's NCZarr cannot decode; write the store "
+                    "uncompressed (to_zarr(..., encoding={name: {'compressors': None}}))", f->path, v->file_name, codec);
+}
+
+/* Opens a NetCDF file or Zarr store and reads its coordinates. */
+static int aur__wx_open(aur__wx_file *f)
+{
+    char url[PATH_MAX + 64];
+    int zarr = aur__wx_zarr_url(f->path, url, sizeof url);
+    if (zarr < 0) return zarr;
+    f->zarr = zarr;
+    int st = nc_open(zarr ? url : f->path, NC_NOWRITE, &f->nc);
+    if (st != NC_NOERR) return f->nc = -1, aur__nc_err(st, f->path, "cannot open as NetCDF");
+    int ndims = 0;
+    nc_inq_ndims(f->nc, &ndims);
+    for (int r = 0; r < 4; r++) f->dim[r] = -1;
+    for (int d = 0; d < ndims; d++) {
+        char name[NC_MAX_NAME + 1];
+        size_t len;
+        if (nc_inq_dim(f->nc, d, name, &len) != NC_NOERR) continue;
+        int role = aur__wx_dim_role(f->nc, name);
+        if (role == AUR__WX_OTHER) continue;
+        if (f->dim[role] >= 0) return aur__err(AUR_EFORMAT, "%s: two dimensions play one role ('%s' and another)", f->path, name);
+        f->dim[role] = d, f->len[role] = len;
+        double **out[] = {&f->time, &f->level, &f->lat, &f->lon};
+        int id;
+        if (!(*out[role] = aur__wx_coord(f, role, name, &id))) return AUR_EFORMAT;
+        int rc = aur__wx_coord_units(f, role, id, name);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void aur__wx_close(aur__wx_file *f)
+{
+    if (f->nc >= 0) nc_close(f->nc);
+    AUR_FREE(f->time);
+    AUR_FREE(f->level);
+    AUR_FREE(f->lat);
+    AUR_FREE(f->lon);
+}
+
+/* Static fields: no time dimension, or the land-sea mask, soil type and
+   surface geopotential (which the stores deliver with one time step). */
+static int aur__wx_group(const aur__wx_var *v, int has_time, int has_level)
+{
+    if (has_level) return AUR__WX_ATMOS;
+    if (!has_time || !strcmp(v->name, "z") || !strcmp(v->name, "lsm") || !strcmp(v->name, "slt")) return AUR__WX_STATIC;
+    return AUR__WX_SURF;
+}
+
+/* A file's variable, if it is data on the grid (else 0 and it is skipped). */
+static int aur__wx_var_of(aur__wx_set *s, int fi, int id, const char *renames)
+{
+    aur__wx_file *f = &s->files[fi];
+    aur__wx_var v;
+    int dims[NC_MAX_VAR_DIMS], has[5] = {0};
+    memset(&v, 0, sizeof v);
+    if (nc_inq_var(f->nc, id, v.file_name, &v.cf.type, &v.ndims, dims, NULL) != NC_NOERR || !aur__nc_numeric(v.cf.type)) return 0;
+    for (int d = 0; d < v.ndims; d++) {
+        v.role[d] = AUR__WX_OTHER;
+        for (int r = 0; r < 4; r++)
+            if (dims[d] == f->dim[r]) v.role[d] = r;
+        has[v.role[d]]++;
+        nc_inq_dimlen(f->nc, dims[d], &v.len[d]);
+        char dn[NC_MAX_NAME + 1];
+        if (nc_inq_dimname(f->nc, dims[d], dn) == NC_NOERR && !strcmp(dn, v.file_name)) return 0; /* a coordinate */
+    }
+    if (has[AUR__WX_LAT] != 1 || has[AUR__WX_LON] != 1) return 0;
+    for (int d = 0; d < v.ndims; d++)
+        if (v.role[d] == AUR__WX_OTHER && v.len[d] != 1) {
+            char dn[NC_MAX_NAME + 1] = "?";
+            nc_inq_dimname(f->nc, dims[d], dn);
+            return aur__err(AUR_EFORMAT, "%s: variable '%s' has dimension '%s' of size %zu; only time, level, latitude and longitude can "
+                            "have more than one element (select one member or experiment first)", f->path, v.file_name, dn, v.len[d]);
+        }
+    v.cf.id = id, v.file = fi;
+    int rc = aur__wx_aurora_name(v.file_name, renames, v.name);
+    if (!rc) rc = aur__cf_attributes(f->nc, f->path, v.file_name, &v.cf);
+    if (!rc && f->zarr) rc = aur__wx_zarr_codec(f, &v);
+    v.group = aur__wx_group(&v, has[AUR__WX_TIME], has[AUR__WX_LEVEL]);
+    if (!rc) rc = aur__wx_check_units(f, &v);
+    for (int i = 0; !rc && i < s->n_vars; i++)
+        if (s->vars[i].file == fi && s->vars[i].group == v.group && !strcmp(s->vars[i].name, v.name))
+            rc = aur__err(AUR_EFORMAT, "%s: variables '%s' and '%s' are both Aurora's %s %s", f->path, s->vars[i].file_name, v.file_name,
+                          aur__wx_group_name[v.group], v.name);
+    if (rc) return rc;
+    aur__wx_var *grown = (aur__wx_var *)AUR_REALLOC(s->vars, sizeof *grown * (size_t)(s->n_vars + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing variables");
+    s->vars = grown;
+    s->vars[s->n_vars++] = v;
+    return 0;
+}
+
+static int aur__wx_scan_file(aur__wx_set *s, int fi, const char *renames)
+{
+    aur__wx_file *f = &s->files[fi];
+    int rc = aur__wx_open(f), nvars = 0, before = s->n_vars;
+    if (rc) return rc;
+    nc_inq_nvars(f->nc, &nvars);
+    for (int id = 0; id < nvars && !rc; id++) rc = aur__wx_var_of(s, fi, id, renames);
+    if (!rc && s->n_vars == before)
+        rc = aur__err(AUR_EFORMAT, "%s: no variable on a latitude-longitude grid (dimensions named latitude/lat and longitude/lon)", f->path);
+    return rc;
+}
+
+/* ---- the files together ---- */
+
+/* Every file's grid must be the first variable's; then the flip and roll into the conventions. */
+static int aur__wx_grid(aur__wx_set *s)
+{
+    const aur__wx_file *g = &s->files[s->vars[0].file];
+    s->grid_file = s->vars[0].file;
+    s->H = (int)g->len[AUR__WX_LAT], s->W = (int)g->len[AUR__WX_LON];
+    for (int i = 0; i < s->n_vars; i++) {
+        const aur__wx_file *f = &s->files[s->vars[i].file];
+        if (f == g) continue;
+        int same = f->len[AUR__WX_LAT] == g->len[AUR__WX_LAT] && f->len[AUR__WX_LON] == g->len[AUR__WX_LON];
+        for (int y = 0; same && y < s->H; y++) same = fabs(f->lat[y] - g->lat[y]) <= 1e-4;
+        for (int x = 0; same && x < s->W; x++) same = fabs(f->lon[x] - g->lon[x]) <= 1e-4;
+        if (!same)
+            return aur__err(AUR_EFORMAT, "%s: its grid (%zu latitudes %g..%g, %zu longitudes %g..%g) is not %s's (%d, %g..%g; %d, %g..%g)", f->path,
+                            f->len[AUR__WX_LAT], f->lat[0], f->lat[f->len[AUR__WX_LAT] - 1], f->len[AUR__WX_LON], f->lon[0],
+                            f->lon[f->len[AUR__WX_LON] - 1], g->path, s->H, g->lat[0], g->lat[s->H - 1], s->W, g->lon[0], g->lon[s->W - 1]);
+    }
+    s->flip_lat = s->H > 1 && g->lat[0] < g->lat[s->H - 1];
+    for (int y = 0; y + 1 < s->H; y++) {
+        double a = g->lat[s->flip_lat ? s->H - 1 - y : y], b = g->lat[s->flip_lat ? s->H - 2 - y : y + 1];
+        if (!(b < a) || a > 90 || b < -90)
+            return aur__err(AUR_EFORMAT, "%s: latitudes are not monotonic within [-90, 90] (at %g, %g)", g->path, a, b);
+    }
+    s->lon_shift = 0;
+    for (int x = 1; x < s->W; x++)
+        if (fmod(fmod(g->lon[x], 360) + 360, 360) < fmod(fmod(g->lon[s->lon_shift], 360) + 360, 360)) s->lon_shift = x;
+    for (int x = 0; x + 1 < s->W; x++) {
+        double a = fmod(fmod(g->lon[(x + s->lon_shift) % s->W], 360) + 360, 360), b = fmod(fmod(g->lon[(x + 1 + s->lon_shift) % s->W], 360) + 360, 360);
+        if (!(b > a)) return aur__err(AUR_EFORMAT, "%s: longitudes do not increase around the globe once in [0, 360) (at %g, %g)", g->path, a, b);
+    }
+    return 0;
+}
+
+/* Every atmospheric variable must come on the same pressure levels. */
+static int aur__wx_levels(aur__wx_set *s)
+{
+    s->C = 0, s->level_var = -1;
+    for (int i = 0; i < s->n_vars; i++) {
+        const aur__wx_var *v = &s->vars[i];
+        if (v->group != AUR__WX_ATMOS) continue;
+        const aur__wx_file *f = &s->files[v->file];
+        if (s->level_var < 0) {
+            s->level_var = i, s->C = (int)f->len[AUR__WX_LEVEL];
+            if (s->C > AUR_MAX_LEVELS) return aur__err(AUR_EFORMAT, "%s: %d pressure levels; at most %d", f->path, s->C, AUR_MAX_LEVELS);
+            continue;
+        }
+        const aur__wx_file *r = &s->files[s->vars[s->level_var].file];
+        int same = (int)f->len[AUR__WX_LEVEL] == s->C;
+        for (int c = 0; same && c < s->C; c++) same = fabs(f->level[c] - r->level[c]) < 1e-6;
+        if (!same)
+            return aur__err(AUR_EFORMAT, "%s: variable '%s' is on other pressure levels (or in another order) than '%s' in %s", f->path, v->file_name,
+                            s->vars[s->level_var].file_name, r->path);
+    }
+    return 0;
+}
+
+static int aur__cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The step of the series holding time t (-1: none). */
+static int aur__wx_step_of(const aur__wx_set *s, double t)
+{
+    int lo = 0, hi = s->T - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (fabs(s->times[mid] - t) < 1e-3) return mid;
+        if (s->times[mid] < t) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* The series' times: every time of the surface and atmospheric variables,
+   evenly spaced, each variable holding each exactly once. */
+static int aur__wx_times(aur__wx_set *s)
+{
+    size_t n = 0;
+    for (int i = 0; i < s->n_vars; i++)
+        if (s->vars[i].group != AUR__WX_STATIC) n += s->files[s->vars[i].file].len[AUR__WX_TIME];
+    if (!n) return aur__err(AUR_EFORMAT, "%s: no surface or atmospheric variable with a time dimension", s->files[0].path);
+    s->times = (double *)aur__malloc(sizeof(double) * n, "the time steps");
+    if (!s->times) return AUR_ENOMEM;
+    size_t k = 0;
+    for (int i = 0; i < s->n_vars; i++) {
+        const aur__wx_file *f = &s->files[s->vars[i].file];
+        for (size_t j = 0; s->vars[i].group != AUR__WX_STATIC && j < f->len[AUR__WX_TIME]; j++) s->times[k++] = f->time[j];
+    }
+    qsort(s->times, n, sizeof(double), aur__cmp_double);
+    s->T = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!s->T || fabs(s->times[j] - s->times[s->T - 1]) >= 1e-3) s->times[s->T++] = s->times[j];
+    char t1[32], t2[32], t3[32];
+    s->step = s->T > 1 ? s->times[1] - s->times[0] : 0;
+    for (int j = 1; j + 1 < s->T; j++)
+        if (fabs(s->times[j + 1] - s->times[j] - s->step) > 1e-3)
+            return aur__err(AUR_EFORMAT, "%s: the time steps are not evenly spaced: %s, %s, then %s", s->files[0].path,
+                            aur__wx_time_str(s->times[0], t1, sizeof t1), aur__wx_time_str(s->times[1], t2, sizeof t2),
+                            j > 1 ? aur__wx_time_str(s->times[j + 1], t3, sizeof t3) : aur__wx_time_str(s->times[2], t3, sizeof t3));
+    int *seen = (int *)aur__calloc(sizeof(int) * (size_t)s->T, "a time table");
+    if (!seen) return AUR_ENOMEM;
+    int rc = 0;
+    for (int i = 0; i < s->n_vars && !rc; i++) { /* each variable (all its files): every step exactly once */
+        const aur__wx_var *v = &s->vars[i];
+        int first = 1;
+        for (int e = 0; e < i && first; e++) first = !(s->vars[e].group == v->group && !strcmp(s->vars[e].name, v->name));
+        if (v->group == AUR__WX_STATIC || !first) continue;
+        memset(seen, 0, sizeof(int) * (size_t)s->T);
+        for (int e = i; e < s->n_vars && !rc; e++) {
+            const aur__wx_var *w = &s->vars[e];
+            if (w->group != v->group || strcmp(w->name, v->name)) continue;
+            const aur__wx_file *f = &s->files[w->file];
+            for (size_t j = 0; j < f->len[AUR__WX_TIME] && !rc; j++)
+                if (seen[aur__wx_step_of(s, f->time[j])]++)
+                    rc = aur__err(AUR_EFORMAT, "%s: %s %s at %s is there twice (variable '%s')", f->path, aur__wx_group_name[v->group], v->name,
+                                  aur__wx_time_str(f->time[j], t1, sizeof t1), w->file_name);
+        }
+        for (int t = 0; t < s->T && !rc; t++)
+            if (!seen[t])
+                rc = aur__err(AUR_EFORMAT, "%s: %s %s ('%s') has no data at %s, which other variables have", s->files[v->file].path,
+                              aur__wx_group_name[v->group], v->name, v->file_name, aur__wx_time_str(s->times[t], t1, sizeof t1));
+    }
+    for (int i = 0; i < s->n_vars && !rc; i++)
+        for (int e = i + 1; e < s->n_vars && !rc; e++)
+            if (s->vars[i].group == AUR__WX_STATIC && s->vars[e].group == AUR__WX_STATIC && !strcmp(s->vars[i].name, s->vars[e].name))
+                rc = aur__err(AUR_EFORMAT, "static %s is in both %s and %s", s->vars[i].name, s->files[s->vars[i].file].path, s->files[s->vars[e].file].path);
+    AUR_FREE(seen);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+/* Reads step j of a file's variable (or its only step) into (C, H, W) floats in the conventions' order. */
+static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t j, double *work, float *out)
+{
+    const aur__wx_file *f = &s->files[v->file];
+    size_t start[NC_MAX_VAR_DIMS] = {0}, count[NC_MAX_VAR_DIMS] = {0}, stride[5] = {0, 0, 0, 0, 0}, n = 1;
+    for (int d = 0; d < v->ndims; d++) {
+        int time = v->role[d] == AUR__WX_TIME;
+        start[d] = time ? j : 0, count[d] = time ? 1 : v->len[d];
+    }
+    for (int d = v->ndims - 1; d >= 0; d--) stride[v->role[d]] = n, n *= count[d];
+    int st = nc_get_vara_double(f->nc, v->cf.id, start, count, work);
+    if (st != NC_NOERR) return aur__nc_err(st, f->path, v->file_name);
+    aur__cf_decode(&v->cf, work, n);
+    int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++) {
+            const double *row = work + c * stride[AUR__WX_LEVEL] + (size_t)(s->flip_lat ? H - 1 - y : y) * stride[AUR__WX_LAT];
+            float *o = out + ((size_t)c * H + y) * W;
+            for (int x = 0; x < W; x++) o[x] = (float)row[(size_t)((x + s->lon_shift) % W) * stride[AUR__WX_LON]];
+        }
+    return 0;
+}
+
+/* Every variable of the set into the series' tensors. */
+static int aur__wx_fill(const aur__wx_set *s, aur_batch *b)
+{
+    size_t plane = (size_t)s->H * s->W * (size_t)(s->C > 1 ? s->C : 1);
+    double *work = (double *)aur__malloc(sizeof(double) * plane, "a field being read");
+    float *one = (float *)aur__malloc(sizeof(float) * plane, "a field being read");
+    int rc = work && one ? 0 : AUR_ENOMEM;
+    for (int i = 0; i < s->n_vars && !rc; i++) {
+        const aur__wx_var *v = &s->vars[i];
+        const aur__wx_file *f = &s->files[v->file];
+        if (v->group == AUR__WX_STATIC) {
+            rc = aur__wx_read_step(s, v, 0, work, one);
+            if (!rc) memcpy(aur_batch_static(b, v->name)->data, one, sizeof(float) * (size_t)s->H * s->W);
+            continue;
+        }
+        aur_tensor *t = v->group == AUR__WX_ATMOS ? aur_batch_atmos(b, v->name) : aur_batch_surf(b, v->name);
+        size_t per_step = (size_t)s->H * s->W * (size_t)(v->group == AUR__WX_ATMOS ? s->C : 1);
+        for (size_t j = 0; j < f->len[AUR__WX_TIME] && !rc; j++) {
+            rc = aur__wx_read_step(s, v, j, work, one);
+            if (!rc) memcpy((float *)t->data + (size_t)aur__wx_step_of(s, f->time[j]) * per_step, one, sizeof(float) * per_step);
+        }
+    }
+    AUR_FREE(work);
+    AUR_FREE(one);
+    return rc;
+}
+
+/* The series batch of a scanned set: variables in the files' order, the conventions' coordinates. */
+static aur_batch *aur__wx_batch(const aur__wx_set *s)
+{
+    aur_var_list lists[3];
+    memset(lists, 0, sizeof lists);
+    for (int i = 0; i < s->n_vars; i++)
+        if (aur__vl_find(&lists[s->vars[i].group], s->vars[i].name) < 0 && aur__vl_add(&lists[s->vars[i].group], s->vars[i].name)) return NULL;
+    if (sizeof(aur_real) != sizeof(float)) return aur__err(AUR_EUNSUPPORTED, "weather files: a float32 build is needed"), (aur_batch *)NULL;
+    aur_batch *b = aur_batch_create(1, s->T, s->C, s->H, s->W, &lists[AUR__WX_SURF], &lists[AUR__WX_STATIC], &lists[AUR__WX_ATMOS]);
+    if (!b) return NULL;
+    const aur__wx_file *g = &s->files[s->grid_file];
+    for (int y = 0; y < s->H; y++) b->lat[y] = (float)g->lat[s->flip_lat ? s->H - 1 - y : y];
+    for (int x = 0; x < s->W; x++) b->lon[x] = (float)fmod(fmod(g->lon[(x + s->lon_shift) % s->W], 360) + 360, 360);
+    for (int c = 0; c < s->C; c++) b->levels[c] = s->files[s->vars[s->level_var].file].level[c];
+    b->time[0] = s->times[s->T - 1];
+    b->step_seconds = s->step;
+    if (aur__wx_fill(s, b)) {
+        aur_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* What was read, and how it was turned into the conventions. */
+static void aur__wx_describe(const aur__wx_set *s, FILE *out)
+{
+    char t1[32], t2[32];
+    fprintf(out, "weather data: %d file%s, %d step%s", s->n_files, s->n_files > 1 ? "s" : "", s->T, s->T > 1 ? "s" : "");
+    if (s->T > 1) fprintf(out, " %g h apart", s->step / 3600);
+    fprintf(out, " from %s to %s, grid %d x %d", aur__wx_time_str(s->times[0], t1, sizeof t1), aur__wx_time_str(s->times[s->T - 1], t2, sizeof t2),
+            s->H, s->W);
+    if (s->C) {
+        const aur__wx_file *f = &s->files[s->vars[s->level_var].file];
+        fprintf(out, ", %d levels (", s->C);
+        for (int c = 0; c < s->C; c++) fprintf(out, c ? ", %g" : "%g", f->level[c]);
+        fprintf(out, " hPa%s)", f->level_in_pa ? ", from Pa" : "");
+    }
+    fprintf(out, "\n");
+    for (int g = 0; g < 3; g++) {
+        int any = 0;
+        for (int i = 0; i < s->n_vars; i++) {
+            const aur__wx_var *v = &s->vars[i];
+            int first = 1;
+            for (int e = 0; e < i && first; e++) first = !(s->vars[e].group == g && !strcmp(s->vars[e].name, v->name));
+            if (v->group != g || !first) continue;
+            fprintf(out, any ? ", " : "  %-6s ", aur__wx_group_name[g]);
+            if (strcmp(v->name, v->file_name)) fprintf(out, "%s (%s)", v->name, v->file_name);
+            else fprintf(out, "%s", v->name);
+            any = 1;
+        }
+        if (any) fprintf(out, "\n");
+    }
+    if (s->flip_lat || s->lon_shift) {
+        fprintf(out, "  conventions:%s", s->flip_lat ? " latitudes reversed to decrease" : "");
+        if (s->lon_shift) fprintf(out, "%s longitudes rolled by %d columns into [0, 360)", s->flip_lat ? ";" : "", s->lon_shift);
+        fprintf(out, "\n");
+    }
+}
+
+AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
+    aur__wx_set s;
+    memset(&s, 0, sizeof s);
+    s.files = (aur__wx_file *)aur__calloc(sizeof(aur__wx_file) * (size_t)n, "the weather files");
+    if (!s.files) return NULL;
+    for (int i = 0; i < n; i++) s.files[i].nc = -1, s.files[i].path = paths[i];
+    s.n_files = n;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) rc = aur__wx_scan_file(&s, i, renames);
+    if (!rc) rc = aur__wx_grid(&s);
+    if (!rc) rc = aur__wx_levels(&s);
+    if (!rc) rc = aur__wx_times(&s);
+    aur_batch *b = rc ? NULL : aur__wx_batch(&s);
+    if (b && log) aur__wx_describe(&s, log);
+    for (int i = 0; i < n; i++) aur__wx_close(&s.files[i]);
+    AUR_FREE(s.files);
+    AUR_FREE(s.vars);
+    AUR_FREE(s.times);
+    return b;
+}
+
+#else /* built without libnetcdf */
+
+AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    (void)n, (void)renames, (void)log;
+    aur__err(AUR_EUNSUPPORTED, "%s: reading NetCDF or Zarr needs the implementation compiled with -DAUR_NETCDF and linked with -lnetcdf "
+             "(Debian: libnetcdf-dev)", paths && n > 0 ? paths[0] : "weather files");
+    return NULL;
+}
+#endif
+
+/* ---- any batch or series file ---- */
+
+/* What a path holds, from its first bytes: 0 safetensors (or anything else), 1 NetCDF, HDF5 or a Zarr store, 2 GRIB;
+   an error if there is nothing there. */
+static int aur__data_kind(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return 1;
+    unsigned char m[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    size_t got = fp ? fread(m, 1, sizeof m, fp) : 0;
+    if (fp) fclose(fp);
+    if (got >= 4 && !memcmp(m, "CDF", 3) && (m[3] == 1 || m[3] == 2 || m[3] == 5)) return 1;
+    if (got == 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) return 1;
+    if (got >= 4 && !memcmp(m, "GRIB", 4)) return 2;
+    return 0;
+}
+
+AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    int weather = 0;
+    for (int i = 0; i < n; i++) {
+        int kind = aur__data_kind(paths[i]);
+        if (kind < 0) return NULL;
+        if (kind == 2)
+            return aur__err(AUR_EUNSUPPORTED, "%s: GRIB is not read yet; convert it to NetCDF (grib_to_netcdf, from ecCodes)", paths[i]), (aur_batch *)NULL;
+        weather += kind == 1;
+    }
+    if (n == 1 && !weather) return aur_batch_load_unchecked(paths[0]);
+    if (weather < n) {
+        for (int i = 0; i < n; i++)
+            if (!aur__data_kind(paths[i]))
+                return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must all be NetCDF or Zarr",
+                                paths[i]), (aur_batch *)NULL;
+    }
+    return aur_weather_load(paths, n, renames, log);
 }
 
 /* ==== Aurora: forward ====
@@ -12220,6 +13147,7 @@ AURDEF aur_batch *aur_batch_window(const aur_batch *s, int start, int history, d
     memcpy(w->lat, s->lat, sizeof(float) * (size_t)(s->lat_2d ? hw : s->H));
     memcpy(w->lon, s->lon, sizeof(float) * (size_t)(s->lon_2d ? hw : s->W));
     memcpy(w->levels, s->levels, sizeof w->levels);
+    w->step_seconds = s->step_seconds;
     for (int b = 0; b < s->B; b++) w->time[b] = s->time[b] - (double)(s->T - start - history) * step_seconds;
     return w;
 }
@@ -13251,8 +14179,11 @@ typedef struct aur__window {
 } aur__window;
 
 typedef struct aur__data {
-    char **files;
+    char **files;    /* a name of each series, for messages: its file, or its first file and how many more */
+    char ***paths;   /* each series' files: one safetensors file, or NetCDF/Zarr files read together */
+    int *n_paths;
     int n_files;
+    char *renames;   /* data.rename as "file_name=aurora_name,..." (shared by train and val), or NULL */
     aur__window *win;
     int n_win;
     aur_batch *cache; /* the series file of this set read last (training and evaluation keep one each) */
@@ -13289,6 +14220,7 @@ struct aur_trainer {
     aur_tape *t;
     aur_load_report rep;
     char *new_params; /* the new variables' per-variable parameters, comma-joined */
+    char *renames;    /* data.rename, "file_name=aurora_name,..." (NULL: none) */
     /* the model section as read (strings borrowed from config), before the model is built */
     const char *checkpoint, *train_only, *freeze;
     const cJSON *stats;
@@ -13435,23 +14367,63 @@ static int aur__trainer_model_build(aur_trainer *tr)
     return rc;
 }
 
-/* A file list: a string or a non-empty array of strings. */
-static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
+/* One series: a file name, or a non-empty list of the NetCDF/Zarr files read together. */
+static int aur__trainer_series(aur_trainer *tr, const cJSON *f, const char *key, aur__data *d, int i)
 {
     const char *W = "run config: data";
-    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 1) return aur__json_bad(v, W, aur__json_key(v), "a file name or a non-empty list of them");
-    d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
-    if (!d->files) return AUR_ENOMEM;
-    for (int i = 0; i < n; i++) {
-        const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
-        char path[2048];
-        snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
-        if (!cJSON_IsString(f) || !f->valuestring[0]) return aur__json_bad(f, W, path, "a file name");
-        if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
-        if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
-        d->n_files++;
+    int n = cJSON_IsString(f) ? 1 : cJSON_IsArray(f) ? cJSON_GetArraySize(f) : -1;
+    if (n < 1) return aur__json_bad(f, W, key, "a file name or a non-empty list of the files of one series");
+    if (!(d->paths[i] = (char **)aur__calloc(sizeof(char *) * (size_t)n, "a file list"))) return AUR_ENOMEM;
+    for (int k = 0; k < n; k++) {
+        const cJSON *e = cJSON_IsString(f) ? f : cJSON_GetArrayItem(f, k);
+        char path[2048], where[256];
+        if (cJSON_IsString(f)) snprintf(where, sizeof where, "%s", key);
+        else snprintf(where, sizeof where, "%s[%d]", key, k);
+        if (!cJSON_IsString(e) || !e->valuestring[0]) return aur__json_bad(e, W, where, "a file name");
+        if (aur__path(tr, e->valuestring, path, sizeof path)) return AUR_EINVAL;
+        if (!(d->paths[i][k] = aur__strdup(path))) return AUR_ENOMEM;
+        d->n_paths[i]++;
     }
+    char label[2100];
+    snprintf(label, sizeof label, n > 1 ? "%.2048s (+%d files)" : "%.2048s", d->paths[i][0], n - 1);
+    return (d->files[i] = aur__strdup(label)) ? 0 : AUR_ENOMEM;
+}
+
+/* The series of a set: a file name, or a non-empty list of series (each a file name or a list of files). */
+static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
+{
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (n < 1) return aur__json_bad(v, "run config: data", aur__json_key(v), "a file name or a non-empty list of them");
+    d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
+    d->paths = (char ***)aur__calloc(sizeof(char **) * (size_t)(n + 1), "a file list");
+    d->n_paths = (int *)aur__calloc(sizeof(int) * (size_t)(n + 1), "a file list");
+    if (!d->files || !d->paths || !d->n_paths) return AUR_ENOMEM;
+    d->renames = tr->renames;
+    for (int i = 0; i < n; i++, d->n_files++) {
+        char key[256];
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        int rc = aur__trainer_series(tr, cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i), key, d, i);
+        if (rc) return d->n_files++, rc; /* this one freed with the rest */
+    }
+    return 0;
+}
+
+/* "rename": {"file_name": "aurora_name", ...} as "file_name=aurora_name,...". */
+static int aur__trainer_renames(aur_trainer *tr, const cJSON *j)
+{
+    const char *W = "run config: data";
+    if (!j) return 0;
+    if (!cJSON_IsObject(j)) return aur__json_bad(j, W, "rename", "an object of file names to Aurora's names");
+    aur__buf b;
+    memset(&b, 0, sizeof b);
+    for (const cJSON *e = j->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || !e->valuestring[0] || strpbrk(e->valuestring, ",=") || strpbrk(e->string, ",="))
+            return AUR_FREE(b.p), aur__json_bad(e, W, "rename", "names (strings without ',' or '=')");
+        aur__buf_printf(&b, "%s%s=%s", b.n ? "," : "", e->string, e->valuestring);
+    }
+    aur__buf_append(&b, "", 1);
+    if (b.failed) return AUR_FREE(b.p), AUR_ENOMEM;
+    tr->renames = b.p;
     return 0;
 }
 
@@ -13461,7 +14433,7 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 {
     int span = tr->history + tr->rollout;
     for (int f = 0; f < d->n_files; f++) {
-        aur_batch *s = aur_batch_load_unchecked(d->files[f]);
+        aur_batch *s = aur_batch_load_files((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
         if (!s) return AUR_EFORMAT;
         aur_check_report rep;
         int rc = aur_aurora_check_batch(tr->m, s, &tr->check, &rep);
@@ -13471,6 +14443,9 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
             char msg[1024];
             snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
             rc = aur__err(AUR_EFORMAT, "%s: %s", d->files[f], msg);
+        } else if (s->step_seconds > 0 && fabs(s->step_seconds - tr->mcfg.timestep_seconds) > 1e-3) {
+            rc = aur__err(AUR_EFORMAT, "%s: its time steps are %g h apart; the model steps %g h (give the files every %g h)", d->files[f],
+                          s->step_seconds / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
         } else if (s->T < span) {
             rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], s->T, tr->history,
                           tr->rollout);
@@ -13491,10 +14466,10 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
     return d->n_files && !d->n_win ? aur__err(AUR_EFORMAT, "%s data: no windows", what) : 0;
 }
 
-/* "data": {train, val, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
+/* "data": {train, val, rename, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *const keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
     const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
     tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
@@ -13506,6 +14481,7 @@ static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
     if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
     const cJSON *train = aur__json_at(j, "train"), *val = aur__json_at(j, "val");
+    if (!rc) rc = aur__trainer_renames(tr, aur__json_at(j, "rename"));
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
     if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
     if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
@@ -13780,8 +14756,14 @@ AURDEF aur_trainer *aur_trainer_create(const char *config_path) { return aur__tr
 
 static void aur__data_free(aur__data *d)
 {
-    for (int i = 0; i < d->n_files; i++) AUR_FREE(d->files[i]);
+    for (int i = 0; i < d->n_files; i++) {
+        for (int k = 0; d->paths && k < d->n_paths[i]; k++) AUR_FREE(d->paths[i][k]);
+        if (d->paths) AUR_FREE(d->paths[i]);
+        AUR_FREE(d->files[i]);
+    }
     AUR_FREE(d->files);
+    AUR_FREE(d->paths);
+    AUR_FREE(d->n_paths);
     AUR_FREE(d->win);
     aur_batch_free(d->cache);
 }
@@ -13798,6 +14780,7 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
     aur_model_free(tr->m);
     aur_load_report_free(&tr->rep);
     AUR_FREE(tr->new_params);
+    AUR_FREE(tr->renames);
     aur__data_free(&tr->train);
     aur__data_free(&tr->val);
     for (int g = 0; g < tr->n_groups; g++) AUR_FREE(tr->group_params[g]);
@@ -13874,7 +14857,7 @@ static const aur_batch *aur__series(aur__data *d, int file)
 {
     if (d->cache && d->cache_file == file) return d->cache;
     aur_batch_free(d->cache);
-    d->cache = aur_batch_load_unchecked(d->files[file]);
+    d->cache = aur_batch_load_files((const char *const *)d->paths[file], d->n_paths[file], d->renames, NULL);
     d->cache_file = file;
     return d->cache;
 }

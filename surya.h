@@ -1646,15 +1646,6 @@ typedef struct aur__sdo_row {
     int line;     /* in its CSV, for messages */
 } aur__sdo_row;
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
-static int64_t aur__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "YYYY-MM-DD", then optionally " HH:MM[:SS[.fraction]]" (or "T" between): the
    forms pandas.to_datetime reads in the reference's CSV files. */
 static int aur__parse_time(const char *s, int64_t *ns)
@@ -1683,18 +1674,6 @@ static int aur__parse_time(const char *s, int64_t *ns)
         return AUR_EFORMAT;
     *ns = ((aur__days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * 1000000000LL + sec * 1000000000LL + frac_ns;
     return 0;
-}
-
-/* A time as pandas prints it ("2014-01-07 15:00:00"), for messages. */
-static const char *aur__format_time(int64_t ns, char *buf, size_t size)
-{
-    int64_t s = ns / 1000000000LL - (ns % 1000000000LL < 0), days = s / 86400 - (s % 86400 < 0), rest = s - days * 86400;
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097; /* Hinnant's civil_from_days */
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    snprintf(buf, size, "%04lld-%02d-%02d %02d:%02d:%02d", (long long)(yoe + era * 400 + (m <= 2)) % 100000, m % 100, d % 100,
-             (int)(rest / 3600) % 100, (int)(rest / 60 % 60), (int)(rest % 60));
-    return buf;
 }
 
 /* Splits one CSV record in place (RFC 4180: quoted fields, "" inside them).
@@ -1899,72 +1878,6 @@ static int aur__sdo_join_labels(aur__sdo_table *index, const char *path, const c
 
 #ifdef AUR_NETCDF
 #include <netcdf.h>
-#include <netcdf_filter.h>
-
-/* What a channel's values become in numpy (xarray's decoding, then stacking). */
-enum { AUR__DT_SMALLINT = 1, AUR__DT_BIGINT = 2, AUR__DT_F32 = 3, AUR__DT_F64 = 4 };
-
-typedef struct aur__cf_var {
-    int id, dtype, nfill;
-    nc_type type;
-    size_t H, W;
-    double scale, offset, fill[4]; /* fill: _FillValue and missing_value, as raw values */
-    int has_scale, has_offset;
-} aur__cf_var;
-
-static int aur__nc_err(int status, const char *path, const char *what)
-{
-    return aur__err(status == NC_ENOMEM ? AUR_ENOMEM : AUR_EFORMAT, "%s: %s: %s", path, what, nc_strerror(status));
-}
-
-static int aur__nc_is_int(nc_type t) { return t != NC_FLOAT && t != NC_DOUBLE; }
-static int aur__nc_size(nc_type t)
-{
-    return t == NC_BYTE || t == NC_UBYTE ? 1 : t == NC_SHORT || t == NC_USHORT ? 2 : t == NC_INT || t == NC_UINT || t == NC_FLOAT ? 4 : 8;
-}
-
-/* A numeric attribute's values, at most max of them (*len how many); *type its type (NC_NAT if absent). */
-static int aur__nc_att(int nc, int id, const char *name, double *v, size_t max, size_t *len, nc_type *type)
-{
-    *type = NC_NAT, *len = 0;
-    if (nc_inq_att(nc, id, name, type, len) != NC_NOERR) return *type = NC_NAT, *len = 0, 0;
-    if (*type == NC_CHAR || *type == NC_STRING || *len < 1 || *len > max) return AUR_EFORMAT;
-    return nc_get_att_double(nc, id, name, v) == NC_NOERR ? 0 : AUR_EFORMAT;
-}
-
-/* xarray's dtype for a variable (xarray/coding/variables.py): with a scale or
-   an offset, _choose_float_dtype of the stored type: the scale's float type
-   (float64 for a 4-byte integer, or a lone offset); else CFMaskCoder promotes
-   masked integers to float (32 bits for 1-2 byte ones); else the stored type. */
-static int aur__cf_dtype(const aur__cf_var *v, nc_type scale_type, nc_type offset_type)
-{
-    int is_int = aur__nc_is_int(v->type), size = aur__nc_size(v->type);
-    int masked = is_int && v->nfill ? (size <= 2 ? AUR__DT_F32 : AUR__DT_F64) : 0;
-    if (v->has_scale || v->has_offset) {
-        if (v->has_scale && v->has_offset && scale_type == offset_type)
-            return is_int && size == 4 ? AUR__DT_F64 : scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
-        if (v->has_offset) return AUR__DT_F64;
-        return scale_type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
-    }
-    if (masked) return masked;
-    if (!is_int) return v->type == NC_FLOAT ? AUR__DT_F32 : AUR__DT_F64;
-    return size <= 2 ? AUR__DT_SMALLINT : AUR__DT_BIGINT;
-}
-
-/* The filters a variable was written with must be installed (HDF5 filter plugins). */
-static int aur__nc_filters(int nc, int id, const char *path, const char *name)
-{
-    unsigned ids[16];
-    size_t n = 0;
-    if (nc_inq_var_filter_ids(nc, id, &n, NULL) != NC_NOERR || n > 16 || nc_inq_var_filter_ids(nc, id, &n, ids) != NC_NOERR)
-        return aur__err(AUR_EFORMAT, "%s: variable '%s': cannot list its HDF5 filters (or more than 16)", path, name);
-    for (size_t k = 0; k < n; k++)
-        if (nc_inq_filter_avail(nc, ids[k]) != NC_NOERR)
-            return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' is compressed with HDF5 filter %u, which is not installed (Debian: "
-                            "hdf5-filter-plugin, hdf5-filter-plugin-blosc-serial; or point HDF5_PLUGIN_PATH at hdf5plugin's plugins)",
-                            path, name, ids[k]);
-    return 0;
-}
 
 /* A channel's variable: 2-D, numeric, its CF attributes read. */
 static int aur__cf_inspect(int nc, const char *path, const char *name, aur__cf_var *v)
@@ -1984,24 +1897,7 @@ static int aur__cf_inspect(int nc, const char *path, const char *name, aur__cf_v
     if (v->type == NC_CHAR || v->type == NC_STRING || v->type > NC_STRING)
         return aur__err(AUR_EFORMAT, "%s: variable '%s' is not numeric", path, name);
     if (nc_inq_dimlen(nc, dims[0], &v->H) != NC_NOERR || nc_inq_dimlen(nc, dims[1], &v->W) != NC_NOERR || !v->H || !v->W) return aur__err(AUR_EFORMAT, "%s: variable '%s' is empty (%zu x %zu)", path, name, v->H, v->W);
-    static const char *const fills[] = {"_FillValue", "missing_value"};
-    nc_type scale_type, offset_type, t;
-    size_t len;
-    for (int k = 0; k < 2; k++) { /* CF allows a list of missing values */
-        if (aur__nc_att(nc, v->id, fills[k], v->fill + v->nfill, 4 - (size_t)v->nfill, &len, &t))
-            return aur__err(AUR_EFORMAT, "%s: variable '%s': attribute %s is not 1 to %d numbers", path, name, fills[k], 4 - v->nfill);
-        v->nfill += (int)len;
-    }
-    int bad = aur__nc_att(nc, v->id, "scale_factor", &v->scale, 1, &len, &scale_type);
-    bad = bad || aur__nc_att(nc, v->id, "add_offset", &v->offset, 1, &len, &offset_type);
-    if (bad || (scale_type != NC_NAT && scale_type != NC_FLOAT && scale_type != NC_DOUBLE) ||
-        (offset_type != NC_NAT && offset_type != NC_FLOAT && offset_type != NC_DOUBLE))
-        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s': scale_factor and add_offset must be one float or double number each", path, name);
-    if (nc_inq_att(nc, v->id, "_Unsigned", &t, &len) == NC_NOERR)
-        return aur__err(AUR_EUNSUPPORTED, "%s: variable '%s' has the _Unsigned attribute; store it as an unsigned type instead", path, name);
-    v->has_scale = scale_type != NC_NAT, v->has_offset = offset_type != NC_NAT;
-    v->dtype = aur__cf_dtype(v, scale_type, offset_type);
-    return aur__nc_filters(nc, v->id, path, name);
+    return aur__cf_attributes(nc, path, name, v);
 }
 
 /* The stacked array's dtype (numpy promotion over the channels). */
@@ -2027,9 +1923,6 @@ static int aur__sdo_open_file(const char *path, const char *const *names, int C,
     if (rc) nc_close(*nc);
     return rc;
 }
-
-/* numpy's float32 / float64 rounding of a sum (f32: round every addition to float). */
-static double aur__rnd(double x, int f32) { return f32 ? (double)(float)x : x; }
 
 /* numpy's pairwise summation of a contiguous run (umath loops: 8 partial
    sums below 128 values, halves above), each addition rounded as numpy's. */
@@ -2082,22 +1975,6 @@ static int aur__block_mean(double *x, int H, int W, int p, int f32)
         }
     AUR_FREE(run);
     return 0;
-}
-
-/* One channel's values as xarray decodes them: fill values to NaN, then * scale_factor + add_offset,
-   rounded to the decoded dtype. */
-static void aur__cf_decode(const aur__cf_var *v, double *x, size_t n)
-{
-    int f32 = v->dtype == AUR__DT_F32;
-    for (size_t i = 0; i < n; i++) {
-        int fill = 0;
-        for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
-        /* volatile: numpy multiplies, rounds, then adds; a fused multiply-add (-ffp-contract) would not round between */
-        volatile double y = fill ? NAN : aur__rnd(x[i], f32);
-        if (v->has_scale) y = aur__rnd(y * aur__rnd(v->scale, f32), f32);
-        if (v->has_offset) y = aur__rnd(y + aur__rnd(v->offset, f32), f32);
-        x[i] = y;
-    }
 }
 
 /* helio.py transform(): signum-log, then standardise, in float32 or float64 as numpy's promotion

@@ -2,7 +2,8 @@
 
    usage: aurora-inspect FILE
           aurora-inspect --model PRESET
-          aurora-inspect --check-batch FILE [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]
+          aurora-inspect --check-batch FILE... [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]
+                         [--rename FILE_NAME=AURORA_NAME,...]
 
    FILE: prints "name dtype [shape]" for every tensor (sorted by name), then
    the tensor and element counts. A malformed file gives one line naming the
@@ -13,7 +14,8 @@
    without allocating the weights (so the 1.3 B models list instantly).
 
    --check-batch: the data checks of the fine-tuning guide on a batch or
-   series file, against a preset's variables and statistics (default
+   series file (or NetCDF files / Zarr stores read together as one series,
+   with a summary of how their names and grids were mapped), against a preset's variables and statistics (default
    aurora-pretrained): missing variables, NaN/Inf, all-zero fields, outliers,
    and whether the statistics fit. A batch variable the preset lacks joins
    the model's variables when --stats gives its statistics (new variables).
@@ -74,21 +76,23 @@ static void add_var(aur_var_list *l, const char *name)
 
 static int check_batch(int argc, char **argv)
 {
-    const char *path = argv[2], *preset = "aurora-pretrained";
+    const char *path = argv[2], *preset = "aurora-pretrained", *renames = NULL;
     aur_check_opts opts = aur_check_defaults();
     char keys[AUR_MAX_VARS][AUR_NAME_LEN];
     double loc[AUR_MAX_VARS], scale[AUR_MAX_VARS];
-    int n_stats = 0;
-    for (int i = 3; i < argc; i += 2) {
+    int n_stats = 0, n_files = 1;
+    while (2 + n_files < argc && strncmp(argv[2 + n_files], "--", 2)) n_files++; /* a series may be several NetCDF files */
+    for (int i = 2 + n_files; i < argc; i += 2) {
         if (i + 1 >= argc) return fprintf(stderr, "aurora-inspect: %s needs a value\n", argv[i]), 2;
         if (!strcmp(argv[i], "--model")) preset = argv[i + 1];
         else if (!strcmp(argv[i], "--nan-ok")) opts.nan_ok = argv[i + 1];
+        else if (!strcmp(argv[i], "--rename")) renames = argv[i + 1];
         else if (!strcmp(argv[i], "--stats") && n_stats < AUR_MAX_VARS &&
                  sscanf(argv[i + 1], "%47[^=]=%lf,%lf", keys[n_stats], &loc[n_stats], &scale[n_stats]) == 3)
             n_stats++;
         else return fprintf(stderr, "aurora-inspect: bad option '%s %s'\n", argv[i], argv[i + 1]), 2;
     }
-    aur_batch *b = aur_batch_load_unchecked(path);
+    aur_batch *b = aur_batch_load_files((const char *const *)argv + 2, n_files, renames, stdout);
     aur_aurora_config cfg;
     if (!b || aur_aurora_preset(preset, &cfg)) {
         fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
@@ -111,7 +115,8 @@ static int check_batch(int argc, char **argv)
     aur_check_report rep;
     memset(&rep, 0, sizeof rep);
     if (!rc) {
-        printf("%s: B %d, T %d, %d levels, %d x %d; checked against %s\n", path, b->B, b->T, b->C, b->H, b->W, preset);
+        printf("%s%s: B %d, T %d, %d levels, %d x %d; checked against %s\n", path, n_files > 1 ? " (and the others)" : "", b->B, b->T, b->C, b->H,
+               b->W, preset);
         rc = aur_aurora_check_batch(m, b, &opts, &rep) ? 1 : 0;
         aur_check_report_print(&rep, stdout);
     }
@@ -125,7 +130,9 @@ static int check_batch(int argc, char **argv)
 static void usage(void)
 {
     fprintf(stderr, "usage: aurora-inspect FILE.safetensors\n       aurora-inspect --model PRESET\n"
-                    "       aurora-inspect --check-batch FILE [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]\npresets:");
+                    "       aurora-inspect --check-batch FILE... [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]\n"
+                    "                  [--rename FILE_NAME=AURORA_NAME,...]\n"
+                    "  FILE: a safetensors batch or series, or NetCDF files / Zarr stores read together as one series\npresets:");
     for (const char *const *p = aur_aurora_preset_names(); *p; p++) fprintf(stderr, " %s", *p);
     fprintf(stderr, " surya-1.0 surya-tiny");
     fprintf(stderr, "\n");

@@ -129,6 +129,7 @@ typedef struct aur_batch {
     int lat_2d, lon_2d;
     double levels[AUR_MAX_LEVELS];     /* hPa, C of them */
     double *time;                      /* B UTC Unix seconds: the time of the last history step */
+    double step_seconds;               /* a series' spacing of its steps, when its file says (0: the model's timestep) */
     int rollout_step;
     int owns_tensors;                  /* loaded or created batches free their tensors; predictions do not */
     int on_tape;                       /* a prediction: the tape owns all of it */
@@ -144,6 +145,24 @@ AURDEF aur_batch *aur_batch_load(const char *path);
    that aur_aurora_check_batch should report on). */
 AURDEF aur_batch *aur_batch_load_unchecked(const char *path);
 AURDEF int aur_batch_save(const aur_batch *b, const char *path);
+
+/* Weather files as one series (B = 1, every time step in time order):
+   NetCDF (classic or NetCDF-4, ERA5/HRES/CAMS as the Copernicus stores
+   deliver them: packed shorts or floats, time or valid_time) and local
+   Zarr v2 stores (WeatherBench2), through libnetcdf (-DAUR_NETCDF,
+   -lnetcdf). Several files make one series: surface, atmospheric and
+   static files, or consecutive times. Every variable on the latitude-
+   longitude grid is taken, renamed to Aurora's (t2m -> 2t, u10 -> 10u,
+   v10 -> 10v, WeatherBench2's long names; renames "file_name=aurora,..."
+   first), grouped (a level dimension: atmospheric; no time dimension, or
+   z, lsm, slt: static, its first step), checked (units, one grid, one set
+   of levels, evenly spaced times, each once) and put into the reference's
+   conventions: latitudes decreasing, longitudes in [0, 360), levels in
+   hPa. step_seconds is set. NaN (fill values) are kept. log: a summary of
+   what was read, or NULL. Owned. */
+AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log);
+/* A safetensors batch or series (one file), or weather files as above. */
+AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log);
 /* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos);

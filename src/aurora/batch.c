@@ -236,6 +236,9 @@ static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
     if (tu && aur__parse_doubles(tu, b->time, b->B) != b->B)
         return aur__err(AUR_EFORMAT, "%s: metadata time_unix '%s' does not give %d times", f->path, tu, b->B);
     b->rollout_step = rs ? atoi(rs) : 0;
+    const char *ss = aur_st_meta(f, "step_seconds");
+    if (ss && (aur__parse_doubles(ss, &b->step_seconds, 1) != 1 || !(b->step_seconds >= 0)))
+        return aur__err(AUR_EFORMAT, "%s: metadata step_seconds '%s' is not a number of seconds", f->path, ss);
     const aur_st_tensor *lv = aur_st_find(f, "meta/levels");
     if (b->C > 0) {
         aur_real tmp[AUR_MAX_LEVELS];
@@ -330,6 +333,8 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path)
         if (!rc) rc = aur_st_writer_meta(w, "time_unix", list);
         snprintf(num, sizeof num, "%d", b->rollout_step);
         if (!rc) rc = aur_st_writer_meta(w, "rollout_step", num);
+        snprintf(num, sizeof num, "%.17g", b->step_seconds);
+        if (!rc && b->step_seconds > 0) rc = aur_st_writer_meta(w, "step_seconds", num);
     }
     if (!rc) rc = aur_st_writer_write(w, path);
     aur_st_writer_free(w);

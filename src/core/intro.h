@@ -38,7 +38,8 @@
      AUR_REAL_DOUBLE                  F32 tensors hold double (tests only: finite differences)
      AUR_TORCH_CKPT                   read PyTorch's zip checkpoints (.ckpt, .pt) wherever safetensors
                                       are read; link -lzip (Debian's libzip-dev)
-     AUR_NETCDF                       (surya.h) SDO data in the reference's layout; link -lnetcdf -lyaml
+     AUR_NETCDF                       weather NetCDF files and Zarr stores (aur_weather_load); link -lnetcdf.
+                                      With surya.h also SDO data in the reference's layout; link -lyaml too
      AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
                                       stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 

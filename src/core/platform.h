@@ -56,6 +56,13 @@
 #define AUR__TLS _Thread_local
 #endif
 
+/* a helper some configurations leave unused (e.g. the calendar without AUR_NETCDF in aurora.h alone) */
+#if defined(__GNUC__) || defined(__clang__)
+#define AUR__MAYBE_UNUSED __attribute__((unused))
+#else
+#define AUR__MAYBE_UNUSED
+#endif
+
 /* OpenMP through _Pragma, so builds without -fopenmp see no unknown pragmas. */
 #define AUR__PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) && !defined(AUR_NO_OPENMP)

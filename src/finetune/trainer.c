@@ -68,7 +68,7 @@ static const aur_batch *aur__series(aur__data *d, int file)
 {
     if (d->cache && d->cache_file == file) return d->cache;
     aur_batch_free(d->cache);
-    d->cache = aur_batch_load_unchecked(d->files[file]);
+    d->cache = aur_batch_load_files((const char *const *)d->paths[file], d->n_paths[file], d->renames, NULL);
     d->cache_file = file;
     return d->cache;
 }

@@ -28,8 +28,11 @@ typedef struct aur__window {
 } aur__window;
 
 typedef struct aur__data {
-    char **files;
+    char **files;    /* a name of each series, for messages: its file, or its first file and how many more */
+    char ***paths;   /* each series' files: one safetensors file, or NetCDF/Zarr files read together */
+    int *n_paths;
     int n_files;
+    char *renames;   /* data.rename as "file_name=aurora_name,..." (shared by train and val), or NULL */
     aur__window *win;
     int n_win;
     aur_batch *cache; /* the series file of this set read last (training and evaluation keep one each) */
@@ -66,6 +69,7 @@ struct aur_trainer {
     aur_tape *t;
     aur_load_report rep;
     char *new_params; /* the new variables' per-variable parameters, comma-joined */
+    char *renames;    /* data.rename, "file_name=aurora_name,..." (NULL: none) */
     /* the model section as read (strings borrowed from config), before the model is built */
     const char *checkpoint, *train_only, *freeze;
     const cJSON *stats;
@@ -212,23 +216,63 @@ static int aur__trainer_model_build(aur_trainer *tr)
     return rc;
 }
 
-/* A file list: a string or a non-empty array of strings. */
-static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
+/* One series: a file name, or a non-empty list of the NetCDF/Zarr files read together. */
+static int aur__trainer_series(aur_trainer *tr, const cJSON *f, const char *key, aur__data *d, int i)
 {
     const char *W = "run config: data";
-    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 1) return aur__json_bad(v, W, aur__json_key(v), "a file name or a non-empty list of them");
-    d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
-    if (!d->files) return AUR_ENOMEM;
-    for (int i = 0; i < n; i++) {
-        const cJSON *f = cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i);
-        char path[2048];
-        snprintf(path, sizeof path, "%s[%d]", aur__json_key(v), i);
-        if (!cJSON_IsString(f) || !f->valuestring[0]) return aur__json_bad(f, W, path, "a file name");
-        if (aur__path(tr, f->valuestring, path, sizeof path)) return AUR_EINVAL;
-        if (!(d->files[i] = aur__strdup(path))) return AUR_ENOMEM;
-        d->n_files++;
+    int n = cJSON_IsString(f) ? 1 : cJSON_IsArray(f) ? cJSON_GetArraySize(f) : -1;
+    if (n < 1) return aur__json_bad(f, W, key, "a file name or a non-empty list of the files of one series");
+    if (!(d->paths[i] = (char **)aur__calloc(sizeof(char *) * (size_t)n, "a file list"))) return AUR_ENOMEM;
+    for (int k = 0; k < n; k++) {
+        const cJSON *e = cJSON_IsString(f) ? f : cJSON_GetArrayItem(f, k);
+        char path[2048], where[256];
+        if (cJSON_IsString(f)) snprintf(where, sizeof where, "%s", key);
+        else snprintf(where, sizeof where, "%s[%d]", key, k);
+        if (!cJSON_IsString(e) || !e->valuestring[0]) return aur__json_bad(e, W, where, "a file name");
+        if (aur__path(tr, e->valuestring, path, sizeof path)) return AUR_EINVAL;
+        if (!(d->paths[i][k] = aur__strdup(path))) return AUR_ENOMEM;
+        d->n_paths[i]++;
     }
+    char label[2100];
+    snprintf(label, sizeof label, n > 1 ? "%.2048s (+%d files)" : "%.2048s", d->paths[i][0], n - 1);
+    return (d->files[i] = aur__strdup(label)) ? 0 : AUR_ENOMEM;
+}
+
+/* The series of a set: a file name, or a non-empty list of series (each a file name or a list of files). */
+static int aur__trainer_files(aur_trainer *tr, const cJSON *v, aur__data *d)
+{
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (n < 1) return aur__json_bad(v, "run config: data", aur__json_key(v), "a file name or a non-empty list of them");
+    d->files = (char **)aur__calloc(sizeof(char *) * (size_t)(n + 1), "a file list");
+    d->paths = (char ***)aur__calloc(sizeof(char **) * (size_t)(n + 1), "a file list");
+    d->n_paths = (int *)aur__calloc(sizeof(int) * (size_t)(n + 1), "a file list");
+    if (!d->files || !d->paths || !d->n_paths) return AUR_ENOMEM;
+    d->renames = tr->renames;
+    for (int i = 0; i < n; i++, d->n_files++) {
+        char key[256];
+        snprintf(key, sizeof key, "%s[%d]", aur__json_key(v), i);
+        int rc = aur__trainer_series(tr, cJSON_IsString(v) ? v : cJSON_GetArrayItem(v, i), key, d, i);
+        if (rc) return d->n_files++, rc; /* this one freed with the rest */
+    }
+    return 0;
+}
+
+/* "rename": {"file_name": "aurora_name", ...} as "file_name=aurora_name,...". */
+static int aur__trainer_renames(aur_trainer *tr, const cJSON *j)
+{
+    const char *W = "run config: data";
+    if (!j) return 0;
+    if (!cJSON_IsObject(j)) return aur__json_bad(j, W, "rename", "an object of file names to Aurora's names");
+    aur__buf b;
+    memset(&b, 0, sizeof b);
+    for (const cJSON *e = j->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || !e->valuestring[0] || strpbrk(e->valuestring, ",=") || strpbrk(e->string, ",="))
+            return AUR_FREE(b.p), aur__json_bad(e, W, "rename", "names (strings without ',' or '=')");
+        aur__buf_printf(&b, "%s%s=%s", b.n ? "," : "", e->string, e->valuestring);
+    }
+    aur__buf_append(&b, "", 1);
+    if (b.failed) return AUR_FREE(b.p), AUR_ENOMEM;
+    tr->renames = b.p;
     return 0;
 }
 
@@ -238,7 +282,7 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 {
     int span = tr->history + tr->rollout;
     for (int f = 0; f < d->n_files; f++) {
-        aur_batch *s = aur_batch_load_unchecked(d->files[f]);
+        aur_batch *s = aur_batch_load_files((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
         if (!s) return AUR_EFORMAT;
         aur_check_report rep;
         int rc = aur_aurora_check_batch(tr->m, s, &tr->check, &rep);
@@ -248,6 +292,9 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
             char msg[1024];
             snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
             rc = aur__err(AUR_EFORMAT, "%s: %s", d->files[f], msg);
+        } else if (s->step_seconds > 0 && fabs(s->step_seconds - tr->mcfg.timestep_seconds) > 1e-3) {
+            rc = aur__err(AUR_EFORMAT, "%s: its time steps are %g h apart; the model steps %g h (give the files every %g h)", d->files[f],
+                          s->step_seconds / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
         } else if (s->T < span) {
             rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], s->T, tr->history,
                           tr->rollout);
@@ -268,10 +315,10 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
     return d->n_files && !d->n_win ? aur__err(AUR_EFORMAT, "%s data: no windows", what) : 0;
 }
 
-/* "data": {train, val, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
+/* "data": {train, val, rename, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *const keys[] = {"train", "val", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
     const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
     tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
@@ -283,6 +330,7 @@ static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
     if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
     const cJSON *train = aur__json_at(j, "train"), *val = aur__json_at(j, "val");
+    if (!rc) rc = aur__trainer_renames(tr, aur__json_at(j, "rename"));
     if (!rc && !train) rc = aur__err(AUR_EINVAL, "run config: data.train is required");
     if (!rc) rc = aur__trainer_files(tr, train, &tr->train);
     if (!rc && val) rc = aur__trainer_files(tr, val, &tr->val);
@@ -557,8 +605,14 @@ AURDEF aur_trainer *aur_trainer_create(const char *config_path) { return aur__tr
 
 static void aur__data_free(aur__data *d)
 {
-    for (int i = 0; i < d->n_files; i++) AUR_FREE(d->files[i]);
+    for (int i = 0; i < d->n_files; i++) {
+        for (int k = 0; d->paths && k < d->n_paths[i]; k++) AUR_FREE(d->paths[i][k]);
+        if (d->paths) AUR_FREE(d->paths[i]);
+        AUR_FREE(d->files[i]);
+    }
     AUR_FREE(d->files);
+    AUR_FREE(d->paths);
+    AUR_FREE(d->n_paths);
     AUR_FREE(d->win);
     aur_batch_free(d->cache);
 }
@@ -575,6 +629,7 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
     aur_model_free(tr->m);
     aur_load_report_free(&tr->rep);
     AUR_FREE(tr->new_params);
+    AUR_FREE(tr->renames);
     aur__data_free(&tr->train);
     aur__data_free(&tr->val);
     for (int g = 0; g < tr->n_groups; g++) AUR_FREE(tr->group_params[g]);

@@ -38,6 +38,7 @@ AURDEF aur_batch *aur_batch_window(const aur_batch *s, int start, int history, d
     memcpy(w->lat, s->lat, sizeof(float) * (size_t)(s->lat_2d ? hw : s->H));
     memcpy(w->lon, s->lon, sizeof(float) * (size_t)(s->lon_2d ? hw : s->W));
     memcpy(w->levels, s->levels, sizeof w->levels);
+    w->step_seconds = s->step_seconds;
     for (int b = 0; b < s->B; b++) w->time[b] = s->time[b] - (double)(s->T - start - history) * step_seconds;
     return w;
 }
