@@ -187,6 +187,33 @@ static void test_errors(void)
     aur_batch_free(b);
 }
 
+/* CF time units: the forms the data stores and xarray write, and what is refused. */
+static void test_time_units(void)
+{
+    struct { const char *units, *calendar; double unit, epoch; const char *error; } cases[] = {
+        {"hours since 1900-01-01 00:00:00.0", "gregorian", 3600, -2208988800.0, NULL}, /* the former CDS files */
+        {"seconds since 1970-01-01", "", 1, 0, NULL},                                 /* the current ones */
+        {"days since 2000-01-01T00:00:00Z", "proleptic_gregorian", 86400, 946684800.0, NULL},
+        {"minutes since 2020-01-01 06:30", "standard", 60, 1577860200.0, NULL},
+        {"hours since 2020-01-01 00:00:00 UTC", "", 3600, 1577836800.0, NULL},
+        {"hours since 1500-01-01", "gregorian", 0, 0, "Julian"},
+        {"hours since 1500-01-01", "proleptic_gregorian", 3600, -14831769600.0, NULL},
+        {"fortnights since 2000-01-01", "", 0, 0, "unknown unit 'fortnights'"},
+        {"hours since 2000-13-01", "", 0, 0, "not a valid date"},
+        {"hours", "", 0, 0, "not 'UNIT since DATE'"},
+        {"hours since 2000-01-01 00:00 +01:00", "", 0, 0, "only UTC"},
+        {"days since 2000-01-01", "360_day", 0, 0, "calendar '360_day'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double unit = -1, epoch = -1;
+        int rc = aur__cf_time_units(cases[i].units, cases[i].calendar, &unit, &epoch);
+        if (cases[i].error)
+            AUR_CHECK(rc && strstr(aur_last_error(), cases[i].error), "'%s' (%s) refused: %s", cases[i].units, cases[i].calendar, aur_last_error());
+        else
+            AUR_CHECK(!rc && unit == cases[i].unit && epoch == cases[i].epoch, "'%s': %g s per unit from %.0f (rc %d)", cases[i].units, unit, epoch, rc);
+    }
+}
+
 /* A run whose data.train is the three ERA5 files of one series (and data.rename), then the errors a run config meets. */
 static aur_trainer *weather_trainer(const char *kwargs_extra, const char *train, const char *rename)
 {
@@ -236,6 +263,7 @@ int main(void)
     test_round_trip();
     test_renames();
     test_errors();
+    test_time_units();
     test_training();
     aur_test_tmpdir_end();
     return aur_test_summary();
