@@ -417,6 +417,9 @@ static int aur__wx_scan_file(aur__wx_set *s, int fi, const char *renames)
 
 /* ---- the files together ---- */
 
+/* A longitude in [0, 360). */
+static double aur__lon360(double lon) { return fmod(fmod(lon, 360) + 360, 360); }
+
 /* Every file's grid must be the first variable's; then the flip and roll into the conventions. */
 static int aur__wx_grid(aur__wx_set *s)
 {
@@ -442,9 +445,9 @@ static int aur__wx_grid(aur__wx_set *s)
     }
     s->lon_shift = 0;
     for (int x = 1; x < s->W; x++)
-        if (fmod(fmod(g->lon[x], 360) + 360, 360) < fmod(fmod(g->lon[s->lon_shift], 360) + 360, 360)) s->lon_shift = x;
+        if (aur__lon360(g->lon[x]) < aur__lon360(g->lon[s->lon_shift])) s->lon_shift = x;
     for (int x = 0; x + 1 < s->W; x++) {
-        double a = fmod(fmod(g->lon[(x + s->lon_shift) % s->W], 360) + 360, 360), b = fmod(fmod(g->lon[(x + 1 + s->lon_shift) % s->W], 360) + 360, 360);
+        double a = aur__lon360(g->lon[(x + s->lon_shift) % s->W]), b = aur__lon360(g->lon[(x + 1 + s->lon_shift) % s->W]);
         if (!(b > a)) return aur__err(AUR_EFORMAT, "%s: longitudes do not increase around the globe once in [0, 360) (at %g, %g)", g->path, a, b);
     }
     return 0;
@@ -477,6 +480,14 @@ static int aur__cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Whether variable i is the first of its group and Aurora name (the others are its other files). */
+static int aur__wx_first_of_name(const aur__wx_set *s, int i)
+{
+    for (int e = 0; e < i; e++)
+        if (s->vars[e].group == s->vars[i].group && !strcmp(s->vars[e].name, s->vars[i].name)) return 0;
+    return 1;
 }
 
 /* The step of the series holding time t (-1: none). */
@@ -523,9 +534,7 @@ static int aur__wx_times(aur__wx_set *s)
     int rc = 0;
     for (int i = 0; i < s->n_vars && !rc; i++) { /* each variable (all its files): every step exactly once */
         const aur__wx_var *v = &s->vars[i];
-        int first = 1;
-        for (int e = 0; e < i && first; e++) first = !(s->vars[e].group == v->group && !strcmp(s->vars[e].name, v->name));
-        if (v->group == AUR__WX_STATIC || !first) continue;
+        if (v->group == AUR__WX_STATIC || !aur__wx_first_of_name(s, i)) continue;
         memset(seen, 0, sizeof(int) * (size_t)s->T);
         for (int e = i; e < s->n_vars && !rc; e++) {
             const aur__wx_var *w = &s->vars[e];
@@ -613,7 +622,7 @@ static aur_batch *aur__wx_batch(const aur__wx_set *s)
     if (!b) return NULL;
     const aur__wx_file *g = &s->files[s->grid_file];
     for (int y = 0; y < s->H; y++) b->lat[y] = (float)g->lat[s->flip_lat ? s->H - 1 - y : y];
-    for (int x = 0; x < s->W; x++) b->lon[x] = (float)fmod(fmod(g->lon[(x + s->lon_shift) % s->W], 360) + 360, 360);
+    for (int x = 0; x < s->W; x++) b->lon[x] = (float)aur__lon360(g->lon[(x + s->lon_shift) % s->W]);
     for (int c = 0; c < s->C; c++) b->levels[c] = s->files[s->vars[s->level_var].file].level[c];
     b->time[0] = s->times[s->T - 1];
     b->step_seconds = s->step;
@@ -643,9 +652,7 @@ static void aur__wx_describe(const aur__wx_set *s, FILE *out)
         int any = 0;
         for (int i = 0; i < s->n_vars; i++) {
             const aur__wx_var *v = &s->vars[i];
-            int first = 1;
-            for (int e = 0; e < i && first; e++) first = !(s->vars[e].group == g && !strcmp(s->vars[e].name, v->name));
-            if (v->group != g || !first) continue;
+            if (v->group != g || !aur__wx_first_of_name(s, i)) continue;
             fprintf(out, any ? ", " : "  %-6s ", aur__wx_group_name[g]);
             if (strcmp(v->name, v->file_name)) fprintf(out, "%s (%s)", v->name, v->file_name);
             else fprintf(out, "%s", v->name);
@@ -715,20 +722,17 @@ static int aur__data_kind(const char *path)
 
 AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
 {
-    int weather = 0;
+    int other = -1; /* the first path that is neither NetCDF nor Zarr */
     for (int i = 0; i < n; i++) {
         int kind = aur__data_kind(paths[i]);
         if (kind < 0) return NULL;
         if (kind == 2)
             return aur__err(AUR_EUNSUPPORTED, "%s: GRIB is not read yet; convert it to NetCDF (grib_to_netcdf, from ecCodes)", paths[i]), (aur_batch *)NULL;
-        weather += kind == 1;
+        if (!kind && other < 0) other = i;
     }
-    if (n == 1 && !weather) return aur_batch_load_unchecked(paths[0]);
-    if (weather < n) {
-        for (int i = 0; i < n; i++)
-            if (!aur__data_kind(paths[i]))
-                return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must all be NetCDF or Zarr",
-                                paths[i]), (aur_batch *)NULL;
-    }
+    if (n == 1 && other == 0) return aur_batch_load_unchecked(paths[0]);
+    if (other >= 0)
+        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must all be NetCDF or Zarr",
+                        paths[other]), (aur_batch *)NULL;
     return aur_weather_load(paths, n, renames, log);
 }
