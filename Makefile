@@ -3,12 +3,13 @@
 #   make test       every CPU test, plain and under ASan+UBSan; last line "N passed, N failed"
 #   make demo       the end-to-end CPU fine-tuning demo (Aurora)
 #   make demo-surya Surya's 1D and 2D heads on a synthetic Sun
+#   make demo-weather  NetCDF files in, fine-tuning, a forecast as CF NetCDF with maps and WeatherBench2 scores out
 #   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
 #   make bench-memory  memory and time of training steps at the real architectures (BASE=rev: beside that commit)
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
 #                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
 #   make asan       only the sanitizer runs; make fuzz builds the libFuzzer targets
-#   make deps       installs missing Debian packages (libcjson-dev, libstb-dev, libnetcdf-dev, libyaml-dev, libzip-dev,
+#   make deps       installs missing Debian packages (libcjson-dev, libstb-dev, libnetcdf-dev, libeccodes-dev, libyaml-dev, libzip-dev,
 #                   the HDF5 filter plugins for compressed SDO files)
 #   make headers    joins src/ into aurora.h, surya.h, lora.h, kernels.cuh (the library is
 #                   written in src/; the headers are generated and committed). LINES=1 adds
@@ -23,27 +24,27 @@ WARN = -Wall -Wextra
 ifndef NO_OMP
 OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 endif
-# AUR_NETCDF: weather NetCDF/Zarr files, and Surya's SDO data in the reference's layout (NetCDF through libnetcdf,
+# AUR_NETCDF: weather NetCDF/Zarr files (AUR_GRIB: and GRIB, through ecCodes), and Surya's SDO data in the reference's layout (NetCDF through libnetcdf,
 #             scalers YAML through libyaml)
 # AUR_TORCH_CKPT: PyTorch's zip checkpoints (.ckpt, .pt) through libzip
-BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -DAUR_NETCDF -DAUR_TORCH_CKPT -I.
-LIBS = -lcjson -lnetcdf -lyaml -lzip -lm
+BASE_FLAGS = $(STD) $(WARN) -ffp-contract=fast $(OMP) -DAUR_NETCDF -DAUR_GRIB -DAUR_TORCH_CKPT -I.
+LIBS = -lcjson -lnetcdf -leccodes -lyaml -lzip -lm
 # the sanitizer builds also fill freed tensor bytes with NaN, so a tensor read after its bytes went shows
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DAUR_POISON_FREED
 HEADERS = aurora.h surya.h lora.h kernels.cuh tests/aur_test.h tests/train_data.h examples/synth_weather.h
 
 TESTS = test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads
 # the file readers' tests build only under ASan+UBSan: they check formats and errors, where the sanitizers matter and speed does not
-ASAN_ONLY_TESTS = test_sdo test_ckpt test_weather
+ASAN_ONLY_TESTS = test_sdo test_ckpt test_weather test_forecast
 # libFuzzer targets for the readers of untrusted input (make test runs each briefly from its seed corpus: tests/fuzz.sh)
 FUZZERS = fuzz_safetensors fuzz_run_config fuzz_trainer_state fuzz_lora_config fuzz_sdo_tables fuzz_torch_pickle
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
-TOOLS = build/aurora-inspect build/aurora-convert build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
+TOOLS = build/aurora-inspect build/aurora-convert build/aurora-forecast build/aurora-train build/aurora-compare build/refcheck build/test_crash build/asan/aurora-train
 EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d build/finetune_surya_2d
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS) $(ASAN_ONLY_TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
-.PHONY: all binaries headers test asan tsan demo demo-surya bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
+.PHONY: all binaries headers test asan tsan demo demo-surya demo-weather bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
 # the binaries build in parallel (about 30 translation units of the whole header)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 all: deps deps-fuzz
@@ -82,6 +83,8 @@ build/aurora-inspect: tools/aurora_inspect.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-convert: tools/aurora_convert.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+build/aurora-forecast: tools/aurora_forecast.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-train: tools/aurora_train.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
 build/aurora-compare: tools/aurora_compare.c $(HEADERS) | build
@@ -118,6 +121,13 @@ asan: all
 
 demo: deps build/finetune_aurora
 	./build/finetune_aurora demo-out
+
+# weather files in, fine-tuning, a forecast as NetCDF with maps and scores out (the fixtures' small ERA5 files)
+WX = tests/fixtures/weather/era5_cds_new
+demo-weather: deps build/aurora-train build/aurora-forecast
+	./build/aurora-train examples/configs/era5_finetune.json
+	./build/aurora-forecast --config examples/configs/era5_finetune.json --weights demo-out-weather/run/checkpoint-000020/model.safetensors \
+		--init $(WX)/surface.nc $(WX)/atmospheric.nc $(WX)/static.nc --steps 2 -o demo-out-weather/forecast.nc --maps 2t,z@500
 
 demo-surya: deps build/finetune_surya_1d build/finetune_surya_2d
 	./build/finetune_surya_1d demo-out-surya
@@ -174,7 +184,7 @@ endif
 build/fuzz:
 	@mkdir -p $@
 build/fuzz/%: tests/%.c $(HEADERS) | build/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DAUR_NETCDF -DAUR_TORCH_CKPT -I. $< -o $@ $(LIBS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DAUR_NETCDF -DAUR_GRIB -DAUR_TORCH_CKPT -I. $< -o $@ $(LIBS)
 fuzz: deps deps-fuzz
 	@$(MAKE) --no-print-directory -j$(NPROC) $(FUZZ_BINS)
 	@echo "run one longer: ./build/fuzz/fuzz_run_config -max_total_time=600 build/fuzz/corpus_fuzz_run_config tests/fuzz_corpus/run_config"
@@ -182,7 +192,7 @@ fuzz: deps deps-fuzz
 # ---- dependencies ----
 deps:
 	@bash tests/deps.sh libcjson-dev:/usr/include/cjson/cJSON.h libstb-dev:/usr/include/stb/stb_image_write.h \
-		libnetcdf-dev:/usr/include/netcdf.h libyaml-dev:/usr/include/yaml.h libzip-dev:/usr/include/zip.h \
+		libnetcdf-dev:/usr/include/netcdf.h 'libeccodes-dev:/usr/include/*/eccodes.h' libyaml-dev:/usr/include/yaml.h libzip-dev:/usr/include/zip.h \
 		'hdf5-filter-plugin:/usr/lib/*/hdf5/serial/plugins/libh5lz4.so' \
 		'hdf5-filter-plugin-blosc-serial:/usr/lib/*/hdf5/serial/plugins/libH5Zblosc.so'
 deps-fuzz:
@@ -191,4 +201,4 @@ deps-bench:
 	@bash tests/deps.sh libopenblas-dev:/usr/lib/x86_64-linux-gnu/libopenblas.so
 
 clean:
-	rm -rf build demo-out
+	rm -rf build demo-out demo-out-weather

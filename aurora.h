@@ -42,6 +42,8 @@
                                       are read; link -lzip (Debian's libzip-dev)
      AUR_NETCDF                       weather NetCDF files and Zarr stores (aur_weather_load); link -lnetcdf.
                                       With surya.h also SDO data in the reference's layout; link -lyaml too
+     AUR_GRIB                         GRIB 1/2 files in those series too (with AUR_NETCDF); link -leccodes
+                                      (Debian's libeccodes-dev)
      AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
                                       stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 
@@ -718,8 +720,11 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path);
    NetCDF (classic or NetCDF-4, ERA5/HRES/CAMS as the Copernicus stores
    deliver them: packed shorts or floats, time or valid_time) and local
    Zarr v2 stores (WeatherBench2), through libnetcdf (-DAUR_NETCDF,
-   -lnetcdf). Several files make one series: surface, atmospheric and
-   static files, or consecutive times. Every variable on the latitude-
+   -lnetcdf); GRIB 1/2 on regular grids (HRES, MARS retrievals) through
+   ecCodes (also -DAUR_GRIB, -leccodes), each parameter and level type a
+   variable, over its valid times, levels in decreasing pressure as cfgrib
+   orders them. Several files make one series: surface, atmospheric and
+   static files, or consecutive times, in any mix of these formats. Every variable on the latitude-
    longitude grid is taken, renamed to Aurora's (t2m -> 2t, u10 -> 10u,
    v10 -> 10v, WeatherBench2's long names; renames "file_name=aurora,..."
    first), grouped (a level dimension: atmospheric; no time dimension, or
@@ -748,11 +753,80 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
+/* A forecast: the same predictions without gradients, each handed to fn
+   (step 0 first; pred lives until fn returns; a non-zero return stops the
+   forecast and is returned), holding only the input history and one step
+   in memory, however many steps. */
+typedef int (*aur_forecast_fn)(void *ctx, int step, const aur_batch *pred);
+AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_forecast_fn fn, void *ctx);
+
+/* A forecast as a CF-1.8 NetCDF-4 file that xarray opens with Aurora's
+   names: time (valid times, "hours since" the initial time), level (hPa),
+   latitude, longitude; forecast_reference_time and forecast_period; CF
+   units and standard names; the static fields without time (static z as
+   geopotential_at_surface, as its name z is the atmosphere's). Each
+   aur_forecast_nc_add appends one prediction (B 1, T 1, host F32) and
+   flushes it, so a long forecast is on disk as it goes. -DAUR_NETCDF. */
+typedef struct aur_forecast_nc aur_forecast_nc;
+AURDEF aur_forecast_nc *aur_forecast_nc_create(const char *path, double init_time);
+AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred);
+AURDEF int aur_forecast_nc_close(aur_forecast_nc *f);
+
+/* ---- scores, as WeatherBench2 computes them (weatherbench2/metrics.py) ---- */
+
+/* Latitude weights: each row's cell area on the sphere, divided by their mean (latitudes monotonic, any direction). */
+AURDEF int aur_lat_weights(const float *lat, int H, double *w);
+/* One variable (and level) at one lead time, over the forecasts added. */
+typedef struct aur_score {
+    char var[AUR_NAME_LEN];
+    int atmos;                /* on pressure levels: level is set */
+    double level, lead_hours; /* hPa; hours */
+    int n, n_acc;             /* forecasts in the RMSE and in the ACC */
+    double sum_mse, sum_acc;  /* running sums */
+    double rmse, acc;         /* after aur_scores_finish; acc NaN without a climatology */
+} aur_score;
+typedef struct aur_scores {
+    aur_score *rows;
+    int n;
+} aur_scores; /* zero-initialise; aur_scores_free */
+/* Adds a prediction (B 1, T 1) against step t_truth of a truth series (the
+   same grid, or one row taller: the crop's last row is left out) and, for
+   ACC, step t_clim of a climatology (NULL: RMSE only). Per variable and
+   level: the latitude-weighted spatial mean of the squared error and the
+   anomaly correlation, over the cells where all values are finite. */
+AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pred, const aur_batch *truth, int t_truth, const aur_batch *clim,
+                          int t_clim);
+/* rmse = sqrt(mean of the spatial MSEs), acc = mean of the ACCs. */
+AURDEF void aur_scores_finish(aur_scores *s);
+/* One JSON object per line: variable, level (atmospheric), lead_hours, n, rmse, acc (with a climatology). */
+AURDEF int aur_scores_write_jsonl(const aur_scores *s, const char *path);
+AURDEF void aur_scores_free(aur_scores *s);
+/* The step of a series at time t (Unix seconds; -1 if none), and a
+   climatology's step for valid time t: its only step, or the one with t's
+   month, day and time of day in any year (-1 if none). */
+AURDEF int aur_series_step_at(const aur_batch *series, double t);
+AURDEF int aur_climatology_step(const aur_batch *clim, double t);
 /* The fine-tuning loss (the one the golden cases were made with): the mean over variables (surface,
    then atmospheric) of the MSE of normalised prediction and target, over
    the cells where both are finite (AuroraWave predicts NaN where there are
    no waves; everywhere else this is the plain MSE). */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target);
+/* The Aurora paper's loss (Bodnar et al. 2025, training objective): a mean
+   absolute error of the normalised fields, weighted per variable and by
+   latitude (WeatherBench2's cell areas), the surface and the atmosphere
+   weighted against each other, scaled by the dataset's weight, over the
+   number of variables. Defaults (aur_aurora_mae_defaults), the paper's:
+   surface 1/4, atmosphere 1, dataset 1; 2t 3.0, 10u 0.77, 10v 0.66,
+   msl 1.5; z 2.8, q 0.78, t 1.7, u 0.87, v 0.6; any other variable 1.
+   The data must be finite (it is no loss for AuroraWave's masked seas). */
+typedef struct aur_aurora_mae_weights {
+    double surf, atmos, dataset; /* the paper's alpha, beta, gamma */
+    int latitude;                /* weight each MAE by latitude */
+    aur_var_list surf_names, atmos_names;
+    double surf_weight[AUR_MAX_VARS], atmos_weight[AUR_MAX_VARS];
+} aur_aurora_mae_weights;
+AURDEF void aur_aurora_mae_defaults(aur_aurora_mae_weights *w);
+AURDEF aur_tensor *aur_aurora_loss_mae(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target, const aur_aurora_mae_weights *w);
 
 /* Test hooks. A probe sees every named intermediate ("encoder_out",
    "backbone/enc0_blocks_out", "encoder/pos_encode", ...) as it is made,
@@ -919,6 +993,10 @@ AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_run
 AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
                          int scale, double vmin, double vmax, int diverging, const char *title);
 
+/* Scores against lead time: per variable, prefix + "rmse_VAR.png" (surface)
+   or "rmse_VAR_levels.png" (a line per level, up to 8 spread over them). */
+AURDEF int aur_scores_plot(const aur_scores *s, const char *prefix);
+
 /* ---- the trainer ----
    A whole run from a JSON config; see README "Fine-tuning" for every key.
    Writes to its output_dir: metrics.jsonl, curves.png, maps_{var}.png,
@@ -1024,6 +1102,10 @@ AURDEF int64_t aur_trainer_steps_done(const aur_trainer *tr);
 #define AUR__TLS thread_local
 #else
 #define AUR__TLS _Thread_local
+#endif
+
+#if defined(AUR_GRIB) && !defined(AUR_NETCDF)
+#error "AUR_GRIB adds GRIB files to the NetCDF weather reader: define AUR_NETCDF too (and link -lnetcdf -leccodes)"
 #endif
 
 /* a helper some configurations leave unused (e.g. the calendar without AUR_NETCDF in aurora.h alone) */
@@ -10239,8 +10321,26 @@ static int aur__check_coords(const aur_batch *b)
    every variable of the files that lies on the latitude-longitude grid,
    renamed, checked (units, grid, levels, times), flipped or rolled into
    the conventions, as one series of B = 1 with every time step in order.
+   GRIB files join the same series through aurora/grib.c (ecCodes).
    Values are what xarray decodes, rounded to float32 as the model's
    batch.type(float32) does. */
+
+/* What a path holds, from its first bytes: 0 safetensors (or anything else), 1 NetCDF, HDF5 or a Zarr store, 2 GRIB;
+   an error if there is nothing there. */
+static int aur__data_kind(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return 1;
+    unsigned char m[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    size_t got = fp ? fread(m, 1, sizeof m, fp) : 0;
+    if (fp) fclose(fp);
+    if (got >= 4 && !memcmp(m, "CDF", 3) && (m[3] == 1 || m[3] == 2 || m[3] == 5)) return 1;
+    if (got == 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) return 1;
+    if (got >= 4 && !memcmp(m, "GRIB", 4)) return 2;
+    return 0;
+}
 
 #ifdef AUR_NETCDF
 #include <netcdf.h>
@@ -10291,9 +10391,13 @@ enum { AUR__WX_TIME, AUR__WX_LEVEL, AUR__WX_LAT, AUR__WX_LON, AUR__WX_OTHER };
 enum { AUR__WX_SURF, AUR__WX_ATMOS, AUR__WX_STATIC };
 static const char *const aur__wx_group_name[] = {"surf", "atmos", "static"};
 
+typedef struct aur__grib_field aur__grib_field; /* aurora/grib.c */
+
+/* One NetCDF file or Zarr store; or one parameter and level type of a GRIB file (grib set), holding one variable. */
 typedef struct aur__wx_file {
     const char *path;
     int nc, zarr;
+    aur__grib_field *grib;
     int dim[4];      /* ids of the time, level, latitude and longitude dimensions (-1: none) */
     size_t len[4];
     double *time;    /* Unix seconds */
@@ -10313,7 +10417,7 @@ typedef struct aur__wx_var {
 
 typedef struct aur__wx_set {
     aur__wx_file *files;
-    int n_files;
+    int n_files, n_paths;
     aur__wx_var *vars;
     int n_vars;
     double *times; /* every time step of the series, increasing */
@@ -10386,11 +10490,10 @@ static int aur__wx_aurora_name(const char *file_name, const char *renames, char 
     return 0;
 }
 
-/* The variable's units attribute must be what the model's statistics assume (when it has one). */
-static int aur__wx_check_units(const aur__wx_file *f, const aur__wx_var *v)
+/* A variable's units must be what the model's statistics assume (when it states them). */
+static int aur__wx_check_units(const char *path, const aur__wx_var *v, const char *units)
 {
-    char units[128], key[128];
-    aur__nc_text_att(f->nc, v->cf.id, "units", units, sizeof units);
+    char key[128];
     if (!units[0]) return 0;
     aur__units_key(units, key, sizeof key);
     for (size_t i = 0; i < sizeof aur__wx_units / sizeof aur__wx_units[0]; i++) {
@@ -10399,7 +10502,7 @@ static int aur__wx_check_units(const aur__wx_file *f, const aur__wx_var *v)
         for (int k = 0; k < 4 && u->ok[k]; k++)
             if (!strcmp(key, u->ok[k])) return 0;
         int known = u->other && (!strcmp(key, u->other) || (!strcmp(u->other, "m") && !strcmp(key, "gpm")));
-        return aur__err(AUR_EFORMAT, "%s: variable '%s' (Aurora's %s) is in '%s'; the model expects %s%s%s", f->path, v->file_name, v->name, units,
+        return aur__err(AUR_EFORMAT, "%s: variable '%s' (Aurora's %s) is in '%s'; the model expects %s%s%s", path, v->file_name, v->name, units,
                         u->want, known ? ": " : "", known ? u->hint : "");
     }
     return 0;
@@ -10569,9 +10672,15 @@ static int aur__wx_open(aur__wx_file *f)
     return 0;
 }
 
+/* GRIB files (aurora/grib.c) */
+static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames);
+static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, size_t *stride);
+static void aur__grib_close(aur__wx_file *f);
+
 static void aur__wx_close(aur__wx_file *f)
 {
     if (f->nc >= 0) nc_close(f->nc);
+    aur__grib_close(f);
     AUR_FREE(f->time);
     AUR_FREE(f->level);
     AUR_FREE(f->lat);
@@ -10585,6 +10694,32 @@ static int aur__wx_group(const aur__wx_var *v, int has_time, int has_level)
     if (has_level) return AUR__WX_ATMOS;
     if (!has_time || !strcmp(v->name, "z") || !strcmp(v->name, "lsm") || !strcmp(v->name, "slt")) return AUR__WX_STATIC;
     return AUR__WX_SURF;
+}
+
+/* Adds a variable to the set; two of one group and Aurora name in one file are refused. */
+static int aur__wx_add_var(aur__wx_set *s, const aur__wx_var *v)
+{
+    for (int i = 0; i < s->n_vars; i++)
+        if (s->vars[i].file == v->file && s->vars[i].group == v->group && !strcmp(s->vars[i].name, v->name))
+            return aur__err(AUR_EFORMAT, "%s: variables '%s' and '%s' are both Aurora's %s %s", s->files[v->file].path, s->vars[i].file_name,
+                            v->file_name, aur__wx_group_name[v->group], v->name);
+    aur__wx_var *grown = (aur__wx_var *)AUR_REALLOC(s->vars, sizeof *grown * (size_t)(s->n_vars + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing variables");
+    s->vars = grown;
+    s->vars[s->n_vars++] = *v;
+    return 0;
+}
+
+/* Adds a file to the set: its index, or an error. */
+static int aur__wx_add_file(aur__wx_set *s, const char *path)
+{
+    aur__wx_file *grown = (aur__wx_file *)AUR_REALLOC(s->files, sizeof *grown * (size_t)(s->n_files + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing files");
+    s->files = grown;
+    aur__wx_file *f = &s->files[s->n_files];
+    memset(f, 0, sizeof *f);
+    f->nc = -1, f->path = path;
+    return s->n_files++;
 }
 
 /* A file's variable, if it is data on the grid (else 0 and it is skipped). */
@@ -10617,17 +10752,12 @@ static int aur__wx_var_of(aur__wx_set *s, int fi, int id, const char *renames)
     if (!rc) rc = aur__cf_attributes(f->nc, f->path, v.file_name, &v.cf);
     if (!rc && f->zarr) rc = aur__wx_zarr_codec(f, &v);
     v.group = aur__wx_group(&v, has[AUR__WX_TIME], has[AUR__WX_LEVEL]);
-    if (!rc) rc = aur__wx_check_units(f, &v);
-    for (int i = 0; !rc && i < s->n_vars; i++)
-        if (s->vars[i].file == fi && s->vars[i].group == v.group && !strcmp(s->vars[i].name, v.name))
-            rc = aur__err(AUR_EFORMAT, "%s: variables '%s' and '%s' are both Aurora's %s %s", f->path, s->vars[i].file_name, v.file_name,
-                          aur__wx_group_name[v.group], v.name);
-    if (rc) return rc;
-    aur__wx_var *grown = (aur__wx_var *)AUR_REALLOC(s->vars, sizeof *grown * (size_t)(s->n_vars + 1));
-    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing variables");
-    s->vars = grown;
-    s->vars[s->n_vars++] = v;
-    return 0;
+    if (!rc) {
+        char units[128];
+        aur__nc_text_att(f->nc, v.cf.id, "units", units, sizeof units);
+        rc = aur__wx_check_units(f->path, &v, units);
+    }
+    return rc ? rc : aur__wx_add_var(s, &v);
 }
 
 static int aur__wx_scan_file(aur__wx_set *s, int fi, const char *renames)
@@ -10787,11 +10917,10 @@ static int aur__wx_times(aur__wx_set *s)
 
 /* ---- reading ---- */
 
-/* Reads step j of a file's variable (or its only step) into (C, H, W) floats in the conventions' order. */
-static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t j, double *work, float *out)
+/* Step j of a NetCDF variable, decoded, into work; the strides of its time, level, latitude and longitude there. */
+static int aur__wx_nc_read_step(const aur__wx_file *f, const aur__wx_var *v, size_t j, double *work, size_t *stride)
 {
-    const aur__wx_file *f = &s->files[v->file];
-    size_t start[NC_MAX_VAR_DIMS] = {0}, count[NC_MAX_VAR_DIMS] = {0}, stride[5] = {0, 0, 0, 0, 0}, n = 1;
+    size_t start[NC_MAX_VAR_DIMS] = {0}, count[NC_MAX_VAR_DIMS] = {0}, n = 1;
     for (int d = 0; d < v->ndims; d++) {
         int time = v->role[d] == AUR__WX_TIME;
         start[d] = time ? j : 0, count[d] = time ? 1 : v->len[d];
@@ -10800,6 +10929,16 @@ static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t 
     int st = nc_get_vara_double(f->nc, v->cf.id, start, count, work);
     if (st != NC_NOERR) return aur__nc_err(st, f->path, v->file_name);
     aur__cf_decode(&v->cf, work, n);
+    return 0;
+}
+
+/* Reads step j of a file's variable (or its only step) into (C, H, W) floats in the conventions' order. */
+static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t j, double *work, float *out)
+{
+    const aur__wx_file *f = &s->files[v->file];
+    size_t stride[5] = {0, 0, 0, 0, 0};
+    int rc = f->grib ? aur__grib_read_step(f, j, work, stride) : aur__wx_nc_read_step(f, v, j, work, stride);
+    if (rc) return rc;
     int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
@@ -10864,7 +11003,7 @@ static aur_batch *aur__wx_batch(const aur__wx_set *s)
 static void aur__wx_describe(const aur__wx_set *s, FILE *out)
 {
     char t1[32], t2[32];
-    fprintf(out, "weather data: %d file%s, %d step%s", s->n_files, s->n_files > 1 ? "s" : "", s->T, s->T > 1 ? "s" : "");
+    fprintf(out, "weather data: %d file%s, %d step%s", s->n_paths, s->n_paths > 1 ? "s" : "", s->T, s->T > 1 ? "s" : "");
     if (s->T > 1) fprintf(out, " %g h apart", s->step / 3600);
     fprintf(out, " from %s to %s, grid %d x %d", aur__wx_time_str(s->times[0], t1, sizeof t1), aur__wx_time_str(s->times[s->T - 1], t2, sizeof t2),
             s->H, s->W);
@@ -10899,18 +11038,18 @@ AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *
     if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
     aur__wx_set s;
     memset(&s, 0, sizeof s);
-    s.files = (aur__wx_file *)aur__calloc(sizeof(aur__wx_file) * (size_t)n, "the weather files");
-    if (!s.files) return NULL;
-    for (int i = 0; i < n; i++) s.files[i].nc = -1, s.files[i].path = paths[i];
-    s.n_files = n;
+    s.n_paths = n;
     int rc = 0;
-    for (int i = 0; i < n && !rc; i++) rc = aur__wx_scan_file(&s, i, renames);
+    for (int i = 0; i < n && !rc; i++) {
+        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(&s, paths[i]);
+        rc = kind == 2 ? aur__grib_scan(&s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(&s, fi, renames);
+    }
     if (!rc) rc = aur__wx_grid(&s);
     if (!rc) rc = aur__wx_levels(&s);
     if (!rc) rc = aur__wx_times(&s);
     aur_batch *b = rc ? NULL : aur__wx_batch(&s);
     if (b && log) aur__wx_describe(&s, log);
-    for (int i = 0; i < n; i++) aur__wx_close(&s.files[i]);
+    for (int i = 0; i < s.n_files; i++) aur__wx_close(&s.files[i]);
     AUR_FREE(s.files);
     AUR_FREE(s.vars);
     AUR_FREE(s.times);
@@ -10930,39 +11069,326 @@ AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *
 
 /* ---- any batch or series file ---- */
 
-/* What a path holds, from its first bytes: 0 safetensors (or anything else), 1 NetCDF, HDF5 or a Zarr store, 2 GRIB;
-   an error if there is nothing there. */
-static int aur__data_kind(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st)) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return 1;
-    unsigned char m[8] = {0};
-    FILE *fp = fopen(path, "rb");
-    size_t got = fp ? fread(m, 1, sizeof m, fp) : 0;
-    if (fp) fclose(fp);
-    if (got >= 4 && !memcmp(m, "CDF", 3) && (m[3] == 1 || m[3] == 2 || m[3] == 5)) return 1;
-    if (got == 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) return 1;
-    if (got >= 4 && !memcmp(m, "GRIB", 4)) return 2;
-    return 0;
-}
-
 AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
 {
     int other = -1; /* the first path that is neither NetCDF nor Zarr */
     for (int i = 0; i < n; i++) {
         int kind = aur__data_kind(paths[i]);
         if (kind < 0) return NULL;
-        if (kind == 2)
-            return aur__err(AUR_EUNSUPPORTED, "%s: GRIB is not read yet; convert it to NetCDF (grib_to_netcdf, from ecCodes)", paths[i]), (aur_batch *)NULL;
         if (!kind && other < 0) other = i;
     }
     if (n == 1 && other == 0) return aur_batch_load_unchecked(paths[0]);
     if (other >= 0)
-        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must all be NetCDF or Zarr",
+        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must be NetCDF, Zarr or GRIB",
                         paths[other]), (aur_batch *)NULL;
     return aur_weather_load(paths, n, renames, log);
 }
+
+/* ==== Aurora: GRIB files in a weather series ====
+   The reference's HRES examples (docs/example_hres_t0, example_hres_0.1)
+   open GRIB 1/2 files with xarray's cfgrib engine, which decodes every
+   message with ecCodes. Here the same messages through ecCodes' C API.
+   A GRIB file is a sequence of 2-D fields, each with its parameter
+   (shortName), level type and level, and valid time; this reader gathers
+   the messages of one parameter and level type into what a NetCDF
+   variable is for aurora/weather.c (a "file" of its own, with time, level,
+   latitude and longitude coordinates), so the series' checks, flips and
+   rolls are the NetCDF reader's. Levels come in cfgrib's order
+   (decreasing pressure), times increasing, values as ecCodes decodes them
+   (doubles, rounded to float32), bitmap points as NaN. */
+
+#ifdef AUR_NETCDF
+#ifdef AUR_GRIB
+#include <eccodes.h>
+
+/* One parameter and level type of one GRIB file: where its messages are. */
+struct aur__grib_field {
+    FILE *fp;
+    long *offset; /* [time][level]: the message's byte offset in the file */
+    size_t points, stride_lat, stride_lon;
+};
+
+/* What one message says about itself. */
+typedef struct aur__grib_msg {
+    char short_name[64], level_type[64], grid[32], units[64];
+    long level, number, ni, nj, j_consecutive, alternative_rows, paramid;
+    double time; /* valid time, Unix seconds */
+    long offset;
+    int index;   /* its place in the file, from 1, for messages */
+} aur__grib_msg;
+
+static int aur__grib_err(int code, const char *path, int index, const char *what)
+{
+    return aur__err(AUR_EFORMAT, "%s: GRIB message %d: %s: %s", path, index, what, codes_get_error_message(code));
+}
+
+static long aur__grib_long(codes_handle *h, const char *key, long fallback)
+{
+    long v;
+    return codes_get_long(h, key, &v) == CODES_SUCCESS ? v : fallback;
+}
+
+static void aur__grib_text(codes_handle *h, const char *key, char *out, size_t size)
+{
+    size_t n = size;
+    if (codes_get_string(h, key, out, &n) != CODES_SUCCESS) out[0] = 0;
+}
+
+static int aur__grib_read_msg(codes_handle *h, const char *path, int index, aur__grib_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    m->index = index;
+    aur__grib_text(h, "shortName", m->short_name, sizeof m->short_name);
+    aur__grib_text(h, "typeOfLevel", m->level_type, sizeof m->level_type);
+    aur__grib_text(h, "gridType", m->grid, sizeof m->grid);
+    aur__grib_text(h, "units", m->units, sizeof m->units);
+    m->level = aur__grib_long(h, "level", 0), m->number = aur__grib_long(h, "number", 0), m->paramid = aur__grib_long(h, "paramId", 0);
+    m->ni = aur__grib_long(h, "Ni", 0), m->nj = aur__grib_long(h, "Nj", 0), m->j_consecutive = aur__grib_long(h, "jPointsAreConsecutive", 0);
+    m->alternative_rows = aur__grib_long(h, "alternativeRowScanning", 0);
+    long date = aur__grib_long(h, "validityDate", -1), hhmm = aur__grib_long(h, "validityTime", -1);
+    int rc = codes_get_long(h, "offset", &m->offset);
+    if (rc != CODES_SUCCESS) return aur__grib_err(rc, path, index, "offset");
+    if (!m->short_name[0] || !strcmp(m->short_name, "unknown"))
+        return aur__err(AUR_EFORMAT, "%s: GRIB message %d: a parameter ecCodes does not know (paramId %ld); is the centre's local table installed?",
+                        path, index, m->paramid);
+    if (strcmp(m->grid, "regular_ll") && strcmp(m->grid, "regular_gg"))
+        return aur__err(AUR_EUNSUPPORTED, "%s: GRIB message %d (%s): grid '%s'; only regular latitude-longitude (or Gaussian) grids are read: "
+                        "interpolate to one first (e.g. with MIR or cdo)", path, index, m->short_name, m->grid);
+    if (m->ni < 1 || m->nj < 1 || m->alternative_rows)
+        return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): a %ld x %ld grid%s", path, index, m->short_name, m->nj, m->ni,
+                        m->alternative_rows ? " scanned in alternating rows" : "");
+    int d = (int)(date % 100), mo = (int)(date / 100 % 100), y = (int)(date / 10000), hh = (int)(hhmm / 100), mi = (int)(hhmm % 100);
+    if (date < 0 || hhmm < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mi > 59)
+        return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): no valid time (validityDate %ld, validityTime %ld)", path, index, m->short_name, date, hhmm);
+    m->time = (double)((aur__days_from_civil(y, mo, d) * 24 + hh) * 60 + mi) * 60;
+    return 0;
+}
+
+/* Every message's header, in file order. */
+static int aur__grib_list(const char *path, aur__grib_msg **out, int *n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    aur__grib_msg *msgs = NULL;
+    int count = 0, rc = 0;
+    for (;;) {
+        int err = 0;
+        codes_handle *h = codes_handle_new_from_file(NULL, fp, PRODUCT_GRIB, &err);
+        if (!h) {
+            if (err != CODES_SUCCESS && err != CODES_END_OF_FILE) rc = aur__grib_err(err, path, count + 1, "cannot be read (a truncated file?)");
+            break;
+        }
+        aur__grib_msg *grown = (aur__grib_msg *)AUR_REALLOC(msgs, sizeof *grown * (size_t)(count + 1));
+        rc = grown ? aur__grib_read_msg(h, path, count + 1, &grown[count]) : aur__err(AUR_ENOMEM, "out of memory listing GRIB messages");
+        codes_handle_delete(h);
+        if (grown) msgs = grown;
+        if (rc) break;
+        count++;
+    }
+    /* ecCodes stops without an error at bytes that do not start a message: the file must end with its last message */
+    if (!rc && !feof(fp)) {
+        long end = ftell(fp);
+        if (fgetc(fp) != EOF) rc = aur__err(AUR_EFORMAT, "%s: bytes after GRIB message %d (at offset %ld) are no GRIB message (a truncated file?)", path, count, end);
+    }
+    fclose(fp);
+    if (!rc && !count) rc = aur__err(AUR_EFORMAT, "%s: no GRIB message", path);
+    if (rc) return AUR_FREE(msgs), rc;
+    *out = msgs, *n = count;
+    return 0;
+}
+
+/* Pressure levels are the atmosphere's; model levels are refused; any other level type is one level. */
+static int aur__grib_level_kind(const aur__grib_msg *m)
+{
+    if (!strcmp(m->level_type, "isobaricInhPa")) return 1;
+    if (!strcmp(m->level_type, "isobaricInPa")) return 2;
+    if (!strcmp(m->level_type, "hybrid") || !strncmp(m->level_type, "generalVertical", 15) || !strcmp(m->level_type, "hybridPressure")) return -1;
+    return 0;
+}
+
+static int aur__cmp_level_down(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* The sorted distinct values of one key over the messages of a field. */
+static int aur__grib_axis(const aur__grib_msg *msgs, const int *sel, int n, int levels, double **out, int *len)
+{
+    double *v = (double *)aur__malloc(sizeof(double) * (size_t)n, "a GRIB axis");
+    if (!v) return AUR_ENOMEM;
+    for (int i = 0; i < n; i++) v[i] = levels ? (double)msgs[sel[i]].level : msgs[sel[i]].time;
+    qsort(v, (size_t)n, sizeof(double), levels ? aur__cmp_level_down : aur__cmp_double);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!k || v[i] != v[k - 1]) v[k++] = v[i];
+    *out = v, *len = k;
+    return 0;
+}
+
+static int aur__grib_index_of(const double *axis, int n, double x)
+{
+    for (int i = 0; i < n; i++)
+        if (axis[i] == x) return i;
+    return -1;
+}
+
+/* The grid's coordinates in the messages' point order, from ecCodes' latitudes and longitudes of the first message. */
+static int aur__grib_coords(aur__wx_file *f, const aur__grib_msg *m)
+{
+    aur__grib_field *g = f->grib;
+    FILE *fp = g->fp;
+    int err = 0;
+    if (fseek(fp, m->offset, SEEK_SET)) return aur__err(AUR_EIO, "%s: cannot seek: %s", f->path, strerror(errno));
+    codes_handle *h = codes_handle_new_from_file(NULL, fp, PRODUCT_GRIB, &err);
+    if (!h) return aur__grib_err(err ? err : CODES_END_OF_FILE, f->path, m->index, "cannot be read");
+    size_t n = g->points, got_lat = n, got_lon = n;
+    double *lats = (double *)aur__malloc(sizeof(double) * n, "GRIB latitudes"), *lons = (double *)aur__malloc(sizeof(double) * n, "GRIB longitudes");
+    int rc = lats && lons ? 0 : AUR_ENOMEM;
+    if (!rc && (err = codes_get_double_array(h, "latitudes", lats, &got_lat)) == CODES_SUCCESS) err = codes_get_double_array(h, "longitudes", lons, &got_lon);
+    if (!rc && (err || got_lat != n || got_lon != n)) rc = aur__grib_err(err ? err : CODES_WRONG_ARRAY_SIZE, f->path, m->index, "coordinates");
+    codes_handle_delete(h);
+    f->lat = rc ? NULL : (double *)aur__malloc(sizeof(double) * f->len[AUR__WX_LAT], "GRIB latitudes");
+    f->lon = rc ? NULL : (double *)aur__malloc(sizeof(double) * f->len[AUR__WX_LON], "GRIB longitudes");
+    if (!rc && (!f->lat || !f->lon)) rc = AUR_ENOMEM;
+    for (size_t y = 0; !rc && y < f->len[AUR__WX_LAT]; y++) f->lat[y] = lats[y * g->stride_lat];
+    for (size_t x = 0; !rc && x < f->len[AUR__WX_LON]; x++) f->lon[x] = lons[x * g->stride_lon];
+    AUR_FREE(lats);
+    AUR_FREE(lons);
+    return rc;
+}
+
+/* The messages of one parameter and level type as a "file" and its variable. */
+static int aur__grib_field_of(aur__wx_set *s, int fi, const aur__grib_msg *msgs, const int *sel, int n, const char *renames)
+{
+    aur__wx_file *f = &s->files[fi];
+    const aur__grib_msg *m0 = &msgs[sel[0]];
+    int kind = aur__grib_level_kind(m0), nt = 0, nl = 0;
+    if (kind < 0)
+        return aur__err(AUR_EUNSUPPORTED, "%s: %s is on model levels ('%s'); Aurora takes pressure levels (isobaricInhPa)", f->path, m0->short_name,
+                        m0->level_type);
+    int rc = aur__grib_axis(msgs, sel, n, 0, &f->time, &nt);
+    if (!rc) rc = aur__grib_axis(msgs, sel, n, 1, &f->level, &nl);
+    if (rc) return rc;
+    if (!kind && nl > 1)
+        return aur__err(AUR_EFORMAT, "%s: %s comes on %d levels of type '%s' (%g, %g, ...); only pressure levels can have more than one", f->path,
+                        m0->short_name, nl, m0->level_type, f->level[0], f->level[1]);
+    f->len[AUR__WX_TIME] = (size_t)nt, f->len[AUR__WX_LEVEL] = kind ? (size_t)nl : 0;
+    f->len[AUR__WX_LAT] = (size_t)m0->nj, f->len[AUR__WX_LON] = (size_t)m0->ni;
+    f->level_in_pa = kind == 2;
+    for (int c = 0; f->level_in_pa && c < nl; c++) f->level[c] /= 100;
+    aur__grib_field *g = f->grib;
+    g->points = (size_t)m0->ni * (size_t)m0->nj;
+    g->stride_lat = m0->j_consecutive ? 1 : (size_t)m0->ni, g->stride_lon = m0->j_consecutive ? (size_t)m0->nj : 1;
+    g->offset = (long *)aur__malloc(sizeof(long) * (size_t)nt * (size_t)nl, "GRIB message offsets");
+    if (!g->offset) return AUR_ENOMEM;
+    for (int i = 0; i < nt * nl; i++) g->offset[i] = -1;
+    char t1[32];
+    for (int i = 0; i < n; i++) {
+        const aur__grib_msg *m = &msgs[sel[i]];
+        if (m->ni != m0->ni || m->nj != m0->nj || m->j_consecutive != m0->j_consecutive)
+            return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): a %ld x %ld grid, message %d's is %ld x %ld", f->path, m->index, m->short_name,
+                            m->nj, m->ni, m0->index, m0->nj, m0->ni);
+        long *slot = &g->offset[aur__grib_index_of(f->time, nt, m->time) * nl + aur__grib_index_of(f->level, nl, (double)m->level / (kind == 2 ? 100 : 1))];
+        if (*slot >= 0)
+            return aur__err(AUR_EFORMAT, "%s: GRIB message %d: %s at level %ld at %s is there twice (ensemble members or several forecasts? select "
+                            "one with grib_copy -w)", f->path, m->index, m->short_name, m->level, aur__wx_time_str(m->time, t1, sizeof t1));
+        *slot = m->offset;
+    }
+    for (int t = 0; t < nt; t++)
+        for (int c = 0; c < nl; c++)
+            if (g->offset[t * nl + c] < 0)
+                return aur__err(AUR_EFORMAT, "%s: %s has no message at level %g at %s, which it has at other times", f->path, m0->short_name,
+                                f->level[c], aur__wx_time_str(f->time[t], t1, sizeof t1));
+    if ((rc = aur__grib_coords(f, m0))) return rc;
+
+    aur__wx_var v;
+    memset(&v, 0, sizeof v);
+    v.file = fi;
+    snprintf(v.file_name, sizeof v.file_name, "%s", m0->short_name);
+    if ((rc = aur__wx_aurora_name(v.file_name, renames, v.name))) return rc;
+    v.group = aur__wx_group(&v, 1, kind != 0);
+    if ((rc = aur__wx_check_units(f->path, &v, m0->units))) return rc;
+    return aur__wx_add_var(s, &v);
+}
+
+/* Every parameter and level type of a GRIB file, each as a "file" of the set. */
+static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
+{
+    aur__grib_msg *msgs = NULL;
+    int n = 0, rc = aur__grib_list(path, &msgs, &n);
+    if (rc) return rc;
+    int *sel = (int *)aur__malloc(sizeof(int) * (size_t)n, "GRIB messages"), *done = (int *)aur__calloc(sizeof(int) * (size_t)n, "GRIB messages");
+    if (!sel || !done) rc = AUR_ENOMEM;
+    for (int i = 0; i < n && !rc; i++) {
+        if (done[i]) continue;
+        int k = 0;
+        for (int e = i; e < n; e++)
+            if (!done[e] && !strcmp(msgs[e].short_name, msgs[i].short_name) && !strcmp(msgs[e].level_type, msgs[i].level_type)) sel[k++] = e, done[e] = 1;
+        int fi = aur__wx_add_file(s, path);
+        if (fi < 0) { rc = fi; break; }
+        aur__wx_file *f = &s->files[fi];
+        f->grib = (aur__grib_field *)aur__calloc(sizeof(aur__grib_field), "a GRIB field");
+        if (!f->grib) { rc = AUR_ENOMEM; break; }
+        if (!(f->grib->fp = fopen(path, "rb"))) { rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)); break; }
+        rc = aur__grib_field_of(s, fi, msgs, sel, k, renames);
+    }
+    AUR_FREE(sel);
+    AUR_FREE(done);
+    AUR_FREE(msgs);
+    return rc;
+}
+
+/* Step j of a GRIB field: every level's message into work, (level, lat, lon) strides as the points lie. */
+static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, size_t *stride)
+{
+    const aur__grib_field *g = f->grib;
+    size_t nl = f->len[AUR__WX_LEVEL] ? f->len[AUR__WX_LEVEL] : 1;
+    for (size_t c = 0; c < nl; c++) {
+        int err = 0;
+        long off = g->offset[j * nl + c];
+        if (fseek(g->fp, off, SEEK_SET)) return aur__err(AUR_EIO, "%s: cannot seek: %s", f->path, strerror(errno));
+        codes_handle *h = codes_handle_new_from_file(NULL, g->fp, PRODUCT_GRIB, &err);
+        if (!h) return aur__err(AUR_EIO, "%s: the GRIB message at offset %ld cannot be read again: %s", f->path, off, codes_get_error_message(err));
+        size_t got = g->points;
+        double *out = work + c * g->points, missing = 0;
+        err = codes_get_double_array(h, "values", out, &got);
+        int bitmap = aur__grib_long(h, "bitmapPresent", 0) && codes_get_double(h, "missingValue", &missing) == CODES_SUCCESS;
+        codes_handle_delete(h);
+        if (err || got != g->points)
+            return aur__err(AUR_EFORMAT, "%s: the GRIB message at offset %ld: %zu values for %zu points: %s", f->path, off, got, g->points,
+                            codes_get_error_message(err ? err : CODES_WRONG_ARRAY_SIZE));
+        for (size_t i = 0; bitmap && i < got; i++)
+            if (out[i] == missing) out[i] = NAN;
+    }
+    stride[AUR__WX_LEVEL] = g->points, stride[AUR__WX_LAT] = g->stride_lat, stride[AUR__WX_LON] = g->stride_lon;
+    return 0;
+}
+
+static void aur__grib_close(aur__wx_file *f)
+{
+    if (!f->grib) return;
+    if (f->grib->fp) fclose(f->grib->fp);
+    AUR_FREE(f->grib->offset);
+    AUR_FREE(f->grib);
+}
+
+#else /* built without ecCodes */
+
+static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
+{
+    (void)s, (void)renames;
+    return aur__err(AUR_EUNSUPPORTED, "%s: reading GRIB needs the implementation compiled with -DAUR_GRIB and linked with -leccodes (Debian: "
+                    "libeccodes-dev); or convert it to NetCDF with grib_to_netcdf", path);
+}
+static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, size_t *stride)
+{
+    (void)f, (void)j, (void)work, (void)stride;
+    return AUR_EUNSUPPORTED;
+}
+static void aur__grib_close(aur__wx_file *f) { (void)f; }
+#endif
+#endif
 
 /* ==== Aurora: forward ====
    One step of the model, as aurora/model/aurora.py: Aurora.forward runs it:
@@ -12691,6 +13117,562 @@ AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int
     return rc;
 }
 
+/* ==== Aurora: forecasts (a rollout without gradients) ====
+   aurora/rollout.py: rollout under torch.inference_mode, as the reference's
+   examples make forecasts. aur_aurora_rollout keeps every step on one tape
+   so that gradients can flow through all of them; a forecast of many steps
+   needs none of that: each prediction is handed to the caller as it is
+   made, the next input (the history shifted by one, the prediction
+   appended) is copied out, and the tape is reset. So only the input
+   history and one step's activations are ever held, whatever the number
+   of steps, and the numbers are those of aur_aurora_rollout. */
+
+/* A batch on the tape as an owned host batch (the next step's input, which must outlive a tape reset). */
+static aur_batch *aur__batch_owned_copy(aur_tape *t, const aur_batch *src)
+{
+    if (src->lat_2d || src->lon_2d) return aur__err(AUR_EUNSUPPORTED, "forecast: 2-D latitude or longitude grids are not supported"), (aur_batch *)NULL;
+    aur_batch *b = aur_batch_create(src->B, src->T, src->C, src->H, src->W, &src->surf_names, &src->static_names, &src->atmos_names);
+    if (!b) return NULL;
+    memcpy(b->lat, src->lat, sizeof(float) * (size_t)src->H);
+    memcpy(b->lon, src->lon, sizeof(float) * (size_t)src->W);
+    memcpy(b->time, src->time, sizeof(double) * (size_t)src->B);
+    memcpy(b->levels, src->levels, sizeof b->levels);
+    b->rollout_step = src->rollout_step, b->step_seconds = src->step_seconds;
+    aur_tensor *const *from[3] = {src->surf, src->statics, src->atmos}, *const *to[3] = {b->surf, b->statics, b->atmos};
+    const int n[3] = {src->surf_names.n, src->static_names.n, src->atmos_names.n};
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < n[g]; i++) {
+            aur_real *x = aur_tensor_f32(aur_to_device(t, from[g][i], AUR_CPU));
+            if (!x) return aur_batch_free(b), (aur_batch *)NULL;
+            memcpy(aur_tensor_f32(to[g][i]), x, sizeof(aur_real) * (size_t)to[g][i]->numel);
+        }
+    return b;
+}
+
+AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_forecast_fn fn, void *ctx)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !b || !fn) return aur__err(AUR_EINVAL, "aur_aurora_forecast: a model, a batch and a callback are needed");
+    if (steps < 1) return aur__err(AUR_EINVAL, "forecast: %d steps", steps);
+    aur_tape *t = aur_tape_create();
+    if (!t) return AUR_ENOMEM;
+    aur_tape_set_grad(t, 0);
+    aur_tape_set_training(t, 0);
+    aur_batch *cur = NULL; /* the owned input of steps after the first */
+    int rc = 0;
+    for (int s = 0; s < steps && !rc; s++) {
+        aur_tape_reset(t);
+        const aur_batch *in = cur;
+        if (!s) { /* as the rollout: crop to whole patches, and AuroraWave's transform, before the first step */
+            aur_batch *c = aur__cropped_input(A, t, b);
+            rc = !c ? AUR_EINVAL : A->cfg.wave ? aur__wave_transform(t, c) : 0;
+            in = c;
+        }
+        aur_batch *pred = rc ? NULL : aur_aurora_forward(m, t, in);
+        if (!rc && !pred) rc = AUR_EINVAL;
+        if (!rc) rc = fn(ctx, s, pred);
+        if (!rc && s + 1 < steps) {
+            aur_batch *next = aur__next_input(t, in, pred);
+            aur_batch *owned = next ? aur__batch_owned_copy(t, next) : NULL;
+            if (!owned) rc = AUR_ENOMEM;
+            aur_batch_free(cur);
+            cur = owned;
+        }
+    }
+    aur_batch_free(cur);
+    aur_tape_free(t);
+    return rc;
+}
+
+/* ==== Aurora: forecasts as CF NetCDF ====
+   The reference's examples turn predictions into xarray datasets with
+   Aurora's variable names; here they are written step by step as a
+   CF-1.8 NetCDF-4 file that xarray opens as such: dimensions time
+   (unlimited: one entry per step, valid times), level (hPa), latitude
+   (decreasing) and longitude ([0, 360)); the CF coordinates
+   forecast_reference_time and forecast_period; units, standard and long
+   names for the variables Aurora knows; static fields without time. The
+   library's weather reader reads the file back as a series. */
+
+#ifdef AUR_NETCDF
+
+/* CF's names and units of Aurora's variables (as ERA5 files give them). */
+static const struct { const char *group, *name, *standard, *long_name, *units; } aur__fc_attrs[] = {
+    {"surf", "2t", "air_temperature", "2 metre temperature", "K"},
+    {"surf", "10u", "eastward_wind", "10 metre U wind component", "m s**-1"},
+    {"surf", "10v", "northward_wind", "10 metre V wind component", "m s**-1"},
+    {"surf", "msl", "air_pressure_at_mean_sea_level", "Mean sea level pressure", "Pa"},
+    {"atmos", "t", "air_temperature", "Temperature", "K"},
+    {"atmos", "u", "eastward_wind", "U component of wind", "m s**-1"},
+    {"atmos", "v", "northward_wind", "V component of wind", "m s**-1"},
+    {"atmos", "q", "specific_humidity", "Specific humidity", "kg kg**-1"},
+    {"atmos", "z", "geopotential", "Geopotential", "m**2 s**-2"},
+    {"static", "z", "surface_geopotential", "Geopotential at the surface", "m**2 s**-2"},
+    {"static", "lsm", "land_binary_mask", "Land-sea mask", "(0 - 1)"},
+    {"static", "slt", NULL, "Soil type", "~"},
+};
+
+struct aur_forecast_nc {
+    char path[1024];
+    int nc, dim[4], time_var, period_var; /* dims: time, level, latitude, longitude */
+    int surf[AUR_MAX_VARS], atmos[AUR_MAX_VARS];
+    aur_var_list surf_names, atmos_names;
+    int H, W, C;
+    size_t steps;
+    double init_time;
+};
+
+static int aur__fc_put_text(aur_forecast_nc *f, int var, const char *name, const char *value)
+{
+    int st = nc_put_att_text(f->nc, var, name, strlen(value), value);
+    return st == NC_NOERR ? 0 : aur__nc_err(st, f->path, name);
+}
+
+static int aur__fc_var_attrs(aur_forecast_nc *f, int var, const char *group, const char *name)
+{
+    for (size_t i = 0; i < sizeof aur__fc_attrs / sizeof aur__fc_attrs[0]; i++) {
+        if (strcmp(aur__fc_attrs[i].group, group) || strcmp(aur__fc_attrs[i].name, name)) continue;
+        int rc = aur__fc_put_text(f, var, "units", aur__fc_attrs[i].units);
+        if (!rc) rc = aur__fc_put_text(f, var, "long_name", aur__fc_attrs[i].long_name);
+        if (!rc && aur__fc_attrs[i].standard) rc = aur__fc_put_text(f, var, "standard_name", aur__fc_attrs[i].standard);
+        return rc;
+    }
+    return 0;
+}
+
+/* A data variable over the given dimensions, compressed (zlib level 1, shuffle), one chunk per step;
+   one over time names its auxiliary coordinates as CF does. */
+static int aur__fc_def_var(aur_forecast_nc *f, const char *name, nc_type type, int ndims, const int *dims, int *id)
+{
+    int st = nc_def_var(f->nc, name, type, ndims, dims, id);
+    if (st == NC_NOERR && ndims >= 3) {
+        static const char aux[] = "forecast_period forecast_reference_time";
+        st = nc_put_att_text(f->nc, *id, "coordinates", sizeof aux - 1, aux);
+    }
+    if (st == NC_NOERR && ndims >= 2) {
+        size_t chunk[4];
+        for (int d = 0; d < ndims; d++) {
+            size_t len = 1;
+            nc_inq_dimlen(f->nc, dims[d], &len);
+            chunk[d] = dims[d] == f->dim[0] ? 1 : len;
+        }
+        st = nc_def_var_chunking(f->nc, *id, NC_CHUNKED, chunk);
+        if (st == NC_NOERR) st = nc_def_var_deflate(f->nc, *id, 1, 1, 1);
+    }
+    return st == NC_NOERR ? 0 : aur__nc_err(st, f->path, name);
+}
+
+/* The coordinates: dimensions, their variables and the reference time. */
+static int aur__fc_define_coords(aur_forecast_nc *f, const aur_batch *p, int *lat, int *lon, int *lev, int *ref)
+{
+    static const char *const names[4] = {"time", "level", "latitude", "longitude"};
+    const size_t len[4] = {NC_UNLIMITED, (size_t)f->C, (size_t)f->H, (size_t)f->W};
+    for (int d = 0; d < 4; d++) {
+        if (d == 1 && !f->C) { f->dim[d] = -1; continue; }
+        int st = nc_def_dim(f->nc, names[d], len[d], &f->dim[d]);
+        if (st != NC_NOERR) return aur__nc_err(st, f->path, names[d]);
+    }
+    char units[64], when[32];
+    aur__format_time((int64_t)llround(f->init_time) * 1000000000LL, when, sizeof when);
+    snprintf(units, sizeof units, "hours since %s", when);
+    int rc = aur__fc_def_var(f, "time", NC_DOUBLE, 1, &f->dim[0], &f->time_var);
+    if (!rc) rc = aur__fc_put_text(f, f->time_var, "units", units);
+    if (!rc) rc = aur__fc_put_text(f, f->time_var, "calendar", "proleptic_gregorian");
+    if (!rc) rc = aur__fc_put_text(f, f->time_var, "standard_name", "time");
+    if (!rc) rc = aur__fc_put_text(f, f->time_var, "long_name", "valid time");
+    if (!rc) rc = aur__fc_def_var(f, "forecast_period", NC_DOUBLE, 1, &f->dim[0], &f->period_var);
+    if (!rc) rc = aur__fc_put_text(f, f->period_var, "units", "hours");
+    if (!rc) rc = aur__fc_put_text(f, f->period_var, "standard_name", "forecast_period");
+    if (!rc) rc = aur__fc_def_var(f, "forecast_reference_time", NC_DOUBLE, 0, NULL, ref);
+    if (!rc) rc = aur__fc_put_text(f, *ref, "units", units);
+    if (!rc) rc = aur__fc_put_text(f, *ref, "calendar", "proleptic_gregorian");
+    if (!rc) rc = aur__fc_put_text(f, *ref, "standard_name", "forecast_reference_time");
+    if (!rc && f->C) rc = aur__fc_def_var(f, "level", NC_DOUBLE, 1, &f->dim[1], lev);
+    if (!rc && f->C) rc = aur__fc_put_text(f, *lev, "units", "hPa");
+    if (!rc && f->C) rc = aur__fc_put_text(f, *lev, "standard_name", "air_pressure");
+    if (!rc && f->C) rc = aur__fc_put_text(f, *lev, "long_name", "pressure");
+    if (!rc && f->C) rc = aur__fc_put_text(f, *lev, "positive", "down");
+    if (!rc) rc = aur__fc_def_var(f, "latitude", NC_FLOAT, 1, &f->dim[2], lat);
+    if (!rc) rc = aur__fc_put_text(f, *lat, "units", "degrees_north");
+    if (!rc) rc = aur__fc_put_text(f, *lat, "standard_name", "latitude");
+    if (!rc) rc = aur__fc_def_var(f, "longitude", NC_FLOAT, 1, &f->dim[3], lon);
+    if (!rc) rc = aur__fc_put_text(f, *lon, "units", "degrees_east");
+    if (!rc) rc = aur__fc_put_text(f, *lon, "standard_name", "longitude");
+    (void)p;
+    return rc;
+}
+
+/* Defines the whole file from the first prediction and writes its coordinates and static fields. */
+static int aur__fc_define(aur_forecast_nc *f, const aur_batch *p)
+{
+    f->H = p->H, f->W = p->W, f->C = p->atmos_names.n ? p->C : 0;
+    f->surf_names = p->surf_names, f->atmos_names = p->atmos_names;
+    int lat, lon, lev = -1, ref, statics[AUR_MAX_VARS];
+    int rc = aur__fc_define_coords(f, p, &lat, &lon, &lev, &ref);
+    const int surf_dims[3] = {f->dim[0], f->dim[2], f->dim[3]}, atmos_dims[4] = {f->dim[0], f->dim[1], f->dim[2], f->dim[3]};
+    for (int i = 0; !rc && i < p->surf_names.n; i++) {
+        rc = aur__fc_def_var(f, p->surf_names.name[i], NC_FLOAT, 3, surf_dims, &f->surf[i]);
+        if (!rc) rc = aur__fc_var_attrs(f, f->surf[i], "surf", p->surf_names.name[i]);
+    }
+    for (int i = 0; !rc && i < p->atmos_names.n; i++) {
+        if (aur__vl_find(&p->surf_names, p->atmos_names.name[i]) >= 0)
+            rc = aur__err(AUR_EINVAL, "%s: '%s' is both a surface and an atmospheric variable; one NetCDF name cannot hold both", f->path,
+                          p->atmos_names.name[i]);
+        if (!rc) rc = aur__fc_def_var(f, p->atmos_names.name[i], NC_FLOAT, 4, atmos_dims, &f->atmos[i]);
+        if (!rc) rc = aur__fc_var_attrs(f, f->atmos[i], "atmos", p->atmos_names.name[i]);
+    }
+    /* a static field's name may be taken (static z and atmospheric z): then static z is WeatherBench2's
+       geopotential_at_surface (which the weather reader maps back to static z), any other "<name>_static" */
+    char sname[AUR_NAME_LEN + 32];
+    for (int i = 0; !rc && i < p->static_names.n; i++) {
+        const char *v = p->static_names.name[i];
+        int taken = aur__vl_find(&p->surf_names, v) >= 0 || aur__vl_find(&p->atmos_names, v) >= 0;
+        snprintf(sname, sizeof sname, !taken ? "%s" : !strcmp(v, "z") ? "geopotential_at_surface" : "%s_static", v);
+        rc = aur__fc_def_var(f, sname, NC_FLOAT, 2, surf_dims + 1, &statics[i]);
+        if (!rc) rc = aur__fc_var_attrs(f, statics[i], "static", v);
+    }
+    if (!rc) rc = aur__fc_put_text(f, NC_GLOBAL, "Conventions", "CF-1.8");
+    if (!rc) rc = aur__fc_put_text(f, NC_GLOBAL, "title", "Aurora forecast");
+    if (!rc) rc = aur__fc_put_text(f, NC_GLOBAL, "source", "aurora.h (aur_aurora_forecast)");
+    int st = rc ? NC_NOERR : nc_enddef(f->nc);
+    if (st != NC_NOERR) return aur__nc_err(st, f->path, "defining the file");
+    double zero = 0, lev_hpa[AUR_MAX_LEVELS];
+    for (int c = 0; c < f->C; c++) lev_hpa[c] = p->levels[c];
+    if (!rc && (st = nc_put_var_float(f->nc, lat, p->lat)) == NC_NOERR && (st = nc_put_var_float(f->nc, lon, p->lon)) == NC_NOERR &&
+        (st = nc_put_var_double(f->nc, ref, &zero)) == NC_NOERR && f->C)
+        st = nc_put_var_double(f->nc, lev, lev_hpa);
+    for (int i = 0; !rc && st == NC_NOERR && i < p->static_names.n; i++) {
+        const aur_real *x = aur_tensor_f32(p->statics[i]);
+        st = x ? nc_put_var_float(f->nc, statics[i], x) : NC_EINVAL;
+    }
+    return rc ? rc : st == NC_NOERR ? 0 : aur__nc_err(st, f->path, "writing the coordinates and static fields");
+}
+
+AURDEF aur_forecast_nc *aur_forecast_nc_create(const char *path, double init_time)
+{
+    aur_forecast_nc *f = (aur_forecast_nc *)aur__calloc(sizeof *f, "a forecast file");
+    if (!f) return NULL;
+    if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path) {
+        AUR_FREE(f);
+        return aur__err(AUR_EINVAL, "%s: path too long", path), (aur_forecast_nc *)NULL;
+    }
+    int st = nc_create(path, NC_NETCDF4 | NC_CLOBBER, &f->nc);
+    if (st != NC_NOERR) {
+        AUR_FREE(f);
+        return aur__nc_err(st, path, "cannot create"), (aur_forecast_nc *)NULL;
+    }
+    f->init_time = init_time;
+    return f;
+}
+
+AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred)
+{
+    if (!f || !pred) return aur__err(AUR_EINVAL, "aur_forecast_nc_add: no file or prediction");
+    if (pred->B != 1 || pred->T != 1) return aur__err(AUR_EINVAL, "%s: a prediction of B = 1 and one step is written (B %d, T %d)", f->path, pred->B, pred->T);
+    if (!f->steps) {
+        int rc = aur__fc_define(f, pred);
+        if (rc) return rc;
+    } else if (pred->H != f->H || pred->W != f->W || pred->surf_names.n != f->surf_names.n || pred->atmos_names.n != f->atmos_names.n) {
+        return aur__err(AUR_EINVAL, "%s: step %zu has another grid or other variables than the first", f->path, f->steps + 1);
+    }
+    size_t at = f->steps;
+    double hours = (pred->time[0] - f->init_time) / 3600;
+    int st = nc_put_var1_double(f->nc, f->time_var, &at, &hours);
+    if (st == NC_NOERR) st = nc_put_var1_double(f->nc, f->period_var, &at, &hours);
+    size_t start[4] = {at, 0, 0, 0}, count[4] = {1, (size_t)f->C, (size_t)f->H, (size_t)f->W}, scount[3] = {1, (size_t)f->H, (size_t)f->W};
+    for (int i = 0; st == NC_NOERR && i < f->surf_names.n; i++) {
+        const aur_real *x = aur_tensor_f32(aur_batch_surf(pred, f->surf_names.name[i]));
+        st = x ? nc_put_vara_float(f->nc, f->surf[i], start, scount, x) : NC_EINVAL;
+    }
+    for (int i = 0; st == NC_NOERR && i < f->atmos_names.n; i++) {
+        const aur_real *x = aur_tensor_f32(aur_batch_atmos(pred, f->atmos_names.name[i]));
+        st = x ? nc_put_vara_float(f->nc, f->atmos[i], start, count, x) : NC_EINVAL;
+    }
+    if (st == NC_EINVAL) return aur__err(AUR_EINVAL, "%s: step %zu: a variable is missing or not F32 in host memory", f->path, at + 1);
+    if (st != NC_NOERR) return aur__nc_err(st, f->path, "writing a step");
+    f->steps++;
+    return nc_sync(f->nc) == NC_NOERR ? 0 : aur__err(AUR_EIO, "%s: cannot flush step %zu", f->path, at + 1);
+}
+
+AURDEF int aur_forecast_nc_close(aur_forecast_nc *f)
+{
+    if (!f) return 0;
+    int st = nc_close(f->nc);
+    int rc = st == NC_NOERR ? 0 : aur__nc_err(st, f->path, "closing");
+    AUR_FREE(f);
+    return rc;
+}
+
+#else /* built without libnetcdf */
+
+struct aur_forecast_nc {
+    int unused;
+};
+AURDEF aur_forecast_nc *aur_forecast_nc_create(const char *path, double init_time)
+{
+    (void)init_time;
+    aur__err(AUR_EUNSUPPORTED, "%s: writing NetCDF needs the implementation compiled with -DAUR_NETCDF and linked with -lnetcdf", path);
+    return NULL;
+}
+AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred)
+{
+    (void)f, (void)pred;
+    return aur__err(AUR_EUNSUPPORTED, "writing NetCDF needs -DAUR_NETCDF");
+}
+AURDEF int aur_forecast_nc_close(aur_forecast_nc *f)
+{
+    (void)f;
+    return 0;
+}
+#endif
+
+/* ==== Aurora: forecast scores as WeatherBench2 defines them ====
+   weatherbench2/metrics.py: every spatial mean is weighted by latitude,
+   with get_lat_weights' weights: the area of each row's cell on the sphere
+   (sin of its upper bound less sin of its lower; bounds halfway between
+   rows, and at the poles), divided by their mean. Then, per variable,
+   level and lead time:
+     RMSE = sqrt(mean over forecasts of the weighted spatial mean of (f - o)^2)
+     ACC  = mean over forecasts of  mean_w(f' o') / sqrt(mean_w(f'^2) mean_w(o'^2)),
+            f' = f - climatology, o' = o - climatology (not centred again).
+   Cells where a value is not finite are left out of that forecast's means
+   (the weights of the rest renormalised). */
+
+AURDEF int aur_lat_weights(const float *lat, int H, double *w)
+{
+    if (!lat || !w || H < 1) return aur__err(AUR_EINVAL, "aur_lat_weights: %d latitudes", H);
+    if (H == 1) return w[0] = 1, 0;
+    int down = lat[0] > lat[H - 1];
+    const double rad = 3.14159265358979323846 / 180;
+    double sum = 0;
+    for (int i = 0; i < H; i++) { /* row i's neighbours in increasing latitude */
+        double x = lat[i], below = down ? (i + 1 < H ? lat[i + 1] : -90) : (i ? lat[i - 1] : -90);
+        double above = down ? (i ? lat[i - 1] : 90) : (i + 1 < H ? lat[i + 1] : 90);
+        if (!(x >= -90 && x <= 90) || (i && !(down ? lat[i] < lat[i - 1] : lat[i] > lat[i - 1])))
+            return aur__err(AUR_EINVAL, "latitude weights: latitudes must be monotonic within [-90, 90] (row %d: %g)", i, x);
+        double lo = (i == (down ? H - 1 : 0)) ? -90 : (x + below) / 2, hi = (i == (down ? 0 : H - 1)) ? 90 : (x + above) / 2;
+        w[i] = sin(hi * rad) - sin(lo * rad);
+        sum += w[i];
+    }
+    for (int i = 0; i < H; i++) w[i] /= sum / H;
+    return 0;
+}
+
+/* The time of step k of a series (its last step is b->time[0]). */
+static double aur__series_time(const aur_batch *b, int k) { return b->time[0] - (double)(b->T - 1 - k) * b->step_seconds; }
+
+AURDEF int aur_series_step_at(const aur_batch *b, double t)
+{
+    for (int k = 0; b && k < b->T; k++)
+        if (fabs(aur__series_time(b, k) - t) < 1) return k;
+    return -1;
+}
+
+/* A climatology's step for valid time t: the one with t's day of the year and hour (any year), or its only step. */
+AURDEF int aur_climatology_step(const aur_batch *clim, double t)
+{
+    if (!clim) return -1;
+    if (clim->T == 1) return 0;
+    char want[32], have[32];
+    aur__format_time((int64_t)llround(t) * 1000000000LL, want, sizeof want);
+    for (int k = 0; k < clim->T; k++) {
+        aur__format_time((int64_t)llround(aur__series_time(clim, k)) * 1000000000LL, have, sizeof have);
+        if (!strcmp(want + 4, have + 4)) return k; /* "-MM-DD hh:mm:ss" */
+    }
+    return -1;
+}
+
+static aur_score *aur__score_row(aur_scores *s, const char *var, int atmos, double level, double lead)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->rows[i].var, var) && s->rows[i].atmos == atmos && s->rows[i].level == level && s->rows[i].lead_hours == lead)
+            return &s->rows[i];
+    aur_score *grown = (aur_score *)AUR_REALLOC(s->rows, sizeof *grown * (size_t)(s->n + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory for scores"), (aur_score *)NULL;
+    s->rows = grown;
+    aur_score *r = &s->rows[s->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->var, sizeof r->var, "%s", var);
+    r->atmos = atmos, r->level = level, r->lead_hours = lead;
+    return r;
+}
+
+/* One field's weighted means: of the squared error, and the three ACC sums (clim NULL: none). */
+static void aur__score_field(aur_score *r, const float *f, const float *o, const float *c, const double *w, int H, int W)
+{
+    double sw = 0, se = 0, fo = 0, ff = 0, oo = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            size_t i = (size_t)y * W + x;
+            double cl = c ? c[i] : 0;
+            if (!isfinite(f[i]) || !isfinite(o[i]) || !isfinite(cl)) continue;
+            double d = (double)f[i] - o[i], fa = f[i] - cl, oa = o[i] - cl;
+            sw += w[y], se += w[y] * d * d, fo += w[y] * fa * oa, ff += w[y] * fa * fa, oo += w[y] * oa * oa;
+        }
+    if (!(sw > 0)) return; /* nothing finite: this forecast adds nothing */
+    r->sum_mse += se / sw, r->n++;
+    if (c && ff > 0 && oo > 0) r->sum_acc += fo / sqrt(ff * oo), r->n_acc++;
+}
+
+/* The (H, W) field of variable i of a group at step k and level c (rows beyond H cut, as the model's crop). */
+static const float *aur__score_plane(const aur_tensor *t, int k, int C, int c, int rows, int W)
+{
+    const float *x = (const float *)t->data;
+    return x + (((size_t)k * (size_t)(C ? C : 1) + (size_t)c) * (size_t)rows) * (size_t)W;
+}
+
+AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pred, const aur_batch *truth, int t_truth, const aur_batch *clim, int t_clim)
+{
+    if (!s || !pred || !truth) return aur__err(AUR_EINVAL, "aur_scores_add: scores, a prediction and a truth are needed");
+    int H = pred->H, W = pred->W;
+    if (pred->B != 1 || pred->T != 1 || truth->B != 1 || t_truth < 0 || t_truth >= truth->T || (clim && (clim->B != 1 || t_clim < 0 || t_clim >= clim->T)))
+        return aur__err(AUR_EINVAL, "scores: one prediction (B 1, T 1) against one step of a truth (and climatology) series of B 1");
+    if (truth->W != W || truth->H < H || truth->H > H + 1 || (clim && (clim->W != W || clim->H < H || clim->H > H + 1)))
+        return aur__err(AUR_ESHAPE, "scores: the truth's grid %d x %d (climatology %d x %d) is not the forecast's %d x %d", truth->H, truth->W,
+                        clim ? clim->H : 0, clim ? clim->W : 0, H, W);
+    double *w = (double *)aur__malloc(sizeof(double) * (size_t)H, "latitude weights");
+    int rc = w ? aur_lat_weights(pred->lat, H, w) : AUR_ENOMEM;
+    for (int g = 0; g < 2 && !rc; g++) {
+        const aur_var_list *names = g ? &pred->atmos_names : &pred->surf_names;
+        for (int i = 0; i < names->n && !rc; i++) {
+            const char *v = names->name[i];
+            const aur_tensor *p = g ? aur_batch_atmos(pred, v) : aur_batch_surf(pred, v), *o = g ? aur_batch_atmos(truth, v) : aur_batch_surf(truth, v);
+            const aur_tensor *c = !clim ? NULL : g ? aur_batch_atmos(clim, v) : aur_batch_surf(clim, v);
+            if (!o) { rc = aur__err(AUR_EINVAL, "scores: the truth has no %s variable '%s'", g ? "atmospheric" : "surface", v); break; }
+            if (clim && !c) { rc = aur__err(AUR_EINVAL, "scores: the climatology has no %s variable '%s'", g ? "atmospheric" : "surface", v); break; }
+            if (p->dtype != AUR_F32 || p->device != AUR_CPU || o->dtype != AUR_F32 || o->device != AUR_CPU || (c && (c->dtype != AUR_F32 || c->device != AUR_CPU))) {
+                rc = aur__err(AUR_EINVAL, "scores: '%s' must be F32 in host memory", v);
+                break;
+            }
+            int C = g ? pred->C : 0;
+            if (g && (truth->C != C || (clim && clim->C != C))) { rc = aur__err(AUR_ESHAPE, "scores: the truth (or climatology) has other levels"); break; }
+            for (int lev = 0; lev < (g ? C : 1) && !rc; lev++) {
+                aur_score *r = aur__score_row(s, v, g, g ? pred->levels[lev] : 0, lead_hours);
+                if (!r) { rc = AUR_ENOMEM; break; }
+                aur__score_field(r, aur__score_plane(p, 0, C, lev, H, W), aur__score_plane(o, t_truth, C, lev, truth->H, W),
+                                 c ? aur__score_plane(c, t_clim, C, lev, clim->H, W) : NULL, w, H, W);
+            }
+        }
+    }
+    AUR_FREE(w);
+    return rc;
+}
+
+AURDEF void aur_scores_finish(aur_scores *s)
+{
+    for (int i = 0; s && i < s->n; i++) {
+        aur_score *r = &s->rows[i];
+        r->rmse = r->n ? sqrt(r->sum_mse / r->n) : NAN;
+        r->acc = r->n_acc ? r->sum_acc / r->n_acc : NAN;
+    }
+}
+
+AURDEF int aur_scores_write_jsonl(const aur_scores *s, const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) return aur__err(AUR_EIO, "%s: cannot write: %s", path, strerror(errno));
+    for (int i = 0; i < s->n; i++) {
+        const aur_score *r = &s->rows[i];
+        fprintf(fp, "{\"variable\": \"%s\", ", r->var);
+        if (r->atmos) fprintf(fp, "\"level\": %g, ", r->level);
+        fprintf(fp, "\"lead_hours\": %g, \"n\": %d", r->lead_hours, r->n);
+        if (isfinite(r->rmse)) fprintf(fp, ", \"rmse\": %.9g", r->rmse);
+        if (isfinite(r->acc)) fprintf(fp, ", \"acc\": %.9g", r->acc);
+        fprintf(fp, "}\n");
+    }
+    int bad = ferror(fp);
+    if (fclose(fp) || bad) return aur__err(AUR_EIO, "%s: cannot write", path);
+    return 0;
+}
+
+AURDEF void aur_scores_free(aur_scores *s)
+{
+    if (!s) return;
+    AUR_FREE(s->rows);
+    s->rows = NULL, s->n = 0;
+}
+
+/* ==== Aurora: the paper's training loss ====
+   Bodnar et al., "A foundation model for the Earth system" (Nature 2025;
+   arXiv:2405.13063), training objective: a weighted mean absolute error of
+   the normalised prediction,
+     L = gamma / (V_S + V_A) * ( alpha * sum_k w_k MAE(S_k) + beta * sum_k w_k MAE(A_k) ),
+   over the V_S surface and V_A atmospheric variables (an atmospheric MAE is
+   over all its levels), with per-variable weights w_k, alpha = 1/4 for the
+   surface, beta = 1 for the atmosphere and gamma the dataset's weight. Each
+   MAE is here also weighted by latitude, with WeatherBench2's cell-area
+   weights (mean 1), so that the poles' many small cells do not dominate;
+   latitude = 0 turns that off. The reference repository publishes no
+   training code; the MSE the golden cases were made with stays the
+   default (aur_aurora_loss). */
+
+AURDEF void aur_aurora_mae_defaults(aur_aurora_mae_weights *w)
+{
+    static const char *const surf[] = {"2t", "10u", "10v", "msl"}, *const atmos[] = {"z", "q", "t", "u", "v"};
+    static const double surf_w[] = {3.0, 0.77, 0.66, 1.5}, atmos_w[] = {2.8, 0.78, 1.7, 0.87, 0.6};
+    memset(w, 0, sizeof *w);
+    w->surf = 0.25, w->atmos = 1, w->dataset = 1, w->latitude = 1;
+    for (int i = 0; i < 4; i++) aur__vl_add(&w->surf_names, surf[i]), w->surf_weight[i] = surf_w[i];
+    for (int i = 0; i < 5; i++) aur__vl_add(&w->atmos_names, atmos[i]), w->atmos_weight[i] = atmos_w[i];
+}
+
+/* A variable's weight: listed, or 1. */
+static double aur__mae_weight(const aur_var_list *names, const double *weights, const char *v)
+{
+    int i = aur__vl_find(names, v);
+    return i >= 0 ? weights[i] : 1;
+}
+
+/* The (H, 1) latitude weights on the prediction's device, or NULL (no weighting). */
+static aur_tensor *aur__mae_lat_weights(aur_tape *t, const aur_batch *pred, aur_device dev)
+{
+    aur_tensor *w = aur_tensor_new(t, AUR_CPU, aur_shape2(pred->H, 1));
+    double *lw = (double *)aur__malloc(sizeof(double) * (size_t)pred->H, "latitude weights");
+    int rc = w && lw ? aur_lat_weights(pred->lat, pred->H, lw) : AUR_ENOMEM;
+    for (int y = 0; !rc && y < pred->H; y++) aur_tensor_f32(w)[y] = (aur_real)lw[y];
+    AUR_FREE(lw);
+    return rc ? NULL : aur_to_device(t, w, dev);
+}
+
+/* MAE of normalised x and y, weighted by the (H, 1) latitude weights lw when given: |x lw - y lw| = lw |x - y|. */
+static aur_tensor *aur__mae_term(aur_tape *t, aur_tensor *x, aur_tensor *y, aur_tensor *lw)
+{
+    if (lw) x = aur_mul(t, x, lw), y = aur_mul(t, y, lw);
+    return aur_mae_loss(t, x, y);
+}
+
+AURDEF aur_tensor *aur_aurora_loss_mae(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target, const aur_aurora_mae_weights *w)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !pred || !target || !w) return NULL;
+    aur__fwd F;
+    memset(&F, 0, sizeof F);
+    F.A = A, F.t = t, F.c = &A->cfg, F.C = pred->C;
+    memcpy(F.levels, pred->levels, sizeof F.levels);
+    int n = pred->surf_names.n + pred->atmos_names.n;
+    if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
+    aur_device dev = pred->surf_names.n ? pred->surf[0]->device : pred->atmos[0]->device;
+    aur_tensor *lw = w->latitude ? aur__mae_lat_weights(t, pred, dev) : NULL, *sum = NULL;
+    if (w->latitude && !lw) return NULL;
+    for (int g = 0; g < 2; g++) {
+        const aur_var_list *names = g ? &pred->atmos_names : &pred->surf_names;
+        for (int i = 0; i < names->n; i++) {
+            const char *v = names->name[i];
+            aur_tensor *y = g ? aur_batch_atmos(target, v) : aur_batch_surf(target, v);
+            if (!y) return aur__err(AUR_EINVAL, "loss: the target has no %s variable '%s'", g ? "atmospheric" : "surface", v), (aur_tensor *)NULL;
+            y = aur__target_like(t, y, g ? pred->atmos[i] : pred->surf[i]);
+            aur_tensor *px = g ? aur__norm_atmos(&F, pred->atmos[i], v, 0) : aur__norm_surf(&F, pred->surf[i], v, 0);
+            aur_tensor *py = g ? aur__norm_atmos(&F, y, v, 0) : aur__norm_surf(&F, y, v, 0);
+            double k = (g ? w->atmos * aur__mae_weight(&w->atmos_names, w->atmos_weight, v)
+                          : w->surf * aur__mae_weight(&w->surf_names, w->surf_weight, v)) * w->dataset / n;
+            aur_tensor *term = aur_scale(t, aur__mae_term(t, px, py, lw), k);
+            if (!term) return NULL;
+            sum = sum ? aur_add(t, sum, term) : term;
+        }
+    }
+    return sum;
+}
+
 /* ==== Aurora: checkpoint adaptation ====
    What aurora/model/aurora.py: Aurora.load_checkpoint_local does to a released
    checkpoint before loading it: _adapt_checkpoint (aurora/model/compat.py) and
@@ -13823,6 +14805,63 @@ AURDEF int aur_plot_lines(const char *path, int width, int height, const char *t
     return aur_plot_panels(path, width, height, xlabel, &p, 1);
 }
 
+/* ==== plot: forecast scores against lead time ====
+   As WeatherBench2's score cards draw them: per variable, RMSE against lead
+   time, one line per pressure level (up to 8, spread over the levels). */
+
+/* The distinct levels of a variable's rows, in the order they first come. */
+static int aur__score_levels(const aur_scores *s, const aur_score *v, double *levels)
+{
+    int n = 0;
+    for (int e = 0; e < s->n; e++) {
+        const aur_score *r = &s->rows[e];
+        if (strcmp(r->var, v->var) || r->atmos != v->atmos) continue;
+        int seen = 0;
+        for (int l = 0; l < n; l++) seen |= levels[l] == r->level;
+        if (!seen && n < AUR_MAX_LEVELS) levels[n++] = r->level;
+    }
+    return n;
+}
+
+/* One variable's chart: prefix + "rmse_VAR.png" (surface) or "rmse_VAR_levels.png". */
+static int aur__score_plot_var(const aur_scores *s, const aur_score *v, const char *prefix)
+{
+    double levels[AUR_MAX_LEVELS];
+    int nl = aur__score_levels(s, v, levels), ns = nl < 8 ? nl : 8;
+    aur_plot_series series[8];
+    char labels[8][AUR_NAME_LEN + 16];
+    double *xy = (double *)aur__calloc(sizeof(double) * 2 * 8 * (size_t)s->n, "a score plot");
+    if (!xy) return AUR_ENOMEM;
+    for (int l = 0; l < ns; l++) {
+        double level = levels[nl <= 8 ? l : l * (nl - 1) / 7], *x = xy + (size_t)2 * l * s->n, *y = x + s->n;
+        int n = 0;
+        for (int e = 0; e < s->n; e++) {
+            const aur_score *r = &s->rows[e];
+            if (!strcmp(r->var, v->var) && r->atmos == v->atmos && r->level == level) x[n] = r->lead_hours, y[n] = r->rmse, n++;
+        }
+        if (v->atmos) snprintf(labels[l], sizeof labels[l], "%g hPa", level);
+        else snprintf(labels[l], sizeof labels[l], "%s", v->var);
+        series[l].label = labels[l], series[l].x = x, series[l].y = y, series[l].n = n;
+    }
+    char path[1200], title[AUR_NAME_LEN + 48];
+    snprintf(path, sizeof path, "%srmse_%s%s.png", prefix, v->var, v->atmos ? "_levels" : "");
+    snprintf(title, sizeof title, "%s: latitude-weighted RMSE", v->var);
+    int rc = aur_plot_lines(path, 640, 400, title, "lead time (hours)", series, ns, 0);
+    AUR_FREE(xy);
+    return rc;
+}
+
+AURDEF int aur_scores_plot(const aur_scores *s, const char *prefix)
+{
+    for (int i = 0; s && i < s->n; i++) {
+        int first = 1;
+        for (int e = 0; e < i; e++) first &= strcmp(s->rows[e].var, s->rows[i].var) || s->rows[e].atmos != s->rows[i].atmos;
+        int rc = first ? aur__score_plot_var(s, &s->rows[i], prefix) : 0;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* ==== Fine-tuning: several runs' curves on one figure ==== */
 /* The way the Surya lecture chooses a learning rate (and compares LoRA, full
    fine-tuning and a baseline): every run's curves on one chart. This reads
@@ -14255,6 +15294,9 @@ struct aur_trainer {
     int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
     aur__table val_hist; /* step, loss, the task's metrics */
+    int loss_mae;              /* "loss": "aurora_mae" (else the fixtures' MSE) */
+    aur_aurora_mae_weights mae;
+    aur_scores val_scores; /* the last evaluation's WeatherBench2 scores per variable, level and lead (Aurora) */
     double started, steps_at_start;
 };
 
@@ -14585,7 +15627,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
                                        "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
                                        "save_every", "plot_every", "keep_last", "output_dir", "overwrite_output_dir", "map_vars", "device",
-                                       NULL};
+                                       "loss", NULL};
     static const char *const akeys[] = {"window", "z", "skip", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
     const char *W = "run config", *A = "run config: alarm", *out = "run-out";
@@ -14640,6 +15682,48 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
+/* One group's "surf_weights" / "atmos_weights": {"name": weight, ...} over the defaults. */
+static int aur__trainer_mae_weights(const cJSON *j, const char *key, aur_var_list *names, double *weights)
+{
+    const char *W = "run config: loss";
+    const cJSON *o = aur__json_at(j, key);
+    if (o && !cJSON_IsObject(o)) return aur__json_bad(o, W, key, "an object of variable names and weights");
+    for (const cJSON *e = o ? o->child : NULL; e; e = e->next) {
+        char where[AUR_NAME_LEN + 32];
+        snprintf(where, sizeof where, "%s.%s", key, e->string);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0) || !isfinite(e->valuedouble)) return aur__json_bad(e, W, where, "a weight >= 0");
+        int i = aur__vl_find(names, e->string);
+        if (i < 0 && (strlen(e->string) >= AUR_NAME_LEN || aur__vl_add(names, e->string))) return aur__json_bad(e, W, where, "a variable name");
+        weights[i < 0 ? names->n - 1 : i] = e->valuedouble;
+    }
+    return 0;
+}
+
+/* "loss": "mse" (default) or {"name": "aurora_mae", surf_weight, atmos_weight, dataset_weight, latitude_weights,
+   surf_weights, atmos_weights}: the paper's loss with its defaults, each of them overridable. */
+static int aur__trainer_loss_config(aur_trainer *tr, const cJSON *j)
+{
+    static const char *const keys[] = {"name", "surf_weight", "atmos_weight", "dataset_weight", "latitude_weights", "surf_weights", "atmos_weights", NULL};
+    static const char *const names[] = {"mse", "aurora_mae", NULL};
+    const char *W = "run config: loss";
+    aur_aurora_mae_defaults(&tr->mae);
+    if (!j) return 0;
+    int rc = cJSON_IsString(j) ? aur__json_enum(j, "run config", names, &tr->loss_mae) : 0;
+    if (cJSON_IsString(j)) return rc;
+    if (!cJSON_IsObject(j)) return aur__json_bad(j, "run config", "loss", "\"mse\", \"aurora_mae\" or an object with a name");
+    rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &tr->loss_mae);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "surf_weight"), W, 0, 1e6, &tr->mae.surf);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "atmos_weight"), W, 0, 1e6, &tr->mae.atmos);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "dataset_weight"), W, 0, 1e6, &tr->mae.dataset);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "latitude_weights"), W, &tr->mae.latitude);
+    if (!rc) rc = aur__trainer_mae_weights(j, "surf_weights", &tr->mae.surf_names, tr->mae.surf_weight);
+    if (!rc) rc = aur__trainer_mae_weights(j, "atmos_weights", &tr->mae.atmos_names, tr->mae.atmos_weight);
+    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > 1)
+        rc = aur__err(AUR_EINVAL, "run config: loss: weights are options of \"name\": \"aurora_mae\"; the MSE takes none");
+    return rc;
+}
+
 /* Every key of the run config (tr->config), read and checked before
    anything is built or read from disk: a typo in the last section costs
    no time. Files, variables and output_dir are checked next, as the
@@ -14653,6 +15737,10 @@ static int aur__trainer_read_config(aur_trainer *tr)
     if (!rc) rc = aur__trainer_data(tr, aur__json_at(c, "data"));
     if (!rc) rc = aur__trainer_optim_config(tr, aur__json_at(c, "optimizer"));
     if (!rc) rc = aur__trainer_schedule(tr, aur__json_at(c, "schedule"));
+    if (!rc) rc = aur__trainer_loss_config(tr, aur__json_at(c, "loss"));
+    if (!rc && tr->loss_mae && tr->check.nan_ok && tr->check.nan_ok[0])
+        rc = aur__err(AUR_EINVAL, "run config: loss \"aurora_mae\" needs finite data, but data.nan_ok lets NaN in (%s); the default MSE "
+                      "leaves non-finite cells out", tr->check.nan_ok);
     return rc;
 }
 
@@ -14781,6 +15869,7 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);
+    aur_scores_free(&tr->val_scores);
     aur_model_free(tr->m);
     aur_load_report_free(&tr->rep);
     AUR_FREE(tr->new_params);
@@ -14894,7 +15983,7 @@ static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */
 static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
-                                     aur_batch **first_target)
+                                     aur_batch **first_target, aur_scores *scores)
 {
     const aur_batch *s = aur__series(d, w.file);
     if (!s) return NULL;
@@ -14904,8 +15993,12 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
     int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
     for (int k = 0; ok && k < tr->rollout; k++) {
         aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
-        aur_tensor *l = target ? aur_aurora_loss(tr->m, tr->t, preds[k], target) : NULL;
+        aur_tensor *l = !target ? NULL : tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae)
+                                                      : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
+        /* WeatherBench2's scores of each lead time, from predictions in host memory */
+        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU)
+            ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
         if (k == 0 && first_target) *first_target = target;
         else aur_batch_free(target);
@@ -14958,7 +16051,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL, NULL);
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -15010,16 +16103,18 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
     double sum = 0;
+    aur_scores_free(&tr->val_scores);
     for (int i = 0; i < n; i++) {
         aur_tape_reset(tr->t);
         aur_tape_set_grad(tr->t, 0);
         aur_tape_set_training(tr->t, 0);
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
-        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
+        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
         if (!l) return AUR_EINVAL;
         sum += aur__value(l);
     }
+    aur_scores_finish(&tr->val_scores);
     aur_tape_reset(tr->t);
     *loss = n ? sum / n : NAN;
     double row[2] = {(double)tr->step, *loss};
@@ -15062,13 +16157,14 @@ static int aur__plot_curves(const aur_trainer *tr)
     return rc;
 }
 
-/* Copies the first field (sample 0, newest step, level index c) of a variable to out (H*W, host); 0 if there is none. */
-static int aur__field(const aur_batch *b, const char *var, int c, aur_real *out)
+/* Copies the first `rows` rows of the first field (sample 0, newest step, level index c) of a variable to out
+   (rows*W, host): a 721-row target is mapped on its prediction's 720 rows. 0 if there is none. */
+static int aur__field(const aur_batch *b, const char *var, int c, int rows, aur_real *out)
 {
     aur_tensor *x = aur_batch_surf(b, var);
     int64_t hw = (int64_t)b->H * b->W, off = (b->T - 1) * hw;
     if (!x && (x = aur_batch_atmos(b, var))) off = ((int64_t)(b->T - 1) * b->C + c) * hw;
-    return x && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)hw);
+    return x && rows <= b->H && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)rows * b->W);
 }
 
 /* maps_{var}.png: prediction and target on one colour scale; maps_{var}_error.png. A map
@@ -15090,7 +16186,7 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
         AUR_FREE(p);
         return AUR_ENOMEM;
     }
-    if (!aur__field(pred, var, c, p) || !aur__field(target, var, c, y)) {
+    if (!aur__field(pred, var, c, pred->H, p) || !aur__field(target, var, c, pred->H, y)) {
         AUR_FREE(buf);
         AUR_FREE(p);
         return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
@@ -15116,13 +16212,16 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc) rc = aur__plot_curves(tr);
     if (!rc && tr->task) return tr->task->plot ? tr->task->plot(tr) : 0;
+    char prefix[1100];
+    snprintf(prefix, sizeof prefix, "%s/val_", tr->out_dir);
+    if (!rc && tr->val_scores.n) rc = aur_scores_plot(&tr->val_scores, prefix);
     if (rc || !tr->n_maps) return rc;
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 0);
     aur_tape_set_training(tr->t, 0);
     aur_batch *pred = NULL, *target = NULL;
-    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target);
+    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target, NULL);
     for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
     aur_batch_free(pred);
     aur_batch_free(target);
@@ -15498,6 +16597,12 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     for (int k = 0; vrow && tr->task && k < tr->task->n_metrics; k++) {
         if (isfinite(vrow[2 + k])) aur__buf_printf(&line, ", \"val/%s\": %.9g", tr->task->metric_names[k], vrow[2 + k]);
         else aur__buf_printf(&line, ", \"val/%s\": null", tr->task->metric_names[k]); /* R^2 of a constant target; JSON has no NaN */
+    }
+    for (int k = 0; isfinite(val) && !tr->task && k < tr->val_scores.n; k++) { /* "val_rmse/z500/6h" */
+        const aur_score *r = &tr->val_scores.rows[k];
+        char level[32] = "";
+        if (r->atmos) snprintf(level, sizeof level, "%g", r->level);
+        if (isfinite(r->rmse)) aur__buf_printf(&line, ", \"val_rmse/%s%s/%gh\": %.9g", r->var, level, r->lead_hours, r->rmse);
     }
     aur__buf_printf(&line, "}");
     int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;

@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
 tests="test_grad test_ops test_autograd test_safetensors test_model test_optim test_aurora test_train test_surya test_surya_train test_threads"
-asan_only_tests="test_sdo test_ckpt test_weather" # the file readers: built and run under ASan+UBSan only (Makefile)
+asan_only_tests="test_sdo test_ckpt test_weather test_forecast" # the file readers: built and run under ASan+UBSan only (Makefile)
 passed=0 failed=0
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
 

@@ -582,8 +582,9 @@ static void test_events(void)
 /* The "loss" steps in a run's events file: 1..n in order, once each. */
 static int events_loss_steps(const char *path, int n)
 {
-    ev_scalar s[64];
-    int k = ev_read_scalars(path, s, 64), seen = 0;
+    enum { MAX = 4096 }; /* evaluation lines carry a scalar per variable, level and lead (val_rmse/...) */
+    static ev_scalar s[MAX];
+    int k = ev_read_scalars(path, s, MAX), seen = 0;
     for (int i = 0; i < k; i++)
         if (!strcmp(s[i].tag, "loss") && s[i].step != ++seen) return 0;
     return k > 0 && seen == n;

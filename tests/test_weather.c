@@ -3,7 +3,9 @@
    the older packed shorts split over days), a file with increasing
    latitudes, longitudes in [-180, 180) and Pa levels, and a WeatherBench2
    Zarr v2 store, all written by xarray/netCDF4/zarr
-   (tests/fixtures/weather, tools/make_weather_fixtures.py). Each must give,
+   (tests/fixtures/weather, tools/make_weather_fixtures.py); and GRIB 2
+   analyses in three files and a GRIB 1 forecast in one, written by ecCodes
+   (tests/fixtures/grib, tools/make_grib_fixtures.py) and read by cfgrib. Each must give,
    bit for bit, the batch the Python stack reads with the reference's
    conventions (expected.safetensors); then a series converted to
    safetensors reads back the same, a run config trains from the NetCDF
@@ -17,6 +19,7 @@
                      " \"encoder_num_heads\": [2, 4], \"decoder_depths\": [1, 1], \"decoder_num_heads\": [4, 2], \"latent_levels\": 2"
 
 #define FIX "tests/fixtures/weather"
+#define GRIB "tests/fixtures/grib"
 
 static int64_t bits_total, bits_differ;
 
@@ -100,11 +103,15 @@ static void test_cases(void)
     const char *cds_old[] = {FIX "/era5_cds_old/static.nc", FIX "/era5_cds_old/surface_day2.nc", FIX "/era5_cds_old/atmospheric.nc",
                              FIX "/era5_cds_old/surface_day1.nc"};
     const char *flip[] = {FIX "/flip_roll/all.nc"}, *wb2[] = {FIX "/wb2_zarr/era5.zarr"};
+    const char *hres[] = {GRIB "/hres/surface.grib2", GRIB "/hres/atmospheric.grib2", GRIB "/hres/static.grib2"};
+    const char *forecast[] = {GRIB "/forecast/all.grib1"};
     struct { const char *name, *const *paths; int n; const char *expected; } cases[] = {
         {"ERA5 (CDS, NetCDF-4, valid_time)", cds_new, 3, FIX "/era5_cds_new/expected.safetensors"},
         {"ERA5 (CDS, packed shorts, two days)", cds_old, 4, FIX "/era5_cds_old/expected.safetensors"},
         {"flipped latitudes, rolled longitudes, Pa", flip, 1, FIX "/flip_roll/expected.safetensors"},
         {"WeatherBench2 Zarr v2", wb2, 1, FIX "/wb2_zarr/expected.safetensors"},
+        {"HRES-like GRIB 2 (three files, shuffled messages)", hres, 3, GRIB "/hres/expected.safetensors"},
+        {"GRIB 1 forecast steps (south first, from -180, bitmap)", forecast, 1, GRIB "/forecast/expected.safetensors"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         aur_batch *b = load(cases[i].name, cases[i].paths, cases[i].n);
@@ -112,6 +119,24 @@ static void test_cases(void)
         aur_batch_free(b);
     }
     printf("weather fixtures: %lld values compared, %lld not bit-identical\n", (long long)bits_total, (long long)bits_differ);
+}
+
+/* GRIB and NetCDF files in one series: the GRIB surface and atmosphere with a NetCDF static file on the same grid. */
+static void test_mixed_formats(void)
+{
+    const char *paths[] = {GRIB "/hres/surface.grib2", GRIB "/hres/atmospheric.grib2", FIX "/era5_cds_new/static.nc"};
+    aur_batch *b = load("GRIB with a NetCDF static file", paths, 3);
+    aur_st_file *grib = aur_st_open(GRIB "/hres/expected.safetensors"), *nc = aur_st_open(FIX "/era5_cds_new/expected.safetensors");
+    AUR_CHECK(grib && nc, "the expected files open: %s", aur_last_error());
+    if (b && grib && nc) {
+        compare_tensor("mixed", "surf/2t", aur_batch_surf(b, "2t"), grib, "surf/2t");
+        compare_tensor("mixed", "atmos/q", aur_batch_atmos(b, "q"), grib, "atmos/q");
+        compare_tensor("mixed", "static/lsm", aur_batch_static(b, "lsm"), nc, "static/lsm");
+        compare_tensor("mixed", "static/z", aur_batch_static(b, "z"), nc, "static/z");
+    }
+    aur_st_close(grib);
+    aur_st_close(nc);
+    aur_batch_free(b);
 }
 
 /* aur_batch_save of a weather series reads back as the same series (step_seconds included). */
@@ -166,6 +191,13 @@ static void test_errors(void)
         {{FIX "/missing.nc", FIX "/era5_cds_new/static.nc"}, 2, "missing.nc", "No such file"},
         {{FIX "/era5_cds_new/static.nc"}, 1, "static.nc", "no surface or atmospheric variable"},
         {{FIX}, 1, FIX, "not a Zarr v2 store"},
+        {{GRIB "/bad/reduced_gg.grib2"}, 1, "reduced_gg.grib2", "grid 'reduced_gg'"},
+        {{GRIB "/bad/truncated.grib2"}, 1, "truncated.grib2", "GRIB message 2"},
+        {{GRIB "/bad/missing_level.grib2"}, 1, "missing_level.grib2", "no message at level 850 at 2023-01-01 06:00"},
+        {{GRIB "/bad/twice.grib2"}, 1, "twice.grib2", "2t at level 2 at 2023-01-01 06:00:00 is there twice"},
+        {{GRIB "/bad/model_levels.grib2"}, 1, "model_levels.grib2", "model levels"},
+        {{GRIB "/hres/surface.grib2", FIX "/era5_cds_old/atmospheric.nc"}, 2, "era5_cds_old/atmospheric.nc", "grid"},
+        {{GRIB "/hres/static.grib2"}, 1, "static.grib2", "no surface or atmospheric variable"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         aur_batch *b = aur_batch_load_files(bad[i].paths, bad[i].n, NULL, NULL);
@@ -215,7 +247,7 @@ static void test_time_units(void)
 }
 
 /* A run whose data.train is the three ERA5 files of one series (and data.rename), then the errors a run config meets. */
-static aur_trainer *weather_trainer(const char *kwargs_extra, const char *train, const char *rename)
+static aur_trainer *weather_trainer(const char *kwargs_extra, const char *train, const char *rename, const char *top)
 {
     char text[4096], cwd[1024];
     if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
@@ -223,8 +255,8 @@ static aur_trainer *weather_trainer(const char *kwargs_extra, const char *train,
     snprintf(text, sizeof text,
              "{\"model\": {\"preset\": \"aurora-small-pretrained\", \"kwargs\": {%s%s}},"
              " \"data\": {\"train\": %s, %s \"history\": 2, \"outlier_z\": 1e6},"
-             " \"optimizer\": {\"name\": \"adamw\", \"lr\": 1e-3}, \"steps\": 2, \"seed\": 1, \"output_dir\": \"%s/run\"}",
-             SMALL_KWARGS, kwargs_extra, train, rename, aur_test_dir);
+             " \"optimizer\": {\"name\": \"adamw\", \"lr\": 1e-3}, \"steps\": 2, \"seed\": 1, \"output_dir\": \"%s/run\", \"overwrite_output_dir\": true%s}",
+             SMALL_KWARGS, kwargs_extra, train, rename, aur_test_dir, top);
     cJSON *j = cJSON_Parse(text);
     AUR_CHECK(j != NULL, "the weather run config parses");
     aur_trainer *tr = j ? aur_trainer_create_json(j, cwd) : NULL;
@@ -235,24 +267,65 @@ static aur_trainer *weather_trainer(const char *kwargs_extra, const char *train,
 static void test_training(void)
 {
     const char *files = "[[\"" FIX "/era5_cds_new/surface.nc\", \"" FIX "/era5_cds_new/atmospheric.nc\", \"" FIX "/era5_cds_new/static.nc\"]]";
-    aur_trainer *tr = weather_trainer("", files, "");
+    aur_trainer *tr = weather_trainer("", files, "", "");
     AUR_CHECK(tr != NULL, "a run config with NetCDF data.train is accepted: %s", aur_last_error());
     int rc = tr ? aur_trainer_run(tr) : -1;
     AUR_CHECK(rc == 0, "two steps train on the NetCDF series: %s", aur_last_error());
     AUR_CHECK(tr && aur_trainer_steps_done(tr) == 2, "the run made its 2 steps");
     aur_trainer_free(tr);
-    tr = weather_trainer(", \"timestep\": 3600", files, "");
+    const char *grib = "[[\"" GRIB "/hres/surface.grib2\", \"" GRIB "/hres/atmospheric.grib2\", \"" GRIB "/hres/static.grib2\"]]";
+    tr = weather_trainer("", grib, "", "");
+    rc = tr ? aur_trainer_run(tr) : -1;
+    AUR_CHECK(rc == 0 && aur_trainer_steps_done(tr) == 2, "two steps train on the GRIB series: %s", rc ? aur_last_error() : "");
+    aur_trainer_free(tr);
+    tr = weather_trainer(", \"timestep\": 3600", files, "", "");
     AUR_CHECK(!tr && strstr(aur_last_error(), "6 h apart; the model steps 1 h"), "files 6 h apart refused for a 1-hour model: %s",
               aur_last_error());
     aur_trainer_free(tr);
-    tr = weather_trainer("", files, "\"rename\": {\"t2m\": 7},");
+    tr = weather_trainer("", files, "\"rename\": {\"t2m\": 7},", "");
     AUR_CHECK(!tr && strstr(aur_last_error(), "rename"), "a rename that is not a name is refused: %s", aur_last_error());
     aur_trainer_free(tr);
-    tr = weather_trainer("", files, "\"rename\": {\"msl\": \"pressure\"},");
+    tr = weather_trainer("", files, "\"rename\": {\"msl\": \"pressure\"},", "");
     AUR_CHECK(!tr && strstr(aur_last_error(), "msl"), "renamed away from Aurora's name, msl is missing: %s", aur_last_error());
     aur_trainer_free(tr);
-    tr = weather_trainer("", "[[\"" FIX "/era5_cds_new/surface.nc\", 3]]", "");
+    tr = weather_trainer("", "[[\"" FIX "/era5_cds_new/surface.nc\", 3]]", "", "");
     AUR_CHECK(!tr && strstr(aur_last_error(), "train[0][1]"), "a series list with a non-name is refused: %s", aur_last_error());
+    aur_trainer_free(tr);
+}
+
+/* The paper's loss as the run's loss, with its weights; and what the "loss" key refuses. */
+static void test_paper_loss(void)
+{
+    const char *files = "[[\"" FIX "/era5_cds_new/surface.nc\", \"" FIX "/era5_cds_new/atmospheric.nc\", \"" FIX "/era5_cds_new/static.nc\"]]";
+    aur_trainer *tr = weather_trainer("", files, "", ", \"loss\": {\"name\": \"aurora_mae\", \"surf_weights\": {\"2t\": 1.5}}, \"eval_every\": 1,"
+                                                 " \"map_vars\": [\"2t\", \"z@500\"]"); /* 9-row targets mapped on 8-row predictions */
+    int rc = tr ? aur_trainer_run(tr) : -1;
+    AUR_CHECK(rc == 0 && aur_trainer_steps_done(tr) == 2, "two steps train on the paper's loss: %s", rc ? aur_last_error() : "");
+    aur_trainer_free(tr);
+    /* the evaluation's WeatherBench2 RMSE per variable and lead went to metrics.jsonl, with a plot per variable */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/run/metrics.jsonl", aur_test_dir);
+    size_t len = 0;
+    char *text = aur__read_text_file(path, 1 << 22, "metrics", &len);
+    AUR_CHECK(text && strstr(text, "\"val_rmse/2t/6h\": ") && strstr(text, "\"val_rmse/z500/6h\": "), "metrics.jsonl has val_rmse/2t/6h and z500");
+    AUR_FREE(text);
+    snprintf(path, sizeof path, "%s/run/val_rmse_z_levels.png", aur_test_dir);
+    AUR_CHECK(access(path, F_OK) == 0, "the RMSE plot of z against lead time is there: %s", path);
+    snprintf(path, sizeof path, "%s/run/maps_z_500_error.png", aur_test_dir);
+    AUR_CHECK(access(path, F_OK) == 0, "the map of z at 500 hPa is there: %s", path);
+    struct { const char *top, *want; } bad[] = {
+        {", \"loss\": \"mae\"", "\"mse\" or \"aurora_mae\""},
+        {", \"loss\": {\"name\": \"mse\", \"surf_weight\": 2}", "the MSE takes none"},
+        {", \"loss\": {\"name\": \"aurora_mae\", \"atmos_weights\": {\"z\": -1}}", "atmos_weights.z"},
+        {", \"loss\": {\"name\": \"aurora_mae\", \"weight\": 1}", "weight"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tr = weather_trainer("", files, "", bad[i].top);
+        AUR_CHECK(!tr && strstr(aur_last_error(), bad[i].want), "%s refused: %s", bad[i].top, aur_last_error());
+        aur_trainer_free(tr);
+    }
+    tr = weather_trainer("", files, "\"nan_ok\": \"2t\",", ", \"loss\": \"aurora_mae\"");
+    AUR_CHECK(!tr && strstr(aur_last_error(), "needs finite data"), "the paper's loss with nan_ok is refused: %s", aur_last_error());
     aur_trainer_free(tr);
 }
 
@@ -260,11 +333,13 @@ int main(void)
 {
     aur_test_tmpdir_begin("weather");
     test_cases();
+    test_mixed_formats();
     test_round_trip();
     test_renames();
     test_errors();
     test_time_units();
     test_training();
+    test_paper_loss();
     aur_test_tmpdir_end();
     return aur_test_summary();
 }

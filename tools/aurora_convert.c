@@ -4,7 +4,8 @@
 
    IN: NetCDF files (ERA5, HRES or CAMS as the Copernicus stores deliver
    them; surface, atmospheric and static files, or consecutive days) and
-   local Zarr v2 stores (WeatherBench2), read together as one series by
+   local Zarr v2 stores (WeatherBench2), and GRIB 1/2 files (HRES, MARS
+   retrievals; through ecCodes), read together as one series by
    aur_weather_load: Aurora's names, latitudes decreasing, longitudes in
    [0, 360), levels in hPa, every time step in time order. OUT is what
    aur_batch_load and the trainer's data.train read (B = 1, T steps,
@@ -16,7 +17,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: aurora-convert IN... -o OUT.safetensors [--rename FILE_NAME=AURORA_NAME,...]\n"
-                    "  IN: NetCDF files or Zarr v2 stores, read together as one series\n");
+                    "  IN: NetCDF or GRIB files and Zarr v2 stores, read together as one series\n");
     return 2;
 }
 

@@ -14,7 +14,7 @@
    without allocating the weights (so the 1.3 B models list instantly).
 
    --check-batch: the data checks of the fine-tuning guide on a batch or
-   series file (or NetCDF files / Zarr stores read together as one series,
+   series file (or NetCDF / GRIB files and Zarr stores read together as one series,
    with a summary of how their names and grids were mapped), against a preset's variables and statistics (default
    aurora-pretrained): missing variables, NaN/Inf, all-zero fields, outliers,
    and whether the statistics fit. A batch variable the preset lacks joins
@@ -132,7 +132,7 @@ static void usage(void)
     fprintf(stderr, "usage: aurora-inspect FILE.safetensors\n       aurora-inspect --model PRESET\n"
                     "       aurora-inspect --check-batch FILE... [--model PRESET] [--stats KEY=LOC,SCALE]... [--nan-ok PATTERNS]\n"
                     "                  [--rename FILE_NAME=AURORA_NAME,...]\n"
-                    "  FILE: a safetensors batch or series, or NetCDF files / Zarr stores read together as one series\npresets:");
+                    "  FILE: a safetensors batch or series, or NetCDF / GRIB files and Zarr stores read together as one series\npresets:");
     for (const char *const *p = aur_aurora_preset_names(); *p; p++) fprintf(stderr, " %s", *p);
     fprintf(stderr, " surya-1.0 surya-tiny");
     fprintf(stderr, "\n");

@@ -150,8 +150,11 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path);
    NetCDF (classic or NetCDF-4, ERA5/HRES/CAMS as the Copernicus stores
    deliver them: packed shorts or floats, time or valid_time) and local
    Zarr v2 stores (WeatherBench2), through libnetcdf (-DAUR_NETCDF,
-   -lnetcdf). Several files make one series: surface, atmospheric and
-   static files, or consecutive times. Every variable on the latitude-
+   -lnetcdf); GRIB 1/2 on regular grids (HRES, MARS retrievals) through
+   ecCodes (also -DAUR_GRIB, -leccodes), each parameter and level type a
+   variable, over its valid times, levels in decreasing pressure as cfgrib
+   orders them. Several files make one series: surface, atmospheric and
+   static files, or consecutive times, in any mix of these formats. Every variable on the latitude-
    longitude grid is taken, renamed to Aurora's (t2m -> 2t, u10 -> 10u,
    v10 -> 10v, WeatherBench2's long names; renames "file_name=aurora,..."
    first), grouped (a level dimension: atmospheric; no time dimension, or
@@ -180,11 +183,80 @@ AURDEF aur_batch *aur_aurora_forward(aur_model *m, aur_tape *t, const aur_batch 
 /* Autoregressive rollout: preds[s] for s < steps, each fed back as the
    newest history step (gradients flow through the whole rollout). */
 AURDEF int aur_aurora_rollout(aur_model *m, aur_tape *t, const aur_batch *b, int steps, aur_batch **preds);
+/* A forecast: the same predictions without gradients, each handed to fn
+   (step 0 first; pred lives until fn returns; a non-zero return stops the
+   forecast and is returned), holding only the input history and one step
+   in memory, however many steps. */
+typedef int (*aur_forecast_fn)(void *ctx, int step, const aur_batch *pred);
+AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_forecast_fn fn, void *ctx);
+
+/* A forecast as a CF-1.8 NetCDF-4 file that xarray opens with Aurora's
+   names: time (valid times, "hours since" the initial time), level (hPa),
+   latitude, longitude; forecast_reference_time and forecast_period; CF
+   units and standard names; the static fields without time (static z as
+   geopotential_at_surface, as its name z is the atmosphere's). Each
+   aur_forecast_nc_add appends one prediction (B 1, T 1, host F32) and
+   flushes it, so a long forecast is on disk as it goes. -DAUR_NETCDF. */
+typedef struct aur_forecast_nc aur_forecast_nc;
+AURDEF aur_forecast_nc *aur_forecast_nc_create(const char *path, double init_time);
+AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred);
+AURDEF int aur_forecast_nc_close(aur_forecast_nc *f);
+
+/* ---- scores, as WeatherBench2 computes them (weatherbench2/metrics.py) ---- */
+
+/* Latitude weights: each row's cell area on the sphere, divided by their mean (latitudes monotonic, any direction). */
+AURDEF int aur_lat_weights(const float *lat, int H, double *w);
+/* One variable (and level) at one lead time, over the forecasts added. */
+typedef struct aur_score {
+    char var[AUR_NAME_LEN];
+    int atmos;                /* on pressure levels: level is set */
+    double level, lead_hours; /* hPa; hours */
+    int n, n_acc;             /* forecasts in the RMSE and in the ACC */
+    double sum_mse, sum_acc;  /* running sums */
+    double rmse, acc;         /* after aur_scores_finish; acc NaN without a climatology */
+} aur_score;
+typedef struct aur_scores {
+    aur_score *rows;
+    int n;
+} aur_scores; /* zero-initialise; aur_scores_free */
+/* Adds a prediction (B 1, T 1) against step t_truth of a truth series (the
+   same grid, or one row taller: the crop's last row is left out) and, for
+   ACC, step t_clim of a climatology (NULL: RMSE only). Per variable and
+   level: the latitude-weighted spatial mean of the squared error and the
+   anomaly correlation, over the cells where all values are finite. */
+AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pred, const aur_batch *truth, int t_truth, const aur_batch *clim,
+                          int t_clim);
+/* rmse = sqrt(mean of the spatial MSEs), acc = mean of the ACCs. */
+AURDEF void aur_scores_finish(aur_scores *s);
+/* One JSON object per line: variable, level (atmospheric), lead_hours, n, rmse, acc (with a climatology). */
+AURDEF int aur_scores_write_jsonl(const aur_scores *s, const char *path);
+AURDEF void aur_scores_free(aur_scores *s);
+/* The step of a series at time t (Unix seconds; -1 if none), and a
+   climatology's step for valid time t: its only step, or the one with t's
+   month, day and time of day in any year (-1 if none). */
+AURDEF int aur_series_step_at(const aur_batch *series, double t);
+AURDEF int aur_climatology_step(const aur_batch *clim, double t);
 /* The fine-tuning loss (the one the golden cases were made with): the mean over variables (surface,
    then atmospheric) of the MSE of normalised prediction and target, over
    the cells where both are finite (AuroraWave predicts NaN where there are
    no waves; everywhere else this is the plain MSE). */
 AURDEF aur_tensor *aur_aurora_loss(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target);
+/* The Aurora paper's loss (Bodnar et al. 2025, training objective): a mean
+   absolute error of the normalised fields, weighted per variable and by
+   latitude (WeatherBench2's cell areas), the surface and the atmosphere
+   weighted against each other, scaled by the dataset's weight, over the
+   number of variables. Defaults (aur_aurora_mae_defaults), the paper's:
+   surface 1/4, atmosphere 1, dataset 1; 2t 3.0, 10u 0.77, 10v 0.66,
+   msl 1.5; z 2.8, q 0.78, t 1.7, u 0.87, v 0.6; any other variable 1.
+   The data must be finite (it is no loss for AuroraWave's masked seas). */
+typedef struct aur_aurora_mae_weights {
+    double surf, atmos, dataset; /* the paper's alpha, beta, gamma */
+    int latitude;                /* weight each MAE by latitude */
+    aur_var_list surf_names, atmos_names;
+    double surf_weight[AUR_MAX_VARS], atmos_weight[AUR_MAX_VARS];
+} aur_aurora_mae_weights;
+AURDEF void aur_aurora_mae_defaults(aur_aurora_mae_weights *w);
+AURDEF aur_tensor *aur_aurora_loss_mae(aur_model *m, aur_tape *t, const aur_batch *pred, const aur_batch *target, const aur_aurora_mae_weights *w);
 
 /* Test hooks. A probe sees every named intermediate ("encoder_out",
    "backbone/enc0_blocks_out", "encoder/pos_encode", ...) as it is made,

@@ -12,8 +12,26 @@
    every variable of the files that lies on the latitude-longitude grid,
    renamed, checked (units, grid, levels, times), flipped or rolled into
    the conventions, as one series of B = 1 with every time step in order.
+   GRIB files join the same series through aurora/grib.c (ecCodes).
    Values are what xarray decodes, rounded to float32 as the model's
    batch.type(float32) does. */
+
+/* What a path holds, from its first bytes: 0 safetensors (or anything else), 1 NetCDF, HDF5 or a Zarr store, 2 GRIB;
+   an error if there is nothing there. */
+static int aur__data_kind(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return 1;
+    unsigned char m[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    size_t got = fp ? fread(m, 1, sizeof m, fp) : 0;
+    if (fp) fclose(fp);
+    if (got >= 4 && !memcmp(m, "CDF", 3) && (m[3] == 1 || m[3] == 2 || m[3] == 5)) return 1;
+    if (got == 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) return 1;
+    if (got >= 4 && !memcmp(m, "GRIB", 4)) return 2;
+    return 0;
+}
 
 #ifdef AUR_NETCDF
 #include <netcdf.h>
@@ -64,9 +82,13 @@ enum { AUR__WX_TIME, AUR__WX_LEVEL, AUR__WX_LAT, AUR__WX_LON, AUR__WX_OTHER };
 enum { AUR__WX_SURF, AUR__WX_ATMOS, AUR__WX_STATIC };
 static const char *const aur__wx_group_name[] = {"surf", "atmos", "static"};
 
+typedef struct aur__grib_field aur__grib_field; /* aurora/grib.c */
+
+/* One NetCDF file or Zarr store; or one parameter and level type of a GRIB file (grib set), holding one variable. */
 typedef struct aur__wx_file {
     const char *path;
     int nc, zarr;
+    aur__grib_field *grib;
     int dim[4];      /* ids of the time, level, latitude and longitude dimensions (-1: none) */
     size_t len[4];
     double *time;    /* Unix seconds */
@@ -86,7 +108,7 @@ typedef struct aur__wx_var {
 
 typedef struct aur__wx_set {
     aur__wx_file *files;
-    int n_files;
+    int n_files, n_paths;
     aur__wx_var *vars;
     int n_vars;
     double *times; /* every time step of the series, increasing */
@@ -159,11 +181,10 @@ static int aur__wx_aurora_name(const char *file_name, const char *renames, char 
     return 0;
 }
 
-/* The variable's units attribute must be what the model's statistics assume (when it has one). */
-static int aur__wx_check_units(const aur__wx_file *f, const aur__wx_var *v)
+/* A variable's units must be what the model's statistics assume (when it states them). */
+static int aur__wx_check_units(const char *path, const aur__wx_var *v, const char *units)
 {
-    char units[128], key[128];
-    aur__nc_text_att(f->nc, v->cf.id, "units", units, sizeof units);
+    char key[128];
     if (!units[0]) return 0;
     aur__units_key(units, key, sizeof key);
     for (size_t i = 0; i < sizeof aur__wx_units / sizeof aur__wx_units[0]; i++) {
@@ -172,7 +193,7 @@ static int aur__wx_check_units(const aur__wx_file *f, const aur__wx_var *v)
         for (int k = 0; k < 4 && u->ok[k]; k++)
             if (!strcmp(key, u->ok[k])) return 0;
         int known = u->other && (!strcmp(key, u->other) || (!strcmp(u->other, "m") && !strcmp(key, "gpm")));
-        return aur__err(AUR_EFORMAT, "%s: variable '%s' (Aurora's %s) is in '%s'; the model expects %s%s%s", f->path, v->file_name, v->name, units,
+        return aur__err(AUR_EFORMAT, "%s: variable '%s' (Aurora's %s) is in '%s'; the model expects %s%s%s", path, v->file_name, v->name, units,
                         u->want, known ? ": " : "", known ? u->hint : "");
     }
     return 0;
@@ -342,9 +363,15 @@ static int aur__wx_open(aur__wx_file *f)
     return 0;
 }
 
+/* GRIB files (aurora/grib.c) */
+static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames);
+static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, size_t *stride);
+static void aur__grib_close(aur__wx_file *f);
+
 static void aur__wx_close(aur__wx_file *f)
 {
     if (f->nc >= 0) nc_close(f->nc);
+    aur__grib_close(f);
     AUR_FREE(f->time);
     AUR_FREE(f->level);
     AUR_FREE(f->lat);
@@ -358,6 +385,32 @@ static int aur__wx_group(const aur__wx_var *v, int has_time, int has_level)
     if (has_level) return AUR__WX_ATMOS;
     if (!has_time || !strcmp(v->name, "z") || !strcmp(v->name, "lsm") || !strcmp(v->name, "slt")) return AUR__WX_STATIC;
     return AUR__WX_SURF;
+}
+
+/* Adds a variable to the set; two of one group and Aurora name in one file are refused. */
+static int aur__wx_add_var(aur__wx_set *s, const aur__wx_var *v)
+{
+    for (int i = 0; i < s->n_vars; i++)
+        if (s->vars[i].file == v->file && s->vars[i].group == v->group && !strcmp(s->vars[i].name, v->name))
+            return aur__err(AUR_EFORMAT, "%s: variables '%s' and '%s' are both Aurora's %s %s", s->files[v->file].path, s->vars[i].file_name,
+                            v->file_name, aur__wx_group_name[v->group], v->name);
+    aur__wx_var *grown = (aur__wx_var *)AUR_REALLOC(s->vars, sizeof *grown * (size_t)(s->n_vars + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing variables");
+    s->vars = grown;
+    s->vars[s->n_vars++] = *v;
+    return 0;
+}
+
+/* Adds a file to the set: its index, or an error. */
+static int aur__wx_add_file(aur__wx_set *s, const char *path)
+{
+    aur__wx_file *grown = (aur__wx_file *)AUR_REALLOC(s->files, sizeof *grown * (size_t)(s->n_files + 1));
+    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing files");
+    s->files = grown;
+    aur__wx_file *f = &s->files[s->n_files];
+    memset(f, 0, sizeof *f);
+    f->nc = -1, f->path = path;
+    return s->n_files++;
 }
 
 /* A file's variable, if it is data on the grid (else 0 and it is skipped). */
@@ -390,17 +443,12 @@ static int aur__wx_var_of(aur__wx_set *s, int fi, int id, const char *renames)
     if (!rc) rc = aur__cf_attributes(f->nc, f->path, v.file_name, &v.cf);
     if (!rc && f->zarr) rc = aur__wx_zarr_codec(f, &v);
     v.group = aur__wx_group(&v, has[AUR__WX_TIME], has[AUR__WX_LEVEL]);
-    if (!rc) rc = aur__wx_check_units(f, &v);
-    for (int i = 0; !rc && i < s->n_vars; i++)
-        if (s->vars[i].file == fi && s->vars[i].group == v.group && !strcmp(s->vars[i].name, v.name))
-            rc = aur__err(AUR_EFORMAT, "%s: variables '%s' and '%s' are both Aurora's %s %s", f->path, s->vars[i].file_name, v.file_name,
-                          aur__wx_group_name[v.group], v.name);
-    if (rc) return rc;
-    aur__wx_var *grown = (aur__wx_var *)AUR_REALLOC(s->vars, sizeof *grown * (size_t)(s->n_vars + 1));
-    if (!grown) return aur__err(AUR_ENOMEM, "out of memory listing variables");
-    s->vars = grown;
-    s->vars[s->n_vars++] = v;
-    return 0;
+    if (!rc) {
+        char units[128];
+        aur__nc_text_att(f->nc, v.cf.id, "units", units, sizeof units);
+        rc = aur__wx_check_units(f->path, &v, units);
+    }
+    return rc ? rc : aur__wx_add_var(s, &v);
 }
 
 static int aur__wx_scan_file(aur__wx_set *s, int fi, const char *renames)
@@ -560,11 +608,10 @@ static int aur__wx_times(aur__wx_set *s)
 
 /* ---- reading ---- */
 
-/* Reads step j of a file's variable (or its only step) into (C, H, W) floats in the conventions' order. */
-static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t j, double *work, float *out)
+/* Step j of a NetCDF variable, decoded, into work; the strides of its time, level, latitude and longitude there. */
+static int aur__wx_nc_read_step(const aur__wx_file *f, const aur__wx_var *v, size_t j, double *work, size_t *stride)
 {
-    const aur__wx_file *f = &s->files[v->file];
-    size_t start[NC_MAX_VAR_DIMS] = {0}, count[NC_MAX_VAR_DIMS] = {0}, stride[5] = {0, 0, 0, 0, 0}, n = 1;
+    size_t start[NC_MAX_VAR_DIMS] = {0}, count[NC_MAX_VAR_DIMS] = {0}, n = 1;
     for (int d = 0; d < v->ndims; d++) {
         int time = v->role[d] == AUR__WX_TIME;
         start[d] = time ? j : 0, count[d] = time ? 1 : v->len[d];
@@ -573,6 +620,16 @@ static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t 
     int st = nc_get_vara_double(f->nc, v->cf.id, start, count, work);
     if (st != NC_NOERR) return aur__nc_err(st, f->path, v->file_name);
     aur__cf_decode(&v->cf, work, n);
+    return 0;
+}
+
+/* Reads step j of a file's variable (or its only step) into (C, H, W) floats in the conventions' order. */
+static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t j, double *work, float *out)
+{
+    const aur__wx_file *f = &s->files[v->file];
+    size_t stride[5] = {0, 0, 0, 0, 0};
+    int rc = f->grib ? aur__grib_read_step(f, j, work, stride) : aur__wx_nc_read_step(f, v, j, work, stride);
+    if (rc) return rc;
     int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
@@ -637,7 +694,7 @@ static aur_batch *aur__wx_batch(const aur__wx_set *s)
 static void aur__wx_describe(const aur__wx_set *s, FILE *out)
 {
     char t1[32], t2[32];
-    fprintf(out, "weather data: %d file%s, %d step%s", s->n_files, s->n_files > 1 ? "s" : "", s->T, s->T > 1 ? "s" : "");
+    fprintf(out, "weather data: %d file%s, %d step%s", s->n_paths, s->n_paths > 1 ? "s" : "", s->T, s->T > 1 ? "s" : "");
     if (s->T > 1) fprintf(out, " %g h apart", s->step / 3600);
     fprintf(out, " from %s to %s, grid %d x %d", aur__wx_time_str(s->times[0], t1, sizeof t1), aur__wx_time_str(s->times[s->T - 1], t2, sizeof t2),
             s->H, s->W);
@@ -672,18 +729,18 @@ AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *
     if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
     aur__wx_set s;
     memset(&s, 0, sizeof s);
-    s.files = (aur__wx_file *)aur__calloc(sizeof(aur__wx_file) * (size_t)n, "the weather files");
-    if (!s.files) return NULL;
-    for (int i = 0; i < n; i++) s.files[i].nc = -1, s.files[i].path = paths[i];
-    s.n_files = n;
+    s.n_paths = n;
     int rc = 0;
-    for (int i = 0; i < n && !rc; i++) rc = aur__wx_scan_file(&s, i, renames);
+    for (int i = 0; i < n && !rc; i++) {
+        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(&s, paths[i]);
+        rc = kind == 2 ? aur__grib_scan(&s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(&s, fi, renames);
+    }
     if (!rc) rc = aur__wx_grid(&s);
     if (!rc) rc = aur__wx_levels(&s);
     if (!rc) rc = aur__wx_times(&s);
     aur_batch *b = rc ? NULL : aur__wx_batch(&s);
     if (b && log) aur__wx_describe(&s, log);
-    for (int i = 0; i < n; i++) aur__wx_close(&s.files[i]);
+    for (int i = 0; i < s.n_files; i++) aur__wx_close(&s.files[i]);
     AUR_FREE(s.files);
     AUR_FREE(s.vars);
     AUR_FREE(s.times);
@@ -703,36 +760,17 @@ AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *
 
 /* ---- any batch or series file ---- */
 
-/* What a path holds, from its first bytes: 0 safetensors (or anything else), 1 NetCDF, HDF5 or a Zarr store, 2 GRIB;
-   an error if there is nothing there. */
-static int aur__data_kind(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st)) return aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return 1;
-    unsigned char m[8] = {0};
-    FILE *fp = fopen(path, "rb");
-    size_t got = fp ? fread(m, 1, sizeof m, fp) : 0;
-    if (fp) fclose(fp);
-    if (got >= 4 && !memcmp(m, "CDF", 3) && (m[3] == 1 || m[3] == 2 || m[3] == 5)) return 1;
-    if (got == 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8)) return 1;
-    if (got >= 4 && !memcmp(m, "GRIB", 4)) return 2;
-    return 0;
-}
-
 AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
 {
     int other = -1; /* the first path that is neither NetCDF nor Zarr */
     for (int i = 0; i < n; i++) {
         int kind = aur__data_kind(paths[i]);
         if (kind < 0) return NULL;
-        if (kind == 2)
-            return aur__err(AUR_EUNSUPPORTED, "%s: GRIB is not read yet; convert it to NetCDF (grib_to_netcdf, from ecCodes)", paths[i]), (aur_batch *)NULL;
         if (!kind && other < 0) other = i;
     }
     if (n == 1 && other == 0) return aur_batch_load_unchecked(paths[0]);
     if (other >= 0)
-        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must all be NetCDF or Zarr",
+        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must be NetCDF, Zarr or GRIB",
                         paths[other]), (aur_batch *)NULL;
     return aur_weather_load(paths, n, renames, log);
 }

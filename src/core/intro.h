@@ -40,6 +40,8 @@
                                       are read; link -lzip (Debian's libzip-dev)
      AUR_NETCDF                       weather NetCDF files and Zarr stores (aur_weather_load); link -lnetcdf.
                                       With surya.h also SDO data in the reference's layout; link -lyaml too
+     AUR_GRIB                         GRIB 1/2 files in those series too (with AUR_NETCDF); link -leccodes
+                                      (Debian's libeccodes-dev)
      AUR_NO_PNG                       leave out the PNG plots (they need stb_image_write.h and
                                       stb_easy_font.h, Debian's libstb-dev, and are left out without them)
 

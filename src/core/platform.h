@@ -56,6 +56,10 @@
 #define AUR__TLS _Thread_local
 #endif
 
+#if defined(AUR_GRIB) && !defined(AUR_NETCDF)
+#error "AUR_GRIB adds GRIB files to the NetCDF weather reader: define AUR_NETCDF too (and link -lnetcdf -leccodes)"
+#endif
+
 /* a helper some configurations leave unused (e.g. the calendar without AUR_NETCDF in aurora.h alone) */
 #if defined(__GNUC__) || defined(__clang__)
 #define AUR__MAYBE_UNUSED __attribute__((unused))

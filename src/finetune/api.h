@@ -156,6 +156,10 @@ AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_run
 AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
                          int scale, double vmin, double vmax, int diverging, const char *title);
 
+/* Scores against lead time: per variable, prefix + "rmse_VAR.png" (surface)
+   or "rmse_VAR_levels.png" (a line per level, up to 8 spread over them). */
+AURDEF int aur_scores_plot(const aur_scores *s, const char *prefix);
+
 /* ---- the trainer ----
    A whole run from a JSON config; see README "Fine-tuning" for every key.
    Writes to its output_dir: metrics.jsonl, curves.png, maps_{var}.png,

@@ -101,7 +101,7 @@ static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
 
 /* Forward over the rollout and the mean loss of its steps; NULL on error. */
 static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
-                                     aur_batch **first_target)
+                                     aur_batch **first_target, aur_scores *scores)
 {
     const aur_batch *s = aur__series(d, w.file);
     if (!s) return NULL;
@@ -111,8 +111,12 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
     int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
     for (int k = 0; ok && k < tr->rollout; k++) {
         aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
-        aur_tensor *l = target ? aur_aurora_loss(tr->m, tr->t, preds[k], target) : NULL;
+        aur_tensor *l = !target ? NULL : tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae)
+                                                      : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
+        /* WeatherBench2's scores of each lead time, from predictions in host memory */
+        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU)
+            ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
         if (k == 0 && first_target) *first_target = target;
         else aur_batch_free(target);
@@ -165,7 +169,7 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL, NULL);
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -217,16 +221,18 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     int n = d->n_win < tr->eval_windows ? d->n_win : tr->eval_windows;
     double sum = 0;
+    aur_scores_free(&tr->val_scores);
     for (int i = 0; i < n; i++) {
         aur_tape_reset(tr->t);
         aur_tape_set_grad(tr->t, 0);
         aur_tape_set_training(tr->t, 0);
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
-        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL);
+        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
         if (!l) return AUR_EINVAL;
         sum += aur__value(l);
     }
+    aur_scores_finish(&tr->val_scores);
     aur_tape_reset(tr->t);
     *loss = n ? sum / n : NAN;
     double row[2] = {(double)tr->step, *loss};
@@ -269,13 +275,14 @@ static int aur__plot_curves(const aur_trainer *tr)
     return rc;
 }
 
-/* Copies the first field (sample 0, newest step, level index c) of a variable to out (H*W, host); 0 if there is none. */
-static int aur__field(const aur_batch *b, const char *var, int c, aur_real *out)
+/* Copies the first `rows` rows of the first field (sample 0, newest step, level index c) of a variable to out
+   (rows*W, host): a 721-row target is mapped on its prediction's 720 rows. 0 if there is none. */
+static int aur__field(const aur_batch *b, const char *var, int c, int rows, aur_real *out)
 {
     aur_tensor *x = aur_batch_surf(b, var);
     int64_t hw = (int64_t)b->H * b->W, off = (b->T - 1) * hw;
     if (!x && (x = aur_batch_atmos(b, var))) off = ((int64_t)(b->T - 1) * b->C + c) * hw;
-    return x && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)hw);
+    return x && rows <= b->H && !aur__copy_bytes(out, AUR_CPU, (const aur_real *)x->data + off, x->device, sizeof(aur_real) * (size_t)rows * b->W);
 }
 
 /* maps_{var}.png: prediction and target on one colour scale; maps_{var}_error.png. A map
@@ -297,7 +304,7 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
         AUR_FREE(p);
         return AUR_ENOMEM;
     }
-    if (!aur__field(pred, var, c, p) || !aur__field(target, var, c, y)) {
+    if (!aur__field(pred, var, c, pred->H, p) || !aur__field(target, var, c, pred->H, y)) {
         AUR_FREE(buf);
         AUR_FREE(p);
         return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
@@ -323,13 +330,16 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
     int rc = aur__mkdirs(tr->out_dir);
     if (!rc) rc = aur__plot_curves(tr);
     if (!rc && tr->task) return tr->task->plot ? tr->task->plot(tr) : 0;
+    char prefix[1100];
+    snprintf(prefix, sizeof prefix, "%s/val_", tr->out_dir);
+    if (!rc && tr->val_scores.n) rc = aur_scores_plot(&tr->val_scores, prefix);
     if (rc || !tr->n_maps) return rc;
     aur__data *d = tr->val.n_win ? &tr->val : &tr->train;
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 0);
     aur_tape_set_training(tr->t, 0);
     aur_batch *pred = NULL, *target = NULL;
-    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target);
+    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target, NULL);
     for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
     aur_batch_free(pred);
     aur_batch_free(target);
@@ -705,6 +715,12 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     for (int k = 0; vrow && tr->task && k < tr->task->n_metrics; k++) {
         if (isfinite(vrow[2 + k])) aur__buf_printf(&line, ", \"val/%s\": %.9g", tr->task->metric_names[k], vrow[2 + k]);
         else aur__buf_printf(&line, ", \"val/%s\": null", tr->task->metric_names[k]); /* R^2 of a constant target; JSON has no NaN */
+    }
+    for (int k = 0; isfinite(val) && !tr->task && k < tr->val_scores.n; k++) { /* "val_rmse/z500/6h" */
+        const aur_score *r = &tr->val_scores.rows[k];
+        char level[32] = "";
+        if (r->atmos) snprintf(level, sizeof level, "%g", r->level);
+        if (isfinite(r->rmse)) aur__buf_printf(&line, ", \"val_rmse/%s%s/%gh\": %.9g", r->var, level, r->lead_hours, r->rmse);
     }
     aur__buf_printf(&line, "}");
     int rc = line.failed ? aur__err(AUR_ENOMEM, "out of memory writing %s", path) : 0;

@@ -100,6 +100,9 @@ struct aur_trainer {
     int n_levels;
     aur__table hist;     /* step, loss, grad norm, lr, group norms... */
     aur__table val_hist; /* step, loss, the task's metrics */
+    int loss_mae;              /* "loss": "aurora_mae" (else the fixtures' MSE) */
+    aur_aurora_mae_weights mae;
+    aur_scores val_scores; /* the last evaluation's WeatherBench2 scores per variable, level and lead (Aurora) */
     double started, steps_at_start;
 };
 
@@ -430,7 +433,7 @@ static int aur__trainer_top(aur_trainer *tr, const cJSON *j)
     static const char *const keys[] = {"model", "data", "optimizer", "schedule", "steps", "seed", "clip_grad_norm",
                                        "activation_checkpointing", "autocast", "pure_bf16", "alarm", "log_every", "eval_every",
                                        "save_every", "plot_every", "keep_last", "output_dir", "overwrite_output_dir", "map_vars", "device",
-                                       NULL};
+                                       "loss", NULL};
     static const char *const akeys[] = {"window", "z", "skip", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL}; /* aur_device's order */
     const char *W = "run config", *A = "run config: alarm", *out = "run-out";
@@ -485,6 +488,48 @@ static int aur__mkdirs(const char *path)
     return 0;
 }
 
+/* One group's "surf_weights" / "atmos_weights": {"name": weight, ...} over the defaults. */
+static int aur__trainer_mae_weights(const cJSON *j, const char *key, aur_var_list *names, double *weights)
+{
+    const char *W = "run config: loss";
+    const cJSON *o = aur__json_at(j, key);
+    if (o && !cJSON_IsObject(o)) return aur__json_bad(o, W, key, "an object of variable names and weights");
+    for (const cJSON *e = o ? o->child : NULL; e; e = e->next) {
+        char where[AUR_NAME_LEN + 32];
+        snprintf(where, sizeof where, "%s.%s", key, e->string);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0) || !isfinite(e->valuedouble)) return aur__json_bad(e, W, where, "a weight >= 0");
+        int i = aur__vl_find(names, e->string);
+        if (i < 0 && (strlen(e->string) >= AUR_NAME_LEN || aur__vl_add(names, e->string))) return aur__json_bad(e, W, where, "a variable name");
+        weights[i < 0 ? names->n - 1 : i] = e->valuedouble;
+    }
+    return 0;
+}
+
+/* "loss": "mse" (default) or {"name": "aurora_mae", surf_weight, atmos_weight, dataset_weight, latitude_weights,
+   surf_weights, atmos_weights}: the paper's loss with its defaults, each of them overridable. */
+static int aur__trainer_loss_config(aur_trainer *tr, const cJSON *j)
+{
+    static const char *const keys[] = {"name", "surf_weight", "atmos_weight", "dataset_weight", "latitude_weights", "surf_weights", "atmos_weights", NULL};
+    static const char *const names[] = {"mse", "aurora_mae", NULL};
+    const char *W = "run config: loss";
+    aur_aurora_mae_defaults(&tr->mae);
+    if (!j) return 0;
+    int rc = cJSON_IsString(j) ? aur__json_enum(j, "run config", names, &tr->loss_mae) : 0;
+    if (cJSON_IsString(j)) return rc;
+    if (!cJSON_IsObject(j)) return aur__json_bad(j, "run config", "loss", "\"mse\", \"aurora_mae\" or an object with a name");
+    rc = aur__json_keys(j, W, keys);
+    if (!rc) rc = aur__json_enum(aur__json_at(j, "name"), W, names, &tr->loss_mae);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "surf_weight"), W, 0, 1e6, &tr->mae.surf);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "atmos_weight"), W, 0, 1e6, &tr->mae.atmos);
+    if (!rc) rc = aur__json_num(aur__json_at(j, "dataset_weight"), W, 0, 1e6, &tr->mae.dataset);
+    if (!rc) rc = aur__json_flag(aur__json_at(j, "latitude_weights"), W, &tr->mae.latitude);
+    if (!rc) rc = aur__trainer_mae_weights(j, "surf_weights", &tr->mae.surf_names, tr->mae.surf_weight);
+    if (!rc) rc = aur__trainer_mae_weights(j, "atmos_weights", &tr->mae.atmos_names, tr->mae.atmos_weight);
+    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > 1)
+        rc = aur__err(AUR_EINVAL, "run config: loss: weights are options of \"name\": \"aurora_mae\"; the MSE takes none");
+    return rc;
+}
+
 /* Every key of the run config (tr->config), read and checked before
    anything is built or read from disk: a typo in the last section costs
    no time. Files, variables and output_dir are checked next, as the
@@ -498,6 +543,10 @@ static int aur__trainer_read_config(aur_trainer *tr)
     if (!rc) rc = aur__trainer_data(tr, aur__json_at(c, "data"));
     if (!rc) rc = aur__trainer_optim_config(tr, aur__json_at(c, "optimizer"));
     if (!rc) rc = aur__trainer_schedule(tr, aur__json_at(c, "schedule"));
+    if (!rc) rc = aur__trainer_loss_config(tr, aur__json_at(c, "loss"));
+    if (!rc && tr->loss_mae && tr->check.nan_ok && tr->check.nan_ok[0])
+        rc = aur__err(AUR_EINVAL, "run config: loss \"aurora_mae\" needs finite data, but data.nan_ok lets NaN in (%s); the default MSE "
+                      "leaves non-finite cells out", tr->check.nan_ok);
     return rc;
 }
 
@@ -626,6 +675,7 @@ AURDEF void aur_trainer_free(aur_trainer *tr)
     cJSON_Delete(tr->config);
     aur_optim_free(tr->o);
     aur_tape_free(tr->t);
+    aur_scores_free(&tr->val_scores);
     aur_model_free(tr->m);
     aur_load_report_free(&tr->rep);
     AUR_FREE(tr->new_params);
