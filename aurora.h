@@ -11103,7 +11103,8 @@ AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const ch
 
 /* One parameter and level type of one GRIB file: where its messages are. */
 struct aur__grib_field {
-    FILE *fp;
+    FILE *fp;     /* the file's one stream, shared by its fields */
+    int owns_fp;  /* the file's first field closes it */
     long *offset; /* [time][level]: the message's byte offset in the file */
     size_t points, stride_lat, stride_lon;
 };
@@ -11111,7 +11112,8 @@ struct aur__grib_field {
 /* What one message says about itself. */
 typedef struct aur__grib_msg {
     char short_name[64], level_type[64], grid[32], units[64];
-    long level, number, ni, nj, j_consecutive, alternative_rows, paramid;
+    long level, number, ni, nj, j_consecutive, alternative_rows, paramid, j_positive, i_negative;
+    double lat_first, lon_first; /* degrees: a field's messages must lie on one grid */
     double time; /* valid time, Unix seconds */
     long offset;
     int index;   /* its place in the file, from 1, for messages */
@@ -11145,6 +11147,9 @@ static int aur__grib_read_msg(codes_handle *h, const char *path, int index, aur_
     m->level = aur__grib_long(h, "level", 0), m->number = aur__grib_long(h, "number", 0), m->paramid = aur__grib_long(h, "paramId", 0);
     m->ni = aur__grib_long(h, "Ni", 0), m->nj = aur__grib_long(h, "Nj", 0), m->j_consecutive = aur__grib_long(h, "jPointsAreConsecutive", 0);
     m->alternative_rows = aur__grib_long(h, "alternativeRowScanning", 0);
+    m->j_positive = aur__grib_long(h, "jScansPositively", 0), m->i_negative = aur__grib_long(h, "iScansNegatively", 0);
+    if (codes_get_double(h, "latitudeOfFirstGridPointInDegrees", &m->lat_first) != CODES_SUCCESS) m->lat_first = NAN;
+    if (codes_get_double(h, "longitudeOfFirstGridPointInDegrees", &m->lon_first) != CODES_SUCCESS) m->lon_first = NAN;
     long date = aur__grib_long(h, "validityDate", -1), hhmm = aur__grib_long(h, "validityTime", -1);
     int rc = codes_get_long(h, "offset", &m->offset);
     if (rc != CODES_SUCCESS) return aur__grib_err(rc, path, index, "offset");
@@ -11286,9 +11291,11 @@ static int aur__grib_field_of(aur__wx_set *s, int fi, const aur__grib_msg *msgs,
     char t1[32];
     for (int i = 0; i < n; i++) {
         const aur__grib_msg *m = &msgs[sel[i]];
-        if (m->ni != m0->ni || m->nj != m0->nj || m->j_consecutive != m0->j_consecutive)
-            return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): a %ld x %ld grid, message %d's is %ld x %ld", f->path, m->index, m->short_name,
-                            m->nj, m->ni, m0->index, m0->nj, m0->ni);
+        if (m->ni != m0->ni || m->nj != m0->nj || m->j_consecutive != m0->j_consecutive || m->j_positive != m0->j_positive ||
+            m->i_negative != m0->i_negative || !(fabs(m->lat_first - m0->lat_first) <= 1e-6) || !(fabs(m->lon_first - m0->lon_first) <= 1e-6))
+            return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): its grid (%ld x %ld from %g, %g, or its scanning) is not message %d's (%ld x %ld "
+                            "from %g, %g)", f->path, m->index, m->short_name, m->nj, m->ni, m->lat_first, m->lon_first, m0->index, m0->nj, m0->ni,
+                            m0->lat_first, m0->lon_first);
         long *slot = &g->offset[aur__grib_index_of(f->time, nt, m->time) * nl + aur__grib_index_of(f->level, nl, (double)m->level / (kind == 2 ? 100 : 1))];
         if (*slot >= 0)
             return aur__err(AUR_EFORMAT, "%s: GRIB message %d: %s at level %ld at %s is there twice (ensemble members or several forecasts? select "
@@ -11320,6 +11327,7 @@ static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
     if (rc) return rc;
     int *sel = (int *)aur__malloc(sizeof(int) * (size_t)n, "GRIB messages"), *done = (int *)aur__calloc(sizeof(int) * (size_t)n, "GRIB messages");
     if (!sel || !done) rc = AUR_ENOMEM;
+    FILE *fp = NULL; /* one stream for all the file's fields, closed with its first field */
     for (int i = 0; i < n && !rc; i++) {
         if (done[i]) continue;
         int k = 0;
@@ -11330,7 +11338,8 @@ static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
         aur__wx_file *f = &s->files[fi];
         f->grib = (aur__grib_field *)aur__calloc(sizeof(aur__grib_field), "a GRIB field");
         if (!f->grib) { rc = AUR_ENOMEM; break; }
-        if (!(f->grib->fp = fopen(path, "rb"))) { rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)); break; }
+        if (!fp && !(fp = fopen(path, "rb"))) { rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)); break; }
+        f->grib->fp = fp, f->grib->owns_fp = !i;
         rc = aur__grib_field_of(s, fi, msgs, sel, k, renames);
     }
     AUR_FREE(sel);
@@ -11368,7 +11377,7 @@ static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, si
 static void aur__grib_close(aur__wx_file *f)
 {
     if (!f->grib) return;
-    if (f->grib->fp) fclose(f->grib->fp);
+    if (f->grib->fp && f->grib->owns_fp) fclose(f->grib->fp);
     AUR_FREE(f->grib->offset);
     AUR_FREE(f->grib);
 }
@@ -13154,6 +13163,7 @@ AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_
     aur__aurora *A = aur__A(m);
     if (!A || !b || !fn) return aur__err(AUR_EINVAL, "aur_aurora_forecast: a model, a batch and a callback are needed");
     if (steps < 1) return aur__err(AUR_EINVAL, "forecast: %d steps", steps);
+    if (b->lat_2d || b->lon_2d) return aur__err(AUR_EUNSUPPORTED, "forecast: 2-D latitude or longitude grids are not supported");
     aur_tape *t = aur_tape_create();
     if (!t) return AUR_ENOMEM;
     aur_tape_set_grad(t, 0);
@@ -13174,7 +13184,7 @@ AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_
         if (!rc && s + 1 < steps) {
             aur_batch *next = aur__next_input(t, in, pred);
             aur_batch *owned = next ? aur__batch_owned_copy(t, next) : NULL;
-            if (!owned) rc = AUR_ENOMEM;
+            if (!owned) rc = AUR_EINVAL; /* the message says what */
             aur_batch_free(cur);
             cur = owned;
         }
@@ -13219,7 +13229,8 @@ struct aur_forecast_nc {
     aur_var_list surf_names, atmos_names;
     int H, W, C;
     size_t steps;
-    double init_time;
+    int defined;
+    double init_time, levels[AUR_MAX_LEVELS];
 };
 
 static int aur__fc_put_text(aur_forecast_nc *f, int var, const char *name, const char *value)
@@ -13369,12 +13380,18 @@ AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred)
 {
     if (!f || !pred) return aur__err(AUR_EINVAL, "aur_forecast_nc_add: no file or prediction");
     if (pred->B != 1 || pred->T != 1) return aur__err(AUR_EINVAL, "%s: a prediction of B = 1 and one step is written (B %d, T %d)", f->path, pred->B, pred->T);
-    if (!f->steps) {
+    if (!f->defined) {
         int rc = aur__fc_define(f, pred);
         if (rc) return rc;
-    } else if (pred->H != f->H || pred->W != f->W || pred->surf_names.n != f->surf_names.n || pred->atmos_names.n != f->atmos_names.n) {
-        return aur__err(AUR_EINVAL, "%s: step %zu has another grid or other variables than the first", f->path, f->steps + 1);
+        f->defined = 1;
+        memcpy(f->levels, pred->levels, sizeof f->levels);
     }
+    int same = pred->H == f->H && pred->W == f->W && (pred->atmos_names.n ? pred->C : 0) == f->C && pred->surf_names.n == f->surf_names.n &&
+               pred->atmos_names.n == f->atmos_names.n;
+    for (int c = 0; same && c < f->C; c++) same = pred->levels[c] == f->levels[c];
+    for (int i = 0; same && i < f->surf_names.n; i++) same = aur__vl_find(&pred->surf_names, f->surf_names.name[i]) >= 0;
+    for (int i = 0; same && i < f->atmos_names.n; i++) same = aur__vl_find(&pred->atmos_names, f->atmos_names.name[i]) >= 0;
+    if (!same) return aur__err(AUR_EINVAL, "%s: step %zu has another grid, levels or variables than the first", f->path, f->steps + 1);
     size_t at = f->steps;
     double hours = (pred->time[0] - f->init_time) / 3600;
     int st = nc_put_var1_double(f->nc, f->time_var, &at, &hours);
@@ -13458,8 +13475,12 @@ AURDEF int aur_lat_weights(const float *lat, int H, double *w)
     return 0;
 }
 
-/* The time of step k of a series (its last step is b->time[0]). */
-static double aur__series_time(const aur_batch *b, int k) { return b->time[0] - (double)(b->T - 1 - k) * b->step_seconds; }
+/* The time of step k of a series (its last step is b->time[0]); NaN where its spacing is not known. */
+static double aur__series_time(const aur_batch *b, int k)
+{
+    if (k == b->T - 1) return b->time[0];
+    return b->step_seconds > 0 ? b->time[0] - (double)(b->T - 1 - k) * b->step_seconds : NAN;
+}
 
 AURDEF int aur_series_step_at(const aur_batch *b, double t)
 {
@@ -13476,6 +13497,7 @@ AURDEF int aur_climatology_step(const aur_batch *clim, double t)
     char want[32], have[32];
     aur__format_time((int64_t)llround(t) * 1000000000LL, want, sizeof want);
     for (int k = 0; k < clim->T; k++) {
+        if (!isfinite(aur__series_time(clim, k))) continue;
         aur__format_time((int64_t)llround(aur__series_time(clim, k)) * 1000000000LL, have, sizeof have);
         if (!strcmp(want + 4, have + 4)) return k; /* "-MM-DD hh:mm:ss" */
     }
@@ -13530,6 +13552,13 @@ AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pre
     if (truth->W != W || truth->H < H || truth->H > H + 1 || (clim && (clim->W != W || clim->H < H || clim->H > H + 1)))
         return aur__err(AUR_ESHAPE, "scores: the truth's grid %d x %d (climatology %d x %d) is not the forecast's %d x %d", truth->H, truth->W,
                         clim ? clim->H : 0, clim ? clim->W : 0, H, W);
+    if (pred->lat_2d || pred->lon_2d) return aur__err(AUR_EUNSUPPORTED, "scores: 2-D latitude or longitude grids are not scored");
+    for (int y = 0; y < H; y++)
+        if (fabs(truth->lat[y] - pred->lat[y]) > 1e-3 || (clim && fabs(clim->lat[y] - pred->lat[y]) > 1e-3))
+            return aur__err(AUR_ESHAPE, "scores: the truth's (or climatology's) latitude %g is not the forecast's %g", truth->lat[y], pred->lat[y]);
+    for (int x = 0; x < W; x++)
+        if (fabs(truth->lon[x] - pred->lon[x]) > 1e-3 || (clim && fabs(clim->lon[x] - pred->lon[x]) > 1e-3))
+            return aur__err(AUR_ESHAPE, "scores: the truth's (or climatology's) longitude %g is not the forecast's %g", truth->lon[x], pred->lon[x]);
     double *w = (double *)aur__malloc(sizeof(double) * (size_t)H, "latitude weights");
     int rc = w ? aur_lat_weights(pred->lat, H, w) : AUR_ENOMEM;
     for (int g = 0; g < 2 && !rc; g++) {
@@ -13545,7 +13574,10 @@ AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pre
                 break;
             }
             int C = g ? pred->C : 0;
-            if (g && (truth->C != C || (clim && clim->C != C))) { rc = aur__err(AUR_ESHAPE, "scores: the truth (or climatology) has other levels"); break; }
+            int same = !g || (truth->C == C && (!clim || clim->C == C));
+            for (int lev = 0; same && g && lev < C; lev++)
+                same = fabs(truth->levels[lev] - pred->levels[lev]) < 1e-6 && (!clim || fabs(clim->levels[lev] - pred->levels[lev]) < 1e-6);
+            if (!same) { rc = aur__err(AUR_ESHAPE, "scores: the truth (or climatology) has other pressure levels, or another order, than the forecast"); break; }
             for (int lev = 0; lev < (g ? C : 1) && !rc; lev++) {
                 aur_score *r = aur__score_row(s, v, g, g ? pred->levels[lev] : 0, lead_hours);
                 if (!r) { rc = AUR_ENOMEM; break; }
@@ -13651,6 +13683,8 @@ AURDEF aur_tensor *aur_aurora_loss_mae(aur_model *m, aur_tape *t, const aur_batc
     memcpy(F.levels, pred->levels, sizeof F.levels);
     int n = pred->surf_names.n + pred->atmos_names.n;
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
+    if (w->latitude && (pred->lat_2d || pred->lon_2d))
+        return aur__err(AUR_EUNSUPPORTED, "loss aurora_mae: latitude weights need a 1-D latitude grid (set latitude_weights false)"), (aur_tensor *)NULL;
     aur_device dev = pred->surf_names.n ? pred->surf[0]->device : pred->atmos[0]->device;
     aur_tensor *lw = w->latitude ? aur__mae_lat_weights(t, pred, dev) : NULL, *sum = NULL;
     if (w->latitude && !lw) return NULL;
@@ -15719,7 +15753,7 @@ static int aur__trainer_loss_config(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_flag(aur__json_at(j, "latitude_weights"), W, &tr->mae.latitude);
     if (!rc) rc = aur__trainer_mae_weights(j, "surf_weights", &tr->mae.surf_names, tr->mae.surf_weight);
     if (!rc) rc = aur__trainer_mae_weights(j, "atmos_weights", &tr->mae.atmos_names, tr->mae.atmos_weight);
-    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > 1)
+    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > (aur__json_at(j, "name") != NULL))
         rc = aur__err(AUR_EINVAL, "run config: loss: weights are options of \"name\": \"aurora_mae\"; the MSE takes none");
     return rc;
 }
@@ -15997,7 +16031,7 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
                                                       : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
         /* WeatherBench2's scores of each lead time, from predictions in host memory */
-        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU)
+        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU && preds[k]->B == 1 && !preds[k]->lat_2d && !preds[k]->lon_2d)
             ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
         if (k == 0 && first_target) *first_target = target;
@@ -16111,7 +16145,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
         aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
-        if (!l) return AUR_EINVAL;
+        if (!l) return aur_scores_free(&tr->val_scores), AUR_EINVAL;
         sum += aur__value(l);
     }
     aur_scores_finish(&tr->val_scores);

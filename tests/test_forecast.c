@@ -106,12 +106,22 @@ static void test_scores(void)
     memset(&none, 0, sizeof none);
     aur__vl_add(&other, "msl");
     aur_batch *wrong = aur_batch_create(1, 1, 0, 3, 2, &other, &none, &none);
+    memcpy(wrong->lat, p1->lat, sizeof(float) * 3);
+    memcpy(wrong->lon, p1->lon, sizeof(float) * 2);
     AUR_CHECK(aur_scores_add(&s, 6, p1, wrong, 0, NULL, 0) && strstr(aur_last_error(), "truth has no surface variable '2t'"), "a truth without the variable: %s",
               aur_last_error());
     AUR_CHECK(aur_scores_add(&s, 6, p1, truth, 2, NULL, 0) && strstr(aur_last_error(), "one step"), "a truth step out of range: %s", aur_last_error());
+    truth->lat[1] = 1;
+    AUR_CHECK(aur_scores_add(&s, 6, p1, truth, 0, NULL, 0) && strstr(aur_last_error(), "latitude 1 is not the forecast's 0"), "a truth on another grid: %s",
+              aur_last_error());
+    truth->lat[1] = 0;
     aur_scores_free(&s);
     AUR_CHECK(aur_series_step_at(truth, 21600) == 0 && aur_series_step_at(truth, 43200) == 1 && aur_series_step_at(truth, 0) < 0, "series steps by time");
     AUR_CHECK(aur_climatology_step(clim, 12345) == 0, "a one-step climatology serves every time");
+    truth->step_seconds = 0; /* spacing unknown: only the last step has a time */
+    AUR_CHECK(aur_series_step_at(truth, 43200) == 1 && aur_series_step_at(truth, 21600) < 0 && aur_series_step_at(truth, 43200 - 1e9) < 0,
+              "without step_seconds only the last step is matched");
+    truth->step_seconds = 21600;
     aur_batch *year = grid_batch(2, truth_v, 86400.0 * 365 + 21600); /* 1971-01-01 00:00 and 06:00 */
     AUR_CHECK(aur_climatology_step(year, 86400.0 * 365 * 10 + 86400 * 2 + 21600) == 1 && aur_climatology_step(year, 3600) < 0,
               "a climatology step by month, day and hour in another year");

@@ -318,6 +318,7 @@ static void test_paper_loss(void)
         {", \"loss\": {\"name\": \"mse\", \"surf_weight\": 2}", "the MSE takes none"},
         {", \"loss\": {\"name\": \"aurora_mae\", \"atmos_weights\": {\"z\": -1}}", "atmos_weights.z"},
         {", \"loss\": {\"name\": \"aurora_mae\", \"weight\": 1}", "weight"},
+        {", \"loss\": {\"surf_weight\": 0.5}", "the MSE takes none"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tr = weather_trainer("", files, "", bad[i].top);

@@ -79,6 +79,7 @@ static int draw_map(forecast *f, const aur_batch *pred, const map_spec *m, doubl
     if (!fc) return aur__err(AUR_EINVAL, "--maps: the forecast has no %s%s%g", m->var, m->level > 0 ? " at " : "", m->level);
     size_t n = (size_t)pred->H * pred->W;
     float *err = tr ? (float *)malloc(sizeof(float) * n) : NULL;
+    if (tr && !err) return aur__err(AUR_ENOMEM, "out of memory for an error map");
     for (size_t i = 0; err && i < n; i++) err[i] = fc[i] - tr[i];
     char name[128], title[160], path[1200], what[96];
     if (m->level > 0) snprintf(what, sizeof what, "%s %g hPa", m->var, m->level);
@@ -299,6 +300,9 @@ int main(int argc, char **argv)
     f.init_time = window->time[0];
     if (n_truth && !(truth = aur_batch_load_files(truth_files, n_truth, renames, stdout))) goto fail;
     if (n_clim && !(clim = aur_batch_load_files(clim_files, n_clim, renames, stdout))) goto fail;
+    /* a safetensors series without step_seconds is one model step apart */
+    if (series->step_seconds <= 0) series->step_seconds = cfg->timestep_seconds;
+    if (truth && truth->step_seconds <= 0) truth->step_seconds = cfg->timestep_seconds;
     f.truth = truth ? truth : series, f.clim = clim;
     if (!(f.nc = aur_forecast_nc_create(out, f.init_time))) goto fail;
     char when[32];

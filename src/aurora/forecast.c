@@ -39,6 +39,7 @@ AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_
     aur__aurora *A = aur__A(m);
     if (!A || !b || !fn) return aur__err(AUR_EINVAL, "aur_aurora_forecast: a model, a batch and a callback are needed");
     if (steps < 1) return aur__err(AUR_EINVAL, "forecast: %d steps", steps);
+    if (b->lat_2d || b->lon_2d) return aur__err(AUR_EUNSUPPORTED, "forecast: 2-D latitude or longitude grids are not supported");
     aur_tape *t = aur_tape_create();
     if (!t) return AUR_ENOMEM;
     aur_tape_set_grad(t, 0);
@@ -59,7 +60,7 @@ AURDEF int aur_aurora_forecast(aur_model *m, const aur_batch *b, int steps, aur_
         if (!rc && s + 1 < steps) {
             aur_batch *next = aur__next_input(t, in, pred);
             aur_batch *owned = next ? aur__batch_owned_copy(t, next) : NULL;
-            if (!owned) rc = AUR_ENOMEM;
+            if (!owned) rc = AUR_EINVAL; /* the message says what */
             aur_batch_free(cur);
             cur = owned;
         }

@@ -37,7 +37,8 @@ struct aur_forecast_nc {
     aur_var_list surf_names, atmos_names;
     int H, W, C;
     size_t steps;
-    double init_time;
+    int defined;
+    double init_time, levels[AUR_MAX_LEVELS];
 };
 
 static int aur__fc_put_text(aur_forecast_nc *f, int var, const char *name, const char *value)
@@ -187,12 +188,18 @@ AURDEF int aur_forecast_nc_add(aur_forecast_nc *f, const aur_batch *pred)
 {
     if (!f || !pred) return aur__err(AUR_EINVAL, "aur_forecast_nc_add: no file or prediction");
     if (pred->B != 1 || pred->T != 1) return aur__err(AUR_EINVAL, "%s: a prediction of B = 1 and one step is written (B %d, T %d)", f->path, pred->B, pred->T);
-    if (!f->steps) {
+    if (!f->defined) {
         int rc = aur__fc_define(f, pred);
         if (rc) return rc;
-    } else if (pred->H != f->H || pred->W != f->W || pred->surf_names.n != f->surf_names.n || pred->atmos_names.n != f->atmos_names.n) {
-        return aur__err(AUR_EINVAL, "%s: step %zu has another grid or other variables than the first", f->path, f->steps + 1);
+        f->defined = 1;
+        memcpy(f->levels, pred->levels, sizeof f->levels);
     }
+    int same = pred->H == f->H && pred->W == f->W && (pred->atmos_names.n ? pred->C : 0) == f->C && pred->surf_names.n == f->surf_names.n &&
+               pred->atmos_names.n == f->atmos_names.n;
+    for (int c = 0; same && c < f->C; c++) same = pred->levels[c] == f->levels[c];
+    for (int i = 0; same && i < f->surf_names.n; i++) same = aur__vl_find(&pred->surf_names, f->surf_names.name[i]) >= 0;
+    for (int i = 0; same && i < f->atmos_names.n; i++) same = aur__vl_find(&pred->atmos_names, f->atmos_names.name[i]) >= 0;
+    if (!same) return aur__err(AUR_EINVAL, "%s: step %zu has another grid, levels or variables than the first", f->path, f->steps + 1);
     size_t at = f->steps;
     double hours = (pred->time[0] - f->init_time) / 3600;
     int st = nc_put_var1_double(f->nc, f->time_var, &at, &hours);

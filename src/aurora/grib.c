@@ -21,7 +21,8 @@
 
 /* One parameter and level type of one GRIB file: where its messages are. */
 struct aur__grib_field {
-    FILE *fp;
+    FILE *fp;     /* the file's one stream, shared by its fields */
+    int owns_fp;  /* the file's first field closes it */
     long *offset; /* [time][level]: the message's byte offset in the file */
     size_t points, stride_lat, stride_lon;
 };
@@ -29,7 +30,8 @@ struct aur__grib_field {
 /* What one message says about itself. */
 typedef struct aur__grib_msg {
     char short_name[64], level_type[64], grid[32], units[64];
-    long level, number, ni, nj, j_consecutive, alternative_rows, paramid;
+    long level, number, ni, nj, j_consecutive, alternative_rows, paramid, j_positive, i_negative;
+    double lat_first, lon_first; /* degrees: a field's messages must lie on one grid */
     double time; /* valid time, Unix seconds */
     long offset;
     int index;   /* its place in the file, from 1, for messages */
@@ -63,6 +65,9 @@ static int aur__grib_read_msg(codes_handle *h, const char *path, int index, aur_
     m->level = aur__grib_long(h, "level", 0), m->number = aur__grib_long(h, "number", 0), m->paramid = aur__grib_long(h, "paramId", 0);
     m->ni = aur__grib_long(h, "Ni", 0), m->nj = aur__grib_long(h, "Nj", 0), m->j_consecutive = aur__grib_long(h, "jPointsAreConsecutive", 0);
     m->alternative_rows = aur__grib_long(h, "alternativeRowScanning", 0);
+    m->j_positive = aur__grib_long(h, "jScansPositively", 0), m->i_negative = aur__grib_long(h, "iScansNegatively", 0);
+    if (codes_get_double(h, "latitudeOfFirstGridPointInDegrees", &m->lat_first) != CODES_SUCCESS) m->lat_first = NAN;
+    if (codes_get_double(h, "longitudeOfFirstGridPointInDegrees", &m->lon_first) != CODES_SUCCESS) m->lon_first = NAN;
     long date = aur__grib_long(h, "validityDate", -1), hhmm = aur__grib_long(h, "validityTime", -1);
     int rc = codes_get_long(h, "offset", &m->offset);
     if (rc != CODES_SUCCESS) return aur__grib_err(rc, path, index, "offset");
@@ -204,9 +209,11 @@ static int aur__grib_field_of(aur__wx_set *s, int fi, const aur__grib_msg *msgs,
     char t1[32];
     for (int i = 0; i < n; i++) {
         const aur__grib_msg *m = &msgs[sel[i]];
-        if (m->ni != m0->ni || m->nj != m0->nj || m->j_consecutive != m0->j_consecutive)
-            return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): a %ld x %ld grid, message %d's is %ld x %ld", f->path, m->index, m->short_name,
-                            m->nj, m->ni, m0->index, m0->nj, m0->ni);
+        if (m->ni != m0->ni || m->nj != m0->nj || m->j_consecutive != m0->j_consecutive || m->j_positive != m0->j_positive ||
+            m->i_negative != m0->i_negative || !(fabs(m->lat_first - m0->lat_first) <= 1e-6) || !(fabs(m->lon_first - m0->lon_first) <= 1e-6))
+            return aur__err(AUR_EFORMAT, "%s: GRIB message %d (%s): its grid (%ld x %ld from %g, %g, or its scanning) is not message %d's (%ld x %ld "
+                            "from %g, %g)", f->path, m->index, m->short_name, m->nj, m->ni, m->lat_first, m->lon_first, m0->index, m0->nj, m0->ni,
+                            m0->lat_first, m0->lon_first);
         long *slot = &g->offset[aur__grib_index_of(f->time, nt, m->time) * nl + aur__grib_index_of(f->level, nl, (double)m->level / (kind == 2 ? 100 : 1))];
         if (*slot >= 0)
             return aur__err(AUR_EFORMAT, "%s: GRIB message %d: %s at level %ld at %s is there twice (ensemble members or several forecasts? select "
@@ -238,6 +245,7 @@ static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
     if (rc) return rc;
     int *sel = (int *)aur__malloc(sizeof(int) * (size_t)n, "GRIB messages"), *done = (int *)aur__calloc(sizeof(int) * (size_t)n, "GRIB messages");
     if (!sel || !done) rc = AUR_ENOMEM;
+    FILE *fp = NULL; /* one stream for all the file's fields, closed with its first field */
     for (int i = 0; i < n && !rc; i++) {
         if (done[i]) continue;
         int k = 0;
@@ -248,7 +256,8 @@ static int aur__grib_scan(aur__wx_set *s, const char *path, const char *renames)
         aur__wx_file *f = &s->files[fi];
         f->grib = (aur__grib_field *)aur__calloc(sizeof(aur__grib_field), "a GRIB field");
         if (!f->grib) { rc = AUR_ENOMEM; break; }
-        if (!(f->grib->fp = fopen(path, "rb"))) { rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)); break; }
+        if (!fp && !(fp = fopen(path, "rb"))) { rc = aur__err(AUR_EIO, "%s: cannot open: %s", path, strerror(errno)); break; }
+        f->grib->fp = fp, f->grib->owns_fp = !i;
         rc = aur__grib_field_of(s, fi, msgs, sel, k, renames);
     }
     AUR_FREE(sel);
@@ -286,7 +295,7 @@ static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, si
 static void aur__grib_close(aur__wx_file *f)
 {
     if (!f->grib) return;
-    if (f->grib->fp) fclose(f->grib->fp);
+    if (f->grib->fp && f->grib->owns_fp) fclose(f->grib->fp);
     AUR_FREE(f->grib->offset);
     AUR_FREE(f->grib);
 }

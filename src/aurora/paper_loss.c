@@ -61,6 +61,8 @@ AURDEF aur_tensor *aur_aurora_loss_mae(aur_model *m, aur_tape *t, const aur_batc
     memcpy(F.levels, pred->levels, sizeof F.levels);
     int n = pred->surf_names.n + pred->atmos_names.n;
     if (!n) return aur__err(AUR_EINVAL, "loss: the prediction has no variables"), (aur_tensor *)NULL;
+    if (w->latitude && (pred->lat_2d || pred->lon_2d))
+        return aur__err(AUR_EUNSUPPORTED, "loss aurora_mae: latitude weights need a 1-D latitude grid (set latitude_weights false)"), (aur_tensor *)NULL;
     aur_device dev = pred->surf_names.n ? pred->surf[0]->device : pred->atmos[0]->device;
     aur_tensor *lw = w->latitude ? aur__mae_lat_weights(t, pred, dev) : NULL, *sum = NULL;
     if (w->latitude && !lw) return NULL;

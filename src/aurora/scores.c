@@ -34,8 +34,12 @@ AURDEF int aur_lat_weights(const float *lat, int H, double *w)
     return 0;
 }
 
-/* The time of step k of a series (its last step is b->time[0]). */
-static double aur__series_time(const aur_batch *b, int k) { return b->time[0] - (double)(b->T - 1 - k) * b->step_seconds; }
+/* The time of step k of a series (its last step is b->time[0]); NaN where its spacing is not known. */
+static double aur__series_time(const aur_batch *b, int k)
+{
+    if (k == b->T - 1) return b->time[0];
+    return b->step_seconds > 0 ? b->time[0] - (double)(b->T - 1 - k) * b->step_seconds : NAN;
+}
 
 AURDEF int aur_series_step_at(const aur_batch *b, double t)
 {
@@ -52,6 +56,7 @@ AURDEF int aur_climatology_step(const aur_batch *clim, double t)
     char want[32], have[32];
     aur__format_time((int64_t)llround(t) * 1000000000LL, want, sizeof want);
     for (int k = 0; k < clim->T; k++) {
+        if (!isfinite(aur__series_time(clim, k))) continue;
         aur__format_time((int64_t)llround(aur__series_time(clim, k)) * 1000000000LL, have, sizeof have);
         if (!strcmp(want + 4, have + 4)) return k; /* "-MM-DD hh:mm:ss" */
     }
@@ -106,6 +111,13 @@ AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pre
     if (truth->W != W || truth->H < H || truth->H > H + 1 || (clim && (clim->W != W || clim->H < H || clim->H > H + 1)))
         return aur__err(AUR_ESHAPE, "scores: the truth's grid %d x %d (climatology %d x %d) is not the forecast's %d x %d", truth->H, truth->W,
                         clim ? clim->H : 0, clim ? clim->W : 0, H, W);
+    if (pred->lat_2d || pred->lon_2d) return aur__err(AUR_EUNSUPPORTED, "scores: 2-D latitude or longitude grids are not scored");
+    for (int y = 0; y < H; y++)
+        if (fabs(truth->lat[y] - pred->lat[y]) > 1e-3 || (clim && fabs(clim->lat[y] - pred->lat[y]) > 1e-3))
+            return aur__err(AUR_ESHAPE, "scores: the truth's (or climatology's) latitude %g is not the forecast's %g", truth->lat[y], pred->lat[y]);
+    for (int x = 0; x < W; x++)
+        if (fabs(truth->lon[x] - pred->lon[x]) > 1e-3 || (clim && fabs(clim->lon[x] - pred->lon[x]) > 1e-3))
+            return aur__err(AUR_ESHAPE, "scores: the truth's (or climatology's) longitude %g is not the forecast's %g", truth->lon[x], pred->lon[x]);
     double *w = (double *)aur__malloc(sizeof(double) * (size_t)H, "latitude weights");
     int rc = w ? aur_lat_weights(pred->lat, H, w) : AUR_ENOMEM;
     for (int g = 0; g < 2 && !rc; g++) {
@@ -121,7 +133,10 @@ AURDEF int aur_scores_add(aur_scores *s, double lead_hours, const aur_batch *pre
                 break;
             }
             int C = g ? pred->C : 0;
-            if (g && (truth->C != C || (clim && clim->C != C))) { rc = aur__err(AUR_ESHAPE, "scores: the truth (or climatology) has other levels"); break; }
+            int same = !g || (truth->C == C && (!clim || clim->C == C));
+            for (int lev = 0; same && g && lev < C; lev++)
+                same = fabs(truth->levels[lev] - pred->levels[lev]) < 1e-6 && (!clim || fabs(clim->levels[lev] - pred->levels[lev]) < 1e-6);
+            if (!same) { rc = aur__err(AUR_ESHAPE, "scores: the truth (or climatology) has other pressure levels, or another order, than the forecast"); break; }
             for (int lev = 0; lev < (g ? C : 1) && !rc; lev++) {
                 aur_score *r = aur__score_row(s, v, g, g ? pred->levels[lev] : 0, lead_hours);
                 if (!r) { rc = AUR_ENOMEM; break; }

@@ -115,7 +115,7 @@ static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window 
                                                       : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
         /* WeatherBench2's scores of each lead time, from predictions in host memory */
-        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU)
+        if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU && preds[k]->B == 1 && !preds[k]->lat_2d && !preds[k]->lon_2d)
             ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
         if (k == 0 && first_target) *first_target = target;
@@ -229,7 +229,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
         aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
-        if (!l) return AUR_EINVAL;
+        if (!l) return aur_scores_free(&tr->val_scores), AUR_EINVAL;
         sum += aur__value(l);
     }
     aur_scores_finish(&tr->val_scores);

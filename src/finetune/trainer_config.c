@@ -525,7 +525,7 @@ static int aur__trainer_loss_config(aur_trainer *tr, const cJSON *j)
     if (!rc) rc = aur__json_flag(aur__json_at(j, "latitude_weights"), W, &tr->mae.latitude);
     if (!rc) rc = aur__trainer_mae_weights(j, "surf_weights", &tr->mae.surf_names, tr->mae.surf_weight);
     if (!rc) rc = aur__trainer_mae_weights(j, "atmos_weights", &tr->mae.atmos_names, tr->mae.atmos_weight);
-    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > 1)
+    if (!rc && !tr->loss_mae && cJSON_GetArraySize(j) > (aur__json_at(j, "name") != NULL))
         rc = aur__err(AUR_EINVAL, "run config: loss: weights are options of \"name\": \"aurora_mae\"; the MSE takes none");
     return rc;
 }
