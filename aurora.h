@@ -993,6 +993,11 @@ AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_run
 AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
                          int scale, double vmin, double vmax, int diverging, const char *title);
 
+/* A predicted field beside its truth on one colour scale (STEM.png), and
+   their difference on a diverging scale (STEM_error.png, titled
+   "pred_name - truth_name"); truth NULL: the prediction alone. H x W each. */
+AURDEF int aur_plot_versus(const char *stem, const float *pred, const float *truth, int H, int W, const char *pred_name, const char *truth_name,
+                           const char *title);
 /* Scores against lead time: per variable, prefix + "rmse_VAR.png" (surface)
    or "rmse_VAR_levels.png" (a line per level, up to 8 spread over them). */
 AURDEF int aur_scores_plot(const aur_scores *s, const char *prefix);
@@ -10839,6 +10844,16 @@ static int aur__cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts v (cmp's order) and keeps one of each run of values less than tol apart (tol 0: equal ones): the count kept. */
+static size_t aur__sort_unique(double *v, size_t n, int (*cmp)(const void *, const void *), double tol)
+{
+    qsort(v, n, sizeof(double), cmp);
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!k || (v[j] != v[k - 1] && fabs(v[j] - v[k - 1]) >= tol)) v[k++] = v[j];
+    return k;
+}
+
 /* Whether variable i is the first of its group and Aurora name (the others are its other files). */
 static int aur__wx_first_of_name(const aur__wx_set *s, int i)
 {
@@ -10875,10 +10890,7 @@ static int aur__wx_times(aur__wx_set *s)
         const aur__wx_file *f = &s->files[s->vars[i].file];
         for (size_t j = 0; s->vars[i].group != AUR__WX_STATIC && j < f->len[AUR__WX_TIME]; j++) s->times[k++] = f->time[j];
     }
-    qsort(s->times, n, sizeof(double), aur__cmp_double);
-    s->T = 0;
-    for (size_t j = 0; j < n; j++)
-        if (!s->T || fabs(s->times[j] - s->times[s->T - 1]) >= 1e-3) s->times[s->T++] = s->times[j];
+    s->T = (int)aur__sort_unique(s->times, n, aur__cmp_double, 1e-3);
     char t1[32], t2[32], t3[32];
     s->step = s->T > 1 ? s->times[1] - s->times[0] : 0;
     for (int j = 1; j + 1 < s->T; j++)
@@ -11223,11 +11235,7 @@ static int aur__grib_axis(const aur__grib_msg *msgs, const int *sel, int n, int 
     double *v = (double *)aur__malloc(sizeof(double) * (size_t)n, "a GRIB axis");
     if (!v) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) v[i] = levels ? (double)msgs[sel[i]].level : msgs[sel[i]].time;
-    qsort(v, (size_t)n, sizeof(double), levels ? aur__cmp_level_down : aur__cmp_double);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (!k || v[i] != v[k - 1]) v[k++] = v[i];
-    *out = v, *len = k;
+    *out = v, *len = (int)aur__sort_unique(v, (size_t)n, levels ? aur__cmp_level_down : aur__cmp_double, 0);
     return 0;
 }
 
@@ -14839,9 +14847,34 @@ AURDEF int aur_plot_lines(const char *path, int width, int height, const char *t
     return aur_plot_panels(path, width, height, xlabel, &p, 1);
 }
 
-/* ==== plot: forecast scores against lead time ====
-   As WeatherBench2's score cards draw them: per variable, RMSE against lead
-   time, one line per pressure level (up to 8, spread over the levels). */
+/* ==== plot: forecasts ====
+   A predicted field beside its truth, and their difference (the trainer's
+   maps and aurora-forecast's); and, as WeatherBench2's score cards draw
+   them, per variable RMSE against lead time, one line per pressure level
+   (up to 8, spread over the levels). */
+
+AURDEF int aur_plot_versus(const char *stem, const float *pred, const float *truth, int H, int W, const char *pred_name, const char *truth_name,
+                           const char *title)
+{
+    char path[1200], etitle[128];
+    const float *maps[2] = {pred, truth};
+    const char *titles[2] = {pred_name, truth_name};
+    int scale = W >= 256 ? 1 : 512 / W < 1 ? 1 : 512 / W;
+    snprintf(path, sizeof path, "%s.png", stem);
+    int rc = aur_plot_maps(path, maps, titles, truth ? 2 : 1, H, W, scale, 0, 0, 0, title);
+    if (rc || !truth) return rc;
+    size_t n = (size_t)H * (size_t)W;
+    float *err = (float *)aur__malloc(sizeof(float) * n, "an error map");
+    if (!err) return AUR_ENOMEM;
+    for (size_t i = 0; i < n; i++) err[i] = pred[i] - truth[i];
+    const float *e[1] = {err};
+    snprintf(etitle, sizeof etitle, "%s - %s", pred_name, truth_name);
+    const char *et[1] = {etitle};
+    snprintf(path, sizeof path, "%s_error.png", stem);
+    rc = aur_plot_maps(path, e, et, 1, H, W, scale, 0, 0, 1, title);
+    AUR_FREE(err);
+    return rc;
+}
 
 /* The distinct levels of a variable's rows, in the order they first come. */
 static int aur__score_levels(const aur_scores *s, const aur_score *v, double *levels)
@@ -16213,7 +16246,7 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
     int c = 0;
     while (at && c < pred->C - 1 && pred->levels[c] != level) c++;
     int64_t hw = (int64_t)pred->H * pred->W;
-    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(3 * hw), "map data");
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(2 * hw), "map data");
     aur_real *p = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * hw), "map data"), *y = p ? p + hw : NULL;
     if (!buf || !p) {
         AUR_FREE(buf);
@@ -16225,18 +16258,13 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
         AUR_FREE(p);
         return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
     }
-    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i], buf[2 * hw + i] = (float)(p[i] - y[i]);
+    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i];
     AUR_FREE(p);
-    const float *maps[2] = {buf, buf + hw}, *err[1] = {buf + 2 * hw};
-    const char *titles[2] = {"prediction", "target"}, *etitle[1] = {"prediction - target"};
     for (char *q = var; *q; q++)
         if (*q == '/') *q = '_';
-    snprintf(path, sizeof path, "%s/maps_%s%s%s.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    snprintf(path, sizeof path, "%s/maps_%s%s%s", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
     snprintf(title, sizeof title, "%s after %lld steps (validation window 0, lead 1 step)", spec, (long long)tr->step);
-    int scale = pred->W >= 256 ? 1 : (int)(512 / pred->W) < 1 ? 1 : (int)(512 / pred->W);
-    int rc = aur_plot_maps(path, maps, titles, 2, pred->H, pred->W, scale, 0, 0, 0, title);
-    snprintf(path, sizeof path, "%s/maps_%s%s%s_error.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
-    if (!rc) rc = aur_plot_maps(path, err, etitle, 1, pred->H, pred->W, scale, 0, 0, 1, title);
+    int rc = aur_plot_versus(path, buf, buf + hw, pred->H, pred->W, "prediction", "target", title);
     AUR_FREE(buf);
     return rc;
 }

@@ -10,7 +10,8 @@
    series; the forecast starts from the model's history ending at step K
    of it (--init-step, default: the first step with a full history).
    --config takes the model of a run config (its "model" section: preset,
-   kwargs, stats), or --model and --kwargs give them (preset, then its
+   kwargs, stats; and data.outlier_z and data.nan_ok for the data check of
+   the initial conditions, the trainer's), or --model and --kwargs give them (preset, then its
    keyword arguments as JSON); --weights loads a
    checkpoint strictly (the trainer's checkpoint-N/model.safetensors, or a
    released .ckpt). The forecast (aur_aurora_forecast: no gradients, one
@@ -27,6 +28,11 @@
 
 #define MAX_FILES 256
 #define MAX_MAPS 16
+
+typedef struct stat_arg { /* --stats KEY=LOC,SCALE, as aurora-inspect takes it */
+    char key[48];
+    double loc, scale;
+} stat_arg;
 
 typedef struct map_spec {
     char var[AUR_NAME_LEN];
@@ -72,37 +78,18 @@ static const float *field(const aur_batch *b, const map_spec *m, int k)
     return aur_tensor_f32(t) + ((size_t)k * C + c) * (size_t)b->H * b->W;
 }
 
-static int draw_map(forecast *f, const aur_batch *pred, const map_spec *m, double lead)
+/* OUT_map_VAR[LEVEL]_LEADh.png and its _error.png: the forecast beside the truth (at truth step k; -1: none). */
+static int draw_map(forecast *f, const aur_batch *pred, const map_spec *m, double lead, int k)
 {
-    int k = f->truth ? aur_series_step_at(f->truth, pred->time[0]) : -1;
     const float *fc = field(pred, m, 0), *tr = k >= 0 ? field(f->truth, m, k) : NULL;
     if (!fc) return aur__err(AUR_EINVAL, "--maps: the forecast has no %s%s%g", m->var, m->level > 0 ? " at " : "", m->level);
-    size_t n = (size_t)pred->H * pred->W;
-    float *err = tr ? (float *)malloc(sizeof(float) * n) : NULL;
-    if (tr && !err) return aur__err(AUR_ENOMEM, "out of memory for an error map");
-    for (size_t i = 0; err && i < n; i++) err[i] = fc[i] - tr[i];
-    char name[128], title[160], path[1200], what[96];
-    if (m->level > 0) snprintf(what, sizeof what, "%s %g hPa", m->var, m->level);
-    else snprintf(what, sizeof what, "%s", m->var);
+    char name[128], title[160], stem[1200], what[96], tag[AUR_NAME_LEN + 16];
+    if (m->level > 0) snprintf(what, sizeof what, "%s %g hPa", m->var, m->level), snprintf(tag, sizeof tag, "%s%g", m->var, m->level);
+    else snprintf(what, sizeof what, "%s", m->var), snprintf(tag, sizeof tag, "%s", m->var);
     snprintf(title, sizeof title, "%s, lead %g h", what, lead);
-    char tag[AUR_NAME_LEN + 16];
-    if (m->level > 0) snprintf(tag, sizeof tag, "%s%g", m->var, m->level);
-    else snprintf(tag, sizeof tag, "%s", m->var);
-    snprintf(name, sizeof name, "map_%s_%03gh.png", tag, lead);
-    out_path(f, name, path, sizeof path);
-    const float *maps[2] = {fc, tr};
-    const char *titles[2] = {"forecast", "truth"};
-    int scale = pred->W >= 720 ? 1 : pred->W >= 180 ? 3 : 12;
-    int rc = aur_plot_maps(path, maps, titles, tr ? 2 : 1, pred->H, pred->W, scale, 0, 0, 0, title);
-    if (!rc && err) {
-        const float *e[1] = {err};
-        const char *et[1] = {"forecast - truth"};
-        snprintf(name, sizeof name, "map_%s_%03gh_error.png", tag, lead);
-        out_path(f, name, path, sizeof path);
-        rc = aur_plot_maps(path, e, et, 1, pred->H, pred->W, scale, 0, 0, 1, title);
-    }
-    free(err);
-    return rc;
+    snprintf(name, sizeof name, "map_%s_%03gh", tag, lead);
+    out_path(f, name, stem, sizeof stem);
+    return aur_plot_versus(stem, fc, tr, pred->H, pred->W, "forecast", "truth", title);
 }
 
 /* Each step: into the NetCDF file, scored where the truth has its valid time, drawn at the chosen steps. */
@@ -121,7 +108,7 @@ static int on_step(void *ctx, int step, const aur_batch *pred)
     if (!rc && k >= 0) rc = aur_scores_add(&f->scores, lead, pred, f->truth, k, kc >= 0 ? f->clim : NULL, kc);
     int draw = 0;
     for (int i = 0; i < f->n_map_steps; i++) draw |= f->map_steps[i] == step + 1;
-    for (int i = 0; !rc && draw && i < f->n_maps; i++) rc = draw_map(f, pred, &f->maps[i], lead);
+    for (int i = 0; !rc && draw && i < f->n_maps; i++) rc = draw_map(f, pred, &f->maps[i], lead, k);
     printf("step %d/%d  lead %g h%s\n", step + 1, f->steps, lead, k >= 0 ? "  scored" : "");
     fflush(stdout);
     return rc;
@@ -156,8 +143,8 @@ static int parse_maps(forecast *f, const char *list)
     return 0;
 }
 
-/* A run config's model section: its preset, kwargs and stats ({"key": [loc, scale]}). */
-static int read_run_model(const char *path, cJSON **root, const char **preset, const cJSON **kwargs, const cJSON **stats)
+/* A run config's model section (its preset, kwargs and stats, {"key": [loc, scale]}) and its data checks' outlier_z and nan_ok. */
+static int read_run_model(const char *path, cJSON **root, const char **preset, const cJSON **kwargs, const cJSON **stats, aur_check_opts *check)
 {
     size_t len = 0;
     char *text = aur__read_text_file(path, (size_t)1 << 24, "a run config", &len);
@@ -171,17 +158,22 @@ static int read_run_model(const char *path, cJSON **root, const char **preset, c
     if (p) *preset = p->valuestring;
     *kwargs = cJSON_GetObjectItemCaseSensitive(model, "kwargs");
     *stats = cJSON_GetObjectItemCaseSensitive(model, "stats");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(*root, "data");
+    const cJSON *z = cJSON_GetObjectItemCaseSensitive(data, "outlier_z"), *nan_ok = cJSON_GetObjectItemCaseSensitive(data, "nan_ok");
+    if (cJSON_IsNumber(z)) check->outlier_z = z->valuedouble;
+    if (cJSON_IsString(nan_ok)) check->nan_ok = nan_ok->valuestring;
     return 0;
 }
 
-/* The model of --config or --model/--kwargs/--stats, with --weights loaded. */
-static aur_model *build_model(const char *config, const char *preset, const char *kwargs, const char *const *stats, int n_stats, const char *weights)
+/* The model of --config or --model/--kwargs/--stats, with --weights loaded; *root keeps the config (check's strings live in it). */
+static aur_model *build_model(const char *config, const char *preset, const char *kwargs, const stat_arg *stats, int n_stats, const char *weights,
+                              cJSON **root, aur_check_opts *check)
 {
     aur_aurora_config cfg;
-    cJSON *root = NULL, *kw_json = kwargs ? cJSON_Parse(kwargs) : NULL;
+    cJSON *kw_json = kwargs ? cJSON_Parse(kwargs) : NULL;
     const cJSON *kw = kw_json, *run_stats = NULL;
     int rc = kwargs && !kw_json ? aur__err(AUR_EINVAL, "--kwargs: not JSON: %.80s", kwargs) : 0;
-    if (!rc && config) rc = read_run_model(config, &root, &preset, &kw, &run_stats);
+    if (!rc && config) rc = read_run_model(config, root, &preset, &kw, &run_stats, check);
     if (!rc) rc = aur_aurora_preset(preset, &cfg);
     if (!rc && kw) rc = aur_aurora_config_json(kw, &cfg);
     aur_model *m = rc ? NULL : aur_aurora_create(&cfg, AUR_CPU, 0);
@@ -193,34 +185,28 @@ static aur_model *build_model(const char *config, const char *preset, const char
             m = NULL;
         }
     }
-    cJSON_Delete(root);
     cJSON_Delete(kw_json);
-    for (int i = 0; m && i < n_stats; i++) {
-        char key[128];
-        double loc, scale;
-        const char *eq = strchr(stats[i], '=');
-        if (!eq || eq - stats[i] >= (int)sizeof key || sscanf(eq + 1, "%lf,%lf", &loc, &scale) != 2) {
-            aur__err(AUR_EINVAL, "--stats %s: KEY=LOC,SCALE expected", stats[i]);
-            aur_model_free(m);
-            return NULL;
-        }
-        snprintf(key, sizeof key, "%.*s", (int)(eq - stats[i]), stats[i]);
-        if (aur_aurora_set_stats(m, key, loc, scale)) return aur_model_free(m), (aur_model *)NULL;
-    }
+    for (int i = 0; m && i < n_stats; i++)
+        if (aur_aurora_set_stats(m, stats[i].key, stats[i].loc, stats[i].scale)) return aur_model_free(m), (aur_model *)NULL;
     if (m && weights && aur_aurora_load(m, weights, AUR_LOAD_STRICT, NULL)) return aur_model_free(m), (aur_model *)NULL;
     return m;
 }
 
-/* Before the first step: the initial conditions hold every variable the model takes, and --maps names
-   predicted variables at levels the data has. */
-static int check_inputs(const aur_aurora_config *cfg, const aur_batch *b, const forecast *f, const char *what)
+/* Before the first step: the trainer's data check of the initial conditions (every variable the model
+   takes, finite, not all zero, no outliers), and --maps names predicted variables at levels the data has. */
+static int check_inputs(const aur_model *model, const aur_batch *b, const aur_check_opts *check, const forecast *f, const char *what)
 {
-    const aur_var_list *need[3] = {&cfg->surf_vars, &cfg->static_vars, &cfg->atmos_vars}, *have[3] = {&b->surf_names, &b->static_names, &b->atmos_names};
-    static const char *const group[3] = {"surface", "static", "atmospheric"};
-    for (int g = 0; g < 3; g++)
-        for (int i = 0; i < need[g]->n; i++)
-            if (aur__vl_find(have[g], need[g]->name[i]) < 0)
-                return aur__err(AUR_EINVAL, "%s: the initial conditions have no %s variable '%s', which the model takes", what, group[g], need[g]->name[i]);
+    aur_check_report rep;
+    if (aur_aurora_check_batch(model, b, check, &rep)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
+        fprintf(stderr, "initial conditions %s:\n", what);
+        aur_check_report_print(&rep, stderr);
+        aur_check_report_free(&rep);
+        return aur__err(AUR_EFORMAT, "%s: %s", what, msg);
+    }
+    aur_check_report_free(&rep);
+    const aur_aurora_config *cfg = aur_aurora_config_of(model);
     for (int i = 0; i < f->n_maps; i++) {
         const map_spec *m = &f->maps[i];
         int found = m->level > 0 ? aur__vl_find(&cfg->atmos_vars, m->var) >= 0 : aur__vl_find(&cfg->surf_vars, m->var) >= 0;
@@ -244,7 +230,8 @@ static int take_files(int argc, char **argv, int *i, const char **out, int *n)
 
 int main(int argc, char **argv)
 {
-    const char *init[MAX_FILES], *truth_files[MAX_FILES], *clim_files[MAX_FILES], *stats[64];
+    const char *init[MAX_FILES], *truth_files[MAX_FILES], *clim_files[MAX_FILES];
+    stat_arg stats[AUR_MAX_VARS];
     int n_init = 0, n_truth = 0, n_clim = 0, n_stats = 0, steps = 0, init_step = -1;
     const char *out = NULL, *config = NULL, *preset = "aurora-small-pretrained", *kwargs = NULL, *weights = NULL, *renames = NULL, *maps = NULL, *map_steps = NULL;
     for (int i = 1; i < argc; i++) {
@@ -260,7 +247,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--config") && has) config = argv[++i];
         else if (!strcmp(a, "--kwargs") && has) kwargs = argv[++i];
         else if (!strcmp(a, "--weights") && has) weights = argv[++i];
-        else if (!strcmp(a, "--stats") && has && n_stats < 64) stats[n_stats++] = argv[++i];
+        else if (!strcmp(a, "--stats") && has && n_stats < AUR_MAX_VARS &&
+                 sscanf(argv[i + 1], "%47[^=]=%lf,%lf", stats[n_stats].key, &stats[n_stats].loc, &stats[n_stats].scale) == 3)
+            n_stats++, i++;
         else if (!strcmp(a, "--rename") && has) renames = argv[++i];
         else if (!strcmp(a, "--maps") && has) maps = argv[++i];
         else if (!strcmp(a, "--map-steps") && has) map_steps = argv[++i];
@@ -281,7 +270,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "aurora-forecast: --config gives the model; --kwargs and --stats go with --model\n");
         return 2;
     }
-    aur_model *m = build_model(config, preset, kwargs, stats, n_stats, weights);
+    cJSON *run_config = NULL;
+    aur_check_opts check = aur_check_defaults();
+    aur_model *m = build_model(config, preset, kwargs, stats, n_stats, weights, &run_config, &check);
     if (!m) goto fail;
     const aur_aurora_config *cfg = aur_aurora_config_of(m);
     if (!(series = aur_batch_load_files(init, n_init, renames, stdout))) goto fail;
@@ -296,7 +287,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (!(window = aur_batch_window(series, init_step - history + 1, history, cfg->timestep_seconds))) goto fail;
-    if (check_inputs(cfg, window, &f, init[0])) goto fail;
+    if (check_inputs(m, window, &check, &f, init[0])) goto fail;
     f.init_time = window->time[0];
     if (n_truth && !(truth = aur_batch_load_files(truth_files, n_truth, renames, stdout))) goto fail;
     if (n_clim && !(clim = aur_batch_load_files(clim_files, n_clim, renames, stdout))) goto fail;
@@ -335,5 +326,6 @@ fail:
     aur_batch_free(truth);
     aur_batch_free(clim);
     aur_model_free(m);
+    cJSON_Delete(run_config);
     return rc;
 }

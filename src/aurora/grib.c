@@ -141,11 +141,7 @@ static int aur__grib_axis(const aur__grib_msg *msgs, const int *sel, int n, int 
     double *v = (double *)aur__malloc(sizeof(double) * (size_t)n, "a GRIB axis");
     if (!v) return AUR_ENOMEM;
     for (int i = 0; i < n; i++) v[i] = levels ? (double)msgs[sel[i]].level : msgs[sel[i]].time;
-    qsort(v, (size_t)n, sizeof(double), levels ? aur__cmp_level_down : aur__cmp_double);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (!k || v[i] != v[k - 1]) v[k++] = v[i];
-    *out = v, *len = k;
+    *out = v, *len = (int)aur__sort_unique(v, (size_t)n, levels ? aur__cmp_level_down : aur__cmp_double, 0);
     return 0;
 }
 

@@ -530,6 +530,16 @@ static int aur__cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts v (cmp's order) and keeps one of each run of values less than tol apart (tol 0: equal ones): the count kept. */
+static size_t aur__sort_unique(double *v, size_t n, int (*cmp)(const void *, const void *), double tol)
+{
+    qsort(v, n, sizeof(double), cmp);
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!k || (v[j] != v[k - 1] && fabs(v[j] - v[k - 1]) >= tol)) v[k++] = v[j];
+    return k;
+}
+
 /* Whether variable i is the first of its group and Aurora name (the others are its other files). */
 static int aur__wx_first_of_name(const aur__wx_set *s, int i)
 {
@@ -566,10 +576,7 @@ static int aur__wx_times(aur__wx_set *s)
         const aur__wx_file *f = &s->files[s->vars[i].file];
         for (size_t j = 0; s->vars[i].group != AUR__WX_STATIC && j < f->len[AUR__WX_TIME]; j++) s->times[k++] = f->time[j];
     }
-    qsort(s->times, n, sizeof(double), aur__cmp_double);
-    s->T = 0;
-    for (size_t j = 0; j < n; j++)
-        if (!s->T || fabs(s->times[j] - s->times[s->T - 1]) >= 1e-3) s->times[s->T++] = s->times[j];
+    s->T = (int)aur__sort_unique(s->times, n, aur__cmp_double, 1e-3);
     char t1[32], t2[32], t3[32];
     s->step = s->T > 1 ? s->times[1] - s->times[0] : 0;
     for (int j = 1; j + 1 < s->T; j++)

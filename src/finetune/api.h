@@ -156,6 +156,11 @@ AURDEF int aur_plot_runs(const char *png, const char *const *run_dirs, int n_run
 AURDEF int aur_plot_maps(const char *path, const float *const *maps, const char *const *titles, int n_maps, int H, int W,
                          int scale, double vmin, double vmax, int diverging, const char *title);
 
+/* A predicted field beside its truth on one colour scale (STEM.png), and
+   their difference on a diverging scale (STEM_error.png, titled
+   "pred_name - truth_name"); truth NULL: the prediction alone. H x W each. */
+AURDEF int aur_plot_versus(const char *stem, const float *pred, const float *truth, int H, int W, const char *pred_name, const char *truth_name,
+                           const char *title);
 /* Scores against lead time: per variable, prefix + "rmse_VAR.png" (surface)
    or "rmse_VAR_levels.png" (a line per level, up to 8 spread over them). */
 AURDEF int aur_scores_plot(const aur_scores *s, const char *prefix);

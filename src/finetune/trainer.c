@@ -297,7 +297,7 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
     int c = 0;
     while (at && c < pred->C - 1 && pred->levels[c] != level) c++;
     int64_t hw = (int64_t)pred->H * pred->W;
-    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(3 * hw), "map data");
+    float *buf = (float *)aur__malloc(sizeof(float) * (size_t)(2 * hw), "map data");
     aur_real *p = (aur_real *)aur__malloc(sizeof(aur_real) * (size_t)(2 * hw), "map data"), *y = p ? p + hw : NULL;
     if (!buf || !p) {
         AUR_FREE(buf);
@@ -309,18 +309,13 @@ static int aur__trainer_map(const aur_trainer *tr, const aur_batch *pred, const 
         AUR_FREE(p);
         return aur__err(AUR_EINVAL, "map_vars: '%s' is not a predicted variable", spec);
     }
-    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i], buf[2 * hw + i] = (float)(p[i] - y[i]);
+    for (int64_t i = 0; i < hw; i++) buf[i] = (float)p[i], buf[hw + i] = (float)y[i];
     AUR_FREE(p);
-    const float *maps[2] = {buf, buf + hw}, *err[1] = {buf + 2 * hw};
-    const char *titles[2] = {"prediction", "target"}, *etitle[1] = {"prediction - target"};
     for (char *q = var; *q; q++)
         if (*q == '/') *q = '_';
-    snprintf(path, sizeof path, "%s/maps_%s%s%s.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
+    snprintf(path, sizeof path, "%s/maps_%s%s%s", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
     snprintf(title, sizeof title, "%s after %lld steps (validation window 0, lead 1 step)", spec, (long long)tr->step);
-    int scale = pred->W >= 256 ? 1 : (int)(512 / pred->W) < 1 ? 1 : (int)(512 / pred->W);
-    int rc = aur_plot_maps(path, maps, titles, 2, pred->H, pred->W, scale, 0, 0, 0, title);
-    snprintf(path, sizeof path, "%s/maps_%s%s%s_error.png", tr->out_dir, var, at ? "_" : "", at ? at + 1 : "");
-    if (!rc) rc = aur_plot_maps(path, err, etitle, 1, pred->H, pred->W, scale, 0, 0, 1, title);
+    int rc = aur_plot_versus(path, buf, buf + hw, pred->H, pred->W, "prediction", "target", title);
     AUR_FREE(buf);
     return rc;
 }

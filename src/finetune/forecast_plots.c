@@ -3,9 +3,34 @@
 #include "../aurora/api.h"
 #include "api.h"
 
-/* ==== plot: forecast scores against lead time ====
-   As WeatherBench2's score cards draw them: per variable, RMSE against lead
-   time, one line per pressure level (up to 8, spread over the levels). */
+/* ==== plot: forecasts ====
+   A predicted field beside its truth, and their difference (the trainer's
+   maps and aurora-forecast's); and, as WeatherBench2's score cards draw
+   them, per variable RMSE against lead time, one line per pressure level
+   (up to 8, spread over the levels). */
+
+AURDEF int aur_plot_versus(const char *stem, const float *pred, const float *truth, int H, int W, const char *pred_name, const char *truth_name,
+                           const char *title)
+{
+    char path[1200], etitle[128];
+    const float *maps[2] = {pred, truth};
+    const char *titles[2] = {pred_name, truth_name};
+    int scale = W >= 256 ? 1 : 512 / W < 1 ? 1 : 512 / W;
+    snprintf(path, sizeof path, "%s.png", stem);
+    int rc = aur_plot_maps(path, maps, titles, truth ? 2 : 1, H, W, scale, 0, 0, 0, title);
+    if (rc || !truth) return rc;
+    size_t n = (size_t)H * (size_t)W;
+    float *err = (float *)aur__malloc(sizeof(float) * n, "an error map");
+    if (!err) return AUR_ENOMEM;
+    for (size_t i = 0; i < n; i++) err[i] = pred[i] - truth[i];
+    const float *e[1] = {err};
+    snprintf(etitle, sizeof etitle, "%s - %s", pred_name, truth_name);
+    const char *et[1] = {etitle};
+    snprintf(path, sizeof path, "%s_error.png", stem);
+    rc = aur_plot_maps(path, e, et, 1, H, W, scale, 0, 0, 1, title);
+    AUR_FREE(err);
+    return rc;
+}
 
 /* The distinct levels of a variable's rows, in the order they first come. */
 static int aur__score_levels(const aur_scores *s, const aur_score *v, double *levels)
