@@ -5,6 +5,7 @@
 #   make demo-surya Surya's 1D and 2D heads on a synthetic Sun
 #   make demo-weather  NetCDF files in, fine-tuning, a forecast as CF NetCDF with maps and WeatherBench2 scores out
 #   make bench      CPU matrix-product GFLOP/s against OpenBLAS and the machine's peak
+#   make bench-data    windows per second from a NetCDF series beside the small model's training step
 #   make bench-memory  memory and time of training steps at the real architectures (BASE=rev: beside that commit)
 #   make cuda       the CUDA build (compiles without a GPU); make test-cuda runs it
 #                   (make test also runs the CUDA paths on the CPU through tests/cuda_emu.h)
@@ -44,7 +45,7 @@ EXAMPLES = build/finetune_tiny build/finetune_aurora build/finetune_surya_1d bui
 BINS = $(addprefix build/,$(TESTS)) $(addprefix build/asan/,$(TESTS) $(ASAN_ONLY_TESTS)) $(TOOLS) build/asan/refcheck $(EXAMPLES) build/tsan/test_threads \
        build/test_cuda_emu build/refcheck_cuda_emu build/bench_cuda_emu build/test_train_cuda_emu
 
-.PHONY: all binaries headers test asan tsan demo demo-surya demo-weather bench bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
+.PHONY: all binaries headers test asan tsan demo demo-surya demo-weather bench bench-data bench-memory cuda test-cuda bench-cuda fuzz deps deps-bench deps-fuzz clean
 # the binaries build in parallel (about 30 translation units of the whole header)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 all: deps deps-fuzz
@@ -139,6 +140,14 @@ build/bench_cpu: bench/bench_cpu.c $(HEADERS) | build
 	$(CC) $(BASE_FLAGS) $(CFLAGS) -DAUR_BENCH_OPENBLAS $< -o $@ $(LIBS) -lopenblas
 bench: deps-bench build/bench_cpu
 	./build/bench_cpu
+
+# the weather loader: windows per second from a NetCDF series beside AuroraSmallPretrained's training step (128 x 256),
+# then the windows at 0.25 degrees (the files go to build/bench_data: about 1.5 GB at 0.25 degrees)
+build/bench_loader: bench/bench_loader.c $(HEADERS) | build
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< -o $@ $(LIBS)
+bench-data: deps build/bench_loader
+	./build/bench_loader --step
+	./build/bench_loader --grid 721 1440 --steps 6
 
 # memory and time of training steps at the real architectures, beside PyTorch's figures;
 # BASE=rev also runs the same program built against that commit's headers

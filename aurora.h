@@ -158,7 +158,7 @@ typedef struct aur_tensor {
     const char *name;        /* parameters: the PyTorch state_dict key; NULL otherwise */
     struct aur_model *model; /* parameters: the owning model; NULL otherwise */
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
-    int owned;               /* internal: made by aur_tensor_create */
+    int owned;               /* internal: made by aur_tensor_create (2: in pinned host memory) */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
     size_t offset;                /* internal: where data starts in its storage, in bytes (a slice's view) */
     struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
@@ -394,6 +394,9 @@ AURDEF const char *aur_st_meta(const aur_st_file *f, const char *key);
 /* Reads an entry into a host buffer of numel elements: dtype AUR_F32 reads
    F32/BF16/F16/I64/I32/U8/BOOL as aur_real; AUR_BF16 reads BF16 raw. */
 AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst);
+/* Reads elements [first, first + count) of an entry (row-major) as aur_real:
+   a window of a series without reading the rest of it. */
+AURDEF int aur_st_read_range(const aur_st_file *f, const aur_st_tensor *e, int64_t first, int64_t count, aur_real *dst);
 /* Reads an entry into an existing tensor of the same shape (any device). */
 AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t);
 
@@ -736,6 +739,27 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path);
 AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log);
 /* A safetensors batch or series (one file), or weather files as above. */
 AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log);
+
+/* A series opened for reading window by window: one safetensors series, or
+   weather files as aur_weather_load reads them (the same names, checks and
+   conventions). Opening reads and checks the names, grid, levels and times
+   and reads the static fields; a window reads only its own steps. Every
+   call may come from any thread (the file libraries are serialised inside).
+   log: aur_weather_load's summary, or NULL. Close with aur_series_close. */
+typedef struct aur_series aur_series;
+AURDEF aur_series *aur_series_open(const char *const *paths, int n, const char *renames, FILE *log);
+AURDEF void aur_series_close(aur_series *s);
+AURDEF int aur_series_length(const aur_series *s);          /* time steps */
+AURDEF double aur_series_step_seconds(const aur_series *s); /* 0: the file does not say */
+AURDEF const char *aur_series_path(const aur_series *s);    /* the first file, for messages */
+/* Steps [start, start + steps) as a new batch: equal, bit for bit, to
+   aur_batch_window(whole series, start, steps, step_seconds). Owned. */
+AURDEF aur_batch *aur_series_read(aur_series *s, int start, int steps, double step_seconds);
+/* The same into a buffer from aur_series_window_alloc (of any series with
+   this one's variables and grid), w->T steps: no allocation per window;
+   pinned: in page-locked memory the GPU copies from directly (CUDA builds). */
+AURDEF aur_batch *aur_series_window_alloc(const aur_series *s, int steps, int pinned);
+AURDEF int aur_series_read_into(aur_series *s, int start, double step_seconds, aur_batch *w);
 /* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos);
@@ -852,6 +876,7 @@ typedef struct aur_check_opts {
     double max_abs_mean;     /* |mean| of the normalised data beyond this: the statistics do not fit (warning, 3) */
     double min_std, max_std; /* normalised std outside [min_std, max_std]: warning (0.1, 10) */
     const char *nan_ok;      /* patterns of variables where NaN is data (AuroraWave's waves over land), or NULL */
+    int chunk_steps;         /* aur_aurora_check_series: steps read at a time (0: as many as fit in 256 MiB) */
 } aur_check_opts;
 AURDEF aur_check_opts aur_check_defaults(void);
 
@@ -882,6 +907,9 @@ typedef struct aur_check_report {
    and whether the statistics fit. Returns 0, or AUR_EFORMAT with
    aur_last_error() naming the first variable in error. rep may be NULL. */
 AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep);
+/* The same over every step of an open series, read a chunk of steps at a
+   time (opts->chunk_steps): the report of the whole, without holding it in memory. */
+AURDEF int aur_aurora_check_series(const aur_model *m, aur_series *s, const aur_check_opts *opts, aur_check_report *rep);
 AURDEF void aur_check_report_print(const aur_check_report *rep, FILE *out);
 AURDEF void aur_check_report_free(aur_check_report *rep);
 
@@ -945,6 +973,53 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
 /* The input window of `history` steps starting at step `start`, or the
    target at step `start` (history 1). Owned. */
 AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* A window as the rollout uses it: the input's history steps and each
+   rollout step's target, read from an open series (aur_series_open). */
+#define AUR_MAX_ROLLOUT 64
+typedef struct aur_window_ref {
+    int series, start; /* which series, and the window's first step */
+} aur_window_ref;
+typedef struct aur_window {
+    aur_window_ref ref;
+    aur_batch *input;                    /* history steps, as aur_batch_window(series, start, history) */
+    aur_batch *target[AUR_MAX_ROLLOUT];  /* one step each: aur_batch_window(series, start + history + k, 1) */
+    int rollout;
+} aur_window;
+/* Reads a window into w (zeroed at first; its buffers are reused when they
+   fit, in pinned host memory when asked). */
+AURDEF int aur_window_read(aur_series *s, aur_window_ref ref, int history, int rollout, double step_seconds, int pinned, aur_window *w);
+AURDEF void aur_window_free(aur_window *w);
+
+/* ---- a loader that reads ahead ----
+   Windows in the order order(ctx, i) gives for i = 0, 1, ... (a pure
+   function: the trainer's is its shuffle of seed and epoch), read `depth`
+   windows ahead by a background thread while the caller computes (depth 0:
+   read when asked, on the caller's thread). order is called from that
+   thread. paths[i] (n_paths[i] files) are series i's files, kept by the
+   caller while the loader lives; a few series stay open at a time. */
+typedef aur_window_ref (*aur_window_order)(void *ctx, int64_t i);
+typedef struct aur_loader_opts {
+    int history, rollout;  /* steps of each window's input, and targets */
+    double step_seconds;   /* the model's step (the windows' times, as aur_batch_window) */
+    int depth;             /* windows read ahead, 0..64 */
+    int pinned;            /* windows in pinned host memory (a CUDA build, a model on the GPU) */
+    const char *renames;   /* weather files' renames, as aur_weather_load's, or NULL */
+} aur_loader_opts;
+typedef struct aur_loader_stats {
+    int64_t windows_read, windows_taken;
+    double read_seconds;   /* spent reading (on the thread, beside the steps) */
+    double wait_seconds;   /* the caller spent waiting for windows: what the loader costs the run */
+} aur_loader_stats;
+typedef struct aur_loader aur_loader;
+AURDEF aur_loader *aur_loader_create(char **const *paths, const int *n_paths, int n_series, aur_window_order order, void *ctx,
+                                     const aur_loader_opts *o);
+/* Window i of the order, waiting for it if it is not read yet; valid until
+   the next call. Asking for i out of sequence (a resumed run) starts reading
+   there. NULL on error, with aur_last_error() naming the file and step. */
+AURDEF const aur_window *aur_loader_get(aur_loader *ld, int64_t i);
+AURDEF void aur_loader_stats_get(aur_loader *ld, aur_loader_stats *st);
+AURDEF void aur_loader_free(aur_loader *ld);
 
 /* ---- TensorBoard event files ---- */
 /* Scalars in TensorBoard's event file format (what tf.summary and
@@ -1014,6 +1089,7 @@ typedef struct aur_trainer aur_trainer;
 typedef struct aur_step_info {
     int64_t step;          /* steps done, after this one */
     double loss, grad_norm, lr, seconds;
+    double data_seconds;   /* of seconds, the time spent waiting for the step's window (the loader is behind when this grows) */
     int alarm, skipped;
     char alarm_msg[256];
 } aur_step_info;
@@ -1164,6 +1240,14 @@ static int aur__thread_id(void) { return 0; }
 static void aur__qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
     if (n > 1) qsort(base, n, size, cmp);
+}
+
+/* Seconds on the monotonic clock (step times, the loader's waits). */
+static double aur__wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ==== errors ==== */
@@ -1334,6 +1418,19 @@ static void aur__pinned_free(void *p)
     if (p) cudaFreeHost(p);
 }
 
+/* Page-locked host memory, not mapped: host buffers (prefetched windows) the
+   GPU copies from by DMA, without the driver's staging copy. */
+static void *aur__page_locked_alloc(size_t n, const char *what)
+{
+    void *p = NULL;
+    return aur__cuda_check(cudaMallocHost(&p, n ? n : 1), what) ? NULL : p;
+}
+
+static void aur__page_locked_free(void *p)
+{
+    if (p) cudaFreeHost(p);
+}
+
 static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {
 #ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
@@ -1389,6 +1486,8 @@ static void *aur__pinned_alloc(size_t n, const char *what)
 }
 
 static void aur__pinned_free(void *p) { (void)p; }
+static void *aur__page_locked_alloc(size_t n, const char *what) { return aur__pinned_alloc(n, what); }
+static void aur__page_locked_free(void *p) { (void)p; }
 
 static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {
@@ -1952,9 +2051,25 @@ AURDEF void aur_tensor_free(aur_tensor *t)
 {
     if (!t) return;
     AUR_ASSERT(t->owned && "aur_tensor_free: only tensors from aur_tensor_create");
-    aur__dev_free(t->device, t->data);
+    if (t->owned == 2) aur__page_locked_free(t->data);
+    else aur__dev_free(t->device, t->data);
     aur__dev_free(t->device, t->grad);
     AUR_FREE(t);
+}
+
+/* An owned host tensor, zero-filled, in page-locked memory (a CUDA build): a
+   prefetched window the GPU copies without a staging buffer. */
+static aur_tensor *aur__tensor_create_pinned(aur_dtype dtype, aur_shape shape)
+{
+    if (aur__shape_ok(shape, "a pinned tensor")) return NULL;
+    aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a tensor");
+    if (!t) return NULL;
+    aur__tensor_init(t, dtype, AUR_CPU, shape);
+    t->owned = 2;
+    t->data = aur__page_locked_alloc(aur__nbytes(t), "a window in pinned memory");
+    if (!t->data) return AUR_FREE(t), (aur_tensor *)NULL;
+    memset(t->data, 0, aur__nbytes(t));
+    return t;
 }
 
 AURDEF void aur_tensor_zero_grad(aur_tensor *t)
@@ -6309,21 +6424,45 @@ static double aur__st_value(const unsigned char *d, const char *dtype, int64_t i
     return d[i]; /* U8, BOOL */
 }
 
-AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
+/* The dtype's size and whether we convert it; an error naming the tensor if we do not. */
+static int aur__st_readable(const aur_st_file *f, const aur_st_tensor *e, size_t *elem_size)
 {
     const aur__st_dtype *info = aur__st_dtype_find(e->dtype);
+    *elem_size = 0;
     if (!info || !info->readable)
         return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported (F32, BF16, F16, I64, I32, U8, BOOL)",
                         f->path, e->name, e->dtype);
-    size_t n = (size_t)(e->end - e->begin);
-    if ((dtype == AUR_BF16 && !strcmp(e->dtype, "BF16")) || (dtype != AUR_BF16 && !strcmp(e->dtype, "F32") && sizeof(aur_real) == 4))
-        return aur__st_bytes(f, e->begin, dst, n); /* as stored */
+    *elem_size = (size_t)(info->bits / 8);
+    return 0;
+}
+
+AURDEF int aur_st_read_range(const aur_st_file *f, const aur_st_tensor *e, int64_t first, int64_t count, aur_real *dst)
+{
+    size_t size;
+    int rc = aur__st_readable(f, e, &size);
+    if (rc) return rc;
+    if (first < 0 || count < 0 || first > e->numel - count)
+        return aur__err(AUR_EINVAL, "%s: tensor '%s' has %lld elements; asked for %lld from %lld", f->path, e->name, (long long)e->numel,
+                        (long long)count, (long long)first);
+    uint64_t at = e->begin + (uint64_t)first * size;
+    size_t n = (size_t)count * size;
+    if (!strcmp(e->dtype, "F32") && sizeof(aur_real) == 4) return aur__st_bytes(f, at, dst, n); /* as stored */
     unsigned char *d = (unsigned char *)aur__malloc(n ? n : 1, "a tensor's bytes");
-    int rc = d ? aur__st_bytes(f, e->begin, d, n) : AUR_ENOMEM;
-    for (int64_t i = 0; !rc && i < e->numel; i++) {
-        if (dtype == AUR_BF16) ((uint16_t *)dst)[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
-        else ((aur_real *)dst)[i] = (aur_real)aur__st_value(d, e->dtype, i);
-    }
+    rc = d ? aur__st_bytes(f, at, d, n) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && i < count; i++) dst[i] = (aur_real)aur__st_value(d, e->dtype, i);
+    AUR_FREE(d);
+    return rc;
+}
+
+AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
+{
+    if (dtype != AUR_BF16) return aur_st_read_range(f, e, 0, e->numel, (aur_real *)dst);
+    size_t size, n = (size_t)(e->end - e->begin);
+    int rc = aur__st_readable(f, e, &size);
+    if (rc || !strcmp(e->dtype, "BF16")) return rc ? rc : aur__st_bytes(f, e->begin, dst, n); /* as stored */
+    unsigned char *d = (unsigned char *)aur__malloc(n ? n : 1, "a tensor's bytes");
+    rc = d ? aur__st_bytes(f, e->begin, d, n) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && i < e->numel; i++) ((uint16_t *)dst)[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
     AUR_FREE(d);
     return rc;
 }
@@ -7228,8 +7367,28 @@ AUR__MAYBE_UNUSED static const char *aur__format_time(int64_t ns, char *buf, siz
    helpers here reproduce that, value for value. */
 
 #ifdef AUR_NETCDF
+#include <dlfcn.h>
 #include <netcdf.h>
 #include <netcdf_filter.h>
+
+/* Debian's HDF5 is built thread-safe, so its switch for printing error
+   stacks is per thread, and libnetcdf turns it off only on the thread that
+   first opened a file: on any other (a loader's), every attribute libnetcdf
+   looks for and does not find prints an HDF5-DIAG trace. This turns it off
+   on the calling thread, once. HDF5 is already loaded with libnetcdf, so
+   its H5Eset_auto2 (herr_t (hid_t stack, H5E_auto2_t func, void *data);
+   hid_t is 64-bit) is looked up rather than linked. */
+static void aur__nc_quiet_thread(void)
+{
+    static AUR__TLS int done;
+    if (done) return;
+    done = 1;
+    typedef int (*set_auto_fn)(int64_t, void *, void *);
+    set_auto_fn set_auto;
+    void *sym = dlsym(RTLD_DEFAULT, "H5Eset_auto2");
+    memcpy(&set_auto, &sym, sizeof set_auto); /* a data pointer to a function pointer, as POSIX dlsym allows */
+    if (set_auto) set_auto(0 /* H5E_DEFAULT */, NULL, NULL);
+}
 
 /* What a variable's values become in numpy (xarray's decoding). */
 enum { AUR__DT_SMALLINT = 1, AUR__DT_BIGINT = 2, AUR__DT_F32 = 3, AUR__DT_F64 = 4 };
@@ -7346,6 +7505,14 @@ static double aur__rnd(double x, int f32) { return f32 ? (double)(float)x : x; }
 static void aur__cf_decode(const aur__cf_var *v, double *x, size_t n)
 {
     int f32 = v->dtype == AUR__DT_F32;
+    if (!v->has_scale && !v->has_offset) { /* float data (the newer stores'): fill values and the rounding only */
+        for (size_t i = 0; i < n; i++) {
+            int fill = 0;
+            for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
+            x[i] = fill ? NAN : aur__rnd(x[i], f32);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         int fill = 0;
         for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
@@ -10041,6 +10208,27 @@ static aur_batch *aur__batch_create_on(aur_device dev, int B, int T, int C, int 
     return b;
 }
 
+/* A host batch of T steps with layout's sizes, grid shape and names (tensors
+   zeroed, in pinned memory when asked), for a series' windows. */
+static aur_batch *aur__batch_alloc_like(const aur_batch *layout, int T, int pinned)
+{
+    const aur_batch *l = layout;
+    aur_batch *b = aur__batch_shell(l->B, T, l->C, l->H, l->W, l->lat_2d, l->lon_2d);
+    if (!b) return NULL;
+    b->owns_tensors = 1;
+    b->surf_names = l->surf_names, b->static_names = l->static_names, b->atmos_names = l->atmos_names;
+    aur_shape s4 = aur_shape4(l->B, T, l->H, l->W), s5 = aur_shape5(l->B, T, l->C, l->H, l->W), s2 = aur_shape2(l->H, l->W);
+    int ok = 1;
+    for (int i = 0; i < l->surf_names.n && ok; i++)
+        ok = (b->surf[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s4) : aur_tensor_create(AUR_F32, AUR_CPU, s4)) != NULL;
+    for (int i = 0; i < l->static_names.n && ok; i++)
+        ok = (b->statics[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s2) : aur_tensor_create(AUR_F32, AUR_CPU, s2)) != NULL;
+    for (int i = 0; i < l->atmos_names.n && ok; i++)
+        ok = (b->atmos[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s5) : aur_tensor_create(AUR_F32, AUR_CPU, s5)) != NULL;
+    if (!ok) aur_batch_free(b);
+    return ok ? b : NULL;
+}
+
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos)
 {
@@ -10072,24 +10260,27 @@ static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_lis
     return 0;
 }
 
-/* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
-static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want,
-                                   int keep_nonfinite)
+/* The entry "{group}/{name}" with an expected shape (-1 = any), or NULL with an error naming it. */
+static const aur_st_tensor *aur__batch_entry(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want)
 {
     char key[160], s1[64];
     snprintf(key, sizeof key, "%s/%s", group, name);
     const aur_st_tensor *e = aur_st_find(f, key);
-    if (!e) {
-        aur__err(AUR_EFORMAT, "%s: batch variable '%s' is missing", f->path, key);
-        return NULL;
-    }
+    if (!e) return aur__err(AUR_EFORMAT, "%s: batch variable '%s' is missing", f->path, key), (const aur_st_tensor *)NULL;
     int ok = e->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = want[i] < 0 || e->shape[i] == want[i];
-    if (!ok) {
-        aur__err(AUR_ESHAPE, "%s: '%s' has shape %s; expected rank %d matching the other variables", f->path, key,
-                 aur_shape_str(e->shape, e->ndim, s1, sizeof s1), ndim);
-        return NULL;
-    }
+    if (!ok)
+        return aur__err(AUR_ESHAPE, "%s: '%s' has shape %s; expected rank %d matching the other variables", f->path, key,
+                        aur_shape_str(e->shape, e->ndim, s1, sizeof s1), ndim), (const aur_st_tensor *)NULL;
+    return e;
+}
+
+/* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
+static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want,
+                                   int keep_nonfinite)
+{
+    const aur_st_tensor *e = aur__batch_entry(f, group, name, ndim, want);
+    if (!e) return NULL;
     aur_tensor *t = aur_tensor_create(AUR_F32, AUR_CPU, aur_shapev(e->ndim, e->shape));
     if (!t || aur_st_read(f, e, AUR_F32, t->data)) {
         aur_tensor_free(t);
@@ -10102,7 +10293,7 @@ static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, cons
             first = first < 0 ? i : first;
         }
     if (bad && !keep_nonfinite) {
-        aur__err(AUR_ENAN, "%s: variable '%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, key,
+        aur__err(AUR_ENAN, "%s: variable '%s/%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, group, name,
                  (long long)bad, (long long)first);
         aur_tensor_free(t);
         return NULL;
@@ -10197,25 +10388,34 @@ static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
     return b->lat && b->lon ? 0 : AUR_EFORMAT;
 }
 
+/* A safetensors batch's names and sizes as a batch without tensors yet (NULL on error). */
+static aur_batch *aur__batch_st_shell(const aur_st_file *f)
+{
+    aur_var_list surf, statics, atmos;
+    int64_t sz[5] = {0, 0, 0, 0, 0};
+    int rc = aur__batch_names(f, "surf", &surf) || aur__batch_names(f, "static", &statics) || aur__batch_names(f, "atmos", &atmos);
+    if (!rc) rc = aur__batch_sizes(f, &surf, &atmos, sz);
+    aur_batch *b = rc ? NULL : aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0);
+    if (!b) return NULL;
+    b->owns_tensors = 1;
+    b->surf_names = surf, b->static_names = statics, b->atmos_names = atmos;
+    return b;
+}
+
 static aur_batch *aur__batch_load(const char *path, int keep_nonfinite)
 {
     aur_st_file *f = aur_st_open(path);
     if (!f) return NULL;
-    aur_var_list surf, statics, atmos;
-    int64_t sz[5] = {0, 0, 0, 0, 0};
-    aur_batch *b = NULL;
-    int rc = aur__batch_names(f, "surf", &surf) || aur__batch_names(f, "static", &statics) || aur__batch_names(f, "atmos", &atmos);
-    if (!rc) rc = aur__batch_sizes(f, &surf, &atmos, sz);
-    if (!rc) rc = (b = aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0)) ? 0 : AUR_ENOMEM;
+    aur_batch *b = aur__batch_st_shell(f);
+    int rc = b ? 0 : AUR_EFORMAT;
     if (!rc) {
-        int64_t s4[4] = {sz[0], sz[1], sz[3], sz[4]}, s2[2] = {sz[3], sz[4]}, s5[5] = {sz[0], sz[1], sz[2], sz[3], sz[4]};
-        b->owns_tensors = 1;
-        b->surf_names = surf;
-        b->static_names = statics;
-        b->atmos_names = atmos;
-        for (int i = 0; i < surf.n && !rc; i++) rc = (b->surf[i] = aur__batch_read(f, "surf", surf.name[i], 4, s4, keep_nonfinite)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < statics.n && !rc; i++) rc = (b->statics[i] = aur__batch_read(f, "static", statics.name[i], 2, s2, keep_nonfinite)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < atmos.n && !rc; i++) rc = (b->atmos[i] = aur__batch_read(f, "atmos", atmos.name[i], 5, s5, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        int64_t s4[4] = {b->B, b->T, b->H, b->W}, s2[2] = {b->H, b->W}, s5[5] = {b->B, b->T, b->C, b->H, b->W};
+        for (int i = 0; i < b->surf_names.n && !rc; i++)
+            rc = (b->surf[i] = aur__batch_read(f, "surf", b->surf_names.name[i], 4, s4, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < b->static_names.n && !rc; i++)
+            rc = (b->statics[i] = aur__batch_read(f, "static", b->static_names.name[i], 2, s2, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < b->atmos_names.n && !rc; i++)
+            rc = (b->atmos[i] = aur__batch_read(f, "atmos", b->atmos_names.name[i], 5, s5, keep_nonfinite)) ? 0 : AUR_EFORMAT;
     }
     if (!rc) rc = aur__batch_meta(f, b);
     aur_st_close(f);
@@ -10429,6 +10629,8 @@ typedef struct aur__wx_set {
     int T, C, H, W;
     double step;   /* seconds between steps (0: one step) */
     int grid_file, level_var, flip_lat, lon_shift;
+    double *work;      /* a field being read, kept from window to window */
+    size_t work_len;
 } aur__wx_set;
 
 /* ---- names, roles, units ---- */
@@ -10951,64 +11153,77 @@ static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t 
     size_t stride[5] = {0, 0, 0, 0, 0};
     int rc = f->grib ? aur__grib_read_step(f, j, work, stride) : aur__wx_nc_read_step(f, v, j, work, stride);
     if (rc) return rc;
-    int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W;
+    int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W, shift = s->lon_shift;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
             const double *row = work + c * stride[AUR__WX_LEVEL] + (size_t)(s->flip_lat ? H - 1 - y : y) * stride[AUR__WX_LAT];
             float *o = out + ((size_t)c * H + y) * W;
-            for (int x = 0; x < W; x++) o[x] = (float)row[(size_t)((x + s->lon_shift) % W) * stride[AUR__WX_LON]];
+            if (stride[AUR__WX_LON] == 1) { /* longitude fastest (every store's layout): the roll as two runs */
+                for (int x = 0; x < W - shift; x++) o[x] = (float)row[x + shift];
+                for (int x = W - shift; x < W; x++) o[x] = (float)row[x + shift - W];
+            } else
+                for (int x = 0; x < W; x++) o[x] = (float)row[(size_t)((x + shift) % W) * stride[AUR__WX_LON]];
         }
     return 0;
 }
 
-/* Every variable of the set into the series' tensors. */
-static int aur__wx_fill(const aur__wx_set *s, aur_batch *b)
+/* Steps first..first+b->T-1 of every surface and atmospheric variable of
+   the set into b's steps 0..b->T-1 (B = 1): a window read without the rest. */
+static int aur__wx_fill_steps(aur__wx_set *s, aur_batch *b, int first)
 {
     size_t plane = (size_t)s->H * s->W * (size_t)(s->C > 1 ? s->C : 1);
-    double *work = (double *)aur__malloc(sizeof(double) * plane, "a field being read");
-    float *one = (float *)aur__malloc(sizeof(float) * plane, "a field being read");
-    int rc = work && one ? 0 : AUR_ENOMEM;
+    if (s->work_len < plane) { /* once: a fresh buffer each window would be page faults the size of a field */
+        AUR_FREE(s->work);
+        s->work = (double *)aur__malloc(sizeof(double) * plane, "a field being read");
+        s->work_len = s->work ? plane : 0;
+    }
+    double *work = s->work;
+    int rc = work ? 0 : AUR_ENOMEM;
     for (int i = 0; i < s->n_vars && !rc; i++) {
         const aur__wx_var *v = &s->vars[i];
         const aur__wx_file *f = &s->files[v->file];
-        if (v->group == AUR__WX_STATIC) {
-            rc = aur__wx_read_step(s, v, 0, work, one);
-            if (!rc) memcpy(aur_batch_static(b, v->name)->data, one, sizeof(float) * (size_t)s->H * s->W);
-            continue;
-        }
+        if (v->group == AUR__WX_STATIC) continue;
         aur_tensor *t = v->group == AUR__WX_ATMOS ? aur_batch_atmos(b, v->name) : aur_batch_surf(b, v->name);
         size_t per_step = (size_t)s->H * s->W * (size_t)(v->group == AUR__WX_ATMOS ? s->C : 1);
         for (size_t j = 0; j < f->len[AUR__WX_TIME] && !rc; j++) {
-            rc = aur__wx_read_step(s, v, j, work, one);
-            if (!rc) memcpy((float *)t->data + (size_t)aur__wx_step_of(s, f->time[j]) * per_step, one, sizeof(float) * per_step);
+            int k = aur__wx_step_of(s, f->time[j]) - first;
+            if (k >= 0 && k < b->T) rc = aur__wx_read_step(s, v, j, work, (float *)t->data + (size_t)k * per_step);
         }
     }
-    AUR_FREE(work);
-    AUR_FREE(one);
     return rc;
 }
 
-/* The series batch of a scanned set: variables in the files' order, the conventions' coordinates. */
-static aur_batch *aur__wx_batch(const aur__wx_set *s)
+/* The set's layout as a batch without its surface and atmospheric tensors:
+   names in the files' order, the conventions' coordinates, the levels, the
+   last step's time, and the static fields read. T is the series' length. */
+static aur_batch *aur__wx_layout(const aur__wx_set *s)
 {
-    aur_var_list lists[3];
-    memset(lists, 0, sizeof lists);
-    for (int i = 0; i < s->n_vars; i++)
-        if (aur__vl_find(&lists[s->vars[i].group], s->vars[i].name) < 0 && aur__vl_add(&lists[s->vars[i].group], s->vars[i].name)) return NULL;
     if (sizeof(aur_real) != sizeof(float)) return aur__err(AUR_EUNSUPPORTED, "weather files: a float32 build is needed"), (aur_batch *)NULL;
-    aur_batch *b = aur_batch_create(1, s->T, s->C, s->H, s->W, &lists[AUR__WX_SURF], &lists[AUR__WX_STATIC], &lists[AUR__WX_ATMOS]);
+    aur_batch *b = aur__batch_shell(1, s->T, s->C, s->H, s->W, 0, 0);
     if (!b) return NULL;
+    b->owns_tensors = 1;
+    aur_var_list *lists[3] = {&b->surf_names, &b->atmos_names, &b->static_names};
+    int rc = 0;
+    for (int i = 0; i < s->n_vars && !rc; i++)
+        if (aur__vl_find(lists[s->vars[i].group], s->vars[i].name) < 0) rc = aur__vl_add(lists[s->vars[i].group], s->vars[i].name);
     const aur__wx_file *g = &s->files[s->grid_file];
     for (int y = 0; y < s->H; y++) b->lat[y] = (float)g->lat[s->flip_lat ? s->H - 1 - y : y];
     for (int x = 0; x < s->W; x++) b->lon[x] = (float)aur__lon360(g->lon[(x + s->lon_shift) % s->W]);
     for (int c = 0; c < s->C; c++) b->levels[c] = s->files[s->vars[s->level_var].file].level[c];
     b->time[0] = s->times[s->T - 1];
     b->step_seconds = s->step;
-    if (aur__wx_fill(s, b)) {
-        aur_batch_free(b);
-        return NULL;
+    double *work = rc ? NULL : (double *)aur__malloc(sizeof(double) * (size_t)s->H * s->W, "a field being read");
+    rc = rc ? rc : work ? 0 : AUR_ENOMEM;
+    for (int i = 0; i < s->n_vars && !rc; i++) {
+        const aur__wx_var *v = &s->vars[i];
+        if (v->group != AUR__WX_STATIC) continue;
+        int k = aur__vl_find(&b->static_names, v->name);
+        b->statics[k] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape2(s->H, s->W));
+        rc = b->statics[k] ? aur__wx_read_step(s, v, 0, work, (float *)b->statics[k]->data) : AUR_ENOMEM;
     }
-    return b;
+    AUR_FREE(work);
+    if (rc) aur_batch_free(b);
+    return rc ? NULL : b;
 }
 
 /* What was read, and how it was turned into the conventions. */
@@ -11045,56 +11260,33 @@ static void aur__wx_describe(const aur__wx_set *s, FILE *out)
     }
 }
 
-AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+/* Scans weather files into a set: each file's variables, then one grid, one set of levels and the times. */
+static int aur__wx_scan(aur__wx_set *s, const char *const *paths, int n, const char *renames)
 {
-    if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
-    aur__wx_set s;
-    memset(&s, 0, sizeof s);
-    s.n_paths = n;
+    memset(s, 0, sizeof *s);
+    s->n_paths = n;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(&s, paths[i]);
-        rc = kind == 2 ? aur__grib_scan(&s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(&s, fi, renames);
+        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(s, paths[i]);
+        rc = kind == 2 ? aur__grib_scan(s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(s, fi, renames);
     }
-    if (!rc) rc = aur__wx_grid(&s);
-    if (!rc) rc = aur__wx_levels(&s);
-    if (!rc) rc = aur__wx_times(&s);
-    aur_batch *b = rc ? NULL : aur__wx_batch(&s);
-    if (b && log) aur__wx_describe(&s, log);
-    for (int i = 0; i < s.n_files; i++) aur__wx_close(&s.files[i]);
-    AUR_FREE(s.files);
-    AUR_FREE(s.vars);
-    AUR_FREE(s.times);
-    return b;
+    if (!rc) rc = aur__wx_grid(s);
+    if (!rc) rc = aur__wx_levels(s);
+    if (!rc) rc = aur__wx_times(s);
+    return rc;
 }
 
-#else /* built without libnetcdf */
-
-AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+static void aur__wx_free(aur__wx_set *s)
 {
-    (void)n, (void)renames, (void)log;
-    aur__err(AUR_EUNSUPPORTED, "%s: reading NetCDF or Zarr needs the implementation compiled with -DAUR_NETCDF and linked with -lnetcdf "
-             "(Debian: libnetcdf-dev)", paths && n > 0 ? paths[0] : "weather files");
-    return NULL;
+    for (int i = 0; i < s->n_files; i++) aur__wx_close(&s->files[i]);
+    AUR_FREE(s->files);
+    AUR_FREE(s->vars);
+    AUR_FREE(s->times);
+    AUR_FREE(s->work);
+    memset(s, 0, sizeof *s);
 }
+
 #endif
-
-/* ---- any batch or series file ---- */
-
-AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
-{
-    int other = -1; /* the first path that is neither NetCDF nor Zarr */
-    for (int i = 0; i < n; i++) {
-        int kind = aur__data_kind(paths[i]);
-        if (kind < 0) return NULL;
-        if (!kind && other < 0) other = i;
-    }
-    if (n == 1 && other == 0) return aur_batch_load_unchecked(paths[0]);
-    if (other >= 0)
-        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must be NetCDF, Zarr or GRIB",
-                        paths[other]), (aur_batch *)NULL;
-    return aur_weather_load(paths, n, renames, log);
-}
 
 /* ==== Aurora: GRIB files in a weather series ====
    The reference's HRES examples (docs/example_hres_t0, example_hres_0.1)
@@ -11406,6 +11598,249 @@ static int aur__grib_read_step(const aur__wx_file *f, size_t j, double *work, si
 static void aur__grib_close(aur__wx_file *f) { (void)f; }
 #endif
 #endif
+
+/* ==== Aurora: a series read window by window ====
+   A training run visits a series as windows of history + rollout steps.
+   Reading the whole series to cut one window costs a year of ERA5 at
+   0.25 degrees (about 400 GB) for every file; here a series is opened once
+   (names, grid, levels, times and the static fields are read and checked)
+   and each window reads only its own steps: byte ranges of a safetensors
+   series, hyperslabs of NetCDF and Zarr variables, the messages of GRIB
+   fields. A window equals aur_batch_window of the whole series, bit for bit.
+
+   libnetcdf, HDF5 and ecCodes are not thread-safe, and a loader thread
+   reads while the trainer evaluates: every call into them here holds
+   aur__io_lock. */
+
+static pthread_mutex_t aur__io_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes the lock (and quiets HDF5 on a thread new to it). */
+static void aur__io_enter(void)
+{
+    pthread_mutex_lock(&aur__io_lock);
+#ifdef AUR_NETCDF
+    aur__nc_quiet_thread();
+#endif
+}
+
+struct aur_series {
+    char **paths;
+    int n_paths;
+    aur_batch *layout; /* names, grid, levels, last time, statics; no surface or atmospheric tensors; T = the length */
+    aur_st_file *st;   /* a safetensors series, or */
+#ifdef AUR_NETCDF
+    aur__wx_set wx;    /* weather files (aurora/weather.c) */
+#endif
+};
+
+/* ---- opening ---- */
+
+/* A safetensors series: every surface and atmospheric entry of the batch's shape and a readable dtype, the statics read. */
+static aur_batch *aur__series_st_layout(const aur_st_file *f)
+{
+    aur_batch *b = aur__batch_st_shell(f);
+    int rc = b ? 0 : AUR_EFORMAT;
+    size_t size;
+    if (!rc) {
+        int64_t s4[4] = {b->B, b->T, b->H, b->W}, s2[2] = {b->H, b->W}, s5[5] = {b->B, b->T, b->C, b->H, b->W};
+        const aur_st_tensor *e;
+        for (int i = 0; i < b->surf_names.n && !rc; i++)
+            rc = (e = aur__batch_entry(f, "surf", b->surf_names.name[i], 4, s4)) ? aur__st_readable(f, e, &size) : AUR_EFORMAT;
+        for (int i = 0; i < b->atmos_names.n && !rc; i++)
+            rc = (e = aur__batch_entry(f, "atmos", b->atmos_names.name[i], 5, s5)) ? aur__st_readable(f, e, &size) : AUR_EFORMAT;
+        for (int i = 0; i < b->static_names.n && !rc; i++)
+            rc = (b->statics[i] = aur__batch_read(f, "static", b->static_names.name[i], 2, s2, 1)) ? 0 : AUR_EFORMAT;
+    }
+    if (!rc) rc = aur__batch_meta(f, b);
+    if (rc) aur_batch_free(b);
+    return rc ? NULL : b;
+}
+
+/* What each path holds: 0 all weather files, 1 one safetensors file; an error for a mix. */
+static int aur__series_kind(const char *const *paths, int n)
+{
+    int other = -1; /* the first path that is neither NetCDF, Zarr nor GRIB */
+    for (int i = 0; i < n; i++) {
+        int kind = aur__data_kind(paths[i]);
+        if (kind < 0) return kind;
+        if (!kind && other < 0) other = i;
+    }
+    if (n == 1 && other == 0) return 1;
+    if (other >= 0)
+        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must be NetCDF, Zarr or GRIB",
+                        paths[other]);
+    return 0;
+}
+
+static int aur__series_open_weather(aur_series *s, FILE *log, const char *renames)
+{
+#ifdef AUR_NETCDF
+    int rc = aur__wx_scan(&s->wx, (const char *const *)s->paths, s->n_paths, renames);
+    if (!rc) rc = (s->layout = aur__wx_layout(&s->wx)) ? 0 : AUR_EFORMAT;
+    if (!rc && log) aur__wx_describe(&s->wx, log);
+    return rc;
+#else
+    (void)log, (void)renames;
+    return aur__err(AUR_EUNSUPPORTED, "%s: reading NetCDF, Zarr or GRIB needs the implementation compiled with -DAUR_NETCDF (and -DAUR_GRIB) and "
+                    "linked with -lnetcdf (-leccodes) (Debian: libnetcdf-dev, libeccodes-dev)", s->paths[0]);
+#endif
+}
+
+static void aur__series_free(aur_series *s)
+{
+    if (!s) return;
+#ifdef AUR_NETCDF
+    aur__wx_free(&s->wx);
+#endif
+    aur_st_close(s->st);
+    aur_batch_free(s->layout);
+    for (int i = 0; i < s->n_paths; i++) AUR_FREE(s->paths[i]);
+    AUR_FREE(s->paths);
+    AUR_FREE(s);
+}
+
+static aur_series *aur__series_open(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    if (!paths || n < 1) return aur__err(AUR_EINVAL, "aur_series_open: no files"), (aur_series *)NULL;
+    int kind = aur__series_kind(paths, n);
+    if (kind < 0) return NULL;
+    aur_series *s = (aur_series *)aur__calloc(sizeof *s, "a series");
+    char **copy = s ? (char **)aur__calloc(sizeof(char *) * (size_t)n, "a series' paths") : NULL;
+    if (!copy) return AUR_FREE(s), (aur_series *)NULL;
+    s->paths = copy; /* the weather set keeps pointers to its paths */
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++, s->n_paths++) rc = (s->paths[i] = aur__strdup(paths[i])) ? 0 : AUR_ENOMEM;
+    if (!rc && kind == 1) {
+        rc = (s->st = aur_st_open(paths[0])) ? 0 : AUR_EFORMAT;
+        if (!rc) rc = (s->layout = aur__series_st_layout(s->st)) ? 0 : AUR_EFORMAT;
+    } else if (!rc) rc = aur__series_open_weather(s, log, renames);
+    if (rc) aur__series_free(s);
+    return rc ? NULL : s;
+}
+
+AURDEF aur_series *aur_series_open(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    aur__io_enter();
+    aur_series *s = aur__series_open(paths, n, renames, log);
+    pthread_mutex_unlock(&aur__io_lock);
+    return s;
+}
+
+AURDEF void aur_series_close(aur_series *s)
+{
+    aur__io_enter();
+    aur__series_free(s);
+    pthread_mutex_unlock(&aur__io_lock);
+}
+
+AURDEF int aur_series_length(const aur_series *s) { return s ? s->layout->T : 0; }
+AURDEF double aur_series_step_seconds(const aur_series *s) { return s ? s->layout->step_seconds : 0; }
+AURDEF const char *aur_series_path(const aur_series *s) { return s ? s->paths[0] : ""; }
+
+/* ---- reading a window ---- */
+
+/* Whether w has the series' layout (its names, sizes and grid) for a window of w->T steps. */
+static int aur__series_fits(const aur_batch *l, const aur_batch *w)
+{
+    if (w->B != l->B || w->C != l->C || w->H != l->H || w->W != l->W || w->lat_2d != l->lat_2d || w->lon_2d != l->lon_2d || !w->owns_tensors)
+        return 0;
+    const aur_var_list *a[3] = {&l->surf_names, &l->static_names, &l->atmos_names}, *b[3] = {&w->surf_names, &w->static_names, &w->atmos_names};
+    for (int k = 0; k < 3; k++) {
+        if (a[k]->n != b[k]->n) return 0;
+        for (int i = 0; i < a[k]->n; i++)
+            if (strcmp(a[k]->name[i], b[k]->name[i])) return 0;
+    }
+    return 1;
+}
+
+/* Steps start..start+w->T-1 of every surface and atmospheric entry of a safetensors series: one byte range per sample. */
+static int aur__series_st_fill(const aur_series *s, aur_batch *w, int start)
+{
+    const aur_batch *l = s->layout;
+    int64_t hw = (int64_t)l->H * l->W;
+    int rc = 0;
+    for (int g = 0; g < 2 && !rc; g++) {
+        const aur_var_list *names = g ? &l->atmos_names : &l->surf_names;
+        int64_t per_step = g ? hw * l->C : hw;
+        for (int i = 0; i < names->n && !rc; i++) {
+            char key[160];
+            snprintf(key, sizeof key, "%s/%s", g ? "atmos" : "surf", names->name[i]);
+            aur_real *dst = (aur_real *)(g ? w->atmos[i] : w->surf[i])->data;
+            const aur_st_tensor *e = aur_st_find(s->st, key);
+            for (int b = 0; b < l->B && !rc; b++)
+                rc = aur_st_read_range(s->st, e, ((int64_t)b * l->T + start) * per_step, w->T * per_step, dst + (int64_t)b * w->T * per_step);
+        }
+    }
+    return rc;
+}
+
+/* The layout's coordinates, levels, statics and step, and the window's times (as aur_batch_window's). */
+static void aur__series_meta(const aur_batch *l, aur_batch *w, int start, double step_seconds)
+{
+    int64_t hw = (int64_t)l->H * l->W;
+    memcpy(w->lat, l->lat, sizeof(float) * (size_t)(l->lat_2d ? hw : l->H));
+    memcpy(w->lon, l->lon, sizeof(float) * (size_t)(l->lon_2d ? hw : l->W));
+    memcpy(w->levels, l->levels, sizeof w->levels);
+    for (int i = 0; i < l->static_names.n; i++) memcpy(w->statics[i]->data, l->statics[i]->data, sizeof(aur_real) * (size_t)hw);
+    w->step_seconds = l->step_seconds;
+    w->rollout_step = 0;
+    for (int b = 0; b < l->B; b++) w->time[b] = l->time[b] - (double)(l->T - start - w->T) * step_seconds;
+}
+
+AURDEF int aur_series_read_into(aur_series *s, int start, double step_seconds, aur_batch *w)
+{
+    if (!s || !w) return aur__err(AUR_EINVAL, "aur_series_read_into: no series or window");
+    if (start < 0 || w->T < 1 || start + w->T > s->layout->T)
+        return aur__err(AUR_EINVAL, "%s: a window of %d steps at step %d: the series has %d steps", s->paths[0], w->T, start, s->layout->T);
+    if (!aur__series_fits(s->layout, w))
+        return aur__err(AUR_ESHAPE, "%s: the window's buffer has another layout (variables, sizes or grid) than the series", s->paths[0]);
+    aur__series_meta(s->layout, w, start, step_seconds);
+    aur__io_enter();
+#ifdef AUR_NETCDF
+    int rc = s->st ? aur__series_st_fill(s, w, start) : aur__wx_fill_steps(&s->wx, w, start);
+#else
+    int rc = aur__series_st_fill(s, w, start);
+#endif
+    pthread_mutex_unlock(&aur__io_lock);
+    return rc;
+}
+
+AURDEF aur_batch *aur_series_window_alloc(const aur_series *s, int steps, int pinned)
+{
+    if (!s || steps < 1) return aur__err(AUR_EINVAL, "aur_series_window_alloc: no series, or %d steps", steps), (aur_batch *)NULL;
+    return aur__batch_alloc_like(s->layout, steps, pinned);
+}
+
+AURDEF aur_batch *aur_series_read(aur_series *s, int start, int steps, double step_seconds)
+{
+    aur_batch *w = aur_series_window_alloc(s, steps, 0);
+    if (w && aur_series_read_into(s, start, step_seconds, w)) {
+        aur_batch_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- whole series ---- */
+
+AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
+    for (int i = 0; i < n; i++)
+        if (!aur__data_kind(paths[i]))
+            return aur__err(AUR_EFORMAT, "%s: not a NetCDF file, Zarr store or GRIB file", paths[i]), (aur_batch *)NULL;
+    aur_series *s = aur_series_open(paths, n, renames, log);
+    aur_batch *b = s ? aur_series_read(s, 0, aur_series_length(s), aur_series_step_seconds(s)) : NULL;
+    aur_series_close(s);
+    return b;
+}
+
+AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
+{
+    int kind = aur__series_kind(paths, n);
+    if (kind < 0) return NULL;
+    return kind ? aur_batch_load_unchecked(paths[0]) : aur_weather_load(paths, n, renames, log);
+}
 
 /* ==== Aurora: forward ====
    One step of the model, as aurora/model/aurora.py: Aurora.forward runs it:
@@ -13844,7 +14279,7 @@ AURDEF int aur_aurora_load(aur_model *m, const char *path, aur_load_mode mode, a
 
 AURDEF aur_check_opts aur_check_defaults(void)
 {
-    aur_check_opts o = {10.0, 1e-3, 3.0, 0.1, 10.0, NULL};
+    aur_check_opts o = {10.0, 1e-3, 3.0, 0.1, 10.0, NULL, 0};
     return o;
 }
 
@@ -13932,47 +14367,15 @@ static int aur__zero_fields(const aur_tensor *t, int64_t hw, int *fields)
     return zeros;
 }
 
-/* Checks a surface or static variable (one set of statistics). */
-static void aur__check_surf(const aur__aurora *A, const aur_tensor *x, int64_t hw, const aur_check_opts *o, aur_var_check *v)
-{
-    double loc = 0, scale = 1;
-    aur__moments s = {0, 0, 0, 0, 0, 0};
-    int have = !v->used || !aur__surf_stats(A, v->name, &loc, &scale);
-    if (v->used && !have) {
-        snprintf(v->message, sizeof v->message, "no normalisation statistics: register them (aur_aurora_set_stats)");
-        v->severity = AUR_CHECK_ERROR;
-    }
-    aur__moments_add(&s, aur_tensor_f32((aur_tensor *)x), x->numel, loc, scale, o->outlier_z);
-    v->zero_fields = aur__zero_fields(x, hw, &v->fields);
-    v->count = s.count, v->nonfinite = s.nonfinite, v->outliers = s.outliers;
-    v->mean = aur__moments_mean(&s), v->std = aur__moments_std(&s), v->max_abs_z = s.max_abs_z;
-}
-
-/* Checks an atmospheric variable level by level; the reported mean and std
-   are those of the level that fits its statistics worst. */
-static int aur__check_atmos(const aur__aurora *A, const aur_batch *b, const aur_tensor *x, const aur_check_opts *o, aur_var_check *v)
-{
-    double loc[AUR_MAX_LEVELS], scale[AUR_MAX_LEVELS], worst = -1;
-    int64_t hw = (int64_t)b->H * b->W;
-    for (int c = 0; c < b->C; c++) loc[c] = 0, scale[c] = 1;
-    if (v->used && aur__atmos_stats(A, v->name, b->levels, b->C, loc, scale)) {
-        snprintf(v->message, sizeof v->message, "%.190s", aur_last_error());
-        v->severity = AUR_CHECK_ERROR;
-        return AUR_EINVAL;
-    }
-    v->zero_fields = aur__zero_fields(x, hw, &v->fields);
-    for (int c = 0; c < b->C; c++) {
-        aur__moments s = {0, 0, 0, 0, 0, 0};
-        for (int64_t bt = 0; bt < (int64_t)b->B * b->T; bt++)
-            aur__moments_add(&s, aur_tensor_f32((aur_tensor *)x) + (bt * b->C + c) * hw, hw, loc[c], scale[c], o->outlier_z);
-        double m = aur__moments_mean(&s), sd = aur__moments_std(&s);
-        double misfit = fabs(m) + fabs(log(fmax(sd, 1e-12)));
-        if (misfit > worst) worst = misfit, v->mean = m, v->std = sd;
-        v->count += s.count, v->nonfinite += s.nonfinite, v->outliers += s.outliers;
-        v->max_abs_z = fmax(v->max_abs_z, s.max_abs_z);
-    }
-    return 0;
-}
+/* A check under way: the report's entries, and each entry's running sums
+   (one per level for atmospheric variables), so that a series checked in
+   chunks of steps gets the report of the whole. */
+typedef struct aur__data_check {
+    const aur__aurora *A;
+    aur_check_opts o;
+    aur_check_report r;
+    aur__moments (*m)[AUR_MAX_LEVELS];
+} aur__data_check;
 
 static aur_var_check *aur__check_entry(aur_check_report *r, const char *name, const char *kind)
 {
@@ -13985,44 +14388,132 @@ static aur_var_check *aur__check_entry(aur_check_report *r, const char *name, co
     return v;
 }
 
+static const char *const aur__check_kinds[3] = {"surf", "static", "atmos"};
+
+/* The entries of the model's variables (used) and of a batch's (present). */
+static int aur__check_begin(aur__data_check *k, const aur__aurora *A, const aur_batch *b, const aur_check_opts *opts)
+{
+    memset(k, 0, sizeof *k);
+    k->A = A;
+    k->o = opts ? *opts : aur_check_defaults();
+    const aur_aurora_config *c = &A->cfg;
+    int cap = c->surf_vars.n + c->static_vars.n + c->atmos_vars.n + b->surf_names.n + b->static_names.n + b->atmos_names.n;
+    k->r.vars = (aur_var_check *)aur__calloc(sizeof(aur_var_check) * (size_t)(cap ? cap : 1), "a data-check report");
+    k->m = (aur__moments(*)[AUR_MAX_LEVELS])aur__calloc(sizeof *k->m * (size_t)(cap ? cap : 1), "a data check's sums");
+    if (!k->r.vars || !k->m) return AUR_FREE(k->r.vars), AUR_FREE(k->m), AUR_ENOMEM;
+    const aur_var_list *model_lists[3] = {&c->surf_vars, &c->static_vars, &c->atmos_vars};
+    const aur_var_list *batch_lists[3] = {&b->surf_names, &b->static_names, &b->atmos_names};
+    for (int g = 0; g < 3; g++) {
+        for (int i = 0; i < model_lists[g]->n; i++) aur__check_entry(&k->r, model_lists[g]->name[i], aur__check_kinds[g])->used = 1;
+        for (int i = 0; i < batch_lists[g]->n; i++) aur__check_entry(&k->r, batch_lists[g]->name[i], aur__check_kinds[g])->present = 1;
+    }
+    return 0;
+}
+
+/* One variable's values into its sums: one set of statistics (surface, static) or one per level. */
+static void aur__check_add_var(aur__data_check *k, const aur_batch *b, const aur_tensor *x, int group, aur_var_check *v)
+{
+    aur__moments *m = k->m[v - k->r.vars];
+    int64_t hw = (int64_t)b->H * b->W, levels = group == 2 ? b->C : 1;
+    double loc[AUR_MAX_LEVELS], scale[AUR_MAX_LEVELS];
+    for (int c = 0; c < AUR_MAX_LEVELS; c++) loc[c] = 0, scale[c] = 1;
+    int missing = !v->used ? 0 : group == 2 ? aur__atmos_stats(k->A, v->name, b->levels, b->C, loc, scale) : aur__surf_stats(k->A, v->name, loc, scale);
+    if (missing) {
+        if (group == 2) snprintf(v->message, sizeof v->message, "%.190s", aur_last_error());
+        else snprintf(v->message, sizeof v->message, "no normalisation statistics: register them (aur_aurora_set_stats)");
+        v->severity = AUR_CHECK_ERROR;
+        if (group == 2) return;
+    }
+    v->zero_fields += aur__zero_fields(x, hw, &v->fields);
+    const aur_real *data = aur_tensor_f32((aur_tensor *)x);
+    for (int c = 0; c < levels; c++)
+        for (int64_t f = 0; f < x->numel / hw / levels; f++) aur__moments_add(&m[c], data + (f * levels + c) * hw, hw, loc[c], scale[c], k->o.outlier_z);
+}
+
+/* A batch's (or a chunk of a series') values; the static fields only when asked (a series' chunks share them). */
+static void aur__check_add(aur__data_check *k, const aur_batch *b, int statics)
+{
+    const aur_var_list *lists[3] = {&b->surf_names, &b->static_names, &b->atmos_names};
+    aur_tensor *const *tensors[3] = {b->surf, b->statics, b->atmos};
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < lists[g]->n && (g != 1 || statics); i++)
+            aur__check_add_var(k, b, tensors[g][i], g, aur__check_entry(&k->r, lists[g]->name[i], aur__check_kinds[g]));
+}
+
+/* The sums into each entry's figures (an atmospheric variable's mean and std
+   are those of the level that fits its statistics worst), graded. */
+static int aur__check_end(aur__data_check *k, int C, aur_check_report *rep)
+{
+    aur_check_report *r = &k->r;
+    int first_error = -1;
+    for (int i = 0; i < r->n; i++) {
+        aur_var_check *v = &r->vars[i];
+        double worst = -1;
+        for (int c = 0; c < (strcmp(v->kind, "atmos") ? 1 : C); c++) {
+            const aur__moments *s = &k->m[i][c];
+            double mean = aur__moments_mean(s), sd = aur__moments_std(s), misfit = fabs(mean) + fabs(log(fmax(sd, 1e-12)));
+            if (misfit > worst) worst = misfit, v->mean = mean, v->std = sd;
+            v->count += s->count, v->nonfinite += s->nonfinite, v->outliers += s->outliers;
+            v->max_abs_z = fmax(v->max_abs_z, s->max_abs_z);
+        }
+        if (v->severity != AUR_CHECK_ERROR) /* a statistics lookup failure is already graded */
+            aur__grade(v, &k->o, k->o.nan_ok && aur_name_matches(k->o.nan_ok, v->name));
+        r->errors += v->severity == AUR_CHECK_ERROR;
+        r->warnings += v->severity == AUR_CHECK_WARNING;
+        if (v->severity == AUR_CHECK_ERROR && first_error < 0) first_error = i;
+    }
+    AUR_FREE(k->m);
+    int rc = 0;
+    if (first_error >= 0)
+        rc = aur__err(AUR_EFORMAT, "data check: %s variable '%s': %s%s", r->vars[first_error].kind, r->vars[first_error].name,
+                      r->vars[first_error].message, r->errors > 1 ? " (and more: see the report)" : "");
+    if (rep) *rep = *r;
+    else AUR_FREE(r->vars);
+    return rc;
+}
+
 AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep)
 {
     aur__aurora *A = aur__A(m);
     if (!A || !b) return AUR_EINVAL;
-    aur_check_opts o = opts ? *opts : aur_check_defaults();
-    const aur_aurora_config *c = &A->cfg;
-    aur_check_report r = {0, 0, 0, NULL};
-    int cap = c->surf_vars.n + c->static_vars.n + c->atmos_vars.n + b->surf_names.n + b->static_names.n + b->atmos_names.n;
-    r.vars = (aur_var_check *)aur__calloc(sizeof(aur_var_check) * (size_t)(cap ? cap : 1), "a data-check report");
-    if (!r.vars) return AUR_ENOMEM;
-    const aur_var_list *model_lists[3] = {&c->surf_vars, &c->static_vars, &c->atmos_vars};
-    const aur_var_list *batch_lists[3] = {&b->surf_names, &b->static_names, &b->atmos_names};
-    const char *kinds[3] = {"surf", "static", "atmos"};
-    for (int k = 0; k < 3; k++) {
-        for (int i = 0; i < model_lists[k]->n; i++) aur__check_entry(&r, model_lists[k]->name[i], kinds[k])->used = 1;
-        for (int i = 0; i < batch_lists[k]->n; i++) {
-            aur_var_check *v = aur__check_entry(&r, batch_lists[k]->name[i], kinds[k]);
-            v->present = 1;
-            if (k == 2) aur__check_atmos(A, b, b->atmos[i], &o, v);
-            else aur__check_surf(A, k ? b->statics[i] : b->surf[i], (int64_t)b->H * b->W, &o, v);
+    aur__data_check k;
+    int rc = aur__check_begin(&k, A, b, opts);
+    if (rc) return rc;
+    aur__check_add(&k, b, 1);
+    return aur__check_end(&k, b->C, rep);
+}
+
+#define AUR__CHECK_CHUNK_BYTES ((int64_t)256 << 20) /* a series is checked this much at a time */
+
+AURDEF int aur_aurora_check_series(const aur_model *m, aur_series *s, const aur_check_opts *opts, aur_check_report *rep)
+{
+    aur__aurora *A = aur__A(m);
+    if (!A || !s) return AUR_EINVAL;
+    int T = aur_series_length(s), rc;
+    aur_batch *chunk = aur_series_read(s, 0, 1, 0);
+    if (!chunk) return AUR_EFORMAT;
+    int64_t step_bytes = (int64_t)sizeof(aur_real) * chunk->B * chunk->H * chunk->W * (chunk->surf_names.n + (int64_t)chunk->C * chunk->atmos_names.n);
+    aur__data_check k;
+    rc = aur__check_begin(&k, A, chunk, opts);
+    int steps = k.o.chunk_steps > 0 ? k.o.chunk_steps : (int)(step_bytes > 0 ? AUR__CHECK_CHUNK_BYTES / step_bytes : T);
+    steps = steps < 1 ? 1 : steps > T ? T : steps;
+    for (int start = 0; start < T && !rc; start += steps) {
+        int n = T - start < steps ? T - start : steps;
+        if (chunk->T != n) {
+            aur_batch_free(chunk);
+            chunk = aur_series_window_alloc(s, n, 0);
         }
+        rc = chunk ? aur_series_read_into(s, start, 0, chunk) : AUR_ENOMEM;
+        if (!rc) aur__check_add(&k, chunk, start == 0);
     }
-    int first_error = -1;
-    for (int i = 0; i < r.n; i++) {
-        aur_var_check *v = &r.vars[i];
-        if (v->severity != AUR_CHECK_ERROR) /* a statistics lookup failure is already graded */
-            aur__grade(v, &o, o.nan_ok && aur_name_matches(o.nan_ok, v->name));
-        r.errors += v->severity == AUR_CHECK_ERROR;
-        r.warnings += v->severity == AUR_CHECK_WARNING;
-        if (v->severity == AUR_CHECK_ERROR && first_error < 0) first_error = i;
+    int C = chunk ? chunk->C : 0;
+    aur_batch_free(chunk);
+    if (rc) {
+        AUR_FREE(k.m);
+        AUR_FREE(k.r.vars);
+        return rc;
     }
-    int rc = 0;
-    if (first_error >= 0)
-        rc = aur__err(AUR_EFORMAT, "data check: %s variable '%s': %s%s", r.vars[first_error].kind, r.vars[first_error].name,
-                      r.vars[first_error].message, r.errors > 1 ? " (and more: see the report)" : "");
-    if (rep) *rep = r;
-    else AUR_FREE(r.vars);
-    return rc;
+    return aur__check_end(&k, C, rep);
 }
 
 AURDEF void aur_check_report_print(const aur_check_report *r, FILE *out)
@@ -14178,6 +14669,269 @@ AURDEF aur_batch *aur_batch_window(const aur_batch *s, int start, int history, d
     w->step_seconds = s->step_seconds;
     for (int b = 0; b < s->B; b++) w->time[b] = s->time[b] - (double)(s->T - start - history) * step_seconds;
     return w;
+}
+
+/* ==== fine-tuning: a loader that reads the next windows while the step runs ====
+   The order of the windows is a function the caller gives (the trainer's:
+   its shuffle of seed and epoch), so the loader knows which window step i
+   needs before it is asked and a background thread reads it, as PyTorch's
+   DataLoader workers with prefetch_factor do. A window is read into one of
+   depth + 1 buffers, reused (pinned host memory for a model on the GPU),
+   each its input (history steps) and targets (one step each) as the
+   rollout uses them: no copy between reading and the forward. */
+
+/* ---- one window ---- */
+
+AURDEF void aur_window_free(aur_window *w)
+{
+    if (!w) return;
+    aur_batch_free(w->input);
+    for (int k = 0; k < w->rollout; k++) aur_batch_free(w->target[k]);
+    memset(w, 0, sizeof *w);
+}
+
+/* A batch buffer of `steps` steps for series s: b itself when it fits, else a new one. */
+static int aur__window_buffer(aur_series *s, aur_batch **b, int steps, int pinned)
+{
+    if (*b && (*b)->T == steps) return 0; /* aur_series_read_into checks the rest; a misfit comes back as AUR_ESHAPE */
+    aur_batch_free(*b);
+    *b = aur_series_window_alloc(s, steps, pinned);
+    return *b ? 0 : AUR_ENOMEM;
+}
+
+/* Steps [start, start + steps) into *b, reallocated once if it was made for another layout. */
+static int aur__window_part(aur_series *s, aur_batch **b, int start, int steps, double step_seconds, int pinned)
+{
+    int rc = aur__window_buffer(s, b, steps, pinned);
+    if (!rc) rc = aur_series_read_into(s, start, step_seconds, *b);
+    if (rc == AUR_ESHAPE) {
+        aur_batch_free(*b);
+        *b = NULL;
+        rc = aur__window_buffer(s, b, steps, pinned);
+        if (!rc) rc = aur_series_read_into(s, start, step_seconds, *b);
+    }
+    return rc;
+}
+
+AURDEF int aur_window_read(aur_series *s, aur_window_ref ref, int history, int rollout, double step_seconds, int pinned, aur_window *w)
+{
+    if (rollout < 1 || rollout > AUR_MAX_ROLLOUT || history < 1)
+        return aur__err(AUR_EINVAL, "aur_window_read: history %d, rollout %d (1..%d)", history, rollout, AUR_MAX_ROLLOUT);
+    if (ref.start < 0 || ref.start + history + rollout > aur_series_length(s))
+        return aur__err(AUR_EINVAL, "%s: a window of %d + %d steps at step %d: the series has %d steps", aur_series_path(s), history, rollout,
+                        ref.start, aur_series_length(s));
+    for (int k = rollout; k < w->rollout; k++) aur_batch_free(w->target[k]), w->target[k] = NULL;
+    w->ref = ref, w->rollout = rollout;
+    int rc = aur__window_part(s, &w->input, ref.start, history, step_seconds, pinned);
+    for (int k = 0; k < rollout && !rc; k++) rc = aur__window_part(s, &w->target[k], ref.start + history + k, 1, step_seconds, pinned);
+    return rc;
+}
+
+/* ---- the loader ---- */
+
+#define AUR__LOADER_OPEN 4 /* series kept open: the windows of a shuffled epoch jump between files */
+
+typedef struct aur__slot {
+    int64_t item;   /* its window's position in the order */
+    int state;      /* AUR__FREE, AUR__READING, AUR__READY, AUR__IN_USE */
+    unsigned gen;   /* the loader's generation it was read for (a jump discards older reads) */
+    int rc;
+    char err[1024];
+    aur_window w;
+} aur__slot;
+
+enum { AUR__FREE, AUR__READING, AUR__READY, AUR__IN_USE };
+
+struct aur_loader {
+    char **const *paths;
+    const int *n_paths;
+    int n_series;
+    aur_window_order order;
+    void *ctx;
+    aur_loader_opts o;
+    aur_series *open[AUR__LOADER_OPEN]; /* the series read last, least recent first (only the reading thread touches them) */
+    int open_id[AUR__LOADER_OPEN], n_open;
+    aur__slot *slots;
+    int n_slots;
+    int64_t next_read, next_take; /* the window the thread reads next, and the one aur_loader_get expects */
+    unsigned gen;
+    int failed, stop, threaded;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    aur_loader_stats st;
+};
+
+/* Series i, open: from the few kept open, or opened now (closing the least recent). */
+static aur_series *aur__loader_series(aur_loader *ld, int i)
+{
+    for (int k = 0; k < ld->n_open; k++)
+        if (ld->open_id[k] == i) {
+            aur_series *s = ld->open[k];
+            memmove(ld->open + k, ld->open + k + 1, sizeof ld->open[0] * (size_t)(ld->n_open - 1 - k));
+            memmove(ld->open_id + k, ld->open_id + k + 1, sizeof ld->open_id[0] * (size_t)(ld->n_open - 1 - k));
+            ld->open[ld->n_open - 1] = s, ld->open_id[ld->n_open - 1] = i;
+            return s;
+        }
+    aur_series *s = aur_series_open((const char *const *)ld->paths[i], ld->n_paths[i], ld->o.renames, NULL);
+    if (!s) return NULL;
+    if (ld->n_open == AUR__LOADER_OPEN) {
+        aur_series_close(ld->open[0]);
+        memmove(ld->open, ld->open + 1, sizeof ld->open[0] * (size_t)(ld->n_open - 1));
+        memmove(ld->open_id, ld->open_id + 1, sizeof ld->open_id[0] * (size_t)(ld->n_open - 1));
+        ld->n_open--;
+    }
+    ld->open[ld->n_open] = s, ld->open_id[ld->n_open++] = i;
+    return s;
+}
+
+/* Reads window `item` of the order into a slot (no lock held: the slot is the reader's); the seconds it took. */
+static double aur__loader_fill(aur_loader *ld, aur__slot *sl, int64_t item)
+{
+    double t0 = aur__wall();
+    aur_window_ref ref = ld->order(ld->ctx, item);
+    aur_series *s = ref.series >= 0 && ref.series < ld->n_series ? aur__loader_series(ld, ref.series) : NULL;
+    if (!s && (ref.series < 0 || ref.series >= ld->n_series)) aur__err(AUR_EINVAL, "window %lld: series %d of %d", (long long)item, ref.series, ld->n_series);
+    sl->rc = s ? aur_window_read(s, ref, ld->o.history, ld->o.rollout, ld->o.step_seconds, ld->o.pinned, &sl->w) : AUR_EFORMAT;
+    if (sl->rc) snprintf(sl->err, sizeof sl->err, "%.1000s", aur_last_error());
+    return aur__wall() - t0;
+}
+
+static void aur__loader_count(aur_loader *ld, double seconds)
+{
+    ld->st.read_seconds += seconds;
+    ld->st.windows_read++;
+}
+
+/* A free slot, or NULL. */
+static aur__slot *aur__loader_free_slot(aur_loader *ld)
+{
+    for (int i = 0; i < ld->n_slots; i++)
+        if (ld->slots[i].state == AUR__FREE) return &ld->slots[i];
+    return NULL;
+}
+
+static void *aur__loader_main(void *arg)
+{
+    aur_loader *ld = (aur_loader *)arg;
+    pthread_mutex_lock(&ld->mu);
+    while (!ld->stop) {
+        aur__slot *sl = ld->failed ? NULL : aur__loader_free_slot(ld);
+        if (!sl) {
+            pthread_cond_wait(&ld->cv, &ld->mu);
+            continue;
+        }
+        int64_t item = ld->next_read++;
+        unsigned gen = ld->gen;
+        sl->state = AUR__READING, sl->item = item, sl->gen = gen;
+        pthread_mutex_unlock(&ld->mu);
+        double seconds = aur__loader_fill(ld, sl, item);
+        pthread_mutex_lock(&ld->mu);
+        aur__loader_count(ld, seconds);
+        if (sl->gen != ld->gen) sl->state = AUR__FREE; /* the caller jumped elsewhere meanwhile */
+        else {
+            sl->state = AUR__READY;
+            if (sl->rc) ld->failed = 1; /* read no further: the caller stops at this window */
+        }
+        pthread_cond_broadcast(&ld->cv);
+    }
+    pthread_mutex_unlock(&ld->mu);
+    return NULL;
+}
+
+AURDEF aur_loader *aur_loader_create(char **const *paths, const int *n_paths, int n_series, aur_window_order order, void *ctx,
+                                     const aur_loader_opts *o)
+{
+    if (!paths || !n_paths || n_series < 1 || !order || !o || o->depth < 0 || o->depth > 64)
+        return aur__err(AUR_EINVAL, "aur_loader_create: no series or order, or a depth outside 0..64"), (aur_loader *)NULL;
+    aur_loader *ld = (aur_loader *)aur__calloc(sizeof *ld, "a loader");
+    if (!ld) return NULL;
+    ld->paths = paths, ld->n_paths = n_paths, ld->n_series = n_series, ld->order = order, ld->ctx = ctx, ld->o = *o;
+    ld->n_slots = o->depth + 1;
+    ld->slots = (aur__slot *)aur__calloc(sizeof *ld->slots * (size_t)ld->n_slots, "the loader's windows");
+    ld->next_take = -1;
+    pthread_mutex_init(&ld->mu, NULL);
+    pthread_cond_init(&ld->cv, NULL);
+    ld->failed = 1; /* nothing to read until the first aur_loader_get says where to start */
+    ld->threaded = ld->slots && o->depth > 0 && !pthread_create(&ld->thread, NULL, aur__loader_main, ld);
+    if (!ld->slots || (o->depth > 0 && !ld->threaded)) {
+        aur__err(AUR_ENOMEM, "aur_loader_create: %s", ld->slots ? "cannot start the reading thread" : "out of memory");
+        aur_loader_free(ld);
+        return NULL;
+    }
+    return ld;
+}
+
+/* Starts reading at item: the windows read ahead for another position are dropped. */
+static void aur__loader_jump(aur_loader *ld, int64_t item)
+{
+    ld->gen++;
+    for (int i = 0; i < ld->n_slots; i++)
+        if (ld->slots[i].state == AUR__READY) ld->slots[i].state = AUR__FREE;
+    ld->next_read = item;
+    ld->failed = 0;
+}
+
+static aur__slot *aur__loader_ready(aur_loader *ld, int64_t item)
+{
+    for (int i = 0; i < ld->n_slots; i++)
+        if (ld->slots[i].state == AUR__READY && ld->slots[i].item == item && ld->slots[i].gen == ld->gen) return &ld->slots[i];
+    return NULL;
+}
+
+AURDEF const aur_window *aur_loader_get(aur_loader *ld, int64_t item)
+{
+    if (!ld || item < 0) return aur__err(AUR_EINVAL, "aur_loader_get: no loader, or window %lld", (long long)item), (const aur_window *)NULL;
+    double t0 = aur__wall();
+    pthread_mutex_lock(&ld->mu);
+    for (int i = 0; i < ld->n_slots; i++)
+        if (ld->slots[i].state == AUR__IN_USE) ld->slots[i].state = AUR__FREE; /* the previous window is done with */
+    if (item != ld->next_take) aur__loader_jump(ld, item);
+    ld->next_take = item + 1;
+    aur__slot *sl = NULL;
+    if (!ld->threaded) { /* depth 0: read it here, now */
+        sl = &ld->slots[0];
+        sl->item = item, sl->gen = ld->gen;
+        aur__loader_count(ld, aur__loader_fill(ld, sl, item));
+    } else {
+        pthread_cond_broadcast(&ld->cv);
+        while (!(sl = aur__loader_ready(ld, item))) pthread_cond_wait(&ld->cv, &ld->mu);
+    }
+    sl->state = AUR__IN_USE;
+    int rc = sl->rc;
+    if (rc) {
+        ld->next_take = -1; /* asking again reads it again */
+        aur__err(rc, "%s", sl->err);
+    }
+    ld->st.wait_seconds += aur__wall() - t0;
+    ld->st.windows_taken++;
+    pthread_mutex_unlock(&ld->mu);
+    return rc ? NULL : &sl->w;
+}
+
+AURDEF void aur_loader_stats_get(aur_loader *ld, aur_loader_stats *st)
+{
+    pthread_mutex_lock(&ld->mu);
+    *st = ld->st;
+    pthread_mutex_unlock(&ld->mu);
+}
+
+AURDEF void aur_loader_free(aur_loader *ld)
+{
+    if (!ld) return;
+    if (ld->threaded) {
+        pthread_mutex_lock(&ld->mu);
+        ld->stop = 1;
+        pthread_cond_broadcast(&ld->cv);
+        pthread_mutex_unlock(&ld->mu);
+        pthread_join(ld->thread, NULL);
+    }
+    for (int i = 0; ld->slots && i < ld->n_slots; i++) aur_window_free(&ld->slots[i].w);
+    for (int k = 0; k < ld->n_open; k++) aur_series_close(ld->open[k]);
+    pthread_mutex_destroy(&ld->mu);
+    pthread_cond_destroy(&ld->cv);
+    AUR_FREE(ld->slots);
+    AUR_FREE(ld);
 }
 
 /* ==== fine-tuning: memory planning ====
@@ -15284,20 +16038,17 @@ static int aur__table_add(aur__table *t, const double *row)
     return 0;
 }
 
-typedef struct aur__window {
-    int file, start;
-} aur__window;
-
 typedef struct aur__data {
     char **files;    /* a name of each series, for messages: its file, or its first file and how many more */
     char ***paths;   /* each series' files: one safetensors file, or NetCDF/Zarr files read together */
     int *n_paths;
     int n_files;
     char *renames;   /* data.rename as "file_name=aurora_name,..." (shared by train and val), or NULL */
-    aur__window *win;
+    aur_window_ref *win; /* every window of the set: its series and first step */
     int n_win;
-    aur_batch *cache; /* the series file of this set read last (training and evaluation keep one each) */
-    int cache_file;
+    aur_series *open;    /* evaluation reads here: the series read last, kept open, and its window buffers */
+    int open_id;
+    aur_window read;
 } aur__data;
 
 /* What a model family other than Aurora plugs into the loop (Surya's is in
@@ -15338,6 +16089,8 @@ struct aur_trainer {
     /* data */
     aur__data train, val;
     int history, rollout, eval_windows;
+    int prefetch;       /* training windows read ahead by the loader's thread (data.prefetch) */
+    aur_loader *loader; /* made at the first step, when the step to start from is known */
     aur_check_opts check;
     /* optimisation */
     aur_optim_opts opt;
@@ -15366,13 +16119,6 @@ struct aur_trainer {
     aur_scores val_scores; /* the last evaluation's WeatherBench2 scores per variable, level and lead (Aurora) */
     double started, steps_at_start;
 };
-
-static double aur__wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* A run's id: 64 random bits in hex (the clock and the process id where
    /dev/urandom cannot be read). */
@@ -15542,39 +16288,44 @@ static int aur__trainer_renames(aur_trainer *tr, const cJSON *j)
 
 /* Reads every series once: checks it (refusing bad data with the variable's
    name) and lists its windows of history + rollout steps. */
+/* Opens each series of a set (names, grid, levels and times checked), checks
+   every value against the model's statistics a chunk at a time, and lists
+   its windows; nothing is kept in memory but the list. */
 static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 {
     int span = tr->history + tr->rollout;
     for (int f = 0; f < d->n_files; f++) {
-        aur_batch *s = aur_batch_load_files((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
+        aur_series *s = aur_series_open((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
         if (!s) return AUR_EFORMAT;
-        aur_check_report rep;
-        int rc = aur_aurora_check_batch(tr->m, s, &tr->check, &rep);
-        if (rc) {
+        aur_check_report rep = {0, 0, 0, NULL};
+        int rc = aur_aurora_check_series(tr->m, s, &tr->check, &rep), T = aur_series_length(s);
+        double step = aur_series_step_seconds(s);
+        if (rc == AUR_EFORMAT && rep.vars) {
             fprintf(stderr, "%s data %s:\n", what, d->files[f]);
             aur_check_report_print(&rep, stderr);
             char msg[1024];
             snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
             rc = aur__err(AUR_EFORMAT, "%s: %s", d->files[f], msg);
-        } else if (s->step_seconds > 0 && fabs(s->step_seconds - tr->mcfg.timestep_seconds) > 1e-3) {
+        } else if (!rc && step > 0 && fabs(step - tr->mcfg.timestep_seconds) > 1e-3) {
             rc = aur__err(AUR_EFORMAT, "%s: its time steps are %g h apart; the model steps %g h (give the files every %g h)", d->files[f],
-                          s->step_seconds / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
-        } else if (s->T < span) {
-            rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], s->T, tr->history,
-                          tr->rollout);
+                          step / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
+        } else if (!rc && T < span) {
+            rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], T, tr->history, tr->rollout);
         }
-        int n = rc ? 0 : s->T - span + 1;
         if (!rc && d == &tr->train && f == 0) {
-            tr->n_levels = s->C;
-            memcpy(tr->levels, s->levels, sizeof(double) * (size_t)s->C);
+            aur_batch *first = aur_series_read(s, 0, 1, 0);
+            rc = first ? 0 : AUR_EFORMAT;
+            if (first) tr->n_levels = first->C, memcpy(tr->levels, first->levels, sizeof(double) * (size_t)first->C);
+            aur_batch_free(first);
         }
+        int n = rc ? 0 : T - span + 1;
         aur_check_report_free(&rep);
-        aur_batch_free(s);
+        aur_series_close(s);
         if (rc) return rc;
-        aur__window *w = (aur__window *)AUR_REALLOC(d->win, sizeof(aur__window) * (size_t)(d->n_win + n));
+        aur_window_ref *w = (aur_window_ref *)AUR_REALLOC(d->win, sizeof(aur_window_ref) * (size_t)(d->n_win + n));
         if (!w) return aur__err(AUR_ENOMEM, "out of memory listing windows");
         d->win = w;
-        for (int i = 0; i < n; i++) d->win[d->n_win].file = f, d->win[d->n_win++].start = i;
+        for (int i = 0; i < n; i++) d->win[d->n_win].series = f, d->win[d->n_win++].start = i;
     }
     return d->n_files && !d->n_win ? aur__err(AUR_EFORMAT, "%s data: no windows", what) : 0;
 }
@@ -15582,14 +16333,15 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 /* "data": {train, val, rename, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", "prefetch", NULL};
     const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
-    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
+    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8, tr->prefetch = 2;
     tr->check = aur_check_defaults();
     int rc = aur__json_keys(j, W, keys);
     if (!rc) rc = aur__json_int(aur__json_at(j, "history"), W, 1, tr->mcfg.max_history_size, &tr->history);
-    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, 64, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, AUR_MAX_ROLLOUT, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "prefetch"), W, 0, 64, &tr->prefetch);
     if (!rc) rc = aur__json_int(aur__json_at(j, "eval_windows"), W, 1, 1e6, &tr->eval_windows);
     if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
     if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
@@ -15924,12 +16676,14 @@ static void aur__data_free(aur__data *d)
     AUR_FREE(d->paths);
     AUR_FREE(d->n_paths);
     AUR_FREE(d->win);
-    aur_batch_free(d->cache);
+    aur_window_free(&d->read);
+    aur_series_close(d->open);
 }
 
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
+    aur_loader_free(tr->loader); /* first: its thread reads the training set */
     const aur__trainer_task *task = tr->task;
     tr->task = NULL; /* a task may keep its hooks in its own state */
     if (task && task->free_ctx) task->free_ctx(tr->task_ctx);
@@ -16006,21 +16760,11 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
         tr->task->print_data(tr, out);
         return;
     }
-    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
-            tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
+    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s; %d read ahead\n",
+            tr->train.n_win, tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "", tr->prefetch);
 }
 
 /* ---- one step ---- */
-
-/* The series holding a window, read from its file once and cached. */
-static const aur_batch *aur__series(aur__data *d, int file)
-{
-    if (d->cache && d->cache_file == file) return d->cache;
-    aur_batch_free(d->cache);
-    d->cache = aur_batch_load_files((const char *const *)d->paths[file], d->n_paths[file], d->renames, NULL);
-    d->cache_file = file;
-    return d->cache;
-}
 
 /* Items first..first+count-1 of epoch `epoch`'s shuffle of n items, into
    out: a fresh permutation every epoch, a pure function of (seed, epoch) so
@@ -16039,43 +16783,71 @@ static void aur__shuffled(uint64_t seed, int64_t epoch, int n, int first, int co
     AUR_FREE(perm);
 }
 
-/* The training window of a step: every window once per epoch, shuffled. */
-static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+/* The training order, the loader's: every window once per epoch, shuffled. */
+static aur_window_ref aur__train_order(void *ctx, int64_t step)
 {
+    const aur_trainer *tr = (const aur_trainer *)ctx;
     int n = tr->train.n_win;
     int64_t item;
     aur__shuffled(tr->seed, step / n, n, (int)(step % n), 1, &item);
     return tr->train.win[item];
 }
 
-/* Forward over the rollout and the mean loss of its steps; NULL on error. */
-static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
-                                     aur_batch **first_target, aur_scores *scores)
+/* The training window of a step, read ahead by the loader (made at the first
+   step asked for, so that a resumed run starts reading where it resumes). */
+static const aur_window *aur__train_window(aur_trainer *tr, int64_t step)
 {
-    const aur_batch *s = aur__series(d, w.file);
-    if (!s) return NULL;
+    if (!tr->loader) {
+        int on_gpu = tr->m->n && tr->m->params[0]->device == AUR_CUDA; /* pinned windows copy to the GPU directly */
+        aur_loader_opts o = {tr->history, tr->rollout, tr->mcfg.timestep_seconds, tr->prefetch, on_gpu, tr->train.renames};
+        tr->loader = aur_loader_create(tr->train.paths, tr->train.n_paths, tr->train.n_files, aur__train_order, tr, &o);
+        if (!tr->loader) return NULL;
+    }
+    return aur_loader_get(tr->loader, step);
+}
+
+/* Seconds the run has waited for training windows so far. */
+static double aur__data_waited(aur_trainer *tr)
+{
+    aur_loader_stats st = {0, 0, 0, 0};
+    if (tr->loader) aur_loader_stats_get(tr->loader, &st);
+    return st.wait_seconds;
+}
+
+/* An evaluation window, read now from its series (kept open for the next). */
+static const aur_window *aur__read_window(const aur_trainer *tr, aur__data *d, aur_window_ref ref)
+{
+    if (!d->open || d->open_id != ref.series) {
+        aur_series_close(d->open);
+        d->open = aur_series_open((const char *const *)d->paths[ref.series], d->n_paths[ref.series], d->renames, NULL);
+        d->open_id = ref.series;
+        if (!d->open) return NULL;
+    }
+    return aur_window_read(d->open, ref, tr->history, tr->rollout, tr->mcfg.timestep_seconds, 0, &d->read) ? NULL : &d->read;
+}
+
+/* Forward over a window's rollout and the mean loss of its steps; NULL on error. */
+static aur_tensor *aur__rollout_loss(aur_trainer *tr, const aur_window *w, aur_batch **first_pred, aur_scores *scores)
+{
+    if (!w) return NULL;
     double dt = tr->mcfg.timestep_seconds;
-    aur_batch *in = aur_batch_window(s, w.start, tr->history, dt), *preds[64] = {NULL};
+    aur_batch *preds[AUR_MAX_ROLLOUT] = {NULL};
     aur_tensor *loss = NULL;
-    int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
+    int ok = !aur_aurora_rollout(tr->m, tr->t, w->input, tr->rollout, preds);
     for (int k = 0; ok && k < tr->rollout; k++) {
-        aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
-        aur_tensor *l = !target ? NULL : tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae)
-                                                      : aur_aurora_loss(tr->m, tr->t, preds[k], target);
+        const aur_batch *target = w->target[k];
+        aur_tensor *l = tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae) : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
         /* WeatherBench2's scores of each lead time, from predictions in host memory */
         if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU && preds[k]->B == 1 && !preds[k]->lat_2d && !preds[k]->lon_2d)
             ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
-        if (k == 0 && first_target) *first_target = target;
-        else aur_batch_free(target);
     }
     if (ok && tr->rollout > 1) loss = aur_scale(tr->t, loss, 1.0 / tr->rollout);
     for (int k = 0; k < tr->rollout; k++) {
         if (k == 0 && first_pred && ok) *first_pred = preds[k];
         else aur_batch_free(preds[k]);
     }
-    aur_batch_free(in);
     return ok ? loss : NULL;
 }
 
@@ -16118,7 +16890,9 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL, NULL);
+    double waited = aur__data_waited(tr);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, aur__train_window(tr, tr->step), NULL, NULL);
+    si.data_seconds = aur__data_waited(tr) - waited;
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -16177,7 +16951,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_set_training(tr->t, 0);
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
-        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
+        aur_tensor *l = aur__rollout_loss(tr, aur__read_window(tr, d, d->win[(int64_t)i * d->n_win / n]), NULL, &tr->val_scores);
         if (!l) return aur_scores_free(&tr->val_scores), AUR_EINVAL;
         sum += aur__value(l);
     }
@@ -16282,11 +17056,11 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 0);
     aur_tape_set_training(tr->t, 0);
-    aur_batch *pred = NULL, *target = NULL;
-    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target, NULL);
-    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
+    aur_batch *pred = NULL;
+    const aur_window *w = aur__read_window(tr, d, d->win[0]);
+    aur_tensor *l = aur__rollout_loss(tr, w, &pred, NULL);
+    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, w->target[0], tr->map_vars[i]);
     aur_batch_free(pred);
-    aur_batch_free(target);
     aur_tape_reset(tr->t);
     return l ? rc : AUR_EINVAL;
 }
@@ -16635,8 +17409,11 @@ static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double
     int tty = isatty(fileno(stderr));
     if (!tty && tr->step % tr->log_every && tr->step != tr->steps) return;
     fflush(stdout); /* keep the order of the run's own output */
-    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s", tty ? "\r\033[K" : "",
-            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60,
+    char data[64] = ""; /* said only when reading is what the step waits for */
+    if (si->data_seconds > 0.1 * si->seconds && si->seconds > 0)
+        snprintf(data, sizeof data, "  waiting for data %.0f%% (data.prefetch %d)", 100 * si->data_seconds / si->seconds, tr->prefetch);
+    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s%s", tty ? "\r\033[K" : "",
+            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60, data,
             si->alarm ? "  ALARM: " : "", si->alarm ? si->alarm_msg : "");
     fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
 }
@@ -16652,7 +17429,8 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     aur__buf_printf(&line, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
     const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
     for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
-    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"data_wait_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->data_seconds,
+                    si->alarm ? "true" : "false", si->skipped ? "true" : "false");
     if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
     /* the validation row exists only on a step that evaluated */
     const double *vrow = isfinite(val) ? tr->val_hist.v + (size_t)(tr->val_hist.rows - 1) * tr->val_hist.cols : NULL;

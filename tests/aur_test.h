@@ -136,6 +136,35 @@ static inline int aur_test_same_as_manifest(const aur_model *m, const char *path
     cJSON_Delete(man);
     return same;
 }
+
+static inline int aur_test_same_names(const aur_var_list *a, const aur_var_list *b)
+{
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->name[i], b->name[i])) return 0;
+    return 1;
+}
+
+static inline int aur_test_same_tensors(const aur_var_list *names, aur_tensor *const *a, aur_tensor *const *b)
+{
+    for (int i = 0; i < names->n; i++)
+        if (a[i]->numel != b[i]->numel || memcmp(a[i]->data, b[i]->data, sizeof(aur_real) * (size_t)a[i]->numel)) return 0;
+    return 1;
+}
+
+/* 1 if two host batches are equal bit for bit: sizes, names, every tensor, coordinates, levels, times and step. */
+static inline int aur_test_same_batch(const aur_batch *a, const aur_batch *b)
+{
+    if (!a || !b || a->B != b->B || a->T != b->T || a->C != b->C || a->H != b->H || a->W != b->W || a->lat_2d != b->lat_2d ||
+        a->lon_2d != b->lon_2d || !aur_test_same_names(&a->surf_names, &b->surf_names) ||
+        !aur_test_same_names(&a->static_names, &b->static_names) || !aur_test_same_names(&a->atmos_names, &b->atmos_names))
+        return 0;
+    int64_t hw = (int64_t)a->H * a->W;
+    return aur_test_same_tensors(&a->surf_names, a->surf, b->surf) && aur_test_same_tensors(&a->static_names, a->statics, b->statics) &&
+           aur_test_same_tensors(&a->atmos_names, a->atmos, b->atmos) && !memcmp(a->lat, b->lat, sizeof(float) * (size_t)(a->lat_2d ? hw : a->H)) &&
+           !memcmp(a->lon, b->lon, sizeof(float) * (size_t)(a->lon_2d ? hw : a->W)) && !memcmp(a->levels, b->levels, sizeof(double) * (size_t)a->C) &&
+           !memcmp(a->time, b->time, sizeof(double) * (size_t)a->B) && a->step_seconds == b->step_seconds && a->rollout_step == b->rollout_step;
+}
 #endif
 
 #endif

@@ -98,6 +98,178 @@ static void test_window(void)
     aur_model_free(m);
 }
 
+/* ---- a series read window by window, and the loader ---- */
+
+/* Two samples (B = 2) of 5 steps, 6 h apart, saved as a safetensors series at path. */
+static aur_batch *two_sample_series(const aur_model *m, const char *path)
+{
+    const aur_aurora_config *c = aur_aurora_config_of(m);
+    aur_batch *a = series(m, 5, 21), *b = series(m, 5, 22);
+    aur_batch *two = aur_batch_create(2, 5, C, H, W, &c->surf_vars, &c->static_vars, &c->atmos_vars);
+    for (int i = 0; i < c->surf_vars.n; i++)
+        for (int k = 0; k < 2; k++)
+            memcpy(aur_tensor_f32(two->surf[i]) + k * a->surf[i]->numel, (k ? b : a)->surf[i]->data, sizeof(aur_real) * (size_t)a->surf[i]->numel);
+    for (int i = 0; i < c->atmos_vars.n; i++)
+        for (int k = 0; k < 2; k++)
+            memcpy(aur_tensor_f32(two->atmos[i]) + k * a->atmos[i]->numel, (k ? b : a)->atmos[i]->data, sizeof(aur_real) * (size_t)a->atmos[i]->numel);
+    for (int i = 0; i < c->static_vars.n; i++) memcpy(two->statics[i]->data, a->statics[i]->data, sizeof(aur_real) * (size_t)(H * W));
+    memcpy(two->lat, a->lat, sizeof(float) * H);
+    memcpy(two->lon, a->lon, sizeof(float) * W);
+    memcpy(two->levels, a->levels, sizeof two->levels);
+    two->time[0] = a->time[0], two->time[1] = a->time[0] + 86400;
+    two->step_seconds = 21600;
+    AUR_CHECK(aur_batch_save(two, path) == 0, "a two-sample series saved: %s", aur_last_error());
+    aur_batch_free(a);
+    aur_batch_free(b);
+    return two;
+}
+
+/* Every window read from an open series equals the one aur_batch_window cuts from the whole series. */
+static void test_series_windows(void)
+{
+    aur_model *m = stats_model(0), *m5 = stats_model(1);
+    const char *path = aur_test_tmp("two_samples.safetensors");
+    aur_batch_free(two_sample_series(m, path));
+    aur_batch *whole = aur_batch_load(path);
+    aur_series *s = aur_series_open(&path, 1, NULL, NULL);
+    AUR_CHECK(whole && s && aur_series_length(s) == 5 && aur_series_step_seconds(s) == 21600, "the series opens: 5 steps 6 h apart: %s",
+              aur_last_error());
+    int windows = 0, same = 0;
+    for (int start = 0; s && whole && start < 5; start++)
+        for (int steps = 1; start + steps <= 5; steps++, windows++) {
+            aur_batch *w = aur_series_read(s, start, steps, 21600), *ref = aur_batch_window(whole, start, steps, 21600);
+            same += aur_test_same_batch(w, ref);
+            aur_batch_free(w);
+            aur_batch_free(ref);
+        }
+    AUR_CHECK(windows == 15 && same == windows, "%d of %d windows of a B = 2 series equal aur_batch_window's bit for bit", same, windows);
+    AUR_CHECK(!aur_series_read(s, 3, 3, 21600) && strstr(aur_last_error(), "the series has 5 steps"), "a window past the end: %s", aur_last_error());
+    aur_batch *other = series(m5, 2, 1), *buf = aur_series_window_alloc(s, 2, 0);
+    AUR_CHECK(aur_series_read_into(s, 0, 21600, other) == AUR_ESHAPE && strstr(aur_last_error(), "another layout"),
+              "a buffer with other variables is refused: %s", aur_last_error());
+    AUR_CHECK(buf && aur_series_read_into(s, 3, 21600, buf) == 0 && buf->T == 2, "a window into a reused buffer: %s", aur_last_error());
+    aur_batch_free(other);
+    aur_batch_free(buf);
+    const char *missing = aur_test_tmp("no_such_series.safetensors");
+    AUR_CHECK(!aur_series_open(&missing, 1, NULL, NULL) && strstr(aur_last_error(), "no_such_series"), "a missing file is named: %s",
+              aur_last_error());
+    aur_series_close(s);
+    aur_batch_free(whole);
+    aur_model_free(m);
+    aur_model_free(m5);
+}
+
+/* Two reports with the same findings (means and stds to round-off: sums in another order). */
+static int same_report(const aur_check_report *a, const aur_check_report *b)
+{
+    int same = a->n == b->n && a->errors == b->errors && a->warnings == b->warnings;
+    for (int i = 0; same && i < a->n; i++) {
+        const aur_var_check *x = &a->vars[i], *y = &b->vars[i];
+        same = !strcmp(x->name, y->name) && !strcmp(x->kind, y->kind) && x->present == y->present && x->used == y->used &&
+               x->count == y->count && x->nonfinite == y->nonfinite && x->outliers == y->outliers && x->zero_fields == y->zero_fields &&
+               x->fields == y->fields && x->severity == y->severity && !strcmp(x->message, y->message) && fabs(x->mean - y->mean) < 1e-9 &&
+               fabs(x->std - y->std) < 1e-9 && x->max_abs_z == y->max_abs_z;
+    }
+    return same;
+}
+
+/* The check of a series read a few steps at a time equals the check of the whole series in memory. */
+static void test_series_check(void)
+{
+    aur_model *m = stats_model(0);
+    aur_batch *b = series(m, 7, 4);
+    aur_tensor_f32(aur_batch_surf(b, "msl"))[5 * H * W + 3] = NAN;       /* step 5 */
+    aur_tensor_f32(aur_batch_surf(b, "2t"))[6 * H * W + 9] = 1e4f;       /* step 6: an outlier */
+    memset(aur_tensor_f32(aur_batch_atmos(b, "q")) + (3 * C + 1) * H * W, 0, sizeof(aur_real) * H * W); /* step 3, level 1 */
+    const char *path = aur_test_tmp("check_series.safetensors");
+    aur_batch_save(b, path);
+    aur_check_report whole, part;
+    int rc_whole = aur_aurora_check_batch(m, b, NULL, &whole);
+    char msg_whole[2048];
+    snprintf(msg_whole, sizeof msg_whole, "%s", aur_last_error());
+    aur_series *s = aur_series_open(&path, 1, NULL, NULL);
+    const int chunks[] = {1, 2, 3, 0};
+    for (int i = 0; s && i < 4; i++) {
+        aur_check_opts o = aur_check_defaults();
+        o.chunk_steps = chunks[i];
+        int rc = aur_aurora_check_series(m, s, &o, &part);
+        AUR_CHECK(rc == rc_whole && rc == AUR_EFORMAT && !strcmp(aur_last_error(), msg_whole) && same_report(&whole, &part),
+                  "checked %d steps at a time: the whole series' report (%s)", chunks[i], aur_last_error());
+        aur_check_report_free(&part);
+    }
+    AUR_CHECK(whole.errors == 2 && whole.warnings >= 1, "the planted NaN and zero field are errors, the outlier a warning (%d errors)", whole.errors);
+    aur_check_report_free(&whole);
+    aur_series_close(s);
+    aur_batch_free(b);
+    aur_model_free(m);
+}
+
+/* A fixed order over four series slots (slot 3 is series_0 again, so that the loader's few open series turn over). */
+static const aur_window_ref LOADER_ORDER[] = {{0, 0}, {1, 3}, {2, 4}, {3, 1}, {0, 4}, {2, 0}, {1, 1}, {3, 2}, {0, 2}, {2, 2},
+                                              {1, 0}, {3, 4}, {1, 4}, {0, 1}, {2, 3}, {3, 0}, {1, 6} /* past the end */};
+enum { LOADER_N = 16, LOADER_HISTORY = 2, LOADER_ROLLOUT = 2 };
+static aur_window_ref loader_order(void *ctx, int64_t i)
+{
+    (void)ctx;
+    return LOADER_ORDER[i];
+}
+
+/* Window i as the trainer cut it before the loader: from the whole series in memory. */
+static int loader_window_ok(const aur_window *w, aur_batch *const *whole, int64_t i)
+{
+    aur_window_ref r = LOADER_ORDER[i];
+    const aur_batch *s = whole[r.series % 3];
+    aur_batch *in = aur_batch_window(s, r.start, LOADER_HISTORY, 21600);
+    int ok = w && w->ref.series == r.series && w->ref.start == r.start && w->rollout == LOADER_ROLLOUT && aur_test_same_batch(w->input, in);
+    for (int k = 0; ok && k < LOADER_ROLLOUT; k++) {
+        aur_batch *t = aur_batch_window(s, r.start + LOADER_HISTORY + k, 1, 21600);
+        ok = aur_test_same_batch(w->target[k], t);
+        aur_batch_free(t);
+    }
+    aur_batch_free(in);
+    return ok;
+}
+
+/* The loader's windows, read ahead by its thread or not, in order, after a jump, and past an error. */
+static void test_loader(void)
+{
+    char p[4][512], *one[4];
+    int n_paths[4] = {1, 1, 1, 1};
+    char **paths[4];
+    aur_batch *whole[3];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p[i], sizeof p[i], "%s", aur_test_tmp(i == 1 ? "series_1.safetensors" : i == 2 ? "series_2.safetensors" : "series_0.safetensors"));
+        one[i] = p[i], paths[i] = &one[i];
+        if (i < 3) whole[i] = aur_batch_load(p[i]);
+    }
+    const int depths[] = {0, 1, 3};
+    for (int d = 0; d < 3; d++) {
+        aur_loader_opts o = {LOADER_HISTORY, LOADER_ROLLOUT, 21600, depths[d], 0, NULL};
+        aur_loader *ld = aur_loader_create(paths, n_paths, 4, loader_order, NULL, &o);
+        int good = 0;
+        for (int64_t i = 0; ld && i < LOADER_N; i++) good += loader_window_ok(aur_loader_get(ld, i), whole, i);
+        AUR_CHECK(good == LOADER_N, "depth %d: %d of %d windows equal the windows cut from the whole series", depths[d], good, LOADER_N);
+        int jumped = ld && loader_window_ok(aur_loader_get(ld, 9), whole, 9) && loader_window_ok(aur_loader_get(ld, 2), whole, 2) &&
+                     loader_window_ok(aur_loader_get(ld, 3), whole, 3);
+        AUR_CHECK(jumped, "depth %d: asked out of order (9, 2, 3), the loader reads from there", depths[d]);
+        const aur_window *bad = ld ? aur_loader_get(ld, LOADER_N) : NULL;
+        AUR_CHECK(!bad && strstr(aur_last_error(), "series_1.safetensors") && strstr(aur_last_error(), "at step 6"),
+                  "depth %d: a window past the end names the file and step: %s", depths[d], aur_last_error());
+        AUR_CHECK(ld && loader_window_ok(aur_loader_get(ld, 5), whole, 5), "depth %d: the loader reads on after the error", depths[d]);
+        aur_loader_stats st;
+        if (ld) aur_loader_stats_get(ld, &st);
+        AUR_CHECK(ld && st.windows_taken == LOADER_N + 5 && st.windows_read >= st.windows_taken - 1, "depth %d: %lld windows taken, %lld read",
+                  depths[d], ld ? (long long)st.windows_taken : 0, ld ? (long long)st.windows_read : 0);
+        aur_loader_free(ld);
+    }
+    aur_loader_opts pinned = {LOADER_HISTORY, LOADER_ROLLOUT, 21600, 1, 1, NULL};
+    aur_loader *ld = aur_loader_create(paths, n_paths, 4, loader_order, NULL, &pinned);
+    AUR_CHECK(ld && !aur_loader_get(ld, 0) && strstr(aur_last_error(), "pinned memory needs a CUDA build"), "pinned windows without CUDA: %s",
+              aur_last_error());
+    aur_loader_free(ld);
+    for (int i = 0; i < 3; i++) aur_batch_free(whole[i]);
+}
+
 static void test_alarm(void)
 {
     aur_grad_alarm a;
@@ -537,6 +709,23 @@ static void test_resume(const char *extra)
     aur_trainer_free(b);
 }
 
+/* Windows read ahead by the loader's thread train the same weights as windows read at each step. */
+static void test_prefetch_same_run(void)
+{
+    aur_trainer *tr[2] = {trainer_with("data", "prefetch", "0"), trainer_with("data", "prefetch", "3")};
+    AUR_CHECK(tr[0] && tr[1], "trainers with data.prefetch 0 and 3: %s", aur_last_error());
+    double loss[2][6] = {{0}};
+    aur_step_info si;
+    for (int k = 0; k < 2 && tr[0] && tr[1]; k++)
+        for (int s = 0; s < 6; s++) loss[k][s] = aur_trainer_step(tr[k], &si) ? NAN : si.loss;
+    AUR_CHECK(tr[0] && tr[1] && !memcmp(loss[0], loss[1], sizeof loss[0]) && same_params(aur_trainer_model(tr[0]), aur_trainer_model(tr[1])),
+              "prefetch 0 and 3: the same losses and weights bit for bit (%.9g, %.9g)", tr[0] ? loss[0][5] : 0, tr[1] ? loss[1][5] : 0);
+    for (int k = 0; k < 2; k++) aur_trainer_free(tr[k]);
+    aur_trainer *bad = trainer_with("data", "prefetch", "-1");
+    AUR_CHECK(!bad && strstr(aur_last_error(), "prefetch"), "a negative prefetch is refused: %s", aur_last_error());
+    aur_trainer_free(bad);
+}
+
 /* The events the fixture holds (tests/fixtures/tensorboard/), at a fixed wall time. */
 static int write_fixture_events(const char *path)
 {
@@ -774,6 +963,10 @@ int main(void)
     test_mixed_checkpoint();
     test_checkpoint_recovery();
     test_check_tool();
+    test_series_windows();
+    test_series_check();
+    test_loader();
+    test_prefetch_same_run();
     test_resume("");
     test_resume("\"pure_bf16\": true, \"optimizer\": {\"name\": \"adafactor\", \"lr\": 1e-2, \"new_vars_lr\": 3e-2}");
     test_run_and_abort();

@@ -92,11 +92,14 @@ static int check_batch(int argc, char **argv)
             n_stats++;
         else return fprintf(stderr, "aurora-inspect: bad option '%s %s'\n", argv[i], argv[i + 1]), 2;
     }
-    aur_batch *b = aur_batch_load_files((const char *const *)argv + 2, n_files, renames, stdout);
+    /* the series is checked a chunk of steps at a time (aur_aurora_check_series): a year of ERA5 need not fit in memory */
+    aur_series *s = aur_series_open((const char *const *)argv + 2, n_files, renames, stdout);
+    aur_batch *b = s ? aur_series_read(s, 0, 1, 0) : NULL; /* the variables and sizes */
     aur_aurora_config cfg;
     if (!b || aur_aurora_preset(preset, &cfg)) {
         fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
         aur_batch_free(b);
+        aur_series_close(s);
         return 1;
     }
     for (int k = 0; k < n_stats; k++) { /* new variables: those with --stats (atmospheric: "v_850" keys) */
@@ -115,15 +118,16 @@ static int check_batch(int argc, char **argv)
     aur_check_report rep;
     memset(&rep, 0, sizeof rep);
     if (!rc) {
-        printf("%s%s: B %d, T %d, %d levels, %d x %d; checked against %s\n", path, n_files > 1 ? " (and the others)" : "", b->B, b->T, b->C, b->H,
-               b->W, preset);
-        rc = aur_aurora_check_batch(m, b, &opts, &rep) ? 1 : 0;
+        printf("%s%s: B %d, T %d, %d levels, %d x %d; checked against %s\n", path, n_files > 1 ? " (and the others)" : "", b->B,
+               aur_series_length(s), b->C, b->H, b->W, preset);
+        rc = aur_aurora_check_series(m, s, &opts, &rep) ? 1 : 0;
         aur_check_report_print(&rep, stdout);
     }
     if (rc) fprintf(stderr, "aurora-inspect: %s\n", aur_last_error());
     aur_check_report_free(&rep);
     aur_model_free(m);
     aur_batch_free(b);
+    aur_series_close(s);
     return rc;
 }
 

@@ -166,6 +166,27 @@ AURDEF int aur_batch_save(const aur_batch *b, const char *path);
 AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log);
 /* A safetensors batch or series (one file), or weather files as above. */
 AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log);
+
+/* A series opened for reading window by window: one safetensors series, or
+   weather files as aur_weather_load reads them (the same names, checks and
+   conventions). Opening reads and checks the names, grid, levels and times
+   and reads the static fields; a window reads only its own steps. Every
+   call may come from any thread (the file libraries are serialised inside).
+   log: aur_weather_load's summary, or NULL. Close with aur_series_close. */
+typedef struct aur_series aur_series;
+AURDEF aur_series *aur_series_open(const char *const *paths, int n, const char *renames, FILE *log);
+AURDEF void aur_series_close(aur_series *s);
+AURDEF int aur_series_length(const aur_series *s);          /* time steps */
+AURDEF double aur_series_step_seconds(const aur_series *s); /* 0: the file does not say */
+AURDEF const char *aur_series_path(const aur_series *s);    /* the first file, for messages */
+/* Steps [start, start + steps) as a new batch: equal, bit for bit, to
+   aur_batch_window(whole series, start, steps, step_seconds). Owned. */
+AURDEF aur_batch *aur_series_read(aur_series *s, int start, int steps, double step_seconds);
+/* The same into a buffer from aur_series_window_alloc (of any series with
+   this one's variables and grid), w->T steps: no allocation per window;
+   pinned: in page-locked memory the GPU copies from directly (CUDA builds). */
+AURDEF aur_batch *aur_series_window_alloc(const aur_series *s, int steps, int pinned);
+AURDEF int aur_series_read_into(aur_series *s, int start, double step_seconds, aur_batch *w);
 /* An empty batch of the given sizes with zero-filled owned tensors for the listed variables. */
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos);

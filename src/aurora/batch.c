@@ -97,6 +97,27 @@ static aur_batch *aur__batch_create_on(aur_device dev, int B, int T, int C, int 
     return b;
 }
 
+/* A host batch of T steps with layout's sizes, grid shape and names (tensors
+   zeroed, in pinned memory when asked), for a series' windows. */
+static aur_batch *aur__batch_alloc_like(const aur_batch *layout, int T, int pinned)
+{
+    const aur_batch *l = layout;
+    aur_batch *b = aur__batch_shell(l->B, T, l->C, l->H, l->W, l->lat_2d, l->lon_2d);
+    if (!b) return NULL;
+    b->owns_tensors = 1;
+    b->surf_names = l->surf_names, b->static_names = l->static_names, b->atmos_names = l->atmos_names;
+    aur_shape s4 = aur_shape4(l->B, T, l->H, l->W), s5 = aur_shape5(l->B, T, l->C, l->H, l->W), s2 = aur_shape2(l->H, l->W);
+    int ok = 1;
+    for (int i = 0; i < l->surf_names.n && ok; i++)
+        ok = (b->surf[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s4) : aur_tensor_create(AUR_F32, AUR_CPU, s4)) != NULL;
+    for (int i = 0; i < l->static_names.n && ok; i++)
+        ok = (b->statics[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s2) : aur_tensor_create(AUR_F32, AUR_CPU, s2)) != NULL;
+    for (int i = 0; i < l->atmos_names.n && ok; i++)
+        ok = (b->atmos[i] = pinned ? aur__tensor_create_pinned(AUR_F32, s5) : aur_tensor_create(AUR_F32, AUR_CPU, s5)) != NULL;
+    if (!ok) aur_batch_free(b);
+    return ok ? b : NULL;
+}
+
 AURDEF aur_batch *aur_batch_create(int B, int T, int C, int H, int W, const aur_var_list *surf, const aur_var_list *statics,
                                    const aur_var_list *atmos)
 {
@@ -128,24 +149,27 @@ static int aur__batch_names(const aur_st_file *f, const char *group, aur_var_lis
     return 0;
 }
 
-/* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
-static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want,
-                                   int keep_nonfinite)
+/* The entry "{group}/{name}" with an expected shape (-1 = any), or NULL with an error naming it. */
+static const aur_st_tensor *aur__batch_entry(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want)
 {
     char key[160], s1[64];
     snprintf(key, sizeof key, "%s/%s", group, name);
     const aur_st_tensor *e = aur_st_find(f, key);
-    if (!e) {
-        aur__err(AUR_EFORMAT, "%s: batch variable '%s' is missing", f->path, key);
-        return NULL;
-    }
+    if (!e) return aur__err(AUR_EFORMAT, "%s: batch variable '%s' is missing", f->path, key), (const aur_st_tensor *)NULL;
     int ok = e->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = want[i] < 0 || e->shape[i] == want[i];
-    if (!ok) {
-        aur__err(AUR_ESHAPE, "%s: '%s' has shape %s; expected rank %d matching the other variables", f->path, key,
-                 aur_shape_str(e->shape, e->ndim, s1, sizeof s1), ndim);
-        return NULL;
-    }
+    if (!ok)
+        return aur__err(AUR_ESHAPE, "%s: '%s' has shape %s; expected rank %d matching the other variables", f->path, key,
+                        aur_shape_str(e->shape, e->ndim, s1, sizeof s1), ndim), (const aur_st_tensor *)NULL;
+    return e;
+}
+
+/* Reads "{group}/{name}" with an expected shape (-1 = any) into a new owned tensor, refusing NaN/Inf. */
+static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, const char *name, int ndim, const int64_t *want,
+                                   int keep_nonfinite)
+{
+    const aur_st_tensor *e = aur__batch_entry(f, group, name, ndim, want);
+    if (!e) return NULL;
     aur_tensor *t = aur_tensor_create(AUR_F32, AUR_CPU, aur_shapev(e->ndim, e->shape));
     if (!t || aur_st_read(f, e, AUR_F32, t->data)) {
         aur_tensor_free(t);
@@ -158,7 +182,7 @@ static aur_tensor *aur__batch_read(const aur_st_file *f, const char *group, cons
             first = first < 0 ? i : first;
         }
     if (bad && !keep_nonfinite) {
-        aur__err(AUR_ENAN, "%s: variable '%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, key,
+        aur__err(AUR_ENAN, "%s: variable '%s/%s' has %lld NaN or infinite values (first at flat index %lld)", f->path, group, name,
                  (long long)bad, (long long)first);
         aur_tensor_free(t);
         return NULL;
@@ -253,25 +277,34 @@ static int aur__batch_meta(const aur_st_file *f, aur_batch *b)
     return b->lat && b->lon ? 0 : AUR_EFORMAT;
 }
 
+/* A safetensors batch's names and sizes as a batch without tensors yet (NULL on error). */
+static aur_batch *aur__batch_st_shell(const aur_st_file *f)
+{
+    aur_var_list surf, statics, atmos;
+    int64_t sz[5] = {0, 0, 0, 0, 0};
+    int rc = aur__batch_names(f, "surf", &surf) || aur__batch_names(f, "static", &statics) || aur__batch_names(f, "atmos", &atmos);
+    if (!rc) rc = aur__batch_sizes(f, &surf, &atmos, sz);
+    aur_batch *b = rc ? NULL : aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0);
+    if (!b) return NULL;
+    b->owns_tensors = 1;
+    b->surf_names = surf, b->static_names = statics, b->atmos_names = atmos;
+    return b;
+}
+
 static aur_batch *aur__batch_load(const char *path, int keep_nonfinite)
 {
     aur_st_file *f = aur_st_open(path);
     if (!f) return NULL;
-    aur_var_list surf, statics, atmos;
-    int64_t sz[5] = {0, 0, 0, 0, 0};
-    aur_batch *b = NULL;
-    int rc = aur__batch_names(f, "surf", &surf) || aur__batch_names(f, "static", &statics) || aur__batch_names(f, "atmos", &atmos);
-    if (!rc) rc = aur__batch_sizes(f, &surf, &atmos, sz);
-    if (!rc) rc = (b = aur__batch_shell((int)sz[0], (int)sz[1], (int)sz[2], (int)sz[3], (int)sz[4], 0, 0)) ? 0 : AUR_ENOMEM;
+    aur_batch *b = aur__batch_st_shell(f);
+    int rc = b ? 0 : AUR_EFORMAT;
     if (!rc) {
-        int64_t s4[4] = {sz[0], sz[1], sz[3], sz[4]}, s2[2] = {sz[3], sz[4]}, s5[5] = {sz[0], sz[1], sz[2], sz[3], sz[4]};
-        b->owns_tensors = 1;
-        b->surf_names = surf;
-        b->static_names = statics;
-        b->atmos_names = atmos;
-        for (int i = 0; i < surf.n && !rc; i++) rc = (b->surf[i] = aur__batch_read(f, "surf", surf.name[i], 4, s4, keep_nonfinite)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < statics.n && !rc; i++) rc = (b->statics[i] = aur__batch_read(f, "static", statics.name[i], 2, s2, keep_nonfinite)) ? 0 : AUR_EFORMAT;
-        for (int i = 0; i < atmos.n && !rc; i++) rc = (b->atmos[i] = aur__batch_read(f, "atmos", atmos.name[i], 5, s5, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        int64_t s4[4] = {b->B, b->T, b->H, b->W}, s2[2] = {b->H, b->W}, s5[5] = {b->B, b->T, b->C, b->H, b->W};
+        for (int i = 0; i < b->surf_names.n && !rc; i++)
+            rc = (b->surf[i] = aur__batch_read(f, "surf", b->surf_names.name[i], 4, s4, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < b->static_names.n && !rc; i++)
+            rc = (b->statics[i] = aur__batch_read(f, "static", b->static_names.name[i], 2, s2, keep_nonfinite)) ? 0 : AUR_EFORMAT;
+        for (int i = 0; i < b->atmos_names.n && !rc; i++)
+            rc = (b->atmos[i] = aur__batch_read(f, "atmos", b->atmos_names.name[i], 5, s5, keep_nonfinite)) ? 0 : AUR_EFORMAT;
     }
     if (!rc) rc = aur__batch_meta(f, b);
     aur_st_close(f);

@@ -115,6 +115,8 @@ typedef struct aur__wx_set {
     int T, C, H, W;
     double step;   /* seconds between steps (0: one step) */
     int grid_file, level_var, flip_lat, lon_shift;
+    double *work;      /* a field being read, kept from window to window */
+    size_t work_len;
 } aur__wx_set;
 
 /* ---- names, roles, units ---- */
@@ -637,64 +639,77 @@ static int aur__wx_read_step(const aur__wx_set *s, const aur__wx_var *v, size_t 
     size_t stride[5] = {0, 0, 0, 0, 0};
     int rc = f->grib ? aur__grib_read_step(f, j, work, stride) : aur__wx_nc_read_step(f, v, j, work, stride);
     if (rc) return rc;
-    int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W;
+    int C = v->group == AUR__WX_ATMOS ? s->C : 1, H = s->H, W = s->W, shift = s->lon_shift;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
             const double *row = work + c * stride[AUR__WX_LEVEL] + (size_t)(s->flip_lat ? H - 1 - y : y) * stride[AUR__WX_LAT];
             float *o = out + ((size_t)c * H + y) * W;
-            for (int x = 0; x < W; x++) o[x] = (float)row[(size_t)((x + s->lon_shift) % W) * stride[AUR__WX_LON]];
+            if (stride[AUR__WX_LON] == 1) { /* longitude fastest (every store's layout): the roll as two runs */
+                for (int x = 0; x < W - shift; x++) o[x] = (float)row[x + shift];
+                for (int x = W - shift; x < W; x++) o[x] = (float)row[x + shift - W];
+            } else
+                for (int x = 0; x < W; x++) o[x] = (float)row[(size_t)((x + shift) % W) * stride[AUR__WX_LON]];
         }
     return 0;
 }
 
-/* Every variable of the set into the series' tensors. */
-static int aur__wx_fill(const aur__wx_set *s, aur_batch *b)
+/* Steps first..first+b->T-1 of every surface and atmospheric variable of
+   the set into b's steps 0..b->T-1 (B = 1): a window read without the rest. */
+static int aur__wx_fill_steps(aur__wx_set *s, aur_batch *b, int first)
 {
     size_t plane = (size_t)s->H * s->W * (size_t)(s->C > 1 ? s->C : 1);
-    double *work = (double *)aur__malloc(sizeof(double) * plane, "a field being read");
-    float *one = (float *)aur__malloc(sizeof(float) * plane, "a field being read");
-    int rc = work && one ? 0 : AUR_ENOMEM;
+    if (s->work_len < plane) { /* once: a fresh buffer each window would be page faults the size of a field */
+        AUR_FREE(s->work);
+        s->work = (double *)aur__malloc(sizeof(double) * plane, "a field being read");
+        s->work_len = s->work ? plane : 0;
+    }
+    double *work = s->work;
+    int rc = work ? 0 : AUR_ENOMEM;
     for (int i = 0; i < s->n_vars && !rc; i++) {
         const aur__wx_var *v = &s->vars[i];
         const aur__wx_file *f = &s->files[v->file];
-        if (v->group == AUR__WX_STATIC) {
-            rc = aur__wx_read_step(s, v, 0, work, one);
-            if (!rc) memcpy(aur_batch_static(b, v->name)->data, one, sizeof(float) * (size_t)s->H * s->W);
-            continue;
-        }
+        if (v->group == AUR__WX_STATIC) continue;
         aur_tensor *t = v->group == AUR__WX_ATMOS ? aur_batch_atmos(b, v->name) : aur_batch_surf(b, v->name);
         size_t per_step = (size_t)s->H * s->W * (size_t)(v->group == AUR__WX_ATMOS ? s->C : 1);
         for (size_t j = 0; j < f->len[AUR__WX_TIME] && !rc; j++) {
-            rc = aur__wx_read_step(s, v, j, work, one);
-            if (!rc) memcpy((float *)t->data + (size_t)aur__wx_step_of(s, f->time[j]) * per_step, one, sizeof(float) * per_step);
+            int k = aur__wx_step_of(s, f->time[j]) - first;
+            if (k >= 0 && k < b->T) rc = aur__wx_read_step(s, v, j, work, (float *)t->data + (size_t)k * per_step);
         }
     }
-    AUR_FREE(work);
-    AUR_FREE(one);
     return rc;
 }
 
-/* The series batch of a scanned set: variables in the files' order, the conventions' coordinates. */
-static aur_batch *aur__wx_batch(const aur__wx_set *s)
+/* The set's layout as a batch without its surface and atmospheric tensors:
+   names in the files' order, the conventions' coordinates, the levels, the
+   last step's time, and the static fields read. T is the series' length. */
+static aur_batch *aur__wx_layout(const aur__wx_set *s)
 {
-    aur_var_list lists[3];
-    memset(lists, 0, sizeof lists);
-    for (int i = 0; i < s->n_vars; i++)
-        if (aur__vl_find(&lists[s->vars[i].group], s->vars[i].name) < 0 && aur__vl_add(&lists[s->vars[i].group], s->vars[i].name)) return NULL;
     if (sizeof(aur_real) != sizeof(float)) return aur__err(AUR_EUNSUPPORTED, "weather files: a float32 build is needed"), (aur_batch *)NULL;
-    aur_batch *b = aur_batch_create(1, s->T, s->C, s->H, s->W, &lists[AUR__WX_SURF], &lists[AUR__WX_STATIC], &lists[AUR__WX_ATMOS]);
+    aur_batch *b = aur__batch_shell(1, s->T, s->C, s->H, s->W, 0, 0);
     if (!b) return NULL;
+    b->owns_tensors = 1;
+    aur_var_list *lists[3] = {&b->surf_names, &b->atmos_names, &b->static_names};
+    int rc = 0;
+    for (int i = 0; i < s->n_vars && !rc; i++)
+        if (aur__vl_find(lists[s->vars[i].group], s->vars[i].name) < 0) rc = aur__vl_add(lists[s->vars[i].group], s->vars[i].name);
     const aur__wx_file *g = &s->files[s->grid_file];
     for (int y = 0; y < s->H; y++) b->lat[y] = (float)g->lat[s->flip_lat ? s->H - 1 - y : y];
     for (int x = 0; x < s->W; x++) b->lon[x] = (float)aur__lon360(g->lon[(x + s->lon_shift) % s->W]);
     for (int c = 0; c < s->C; c++) b->levels[c] = s->files[s->vars[s->level_var].file].level[c];
     b->time[0] = s->times[s->T - 1];
     b->step_seconds = s->step;
-    if (aur__wx_fill(s, b)) {
-        aur_batch_free(b);
-        return NULL;
+    double *work = rc ? NULL : (double *)aur__malloc(sizeof(double) * (size_t)s->H * s->W, "a field being read");
+    rc = rc ? rc : work ? 0 : AUR_ENOMEM;
+    for (int i = 0; i < s->n_vars && !rc; i++) {
+        const aur__wx_var *v = &s->vars[i];
+        if (v->group != AUR__WX_STATIC) continue;
+        int k = aur__vl_find(&b->static_names, v->name);
+        b->statics[k] = aur_tensor_create(AUR_F32, AUR_CPU, aur_shape2(s->H, s->W));
+        rc = b->statics[k] ? aur__wx_read_step(s, v, 0, work, (float *)b->statics[k]->data) : AUR_ENOMEM;
     }
-    return b;
+    AUR_FREE(work);
+    if (rc) aur_batch_free(b);
+    return rc ? NULL : b;
 }
 
 /* What was read, and how it was turned into the conventions. */
@@ -731,53 +746,30 @@ static void aur__wx_describe(const aur__wx_set *s, FILE *out)
     }
 }
 
-AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+/* Scans weather files into a set: each file's variables, then one grid, one set of levels and the times. */
+static int aur__wx_scan(aur__wx_set *s, const char *const *paths, int n, const char *renames)
 {
-    if (n < 1 || !paths) return aur__err(AUR_EINVAL, "aur_weather_load: no files"), (aur_batch *)NULL;
-    aur__wx_set s;
-    memset(&s, 0, sizeof s);
-    s.n_paths = n;
+    memset(s, 0, sizeof *s);
+    s->n_paths = n;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(&s, paths[i]);
-        rc = kind == 2 ? aur__grib_scan(&s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(&s, fi, renames);
+        int kind = aur__data_kind(paths[i]), fi = kind == 2 || kind < 0 ? kind : aur__wx_add_file(s, paths[i]);
+        rc = kind == 2 ? aur__grib_scan(s, paths[i], renames) : fi < 0 ? fi : aur__wx_scan_file(s, fi, renames);
     }
-    if (!rc) rc = aur__wx_grid(&s);
-    if (!rc) rc = aur__wx_levels(&s);
-    if (!rc) rc = aur__wx_times(&s);
-    aur_batch *b = rc ? NULL : aur__wx_batch(&s);
-    if (b && log) aur__wx_describe(&s, log);
-    for (int i = 0; i < s.n_files; i++) aur__wx_close(&s.files[i]);
-    AUR_FREE(s.files);
-    AUR_FREE(s.vars);
-    AUR_FREE(s.times);
-    return b;
+    if (!rc) rc = aur__wx_grid(s);
+    if (!rc) rc = aur__wx_levels(s);
+    if (!rc) rc = aur__wx_times(s);
+    return rc;
 }
 
-#else /* built without libnetcdf */
-
-AURDEF aur_batch *aur_weather_load(const char *const *paths, int n, const char *renames, FILE *log)
+static void aur__wx_free(aur__wx_set *s)
 {
-    (void)n, (void)renames, (void)log;
-    aur__err(AUR_EUNSUPPORTED, "%s: reading NetCDF or Zarr needs the implementation compiled with -DAUR_NETCDF and linked with -lnetcdf "
-             "(Debian: libnetcdf-dev)", paths && n > 0 ? paths[0] : "weather files");
-    return NULL;
+    for (int i = 0; i < s->n_files; i++) aur__wx_close(&s->files[i]);
+    AUR_FREE(s->files);
+    AUR_FREE(s->vars);
+    AUR_FREE(s->times);
+    AUR_FREE(s->work);
+    memset(s, 0, sizeof *s);
 }
+
 #endif
-
-/* ---- any batch or series file ---- */
-
-AURDEF aur_batch *aur_batch_load_files(const char *const *paths, int n, const char *renames, FILE *log)
-{
-    int other = -1; /* the first path that is neither NetCDF nor Zarr */
-    for (int i = 0; i < n; i++) {
-        int kind = aur__data_kind(paths[i]);
-        if (kind < 0) return NULL;
-        if (!kind && other < 0) other = i;
-    }
-    if (n == 1 && other == 0) return aur_batch_load_unchecked(paths[0]);
-    if (other >= 0)
-        return aur__err(AUR_EINVAL, "%s: a safetensors batch is one file on its own; several files together must be NetCDF, Zarr or GRIB",
-                        paths[other]), (aur_batch *)NULL;
-    return aur_weather_load(paths, n, renames, log);
-}

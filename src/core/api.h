@@ -86,7 +86,7 @@ typedef struct aur_tensor {
     const char *name;        /* parameters: the PyTorch state_dict key; NULL otherwise */
     struct aur_model *model; /* parameters: the owning model; NULL otherwise */
     int is_buffer;           /* parameters: a state_dict buffer (loaded and saved, never trained) */
-    int owned;               /* internal: made by aur_tensor_create */
+    int owned;               /* internal: made by aur_tensor_create (2: in pinned host memory) */
     struct aur__storage *storage, *grad_storage; /* internal: a tape tensor's data and gradient (shared by views) */
     size_t offset;                /* internal: where data starts in its storage, in bytes (a slice's view) */
     struct aur__rebuild *rebuild; /* internal: how its op makes its bytes again (cheap ops), or NULL */
@@ -322,6 +322,9 @@ AURDEF const char *aur_st_meta(const aur_st_file *f, const char *key);
 /* Reads an entry into a host buffer of numel elements: dtype AUR_F32 reads
    F32/BF16/F16/I64/I32/U8/BOOL as aur_real; AUR_BF16 reads BF16 raw. */
 AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst);
+/* Reads elements [first, first + count) of an entry (row-major) as aur_real:
+   a window of a series without reading the rest of it. */
+AURDEF int aur_st_read_range(const aur_st_file *f, const aur_st_tensor *e, int64_t first, int64_t count, aur_real *dst);
 /* Reads an entry into an existing tensor of the same shape (any device). */
 AURDEF int aur_st_read_tensor(const aur_st_file *f, const aur_st_tensor *e, aur_tensor *t);
 

@@ -119,6 +119,19 @@ static void aur__pinned_free(void *p)
     if (p) cudaFreeHost(p);
 }
 
+/* Page-locked host memory, not mapped: host buffers (prefetched windows) the
+   GPU copies from by DMA, without the driver's staging copy. */
+static void *aur__page_locked_alloc(size_t n, const char *what)
+{
+    void *p = NULL;
+    return aur__cuda_check(cudaMallocHost(&p, n ? n : 1), what) ? NULL : p;
+}
+
+static void aur__page_locked_free(void *p)
+{
+    if (p) cudaFreeHost(p);
+}
+
 static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {
 #ifdef AUR_CUDA_EMU /* the emulator checks that the pointers are where the devices say */
@@ -174,6 +187,8 @@ static void *aur__pinned_alloc(size_t n, const char *what)
 }
 
 static void aur__pinned_free(void *p) { (void)p; }
+static void *aur__page_locked_alloc(size_t n, const char *what) { return aur__pinned_alloc(n, what); }
+static void aur__page_locked_free(void *p) { (void)p; }
 
 static int aur__cuda_copy(void *dst, aur_device dd, const void *src, aur_device sd, size_t n)
 {

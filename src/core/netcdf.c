@@ -10,8 +10,28 @@
    helpers here reproduce that, value for value. */
 
 #ifdef AUR_NETCDF
+#include <dlfcn.h>
 #include <netcdf.h>
 #include <netcdf_filter.h>
+
+/* Debian's HDF5 is built thread-safe, so its switch for printing error
+   stacks is per thread, and libnetcdf turns it off only on the thread that
+   first opened a file: on any other (a loader's), every attribute libnetcdf
+   looks for and does not find prints an HDF5-DIAG trace. This turns it off
+   on the calling thread, once. HDF5 is already loaded with libnetcdf, so
+   its H5Eset_auto2 (herr_t (hid_t stack, H5E_auto2_t func, void *data);
+   hid_t is 64-bit) is looked up rather than linked. */
+static void aur__nc_quiet_thread(void)
+{
+    static AUR__TLS int done;
+    if (done) return;
+    done = 1;
+    typedef int (*set_auto_fn)(int64_t, void *, void *);
+    set_auto_fn set_auto;
+    void *sym = dlsym(RTLD_DEFAULT, "H5Eset_auto2");
+    memcpy(&set_auto, &sym, sizeof set_auto); /* a data pointer to a function pointer, as POSIX dlsym allows */
+    if (set_auto) set_auto(0 /* H5E_DEFAULT */, NULL, NULL);
+}
 
 /* What a variable's values become in numpy (xarray's decoding). */
 enum { AUR__DT_SMALLINT = 1, AUR__DT_BIGINT = 2, AUR__DT_F32 = 3, AUR__DT_F64 = 4 };
@@ -128,6 +148,14 @@ static double aur__rnd(double x, int f32) { return f32 ? (double)(float)x : x; }
 static void aur__cf_decode(const aur__cf_var *v, double *x, size_t n)
 {
     int f32 = v->dtype == AUR__DT_F32;
+    if (!v->has_scale && !v->has_offset) { /* float data (the newer stores'): fill values and the rounding only */
+        for (size_t i = 0; i < n; i++) {
+            int fill = 0;
+            for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];
+            x[i] = fill ? NAN : aur__rnd(x[i], f32);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         int fill = 0;
         for (int k = 0; k < v->nfill; k++) fill |= x[i] == v->fill[k];

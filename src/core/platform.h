@@ -112,3 +112,11 @@ static void aur__qsort(void *base, size_t n, size_t size, int (*cmp)(const void 
 {
     if (n > 1) qsort(base, n, size, cmp);
 }
+
+/* Seconds on the monotonic clock (step times, the loader's waits). */
+static double aur__wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -416,21 +416,45 @@ static double aur__st_value(const unsigned char *d, const char *dtype, int64_t i
     return d[i]; /* U8, BOOL */
 }
 
-AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
+/* The dtype's size and whether we convert it; an error naming the tensor if we do not. */
+static int aur__st_readable(const aur_st_file *f, const aur_st_tensor *e, size_t *elem_size)
 {
     const aur__st_dtype *info = aur__st_dtype_find(e->dtype);
+    *elem_size = 0;
     if (!info || !info->readable)
         return aur__err(AUR_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported (F32, BF16, F16, I64, I32, U8, BOOL)",
                         f->path, e->name, e->dtype);
-    size_t n = (size_t)(e->end - e->begin);
-    if ((dtype == AUR_BF16 && !strcmp(e->dtype, "BF16")) || (dtype != AUR_BF16 && !strcmp(e->dtype, "F32") && sizeof(aur_real) == 4))
-        return aur__st_bytes(f, e->begin, dst, n); /* as stored */
+    *elem_size = (size_t)(info->bits / 8);
+    return 0;
+}
+
+AURDEF int aur_st_read_range(const aur_st_file *f, const aur_st_tensor *e, int64_t first, int64_t count, aur_real *dst)
+{
+    size_t size;
+    int rc = aur__st_readable(f, e, &size);
+    if (rc) return rc;
+    if (first < 0 || count < 0 || first > e->numel - count)
+        return aur__err(AUR_EINVAL, "%s: tensor '%s' has %lld elements; asked for %lld from %lld", f->path, e->name, (long long)e->numel,
+                        (long long)count, (long long)first);
+    uint64_t at = e->begin + (uint64_t)first * size;
+    size_t n = (size_t)count * size;
+    if (!strcmp(e->dtype, "F32") && sizeof(aur_real) == 4) return aur__st_bytes(f, at, dst, n); /* as stored */
     unsigned char *d = (unsigned char *)aur__malloc(n ? n : 1, "a tensor's bytes");
-    int rc = d ? aur__st_bytes(f, e->begin, d, n) : AUR_ENOMEM;
-    for (int64_t i = 0; !rc && i < e->numel; i++) {
-        if (dtype == AUR_BF16) ((uint16_t *)dst)[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
-        else ((aur_real *)dst)[i] = (aur_real)aur__st_value(d, e->dtype, i);
-    }
+    rc = d ? aur__st_bytes(f, at, d, n) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && i < count; i++) dst[i] = (aur_real)aur__st_value(d, e->dtype, i);
+    AUR_FREE(d);
+    return rc;
+}
+
+AURDEF int aur_st_read(const aur_st_file *f, const aur_st_tensor *e, aur_dtype dtype, void *dst)
+{
+    if (dtype != AUR_BF16) return aur_st_read_range(f, e, 0, e->numel, (aur_real *)dst);
+    size_t size, n = (size_t)(e->end - e->begin);
+    int rc = aur__st_readable(f, e, &size);
+    if (rc || !strcmp(e->dtype, "BF16")) return rc ? rc : aur__st_bytes(f, e->begin, dst, n); /* as stored */
+    unsigned char *d = (unsigned char *)aur__malloc(n ? n : 1, "a tensor's bytes");
+    rc = d ? aur__st_bytes(f, e->begin, d, n) : AUR_ENOMEM;
+    for (int64_t i = 0; !rc && i < e->numel; i++) ((uint16_t *)dst)[i] = aur_f32_to_bf16((float)aur__st_value(d, e->dtype, i));
     AUR_FREE(d);
     return rc;
 }

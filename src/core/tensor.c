@@ -100,9 +100,25 @@ AURDEF void aur_tensor_free(aur_tensor *t)
 {
     if (!t) return;
     AUR_ASSERT(t->owned && "aur_tensor_free: only tensors from aur_tensor_create");
-    aur__dev_free(t->device, t->data);
+    if (t->owned == 2) aur__page_locked_free(t->data);
+    else aur__dev_free(t->device, t->data);
     aur__dev_free(t->device, t->grad);
     AUR_FREE(t);
+}
+
+/* An owned host tensor, zero-filled, in page-locked memory (a CUDA build): a
+   prefetched window the GPU copies without a staging buffer. */
+static aur_tensor *aur__tensor_create_pinned(aur_dtype dtype, aur_shape shape)
+{
+    if (aur__shape_ok(shape, "a pinned tensor")) return NULL;
+    aur_tensor *t = (aur_tensor *)aur__malloc(sizeof *t, "a tensor");
+    if (!t) return NULL;
+    aur__tensor_init(t, dtype, AUR_CPU, shape);
+    t->owned = 2;
+    t->data = aur__page_locked_alloc(aur__nbytes(t), "a window in pinned memory");
+    if (!t->data) return AUR_FREE(t), (aur_tensor *)NULL;
+    memset(t->data, 0, aur__nbytes(t));
+    return t;
 }
 
 AURDEF void aur_tensor_zero_grad(aur_tensor *t)

@@ -15,6 +15,7 @@ typedef struct aur_check_opts {
     double max_abs_mean;     /* |mean| of the normalised data beyond this: the statistics do not fit (warning, 3) */
     double min_std, max_std; /* normalised std outside [min_std, max_std]: warning (0.1, 10) */
     const char *nan_ok;      /* patterns of variables where NaN is data (AuroraWave's waves over land), or NULL */
+    int chunk_steps;         /* aur_aurora_check_series: steps read at a time (0: as many as fit in 256 MiB) */
 } aur_check_opts;
 AURDEF aur_check_opts aur_check_defaults(void);
 
@@ -45,6 +46,9 @@ typedef struct aur_check_report {
    and whether the statistics fit. Returns 0, or AUR_EFORMAT with
    aur_last_error() naming the first variable in error. rep may be NULL. */
 AURDEF int aur_aurora_check_batch(const aur_model *m, const aur_batch *b, const aur_check_opts *opts, aur_check_report *rep);
+/* The same over every step of an open series, read a chunk of steps at a
+   time (opts->chunk_steps): the report of the whole, without holding it in memory. */
+AURDEF int aur_aurora_check_series(const aur_model *m, aur_series *s, const aur_check_opts *opts, aur_check_report *rep);
 AURDEF void aur_check_report_print(const aur_check_report *rep, FILE *out);
 AURDEF void aur_check_report_free(aur_check_report *rep);
 
@@ -108,6 +112,53 @@ AURDEF int aur_aurora_memory_plan(const aur_aurora_config *cfg, int B, int T, in
 /* The input window of `history` steps starting at step `start`, or the
    target at step `start` (history 1). Owned. */
 AURDEF aur_batch *aur_batch_window(const aur_batch *series, int start, int history, double step_seconds);
+
+/* A window as the rollout uses it: the input's history steps and each
+   rollout step's target, read from an open series (aur_series_open). */
+#define AUR_MAX_ROLLOUT 64
+typedef struct aur_window_ref {
+    int series, start; /* which series, and the window's first step */
+} aur_window_ref;
+typedef struct aur_window {
+    aur_window_ref ref;
+    aur_batch *input;                    /* history steps, as aur_batch_window(series, start, history) */
+    aur_batch *target[AUR_MAX_ROLLOUT];  /* one step each: aur_batch_window(series, start + history + k, 1) */
+    int rollout;
+} aur_window;
+/* Reads a window into w (zeroed at first; its buffers are reused when they
+   fit, in pinned host memory when asked). */
+AURDEF int aur_window_read(aur_series *s, aur_window_ref ref, int history, int rollout, double step_seconds, int pinned, aur_window *w);
+AURDEF void aur_window_free(aur_window *w);
+
+/* ---- a loader that reads ahead ----
+   Windows in the order order(ctx, i) gives for i = 0, 1, ... (a pure
+   function: the trainer's is its shuffle of seed and epoch), read `depth`
+   windows ahead by a background thread while the caller computes (depth 0:
+   read when asked, on the caller's thread). order is called from that
+   thread. paths[i] (n_paths[i] files) are series i's files, kept by the
+   caller while the loader lives; a few series stay open at a time. */
+typedef aur_window_ref (*aur_window_order)(void *ctx, int64_t i);
+typedef struct aur_loader_opts {
+    int history, rollout;  /* steps of each window's input, and targets */
+    double step_seconds;   /* the model's step (the windows' times, as aur_batch_window) */
+    int depth;             /* windows read ahead, 0..64 */
+    int pinned;            /* windows in pinned host memory (a CUDA build, a model on the GPU) */
+    const char *renames;   /* weather files' renames, as aur_weather_load's, or NULL */
+} aur_loader_opts;
+typedef struct aur_loader_stats {
+    int64_t windows_read, windows_taken;
+    double read_seconds;   /* spent reading (on the thread, beside the steps) */
+    double wait_seconds;   /* the caller spent waiting for windows: what the loader costs the run */
+} aur_loader_stats;
+typedef struct aur_loader aur_loader;
+AURDEF aur_loader *aur_loader_create(char **const *paths, const int *n_paths, int n_series, aur_window_order order, void *ctx,
+                                     const aur_loader_opts *o);
+/* Window i of the order, waiting for it if it is not read yet; valid until
+   the next call. Asking for i out of sequence (a resumed run) starts reading
+   there. NULL on error, with aur_last_error() naming the file and step. */
+AURDEF const aur_window *aur_loader_get(aur_loader *ld, int64_t i);
+AURDEF void aur_loader_stats_get(aur_loader *ld, aur_loader_stats *st);
+AURDEF void aur_loader_free(aur_loader *ld);
 
 /* ---- TensorBoard event files ---- */
 /* Scalars in TensorBoard's event file format (what tf.summary and
@@ -177,6 +228,7 @@ typedef struct aur_trainer aur_trainer;
 typedef struct aur_step_info {
     int64_t step;          /* steps done, after this one */
     double loss, grad_norm, lr, seconds;
+    double data_seconds;   /* of seconds, the time spent waiting for the step's window (the loader is behind when this grows) */
     int alarm, skipped;
     char alarm_msg[256];
 } aur_step_info;

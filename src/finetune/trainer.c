@@ -57,21 +57,11 @@ AURDEF void aur_trainer_print_setup(const aur_trainer *tr, FILE *out)
         tr->task->print_data(tr, out);
         return;
     }
-    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s\n", tr->train.n_win,
-            tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "");
+    fprintf(out, "data: %d training windows from %d files, %d validation windows; history %d, rollout %d step%s; %d read ahead\n",
+            tr->train.n_win, tr->train.n_files, tr->val.n_win, tr->history, tr->rollout, tr->rollout > 1 ? "s" : "", tr->prefetch);
 }
 
 /* ---- one step ---- */
-
-/* The series holding a window, read from its file once and cached. */
-static const aur_batch *aur__series(aur__data *d, int file)
-{
-    if (d->cache && d->cache_file == file) return d->cache;
-    aur_batch_free(d->cache);
-    d->cache = aur_batch_load_files((const char *const *)d->paths[file], d->n_paths[file], d->renames, NULL);
-    d->cache_file = file;
-    return d->cache;
-}
 
 /* Items first..first+count-1 of epoch `epoch`'s shuffle of n items, into
    out: a fresh permutation every epoch, a pure function of (seed, epoch) so
@@ -90,43 +80,71 @@ static void aur__shuffled(uint64_t seed, int64_t epoch, int n, int first, int co
     AUR_FREE(perm);
 }
 
-/* The training window of a step: every window once per epoch, shuffled. */
-static aur__window aur__train_window(const aur_trainer *tr, int64_t step)
+/* The training order, the loader's: every window once per epoch, shuffled. */
+static aur_window_ref aur__train_order(void *ctx, int64_t step)
 {
+    const aur_trainer *tr = (const aur_trainer *)ctx;
     int n = tr->train.n_win;
     int64_t item;
     aur__shuffled(tr->seed, step / n, n, (int)(step % n), 1, &item);
     return tr->train.win[item];
 }
 
-/* Forward over the rollout and the mean loss of its steps; NULL on error. */
-static aur_tensor *aur__rollout_loss(aur_trainer *tr, aur__data *d, aur__window w, aur_batch **first_pred,
-                                     aur_batch **first_target, aur_scores *scores)
+/* The training window of a step, read ahead by the loader (made at the first
+   step asked for, so that a resumed run starts reading where it resumes). */
+static const aur_window *aur__train_window(aur_trainer *tr, int64_t step)
 {
-    const aur_batch *s = aur__series(d, w.file);
-    if (!s) return NULL;
+    if (!tr->loader) {
+        int on_gpu = tr->m->n && tr->m->params[0]->device == AUR_CUDA; /* pinned windows copy to the GPU directly */
+        aur_loader_opts o = {tr->history, tr->rollout, tr->mcfg.timestep_seconds, tr->prefetch, on_gpu, tr->train.renames};
+        tr->loader = aur_loader_create(tr->train.paths, tr->train.n_paths, tr->train.n_files, aur__train_order, tr, &o);
+        if (!tr->loader) return NULL;
+    }
+    return aur_loader_get(tr->loader, step);
+}
+
+/* Seconds the run has waited for training windows so far. */
+static double aur__data_waited(aur_trainer *tr)
+{
+    aur_loader_stats st = {0, 0, 0, 0};
+    if (tr->loader) aur_loader_stats_get(tr->loader, &st);
+    return st.wait_seconds;
+}
+
+/* An evaluation window, read now from its series (kept open for the next). */
+static const aur_window *aur__read_window(const aur_trainer *tr, aur__data *d, aur_window_ref ref)
+{
+    if (!d->open || d->open_id != ref.series) {
+        aur_series_close(d->open);
+        d->open = aur_series_open((const char *const *)d->paths[ref.series], d->n_paths[ref.series], d->renames, NULL);
+        d->open_id = ref.series;
+        if (!d->open) return NULL;
+    }
+    return aur_window_read(d->open, ref, tr->history, tr->rollout, tr->mcfg.timestep_seconds, 0, &d->read) ? NULL : &d->read;
+}
+
+/* Forward over a window's rollout and the mean loss of its steps; NULL on error. */
+static aur_tensor *aur__rollout_loss(aur_trainer *tr, const aur_window *w, aur_batch **first_pred, aur_scores *scores)
+{
+    if (!w) return NULL;
     double dt = tr->mcfg.timestep_seconds;
-    aur_batch *in = aur_batch_window(s, w.start, tr->history, dt), *preds[64] = {NULL};
+    aur_batch *preds[AUR_MAX_ROLLOUT] = {NULL};
     aur_tensor *loss = NULL;
-    int ok = in && !aur_aurora_rollout(tr->m, tr->t, in, tr->rollout, preds);
+    int ok = !aur_aurora_rollout(tr->m, tr->t, w->input, tr->rollout, preds);
     for (int k = 0; ok && k < tr->rollout; k++) {
-        aur_batch *target = aur_batch_window(s, w.start + tr->history + k, 1, dt);
-        aur_tensor *l = !target ? NULL : tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae)
-                                                      : aur_aurora_loss(tr->m, tr->t, preds[k], target);
+        const aur_batch *target = w->target[k];
+        aur_tensor *l = tr->loss_mae ? aur_aurora_loss_mae(tr->m, tr->t, preds[k], target, &tr->mae) : aur_aurora_loss(tr->m, tr->t, preds[k], target);
         ok = l != NULL;
         /* WeatherBench2's scores of each lead time, from predictions in host memory */
         if (ok && scores && preds[k]->surf_names.n && preds[k]->surf[0]->device == AUR_CPU && preds[k]->B == 1 && !preds[k]->lat_2d && !preds[k]->lon_2d)
             ok = !aur_scores_add(scores, (k + 1) * dt / 3600, preds[k], target, 0, NULL, 0);
         if (ok) loss = loss ? aur_add(tr->t, loss, l) : l;
-        if (k == 0 && first_target) *first_target = target;
-        else aur_batch_free(target);
     }
     if (ok && tr->rollout > 1) loss = aur_scale(tr->t, loss, 1.0 / tr->rollout);
     for (int k = 0; k < tr->rollout; k++) {
         if (k == 0 && first_pred && ok) *first_pred = preds[k];
         else aur_batch_free(preds[k]);
     }
-    aur_batch_free(in);
     return ok ? loss : NULL;
 }
 
@@ -169,7 +187,9 @@ AURDEF int aur_trainer_step(aur_trainer *tr, aur_step_info *info)
     aur_tape_set_autocast(tr->t, 0); /* the model's cfg.autocast turns it on around the backbone only, as the reference's Aurora.forward */
     aur_tape_seed(tr->t, aur__mix64(tr->seed + 0x51ED270B27u * (uint64_t)(tr->step + 1)));
     aur_model_zero_grad(tr->m);
-    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, &tr->train, aur__train_window(tr, tr->step), NULL, NULL, NULL);
+    double waited = aur__data_waited(tr);
+    aur_tensor *loss = tr->task ? tr->task->train_loss(tr, tr->step) : aur__rollout_loss(tr, aur__train_window(tr, tr->step), NULL, NULL);
+    si.data_seconds = aur__data_waited(tr) - waited;
     if (!loss) return AUR_EINVAL;
     int rc = aur_backward(tr->t, loss);
     if (rc) return rc;
@@ -228,7 +248,7 @@ AURDEF int aur_trainer_eval(aur_trainer *tr, double *loss)
         aur_tape_set_training(tr->t, 0);
         aur_tape_set_autocast(tr->t, 0);
         /* spread the evaluated windows over the whole set */
-        aur_tensor *l = aur__rollout_loss(tr, d, d->win[(int64_t)i * d->n_win / n], NULL, NULL, &tr->val_scores);
+        aur_tensor *l = aur__rollout_loss(tr, aur__read_window(tr, d, d->win[(int64_t)i * d->n_win / n]), NULL, &tr->val_scores);
         if (!l) return aur_scores_free(&tr->val_scores), AUR_EINVAL;
         sum += aur__value(l);
     }
@@ -333,11 +353,11 @@ AURDEF int aur_trainer_plot(aur_trainer *tr)
     aur_tape_reset(tr->t);
     aur_tape_set_grad(tr->t, 0);
     aur_tape_set_training(tr->t, 0);
-    aur_batch *pred = NULL, *target = NULL;
-    aur_tensor *l = aur__rollout_loss(tr, d, d->win[0], &pred, &target, NULL);
-    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, target, tr->map_vars[i]);
+    aur_batch *pred = NULL;
+    const aur_window *w = aur__read_window(tr, d, d->win[0]);
+    aur_tensor *l = aur__rollout_loss(tr, w, &pred, NULL);
+    for (int i = 0; l && !rc && i < tr->n_maps; i++) rc = aur__trainer_map(tr, pred, w->target[0], tr->map_vars[i]);
     aur_batch_free(pred);
-    aur_batch_free(target);
     aur_tape_reset(tr->t);
     return l ? rc : AUR_EINVAL;
 }
@@ -686,8 +706,11 @@ static void aur__progress(const aur_trainer *tr, const aur_step_info *si, double
     int tty = isatty(fileno(stderr));
     if (!tty && tr->step % tr->log_every && tr->step != tr->steps) return;
     fflush(stdout); /* keep the order of the run's own output */
-    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s", tty ? "\r\033[K" : "",
-            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60,
+    char data[64] = ""; /* said only when reading is what the step waits for */
+    if (si->data_seconds > 0.1 * si->seconds && si->seconds > 0)
+        snprintf(data, sizeof data, "  waiting for data %.0f%% (data.prefetch %d)", 100 * si->data_seconds / si->seconds, tr->prefetch);
+    fprintf(stderr, "%sstep %lld/%lld  loss %.5g  |g| %.3g  lr %.3g  %.2f steps/s  ETA %d:%02d%s%s%s", tty ? "\r\033[K" : "",
+            (long long)tr->step, (long long)tr->steps, si->loss, si->grad_norm, si->lr, rate, (int)(eta / 60), (int)eta % 60, data,
             si->alarm ? "  ALARM: " : "", si->alarm ? si->alarm_msg : "");
     fprintf(stderr, tty && !si->alarm && tr->step != tr->steps ? "" : "\n");
 }
@@ -703,7 +726,8 @@ static int aur__log_metrics(const aur_trainer *tr, const aur_step_info *si, doub
     aur__buf_printf(&line, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g", (long long)si->step, si->loss, si->grad_norm, si->lr);
     const double *row = tr->hist.v + (size_t)(tr->hist.rows - 1) * tr->hist.cols;
     for (int g = 0; g < tr->n_groups && tr->n_groups > 1; g++) aur__buf_printf(&line, ", \"grad_norm/%s\": %.9g", tr->group_name[g], row[4 + g]);
-    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->alarm ? "true" : "false", si->skipped ? "true" : "false");
+    aur__buf_printf(&line, ", \"steps_per_s\": %.4g, \"data_wait_s\": %.4g, \"alarm\": %s, \"skipped\": %s", rate, si->data_seconds,
+                    si->alarm ? "true" : "false", si->skipped ? "true" : "false");
     if (isfinite(val)) aur__buf_printf(&line, ", \"val_loss\": %.9g", val);
     /* the validation row exists only on a step that evaluated */
     const double *vrow = isfinite(val) ? tr->val_hist.v + (size_t)(tr->val_hist.rows - 1) * tr->val_hist.cols : NULL;

@@ -23,20 +23,17 @@ static int aur__table_add(aur__table *t, const double *row)
     return 0;
 }
 
-typedef struct aur__window {
-    int file, start;
-} aur__window;
-
 typedef struct aur__data {
     char **files;    /* a name of each series, for messages: its file, or its first file and how many more */
     char ***paths;   /* each series' files: one safetensors file, or NetCDF/Zarr files read together */
     int *n_paths;
     int n_files;
     char *renames;   /* data.rename as "file_name=aurora_name,..." (shared by train and val), or NULL */
-    aur__window *win;
+    aur_window_ref *win; /* every window of the set: its series and first step */
     int n_win;
-    aur_batch *cache; /* the series file of this set read last (training and evaluation keep one each) */
-    int cache_file;
+    aur_series *open;    /* evaluation reads here: the series read last, kept open, and its window buffers */
+    int open_id;
+    aur_window read;
 } aur__data;
 
 /* What a model family other than Aurora plugs into the loop (Surya's is in
@@ -77,6 +74,8 @@ struct aur_trainer {
     /* data */
     aur__data train, val;
     int history, rollout, eval_windows;
+    int prefetch;       /* training windows read ahead by the loader's thread (data.prefetch) */
+    aur_loader *loader; /* made at the first step, when the step to start from is known */
     aur_check_opts check;
     /* optimisation */
     aur_optim_opts opt;
@@ -105,13 +104,6 @@ struct aur_trainer {
     aur_scores val_scores; /* the last evaluation's WeatherBench2 scores per variable, level and lead (Aurora) */
     double started, steps_at_start;
 };
-
-static double aur__wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* A run's id: 64 random bits in hex (the clock and the process id where
    /dev/urandom cannot be read). */
@@ -281,39 +273,44 @@ static int aur__trainer_renames(aur_trainer *tr, const cJSON *j)
 
 /* Reads every series once: checks it (refusing bad data with the variable's
    name) and lists its windows of history + rollout steps. */
+/* Opens each series of a set (names, grid, levels and times checked), checks
+   every value against the model's statistics a chunk at a time, and lists
+   its windows; nothing is kept in memory but the list. */
 static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 {
     int span = tr->history + tr->rollout;
     for (int f = 0; f < d->n_files; f++) {
-        aur_batch *s = aur_batch_load_files((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
+        aur_series *s = aur_series_open((const char *const *)d->paths[f], d->n_paths[f], d->renames, NULL);
         if (!s) return AUR_EFORMAT;
-        aur_check_report rep;
-        int rc = aur_aurora_check_batch(tr->m, s, &tr->check, &rep);
-        if (rc) {
+        aur_check_report rep = {0, 0, 0, NULL};
+        int rc = aur_aurora_check_series(tr->m, s, &tr->check, &rep), T = aur_series_length(s);
+        double step = aur_series_step_seconds(s);
+        if (rc == AUR_EFORMAT && rep.vars) {
             fprintf(stderr, "%s data %s:\n", what, d->files[f]);
             aur_check_report_print(&rep, stderr);
             char msg[1024];
             snprintf(msg, sizeof msg, "%.1000s", aur_last_error());
             rc = aur__err(AUR_EFORMAT, "%s: %s", d->files[f], msg);
-        } else if (s->step_seconds > 0 && fabs(s->step_seconds - tr->mcfg.timestep_seconds) > 1e-3) {
+        } else if (!rc && step > 0 && fabs(step - tr->mcfg.timestep_seconds) > 1e-3) {
             rc = aur__err(AUR_EFORMAT, "%s: its time steps are %g h apart; the model steps %g h (give the files every %g h)", d->files[f],
-                          s->step_seconds / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
-        } else if (s->T < span) {
-            rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], s->T, tr->history,
-                          tr->rollout);
+                          step / 3600, tr->mcfg.timestep_seconds / 3600, tr->mcfg.timestep_seconds / 3600);
+        } else if (!rc && T < span) {
+            rc = aur__err(AUR_EFORMAT, "%s: %d time steps; a window needs history %d + rollout %d", d->files[f], T, tr->history, tr->rollout);
         }
-        int n = rc ? 0 : s->T - span + 1;
         if (!rc && d == &tr->train && f == 0) {
-            tr->n_levels = s->C;
-            memcpy(tr->levels, s->levels, sizeof(double) * (size_t)s->C);
+            aur_batch *first = aur_series_read(s, 0, 1, 0);
+            rc = first ? 0 : AUR_EFORMAT;
+            if (first) tr->n_levels = first->C, memcpy(tr->levels, first->levels, sizeof(double) * (size_t)first->C);
+            aur_batch_free(first);
         }
+        int n = rc ? 0 : T - span + 1;
         aur_check_report_free(&rep);
-        aur_batch_free(s);
+        aur_series_close(s);
         if (rc) return rc;
-        aur__window *w = (aur__window *)AUR_REALLOC(d->win, sizeof(aur__window) * (size_t)(d->n_win + n));
+        aur_window_ref *w = (aur_window_ref *)AUR_REALLOC(d->win, sizeof(aur_window_ref) * (size_t)(d->n_win + n));
         if (!w) return aur__err(AUR_ENOMEM, "out of memory listing windows");
         d->win = w;
-        for (int i = 0; i < n; i++) d->win[d->n_win].file = f, d->win[d->n_win++].start = i;
+        for (int i = 0; i < n; i++) d->win[d->n_win].series = f, d->win[d->n_win++].start = i;
     }
     return d->n_files && !d->n_win ? aur__err(AUR_EFORMAT, "%s data: no windows", what) : 0;
 }
@@ -321,14 +318,15 @@ static int aur__trainer_scan(aur_trainer *tr, aur__data *d, const char *what)
 /* "data": {train, val, rename, history, rollout_steps, eval_windows, nan_ok, outlier_z} */
 static int aur__trainer_data(aur_trainer *tr, const cJSON *j)
 {
-    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", NULL};
+    static const char *const keys[] = {"train", "val", "rename", "history", "rollout_steps", "eval_windows", "nan_ok", "outlier_z", "prefetch", NULL};
     const char *W = "run config: data";
     if (!j) return aur__err(AUR_EINVAL, "run config: the 'data' section is required");
-    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8;
+    tr->history = tr->mcfg.max_history_size, tr->rollout = 1, tr->eval_windows = 8, tr->prefetch = 2;
     tr->check = aur_check_defaults();
     int rc = aur__json_keys(j, W, keys);
     if (!rc) rc = aur__json_int(aur__json_at(j, "history"), W, 1, tr->mcfg.max_history_size, &tr->history);
-    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, 64, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "rollout_steps"), W, 1, AUR_MAX_ROLLOUT, &tr->rollout);
+    if (!rc) rc = aur__json_int(aur__json_at(j, "prefetch"), W, 0, 64, &tr->prefetch);
     if (!rc) rc = aur__json_int(aur__json_at(j, "eval_windows"), W, 1, 1e6, &tr->eval_windows);
     if (!rc) rc = aur__json_num(aur__json_at(j, "outlier_z"), W, 1, 1e9, &tr->check.outlier_z);
     if (!rc) rc = aur__json_str(aur__json_at(j, "nan_ok"), W, &tr->check.nan_ok);
@@ -663,12 +661,14 @@ static void aur__data_free(aur__data *d)
     AUR_FREE(d->paths);
     AUR_FREE(d->n_paths);
     AUR_FREE(d->win);
-    aur_batch_free(d->cache);
+    aur_window_free(&d->read);
+    aur_series_close(d->open);
 }
 
 AURDEF void aur_trainer_free(aur_trainer *tr)
 {
     if (!tr) return;
+    aur_loader_free(tr->loader); /* first: its thread reads the training set */
     const aur__trainer_task *task = tr->task;
     tr->task = NULL; /* a task may keep its hooks in its own state */
     if (task && task->free_ctx) task->free_ctx(tr->task_ctx);
